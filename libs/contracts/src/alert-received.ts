@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { LabelSet, Rfc3339 } from './alertmanager';
+import { ALERT_SOURCES } from './topology';
+
+/** One alert after intake: the same shape whatever door it came in by. */
+export const NormalizedAlert = z.object({
+  fingerprint: z.string().regex(/^[0-9a-f]{16}$/),
+  status: z.enum(['firing', 'resolved']),
+  labels: LabelSet,
+  annotations: LabelSet,
+  /** null when the sender gave none (a script posting a firing alert again and again). */
+  startsAt: Rfc3339.nullable(),
+  /** null means "not ended". */
+  endsAt: Rfc3339.nullable(),
+  generatorURL: z.string().nullable(),
+  /** Fields the sender added beyond the known ones, kept as they came. */
+  extra: z.record(z.string(), z.unknown()).default({}),
+});
+export type NormalizedAlert = z.infer<typeof NormalizedAlert>;
+
+/** `alert.received.<source>`: every alert of one intake request or message. */
+export const AlertReceived = z.object({
+  id: z.string().min(1),
+  receivedAt: Rfc3339,
+  source: z.enum(ALERT_SOURCES),
+  meta: z.record(z.string(), z.unknown()).default({}),
+  alerts: z.array(NormalizedAlert).min(1),
+});
+export type AlertReceived = z.infer<typeof AlertReceived>;

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+function isValidRegex(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const RegexSource = z.string().refine(isValidRegex, { message: 'invalid regular expression' });
+
+/**
+ * One criterion of a rule (SPEC section 6): a string for equality, or one of
+ * `{regex}`, `{not}`, `{notRegex}`. Regexes are anchored at both ends, like Alertmanager's.
+ */
+export const Criterion = z.union([
+  z.string(),
+  z.strictObject({ regex: RegexSource }),
+  z.strictObject({ not: z.string() }),
+  z.strictObject({ notRegex: RegexSource }),
+]);
+export type Criterion = z.infer<typeof Criterion>;
+
+/** label name -> criterion; empty criteria match everything. */
+export const MatchCriteria = z.record(z.string().min(1), Criterion);
+export type MatchCriteria = z.infer<typeof MatchCriteria>;
+
+/** What rule selection needs to know of a rule, Slack or email alike. */
+export interface MatchableRule {
+  name: string;
+  priority: number;
+  isActive: boolean;
+  matchCriteria: MatchCriteria;
+}

@@ -1,0 +1,33 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema';
+
+const INT8_OID = 20;
+const NUMERIC_TYPES = {
+  // bigserial ids and counts fit in a JS number; return them as numbers, not strings.
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (value: string) => Number.parseInt(value, 10) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export interface DbOptions {
+  maxConnections?: number;
+  applicationName?: string;
+}
+
+export function createPool(connectionString: string, options: DbOptions = {}): pg.Pool {
+  return new pg.Pool({
+    connectionString,
+    max: options.maxConnections ?? 10,
+    application_name: options.applicationName ?? 'sentryhub',
+    types: NUMERIC_TYPES,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+}
+
+export function createDb(connectionString: string, options: DbOptions = {}): Kysely<Database> {
+  const pool = createPool(connectionString, options);
+  // An idle client losing its connection (database restart) must not crash the process.
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -1,0 +1,3 @@
+export * from './schema';
+export * from './create-db';
+export * from './migrate';

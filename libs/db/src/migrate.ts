@@ -1,0 +1,57 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
+import pg from 'pg';
+import * as initialSchema from './migrations/2026-11-26T00-00_initial-schema';
+
+/**
+ * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
+ * so a folder scan (FileMigrationProvider) would find nothing in `dist/`. Names keep the ISO
+ * date prefix so that their order is their name order.
+ */
+export const migrations: Record<string, Migration> = {
+  '2026-11-26T00-00_initial-schema': initialSchema,
+};
+
+const staticProvider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Runs every pending migration. Safe from several replicas at once: kysely takes a lock. */
+export async function migrateToLatest<T>(db: Kysely<T>): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: staticProvider });
+  return migrator.migrateToLatest();
+}
+
+const DUPLICATE_DATABASE = '42P04';
+const UNIQUE_VIOLATION = '23505';
+
+/** Creates the database of a URL when it is missing; two callers racing both succeed. */
+export async function ensureDatabase(connectionString: string): Promise<boolean> {
+  const url = new URL(connectionString);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) throw new Error('DATABASE_URL names no database');
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (rowCount) return false;
+    await client.query(`create database "${name.replaceAll('"', '""')}"`);
+    return true;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === DUPLICATE_DATABASE || code === UNIQUE_VIOLATION) return false;
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+/** ensureDatabase, then migrate to latest: what `npm run db:migrate` does. */
+export async function migrateDatabase(connectionString: string): Promise<MigrationResultSet> {
+  await ensureDatabase(connectionString);
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString, max: 1 }) }) });
+  try {
+    return await migrateToLatest(db);
+  } finally {
+    await db.destroy();
+  }
+}

@@ -1,0 +1,180 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Json<T> = ColumnType<T, string, string>;
+
+export type Labels = Record<string, string>;
+
+export interface AlertGroupsTable {
+  id: Generated<number>;
+  fingerprint: string;
+  name: string;
+  labels: Json<Labels>;
+  severity: string;
+  instance: string | null;
+  source: string;
+  current_status: 'firing' | 'resolved';
+  firing_count: number;
+  first_occurrence: Timestamp;
+  last_occurrence: Timestamp;
+  acknowledged: Generated<boolean>;
+  acknowledged_by: string | null;
+  acknowledged_at: Timestamp | null;
+}
+
+export interface AlertInstancesTable {
+  id: Generated<number>;
+  group_id: number;
+  status: 'firing' | 'resolved';
+  starts_at: Timestamp;
+  ends_at: Timestamp | null;
+  annotations: Json<Labels>;
+  generator_url: string | null;
+  resolution_type: 'normal' | 'inferred' | 'manual' | null;
+  created_at: CreatedAt;
+}
+
+export interface AlertCommentsTable {
+  id: Generated<number>;
+  group_id: number;
+  author: string;
+  body: string;
+  created_at: CreatedAt;
+}
+
+export interface AlertAcknowledgementsTable {
+  id: Generated<number>;
+  group_id: number;
+  action: 'acknowledge' | 'unacknowledge';
+  actor: string;
+  comment: string | null;
+  created_at: CreatedAt;
+}
+
+export interface SilenceMatcherRow {
+  name: string;
+  value: string;
+  isEqual: boolean;
+  isRegex: boolean;
+}
+
+export interface SilencesTable {
+  id: Generated<number>;
+  matchers: Json<SilenceMatcherRow[]>;
+  starts_at: Timestamp;
+  ends_at: Timestamp;
+  created_by: string;
+  comment: string;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface RuleColumns {
+  id: Generated<number>;
+  name: string;
+  is_active: Generated<boolean>;
+  priority: Generated<number>;
+  match_criteria: Json<Record<string, unknown>>;
+  send_resolved: Generated<boolean>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface SlackRulesTable extends RuleColumns {
+  slack_channel: string | null;
+  message_template: string;
+  resolved_message_template: string | null;
+}
+
+export interface EmailRulesTable extends RuleColumns {
+  recipients: string[];
+  subject_template: string;
+  body_template: string;
+}
+
+export interface NotificationsTable {
+  id: Generated<number>;
+  channel: string;
+  rule_id: number | null;
+  group_id: number;
+  instance_id: number;
+  kind: 'firing' | 'resolved';
+  status: 'pending' | 'sent' | 'failed' | 'suppressed';
+  attempts: Generated<number>;
+  last_error: string | null;
+  text: string;
+  sent_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface EmailQueueTable {
+  id: Generated<number>;
+  rule_id: number | null;
+  group_id: number | null;
+  instance_id: number | null;
+  kind: string;
+  recipients: string[];
+  subject: string;
+  body_text: string;
+  body_html: string | null;
+  attachments: Json<unknown[]>;
+  status: 'pending' | 'processing' | 'completed' | 'failed';
+  attempts: Generated<number>;
+  last_error: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  sent_at: Timestamp | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  event_id: string;
+  actor: string;
+  entity: string;
+  entity_id: string | null;
+  action: string;
+  changes: Json<Record<string, unknown>>;
+  at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: Generated<number>;
+  name: string;
+  role: 'viewer' | 'editor' | 'admin';
+  key_prefix: string;
+  key_hash: string;
+  created_at: CreatedAt;
+  revoked_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+export interface Database {
+  alert_groups: AlertGroupsTable;
+  alert_instances: AlertInstancesTable;
+  alert_comments: AlertCommentsTable;
+  alert_acknowledgements: AlertAcknowledgementsTable;
+  silences: SilencesTable;
+  slack_rules: SlackRulesTable;
+  email_rules: EmailRulesTable;
+  notifications: NotificationsTable;
+  email_queue: EmailQueueTable;
+  audit_log: AuditLogTable;
+  api_keys: ApiKeysTable;
+}
+
+export type AlertGroup = Selectable<AlertGroupsTable>;
+export type NewAlertGroup = Insertable<AlertGroupsTable>;
+export type AlertGroupUpdate = Updateable<AlertGroupsTable>;
+export type AlertInstance = Selectable<AlertInstancesTable>;
+export type NewAlertInstance = Insertable<AlertInstancesTable>;
+export type Silence = Selectable<SilencesTable>;
+export type SlackRule = Selectable<SlackRulesTable>;
+export type NewSlackRule = Insertable<SlackRulesTable>;
+export type EmailRule = Selectable<EmailRulesTable>;
+export type Notification = Selectable<NotificationsTable>;
+export type NewNotification = Insertable<NotificationsTable>;
+export type EmailQueueRow = Selectable<EmailQueueTable>;
+export type AuditLogRow = Selectable<AuditLogTable>;
+export type ApiKey = Selectable<ApiKeysTable>;

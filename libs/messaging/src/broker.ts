@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { BrokerAsPromised, withDefaultConfig, type BrokerConfig, type PublicationSession } from 'rascal';
+import { PublishError } from './errors';
+
+export interface BrokerStatusListener {
+  ready(component: string): void;
+  notReady(component: string, reason: string): void;
+}
+
+export interface PublishMeta {
+  correlationId?: string;
+  messageId?: string;
+  headers?: Record<string, unknown>;
+  contentType?: string;
+  contentEncoding?: string;
+  timestamp?: number;
+}
+
+export interface Messaging {
+  broker: BrokerAsPromised;
+  /** Publishes and resolves with the message id only after the broker confirmed it. */
+  publish(exchange: string, routingKey: string, body: unknown, meta?: PublishMeta): Promise<string>;
+  isConnected(): boolean;
+  shutdown(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  logger: Logger;
+  status?: BrokerStatusListener;
+  publishTimeoutMs?: number;
+}
+
+/**
+ * Connects with rascal (declaring the topology), reports the connection state to readiness,
+ * and offers a publish that waits for the confirm, a return, a timeout or a broker alarm.
+ */
+export async function connectMessaging(config: BrokerConfig, options: ConnectOptions): Promise<Messaging> {
+  const { logger, status } = options;
+  const publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
+  const broker = await BrokerAsPromised.create(withDefaultConfig(config));
+  let connected = true;
+  let blockedReason: string | null = null;
+  status?.ready('broker');
+
+  broker.on('error', (error: Error) => logger.error({ err: error }, 'broker error'));
+  broker.on('disconnect', () => {
+    connected = false;
+    status?.notReady('broker', 'connection to RabbitMQ lost; reconnecting');
+    logger.warn('broker connection lost; rascal reconnects with back-off');
+  });
+  broker.on('connect', () => {
+    connected = true;
+    status?.ready('broker');
+    logger.info('broker connected');
+  });
+  broker.on('blocked', (reason: string) => {
+    blockedReason = reason;
+    status?.notReady('broker', `RabbitMQ blocked publishing: ${reason}`);
+    logger.error({ reason }, 'broker blocked publishing (memory or disk alarm)');
+  });
+  broker.on('unblocked', () => {
+    blockedReason = null;
+    if (connected) status?.ready('broker');
+    logger.info('broker unblocked');
+  });
+
+  async function publish(exchange: string, routingKey: string, body: unknown, meta: PublishMeta = {}): Promise<string> {
+    if (blockedReason) throw new PublishError(`RabbitMQ is blocking publishers: ${blockedReason}`, 'blocked');
+    if (!connected) throw new PublishError('not connected to RabbitMQ', 'disconnected');
+    const messageId = meta.messageId ?? randomUUID();
+    const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+    const session: PublicationSession = await broker.publish(exchange, content, {
+      routingKey,
+      options: {
+        messageId,
+        correlationId: meta.correlationId ?? messageId,
+        timestamp: meta.timestamp ?? Math.floor(Date.now() / 1000),
+        contentType: meta.contentType ?? 'application/json',
+        ...(meta.contentEncoding ? { contentEncoding: meta.contentEncoding } : {}),
+        headers: meta.headers ?? {},
+      },
+    });
+    return new Promise<string>((resolve, reject) => {
+      let returned = false;
+      const timer = setTimeout(() => {
+        session.abort();
+        reject(new PublishError(`RabbitMQ did not confirm the publish within ${publishTimeoutMs} ms`, 'timeout'));
+      }, publishTimeoutMs);
+      // With a confirm channel RabbitMQ sends basic.return before basic.ack.
+      session.on('return', () => {
+        returned = true;
+      });
+      session.on('success', () => {
+        clearTimeout(timer);
+        if (returned) reject(new PublishError(`unroutable: no queue is bound to ${exchange} for ${routingKey}`, 'returned'));
+        else resolve(messageId);
+      });
+      session.on('error', (error: Error) => {
+        clearTimeout(timer);
+        reject(new PublishError(`publish failed: ${error.message}`, 'error'));
+      });
+    });
+  }
+
+  return {
+    broker,
+    publish,
+    isConnected: () => connected && blockedReason === null,
+    shutdown: async () => {
+      await broker.shutdown();
+    },
+  };
+}

@@ -1,0 +1,4 @@
+export * from './topology';
+export * from './errors';
+export * from './broker';
+export * from './subscriber';

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+/** Environment variables every service shares (SPEC section 1). */
+export const sharedEnv = {
+  RABBITMQ_URL: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').optional(),
+  RABBITMQ_HOST: z.string().min(1).default('localhost'),
+  RABBITMQ_PORT: z.coerce.number().int().min(1).max(65535).default(5672),
+  RABBITMQ_VHOST: z.string().min(1).default('/'),
+  RABBITMQ_USER: z.string().min(1).default('guest'),
+  RABBITMQ_PASSWORD: z.string().default('guest'),
+  RABBITMQ_HEARTBEAT: z.coerce.number().int().min(0).default(10),
+  RABBITMQ_RETRY_DELAY: z.coerce.number().positive().default(1),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').default('postgres://postgres@localhost:5432/sentryhub'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+export const portEnv = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+export type ConfigResult<T> = { ok: true; config: T } | { ok: false; problems: string[] };
+
+/** Parses the environment with a service's schema; each problem names its variable. */
+export function parseConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): ConfigResult<z.infer<S>> {
+  // An empty variable means "not set", as in most shells' `VAR= cmd` usage.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const result = schema.safeParse(cleaned);
+  if (result.success) return { ok: true, config: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+  };
+}
+
+/** Parses the environment or stops the process with exit code 1 and one line per problem. */
+export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = parseConfig(schema, env);
+  if (result.ok) return result.config;
+  for (const problem of result.problems) process.stderr.write(`invalid configuration: ${problem}\n`);
+  process.exit(1);
+}
+
+export interface RabbitmqParts {
+  RABBITMQ_URL?: string | undefined;
+  RABBITMQ_HOST: string;
+  RABBITMQ_PORT: number;
+  RABBITMQ_VHOST: string;
+  RABBITMQ_USER: string;
+  RABBITMQ_PASSWORD: string;
+  RABBITMQ_HEARTBEAT: number;
+}
+
+/** RABBITMQ_URL when set, else the URL built from the parts, with the heartbeat applied. */
+export function rabbitmqUrl(config: RabbitmqParts): string {
+  const url = new URL(
+    config.RABBITMQ_URL ??
+      `amqp://${encodeURIComponent(config.RABBITMQ_USER)}:${encodeURIComponent(config.RABBITMQ_PASSWORD)}@${config.RABBITMQ_HOST}:${config.RABBITMQ_PORT}/${encodeURIComponent(config.RABBITMQ_VHOST)}`,
+  );
+  if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(config.RABBITMQ_HEARTBEAT));
+  return url.toString();
+}
+
+/** The URL with its password hidden, for logs. */
+export function redactUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}

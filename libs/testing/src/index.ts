@@ -1,0 +1,3 @@
+export * from './database';
+export * from './vhost';
+export * from './slack-mock';

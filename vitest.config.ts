@@ -1,0 +1,26 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const lib = (name: string) => fileURLToPath(new URL(`./libs/${name}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@sentryhub/contracts': lib('contracts'),
+      '@sentryhub/db': lib('db'),
+      '@sentryhub/messaging': lib('messaging'),
+      '@sentryhub/rules': lib('rules'),
+      '@sentryhub/service-runtime': lib('service-runtime'),
+      '@sentryhub/testing': lib('testing'),
+    },
+  },
+  test: {
+    include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'tools/**/*.spec.ts'],
+    environment: 'node',
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    reporters: ['default'],
+  },
+});
