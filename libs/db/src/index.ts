@@ -1,3 +1,4 @@
 export * from './schema';
 export * from './create-db';
 export * from './migrate';
+export * from './database-health';

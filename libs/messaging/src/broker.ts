@@ -112,3 +112,26 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
     },
   };
 }
+
+/**
+ * connectMessaging, retried forever with exponential back-off and jitter (first delay
+ * `retryDelayMs`, doubling up to 60 s) and a log line per attempt: a service may start
+ * before RabbitMQ does.
+ */
+export async function connectWithRetry(
+  config: BrokerConfig,
+  options: ConnectOptions & { retryDelayMs: number; stopped?: () => boolean },
+): Promise<Messaging> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectMessaging(config, options);
+    } catch (error) {
+      if (options.stopped?.()) throw error;
+      const base = Math.min(options.retryDelayMs * 2 ** (attempt - 1), 60_000);
+      const delayMs = Math.round(base / 2 + Math.random() * (base / 2));
+      options.status?.notReady('broker', `cannot connect to RabbitMQ: ${(error as Error).message}`);
+      options.logger.warn({ err: error, attempt, delayMs }, 'cannot connect to RabbitMQ; retrying');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}

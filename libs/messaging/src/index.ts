@@ -2,3 +2,4 @@ export * from './topology';
 export * from './errors';
 export * from './broker';
 export * from './subscriber';
+export * from './worker';

@@ -5,3 +5,4 @@ export * from './metrics';
 export * from './health-routes';
 export * from './health-server';
 export * from './shutdown';
+export * from './http-errors';

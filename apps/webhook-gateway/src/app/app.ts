@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import type { Messaging } from '@sentryhub/messaging';
+import { Counter, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { intakeRoutes } from './intake-routes';
+
+export interface GatewayDeps {
+  logger: Logger;
+  messaging: Pick<Messaging, 'publish'>;
+  readiness: Readiness;
+  registry: Registry;
+  tokens: readonly string[];
+  bodyLimitBytes: number;
+}
+
+/** The webhook-gateway HTTP app: intake routes, health, metrics and OpenAPI. */
+export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes,
+    // The request id is the correlation id of every later log line and message.
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    requestIdLogLabel: 'correlationId',
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(httpErrors);
+  await app.register(swagger, {
+    openapi: { info: { title: 'SentryHub webhook-gateway', version: '1.0.0' } },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(healthRoutes, { readiness: deps.readiness, registry: deps.registry });
+
+  const acceptedAlerts = new Counter({
+    name: 'sentryhub_gateway_alerts_accepted_total',
+    help: 'Alerts accepted (published and confirmed), by intake source',
+    labelNames: ['source'] as const,
+    registers: [deps.registry],
+  });
+  const rejectedRequests = new Counter({
+    name: 'sentryhub_gateway_requests_rejected_total',
+    help: 'Intake requests answered with 5xx because the broker did not confirm',
+    labelNames: ['reason'] as const,
+    registers: [deps.registry],
+  });
+  await app.register(intakeRoutes, { messaging: deps.messaging, tokens: deps.tokens, acceptedAlerts, rejectedRequests });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,75 @@
+import {
+  AcceptedResponse,
+  AlertmanagerWebhook,
+  EXCHANGES,
+  ErrorResponse,
+  PostableAlertOrAlerts,
+  PostableAlerts,
+  ROUTING_KEYS,
+  type AlertReceived,
+  type AlertSource,
+} from '@sentryhub/contracts';
+import { PublishError, type Messaging } from '@sentryhub/messaging';
+import { normalizeIntakeBody, type IntakeBody } from '@sentryhub/rules';
+import type { Counter } from '@sentryhub/service-runtime';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { requireToken } from './auth';
+
+export interface IntakeRoutesOptions {
+  messaging: Pick<Messaging, 'publish'>;
+  tokens: readonly string[];
+  acceptedAlerts: Counter<'source'>;
+  rejectedRequests: Counter<'reason'>;
+}
+
+const RETRY_AFTER_SECONDS = 5;
+
+const responses = { 202: AcceptedResponse, 400: ErrorResponse, 401: ErrorResponse, 503: ErrorResponse };
+
+/** The three intake routes of SPEC section 2: validate, publish with confirm, then 202. */
+export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOptions): Promise<void> {
+  const { messaging, acceptedAlerts, rejectedRequests } = options;
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const preHandler = requireToken(options.tokens);
+
+  /** 202 only after RabbitMQ confirmed the message; otherwise 503 and Alertmanager retries. */
+  async function accept(request: FastifyRequest, reply: FastifyReply, body: IntakeBody, source: AlertSource) {
+    const receivedAt = new Date();
+    const { alerts, meta } = normalizeIntakeBody(body, receivedAt);
+    const message: AlertReceived = { id: request.id, receivedAt: receivedAt.toISOString(), source, meta, alerts };
+    try {
+      await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived(source), message, {
+        messageId: request.id,
+        correlationId: request.id,
+      });
+    } catch (error) {
+      const reason = error instanceof PublishError ? error.reason : 'error';
+      rejectedRequests.inc({ reason: `broker_${reason}` });
+      request.log.error({ err: error, alerts: alerts.length }, 'publish not confirmed; answering 503');
+      return reply
+        .code(503)
+        .header('retry-after', String(RETRY_AFTER_SECONDS))
+        .send({ error: `alerts not accepted: ${error instanceof Error ? error.message : 'broker unavailable'}; retry later` });
+    }
+    acceptedAlerts.inc({ source }, alerts.length);
+    request.log.info({ alerts: alerts.length, source }, 'alerts accepted');
+    return reply.code(202).send({ accepted: alerts.length, id: request.id });
+  }
+
+  routes.post(
+    '/api/v1/webhooks/alertmanager',
+    { preHandler, schema: { summary: 'Alertmanager webhook (version 4)', body: AlertmanagerWebhook, response: responses } },
+    (request, reply) => accept(request, reply, request.body, 'webhook'),
+  );
+  routes.post(
+    '/api/v2/alerts',
+    { preHandler, schema: { summary: 'Alertmanager API v2: an array of postable alerts', body: PostableAlerts, response: responses } },
+    (request, reply) => accept(request, reply, request.body, 'api'),
+  );
+  routes.post(
+    '/api/v1/alerts',
+    { preHandler, schema: { summary: 'One postable alert or an array of them', body: PostableAlertOrAlerts, response: responses } },
+    (request, reply) => accept(request, reply, request.body, 'api'),
+  );
+}

@@ -1,0 +1,38 @@
+import { buildBrokerConfig, connectWithRetry, PublishError, type Messaging } from '@sentryhub/messaging';
+import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, Readiness } from '@sentryhub/service-runtime';
+import { buildGateway } from './app/app';
+import { GatewayConfig } from './app/config';
+
+const config = loadConfig(GatewayConfig);
+const logger = createLogger('webhook-gateway', config.LOG_LEVEL);
+const readiness = new Readiness(['broker']);
+const registry = createMetricsRegistry('webhook-gateway');
+let messaging: Messaging | null = null;
+let stopping = false;
+
+// The HTTP server listens at once; until the broker is connected intake answers 503.
+const app = await buildGateway({
+  logger,
+  readiness,
+  registry,
+  tokens: config.WEBHOOK_TOKENS,
+  bodyLimitBytes: config.BODY_LIMIT_BYTES,
+  messaging: {
+    publish: (...args) => {
+      if (!messaging) return Promise.reject(new PublishError('not connected to RabbitMQ yet', 'disconnected'));
+      return messaging.publish(...args);
+    },
+  },
+});
+
+handleShutdown(logger, [
+  { name: 'http', run: () => app.close() },
+  { name: 'broker', run: async () => messaging?.shutdown() },
+]);
+process.once('SIGTERM', () => (stopping = true));
+
+await app.listen({ port: config.PORT, host: config.HOST });
+messaging = await connectWithRetry(
+  buildBrokerConfig({ url: rabbitmqUrl(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
+  { logger, status: readiness, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
+);

@@ -1,0 +1,40 @@
+import type { LabelSet } from '@sentryhub/contracts';
+import { anchoredRegex } from './matching';
+
+/** An Alertmanager silence matcher. */
+export interface SilenceMatcher {
+  name: string;
+  value: string;
+  isEqual: boolean;
+  isRegex: boolean;
+}
+
+export interface ActiveSilence {
+  id: number;
+  matchers: SilenceMatcher[];
+  startsAt: Date;
+  endsAt: Date;
+}
+
+/** One matcher, as Alertmanager evaluates it: a missing label is "", regexes are anchored. */
+export function matcherHolds(matcher: SilenceMatcher, labels: LabelSet): boolean {
+  const value = labels[matcher.name] ?? '';
+  const matches = matcher.isRegex ? anchoredRegex(matcher.value).test(value) : value === matcher.value;
+  return matcher.isEqual ? matches : !matches;
+}
+
+/** A silence matches when every matcher holds and `now` is in [startsAt, endsAt). */
+export function silenceMatches(silence: ActiveSilence, labels: LabelSet, now: Date): boolean {
+  const t = now.getTime();
+  if (t < silence.startsAt.getTime() || t >= silence.endsAt.getTime()) return false;
+  return silence.matchers.length > 0 && silence.matchers.every((matcher) => matcherHolds(matcher, labels));
+}
+
+/** Whether the labels are silenced now, and until when (the latest end among matching silences). */
+export function silenceState(silences: readonly ActiveSilence[], labels: LabelSet, now: Date): { silenced: boolean; until: Date | null } {
+  let until: Date | null = null;
+  for (const silence of silences) {
+    if (silenceMatches(silence, labels, now) && (until === null || silence.endsAt > until)) until = silence.endsAt;
+  }
+  return { silenced: until !== null, until };
+}

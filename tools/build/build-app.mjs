@@ -1,0 +1,24 @@
+// Bundles one app (or all) into dist/apps/<app>/main.js with esbuild. Libraries are inlined
+// through the tsconfig path aliases; npm packages stay external and load from node_modules.
+import { build } from 'esbuild';
+import { readdirSync } from 'node:fs';
+
+const apps = process.argv.slice(2).length ? process.argv.slice(2) : readdirSync('apps');
+
+await Promise.all(
+  apps.map((app) =>
+    build({
+      entryPoints: [`apps/${app}/src/main.ts`],
+      outfile: `dist/apps/${app}/main.js`,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      packages: 'external',
+      sourcemap: true,
+      tsconfig: 'tsconfig.base.json',
+      logLevel: 'warning',
+    }),
+  ),
+);
+console.log(`built ${apps.map((app) => `dist/apps/${app}/main.js`).join(', ')}`);
