@@ -32,6 +32,8 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOp
   const { messaging, acceptedAlerts, rejectedRequests } = options;
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const preHandler = requireToken(options.tokens);
+  // Intake takes JSON only: any other content type is 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
 
   /** 202 only after RabbitMQ confirmed the message; otherwise 503 and Alertmanager retries. */
   async function accept(request: FastifyRequest, reply: FastifyReply, body: IntakeBody, source: AlertSource) {

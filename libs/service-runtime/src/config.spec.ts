@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { parseConfig, rabbitmqUrl, redactUrl, sharedEnv } from './config';
+
+const Schema = z.object({ ...sharedEnv, PORT: z.coerce.number().int().default(8080) });
+
+describe('parseConfig', () => {
+  it('applies the SPEC defaults', () => {
+    const result = parseConfig(Schema, {});
+    expect(result).toMatchObject({ ok: true, config: { RABBITMQ_HOST: 'localhost', RABBITMQ_PORT: 5672, RABBITMQ_HEARTBEAT: 10, DATABASE_URL: 'postgres://postgres@localhost:5432/sentryhub', LOG_LEVEL: 'info', PORT: 8080 } });
+  });
+
+  it('names every bad variable', () => {
+    const result = parseConfig(Schema, { RABBITMQ_PORT: 'abc', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x' });
+    expect(result.ok).toBe(false);
+    const problems = result.ok ? [] : result.problems;
+    expect(problems).toHaveLength(3);
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['DATABASE_URL', 'LOG_LEVEL', 'RABBITMQ_PORT']);
+  });
+});
+
+describe('rabbitmqUrl', () => {
+  const parts = { RABBITMQ_HOST: 'mq', RABBITMQ_PORT: 5671, RABBITMQ_VHOST: '/', RABBITMQ_USER: 'u', RABBITMQ_PASSWORD: 'p@ss', RABBITMQ_HEARTBEAT: 10 };
+  it('builds the URL from the parts, encoding the vhost and password', () => {
+    expect(rabbitmqUrl(parts)).toBe('amqp://u:p%40ss@mq:5671/%2F?heartbeat=10');
+  });
+  it('prefers RABBITMQ_URL and keeps its own heartbeat', () => {
+    expect(rabbitmqUrl({ ...parts, RABBITMQ_URL: 'amqps://a:b@host/v?heartbeat=5' })).toBe('amqps://a:b@host/v?heartbeat=5');
+  });
+  it('hides the password for logs', () => {
+    expect(redactUrl('amqp://u:secret@mq:5672/')).toBe('amqp://u:***@mq:5672/');
+  });
+});

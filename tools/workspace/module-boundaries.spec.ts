@@ -1,0 +1,36 @@
+import { execFileSync } from 'node:child_process';
+import { ESLint } from 'eslint';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Lint enforces the module boundaries of CONVENTIONS.md. The Nx rule silently skips itself
+ * when no project graph is cached, so this proves it is really on.
+ */
+describe('module boundaries', () => {
+  let eslint: ESLint;
+  beforeAll(() => {
+    execFileSync('npx', ['nx', 'show', 'projects'], { stdio: 'ignore' });
+    eslint = new ESLint();
+  });
+
+  const lint = async (file: string, code: string) => {
+    const [result] = await eslint.lintText(code, { filePath: file });
+    return (result?.messages ?? []).filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => m.message);
+  };
+
+  it('forbids contracts from importing a data-access lib', async () => {
+    const messages = await lint('libs/contracts/src/bad.ts', "import { createDb } from '@sentryhub/db';\nexport const x = createDb;\n");
+    expect(messages.join('\n')).toMatch(/type:contracts.*can only depend on libs tagged with "type:util"/);
+  });
+
+  it('forbids app code, but not its spec files, from importing the testing lib', async () => {
+    const code = "import { startSlackMock } from '@sentryhub/testing';\nexport const x = startSlackMock;\n";
+    expect(await lint('apps/webhook-gateway/src/app/bad.ts', code)).toHaveLength(1);
+    expect(await lint('apps/webhook-gateway/src/app/bad.spec.ts', code)).toHaveLength(0);
+  });
+
+  it('forbids deep imports into a lib', async () => {
+    const messages = await lint('apps/webhook-gateway/src/app/bad.ts', "import { fingerprint } from '../../../../libs/rules/src/fingerprint';\nexport const x = fingerprint;\n");
+    expect(messages.length).toBeGreaterThan(0);
+  });
+});
