@@ -21,6 +21,8 @@ export interface SubscribeOptions<T> {
   logger: Logger;
   /** Waited before a nack-requeue when even the retry or dead-letter publish failed. */
   requeueDelayMs?: number;
+  /** Must match the retry queues declared by buildBrokerConfig (only tests change them). */
+  retryDelaysMs?: readonly number[];
 }
 
 export interface Subscription {
@@ -56,6 +58,7 @@ function decode(message: Message): Decoded {
 export async function subscribe<T>(messaging: Messaging, options: SubscribeOptions<T>): Promise<Subscription> {
   const { queue, logger } = options;
   const requeueDelayMs = options.requeueDelayMs ?? 1_000;
+  const retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
   const session = await messaging.broker.subscribe(queue);
 
   const forward = async (message: Message, routingKey: string, headers: Record<string, unknown>) => {
@@ -80,11 +83,11 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
 
   const retryLater = async (message: Message, error: Error, log: Logger) => {
     const attempt = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0) + 1;
-    if (attempt > RETRY_DELAYS_MS.length) {
+    if (attempt > retryDelaysMs.length) {
       log.error({ err: error, attempts: attempt - 1 }, 'retries exhausted; dead-lettering');
       return deadLetter(message, `retries exhausted after ${attempt - 1} attempts: ${error.message}`, '');
     }
-    log.warn({ err: error, attempt, delayMs: RETRY_DELAYS_MS[attempt - 1] }, 'handler failed; retrying later');
+    log.warn({ err: error, attempt, delayMs: retryDelaysMs[attempt - 1] }, 'handler failed; retrying later');
     return forward(message, retryQueueName(queue, attempt), { [HEADERS.retryCount]: attempt, [HEADERS.error]: error.message });
   };
 

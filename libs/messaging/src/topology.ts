@@ -41,6 +41,8 @@ export interface TopologyOptions {
   /** First reconnect delay; doubles up to 60 s. */
   retryDelayMs?: number;
   publishTimeoutMs?: number;
+  /** Delays of the retry queues; shorter ones only in tests. */
+  retryDelaysMs?: readonly number[];
 }
 
 export const VHOST_KEY = 'sentryhub';
@@ -48,7 +50,7 @@ export const VHOST_KEY = 'sentryhub';
 type QueueConfig = NonNullable<NonNullable<BrokerConfig['vhosts']>[string]['queues']>;
 type BindingConfig = Record<string, { source: string; destination: string; bindingKey: string; destinationType?: 'queue' }>;
 
-function queuesFor(spec: { name: string; deliveryLimit: number; quorum: boolean }): { queues: Record<string, unknown>; bindings: BindingConfig } {
+function queuesFor(spec: { name: string; deliveryLimit: number; quorum: boolean; retryDelaysMs: readonly number[] }): { queues: Record<string, unknown>; bindings: BindingConfig } {
   const queues: Record<string, unknown> = {
     [spec.name]: {
       options: {
@@ -69,7 +71,7 @@ function queuesFor(spec: { name: string; deliveryLimit: number; quorum: boolean 
       bindingKey: spec.name,
     },
   };
-  RETRY_DELAYS_MS.forEach((delay, index) => {
+  spec.retryDelaysMs.forEach((delay, index) => {
     const retryQueue = retryQueueName(spec.name, index + 1);
     // Held for `delay`, then dead-lettered back to the work queue through the default exchange.
     queues[retryQueue] = {
@@ -91,15 +93,16 @@ export function buildBrokerConfig(options: TopologyOptions): BrokerConfig {
     Object.assign(queues, part.queues);
     Object.assign(bindings, part.bindings);
   };
+  const retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
   for (const spec of WORK_QUEUES) {
-    add(queuesFor({ name: spec.name, deliveryLimit: spec.deliveryLimit, quorum: true }));
+    add(queuesFor({ name: spec.name, deliveryLimit: spec.deliveryLimit, quorum: true, retryDelaysMs }));
     for (const key of spec.bindingKeys) {
       bindings[`${spec.exchange}[${key}]->${spec.name}`] = { source: spec.exchange, destination: spec.name, bindingKey: key };
     }
   }
   // The external queue keeps the classic type: other systems publish to it and may already
   // have declared it (seed 000 declares it durable, classic).
-  if (options.externalQueue) add(queuesFor({ name: options.externalQueue, deliveryLimit: 10, quorum: false }));
+  if (options.externalQueue) add(queuesFor({ name: options.externalQueue, deliveryLimit: 10, quorum: false, retryDelaysMs }));
 
   const publication = (exchange: string) => ({
     vhost: VHOST_KEY,

@@ -1,0 +1,104 @@
+import { EXCHANGES, QUEUES, ROUTING_KEYS } from '@sentryhub/contracts';
+import { createLogger } from '@sentryhub/service-runtime';
+import { createTestVhost, waitFor, type TestVhost } from '@sentryhub/testing';
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { connectMessaging, type Messaging } from './broker';
+import { PermanentError, PublishError } from './errors';
+import { subscribe } from './subscriber';
+import { buildBrokerConfig } from './topology';
+
+const logger = createLogger('messaging-test', 'silent');
+const QUEUE = QUEUES.alertProcessorAlertsReceived;
+const DEAD = `${QUEUE}.dead`;
+const RETRY_DELAYS = [200, 400];
+const Body = z.object({ n: z.number(), behaviour: z.enum(['ok', 'fail-once', 'fail-always', 'permanent']) });
+
+describe('subscriber recovery policy against a real RabbitMQ', () => {
+  let vhost: TestVhost;
+  let messaging: Messaging;
+  let connection: amqp.ChannelModel;
+  let channel: amqp.Channel;
+  const handled: number[] = [];
+  const attempts = new Map<number, number>();
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('messaging');
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger });
+    await subscribe(messaging, {
+      queue: QUEUE,
+      parse: (json) => Body.safeParse(json),
+      logger,
+      retryDelaysMs: RETRY_DELAYS,
+      handler: async (body) => {
+        const attempt = (attempts.get(body.n) ?? 0) + 1;
+        attempts.set(body.n, attempt);
+        if (body.behaviour === 'permanent') throw new PermanentError('cannot ever work', 'behaviour');
+        if (body.behaviour === 'fail-always' || (body.behaviour === 'fail-once' && attempt === 1)) throw new Error(`transient failure ${attempt}`);
+        handled.push(body.n);
+      },
+    });
+    connection = await amqp.connect(vhost.url);
+    channel = await connection.createChannel();
+  });
+
+  afterAll(async () => {
+    await connection?.close();
+    await messaging?.shutdown();
+    await vhost?.destroy();
+  });
+
+  const nextDeadLetter = () => waitFor(() => channel.get(DEAD, { noAck: true }).then((m) => m || null), 15_000, 'a dead letter');
+  const publish = (body: unknown, messageId: string) => messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), body, { messageId });
+
+  it('handles a valid message and acks it', async () => {
+    await publish({ n: 1, behaviour: 'ok' }, 'ok-1');
+    await waitFor(() => (handled.includes(1) ? true : null));
+  });
+
+  it('dead-letters invalid JSON at once with x-error and the original routing', async () => {
+    await publish(Buffer.from('{oops'), 'bad-json');
+    const dead = await nextDeadLetter();
+    expect(dead.properties.messageId).toBe('bad-json');
+    expect(String(dead.properties.headers?.['x-error'])).toMatch(/^invalid JSON/);
+    expect(dead.properties.headers?.['x-original-exchange']).toBe('alerts');
+    expect(dead.properties.headers?.['x-original-routing-key']).toBe('alert.received.api');
+    expect(dead.content.toString()).toBe('{oops');
+  });
+
+  it('dead-letters a schema failure with the path of the problem', async () => {
+    await publish({ n: 'two', behaviour: 'ok' }, 'bad-shape');
+    const dead = await nextDeadLetter();
+    expect(dead.properties.messageId).toBe('bad-shape');
+    expect(dead.properties.headers?.['x-error-path']).toBe('n');
+    expect(String(dead.properties.headers?.['x-error'])).toMatch(/invalid message: .* at n/);
+  });
+
+  it('retries a transient failure later through the retry queue', async () => {
+    await publish({ n: 3, behaviour: 'fail-once' }, 'retry-once');
+    await waitFor(() => (handled.includes(3) ? true : null), 10_000, 'the retried message');
+    expect(attempts.get(3)).toBe(2);
+  });
+
+  it('dead-letters after the last retry, with the error attached', async () => {
+    await publish({ n: 4, behaviour: 'fail-always' }, 'always-fails');
+    const dead = await nextDeadLetter();
+    expect(dead.properties.messageId).toBe('always-fails');
+    expect(attempts.get(4)).toBe(RETRY_DELAYS.length + 1);
+    expect(String(dead.properties.headers?.['x-error'])).toMatch(/retries exhausted after 2 attempts: transient failure 3/);
+  });
+
+  it('dead-letters a permanent failure without retrying', async () => {
+    await publish({ n: 5, behaviour: 'permanent' }, 'permanent');
+    const dead = await nextDeadLetter();
+    expect(dead.properties.messageId).toBe('permanent');
+    expect(dead.properties.headers?.['x-error']).toBe('cannot ever work');
+    expect(attempts.get(5)).toBe(1);
+  });
+
+  it('refuses an unroutable publish instead of dropping it', async () => {
+    await expect(messaging.publish(EXCHANGES.alerts, 'nobody.listens.here', { x: 1 })).rejects.toMatchObject({ reason: 'returned' });
+    await expect(messaging.publish(EXCHANGES.alerts, 'nobody.listens.here', { x: 1 })).rejects.toBeInstanceOf(PublishError);
+  });
+});
