@@ -113,7 +113,7 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
     const groupsBefore = await database.db.selectFrom('alert_groups').select('id').execute();
     const response = await post({ ...webhook('firing', 'host-2'), alerts: [{ status: 'firing', labels: { alertname: 'Broken' } }] });
     expect(response.status).toBe(400);
-    expect((await response.json()).issues).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'alerts.0.startsAt' })]));
+    expect(((await response.json()) as { issues: unknown[] }).issues).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'alerts.0.startsAt' })]));
     const unauthorised = await fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(webhook('firing', 'host-3')) });
     expect(unauthorised.status).toBe(401);
     await new Promise((resolve) => setTimeout(resolve, 1_500));

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { BrokerAsPromised, withDefaultConfig, type BrokerConfig, type PublicationSession } from 'rascal';
+import rascal, { type BrokerAsPromised, type BrokerConfig, type PublicationSession } from 'rascal';
+
+// rascal is CommonJS: its named exports exist only on the default export under plain Node ESM.
+const { BrokerAsPromised: Broker, withDefaultConfig } = rascal;
 import { PublishError } from './errors';
 
 export interface BrokerStatusListener {
@@ -38,10 +41,11 @@ export interface ConnectOptions {
 export async function connectMessaging(config: BrokerConfig, options: ConnectOptions): Promise<Messaging> {
   const { logger, status } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
-  const broker = await BrokerAsPromised.create(withDefaultConfig(config));
+  const broker = await Broker.create(withDefaultConfig(config));
   let connected = true;
   let blockedReason: string | null = null;
   status?.ready('broker');
+  logger.info('connected to RabbitMQ; topology declared');
 
   broker.on('error', (error: Error) => logger.error({ err: error }, 'broker error'));
   broker.on('disconnect', () => {

@@ -1,0 +1,34 @@
+import { DEFAULT_EXTERNAL_QUEUE } from '@sentryhub/contracts';
+import { parseConfig } from '@sentryhub/service-runtime';
+import { describe, expect, it } from 'vitest';
+import { ConsumerConfig } from './config';
+
+describe('ConsumerConfig', () => {
+  it('has the defaults of SPEC sections 1 and 3', () => {
+    const result = parseConfig(ConsumerConfig, {});
+    expect(result).toMatchObject({
+      ok: true,
+      config: { RABBITMQ_EXTERNAL_QUEUE: DEFAULT_EXTERNAL_QUEUE, RABBITMQ_PREFETCH: 50, HEALTH_PORT: 9101, RABBITMQ_VHOST: '/' },
+    });
+    expect(result.ok && result.config.RABBITMQ_CA_FILE).toBeUndefined();
+  });
+
+  it('reads its variables from the environment', () => {
+    const result = parseConfig(ConsumerConfig, { RABBITMQ_EXTERNAL_QUEUE: 'partner_alerts', RABBITMQ_PREFETCH: '5', HEALTH_PORT: '9200' });
+    expect(result).toMatchObject({ ok: true, config: { RABBITMQ_EXTERNAL_QUEUE: 'partner_alerts', RABBITMQ_PREFETCH: 5, HEALTH_PORT: 9200 } });
+  });
+
+  it('reports one problem per bad variable, naming it', () => {
+    const result = parseConfig(ConsumerConfig, { RABBITMQ_PREFETCH: '0', HEALTH_PORT: 'x', RABBITMQ_CA_FILE: '/nonexistent/ca.pem' });
+    expect(result.ok).toBe(false);
+    const problems = result.ok ? [] : result.problems;
+    expect(problems).toHaveLength(3);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^RABBITMQ_PREFETCH: /),
+        expect.stringMatching(/^HEALTH_PORT: /),
+        expect.stringMatching(/^RABBITMQ_CA_FILE: cannot read CA bundle \/nonexistent\/ca\.pem/),
+      ]),
+    );
+  });
+});

@@ -1,0 +1,358 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  AlertReceived,
+  deadLetterQueueName,
+  DEFAULT_EXTERNAL_QUEUE,
+  EXCHANGES,
+  HEADERS,
+  QUEUES,
+  retryQueueName,
+  ROUTING_KEYS,
+} from '@sentryhub/contracts';
+import { buildBrokerConfig, connectMessaging, type Messaging, type Subscription } from '@sentryhub/messaging';
+import { createLogger, Registry } from '@sentryhub/service-runtime';
+import { createTestVhost, waitFor, type TestVhost } from '@sentryhub/testing';
+import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { externalIntakeTopology, subscribeExternalIntake } from './external-intake';
+
+/*
+ * Against the real local RabbitMQ, in a throwaway vhost: the consumer is wired exactly as
+ * main.ts wires it, and a raw amqplib client plays the outside system (and the downstream
+ * alert-processor, by reading its queue).
+ */
+
+const QUEUE = DEFAULT_EXTERNAL_QUEUE;
+const DEAD = deadLetterQueueName(QUEUE);
+const RECEIVED = QUEUES.alertProcessorAlertsReceived;
+const PREFETCH = 7;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const run = promisify(execFile);
+
+let vhost: TestVhost;
+let messaging: Messaging | undefined;
+let subscription: Subscription | undefined;
+let connection: Awaited<ReturnType<typeof amqp.connect>> | undefined;
+let channel: ConfirmChannel;
+const registry = new Registry();
+
+beforeAll(async () => {
+  vhost = await createTestVhost('rabbit-consumer');
+  const logger = createLogger('rabbit-consumer-test', 'silent');
+  const topology = externalIntakeTopology({ RABBITMQ_EXTERNAL_QUEUE: QUEUE, RABBITMQ_PREFETCH: PREFETCH });
+  messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, ...topology, retryDelayMs: 200 }), { logger });
+  subscription = await subscribeExternalIntake(messaging, { queue: QUEUE, logger, registry });
+  connection = await amqp.connect(vhost.url);
+  channel = await connection.createConfirmChannel();
+});
+
+afterAll(async () => {
+  await connection?.close();
+  await subscription?.cancel();
+  await messaging?.shutdown();
+  await vhost?.destroy();
+});
+
+/** Drops a message on the external queue as an outside system would, and waits for the broker's confirm. */
+async function send(body: unknown, properties: Options.Publish = {}): Promise<Buffer> {
+  const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+  channel.sendToQueue(QUEUE, content, { contentType: 'application/json', persistent: true, ...properties });
+  await channel.waitForConfirms();
+  return content;
+}
+
+function next(queue: string): Promise<GetMessage> {
+  return waitFor(async () => (await channel.get(queue, { noAck: true })) || null, 15_000, `a message on ${queue}`);
+}
+
+async function received(): Promise<{ message: GetMessage; body: AlertReceived }> {
+  const message = await next(RECEIVED);
+  return { message, body: AlertReceived.parse(JSON.parse(message.content.toString('utf8'))) };
+}
+
+async function ready(queue: string): Promise<number> {
+  return (await channel.checkQueue(queue)).messageCount;
+}
+
+async function counter(name: string): Promise<number> {
+  const metric = await registry.getSingleMetric(name)?.get();
+  return metric?.values[0]?.value ?? 0;
+}
+
+async function counters() {
+  return {
+    messages: await counter('sentryhub_rabbit_consumer_messages_accepted_total'),
+    alerts: await counter('sentryhub_rabbit_consumer_alerts_accepted_total'),
+  };
+}
+
+/** A `rabbitmqctl list_*` of the test vhost, as JSON rows. */
+async function list<T>(command: 'list_queues' | 'list_consumers', ...columns: string[]): Promise<T[]> {
+  const { stdout } = await run('rabbitmqctl', ['-q', command, '-p', vhost.vhost, ...columns, '--formatter', 'json'], { timeout: 60_000 });
+  return JSON.parse(stdout) as T[];
+}
+
+/** Ready and unacknowledged counts of the external queue, as the broker sees them. */
+async function externalQueueState(): Promise<{ ready: number; unacked: number }> {
+  const rows = await list<{ name: string; messages_ready: number; messages_unacknowledged: number }>('list_queues', 'name', 'messages_ready', 'messages_unacknowledged');
+  const row = rows.find((candidate) => candidate.name === QUEUE);
+  if (!row) throw new Error(`queue ${QUEUE} not found in vhost ${vhost.vhost}`);
+  return { ready: row.messages_ready, unacked: row.messages_unacknowledged };
+}
+
+async function expectExternalQueueSettled(): Promise<void> {
+  await waitFor(async () => {
+    const state = await externalQueueState();
+    return state.ready === 0 && state.unacked === 0 ? state : null;
+  }, 20_000, `${QUEUE} to hold no ready or unacknowledged message`);
+}
+
+const webhook = {
+  version: '4',
+  groupKey: '{}:{alertname="HighCPU"}',
+  truncatedAlerts: 0,
+  status: 'firing',
+  receiver: 'sentryhub',
+  groupLabels: { alertname: 'HighCPU' },
+  commonLabels: { alertname: 'HighCPU', job: 'node' },
+  commonAnnotations: {},
+  externalURL: 'http://alertmanager:9093',
+  notification_reason: 'new alerts',
+  alerts: [
+    {
+      status: 'firing',
+      labels: { alertname: 'HighCPU', instance: 'host-1', job: 'node', severity: 'critical', team: 'ops' },
+      annotations: { summary: 'CPU above 90%' },
+      startsAt: '2025-01-01T00:00:00Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus:9090/graph',
+    },
+    {
+      status: 'resolved',
+      labels: { alertname: 'HighCPU', instance: 'host-2', job: 'node' },
+      annotations: {},
+      startsAt: '2025-01-01T00:00:00Z',
+      endsAt: '2025-01-01T00:10:00Z',
+      generatorURL: '',
+      fingerprint: '0123456789abcdef',
+    },
+  ],
+};
+
+describe('the external queue', () => {
+  it('is durable, dead-letters to <queue>.dead, and is consumed with acks and the configured prefetch', async () => {
+    // rabbitmqctl prints queue arguments as [name, type, value] triples.
+    const queues = await list<{ name: string; durable: boolean; type: string; arguments: [string, string, unknown][] }>('list_queues', 'name', 'durable', 'type', 'arguments');
+    const external = queues.find((queue) => queue.name === QUEUE);
+    expect(external).toMatchObject({ durable: true, type: 'classic' });
+    expect(Object.fromEntries(external?.arguments.map(([name, , value]) => [name, value]) ?? [])).toEqual({
+      'x-dead-letter-exchange': EXCHANGES.deadLetter,
+      'x-dead-letter-routing-key': QUEUE,
+    });
+    expect(queues.find((queue) => queue.name === DEAD)).toMatchObject({ durable: true });
+
+    const consumers = await list<{ queue_name: string; ack_required: boolean; prefetch_count: number }>('list_consumers', 'queue_name', 'ack_required', 'prefetch_count');
+    expect(consumers.filter((consumer) => consumer.queue_name === QUEUE)).toEqual([{ queue_name: QUEUE, ack_required: true, prefetch_count: PREFETCH }]);
+  });
+});
+
+describe('valid messages are republished as one alert.received.external', () => {
+  it('an Alertmanager webhook payload: every alert normalised, payload fields kept as meta, ids propagated', async () => {
+    const before = await counters();
+    await send(webhook, { messageId: 'ext-webhook-1', correlationId: 'corr-webhook-1' });
+
+    const { message, body } = await received();
+    expect(message.fields.exchange).toBe(EXCHANGES.alerts);
+    expect(message.fields.routingKey).toBe(ROUTING_KEYS.alertReceived('external'));
+    expect(message.properties.messageId).toBe('ext-webhook-1');
+    expect(message.properties.correlationId).toBe('corr-webhook-1');
+    expect(message.properties.deliveryMode).toBe(2);
+    expect(body.id).toBe('ext-webhook-1');
+    expect(body.source).toBe('external');
+    expect(Math.abs(Date.parse(body.receivedAt) - Date.now())).toBeLessThan(60_000);
+    expect(body.meta).toMatchObject({ receiver: 'sentryhub', groupKey: webhook.groupKey, notification_reason: 'new alerts' });
+    expect(body.meta).not.toHaveProperty('alerts');
+    expect(body.alerts).toEqual([
+      {
+        fingerprint: '0000b575cf5f7ad3', // computed as Alertmanager does (SPEC section 2 vector)
+        status: 'firing',
+        labels: webhook.alerts[0]?.labels,
+        annotations: { summary: 'CPU above 90%' },
+        startsAt: '2025-01-01T00:00:00Z',
+        endsAt: null,
+        generatorURL: 'http://prometheus:9090/graph',
+        extra: {},
+      },
+      {
+        fingerprint: '0123456789abcdef', // the sender's own fingerprint wins
+        status: 'resolved',
+        labels: webhook.alerts[1]?.labels,
+        annotations: {},
+        startsAt: '2025-01-01T00:00:00Z',
+        endsAt: '2025-01-01T00:10:00Z',
+        generatorURL: null,
+        extra: {},
+      },
+    ]);
+    expect(await ready(RECEIVED)).toBe(0);
+    expect(await ready(DEAD)).toBe(0);
+    expect(await counters()).toEqual({ messages: before.messages + 1, alerts: before.alerts + 2 });
+  });
+
+  it('a single postable alert: fingerprint computed, firing, and a new id when the sender gave none', async () => {
+    const before = await counters();
+    await send({ labels: { alertname: 'X' }, annotations: { summary: 'x' }, runbook: 'https://runbooks/x' });
+
+    const { message, body } = await received();
+    expect(message.fields.routingKey).toBe('alert.received.external');
+    expect(body.id).toMatch(UUID);
+    expect(message.properties.messageId).toBe(body.id);
+    expect(message.properties.correlationId).toBe(body.id);
+    expect(body.meta).toEqual({});
+    expect(body.alerts).toEqual([
+      {
+        fingerprint: 'd2aeefc389ca7746',
+        status: 'firing',
+        labels: { alertname: 'X' },
+        annotations: { summary: 'x' },
+        startsAt: null,
+        endsAt: null,
+        generatorURL: null,
+        extra: { runbook: 'https://runbooks/x' },
+      },
+    ]);
+    expect(await ready(RECEIVED)).toBe(0);
+    expect(await counters()).toEqual({ messages: before.messages + 1, alerts: before.alerts + 1 });
+  });
+
+  it('an array of postable alerts: all of them in one message, an ended alert resolved', async () => {
+    const before = await counters();
+    await send(
+      [
+        { labels: { alertname: 'X' }, startsAt: '2025-01-01T00:00:00Z' },
+        { labels: { alertname: 'DiskFull', instance: 'db-1' }, startsAt: '2025-01-01T00:00:00Z', endsAt: '2025-01-01T01:00:00Z' },
+        { labels: { alertname: 'Later' }, endsAt: '2999-01-01T00:00:00Z' },
+      ],
+      { messageId: 'ext-array-1' },
+    );
+
+    const { body } = await received();
+    expect(body.id).toBe('ext-array-1');
+    expect(body.alerts.map((alert) => [alert.labels['alertname'], alert.status, alert.endsAt])).toEqual([
+      ['X', 'firing', null],
+      ['DiskFull', 'resolved', '2025-01-01T01:00:00Z'],
+      ['Later', 'firing', null],
+    ]);
+    expect(body.alerts[0]?.fingerprint).toBe('d2aeefc389ca7746');
+    for (const alert of body.alerts) expect(alert.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(new Set(body.alerts.map((alert) => alert.fingerprint)).size).toBe(3);
+    expect(await ready(RECEIVED)).toBe(0);
+    expect(await counters()).toEqual({ messages: before.messages + 1, alerts: before.alerts + 3 });
+  });
+});
+
+interface BadCase {
+  name: string;
+  content: unknown;
+  properties?: Options.Publish;
+  error: RegExp;
+  path: string;
+}
+
+const badCases: BadCase[] = [
+  { name: 'invalid JSON', content: Buffer.from('{"labels": {"alertname": '), error: /^invalid JSON: /, path: '' },
+  { name: 'bytes that are not UTF-8', content: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), error: /^invalid JSON: /, path: '' },
+  {
+    name: 'a wrong shape (an object without labels)',
+    content: { hello: 'world' },
+    error: /^invalid message: .*expected record.* at labels$/,
+    path: 'labels',
+  },
+  {
+    name: 'JSON that is not an object or array',
+    content: 'just a string',
+    error: /expected an Alertmanager webhook payload .*, got string/,
+    path: '',
+  },
+  {
+    name: 'one bad alert inside an array',
+    content: [{ labels: { alertname: 'ok' } }, { labels: {} }],
+    error: /labels must not be empty at 1\.labels$/,
+    path: '1.labels',
+  },
+  {
+    name: 'a webhook payload with an empty alerts list',
+    content: { ...webhook, alerts: [] },
+    error: /^invalid message: alerts must not be empty at alerts$/,
+    path: 'alerts',
+  },
+  { name: 'an empty array', content: [], error: /alerts must not be empty/, path: '' },
+  {
+    name: 'a wrong content encoding (gzip)',
+    content: [{ labels: { alertname: 'X' } }],
+    properties: { contentEncoding: 'gzip' },
+    error: /unsupported content encoding "gzip"/,
+    path: '',
+  },
+];
+
+describe('invalid messages go to <queue>.dead with the reason, never republished', () => {
+  it.each(badCases)('$name', async ({ content, properties, error, path }) => {
+    const before = await counters();
+    const messageId = `bad-${Math.random().toString(36).slice(2)}`;
+    const sent = await send(content, { messageId, ...properties });
+
+    const dead = await next(DEAD);
+    expect(dead.properties.messageId).toBe(messageId);
+    expect(dead.content.equals(sent)).toBe(true);
+    const headers = dead.properties.headers ?? {};
+    expect(String(headers[HEADERS.error])).toMatch(error);
+    expect(headers[HEADERS.errorPath]).toBe(path);
+    expect(headers[HEADERS.originalQueue]).toBe(QUEUE);
+    if (properties?.contentEncoding) expect(dead.properties.contentEncoding).toBe(properties.contentEncoding);
+
+    expect(await ready(RECEIVED)).toBe(0);
+    expect(await ready(DEAD)).toBe(0);
+    expect(await counters()).toEqual(before);
+  });
+
+  it('keeps consuming good messages after bad ones and leaves nothing unacknowledged', async () => {
+    await send(Buffer.from('not json'), { messageId: 'burst-bad-1' });
+    await send({ version: '4' }, { messageId: 'burst-bad-2' });
+    await send({ labels: { alertname: 'AfterBadOnes' } }, { messageId: 'burst-good' });
+
+    const { body } = await received();
+    expect(body.id).toBe('burst-good');
+    expect(body.alerts[0]?.labels).toEqual({ alertname: 'AfterBadOnes' });
+    const deadIds = [(await next(DEAD)).properties.messageId, (await next(DEAD)).properties.messageId];
+    expect(deadIds.sort()).toEqual(['burst-bad-1', 'burst-bad-2']);
+
+    await expectExternalQueueSettled();
+    expect(await ready(RECEIVED)).toBe(0);
+    expect(await ready(DEAD)).toBe(0);
+  });
+});
+
+describe('a republish the broker refuses', () => {
+  it('is retried later through <queue>.retry.1 and delivered once the route is back, not lost', async () => {
+    // Nothing is bound for alert.received.* any more: the mandatory publish comes back unroutable.
+    await channel.unbindQueue(RECEIVED, EXCHANGES.alerts, ROUTING_KEYS.allAlertsReceived);
+    try {
+      await send({ labels: { alertname: 'Unroutable' } }, { messageId: 'retry-1', correlationId: 'corr-retry-1' });
+      await waitFor(async () => ((await ready(retryQueueName(QUEUE, 1))) === 1 ? true : null), 10_000, `the message in ${retryQueueName(QUEUE, 1)}`);
+      expect(await ready(RECEIVED)).toBe(0);
+    } finally {
+      await channel.bindQueue(RECEIVED, EXCHANGES.alerts, ROUTING_KEYS.allAlertsReceived);
+    }
+
+    const { message, body } = await received();
+    expect(body.id).toBe('retry-1');
+    expect(message.properties.correlationId).toBe('corr-retry-1');
+    expect(body.alerts[0]?.labels).toEqual({ alertname: 'Unroutable' });
+    await expectExternalQueueSettled();
+    expect(await ready(DEAD)).toBe(0);
+    expect(await ready(RECEIVED)).toBe(0);
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { parseExternalMessage } from './parse-external-message';
+
+function failure(json: unknown): { path: string; message: string } {
+  const result = parseExternalMessage(json);
+  if (result.success) throw new Error(`expected ${JSON.stringify(json)} to be rejected`);
+  const issue = result.error.issues[0];
+  return { path: issue?.path.map(String).join('.') ?? '', message: issue?.message ?? '' };
+}
+
+describe('parseExternalMessage', () => {
+  it('accepts the three shapes of SPEC section 3', () => {
+    const webhook = {
+      version: '4',
+      groupKey: 'g',
+      status: 'firing',
+      receiver: 'r',
+      alerts: [{ status: 'firing', labels: { alertname: 'X' }, startsAt: '2025-01-01T00:00:00Z' }],
+    };
+    expect(parseExternalMessage(webhook)).toMatchObject({ success: true, data: { receiver: 'r', truncatedAlerts: 0 } });
+    expect(parseExternalMessage({ labels: { alertname: 'X' } })).toMatchObject({ success: true, data: { annotations: {} } });
+    expect(parseExternalMessage([{ labels: { alertname: 'X' } }, { labels: { alertname: 'Y' } }])).toMatchObject({
+      success: true,
+      data: [{ labels: { alertname: 'X' } }, { labels: { alertname: 'Y' } }],
+    });
+  });
+
+  it('names the field at fault instead of the union\'s bare "Invalid input"', () => {
+    expect(failure({ hello: 'world' })).toEqual({ path: 'labels', message: expect.stringMatching(/expected record/) });
+    expect(failure([{ labels: { alertname: 'ok' } }, { foo: 1 }])).toEqual({ path: '1.labels', message: expect.stringMatching(/expected record/) });
+    expect(failure({ labels: { alertname: 'X' }, startsAt: 'yesterday' })).toEqual({ path: 'startsAt', message: expect.stringMatching(/datetime/i) });
+  });
+
+  it('says which shapes are accepted when the JSON is not an object or array', () => {
+    for (const [json, kind] of [['text', 'string'], [42, 'number'], [null, 'null'], [true, 'boolean']] as const) {
+      expect(failure(json)).toEqual({ path: '', message: expect.stringMatching(new RegExp(`^expected an Alertmanager webhook payload.*got ${kind}$`)) });
+    }
+  });
+
+  it('judges a body with a version as a webhook, with the webhook\'s own errors', () => {
+    expect(failure({ version: '4', groupKey: 'g', status: 'firing', receiver: 'r', alerts: [] })).toEqual({ path: 'alerts', message: 'alerts must not be empty' });
+    expect(failure({ version: '3', groupKey: 'g', status: 'firing', receiver: 'r', alerts: [] }).path).toBe('version');
+    expect(failure([])).toEqual({ path: '', message: 'alerts must not be empty' });
+  });
+});
