@@ -2,6 +2,8 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from '
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+/** Defaults to now() on insert; set it on every update. */
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
 
 export type Labels = Record<string, string>;
@@ -67,7 +69,7 @@ export interface SilencesTable {
   created_by: string;
   comment: string;
   created_at: CreatedAt;
-  updated_at: Timestamp;
+  updated_at: UpdatedAt;
 }
 
 export interface RuleColumns {
@@ -78,7 +80,7 @@ export interface RuleColumns {
   match_criteria: Json<Record<string, unknown>>;
   send_resolved: Generated<boolean>;
   created_at: CreatedAt;
-  updated_at: Timestamp;
+  updated_at: UpdatedAt;
 }
 
 export interface SlackRulesTable extends RuleColumns {
@@ -106,7 +108,7 @@ export interface NotificationsTable {
   text: string;
   sent_at: Timestamp | null;
   created_at: CreatedAt;
-  updated_at: Timestamp;
+  updated_at: UpdatedAt;
 }
 
 export interface EmailQueueTable {
@@ -124,7 +126,7 @@ export interface EmailQueueTable {
   attempts: Generated<number>;
   last_error: string | null;
   created_at: CreatedAt;
-  updated_at: Timestamp;
+  updated_at: UpdatedAt;
   sent_at: Timestamp | null;
 }
 

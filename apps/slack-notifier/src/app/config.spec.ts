@@ -1,0 +1,27 @@
+import { parseConfig } from '@sentryhub/service-runtime';
+import { describe, expect, it } from 'vitest';
+import { SlackNotifierConfig } from './config';
+
+describe('SlackNotifierConfig', () => {
+  it('has the documented defaults, with the Slack sink when no endpoint is set', () => {
+    const result = parseConfig(SlackNotifierConfig, {});
+    expect(result).toMatchObject({
+      ok: true,
+      config: { HEALTH_PORT: 9103, SLACK_DEFAULT_CHANNEL: '#general', SLACK_TIMEOUT_MS: 10_000, DATABASE_POOL_SIZE: 10 },
+    });
+    expect(result.ok && result.config.SLACK_INTERNAL_ENDPOINT).toBeUndefined();
+  });
+
+  it('names each invalid variable', () => {
+    const result = parseConfig(SlackNotifierConfig, { SLACK_INTERNAL_ENDPOINT: 'ftp://proxy', SLACK_TIMEOUT_MS: '-1' });
+    expect(result.ok).toBe(false);
+    const problems = result.ok ? [] : result.problems;
+    expect(problems.some((p) => p.startsWith('SLACK_INTERNAL_ENDPOINT:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('SLACK_TIMEOUT_MS:'))).toBe(true);
+  });
+
+  it('accepts the nginx proxy URL', () => {
+    const result = parseConfig(SlackNotifierConfig, { SLACK_INTERNAL_ENDPOINT: 'http://nginx:8080/slack', SLACK_DEFAULT_CHANNEL: '#alerts' });
+    expect(result).toMatchObject({ ok: true, config: { SLACK_INTERNAL_ENDPOINT: 'http://nginx:8080/slack', SLACK_DEFAULT_CHANNEL: '#alerts' } });
+  });
+});

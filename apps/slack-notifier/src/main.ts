@@ -1,0 +1,42 @@
+import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
+import { createDb, watchDatabase, type Database } from '@sentryhub/db';
+import { runWorker, subscribe } from '@sentryhub/messaging';
+import { loadConfig } from '@sentryhub/service-runtime';
+import type { Kysely } from 'kysely';
+import { SlackNotifierConfig } from './app/config';
+import { alertProcessedHandler } from './app/handle-alert-processed';
+import { createSlackSender } from './app/slack-client';
+
+const config = loadConfig(SlackNotifierConfig);
+const slack = createSlackSender({ endpoint: config.SLACK_INTERNAL_ENDPOINT, timeoutMs: config.SLACK_TIMEOUT_MS });
+let db: Kysely<Database>;
+
+await runWorker({
+  name: 'slack-notifier',
+  config,
+  topology: { consumes: [QUEUES.slackNotifierAlertsProcessed], prefetch: config.NOTIFIER_PREFETCH },
+  components: ['database'],
+  open: async ({ readiness, logger }) => {
+    if (slack.mode === 'sink') logger.warn('SLACK_INTERNAL_ENDPOINT is not set: Slack messages go to the log (Slack sink)');
+    db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'slack-notifier' });
+    const stopWatching = await watchDatabase(db, readiness, logger);
+    return [
+      { name: 'slack client', run: () => slack.close() },
+      { name: 'database', run: () => (stopWatching(), db.destroy()) },
+    ];
+  },
+  subscribe: async ({ messaging, logger, registry }) => [
+    await subscribe(messaging, {
+      queue: QUEUES.slackNotifierAlertsProcessed,
+      parse: (json) => AlertProcessed.safeParse(json),
+      handler: alertProcessedHandler({
+        db,
+        slack,
+        registry,
+        defaultChannel: config.SLACK_DEFAULT_CHANNEL,
+        rulesCacheMs: config.SLACK_RULES_CACHE_MS,
+      }),
+      logger,
+    }),
+  ],
+});
