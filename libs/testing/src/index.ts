@@ -1,3 +1,4 @@
 export * from './database';
 export * from './vhost';
 export * from './slack-mock';
+export * from './fixtures';

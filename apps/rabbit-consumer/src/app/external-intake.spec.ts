@@ -12,7 +12,7 @@ import {
 } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
-import { createTestVhost, waitFor, type TestVhost } from '@sentryhub/testing';
+import { alertmanagerWebhook, createTestVhost, waitFor, webhookAlert, type TestVhost } from '@sentryhub/testing';
 import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { externalIntakeTopology, subscribeExternalIntake } from './external-intake';
@@ -109,27 +109,10 @@ async function expectExternalQueueSettled(): Promise<void> {
   }, 20_000, `${QUEUE} to hold no ready or unacknowledged message`);
 }
 
-const webhook = {
-  version: '4',
-  groupKey: '{}:{alertname="HighCPU"}',
-  truncatedAlerts: 0,
-  status: 'firing',
-  receiver: 'sentryhub',
-  groupLabels: { alertname: 'HighCPU' },
-  commonLabels: { alertname: 'HighCPU', job: 'node' },
-  commonAnnotations: {},
-  externalURL: 'http://alertmanager:9093',
-  notification_reason: 'new alerts',
-  alerts: [
-    {
-      status: 'firing',
-      labels: { alertname: 'HighCPU', instance: 'host-1', job: 'node', severity: 'critical', team: 'ops' },
-      annotations: { summary: 'CPU above 90%' },
-      startsAt: '2025-01-01T00:00:00Z',
-      endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prometheus:9090/graph',
-    },
-    {
+const webhook = alertmanagerWebhook(
+  [
+    webhookAlert({ startsAt: '2025-01-01T00:00:00Z' }),
+    webhookAlert({
       status: 'resolved',
       labels: { alertname: 'HighCPU', instance: 'host-2', job: 'node' },
       annotations: {},
@@ -137,9 +120,10 @@ const webhook = {
       endsAt: '2025-01-01T00:10:00Z',
       generatorURL: '',
       fingerprint: '0123456789abcdef',
-    },
+    }),
   ],
-};
+  { commonLabels: { alertname: 'HighCPU', job: 'node' }, notification_reason: 'new alerts' },
+) as { groupKey: string; alerts: { labels: Record<string, string> }[] };
 
 describe('the external queue', () => {
   it('is durable, dead-letters to <queue>.dead, and is consumed with acks and the configured prefetch', async () => {

@@ -1,7 +1,7 @@
 import { AlertReceived, QUEUES } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
 import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
-import { createTestVhost, type TestVhost } from '@sentryhub/testing';
+import { alertmanagerWebhook, createTestVhost, webhookAlert, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,29 +9,7 @@ import { buildGateway } from './app';
 
 const logger = createLogger('webhook-gateway-test', 'silent');
 
-const webhook = (overrides: Record<string, unknown> = {}) => ({
-  version: '4',
-  groupKey: '{}:{alertname="HighCPU"}',
-  truncatedAlerts: 0,
-  status: 'firing',
-  receiver: 'sentryhub',
-  groupLabels: { alertname: 'HighCPU' },
-  commonLabels: { alertname: 'HighCPU' },
-  commonAnnotations: {},
-  externalURL: 'http://alertmanager:9093',
-  notification_reason: 'new',
-  alerts: [
-    {
-      status: 'firing',
-      labels: { alertname: 'HighCPU', instance: 'host-1', job: 'node', severity: 'critical', team: 'ops' },
-      annotations: { summary: 'CPU above 90%' },
-      startsAt: '2026-11-26T08:00:00.123456789Z',
-      endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prometheus/graph',
-    },
-  ],
-  ...overrides,
-});
+const webhook = (overrides: Record<string, unknown> = {}) => alertmanagerWebhook([webhookAlert({ generatorURL: 'http://prometheus/graph' })], overrides) as { alerts: Record<string, unknown>[] };
 
 describe('webhook-gateway against a real RabbitMQ', () => {
   let vhost: TestVhost;
@@ -88,7 +66,7 @@ describe('webhook-gateway against a real RabbitMQ', () => {
 
   it('keeps a fingerprint that Alertmanager sent', async () => {
     const payload = webhook();
-    (payload.alerts[0] as Record<string, unknown>)['fingerprint'] = 'abcdef0123456789';
+    payload.alerts[0]!['fingerprint'] = 'abcdef0123456789';
     expect((await app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload })).statusCode).toBe(202);
     expect((await drainReceived())[0]?.body.alerts[0]?.fingerprint).toBe('abcdef0123456789');
   });
