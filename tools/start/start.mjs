@@ -6,6 +6,7 @@ import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = join(ROOT, 'dist/apps');
@@ -48,6 +49,26 @@ if (migration.status !== 0) {
 }
 
 // 2. Find the built apps: the known ones in start order, then any other built app.
+// A trial run should show a Slack message for the README's curl: when no Slack rule exists at
+// all, add one catch-all rule (operators edit or deactivate it later). Never touches existing rules.
+{
+  const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres@localhost:5432/sentryhub';
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query(
+      `insert into slack_rules (name, priority, match_criteria, message_template, resolved_message_template)
+       select 'default', 0, '{}'::jsonb,
+              '{{ status | upcase }}: {{ alert_group.name }} ({{ alert_group.severity }}) on {{ labels.instance }}: {{ summary }}',
+              'RESOLVED: {{ alert_group.name }} on {{ labels.instance }}'
+       where not exists (select 1 from slack_rules)`,
+    );
+    if (rowCount) say('no Slack rule existed: added the catch-all rule "default" (edit or deactivate it in slack_rules)');
+  } finally {
+    await client.end();
+  }
+}
+
 const built = existsSync(DIST) ? readdirSync(DIST).filter((name) => existsSync(join(DIST, name, 'main.js'))) : [];
 // A dist/ folder left over from an app that no longer exists in apps/ is not started.
 const current = built.filter((name) => !existsSync(join(ROOT, 'apps')) || existsSync(join(ROOT, 'apps', name)));
