@@ -1,31 +1,41 @@
 import { AlertReceived, QUEUES } from '@sentryhub/contracts';
-import { createDb, watchDatabase } from '@sentryhub/db';
-import { runWorker, subscribe } from '@sentryhub/messaging';
-import { loadConfig } from '@sentryhub/service-runtime';
+import { createDb, watchDatabase, type Database } from '@sentryhub/db';
+import { runWorker, subscribeBatch } from '@sentryhub/messaging';
+import { loadConfig, type ShutdownStep } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
-import type { Database } from '@sentryhub/db';
 import { ProcessorConfig } from './app/config';
-import { alertReceivedHandler } from './app/handle-alert-received';
+import { alertBatchHandler } from './app/handle-alert-batch';
+import { startOutboxSweeper } from './app/outbox-sweeper';
 
 const config = loadConfig(ProcessorConfig);
 let db: Kysely<Database>;
+let stopSweeper: (() => Promise<void>) | undefined;
 
 await runWorker({
   name: 'alert-processor',
   config,
   topology: { consumes: [QUEUES.alertProcessorAlertsReceived], prefetch: config.PROCESSOR_PREFETCH },
   components: ['database'],
-  open: async ({ readiness, logger }) => {
+  open: async ({ readiness, logger }): Promise<ShutdownStep[]> => {
     db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'alert-processor' });
     const stopWatching = await watchDatabase(db, readiness, logger);
-    return [{ name: 'database', run: () => (stopWatching(), db.destroy()) }];
+    return [
+      { name: 'outbox relay', run: async () => stopSweeper?.() },
+      { name: 'database', run: () => (stopWatching(), db.destroy()) },
+    ];
   },
-  subscribe: async ({ messaging, logger, registry }) => [
-    await subscribe(messaging, {
-      queue: QUEUES.alertProcessorAlertsReceived,
-      parse: (json) => AlertReceived.safeParse(json),
-      handler: alertReceivedHandler(db, messaging, registry),
-      logger,
-    }),
-  ],
+  subscribe: async ({ messaging, logger, registry }) => {
+    stopSweeper = startOutboxSweeper(db, messaging, logger, config.OUTBOX_SWEEP_MS);
+    return [
+      await subscribeBatch(messaging, {
+        queue: QUEUES.alertProcessorAlertsReceived,
+        parse: (json) => AlertReceived.safeParse(json),
+        handler: alertBatchHandler(db, messaging, registry, logger),
+        weight: (message) => message.alerts.length,
+        maxWeight: config.PROCESSOR_BATCH_ALERTS,
+        maxWaitMs: config.PROCESSOR_BATCH_WAIT_MS,
+        logger,
+      }),
+    ];
+  },
 });

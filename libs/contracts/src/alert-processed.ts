@@ -41,6 +41,8 @@ export const AlertChange = z.object({
   group: GroupSnapshot,
   instance: InstanceSnapshot,
   change: ChangeKind,
+  /** The correlation id of the intake request or message that caused this change. */
+  correlationId: z.string().optional(),
 });
 export type AlertChange = z.infer<typeof AlertChange>;
 

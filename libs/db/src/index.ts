@@ -2,3 +2,4 @@ export * from './schema';
 export * from './create-db';
 export * from './migrate';
 export * from './database-health';
+export * from './errors';

@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
 import pg from 'pg';
 import * as initialSchema from './migrations/2026-11-26T00-00_initial-schema';
+import * as alertOutbox from './migrations/2026-11-26T01-00_alert-outbox';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -10,6 +11,7 @@ import * as initialSchema from './migrations/2026-11-26T00-00_initial-schema';
  */
 export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_initial-schema': initialSchema,
+  '2026-11-26T01-00_alert-outbox': alertOutbox,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

@@ -152,6 +152,15 @@ export interface ApiKeysTable {
   last_used_at: Timestamp | null;
 }
 
+export interface AlertOutboxTable {
+  id: Generated<number>;
+  message_id: string;
+  routing_key: string;
+  correlation_id: string | null;
+  payload: Json<unknown>;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   alert_groups: AlertGroupsTable;
   alert_instances: AlertInstancesTable;
@@ -164,6 +173,7 @@ export interface Database {
   email_queue: EmailQueueTable;
   audit_log: AuditLogTable;
   api_keys: ApiKeysTable;
+  alert_outbox: AlertOutboxTable;
 }
 
 export type AlertGroup = Selectable<AlertGroupsTable>;

@@ -19,3 +19,14 @@ export class PublishError extends Error {
     this.name = 'PublishError';
   }
 }
+
+/**
+ * A dependency (the database) is down: the work is retried every few seconds without using up
+ * the message's retries, so that an outage never dead-letters good messages.
+ */
+export class DependencyUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DependencyUnavailableError';
+  }
+}

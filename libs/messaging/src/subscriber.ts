@@ -3,7 +3,7 @@ import type { Message } from 'amqplib';
 import type { Logger } from 'pino';
 import type { AckOrNack, SubscriberSessionAsPromised } from 'rascal';
 import type { z } from 'zod';
-import { PermanentError } from './errors';
+import { DependencyUnavailableError, PermanentError } from './errors';
 import type { Messaging } from './broker';
 
 export interface HandlerContext {
@@ -13,16 +13,36 @@ export interface HandlerContext {
   logger: Logger;
 }
 
-export interface SubscribeOptions<T> {
+export interface Delivery<T> {
+  data: T;
+  context: HandlerContext;
+}
+
+type Parse<T> = (json: unknown) => { success: true; data: T } | { success: false; error: z.ZodError };
+
+interface CommonOptions<T> {
   queue: string;
   /** Parses the decoded JSON; a failure dead-letters the message at once with the zod issue. */
-  parse: (json: unknown) => { success: true; data: T } | { success: false; error: z.ZodError };
-  handler: (data: T, context: HandlerContext) => Promise<void>;
+  parse: Parse<T>;
   logger: Logger;
   /** Waited before a nack-requeue when even the retry or dead-letter publish failed. */
   requeueDelayMs?: number;
   /** Must match the retry queues declared by buildBrokerConfig (only tests change them). */
   retryDelaysMs?: readonly number[];
+}
+
+export interface SubscribeOptions<T> extends CommonOptions<T> {
+  handler: (data: T, context: HandlerContext) => Promise<void>;
+}
+
+export interface BatchSubscribeOptions<T> extends CommonOptions<T> {
+  /** Handles valid messages together; they are acked together when it resolves. */
+  handler: (batch: Delivery<T>[]) => Promise<void>;
+  /** Flush once the batch weighs this much (by default a message weighs 1). */
+  maxWeight: number;
+  weight?: (data: T) => number;
+  /** Flush at the latest this long after the first message of a batch arrived. */
+  maxWaitMs: number;
 }
 
 export interface Subscription {
@@ -46,16 +66,20 @@ function decode(message: Message): Decoded {
   }
 }
 
+/** The retry level used while a dependency is down: a few seconds, never counted as an attempt. */
+const OUTAGE_RETRY_LEVEL = 2;
+
 /**
  * The one recovery policy of every subscriber (SPEC section 4):
  * - bad JSON or a schema failure: dead-letter at once with `x-error` and `x-error-path`;
  * - a PermanentError from the handler: dead-letter at once with its reason;
+ * - a DependencyUnavailableError: retried every few seconds, without using up retries;
  * - any other error: republish through `<queue>.retry.<n>` with growing delays, then dead-letter;
  * - when even that publish fails (broker trouble): wait, then nack with requeue; the quorum
  *   queue's delivery limit dead-letters a message that keeps coming back.
  * A handler never crashes the process.
  */
-export async function subscribe<T>(messaging: Messaging, options: SubscribeOptions<T>): Promise<Subscription> {
+async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accept: (delivery: Delivery<T>, ackOrNack: AckOrNack) => void) {
   const { queue, logger } = options;
   const requeueDelayMs = options.requeueDelayMs ?? 1_000;
   const retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
@@ -82,16 +106,22 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
     forward(message, queue, { [HEADERS.error]: reason, [HEADERS.errorPath]: path });
 
   const retryLater = async (message: Message, error: Error, log: Logger) => {
-    const attempt = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0) + 1;
+    const done = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0);
+    if (error instanceof DependencyUnavailableError) {
+      const level = Math.min(OUTAGE_RETRY_LEVEL, retryDelaysMs.length);
+      log.warn({ err: error, delayMs: retryDelaysMs[level - 1] }, 'dependency unavailable; retrying later without using a retry');
+      return forward(message, retryQueueName(queue, level), { [HEADERS.retryCount]: done, [HEADERS.error]: error.message });
+    }
+    const attempt = done + 1;
     if (attempt > retryDelaysMs.length) {
-      log.error({ err: error, attempts: attempt - 1 }, 'retries exhausted; dead-lettering');
-      return deadLetter(message, `retries exhausted after ${attempt - 1} attempts: ${error.message}`, '');
+      log.error({ err: error, attempts: done }, 'retries exhausted; dead-lettering');
+      return deadLetter(message, `retries exhausted after ${done} attempts: ${error.message}`, '');
     }
     log.warn({ err: error, attempt, delayMs: retryDelaysMs[attempt - 1] }, 'handler failed; retrying later');
     return forward(message, retryQueueName(queue, attempt), { [HEADERS.retryCount]: attempt, [HEADERS.error]: error.message });
   };
 
-  const settle = async (message: Message, ackOrNack: AckOrNack, log: Logger, outcome: () => Promise<void>) => {
+  const settle = async (ackOrNack: AckOrNack, log: Logger, outcome: () => Promise<void>) => {
     try {
       await outcome();
       ackOrNack();
@@ -101,14 +131,26 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
     }
   };
 
-  const onMessage = async (message: Message, ackOrNack: AckOrNack) => {
+  /** What happens to a valid message whose handling failed. */
+  const recover = (delivery: Delivery<unknown>, ackOrNack: AckOrNack, error: unknown) => {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const { message, logger: log } = delivery.context;
+    if (err instanceof PermanentError) {
+      log.error({ err }, 'permanent failure; dead-lettering');
+      return settle(ackOrNack, log, () => deadLetter(message, err.message, err.path));
+    }
+    return settle(ackOrNack, log, () => retryLater(message, err, log));
+  };
+
+  session.on('message', (message: Message, _content: unknown, ackOrNack: AckOrNack) => {
     const messageId = String(message.properties.messageId ?? '');
     const correlationId = String(message.properties.correlationId ?? messageId);
     const log = logger.child({ queue, messageId, correlationId });
     const decoded = decode(message);
     if (!decoded.ok) {
       log.warn({ reason: decoded.reason }, 'dead-lettering undecodable message');
-      return settle(message, ackOrNack, log, () => deadLetter(message, decoded.reason, decoded.path));
+      void settle(ackOrNack, log, () => deadLetter(message, decoded.reason, decoded.path));
+      return;
     }
     const parsed = options.parse(decoded.json);
     if (!parsed.success) {
@@ -116,38 +158,82 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
       const path = issue?.path.map(String).join('.') ?? '';
       const reason = `invalid message: ${issue?.message ?? 'schema mismatch'}${path ? ` at ${path}` : ''}`;
       log.warn({ reason, path }, 'dead-lettering invalid message');
-      return settle(message, ackOrNack, log, () => deadLetter(message, reason, path));
+      void settle(ackOrNack, log, () => deadLetter(message, reason, path));
+      return;
     }
-    try {
-      await options.handler(parsed.data, { message, correlationId, messageId, logger: log });
-      ackOrNack();
-    } catch (error) {
-      const err = error instanceof Error ? error : new Error(String(error));
-      if (err instanceof PermanentError) {
-        log.error({ err }, 'permanent failure; dead-lettering');
-        return settle(message, ackOrNack, log, () => deadLetter(message, err.message, err.path));
-      }
-      return settle(message, ackOrNack, log, () => retryLater(message, err, log));
-    }
-  };
-
-  session.on('message', (message: Message, _content: unknown, ackOrNack: AckOrNack) => {
-    onMessage(message, ackOrNack).catch((error: unknown) => logger.error({ err: error, queue }, 'unexpected subscriber failure'));
+    accept({ data: parsed.data, context: { message, correlationId, messageId, logger: log } }, ackOrNack);
   });
   // Rascal nacks (and so loses, without a dead-letter exchange) what these events carry when
   // nobody listens: we dead-letter with the reason instead.
   session.on('invalid_content', (error: Error, message: Message, ackOrNack: AckOrNack) => {
-    void settle(message, ackOrNack, logger, () => deadLetter(message, `invalid content: ${error.message}`, ''));
+    void settle(ackOrNack, logger, () => deadLetter(message, `invalid content: ${error.message}`, ''));
   });
   session.on('redeliveries_exceeded', (error: Error, message: Message, ackOrNack: AckOrNack) => {
-    void settle(message, ackOrNack, logger, () => deadLetter(message, `redeliveries exceeded: ${error.message}`, ''));
+    void settle(ackOrNack, logger, () => deadLetter(message, `redeliveries exceeded: ${error.message}`, ''));
   });
   session.on('error', (error: Error) => logger.error({ err: error, queue }, 'subscription error'));
 
+  return { session, recover };
+}
+
+/** One message at a time: acked when the handler resolves, recovered when it throws. */
+export async function subscribe<T>(messaging: Messaging, options: SubscribeOptions<T>): Promise<Subscription> {
+  const { session, recover } = await consume(messaging, options, (delivery, ackOrNack) => {
+    options
+      .handler(delivery.data, delivery.context)
+      .then(() => ackOrNack())
+      .catch((error: unknown) => recover(delivery, ackOrNack, error))
+      .catch((error: unknown) => options.logger.error({ err: error }, 'unexpected subscriber failure'));
+  });
+  return { session, cancel: async () => void (await session.cancel()) };
+}
+
+/**
+ * Valid messages are gathered into batches (up to `maxWeight`, or `maxWaitMs` after the first
+ * one) and handled one batch at a time; a batch is acked when its handler resolves and, when
+ * it throws, every message of it is recovered by the policy above. Invalid messages are
+ * dead-lettered on their own and never fail a batch.
+ */
+export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubscribeOptions<T>): Promise<Subscription> {
+  const weigh = options.weight ?? (() => 1);
+  let pending: { delivery: Delivery<T>; ackOrNack: AckOrNack }[] = [];
+  let pendingWeight = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> = Promise.resolve();
+
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    pendingWeight = 0;
+    // One batch at a time: the next one gathers while this one is written.
+    running = running.then(async () => {
+      try {
+        await options.handler(batch.map((item) => item.delivery));
+        for (const item of batch) item.ackOrNack();
+      } catch (error) {
+        options.logger.warn({ err: error, messages: batch.length }, 'batch failed; recovering each message');
+        await Promise.all(batch.map((item) => recover(item.delivery, item.ackOrNack, error)));
+      }
+    });
+  };
+
+  const { session, recover } = await consume(messaging, options, (delivery, ackOrNack) => {
+    pending.push({ delivery, ackOrNack });
+    pendingWeight += weigh(delivery.data);
+    if (pendingWeight >= options.maxWeight) flush();
+    else timer ??= setTimeout(flush, options.maxWaitMs);
+  });
   return {
     session,
     cancel: async () => {
-      await session.cancel();
+      // Rascal's cancel waits for unacked messages: stop the consumer, then finish the batch.
+      const cancelled = session.cancel();
+      flush();
+      await running;
+      await cancelled;
     },
   };
 }

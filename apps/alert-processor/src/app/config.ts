@@ -4,7 +4,14 @@ import { z } from 'zod';
 export const ProcessorConfig = z.object({
   ...sharedEnv,
   HEALTH_PORT: portEnv(9102),
-  PROCESSOR_PREFETCH: z.coerce.number().int().positive().default(50),
+  /** Unacked messages the broker may push ahead: enough to fill the next batch while one is written. */
+  PROCESSOR_PREFETCH: z.coerce.number().int().positive().default(1000),
+  /** A batch is written once it holds this many alerts... */
+  PROCESSOR_BATCH_ALERTS: z.coerce.number().int().positive().default(500),
+  /** ...or this long after its first message arrived. */
+  PROCESSOR_BATCH_WAIT_MS: z.coerce.number().int().min(0).default(5),
+  /** How often the outbox relay looks for events left unpublished (by a crash or a broker outage). */
+  OUTBOX_SWEEP_MS: z.coerce.number().int().positive().default(5_000),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 });
 export type ProcessorConfig = z.infer<typeof ProcessorConfig>;

@@ -1,0 +1,237 @@
+import { ROUTING_KEYS, type AlertChange, type AlertProcessed, type NormalizedAlert } from '@sentryhub/contracts';
+import type { AlertGroup, AlertInstance, Database } from '@sentryhub/db';
+import { groupAttributes, silenceState, type ActiveSilence } from '@sentryhub/rules';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { applyAlert, type GroupState, type InstanceState, type Transition } from './state-machine';
+
+type Trx = Transaction<Database>;
+
+/** One alert of a batch, with where it came from. */
+export interface BatchAlert {
+  alert: NormalizedAlert;
+  source: string;
+  receivedAt: Date;
+  correlationId: string;
+}
+
+export interface OutboxEvent {
+  messageId: string;
+  routingKey: string;
+  correlationId: string | null;
+  payload: AlertProcessed;
+}
+
+const iso = (value: Date | null) => (value === null ? null : value.toISOString());
+const byFingerprint = (a: BatchAlert, b: BatchAlert) => (a.alert.fingerprint < b.alert.fingerprint ? -1 : a.alert.fingerprint > b.alert.fingerprint ? 1 : 0);
+
+/** Silences active now: evaluated at processing time, so an expired one never suppresses. */
+export async function activeSilences(db: Kysely<Database>, now: Date): Promise<ActiveSilence[]> {
+  const rows = await db.selectFrom('silences').select(['id', 'matchers', 'starts_at', 'ends_at']).where('starts_at', '<=', now).where('ends_at', '>', now).execute();
+  return rows.map((row) => ({ id: row.id, matchers: row.matchers, startsAt: row.starts_at, endsAt: row.ends_at }));
+}
+
+/**
+ * Every group of the batch in one statement, created when new, updated (labels, last
+ * occurrence) when known, and locked for the transaction. Rows go in fingerprint order, so two
+ * processors lock groups in the same order and never deadlock.
+ */
+async function upsertGroups(trx: Trx, alerts: readonly BatchAlert[]): Promise<Map<string, AlertGroup>> {
+  const latest = new Map<string, BatchAlert & { firstSeen: Date; lastSeen: Date }>();
+  for (const item of alerts) {
+    const seen = item.alert.startsAt ? new Date(item.alert.startsAt) : item.receivedAt;
+    const known = latest.get(item.alert.fingerprint);
+    latest.set(item.alert.fingerprint, {
+      ...item,
+      firstSeen: known && known.firstSeen < seen ? known.firstSeen : seen,
+      lastSeen: known && known.lastSeen > item.receivedAt ? known.lastSeen : item.receivedAt,
+    });
+  }
+  const rows = [...latest.values()];
+  const attributes = rows.map((row) => groupAttributes(row.alert.labels, row.source));
+  const result = await sql<AlertGroup>`
+    insert into alert_groups (fingerprint, name, labels, severity, instance, source, current_status, firing_count, first_occurrence, last_occurrence)
+    select fingerprint, name, labels::jsonb, severity, instance, source, 'resolved', 0, first_occurrence, last_occurrence
+    from unnest(
+      ${rows.map((r) => r.alert.fingerprint)}::text[], ${attributes.map((a) => a.name)}::text[],
+      ${rows.map((r) => JSON.stringify(r.alert.labels))}::text[], ${attributes.map((a) => a.severity)}::text[],
+      ${attributes.map((a) => a.instance)}::text[], ${attributes.map((a) => a.source)}::text[],
+      ${rows.map((r) => r.firstSeen.toISOString())}::timestamptz[], ${rows.map((r) => r.lastSeen.toISOString())}::timestamptz[]
+    ) as t(fingerprint, name, labels, severity, instance, source, first_occurrence, last_occurrence)
+    on conflict (fingerprint) do update set
+      labels = excluded.labels, name = excluded.name, severity = excluded.severity, instance = excluded.instance,
+      last_occurrence = greatest(alert_groups.last_occurrence, excluded.last_occurrence),
+      first_occurrence = least(alert_groups.first_occurrence, excluded.first_occurrence)
+    returning *`.execute(trx);
+  return new Map(result.rows.map((row) => [row.fingerprint, row]));
+}
+
+/** The instances a decision needs: open ones, the latest one, and those at an incoming startsAt. */
+async function loadInstances(trx: Trx, groupIds: number[], pairs: { groupId: number; startsAt: string }[]): Promise<AlertInstance[]> {
+  const result = await sql<AlertInstance>`
+    select * from alert_instances where group_id = any(${groupIds}::bigint[]) and status = 'firing'
+    union all
+    select i.* from alert_instances i
+      join unnest(${pairs.map((p) => p.groupId)}::bigint[], ${pairs.map((p) => p.startsAt)}::timestamptz[]) as k(group_id, starts_at)
+      on i.group_id = k.group_id and i.starts_at = k.starts_at
+    union all
+    select l.* from unnest(${groupIds}::bigint[]) as g(id)
+      cross join lateral (select * from alert_instances where group_id = g.id order by starts_at desc limit 1) l`.execute(trx);
+  return [...new Map(result.rows.map((row) => [row.id, row])).values()];
+}
+
+function toInstanceState(row: AlertInstance): InstanceState {
+  return {
+    id: row.id,
+    status: row.status,
+    startsAt: row.starts_at,
+    endsAt: row.ends_at,
+    annotations: row.annotations,
+    generatorUrl: row.generator_url,
+    resolutionType: row.resolution_type,
+    stored: true,
+    dirty: false,
+  };
+}
+
+/** Closes stored episodes; the guard (`status = 'firing'`) makes a lost race an error, not a double close. */
+async function updateInstances(trx: Trx, instances: InstanceState[]): Promise<void> {
+  if (instances.length === 0) return;
+  const result = await sql`
+    update alert_instances i set status = u.status, ends_at = u.ends_at, resolution_type = u.resolution_type
+    from unnest(${instances.map((i) => i.id)}::bigint[], ${instances.map((i) => i.status)}::text[],
+                ${instances.map((i) => iso(i.endsAt))}::timestamptz[], ${instances.map((i) => i.resolutionType)}::text[])
+      as u(id, status, ends_at, resolution_type)
+    where i.id = u.id and i.status = 'firing'`.execute(trx);
+  if (Number(result.numAffectedRows) !== instances.length) throw new Error('alert instances changed under the batch; retrying it');
+}
+
+/** Inserts new episodes in their final state of this batch and learns their ids. */
+async function insertInstances(trx: Trx, entries: { groupId: number; instance: InstanceState }[]): Promise<void> {
+  if (entries.length === 0) return;
+  const result = await sql<{ id: number; group_id: number; starts_at: Date }>`
+    insert into alert_instances (group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type)
+    select group_id, status, starts_at, ends_at, annotations::jsonb, generator_url, resolution_type
+    from unnest(${entries.map((e) => e.groupId)}::bigint[], ${entries.map((e) => e.instance.status)}::text[],
+                ${entries.map((e) => e.instance.startsAt.toISOString())}::timestamptz[], ${entries.map((e) => iso(e.instance.endsAt))}::timestamptz[],
+                ${entries.map((e) => JSON.stringify(e.instance.annotations))}::text[], ${entries.map((e) => e.instance.generatorUrl)}::text[],
+                ${entries.map((e) => e.instance.resolutionType)}::text[])
+      as t(group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type)
+    on conflict (group_id, starts_at) do nothing
+    returning id, group_id, starts_at`.execute(trx);
+  if (result.rows.length !== entries.length) throw new Error('alert instances appeared under the batch; retrying it');
+  const ids = new Map(result.rows.map((row) => [`${row.group_id}@${row.starts_at.getTime()}`, row.id]));
+  for (const entry of entries) entry.instance.id = ids.get(`${entry.groupId}@${entry.instance.startsAt.getTime()}`) ?? null;
+}
+
+async function updateGroups(trx: Trx, groups: GroupState[]): Promise<void> {
+  if (groups.length === 0) return;
+  await sql`
+    update alert_groups g set current_status = u.status, firing_count = u.firing_count,
+      acknowledged = u.acknowledged, acknowledged_by = u.acknowledged_by, acknowledged_at = u.acknowledged_at
+    from unnest(${groups.map((g) => g.id)}::bigint[], ${groups.map((g) => g.status)}::text[], ${groups.map((g) => g.firingCount)}::int[],
+                ${groups.map((g) => g.acknowledged)}::boolean[], ${groups.map((g) => g.acknowledgedBy)}::text[], ${groups.map((g) => iso(g.acknowledgedAt))}::timestamptz[])
+      as u(id, status, firing_count, acknowledged, acknowledged_by, acknowledged_at)
+    where g.id = u.id`.execute(trx);
+}
+
+function toChange(row: AlertGroup, made: Transition, correlationId: string, silences: readonly ActiveSilence[], now: Date): AlertChange {
+  const silence = silenceState(silences, row.labels, now);
+  const { instance } = made;
+  if (instance.id === null) throw new Error('instance id unknown after insert');
+  return {
+    change: made.change,
+    correlationId,
+    group: {
+      id: row.id,
+      fingerprint: row.fingerprint,
+      name: row.name,
+      labels: row.labels,
+      severity: row.severity as AlertChange['group']['severity'],
+      instance: row.instance,
+      source: row.source,
+      status: made.groupAt.status,
+      firingCount: made.groupAt.firingCount,
+      silenced: silence.silenced,
+      silencedUntil: iso(silence.until),
+      acknowledged: made.groupAt.acknowledged,
+    },
+    instance: {
+      id: instance.id,
+      status: made.instanceAt.status,
+      startsAt: instance.startsAt.toISOString(),
+      endsAt: iso(made.instanceAt.endsAt),
+      annotations: instance.annotations,
+      generatorURL: instance.generatorUrl,
+      resolutionType: made.instanceAt.resolutionType,
+    },
+  };
+}
+
+/** One `alert.processed.<status>` event per status that changed in the batch. */
+function outboxEvents(batchId: string, changes: AlertChange[], processedAt: Date): OutboxEvent[] {
+  const events: OutboxEvent[] = [];
+  for (const status of ['firing', 'resolved'] as const) {
+    const ofStatus = changes.filter((change) => change.instance.status === status);
+    if (ofStatus.length === 0) continue;
+    const messageId = `${batchId}:${status}`;
+    events.push({
+      messageId,
+      routingKey: ROUTING_KEYS.alertProcessed(status),
+      correlationId: ofStatus[0]?.correlationId ?? null,
+      payload: { id: messageId, processedAt: processedAt.toISOString(), status, changes: ofStatus },
+    });
+  }
+  return events;
+}
+
+/**
+ * Applies a batch of alerts in one transaction with set-based SQL: upsert and lock the groups,
+ * load the instances that matter, run the state machine in memory, write back what changed,
+ * and put the resulting events in the outbox, all or nothing.
+ */
+export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: readonly BatchAlert[], now = new Date()): Promise<OutboxEvent[]> {
+  if (alerts.length === 0) return [];
+  const ordered = [...alerts].sort(byFingerprint);
+  const silences = await activeSilences(db, now);
+  return db.transaction().execute(async (trx) => {
+    const rows = await upsertGroups(trx, ordered);
+    const groups = new Map<string, GroupState>();
+    for (const [fingerprint, row] of rows) {
+      groups.set(fingerprint, {
+        id: row.id,
+        status: row.current_status,
+        firingCount: row.firing_count,
+        acknowledged: row.acknowledged,
+        acknowledgedBy: row.acknowledged_by,
+        acknowledgedAt: row.acknowledged_at,
+        instances: [],
+        dirty: false,
+      });
+    }
+    const byId = new Map([...groups.values()].map((group) => [group.id, group]));
+    const pairs = ordered.flatMap((item) => (item.alert.startsAt ? [{ groupId: rows.get(item.alert.fingerprint)!.id, startsAt: item.alert.startsAt }] : []));
+    for (const instance of await loadInstances(trx, [...byId.keys()], pairs)) byId.get(instance.group_id)?.instances.push(toInstanceState(instance));
+
+    const made: { fingerprint: string; transition: Transition; correlationId: string }[] = [];
+    for (const item of alerts) {
+      const transition = applyAlert(groups.get(item.alert.fingerprint)!, item.alert, item.receivedAt);
+      if (transition) made.push({ fingerprint: item.alert.fingerprint, transition, correlationId: item.correlationId });
+    }
+
+    const allInstances = [...groups.values()].flatMap((group) => group.instances.map((instance) => ({ groupId: group.id, instance })));
+    // Close first: one open episode per group is a unique index, checked on insert.
+    await updateInstances(trx, allInstances.filter((e) => e.instance.dirty).map((e) => e.instance));
+    await insertInstances(trx, allInstances.filter((e) => !e.instance.stored));
+    await updateGroups(trx, [...groups.values()].filter((group) => group.dirty));
+
+    const changes = made.map((m) => toChange(rows.get(m.fingerprint)!, m.transition, m.correlationId, silences, now));
+    const events = outboxEvents(batchId, changes, now);
+    if (events.length > 0) {
+      await trx
+        .insertInto('alert_outbox')
+        .values(events.map((event) => ({ message_id: event.messageId, routing_key: event.routingKey, correlation_id: event.correlationId, payload: JSON.stringify(event.payload) })))
+        .execute();
+    }
+    return events;
+  });
+}

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import type { AlertReceived } from '@sentryhub/contracts';
+import { isDatabaseUnavailable, type Database } from '@sentryhub/db';
+import { DependencyUnavailableError, type Delivery, type Messaging } from '@sentryhub/messaging';
+import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
+import type { Kysely } from 'kysely';
+import { storeBatch, type BatchAlert } from './batch-store';
+import { relayOutbox } from './outbox-relay';
+
+/**
+ * A batch of `alert.received.*` messages -> one transaction (state + outbox) -> after commit,
+ * its `alert.processed.<status>` events are published from the outbox. The batch is acked only
+ * after the commit; a publish that fails after it is left to the outbox relay, never lost.
+ */
+export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, registry: Registry, logger: Logger) {
+  const alertsProcessed = new Counter({ name: 'sentryhub_processor_alerts_total', help: 'Alerts processed', registers: [registry] });
+  const changesPublished = new Counter({ name: 'sentryhub_processor_changes_total', help: 'State changes recorded for alert.processed', labelNames: ['change'] as const, registers: [registry] });
+  const batchAlerts = new Histogram({ name: 'sentryhub_processor_batch_alerts', help: 'Alerts per batch', buckets: [1, 10, 50, 100, 250, 500, 1000], registers: [registry] });
+  const batchSeconds = new Histogram({ name: 'sentryhub_processor_batch_seconds', help: 'Time to store a batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+
+  return async (batch: Delivery<AlertReceived>[]): Promise<void> => {
+    const alerts: BatchAlert[] = batch.flatMap(({ data, context }) =>
+      data.alerts.map((alert) => ({ alert, source: data.source, receivedAt: new Date(data.receivedAt), correlationId: context.correlationId })),
+    );
+    const batchId = randomUUID();
+    const timer = batchSeconds.startTimer();
+    let events;
+    try {
+      events = await storeBatch(db, batchId, alerts);
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new DependencyUnavailableError(`PostgreSQL unavailable: ${(error as Error).message}`, { cause: error });
+      throw error;
+    } finally {
+      timer();
+    }
+    alertsProcessed.inc(alerts.length);
+    batchAlerts.observe(alerts.length);
+    for (const event of events) for (const change of event.payload.changes) changesPublished.inc({ change: change.change });
+    logger.debug({ batchId, messages: batch.length, alerts: alerts.length, events: events.length }, 'batch stored');
+    if (events.length === 0) return;
+    try {
+      await relayOutbox(db, messaging, { messageIds: events.map((event) => event.messageId) });
+    } catch (error) {
+      logger.warn({ err: error, batchId }, 'events stored but not yet published; the outbox relay will publish them');
+    }
+  };
+}
