@@ -5,3 +5,4 @@ export * from './alert-processed';
 export * from './audit-event';
 export * from './http';
 export * from './rules';
+export * from './silence';

@@ -1,15 +1,19 @@
 import { z } from 'zod';
 
-function isValidRegex(source: string): boolean {
+/** Why a regular expression does not compile, or null when it does. */
+export function regexError(source: string): string | null {
   try {
     new RegExp(source);
-    return true;
-  } catch {
-    return false;
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }
 
-const RegexSource = z.string().refine(isValidRegex, { message: 'invalid regular expression' });
+const RegexSource = z.string().superRefine((source, ctx) => {
+  const error = regexError(source);
+  if (error) ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${error}` });
+});
 
 /**
  * One criterion of a rule (SPEC section 6): a string for equality, or one of

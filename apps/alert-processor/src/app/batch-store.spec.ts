@@ -230,3 +230,16 @@ describe('outbox', () => {
     ]);
   });
 });
+
+describe('a silence with an invalid regex written by hand', () => {
+  it('is ignored instead of failing the batch', async () => {
+    const name = uniqueName('BadSilence');
+    const now = new Date();
+    await test.db
+      .insertInto('silences')
+      .values({ matchers: JSON.stringify([{ name: 'alertname', value: '(', isEqual: true, isRegex: true }]), starts_at: new Date(now.getTime() - 60_000), ends_at: new Date(now.getTime() + 60_000), created_by: 'hand', comment: 'broken' })
+      .execute();
+    const [change] = await store(alert(name, 'firing', T1));
+    expect(change?.group).toMatchObject({ name, silenced: false });
+  });
+});

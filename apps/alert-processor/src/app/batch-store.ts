@@ -1,7 +1,8 @@
-import { ROUTING_KEYS, type AlertChange, type AlertProcessed, type NormalizedAlert } from '@sentryhub/contracts';
+import { ROUTING_KEYS, SilenceMatcher, type AlertChange, type AlertProcessed, type NormalizedAlert } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance, Database } from '@sentryhub/db';
 import { groupAttributes, silenceState, type ActiveSilence } from '@sentryhub/rules';
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { z } from 'zod';
 import { applyAlert, type GroupState, type InstanceState, type Transition } from './state-machine';
 
 type Trx = Transaction<Database>;
@@ -24,10 +25,19 @@ export interface OutboxEvent {
 const iso = (value: Date | null) => (value === null ? null : value.toISOString());
 const byFingerprint = (a: BatchAlert, b: BatchAlert) => (a.alert.fingerprint < b.alert.fingerprint ? -1 : a.alert.fingerprint > b.alert.fingerprint ? 1 : 0);
 
-/** Silences active now: evaluated at processing time, so an expired one never suppresses. */
+const StoredMatchers = z.array(SilenceMatcher).min(1);
+
+/**
+ * Silences active now: evaluated at processing time, so an expired one never suppresses. The
+ * API refuses invalid matchers; a row written by hand with one is ignored rather than allowed to
+ * fail every batch.
+ */
 export async function activeSilences(db: Kysely<Database>, now: Date): Promise<ActiveSilence[]> {
   const rows = await db.selectFrom('silences').select(['id', 'matchers', 'starts_at', 'ends_at']).where('starts_at', '<=', now).where('ends_at', '>', now).execute();
-  return rows.map((row) => ({ id: row.id, matchers: row.matchers, startsAt: row.starts_at, endsAt: row.ends_at }));
+  return rows.flatMap((row) => {
+    const matchers = StoredMatchers.safeParse(row.matchers);
+    return matchers.success ? [{ id: row.id, matchers: matchers.data, startsAt: row.starts_at, endsAt: row.ends_at }] : [];
+  });
 }
 
 /**
