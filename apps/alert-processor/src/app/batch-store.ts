@@ -218,13 +218,19 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
         dirty: false,
       });
     }
+    /** Every fingerprint of the batch was upserted just above, so each has its row and state. */
+    const found = <V>(map: Map<string, V>, fingerprint: string): V => {
+      const value = map.get(fingerprint);
+      if (value === undefined) throw new Error(`group ${fingerprint} missing from its own batch`);
+      return value;
+    };
     const byId = new Map([...groups.values()].map((group) => [group.id, group]));
-    const pairs = ordered.flatMap((item) => (item.alert.startsAt ? [{ groupId: rows.get(item.alert.fingerprint)!.id, startsAt: item.alert.startsAt }] : []));
+    const pairs = ordered.flatMap((item) => (item.alert.startsAt ? [{ groupId: found(rows, item.alert.fingerprint).id, startsAt: item.alert.startsAt }] : []));
     for (const instance of await loadInstances(trx, [...byId.keys()], pairs)) byId.get(instance.group_id)?.instances.push(toInstanceState(instance));
 
     const made: { fingerprint: string; transition: Transition; correlationId: string }[] = [];
     for (const item of alerts) {
-      const transition = applyAlert(groups.get(item.alert.fingerprint)!, item.alert, item.receivedAt);
+      const transition = applyAlert(found(groups, item.alert.fingerprint), item.alert, item.receivedAt);
       if (transition) made.push({ fingerprint: item.alert.fingerprint, transition, correlationId: item.correlationId });
     }
 
@@ -234,7 +240,7 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
     await insertInstances(trx, allInstances.filter((e) => !e.instance.stored));
     await updateGroups(trx, [...groups.values()].filter((group) => group.dirty));
 
-    const changes = made.map((m) => toChange(rows.get(m.fingerprint)!, m.transition, m.correlationId, silences, now));
+    const changes = made.map((m) => toChange(found(rows, m.fingerprint), m.transition, m.correlationId, silences, now));
     const events = outboxEvents(batchId, changes, now);
     if (events.length > 0) {
       await trx

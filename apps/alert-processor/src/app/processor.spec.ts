@@ -39,6 +39,12 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
     extra: {},
   });
 
+  const firstReplica = (): Messaging => {
+    const [first] = replicas;
+    if (!first) throw new Error('no replica started');
+    return first.messaging;
+  };
+
   async function startReplica(): Promise<void> {
     const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.alertProcessorAlertsReceived], prefetch: 300 }), { logger });
     const subscription = await subscribeBatch(messaging, {
@@ -55,7 +61,7 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
 
   /** 10,000 alerts over 500 fingerprints: every fingerprint 20 times, in messages of 10. */
   async function publishAll(status: 'firing' | 'resolved'): Promise<void> {
-    const publisher = replicas[0]!.messaging;
+    const publisher = firstReplica();
     const sends: Promise<string>[] = [];
     for (let m = 0; m < MESSAGES; m++) {
       const alerts = Array.from({ length: ALERTS_PER_MESSAGE }, (_, j) => alertOf((m * ALERTS_PER_MESSAGE + j) % FINGERPRINTS, status));
@@ -130,7 +136,7 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
     // The redelivered message finds the state already applied: no new event.
     expect(await storeBatch(database.db, 'redelivered-batch', batch)).toEqual([]);
     // The relay publishes what the crashed batch left, once.
-    const messaging = replicas[0]!.messaging;
+    const messaging = firstReplica();
     expect(await relayOutbox(database.db, messaging, { olderThanMs: 0, limit: 100 })).toBe(1);
     expect(await relayOutbox(database.db, messaging, { olderThanMs: 0, limit: 100 })).toBe(0);
     await waitFor(() => (eventIds.length >= 1 ? true : null), 10_000, 'the relayed event');
@@ -141,7 +147,7 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
 
   it('dead-letters a message that fails its schema without failing the rest of its batch', async () => {
     changes.length = 0;
-    const publisher = replicas[0]!.messaging;
+    const publisher = firstReplica();
     await publisher.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { id: 'broken', alerts: 'none' }, { messageId: 'broken' });
     const good: AlertReceived = { id: 'good', receivedAt: new Date().toISOString(), source: 'api', meta: {}, alerts: [alertOf(20_002, 'firing')] };
     await publisher.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), good, { messageId: 'good' });
