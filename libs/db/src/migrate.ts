@@ -3,6 +3,7 @@ import { Migrator, type Migration, type MigrationProvider, type MigrationResultS
 import pg from 'pg';
 import * as initialSchema from './migrations/2026-11-26T00-00_initial-schema';
 import * as alertOutbox from './migrations/2026-11-26T01-00_alert-outbox';
+import * as instanceIntakeSource from './migrations/2026-11-26T02-00_instance-intake-source';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -12,6 +13,7 @@ import * as alertOutbox from './migrations/2026-11-26T01-00_alert-outbox';
 export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_initial-schema': initialSchema,
   '2026-11-26T01-00_alert-outbox': alertOutbox,
+  '2026-11-26T02-00_instance-intake-source': instanceIntakeSource,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

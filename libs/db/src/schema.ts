@@ -34,6 +34,7 @@ export interface AlertInstancesTable {
   annotations: Json<Labels>;
   generator_url: string | null;
   resolution_type: 'normal' | 'inferred' | 'manual' | null;
+  intake_source: string | null;
   created_at: CreatedAt;
 }
 

@@ -53,6 +53,8 @@ describe('SPEC section 5, one case per rule, on a real PostgreSQL', () => {
     expect(changes).toHaveLength(1);
     expect(changes[0]).toMatchObject({ change: 'created', correlationId: 'corr-1', group: { severity: 'critical', instance: 'host-1', source: 'webhook', status: 'firing', firingCount: 1, silenced: false }, instance: { status: 'firing', startsAt: T1, endsAt: null } });
     expect(await instances(a.fingerprint)).toEqual([{ status: 'firing', starts_at: new Date(T1), ends_at: null, resolution_type: null }]);
+    const stored = await test.db.selectFrom('alert_instances').select(['intake_source', 'annotations', 'generator_url']).where('id', '=', changes[0]?.instance.id ?? 0).executeTakeFirstOrThrow();
+    expect(stored).toEqual({ intake_source: 'webhook', annotations: { summary: 'summary' }, generator_url: null });
   });
 
   it('missing alertname: the group is called "Unknown Alert", severity defaults to warning', async () => {

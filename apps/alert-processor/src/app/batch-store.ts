@@ -98,6 +98,7 @@ function toInstanceState(row: AlertInstance): InstanceState {
     annotations: row.annotations,
     generatorUrl: row.generator_url,
     resolutionType: row.resolution_type,
+    intakeSource: row.intake_source,
     stored: true,
     dirty: false,
   };
@@ -119,13 +120,13 @@ async function updateInstances(trx: Trx, instances: InstanceState[]): Promise<vo
 async function insertInstances(trx: Trx, entries: { groupId: number; instance: InstanceState }[]): Promise<void> {
   if (entries.length === 0) return;
   const result = await sql<{ id: number; group_id: number; starts_at: Date }>`
-    insert into alert_instances (group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type)
-    select group_id, status, starts_at, ends_at, annotations::jsonb, generator_url, resolution_type
+    insert into alert_instances (group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source)
+    select group_id, status, starts_at, ends_at, annotations::jsonb, generator_url, resolution_type, intake_source
     from unnest(${entries.map((e) => e.groupId)}::bigint[], ${entries.map((e) => e.instance.status)}::text[],
                 ${entries.map((e) => e.instance.startsAt.toISOString())}::timestamptz[], ${entries.map((e) => iso(e.instance.endsAt))}::timestamptz[],
                 ${entries.map((e) => JSON.stringify(e.instance.annotations))}::text[], ${entries.map((e) => e.instance.generatorUrl)}::text[],
-                ${entries.map((e) => e.instance.resolutionType)}::text[])
-      as t(group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type)
+                ${entries.map((e) => e.instance.resolutionType)}::text[], ${entries.map((e) => e.instance.intakeSource)}::text[])
+      as t(group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source)
     on conflict (group_id, starts_at) do nothing
     returning id, group_id, starts_at`.execute(trx);
   if (result.rows.length !== entries.length) throw new Error('alert instances appeared under the batch; retrying it');
@@ -230,7 +231,7 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
 
     const made: { fingerprint: string; transition: Transition; correlationId: string }[] = [];
     for (const item of alerts) {
-      const transition = applyAlert(found(groups, item.alert.fingerprint), item.alert, item.receivedAt);
+      const transition = applyAlert(found(groups, item.alert.fingerprint), item.alert, item.receivedAt, item.source);
       if (transition) made.push({ fingerprint: item.alert.fingerprint, transition, correlationId: item.correlationId });
     }
 

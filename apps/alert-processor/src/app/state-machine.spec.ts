@@ -10,6 +10,7 @@ const stored = (startsAt: string, status: 'firing' | 'resolved' = 'firing'): Ins
   annotations: {},
   generatorUrl: null,
   resolutionType: null,
+  intakeSource: 'webhook',
   stored: true,
   dirty: false,
 });
@@ -24,7 +25,7 @@ describe('state machine rules that the database makes unreachable', () => {
     const older = stored('2026-11-26T08:00:00Z');
     const latest = stored('2026-11-26T09:00:00Z');
     const group = groupWith(older, latest);
-    const made = applyAlert(group, resolved('2026-11-26T10:00:00Z', '2026-11-26T10:30:00Z'), now);
+    const made = applyAlert(group, resolved('2026-11-26T10:00:00Z', '2026-11-26T10:30:00Z'), now, 'api');
     expect(made?.instance).toBe(latest);
     expect(latest).toMatchObject({ status: 'resolved', resolutionType: 'inferred', dirty: true });
     expect(older).toMatchObject({ status: 'firing', dirty: false });
@@ -33,7 +34,7 @@ describe('state machine rules that the database makes unreachable', () => {
 
   it('a resolved without startsAt and with nothing open changes nothing', () => {
     const group = groupWith(stored('2026-11-26T08:00:00Z', 'resolved'));
-    expect(applyAlert(group, resolved(null, '2026-11-26T10:30:00Z'), now)).toBeNull();
+    expect(applyAlert(group, resolved(null, '2026-11-26T10:30:00Z'), now, 'api')).toBeNull();
     expect(group.instances).toHaveLength(1);
   });
 });

@@ -15,6 +15,8 @@ export interface InstanceState {
   annotations: Record<string, string>;
   generatorUrl: string | null;
   resolutionType: ResolutionType | null;
+  /** The intake of the alert that started the episode (webhook, api, external). */
+  intakeSource: string | null;
   /** The row exists in the database (else it is inserted when the batch is written). */
   stored: boolean;
   /** A stored row that this batch changed. */
@@ -64,8 +66,8 @@ function transition(group: GroupState, instance: InstanceState, change: ChangeKi
   };
 }
 
-function newInstance(alert: NormalizedAlert, status: 'firing' | 'resolved', startsAt: Date): InstanceState {
-  return { id: null, status, startsAt, endsAt: null, annotations: alert.annotations, generatorUrl: alert.generatorURL, resolutionType: null, stored: false, dirty: false };
+function newInstance(alert: NormalizedAlert, status: 'firing' | 'resolved', startsAt: Date, intakeSource: string): InstanceState {
+  return { id: null, status, startsAt, endsAt: null, annotations: alert.annotations, generatorUrl: alert.generatorURL, resolutionType: null, intakeSource, stored: false, dirty: false };
 }
 
 /** The group is firing while one of its episodes is open. */
@@ -82,7 +84,7 @@ function setStatus(group: GroupState): void {
  * otherwise open episodes close as `inferred` and a new one starts, which needs a new
  * acknowledgement. A sender that gives no startsAt means the open episode, if there is one.
  */
-export function applyFiring(group: GroupState, alert: NormalizedAlert, receivedAt: Date): Transition | null {
+export function applyFiring(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string): Transition | null {
   const requested = alert.startsAt ? new Date(alert.startsAt) : null;
   const open = group.instances.filter((instance) => instance.status === 'firing');
   if (requested === null && open.length > 0) return null;
@@ -92,7 +94,7 @@ export function applyFiring(group: GroupState, alert: NormalizedAlert, receivedA
   if (latest && latest.startsAt > startsAt) return null;
 
   for (const instance of open) close(instance, startsAt, 'inferred');
-  const instance = newInstance(alert, 'firing', startsAt);
+  const instance = newInstance(alert, 'firing', startsAt, intakeSource);
   group.instances.push(instance);
   setStatus(group);
   group.acknowledged = false;
@@ -108,7 +110,7 @@ export function applyFiring(group: GroupState, alert: NormalizedAlert, receivedA
  * resolved episode is recorded (`normal`), so that its late firing is not re-opened. A resolved
  * without startsAt and with nothing open changes nothing.
  */
-export function applyResolved(group: GroupState, alert: NormalizedAlert, receivedAt: Date): Transition | null {
+export function applyResolved(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string): Transition | null {
   const startsAt = alert.startsAt ? new Date(alert.startsAt) : null;
   const endsAt = alert.endsAt ? new Date(alert.endsAt) : receivedAt;
   const exact = startsAt ? group.instances.find((instance) => sameTime(instance.startsAt, startsAt)) : undefined;
@@ -127,7 +129,7 @@ export function applyResolved(group: GroupState, alert: NormalizedAlert, receive
   }
   // Without a startsAt and with nothing open there is nothing to resolve.
   if (startsAt === null) return null;
-  const instance = newInstance(alert, 'resolved', startsAt);
+  const instance = newInstance(alert, 'resolved', startsAt, intakeSource);
   instance.endsAt = endsAt;
   instance.resolutionType = 'normal';
   group.instances.push(instance);
@@ -135,6 +137,6 @@ export function applyResolved(group: GroupState, alert: NormalizedAlert, receive
   return latestOpen ? null : transition(group, instance, 'resolved');
 }
 
-export function applyAlert(group: GroupState, alert: NormalizedAlert, receivedAt: Date): Transition | null {
-  return alert.status === 'firing' ? applyFiring(group, alert, receivedAt) : applyResolved(group, alert, receivedAt);
+export function applyAlert(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string): Transition | null {
+  return alert.status === 'firing' ? applyFiring(group, alert, receivedAt, intakeSource) : applyResolved(group, alert, receivedAt, intakeSource);
 }
