@@ -123,11 +123,33 @@ describe('SPEC section 5, one case per rule, on a real PostgreSQL', () => {
     expect(change).toMatchObject({ change: 'resolved', instance: { status: 'resolved', startsAt: T1, endsAt: T2, resolutionType: 'normal' }, group: { firingCount: 0, status: 'resolved' } });
   });
 
-  it('resolved with no startsAt match: the latest open episode closes "inferred"', async () => {
+  it('resolved with no startsAt match: the latest open episode closes "inferred", and a late firing of the named episode stays resolved', async () => {
     const name = uniqueName('Infer');
-    await store(alert(name, 'firing', T1));
+    const a = alert(name, 'firing', T1);
+    await store(a);
     const [change] = await store(alert(name, 'resolved', T2, T3));
     expect(change).toMatchObject({ change: 'resolved', instance: { startsAt: T1, endsAt: T3, resolutionType: 'inferred' } });
+    expect(await store(alert(name, 'firing', T2))).toEqual([]);
+    expect((await instances(a.fingerprint)).map((i) => [i.status, i.resolution_type])).toEqual([
+      ['resolved', 'inferred'],
+      ['resolved', 'normal'],
+    ]);
+    expect((await group(a.fingerprint)).current_status).toBe('resolved');
+  });
+
+  it('matches episodes whatever the precision of startsAt (Alertmanager sends nanoseconds)', async () => {
+    const name = uniqueName('Nanos');
+    const nanos = '2026-11-26T10:00:00.123456789Z';
+    const a = alert(name, 'firing', nanos);
+    expect(await store(a)).toHaveLength(1);
+    expect(await store(a)).toEqual([]);
+    const [change] = await store(alert(name, 'resolved', nanos, T2));
+    expect(change).toMatchObject({ change: 'resolved', instance: { resolutionType: 'normal' } });
+    expect(await store(alert(name, 'resolved', nanos, T2))).toEqual([]);
+    // A newer episode opens; the old resolved redelivered must still be found as a duplicate.
+    await store(alert(name, 'firing', T3));
+    expect(await store(alert(name, 'resolved', nanos, T2))).toEqual([]);
+    expect(await instances(a.fingerprint)).toHaveLength(2);
   });
 
   it('keeps at most one open episode per group: the database refuses a second one', async () => {

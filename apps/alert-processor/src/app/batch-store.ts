@@ -226,7 +226,8 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
       return value;
     };
     const byId = new Map([...groups.values()].map((group) => [group.id, group]));
-    const pairs = ordered.flatMap((item) => (item.alert.startsAt ? [{ groupId: found(rows, item.alert.fingerprint).id, startsAt: item.alert.startsAt }] : []));
+    // Millisecond precision, as episodes are stored: Alertmanager sends nanoseconds.
+    const pairs = ordered.flatMap((item) => (item.alert.startsAt ? [{ groupId: found(rows, item.alert.fingerprint).id, startsAt: new Date(item.alert.startsAt).toISOString() }] : []));
     for (const instance of await loadInstances(trx, [...byId.keys()], pairs)) byId.get(instance.group_id)?.instances.push(toInstanceState(instance));
 
     const made: { fingerprint: string; transition: Transition; correlationId: string }[] = [];

@@ -70,6 +70,10 @@ function newInstance(alert: NormalizedAlert, status: 'firing' | 'resolved', star
   return { id: null, status, startsAt, endsAt: null, annotations: alert.annotations, generatorUrl: alert.generatorURL, resolutionType: null, intakeSource, stored: false, dirty: false };
 }
 
+function resolvedInstance(alert: NormalizedAlert, startsAt: Date, endsAt: Date, intakeSource: string): InstanceState {
+  return { ...newInstance(alert, 'resolved', startsAt, intakeSource), endsAt, resolutionType: 'normal' };
+}
+
 /** The group is firing while one of its episodes is open. */
 function setStatus(group: GroupState): void {
   const firing = group.instances.some((instance) => instance.status === 'firing');
@@ -105,8 +109,9 @@ export function applyFiring(group: GroupState, alert: NormalizedAlert, receivedA
 
 /**
  * Resolved: a known resolved episode is no change; else the open episode with the same startsAt
- * closes (`normal`); else the latest open one closes (`inferred`), unless it started after this
- * event (then the event is history of an older episode, recorded without a change); else a
+ * closes (`normal`); else the latest open one closes (`inferred`) and the named episode is
+ * recorded as resolved, unless the open one started after this event (then the event is history
+ * of an older episode, recorded without a change); else a
  * resolved episode is recorded (`normal`), so that its late firing is not re-opened. A resolved
  * without startsAt and with nothing open changes nothing.
  */
@@ -122,16 +127,17 @@ export function applyResolved(group: GroupState, alert: NormalizedAlert, receive
     setStatus(group);
     return transition(group, exact, 'resolved');
   }
-  if (latestOpen && (startsAt === null || latestOpen.startsAt <= startsAt)) {
+  if (latestOpen && (startsAt === null || latestOpen.startsAt < startsAt)) {
     close(latestOpen, endsAt, 'inferred');
+    // The episode this event names is recorded too, so that its firing, if it arrives late,
+    // finds it resolved instead of opening it.
+    if (startsAt) group.instances.push(resolvedInstance(alert, startsAt, endsAt, intakeSource));
     setStatus(group);
     return transition(group, latestOpen, 'resolved');
   }
   // Without a startsAt and with nothing open there is nothing to resolve.
   if (startsAt === null) return null;
-  const instance = newInstance(alert, 'resolved', startsAt, intakeSource);
-  instance.endsAt = endsAt;
-  instance.resolutionType = 'normal';
+  const instance = resolvedInstance(alert, startsAt, endsAt, intakeSource);
   group.instances.push(instance);
   setStatus(group);
   return latestOpen ? null : transition(group, instance, 'resolved');
