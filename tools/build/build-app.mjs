@@ -1,7 +1,7 @@
 // Bundles one app (or all) into dist/apps/<app>/main.js with esbuild. Libraries are inlined
 // through the tsconfig path aliases; npm packages stay external and load from node_modules.
 import { build } from 'esbuild';
-import { readdirSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync } from 'node:fs';
 
 const apps = process.argv.slice(2).length ? process.argv.slice(2) : readdirSync('apps');
 
@@ -21,4 +21,8 @@ await Promise.all(
     }),
   ),
 );
+// Static files an app serves (the admin console) sit beside its bundle.
+for (const app of apps) {
+  if (existsSync(`apps/${app}/src/public`)) cpSync(`apps/${app}/src/public`, `dist/apps/${app}/public`, { recursive: true });
+}
 console.log(`built ${apps.map((app) => `dist/apps/${app}/main.js`).join(', ')}`);

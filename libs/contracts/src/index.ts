@@ -6,3 +6,4 @@ export * from './audit-event';
 export * from './http';
 export * from './rules';
 export * from './silence';
+export * from './admin-api';

@@ -3,3 +3,4 @@ export * from './create-db';
 export * from './migrate';
 export * from './database-health';
 export * from './errors';
+export * from './repositories/silences';

@@ -88,6 +88,8 @@ export interface SlackRulesTable extends RuleColumns {
   slack_channel: string | null;
   message_template: string;
   resolved_message_template: string | null;
+  /** Replace every IPv4/IPv6 address in the message with `IP`. */
+  replace_ip_addresses: Generated<boolean>;
 }
 
 export interface EmailRulesTable extends RuleColumns {
@@ -108,6 +110,10 @@ export interface NotificationsTable {
   last_error: string | null;
   text: string;
   sent_at: Timestamp | null;
+  /** Set when the notification went out folded into a digest: shared by the digest's rows. */
+  digest_id: string | null;
+  /** How many notifications that digest carried. */
+  digest_size: number | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -122,7 +128,8 @@ export interface EmailQueueTable {
   subject: string;
   body_text: string;
   body_html: string | null;
-  attachments: Json<unknown[]>;
+  /** Paths or inline content, as the seed's email service took them; alerts send none. */
+  attachments: ColumnType<unknown[], string | undefined, string>;
   status: 'pending' | 'processing' | 'completed' | 'failed';
   attempts: Generated<number>;
   last_error: string | null;

@@ -1,8 +1,7 @@
-import { ROUTING_KEYS, SilenceMatcher, type AlertChange, type AlertProcessed, type NormalizedAlert } from '@sentryhub/contracts';
-import type { AlertGroup, AlertInstance, Database } from '@sentryhub/db';
+import { ROUTING_KEYS, type AlertChange, type AlertProcessed, type NormalizedAlert } from '@sentryhub/contracts';
+import { activeSilences, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
 import { groupAttributes, silenceState, type ActiveSilence } from '@sentryhub/rules';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { z } from 'zod';
 import { applyAlert, type GroupState, type InstanceState, type Transition } from './state-machine';
 
 type Trx = Transaction<Database>;
@@ -24,21 +23,6 @@ export interface OutboxEvent {
 
 const iso = (value: Date | null) => (value === null ? null : value.toISOString());
 const byFingerprint = (a: BatchAlert, b: BatchAlert) => (a.alert.fingerprint < b.alert.fingerprint ? -1 : a.alert.fingerprint > b.alert.fingerprint ? 1 : 0);
-
-const StoredMatchers = z.array(SilenceMatcher).min(1);
-
-/**
- * Silences active now: evaluated at processing time, so an expired one never suppresses. The
- * API refuses invalid matchers; a row written by hand with one is ignored rather than allowed to
- * fail every batch.
- */
-export async function activeSilences(db: Kysely<Database>, now: Date): Promise<ActiveSilence[]> {
-  const rows = await db.selectFrom('silences').select(['id', 'matchers', 'starts_at', 'ends_at']).where('starts_at', '<=', now).where('ends_at', '>', now).execute();
-  return rows.flatMap((row) => {
-    const matchers = StoredMatchers.safeParse(row.matchers);
-    return matchers.success ? [{ id: row.id, matchers: matchers.data, startsAt: row.starts_at, endsAt: row.ends_at }] : [];
-  });
-}
 
 /**
  * Every group of the batch in one statement, created when new, updated (labels, last

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import swagger from '@fastify/swagger';
+import fastifyStatic from '@fastify/static';
+import type { Database } from '@sentryhub/db';
+import type { Messaging } from '@sentryhub/messaging';
+import { healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import type { Kysely } from 'kysely';
+import type { ApiKeyStore } from './api-keys';
+import { auditTrail } from './audit';
+import { apiKeyAuth } from './auth';
+import { alertGroupRoutes } from './routes/alert-groups';
+import { apiKeyRoutes } from './routes/api-keys';
+import { explainRoutes } from './routes/explain';
+import { logRoutes } from './routes/logs';
+import { ruleRoutes } from './routes/rules';
+import { silenceRoutes } from './routes/silences';
+import { slackTester } from './slack-test';
+
+export interface AdminDeps {
+  logger: Logger;
+  db: Kysely<Database>;
+  keys: ApiKeyStore;
+  /** The broker, once connected: audit events are published after commit when it is there. */
+  messaging: () => Pick<Messaging, 'publish'> | null;
+  readiness: Readiness;
+  registry: Registry;
+  slackEndpoint?: string | undefined;
+  defaultChannel: string;
+  /** The console's static files (apps/admin/src/public, or public/ beside the bundle). */
+  publicDir?: string;
+}
+
+/** The admin app: REST API under /api/v1 (SPEC section 7), the console at /, health and OpenAPI. */
+export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    logController: new LogController({ requestIdLogLabel: 'correlationId' }),
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  await app.register(httpErrors);
+  await app.register(swagger, {
+    openapi: { info: { title: 'SentryHub admin API', version: '1.0.0' }, components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } }, security: [{ apiKey: [] }] },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(healthRoutes, { readiness: deps.readiness, registry: deps.registry });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const audit = auditTrail(deps.messaging, deps.logger);
+  await app.register(
+    async (api) => {
+      await api.register(apiKeyAuth, { keys: deps.keys });
+      await api.register(alertGroupRoutes, { db: deps.db, audit });
+      await api.register(silenceRoutes, { db: deps.db, audit });
+      await api.register(ruleRoutes, { db: deps.db, audit, slack: slackTester(deps.slackEndpoint), defaultChannel: deps.defaultChannel });
+      await api.register(explainRoutes, { db: deps.db, defaultChannel: deps.defaultChannel });
+      await api.register(logRoutes, { db: deps.db, audit });
+      await api.register(apiKeyRoutes, { db: deps.db, keys: deps.keys, audit });
+    },
+    { prefix: '/api/v1' },
+  );
+
+  await app.register(fastifyStatic, { root: deps.publicDir ?? fileURLToPath(new URL('../public/', import.meta.url)), index: 'index.html' });
+  return app;
+}

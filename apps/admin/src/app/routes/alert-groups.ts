@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AcknowledgeBody,
+  AlertGroupDetail,
+  AlertGroupQuery,
+  AlertGroupView,
+  CommentBody,
+  CommentView,
+  ErrorResponse,
+  IdParams,
+  ROUTING_KEYS,
+  ResolveBody,
+  pageOf,
+  type AlertChange,
+  type AlertProcessed,
+} from '@sentryhub/contracts';
+import { activeSilences, type Database } from '@sentryhub/db';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { sql, type Kysely } from 'kysely';
+import type { AuditTrail } from '../audit';
+import { actorOf, requireRole } from '../auth';
+import { groupView, instanceView, notificationView } from '../views';
+
+export interface AlertGroupRoutesOptions {
+  db: Kysely<Database>;
+  audit: AuditTrail;
+}
+
+/** Filtering by silence needs the labels of every candidate; beyond this many we refuse. */
+const SILENCE_FILTER_LIMIT = 20_000;
+
+const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
+
+/** Alert groups: list with filters, detail with history, acknowledge, comment, resolve (SPEC section 7). */
+export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: AlertGroupRoutesOptions): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const editor = requireRole('editor');
+
+  routes.get('/alert-groups', { schema: { querystring: AlertGroupQuery, response: { 200: pageOf(AlertGroupView), 400: ErrorResponse } } }, async (request, reply) => {
+    const query = request.query;
+    const now = new Date();
+    let base = db.selectFrom('alert_groups');
+    if (query.status) base = base.where('current_status', '=', query.status);
+    if (query.severity) base = base.where('severity', '=', query.severity);
+    if (query.acknowledged !== undefined) base = base.where('acknowledged', '=', query.acknowledged);
+    for (const label of query.label) base = base.where(sql<boolean>`labels @> ${JSON.stringify({ [label.name]: label.value })}::jsonb`);
+    if (query.q) {
+      const like = `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      base = base.where((eb) => eb.or([eb('name', 'ilike', like), eb('fingerprint', '=', query.q ?? ''), eb(sql<string>`labels::text`, 'ilike', like)]));
+    }
+    const silences = await activeSilences(db, now);
+    const offset = (query.page - 1) * query.pageSize;
+    if (query.silenced === undefined) {
+      const [rows, count] = await Promise.all([
+        base.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(query.pageSize).offset(offset).execute(),
+        base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      ]);
+      return { items: rows.map((row) => groupView(row, silences, now)), total: Number(count.n), page: query.page, pageSize: query.pageSize };
+    }
+    // Silence state is evaluated now, not stored: filter the candidates in memory.
+    const rows = await base.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(SILENCE_FILTER_LIMIT + 1).execute();
+    if (rows.length > SILENCE_FILTER_LIMIT) return reply.code(400).send({ error: `too many groups to filter by silence (over ${SILENCE_FILTER_LIMIT}): add another filter` });
+    const views = rows.map((row) => groupView(row, silences, now)).filter((view) => view.silenced === query.silenced);
+    return { items: views.slice(offset, offset + query.pageSize), total: views.length, page: query.page, pageSize: query.pageSize };
+  });
+
+  routes.get('/alert-groups/:id', { schema: { params: IdParams, response: { 200: AlertGroupDetail, ...errors } } }, async (request, reply) => {
+    const { id } = request.params;
+    const group = await db.selectFrom('alert_groups').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!group) return reply.code(404).send({ error: `alert group ${id} not found` });
+    const now = new Date();
+    const [instances, comments, acknowledgements, notifications, silences] = await Promise.all([
+      db.selectFrom('alert_instances').selectAll().where('group_id', '=', id).orderBy('starts_at', 'desc').limit(200).execute(),
+      db.selectFrom('alert_comments').selectAll().where('group_id', '=', id).orderBy('created_at', 'desc').limit(200).execute(),
+      db.selectFrom('alert_acknowledgements').selectAll().where('group_id', '=', id).orderBy('created_at', 'desc').limit(200).execute(),
+      db.selectFrom('notifications').selectAll().where('group_id', '=', id).orderBy('id', 'desc').limit(200).execute(),
+      activeSilences(db, now),
+    ]);
+    return {
+      ...groupView(group, silences, now),
+      instances: instances.map(instanceView),
+      comments: comments.map((c) => ({ id: c.id, author: c.author, body: c.body, createdAt: c.created_at.toISOString() })),
+      acknowledgements: acknowledgements.map((a) => ({ id: a.id, action: a.action, actor: a.actor, comment: a.comment, createdAt: a.created_at.toISOString() })),
+      notifications: notifications.map(notificationView),
+    };
+  });
+
+  for (const action of ['acknowledge', 'unacknowledge'] as const) {
+    routes.post(
+      `/alert-groups/:id/${action}`,
+      { onRequest: editor, schema: { params: IdParams, body: AcknowledgeBody.optional(), response: { 200: AlertGroupView, ...errors } } },
+      async (request, reply) => {
+        const { id } = request.params;
+        const actor = actorOf(request);
+        const comment = request.body?.comment ?? null;
+        const result = await db.transaction().execute(async (trx) => {
+          const row = await trx
+            .updateTable('alert_groups')
+            .set(action === 'acknowledge' ? { acknowledged: true, acknowledged_by: actor, acknowledged_at: new Date() } : { acknowledged: false, acknowledged_by: null, acknowledged_at: null })
+            .where('id', '=', id)
+            .returningAll()
+            .executeTakeFirst();
+          if (!row) return null;
+          await trx.insertInto('alert_acknowledgements').values({ group_id: id, action, actor, comment }).execute();
+          const event = await audit.record(trx, { actor, entity: 'alert_group', entityId: id, action, changes: { comment } });
+          return { row, event };
+        });
+        if (!result) return reply.code(404).send({ error: `alert group ${id} not found` });
+        await audit.publish(result.event, request.id);
+        const now = new Date();
+        return groupView(result.row, await activeSilences(db, now), now);
+      },
+    );
+  }
+
+  routes.post(
+    '/alert-groups/:id/comments',
+    { onRequest: editor, schema: { params: IdParams, body: CommentBody, response: { 201: CommentView, ...errors } } },
+    async (request, reply) => {
+      const { id } = request.params;
+      const actor = actorOf(request);
+      const result = await db.transaction().execute(async (trx) => {
+        const exists = await trx.selectFrom('alert_groups').select('id').where('id', '=', id).executeTakeFirst();
+        if (!exists) return null;
+        const row = await trx.insertInto('alert_comments').values({ group_id: id, author: actor, body: request.body.body }).returningAll().executeTakeFirstOrThrow();
+        const event = await audit.record(trx, { actor, entity: 'alert_group', entityId: id, action: 'comment', changes: { commentId: row.id } });
+        return { row, event };
+      });
+      if (!result) return reply.code(404).send({ error: `alert group ${id} not found` });
+      await audit.publish(result.event, request.id);
+      return reply.code(201).send({ id: result.row.id, author: result.row.author, body: result.row.body, createdAt: result.row.created_at.toISOString() });
+    },
+  );
+
+  routes.post(
+    '/alert-groups/:id/resolve',
+    { onRequest: editor, schema: { params: IdParams, body: ResolveBody.optional(), response: { 200: AlertGroupView, ...errors } } },
+    async (request, reply) => {
+      const { id } = request.params;
+      const actor = actorOf(request);
+      const at = request.body?.at ? new Date(request.body.at) : new Date();
+      const now = new Date();
+      const silences = await activeSilences(db, now);
+      const outcome = await db.transaction().execute(async (trx) => {
+        // The same lock the processor takes: a manual resolve and a batch never interleave.
+        const group = await trx.selectFrom('alert_groups').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        if (!group) return { status: 404 as const, error: `alert group ${id} not found` };
+        const open = await trx.selectFrom('alert_instances').selectAll().where('group_id', '=', id).where('status', '=', 'firing').execute();
+        if (open.length === 0) return { status: 409 as const, error: 'nothing to resolve: the group has no open episode' };
+        const earliest = open.reduce((min, instance) => (instance.starts_at < min ? instance.starts_at : min), open[0]?.starts_at ?? at);
+        if (at < earliest) return { status: 400 as const, error: `resolve time ${at.toISOString()} is before the episode started (${earliest.toISOString()})` };
+        const closed = await trx
+          .updateTable('alert_instances')
+          .set({ status: 'resolved', ends_at: at, resolution_type: 'manual' })
+          .where('group_id', '=', id)
+          .where('status', '=', 'firing')
+          .returningAll()
+          .execute();
+        const row = await trx.updateTable('alert_groups').set({ current_status: 'resolved' }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+        if (request.body?.comment) await trx.insertInto('alert_comments').values({ group_id: id, author: actor, body: request.body.comment }).execute();
+        // Notifiers learn of it like any other resolution: through the processor's outbox.
+        const view = groupView(row, silences, now);
+        const changes: AlertChange[] = closed.map((instance) => ({
+          change: 'resolved',
+          correlationId: request.id,
+          group: { id: row.id, fingerprint: row.fingerprint, name: row.name, labels: row.labels, severity: view.severity as AlertChange['group']['severity'], instance: row.instance, source: row.source, status: 'resolved', firingCount: row.firing_count, silenced: view.silenced, silencedUntil: view.silencedUntil, acknowledged: row.acknowledged },
+          instance: { ...instanceView(instance), resolutionType: 'manual' },
+        }));
+        const messageId = `${randomUUID()}:resolved`;
+        const payload: AlertProcessed = { id: messageId, processedAt: now.toISOString(), status: 'resolved', changes };
+        await trx.insertInto('alert_outbox').values({ message_id: messageId, routing_key: ROUTING_KEYS.alertProcessed('resolved'), correlation_id: request.id, payload: JSON.stringify(payload) }).execute();
+        const event = await audit.record(trx, { actor, entity: 'alert_group', entityId: id, action: 'resolve', changes: { at: at.toISOString(), instances: closed.map((i) => i.id) } });
+        return { status: 200 as const, view, event };
+      });
+      if (outcome.status !== 200) return reply.code(outcome.status).send({ error: outcome.error });
+      await audit.publish(outcome.event, request.id);
+      return outcome.view;
+    },
+  );
+}

@@ -1,0 +1,213 @@
+import { EmailRuleBody, EmailRuleView, ErrorResponse, IdParams, PreviewBody, PreviewView, SlackRuleBody, SlackRuleView } from '@sentryhub/contracts';
+import { activeSilences, type Database } from '@sentryhub/db';
+import { silenceState } from '@sentryhub/rules';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import type { AuditTrail } from '../audit';
+import { actorOf, requireRole } from '../auth';
+import { emailTemplates, renderEmail, renderSlack, slackChannel, slackTemplates, snapshotOf, templateProblems } from '../rule-kinds';
+import type { SlackTester } from '../slack-test';
+import { emailRuleView, slackRuleView } from '../views';
+
+export interface RuleRoutesOptions {
+  db: Kysely<Database>;
+  audit: AuditTrail;
+  slack: SlackTester;
+  defaultChannel: string;
+}
+
+const UNIQUE_VIOLATION = '23505';
+const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
+
+function invalidTemplates(reply: FastifyReply, problems: { path: string; message: string }[]) {
+  return reply.code(400).send({ error: `invalid template: ${problems[0]?.path}: ${problems[0]?.message}`, issues: problems });
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string }).code === UNIQUE_VIOLATION;
+}
+
+/** Slack and email rules: CRUD with template validation, preview against a real group, test send. */
+export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defaultChannel }: RuleRoutesOptions): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const editor = requireRole('editor');
+
+  /** The group and its latest episode, as a notifier would see them. */
+  async function snapshotFor(groupId: number) {
+    const group = await db.selectFrom('alert_groups').selectAll().where('id', '=', groupId).executeTakeFirst();
+    if (!group) return null;
+    const instance = await db.selectFrom('alert_instances').selectAll().where('group_id', '=', groupId).orderBy('starts_at', 'desc').limit(1).executeTakeFirst();
+    const now = new Date();
+    return snapshotOf(group, instance, silenceState(await activeSilences(db, now), group.labels, now));
+  }
+
+  // ---- Slack rules ----
+  const slackRow = (body: SlackRuleBody) => ({
+    name: body.name,
+    is_active: body.isActive,
+    priority: body.priority,
+    match_criteria: JSON.stringify(body.matchCriteria),
+    send_resolved: body.sendResolved,
+    slack_channel: body.slackChannel,
+    message_template: body.messageTemplate,
+    resolved_message_template: body.resolvedMessageTemplate,
+  });
+
+  routes.get('/slack-rules', { schema: { response: { 200: z.object({ items: z.array(SlackRuleView) }) } } }, async () => ({
+    items: (await db.selectFrom('slack_rules').selectAll().orderBy('priority', 'desc').orderBy('name').execute()).map(slackRuleView),
+  }));
+
+  routes.get('/slack-rules/:id', { schema: { params: IdParams, response: { 200: SlackRuleView, ...errors } } }, async (request, reply) => {
+    const row = await db.selectFrom('slack_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+    return row ? slackRuleView(row) : reply.code(404).send({ error: `slack rule ${request.params.id} not found` });
+  });
+
+  routes.post('/slack-rules', { onRequest: editor, schema: { body: SlackRuleBody, response: { 201: SlackRuleView, ...errors } } }, async (request, reply) => {
+    const problems = templateProblems(slackTemplates(request.body));
+    if (problems.length) return invalidTemplates(reply, problems);
+    try {
+      const { row, event } = await db.transaction().execute(async (trx) => {
+        const row = await trx.insertInto('slack_rules').values(slackRow(request.body)).returningAll().executeTakeFirstOrThrow();
+        return { row, event: await audit.record(trx, { actor: actorOf(request), entity: 'slack_rule', entityId: row.id, action: 'create', changes: request.body }) };
+      });
+      await audit.publish(event, request.id);
+      return reply.code(201).send(slackRuleView(row));
+    } catch (error) {
+      if (isUniqueViolation(error)) return reply.code(409).send({ error: `a Slack rule named "${request.body.name}" already exists` });
+      throw error;
+    }
+  });
+
+  routes.put('/slack-rules/:id', { onRequest: editor, schema: { params: IdParams, body: SlackRuleBody, response: { 200: SlackRuleView, ...errors } } }, async (request, reply) => {
+    const problems = templateProblems(slackTemplates(request.body));
+    if (problems.length) return invalidTemplates(reply, problems);
+    try {
+      const result = await db.transaction().execute(async (trx) => {
+        const row = await trx.updateTable('slack_rules').set({ ...slackRow(request.body), updated_at: new Date() }).where('id', '=', request.params.id).returningAll().executeTakeFirst();
+        return row ? { row, event: await audit.record(trx, { actor: actorOf(request), entity: 'slack_rule', entityId: row.id, action: 'update', changes: request.body }) } : null;
+      });
+      if (!result) return reply.code(404).send({ error: `slack rule ${request.params.id} not found` });
+      await audit.publish(result.event, request.id);
+      return slackRuleView(result.row);
+    } catch (error) {
+      if (isUniqueViolation(error)) return reply.code(409).send({ error: `a Slack rule named "${request.body.name}" already exists` });
+      throw error;
+    }
+  });
+
+  routes.delete('/slack-rules/:id', { onRequest: editor, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
+    const event = await db.transaction().execute(async (trx) => {
+      const row = await trx.deleteFrom('slack_rules').where('id', '=', request.params.id).returningAll().executeTakeFirst();
+      return row ? audit.record(trx, { actor: actorOf(request), entity: 'slack_rule', entityId: row.id, action: 'delete', changes: slackRuleView(row) }) : null;
+    });
+    if (!event) return reply.code(404).send({ error: `slack rule ${request.params.id} not found` });
+    await audit.publish(event, request.id);
+    return reply.code(204).send(null);
+  });
+
+  routes.post('/slack-rules/:id/preview', { schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
+    const rule = await db.selectFrom('slack_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+    if (!rule) return reply.code(404).send({ error: `slack rule ${request.params.id} not found` });
+    const snapshot = await snapshotFor(request.body.groupId);
+    if (!snapshot) return reply.code(404).send({ error: `alert group ${request.body.groupId} not found` });
+    const kind = request.body.kind ?? snapshot.group.status;
+    const outcome = renderSlack(rule, snapshot, kind);
+    return { groupId: snapshot.group.id, kind, text: outcome.text, failed: outcome.failed, ...(outcome.failed ? { error: outcome.error } : {}), channel: slackChannel(rule, snapshot.group.labels, defaultChannel) };
+  });
+
+  routes.post(
+    '/slack-rules/:id/test',
+    { onRequest: editor, schema: { params: IdParams, body: PreviewBody.partial().optional(), response: { 200: z.object({ channel: z.string(), text: z.string(), delivered: z.enum(['slack', 'sink']) }), 502: ErrorResponse, ...errors } } },
+    async (request, reply) => {
+      const rule = await db.selectFrom('slack_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+      if (!rule) return reply.code(404).send({ error: `slack rule ${request.params.id} not found` });
+      const groupId = request.body?.groupId;
+      const snapshot = groupId ? await snapshotFor(groupId) : null;
+      if (groupId && !snapshot) return reply.code(404).send({ error: `alert group ${groupId} not found` });
+      const channel = snapshot ? slackChannel(rule, snapshot.group.labels, defaultChannel) : (rule.slack_channel ?? defaultChannel);
+      const text = `[test of rule "${rule.name}"] ${snapshot ? renderSlack(rule, snapshot, request.body?.kind ?? snapshot.group.status).text : 'SentryHub test message'}`;
+      const result = await slack.send(channel, text, request.log);
+      if (!result.ok) return reply.code(502).send({ error: `Slack did not accept the test message: ${result.error}` });
+      const event = await audit.record(db, { actor: actorOf(request), entity: 'slack_rule', entityId: rule.id, action: 'test', changes: { channel } });
+      await audit.publish(event, request.id);
+      return { channel, text, delivered: result.via };
+    },
+  );
+
+  // ---- Email rules ----
+  const emailRow = (body: EmailRuleBody) => ({
+    name: body.name,
+    is_active: body.isActive,
+    priority: body.priority,
+    match_criteria: JSON.stringify(body.matchCriteria),
+    send_resolved: body.sendResolved,
+    recipients: body.recipients,
+    subject_template: body.subjectTemplate,
+    body_template: body.bodyTemplate,
+  });
+
+  routes.get('/email-rules', { schema: { response: { 200: z.object({ items: z.array(EmailRuleView) }) } } }, async () => ({
+    items: (await db.selectFrom('email_rules').selectAll().orderBy('priority', 'desc').orderBy('name').execute()).map(emailRuleView),
+  }));
+
+  routes.get('/email-rules/:id', { schema: { params: IdParams, response: { 200: EmailRuleView, ...errors } } }, async (request, reply) => {
+    const row = await db.selectFrom('email_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+    return row ? emailRuleView(row) : reply.code(404).send({ error: `email rule ${request.params.id} not found` });
+  });
+
+  routes.post('/email-rules', { onRequest: editor, schema: { body: EmailRuleBody, response: { 201: EmailRuleView, ...errors } } }, async (request, reply) => {
+    const problems = templateProblems(emailTemplates(request.body));
+    if (problems.length) return invalidTemplates(reply, problems);
+    try {
+      const { row, event } = await db.transaction().execute(async (trx) => {
+        const row = await trx.insertInto('email_rules').values(emailRow(request.body)).returningAll().executeTakeFirstOrThrow();
+        return { row, event: await audit.record(trx, { actor: actorOf(request), entity: 'email_rule', entityId: row.id, action: 'create', changes: request.body }) };
+      });
+      await audit.publish(event, request.id);
+      return reply.code(201).send(emailRuleView(row));
+    } catch (error) {
+      if (isUniqueViolation(error)) return reply.code(409).send({ error: `an email rule named "${request.body.name}" already exists` });
+      throw error;
+    }
+  });
+
+  routes.put('/email-rules/:id', { onRequest: editor, schema: { params: IdParams, body: EmailRuleBody, response: { 200: EmailRuleView, ...errors } } }, async (request, reply) => {
+    const problems = templateProblems(emailTemplates(request.body));
+    if (problems.length) return invalidTemplates(reply, problems);
+    try {
+      const result = await db.transaction().execute(async (trx) => {
+        const row = await trx.updateTable('email_rules').set({ ...emailRow(request.body), updated_at: new Date() }).where('id', '=', request.params.id).returningAll().executeTakeFirst();
+        return row ? { row, event: await audit.record(trx, { actor: actorOf(request), entity: 'email_rule', entityId: row.id, action: 'update', changes: request.body }) } : null;
+      });
+      if (!result) return reply.code(404).send({ error: `email rule ${request.params.id} not found` });
+      await audit.publish(result.event, request.id);
+      return emailRuleView(result.row);
+    } catch (error) {
+      if (isUniqueViolation(error)) return reply.code(409).send({ error: `an email rule named "${request.body.name}" already exists` });
+      throw error;
+    }
+  });
+
+  routes.delete('/email-rules/:id', { onRequest: editor, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
+    const event = await db.transaction().execute(async (trx) => {
+      const row = await trx.deleteFrom('email_rules').where('id', '=', request.params.id).returningAll().executeTakeFirst();
+      return row ? audit.record(trx, { actor: actorOf(request), entity: 'email_rule', entityId: row.id, action: 'delete', changes: emailRuleView(row) }) : null;
+    });
+    if (!event) return reply.code(404).send({ error: `email rule ${request.params.id} not found` });
+    await audit.publish(event, request.id);
+    return reply.code(204).send(null);
+  });
+
+  routes.post('/email-rules/:id/preview', { schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
+    const rule = await db.selectFrom('email_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+    if (!rule) return reply.code(404).send({ error: `email rule ${request.params.id} not found` });
+    const snapshot = await snapshotFor(request.body.groupId);
+    if (!snapshot) return reply.code(404).send({ error: `alert group ${request.body.groupId} not found` });
+    const kind = request.body.kind ?? snapshot.group.status;
+    const { subject, body } = renderEmail(rule, snapshot, kind);
+    const failure = subject.failed ? subject : body.failed ? body : null;
+    return { groupId: snapshot.group.id, kind, subject: subject.text, text: body.text, failed: failure !== null, ...(failure?.failed ? { error: failure.error } : {}) };
+  });
+}

@@ -1,0 +1,97 @@
+import { AlertGroupView, ErrorResponse, IdParams, SilenceBody, SilenceQuery, SilenceView, pageOf } from '@sentryhub/contracts';
+import { activeSilences, type Database } from '@sentryhub/db';
+import { silenceMatches } from '@sentryhub/rules';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import type { AuditTrail } from '../audit';
+import { actorOf, requireRole } from '../auth';
+import { silenceView } from '../silences';
+import { groupView } from '../views';
+
+export interface SilenceRoutesOptions {
+  db: Kysely<Database>;
+  audit: AuditTrail;
+}
+
+const errors = { 400: ErrorResponse, 404: ErrorResponse };
+
+/** Silences CRUD in Alertmanager's shape, and the groups a silence mutes now (SPEC section 7). */
+export async function silenceRoutes(app: FastifyInstance, { db, audit }: SilenceRoutesOptions): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const editor = requireRole('editor');
+  const notFound = (id: number) => ({ error: `silence ${id} not found` });
+
+  routes.get('/silences', { schema: { querystring: SilenceQuery, response: { 200: pageOf(SilenceView) } } }, async (request) => {
+    const { page, pageSize, state } = request.query;
+    const now = new Date();
+    let base = db.selectFrom('silences');
+    if (state === 'active') base = base.where('starts_at', '<=', now).where('ends_at', '>', now);
+    if (state === 'pending') base = base.where('starts_at', '>', now);
+    if (state === 'expired') base = base.where('ends_at', '<=', now);
+    const [rows, count] = await Promise.all([
+      base.selectAll().orderBy('ends_at', 'desc').orderBy('id', 'desc').limit(pageSize).offset((page - 1) * pageSize).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { items: rows.map((row) => silenceView(row, now)), total: Number(count.n), page, pageSize };
+  });
+
+  routes.get('/silences/:id', { schema: { params: IdParams, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
+    const row = await db.selectFrom('silences').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+    return row ? silenceView(row, new Date()) : reply.code(404).send(notFound(request.params.id));
+  });
+
+  routes.post('/silences', { onRequest: editor, schema: { body: SilenceBody, response: { 201: SilenceView, ...errors } } }, async (request, reply) => {
+    const body = request.body;
+    const { row, event } = await db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('silences')
+        .values({ matchers: JSON.stringify(body.matchers), starts_at: body.startsAt, ends_at: body.endsAt, created_by: body.createdBy, comment: body.comment })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const event = await audit.record(trx, { actor: actorOf(request), entity: 'silence', entityId: row.id, action: 'create', changes: body });
+      return { row, event };
+    });
+    await audit.publish(event, request.id);
+    return reply.code(201).send(silenceView(row, new Date()));
+  });
+
+  routes.put('/silences/:id', { onRequest: editor, schema: { params: IdParams, body: SilenceBody, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
+    const body = request.body;
+    const result = await db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('silences')
+        .set({ matchers: JSON.stringify(body.matchers), starts_at: body.startsAt, ends_at: body.endsAt, created_by: body.createdBy, comment: body.comment, updated_at: new Date() })
+        .where('id', '=', request.params.id)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return null;
+      return { row, event: await audit.record(trx, { actor: actorOf(request), entity: 'silence', entityId: row.id, action: 'update', changes: body }) };
+    });
+    if (!result) return reply.code(404).send(notFound(request.params.id));
+    await audit.publish(result.event, request.id);
+    return silenceView(result.row, new Date());
+  });
+
+  routes.delete('/silences/:id', { onRequest: editor, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
+    const event = await db.transaction().execute(async (trx) => {
+      const row = await trx.deleteFrom('silences').where('id', '=', request.params.id).returningAll().executeTakeFirst();
+      return row ? audit.record(trx, { actor: actorOf(request), entity: 'silence', entityId: row.id, action: 'delete', changes: { matchers: row.matchers, comment: row.comment } }) : null;
+    });
+    if (!event) return reply.code(404).send(notFound(request.params.id));
+    await audit.publish(event, request.id);
+    return reply.code(204).send(null);
+  });
+
+  routes.get('/silences/:id/matches', { schema: { params: IdParams, response: { 200: z.object({ items: z.array(AlertGroupView) }), ...errors } } }, async (request, reply) => {
+    const row = await db.selectFrom('silences').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+    if (!row) return reply.code(404).send(notFound(request.params.id));
+    const now = new Date();
+    const silence = { id: row.id, matchers: row.matchers, startsAt: row.starts_at, endsAt: row.ends_at };
+    // Only firing groups can be silenced "now"; resolved ones have nothing to mute.
+    const groups = await db.selectFrom('alert_groups').selectAll().where('current_status', '=', 'firing').orderBy('last_occurrence', 'desc').limit(10_000).execute();
+    const silences = await activeSilences(db, now);
+    return { items: groups.filter((group) => silenceMatches(silence, group.labels, now)).map((group) => groupView(group, silences, now)) };
+  });
+}

@@ -1,0 +1,70 @@
+import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, MatchCriteria, SlackRuleBody } from '@sentryhub/contracts';
+import type { AlertGroup, AlertInstance, EmailRule, SlackRule } from '@sentryhub/db';
+import { renderOrFallback, templateContext, templateError } from '@sentryhub/rules';
+
+/** A rule as the rules lib selects it, with its row. */
+export interface SelectableRule<R> {
+  id: number;
+  name: string;
+  priority: number;
+  isActive: boolean;
+  matchCriteria: MatchCriteria;
+  row: R;
+}
+
+export const selectable = <R extends SlackRule | EmailRule>(row: R): SelectableRule<R> => ({
+  id: row.id,
+  name: row.name,
+  priority: row.priority,
+  isActive: row.is_active,
+  matchCriteria: row.match_criteria as MatchCriteria,
+  row,
+});
+
+/** The templates of a rule body that must parse, with the field each one came from. */
+export function templateProblems(templates: Record<string, string | null>): { path: string; message: string }[] {
+  return Object.entries(templates).flatMap(([path, source]) => {
+    const error = source === null ? null : templateError(source);
+    return error ? [{ path, message: `template does not parse: ${error}` }] : [];
+  });
+}
+
+export const slackTemplates = (body: SlackRuleBody) => ({ messageTemplate: body.messageTemplate, resolvedMessageTemplate: body.resolvedMessageTemplate });
+export const emailTemplates = (body: EmailRuleBody) => ({ subjectTemplate: body.subjectTemplate, bodyTemplate: body.bodyTemplate });
+
+/** A stored group and instance as the notifiers see them in `alert.processed`. */
+export function snapshotOf(group: AlertGroup, instance: AlertInstance | undefined, silenced: { silenced: boolean; until: Date | null }): { group: GroupSnapshot; instance: InstanceSnapshot } {
+  return {
+    group: {
+      id: group.id,
+      fingerprint: group.fingerprint,
+      name: group.name,
+      labels: group.labels,
+      severity: ['critical', 'warning', 'info'].includes(group.severity) ? (group.severity as GroupSnapshot['severity']) : 'warning',
+      instance: group.instance,
+      source: group.source,
+      status: group.current_status,
+      firingCount: group.firing_count,
+      silenced: silenced.silenced,
+      silencedUntil: silenced.until?.toISOString() ?? null,
+      acknowledged: group.acknowledged,
+    },
+    instance: instance
+      ? { id: instance.id, status: instance.status, startsAt: instance.starts_at.toISOString(), endsAt: instance.ends_at?.toISOString() ?? null, annotations: instance.annotations, generatorURL: instance.generator_url, resolutionType: instance.resolution_type }
+      : { id: 0, status: group.current_status, startsAt: group.first_occurrence.toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+  };
+}
+
+/** The Slack text of a rule for a snapshot, as the notifier renders it. */
+export function renderSlack(rule: SlackRule, snapshot: { group: GroupSnapshot; instance: InstanceSnapshot }, kind: 'firing' | 'resolved') {
+  const template = kind === 'resolved' ? (rule.resolved_message_template ?? rule.message_template) : rule.message_template;
+  return renderOrFallback(template, templateContext(snapshot.group, { ...snapshot.instance, status: kind }), rule.name);
+}
+
+export function renderEmail(rule: EmailRule, snapshot: { group: GroupSnapshot; instance: InstanceSnapshot }, kind: 'firing' | 'resolved') {
+  const context = templateContext(snapshot.group, { ...snapshot.instance, status: kind });
+  return { subject: renderOrFallback(rule.subject_template, context, rule.name), body: renderOrFallback(rule.body_template, context, rule.name) };
+}
+
+/** Channel: the rule's, else the `channel` label, else the default (SPEC section 6). */
+export const slackChannel = (rule: SlackRule, labels: Record<string, string>, fallback: string) => rule.slack_channel ?? labels['channel'] ?? fallback;

@@ -1,0 +1,196 @@
+import { z } from 'zod';
+import { LabelSet, Rfc3339 } from './alertmanager';
+import { MatchCriteria } from './rules';
+import { PostableSilence, SilenceMatcher } from './silence';
+
+/** Schemas of the admin REST API (SPEC section 7): JSON fields camelCase, columns snake_case. */
+
+export const ROLES = ['viewer', 'editor', 'admin'] as const;
+export const Role = z.enum(ROLES);
+export type Role = z.infer<typeof Role>;
+
+export const IdParams = z.object({ id: z.coerce.number().int().positive() });
+
+export const Pagination = z.object({
+  page: z.coerce.number().int().min(1).default(1),
+  pageSize: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), total: z.number().int(), page: z.number().int(), pageSize: z.number().int() });
+
+const booleanQuery = z.enum(['true', 'false']).transform((value) => value === 'true');
+
+/** `label=name=value`, repeatable. */
+const LabelFilter = z
+  .string()
+  .regex(/^[^=]+=.*$/, 'label filters look like name=value')
+  .transform((value) => {
+    const at = value.indexOf('=');
+    return { name: value.slice(0, at), value: value.slice(at + 1) };
+  });
+
+export const AlertGroupQuery = Pagination.extend({
+  status: z.enum(['firing', 'resolved']).optional(),
+  severity: z.enum(['critical', 'warning', 'info']).optional(),
+  silenced: booleanQuery.optional(),
+  acknowledged: booleanQuery.optional(),
+  label: z.union([LabelFilter, z.array(LabelFilter)]).optional().transform((value) => (value === undefined ? [] : Array.isArray(value) ? value : [value])),
+  q: z.string().max(200).optional(),
+});
+export type AlertGroupQuery = z.infer<typeof AlertGroupQuery>;
+
+export const AlertGroupView = z.object({
+  id: z.number().int(),
+  fingerprint: z.string(),
+  name: z.string(),
+  labels: LabelSet,
+  severity: z.string(),
+  instance: z.string().nullable(),
+  source: z.string(),
+  status: z.enum(['firing', 'resolved']),
+  firingCount: z.number().int(),
+  firstOccurrence: Rfc3339,
+  lastOccurrence: Rfc3339,
+  acknowledged: z.boolean(),
+  acknowledgedBy: z.string().nullable(),
+  acknowledgedAt: Rfc3339.nullable(),
+  silenced: z.boolean(),
+  silencedUntil: Rfc3339.nullable(),
+});
+export type AlertGroupView = z.infer<typeof AlertGroupView>;
+
+export const AlertInstanceView = z.object({
+  id: z.number().int(),
+  status: z.enum(['firing', 'resolved']),
+  startsAt: Rfc3339,
+  endsAt: Rfc3339.nullable(),
+  annotations: LabelSet,
+  generatorURL: z.string().nullable(),
+  resolutionType: z.enum(['normal', 'inferred', 'manual']).nullable(),
+  intakeSource: z.string().nullable(),
+});
+
+export const CommentView = z.object({ id: z.number().int(), author: z.string(), body: z.string(), createdAt: Rfc3339 });
+export const AcknowledgementView = z.object({ id: z.number().int(), action: z.enum(['acknowledge', 'unacknowledge']), actor: z.string(), comment: z.string().nullable(), createdAt: Rfc3339 });
+
+export const NotificationView = z.object({
+  id: z.number().int(),
+  channel: z.string(),
+  ruleId: z.number().int().nullable(),
+  groupId: z.number().int(),
+  instanceId: z.number().int(),
+  kind: z.enum(['firing', 'resolved']),
+  status: z.enum(['pending', 'sent', 'failed', 'suppressed']),
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  text: z.string(),
+  sentAt: Rfc3339.nullable(),
+  createdAt: Rfc3339,
+});
+
+export const AlertGroupDetail = AlertGroupView.extend({
+  instances: z.array(AlertInstanceView),
+  comments: z.array(CommentView),
+  acknowledgements: z.array(AcknowledgementView),
+  notifications: z.array(NotificationView),
+});
+
+export const AcknowledgeBody = z.object({ comment: z.string().max(2_000).optional() });
+export const CommentBody = z.object({ body: z.string().trim().min(1, 'a comment needs text').max(10_000) });
+export const ResolveBody = z.object({ at: Rfc3339.optional(), comment: z.string().max(2_000).optional() });
+
+export const SilenceView = z.object({
+  id: z.number().int(),
+  matchers: z.array(SilenceMatcher),
+  startsAt: Rfc3339,
+  endsAt: Rfc3339,
+  createdBy: z.string(),
+  comment: z.string(),
+  state: z.enum(['pending', 'active', 'expired']),
+  createdAt: Rfc3339,
+  updatedAt: Rfc3339,
+});
+export const SilenceBody = PostableSilence;
+export const SilenceQuery = Pagination.extend({ state: z.enum(['pending', 'active', 'expired']).optional() });
+
+const templateText = z.string().min(1, 'a template must not be empty').max(20_000);
+
+const RuleCommon = z.object({
+  name: z.string().trim().min(1, 'name is required').max(200),
+  isActive: z.boolean().default(true),
+  priority: z.number().int().default(0),
+  matchCriteria: MatchCriteria.default({}),
+  sendResolved: z.boolean().default(true),
+});
+
+export const SlackRuleBody = RuleCommon.extend({
+  slackChannel: z.string().trim().min(1).max(200).nullable().default(null),
+  messageTemplate: templateText,
+  resolvedMessageTemplate: templateText.nullable().default(null),
+});
+export type SlackRuleBody = z.infer<typeof SlackRuleBody>;
+
+export const EmailRuleBody = RuleCommon.extend({
+  recipients: z.array(z.email('each recipient must be an email address')).min(1, 'at least one recipient'),
+  subjectTemplate: templateText,
+  bodyTemplate: templateText,
+});
+export type EmailRuleBody = z.infer<typeof EmailRuleBody>;
+
+const RuleTimestamps = z.object({ id: z.number().int(), createdAt: Rfc3339, updatedAt: Rfc3339 });
+export const SlackRuleView = SlackRuleBody.extend(RuleTimestamps.shape);
+export type SlackRuleView = z.infer<typeof SlackRuleView>;
+export const EmailRuleView = EmailRuleBody.extend(RuleTimestamps.shape);
+export type EmailRuleView = z.infer<typeof EmailRuleView>;
+
+export const PreviewBody = z.object({ groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() });
+export const PreviewView = z.object({ groupId: z.number().int(), kind: z.enum(['firing', 'resolved']), text: z.string(), subject: z.string().optional(), failed: z.boolean(), error: z.string().optional(), channel: z.string().optional() });
+
+export const ExplainBody = z.union([z.object({ labels: LabelSet }), z.object({ fingerprint: z.string().regex(/^[0-9a-f]{16}$/) })]);
+export const ExplainRule = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  priority: z.number().int(),
+  isActive: z.boolean(),
+  matched: z.boolean(),
+  reason: z.string().nullable(),
+});
+export const ExplainView = z.object({
+  fingerprint: z.string(),
+  labels: LabelSet,
+  groupId: z.number().int().nullable(),
+  silences: z.array(z.object({ id: z.number().int(), endsAt: Rfc3339, comment: z.string(), createdBy: z.string() })),
+  silenced: z.boolean(),
+  slack: z.object({ rules: z.array(ExplainRule), winner: z.string().nullable(), channel: z.string().nullable(), text: z.string().nullable() }),
+  email: z.object({ rules: z.array(ExplainRule), winner: z.string().nullable(), recipients: z.array(z.string()), subject: z.string().nullable() }),
+});
+
+export const ApiKeyBody = z.object({ name: z.string().trim().min(1, 'name is required').max(200), role: Role });
+export const ApiKeyView = z.object({ id: z.number().int(), name: z.string(), role: Role, createdAt: Rfc3339, revokedAt: Rfc3339.nullable(), lastUsedAt: Rfc3339.nullable() });
+export const CreatedApiKey = z.object({ id: z.number().int(), key: z.string(), name: z.string(), role: Role });
+
+export const NotificationQuery = Pagination.extend({
+  status: z.enum(['pending', 'sent', 'failed', 'suppressed']).optional(),
+  channel: z.string().optional(),
+  groupId: z.coerce.number().int().optional(),
+});
+
+export const EmailQueueView = z.object({
+  id: z.number().int(),
+  ruleId: z.number().int().nullable(),
+  groupId: z.number().int().nullable(),
+  kind: z.string(),
+  recipients: z.array(z.string()),
+  subject: z.string(),
+  status: z.enum(['pending', 'processing', 'completed', 'failed']),
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  createdAt: Rfc3339,
+  updatedAt: Rfc3339,
+  sentAt: Rfc3339.nullable(),
+});
+export const EmailQueueQuery = Pagination.extend({ status: z.enum(['pending', 'processing', 'completed', 'failed']).optional() });
+
+export const AuditLogView = z.object({ id: z.number().int(), eventId: z.string(), actor: z.string(), entity: z.string(), entityId: z.string().nullable(), action: z.string(), changes: z.record(z.string(), z.unknown()), at: Rfc3339 });
+export const AuditLogQuery = Pagination.extend({ entity: z.string().optional(), actor: z.string().optional(), entityId: z.string().optional() });
