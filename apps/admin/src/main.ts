@@ -39,6 +39,7 @@ if (config.ADMIN_BOOTSTRAP_KEY && (await keys.ensureBootstrap(config.ADMIN_BOOTS
 messaging = await connectWithRetry(buildBrokerConfig({ url: rabbitmqUrl(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000 }), {
   logger,
   status: readiness,
+  registry,
   publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
   retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000,
 });

@@ -34,5 +34,5 @@ process.once('SIGTERM', () => (stopping = true));
 await app.listen({ port: config.PORT, host: config.HOST });
 messaging = await connectWithRetry(
   buildBrokerConfig({ url: rabbitmqUrl(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
-  { logger, status: readiness, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
+  { logger, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
 );

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Registry } from '@sentryhub/service-runtime';
 import rascal, { type BrokerAsPromised, type BrokerConfig, type PublicationSession } from 'rascal';
+import { PublishError } from './errors';
+import { messagingMetrics, type MessagingMetrics } from './metrics';
 
 // rascal is CommonJS: its named exports exist only on the default export under plain Node ESM.
 const { BrokerAsPromised: Broker, withDefaultConfig } = rascal;
-import { PublishError } from './errors';
 
 export interface BrokerStatusListener {
   ready(component: string): void;
@@ -26,12 +28,16 @@ export interface Messaging {
   publish(exchange: string, routingKey: string, body: unknown, meta?: PublishMeta): Promise<string>;
   isConnected(): boolean;
   shutdown(): Promise<void>;
+  /** Present when connected with a metrics registry. */
+  metrics?: MessagingMetrics;
 }
 
 export interface ConnectOptions {
   logger: Logger;
   status?: BrokerStatusListener;
   publishTimeoutMs?: number;
+  /** The service's registry: publish, consume and connection metrics are counted there. */
+  registry?: Registry;
 }
 
 /**
@@ -42,6 +48,8 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
   const { logger, status } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
   const broker = await Broker.create(withDefaultConfig(config));
+  const metrics = options.registry ? messagingMetrics(options.registry) : undefined;
+  metrics?.connected.set(1);
   let connected = true;
   let blockedReason: string | null = null;
   status?.ready('broker');
@@ -50,26 +58,43 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
   broker.on('error', (error: Error) => logger.error({ err: error }, 'broker error'));
   broker.on('disconnect', () => {
     connected = false;
+    metrics?.connected.set(0);
     status?.notReady('broker', 'connection to RabbitMQ lost; reconnecting');
     logger.warn('broker connection lost; rascal reconnects with back-off');
   });
   broker.on('connect', () => {
     connected = true;
+    if (blockedReason === null) metrics?.connected.set(1);
     status?.ready('broker');
     logger.info('broker connected');
   });
   broker.on('blocked', (reason: string) => {
     blockedReason = reason;
+    metrics?.connected.set(0);
     status?.notReady('broker', `RabbitMQ blocked publishing: ${reason}`);
     logger.error({ reason }, 'broker blocked publishing (memory or disk alarm)');
   });
   broker.on('unblocked', () => {
     blockedReason = null;
-    if (connected) status?.ready('broker');
+    if (connected) {
+      metrics?.connected.set(1);
+      status?.ready('broker');
+    }
     logger.info('broker unblocked');
   });
 
   async function publish(exchange: string, routingKey: string, body: unknown, meta: PublishMeta = {}): Promise<string> {
+    try {
+      const messageId = await publishConfirmed(exchange, routingKey, body, meta);
+      metrics?.published.inc({ exchange, outcome: 'confirmed' });
+      return messageId;
+    } catch (error) {
+      metrics?.published.inc({ exchange, outcome: error instanceof PublishError ? error.reason : 'error' });
+      throw error;
+    }
+  }
+
+  async function publishConfirmed(exchange: string, routingKey: string, body: unknown, meta: PublishMeta): Promise<string> {
     if (blockedReason) throw new PublishError(`RabbitMQ is blocking publishers: ${blockedReason}`, 'blocked');
     if (!connected) throw new PublishError('not connected to RabbitMQ', 'disconnected');
     const messageId = meta.messageId ?? randomUUID();
@@ -110,6 +135,7 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
   return {
     broker,
     publish,
+    ...(metrics ? { metrics } : {}),
     isConnected: () => connected && blockedReason === null,
     shutdown: async () => {
       await broker.shutdown();

@@ -3,3 +3,4 @@ export * from './errors';
 export * from './broker';
 export * from './subscriber';
 export * from './worker';
+export * from './metrics';

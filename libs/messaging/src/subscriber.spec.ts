@@ -1,5 +1,5 @@
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '@sentryhub/contracts';
-import { createLogger } from '@sentryhub/service-runtime';
+import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime';
 import { createTestVhost, waitFor, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ const logger = createLogger('messaging-test', 'silent');
 const QUEUE = QUEUES.alertProcessorAlertsReceived;
 const DEAD = `${QUEUE}.dead`;
 const RETRY_DELAYS = [200, 400];
+const registry = createMetricsRegistry('messaging-test');
 const Body = z.object({ n: z.number(), behaviour: z.enum(['ok', 'fail-once', 'fail-always', 'permanent']) });
 
 describe('subscriber recovery policy against a real RabbitMQ', () => {
@@ -25,7 +26,7 @@ describe('subscriber recovery policy against a real RabbitMQ', () => {
 
   beforeAll(async () => {
     vhost = await createTestVhost('messaging');
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger });
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger, registry });
     await subscribe(messaging, {
       queue: QUEUE,
       parse: (json) => Body.safeParse(json),
@@ -100,5 +101,20 @@ describe('subscriber recovery policy against a real RabbitMQ', () => {
   it('refuses an unroutable publish instead of dropping it', async () => {
     await expect(messaging.publish(EXCHANGES.alerts, 'nobody.listens.here', { x: 1 })).rejects.toMatchObject({ reason: 'returned' });
     await expect(messaging.publish(EXCHANGES.alerts, 'nobody.listens.here', { x: 1 })).rejects.toBeInstanceOf(PublishError);
+  });
+
+  it('counts what it published and consumed, by outcome', async () => {
+    const value = async (name: string, labels: Record<string, string>) => {
+      const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+      const found = metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+      return found?.value ?? 0;
+    };
+    expect(await value('sentryhub_messages_consumed_total', { queue: QUEUE, outcome: 'acked' })).toBeGreaterThanOrEqual(2);
+    expect(await value('sentryhub_messages_consumed_total', { queue: QUEUE, outcome: 'dead_lettered' })).toBeGreaterThanOrEqual(4);
+    expect(await value('sentryhub_messages_consumed_total', { queue: QUEUE, outcome: 'retried' })).toBeGreaterThanOrEqual(3);
+    expect(await value('sentryhub_messages_published_total', { exchange: 'alerts', outcome: 'returned' })).toBe(2);
+    expect(await value('sentryhub_broker_connected', {})).toBe(1);
+    const text = await registry.metrics();
+    expect(text).toMatch(/sentryhub_handler_seconds_count\{[^}]*queue="alert-processor.alerts-received"[^}]*\} \d+/);
   });
 });

@@ -102,15 +102,20 @@ async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accep
     });
   };
 
-  const deadLetter = (message: Message, reason: string, path: string) =>
-    forward(message, queue, { [HEADERS.error]: reason, [HEADERS.errorPath]: path });
+  type Outcome = 'retried' | 'dead_lettered';
 
-  const retryLater = async (message: Message, error: Error, log: Logger) => {
+  const deadLetter = async (message: Message, reason: string, path: string): Promise<Outcome> => {
+    await forward(message, queue, { [HEADERS.error]: reason, [HEADERS.errorPath]: path });
+    return 'dead_lettered';
+  };
+
+  const retryLater = async (message: Message, error: Error, log: Logger): Promise<Outcome> => {
     const done = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0);
     if (error instanceof DependencyUnavailableError) {
       const level = Math.min(OUTAGE_RETRY_LEVEL, retryDelaysMs.length);
       log.warn({ err: error, delayMs: retryDelaysMs[level - 1] }, 'dependency unavailable; retrying later without using a retry');
-      return forward(message, retryQueueName(queue, level), { [HEADERS.retryCount]: done, [HEADERS.error]: error.message });
+      await forward(message, retryQueueName(queue, level), { [HEADERS.retryCount]: done, [HEADERS.error]: error.message });
+      return 'retried';
     }
     const attempt = done + 1;
     if (attempt > retryDelaysMs.length) {
@@ -118,15 +123,20 @@ async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accep
       return deadLetter(message, `retries exhausted after ${done} attempts: ${error.message}`, '');
     }
     log.warn({ err: error, attempt, delayMs: retryDelaysMs[attempt - 1] }, 'handler failed; retrying later');
-    return forward(message, retryQueueName(queue, attempt), { [HEADERS.retryCount]: attempt, [HEADERS.error]: error.message });
+    await forward(message, retryQueueName(queue, attempt), { [HEADERS.retryCount]: attempt, [HEADERS.error]: error.message });
+    return 'retried';
   };
 
-  const settle = async (ackOrNack: AckOrNack, log: Logger, outcome: () => Promise<void>) => {
+  const count = (outcome: 'acked' | 'retried' | 'dead_lettered' | 'requeued') => messaging.metrics?.consumed.inc({ queue, outcome });
+
+  const settle = async (ackOrNack: AckOrNack, log: Logger, outcome: () => Promise<Outcome>) => {
     try {
-      await outcome();
+      const counted = await outcome();
       ackOrNack();
+      count(counted);
     } catch (publishError) {
       log.error({ err: publishError }, 'could not republish or dead-letter; requeueing after a delay');
+      count('requeued');
       setTimeout(() => ackOrNack(publishError as Error, { strategy: 'nack', requeue: true }), requeueDelayMs).unref();
     }
   };
@@ -173,15 +183,20 @@ async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accep
   });
   session.on('error', (error: Error) => logger.error({ err: error, queue }, 'subscription error'));
 
-  return { session, recover };
+  return { session, recover, count };
 }
 
 /** One message at a time: acked when the handler resolves, recovered when it throws. */
 export async function subscribe<T>(messaging: Messaging, options: SubscribeOptions<T>): Promise<Subscription> {
-  const { session, recover } = await consume(messaging, options, (delivery, ackOrNack) => {
+  const { session, recover, count } = await consume(messaging, options, (delivery, ackOrNack) => {
+    const timer = messaging.metrics?.handlerSeconds.startTimer({ queue: options.queue });
     options
       .handler(delivery.data, delivery.context)
-      .then(() => ackOrNack())
+      .finally(() => timer?.())
+      .then(() => {
+        ackOrNack();
+        count('acked');
+      })
       .catch((error: unknown) => recover(delivery, ackOrNack, error))
       .catch((error: unknown) => options.logger.error({ err: error }, 'unexpected subscriber failure'));
   });
@@ -210,10 +225,14 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
     pendingWeight = 0;
     // One batch at a time: the next one gathers while this one is written.
     running = running.then(async () => {
+      const timer = messaging.metrics?.handlerSeconds.startTimer({ queue: options.queue });
       try {
         await options.handler(batch.map((item) => item.delivery));
+        timer?.();
         for (const item of batch) item.ackOrNack();
+        messaging.metrics?.consumed.inc({ queue: options.queue, outcome: 'acked' }, batch.length);
       } catch (error) {
+        timer?.();
         options.logger.warn({ err: error, messages: batch.length }, 'batch failed; recovering each message');
         await Promise.all(batch.map((item) => recover(item.delivery, item.ackOrNack, error)));
       }

@@ -65,6 +65,7 @@ export async function runWorker<C extends WorkerConfig>(spec: WorkerSpec<C>): Pr
   messaging = await connectWithRetry(buildBrokerConfig({ ...spec.topology, url: rabbitmqUrl(config), retryDelayMs }), {
     logger,
     status: readiness,
+    registry,
     retryDelayMs,
   });
   const context = { logger, registry, readiness, messaging };

@@ -1,6 +1,6 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export { Counter, Histogram, Registry };
+export { Counter, Gauge, Histogram, Registry };
 
 /** A registry per service, with the process metrics every service exposes. */
 export function createMetricsRegistry(service: string): Registry {
