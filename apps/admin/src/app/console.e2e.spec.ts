@@ -1,0 +1,350 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
+import { fingerprint } from '@sentryhub/rules';
+import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
+import { createTestDatabase, createTestVhost, startSlackMock, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiKeyStore } from './api-keys';
+import { buildAdmin } from './app';
+
+/**
+ * The console in a real headless Chromium (Debian's, driven by playwright-core): log in, create
+ * a Slack rule through the form and preview it, acknowledge a firing alert, silence it and see
+ * it shown as silenced. A screenshot of each page lands in test-output/console/.
+ */
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const SHOTS = fileURLToPath(new URL('../../../../test-output/console/', import.meta.url));
+const BOOTSTRAP = 'console-e2e-admin-key-0123456789';
+const logger = createLogger('console-e2e', 'silent');
+
+describe('the web console in headless Chromium', () => {
+  let database: TestDatabase;
+  let vhost: TestVhost;
+  let messaging: Messaging;
+  let slack: SlackMock;
+  let app: FastifyInstance;
+  let context: BrowserContext;
+  let page: Page;
+  let base = '';
+  let viewerKey = '';
+  let userDataDir = '';
+  const groupIds: Record<string, number> = {};
+  const fingerprints: Record<string, string> = {};
+  const pageErrors: string[] = [];
+  const requestedUrls: string[] = [];
+
+  async function seedGroup(name: string, labels: Record<string, string>, status: 'firing' | 'resolved', minutesAgo: number) {
+    const at = new Date(Date.now() - minutesAgo * 60_000);
+    const allLabels = { alertname: name, ...labels };
+    const print = fingerprint(allLabels);
+    fingerprints[name] = print;
+    const group = await database.db
+      .insertInto('alert_groups')
+      .values({ fingerprint: print, name, labels: JSON.stringify(allLabels), severity: labels['severity'] ?? 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: status, firing_count: 1, first_occurrence: at, last_occurrence: at })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const instance = await database.db
+      .insertInto('alert_instances')
+      .values({ group_id: group.id, status, starts_at: at, ends_at: status === 'resolved' ? new Date(at.getTime() + 60_000) : null, annotations: JSON.stringify({ summary: `${name} is bad`, description: `Runbook: fix ${name}.` }), resolution_type: status === 'resolved' ? 'normal' : null, intake_source: 'webhook' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    groupIds[name] = group.id;
+    return { groupId: group.id, instanceId: instance.id };
+  }
+
+  /** A full-page screenshot, without the toasts of earlier steps drawn over the page. */
+  async function shot(name: string) {
+    await page.locator('#toasts').evaluate((region) => region.replaceChildren());
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  }
+  /** Waits until the locator shows the text; fails with what was there instead. */
+  async function see(locator: Locator, text: string | RegExp) {
+    try {
+      await locator.filter({ hasText: text }).first().waitFor({ state: 'visible' });
+    } catch {
+      const actual = (await locator.allInnerTexts()).join(' | ').slice(0, 500);
+      throw new Error(`expected ${String(text)} in ${locator.toString()}, saw: ${actual || '(nothing)'}`);
+    }
+  }
+  const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
+  const go = async (hash: string) => {
+    await page.goto(`${base}/${hash}`);
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
+    [database, vhost, slack] = await Promise.all([createTestDatabase('console'), createTestVhost('console'), startSlackMock()]);
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger });
+    const store = apiKeyStore(database.db);
+    await store.ensureBootstrap(BOOTSTRAP);
+    viewerKey = (await store.create('watcher', 'viewer')).key;
+    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), registry: createMetricsRegistry('console-e2e'), slackEndpoint: slack.url, defaultChannel: '#general' });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+
+    const disk = await seedGroup('DiskFull', { severity: 'critical', instance: 'db-1', team: 'storage' }, 'firing', 12);
+    const cpu = await seedGroup('HighCPU', { severity: 'warning', instance: 'web-1', team: 'web' }, 'firing', 5);
+    await seedGroup('OldNews', { severity: 'info', instance: 'web-2', team: 'web' }, 'resolved', 180);
+    await database.db
+      .insertInto('notifications')
+      .values([
+        { channel: '#storage', group_id: disk.groupId, instance_id: disk.instanceId, kind: 'firing', status: 'sent', text: 'FIRING: DiskFull on db-1: DiskFull is bad', attempts: 1, sent_at: new Date() },
+        { channel: '#ops', group_id: cpu.groupId, instance_id: cpu.instanceId, kind: 'firing', status: 'failed', text: 'HighCPU on web-1', attempts: 5, last_error: 'channel_not_found' },
+      ])
+      .execute();
+    await database.db
+      .insertInto('email_queue')
+      .values([
+        { kind: 'firing', group_id: disk.groupId, recipients: ['ops@example.com'], subject: '[critical] DiskFull is firing', body_text: 'b', status: 'failed', attempts: 3, last_error: 'connection refused' },
+        { kind: 'firing', group_id: disk.groupId, recipients: ['ops@example.com'], subject: '[critical] DiskFull is firing', body_text: 'b', status: 'completed', attempts: 1, sent_at: new Date() },
+      ])
+      .execute();
+
+    rmSync(SHOTS, { recursive: true, force: true });
+    mkdirSync(SHOTS, { recursive: true });
+    userDataDir = mkdtempSync(join(tmpdir(), 'sentryhub-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1400, height: 900 },
+      timezoneId: 'UTC',
+      locale: 'en-GB',
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(8_000);
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('request', (request) => requestedUrls.push(request.url()));
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await app?.close();
+    await messaging?.shutdown();
+    await Promise.all([database?.destroy(), vhost?.destroy(), slack?.close()]);
+  });
+
+  it('logs in by API key: a wrong key is refused next to the field, the right one opens the dashboard', async () => {
+    await go('');
+    await heading('Log in to the console').waitFor();
+    await shot('01-login');
+    await page.getByLabel('API key').fill('shk_not-a-real-key');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await see(page.locator('.login .field-error'), 'was not accepted');
+    await page.getByLabel('API key').fill(BOOTSTRAP);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await heading('Dashboard').waitFor();
+    await see(page.locator('#who'), 'admin key');
+    const card = (label: string) => page.locator('.card', { has: page.locator('.card-label', { hasText: new RegExp(`^${label}$`) }) }).locator('.card-value');
+    expect(await card('Firing').innerText()).toBe('2');
+    expect(await card('Firing, unacknowledged').innerText()).toBe('2');
+    expect(await card('Firing, silenced').innerText()).toBe('0');
+    expect(await card('Firing critical').innerText()).toBe('1');
+    await see(page.getByRole('table', { name: 'Newest firing alert groups' }).locator('tbody tr'), 'HighCPU');
+    expect(await page.evaluate(() => sessionStorage.getItem('sentryhub.apiKey'))).toBe(BOOTSTRAP);
+    await shot('02-dashboard');
+  });
+
+  it('creates a Slack rule through the form, shows template errors by the field, and previews it against a real group', async () => {
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Slack rules' }).click();
+    await heading('Slack rules').waitFor();
+    await see(page.locator('.empty'), 'No slack rules yet');
+    await page.getByRole('link', { name: 'New Slack rule' }).click();
+    await heading('New Slack rule').waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('storage on-call');
+    await page.getByLabel('Priority').fill('10');
+    await page.getByLabel(/^Channel/).fill('#storage');
+    await page.getByRole('button', { name: '+ Add criterion' }).click();
+    await page.getByLabel('Label name', { exact: true }).fill('team');
+    await page.getByLabel('Value', { exact: true }).fill('storage');
+    await page.getByLabel('Message template', { exact: true }).fill('{{ alert_group.name } on {{ labels.instance }}');
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    // The API's {error, issues} lands next to the template field.
+    await see(page.locator('.field:has(#rule-message) .field-error'), 'template does not parse');
+    expect(await page.locator('#rule-message').getAttribute('aria-invalid')).toBe('true');
+    await shot('03-slack-rule-invalid');
+
+    await page.getByLabel('Message template', { exact: true }).fill('{{ alert_group.name }} on {{ labels.instance }}: {{ summary }}');
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await heading('storage on-call').waitFor();
+    expect(page.url()).toMatch(/#\/slack-rules\/\d+$/);
+    await page.getByLabel('Alert group').selectOption({ label: 'DiskFull (db-1) · firing' });
+    await see(page.locator('#preview-text'), 'DiskFull on db-1: DiskFull is bad');
+    await see(page.locator('#preview-output'), 'To #storage, firing message');
+    await see(page.locator('#preview-output'), 'matches this group and wins');
+    await page.getByLabel('Message for').selectOption('resolved');
+    await see(page.locator('#preview-output'), 'To #storage, resolved message');
+
+    await page.getByRole('button', { name: 'Send test message' }).click();
+    await see(page.locator('.result-line[role="status"]'), 'sent to #storage via Slack');
+    const [sent] = await slack.waitForRequests(1, 5_000);
+    expect(sent).toMatchObject({ channel: '#storage', text: '[test of rule "storage on-call"] DiskFull on db-1: DiskFull is bad' });
+    await shot('04-slack-rule-preview');
+  });
+
+  it('lists the new rule', async () => {
+    await page.getByRole('link', { name: 'Back to the list' }).click();
+    await heading('Slack rules').waitFor();
+    const row = page.locator('tbody tr', { hasText: 'storage on-call' });
+    await see(row, 'team="storage"');
+    await see(row, '#storage');
+    expect(await row.locator('td').first().innerText()).toBe('10');
+    await shot('05-slack-rules');
+  });
+
+  it('filters the alert list and acknowledges the firing alert with a comment', async () => {
+    await go('#/alerts?status=firing&severity=critical');
+    await heading('Alerts').waitFor();
+    await see(page.locator('.panel-head .count'), '1 found');
+    expect(await page.locator('tbody tr').count()).toBe(1);
+    await shot('06-alerts-filtered');
+    await page.getByRole('link', { name: 'DiskFull' }).click();
+    await heading('DiskFull').waitFor();
+    await page.locator('#ack-comment').fill('on it, swapping the disk');
+    await page.getByRole('button', { name: 'Acknowledge', exact: true }).click();
+    await see(page.locator('.page-head .badge'), 'Acknowledged');
+    const history = page.locator('section', { has: page.getByRole('heading', { name: 'Acknowledgement history' }) });
+    await see(history.locator('li'), 'on it, swapping the disk');
+    await see(history.locator('li'), 'key:bootstrap');
+    await page.getByRole('button', { name: 'Unacknowledge', exact: true }).waitFor();
+    await shot('07-alert-acknowledged');
+  });
+
+  it('creates a silence for it: a bad regex is shown by its field, the preview and the server agree', async () => {
+    await page.getByRole('link', { name: 'Silence this alert…' }).click();
+    await heading('New silence').waitFor();
+    // Prefilled from the group's labels; keep alertname, make instance a regex, drop the rest.
+    const rows = page.locator('.matcher-row');
+    expect(await rows.count()).toBe(4);
+    const names = await Promise.all([0, 1, 2, 3].map((i) => rows.nth(i).locator('input').first().inputValue()));
+    expect(names).toEqual(['alertname', 'instance', 'severity', 'team']);
+    await rows.nth(3).getByRole('button', { name: 'Remove this matcher' }).click();
+    await rows.nth(2).getByRole('button', { name: 'Remove this matcher' }).click();
+    const instanceRow = rows.nth(1);
+    expect(await instanceRow.locator('input').first().inputValue()).toBe('instance');
+    await instanceRow.locator('select').selectOption('=~');
+    await instanceRow.locator('input').nth(1).fill('db-(');
+    await page.getByLabel('Created by').fill('e2e');
+    await page.getByLabel('Comment', { exact: true }).fill('disk swap, INC-42');
+    await page.getByRole('button', { name: 'Create silence' }).click();
+    await see(instanceRow.locator('.field-error'), 'invalid regular expression');
+    await shot('08-silence-invalid');
+
+    await instanceRow.locator('input').nth(1).fill('db-.*');
+    await see(page.locator('#would-match + *'), '1 of 2 firing groups match');
+    await page.getByRole('button', { name: '4h' }).click();
+    await see(page.locator('.split .hint'), 'Lasts 4 h');
+    await page.getByRole('button', { name: 'Create silence' }).click();
+    await heading(/^Silence \d+$/).waitFor();
+    const now = page.locator('section', { has: page.getByRole('heading', { name: 'Silencing now' }) });
+    await see(now.locator('tbody tr'), 'DiskFull');
+    expect(await now.locator('tbody tr').count()).toBe(1);
+    await shot('09-silence');
+
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Silences' }).click();
+    await heading('Silences').waitFor();
+    const row = page.locator('tbody tr', { hasText: 'disk swap, INC-42' });
+    await see(row, 'instance=~"db-.*"');
+    await see(row.locator('.badge'), 'active');
+    await row.getByText('Show groups').click();
+    await see(row.locator('details li'), 'DiskFull');
+    await shot('10-silences');
+  });
+
+  it('shows the alert as silenced in the list, the dashboard and the detail', async () => {
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Alerts' }).click();
+    await heading('Alerts').waitFor();
+    const disk = page.locator('tbody tr', { hasText: 'DiskFull' });
+    await see(disk.locator('.badge-silenced'), 'Silenced until');
+    await see(disk.locator('.badge-acked'), 'Acknowledged');
+    expect(await page.locator('tbody tr', { hasText: 'HighCPU' }).locator('.badge-silenced').count()).toBe(0);
+    await page.getByLabel('Silenced', { exact: true }).selectOption('true');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await see(page.locator('.panel-head .count'), '1 found');
+    await shot('11-alerts-silenced');
+    await go('#/');
+    await heading('Dashboard').waitFor();
+    expect(await page.locator('.card', { hasText: 'Firing, silenced' }).locator('.card-value').innerText()).toBe('1');
+    expect(await page.locator('.card', { hasText: 'Firing, unacknowledged' }).locator('.card-value').innerText()).toBe('1');
+    await go(`#/alerts/${groupIds['DiskFull']}`);
+    await heading('DiskFull').waitFor();
+    await see(page.locator('.page-head .badge-silenced'), 'Silenced until');
+  });
+
+  it('renders the delivery and administration pages', async () => {
+    await go('#/notifications?status=failed');
+    await heading('Notifications').waitFor();
+    await see(page.locator('tbody tr'), 'channel_not_found');
+    expect(await page.locator('tbody tr').count()).toBe(1);
+    await shot('12-notifications');
+
+    await go('#/slack-sink');
+    await heading('Slack sink').waitFor();
+    // Either the API already knows deliveredVia (a table or its empty state), or the console explains that it does not.
+    await page.locator('#sink-unsupported, .panel table, .panel .empty').first().waitFor();
+    await shot('13-slack-sink');
+
+    await go('#/email-queue?status=failed');
+    await heading('Email queue').waitFor();
+    const failed = page.locator('tbody tr', { hasText: 'connection refused' });
+    await failed.getByRole('button', { name: /^Requeue email/ }).click();
+    await see(page.locator('.empty'), 'No failed emails');
+    await go('#/email-queue');
+    await see(page.locator('tbody tr .badge'), 'pending');
+    await shot('14-email-queue');
+
+    await go(`#/explain?fingerprint=${fingerprints['DiskFull']}`);
+    await heading('Explain').waitFor();
+    await see(page.locator('#explain-result'), 'Winner: storage on-call → #storage');
+    await see(page.locator('#explain-result'), 'silence');
+    await shot('15-explain');
+
+    await go('#/audit-log');
+    await heading('Audit log').waitFor();
+    for (const action of ['acknowledge', 'create', 'requeue', 'test']) await see(page.locator('tbody td strong'), action);
+    await shot('16-audit-log');
+
+    await go('#/email-rules');
+    await heading('Email rules').waitFor();
+    await shot('17-email-rules');
+
+    await go('#/api-keys');
+    await heading('API keys').waitFor();
+    await see(page.locator('tbody tr'), 'watcher');
+    await shot('18-api-keys');
+  });
+
+  it('gives a viewer key read-only pages: actions disabled with a hint; logging out forgets the key', async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await heading('Log in to the console').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('sentryhub.apiKey'))).toBeNull();
+    await page.getByLabel('API key').fill(viewerKey);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await heading('Dashboard').waitFor();
+    await see(page.locator('#who'), 'viewer key');
+    expect(await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'API keys' }).count()).toBe(0);
+    await go(`#/alerts/${groupIds['HighCPU']}`);
+    await heading('HighCPU').waitFor();
+    expect(await page.getByRole('button', { name: 'Acknowledge', exact: true }).isDisabled()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Resolve', exact: true }).isDisabled()).toBe(true);
+    await see(page.locator('.readonly-hint'), 'viewer role');
+    await shot('19-viewer-alert');
+    await go('#/silences');
+    await heading('Silences').waitFor();
+    expect(await page.getByRole('link', { name: 'New silence' }).count()).toBe(0);
+    expect(await page.locator('tbody tr').getByRole('button', { name: 'Delete' }).isDisabled()).toBe(true);
+  });
+
+  it('never put a key in a URL and raised no script error', () => {
+    expect(requestedUrls.length).toBeGreaterThan(20);
+    expect(requestedUrls.filter((url) => url.includes(BOOTSTRAP) || url.includes(viewerKey))).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,392 @@
+// Slack and email rules: list, create/edit form with a template preview against a real alert
+// group, delete with confirmation, and the Slack test button.
+
+import { api, session } from './api.js';
+import { groupOptions } from './alerts.js';
+import {
+  actionButton,
+  badge,
+  busy,
+  confirmDialog,
+  empty,
+  field,
+  h,
+  pageHead,
+  readOnlyHint,
+  table,
+  toast,
+  uid,
+  when,
+} from './dom.js';
+
+const KINDS = {
+  slack: {
+    path: 'slack-rules',
+    title: 'Slack rules',
+    one: 'Slack rule',
+    lede: 'For each alert, the active rule with the highest priority whose criteria all match picks the channel and the message. Without a rule channel, the alert’s channel label or the default channel is used.',
+    target: (r) => (r.slackChannel ? h('code', {}, r.slackChannel) : h('span', { class: 'hint' }, 'channel label or default')),
+    targetLabel: 'Channel',
+  },
+  email: {
+    path: 'email-rules',
+    title: 'Email rules',
+    one: 'email rule',
+    lede: 'For each alert, the active rule with the highest priority whose criteria all match sends an email to its recipients through the email queue.',
+    target: (r) => r.recipients.join(', '),
+    targetLabel: 'Recipients',
+  },
+};
+
+const CRITERION_OPS = [
+  ['eq', '= equals'],
+  ['not', '!= differs'],
+  ['regex', '=~ regex'],
+  ['notRegex', '!~ not regex'],
+];
+
+function criterionText(value) {
+  if (typeof value === 'string') return ['=', value];
+  if ('regex' in value) return ['=~', value.regex];
+  if ('not' in value) return ['!=', value.not];
+  return ['!~', value.notRegex];
+}
+
+export function criteriaChips(criteria) {
+  const entries = Object.entries(criteria ?? {});
+  if (entries.length === 0) return h('span', { class: 'hint' }, 'every alert');
+  return h(
+    'span',
+    { class: 'chips' },
+    entries.map(([name, value]) => {
+      const [op, text] = criterionText(value);
+      return h('span', { class: 'chip' }, name, h('span', { class: 'op' }, op), JSON.stringify(text));
+    }),
+  );
+}
+
+// ---- list ----
+export function ruleList(kind) {
+  const k = KINDS[kind];
+  return async (ctx) => {
+    ctx.title(k.title);
+    const { items } = await api.get(`/${k.path}`);
+    const columns = [
+      { label: 'Priority', class: 'num', cell: (r) => String(r.priority) },
+      { label: 'Name', cell: (r) => h('a', { href: `#/${k.path}/${r.id}` }, r.name) },
+      { label: 'Active', cell: (r) => (r.isActive ? badge('active') : badge('inactive')) },
+      { label: 'Matches', cell: (r) => criteriaChips(r.matchCriteria) },
+      { label: k.targetLabel, cell: k.target },
+      { label: 'Resolved', cell: (r) => (r.sendResolved ? 'sent' : h('span', { class: 'hint' }, 'not sent')) },
+      { label: 'Updated', class: 'nowrap', cell: (r) => when(r.updatedAt) },
+      {
+        label: 'Actions',
+        class: 'actions-cell',
+        cell: (r) => [
+          h('a', { class: 'btn btn-small', href: `#/${k.path}/${r.id}`, 'aria-label': `${session.canEdit ? 'Edit' : 'View'} ${r.name}` }, session.canEdit ? 'Edit' : 'View'),
+          kind === 'slack' ? actionButton('Test', { class: 'btn btn-small', 'aria-label': `Send a test message for ${r.name}`, onclick: (event) => testRule(r, null, event.currentTarget) }) : null,
+          actionButton('Delete', { class: 'btn btn-small btn-danger', 'aria-label': `Delete ${r.name}`, onclick: (event) => deleteRule(kind, r, event.currentTarget, ctx.reload) }),
+        ],
+      },
+    ];
+    return [
+      ...pageHead(k.title, { lede: k.lede, actions: session.canEdit ? h('a', { class: 'btn btn-primary', href: `#/${k.path}/new` }, `New ${k.one}`) : null }),
+      readOnlyHint(`changing ${k.title.toLowerCase()}`),
+      h(
+        'section',
+        { class: 'panel', 'aria-label': k.title },
+        table({ caption: `${k.title}, highest priority first`, columns, rows: items, emptyTitle: `No ${k.title.toLowerCase()} yet`, emptyText: kind === 'slack' ? 'Without rules, alerts go to their channel label or the default channel with the default message.' : 'Without rules, no email is sent.' }),
+      ),
+    ];
+  };
+}
+
+async function deleteRule(kind, rule, button, after) {
+  const k = KINDS[kind];
+  const sure = await confirmDialog({
+    title: `Delete the ${k.one} “${rule.name}”?`,
+    text: 'Alerts it routes fall through to the next matching rule (or the default). This cannot be undone.',
+    confirmLabel: 'Delete rule',
+  });
+  if (!sure) return false;
+  const done = await busy(button, async () => {
+    await api.del(`/${k.path}/${rule.id}`);
+    toast(`Rule “${rule.name}” deleted.`);
+    after();
+    return true;
+  });
+  return done === true;
+}
+
+async function testRule(rule, groupId, button, out) {
+  await busy(button, async () => {
+    try {
+      const result = await api.post(`/slack-rules/${rule.id}/test`, groupId ? { groupId } : {});
+      const where = result.delivered === 'sink' ? 'the Slack sink (the log: no Slack endpoint is configured)' : 'Slack';
+      const text = `Test message for ${rule.name} sent to ${result.channel} via ${where}.`;
+      toast(text);
+      out?.replaceChildren(h('p', { class: 'result-line', role: 'status' }, text));
+    } catch (error) {
+      out?.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error.message));
+      throw error;
+    }
+  });
+}
+
+// ---- form ----
+export function ruleForm(kind) {
+  const k = KINDS[kind];
+  return async (ctx) => {
+    const id = ctx.params[0] ? Number(ctx.params[0]) : null;
+    const [rule, groups] = await Promise.all([id ? api.get(`/${k.path}/${id}`) : null, groupOptions()]);
+    ctx.title(rule ? rule.name : `New ${k.one}`);
+    const r = rule ?? {
+      name: '',
+      isActive: true,
+      priority: 0,
+      matchCriteria: {},
+      sendResolved: true,
+      slackChannel: null,
+      messageTemplate: '{{ status | upcase }}: {{ alert_group.name }} on {{ labels.instance }}: {{ summary }}',
+      resolvedMessageTemplate: null,
+      recipients: [],
+      subjectTemplate: '[{{ alert_group.severity }}] {{ alert_group.name }} is {{ status }}',
+      bodyTemplate: '{{ summary }}\n\n{{ description }}\n\nLabels: {% for l in labels %}{{ l[0] }}={{ l[1] }} {% endfor %}',
+    };
+
+    // Match criteria rows: label, operator, value.
+    const rows = h('div', {});
+    const renumber = () => {
+      for (const row of rows.children) {
+        const [name, , value] = row.querySelectorAll('input, select');
+        value.dataset.path = `matchCriteria.${name.value.trim()}`;
+        name.dataset.path = `matchCriteria.${name.value.trim() || '(empty)'}.name`;
+      }
+    };
+    const addRow = (name, criterion) => {
+      const rowId = uid('c');
+      const op = typeof criterion === 'string' ? 'eq' : Object.keys(criterion)[0];
+      const text = typeof criterion === 'string' ? criterion : Object.values(criterion)[0];
+      const nameInput = h('input', { type: 'text', class: 'code', id: `${rowId}-name`, value: name, 'aria-label': 'Label name', autocomplete: 'off', spellcheck: 'false' });
+      const opSelect = h('select', { id: `${rowId}-op`, 'aria-label': 'Condition' }, CRITERION_OPS.map(([v, t]) => h('option', { value: v, selected: v === op }, t)));
+      const valueInput = h('input', { type: 'text', class: 'code', id: `${rowId}-value`, value: text, 'aria-label': 'Value', autocomplete: 'off', spellcheck: 'false' });
+      const remove = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': 'Remove this criterion' }, 'Remove');
+      const row = h('div', { class: 'criterion-row' }, h('div', { class: 'field' }, nameInput), h('div', { class: 'field' }, opSelect), h('div', { class: 'field' }, valueInput), remove);
+      nameInput.addEventListener('input', renumber);
+      remove.addEventListener('click', () => {
+        const next = row.nextElementSibling ?? row.previousElementSibling;
+        row.remove();
+        (next?.querySelector('input') ?? addCriterion).focus();
+        markDirty();
+      });
+      rows.append(row);
+      renumber();
+      return row;
+    };
+    const addCriterion = h('button', { type: 'button', class: 'btn btn-small', 'data-path': 'matchCriteria', id: 'add-criterion' }, '+ Add criterion');
+    addCriterion.addEventListener('click', () => addRow('', '').querySelector('input').focus());
+    for (const [name, criterion] of Object.entries(r.matchCriteria)) addRow(name, criterion);
+    const readCriteria = () => {
+      const criteria = {};
+      for (const row of rows.children) {
+        const [name, op, value] = row.querySelectorAll('input, select');
+        const label = name.value.trim();
+        if (!label && !value.value) continue;
+        criteria[label] = op.value === 'eq' ? value.value : { [op.value]: value.value };
+      }
+      return criteria;
+    };
+
+    const templateHelp = h(
+      'details',
+      { class: 'hint' },
+      h('summary', {}, 'Template variables (Liquid)'),
+      h(
+        'p',
+        {},
+        h('code', {}, 'alert_group'),
+        ' (name, severity, instance, fingerprint, firing_count, status, silenced, acknowledged, labels), ',
+        h('code', {}, 'latest_instance'),
+        ' (starts_at, ends_at, annotations, generator_url), ',
+        h('code', {}, 'labels'),
+        ', ',
+        h('code', {}, 'annotations'),
+        ', ',
+        h('code', {}, 'summary'),
+        ', ',
+        h('code', {}, 'description'),
+        ', ',
+        h('code', {}, 'status'),
+        '. Example: ',
+        h('code', {}, '{{ labels.instance | upcase }}'),
+        '.',
+      ),
+    );
+
+    const specific =
+      kind === 'slack'
+        ? [
+            field({ label: 'Channel', name: 'slackChannel', value: r.slackChannel ?? '', optional: true, id: 'rule-channel', hint: 'e.g. #storage. Empty: the alert’s channel label, else the default channel.', attrs: { class: 'code', autocomplete: 'off' } }),
+            field({ label: 'Message template', name: 'messageTemplate', kind: 'textarea', value: r.messageTemplate, id: 'rule-message', attrs: { class: 'code', rows: 4, spellcheck: 'false' } }),
+            field({ label: 'Resolved message template', name: 'resolvedMessageTemplate', kind: 'textarea', value: r.resolvedMessageTemplate ?? '', optional: true, id: 'rule-resolved-message', hint: 'Empty: the message template is used for resolutions too.', attrs: { class: 'code', rows: 3, spellcheck: 'false' } }),
+          ]
+        : [
+            field({ label: 'Recipients', name: 'recipients', kind: 'textarea', value: r.recipients.join('\n'), id: 'rule-recipients', hint: 'One address per line (or separated by commas).', attrs: { class: 'code', rows: 3, spellcheck: 'false' } }),
+            field({ label: 'Subject template', name: 'subjectTemplate', value: r.subjectTemplate, id: 'rule-subject', attrs: { class: 'code', spellcheck: 'false' } }),
+            field({ label: 'Body template', name: 'bodyTemplate', kind: 'textarea', value: r.bodyTemplate, id: 'rule-body', attrs: { class: 'code', rows: 6, spellcheck: 'false' } }),
+          ];
+
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'rule-submit' }, id ? 'Save changes' : 'Create rule');
+    const form = h(
+      'form',
+      { class: 'panel', 'aria-label': id ? `Edit ${k.one}` : `New ${k.one}`, novalidate: true },
+      h('div', { class: 'row' }, field({ label: 'Name', name: 'name', value: r.name, id: 'rule-name', attrs: { autocomplete: 'off' } }), field({ label: 'Priority', name: 'priority', type: 'number', value: String(r.priority), id: 'rule-priority', wrapClass: 'narrow', hint: 'Highest wins.', attrs: { step: '1' } })),
+      h('div', { class: 'row' }, field({ label: 'Active', name: 'isActive', kind: 'checkbox', value: r.isActive, id: 'rule-active' }), field({ label: 'Send resolved messages', name: 'sendResolved', kind: 'checkbox', value: r.sendResolved, id: 'rule-send-resolved' })),
+      h(
+        'fieldset',
+        {},
+        h('legend', {}, 'Match criteria'),
+        h('p', { class: 'hint' }, 'Every criterion must hold. No criteria: the rule matches every alert. Regexes match the whole value.'),
+        rows,
+        h('div', { class: 'field' }, addCriterion),
+      ),
+      specific,
+      templateHelp,
+      h(
+        'div',
+        { class: 'form-actions' },
+        submit,
+        h('a', { class: 'btn btn-quiet', href: `#/${k.path}` }, id ? 'Back to the list' : 'Cancel'),
+        rule ? actionButton('Delete', { class: 'btn btn-danger', id: 'rule-delete', onclick: (event) => deleteRule(kind, rule, event.currentTarget, () => ctx.go(`#/${k.path}`)) }) : null,
+      ),
+      readOnlyHint(`changing ${k.title.toLowerCase()}`),
+    );
+
+    const readBody = () => {
+      const v = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.type === 'checkbox' ? el.checked : el.value]));
+      const common = { name: v.name.trim(), isActive: v.isActive, priority: v.priority === '' ? 0 : Number(v.priority), matchCriteria: readCriteria(), sendResolved: v.sendResolved };
+      if (kind === 'slack') return { ...common, slackChannel: v.slackChannel.trim() || null, messageTemplate: v.messageTemplate, resolvedMessageTemplate: v.resolvedMessageTemplate.trim() ? v.resolvedMessageTemplate : null };
+      return { ...common, recipients: v.recipients.split(/[\n,;]/).map((s) => s.trim()).filter(Boolean), subjectTemplate: v.subjectTemplate, bodyTemplate: v.bodyTemplate };
+    };
+    const savedBody = rule ? JSON.stringify(readBody()) : null;
+
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      renumber();
+      busy(
+        submit,
+        async () => {
+          const body = readBody();
+          const saved = id ? await api.put(`/${k.path}/${id}`, body) : await api.post(`/${k.path}`, body);
+          toast(id ? `Rule “${saved.name}” saved.` : `Rule “${saved.name}” created.`);
+          if (id) ctx.reload();
+          else ctx.go(`#/${k.path}/${saved.id}`);
+        },
+        form,
+      );
+    });
+    if (!session.canEdit) for (const el of form.elements) el.disabled = true;
+
+    // ---- preview ----
+    const previewOut = h('div', { 'aria-live': 'polite', id: 'preview-output' });
+    const dirtyNote = h('p', { class: 'notice notice-warn', hidden: true }, 'You have unsaved changes: the preview shows the saved rule. Save to preview your edits.');
+    function markDirty() {
+      if (savedBody) dirtyNote.hidden = JSON.stringify(readBody()) === savedBody;
+    }
+    form.addEventListener('input', markDirty);
+    form.addEventListener('change', markDirty);
+
+    const groupSelect = field({
+      label: 'Alert group',
+      name: 'groupId',
+      kind: 'select',
+      id: 'preview-group',
+      value: String(Number(ctx.query.get('group')) || groups[0]?.id || ''),
+      options: groups.map((g) => [String(g.id), `${g.name}${g.instance ? ` (${g.instance})` : ''} · ${g.status}`]),
+    });
+    const kindSelect = field({ label: 'Message for', name: 'kind', kind: 'select', id: 'preview-kind', options: [['', 'its current status'], ['firing', 'firing'], ['resolved', 'resolved']] });
+    const testOut = h('div', {});
+    const previewForm = h(
+      'form',
+      { class: 'panel', 'aria-labelledby': 'preview-title' },
+      h('h2', { id: 'preview-title' }, 'Preview'),
+      groups.length === 0 ? empty('No alert groups yet', 'The preview renders the templates against a real alert group.') : [h('div', { class: 'row' }, groupSelect, kindSelect)],
+      rule ? dirtyNote : h('p', { class: 'notice notice-info' }, 'Save the rule to preview its own templates. Until then, this shows what the saved rules send for the chosen group.'),
+      previewOut,
+      rule && kind === 'slack' && groups.length
+        ? h('div', { class: 'form-actions' }, actionButton('Send test message', { id: 'rule-test', onclick: (event) => testRule(rule, Number(groupSelect.querySelector('select').value) || null, event.currentTarget, testOut).catch(() => {}) }), readOnlyHint('sending a test'))
+        : null,
+      testOut,
+    );
+    previewForm.addEventListener('submit', (event) => event.preventDefault());
+
+    let previewRun = 0;
+    async function runPreview() {
+      if (groups.length === 0) return;
+      const run = ++previewRun;
+      const groupId = Number(groupSelect.querySelector('select').value);
+      const previewKind = kindSelect.querySelector('select').value;
+      const group = groups.find((g) => g.id === groupId);
+      previewOut.replaceChildren(h('p', { class: 'loading' }, 'Rendering…'));
+      try {
+        const [result, why] = await Promise.all([
+          rule ? api.post(`/${k.path}/${rule.id}/preview`, { groupId, ...(previewKind ? { kind: previewKind } : {}) }) : null,
+          group ? api.post('/explain', { fingerprint: group.fingerprint }).catch(() => null) : null,
+        ]);
+        if (run !== previewRun) return;
+        previewOut.replaceChildren(...(result ? previewView(kind, rule, result, why) : currentRouting(kind, why)));
+      } catch (error) {
+        if (run !== previewRun) return;
+        previewOut.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error.message));
+      }
+    }
+    groupSelect.addEventListener('change', runPreview);
+    kindSelect.addEventListener('change', runPreview);
+    runPreview();
+
+    return [
+      ...pageHead(rule ? rule.name : `New ${k.one}`, {
+        crumbs: [{ label: k.title, href: `#/${k.path}` }, { label: rule ? `#${rule.id}` : 'new' }],
+        actions: rule ? [rule.isActive ? badge('active') : badge('inactive'), h('span', { class: 'hint' }, 'updated ', when(rule.updatedAt, { relative: false }))] : null,
+      }),
+      h('div', { class: 'grid-form' }, form, h('aside', { class: 'stack sticky', 'aria-label': 'Preview' }, previewForm)),
+    ];
+  };
+}
+
+function previewView(kind, rule, result, why) {
+  const parts = [];
+  if (result.failed) parts.push(h('div', { class: 'notice notice-danger', role: 'alert' }, h('p', {}, `The template failed to render: ${result.error ?? 'unknown error'}. This safe default would be sent instead:`)));
+  if (kind === 'slack') {
+    parts.push(h('p', { class: 'hint' }, `To ${result.channel ?? 'the default channel'}, ${result.kind} message:`));
+    parts.push(h('pre', { class: 'output slack', id: 'preview-text' }, result.text));
+  } else {
+    parts.push(h('p', { class: 'hint' }, `${result.kind} email to ${rule.recipients.join(', ')}:`));
+    parts.push(h('pre', { class: 'output', id: 'preview-text' }, h('strong', {}, `Subject: ${result.subject ?? ''}`), '\n\n', result.text));
+  }
+  if (why) {
+    const section = kind === 'slack' ? why.slack : why.email;
+    const mine = section.rules.find((x) => x.id === rule.id);
+    const line = !mine
+      ? 'This rule is not in the explanation.'
+      : mine.matched
+        ? section.winner === rule.name
+          ? 'This rule matches this group and wins: it is what would be sent.'
+          : `This rule matches, but “${section.winner}” wins (higher priority).`
+        : `This rule does not match this group (${mine.reason}). ${section.winner ? `“${section.winner}” wins.` : 'No rule matches.'}`;
+    parts.push(h('p', { class: 'result-line hint' }, line, ' ', why.silenced ? badge('silenced now', 'silenced') : null));
+  }
+  return parts;
+}
+
+/** For an unsaved rule: what the saved rules do for the group today (POST /explain). */
+function currentRouting(kind, why) {
+  if (!why) return [h('p', { class: 'hint' }, 'No explanation available for this group.')];
+  const section = kind === 'slack' ? why.slack : why.email;
+  if (!section.winner) return [h('p', { class: 'hint' }, kind === 'slack' ? 'Today no Slack rule matches this group: it gets the default message in its channel label or the default channel.' : 'Today no email rule matches this group: no email is sent.')];
+  const to = kind === 'slack' ? section.channel : section.recipients.join(', ');
+  return [
+    h('p', { class: 'hint' }, `Today “${section.winner}” handles this group${to ? `, to ${to}` : ''}:`),
+    h('pre', { class: 'output slack' }, (kind === 'slack' ? section.text : section.subject) ?? ''),
+  ];
+}
