@@ -18,9 +18,14 @@ describe('module boundaries', () => {
     return (result?.messages ?? []).filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => m.message);
   };
 
-  it('forbids contracts from importing a data-access lib', async () => {
-    const messages = await lint('libs/contracts/src/bad.ts', "import { createDb } from '@sentryhub/db';\nexport const x = createDb;\n");
-    expect(messages.join('\n')).toMatch(/type:contracts.*can only depend on libs tagged with "type:util"/);
+  it('forbids a domain lib from importing a data-access lib', async () => {
+    const messages = await lint('libs/rules/src/bad.ts', "import { createDb } from '@sentryhub/db';\nexport const x = createDb;\n");
+    expect(messages.join('\n')).toMatch(/type:domain.*can only depend on libs tagged with "type:contracts", "type:util"/);
+  });
+
+  it('forbids contracts from importing anything but util libs', async () => {
+    const messages = await lint('libs/contracts/src/bad.ts', "import { fingerprint } from '@sentryhub/rules';\nexport const x = fingerprint;\n");
+    expect(messages.length).toBeGreaterThan(0);
   });
 
   it('forbids app code, but not its spec files, from importing the testing lib', async () => {

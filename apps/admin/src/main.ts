@@ -1,18 +1,37 @@
 import { fileURLToPath } from 'node:url';
+import { QUEUES } from '@sentryhub/contracts';
 import { createDb, watchDatabase } from '@sentryhub/db';
-import { buildBrokerConfig, connectWithRetry, type Messaging } from '@sentryhub/messaging';
+import { buildBrokerConfig, connectWithRetry, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, Readiness } from '@sentryhub/service-runtime';
 import { apiKeyStore } from './app/api-keys';
 import { buildAdmin } from './app/app';
+import { subscribeAuditEvents } from './app/audit-consumer';
 import { AdminConfig } from './app/config';
+import type { ManagementSettings } from './app/rabbitmq-management';
 
 const config = loadConfig(AdminConfig);
 const logger = createLogger('admin', config.LOG_LEVEL);
-const readiness = new Readiness(['database', 'broker']);
+const readiness = new Readiness(['database', 'broker', 'subscriptions']);
 const registry = createMetricsRegistry('admin');
 const db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'admin' });
 const keys = apiKeyStore(db);
+const amqpUrl = rabbitmqUrl(config);
 let messaging: Messaging | null = null;
+let subscription: Subscription | null = null;
+let stopping = false;
+
+// The management API and the purge/replay connection use the broker's own vhost and, unless
+// given their own, its credentials (an empty AMQP path is the default vhost "/").
+const broker = new URL(amqpUrl);
+const management: ManagementSettings = {
+  enabled: config.RABBITMQ_MANAGEMENT_ENABLED,
+  url: config.RABBITMQ_MANAGEMENT_URL,
+  user: config.RABBITMQ_MANAGEMENT_USER ?? decodeURIComponent(broker.username || 'guest'),
+  password: config.RABBITMQ_MANAGEMENT_PASSWORD ?? decodeURIComponent(broker.password || 'guest'),
+  vhost: decodeURIComponent(broker.pathname.slice(1)) || '/',
+  amqpUrl,
+  publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
+};
 
 const app = await buildAdmin({
   logger,
@@ -23,23 +42,33 @@ const app = await buildAdmin({
   registry,
   slackEndpoint: config.SLACK_INTERNAL_ENDPOINT,
   defaultChannel: config.SLACK_DEFAULT_CHANNEL,
+  management,
   // Beside main.js when bundled (dist/apps/admin/public), src/public when run from source.
   publicDir: fileURLToPath(new URL('./public/', import.meta.url)),
 });
 
 handleShutdown(logger, [
   { name: 'http', run: () => app.close() },
+  { name: 'audit consumer', run: async () => subscription?.cancel() },
   { name: 'broker', run: async () => messaging?.shutdown() },
   { name: 'database', run: () => db.destroy() },
 ]);
+process.once('SIGTERM', () => (stopping = true));
+process.once('SIGINT', () => (stopping = true));
 
 await app.listen({ port: config.PORT, host: config.HOST });
 await watchDatabase(db, readiness, logger);
 if (config.ADMIN_BOOTSTRAP_KEY && (await keys.ensureBootstrap(config.ADMIN_BOOTSTRAP_KEY))) logger.info('created the bootstrap admin API key from ADMIN_BOOTSTRAP_KEY');
-messaging = await connectWithRetry(buildBrokerConfig({ url: rabbitmqUrl(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000 }), {
+const retryDelayMs = config.RABBITMQ_RETRY_DELAY * 1000;
+messaging = await connectWithRetry(buildBrokerConfig({ url: amqpUrl, consumes: [QUEUES.adminAuditEvents], retryDelayMs, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }), {
   logger,
   status: readiness,
   registry,
   publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
-  retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000,
+  retryDelayMs,
+  stopped: () => stopping,
 });
+// Audit events of every service (and the admin's own, already stored: kept once) into audit_log.
+subscription = await subscribeAuditEvents(messaging, { db, logger, registry });
+readiness.ready('subscriptions');
+logger.info({ queues: [QUEUES.adminAuditEvents], management: management.enabled }, 'admin started');

@@ -35,6 +35,7 @@ await runWorker({
         registry,
         defaultChannel: config.SLACK_DEFAULT_CHANNEL,
         rulesCacheMs: config.SLACK_RULES_CACHE_MS,
+        maxPerSecond: config.SLACK_MAX_PER_SECOND,
       }),
       logger,
     }),

@@ -128,6 +128,8 @@ export const SlackRuleBody = RuleCommon.extend({
   slackChannel: z.string().trim().min(1).max(200).nullable().default(null),
   messageTemplate: templateText,
   resolvedMessageTemplate: templateText.nullable().default(null),
+  /** Replace every IP address in the message with `IP`, as the source system always did. */
+  replaceIpAddresses: z.boolean().default(false),
 });
 export type SlackRuleBody = z.infer<typeof SlackRuleBody>;
 
@@ -194,3 +196,94 @@ export const EmailQueueQuery = Pagination.extend({ status: z.enum(['pending', 'p
 
 export const AuditLogView = z.object({ id: z.number().int(), eventId: z.string(), actor: z.string(), entity: z.string(), entityId: z.string().nullable(), action: z.string(), changes: z.record(z.string(), z.unknown()), at: Rfc3339 });
 export const AuditLogQuery = Pagination.extend({ entity: z.string().optional(), actor: z.string().optional(), entityId: z.string().optional() });
+
+/**
+ * Queue management (SPEC section 7, seed 001): admin role, and only when the admin service runs
+ * with RABBITMQ_MANAGEMENT_ENABLED=true (404 otherwise). Queues are those of the service's vhost.
+ */
+const QueueName = z.string().min(1, 'a queue name is required').max(255);
+export const QueueNameParams = z.object({ name: QueueName });
+/** The work queue (`<queue>`) or its dead-letter queue (`<queue>.dead`): both mean `<queue>.dead`. */
+export const DeadLetterParams = z.object({ queue: QueueName });
+
+/** Messages per second over the management plugin's last sample (0 when nothing moved). */
+export const QueueRates = z.object({ publish: z.number(), deliver: z.number(), ack: z.number(), redeliver: z.number() });
+export const QueueView = z.object({
+  name: z.string(),
+  type: z.string(),
+  durable: z.boolean(),
+  state: z.string().nullable(),
+  messages: z.number().int(),
+  messagesReady: z.number().int(),
+  messagesUnacknowledged: z.number().int(),
+  consumers: z.number().int(),
+  rates: QueueRates,
+  arguments: z.record(z.string(), z.unknown()),
+});
+export type QueueView = z.infer<typeof QueueView>;
+export const QueueList = z.object({ vhost: z.string(), items: z.array(QueueView) });
+
+const HeaderValue = z.union([z.string(), z.number(), z.boolean()]);
+/** A test message, sent through the default exchange straight to the queue, confirmed and mandatory. */
+export const QueuePublishBody = z.object({
+  /** JSON body; `{"test": true, ...}` when absent. A consumer that does not recognise it dead-letters it with the reason. */
+  payload: z.unknown().optional(),
+  messageId: z.string().min(1).max(200).optional(),
+  correlationId: z.string().min(1).max(200).optional(),
+  headers: z.record(z.string(), HeaderValue).default({}),
+});
+export const QueuePublished = z.object({ queue: z.string(), messageId: z.string() });
+
+/** Purging is refused unless `confirm` repeats the queue name. */
+export const QueuePurgeBody = z.object({ confirm: z.string({ error: 'repeat the queue name in "confirm" to purge it' }) });
+export const QueuePurged = z.object({ queue: z.string(), purged: z.number().int() });
+
+export const DeadLetterQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) });
+export const DeadLetterDeath = z.object({ queue: z.string().nullable(), reason: z.string().nullable(), count: z.number().int(), exchange: z.string().nullable(), routingKeys: z.array(z.string()) });
+export const DeadLetterView = z.object({
+  messageId: z.string().nullable(),
+  correlationId: z.string().nullable(),
+  timestamp: Rfc3339.nullable(),
+  /** `x-error`, or what RabbitMQ itself dead-lettered it for (`delivery_limit`, `maxlen`, `expired`). */
+  error: z.string().nullable(),
+  errorPath: z.string().nullable(),
+  /** Where a replay sends it: `x-original-*`, else the first `x-death` entry. */
+  originalExchange: z.string().nullable(),
+  originalRoutingKey: z.string().nullable(),
+  originalQueue: z.string().nullable(),
+  retryCount: z.number().int(),
+  /** `x-death`: every time RabbitMQ dead-lettered it (retry delays expired, delivery limit...). */
+  deaths: z.array(DeadLetterDeath),
+  contentType: z.string().nullable(),
+  payload: z.string(),
+  payloadEncoding: z.enum(['string', 'base64']),
+});
+export type DeadLetterView = z.infer<typeof DeadLetterView>;
+export const DeadLetterList = z.object({ queue: z.string(), deadLetterQueue: z.string(), total: z.number().int(), items: z.array(DeadLetterView) });
+
+/**
+ * Replays the selected dead letters (by message id, or all of them) to their original exchange
+ * and routing key (`to: "exchange"`, SPEC section 7), or only to the queue they failed in
+ * (`to: "queue"`, through the default exchange): a routing key bound to several queues would
+ * otherwise deliver a second copy to the queues that had handled it.
+ */
+export const DeadLetterReplayBody = z
+  .object({
+    messageIds: z.array(z.string().min(1)).min(1).max(1_000).optional(),
+    all: z.literal(true).optional(),
+    to: z.enum(['exchange', 'queue']).default('exchange'),
+  })
+  .refine((body) => (body.messageIds === undefined) !== (body.all === undefined), { message: 'send either "messageIds": [...] or "all": true' });
+export const DeadLetterReplayed = z.object({ messageId: z.string().nullable(), exchange: z.string(), routingKey: z.string() });
+export const DeadLetterReplayResult = z.object({
+  queue: z.string(),
+  deadLetterQueue: z.string(),
+  replayed: z.array(DeadLetterReplayed),
+  /** Requested ids that are not in the dead-letter queue (already replayed, purged or expired). */
+  notFound: z.array(z.string()),
+  /** Left in the dead-letter queue: no original route known, or the publish was not confirmed. */
+  failed: z.array(z.object({ messageId: z.string().nullable(), error: z.string() })),
+  /** Further copies of an id already replayed by this request: left in the dead-letter queue. */
+  duplicates: z.array(z.string()),
+});
+export type DeadLetterReplayResult = z.infer<typeof DeadLetterReplayResult>;

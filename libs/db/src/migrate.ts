@@ -4,6 +4,8 @@ import pg from 'pg';
 import * as initialSchema from './migrations/2026-11-26T00-00_initial-schema';
 import * as alertOutbox from './migrations/2026-11-26T01-00_alert-outbox';
 import * as instanceIntakeSource from './migrations/2026-11-26T02-00_instance-intake-source';
+import * as slackRuleOptions from './migrations/2026-11-26T03-00_slack-rule-options';
+import * as emailQueueSchedule from './migrations/2026-11-26T04-00_email-queue-schedule';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -14,6 +16,8 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_initial-schema': initialSchema,
   '2026-11-26T01-00_alert-outbox': alertOutbox,
   '2026-11-26T02-00_instance-intake-source': instanceIntakeSource,
+  '2026-11-26T03-00_slack-rule-options': slackRuleOptions,
+  '2026-11-26T04-00_email-queue-schedule': emailQueueSchedule,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

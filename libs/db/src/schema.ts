@@ -136,6 +136,8 @@ export interface EmailQueueTable {
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   sent_at: Timestamp | null;
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  claimed_at: Timestamp | null;
 }
 
 export interface AuditLogTable {

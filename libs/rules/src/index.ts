@@ -4,3 +4,6 @@ export * from './matching';
 export * from './templates';
 export * from './silences';
 export * from './group-attributes';
+export * from './digest';
+export * from './ip-addresses';
+export * from './slack-message';

@@ -93,6 +93,11 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect((await call('POST', '/api-keys', 'editor', { name: 'x', role: 'admin' })).statusCode).toBe(403);
     });
 
+    it('tells a key who it is', async () => {
+      expect((await call('GET', '/me', 'viewer')).json()).toEqual({ name: 'viewer-key', role: 'viewer' });
+      expect((await call('GET', '/me', 'admin')).json()).toEqual({ name: 'bootstrap', role: 'admin' });
+    });
+
     it('revokes a key: it stops working at once', async () => {
       const created = (await call('POST', '/api-keys', 'admin', { name: 'temp', role: 'viewer' })).json();
       const temp = { authorization: `Bearer ${created.key}` };
@@ -246,6 +251,17 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect(sent).toMatchObject({ channel: '#storage', text: '[test of rule "storage"] DiskFull on db-1: DiskFull is bad' });
     });
 
+    it('previews a rule that is not saved yet, IP replacement included, and validates its templates', async () => {
+      const draft = { ...rule, name: 'draft', messageTemplate: '{{ alert_group.name }} from 10.1.2.3 and fe80::1 - {{ summary }}', replaceIpAddresses: true };
+      const preview = await call('POST', '/slack-rules/preview', 'viewer', { rule: draft, groupId: groupIds['DiskFull'] });
+      expect(preview.statusCode).toBe(200);
+      expect(preview.json()).toMatchObject({ kind: 'firing', text: 'DiskFull from IP and IP - DiskFull is bad', channel: '#storage', failed: false });
+      const broken = await call('POST', '/slack-rules/preview', 'viewer', { rule: { ...draft, messageTemplate: '{% if %}' }, groupId: groupIds['DiskFull'] });
+      expect(broken.statusCode).toBe(400);
+      expect(broken.json().issues[0].path).toBe('messageTemplate');
+      expect((await call('GET', '/slack-rules', 'viewer')).json().items.map((r: { name: string }) => r.name)).not.toContain('draft');
+    });
+
     it('creates email rules with validated recipients and templates, and previews them', async () => {
       const bad = await call('POST', '/email-rules', 'editor', { name: 'mail', recipients: ['not-an-address'], subjectTemplate: 'x', bodyTemplate: 'y' });
       expect(bad.statusCode).toBe(400);
@@ -254,6 +270,10 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect(created.statusCode).toBe(201);
       const preview = (await call('POST', `/email-rules/${created.json().id}/preview`, 'viewer', { groupId: groupIds['DiskFull'] })).json();
       expect(preview).toMatchObject({ subject: '[critical] DiskFull', text: 'No description provided.', failed: false });
+      const test = await call('POST', `/email-rules/${created.json().id}/test`, 'editor', { groupId: groupIds['DiskFull'] });
+      expect(test.statusCode).toBe(202);
+      const queued = await database.db.selectFrom('email_queue').select(['status', 'kind', 'subject', 'recipients']).where('id', '=', test.json().emailId).executeTakeFirstOrThrow();
+      expect(queued).toEqual({ status: 'pending', kind: 'test', subject: '[test of rule "mail"] [critical] DiskFull', recipients: ['ops@example.com'] });
     });
 
     it('explains what would happen for a set of labels', async () => {
@@ -303,7 +323,32 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect((await database.db.selectFrom('email_queue').select(['status', 'last_error']).where('id', '=', failed?.id ?? 0).executeTakeFirstOrThrow())).toEqual({ status: 'pending', last_error: null });
       const refused = await call('POST', `/email-queue/${done?.id}/requeue`, 'editor');
       expect(refused.statusCode).toBe(409);
-      expect((await call('GET', '/email-queue?status=pending', 'viewer')).json().total).toBe(1);
+      expect((await call('GET', '/email-queue?status=pending', 'viewer')).json().items.map((e: { id: number }) => e.id)).toContain(failed?.id);
+      expect(await database.db.selectFrom('email_queue').select(['attempts']).where('id', '=', failed?.id ?? 0).executeTakeFirstOrThrow()).toEqual({ attempts: 0 });
+    });
+
+    it('requeues many failed emails at once, and only failed ones', async () => {
+      const rows = await database.db
+        .insertInto('email_queue')
+        .values([
+          { kind: 'firing', recipients: ['a@example.com'], subject: 'f1', body_text: 'b', status: 'failed', attempts: 5 },
+          { kind: 'firing', recipients: ['a@example.com'], subject: 'f2', body_text: 'b', status: 'failed', attempts: 5 },
+          { kind: 'firing', recipients: ['a@example.com'], subject: 'c', body_text: 'b', status: 'completed' },
+        ])
+        .returning('id')
+        .execute();
+      const response = await call('POST', '/email-queue/requeue', 'editor', { ids: rows.map((r) => r.id) });
+      expect(response.statusCode).toBe(202);
+      expect(response.json().requeued).toEqual(rows.slice(0, 2).map((r) => r.id));
+      expect((await call('POST', '/email-queue/requeue', 'editor', { ids: [] })).json().issues[0].message).toBe('name at least one email');
+    });
+
+    it('serves the console with headers that keep it out of frames and scripts to its own', async () => {
+      const page = await app.inject({ method: 'GET', url: '/' });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-type']).toMatch(/text\/html/);
+      expect(page.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
+      expect(page.headers['x-content-type-options']).toBe('nosniff');
     });
 
     it('publishes an OpenAPI document with every route', async () => {

@@ -11,10 +11,12 @@ import type { Kysely } from 'kysely';
 import type { ApiKeyStore } from './api-keys';
 import { auditTrail } from './audit';
 import { apiKeyAuth } from './auth';
+import type { ManagementSettings } from './rabbitmq-management';
 import { alertGroupRoutes } from './routes/alert-groups';
 import { apiKeyRoutes } from './routes/api-keys';
 import { explainRoutes } from './routes/explain';
 import { logRoutes } from './routes/logs';
+import { queueRoutes } from './routes/queues';
 import { ruleRoutes } from './routes/rules';
 import { silenceRoutes } from './routes/silences';
 import { slackTester } from './slack-test';
@@ -29,6 +31,8 @@ export interface AdminDeps {
   registry: Registry;
   slackEndpoint?: string | undefined;
   defaultChannel: string;
+  /** Queue management (RABBITMQ_MANAGEMENT_ENABLED); absent or disabled: its routes answer 404. */
+  management?: ManagementSettings | null;
   /** The console's static files (apps/admin/src/public, or public/ beside the bundle). */
   publicDir?: string;
 }
@@ -45,6 +49,10 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // The console: only its own scripts and styles, never inside a frame, no referrer leaks.
+    reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
   });
   await app.register(httpErrors);
   await app.register(swagger, {
@@ -64,6 +72,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
       await api.register(explainRoutes, { db: deps.db, defaultChannel: deps.defaultChannel });
       await api.register(logRoutes, { db: deps.db, audit });
       await api.register(apiKeyRoutes, { db: deps.db, keys: deps.keys, audit });
+      await api.register(queueRoutes, { db: deps.db, audit, management: deps.management ?? null, registry: deps.registry });
     },
     { prefix: '/api/v1' },
   );

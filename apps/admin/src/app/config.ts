@@ -11,5 +11,12 @@ export const AdminConfig = z.object({
   SLACK_DEFAULT_CHANNEL: z.string().min(1).default('#general'),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
   PUBLISH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  /** Queue management routes (`/api/v1/queues`, `/api/v1/dead-letters`, admin role); they answer 404 while false. */
+  RABBITMQ_MANAGEMENT_ENABLED: z.stringbool({ error: 'must be true or false' }).default(false),
+  /** The RabbitMQ management plugin's HTTP API (queue statistics, dead-letter inspection). */
+  RABBITMQ_MANAGEMENT_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default('http://localhost:15672'),
+  /** Management API credentials; the broker's user and password (RABBITMQ_URL or RABBITMQ_USER/RABBITMQ_PASSWORD) when unset. */
+  RABBITMQ_MANAGEMENT_USER: z.string().min(1).optional(),
+  RABBITMQ_MANAGEMENT_PASSWORD: z.string().optional(),
 });
 export type AdminConfig = z.infer<typeof AdminConfig>;

@@ -1,6 +1,6 @@
 import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, MatchCriteria, SlackRuleBody } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance, EmailRule, SlackRule } from '@sentryhub/db';
-import { renderOrFallback, templateContext, templateError } from '@sentryhub/rules';
+import { composeMessage, renderOrFallback, templateContext, templateError } from '@sentryhub/rules';
 
 /** A rule as the rules lib selects it, with its row. */
 export interface SelectableRule<R> {
@@ -55,16 +55,19 @@ export function snapshotOf(group: AlertGroup, instance: AlertInstance | undefine
   };
 }
 
-/** The Slack text of a rule for a snapshot, as the notifier renders it. */
-export function renderSlack(rule: SlackRule, snapshot: { group: GroupSnapshot; instance: InstanceSnapshot }, kind: 'firing' | 'resolved') {
-  const template = kind === 'resolved' ? (rule.resolved_message_template ?? rule.message_template) : rule.message_template;
-  return renderOrFallback(template, templateContext(snapshot.group, { ...snapshot.instance, status: kind }), rule.name);
+/** The Slack message of a rule for a snapshot: the notifier's own composition (libs/rules). */
+export function renderSlack(rule: SlackRule, snapshot: { group: GroupSnapshot; instance: InstanceSnapshot }, kind: 'firing' | 'resolved', defaultChannel: string) {
+  const messageRule = {
+    name: rule.name,
+    slackChannel: rule.slack_channel,
+    messageTemplate: rule.message_template,
+    resolvedMessageTemplate: rule.resolved_message_template,
+    replaceIpAddresses: rule.replace_ip_addresses,
+  };
+  return composeMessage(messageRule, { group: snapshot.group, instance: { ...snapshot.instance, status: kind } }, defaultChannel);
 }
 
 export function renderEmail(rule: EmailRule, snapshot: { group: GroupSnapshot; instance: InstanceSnapshot }, kind: 'firing' | 'resolved') {
   const context = templateContext(snapshot.group, { ...snapshot.instance, status: kind });
   return { subject: renderOrFallback(rule.subject_template, context, rule.name), body: renderOrFallback(rule.body_template, context, rule.name) };
 }
-
-/** Channel: the rule's, else the `channel` label, else the default (SPEC section 6). */
-export const slackChannel = (rule: SlackRule, labels: Record<string, string>, fallback: string) => rule.slack_channel ?? labels['channel'] ?? fallback;

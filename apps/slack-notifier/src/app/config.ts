@@ -11,8 +11,18 @@ export const SlackNotifierConfig = z.object({
   SLACK_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** How long the active rules are reused before they are read again. */
   SLACK_RULES_CACHE_MS: z.coerce.number().int().min(0).default(5_000),
-  /** A message may hold a database connection while it sends: keep this near DATABASE_POOL_SIZE. */
-  NOTIFIER_PREFETCH: z.coerce.number().int().positive().default(10),
+  /**
+   * Messages per channel per second (SPEC section 6). What waits for a channel's next slot
+   * goes out as one digest message. Per process: with several replicas the nginx proxy's
+   * limit_req and the 429 handling bound the total.
+   */
+  SLACK_MAX_PER_SECOND: z.coerce.number().positive().max(1_000).default(1),
+  /**
+   * Unacked messages at once. A message waiting for its channel's slot holds no database
+   * connection, and only messages in flight can be folded into a digest: keep it well above
+   * the number of alerts a storm brings per second.
+   */
+  NOTIFIER_PREFETCH: z.coerce.number().int().positive().default(250),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 });
 export type SlackNotifierConfig = z.infer<typeof SlackNotifierConfig>;

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
   deadLetterQueueName,
   EXCHANGES,
@@ -46,6 +47,16 @@ const runs: { eventId: string; ok: boolean; error?: string }[] = [];
 const slowChannels = new Set<string>();
 /** Per-channel Slack replies; channels without one get `200 ok`. */
 const replies = new Map<string, (request: SlackRequest) => SlackReply>();
+/**
+ * Per-channel transport faults for the next attempts: `refused` sends to a closed port (a real
+ * ECONNREFUSED from undici), `hang` to a server that accepts and never answers (a real
+ * timeout). Each attempt takes the first fault off the list; then the Slack mock answers.
+ */
+const faults = new Map<string, ('refused' | 'hang')[]>();
+let refusedSender: SlackSender;
+let hangingSender: SlackSender;
+let hangingServer: Server;
+const hangingSockets: Socket[] = [];
 
 beforeAll(async () => {
   [database, vhost, slackMock] = await Promise.all([createTestDatabase('slack_notifier'), createTestVhost('slack-notifier'), startSlackMock()]);
@@ -53,10 +64,17 @@ beforeAll(async () => {
   slack = createSlackSender({ endpoint: slackMock.url, timeoutMs: 5_000 });
   const logger = createLogger('slack-notifier-test', 'silent');
   messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.slackNotifierAlertsProcessed], retryDelayMs: 200 }), { logger });
+  refusedSender = createSlackSender({ endpoint: `http://127.0.0.1:${await closedPort()}/slack-proxy/`, timeoutMs: 1_000 });
+  hangingServer = createServer((socket) => void hangingSockets.push(socket));
+  await new Promise<void>((resolve) => hangingServer.listen(0, '127.0.0.1', resolve));
+  hangingSender = createSlackSender({ endpoint: `http://127.0.0.1:${(hangingServer.address() as AddressInfo).port}/slack-proxy/`, timeoutMs: 300 });
   const slowable: SlackSender = {
     ...slack,
     deliver: async (message, log) => {
       if (slowChannels.has(message.channel)) await sleep(300);
+      const fault = faults.get(message.channel)?.shift();
+      if (fault === 'refused') return refusedSender.deliver(message, log);
+      if (fault === 'hang') return hangingSender.deliver(message, log);
       return slack.deliver(message, log);
     },
   };
@@ -81,6 +99,10 @@ afterAll(async () => {
   await subscription?.cancel();
   await messaging?.shutdown();
   await slack?.close();
+  await refusedSender?.close();
+  for (const socket of hangingSockets) socket.destroy();
+  await hangingSender?.close();
+  await new Promise<void>((resolve) => (hangingServer ? hangingServer.close(() => resolve()) : resolve()));
   await slackMock?.close();
   await database?.destroy();
   await vhost?.destroy();
@@ -89,6 +111,15 @@ afterAll(async () => {
 // ---- helpers -------------------------------------------------------------------------------
 
 const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+/** A port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 interface RuleInput {
   name: string;
@@ -99,6 +130,7 @@ interface RuleInput {
   template?: string;
   resolvedTemplate?: string | null;
   sendResolved?: boolean;
+  replaceIpAddresses?: boolean;
 }
 
 async function insertRule(rule: RuleInput): Promise<number> {
@@ -113,6 +145,7 @@ async function insertRule(rule: RuleInput): Promise<number> {
       message_template: rule.template ?? '{{ status }} {{ alert_group.name }}',
       resolved_message_template: rule.resolvedTemplate ?? null,
       send_resolved: rule.sendResolved ?? true,
+      replace_ip_addresses: rule.replaceIpAddresses ?? false,
       updated_at: new Date(),
     })
     .returning('id')
@@ -125,10 +158,11 @@ interface Seeded {
   instanceId: number;
   labels: Record<string, string>;
   fingerprint: string;
+  annotations: Record<string, string>;
 }
 
 /** The alert_groups and alert_instances rows the notifications' foreign keys need. */
-async function seedAlert(labels: Record<string, string>): Promise<Seeded> {
+async function seedAlert(labels: Record<string, string>, annotations: Record<string, string> = { summary: 'disk almost full' }): Promise<Seeded> {
   const fingerprint = randomBytes(8).toString('hex');
   const group = await database.db
     .insertInto('alert_groups')
@@ -148,10 +182,10 @@ async function seedAlert(labels: Record<string, string>): Promise<Seeded> {
     .executeTakeFirstOrThrow();
   const instance = await database.db
     .insertInto('alert_instances')
-    .values({ group_id: group.id, status: 'firing', starts_at: STARTS_AT, annotations: JSON.stringify({ summary: 'disk almost full' }), generator_url: null })
+    .values({ group_id: group.id, status: 'firing', starts_at: STARTS_AT, annotations: JSON.stringify(annotations), generator_url: null })
     .returning('id')
     .executeTakeFirstOrThrow();
-  return { groupId: group.id, instanceId: instance.id, labels, fingerprint };
+  return { groupId: group.id, instanceId: instance.id, labels, fingerprint, annotations };
 }
 
 function changeOf(seeded: Seeded, status: 'firing' | 'resolved', options: { silenced?: boolean } = {}): AlertChange {
@@ -176,7 +210,7 @@ function changeOf(seeded: Seeded, status: 'firing' | 'resolved', options: { sile
       status,
       startsAt: STARTS_AT,
       endsAt: status === 'resolved' ? '2026-11-26T09:00:00.000Z' : null,
-      annotations: { summary: 'disk almost full' },
+      annotations: seeded.annotations,
       generatorURL: null,
       resolutionType: status === 'resolved' ? 'normal' : null,
     },
@@ -213,6 +247,13 @@ async function metricValue(name: string, labels: Record<string, string> = {}): P
   return value?.value ?? 0;
 }
 
+/** A sample of the delivery latency histogram for a channel (`_count`, `_sum`). */
+async function latency(channel: string, sample: 'count' | 'sum'): Promise<number> {
+  const metric = await registry.getSingleMetric('sentryhub_slack_delivery_latency_seconds')?.get();
+  const name = `sentryhub_slack_delivery_latency_seconds_${sample}`;
+  return metric?.values.find((v) => 'metricName' in v && v.metricName === name && v.labels['channel'] === channel)?.value ?? 0;
+}
+
 // ---- tests ---------------------------------------------------------------------------------
 
 describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and PostgreSQL', () => {
@@ -225,15 +266,23 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     await insertRule({ name: `${t}-aaa-inactive`, criteria, priority: 100, isActive: false, channel: `#${t}-inactive`, template: 'inactive' });
     await insertRule({ name: `${t}-aaa-nomatch`, criteria: { team: t, env: { regex: 'prod|staging' } }, priority: 50, channel: `#${t}-nomatch`, template: 'nomatch' });
     const seeded = await seedAlert({ alertname: 'DiskFull', instance: 'host-7', team: t, env: 'dev', channel: `#${t}-label` });
+    const sentBefore = await metricValue('sentryhub_slack_notifications_total', { status: 'sent' });
 
+    const published = Date.now();
     const event = await publish([changeOf(seeded, 'firing')]);
     await handled(event.id);
+    const elapsedSeconds = (Date.now() - published) / 1_000;
 
     const sent = slackMock.requests.filter((request) => request.channel.startsWith(`#${t}`));
     expect(sent).toEqual([expect.objectContaining({ channel: `#${t}-alpha`, text: 'ALPHA firing DiskFull on host-7: disk almost full' })]);
     const [row] = await rowsOf(seeded.instanceId);
-    expect(row).toMatchObject({ status: 'sent', kind: 'firing', channel: `#${t}-alpha`, attempts: 1, group_id: seeded.groupId });
+    expect(row).toMatchObject({ status: 'sent', kind: 'firing', channel: `#${t}-alpha`, attempts: 1, group_id: seeded.groupId, digest_id: null, digest_size: null });
     expect(row?.sent_at).toBeInstanceOf(Date);
+    expect(await metricValue('sentryhub_slack_notifications_total', { status: 'sent' })).toBe(sentBefore + 1);
+    // One latency for the channel, from the event's processedAt to Slack's ok.
+    expect(await latency(`#${t}-alpha`, 'count')).toBe(1);
+    expect(await latency(`#${t}-alpha`, 'sum')).toBeGreaterThan(0);
+    expect(await latency(`#${t}-alpha`, 'sum')).toBeLessThanOrEqual(elapsedSeconds + 0.05);
   });
 
   it('does nothing when no active rule matches', async () => {
@@ -356,9 +405,9 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     ]);
   });
 
-  it('marks a notification failed with Slack\'s error on a 400, and never retries it', async () => {
+  it.each(['invalid_payload', 'channel_not_found'])('marks a notification failed with Slack\'s error on a 400 %s, and never retries it', async (slackError) => {
     const t = unique('rejected');
-    replies.set(`#${t}`, () => ({ status: 400, body: 'channel_not_found' }));
+    replies.set(`#${t}`, () => ({ status: 400, body: slackError }));
     await insertRule({ name: t, criteria: { team: t }, channel: `#${t}` });
     const seeded = await seedAlert({ alertname: 'Nowhere', team: t });
     const before = await metricValue('sentryhub_slack_notifications_total', { status: 'failed' });
@@ -373,9 +422,9 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     const rows = await rowsOf(seeded.instanceId);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 'failed', attempts: 1, sent_at: null });
-    expect(rows[0]?.last_error).toContain('400');
-    expect(rows[0]?.last_error).toContain('channel_not_found');
+    expect(rows[0]?.last_error).toBe(`Slack answered 400: ${slackError}`);
     expect(await metricValue('sentryhub_slack_notifications_total', { status: 'failed' })).toBe(before + 1);
+    expect(await latency(`#${t}`, 'count')).toBe(0);
   });
 
   it('retries a 500 through the broker and delivers once it succeeds', async () => {
@@ -384,9 +433,11 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     replies.set(`#${t}`, () => (++calls === 1 ? { status: 500, body: 'internal_error' } : { status: 200, body: 'ok' }));
     await insertRule({ name: t, criteria: { team: t }, channel: `#${t}` });
     const seeded = await seedAlert({ alertname: 'Flaky', team: t });
+    const retriesBefore = await metricValue('sentryhub_slack_retries_total');
 
     const event = await publish([changeOf(seeded, 'firing')]);
     const done = await handled(event.id, 2);
+    expect(await metricValue('sentryhub_slack_retries_total')).toBe(retriesBefore + 1);
 
     expect(done.map((run) => run.ok)).toEqual([false, true]);
     expect(requestsTo(`#${t}`)).toHaveLength(2);
@@ -417,9 +468,12 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     replies.set(`#${t}`, () => (++calls === 1 ? { status: 429, body: 'rate_limited', headers: { 'retry-after': '2' } } : { status: 200, body: 'ok' }));
     await insertRule({ name: t, criteria: { team: t }, channel: `#${t}` });
     const seeded = await seedAlert({ alertname: 'Limited', team: t });
+    const [limitedBefore, retriesBefore] = [await metricValue('sentryhub_slack_rate_limited_total'), await metricValue('sentryhub_slack_retries_total')];
 
     const event = await publish([changeOf(seeded, 'firing')]);
     await handled(event.id, 2);
+    expect(await metricValue('sentryhub_slack_rate_limited_total')).toBe(limitedBefore + 1);
+    expect(await metricValue('sentryhub_slack_retries_total')).toBe(retriesBefore + 1);
 
     const [first, second] = requestsTo(`#${t}`);
     expect(requestsTo(`#${t}`)).toHaveLength(2);
@@ -492,5 +546,89 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     expect(requestsTo(`#${t}-label`).map((r) => r.text)).toEqual(['no-rule-channel label']);
     expect(requestsTo(DEFAULT_CHANNEL).filter((r) => r.text === 'no-rule-channel default')).toHaveLength(1);
     expect((await rowsOf(defaultChannel.instanceId))[0]).toMatchObject({ channel: DEFAULT_CHANNEL, status: 'sent' });
+  });
+
+  it.each([
+    ['a refused connection', 'refused', 'ECONNREFUSED'],
+    ['a timeout (no answer within SLACK_TIMEOUT_MS)', 'hang', 'Timeout'],
+  ] as const)('retries %s through the broker and delivers once Slack answers', async (_what, fault, errorText) => {
+    const t = unique(fault);
+    faults.set(`#${t}`, [fault]);
+    await insertRule({ name: t, criteria: { team: t }, channel: `#${t}`, template: 'after {{ alert_group.name }}' });
+    const seeded = await seedAlert({ alertname: `Net-${fault}`, team: t });
+    const retriesBefore = await metricValue('sentryhub_slack_retries_total');
+
+    const event = await publish([changeOf(seeded, 'firing')]);
+    const done = await handled(event.id, 2);
+
+    expect(done.map((run) => run.ok)).toEqual([false, true]);
+    expect(done[0]?.error).toContain(errorText);
+    expect(faults.get(`#${t}`)).toEqual([]);
+    // Only the second attempt reached Slack.
+    expect(requestsTo(`#${t}`).map((request) => request.text)).toEqual([`after Net-${fault}`]);
+    const rows = await rowsOf(seeded.instanceId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(rows[0]?.last_error).toContain('Slack request failed');
+    expect(rows[0]?.last_error).toContain(errorText);
+    expect(await metricValue('sentryhub_slack_retries_total')).toBe(retriesBefore + 1);
+  });
+
+  it('folds what waits for a channel into one digest, every alert recorded with it, and never posts it twice', async () => {
+    const t = unique('digest');
+    await insertRule({ name: t, criteria: { team: t }, channel: `#${t}`, template: ':fire: {{ alert_group.name }} on {{ labels.instance }}' });
+    const alerts = await Promise.all(['a', 'b', 'c', 'd'].map((host) => seedAlert({ alertname: 'DiskFull', instance: `host-${host}`, team: t })));
+    const [first, ...rest] = alerts;
+    if (!first) throw new Error('no alert seeded');
+    const [digestsBefore, foldedBefore] = [await metricValue('sentryhub_slack_digests_total'), await metricValue('sentryhub_slack_digest_notifications_total')];
+
+    // The first goes out at once; the next three arrive within the channel's second and wait.
+    const opening = await publish([changeOf(first, 'firing')]);
+    await handled(opening.id);
+    const later = await Promise.all(rest.map((alert) => publish([changeOf(alert, 'firing')])));
+    await Promise.all(later.map((event) => handled(event.id)));
+
+    const requests = requestsTo(`#${t}`);
+    expect(requests.map((request) => request.text)).toEqual([
+      ':fire: DiskFull on host-a',
+      expect.stringMatching(/^\[SentryHub\] 3 notifications \(3 firing\) in one message/),
+    ]);
+    expect((requests[1]?.receivedAt ?? 0) - (requests[0]?.receivedAt ?? Infinity)).toBeGreaterThanOrEqual(950);
+    const digestLines = requests[1]?.text.split('\n').slice(1).sort();
+    expect(digestLines).toEqual(['• :fire: DiskFull on host-b', '• :fire: DiskFull on host-c', '• :fire: DiskFull on host-d']);
+
+    const rows = (await Promise.all(rest.map((alert) => rowsOf(alert.instanceId)))).flat();
+    expect(rows).toHaveLength(3);
+    const digestId = rows[0]?.digest_id;
+    expect(digestId).toMatch(/^[0-9a-f-]{36}$/);
+    for (const row of rows) expect(row).toMatchObject({ status: 'sent', attempts: 1, digest_id: digestId, digest_size: 3 });
+    expect((await rowsOf(first.instanceId))[0]).toMatchObject({ status: 'sent', digest_id: null });
+    expect(await metricValue('sentryhub_slack_digests_total')).toBe(digestsBefore + 1);
+    expect(await metricValue('sentryhub_slack_digest_notifications_total')).toBe(foldedBefore + 3);
+    expect(await latency(`#${t}`, 'count')).toBe(4);
+
+    // A redelivery of an event whose notification went out in the digest posts nothing.
+    const [redelivered] = later;
+    if (!redelivered) throw new Error('no later event');
+    await publish(redelivered.changes, { id: redelivered.id });
+    await handled(redelivered.id, 2);
+    await sleep(1_100);
+    expect(requestsTo(`#${t}`)).toHaveLength(2);
+  });
+
+  it('replaces IP addresses with IP for a rule that asks for it, and only for that rule (README example)', async () => {
+    const t = unique('ips');
+    const template = ':rotating_light: {{ alert_group.name }} on {{ labels.instance }}: {{ summary }}';
+    await insertRule({ name: `${t}-ops-critical`, criteria: { team: t, severity: { regex: 'critical|page' } }, channel: `#${t}-ops-alerts`, template, replaceIpAddresses: true });
+    await insertRule({ name: `${t}-keep`, criteria: { team: t, severity: 'warning' }, channel: `#${t}-keep`, template });
+    const hidden = await seedAlert({ alertname: 'DiskFull', instance: '10.20.30.40:9100', team: t, severity: 'critical' }, { summary: 'Disk almost full on 10.20.30.40 (peer 2001:db8::7)' });
+    const kept = await seedAlert({ alertname: 'DiskFull', instance: '10.20.30.41:9100', team: t, severity: 'warning' }, { summary: 'Disk almost full on 10.20.30.41' });
+
+    const event = await publish([changeOf(hidden, 'firing'), changeOf(kept, 'firing')]);
+    await handled(event.id);
+
+    expect(requestsTo(`#${t}-ops-alerts`).map((request) => request.text)).toEqual([':rotating_light: DiskFull on IP:9100: Disk almost full on IP (peer IP)']);
+    expect(requestsTo(`#${t}-keep`).map((request) => request.text)).toEqual([':rotating_light: DiskFull on 10.20.30.41:9100: Disk almost full on 10.20.30.41']);
+    expect((await rowsOf(hidden.instanceId))[0]).toMatchObject({ status: 'sent', text: ':rotating_light: DiskFull on IP:9100: Disk almost full on IP (peer IP)' });
   });
 });

@@ -5,9 +5,10 @@ import type { Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { slackMetrics } from './metrics';
 import { notificationRepo } from './notification-repo';
-import { notifyChange, type NotifyOutcome } from './notify';
+import { prepareChange, type NotifyOutcome } from './notify';
 import { slackRuleStore } from './rule-store';
 import type { SlackSender } from './slack-client';
+import { slackDelivery } from './slack-delivery';
 
 export interface AlertProcessedHandlerOptions {
   db: Kysely<Database>;
@@ -15,34 +16,49 @@ export interface AlertProcessedHandlerOptions {
   registry: Registry;
   defaultChannel: string;
   rulesCacheMs: number;
+  /** SLACK_MAX_PER_SECOND; 1 when not given. */
+  maxPerSecond?: number;
 }
+
+const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 /**
  * `alert.processed.*` -> one Slack notification per change whose group a rule matches.
- * Every change is tried even when an earlier one failed; then a transient failure throws,
- * so that the broker retries the message (changes already settled are skipped then).
+ * Every change is prepared (rule, silence, `notifications` row) first; then all of them are
+ * handed to their channels' pacers in one go, so that an event's notifications for one
+ * channel share a message. The handler resolves (and the message is acked) only when each
+ * of them was delivered or needs no delivery; a transient failure of any throws, so that
+ * the broker retries the message (notifications already settled are skipped then).
  */
 export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
+  const notifications = notificationRepo(options.db);
+  const metrics = slackMetrics(options.registry);
   const deps = {
     rules: slackRuleStore(options.db, options.rulesCacheMs),
-    notifications: notificationRepo(options.db),
-    slack: options.slack,
-    metrics: slackMetrics(options.registry),
+    notifications,
+    metrics,
     defaultChannel: options.defaultChannel,
   };
+  const delivery = slackDelivery({ notifications, slack: options.slack, metrics, maxPerSecond: options.maxPerSecond ?? 1 });
 
   return async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
     const retries = Number(context.message.properties.headers?.[HEADERS.retryCount] ?? 0);
-    const lastAttempt = retries >= RETRY_DELAYS_MS.length;
+    const notifyOptions = { logger: context.logger, lastAttempt: retries >= RETRY_DELAYS_MS.length, processedAt: event.processedAt };
+    const prepared = await Promise.allSettled(event.changes.map((change) => prepareChange(deps, change, notifyOptions)));
+    // Submitted in one synchronous pass: the pacers see the whole event at once.
+    const settled = await Promise.allSettled(
+      prepared.map((preparation): Promise<NotifyOutcome> => {
+        if (preparation.status === 'rejected') return Promise.reject(asError(preparation.reason));
+        const { value } = preparation;
+        return 'settled' in value ? Promise.resolve(value.settled) : delivery.submit(value.deliver.channel, value.deliver.request);
+      }),
+    );
+
     const outcomes: Partial<Record<NotifyOutcome, number>> = {};
     const failures: Error[] = [];
-    for (const change of event.changes) {
-      try {
-        const outcome = await notifyChange(deps, change, { logger: context.logger, lastAttempt });
-        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-      } catch (error) {
-        failures.push(error instanceof Error ? error : new Error(String(error)));
-      }
+    for (const result of settled) {
+      if (result.status === 'fulfilled') outcomes[result.value] = (outcomes[result.value] ?? 0) + 1;
+      else failures.push(asError(result.reason));
     }
     context.logger.debug({ eventId: event.id, changes: event.changes.length, outcomes, failures: failures.length, retries }, 'alert.processed handled');
     const [first] = failures;

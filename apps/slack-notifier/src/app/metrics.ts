@@ -1,4 +1,4 @@
-import { Counter, type Registry } from '@sentryhub/service-runtime';
+import { Counter, Histogram, type Registry } from '@sentryhub/service-runtime';
 
 export function slackMetrics(registry: Registry) {
   const metrics = {
@@ -10,8 +10,28 @@ export function slackMetrics(registry: Registry) {
     }),
     requests: new Counter({
       name: 'sentryhub_slack_requests_total',
-      help: 'Delivery attempts to the Slack endpoint, by result (sent, rejected, retry)',
+      help: 'Messages posted to the Slack endpoint (a digest is one), by result (sent, rejected, retry)',
       labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'sentryhub_slack_retries_total',
+      help: 'Notifications whose delivery failed transiently (429, 5xx, network, timeout) and that the broker retries later',
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'sentryhub_slack_rate_limited_total',
+      help: 'HTTP 429 answers from the Slack endpoint (Slack itself or the nginx proxy limit_req)',
+      registers: [registry],
+    }),
+    digests: new Counter({
+      name: 'sentryhub_slack_digests_total',
+      help: 'Digest messages delivered: several notifications that waited for one channel, sent as one message',
+      registers: [registry],
+    }),
+    digestNotifications: new Counter({
+      name: 'sentryhub_slack_digest_notifications_total',
+      help: 'Notifications delivered inside a digest message',
       registers: [registry],
     }),
     templateFailures: new Counter({
@@ -19,10 +39,18 @@ export function slackMetrics(registry: Registry) {
       help: 'Notifications whose rule template failed to render and that got the safe default text',
       registers: [registry],
     }),
+    deliveryLatency: new Histogram({
+      name: 'sentryhub_slack_delivery_latency_seconds',
+      help: "From the alert processor's processing of a change to Slack's `ok` for its notification, by channel",
+      labelNames: ['channel'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
+      registers: [registry],
+    }),
   };
   // Every series exists from the start, so a dashboard's rate() sees the first increment.
   for (const status of ['sent', 'failed', 'suppressed']) metrics.notifications.inc({ status }, 0);
   for (const result of ['sent', 'rejected', 'retry']) metrics.requests.inc({ result }, 0);
+  for (const counter of [metrics.retries, metrics.rateLimited, metrics.digests, metrics.digestNotifications, metrics.templateFailures]) counter.inc(0);
   return metrics;
 }
 

@@ -16,25 +16,53 @@ export interface NotificationDraft extends NotificationKey {
   text: string;
 }
 
-/** How a delivery attempt leaves its row. */
+/** How a delivery attempt leaves a row. */
 export interface AttemptRecord {
   status: 'pending' | 'sent' | 'failed';
   lastError: string | null;
 }
 
-export type ClaimResult<T> =
-  /** Another consumer holds the row right now: it finishes it, or its message comes back. */
-  | { state: 'busy' }
-  /** Already settled (sent, failed or suppressed) by an earlier delivery of the event. */
-  | { state: 'settled'; row: Notification }
-  | { state: 'attempted'; row: Notification; result: T };
+/** The digest a row went out in, when it went out with others. */
+export interface DigestRef {
+  id: string;
+  size: number;
+}
+
+export interface BatchAttempt<T> {
+  /** One record per row the attempt was given, by notification id. */
+  records: Map<number, AttemptRecord>;
+  digest: DigestRef | null;
+  result: T;
+}
+
+export interface ClaimedBatch<T> {
+  /** Every row of the ids that no other consumer held, as it was before the attempt. */
+  locked: Notification[];
+  /** The rows that were pending and attempted, as the attempt left them. */
+  attempted: Notification[];
+  /** The attempt's result, or null when no row was pending. */
+  result: T | null;
+}
+
+/** The columns an attempt changes, for the one-statement update of a batch. */
+const updateOf = (row: Notification) => ({
+  id: row.id,
+  status: row.status,
+  attempts: row.attempts,
+  last_error: row.last_error,
+  updated_at: row.updated_at,
+  sent_at: row.sent_at,
+  digest_id: row.digest_id,
+  digest_size: row.digest_size,
+});
 
 /** The unique index `notifications_once_per_instance_rule_kind` as an ON CONFLICT target. */
 const ONCE_PER_INSTANCE_RULE_KIND = sql`instance_id, coalesce(rule_id, 0), kind`;
 
 export function notificationRepo(db: Kysely<Database>) {
-  const insert = async (draft: NotificationDraft, status: 'pending' | 'suppressed'): Promise<boolean> => {
-    const inserted = await db
+  /** The new row, or undefined when the notification already has one. */
+  const insert = (draft: NotificationDraft, status: 'pending' | 'suppressed'): Promise<Notification | undefined> =>
+    db
       .insertInto('notifications')
       .values({
         channel: draft.channel,
@@ -47,17 +75,30 @@ export function notificationRepo(db: Kysely<Database>) {
         updated_at: new Date(),
       })
       .onConflict((oc) => oc.expression(ONCE_PER_INSTANCE_RULE_KIND).doNothing())
-      .returning('id')
+      .returningAll()
       .executeTakeFirst();
-    return inserted !== undefined;
-  };
 
   return {
     /** Records a notification that silence kept from being sent; false if one already exists. */
-    recordSuppressed: (draft: NotificationDraft) => insert(draft, 'suppressed'),
+    recordSuppressed: async (draft: NotificationDraft): Promise<boolean> => (await insert(draft, 'suppressed')) !== undefined,
 
-    /** Creates the `pending` row, committed at once; false when the row already exists. */
-    ensurePending: (draft: NotificationDraft) => insert(draft, 'pending'),
+    /**
+     * Creates the `pending` row, committed at once, or finds the row an earlier delivery of the
+     * event created (which may be settled, or pending after a crash: then it is sent as it was
+     * recorded). `created` says which.
+     */
+    async ensurePending(draft: NotificationDraft): Promise<{ created: boolean; row: Notification }> {
+      const created = await insert(draft, 'pending');
+      if (created) return { created: true, row: created };
+      const row = await db
+        .selectFrom('notifications')
+        .selectAll()
+        .where('instance_id', '=', draft.instanceId)
+        .where('rule_id', '=', draft.ruleId)
+        .where('kind', '=', draft.kind)
+        .executeTakeFirstOrThrow();
+      return { created: false, row };
+    },
 
     /** Whether the firing of this instance was delivered under this rule. */
     async firingWasSent(instanceId: number, ruleId: number): Promise<boolean> {
@@ -73,38 +114,46 @@ export function notificationRepo(db: Kysely<Database>) {
     },
 
     /**
-     * Locks the row (skipping it when another consumer holds it), and when it is still
-     * `pending` runs one attempt and stores its outcome in the same transaction. The lock is
-     * what makes two concurrent deliveries of one event send once.
+     * Locks the rows of `ids` that no other consumer holds (skipping those it does), runs one
+     * attempt with the ones still `pending`, and stores each row's record in the same
+     * transaction. The lock is what makes two concurrent deliveries of one notification (two
+     * copies of an event, two replicas) send it once.
      */
-    async attemptPending<T>(key: NotificationKey, attempt: (row: Notification) => Promise<{ record: AttemptRecord; result: T }>): Promise<ClaimResult<T>> {
-      return db.transaction().execute(async (trx): Promise<ClaimResult<T>> => {
-        const row = await trx
-          .selectFrom('notifications')
-          .selectAll()
-          .where('instance_id', '=', key.instanceId)
-          .where('rule_id', '=', key.ruleId)
-          .where('kind', '=', key.kind)
-          .forUpdate()
-          .skipLocked()
-          .executeTakeFirst();
-        if (!row) return { state: 'busy' };
-        if (row.status !== 'pending') return { state: 'settled', row };
-        const { record, result } = await attempt(row);
+    async claimPending<T>(ids: readonly number[], attempt: (pending: Notification[]) => Promise<BatchAttempt<T>>): Promise<ClaimedBatch<T>> {
+      if (ids.length === 0) return { locked: [], attempted: [], result: null };
+      return db.transaction().execute(async (trx): Promise<ClaimedBatch<T>> => {
+        const locked = await trx.selectFrom('notifications').selectAll().where('id', 'in', ids).orderBy('id').forUpdate().skipLocked().execute();
+        const order = new Map(ids.map((id, index) => [id, index]));
+        const pending = locked.filter((row) => row.status === 'pending').sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+        if (pending.length === 0) return { locked, attempted: [], result: null };
+        const { records, digest, result } = await attempt(pending);
         const now = new Date();
-        const updated = await trx
-          .updateTable('notifications')
-          .set({
+        const attempted: Notification[] = [];
+        for (const row of pending) {
+          const record = records.get(row.id);
+          if (!record) throw new Error(`the attempt recorded nothing for notification ${row.id}`);
+          attempted.push({
+            ...row,
             status: record.status,
             attempts: row.attempts + 1,
             last_error: record.lastError ?? row.last_error,
             updated_at: now,
-            ...(record.status === 'sent' ? { sent_at: now } : {}),
-          })
-          .where('id', '=', row.id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        return { state: 'attempted', row: updated, result };
+            sent_at: record.status === 'sent' ? now : row.sent_at,
+            // They describe the message of the last attempt: a retry sent alone is not a digest.
+            digest_id: digest?.id ?? null,
+            digest_size: digest?.size ?? null,
+          });
+        }
+        // One statement for all rows: a digest of hundreds costs one round trip.
+        await sql`
+          update notifications as n set
+            status = v.status, attempts = v.attempts, last_error = v.last_error, updated_at = v.updated_at,
+            sent_at = v.sent_at, digest_id = v.digest_id, digest_size = v.digest_size
+          from jsonb_to_recordset(${JSON.stringify(attempted.map(updateOf))}::jsonb) as v(
+            id bigint, status text, attempts int, last_error text, updated_at timestamptz,
+            sent_at timestamptz, digest_id uuid, digest_size int)
+          where n.id = v.id`.execute(trx);
+        return { locked, attempted, result };
       });
     },
   };

@@ -10,6 +10,8 @@ export interface ActiveSlackRule extends MatchableRule {
   messageTemplate: string;
   resolvedMessageTemplate: string | null;
   sendResolved: boolean;
+  /** Every IPv4/IPv6 address in the text becomes `IP`. */
+  replaceIpAddresses: boolean;
 }
 
 export interface SlackRuleStore {
@@ -44,6 +46,7 @@ export function slackRuleStore(db: Kysely<Database>, cacheMs: number): SlackRule
         messageTemplate: row.message_template,
         resolvedMessageTemplate: row.resolved_message_template,
         sendResolved: row.send_resolved,
+        replaceIpAddresses: row.replace_ip_addresses,
       });
     }
     return rules;

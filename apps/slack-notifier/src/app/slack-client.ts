@@ -10,9 +10,10 @@ export interface SlackMessage {
  * What one delivery attempt came to:
  * - `sent`: Slack answered 2xx `ok`;
  * - `rejected`: Slack refused the message (4xx other than 429): sending it again cannot help;
- * - `retry`: 429, 5xx, a network failure or an unexpected body: worth trying again later.
+ * - `retry`: 429 (`rateLimited`), 5xx, a network failure or an unexpected body: worth trying
+ *   again later.
  */
-export type DeliveryResult = { outcome: 'sent' } | { outcome: 'rejected'; error: string } | { outcome: 'retry'; error: string };
+export type DeliveryResult = { outcome: 'sent' } | { outcome: 'rejected'; error: string } | { outcome: 'retry'; error: string; rateLimited: boolean };
 
 export interface SlackSender {
   /** `sink` when messages only go to the log (no SLACK_INTERNAL_ENDPOINT). */
@@ -101,18 +102,18 @@ function createHttpSender(endpoint: string, timeoutMs: number): SlackSender {
       retryAfter = response.headers['retry-after'];
       body = (await response.body.text()).trim().slice(0, MAX_ERROR_BODY);
     } catch (error) {
-      return { outcome: 'retry', error: `Slack request failed: ${error instanceof Error ? error.message : String(error)}` };
+      return { outcome: 'retry', error: `Slack request failed: ${error instanceof Error ? error.message : String(error)}`, rateLimited: false };
     }
     if (statusCode >= 200 && statusCode < 300) {
-      return body === 'ok' ? { outcome: 'sent' } : { outcome: 'retry', error: `Slack answered ${statusCode} without "ok": ${body || '(empty body)'}` };
+      return body === 'ok' ? { outcome: 'sent' } : { outcome: 'retry', error: `Slack answered ${statusCode} without "ok": ${body || '(empty body)'}`, rateLimited: false };
     }
     if (statusCode === 429) {
       const delay = retryAfterMs(retryAfter);
       blockedUntil = Math.max(blockedUntil, Date.now() + delay);
-      return { outcome: 'retry', error: `Slack rate limited (429); retry after ${delay} ms${body ? `: ${body}` : ''}` };
+      return { outcome: 'retry', error: `Slack rate limited (429); retry after ${delay} ms${body ? `: ${body}` : ''}`, rateLimited: true };
     }
     const error = `Slack answered ${statusCode}: ${body || '(empty body)'}`;
-    return statusCode >= 400 && statusCode < 500 ? { outcome: 'rejected', error } : { outcome: 'retry', error };
+    return statusCode >= 400 && statusCode < 500 ? { outcome: 'rejected', error } : { outcome: 'retry', error, rateLimited: false };
   };
 
   return {

@@ -1,4 +1,4 @@
-import { ApiKeyBody, ApiKeyView, CreatedApiKey, ErrorResponse, IdParams } from '@sentryhub/contracts';
+import { ApiKeyBody, ApiKeyView, CreatedApiKey, ErrorResponse, IdParams, Role } from '@sentryhub/contracts';
 import type { Database } from '@sentryhub/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -14,10 +14,15 @@ export interface ApiKeyRoutesOptions {
   audit: AuditTrail;
 }
 
-/** API keys (admin role): the secret is shown once, at creation; only its hash is stored. */
+/** `/me` (who this key is), and API keys (admin role): the secret is shown once, at creation; only its hash is stored. */
 export async function apiKeyRoutes(app: FastifyInstance, { db, keys, audit }: ApiKeyRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const admin = requireRole('admin');
+
+  routes.get('/me', { schema: { response: { 200: z.object({ name: z.string(), role: Role }) } } }, async (request) => ({
+    name: request.principal?.name ?? '',
+    role: request.principal?.role ?? 'viewer',
+  }));
 
   routes.get('/api-keys', { onRequest: admin, schema: { response: { 200: z.object({ items: z.array(ApiKeyView) }) } } }, async () => {
     const rows = await db.selectFrom('api_keys').select(['id', 'name', 'role', 'created_at', 'revoked_at', 'last_used_at']).orderBy('id').execute();

@@ -4,7 +4,7 @@ import { fingerprint, matchCriteria, selectRule, silenceMatches, silenceState } 
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
-import { renderEmail, renderSlack, selectable, slackChannel, snapshotOf, type SelectableRule } from '../rule-kinds';
+import { renderEmail, renderSlack, selectable, snapshotOf, type SelectableRule } from '../rule-kinds';
 
 export interface ExplainRoutesOptions {
   db: Kysely<Database>;
@@ -48,6 +48,7 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
 
     const slackRules = slackRows.map(selectable);
     const slackWinner = selectRule(slackRules, labels);
+    const slackMessage = slackWinner ? renderSlack(slackWinner.row, snapshot, kind, defaultChannel) : null;
     const emailRules = emailRows.map(selectable);
     const emailWinner = selectRule(emailRules, labels);
     return {
@@ -59,8 +60,8 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
       slack: {
         rules: explainRules(slackRules, labels),
         winner: slackWinner?.name ?? null,
-        channel: slackWinner ? slackChannel(slackWinner.row, labels, defaultChannel) : null,
-        text: slackWinner ? renderSlack(slackWinner.row, snapshot, kind).text : null,
+        channel: slackMessage?.channel ?? null,
+        text: slackMessage?.text ?? null,
       },
       email: {
         rules: explainRules(emailRules, labels),

@@ -3,6 +3,7 @@ import type { Database } from '@sentryhub/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
+import { z } from 'zod';
 import type { AuditTrail } from '../audit';
 import { actorOf, requireRole } from '../auth';
 import { notificationView } from '../views';
@@ -69,12 +70,33 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
         const row = await trx.selectFrom('email_queue').select(['id', 'status']).where('id', '=', id).forUpdate().executeTakeFirst();
         if (!row) return { status: 404 as const, error: `email ${id} not found` };
         if (row.status !== 'failed') return { status: 409 as const, error: `only failed emails can be requeued; this one is ${row.status}` };
-        await trx.updateTable('email_queue').set({ status: 'pending', last_error: null, updated_at: new Date() }).where('id', '=', id).execute();
+        // A requeued email gets its attempts back and is due at once; the sender picks it up.
+        await trx.updateTable('email_queue').set({ status: 'pending', attempts: 0, last_error: null, next_attempt_at: new Date(), updated_at: new Date() }).where('id', '=', id).execute();
         return { status: 202 as const, event: await audit.record(trx, { actor: actorOf(request), entity: 'email_queue', entityId: id, action: 'requeue' }) };
       });
       if (outcome.status !== 202) return reply.code(outcome.status).send({ error: outcome.error });
       await audit.publish(outcome.event, request.id);
       return reply.code(202).send({ id, status: 'pending' as const });
+    },
+  );
+
+  routes.post(
+    '/email-queue/requeue',
+    { onRequest: requireRole('editor'), schema: { body: z.object({ ids: z.array(z.number().int().positive()).min(1, 'name at least one email').max(1_000) }), response: { 202: z.object({ requeued: z.array(z.number().int()) }), 400: ErrorResponse } } },
+    async (request, reply) => {
+      const { requeued, event } = await db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .updateTable('email_queue')
+          .set({ status: 'pending', attempts: 0, last_error: null, next_attempt_at: new Date(), updated_at: new Date() })
+          .where('id', 'in', request.body.ids)
+          .where('status', '=', 'failed')
+          .returning('id')
+          .execute();
+        const ids = rows.map((row) => row.id);
+        return { requeued: ids, event: await audit.record(trx, { actor: actorOf(request), entity: 'email_queue', entityId: null, action: 'requeue', changes: { ids } }) };
+      });
+      await audit.publish(event, request.id);
+      return reply.code(202).send({ requeued });
     },
   );
 

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
 import { actorOf, requireRole } from '../auth';
-import { emailTemplates, renderEmail, renderSlack, slackChannel, slackTemplates, snapshotOf, templateProblems } from '../rule-kinds';
+import { emailTemplates, renderEmail, renderSlack, slackTemplates, snapshotOf, templateProblems } from '../rule-kinds';
 import type { SlackTester } from '../slack-test';
 import { emailRuleView, slackRuleView } from '../views';
 
@@ -53,6 +53,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     slack_channel: body.slackChannel,
     message_template: body.messageTemplate,
     resolved_message_template: body.resolvedMessageTemplate,
+    replace_ip_addresses: body.replaceIpAddresses,
   });
 
   routes.get('/slack-rules', { schema: { response: { 200: z.object({ items: z.array(SlackRuleView) }) } } }, async () => ({
@@ -113,8 +114,20 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     const snapshot = await snapshotFor(request.body.groupId);
     if (!snapshot) return reply.code(404).send({ error: `alert group ${request.body.groupId} not found` });
     const kind = request.body.kind ?? snapshot.group.status;
-    const outcome = renderSlack(rule, snapshot, kind);
-    return { groupId: snapshot.group.id, kind, text: outcome.text, failed: outcome.failed, ...(outcome.failed ? { error: outcome.error } : {}), channel: slackChannel(rule, snapshot.group.labels, defaultChannel) };
+    const message = renderSlack(rule, snapshot, kind, defaultChannel);
+    return { groupId: snapshot.group.id, kind, text: message.text, failed: message.templateError !== null, ...(message.templateError ? { error: message.templateError } : {}), channel: message.channel };
+  });
+
+  // A rule being edited, not saved yet: the console's live preview.
+  routes.post('/slack-rules/preview', { schema: { body: z.object({ rule: SlackRuleBody, groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() }), response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
+    const problems = templateProblems(slackTemplates(request.body.rule));
+    if (problems.length) return invalidTemplates(reply, problems);
+    const snapshot = await snapshotFor(request.body.groupId);
+    if (!snapshot) return reply.code(404).send({ error: `alert group ${request.body.groupId} not found` });
+    const rule = { ...slackRow(request.body.rule), id: 0, match_criteria: request.body.rule.matchCriteria, created_at: new Date(), updated_at: new Date() };
+    const kind = request.body.kind ?? snapshot.group.status;
+    const message = renderSlack(rule, snapshot, kind, defaultChannel);
+    return { groupId: snapshot.group.id, kind, text: message.text, failed: message.templateError !== null, ...(message.templateError ? { error: message.templateError } : {}), channel: message.channel };
   });
 
   routes.post(
@@ -126,8 +139,9 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
       const groupId = request.body?.groupId;
       const snapshot = groupId ? await snapshotFor(groupId) : null;
       if (groupId && !snapshot) return reply.code(404).send({ error: `alert group ${groupId} not found` });
-      const channel = snapshot ? slackChannel(rule, snapshot.group.labels, defaultChannel) : (rule.slack_channel ?? defaultChannel);
-      const text = `[test of rule "${rule.name}"] ${snapshot ? renderSlack(rule, snapshot, request.body?.kind ?? snapshot.group.status).text : 'SentryHub test message'}`;
+      const message = snapshot ? renderSlack(rule, snapshot, request.body?.kind ?? snapshot.group.status, defaultChannel) : null;
+      const channel = message?.channel ?? rule.slack_channel ?? defaultChannel;
+      const text = `[test of rule "${rule.name}"] ${message?.text ?? 'SentryHub test message'}`;
       const result = await slack.send(channel, text, request.log);
       if (!result.ok) return reply.code(502).send({ error: `Slack did not accept the test message: ${result.error}` });
       const event = await audit.record(db, { actor: actorOf(request), entity: 'slack_rule', entityId: rule.id, action: 'test', changes: { channel } });
@@ -199,6 +213,44 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     await audit.publish(event, request.id);
     return reply.code(204).send(null);
   });
+
+  routes.post('/email-rules/preview', { schema: { body: z.object({ rule: EmailRuleBody, groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() }), response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
+    const problems = templateProblems(emailTemplates(request.body.rule));
+    if (problems.length) return invalidTemplates(reply, problems);
+    const snapshot = await snapshotFor(request.body.groupId);
+    if (!snapshot) return reply.code(404).send({ error: `alert group ${request.body.groupId} not found` });
+    const rule = { ...emailRow(request.body.rule), id: 0, match_criteria: request.body.rule.matchCriteria, created_at: new Date(), updated_at: new Date() };
+    const kind = request.body.kind ?? snapshot.group.status;
+    const { subject, body } = renderEmail(rule, snapshot, kind);
+    const failure = subject.failed ? subject : body.failed ? body : null;
+    return { groupId: snapshot.group.id, kind, subject: subject.text, text: body.text, failed: failure !== null, ...(failure?.failed ? { error: failure.error } : {}) };
+  });
+
+  // A test email goes through the real queue: the email-notifier sends it, the queue view shows it.
+  routes.post(
+    '/email-rules/:id/test',
+    { onRequest: editor, schema: { params: IdParams, body: PreviewBody.partial().optional(), response: { 202: z.object({ emailId: z.number().int(), recipients: z.array(z.string()), subject: z.string() }), ...errors } } },
+    async (request, reply) => {
+      const rule = await db.selectFrom('email_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+      if (!rule) return reply.code(404).send({ error: `email rule ${request.params.id} not found` });
+      const groupId = request.body?.groupId;
+      const snapshot = groupId ? await snapshotFor(groupId) : null;
+      if (groupId && !snapshot) return reply.code(404).send({ error: `alert group ${groupId} not found` });
+      const rendered = snapshot ? renderEmail(rule, snapshot, request.body?.kind ?? snapshot.group.status) : null;
+      const subject = `[test of rule "${rule.name}"] ${rendered?.subject.text ?? 'SentryHub test email'}`.replace(/[\r\n]+/g, ' ');
+      const text = rendered?.body.text ?? 'This is a test email from SentryHub.';
+      const { row, event } = await db.transaction().execute(async (trx) => {
+        const row = await trx
+          .insertInto('email_queue')
+          .values({ rule_id: rule.id, group_id: snapshot?.group.id ?? null, kind: 'test', recipients: rule.recipients, subject, body_text: text, status: 'pending' })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        return { row, event: await audit.record(trx, { actor: actorOf(request), entity: 'email_rule', entityId: rule.id, action: 'test', changes: { emailId: row.id } }) };
+      });
+      await audit.publish(event, request.id);
+      return reply.code(202).send({ emailId: row.id, recipients: rule.recipients, subject });
+    },
+  );
 
   routes.post('/email-rules/:id/preview', { schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
     const rule = await db.selectFrom('email_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();

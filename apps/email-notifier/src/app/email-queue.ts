@@ -1,0 +1,73 @@
+import type { Database, EmailQueueRow } from '@sentryhub/db';
+import { sql, type Kysely } from 'kysely';
+
+export interface QueuedEmail {
+  ruleId: number;
+  groupId: number;
+  instanceId: number;
+  kind: 'firing' | 'resolved';
+  recipients: string[];
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/** The `email_queue` rows of seed 004: pending -> processing -> completed | failed. */
+export function emailQueue(db: Kysely<Database>) {
+  return {
+    /** One row per (instance, rule, kind), whatever the redeliveries: true when this call created it. */
+    async enqueue(email: QueuedEmail): Promise<boolean> {
+      const result = await sql`
+        insert into email_queue (rule_id, group_id, instance_id, kind, recipients, subject, body_text, body_html, status)
+        values (${email.ruleId}, ${email.groupId}, ${email.instanceId}, ${email.kind}, ${email.recipients}::text[], ${email.subject}, ${email.text}, ${email.html}, 'pending')
+        on conflict (instance_id, coalesce(rule_id, 0), kind) where instance_id is not null do nothing`.execute(db);
+      return Number(result.numAffectedRows ?? 0) > 0;
+    },
+
+    /** Whether the firing email of this episode went out (its resolved is then always sent). */
+    async firingWasSent(instanceId: number, ruleId: number): Promise<boolean> {
+      const row = await db.selectFrom('email_queue').select('id').where('instance_id', '=', instanceId).where('rule_id', '=', ruleId).where('kind', '=', 'firing').where('status', '=', 'completed').executeTakeFirst();
+      return row !== undefined;
+    },
+
+    /**
+     * Claims due rows for this sender: pending ones whose time has come, and processing ones
+     * whose claim is older than the lease (their sender died). SKIP LOCKED lets replicas share.
+     */
+    async claimDue(limit: number, leaseMs: number): Promise<EmailQueueRow[]> {
+      const result = await sql<EmailQueueRow>`
+        update email_queue set status = 'processing', claimed_at = now(), attempts = attempts + 1, updated_at = now()
+        where id in (
+          select id from email_queue
+          where (status = 'pending' and next_attempt_at <= now())
+             or (status = 'processing' and claimed_at < now() - make_interval(secs => ${leaseMs / 1000}))
+          order by id limit ${limit} for update skip locked)
+        returning *`.execute(db);
+      return result.rows;
+    },
+
+    async completed(id: number): Promise<void> {
+      await db.updateTable('email_queue').set({ status: 'completed', sent_at: new Date(), last_error: null, claimed_at: null, updated_at: new Date() }).where('id', '=', id).execute();
+    },
+
+    /** A failed attempt: tried again after `retryInMs`, or failed for good when `retryInMs` is null. */
+    async attemptFailed(id: number, error: string, retryInMs: number | null): Promise<void> {
+      await db
+        .updateTable('email_queue')
+        .set(
+          retryInMs === null
+            ? { status: 'failed', last_error: error, claimed_at: null, updated_at: new Date() }
+            : { status: 'pending', last_error: error, claimed_at: null, next_attempt_at: new Date(Date.now() + retryInMs), updated_at: new Date() },
+        )
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** Housekeeping: completed rows older than the retention go; failed ones stay until requeued or deleted. */
+    async deleteCompletedBefore(cutoff: Date): Promise<number> {
+      const result = await db.deleteFrom('email_queue').where('status', '=', 'completed').where('updated_at', '<', cutoff).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}
+export type EmailQueue = ReturnType<typeof emailQueue>;

@@ -1,0 +1,44 @@
+import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
+import { createDb, watchDatabase, type Database } from '@sentryhub/db';
+import { runWorker, subscribe } from '@sentryhub/messaging';
+import { loadConfig, type ShutdownStep } from '@sentryhub/service-runtime';
+import type { Kysely } from 'kysely';
+import { EmailNotifierConfig } from './app/config';
+import { emailQueue } from './app/email-queue';
+import { emailRuleStore } from './app/email-rule-store';
+import { startEmailSender } from './app/email-sender';
+import { alertProcessedHandler } from './app/handle-alert-processed';
+import { startHousekeeping } from './app/housekeeping';
+import { createMailer } from './app/mailer';
+
+const config = loadConfig(EmailNotifierConfig);
+let db: Kysely<Database>;
+let sender: ReturnType<typeof startEmailSender>;
+
+await runWorker({
+  name: 'email-notifier',
+  config,
+  topology: { consumes: [QUEUES.emailNotifierAlertsProcessed], prefetch: 20 },
+  components: ['database'],
+  open: async ({ readiness, logger, registry }): Promise<ShutdownStep[]> => {
+    db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'email-notifier' });
+    const stopWatching = await watchDatabase(db, readiness, logger);
+    const mailer = createMailer(config.SMTP_URL, config.EMAIL_FROM, config.SMTP_TIMEOUT_MS);
+    if (mailer.mode === 'log') logger.warn('SMTP_URL is not set: emails go to the log');
+    sender = startEmailSender({ queue: emailQueue(db), mailer, logger, registry, maxAttempts: config.EMAIL_MAX_ATTEMPTS, retryDelayMs: config.EMAIL_RETRY_DELAY_MS, pollMs: config.EMAIL_POLL_MS });
+    const stopHousekeeping = startHousekeeping(emailQueue(db), config.EMAIL_RETENTION_DAYS, logger);
+    return [
+      { name: 'email sender', run: () => sender.stop() },
+      { name: 'mailer', run: async () => (stopHousekeeping(), mailer.close()) },
+      { name: 'database', run: () => (stopWatching(), db.destroy()) },
+    ];
+  },
+  subscribe: async ({ messaging, logger, registry }) => [
+    await subscribe(messaging, {
+      queue: QUEUES.emailNotifierAlertsProcessed,
+      parse: (json) => AlertProcessed.safeParse(json),
+      handler: alertProcessedHandler({ rules: emailRuleStore(db, config.EMAIL_RULES_CACHE_MS, logger), queue: emailQueue(db), registry, wake: () => sender.wake() }),
+      logger,
+    }),
+  ],
+});
