@@ -86,6 +86,8 @@ export const NotificationView = z.object({
   lastError: z.string().nullable(),
   text: z.string(),
   sentAt: Rfc3339.nullable(),
+  /** `sink` when the message only went to the log (no SLACK_INTERNAL_ENDPOINT). */
+  deliveredVia: z.enum(['slack', 'sink']).nullable(),
   createdAt: Rfc3339,
 });
 
@@ -176,6 +178,7 @@ export const NotificationQuery = Pagination.extend({
   status: z.enum(['pending', 'sent', 'failed', 'suppressed']).optional(),
   channel: z.string().optional(),
   groupId: z.coerce.number().int().optional(),
+  deliveredVia: z.enum(['slack', 'sink']).optional(),
 });
 
 export const EmailQueueView = z.object({

@@ -6,6 +6,7 @@ import * as alertOutbox from './migrations/2026-11-26T01-00_alert-outbox';
 import * as instanceIntakeSource from './migrations/2026-11-26T02-00_instance-intake-source';
 import * as slackRuleOptions from './migrations/2026-11-26T03-00_slack-rule-options';
 import * as emailQueueSchedule from './migrations/2026-11-26T04-00_email-queue-schedule';
+import * as notificationDeliveredVia from './migrations/2026-11-26T05-00_notification-delivered-via';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -18,6 +19,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T02-00_instance-intake-source': instanceIntakeSource,
   '2026-11-26T03-00_slack-rule-options': slackRuleOptions,
   '2026-11-26T04-00_email-queue-schedule': emailQueueSchedule,
+  '2026-11-26T05-00_notification-delivered-via': notificationDeliveredVia,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

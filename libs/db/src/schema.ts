@@ -114,6 +114,8 @@ export interface NotificationsTable {
   digest_id: string | null;
   /** How many notifications that digest carried. */
   digest_size: number | null;
+  /** `slack` or `sink` once sent; null before. */
+  delivered_via: 'slack' | 'sink' | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

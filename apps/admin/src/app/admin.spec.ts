@@ -300,12 +300,14 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       const groupId = groupIds['DiskFull'] ?? 0;
       const instance = await database.db.selectFrom('alert_instances').select('id').where('group_id', '=', groupId).executeTakeFirstOrThrow();
       await database.db.insertInto('notifications').values([
-        { channel: '#storage', group_id: groupId, instance_id: instance.id, kind: 'firing', status: 'sent', text: 'sent one', attempts: 1 },
+        { channel: '#storage', group_id: groupId, instance_id: instance.id, kind: 'firing', status: 'sent', text: 'sent one', attempts: 1, delivered_via: 'sink' },
         { channel: '#storage', group_id: groupId, instance_id: instance.id, kind: 'resolved', status: 'failed', text: 'failed one', attempts: 5, last_error: 'channel_not_found' },
       ]).execute();
       const failed = (await call('GET', '/notifications?status=failed', 'viewer')).json();
       expect(failed.items.map((n: { text: string; lastError: string }) => [n.text, n.lastError])).toEqual([['failed one', 'channel_not_found']]);
       expect((await call('GET', `/notifications?groupId=${groupId}`, 'viewer')).json().total).toBe(2);
+      const sink = (await call('GET', '/notifications?deliveredVia=sink', 'viewer')).json();
+      expect(sink.items.map((n: { text: string; deliveredVia: string }) => [n.text, n.deliveredVia])).toEqual([['sent one', 'sink']]);
     });
 
     it('requeues only failed emails', async () => {

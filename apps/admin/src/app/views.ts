@@ -53,6 +53,7 @@ export function notificationView(row: Notification) {
     lastError: row.last_error,
     text: row.text,
     sentAt: iso(row.sent_at),
+    deliveredVia: row.delivered_via,
     createdAt: row.created_at.toISOString(),
   };
 }

@@ -276,7 +276,7 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     const sent = slackMock.requests.filter((request) => request.channel.startsWith(`#${t}`));
     expect(sent).toEqual([expect.objectContaining({ channel: `#${t}-alpha`, text: 'ALPHA firing DiskFull on host-7: disk almost full' })]);
     const [row] = await rowsOf(seeded.instanceId);
-    expect(row).toMatchObject({ status: 'sent', kind: 'firing', channel: `#${t}-alpha`, attempts: 1, group_id: seeded.groupId, digest_id: null, digest_size: null });
+    expect(row).toMatchObject({ status: 'sent', kind: 'firing', channel: `#${t}-alpha`, attempts: 1, group_id: seeded.groupId, digest_id: null, digest_size: null, delivered_via: 'slack' });
     expect(row?.sent_at).toBeInstanceOf(Date);
     expect(await metricValue('sentryhub_slack_notifications_total', { status: 'sent' })).toBe(sentBefore + 1);
     // One latency for the channel, from the event's processedAt to Slack's ok.

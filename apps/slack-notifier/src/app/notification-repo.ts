@@ -20,6 +20,8 @@ export interface NotificationDraft extends NotificationKey {
 export interface AttemptRecord {
   status: 'pending' | 'sent' | 'failed';
   lastError: string | null;
+  /** Where a sent message went: Slack through the proxy, or the log (the Slack sink). */
+  deliveredVia?: 'slack' | 'sink';
 }
 
 /** The digest a row went out in, when it went out with others. */
@@ -52,6 +54,7 @@ const updateOf = (row: Notification) => ({
   last_error: row.last_error,
   updated_at: row.updated_at,
   sent_at: row.sent_at,
+  delivered_via: row.delivered_via,
   digest_id: row.digest_id,
   digest_size: row.digest_size,
 });
@@ -139,6 +142,7 @@ export function notificationRepo(db: Kysely<Database>) {
             last_error: record.lastError ?? row.last_error,
             updated_at: now,
             sent_at: record.status === 'sent' ? now : row.sent_at,
+            delivered_via: record.deliveredVia ?? row.delivered_via,
             // They describe the message of the last attempt: a retry sent alone is not a digest.
             digest_id: digest?.id ?? null,
             digest_size: digest?.size ?? null,
@@ -148,10 +152,10 @@ export function notificationRepo(db: Kysely<Database>) {
         await sql`
           update notifications as n set
             status = v.status, attempts = v.attempts, last_error = v.last_error, updated_at = v.updated_at,
-            sent_at = v.sent_at, digest_id = v.digest_id, digest_size = v.digest_size
+            sent_at = v.sent_at, digest_id = v.digest_id, digest_size = v.digest_size, delivered_via = v.delivered_via
           from jsonb_to_recordset(${JSON.stringify(attempted.map(updateOf))}::jsonb) as v(
             id bigint, status text, attempts int, last_error text, updated_at timestamptz,
-            sent_at timestamptz, digest_id uuid, digest_size int)
+            sent_at timestamptz, digest_id uuid, digest_size int, delivered_via text)
           where n.id = v.id`.execute(trx);
         return { locked, attempted, result };
       });

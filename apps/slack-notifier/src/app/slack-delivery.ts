@@ -46,10 +46,10 @@ export interface SlackDelivery {
   submit(channel: string, request: DeliveryRequest): Promise<DeliveryOutcome>;
 }
 
-function attemptRecord(result: DeliveryResult, lastAttempt: boolean): AttemptRecord {
+function attemptRecord(result: DeliveryResult, lastAttempt: boolean, deliveredVia: 'slack' | 'sink'): AttemptRecord {
   switch (result.outcome) {
     case 'sent':
-      return { status: 'sent', lastError: null };
+      return { status: 'sent', lastError: null, deliveredVia };
     case 'rejected':
       return { status: 'failed', lastError: result.error };
     case 'retry':
@@ -94,7 +94,7 @@ export function slackDelivery(options: SlackDeliveryOptions): SlackDelivery {
         metrics.digestNotifications.inc(digest.size);
         log.info({ channel }, 'slack digest sent');
       }
-      const records = new Map(pending.map((row) => [row.id, attemptRecord(result, lastAttempt(row.id))]));
+      const records = new Map(pending.map((row) => [row.id, attemptRecord(result, lastAttempt(row.id), options.slack.mode === 'sink' ? 'sink' : 'slack')]));
       return { records, digest, result };
     });
 

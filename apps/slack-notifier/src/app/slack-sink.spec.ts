@@ -106,7 +106,7 @@ describe('slack-notifier without SLACK_INTERNAL_ENDPOINT (Slack sink)', () => {
     const row = await waitFor(() =>
       db.selectFrom('notifications').selectAll().where('instance_id', '=', instance.id).where('status', '=', 'sent').executeTakeFirst(),
     );
-    expect(row).toMatchObject({ channel: '#general', text: 'HighCPU: CPU at 97%', attempts: 1 });
+    expect(row).toMatchObject({ channel: '#general', text: 'HighCPU: CPU at 97%', attempts: 1, delivered_via: 'sink' });
     expect(lines.filter((line) => line['slackSink'] === true)).toEqual([
       expect.objectContaining({ level: 30, slackSink: true, channel: '#general', text: 'HighCPU: CPU at 97%', correlationId }),
     ]);

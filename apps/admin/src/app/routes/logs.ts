@@ -20,8 +20,9 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
   const routes = app.withTypeProvider<ZodTypeProvider>();
 
   routes.get('/notifications', { schema: { querystring: NotificationQuery, response: { 200: pageOf(NotificationView) } } }, async (request) => {
-    const { page, pageSize, status, channel, groupId } = request.query;
+    const { page, pageSize, status, channel, groupId, deliveredVia } = request.query;
     let base = db.selectFrom('notifications');
+    if (deliveredVia) base = base.where('delivered_via', '=', deliveredVia);
     if (status) base = base.where('status', '=', status);
     if (channel) base = base.where('channel', '=', channel);
     if (groupId) base = base.where('group_id', '=', groupId);
