@@ -26,16 +26,17 @@ await runWorker({
   },
   subscribe: async ({ messaging, logger, registry }) => {
     stopSweeper = startOutboxSweeper(db, messaging, logger, config.OUTBOX_SWEEP_MS);
-    return [
-      await subscribeBatch(messaging, {
+    const handler = alertBatchHandler(db, messaging, registry, logger);
+    const subscription = await subscribeBatch(messaging, {
         queue: QUEUES.alertProcessorAlertsReceived,
         parse: (json) => AlertReceived.safeParse(json),
-        handler: alertBatchHandler(db, messaging, registry, logger),
+        handler,
         weight: (message) => message.alerts.length,
         maxWeight: config.PROCESSOR_BATCH_ALERTS,
         maxWaitMs: config.PROCESSOR_BATCH_WAIT_MS,
         logger,
-      }),
-    ];
+      });
+    // On shutdown: finish the last batches, then their publishes, before the broker closes.
+    return [{ ...subscription, cancel: async () => (await subscription.cancel(), await handler.drained()) }];
   },
 });

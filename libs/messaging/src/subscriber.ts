@@ -204,9 +204,11 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
 }
 
 /**
- * Valid messages are gathered into batches (up to `maxWeight`, or `maxWaitMs` after the first
- * one) and handled one batch at a time; a batch is acked when its handler resolves and, when
- * it throws, every message of it is recovered by the policy above. Invalid messages are
+ * Valid messages are gathered into batches and handled one batch at a time: a batch closes
+ * when it weighs `maxWeight`, or `maxWaitMs` after its first message, or — while another batch
+ * is being written — as soon as that one is done, so batches grow with the load (never past
+ * `maxWeight`). A batch is acked when its handler resolves and, when it throws, every message
+ * of it is recovered by the policy above. Invalid messages are
  * dead-lettered on their own and never fail a batch.
  */
 export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubscribeOptions<T>): Promise<Subscription> {
@@ -214,28 +216,44 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
   let pending: { delivery: Delivery<T>; ackOrNack: AckOrNack }[] = [];
   let pendingWeight = 0;
   let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> = Promise.resolve();
+  /** A batch is being written: the next one keeps gathering until it is done (or full). */
+  let writing = false;
 
+  async function write(batch: typeof pending): Promise<void> {
+    const stopTimer = messaging.metrics?.handlerSeconds.startTimer({ queue: options.queue });
+    try {
+      await options.handler(batch.map((item) => item.delivery));
+      stopTimer?.();
+      for (const item of batch) item.ackOrNack();
+      messaging.metrics?.consumed.inc({ queue: options.queue, outcome: 'acked' }, batch.length);
+    } catch (error) {
+      stopTimer?.();
+      options.logger.warn({ err: error, messages: batch.length }, 'batch failed; recovering each message');
+      await Promise.all(batch.map((item) => recover(item.delivery, item.ackOrNack, error)));
+    }
+  }
+
+  let running: Promise<void> = Promise.resolve();
   const flush = () => {
     if (timer) clearTimeout(timer);
     timer = null;
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    pendingWeight = 0;
-    // One batch at a time: the next one gathers while this one is written.
-    running = running.then(async () => {
-      const timer = messaging.metrics?.handlerSeconds.startTimer({ queue: options.queue });
-      try {
-        await options.handler(batch.map((item) => item.delivery));
-        timer?.();
-        for (const item of batch) item.ackOrNack();
-        messaging.metrics?.consumed.inc({ queue: options.queue, outcome: 'acked' }, batch.length);
-      } catch (error) {
-        timer?.();
-        options.logger.warn({ err: error, messages: batch.length }, 'batch failed; recovering each message');
-        await Promise.all(batch.map((item) => recover(item.delivery, item.ackOrNack, error)));
-      }
+    if (pending.length === 0 || writing) return;
+    // At most maxWeight per batch (at least one message): the rest is the next batch.
+    let take = 0;
+    let weight = 0;
+    while (take < pending.length && (take === 0 || weight < options.maxWeight)) {
+      const item = pending[take];
+      weight += item ? weigh(item.delivery.data) : 0;
+      take += 1;
+    }
+    const batch = pending.slice(0, take);
+    pending = pending.slice(take);
+    pendingWeight -= weight;
+    writing = true;
+    running = write(batch).finally(() => {
+      writing = false;
+      // What gathered meanwhile goes next, without waiting for another timer.
+      flush();
     });
   };
 
@@ -248,10 +266,13 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
   return {
     session,
     cancel: async () => {
-      // Rascal's cancel waits for unacked messages: stop the consumer, then finish the batch.
+      // Rascal's cancel waits for unacked messages: stop the consumer, then finish the batches.
       const cancelled = session.cancel();
       flush();
-      await running;
+      while (writing || pending.length > 0) {
+        await running;
+        flush();
+      }
       await cancelled;
     },
   };

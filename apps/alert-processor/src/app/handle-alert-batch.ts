@@ -9,8 +9,9 @@ import { relayOutbox } from './outbox-relay';
 
 /**
  * A batch of `alert.received.*` messages -> one transaction (state + outbox) -> after commit,
- * its `alert.processed.<status>` events are published from the outbox. The batch is acked only
- * after the commit; a publish that fails after it is left to the outbox relay, never lost.
+ * its `alert.processed.<status>` events are published from the outbox. The batch is acked right
+ * after the commit; its events are published while the next batch is written, and a publish
+ * that fails is left to the outbox relay: never lost.
  */
 export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, registry: Registry, logger: Logger) {
   const alertsProcessed = new Counter({ name: 'sentryhub_processor_alerts_total', help: 'Alerts processed', registers: [registry] });
@@ -18,7 +19,9 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
   const batchAlerts = new Histogram({ name: 'sentryhub_processor_batch_alerts', help: 'Alerts per batch', buckets: [1, 10, 50, 100, 250, 500, 1000], registers: [registry] });
   const batchSeconds = new Histogram({ name: 'sentryhub_processor_batch_seconds', help: 'Time to store a batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
 
-  return async (batch: Delivery<AlertReceived>[]): Promise<void> => {
+  let publishing: Promise<void> = Promise.resolve();
+
+  const handle = async (batch: Delivery<AlertReceived>[]): Promise<void> => {
     const alerts: BatchAlert[] = batch.flatMap(({ data, context }) =>
       data.alerts.map((alert) => ({ alert, source: data.source, receivedAt: new Date(data.receivedAt), correlationId: context.correlationId })),
     );
@@ -38,10 +41,16 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
     for (const event of events) for (const change of event.payload.changes) changesPublished.inc({ change: change.change });
     logger.debug({ batchId, messages: batch.length, alerts: alerts.length, events: events.length }, 'batch stored');
     if (events.length === 0) return;
-    try {
-      await relayOutbox(db, messaging, { messageIds: events.map((event) => event.messageId) });
-    } catch (error) {
-      logger.warn({ err: error, batchId }, 'events stored but not yet published; the outbox relay will publish them');
-    }
+    // The events are safe in the outbox once committed: the batch is acked now, and their
+    // publish overlaps the next batch's write (one publish at a time, in order).
+    publishing = publishing.then(() =>
+      relayOutbox(db, messaging, { messageIds: events.map((event) => event.messageId) }).then(
+        () => undefined,
+        (error: unknown) => logger.warn({ err: error, batchId }, 'events stored but not yet published; the outbox relay will publish them'),
+      ),
+    );
   };
+  /** Waits for the publishes started so far (shutdown). */
+  const drained = () => publishing;
+  return Object.assign(handle, { drained });
 }
