@@ -15,6 +15,8 @@ export const NormalizedAlert = z.object({
   generatorURL: z.string().nullable(),
   /** Fields the sender added beyond the known ones, kept as they came. */
   extra: z.record(z.string(), z.unknown()).default({}),
+  /** The intake request's correlation id when the gateway coalesced several requests into one message. */
+  correlationId: z.string().min(1).optional(),
 });
 export type NormalizedAlert = z.infer<typeof NormalizedAlert>;
 

@@ -3,7 +3,61 @@ import { z } from 'zod';
 /** RFC 3339 timestamps as Alertmanager and Prometheus write them (any fraction, Z or offset). */
 export const Rfc3339 = z.iso.datetime({ offset: true });
 
-export const LabelSet = z.record(z.string().min(1), z.string());
+/** At most this many alerts in one request or external message (a webhook, an array of postable alerts). */
+export const MAX_ALERTS_PER_REQUEST = 10_000;
+/** JSON nested deeper than this (in kept unknown fields too) is refused: it serves no alert and costs stack. */
+export const MAX_JSON_DEPTH = 32;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Why a string cannot be stored verbatim, or null: PostgreSQL text and jsonb refuse NUL
+ * (`\u0000`) and lone UTF-16 surrogates, so such an alert would fail in the processor on every
+ * retry; it is refused at intake instead. Other control characters are kept verbatim.
+ */
+export function unstorableText(text: string): string | null {
+  if (text.includes('\u0000')) return 'must not contain NUL (\\u0000)';
+  if (LONE_SURROGATE.test(text)) return 'must not contain a lone UTF-16 surrogate';
+  return null;
+}
+
+const StoredText = z.string().superRefine((text, ctx) => {
+  const error = unstorableText(text);
+  if (error) ctx.addIssue({ code: 'custom', message: error });
+});
+
+/**
+ * The first problem of a parsed JSON value as a whole (depth over MAX_JSON_DEPTH, or an
+ * unstorable string in any key or value, unknown fields included), or null. Iterative: a
+ * hostile depth cannot overflow the stack here.
+ */
+export function jsonValueProblem(value: unknown): { path: (string | number)[]; message: string } | null {
+  const todo: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
+  for (let item = todo.pop(); item !== undefined; item = todo.pop()) {
+    if (item.path.length > MAX_JSON_DEPTH) return { path: item.path.slice(0, MAX_JSON_DEPTH), message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
+    if (typeof item.value === 'string') {
+      const error = unstorableText(item.value);
+      if (error) return { path: item.path, message: error };
+    } else if (Array.isArray(item.value)) {
+      item.value.forEach((child: unknown, index) => todo.push({ value: child, path: [...(item?.path ?? []), index] }));
+    } else if (item.value !== null && typeof item.value === 'object') {
+      for (const [key, child] of Object.entries(item.value)) {
+        const error = unstorableText(key);
+        if (error) return { path: [...item.path, key], message: `key ${error}` };
+        todo.push({ value: child, path: [...item.path, key] });
+      }
+    }
+  }
+  return null;
+}
+
+/** A refinement refusing what jsonValueProblem finds. */
+function storable(value: unknown, ctx: z.RefinementCtx): void {
+  const problem = jsonValueProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+}
+
+export const LabelSet = z.record(StoredText.min(1), StoredText);
 export type LabelSet = z.infer<typeof LabelSet>;
 
 /** Alertmanager's "not ended" value of endsAt. */
@@ -35,8 +89,8 @@ export const AlertmanagerWebhook = z.looseObject({
   commonLabels: LabelSet.default({}),
   commonAnnotations: LabelSet.default({}),
   externalURL: z.string().default(''),
-  alerts: z.array(WebhookAlert).min(1, 'alerts must not be empty'),
-});
+  alerts: z.array(WebhookAlert).min(1, 'alerts must not be empty').max(MAX_ALERTS_PER_REQUEST, `at most ${MAX_ALERTS_PER_REQUEST} alerts per request`),
+}).superRefine(storable);
 export type AlertmanagerWebhook = z.infer<typeof AlertmanagerWebhook>;
 
 /** An Alertmanager API v2 "postable alert", as Prometheus sends it to POST /api/v2/alerts. */
@@ -46,10 +100,13 @@ export const PostableAlert = z.looseObject({
   startsAt: Rfc3339.optional(),
   endsAt: Rfc3339.optional(),
   generatorURL: z.string().optional(),
-});
+}).superRefine(storable);
 export type PostableAlert = z.infer<typeof PostableAlert>;
 
-export const PostableAlerts = z.array(PostableAlert).min(1, 'alerts must not be empty');
+export const PostableAlerts = z
+  .array(PostableAlert)
+  .min(1, 'alerts must not be empty')
+  .max(MAX_ALERTS_PER_REQUEST, `at most ${MAX_ALERTS_PER_REQUEST} alerts per request`);
 export type PostableAlerts = z.infer<typeof PostableAlerts>;
 
 /** POST /api/v1/alerts: one postable alert or an array of them. */

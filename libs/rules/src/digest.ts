@@ -1,6 +1,10 @@
 import { MAX_MESSAGE_LENGTH } from './templates';
 
-/** One notification folded into a digest: its own rendered text and its kind. */
+/**
+ * One notification folded into a digest: its own rendered text and its kind. The text is a
+ * composed Slack message (composeMessage), whose interpolated values are already escaped;
+ * the digest adds only counts of its own, so it escapes nothing twice.
+ */
 export interface DigestEntry {
   text: string;
   status: 'firing' | 'resolved';
@@ -32,7 +36,13 @@ export function digestLine(text: string, maxLength = DIGEST_LINE_LENGTH): string
   if (line.length <= maxLength) return line;
   let cut = maxLength - 1;
   if (isHighSurrogate(line.charCodeAt(cut - 1))) cut -= 1;
-  return `${line.slice(0, cut)}…`;
+  let head = line.slice(0, cut);
+  // Never end inside an escape (`&am`) or inside the template's own markup (`<http://x|la`):
+  // a cut escape or an unclosed `<` would show Slack something other than what was meant.
+  head = head.replace(/&[a-z]{0,4}$/, '');
+  const open = head.lastIndexOf('<');
+  if (open > head.lastIndexOf('>')) head = head.slice(0, open);
+  return `${head}…`;
 }
 
 function header(entries: readonly DigestEntry[]): string {

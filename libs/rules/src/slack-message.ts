@@ -1,6 +1,6 @@
 import type { GroupSnapshot, InstanceSnapshot } from '@sentryhub/contracts';
 import { replaceIpAddresses } from './ip-addresses';
-import { renderOrFallback, templateContext, truncateMessage } from './templates';
+import { escapeSlack, renderOrFallback, templateContext, truncateMessage } from './templates';
 
 /** What composing a Slack message needs of a rule (the notifier, the admin preview and explain). */
 export interface SlackMessageRule {
@@ -34,7 +34,8 @@ export function pickChannel(rule: Pick<SlackMessageRule, 'slackChannel'>, change
  * resolved change. A template that fails, or renders nothing Slack would accept, gives a
  * safe default message that says so: the notification is never dropped. A rule with
  * `replace_ip_addresses` gets every IP address in the final text (the default one too)
- * replaced with `IP`.
+ * replaced with `IP`. Every interpolated value is escaped for Slack (`&`, `<`, `>`): a
+ * label cannot ping `<!channel>` or forge a link; the template's own text is kept.
  */
 export function composeMessage(rule: SlackMessageRule, change: SlackMessageSubject, defaultChannel: string): ComposedMessage {
   const resolved = change.instance.status === 'resolved';
@@ -45,12 +46,12 @@ export function composeMessage(rule: SlackMessageRule, change: SlackMessageSubje
     text: rule.replaceIpAddresses ? replaceIpAddresses(text) : text,
     templateError,
   });
-  const rendered = renderOrFallback(template, templateContext(change.group, change.instance), rule.name);
+  const rendered = renderOrFallback(template, templateContext(change.group, change.instance), rule.name, 'slack');
   if (rendered.failed) return finish(rendered.text, rendered.error);
   if (rendered.text.trim() === '') {
     const text = truncateMessage(
-      `[SentryHub] The template of rule "${rule.name}" rendered an empty message. ` +
-        `Alert ${change.group.name} is ${change.instance.status} (severity ${change.group.severity}).`,
+      `[SentryHub] The template of rule "${escapeSlack(rule.name)}" rendered an empty message. ` +
+        `Alert ${escapeSlack(change.group.name)} is ${change.instance.status} (severity ${escapeSlack(change.group.severity)}).`,
     );
     return finish(text, 'the template rendered an empty message');
   }

@@ -4,15 +4,54 @@ import { Liquid, type Template } from 'liquidjs';
 /** Slack refuses text over 40,000 characters; we stay under it with room to spare. */
 export const MAX_MESSAGE_LENGTH = 39_000;
 
-const liquid = new Liquid({ strictFilters: true, strictVariables: false, ownPropertyOnly: true });
-const parsedCache = new Map<string, Template[]>();
+/**
+ * DoS bounds of every template (liquidjs 10): a template longer than this many characters
+ * is refused when parsed (so when saved), ...
+ */
+export const TEMPLATE_PARSE_LIMIT = 100_000;
+/** ... one render may take at most this many milliseconds ... */
+export const TEMPLATE_RENDER_LIMIT_MS = 250;
+/** ... and allocate at most this much (liquidjs counts string/array growth: append, join, ranges). */
+export const TEMPLATE_MEMORY_LIMIT = 10_000_000;
 
-function parse(source: string): Template[] {
-  let parsed = parsedCache.get(source);
+const SLACK_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
+
+/**
+ * Text escaped the way Slack requires (`&`, `<`, `>` only): an interpolated value can then
+ * neither mention `<!channel>`/`<!here>`/`<@U123>` nor forge a `<http://evil|link>`.
+ */
+export function escapeSlack(text: string): string {
+  return text.replace(/[&<>]/g, (c) => SLACK_ESCAPES[c] ?? c);
+}
+
+/**
+ * How interpolated values are written: `none` for plain text (email; its HTML body is escaped
+ * by the email notifier), `slack` for Slack text, where every `{{ output }}` is escaped and
+ * the template's own text (Slack markup on purpose) is kept; `{{ value | raw }}` opts out.
+ */
+export type TemplateEscape = 'none' | 'slack';
+
+const baseOptions = {
+  strictFilters: true,
+  strictVariables: false,
+  ownPropertyOnly: true,
+  parseLimit: TEMPLATE_PARSE_LIMIT,
+  renderLimit: TEMPLATE_RENDER_LIMIT_MS,
+  memoryLimit: TEMPLATE_MEMORY_LIMIT,
+};
+const engines: Record<TemplateEscape, Liquid> = {
+  none: new Liquid(baseOptions),
+  slack: new Liquid({ ...baseOptions, outputEscape: (value: unknown) => escapeSlack(String(value ?? '')) }),
+};
+const parsedCaches: Record<TemplateEscape, Map<string, Template[]>> = { none: new Map(), slack: new Map() };
+
+function parse(source: string, escape: TemplateEscape = 'none'): Template[] {
+  const cache = parsedCaches[escape];
+  let parsed = cache.get(source);
   if (!parsed) {
-    parsed = liquid.parse(source);
-    if (parsedCache.size > 500) parsedCache.clear();
-    parsedCache.set(source, parsed);
+    parsed = engines[escape].parse(source);
+    if (cache.size > 500) cache.clear();
+    cache.set(source, parsed);
   }
   return parsed;
 }
@@ -21,6 +60,7 @@ function parse(source: string): Template[] {
 export function templateError(source: string): string | null {
   try {
     parse(source);
+    parse(source, 'slack');
     return null;
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
@@ -71,9 +111,10 @@ export function truncateMessage(text: string): string {
   return text.length <= MAX_MESSAGE_LENGTH ? text : `${text.slice(0, MAX_MESSAGE_LENGTH - 14)}\n…(truncated)`;
 }
 
-/** Renders a template; throws with Liquid's message when it cannot. */
-export function renderTemplate(source: string, context: TemplateContext): string {
-  return truncateMessage(liquid.renderSync(parse(source), context) as string);
+/** Renders a template within the bounds above; throws with Liquid's message when it cannot. */
+export function renderTemplate(source: string, context: TemplateContext, escape: TemplateEscape = 'none'): string {
+  const engine = engines[escape];
+  return truncateMessage(String(engine.renderSync(parse(source, escape), context)));
 }
 
 export type RenderOutcome = { text: string; failed: false } | { text: string; failed: true; error: string };
@@ -82,16 +123,18 @@ export type RenderOutcome = { text: string; failed: false } | { text: string; fa
  * Renders, and when rendering fails returns a safe default message that says so: a
  * notification is never lost to a template bug.
  */
-export function renderOrFallback(source: string, context: TemplateContext, ruleName: string): RenderOutcome {
+export function renderOrFallback(source: string, context: TemplateContext, ruleName: string, escape: TemplateEscape = 'none'): RenderOutcome {
   try {
-    return { text: renderTemplate(source, context), failed: false };
+    return { text: renderTemplate(source, context, escape), failed: false };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const group = context['alert_group'] as { name?: string; severity?: string } | undefined;
+    // Every value here comes from the alert or the rule: escaped for Slack like template output.
+    const value = (text: string) => (escape === 'slack' ? escapeSlack(text) : text);
     const text = truncateMessage(
-      `[SentryHub] The template of rule "${ruleName}" failed to render (${message}). ` +
-        `Alert ${group?.name ?? 'unknown'} is ${String(context['status'])} (severity ${group?.severity ?? 'unknown'}): ` +
-        `${String(context['summary'])}`,
+      `[SentryHub] The template of rule "${value(ruleName)}" failed to render (${value(message)}). ` +
+        `Alert ${value(group?.name ?? 'unknown')} is ${value(String(context['status']))} (severity ${value(group?.severity ?? 'unknown')}): ` +
+        `${value(String(context['summary']))}`,
     );
     return { text, failed: true, error: message };
   }

@@ -23,7 +23,7 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
 
   const handle = async (batch: Delivery<AlertReceived>[]): Promise<void> => {
     const alerts: BatchAlert[] = batch.flatMap(({ data, context }) =>
-      data.alerts.map((alert) => ({ alert, source: data.source, receivedAt: new Date(data.receivedAt), correlationId: context.correlationId })),
+      data.alerts.map((alert) => ({ alert, source: data.source, receivedAt: new Date(data.receivedAt), correlationId: alert.correlationId ?? context.correlationId })),
     );
     const batchId = randomUUID();
     const timer = batchSeconds.startTimer();

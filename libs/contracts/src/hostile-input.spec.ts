@@ -1,0 +1,107 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  AlertmanagerWebhook,
+  externalIntakeSchema,
+  jsonValueProblem,
+  MatchCriteria,
+  MAX_ALERTS_PER_REQUEST,
+  MAX_JSON_DEPTH,
+  PostableAlert,
+  PostableAlertOrAlerts,
+  PostableAlerts,
+  PostableSilence,
+  regexError,
+} from './index';
+
+/** A parse result is either a success or a zod error that has issues: it never throws. */
+function expectParseNeverThrows(parse: () => { success: boolean; error?: { issues: unknown[] } }): void {
+  const result = parse();
+  if (!result.success) expect(result.error?.issues.length).toBeGreaterThan(0);
+}
+
+const anyJson = fc.jsonValue({ maxDepth: 6 });
+/** Objects shaped roughly like the intake payloads, so the properties reach past the first field. */
+const labels = fc.dictionary(fc.string(), fc.string(), { maxKeys: 5 });
+const alertLike = fc.record(
+  { status: fc.constantFrom('firing', 'resolved', 'x'), labels, annotations: labels, startsAt: fc.constantFrom('2026-11-26T08:00:00Z', 'nope'), endsAt: fc.string(), fingerprint: fc.string(), generatorURL: fc.string() },
+  { requiredKeys: [] },
+);
+const webhookLike = fc.record(
+  { version: fc.constantFrom('4', 4, '3'), groupKey: fc.string(), status: fc.constantFrom('firing', 'resolved'), receiver: fc.string(), alerts: fc.array(alertLike, { maxLength: 4 }), extra: anyJson },
+  { requiredKeys: [] },
+);
+const intakeBody = fc.oneof(anyJson, alertLike, fc.array(alertLike, { maxLength: 4 }), webhookLike);
+
+describe('intake schemas under arbitrary JSON (fast-check)', () => {
+  it('never throw: success, or a zod error with issues', () => {
+    fc.assert(
+      fc.property(intakeBody, (body) => {
+        expectParseNeverThrows(() => AlertmanagerWebhook.safeParse(body));
+        expectParseNeverThrows(() => PostableAlert.safeParse(body));
+        expectParseNeverThrows(() => PostableAlerts.safeParse(body));
+        expectParseNeverThrows(() => PostableAlertOrAlerts.safeParse(body));
+        expectParseNeverThrows(() => externalIntakeSchema(body).safeParse(body));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('never throw on arbitrary rule criteria and silences, and accepted regexes compile', () => {
+    const criterion = fc.oneof(fc.string(), fc.record({ regex: fc.string() }), fc.record({ not: fc.string() }), fc.record({ notRegex: fc.string() }), anyJson);
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), criterion), anyJson, (criteria, silence) => {
+        expectParseNeverThrows(() => MatchCriteria.safeParse(criteria));
+        expectParseNeverThrows(() => PostableSilence.safeParse(silence));
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+});
+
+describe('hostile intake input', () => {
+  const alert = { labels: { alertname: 'X' } };
+
+  it(`refuses more than ${MAX_ALERTS_PER_REQUEST} alerts in one request with a clear issue`, () => {
+    expect(PostableAlerts.safeParse(Array.from({ length: MAX_ALERTS_PER_REQUEST }, () => alert)).success).toBe(true);
+    const many = PostableAlerts.safeParse(Array.from({ length: 100_000 }, () => alert));
+    expect(many.success).toBe(false);
+    expect(many.error?.issues[0]?.message).toBe(`at most ${MAX_ALERTS_PER_REQUEST} alerts per request`);
+  });
+
+  it('refuses JSON nested deeper than MAX_JSON_DEPTH, without overflowing the stack', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 200_000; i += 1) deep = [deep];
+    expect(jsonValueProblem(deep)?.message).toMatch(/nested deeper/);
+    const result = PostableAlert.safeParse({ ...alert, extra: deep });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.message).toBe(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  });
+
+  it('keeps control characters and SQL metacharacters verbatim, refuses NUL and lone surrogates', () => {
+    const verbatim = { labels: { alertname: "x'; DROP TABLE alert_groups; --", 'we\u0001ird\n': 'tab\there\u001b[31m\r\n"\\%_' } };
+    expect(PostableAlert.parse(verbatim).labels).toEqual(verbatim.labels);
+    for (const bad of ['a\u0000b', 'lone \ud800 high', 'lone \udc00 low']) {
+      expect(PostableAlert.safeParse({ labels: { alertname: bad } }).success).toBe(false);
+      expect(PostableAlert.safeParse({ labels: { [bad]: 'v' } }).success).toBe(false);
+      expect(PostableAlert.safeParse({ ...alert, unknownField: { nested: bad } }).success).toBe(false);
+    }
+    expect(PostableAlert.safeParse({ labels: { alertname: 'emoji 🔥 ok' } }).success).toBe(true);
+  });
+});
+
+describe('catastrophic regexes are refused when a rule or silence is saved', () => {
+  const silence = (value: string) => ({ matchers: [{ name: 'host', value, isRegex: true }], startsAt: '2026-11-26T08:00:00Z', endsAt: '2026-11-27T08:00:00Z', createdBy: 'a', comment: 'c' });
+
+  it.each(['(a+)+$', '(a*)*b', '(\\w+\\s?)*', '(a|aa)+', '((ab)*c)+', '(x+x+)+y', '([a-z]+)*', '(.*){1,}', 'a'.repeat(1_001)])('refuses %s', (source) => {
+    expect(regexError(source)).not.toBeNull();
+    expect(MatchCriteria.safeParse({ host: { regex: source } }).success).toBe(false);
+    expect(MatchCriteria.safeParse({ host: { notRegex: source } }).success).toBe(false);
+    expect(PostableSilence.safeParse(silence(source)).success).toBe(false);
+  });
+
+  it.each(['host-[0-9]+', 'web-.*', '(prod|staging)', 'a+b*c{2,}', '(ab)+', '(?:web|db)-\\d+', '[(|)]+', '\\(a+\\)+', '(a+)?', '(a+){0,3}'])('accepts %s', (source) => {
+    expect(regexError(source)).toBeNull();
+    expect(PostableSilence.safeParse(silence(source)).success).toBe(true);
+  });
+});
