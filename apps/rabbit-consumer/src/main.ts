@@ -1,25 +1,29 @@
 import { runWorker } from '@sentryhub/messaging';
-import { loadConfig } from '@sentryhub/service-runtime';
-import { readCaBundle, trustCaCertificates } from './app/ca-bundle';
+import { loadConfig, rabbitmqUrl } from '@sentryhub/service-runtime';
 import { ConsumerConfig } from './app/config';
 import { externalIntakeTopology, subscribeExternalIntake } from './app/external-intake';
 
 const config = loadConfig(ConsumerConfig);
+const topology = externalIntakeTopology(config);
 
 await runWorker({
   name: 'rabbit-consumer',
   config,
-  topology: externalIntakeTopology(config),
-  // Runs before the broker connection, so that amqps:// already trusts the CA.
+  topology,
   open: async ({ logger }) => {
     if (config.RABBITMQ_CA_FILE) {
-      const certificates = readCaBundle(config.RABBITMQ_CA_FILE);
-      trustCaCertificates(certificates);
-      logger.info({ file: config.RABBITMQ_CA_FILE, certificates: certificates.length }, 'trusting CA bundle for amqps://');
+      logger.info({ file: config.RABBITMQ_CA_FILE, certificates: topology.socketOptions.ca?.length }, 'amqps:// broker certificate is checked against this CA bundle');
     }
     return [];
   },
   subscribe: async ({ messaging, logger, registry }) => [
-    await subscribeExternalIntake(messaging, { queue: config.RABBITMQ_EXTERNAL_QUEUE, logger, registry }),
+    await subscribeExternalIntake(messaging, {
+      queue: config.RABBITMQ_EXTERNAL_QUEUE,
+      logger,
+      registry,
+      broker: { url: rabbitmqUrl(config), socketOptions: topology.socketOptions },
+      bodyLimitBytes: config.BODY_LIMIT_BYTES,
+      retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000,
+    }),
   ],
 });

@@ -11,21 +11,22 @@ import { createLogger, parseConfig } from '@sentryhub/service-runtime';
 import { createTestVhost, TEST_RABBITMQ_HOST, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCaBundle, trustCaCertificates } from './ca-bundle';
+import { readCaBundle } from './ca-bundle';
 import { ConsumerConfig } from './config';
-import { externalIntakeTopology } from './external-intake';
+import { ensureExternalQueue, externalIntakeTopology } from './external-intake';
 
 /*
  * RABBITMQ_CA_FILE against the real local RabbitMQ: a TLS terminator (as stunnel or a load
  * balancer would be) with a certificate from a private CA sits in front of its plain AMQP
- * port, so amqps:// works only once that CA is trusted. This file's process trusts it for
- * good, so every test that needs the untrusted state runs before `trustCaCertificates`.
+ * port, so amqps:// works only when the broker connection is given that CA.
  */
 
 const run = promisify(execFile);
 
 let dir: string;
 let caFile: string;
+let otherCaFile: string;
+const logger = createLogger('rabbit-consumer-test', 'silent');
 let vhost: TestVhost;
 let proxy: tls.Server;
 let amqpsUrl: string;
@@ -33,11 +34,14 @@ let amqpsUrl: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rabbit-consumer-ca-'));
   caFile = join(dir, 'ca.pem');
+  otherCaFile = join(dir, 'other-ca.pem');
   const keyFile = join(dir, 'key.pem');
-  await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', keyFile, '-out', caFile,
-  ]);
+  const selfSigned = (key: string, cert: string) =>
+    run('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', key, '-out', cert,
+    ]);
+  await Promise.all([selfSigned(keyFile, caFile), selfSigned(join(dir, 'other-key.pem'), otherCaFile)]);
   vhost = await createTestVhost('rabbit-consumer-tls');
   proxy = tls.createServer({ key: await readFile(keyFile), cert: await readFile(caFile) }, (client) => {
     const upstream = net.connect(5672, TEST_RABBITMQ_HOST);
@@ -82,32 +86,42 @@ describe('readCaBundle', () => {
 });
 
 describe('amqps:// with RABBITMQ_CA_FILE', () => {
-  it('is refused while the private CA is not trusted', async () => {
-    await expect(amqp.connect(amqpsUrl)).rejects.toThrow(/self[- ]signed certificate/);
+  const topology = (caFile?: string) =>
+    externalIntakeTopology({ RABBITMQ_EXTERNAL_QUEUE: 'tls_external', RABBITMQ_PREFETCH: 1, ...(caFile ? { RABBITMQ_CA_FILE: caFile } : {}) });
+  const connect = (caFile?: string) => connectMessaging(buildBrokerConfig({ url: amqpsUrl, ...topology(caFile) }), { logger });
+
+  it('is refused without the bundle, and with a bundle of another CA', async () => {
+    await expect(connect()).rejects.toThrow(/self[- ]signed certificate/);
+    await expect(connect(otherCaFile)).rejects.toThrow(/self[- ]signed certificate/);
+    await expect(ensureExternalQueue({ url: amqpsUrl, socketOptions: topology(otherCaFile).socketOptions }, 'tls_external')).rejects.toThrow(
+      /self[- ]signed certificate/,
+    );
   });
 
-  it('connects through rascal, topology and all, once the bundle is trusted', async () => {
-    trustCaCertificates(readCaBundle(caFile));
-    const logger = createLogger('rabbit-consumer-test', 'silent');
-    const topology = externalIntakeTopology({ RABBITMQ_EXTERNAL_QUEUE: 'tls_external', RABBITMQ_PREFETCH: 1 });
-    const messaging = await connectMessaging(buildBrokerConfig({ url: amqpsUrl, ...topology }), { logger });
+  it('connects through rascal, topology and all, and declares the external queue over TLS', async () => {
+    const { socketOptions } = topology(caFile);
+    expect(socketOptions.ca).toEqual(readCaBundle(caFile));
+    const messaging = await connect(caFile);
     try {
       expect(messaging.isConnected()).toBe(true);
+      expect(await ensureExternalQueue({ url: amqpsUrl, socketOptions }, 'tls_external')).toBe('declared');
       const plain = await amqp.connect(vhost.url);
       const channel = await plain.createChannel();
-      // Declared over the TLS connection: proof that it reached this vhost.
+      // Declared over the TLS connections: proof that they reached this vhost.
       expect(await channel.checkQueue('tls_external.dead')).toMatchObject({ queue: 'tls_external.dead' });
+      expect(await channel.checkQueue('tls_external')).toMatchObject({ queue: 'tls_external' });
       await plain.close();
     } finally {
       await messaging.shutdown();
     }
   });
 
-  it('still trusts the public CAs beside the private one', () => {
+  it('trusts the bundle for the broker connection only, never process-wide', async () => {
     // Node re-encodes the certificates it is given, so compare them by fingerprint.
-    const fingerprints = (pems: string[]) => pems.map((pem) => new X509Certificate(pem).fingerprint256);
-    const trusted = new Set(fingerprints(tls.getCACertificates('default')));
-    expect(fingerprints(tls.getCACertificates('bundled')).filter((fingerprint) => !trusted.has(fingerprint))).toEqual([]);
-    expect(trusted.has(fingerprints(readCaBundle(caFile))[0] ?? '')).toBe(true);
+    const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
+    const trusted = new Set(tls.getCACertificates('default').map(fingerprint));
+    expect(trusted.has(fingerprint(readCaBundle(caFile)[0] ?? ''))).toBe(false);
+    // Any other TLS connection of the process still refuses the private CA.
+    await expect(amqp.connect(amqpsUrl)).rejects.toThrow(/self[- ]signed certificate/);
   });
 });

@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import tls from 'node:tls';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
  * The PEM certificates of a CA bundle file. Throws with a reason a person can act on when the
  * file is unreadable, holds no certificate, or holds one that does not parse.
+ *
+ * They go to the broker connection's own `socketOptions.ca` (see externalIntakeTopology), never
+ * to the process-wide trust store: like pika's `ca_certs` or curl's `--cacert`, they replace the
+ * default CAs for the broker connection only.
  */
 export function readCaBundle(path: string): string[] {
   let text: string;
@@ -25,14 +28,4 @@ export function readCaBundle(path: string): string[] {
     }
   });
   return certificates;
-}
-
-/**
- * Adds the certificates to the CAs that every TLS connection of this process trusts, so an
- * amqps:// broker signed by a private CA is accepted. The messaging lib builds the rascal
- * connection from a URL only and offers no socket options, and this process opens no other
- * TLS connection; the system CAs stay trusted too.
- */
-export function trustCaCertificates(certificates: readonly string[]): void {
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...certificates]);
 }

@@ -8,7 +8,9 @@ export const ConsumerConfig = z.object({
   HEALTH_PORT: portEnv(9101),
   RABBITMQ_EXTERNAL_QUEUE: z.string().min(1).default(DEFAULT_EXTERNAL_QUEUE),
   RABBITMQ_PREFETCH: z.coerce.number().int().positive().default(50),
-  /** A CA bundle (PEM) to trust for amqps:// brokers signed by a private CA; checked at start-up. */
+  /** Larger bodies are dead-lettered with the reason, never republished: the HTTP gateway's 413 limit. */
+  BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  /** A CA bundle (PEM) that an amqps:// broker's certificate must chain to; checked at start-up. */
   RABBITMQ_CA_FILE: z
     .string()
     .min(1)

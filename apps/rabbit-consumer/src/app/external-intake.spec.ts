@@ -27,6 +27,7 @@ const QUEUE = DEFAULT_EXTERNAL_QUEUE;
 const DEAD = deadLetterQueueName(QUEUE);
 const RECEIVED = QUEUES.alertProcessorAlertsReceived;
 const PREFETCH = 7;
+const BODY_LIMIT_BYTES = 1_048_576;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const run = promisify(execFile);
@@ -36,6 +37,7 @@ let messaging: Messaging | undefined;
 let subscription: Subscription | undefined;
 let connection: Awaited<ReturnType<typeof amqp.connect>> | undefined;
 let channel: ConfirmChannel;
+let channelClosed: Error | null = null;
 const registry = new Registry();
 
 beforeAll(async () => {
@@ -43,9 +45,20 @@ beforeAll(async () => {
   const logger = createLogger('rabbit-consumer-test', 'silent');
   const topology = externalIntakeTopology({ RABBITMQ_EXTERNAL_QUEUE: QUEUE, RABBITMQ_PREFETCH: PREFETCH });
   messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, ...topology, retryDelayMs: 200 }), { logger });
-  subscription = await subscribeExternalIntake(messaging, { queue: QUEUE, logger, registry });
+  subscription = await subscribeExternalIntake(messaging, {
+    queue: QUEUE,
+    logger,
+    registry,
+    broker: { url: vhost.url, socketOptions: topology.socketOptions },
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+    retryDelayMs: 200,
+  });
   connection = await amqp.connect(vhost.url);
   channel = await connection.createConfirmChannel();
+  // Every test uses this channel: once the broker closed it, fail at once instead of waiting for confirms that never come.
+  channel.on('close', () => {
+    channelClosed = new Error('the test channel was closed by the broker (see the first failure)');
+  });
 });
 
 afterAll(async () => {
@@ -57,6 +70,7 @@ afterAll(async () => {
 
 /** Drops a message on the external queue as an outside system would, and waits for the broker's confirm. */
 async function send(body: unknown, properties: Options.Publish = {}): Promise<Buffer> {
+  if (channelClosed) throw channelClosed;
   const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
   channel.sendToQueue(QUEUE, content, { contentType: 'application/json', persistent: true, ...properties });
   await channel.waitForConfirms();
@@ -126,19 +140,34 @@ const webhook = alertmanagerWebhook(
 ) as { groupKey: string; alerts: { labels: Record<string, string> }[] };
 
 describe('the external queue', () => {
-  it('is durable, dead-letters to <queue>.dead, and is consumed with acks and the configured prefetch', async () => {
+  it('is declared as seed 000 declares it (durable, classic, no arguments), beside <queue>.dead, and consumed with acks and the prefetch', async () => {
     // rabbitmqctl prints queue arguments as [name, type, value] triples.
     const queues = await list<{ name: string; durable: boolean; type: string; arguments: [string, string, unknown][] }>('list_queues', 'name', 'durable', 'type', 'arguments');
     const external = queues.find((queue) => queue.name === QUEUE);
-    expect(external).toMatchObject({ durable: true, type: 'classic' });
-    expect(Object.fromEntries(external?.arguments.map(([name, , value]) => [name, value]) ?? [])).toEqual({
-      'x-dead-letter-exchange': EXCHANGES.deadLetter,
-      'x-dead-letter-routing-key': QUEUE,
-    });
+    expect(external).toMatchObject({ durable: true, type: 'classic', arguments: [] });
     expect(queues.find((queue) => queue.name === DEAD)).toMatchObject({ durable: true });
 
     const consumers = await list<{ queue_name: string; ack_required: boolean; prefetch_count: number }>('list_consumers', 'queue_name', 'ack_required', 'prefetch_count');
     expect(consumers.filter((consumer) => consumer.queue_name === QUEUE)).toEqual([{ queue_name: QUEUE, ack_required: true, prefetch_count: PREFETCH }]);
+  });
+
+  it("leaves a seed 000 system's own declaration (durable, no arguments) valid", async () => {
+    // As pika's queue_declare(queue, durable=True) does, on a channel of its own: a refused declaration closes it.
+    const other = await connection?.createChannel();
+    other?.on('error', () => undefined);
+    await expect(other?.assertQueue(QUEUE, { durable: true })).resolves.toMatchObject({ queue: QUEUE, consumerCount: 1 });
+    await other?.close();
+  });
+
+  it('is declared again when it is deleted under the consumer, which then consumes it again', async () => {
+    await channel.deleteQueue(QUEUE);
+    await waitFor(
+      async () => ((await list<{ queue_name: string }>('list_consumers', 'queue_name')).some((consumer) => consumer.queue_name === QUEUE) ? true : null),
+      20_000,
+      `a consumer on the re-declared ${QUEUE}`,
+    );
+    await send({ labels: { alertname: 'AfterDelete' } }, { messageId: 'after-delete' });
+    expect((await received()).body.id).toBe('after-delete');
   });
 });
 
@@ -242,24 +271,60 @@ interface BadCase {
   content: unknown;
   properties?: Options.Publish;
   error: RegExp;
-  path: string;
+  path: string | RegExp;
 }
+
+/** JSON text of `levels` nested arrays, or objects `{"a": ...}`, around `inner`. */
+const nested = (levels: number, kind: 'array' | 'object', inner = '1') =>
+  kind === 'array' ? `${'['.repeat(levels)}${inner}${']'.repeat(levels)}` : `${'{"a":'.repeat(levels)}${inner}${'}'.repeat(levels)}`;
 
 const badCases: BadCase[] = [
   { name: 'invalid JSON', content: Buffer.from('{"labels": {"alertname": '), error: /^invalid JSON: /, path: '' },
-  { name: 'bytes that are not UTF-8', content: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), error: /^invalid JSON: /, path: '' },
+  { name: 'bytes that are not UTF-8', content: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), error: /^invalid JSON: .*not valid for encoding utf-8/, path: '' },
   {
-    name: 'a wrong shape (an object without labels)',
+    // A sender writing Latin-1: the JSON is well-formed but "é" is the single byte 0xE9.
+    name: 'Latin-1 text instead of UTF-8',
+    content: Buffer.from('{"labels":{"alertname":"Caf\u00e9Down"}}', 'latin1'),
+    error: /^invalid JSON: .*not valid for encoding utf-8/,
+    path: '',
+  },
+  {
+    name: 'missing labels (an object without them)',
     content: { hello: 'world' },
     error: /^invalid message: .*expected record.* at labels$/,
     path: 'labels',
   },
   {
-    name: 'JSON that is not an object or array',
+    name: 'missing labels in an alert of a webhook payload',
+    content: { ...webhook, alerts: [{ status: 'firing', startsAt: '2025-01-01T00:00:00Z' }] },
+    error: /^invalid message: .*expected record, received undefined at alerts\.0\.labels$/,
+    path: 'alerts.0.labels',
+  },
+  {
+    name: 'a wrong type: a label value that is a number',
+    content: { labels: { alertname: 'X', replicas: 3 } },
+    error: /^invalid message: .*expected string, received number at labels\.replicas$/,
+    path: 'labels.replicas',
+  },
+  {
+    name: 'a wrong type: startsAt as epoch seconds',
+    content: [{ labels: { alertname: 'X' }, startsAt: 1_735_689_600 }],
+    error: /^invalid message: .*expected string, received number at 0\.startsAt$/,
+    path: '0.startsAt',
+  },
+  {
+    name: 'a wrong value: a webhook alert status that is neither firing nor resolved',
+    content: { ...webhook, alerts: [{ status: 'burning', labels: { alertname: 'X' }, startsAt: '2025-01-01T00:00:00Z' }] },
+    error: /^invalid message: .*"firing"\|"resolved" at alerts\.0\.status$/,
+    path: 'alerts.0.status',
+  },
+  {
+    name: 'a JSON scalar (a string)',
     content: 'just a string',
     error: /expected an Alertmanager webhook payload .*, got string/,
     path: '',
   },
+  { name: 'a JSON scalar (a number)', content: 42, error: /expected an Alertmanager webhook payload .*, got number/, path: '' },
   {
     name: 'one bad alert inside an array',
     content: [{ labels: { alertname: 'ok' } }, { labels: {} }],
@@ -280,38 +345,65 @@ const badCases: BadCase[] = [
     error: /unsupported content encoding "gzip"/,
     path: '',
   },
+  {
+    // A well-formed alert: only its size is wrong (the HTTP gateway answers 413 to it).
+    name: 'a 5 MB body',
+    content: { labels: { alertname: 'Huge' }, annotations: { description: 'x'.repeat(5 * 1024 * 1024) } },
+    error: /^message body of 52429\d\d bytes is over the limit of 1048576 bytes \(BODY_LIMIT_BYTES\)$/,
+    path: '',
+  },
+  {
+    name: 'JSON nested 10,000 levels deep',
+    content: Buffer.from(nested(10_000, 'array')),
+    error: /^invalid message: nested deeper than 32 levels at (0\.){31}0$/,
+    path: /^(0\.){31}0$/,
+  },
+  {
+    // Kept as an unknown field, it would overflow JSON.stringify's stack when republished.
+    name: 'a valid alert carrying an unknown field nested 10,000 levels deep',
+    content: Buffer.from(`{"labels":{"alertname":"Deep"},"detail":${nested(10_000, 'object')}}`),
+    error: /^invalid message: nested deeper than 32 levels at detail(\.a){31}$/,
+    path: /^detail(\.a){31}$/,
+  },
 ];
 
 describe('invalid messages go to <queue>.dead with the reason, never republished', () => {
-  it.each(badCases)('$name', async ({ content, properties, error, path }) => {
+  it.each(badCases)('$name, while the valid messages around it flow', async ({ content, properties, error, path }) => {
     const before = await counters();
-    const messageId = `bad-${Math.random().toString(36).slice(2)}`;
-    const sent = await send(content, { messageId, ...properties });
+    const tag = Math.random().toString(36).slice(2);
+    await send({ labels: { alertname: 'Before', tag } }, { messageId: `before-${tag}` });
+    const sent = await send(content, { messageId: `bad-${tag}`, ...properties });
+    await send([{ labels: { alertname: 'After', tag } }], { messageId: `after-${tag}` });
 
     const dead = await next(DEAD);
-    expect(dead.properties.messageId).toBe(messageId);
+    expect(dead.properties.messageId).toBe(`bad-${tag}`);
     expect(dead.content.equals(sent)).toBe(true);
     const headers = dead.properties.headers ?? {};
     expect(String(headers[HEADERS.error])).toMatch(error);
-    expect(headers[HEADERS.errorPath]).toBe(path);
+    expect(headers[HEADERS.errorPath]).toEqual(typeof path === 'string' ? path : expect.stringMatching(path));
     expect(headers[HEADERS.originalQueue]).toBe(QUEUE);
+    expect(headers[HEADERS.originalExchange]).toBe('');
+    expect(headers[HEADERS.originalRoutingKey]).toBe(QUEUE);
     if (properties?.contentEncoding) expect(dead.properties.contentEncoding).toBe(properties.contentEncoding);
 
+    const flowed = [(await received()).body, (await received()).body];
+    expect(flowed.map((body) => body.id).sort()).toEqual([`after-${tag}`, `before-${tag}`]);
     expect(await ready(RECEIVED)).toBe(0);
     expect(await ready(DEAD)).toBe(0);
-    expect(await counters()).toEqual(before);
+    expect(await counters()).toEqual({ messages: before.messages + 2, alerts: before.alerts + 2 });
   });
 
-  it('keeps consuming good messages after bad ones and leaves nothing unacknowledged', async () => {
-    await send(Buffer.from('not json'), { messageId: 'burst-bad-1' });
-    await send({ version: '4' }, { messageId: 'burst-bad-2' });
+  it('keeps consuming good messages after a burst of bad ones and leaves nothing unacknowledged', async () => {
+    const bad = badCases.map((badCase, index) => ({ ...badCase, messageId: `burst-bad-${index}` }));
+    for (const badCase of bad) await send(badCase.content, { messageId: badCase.messageId, ...badCase.properties });
     await send({ labels: { alertname: 'AfterBadOnes' } }, { messageId: 'burst-good' });
 
     const { body } = await received();
     expect(body.id).toBe('burst-good');
     expect(body.alerts[0]?.labels).toEqual({ alertname: 'AfterBadOnes' });
-    const deadIds = [(await next(DEAD)).properties.messageId, (await next(DEAD)).properties.messageId];
-    expect(deadIds.sort()).toEqual(['burst-bad-1', 'burst-bad-2']);
+    const dead = await Promise.all(bad.map(() => next(DEAD)));
+    const reasons = new Map(dead.map((message) => [String(message.properties.messageId), String(message.properties.headers?.[HEADERS.error])]));
+    for (const badCase of bad) expect(reasons.get(badCase.messageId)).toMatch(badCase.error);
 
     await expectExternalQueueSettled();
     expect(await ready(RECEIVED)).toBe(0);

@@ -1,25 +1,129 @@
-import { subscribe, type Messaging, type Subscription, type TopologyOptions } from '@sentryhub/messaging';
+import { hostname } from 'node:os';
+import {
+  EXTERNAL_QUEUE_DECLARATION,
+  subscribe,
+  type BrokerSocketOptions,
+  type Messaging,
+  type Subscription,
+  type TopologyOptions,
+} from '@sentryhub/messaging';
 import type { Logger, Registry } from '@sentryhub/service-runtime';
+import amqp from 'amqplib';
+import { readCaBundle } from './ca-bundle';
 import type { ConsumerConfig } from './config';
 import { externalMessageHandler } from './handle-external-message';
 import { parseExternalMessage } from './parse-external-message';
 
-type QueueConfig = Pick<ConsumerConfig, 'RABBITMQ_EXTERNAL_QUEUE' | 'RABBITMQ_PREFETCH'>;
+type TopologyConfig = Pick<ConsumerConfig, 'RABBITMQ_EXTERNAL_QUEUE' | 'RABBITMQ_PREFETCH'> & Partial<Pick<ConsumerConfig, 'RABBITMQ_CA_FILE'>>;
 
-/** The topology this service adds: the external queue (durable, with `<queue>.dead`), consumed. */
-export function externalIntakeTopology(config: QueueConfig): Pick<TopologyOptions, 'externalQueue' | 'consumes' | 'prefetch'> {
-  return { externalQueue: config.RABBITMQ_EXTERNAL_QUEUE, consumes: [config.RABBITMQ_EXTERNAL_QUEUE], prefetch: config.RABBITMQ_PREFETCH };
+/** What RabbitMQ shows for this process's connection, so that an operator can tell it apart. */
+export const CONNECTION_NAME_PREFIX = 'sentryhub rabbit-consumer';
+const connectionName = () => `${CONNECTION_NAME_PREFIX} ${hostname()} pid ${process.pid}`;
+
+/**
+ * The topology this service adds: the external queue (with `<queue>.dead`), consumed, over a
+ * connection that carries a recognisable name and, with RABBITMQ_CA_FILE, checks an amqps://
+ * broker against that CA bundle (for this connection only).
+ */
+export function externalIntakeTopology(
+  config: TopologyConfig,
+): Pick<TopologyOptions, 'externalQueue' | 'consumes' | 'prefetch' | 'socketOptions'> & { socketOptions: BrokerSocketOptions } {
+  return {
+    externalQueue: config.RABBITMQ_EXTERNAL_QUEUE,
+    consumes: [config.RABBITMQ_EXTERNAL_QUEUE],
+    prefetch: config.RABBITMQ_PREFETCH,
+    socketOptions: {
+      clientProperties: { connection_name: connectionName() },
+      ...(config.RABBITMQ_CA_FILE ? { ca: readCaBundle(config.RABBITMQ_CA_FILE) } : {}),
+    },
+  };
 }
 
-/** Consumes the external queue: invalid bodies are dead-lettered by `subscribe`, valid ones republished. */
-export function subscribeExternalIntake(
-  messaging: Messaging,
-  deps: { queue: string; logger: Logger; registry: Registry },
-): Promise<Subscription> {
-  return subscribe(messaging, {
-    queue: deps.queue,
+/** How to reach the broker outside rascal: the same URL and socket options as its connection. */
+export interface BrokerAddress {
+  url: string;
+  socketOptions?: BrokerSocketOptions;
+}
+
+const isNotFound = (error: unknown) => typeof error === 'object' && error !== null && 'code' in error && error.code === 404;
+
+/**
+ * Makes sure the external queue exists without ever re-declaring it: a queue that other
+ * systems (or an earlier version of this service) declared is used as it is, whatever its
+ * arguments; a missing one is declared as seed 000 declares it (EXTERNAL_QUEUE_DECLARATION).
+ * A re-declaration with other arguments would be refused with 406 PRECONDITION_FAILED.
+ */
+export async function ensureExternalQueue(broker: BrokerAddress, queue: string): Promise<'found' | 'declared'> {
+  const clientProperties = { ...broker.socketOptions?.clientProperties, connection_name: `${connectionName()} (declaring ${queue})` };
+  const connection = await amqp.connect(broker.url, { ...broker.socketOptions, clientProperties });
+  // A refused check closes its channel with an error event; the awaited call reports it.
+  connection.on('error', () => undefined);
+  try {
+    const check = await connection.createChannel();
+    check.on('error', () => undefined);
+    try {
+      await check.checkQueue(queue);
+      await check.close();
+      return 'found';
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    const declare = await connection.createChannel();
+    await declare.assertQueue(queue, EXTERNAL_QUEUE_DECLARATION);
+    await declare.close();
+    return 'declared';
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/** ensureExternalQueue, retried with back-off (doubling up to 60 s) until it works. */
+async function ensureWithRetry(broker: BrokerAddress, queue: string, logger: Logger, retryDelayMs: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const outcome = await ensureExternalQueue(broker, queue);
+      logger.info({ queue }, outcome === 'found' ? 'external queue exists; consuming it as it is' : 'external queue was missing; declared it (durable)');
+      return;
+    } catch (error) {
+      const base = Math.min(retryDelayMs * 2 ** (attempt - 1), 60_000);
+      const delayMs = Math.round(base / 2 + Math.random() * (base / 2));
+      logger.warn({ err: error, queue, attempt, delayMs }, 'cannot check or declare the external queue; retrying');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
+export interface ExternalIntakeDeps {
+  queue: string;
+  logger: Logger;
+  registry: Registry;
+  broker: BrokerAddress;
+  bodyLimitBytes: number;
+  /** First delay before checking the queue again after a failure. */
+  retryDelayMs?: number;
+}
+
+/**
+ * Consumes the external queue: invalid bodies are dead-lettered by `subscribe`, valid ones
+ * republished. The queue is checked (declared if missing) first, and again whenever the
+ * broker says it is gone, so that rascal's next re-subscription finds it.
+ */
+export async function subscribeExternalIntake(messaging: Messaging, deps: ExternalIntakeDeps): Promise<Subscription> {
+  const { queue, logger, broker } = deps;
+  const retryDelayMs = deps.retryDelayMs ?? 1_000;
+  await ensureWithRetry(broker, queue, logger, retryDelayMs);
+  const subscription = await subscribe(messaging, {
+    queue,
     parse: parseExternalMessage,
-    handler: externalMessageHandler(messaging, deps.registry),
-    logger: deps.logger,
+    handler: externalMessageHandler(messaging, deps.registry, { bodyLimitBytes: deps.bodyLimitBytes }),
+    logger,
   });
+  let ensuring: Promise<void> | null = null;
+  subscription.session.on('error', (error: unknown) => {
+    if (!isNotFound(error) || ensuring) return;
+    ensuring = ensureWithRetry(broker, queue, logger, retryDelayMs).finally(() => {
+      ensuring = null;
+    });
+  });
+  return subscription;
 }

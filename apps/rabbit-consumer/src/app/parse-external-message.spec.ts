@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseExternalMessage } from './parse-external-message';
+import { MAX_DEPTH, parseExternalMessage, tooDeep } from './parse-external-message';
 
 function failure(json: unknown): { path: string; message: string } {
   const result = parseExternalMessage(json);
@@ -41,5 +41,26 @@ describe('parseExternalMessage', () => {
     expect(failure({ version: '4', groupKey: 'g', status: 'firing', receiver: 'r', alerts: [] })).toEqual({ path: 'alerts', message: 'alerts must not be empty' });
     expect(failure({ version: '3', groupKey: 'g', status: 'firing', receiver: 'r', alerts: [] }).path).toBe('version');
     expect(failure([])).toEqual({ path: '', message: 'alerts must not be empty' });
+  });
+
+  it('refuses JSON nested deeper than MAX_DEPTH before judging its shape, naming the path, without recursion', () => {
+    const nested = (levels: number, inner: unknown): unknown => {
+      let value = inner;
+      for (let level = 0; level < levels; level++) value = { a: value };
+      return value;
+    };
+    const alert = { labels: { alertname: 'X' } };
+    // A webhook's labels sit 4 levels down; extras may go deeper, up to the limit.
+    expect(parseExternalMessage({ ...alert, detail: nested(MAX_DEPTH - 1, 1) }).success).toBe(true);
+    expect(failure({ ...alert, detail: nested(MAX_DEPTH, 1) })).toEqual({
+      path: ['detail', ...Array<string>(MAX_DEPTH - 1).fill('a')].join('.'),
+      message: `nested deeper than ${MAX_DEPTH} levels`,
+    });
+    // Far deeper than any call stack: found iteratively, in well under a second.
+    const started = Date.now();
+    expect(tooDeep(nested(1_000_000, [])) ?? []).toHaveLength(MAX_DEPTH);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(tooDeep([[[]]], 3)).toBeNull();
+    expect(tooDeep([[[[]]]], 3)).toEqual([0, 0, 0]);
   });
 });
