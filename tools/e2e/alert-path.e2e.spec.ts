@@ -100,7 +100,11 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
     expect((await post(webhook('resolved'))).status).toBe(202);
     const requests = await slack.waitForRequests(2);
     expect(requests[1]).toMatchObject({ channel: '#storage', text: ':white_check_mark: DiskFull on host-1 resolved' });
-    const notifications = await database.db.selectFrom('notifications').select(['kind', 'status', 'channel']).orderBy('id').execute();
+    // Slack answers before the notifier commits the row as sent: wait for the commit.
+    const notifications = await waitFor(async () => {
+      const rows = await database.db.selectFrom('notifications').select(['kind', 'status', 'channel']).orderBy('id').execute();
+      return rows.every((row) => row.status !== 'pending') ? rows : null;
+    }, 10_000, 'the notifications to be recorded');
     expect(notifications).toEqual([
       { kind: 'firing', status: 'sent', channel: '#storage' },
       { kind: 'resolved', status: 'sent', channel: '#storage' },

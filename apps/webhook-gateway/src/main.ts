@@ -17,6 +17,7 @@ const app = await buildGateway({
   registry,
   tokens: config.WEBHOOK_TOKENS,
   bodyLimitBytes: config.BODY_LIMIT_BYTES,
+  coalescing: { maxAlerts: config.GATEWAY_COALESCE_MAX_ALERTS, maxWaitMs: config.GATEWAY_COALESCE_MAX_WAIT_MS, maxInFlight: config.GATEWAY_COALESCE_MAX_IN_FLIGHT },
   messaging: {
     publish: (...args) => {
       if (!messaging) return Promise.reject(new PublishError('not connected to RabbitMQ yet', 'disconnected'));

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { Messaging } from '@sentryhub/messaging';
-import { Counter, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
+import { Counter, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { CoalescingPublisher, DEFAULT_COALESCING, type CoalescingOptions } from './coalescing-publisher';
 import { intakeRoutes } from './intake-routes';
 
 export interface GatewayDeps {
@@ -13,6 +14,8 @@ export interface GatewayDeps {
   registry: Registry;
   tokens: readonly string[];
   bodyLimitBytes: number;
+  /** Group commit of concurrent requests; DEFAULT_COALESCING when not given. */
+  coalescing?: CoalescingOptions;
 }
 
 /** The webhook-gateway HTTP app: intake routes, health, metrics and OpenAPI. */
@@ -50,7 +53,16 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     labelNames: ['reason'] as const,
     registers: [deps.registry],
   });
-  await app.register(intakeRoutes, { messaging: deps.messaging, tokens: deps.tokens, acceptedAlerts, rejectedRequests });
+  const requestsPerPublish = new Histogram({
+    name: 'sentryhub_gateway_requests_per_publish',
+    help: 'Intake requests coalesced into one confirmed publish',
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250],
+    registers: [deps.registry],
+  });
+  const publisher = new CoalescingPublisher(deps.messaging, deps.coalescing ?? DEFAULT_COALESCING, {
+    published: (requests) => requestsPerPublish.observe(requests),
+  });
+  await app.register(intakeRoutes, { publisher, tokens: deps.tokens, acceptedAlerts, rejectedRequests });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -1,23 +1,15 @@
-import {
-  AcceptedResponse,
-  AlertmanagerWebhook,
-  EXCHANGES,
-  ErrorResponse,
-  PostableAlertOrAlerts,
-  PostableAlerts,
-  ROUTING_KEYS,
-  type AlertReceived,
-  type AlertSource,
-} from '@sentryhub/contracts';
-import { PublishError, type Messaging } from '@sentryhub/messaging';
+import { AcceptedResponse, AlertmanagerWebhook, ErrorResponse, PostableAlertOrAlerts, PostableAlerts, type AlertSource } from '@sentryhub/contracts';
+import { PublishError } from '@sentryhub/messaging';
 import { normalizeIntakeBody, type IntakeBody } from '@sentryhub/rules';
 import type { Counter } from '@sentryhub/service-runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { requireToken } from './auth';
+import type { CoalescingPublisher } from './coalescing-publisher';
 
 export interface IntakeRoutesOptions {
-  messaging: Pick<Messaging, 'publish'>;
+  /** Publishes with confirm, coalescing concurrent requests (group commit). */
+  publisher: CoalescingPublisher;
   tokens: readonly string[];
   acceptedAlerts: Counter<'source'>;
   rejectedRequests: Counter<'reason'>;
@@ -29,22 +21,18 @@ const responses = { 202: AcceptedResponse, 400: ErrorResponse, 401: ErrorRespons
 
 /** The three intake routes of SPEC section 2: validate, publish with confirm, then 202. */
 export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOptions): Promise<void> {
-  const { messaging, acceptedAlerts, rejectedRequests } = options;
+  const { publisher, acceptedAlerts, rejectedRequests } = options;
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const preHandler = requireToken(options.tokens);
   // Intake takes JSON only: any other content type is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
 
-  /** 202 only after RabbitMQ confirmed the message; otherwise 503 and Alertmanager retries. */
+  /** 202 only after RabbitMQ confirmed the message carrying the alerts; otherwise 503 and Alertmanager retries. */
   async function accept(request: FastifyRequest, reply: FastifyReply, body: IntakeBody, source: AlertSource) {
     const receivedAt = new Date();
     const { alerts, meta } = normalizeIntakeBody(body, receivedAt);
-    const message: AlertReceived = { id: request.id, receivedAt: receivedAt.toISOString(), source, meta, alerts };
     try {
-      await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived(source), message, {
-        messageId: request.id,
-        correlationId: request.id,
-      });
+      await publisher.submit(source, { id: request.id, receivedAt, meta, alerts });
     } catch (error) {
       const reason = error instanceof PublishError ? error.reason : 'error';
       rejectedRequests.inc({ reason: `broker_${reason}` });
@@ -55,7 +43,7 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOp
         .send({ error: `alerts not accepted: ${error instanceof Error ? error.message : 'broker unavailable'}; retry later` });
     }
     acceptedAlerts.inc({ source }, alerts.length);
-    request.log.info({ alerts: alerts.length, source }, 'alerts accepted');
+    request.log.debug({ alerts: alerts.length, source }, 'alerts accepted');
     return reply.code(202).send({ accepted: alerts.length, id: request.id });
   }
 

@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'stack-bench-'));
+
+interface QuickReport {
+  benchmark: string;
+  quick: boolean;
+  limits: { bareFastify: { requestsPerSecond: number }; amqplibQuorumConfirmed: { messagesPerSecond: number }; unnestUpsert: { insertRowsPerSecond: number } };
+  scenarios: {
+    name: string;
+    acceptedAlerts: number;
+    storedAlerts: number;
+    acceptedAlertsPerSecond: number;
+    load: { requests: number; latencyMs: { p50: number; p99: number; p99_9: number }; statuses: Record<string, number> };
+    connections: number;
+    services: Record<string, { peakRssMiB: number; cpuSeconds: number }>;
+    ratios: { requestsToBareFastify: number; publishesToRawAmqp: number; storedToRawUnnest: number | null };
+  }[];
+  timeline: { t: number }[];
+}
+
+// Not a timed test: it checks that `npm run bench -- --quick` completes and writes a well-formed
+// report, never how fast anything was.
+describe('npm run bench -- --quick', () => {
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('runs the whole stack and writes JSON, Markdown and SVG with every figure and ratio', async () => {
+    const built = ['webhook-gateway', 'alert-processor', 'slack-notifier'].every((app) => existsSync(join(ROOT, `dist/apps/${app}/main.js`)));
+    const args = ['--import', 'tsx', 'tools/bench/stack-bench.ts', '--quick', '--out', out, ...(built ? ['--skip-build'] : [])];
+    await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 });
+
+    const files = readdirSync(out);
+    const json = files.find((file) => file.endsWith('.json'));
+    expect(json).toBeDefined();
+    const base = (json ?? '').replace(/\.json$/, '');
+    expect(files.sort()).toEqual([`${base}.json`, `${base}.md`, `${base}.svg`]);
+
+    const report = JSON.parse(readFileSync(join(out, `${base}.json`), 'utf8')) as QuickReport;
+    expect(report.benchmark).toBe('stack');
+    expect(report.quick).toBe(true);
+    for (const limit of [report.limits.bareFastify.requestsPerSecond, report.limits.amqplibQuorumConfirmed.messagesPerSecond, report.limits.unnestUpsert.insertRowsPerSecond]) {
+      expect(limit).toBeGreaterThan(0);
+    }
+    expect(report.scenarios.map((scenario) => scenario.name)).toEqual(['single', 'webhook10', 'api-batch', 'paced-2000', 'storm', 'repeat-storm']);
+    for (const scenario of report.scenarios) {
+      expect(scenario.load.requests).toBeGreaterThan(0);
+      expect(Object.keys(scenario.load.statuses).every((code) => /^\d{3}$/.test(code))).toBe(true);
+      // The gateway's count: the 202s autocannon saw, plus at most one request per connection still in flight when a timed run stopped.
+      const perRequest = scenario.name === 'single' ? 1 : scenario.name === 'webhook10' || scenario.name === 'paced-2000' ? 10 : 100;
+      const answered = scenario.load.statuses['202'] ?? 0;
+      expect(scenario.acceptedAlerts).toBeGreaterThanOrEqual(answered * perRequest);
+      expect(scenario.acceptedAlerts).toBeLessThanOrEqual((answered + scenario.connections) * perRequest);
+      // Every accepted alert was stored (the run waits for it), and nothing more.
+      expect(scenario.storedAlerts).toBe(scenario.acceptedAlerts);
+      for (const value of [scenario.load.latencyMs.p50, scenario.load.latencyMs.p99, scenario.load.latencyMs.p99_9, scenario.ratios.requestsToBareFastify, scenario.ratios.publishesToRawAmqp]) {
+        expect(Number.isFinite(value)).toBe(true);
+      }
+      expect(scenario.ratios.storedToRawUnnest).not.toBeNull();
+      expect(Object.keys(scenario.services).sort()).toEqual(['alert-processor', 'slack-notifier', 'webhook-gateway']);
+      for (const service of Object.values(scenario.services)) expect(service.peakRssMiB).toBeGreaterThan(0);
+    }
+    expect(report.timeline.length).toBeGreaterThan(0);
+
+    const markdown = readFileSync(join(out, `${base}.md`), 'utf8');
+    expect(markdown).toContain('bare fastify');
+    expect(markdown).toContain('single-alert webhooks');
+    expect(markdown).toContain(`${base}.svg`);
+    const svg = readFileSync(join(out, `${base}.svg`), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('<polyline');
+  }, 300_000);
+});

@@ -1,0 +1,812 @@
+/**
+ * `npm run bench [-- --quick --duration 10 --connections 100 --skip-build --no-write --out DIR]`
+ *
+ * A benchmark (not a test) of the BUILT stack: webhook-gateway, alert-processor and
+ * slack-notifier as real processes against a throwaway PostgreSQL database and RabbitMQ vhost,
+ * the Slack stand-in of @sentryhub/testing, and autocannon driving the gateway. In the same run
+ * it measures the machine's own limits (a bare fastify route, raw amqplib confirmed publishing
+ * to a quorum queue, raw `INSERT ... SELECT FROM unnest ... ON CONFLICT`) and reports each
+ * SentryHub figure as a ratio to its limit. Results: `bench/results/stack-<time>.{json,md,svg}`.
+ * See tools/bench/README.md.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { createTestDatabase, createTestVhost, startSlackMock, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import amqp from 'amqplib';
+import autocannon from 'autocannon';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { renderChart, type TimelineSample } from './stack-bench-chart';
+import {
+  cpuSecondsBetween,
+  cpuUtilisation,
+  freePort,
+  isPostgresFor,
+  isRabbitmqServer,
+  machineFacts,
+  parseMetrics,
+  processTicks,
+  quantile,
+  statusKiB,
+  systemCpu,
+  ticksWhere,
+  withTimeout,
+  CLOCK_TICKS,
+  type MachineFacts,
+} from './system-stats';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const APPS = ['webhook-gateway', 'alert-processor', 'slack-notifier'] as const;
+type AppName = (typeof APPS)[number];
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+interface Options {
+  quick: boolean;
+  /** Seconds per duration-based scenario (and per bare-fastify run). */
+  durationS: number;
+  connections: number;
+  build: boolean;
+  write: boolean;
+  outDir: string;
+  /** Alerts of the unique storm; fingerprints of the repeat storm; alerts it sends. */
+  stormAlerts: number;
+  repeatFingerprints: number;
+  repeatAlerts: number;
+  /** Raw amqplib publishes and raw unnest rows of the limit measurements. */
+  limitMessages: number;
+  limitRows: number;
+  drainTimeoutS: number;
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --quick            tiny counts (1 s per scenario, 2,000-alert storm): checks the harness, measures nothing worth publishing
+  --duration S       seconds per duration-based scenario (default 10)
+  --connections C    autocannon connections (default 100)
+  --skip-build       use dist/apps/*/main.js as they are
+  --no-write         print only, no result files
+  --out DIR          where the result files go (default bench/results)
+Gateway and processor settings come from the environment (GATEWAY_COALESCE_*, PROCESSOR_*, DATABASE_POOL_SIZE).`;
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      'skip-build': { type: 'boolean' },
+      'no-write': { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick ?? false;
+  const int = (name: string, value: string | undefined, fallback: number): number => {
+    const parsed = value === undefined ? fallback : Number(value);
+    if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a positive integer, got "${value}"\n${USAGE}`);
+    return parsed;
+  };
+  return {
+    quick,
+    durationS: int('--duration', values.duration, quick ? 1 : 10),
+    connections: int('--connections', values.connections, quick ? 10 : 100),
+    build: !values['skip-build'],
+    write: !values['no-write'],
+    outDir: values.out ?? join(ROOT, 'bench/results'),
+    stormAlerts: quick ? 2_000 : 50_000,
+    repeatFingerprints: quick ? 100 : 500,
+    repeatAlerts: quick ? 2_000 : 50_000,
+    limitMessages: quick ? 1_000 : 30_000,
+    limitRows: quick ? 2_000 : 50_000,
+    drainTimeoutS: quick ? 60 : 180,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clean-up (as processor-bench.ts): whatever happens, processes stop and the database and vhost go.
+// ---------------------------------------------------------------------------------------------
+
+const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
+let cleaning: Promise<void> | null = null;
+
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const step of cleanups.reverse()) {
+      try {
+        await withTimeout(step.run(), 60_000, step.what);
+      } catch (error) {
+        console.error(`clean-up: ${step.what} failed: ${(error as Error).message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    console.error(`\n${signal}: stopping the services and dropping the bench database and vhost...`);
+    void cleanUp().then(() => process.exit(130));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------------------------
+
+interface Service {
+  name: string;
+  pid: number;
+  port: number;
+  output: string[];
+  stop(): Promise<void>;
+}
+
+function spawnNode(name: string, args: string[], env: Record<string, string>, port: number): Service {
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    output.push(...chunk.toString().split('\n').filter(Boolean));
+    if (output.length > 200) output.splice(0, output.length - 200);
+  };
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start ${name}`);
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = once(child, 'exit');
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    try {
+      await withTimeout(exited, 15_000, `${name} to stop after SIGTERM`);
+    } catch {
+      child.kill('SIGKILL');
+      await withTimeout(exited, 5_000, `${name} to die after SIGKILL`);
+    }
+  };
+  cleanups.push({ what: `stopping ${name}`, run: stop });
+  return { name, pid: child.pid, port, output, stop };
+}
+
+async function waitHttp(service: Service, path: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const status = await fetch(`http://127.0.0.1:${service.port}${path}`, { signal: AbortSignal.timeout(2_000) }).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (performance.now() > deadline) throw new Error(`${service.name} did not answer ${path} with 200 within ${timeoutMs / 1000} s; its output:\n${service.output.join('\n')}`);
+    await sleep(50);
+  }
+}
+
+async function startApp(app: AppName, env: Record<string, string>): Promise<Service> {
+  const entry = `dist/apps/${app}/main.js`;
+  if (!existsSync(join(ROOT, entry))) throw new Error(`${entry} is missing: drop --skip-build`);
+  const port = await freePort();
+  const service = spawnNode(app, [entry], { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) }, port);
+  await waitHttp(service, '/readyz');
+  return service;
+}
+
+/** The bare fastify route of the limits: the same JSON body parsed, 202 answered, nothing else. */
+const BARE_FASTIFY = `
+import Fastify from 'fastify';
+const app = Fastify({ logger: false, bodyLimit: 1048576 });
+app.get('/readyz', async () => 'ok');
+app.post('/', async (request, reply) => reply.code(202).send({ accepted: 1 }));
+await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+`;
+
+// ---------------------------------------------------------------------------------------------
+// Workload
+// ---------------------------------------------------------------------------------------------
+
+const STARTS_AT = new Date(Date.now() - 60_000).toISOString();
+
+interface AlertSpec {
+  name: string;
+  instance: string;
+}
+
+function labelsOf(spec: AlertSpec, n: number): Record<string, string> {
+  return { alertname: spec.name, instance: spec.instance, job: 'bench', severity: ['critical', 'warning', 'info'][n % 3] ?? 'warning', team: 'bench' };
+}
+
+function webhookBody(alerts: AlertSpec[]): string {
+  return JSON.stringify({
+    version: '4',
+    groupKey: `{}:{alertname="${alerts[0]?.name ?? 'Bench'}"}`,
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'sentryhub',
+    groupLabels: { alertname: alerts[0]?.name ?? 'Bench' },
+    commonLabels: { job: 'bench' },
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager.bench:9093',
+    alerts: alerts.map((spec, n) => ({
+      status: 'firing',
+      labels: labelsOf(spec, n),
+      annotations: { summary: `Benchmark alert ${spec.name} on ${spec.instance}` },
+      startsAt: STARTS_AT,
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus.bench:9090/graph?g0.expr=up',
+    })),
+  });
+}
+
+function apiBody(alerts: AlertSpec[]): string {
+  return JSON.stringify(
+    alerts.map((spec, n) => ({ labels: labelsOf(spec, n), annotations: { summary: `Benchmark alert ${spec.name} on ${spec.instance}` }, startsAt: STARTS_AT, generatorURL: 'http://prometheus.bench:9090/graph' })),
+  );
+}
+
+/** `count` request bodies of `per` alerts, fingerprints unique across all of them (or cycling through `distinct`). */
+function bodies(kind: 'webhook' | 'api', prefix: string, count: number, per: number, distinct = Number.POSITIVE_INFINITY): string[] {
+  const out: string[] = [];
+  for (let r = 0; r < count; r++) {
+    const alerts: AlertSpec[] = [];
+    for (let a = 0; a < per; a++) {
+      const n = (r * per + a) % distinct;
+      alerts.push({ name: `${prefix}${Math.floor(n / 100)}`, instance: `host-${n % 100}` });
+    }
+    out.push(kind === 'webhook' ? webhookBody(alerts) : apiBody(alerts));
+  }
+  return out;
+}
+
+interface Scenario {
+  name: string;
+  title: string;
+  path: string;
+  alertsPerRequest: number;
+  bodies: string[];
+  /** Either a duration or a number of requests. */
+  durationS?: number;
+  amount?: number;
+  /** Offered load in requests/s (autocannon overallRate); unlimited when absent. */
+  rate?: number;
+  /** The alertname prefix of its alerts, to find them in PostgreSQL. */
+  prefix: string;
+  /** Distinct fingerprints sent. */
+  fingerprints: number | 'per request';
+}
+
+function scenarios(options: Options): Scenario[] {
+  const pool = (perSecondGuess: number) => Math.max(50, Math.min(20_000, perSecondGuess * options.durationS));
+  const stormRequests = Math.ceil(options.stormAlerts / 100);
+  const repeatRequests = Math.ceil(options.repeatAlerts / 100);
+  return [
+    { name: 'single', title: 'single-alert webhooks', path: '/api/v1/webhooks/alertmanager', alertsPerRequest: 1, bodies: bodies('webhook', 'Single', pool(2_000), 1), durationS: options.durationS, fingerprints: 'per request', prefix: 'Single' },
+    { name: 'webhook10', title: '10-alert webhooks', path: '/api/v1/webhooks/alertmanager', alertsPerRequest: 10, bodies: bodies('webhook', 'Ten', pool(500), 10), durationS: options.durationS, fingerprints: 'per request', prefix: 'Ten' },
+    { name: 'api-batch', title: 'POST /api/v2/alerts, 100 per request', path: '/api/v2/alerts', alertsPerRequest: 100, bodies: bodies('api', 'Batch', pool(60), 100), durationS: options.durationS, fingerprints: 'per request', prefix: 'Batch' },
+    {
+      name: 'paced-2000',
+      title: '10-alert webhooks paced at 2,000 alerts/s',
+      path: '/api/v1/webhooks/alertmanager',
+      alertsPerRequest: 10,
+      bodies: bodies('webhook', 'Paced', 200 * options.durationS + 50, 10),
+      durationS: options.durationS,
+      rate: 200,
+      fingerprints: 'per request',
+      prefix: 'Paced',
+    },
+    { name: 'storm', title: `storm: ${fmt(options.stormAlerts)} unique fingerprints`, path: '/api/v2/alerts', alertsPerRequest: 100, bodies: bodies('api', 'Storm', stormRequests, 100), amount: stormRequests, fingerprints: options.stormAlerts, prefix: 'Storm' },
+    {
+      name: 'repeat-storm',
+      title: `repeat storm: ${fmt(options.repeatFingerprints)} fingerprints, ${fmt(options.repeatAlerts)} alerts`,
+      path: '/api/v2/alerts',
+      alertsPerRequest: 100,
+      bodies: bodies('api', 'Repeat', repeatRequests, 100, options.repeatFingerprints),
+      amount: repeatRequests,
+      fingerprints: options.repeatFingerprints,
+      prefix: 'Repeat',
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generation
+// ---------------------------------------------------------------------------------------------
+
+interface LoadResult {
+  requests: number;
+  requestsPerSecond: number;
+  seconds: number;
+  latencyMs: { p50: number; p99: number; p99_9: number; max: number };
+  statuses: Record<string, number>;
+  connectionErrors: number;
+  timeouts: number;
+}
+
+/** Every response's time, bucketed by the sampler's window. */
+const windowLatencies: number[] = [];
+
+async function drive(url: string, path: string, body: string[], options: Options, run: { durationS?: number; amount?: number; rate?: number }): Promise<LoadResult> {
+  let next = 0;
+  const started = performance.now();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        connections: options.connections,
+        ...(run.amount ? { amount: run.amount } : { duration: run.durationS ?? options.durationS }),
+        ...(run.rate ? { overallRate: run.rate } : {}),
+        timeout: 30,
+        headers: { 'content-type': 'application/json' },
+        requests: [
+          {
+            method: 'POST',
+            path,
+            setupRequest: (request) => ({ ...request, body: body[next++ % body.length] ?? '' }),
+          },
+        ],
+      },
+      (error: unknown, done: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(done)),
+    );
+    instance.on('response', (_client: autocannon.Client, _status: number, _bytes: number, responseTime: number) => windowLatencies.push(responseTime));
+  });
+  const statuses: Record<string, number> = {};
+  for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
+  const requests = Object.values(statuses).reduce((sum, count) => sum + count, 0);
+  // Our own clock: autocannon's duration is coarse for short runs.
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    requests,
+    requestsPerSecond: requests / seconds,
+    seconds,
+    latencyMs: { p50: result.latency.p50, p99: result.latency.p99, p99_9: result.latency.p99_9, max: result.latency.max },
+    statuses,
+    connectionErrors: result.errors,
+    timeouts: result.timeouts,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine's limits
+// ---------------------------------------------------------------------------------------------
+
+interface Limits {
+  bareFastify: { requestsPerSecond: number; latencyMs: LoadResult['latencyMs'] };
+  amqplibQuorumConfirmed: { messagesPerSecond: number; messages: number; bytesPerMessage: number; window: number };
+  unnestUpsert: { insertRowsPerSecond: number; conflictRowsPerSecond: number; rows: number; rowsPerStatement: number };
+}
+
+async function measureBareFastify(options: Options, singleBodies: string[]): Promise<Limits['bareFastify']> {
+  const port = await freePort();
+  const service = spawnNode('bare fastify', ['--input-type=module', '-e', BARE_FASTIFY], { PORT: String(port) }, port);
+  await waitHttp(service, '/readyz');
+  const load = await drive(`http://127.0.0.1:${port}`, '/', singleBodies, options, { durationS: options.durationS });
+  await service.stop();
+  return { requestsPerSecond: load.requestsPerSecond, latencyMs: load.latencyMs };
+}
+
+async function measureAmqp(url: string, options: Options, body: Buffer): Promise<Limits['amqplibQuorumConfirmed']> {
+  const connection = await amqp.connect(url, { noDelay: true });
+  try {
+    const channel = await connection.createConfirmChannel();
+    const queue = 'bench.limit.quorum';
+    await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    const window = 500;
+    let inFlight = 0;
+    let wake: (() => void) | null = null;
+    let nacked = 0;
+    const started = performance.now();
+    for (let m = 0; m < options.limitMessages; m++) {
+      while (inFlight >= window) await new Promise<void>((resolve) => (wake = resolve));
+      inFlight++;
+      const flowing = channel.sendToQueue(queue, body, { persistent: true, contentType: 'application/json' }, (error: unknown) => {
+        inFlight--;
+        if (error) nacked++;
+        const resume = wake;
+        wake = null;
+        resume?.();
+      });
+      if (!flowing) await once(channel, 'drain');
+    }
+    await channel.waitForConfirms();
+    const seconds = (performance.now() - started) / 1000;
+    if (nacked > 0) throw new Error(`RabbitMQ nacked ${nacked} raw publishes`);
+    await channel.deleteQueue(queue);
+    return { messagesPerSecond: options.limitMessages / seconds, messages: options.limitMessages, bytesPerMessage: body.length, window };
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+async function measureUnnest(databaseUrl: string, options: Options): Promise<Limits['unnestUpsert']> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('create table bench_limit (fingerprint text primary key, labels jsonb not null, status text not null, updated_at timestamptz not null)');
+    const perStatement = 1_000;
+    const pass = async (status: string): Promise<number> => {
+      const started = performance.now();
+      for (let first = 0; first < options.limitRows; first += perStatement) {
+        const fingerprints: string[] = [];
+        const labels: string[] = [];
+        for (let n = first; n < Math.min(first + perStatement, options.limitRows); n++) {
+          fingerprints.push(n.toString(16).padStart(16, '0'));
+          labels.push(`{"alertname":"Limit${n}","instance":"host-${n % 250}","job":"bench"}`);
+        }
+        await client.query(
+          `insert into bench_limit (fingerprint, labels, status, updated_at)
+           select f, l::jsonb, $3, now() from unnest($1::text[], $2::text[]) as t(f, l)
+           on conflict (fingerprint) do update set labels = excluded.labels, status = excluded.status, updated_at = excluded.updated_at`,
+          [fingerprints, labels, status],
+        );
+      }
+      return options.limitRows / ((performance.now() - started) / 1000);
+    };
+    const insertRowsPerSecond = await pass('firing');
+    const conflictRowsPerSecond = await pass('resolved');
+    await client.query('drop table bench_limit');
+    return { insertRowsPerSecond, conflictRowsPerSecond, rows: options.limitRows, rowsPerStatement: perStatement };
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * alert_instances.created_at (now() of the storing transaction) - alert_groups.last_occurrence
+ * (the gateway's receivedAt) for the alerts whose alertname starts with `prefix`.
+ */
+async function receiptToStore(databaseUrl: string, prefix: string): Promise<{ alerts: number; p50: number; p99: number; max: number } | null> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ alerts: string; p50: number | null; p99: number | null; max: number | null }>(
+      `select count(*) as alerts,
+              percentile_cont(0.5) within group (order by ms) as p50,
+              percentile_cont(0.99) within group (order by ms) as p99,
+              max(ms)::float8 as max
+         from (select extract(epoch from (i.created_at - g.last_occurrence)) * 1000 as ms
+                 from alert_instances i join alert_groups g on g.id = i.group_id
+                where g.name like $1) as t`,
+      [`${prefix}%`],
+    );
+    const row = rows[0];
+    if (!row || row.p50 === null || row.p99 === null || row.max === null) return null;
+    return { alerts: Number(row.alerts), p50: row.p50, p99: row.p99, max: row.max };
+  } finally {
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics of the running stack
+// ---------------------------------------------------------------------------------------------
+
+interface Counters {
+  accepted: number;
+  publishes: number;
+  processed: number;
+}
+
+async function scrape(port: number): Promise<Map<string, { labels: string; value: number }[]>> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) }).then(
+    (response) => response.text(),
+    () => '',
+  );
+  return parseMetrics(text);
+}
+
+const total = (samples: Map<string, { labels: string; value: number }[]>, name: string, labels = '') =>
+  (samples.get(name) ?? []).filter((sample) => sample.labels.includes(labels)).reduce((sum, sample) => sum + sample.value, 0);
+
+async function counters(gateway: Service, processor: Service): Promise<Counters> {
+  const [g, p] = await Promise.all([scrape(gateway.port), scrape(processor.port)]);
+  return {
+    accepted: total(g, 'sentryhub_gateway_alerts_accepted_total'),
+    publishes: total(g, 'sentryhub_messages_published_total', 'outcome="confirmed"'),
+    processed: total(p, 'sentryhub_processor_alerts_total'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+interface ServiceFigures {
+  peakRssMiB: number;
+  cpuSeconds: number;
+}
+
+interface ScenarioResult {
+  name: string;
+  title: string;
+  path: string;
+  alertsPerRequest: number;
+  connections: number;
+  fingerprints: number | 'per request';
+  load: LoadResult;
+  acceptedAlerts: number;
+  acceptedAlertsPerSecond: number;
+  /** Confirmed `AlertReceived` publishes of the gateway, and how many requests shared one. */
+  gatewayPublishes: number;
+  gatewayPublishesPerSecond: number;
+  requestsPerPublish: number;
+  storedAlerts: number;
+  /** Accepted alerts / (last alert processed - scenario start); null when the processor did not catch up in time. */
+  endToEndAlertsPerSecond: number | null;
+  drainSeconds: number | null;
+  /** Gateway receivedAt -> start of the processor transaction that stored the alert; null where fingerprints repeat. */
+  receiptToStoreMs: { alerts: number; p50: number; p99: number; max: number } | null;
+  services: Record<string, ServiceFigures>;
+  cpuSeconds: { postgres: number; rabbitmq: number; benchClient: number; machineBusyShare: number };
+  slackRequests: number;
+  ratios: { requestsToBareFastify: number; publishesToRawAmqp: number; storedToRawUnnest: number | null };
+}
+
+interface Report {
+  benchmark: 'stack';
+  startedAt: string;
+  quick: boolean;
+  machine: MachineFacts;
+  settings: Record<string, string>;
+  method: string[];
+  limits: Limits;
+  scenarios: ScenarioResult[];
+  peakRssMiBOverall: Record<string, number | null>;
+  timeline: TimelineSample[];
+}
+
+function markdown(report: Report): string {
+  const l = report.limits;
+  const lines = [
+    `# SentryHub stack benchmark, ${report.startedAt}${report.quick ? ' (--quick: harness check, not a measurement)' : ''}`,
+    '',
+    `Machine: ${report.machine.nproc} cores (${report.machine.cpuModel}), ${fmt(report.machine.totalMemoryMiB)} MiB, ${report.machine.kernel}, Node ${report.machine.node}, PostgreSQL ${report.machine.postgres}, RabbitMQ ${report.machine.rabbitmq}; load average at start ${report.machine.loadAverage}, ${fmt(report.machine.busyBeforeRun * 100)}% busy the second before.`,
+    '',
+    '## The machine\'s limits (same run)',
+    '',
+    '| limit | figure |',
+    '|---|---|',
+    `| bare fastify route answering 202 (same single-alert body, autocannon) | ${fmt(l.bareFastify.requestsPerSecond)} req/s, p50 ${fmt(l.bareFastify.latencyMs.p50)} ms, p99 ${fmt(l.bareFastify.latencyMs.p99)} ms |`,
+    `| raw amqplib persistent confirmed publishes to a quorum queue (${fmt(l.amqplibQuorumConfirmed.bytesPerMessage)} B, window ${l.amqplibQuorumConfirmed.window}) | ${fmt(l.amqplibQuorumConfirmed.messagesPerSecond)} msg/s |`,
+    `| raw \`INSERT ... SELECT FROM unnest ... ON CONFLICT\`, ${fmt(l.unnestUpsert.rowsPerStatement)} rows per statement | ${fmt(l.unnestUpsert.insertRowsPerSecond)} rows/s new, ${fmt(l.unnestUpsert.conflictRowsPerSecond)} rows/s conflicting |`,
+    '',
+    '## SentryHub',
+    '',
+    '| scenario | accepted alerts/s | requests/s (÷ bare fastify) | latency p50 / p99 / p99.9 ms | statuses | confirmed publishes/s (÷ raw amqplib), requests per publish | end-to-end stored alerts/s (÷ raw unnest) | receipt -> store p50 / p99 ms | Slack requests | peak RSS MiB gw / proc / slack | CPU s gw / proc / slack / PG / RabbitMQ / bench |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const s of report.scenarios) {
+    const statuses = Object.entries(s.load.statuses)
+      .map(([code, count]) => `${code}: ${fmt(count)}`)
+      .join(', ');
+    const errors = s.load.connectionErrors ? `, ${fmt(s.load.connectionErrors)} connection errors` : '';
+    const svc = (name: string) => s.services[name] ?? { peakRssMiB: Number.NaN, cpuSeconds: Number.NaN };
+    lines.push(
+      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} |`,
+    );
+  }
+  lines.push('', '## Method', '', ...report.method.map((line) => `- ${line}`), '', `Settings: ${Object.entries(report.settings).map(([key, value]) => `${key}=${value}`).join(', ') || 'defaults'}.`, '');
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const startedAt = new Date().toISOString();
+  if (options.build) {
+    process.stdout.write(`building ${APPS.join(', ')}... `);
+    await promisify(execFile)(process.execPath, ['tools/build/build-app.mjs', ...APPS], { cwd: ROOT, timeout: 180_000 });
+    console.log('done');
+  }
+  const database: TestDatabase = await withTimeout(createTestDatabase('stackbench'), 60_000, 'the bench database');
+  cleanups.push({ what: 'dropping the bench database', run: () => database.destroy() });
+  const vhost: TestVhost = await withTimeout(createTestVhost('stackbench'), 60_000, 'the bench vhost');
+  cleanups.push({ what: 'deleting the bench vhost', run: () => vhost.destroy() });
+  const slack: SlackMock = await startSlackMock();
+  cleanups.push({ what: 'closing the Slack stand-in', run: () => slack.close() });
+  // One catch-all Slack rule, so that the notifier has work (SPEC: digests at the per-channel rate).
+  await sql`insert into slack_rules (name, slack_channel, message_template) values ('bench', '#bench', 'bench alert')`.execute(database.db);
+  const databaseName = new URL(database.url).pathname.slice(1);
+  const machine = await machineFacts(database.url);
+
+  const plan = scenarios(options);
+  const singleBodies = plan[0]?.bodies ?? [];
+
+  // 1. The machine's limits, before the services start.
+  console.log('limits: bare fastify...');
+  const bareFastify = await measureBareFastify(options, singleBodies);
+  console.log('limits: raw amqplib confirmed publishing to a quorum queue...');
+  const singleMessage = Buffer.from(JSON.stringify({ id: 'x'.repeat(36), receivedAt: STARTS_AT, source: 'webhook', meta: {}, alerts: JSON.parse(singleBodies[0] ?? '{"alerts":[]}').alerts }));
+  const amqpLimit = await measureAmqp(vhost.url, options, singleMessage);
+  console.log('limits: raw unnest upsert...');
+  const unnest = await measureUnnest(database.url, options);
+  const limits: Limits = { bareFastify, amqplibQuorumConfirmed: amqpLimit, unnestUpsert: unnest };
+
+  // 2. The stack: the processor first (it declares the topology), then the gateway and the notifier.
+  const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url };
+  const processor = await startApp('alert-processor', env);
+  const gateway = await startApp('webhook-gateway', env);
+  const notifier = await startApp('slack-notifier', { ...env, SLACK_INTERNAL_ENDPOINT: slack.url });
+  const services = [gateway, processor, notifier];
+  const gatewayUrl = `http://127.0.0.1:${gateway.port}`;
+
+  // The timeline: every 500 ms, accepted and stored alerts/s, response latency of the window, RSS.
+  const timeline: TimelineSample[] = [];
+  const clockStart = performance.now();
+  let scenarioName = '';
+  let previous = await counters(gateway, processor);
+  let previousAt = clockStart;
+  let sampling = true;
+  const rssPeak = new Map<string, number>();
+  const sampler = (async () => {
+    while (sampling) {
+      await sleep(500);
+      const now = performance.now();
+      const current = await counters(gateway, processor);
+      const seconds = (now - previousAt) / 1000;
+      const latencies = Float64Array.from(windowLatencies.splice(0)).sort();
+      const rss: Record<string, number> = {};
+      for (const service of services) {
+        const kib = statusKiB(service.pid, 'VmRSS') ?? 0;
+        rss[service.name] = kib / 1024;
+        rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, kib / 1024));
+      }
+      timeline.push({
+        t: (now - clockStart) / 1000,
+        scenario: scenarioName,
+        acceptedPerSecond: (current.accepted - previous.accepted) / seconds,
+        storedPerSecond: (current.processed - previous.processed) / seconds,
+        p50Ms: latencies.length ? quantile(latencies, 0.5) : null,
+        p99Ms: latencies.length ? quantile(latencies, 0.99) : null,
+        rssMiB: rss,
+      });
+      previous = current;
+      previousAt = now;
+    }
+  })();
+
+  const results: ScenarioResult[] = [];
+  for (const scenario of plan) {
+    console.log(`scenario ${scenario.name}: ${scenario.title}...`);
+    scenarioName = scenario.name;
+    for (const service of services) rssPeak.set(service.name, (statusKiB(service.pid, 'VmRSS') ?? 0) / 1024);
+    const before = await counters(gateway, processor);
+    const ticksBefore = new Map(services.map((service) => [service.name, processTicks(service.pid) ?? 0]));
+    const pgBefore = ticksWhere(isPostgresFor(databaseName));
+    const rabbitBefore = ticksWhere(isRabbitmqServer);
+    const clientBefore = process.cpuUsage();
+    const systemBefore = systemCpu();
+    const slackBefore = slack.requests.length;
+    const started = performance.now();
+    const load = await drive(gatewayUrl, scenario.path, scenario.bodies, options, {
+      ...(scenario.amount ? { amount: scenario.amount } : { durationS: scenario.durationS ?? options.durationS }),
+      ...(scenario.rate ? { rate: scenario.rate } : {}),
+    });
+    const afterLoad = await counters(gateway, processor);
+    const accepted = afterLoad.accepted - before.accepted;
+    // Wait for the processor to store what was accepted.
+    let drainedAt: number | null = null;
+    let stored = afterLoad.processed - before.processed;
+    const deadline = performance.now() + options.drainTimeoutS * 1000;
+    while (performance.now() < deadline) {
+      const now = await counters(gateway, processor);
+      stored = now.processed - before.processed;
+      if (stored >= accepted) {
+        drainedAt = performance.now();
+        break;
+      }
+      await sleep(100);
+    }
+    // Receipt -> store, per alert, where every fingerprint was sent once (no body repeated).
+    let receiptToStoreMs: ScenarioResult['receiptToStoreMs'] = null;
+    if (drainedAt !== null && load.requests <= scenario.bodies.length && typeof scenario.fingerprints !== 'number') receiptToStoreMs = await receiptToStore(database.url, scenario.prefix);
+    if (drainedAt !== null && scenario.name === 'storm') receiptToStoreMs = await receiptToStore(database.url, scenario.prefix);
+    const clientAfter = process.cpuUsage(clientBefore);
+    const figures: Record<string, ServiceFigures> = {};
+    for (const service of services) {
+      figures[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, cpuSeconds: ((processTicks(service.pid) ?? 0) - (ticksBefore.get(service.name) ?? 0)) / CLOCK_TICKS };
+    }
+    const publishes = afterLoad.publishes - before.publishes;
+    const acceptedPerSecond = accepted / load.seconds;
+    const endToEnd = drainedAt === null ? null : accepted / ((drainedAt - started) / 1000);
+    const requests2xx = Object.entries(load.statuses).reduce((sum, [code, count]) => sum + (code.startsWith('2') ? count : 0), 0);
+    results.push({
+      name: scenario.name,
+      title: scenario.title,
+      path: scenario.path,
+      alertsPerRequest: scenario.alertsPerRequest,
+      connections: options.connections,
+      fingerprints: scenario.fingerprints,
+      load,
+      acceptedAlerts: accepted,
+      acceptedAlertsPerSecond: acceptedPerSecond,
+      gatewayPublishes: publishes,
+      gatewayPublishesPerSecond: publishes / load.seconds,
+      requestsPerPublish: publishes ? requests2xx / publishes : 0,
+      storedAlerts: stored,
+      endToEndAlertsPerSecond: endToEnd,
+      drainSeconds: drainedAt === null ? null : (drainedAt - started) / 1000,
+      receiptToStoreMs,
+      services: figures,
+      cpuSeconds: {
+        postgres: cpuSecondsBetween(pgBefore, ticksWhere(isPostgresFor(databaseName))),
+        rabbitmq: cpuSecondsBetween(rabbitBefore, ticksWhere(isRabbitmqServer)),
+        benchClient: (clientAfter.user + clientAfter.system) / 1e6,
+        machineBusyShare: cpuUtilisation(systemBefore, systemCpu()),
+      },
+      slackRequests: slack.requests.length - slackBefore,
+      ratios: {
+        requestsToBareFastify: load.requestsPerSecond / limits.bareFastify.requestsPerSecond,
+        publishesToRawAmqp: publishes / load.seconds / limits.amqplibQuorumConfirmed.messagesPerSecond,
+        storedToRawUnnest: endToEnd === null ? null : endToEnd / limits.unnestUpsert.insertRowsPerSecond,
+      },
+    });
+    await sleep(options.quick ? 200 : 2_000);
+  }
+  sampling = false;
+  await sampler;
+  const peakRssMiBOverall: Record<string, number | null> = {};
+  for (const service of services) {
+    const kib = statusKiB(service.pid, 'VmHWM');
+    peakRssMiBOverall[service.name] = kib === null ? null : kib / 1024;
+  }
+
+  const settings: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && /^(GATEWAY_COALESCE_|PROCESSOR_|DATABASE_POOL_SIZE|NOTIFIER_|SLACK_MAX)/.test(key)) settings[key] = value;
+  const report: Report = {
+    benchmark: 'stack',
+    startedAt,
+    quick: options.quick,
+    machine,
+    settings,
+    method: [
+      'npm run bench (tools/bench/stack-bench.ts): the built webhook-gateway, alert-processor and slack-notifier run as their own processes (NODE_ENV=production, LOG_LEVEL=warn) against a throwaway vhost and database on the same machine as RabbitMQ, PostgreSQL and the load generator; the Slack stand-in is startSlackMock of @sentryhub/testing.',
+      `autocannon (in the bench process) with ${options.connections} connections; bodies are prebuilt and cycled, every alert of a duration scenario has its own fingerprint per request body (bodies repeat once the pool is used up).`,
+      'accepted alerts/s = the gateway\'s sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).',
+      'end-to-end stored alerts/s = accepted alerts / (moment the processor\'s sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start).',
+      'receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway\'s receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint was sent once. The paced scenario offers 2,000 alerts/s (autocannon overallRate 200 requests/s of 10 alerts).',
+      'Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).',
+      'peak RSS per scenario = the largest VmRSS sampled every 500 ms; CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.',
+      'limits: the bare fastify route runs in its own process and gets the same single-alert bodies; raw amqplib publishes a message of the size of one single-alert AlertReceived, persistent, to a quorum queue, 500 unconfirmed at most; the raw upsert inserts rows of 3 columns plus jsonb labels, 1,000 per statement, into an empty table (new) and again (conflicting).',
+      'ratios: requests/s ÷ bare fastify requests/s; the gateway\'s confirmed publishes/s ÷ raw amqplib confirmed publishes/s; end-to-end stored alerts/s ÷ raw unnest rows/s.',
+    ],
+    limits,
+    scenarios: results,
+    peakRssMiBOverall,
+    timeline,
+  };
+
+  const table = markdown(report);
+  console.log(`\n${table}`);
+  if (options.write) {
+    mkdirSync(options.outDir, { recursive: true });
+    const base = join(options.outDir, `stack-${startedAt.replace(/[:.]/g, '-')}${options.quick ? '-quick' : ''}`);
+    writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(`${base}.svg`, renderChart(timeline, `SentryHub stack benchmark ${startedAt}`));
+    writeFileSync(`${base}.md`, `${table}\n![throughput and latency over time](./${base.split('/').at(-1) ?? 'stack'}.svg)\n`);
+    console.log(`wrote ${base}.json, .md and .svg`);
+  }
+}
+
+try {
+  await main();
+  await cleanUp();
+  process.exit(0);
+} catch (error) {
+  console.error(`stack benchmark failed: ${(error as Error).stack ?? String(error)}`);
+  await cleanUp();
+  process.exit(1);
+}
