@@ -696,13 +696,16 @@ async function main(): Promise<void> {
       ...(scenario.rate ? { rate: scenario.rate } : {}),
     });
     const afterLoad = await counters(gateway, processor);
-    const accepted = afterLoad.accepted - before.accepted;
+    // Requests still in flight when the load stopped may be accepted a moment later: the
+    // gateway's count is read again while waiting, so it includes them.
+    let accepted = afterLoad.accepted - before.accepted;
     // Wait for the processor to store what was accepted.
     let drainedAt: number | null = null;
     let stored = afterLoad.processed - before.processed;
     const deadline = performance.now() + options.drainTimeoutS * 1000;
     while (performance.now() < deadline) {
       const now = await counters(gateway, processor);
+      accepted = now.accepted - before.accepted;
       stored = now.processed - before.processed;
       if (stored >= accepted) {
         drainedAt = performance.now();
