@@ -1,26 +1,11 @@
 // Bundles one app (or all) into dist/apps/<app>/main.js with esbuild. Libraries are inlined
 // through the tsconfig path aliases; npm packages stay external and load from node_modules.
-import { build } from 'esbuild';
+import { bundle } from './bundle.mjs';
 import { cpSync, existsSync, readdirSync } from 'node:fs';
 
 const apps = process.argv.slice(2).length ? process.argv.slice(2) : readdirSync('apps');
 
-await Promise.all(
-  apps.map((app) =>
-    build({
-      entryPoints: [`apps/${app}/src/main.ts`],
-      outfile: `dist/apps/${app}/main.js`,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      packages: 'external',
-      sourcemap: true,
-      tsconfig: 'tsconfig.base.json',
-      logLevel: 'warning',
-    }),
-  ),
-);
+await Promise.all(apps.map((app) => bundle(`apps/${app}/src/main.ts`, `dist/apps/${app}/main.js`)));
 // Static files an app serves (the admin console) sit beside its bundle.
 for (const app of apps) {
   if (existsSync(`apps/${app}/src/public`)) cpSync(`apps/${app}/src/public`, `dist/apps/${app}/public`, { recursive: true });

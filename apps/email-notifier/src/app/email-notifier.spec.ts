@@ -170,9 +170,10 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
   it('retries while the SMTP server is down, then fails with the connection error', async () => {
     const down = createMailer('smtp://127.0.0.1:1', 'x@example.com', 1_000);
     const queue = emailQueue(database.db);
+    // The working sender stops first, so that only the one facing the dead server sees the row.
+    await sender.stop();
     const firing = await change('firing', { team: 'storage' });
     await queue.enqueue({ ruleId: 1, groupId, instanceId: firing.instance.id, kind: 'firing', recipients: ['ops@example.com'], subject: 's', text: 't', html: 'h' });
-    await sender.stop();
     const downSender = startEmailSender({ queue, mailer: down, logger, registry: createMetricsRegistry('email-down'), maxAttempts: 2, retryDelayMs: 100, pollMs: 100 });
     try {
       const row = await waitFor(async () => {
