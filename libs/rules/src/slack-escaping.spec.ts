@@ -86,7 +86,7 @@ describe('bounded templates', () => {
     const outcome = renderOrFallback(source, context, 'runaway', 'slack');
     expect(outcome.failed).toBe(true);
     expect(outcome.text).toContain('failed to render');
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it('refuses a template over the parse limit when it is saved', () => {

@@ -56,10 +56,8 @@ describe('parseExternalMessage', () => {
       path: ['detail', ...Array<string>(MAX_DEPTH - 1).fill('a')].join('.'),
       message: `nested deeper than ${MAX_DEPTH} levels`,
     });
-    // Far deeper than any call stack: found iteratively, in well under a second.
-    const started = Date.now();
+    // Far deeper than any call stack: found iteratively (a recursive walk would overflow).
     expect(tooDeep(nested(1_000_000, [])) ?? []).toHaveLength(MAX_DEPTH);
-    expect(Date.now() - started).toBeLessThan(1_000);
     expect(tooDeep([[[]]], 3)).toBeNull();
     expect(tooDeep([[[[]]]], 3)).toEqual([0, 0, 0]);
   });

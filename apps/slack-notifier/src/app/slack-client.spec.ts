@@ -88,7 +88,8 @@ describe('Slack HTTP sender (against a local Slack mock)', () => {
     try {
       const started = Date.now();
       expect(await sender.deliver({ channel: '#c', text: 'x' }, logger)).toMatchObject({ outcome: 'retry' });
-      expect(Date.now() - started).toBeLessThan(3_000);
+      // A bound far above the 300 ms timeout: it proves the request is abandoned, not how fast.
+      expect(Date.now() - started).toBeLessThan(15_000);
     } finally {
       for (const socket of sockets) socket.destroy();
       await sender.close();
