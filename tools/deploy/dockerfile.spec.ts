@@ -70,7 +70,7 @@ describe('docker/Dockerfile', () => {
   });
 
   it('starts the bundle that tools/build/build-app.mjs writes, and the migration bundle of build-migrate.mjs', () => {
-    expect(readFileSync(join(ROOT, 'tools', 'build', 'build-app.mjs'), 'utf8')).toContain('outfile: `dist/apps/${app}/main.js`');
+    expect(readFileSync(join(ROOT, 'tools', 'build', 'build-app.mjs'), 'utf8')).toContain("`dist/apps/${app}/main.js`");
     expect(stage('build-app').join('\n')).toContain('node tools/build/build-app.mjs "${APP}"');
     expect(stage('app').join('\n')).toContain('COPY --from=build-app /app/dist/apps/${APP} ./dist/apps/${APP}');
     expect(stage('app').find((line) => line.startsWith('CMD '))).toBe('CMD ["sh", "-c", "exec node --enable-source-maps \\"dist/apps/${SENTRYHUB_APP}/main.js\\""]');
