@@ -2,7 +2,7 @@ import { DEFAULT_EXTERNAL_QUEUE } from '@sentryhub/contracts';
 import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type RunningService } from './services';
+import { startStack, type RunningService } from './services';
 
 /**
  * The first end-to-end path (issue 2), across the built services as real processes talking
@@ -58,15 +58,9 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
       ])
       .execute();
     const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url, SLACK_INTERNAL_ENDPOINT: slack.url, WEBHOOK_TOKENS: 'e2e-token', RABBITMQ_EXTERNAL_QUEUE: DEFAULT_EXTERNAL_QUEUE };
-    // Consumers first, so that nothing published waits on a consumer that is not there yet.
-    services.push(...(await Promise.all([
-      startService('alert-processor', env, 'HEALTH_PORT'),
-      startService('slack-notifier', env, 'HEALTH_PORT'),
-      startService('rabbit-consumer', env, 'HEALTH_PORT'),
-    ])));
-    const gateway = await startService('webhook-gateway', env, 'PORT');
-    services.push(gateway);
-    gatewayUrl = `http://127.0.0.1:${gateway.port}`;
+    const stack = await startStack(['alert-processor', 'slack-notifier', 'rabbit-consumer'], env);
+    services.push(...stack.services);
+    gatewayUrl = stack.gatewayUrl;
   });
 
   afterAll(async () => {

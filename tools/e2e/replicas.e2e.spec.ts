@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type RunningService } from './services';
+import { startStack, type RunningService } from './services';
 
 const run = promisify(execFile);
 
@@ -102,17 +102,9 @@ describe('two replicas of alert-processor and slack-notifier: every alert stored
       .execute();
     const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url, SLACK_INTERNAL_ENDPOINT: slack.url };
     // The competing consumers first, so that both replicas of each are subscribed before work arrives.
-    services.push(
-      ...(await Promise.all([
-        startService('alert-processor', env, 'HEALTH_PORT'),
-        startService('alert-processor', env, 'HEALTH_PORT'),
-        startService('slack-notifier', env, 'HEALTH_PORT'),
-        startService('slack-notifier', env, 'HEALTH_PORT'),
-      ])),
-    );
-    const gateway = await startService('webhook-gateway', env, 'PORT');
-    services.push(gateway);
-    gatewayUrl = `http://127.0.0.1:${gateway.port}`;
+    const stack = await startStack(['alert-processor', 'alert-processor', 'slack-notifier', 'slack-notifier'], env);
+    services.push(...stack.services);
+    gatewayUrl = stack.gatewayUrl;
   });
 
   afterAll(async () => {

@@ -56,3 +56,13 @@ export async function startService(app: string, env: Record<string, string>, por
     },
   };
 }
+
+/**
+ * Workers first (each name once per replica), then the gateway: nothing published waits on a
+ * consumer that is not there yet.
+ */
+export async function startStack(workers: readonly string[], env: Record<string, string>): Promise<{ services: RunningService[]; gatewayUrl: string }> {
+  const services = await Promise.all(workers.map((app) => startService(app, env, 'HEALTH_PORT')));
+  const gateway = await startService('webhook-gateway', env, 'PORT');
+  return { services: [...services, gateway], gatewayUrl: `http://127.0.0.1:${gateway.port}` };
+}
