@@ -22,6 +22,8 @@ import { createTestDatabase, createTestVhost, TEST_POSTGRES_URL, type TestDataba
 import amqp from 'amqplib';
 import { sql } from 'kysely';
 import {
+  cleanUp,
+  cleanups,
   cpuSecondsBetween,
   cpuUtilisation,
   freePort,
@@ -125,21 +127,6 @@ function parseOptions(): Options {
 // database and vhost are dropped.
 // ---------------------------------------------------------------------------------------------
 
-const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
-let cleaning: Promise<void> | null = null;
-
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const step of cleanups.reverse()) {
-      try {
-        await withTimeout(step.run(), 60_000, step.what);
-      } catch (error) {
-        console.error(`clean-up: ${step.what} failed: ${(error as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
 
 async function exitAfterCleanUp(code: number): Promise<never> {
   await cleanUp();

@@ -23,6 +23,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { renderChart, type TimelineSample } from './stack-bench-chart';
 import {
+  cleanUp,
+  cleanups,
   cpuSecondsBetween,
   cpuUtilisation,
   freePort,
@@ -118,21 +120,6 @@ function parseOptions(): Options {
 // Clean-up (as processor-bench.ts): whatever happens, processes stop and the database and vhost go.
 // ---------------------------------------------------------------------------------------------
 
-const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
-let cleaning: Promise<void> | null = null;
-
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const step of cleanups.reverse()) {
-      try {
-        await withTimeout(step.run(), 60_000, step.what);
-      } catch (error) {
-        console.error(`clean-up: ${step.what} failed: ${(error as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

@@ -4,7 +4,6 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 
@@ -146,17 +145,8 @@ export function cpuUtilisation(before: SystemCpu, after: SystemCpu): number {
   return total > 0 ? (after.busy - before.busy) / total : 0;
 }
 
-/** A free TCP port on loopback. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+/** A free TCP port on loopback (the e2e helper, one implementation for both). */
+export { freePort } from '../e2e/services';
 
 /** The q-quantile (0..1) of sorted values, nearest rank. */
 export function quantile(sorted: Float64Array, q: number): number {
@@ -190,4 +180,21 @@ export function parseMetrics(text: string): Map<string, { labels: string; value:
     samples.set(match[1], list);
   }
   return samples;
+}
+
+/** Steps that undo what a bench run set up, run in reverse order whatever happens (error, timeout, Ctrl-C). */
+export const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
+let cleaning: Promise<void> | null = null;
+
+export function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const step of cleanups.reverse()) {
+      try {
+        await withTimeout(step.run(), 60_000, step.what);
+      } catch (error) {
+        console.error(`clean-up: ${step.what} failed: ${(error as Error).message}`);
+      }
+    }
+  })();
+  return cleaning;
 }

@@ -6,3 +6,4 @@ export * from './health-routes';
 export * from './health-server';
 export * from './shutdown';
 export * from './http-errors';
+export * from './http-server';

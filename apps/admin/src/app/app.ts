@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import type { Database } from '@sentryhub/db';
 import type { Messaging } from '@sentryhub/messaging';
-import { healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createHttpServer, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
+import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { ApiKeyStore } from './api-keys';
@@ -39,16 +38,8 @@ export interface AdminDeps {
 
 /** The admin app: REST API under /api/v1 (SPEC section 7), the console at /, health and OpenAPI. */
 export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
-  const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
-    genReqId: (request) => {
-      const given = request.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-    },
-    logController: new LogController({ requestIdLogLabel: 'correlationId' }),
-  });
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
+  const app = createHttpServer(deps.logger);
+  app.addHook('onSend', async (_request, reply) => {
     // The console: only its own scripts and styles, never inside a frame, no referrer leaks.
     reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     reply.header('x-content-type-options', 'nosniff');

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { Messaging } from '@sentryhub/messaging';
-import { Counter, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Counter, createHttpServer, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
+import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { CoalescingPublisher, DEFAULT_COALESCING, type CoalescingOptions } from './coalescing-publisher';
 import { intakeRoutes } from './intake-routes';
@@ -20,19 +19,8 @@ export interface GatewayDeps {
 
 /** The webhook-gateway HTTP app: intake routes, health, metrics and OpenAPI. */
 export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> {
-  const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: deps.bodyLimitBytes,
-    // The request id is the correlation id of every later log line and message.
-    genReqId: (request) => {
-      const given = request.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-    },
-    logController: new LogController({ requestIdLogLabel: 'correlationId' }),
-  });
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
+  // The request id is the correlation id of every later log line and message.
+  const app = createHttpServer(deps.logger, { bodyLimit: deps.bodyLimitBytes });
 
   await app.register(httpErrors);
   await app.register(swagger, {
