@@ -60,8 +60,9 @@ await app.listen({ port: config.PORT, host: config.HOST });
 await watchDatabase(db, readiness, logger);
 if (config.ADMIN_BOOTSTRAP_KEY && (await keys.ensureBootstrap(config.ADMIN_BOOTSTRAP_KEY))) logger.info('created the bootstrap admin API key from ADMIN_BOOTSTRAP_KEY');
 const retryDelayMs = config.RABBITMQ_RETRY_DELAY * 1000;
-messaging = await connectWithRetry(buildBrokerConfig({ url: amqpUrl, consumes: [QUEUES.adminAuditEvents], retryDelayMs, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }), {
+messaging = await connectWithRetry(buildBrokerConfig({ url: amqpUrl, consumes: [QUEUES.adminAuditEvents], retryDelayMs, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }), {
   logger,
+  retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
   status: readiness,
   registry,
   publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,

@@ -34,6 +34,6 @@ process.once('SIGTERM', () => (stopping = true));
 
 await app.listen({ port: config.PORT, host: config.HOST });
 messaging = await connectWithRetry(
-  buildBrokerConfig({ url: rabbitmqUrl(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
-  { logger, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
+  buildBrokerConfig({ url: rabbitmqUrl(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
+  { logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
 );

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { RETRY_DELAYS_MS } from '@sentryhub/contracts';
 import type { Logger } from 'pino';
 import type { Registry } from '@sentryhub/service-runtime';
 import rascal, { type BrokerAsPromised, type BrokerConfig, type PublicationSession } from 'rascal';
@@ -30,6 +31,8 @@ export interface Messaging {
   shutdown(): Promise<void>;
   /** Present when connected with a metrics registry. */
   metrics?: MessagingMetrics;
+  /** The delays of the retry queues declared with this connection (subscribers follow them). */
+  retryDelaysMs: readonly number[];
 }
 
 export interface ConnectOptions {
@@ -38,6 +41,8 @@ export interface ConnectOptions {
   publishTimeoutMs?: number;
   /** The service's registry: publish, consume and connection metrics are counted there. */
   registry?: Registry;
+  /** The delays the topology's retry queues were declared with (MESSAGE_RETRY_DELAYS_MS); RETRY_DELAYS_MS by default. */
+  retryDelaysMs?: readonly number[];
 }
 
 /**
@@ -135,6 +140,7 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
   return {
     broker,
     publish,
+    retryDelaysMs: options.retryDelaysMs ?? RETRY_DELAYS_MS,
     ...(metrics ? { metrics } : {}),
     isConnected: () => connected && blockedReason === null,
     shutdown: async () => {

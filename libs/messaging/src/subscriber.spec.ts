@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { connectMessaging, type Messaging } from './broker';
 import { PermanentError, PublishError } from './errors';
-import { subscribe } from './subscriber';
+import { subscribe, subscribeBatch } from './subscriber';
 import { buildBrokerConfig } from './topology';
 
 const logger = createLogger('messaging-test', 'silent');
@@ -116,5 +116,66 @@ describe('subscriber recovery policy against a real RabbitMQ', () => {
     expect(await value('sentryhub_broker_connected', {})).toBe(1);
     const text = await registry.metrics();
     expect(text).toMatch(/sentryhub_handler_seconds_count\{[^}]*queue="alert-processor.alerts-received"[^}]*\} \d+/);
+  });
+});
+
+describe('batch subscriber: one failing message among good ones', () => {
+  const BATCH_QUEUE = QUEUES.adminAuditEvents;
+  let vhost: TestVhost;
+  let messaging: Messaging;
+  let channel: amqp.Channel;
+  let connection: amqp.ChannelModel;
+  /** How many times each good message was written by a successful batch. */
+  const written = new Map<number, number>();
+  const poisonTries: boolean[] = [];
+  const batchSizes: number[] = [];
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('messaging-batch');
+    // retryDelaysMs comes from the connection: the subscriber follows it without being told.
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger, registry: createMetricsRegistry('batch-test'), retryDelaysMs: RETRY_DELAYS });
+    // Lets the whole burst arrive before the first batch closes.
+    await subscribeBatch(messaging, {
+      queue: BATCH_QUEUE,
+      parse: (json) => Body.safeParse(json),
+      logger,
+      maxWeight: 100,
+      maxWaitMs: 300,
+      // All or nothing, like a database transaction: one poison fails the whole batch.
+      handler: async (batch) => {
+        batchSizes.push(batch.length);
+        const poison = batch.find((item) => item.data.behaviour === 'fail-always');
+        if (poison) {
+          // Bisection shows it to the handler several times per try; alone once per try.
+          if (batch.length === 1) poisonTries.push(poison.context.lastAttempt);
+          throw new Error(`cannot store message ${poison.data.n}`);
+        }
+        for (const item of batch) written.set(item.data.n, (written.get(item.data.n) ?? 0) + 1);
+      },
+    });
+    connection = await amqp.connect(vhost.url);
+    channel = await connection.createChannel();
+  });
+
+  afterAll(async () => {
+    await connection?.close();
+    await messaging?.shutdown();
+    await vhost?.destroy();
+  });
+
+  it('writes every good message once, and dead-letters only the poison, after its retries, with the error', async () => {
+    const good = Array.from({ length: 30 }, (_, index) => index);
+    await Promise.all([
+      ...good.map((n) => messaging.publish(EXCHANGES.audit, 'audit.test.good', { n, behaviour: 'ok' }, { messageId: `good-${n}` })),
+      messaging.publish(EXCHANGES.audit, 'audit.test.poison', { n: 99, behaviour: 'fail-always' }, { messageId: 'poison' }),
+    ]);
+    const dead = await waitFor(() => channel.get(`${BATCH_QUEUE}.dead`, { noAck: true }).then((m) => m || null), 15_000, 'the poison in the dead letters');
+    expect(dead.properties.messageId).toBe('poison');
+    expect(String(dead.properties.headers?.['x-error'])).toBe(`retries exhausted after ${RETRY_DELAYS.length} attempts: cannot store message 99`);
+    // Tried once, then once per retry; only the last try knew it was the last.
+    expect(poisonTries).toEqual([...RETRY_DELAYS.map(() => false), true]);
+    expect(good.filter((n) => written.get(n) !== 1)).toEqual([]);
+    expect(batchSizes[0], 'the burst arrived as one batch').toBeGreaterThan(1);
+    expect(await channel.checkQueue(`${BATCH_QUEUE}.dead`)).toMatchObject({ messageCount: 0 });
   });
 });

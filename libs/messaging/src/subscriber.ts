@@ -11,6 +11,8 @@ export interface HandlerContext {
   correlationId: string;
   messageId: string;
   logger: Logger;
+  /** This is the message's last try: if it fails now it is dead-lettered, not retried. */
+  lastAttempt: boolean;
 }
 
 export interface Delivery<T> {
@@ -27,7 +29,7 @@ interface CommonOptions<T> {
   logger: Logger;
   /** Waited before a nack-requeue when even the retry or dead-letter publish failed. */
   requeueDelayMs?: number;
-  /** Must match the retry queues declared by buildBrokerConfig (only tests change them). */
+  /** The delays of the retry queues; by default those the connection declared (messaging.retryDelaysMs). */
   retryDelaysMs?: readonly number[];
 }
 
@@ -82,7 +84,7 @@ const OUTAGE_RETRY_LEVEL = 2;
 async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accept: (delivery: Delivery<T>, ackOrNack: AckOrNack) => void) {
   const { queue, logger } = options;
   const requeueDelayMs = options.requeueDelayMs ?? 1_000;
-  const retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
+  const retryDelaysMs = options.retryDelaysMs ?? messaging.retryDelaysMs ?? RETRY_DELAYS_MS;
   const session = await messaging.broker.subscribe(queue);
 
   const forward = async (message: Message, routingKey: string, headers: Record<string, unknown>) => {
@@ -171,7 +173,8 @@ async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accep
       void settle(ackOrNack, log, () => deadLetter(message, reason, path));
       return;
     }
-    accept({ data: parsed.data, context: { message, correlationId, messageId, logger: log } }, ackOrNack);
+    const lastAttempt = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0) >= retryDelaysMs.length;
+    accept({ data: parsed.data, context: { message, correlationId, messageId, logger: log, lastAttempt } }, ackOrNack);
   });
   // Rascal nacks (and so loses, without a dead-letter exchange) what these events carry when
   // nobody listens: we dead-letter with the reason instead.
@@ -207,9 +210,11 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
  * Valid messages are gathered into batches and handled one batch at a time: a batch closes
  * when it weighs `maxWeight`, or `maxWaitMs` after its first message, or — while another batch
  * is being written — as soon as that one is done, so batches grow with the load (never past
- * `maxWeight`). A batch is acked when its handler resolves and, when it throws, every message
- * of it is recovered by the policy above. Invalid messages are
- * dead-lettered on their own and never fail a batch.
+ * `maxWeight`). A batch is acked when its handler resolves. When it throws because a
+ * dependency is down, every message of it is recovered by the policy above; any other error
+ * splits the batch in halves, handled again, until the messages that fail stand alone and
+ * only they are retried or dead-lettered. Invalid messages are dead-lettered on their own and
+ * never fail a batch.
  */
 export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubscribeOptions<T>): Promise<Subscription> {
   const weigh = options.weight ?? (() => 1);
@@ -228,6 +233,15 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
       messaging.metrics?.consumed.inc({ queue: options.queue, outcome: 'acked' }, batch.length);
     } catch (error) {
       stopTimer?.();
+      if (batch.length > 1 && !(error instanceof DependencyUnavailableError)) {
+        // One bad message must not send its good batch-mates through the retries (and, in
+        // the end, to the dead letters): halve the batch until the failing ones stand alone.
+        options.logger.warn({ err: error, messages: batch.length }, 'batch failed; splitting it to isolate the failing messages');
+        const half = Math.ceil(batch.length / 2);
+        await write(batch.slice(0, half));
+        await write(batch.slice(half));
+        return;
+      }
       options.logger.warn({ err: error, messages: batch.length }, 'batch failed; recovering each message');
       await Promise.all(batch.map((item) => recover(item.delivery, item.ackOrNack, error)));
     }

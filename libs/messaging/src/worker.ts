@@ -17,6 +17,7 @@ import { buildBrokerConfig, type TopologyOptions } from './topology';
 export interface WorkerConfig extends RabbitmqParts {
   LOG_LEVEL: string;
   RABBITMQ_RETRY_DELAY: number;
+  MESSAGE_RETRY_DELAYS_MS: readonly number[];
   HEALTH_PORT: number;
 }
 
@@ -62,8 +63,10 @@ export async function runWorker<C extends WorkerConfig>(spec: WorkerSpec<C>): Pr
   ]);
 
   const retryDelayMs = config.RABBITMQ_RETRY_DELAY * 1000;
-  messaging = await connectWithRetry(buildBrokerConfig({ ...spec.topology, url: rabbitmqUrl(config), retryDelayMs }), {
+  const retryDelaysMs = config.MESSAGE_RETRY_DELAYS_MS;
+  messaging = await connectWithRetry(buildBrokerConfig({ ...spec.topology, url: rabbitmqUrl(config), retryDelayMs, retryDelaysMs }), {
     logger,
+    retryDelaysMs,
     status: readiness,
     registry,
     retryDelayMs,

@@ -10,6 +10,17 @@ export const sharedEnv = {
   RABBITMQ_PASSWORD: z.string().default('guest'),
   RABBITMQ_HEARTBEAT: z.coerce.number().int().min(0).default(10),
   RABBITMQ_RETRY_DELAY: z.coerce.number().positive().default(1),
+  /**
+   * Delays of the retry queues `<queue>.retry.1..N` (comma-separated milliseconds): a failed
+   * message is retried after each in turn, then dead-lettered. Part of the topology: every
+   * service of one vhost must use the same list (RabbitMQ refuses a queue re-declared with
+   * another TTL).
+   */
+  MESSAGE_RETRY_DELAYS_MS: z
+    .string()
+    .default('1000,5000,30000,120000')
+    .transform((value) => value.split(',').map((part) => Number(part.trim())))
+    .pipe(z.array(z.number().int('each delay must be a whole number of milliseconds').positive('each delay must be positive')).min(1).max(10)),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').default('postgres://postgres@localhost:5432/sentryhub'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };

@@ -1,4 +1,4 @@
-import { HEADERS, RETRY_DELAYS_MS, type AlertProcessed } from '@sentryhub/contracts';
+import type { AlertProcessed } from '@sentryhub/contracts';
 import type { Database } from '@sentryhub/db';
 import type { HandlerContext } from '@sentryhub/messaging';
 import type { Registry } from '@sentryhub/service-runtime';
@@ -42,8 +42,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
   const delivery = slackDelivery({ notifications, slack: options.slack, metrics, maxPerSecond: options.maxPerSecond ?? 1 });
 
   return async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
-    const retries = Number(context.message.properties.headers?.[HEADERS.retryCount] ?? 0);
-    const notifyOptions = { logger: context.logger, lastAttempt: retries >= RETRY_DELAYS_MS.length, processedAt: event.processedAt };
+    const notifyOptions = { logger: context.logger, lastAttempt: context.lastAttempt, processedAt: event.processedAt };
     const prepared = await Promise.allSettled(event.changes.map((change) => prepareChange(deps, change, notifyOptions)));
     // Submitted in one synchronous pass: the pacers see the whole event at once.
     const settled = await Promise.allSettled(
@@ -60,7 +59,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
       if (result.status === 'fulfilled') outcomes[result.value] = (outcomes[result.value] ?? 0) + 1;
       else failures.push(asError(result.reason));
     }
-    context.logger.debug({ eventId: event.id, changes: event.changes.length, outcomes, failures: failures.length, retries }, 'alert.processed handled');
+    context.logger.debug({ eventId: event.id, changes: event.changes.length, outcomes, failures: failures.length, lastAttempt: context.lastAttempt }, 'alert.processed handled');
     const [first] = failures;
     if (first) {
       const message = failures.length === 1 ? first.message : `${failures.length} of ${event.changes.length} notifications failed; first: ${first.message}`;
