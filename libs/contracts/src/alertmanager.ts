@@ -1,7 +1,12 @@
 import { z } from 'zod';
 
 /** RFC 3339 timestamps as Alertmanager and Prometheus write them (any fraction, Z or offset). */
-export const Rfc3339 = z.iso.datetime({ offset: true });
+/**
+ * An RFC 3339 timestamp that PostgreSQL can store. ISO 8601 has a year 0000; PostgreSQL
+ * refuses it ("date/time field value out of range"), so accepting it would make a message
+ * that fails the processor's transaction on every retry.
+ */
+export const Rfc3339 = z.iso.datetime({ offset: true }).refine((value) => !value.startsWith('0000-'), 'year 0000 cannot be stored: the first year is 0001');
 
 /** At most this many alerts in one request or external message (a webhook, an array of postable alerts). */
 export const MAX_ALERTS_PER_REQUEST = 10_000;

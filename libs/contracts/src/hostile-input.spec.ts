@@ -88,6 +88,16 @@ describe('hostile intake input', () => {
     }
     expect(PostableAlert.safeParse({ labels: { alertname: 'emoji 🔥 ok' } }).success).toBe(true);
   });
+
+  it('refuses timestamps PostgreSQL cannot store (year 0000), keeps the zero time 0001-01-01', () => {
+    const webhookAlert = { status: 'firing', labels: { alertname: 'X' }, annotations: {}, startsAt: '2026-11-26T08:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '' };
+    const webhook = (startsAt: string) => ({ version: '4', groupKey: 'k', status: 'firing', receiver: 'r', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: '', alerts: [{ ...webhookAlert, startsAt }] });
+    expect(AlertmanagerWebhook.safeParse(webhook('2026-11-26T08:00:00Z')).success).toBe(true);
+    const result = AlertmanagerWebhook.safeParse(webhook('0000-06-01T00:00:00Z'));
+    expect(result.error?.issues).toMatchObject([{ path: ['alerts', 0, 'startsAt'], message: 'year 0000 cannot be stored: the first year is 0001' }]);
+    expect(PostableAlert.safeParse({ ...alert, endsAt: '0000-12-31T23:59:59Z' }).success).toBe(false);
+    expect(PostableAlert.safeParse({ ...alert, endsAt: '0001-01-01T00:00:00Z' }).success).toBe(true);
+  });
 });
 
 describe('catastrophic regexes are refused when a rule or silence is saved', () => {
