@@ -5,6 +5,8 @@ export interface SlackRequest {
   channel: string;
   text: string;
   receivedAt: number;
+  /** The status this request was answered with (200 unless respondWith said otherwise). */
+  status?: number;
 }
 
 export interface SlackReply {
@@ -42,6 +44,7 @@ export async function startSlackMock(): Promise<SlackMock> {
       }
       requests.push(request);
       const answer = reply(request);
+      request.status = answer.status;
       res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers }).end(answer.body);
     });
   });

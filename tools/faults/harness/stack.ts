@@ -60,16 +60,22 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
   };
   const started: RunningService[] = [];
   const exited = new Set<RunningService>();
+  const signalled = new Set<RunningService>();
 
   const start = async (app: string, extra: Record<string, string> = {}) => {
     const service = await startService(app, { ...env, ...options.envFor?.[app], ...extra }, app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT');
-    service.process.once('exit', () => exited.add(service));
+    service.process.once('exit', (code, signal) => {
+      exited.add(service);
+      // A service that dies on its own is a finding: show why.
+      if (!signalled.has(service)) console.error(`${service.name} exited by itself (code ${code}, signal ${signal}); its last lines:\n${service.output.slice(-15).join('\n')}`);
+    });
     started.push(service);
     return service;
   };
   const kill = (service: RunningService, signal: NodeJS.Signals) =>
     new Promise<number | null>((resolve) => {
       if (service.process.exitCode !== null || service.process.signalCode !== null) return resolve(service.process.exitCode);
+      signalled.add(service);
       service.process.once('exit', (code) => resolve(code));
       service.process.kill(signal);
     });

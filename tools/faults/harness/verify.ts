@@ -24,7 +24,7 @@ export interface Summary {
 interface Observed {
   /** name -> instances and firing count. */
   stored: Map<string, { instances: number; firingCount: number }>;
-  /** name -> times it appears in a Slack text. */
+  /** name -> times it appears in a Slack text that Slack accepted. */
   notified: Map<string, number>;
 }
 
@@ -37,7 +37,8 @@ async function observe(stack: FaultStack): Promise<Observed> {
     .execute();
   const stored = new Map(rows.map((row) => [row.name, { instances: row.instances, firingCount: row.firing_count }]));
   const notified = new Map<string, number>();
-  for (const request of stack.slack.requests) {
+  // Only what Slack accepted was delivered: a 429 or 500 answer delivered nothing.
+  for (const request of stack.slack.requests.filter((request) => request.status === 200)) {
     for (const match of request.text.matchAll(/firing (FaultAlert\d{6})/g)) {
       const name = match[1] ?? '';
       notified.set(name, (notified.get(name) ?? 0) + 1);
