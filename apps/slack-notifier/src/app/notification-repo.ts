@@ -117,6 +117,24 @@ export function notificationRepo(db: Kysely<Database>) {
     },
 
     /**
+     * Records as sent, without sending again, rows that Slack accepted while the database
+     * could not record it; returns the ids that were still pending (the others were settled
+     * meanwhile, by another consumer).
+     */
+    async markSent(ids: readonly number[], deliveredVia: 'slack' | 'sink'): Promise<number[]> {
+      if (ids.length === 0) return [];
+      const now = new Date();
+      const rows = await db
+        .updateTable('notifications')
+        .set((eb) => ({ status: 'sent', attempts: eb('attempts', '+', 1), last_error: null, sent_at: now, updated_at: now, delivered_via: deliveredVia }))
+        .where('id', 'in', ids)
+        .where('status', '=', 'pending')
+        .returning('id')
+        .execute();
+      return rows.map((row) => row.id);
+    },
+
+    /**
      * Locks the rows of `ids` that no other consumer holds (skipping those it does), runs one
      * attempt with the ones still `pending`, and stores each row's record in the same
      * transaction. The lock is what makes two concurrent deliveries of one notification (two

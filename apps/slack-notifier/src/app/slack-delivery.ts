@@ -72,21 +72,50 @@ function messageText(rows: Notification[], digest: DigestRef | null): string {
  */
 export function slackDelivery(options: SlackDeliveryOptions): SlackDelivery {
   const { notifications, slack, metrics } = options;
+  const deliveredVia = options.slack.mode === 'sink' ? 'sink' : 'slack';
+  /**
+   * Rows Slack accepted whose `sent` the database never recorded (it went away between Slack's
+   * `ok` and the commit): when their message comes back they are recorded, not sent again.
+   * This closes the duplicate window for database outages; a crash of this process in that
+   * window still sends them twice (docs/reliability.md).
+   */
+  const acceptedUnrecorded = new Set<number>();
+
+  /** Records the rows of `requests` that Slack already accepted; their settlements by row id. */
+  const recordAccepted = async (requests: DeliveryRequest[]): Promise<Map<number, Settlement<DeliveryOutcome>>> => {
+    const ids = [...new Set(requests.map((request) => request.notificationId).filter((id) => acceptedUnrecorded.has(id)))];
+    const settled = new Map<number, Settlement<DeliveryOutcome>>();
+    if (ids.length === 0) return settled;
+    const changed = new Set(await notifications.markSent(ids, deliveredVia));
+    for (const id of ids) {
+      acceptedUnrecorded.delete(id);
+      if (changed.has(id)) metrics.notifications.inc({ status: 'sent' });
+      settled.set(id, { ok: true, value: changed.has(id) ? 'sent' : 'already-settled' });
+    }
+    requests[0]?.logger.info({ notificationIds: ids }, 'recorded notifications Slack had accepted before the database went away; not sent again');
+    return settled;
+  };
 
   const send = async (channel: string, requests: DeliveryRequest[]): Promise<Settlement<DeliveryOutcome>[]> => {
+    const recorded = await recordAccepted(requests);
     // Two copies of one event in flight ask for the same row: it is sent once, for both.
     const byRow = new Map<number, DeliveryRequest[]>();
-    for (const request of requests) byRow.set(request.notificationId, [...(byRow.get(request.notificationId) ?? []), request]);
+    for (const request of requests) {
+      if (!recorded.has(request.notificationId)) byRow.set(request.notificationId, [...(byRow.get(request.notificationId) ?? []), request]);
+    }
     // A row is given up only when none of the messages asking for it will be retried.
     const lastAttempt = (id: number) => (byRow.get(id) ?? []).every((request) => request.lastAttempt);
     const loggerOf = (id: number) => byRow.get(id)?.[0]?.logger;
 
+    /** The rows Slack accepted in this send, until their `sent` is committed. */
+    let accepted: number[] = [];
     const claim = await notifications.claimPending([...byRow.keys()], async (pending) => {
       const digest = pending.length > 1 ? { id: randomUUID(), size: pending.length } : null;
       const firstLogger = loggerOf(pending[0]?.id ?? -1) ?? requests[0]?.logger;
       if (!firstLogger) throw new Error('a send without requests');
       const log = digest ? firstLogger.child({ digestId: digest.id, digestSize: digest.size }) : firstLogger;
       const result = await slack.deliver({ channel, text: messageText(pending, digest) }, log);
+      if (result.outcome === 'sent') accepted = pending.map((row) => row.id);
       metrics.requests.inc({ result: result.outcome });
       if (result.outcome === 'retry' && result.rateLimited) metrics.rateLimited.inc();
       if (digest && result.outcome === 'sent') {
@@ -94,8 +123,12 @@ export function slackDelivery(options: SlackDeliveryOptions): SlackDelivery {
         metrics.digestNotifications.inc(digest.size);
         log.info({ channel }, 'slack digest sent');
       }
-      const records = new Map(pending.map((row) => [row.id, attemptRecord(result, lastAttempt(row.id), options.slack.mode === 'sink' ? 'sink' : 'slack')]));
+      const records = new Map(pending.map((row) => [row.id, attemptRecord(result, lastAttempt(row.id), deliveredVia)]));
       return { records, digest, result };
+    }).catch((error: unknown) => {
+      for (const id of accepted) acceptedUnrecorded.add(id);
+      if (accepted.length > 0) requests[0]?.logger.warn({ err: error, notificationIds: accepted }, 'Slack accepted, but recording it failed; recorded on the next attempt, not sent again');
+      throw error;
     });
 
     /** Counts, logs and settles one row that this send attempted. */
@@ -131,7 +164,7 @@ export function slackDelivery(options: SlackDeliveryOptions): SlackDelivery {
     const locked = new Set(claim.locked.map((row) => row.id));
 
     return requests.map((request): Settlement<DeliveryOutcome> => {
-      const outcome = outcomes.get(request.notificationId);
+      const outcome = recorded.get(request.notificationId) ?? outcomes.get(request.notificationId);
       if (outcome) return outcome;
       if (locked.has(request.notificationId)) {
         request.logger.debug({ notificationId: request.notificationId }, 'notification already settled; redelivery ignored');
