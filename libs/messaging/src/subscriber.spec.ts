@@ -5,7 +5,7 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { connectMessaging, type Messaging } from './broker';
-import { PermanentError, PublishError } from './errors';
+import { DependencyUnavailableError, PermanentError, PublishError } from './errors';
 import { subscribe, subscribeBatch } from './subscriber';
 import { buildBrokerConfig } from './topology';
 
@@ -177,5 +177,54 @@ describe('batch subscriber: one failing message among good ones', () => {
     expect(good.filter((n) => written.get(n) !== 1)).toEqual([]);
     expect(batchSizes[0], 'the burst arrived as one batch').toBeGreaterThan(1);
     expect(await channel.checkQueue(`${BATCH_QUEUE}.dead`)).toMatchObject({ messageCount: 0 });
+  });
+});
+
+describe('batch subscriber while a dependency is down', () => {
+  const BATCH_QUEUE = QUEUES.adminAuditEvents;
+  let vhost: TestVhost;
+  let messaging: Messaging;
+  const registry = createMetricsRegistry('hold-test');
+  const written: number[] = [];
+  let outages = 3;
+  let calls = 0;
+  let writes = 0;
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('messaging-hold');
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger, registry, retryDelaysMs: RETRY_DELAYS });
+    await subscribeBatch(messaging, {
+      queue: BATCH_QUEUE,
+      parse: (json) => Body.safeParse(json),
+      logger,
+      maxWeight: 100,
+      maxWaitMs: 200,
+      holdRetryMs: 50,
+      handler: async (batch) => {
+        calls += 1;
+        if (outages > 0) {
+          outages -= 1;
+          throw new DependencyUnavailableError('PostgreSQL unavailable: connection refused');
+        }
+        written.push(...batch.map((item) => item.data.n));
+        writes += 1;
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await messaging?.shutdown();
+    await vhost?.destroy();
+  });
+
+  it('holds the batch and writes it once the dependency is back, without republishing anything', async () => {
+    await Promise.all([1, 2, 3].map((n) => messaging.publish(EXCHANGES.audit, 'audit.test.held', { n, behaviour: 'ok' }, { messageId: `held-${n}` })));
+    await waitFor(() => (written.length === 3 ? true : null), 15_000, 'the held batch to be written');
+    expect(written.sort()).toEqual([1, 2, 3]);
+    // Three refusals of the held batch, then one successful write per batch.
+    expect(calls).toBe(3 + writes);
+    const consumed = (await registry.getMetricsAsJSON()).find((metric) => metric.name === 'sentryhub_messages_consumed_total');
+    const outcomes = Object.fromEntries((consumed?.values ?? []).map((value) => [value.labels['outcome'], value.value]));
+    expect(outcomes).toEqual({ acked: 3 });
   });
 });

@@ -45,6 +45,12 @@ export interface BatchSubscribeOptions<T> extends CommonOptions<T> {
   weight?: (data: T) => number;
   /** Flush at the latest this long after the first message of a batch arrived. */
   maxWaitMs: number;
+  /**
+   * While a dependency is down (DependencyUnavailableError) the batch is held, unacked, and
+   * written again after this delay, doubling up to ten times it: the broker keeps the rest
+   * of the queue, nothing goes round the retry queues. Default 1,000 ms.
+   */
+  holdRetryMs?: number;
 }
 
 export interface Subscription {
@@ -211,7 +217,8 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
  * when it weighs `maxWeight`, or `maxWaitMs` after its first message, or — while another batch
  * is being written — as soon as that one is done, so batches grow with the load (never past
  * `maxWeight`). A batch is acked when its handler resolves. When it throws because a
- * dependency is down, every message of it is recovered by the policy above; any other error
+ * dependency is down, the batch is held and written again with back-off (on shutdown, its
+ * messages are recovered by the policy above instead); any other error
  * splits the batch in halves, handled again, until the messages that fail stand alone and
  * only they are retried or dead-lettered. Invalid messages are dead-lettered on their own and
  * never fail a batch.
@@ -224,15 +231,34 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
   /** A batch is being written: the next one keeps gathering until it is done (or full). */
   let writing = false;
 
-  async function write(batch: typeof pending): Promise<void> {
+  const holdRetryMs = options.holdRetryMs ?? 1_000;
+  let stopping = false;
+  /** Wakes a batch held for a dependency when the subscription is cancelled. */
+  let wakeHeld: (() => void) | null = null;
+  const hold = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeHeld = () => (clearTimeout(timer), resolve());
+    }).finally(() => (wakeHeld = null));
+
+  async function write(batch: typeof pending, held = 0): Promise<void> {
     const stopTimer = messaging.metrics?.handlerSeconds.startTimer({ queue: options.queue });
     try {
       await options.handler(batch.map((item) => item.delivery));
       stopTimer?.();
       for (const item of batch) item.ackOrNack();
       messaging.metrics?.consumed.inc({ queue: options.queue, outcome: 'acked' }, batch.length);
+      if (held > 0) options.logger.info({ messages: batch.length, tries: held + 1 }, 'dependency back; held batch written');
     } catch (error) {
       stopTimer?.();
+      if (error instanceof DependencyUnavailableError && !stopping) {
+        // No hot loop and no republishing while the database is down: hold this batch (the
+        // broker holds the rest, up to the prefetch) and try it again a little later.
+        const delayMs = Math.min(holdRetryMs * 2 ** held, holdRetryMs * 10);
+        if (held === 0) options.logger.warn({ err: error, messages: batch.length, delayMs }, 'dependency unavailable; holding the batch and trying again');
+        await hold(delayMs);
+        return write(batch, held + 1);
+      }
       if (batch.length > 1 && !(error instanceof DependencyUnavailableError)) {
         // One bad message must not send its good batch-mates through the retries (and, in
         // the end, to the dead letters): halve the batch until the failing ones stand alone.
@@ -280,7 +306,10 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
   return {
     session,
     cancel: async () => {
-      // Rascal's cancel waits for unacked messages: stop the consumer, then finish the batches.
+      // Rascal's cancel waits for unacked messages: stop the consumer, then finish the batches
+      // (a batch held for a dependency goes through the recovery policy instead of waiting).
+      stopping = true;
+      wakeHeld?.();
       const cancelled = session.cancel();
       flush();
       while (writing || pending.length > 0) {
