@@ -66,6 +66,12 @@ interface Options {
   limitMessages: number;
   limitRows: number;
   drainTimeoutS: number;
+  /** Scenario names to run (all when empty). */
+  only: string[];
+  /** Directory for a `node --cpu-prof` profile of the gateway, or none. */
+  profileDir: string | null;
+  /** Where the built apps are (`<dist>/apps/<app>/main.js`). */
+  dist: string;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -75,6 +81,9 @@ const USAGE = `usage: npm run bench -- [options]
   --skip-build       use dist/apps/*/main.js as they are
   --no-write         print only, no result files
   --out DIR          where the result files go (default bench/results)
+  --only A,B         only these scenarios (single, webhook10, api-batch, paced-2000, storm, repeat-storm)
+  --profile DIR      run the gateway under node --cpu-prof and write its profile to DIR
+  --dist DIR         run the apps built in DIR/apps/<app>/main.js (default dist; with --skip-build)
 Gateway and processor settings come from the environment (GATEWAY_COALESCE_*, PROCESSOR_*, DATABASE_POOL_SIZE).`;
 
 function parseOptions(): Options {
@@ -86,6 +95,9 @@ function parseOptions(): Options {
       'skip-build': { type: 'boolean' },
       'no-write': { type: 'boolean' },
       out: { type: 'string' },
+      only: { type: 'string' },
+      profile: { type: 'string' },
+      dist: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -100,7 +112,7 @@ function parseOptions(): Options {
     if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a positive integer, got "${value}"\n${USAGE}`);
     return parsed;
   };
-  return {
+  const options: Options = {
     quick,
     durationS: int('--duration', values.duration, quick ? 1 : 10),
     connections: int('--connections', values.connections, quick ? 10 : 100),
@@ -113,7 +125,12 @@ function parseOptions(): Options {
     limitMessages: quick ? 1_000 : 30_000,
     limitRows: quick ? 2_000 : 50_000,
     drainTimeoutS: quick ? 60 : 180,
+    only: (values.only ?? '').split(',').map((name) => name.trim()).filter(Boolean),
+    profileDir: values.profile ?? null,
+    dist: values.dist ?? 'dist',
   };
+  if (values.dist !== undefined && !values['skip-build']) throw new Error(`--dist needs --skip-build (the build writes to dist/)\n${USAGE}`);
+  return options;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,11 +198,11 @@ async function waitHttp(service: Service, path: string, timeoutMs = 30_000): Pro
   }
 }
 
-async function startApp(app: AppName, env: Record<string, string>): Promise<Service> {
-  const entry = `dist/apps/${app}/main.js`;
+async function startApp(app: AppName, env: Record<string, string>, dist: string, nodeArgs: string[] = []): Promise<Service> {
+  const entry = join(dist, `apps/${app}/main.js`);
   if (!existsSync(join(ROOT, entry))) throw new Error(`${entry} is missing: drop --skip-build`);
   const port = await freePort();
-  const service = spawnNode(app, [entry], { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) }, port);
+  const service = spawnNode(app, [...nodeArgs, entry], { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) }, port);
   await waitHttp(service, '/readyz');
   return service;
 }
@@ -482,6 +499,23 @@ interface Counters {
   accepted: number;
   publishes: number;
   processed: number;
+  /** The gateway's publish -> confirm histogram (seconds) and in-flight-at-start histogram. */
+  confirmSeconds: { sum: number; count: number; buckets: Map<string, number> };
+  inFlight: { sum: number; count: number };
+}
+
+function histogram(samples: Map<string, { labels: string; value: number }[]>, name: string): Counters['confirmSeconds'] {
+  const buckets = new Map<string, number>();
+  for (const sample of samples.get(`${name}_bucket`) ?? []) buckets.set(/le="([^"]+)"/.exec(sample.labels)?.[1] ?? '', sample.value);
+  return { sum: total(samples, `${name}_sum`), count: total(samples, `${name}_count`), buckets };
+}
+
+/** The upper bound of the histogram bucket holding quantile q of the observations between two scrapes. */
+function bucketQuantile(before: Counters['confirmSeconds'], after: Counters['confirmSeconds'], q: number): number | null {
+  const count = after.count - before.count;
+  if (count <= 0) return null;
+  for (const [le, cumulative] of after.buckets) if (cumulative - (before.buckets.get(le) ?? 0) >= q * count) return le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
+  return null;
 }
 
 async function scrape(port: number): Promise<Map<string, { labels: string; value: number }[]>> {
@@ -501,6 +535,20 @@ async function counters(gateway: Service, processor: Service): Promise<Counters>
     accepted: total(g, 'sentryhub_gateway_alerts_accepted_total'),
     publishes: total(g, 'sentryhub_messages_published_total', 'outcome="confirmed"'),
     processed: total(p, 'sentryhub_processor_alerts_total'),
+    confirmSeconds: histogram(g, 'sentryhub_gateway_publish_seconds'),
+    inFlight: { sum: total(g, 'sentryhub_gateway_publishes_in_flight_sum'), count: total(g, 'sentryhub_gateway_publishes_in_flight_count') },
+  };
+}
+
+function confirmFigures(before: Counters, after: Counters): ScenarioResult['gatewayConfirm'] {
+  const count = after.confirmSeconds.count - before.confirmSeconds.count;
+  if (count <= 0) return null;
+  const ms = (value: number | null) => (value === null ? null : value * 1000);
+  return {
+    meanMs: ((after.confirmSeconds.sum - before.confirmSeconds.sum) / count) * 1000,
+    p50AtMostMs: ms(bucketQuantile(before.confirmSeconds, after.confirmSeconds, 0.5)),
+    p99AtMostMs: ms(bucketQuantile(before.confirmSeconds, after.confirmSeconds, 0.99)),
+    meanInFlight: (after.inFlight.sum - before.inFlight.sum) / Math.max(1, after.inFlight.count - before.inFlight.count),
   };
 }
 
@@ -527,6 +575,8 @@ interface ScenarioResult {
   gatewayPublishes: number;
   gatewayPublishesPerSecond: number;
   requestsPerPublish: number;
+  /** Gateway: publish -> confirm mean, and p50 / p99 as histogram bucket bounds (ms); unconfirmed publishes of the source when one started (mean). */
+  gatewayConfirm: { meanMs: number; p50AtMostMs: number | null; p99AtMostMs: number | null; meanInFlight: number } | null;
   storedAlerts: number;
   /** Accepted alerts / (last alert processed - scenario start); null when the processor did not catch up in time. */
   endToEndAlertsPerSecond: number | null;
@@ -569,8 +619,8 @@ function markdown(report: Report): string {
     '',
     '## SentryHub',
     '',
-    '| scenario | accepted alerts/s | requests/s (÷ bare fastify) | latency p50 / p99 / p99.9 ms | statuses | confirmed publishes/s (÷ raw amqplib), requests per publish | end-to-end stored alerts/s (÷ raw unnest) | receipt -> store p50 / p99 ms | Slack requests | peak RSS MiB gw / proc / slack | CPU s gw / proc / slack / PG / RabbitMQ / bench |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| scenario | accepted alerts/s | requests/s (÷ bare fastify) | latency p50 / p99 / p99.9 ms | statuses | confirmed publishes/s (÷ raw amqplib), requests per publish | gateway publish -> confirm mean ms (p99 ≤), mean in flight | end-to-end stored alerts/s (÷ raw unnest) | receipt -> store p50 / p99 ms | Slack requests | peak RSS MiB gw / proc / slack | CPU s gw / proc / slack / PG / RabbitMQ / bench |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of report.scenarios) {
     const statuses = Object.entries(s.load.statuses)
@@ -579,7 +629,7 @@ function markdown(report: Report): string {
     const errors = s.load.connectionErrors ? `, ${fmt(s.load.connectionErrors)} connection errors` : '';
     const svc = (name: string) => s.services[name] ?? { peakRssMiB: Number.NaN, cpuSeconds: Number.NaN };
     lines.push(
-      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} |`,
+      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} |`,
     );
   }
   lines.push('', '## Method', '', ...report.method.map((line) => `- ${line}`), '', `Settings: ${Object.entries(report.settings).map(([key, value]) => `${key}=${value}`).join(', ') || 'defaults'}.`, '');
@@ -609,8 +659,11 @@ async function main(): Promise<void> {
   const databaseName = new URL(database.url).pathname.slice(1);
   const machine = await machineFacts(database.url);
 
-  const plan = scenarios(options);
-  const singleBodies = plan[0]?.bodies ?? [];
+  const all = scenarios(options);
+  const unknown = options.only.filter((name) => !all.some((scenario) => scenario.name === name));
+  if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}\n${USAGE}`);
+  const plan = options.only.length ? all.filter((scenario) => options.only.includes(scenario.name)) : all;
+  const singleBodies = all[0]?.bodies ?? [];
 
   // 1. The machine's limits, before the services start.
   console.log('limits: bare fastify...');
@@ -624,9 +677,9 @@ async function main(): Promise<void> {
 
   // 2. The stack: the processor first (it declares the topology), then the gateway and the notifier.
   const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url };
-  const processor = await startApp('alert-processor', env);
-  const gateway = await startApp('webhook-gateway', env);
-  const notifier = await startApp('slack-notifier', { ...env, SLACK_INTERNAL_ENDPOINT: slack.url });
+  const processor = await startApp('alert-processor', env, options.dist);
+  const gateway = await startApp('webhook-gateway', env, options.dist, options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []);
+  const notifier = await startApp('slack-notifier', { ...env, SLACK_INTERNAL_ENDPOINT: slack.url }, options.dist);
   const services = [gateway, processor, notifier];
   const gatewayUrl = `http://127.0.0.1:${gateway.port}`;
 
@@ -726,6 +779,7 @@ async function main(): Promise<void> {
       gatewayPublishes: publishes,
       gatewayPublishesPerSecond: publishes / load.seconds,
       requestsPerPublish: publishes ? requests2xx / publishes : 0,
+      gatewayConfirm: confirmFigures(before, afterLoad),
       storedAlerts: stored,
       endToEndAlertsPerSecond: endToEnd,
       drainSeconds: drainedAt === null ? null : (drainedAt - started) / 1000,

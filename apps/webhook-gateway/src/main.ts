@@ -1,11 +1,12 @@
-import { buildBrokerConfig, connectWithRetry, PublishError, type Messaging } from '@sentryhub/messaging';
+import { buildBrokerConfig, connectWithRetry, DEDICATED_PUBLISH_COMPONENT, PublishError, type Messaging } from '@sentryhub/messaging';
 import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, Readiness } from '@sentryhub/service-runtime';
 import { buildGateway } from './app/app';
 import { GatewayConfig } from './app/config';
 
 const config = loadConfig(GatewayConfig);
 const logger = createLogger('webhook-gateway', config.LOG_LEVEL);
-const readiness = new Readiness(['broker']);
+// 'broker': rascal's connection (topology); DEDICATED_PUBLISH_COMPONENT: the confirm channel intake publishes on.
+const readiness = new Readiness(['broker', DEDICATED_PUBLISH_COMPONENT]);
 const registry = createMetricsRegistry('webhook-gateway');
 let messaging: Messaging | null = null;
 let stopping = false;
@@ -35,5 +36,5 @@ process.once('SIGTERM', () => (stopping = true));
 await app.listen({ port: config.PORT, host: config.HOST });
 messaging = await connectWithRetry(
   buildBrokerConfig({ url: rabbitmqUrl(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
-  { logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
+  { logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, dedicatedPublishChannel: true, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
 );

@@ -47,8 +47,24 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     buckets: [1, 2, 5, 10, 25, 50, 100, 250],
     registers: [deps.registry],
   });
+  const publishSeconds = new Histogram({
+    name: 'sentryhub_gateway_publish_seconds',
+    help: 'Time from handing a coalesced publish to the broker until its confirm (or failure)',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [deps.registry],
+  });
+  const publishesInFlight = new Histogram({
+    name: 'sentryhub_gateway_publishes_in_flight',
+    help: 'Unconfirmed publishes of the source when a publish started, itself included',
+    buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64],
+    registers: [deps.registry],
+  });
   const publisher = new CoalescingPublisher(deps.messaging, deps.coalescing ?? DEFAULT_COALESCING, {
-    published: (requests) => requestsPerPublish.observe(requests),
+    published: (requests, _alerts, _ok, timing) => {
+      requestsPerPublish.observe(requests);
+      publishSeconds.observe(timing.seconds);
+      publishesInFlight.observe(timing.inFlight);
+    },
   });
   await app.register(intakeRoutes, { publisher, tokens: deps.tokens, acceptedAlerts, rejectedRequests });
 

@@ -63,7 +63,8 @@ describe('gateway group commit against a real RabbitMQ', () => {
 
   beforeAll(async () => {
     vhost = await createTestVhost('coalesce');
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger, publishTimeoutMs: 5_000 });
+    // As the gateway connects (main.ts): publishes go through a dedicated confirm channel.
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger, publishTimeoutMs: 5_000, dedicatedPublishChannel: true });
     connection = await amqp.connect(vhost.url);
     channel = await connection.createChannel();
   });
@@ -152,10 +153,18 @@ describe('gateway group commit against a real RabbitMQ', () => {
     expect(message?.body.meta).toMatchObject({ groupKey: 'group-7' });
   });
 
-  it('answers every request waiting on a group 503 when the broker fails the publish', async () => {
+  it.each([
+    ['a dedicated confirm channel', true],
+    ["rascal's publish path", false],
+  ])('answers every request waiting on a group 503 when the broker fails the publish (%s)', async (_path, dedicatedPublishChannel) => {
     // Its own vhost, deleted under a connected client: a real broker failure.
     const doomed = await createTestVhost('coalesce-fail');
-    const doomedMessaging = await connectMessaging(buildBrokerConfig({ url: doomed.url, consumes: [], retryDelayMs: 60_000 }), { logger, publishTimeoutMs: 5_000 });
+    const doomedMessaging = await connectMessaging(buildBrokerConfig({ url: doomed.url, consumes: [], retryDelayMs: 60_000 }), {
+      logger,
+      publishTimeoutMs: 5_000,
+      dedicatedPublishChannel,
+      retryDelayMs: 60_000,
+    });
     try {
       const app = await build(doomedMessaging, { maxAlerts: 1_000, maxWaitMs: 5, maxInFlight: 1 });
       await promisify(execFile)('rabbitmqctl', ['-q', 'delete_vhost', doomed.vhost], { timeout: 60_000 });

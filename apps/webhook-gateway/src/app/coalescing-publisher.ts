@@ -1,15 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { EXCHANGES, ROUTING_KEYS, type AlertReceived, type AlertSource, type NormalizedAlert } from '@sentryhub/contracts';
 import type { Messaging } from '@sentryhub/messaging';
 
 /** Group commit (SPEC section 4 throughput note): concurrent requests share one confirmed publish. */
 export interface CoalescingOptions {
+  /** At most this many alerts per group; a bigger request travels alone. */
   maxAlerts: number;
+  /**
+   * How long a group waits for more requests while a publish slot is free. 0: until the end of
+   * the current event-loop turn, so that every request parsed in that turn shares the publish.
+   */
   maxWaitMs: number;
+  /** Unconfirmed publishes per source; while all are in flight, requests gather. */
   maxInFlight: number;
 }
 
-export const DEFAULT_COALESCING: CoalescingOptions = { maxAlerts: 2_000, maxWaitMs: 2, maxInFlight: 8 };
+export const DEFAULT_COALESCING: CoalescingOptions = { maxAlerts: 2_000, maxWaitMs: 0, maxInFlight: 16 };
 
 /** One intake request's part of a group. */
 export interface IntakeSubmission {
@@ -31,27 +38,41 @@ interface Group {
   alerts: number;
   /** Sealed groups take no more requests and are published as soon as a slot is free. */
   sealed: boolean;
+  /** Its wait is over, but every slot was busy: it goes (and seals) when the next slot frees. */
+  due: boolean;
 }
 
 interface SourceLane {
+  /** Sealed groups waiting for a slot, then at most one open group, last. */
   groups: Group[];
   inFlight: number;
-  timer: NodeJS.Timeout | null;
+  /** A flush of the open group is scheduled (setImmediate or a maxWaitMs timer). */
+  flushScheduled: boolean;
 }
 
 /** Publishes per group: how many requests and alerts shared one confirmed publish. */
 export interface CoalescingObserver {
-  published(requests: number, alerts: number, ok: boolean): void;
+  /**
+   * One publish ended: `seconds` from handing it to the broker until its confirm (or failure),
+   * `inFlight` the source's unconfirmed publishes when it started, itself included.
+   */
+  published(requests: number, alerts: number, ok: boolean, timing: { seconds: number; inFlight: number }): void;
 }
 
 /**
  * Coalesces concurrent intake requests of one source into one confirmed `AlertReceived`
  * (group commit). `submit` resolves only after RabbitMQ confirmed the message carrying the
  * request's alerts and rejects with the publish error when it was not confirmed: every
- * request of a failed group gets the same error. A group goes out when it reaches
- * `maxAlerts`, `maxWaitMs` after its first request, or, while `maxInFlight` publishes of the
- * source are unconfirmed, as soon as one of them is confirmed: under load groups grow, at
- * low load a request waits at most `maxWaitMs`.
+ * request of a failed group gets the same error.
+ *
+ * When a group goes out:
+ * - at once when it reaches `maxAlerts`;
+ * - while fewer than `maxInFlight` publishes of the source are unconfirmed: at the end of the
+ *   event-loop turn in which its first request arrived (`maxWaitMs` 0), or `maxWaitMs` later;
+ * - while all `maxInFlight` are unconfirmed, it keeps gathering requests and goes the moment
+ *   one of them is confirmed (or failed).
+ * So at low load a request waits for nothing but its own confirm, and under load the slots stay
+ * busy with groups that grow as the broker slows down.
  *
  * A group of one request is the message the gateway always sent (id, correlation id and meta
  * of the request). A larger one gets its own id, the earliest `receivedAt`, and
@@ -74,20 +95,13 @@ export class CoalescingPublisher {
       let group = lane.groups.at(-1);
       if (!group || group.sealed || (group.alerts > 0 && group.alerts + submission.alerts.length > this.options.maxAlerts)) {
         if (group) group.sealed = true;
-        group = { waiting: [], alerts: 0, sealed: false };
+        group = { waiting: [], alerts: 0, sealed: false, due: false };
         lane.groups.push(group);
       }
       group.waiting.push({ submission, resolve, reject });
       group.alerts += submission.alerts.length;
       if (group.alerts >= this.options.maxAlerts) group.sealed = true;
-      if (!group.sealed && lane.timer === null) {
-        lane.timer = setTimeout(() => {
-          lane.timer = null;
-          const open = lane.groups.at(-1);
-          if (open) open.sealed = true;
-          this.pump(source, lane);
-        }, this.options.maxWaitMs);
-      }
+      else this.scheduleFlush(source, lane);
       this.pump(source, lane);
     });
   }
@@ -102,38 +116,53 @@ export class CoalescingPublisher {
   private lane(source: AlertSource): SourceLane {
     let lane = this.lanes.get(source);
     if (!lane) {
-      lane = { groups: [], inFlight: 0, timer: null };
+      lane = { groups: [], inFlight: 0, flushScheduled: false };
       this.lanes.set(source, lane);
     }
     return lane;
   }
 
+  /** The open group's wait: to the end of this event-loop turn, or maxWaitMs. */
+  private scheduleFlush(source: AlertSource, lane: SourceLane): void {
+    if (lane.flushScheduled) return;
+    lane.flushScheduled = true;
+    const flush = () => {
+      lane.flushScheduled = false;
+      const open = lane.groups.at(-1);
+      if (!open || open.sealed) return;
+      if (lane.inFlight < this.options.maxInFlight) open.sealed = true;
+      else open.due = true;
+      this.pump(source, lane);
+    };
+    if (this.options.maxWaitMs > 0) setTimeout(flush, this.options.maxWaitMs);
+    else setImmediate(flush);
+  }
+
   private pump(source: AlertSource, lane: SourceLane): void {
-    while (lane.inFlight < this.options.maxInFlight && lane.groups[0]?.sealed) {
-      const group = lane.groups.shift();
-      if (group) void this.publish(source, lane, group);
+    while (lane.inFlight < this.options.maxInFlight && lane.groups[0]) {
+      const first = lane.groups[0];
+      // An open group that waited while every slot was busy goes with the slot that freed.
+      if (!first.sealed && first.due) first.sealed = true;
+      if (!first.sealed) return;
+      lane.groups.shift();
+      void this.publish(source, lane, first);
     }
   }
 
   private async publish(source: AlertSource, lane: SourceLane, group: Group): Promise<void> {
     lane.inFlight++;
+    const inFlight = lane.inFlight;
+    const started = performance.now();
     const { message, id } = this.message(source, group);
     try {
       await this.messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived(source), message, { messageId: id, correlationId: id });
-      this.observer?.published(group.waiting.length, group.alerts, true);
+      this.observer?.published(group.waiting.length, group.alerts, true, { seconds: (performance.now() - started) / 1000, inFlight });
       for (const waiting of group.waiting) waiting.resolve();
     } catch (error) {
-      this.observer?.published(group.waiting.length, group.alerts, false);
+      this.observer?.published(group.waiting.length, group.alerts, false, { seconds: (performance.now() - started) / 1000, inFlight });
       for (const waiting of group.waiting) waiting.reject(error);
     } finally {
       lane.inFlight--;
-      // A confirm frees a slot: what gathered meanwhile goes out now, not after its timer.
-      const open = lane.groups.at(-1);
-      if (open && !open.sealed && lane.inFlight === 0) {
-        open.sealed = true;
-        if (lane.timer) clearTimeout(lane.timer);
-        lane.timer = null;
-      }
       this.pump(source, lane);
     }
   }

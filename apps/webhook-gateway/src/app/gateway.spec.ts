@@ -33,7 +33,8 @@ describe('webhook-gateway against a real RabbitMQ', () => {
 
   beforeAll(async () => {
     vhost = await createTestVhost('gateway');
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger, publishTimeoutMs: 5_000 });
+    // As the gateway connects (main.ts): publishes go through a dedicated confirm channel.
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger, publishTimeoutMs: 5_000, dedicatedPublishChannel: true });
     connection = await amqp.connect(vhost.url);
     channel = await connection.createChannel();
     app = await build();
@@ -136,9 +137,12 @@ describe('webhook-gateway against a real RabbitMQ', () => {
     }
   });
 
-  it('answers 503 with Retry-After, never 202, when the broker does not confirm', async () => {
+  it.each([
+    ['a dedicated confirm channel', true],
+    ["rascal's publish path", false],
+  ])('answers 503 with Retry-After, never 202, when the broker does not confirm (%s)', async (_path, dedicatedPublishChannel) => {
     const closedVhost = await createTestVhost('gateway-down');
-    const down = await connectMessaging(buildBrokerConfig({ url: closedVhost.url, consumes: [] }), { logger, publishTimeoutMs: 1_000 });
+    const down = await connectMessaging(buildBrokerConfig({ url: closedVhost.url, consumes: [] }), { logger, publishTimeoutMs: 1_000, dedicatedPublishChannel });
     await down.shutdown();
     const gateway = await build([], down);
     try {

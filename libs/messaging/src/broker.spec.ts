@@ -1,0 +1,131 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { EXCHANGES, QUEUES, ROUTING_KEYS } from '@sentryhub/contracts';
+import { createLogger, Readiness } from '@sentryhub/service-runtime';
+import { createTestVhost, waitFor, type TestVhost } from '@sentryhub/testing';
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { connectMessaging, DEDICATED_PUBLISH_COMPONENT, type Messaging } from './broker';
+import { PublishError } from './errors';
+import { buildBrokerConfig } from './topology';
+
+const run = promisify(execFile);
+const logger = createLogger('broker-test', 'silent');
+const READER = 'broker-spec-reader';
+
+/** The reason a publish was refused with, or 'confirmed'. */
+const outcome = (publishing: Promise<unknown>) =>
+  publishing.then(
+    () => 'confirmed',
+    (error: unknown) => (error instanceof PublishError ? error.reason : `not a PublishError: ${String(error)}`),
+  );
+
+describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) against a real RabbitMQ', () => {
+  let vhost: TestVhost;
+  let connection: amqp.ChannelModel;
+  let channel: amqp.Channel;
+  const opened: Messaging[] = [];
+
+  async function connect(readiness: Readiness, retryDelayMs = 100): Promise<Messaging> {
+    const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [], retryDelayMs }), {
+      logger,
+      status: readiness,
+      publishTimeoutMs: 5_000,
+      dedicatedPublishChannel: true,
+      retryDelayMs,
+    });
+    opened.push(messaging);
+    return messaging;
+  }
+
+  /** Closes every connection of the vhost from the broker side but the test's own reader. */
+  async function closeServiceConnections(): Promise<number> {
+    const { stdout } = await run('rabbitmqctl', ['-q', '-s', 'list_connections', 'pid', 'vhost', 'client_properties'], { timeout: 60_000 });
+    const pids = stdout
+      .split('\n')
+      .map((line) => line.split('\t'))
+      .filter(([, name, properties]) => name === vhost.vhost && !properties?.includes(READER))
+      .map(([pid]) => pid ?? '');
+    for (const pid of pids) await run('rabbitmqctl', ['-q', 'close_connection', pid, 'closed by the broker test'], { timeout: 60_000 });
+    return pids.length;
+  }
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('broker');
+    connection = await amqp.connect(vhost.url, { clientProperties: { connection_name: READER } });
+    channel = await connection.createChannel();
+  });
+
+  afterAll(async () => {
+    for (const messaging of opened) await messaging.shutdown().catch(() => undefined);
+    await connection?.close();
+    await vhost?.destroy();
+  });
+
+  it('resolves with the broker ack, not through rascal, and the message carries the publish properties', async () => {
+    const readiness = new Readiness([]);
+    const messaging = await connect(readiness);
+    expect(readiness.status()).toEqual({ ready: true, notReady: {} });
+    const rascalPublish = vi.spyOn(messaging.broker, 'publish');
+
+    const id = await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('webhook'), { hello: 'world' }, { messageId: 'dedicated-1', correlationId: 'corr-1', headers: { 'x-test': 'yes' } });
+    expect(id).toBe('dedicated-1');
+    expect(rascalPublish).not.toHaveBeenCalled();
+
+    const message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true });
+    expect(message).not.toBe(false);
+    if (!message) return;
+    expect(JSON.parse(message.content.toString())).toEqual({ hello: 'world' });
+    expect(message.fields.routingKey).toBe('alert.received.webhook');
+    expect(message.properties).toMatchObject({ messageId: 'dedicated-1', correlationId: 'corr-1', contentType: 'application/json', deliveryMode: 2, headers: { 'x-test': 'yes' } });
+    expect(typeof message.properties.timestamp).toBe('number');
+  });
+
+  it('refuses an unroutable publish as returned (mandatory), and the channel goes on', async () => {
+    const messaging = await connect(new Readiness([]));
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, 'nothing.is.bound.to.this', { lost: true }))).toBe('returned');
+    // The same message id again, routable this time: the earlier return does not stick to it.
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { kept: true }, { messageId: 'returned-then-routed' }))).toBe('confirmed');
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, 'nothing.is.bound.to.this', { lost: true }, { messageId: 'returned-then-routed' }))).toBe('returned');
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { kept: true }, { messageId: 'returned-then-routed' }))).toBe('confirmed');
+    const kept = [await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true }), await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })];
+    expect(kept.map((message) => (message ? message.properties.messageId : null))).toEqual(['returned-then-routed', 'returned-then-routed']);
+  });
+
+  it('refuses a publish the broker nacks', async () => {
+    // A queue that takes nothing: RabbitMQ nacks every publish routed to it.
+    const full = 'broker-spec.full';
+    await channel.assertQueue(full, { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+    const messaging = await connect(new Readiness([]));
+    expect(await outcome(messaging.publish('', full, { refused: true }))).toBe('error');
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { after: 'nack' }))).toBe('confirmed');
+    await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true });
+  });
+
+  it('after the broker closed its connection: refuses publishes as disconnected, is not ready, and reconnects by itself', async () => {
+    const readiness = new Readiness([]);
+    // A long first back-off: the connection stays down long enough to be looked at.
+    const slow = await connect(readiness, 60_000);
+    expect(await closeServiceConnections()).toBeGreaterThan(0);
+    await waitFor(() => (slow.isConnected() ? null : true), 30_000, 'the client to notice its connection is gone');
+    await waitFor(() => (readiness.status().notReady[DEDICATED_PUBLISH_COMPONENT] ? true : null), 30_000, 'readiness to say the publish connection is down');
+    expect(await outcome(slow.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { while: 'down' }))).toBe('disconnected');
+    await slow.shutdown();
+
+    const fastReadiness = new Readiness([]);
+    const fast = await connect(fastReadiness, 100);
+    await closeServiceConnections();
+    // It comes back without help, and publishes again.
+    await waitFor(
+      async () => ((await outcome(fast.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { after: 'reconnect' }, { messageId: 'after-reconnect' }))) === 'confirmed' ? true : null),
+      60_000,
+      'a confirmed publish after the reconnect',
+    );
+    await waitFor(() => (fastReadiness.status().ready ? true : null), 30_000, 'readiness to be back');
+    const messages: string[] = [];
+    for (let message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true }); message; message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })) {
+      messages.push(String(message.properties.messageId));
+    }
+    expect(messages).toEqual(['after-reconnect']);
+  });
+});
