@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { promisify } from 'node:util';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '@sentryhub/contracts';
 import { createLogger, Readiness } from '@sentryhub/service-runtime';
 import { createTestVhost, waitFor, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
+import rascal from 'rascal';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectMessaging, DEDICATED_PUBLISH_COMPONENT, type Messaging } from './broker';
 import { PublishError } from './errors';
@@ -100,6 +102,35 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
     expect(await outcome(messaging.publish('', full, { refused: true }))).toBe('error');
     expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { after: 'nack' }))).toBe('confirmed');
     await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true });
+  });
+
+  it('refuses publishes as blocked while the publish connection is blocked, and publishes again once unblocked', async () => {
+    // A real memory alarm would block every test on this broker: the connection's own events stand in for it.
+    const connections: EventEmitter[] = [];
+    const create = rascal.BrokerAsPromised.create.bind(rascal.BrokerAsPromised);
+    const spy = vi.spyOn(rascal.BrokerAsPromised, 'create').mockImplementation(async (...args: Parameters<typeof create>) => {
+      const broker = await create(...args);
+      const connect = broker.connect.bind(broker);
+      broker.connect = async (name: string) => {
+        const connection = await connect(name);
+        connections.push(connection as unknown as EventEmitter);
+        return connection;
+      };
+      return broker;
+    });
+    const readiness = new Readiness([]);
+    const messaging = await connect(readiness).finally(() => spy.mockRestore());
+    expect(connections).toHaveLength(1);
+    connections[0]?.emit('blocked', 'low on memory');
+    expect(messaging.isConnected()).toBe(false);
+    expect(readiness.status().notReady[DEDICATED_PUBLISH_COMPONENT]).toMatch(/blocked.*low on memory/);
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { while: 'blocked' }))).toBe('blocked');
+    connections[0]?.emit('unblocked');
+    expect(readiness.status()).toEqual({ ready: true, notReady: {} });
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { after: 'unblocked' }, { messageId: 'after-unblocked' }))).toBe('confirmed');
+    const message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true });
+    expect(message ? message.properties.messageId : null).toBe('after-unblocked');
+    expect(await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })).toBe(false);
   });
 
   it('after the broker closed its connection: refuses publishes as disconnected, is not ready, and reconnects by itself', async () => {
