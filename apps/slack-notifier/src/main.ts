@@ -36,6 +36,7 @@ await runWorker({
         defaultChannel: config.SLACK_DEFAULT_CHANNEL,
         rulesCacheMs: config.SLACK_RULES_CACHE_MS,
         maxPerSecond: config.SLACK_MAX_PER_SECOND,
+        maxPendingChanges: config.NOTIFIER_MAX_PENDING_CHANGES,
       }),
       logger,
     }),

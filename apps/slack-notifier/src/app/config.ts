@@ -24,6 +24,12 @@ export const SlackNotifierConfig = z.object({
    * 1.8 GiB in the stack benchmark).
    */
   NOTIFIER_PREFETCH: z.coerce.number().int().positive().default(25),
+  /**
+   * Changes held at once over all messages in flight (each message carries one change or a
+   * whole processor batch): past it, delivered messages wait unprepared and, with the prefetch
+   * reached, the broker keeps the rest. A message with more changes goes alone.
+   */
+  NOTIFIER_MAX_PENDING_CHANGES: z.coerce.number().int().positive().default(2_000),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 });
 export type SlackNotifierConfig = z.infer<typeof SlackNotifierConfig>;

@@ -3,6 +3,7 @@ import type { Database } from '@sentryhub/db';
 import type { HandlerContext } from '@sentryhub/messaging';
 import type { Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
+import { changeBudget } from './change-budget';
 import { slackMetrics } from './metrics';
 import { notificationRepo } from './notification-repo';
 import { prepareChange, type NotifyOutcome } from './notify';
@@ -18,6 +19,11 @@ export interface AlertProcessedHandlerOptions {
   rulesCacheMs: number;
   /** SLACK_MAX_PER_SECOND; 1 when not given. */
   maxPerSecond?: number;
+  /**
+   * NOTIFIER_MAX_PENDING_CHANGES: changes held at once, over all messages (change-budget.ts);
+   * unbounded when not given.
+   */
+  maxPendingChanges?: number;
 }
 
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
@@ -40,8 +46,28 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     defaultChannel: options.defaultChannel,
   };
   const delivery = slackDelivery({ notifications, slack: options.slack, metrics, maxPerSecond: options.maxPerSecond ?? 1 });
+  const budget = changeBudget(options.maxPendingChanges ?? Number.MAX_SAFE_INTEGER);
+  metrics.changesHeld.set(0);
+  metrics.changesWaiting.set(0);
+  const gauge = () => {
+    metrics.changesHeld.set(budget.held);
+    metrics.changesWaiting.set(budget.waiting.changes);
+  };
 
   return async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
+    const release = budget.acquire(event.changes.length);
+    gauge();
+    const giveBack = await release;
+    gauge();
+    try {
+      await handle(event, context);
+    } finally {
+      giveBack();
+      gauge();
+    }
+  };
+
+  async function handle(event: AlertProcessed, context: HandlerContext): Promise<void> {
     const notifyOptions = { logger: context.logger, lastAttempt: context.lastAttempt, processedAt: event.processedAt };
     const prepared = await Promise.allSettled(event.changes.map((change) => prepareChange(deps, change, notifyOptions)));
     // Submitted in one synchronous pass: the pacers see the whole event at once.
@@ -65,5 +91,5 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
       const message = failures.length === 1 ? first.message : `${failures.length} of ${event.changes.length} notifications failed; first: ${first.message}`;
       throw new Error(message, { cause: first });
     }
-  };
+  }
 }

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from '@sentryhub/service-runtime';
+import { Counter, Gauge, Histogram, type Registry } from '@sentryhub/service-runtime';
 
 export function slackMetrics(registry: Registry) {
   const metrics = {
@@ -44,6 +44,16 @@ export function slackMetrics(registry: Registry) {
       help: "From the alert processor's processing of a change to Slack's `ok` for its notification, by channel",
       labelNames: ['channel'] as const,
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
+      registers: [registry],
+    }),
+    changesHeld: new Gauge({
+      name: 'sentryhub_slack_changes_held',
+      help: 'Changes of alert.processed messages being handled (prepared, or waiting for their channel slot); at most NOTIFIER_MAX_PENDING_CHANGES, or one larger message',
+      registers: [registry],
+    }),
+    changesWaiting: new Gauge({
+      name: 'sentryhub_slack_changes_waiting',
+      help: 'Changes of delivered messages waiting, unprepared, for NOTIFIER_MAX_PENDING_CHANGES to have room',
       registers: [registry],
     }),
   };

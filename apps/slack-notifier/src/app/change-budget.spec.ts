@@ -1,0 +1,165 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { AlertChange, AlertProcessed } from '@sentryhub/contracts';
+import type { HandlerContext } from '@sentryhub/messaging';
+import { createLogger, Registry } from '@sentryhub/service-runtime';
+import { createTestDatabase, waitFor, type TestDatabase } from '@sentryhub/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changeBudget } from './change-budget';
+import { alertProcessedHandler } from './handle-alert-processed';
+import type { DeliveryResult, SlackSender } from './slack-client';
+
+/** Lets every pending callback run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('changeBudget', () => {
+  it('admits messages while their changes fit, then holds the next ones, unprepared, in arrival order', async () => {
+    const budget = changeBudget(10);
+    const order: string[] = [];
+    const take = (name: string, changes: number) => budget.acquire(changes).then((release) => (order.push(name), release));
+    const a = take('a', 6);
+    const b = take('b', 4);
+    const c = take('c', 3);
+    const d = take('d', 1);
+    await settle();
+    // a and b spend the 10; c waits, and d (1 change) waits behind c rather than overtake it.
+    expect(order).toEqual(['a', 'b']);
+    expect(budget.held).toBe(10);
+    expect(budget.waiting).toEqual({ messages: 2, changes: 4 });
+    (await a)();
+    await settle();
+    expect(order).toEqual(['a', 'b', 'c', 'd']);
+    expect(budget.held).toBe(8);
+    (await b)();
+    (await c)();
+    (await d)();
+    expect(budget.held).toBe(0);
+    expect(budget.waiting).toEqual({ messages: 0, changes: 0 });
+  });
+
+  it('lets a message bigger than the budget go alone, and small ones wait behind it', async () => {
+    const budget = changeBudget(10);
+    const order: string[] = [];
+    const take = (name: string, changes: number) => budget.acquire(changes).then((release) => (order.push(name), release));
+    const small = take('small', 2);
+    const big = take('big', 1_000);
+    void take('later', 1);
+    await settle();
+    expect(order).toEqual(['small']);
+    const releaseSmall = await small;
+    releaseSmall();
+    releaseSmall(); // giving back twice changes nothing
+    await settle();
+    expect(order).toEqual(['small', 'big']);
+    expect(budget.held).toBe(1_000);
+    (await big)();
+    await settle();
+    expect(order).toEqual(['small', 'big', 'later']);
+    expect(budget.held).toBe(1);
+  });
+});
+
+describe('alertProcessedHandler with NOTIFIER_MAX_PENDING_CHANGES (real database, Slack held back)', () => {
+  let database: TestDatabase;
+  const CHANNEL = '#budget';
+  const STARTS_AT = '2026-11-26T08:00:00.000Z';
+
+  beforeAll(async () => {
+    database = await createTestDatabase('slack_budget');
+    await database.db
+      .insertInto('slack_rules')
+      .values({ name: 'budget', match_criteria: JSON.stringify({ team: 'budget' }), slack_channel: CHANNEL, message_template: '{{ alert_group.name }}', updated_at: new Date() })
+      .execute();
+  });
+
+  afterAll(async () => {
+    await database?.destroy();
+  });
+
+  async function changes(count: number): Promise<AlertChange[]> {
+    const groups = await database.db
+      .insertInto('alert_groups')
+      .values(
+        Array.from({ length: count }, () => {
+          const name = `Budget-${randomBytes(4).toString('hex')}`;
+          return {
+            fingerprint: randomBytes(8).toString('hex'),
+            name,
+            labels: JSON.stringify({ alertname: name, team: 'budget' }),
+            severity: 'warning',
+            instance: 'host-1',
+            source: 'webhook',
+            current_status: 'firing' as const,
+            firing_count: 1,
+            first_occurrence: STARTS_AT,
+            last_occurrence: STARTS_AT,
+          };
+        }),
+      )
+      .returningAll()
+      .execute();
+    const instances = await database.db
+      .insertInto('alert_instances')
+      .values(groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: JSON.stringify({}), generator_url: null })))
+      .returningAll()
+      .execute();
+    return groups.map((group, i) => ({
+      change: 'created',
+      group: { id: group.id, fingerprint: group.fingerprint, name: group.name, labels: group.labels, severity: 'warning', instance: 'host-1', source: 'webhook', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
+      instance: { id: instances[i]?.id ?? 0, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+    }));
+  }
+
+  const rowsOf = async (change: AlertChange[]) =>
+    database.db
+      .selectFrom('notifications')
+      .select(['instance_id', 'status'])
+      .where(
+        'instance_id',
+        'in',
+        change.map((c) => c.instance.id),
+      )
+      .execute();
+
+  it('prepares the changes of a later message only once the earlier ones are handled, and loses none', async () => {
+    const registry = new Registry();
+    /** Slack answers only when the test says so. */
+    const held: { text: string; answer: (result: DeliveryResult) => void }[] = [];
+    const slack: SlackSender = {
+      mode: 'http',
+      deliver: (message) => new Promise((resolve) => held.push({ text: message.text, answer: resolve })),
+      whenOpen: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    };
+    // maxPerSecond 1,000: the pacer's interval does not matter here, Slack's answers do.
+    const handler = alertProcessedHandler({ db: database.db, slack, registry, defaultChannel: '#general', rulesCacheMs: 0, maxPerSecond: 1_000, maxPendingChanges: 5 });
+    const context = (id: string): HandlerContext =>
+      ({ message: {} as HandlerContext['message'], correlationId: id, messageId: id, logger: createLogger('budget-test', 'silent'), lastAttempt: false }) as HandlerContext;
+    const event = (eventChanges: AlertChange[]): AlertProcessed => ({ id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes: eventChanges });
+    const gauge = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
+
+    const first = await changes(4);
+    const second = await changes(3);
+    const handledFirst = handler(event(first), context('first'));
+    const handledSecond = handler(event(second), context('second'));
+
+    // The first message's 4 changes are prepared and wait for Slack; the second's 3 would pass 5.
+    await waitFor(() => (held.length === 1 ? true : null), 30_000, 'the first send to Slack');
+    expect(await gauge('sentryhub_slack_changes_held')).toBe(4);
+    expect(await gauge('sentryhub_slack_changes_waiting')).toBe(3);
+    expect(await rowsOf(second)).toEqual([]);
+    expect((await rowsOf(first)).map((row) => row.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
+
+    held[0]?.answer({ outcome: 'sent' });
+    await handledFirst;
+    await waitFor(() => (held.length === 2 ? true : null), 30_000, 'the second send to Slack');
+    expect(await gauge('sentryhub_slack_changes_held')).toBe(3);
+    expect(await gauge('sentryhub_slack_changes_waiting')).toBe(0);
+    held[1]?.answer({ outcome: 'sent' });
+    await handledSecond;
+
+    expect(held.map((send) => send.text.match(/Budget-[0-9a-f]{8}/g)?.length)).toEqual([4, 3]);
+    expect((await rowsOf([...first, ...second])).every((row) => row.status === 'sent')).toBe(true);
+    expect(await rowsOf([...first, ...second])).toHaveLength(7);
+    expect(await gauge('sentryhub_slack_changes_held')).toBe(0);
+  });
+});
