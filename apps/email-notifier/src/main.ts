@@ -1,5 +1,5 @@
 import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, watchDatabase, type Database } from '@sentryhub/db';
+import { createDb, isDatabaseUnavailable, watchDatabase, type Database } from '@sentryhub/db';
 import { runWorker, subscribe } from '@sentryhub/messaging';
 import { loadConfig, type ShutdownStep } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
@@ -37,6 +37,8 @@ await runWorker({
     await subscribe(messaging, {
       queue: QUEUES.emailNotifierAlertsProcessed,
       parse: (json) => AlertProcessed.safeParse(json),
+      // A database outage waits (outage retry queue) without using up the message's retries.
+      dependencyUnavailable: isDatabaseUnavailable,
       handler: alertProcessedHandler({ rules: emailRuleStore(db, config.EMAIL_RULES_CACHE_MS, logger), queue: emailQueue(db), registry, wake: () => sender.wake() }),
       logger,
     }),

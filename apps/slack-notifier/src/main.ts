@@ -1,5 +1,5 @@
 import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, watchDatabase, type Database } from '@sentryhub/db';
+import { createDb, isDatabaseUnavailable, watchDatabase, type Database } from '@sentryhub/db';
 import { runWorker, subscribe } from '@sentryhub/messaging';
 import { loadConfig } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
@@ -29,6 +29,8 @@ await runWorker({
     await subscribe(messaging, {
       queue: QUEUES.slackNotifierAlertsProcessed,
       parse: (json) => AlertProcessed.safeParse(json),
+      // A database outage waits (outage retry queue) without using up the message's retries.
+      dependencyUnavailable: isDatabaseUnavailable,
       handler: alertProcessedHandler({
         db,
         slack,

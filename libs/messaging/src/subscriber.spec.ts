@@ -14,7 +14,9 @@ const QUEUE = QUEUES.alertProcessorAlertsReceived;
 const DEAD = `${QUEUE}.dead`;
 const RETRY_DELAYS = [200, 400];
 const registry = createMetricsRegistry('messaging-test');
-const Body = z.object({ n: z.number(), behaviour: z.enum(['ok', 'fail-once', 'fail-always', 'permanent']) });
+const Body = z.object({ n: z.number(), behaviour: z.enum(['ok', 'fail-once', 'fail-always', 'permanent', 'db-down']) });
+/** Longer than every retry together: only an outage that uses up no retry survives it. */
+const DB_DOWN_ATTEMPTS = 5;
 
 describe('subscriber recovery policy against a real RabbitMQ', () => {
   let vhost: TestVhost;
@@ -32,9 +34,11 @@ describe('subscriber recovery policy against a real RabbitMQ', () => {
       parse: (json) => Body.safeParse(json),
       logger,
       retryDelaysMs: RETRY_DELAYS,
+      dependencyUnavailable: (error) => error.message.startsWith('db down'),
       handler: async (body) => {
         const attempt = (attempts.get(body.n) ?? 0) + 1;
         attempts.set(body.n, attempt);
+        if (body.behaviour === 'db-down' && attempt <= DB_DOWN_ATTEMPTS) throw new Error('wrapped', { cause: new Error(`db down (attempt ${attempt})`) });
         if (body.behaviour === 'permanent') throw new PermanentError('cannot ever work', 'behaviour');
         if (body.behaviour === 'fail-always' || (body.behaviour === 'fail-once' && attempt === 1)) throw new Error(`transient failure ${attempt}`);
         handled.push(body.n);
@@ -96,6 +100,13 @@ describe('subscriber recovery policy against a real RabbitMQ', () => {
     expect(dead.properties.messageId).toBe('permanent');
     expect(dead.properties.headers?.['x-error']).toBe('cannot ever work');
     expect(attempts.get(5)).toBe(1);
+  });
+
+  it('an error the dependencyUnavailable option recognises (in its causes too) never uses up a retry', async () => {
+    await publish({ n: 6, behaviour: 'db-down' }, 'db-down');
+    await waitFor(() => (handled.includes(6) ? true : null), 15_000, 'the message to outlast the outage');
+    expect(attempts.get(6)).toBe(DB_DOWN_ATTEMPTS + 1);
+    expect(DB_DOWN_ATTEMPTS + 1).toBeGreaterThan(RETRY_DELAYS.length + 1);
   });
 
   it('refuses an unroutable publish instead of dropping it', async () => {

@@ -31,6 +31,11 @@ interface CommonOptions<T> {
   requeueDelayMs?: number;
   /** The delays of the retry queues; by default those the connection declared (messaging.retryDelaysMs). */
   retryDelaysMs?: readonly number[];
+  /**
+   * Says which handler errors mean "a dependency is down" (for example isDatabaseUnavailable),
+   * besides DependencyUnavailableError itself: those never use up the message's retries.
+   */
+  dependencyUnavailable?: (error: Error) => boolean;
 }
 
 export interface SubscribeOptions<T> extends CommonOptions<T> {
@@ -72,6 +77,14 @@ function decode(message: Message): Decoded {
   } catch (error) {
     return { ok: false, reason: `invalid JSON: ${error instanceof Error ? error.message : String(error)}`, path: '' };
   }
+}
+
+/** Whether `error`, or an error it was caused by, says that a dependency is down. */
+function isDependencyDown(error: unknown, predicate?: (error: Error) => boolean): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 10; cause = cause.cause, depth++) {
+    if (cause instanceof DependencyUnavailableError || predicate?.(cause)) return true;
+  }
+  return false;
 }
 
 /** The retry level used while a dependency is down: a few seconds, never counted as an attempt. */
@@ -119,7 +132,7 @@ async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accep
 
   const retryLater = async (message: Message, error: Error, log: Logger): Promise<Outcome> => {
     const done = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0);
-    if (error instanceof DependencyUnavailableError) {
+    if (isDependencyDown(error, options.dependencyUnavailable)) {
       const level = Math.min(OUTAGE_RETRY_LEVEL, retryDelaysMs.length);
       log.warn({ err: error, delayMs: retryDelaysMs[level - 1] }, 'dependency unavailable; retrying later without using a retry');
       await forward(message, retryQueueName(queue, level), { [HEADERS.retryCount]: done, [HEADERS.error]: error.message });
@@ -251,7 +264,8 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
       if (held > 0) options.logger.info({ messages: batch.length, tries: held + 1 }, 'dependency back; held batch written');
     } catch (error) {
       stopTimer?.();
-      if (error instanceof DependencyUnavailableError && !stopping) {
+      const dependencyDown = isDependencyDown(error, options.dependencyUnavailable);
+      if (dependencyDown && !stopping) {
         // No hot loop and no republishing while the database is down: hold this batch (the
         // broker holds the rest, up to the prefetch) and try it again a little later.
         const delayMs = Math.min(holdRetryMs * 2 ** held, holdRetryMs * 10);
@@ -259,7 +273,7 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
         await hold(delayMs);
         return write(batch, held + 1);
       }
-      if (batch.length > 1 && !(error instanceof DependencyUnavailableError)) {
+      if (batch.length > 1 && !dependencyDown) {
         // One bad message must not send its good batch-mates through the retries (and, in
         // the end, to the dead letters): halve the batch until the failing ones stand alone.
         options.logger.warn({ err: error, messages: batch.length }, 'batch failed; splitting it to isolate the failing messages');

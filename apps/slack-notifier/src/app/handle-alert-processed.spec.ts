@@ -514,6 +514,25 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     }
   });
 
+  it('a 429 on the last retry uses up nothing: the row stays pending, the message comes back and delivers', async () => {
+    const t = unique('ratelimitedlast');
+    let calls = 0;
+    replies.set(`#${t}`, () => (++calls === 1 ? { status: 429, body: 'rate_limited', headers: { 'retry-after': '1' } } : { status: 200, body: 'ok' }));
+    await insertRule({ name: t, criteria: { team: t }, channel: `#${t}` });
+    const seeded = await seedAlert({ alertname: 'RateLimitedLast', team: t });
+
+    const event = await publish([changeOf(seeded, 'firing')], { headers: { [HEADERS.retryCount]: RETRY_DELAYS_MS.length } });
+    expect((await handled(event.id))[0]?.ok).toBe(false);
+    expect((await rowsOf(seeded.instanceId))[0]).toMatchObject({ status: 'pending', attempts: 1 });
+    // Back through the outage retry queue (5 s), not to the dead letters.
+    const rows = await waitFor(async () => {
+      const found = await rowsOf(seeded.instanceId);
+      return found[0]?.status === 'sent' ? found : null;
+    }, 20_000, 'the rate-limited notification to be delivered');
+    expect(rows[0]).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(requestsTo(`#${t}`)).toHaveLength(2);
+  });
+
   it('sends the safe default text when the template fails to render, and counts it', async () => {
     const t = unique('badtemplate');
     await insertRule({ name: t, criteria: { team: t }, channel: `#${t}`, template: '{{ summary | no_such_filter }}' });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Notification } from '@sentryhub/db';
 import { foldDigest } from '@sentryhub/rules';
+import { DependencyUnavailableError } from '@sentryhub/messaging';
 import type { Logger } from '@sentryhub/service-runtime';
 import { channelPacer, type Settlement } from './channel-pacer';
 import type { SlackMetrics } from './metrics';
@@ -29,6 +30,17 @@ export class RetryableDeliveryError extends Error {
   }
 }
 
+/**
+ * Slack answered 429: the message comes back after the outage delay without using up a retry
+ * (a DependencyUnavailableError to the subscriber), however long Slack keeps limiting.
+ */
+export class SlackRateLimitedError extends DependencyUnavailableError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SlackRateLimitedError';
+  }
+}
+
 export interface SlackDeliveryOptions {
   notifications: NotificationRepo;
   slack: SlackSender;
@@ -54,7 +66,8 @@ function attemptRecord(result: DeliveryResult, lastAttempt: boolean, deliveredVi
       return { status: 'failed', lastError: result.error };
     case 'retry':
       // On the last attempt the message is dead-lettered next: the row must not stay pending.
-      return { status: lastAttempt ? 'failed' : 'pending', lastError: result.error };
+      // A 429 never is: Slack asked us to wait, and waiting uses up no retry.
+      return { status: lastAttempt && !result.rateLimited ? 'failed' : 'pending', lastError: result.error };
   }
 }
 
@@ -154,7 +167,7 @@ export function slackDelivery(options: SlackDeliveryOptions): SlackDelivery {
           } else {
             metrics.retries.inc();
           }
-          return { ok: false, error: new RetryableDeliveryError(result.error) };
+          return { ok: false, error: result.rateLimited ? new SlackRateLimitedError(result.error) : new RetryableDeliveryError(result.error) };
       }
     };
 
