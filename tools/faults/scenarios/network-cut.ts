@@ -16,8 +16,8 @@ const CUT_MS = 10_000;
 /**
  * Scenario 6: the alert-processor reaches RabbitMQ through a TCP proxy that first delays
  * traffic, then blackholes it for 10 s (no FIN, no RST: a cut cable), then passes it again.
- * With a 2 s heartbeat the processor must notice within two heartbeats (readiness goes
- * down), reconnect and re-subscribe when the cut ends, and lose nothing.
+ * With a 2 s heartbeat the processor must notice at the second missed heartbeat (readiness
+ * goes down), reconnect and re-subscribe when the cut ends, and lose nothing.
  */
 export const networkCut: Scenario = {
   name: 'network-cut',
@@ -52,11 +52,11 @@ export const networkCut: Scenario = {
       const summary = await settle(stack, load, { timeoutMs: 120_000 });
 
       const detectMs = detectedAt - cutAt;
-      // amqplib declares the connection dead at the second heartbeat check without a frame from
-      // the broker: two intervals after the cut, plus the phase of its check timer (the
-      // readiness poll adds ~100 ms). 1.5 s of margin for that phase, the proxy's 50 ms delay
-      // mode before the cut, and a loaded machine.
-      checks.that('the cut was detected within two heartbeats', detectMs <= 2 * HEARTBEAT_S * 1000 + 1_500, `${detectMs} ms with a ${HEARTBEAT_S} s heartbeat`);
+      // amqplib checks every heartbeat interval whether a frame arrived since its last check and
+      // declares the connection dead at the second consecutive check that saw none: two missed
+      // heartbeats, which is 2 to 3 intervals after the cut depending on the checks' phase
+      // (the broker's own heartbeats arrive every half interval). Plus ~100 ms of readiness poll.
+      checks.that('the cut was detected at the second missed heartbeat', detectMs <= 3 * HEARTBEAT_S * 1000 + 500, `${detectMs} ms with a ${HEARTBEAT_S} s heartbeat`);
       checks.that('the processor opened a new connection through the proxy', proxy.accepted >= 2, `${proxy.accepted} connections in all`);
       checks.that('and re-subscribed to its queue', consumers.includes(QUEUES.alertProcessorAlertsReceived));
       checks.that('every request was accepted (the gateway was not cut)', load.rejectedIndexes().length === 0, load.statusCounts());
