@@ -558,6 +558,8 @@ function confirmFigures(before: Counters, after: Counters): ScenarioResult['gate
 
 interface ServiceFigures {
   peakRssMiB: number;
+  /** The largest V8 heap in use (nodejs_heap_size_used_bytes, garbage not yet collected included), sampled every 500 ms. */
+  peakHeapUsedMiB: number;
   cpuSeconds: number;
 }
 
@@ -627,9 +629,9 @@ function markdown(report: Report): string {
       .map(([code, count]) => `${code}: ${fmt(count)}`)
       .join(', ');
     const errors = s.load.connectionErrors ? `, ${fmt(s.load.connectionErrors)} connection errors` : '';
-    const svc = (name: string) => s.services[name] ?? { peakRssMiB: Number.NaN, cpuSeconds: Number.NaN };
+    const svc = (name: string) => s.services[name] ?? { peakRssMiB: Number.NaN, peakHeapUsedMiB: Number.NaN, cpuSeconds: Number.NaN };
     lines.push(
-      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} |`,
+      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} (heap ${fmt(svc('webhook-gateway').peakHeapUsedMiB)} / ${fmt(svc('alert-processor').peakHeapUsedMiB)} / ${fmt(svc('slack-notifier').peakHeapUsedMiB)}) | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} |`,
     );
   }
   lines.push('', '## Method', '', ...report.method.map((line) => `- ${line}`), '', `Settings: ${Object.entries(report.settings).map(([key, value]) => `${key}=${value}`).join(', ') || 'defaults'}.`, '');
@@ -691,6 +693,7 @@ async function main(): Promise<void> {
   let previousAt = clockStart;
   let sampling = true;
   const rssPeak = new Map<string, number>();
+  const heapPeak = new Map<string, number>();
   const sampler = (async () => {
     while (sampling) {
       await sleep(500);
@@ -704,6 +707,12 @@ async function main(): Promise<void> {
         rss[service.name] = kib / 1024;
         rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, kib / 1024));
       }
+      await Promise.all(
+        services.map(async (service) => {
+          const heap = total(await scrape(service.port), 'nodejs_heap_size_used_bytes') / 2 ** 20;
+          heapPeak.set(service.name, Math.max(heapPeak.get(service.name) ?? 0, heap));
+        }),
+      );
       timeline.push({
         t: (now - clockStart) / 1000,
         scenario: scenarioName,
@@ -722,7 +731,10 @@ async function main(): Promise<void> {
   for (const scenario of plan) {
     console.log(`scenario ${scenario.name}: ${scenario.title}...`);
     scenarioName = scenario.name;
-    for (const service of services) rssPeak.set(service.name, (statusKiB(service.pid, 'VmRSS') ?? 0) / 1024);
+    for (const service of services) {
+      rssPeak.set(service.name, (statusKiB(service.pid, 'VmRSS') ?? 0) / 1024);
+      heapPeak.set(service.name, 0);
+    }
     const before = await counters(gateway, processor);
     const ticksBefore = new Map(services.map((service) => [service.name, processTicks(service.pid) ?? 0]));
     const pgBefore = ticksWhere(isPostgresFor(databaseName));
@@ -760,7 +772,7 @@ async function main(): Promise<void> {
     const clientAfter = process.cpuUsage(clientBefore);
     const figures: Record<string, ServiceFigures> = {};
     for (const service of services) {
-      figures[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, cpuSeconds: ((processTicks(service.pid) ?? 0) - (ticksBefore.get(service.name) ?? 0)) / CLOCK_TICKS };
+      figures[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, peakHeapUsedMiB: heapPeak.get(service.name) ?? 0, cpuSeconds: ((processTicks(service.pid) ?? 0) - (ticksBefore.get(service.name) ?? 0)) / CLOCK_TICKS };
     }
     const publishes = afterLoad.publishes - before.publishes;
     const acceptedPerSecond = accepted / load.seconds;
@@ -820,10 +832,11 @@ async function main(): Promise<void> {
       'npm run bench (tools/bench/stack-bench.ts): the built webhook-gateway, alert-processor and slack-notifier run as their own processes (NODE_ENV=production, LOG_LEVEL=warn) against a throwaway vhost and database on the same machine as RabbitMQ, PostgreSQL and the load generator; the Slack stand-in is startSlackMock of @sentryhub/testing.',
       `autocannon (in the bench process) with ${options.connections} connections; bodies are prebuilt and cycled, every alert of a duration scenario has its own fingerprint per request body (bodies repeat once the pool is used up).`,
       'accepted alerts/s = the gateway\'s sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).',
+      'gateway publish -> confirm = its sentryhub_gateway_publish_seconds over the load (from handing a coalesced publish to the broker until its confirm): the mean, and the upper bound of the histogram bucket that holds the p99; mean in flight = its sentryhub_gateway_publishes_in_flight (unconfirmed publishes of the source when one started, itself included).',
       'end-to-end stored alerts/s = accepted alerts / (moment the processor\'s sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start).',
       'receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway\'s receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint was sent once. The paced scenario offers 2,000 alerts/s (autocannon overallRate 200 requests/s of 10 alerts).',
       'Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).',
-      'peak RSS per scenario = the largest VmRSS sampled every 500 ms; CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.',
+      "peak RSS per scenario = the largest VmRSS sampled every 500 ms (heap: the largest nodejs_heap_size_used_bytes of the service's /metrics, sampled with it, garbage not yet collected included); CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.",
       'limits: the bare fastify route runs in its own process and gets the same single-alert bodies; raw amqplib publishes a message of the size of one single-alert AlertReceived, persistent, to a quorum queue, 500 unconfirmed at most; the raw upsert inserts rows of 3 columns plus jsonb labels, 1,000 per statement, into an empty table (new) and again (conflicting).',
       'ratios: requests/s ÷ bare fastify requests/s; the gateway\'s confirmed publishes/s ÷ raw amqplib confirmed publishes/s; end-to-end stored alerts/s ÷ raw unnest rows/s.',
     ],
