@@ -21,14 +21,17 @@ export const brokerRestart: Scenario = {
     const stack = await startFaultStack({ label: 'fault-broker' });
     const load = new AlertLoad({ gatewayUrl: stack.gatewayUrl, perRequest: 10, channels: 50 });
     const checks = new Checks();
+    let brokerDown = false;
     try {
       const sending = load.run(TOTAL, RATE);
       await sleep(3_000);
       const stopping = Date.now();
+      brokerDown = true;
       await rabbitmq.stopApp();
       const stopped = Date.now();
       await sleep(5_000);
       await rabbitmq.startApp();
+      brokerDown = false;
       const brokerBack = Date.now();
       const readyAt = await allReady(stack.started, 60_000);
       await sending;
@@ -55,6 +58,8 @@ export const brokerRestart: Scenario = {
         },
       };
     } finally {
+      // Never leave the machine's broker stopped, whatever failed.
+      if (brokerDown) await rabbitmq.startApp();
       await load.close();
       await stack.destroy();
     }
