@@ -540,6 +540,12 @@ async function counters(gateway: Service, processor: Service): Promise<Counters>
   };
 }
 
+/** The scenario's CPU figures, with what the machine spent on anything else. */
+function cpuFigures(cpu: { postgres: number; rabbitmq: number; benchClient: number; machineBusyShare: number; busySeconds: number; services: number }): ScenarioResult['cpuSeconds'] {
+  const ours = cpu.services + cpu.postgres + cpu.rabbitmq + cpu.benchClient;
+  return { postgres: cpu.postgres, rabbitmq: cpu.rabbitmq, benchClient: cpu.benchClient, machineBusyShare: cpu.machineBusyShare, others: Math.max(0, cpu.busySeconds - ours) };
+}
+
 function confirmFigures(before: Counters, after: Counters): ScenarioResult['gatewayConfirm'] {
   const count = after.confirmSeconds.count - before.confirmSeconds.count;
   if (count <= 0) return null;
@@ -586,7 +592,8 @@ interface ScenarioResult {
   /** Gateway receivedAt -> start of the processor transaction that stored the alert; null where fingerprints repeat. */
   receiptToStoreMs: { alerts: number; p50: number; p99: number; max: number } | null;
   services: Record<string, ServiceFigures>;
-  cpuSeconds: { postgres: number; rabbitmq: number; benchClient: number; machineBusyShare: number };
+  /** `others`: CPU seconds the machine was busy with anything else (other people's work skews the run). */
+  cpuSeconds: { postgres: number; rabbitmq: number; benchClient: number; machineBusyShare: number; others: number };
   slackRequests: number;
   ratios: { requestsToBareFastify: number; publishesToRawAmqp: number; storedToRawUnnest: number | null };
 }
@@ -621,7 +628,7 @@ function markdown(report: Report): string {
     '',
     '## SentryHub',
     '',
-    '| scenario | accepted alerts/s | requests/s (÷ bare fastify) | latency p50 / p99 / p99.9 ms | statuses | confirmed publishes/s (÷ raw amqplib), requests per publish | gateway publish -> confirm mean ms (p99 ≤), mean in flight | end-to-end stored alerts/s (÷ raw unnest) | receipt -> store p50 / p99 ms | Slack requests | peak RSS MiB gw / proc / slack | CPU s gw / proc / slack / PG / RabbitMQ / bench |',
+    '| scenario | accepted alerts/s | requests/s (÷ bare fastify) | latency p50 / p99 / p99.9 ms | statuses | confirmed publishes/s (÷ raw amqplib), requests per publish | gateway publish -> confirm mean ms (p99 ≤), mean in flight | end-to-end stored alerts/s (÷ raw unnest) | receipt -> store p50 / p99 ms | Slack requests | peak RSS MiB gw / proc / slack | CPU s gw / proc / slack / PG / RabbitMQ / bench / anything else |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of report.scenarios) {
@@ -631,7 +638,7 @@ function markdown(report: Report): string {
     const errors = s.load.connectionErrors ? `, ${fmt(s.load.connectionErrors)} connection errors` : '';
     const svc = (name: string) => s.services[name] ?? { peakRssMiB: Number.NaN, peakHeapUsedMiB: Number.NaN, cpuSeconds: Number.NaN };
     lines.push(
-      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} (heap ${fmt(svc('webhook-gateway').peakHeapUsedMiB)} / ${fmt(svc('alert-processor').peakHeapUsedMiB)} / ${fmt(svc('slack-notifier').peakHeapUsedMiB)}) | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} |`,
+      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} (heap ${fmt(svc('webhook-gateway').peakHeapUsedMiB)} / ${fmt(svc('alert-processor').peakHeapUsedMiB)} / ${fmt(svc('slack-notifier').peakHeapUsedMiB)}) | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} / ${fmt(s.cpuSeconds.others, 1)} |`,
     );
   }
   lines.push('', '## Method', '', ...report.method.map((line) => `- ${line}`), '', `Settings: ${Object.entries(report.settings).map(([key, value]) => `${key}=${value}`).join(', ') || 'defaults'}.`, '');
@@ -770,6 +777,7 @@ async function main(): Promise<void> {
     if (drainedAt !== null && load.requests <= scenario.bodies.length && typeof scenario.fingerprints !== 'number') receiptToStoreMs = await receiptToStore(database.url, scenario.prefix);
     if (drainedAt !== null && scenario.name === 'storm') receiptToStoreMs = await receiptToStore(database.url, scenario.prefix);
     const clientAfter = process.cpuUsage(clientBefore);
+    const systemAfter = systemCpu();
     const figures: Record<string, ServiceFigures> = {};
     for (const service of services) {
       figures[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, peakHeapUsedMiB: heapPeak.get(service.name) ?? 0, cpuSeconds: ((processTicks(service.pid) ?? 0) - (ticksBefore.get(service.name) ?? 0)) / CLOCK_TICKS };
@@ -797,12 +805,14 @@ async function main(): Promise<void> {
       drainSeconds: drainedAt === null ? null : (drainedAt - started) / 1000,
       receiptToStoreMs,
       services: figures,
-      cpuSeconds: {
+      cpuSeconds: cpuFigures({
         postgres: cpuSecondsBetween(pgBefore, ticksWhere(isPostgresFor(databaseName))),
         rabbitmq: cpuSecondsBetween(rabbitBefore, ticksWhere(isRabbitmqServer)),
         benchClient: (clientAfter.user + clientAfter.system) / 1e6,
-        machineBusyShare: cpuUtilisation(systemBefore, systemCpu()),
-      },
+        machineBusyShare: cpuUtilisation(systemBefore, systemAfter),
+        busySeconds: (systemAfter.busy - systemBefore.busy) / CLOCK_TICKS,
+        services: Object.values(figures).reduce((sum, figure) => sum + figure.cpuSeconds, 0),
+      }),
       slackRequests: slack.requests.length - slackBefore,
       ratios: {
         requestsToBareFastify: load.requestsPerSecond / limits.bareFastify.requestsPerSecond,
@@ -836,6 +846,7 @@ async function main(): Promise<void> {
       'end-to-end stored alerts/s = accepted alerts / (moment the processor\'s sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start).',
       'receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway\'s receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint was sent once. The paced scenario offers 2,000 alerts/s (autocannon overallRate 200 requests/s of 10 alerts).',
       'Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).',
+      'anything else = CPU seconds the whole machine was busy (/proc/stat) minus those of the services, PostgreSQL, RabbitMQ and the bench: other work on a shared machine; where it is large, that scenario was held back by it.',
       "peak RSS per scenario = the largest VmRSS sampled every 500 ms (heap: the largest nodejs_heap_size_used_bytes of the service's /metrics, sampled with it, garbage not yet collected included); CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.",
       'limits: the bare fastify route runs in its own process and gets the same single-alert bodies; raw amqplib publishes a message of the size of one single-alert AlertReceived, persistent, to a quorum queue, 500 unconfirmed at most; the raw upsert inserts rows of 3 columns plus jsonb labels, 1,000 per statement, into an empty table (new) and again (conflicting).',
       'ratios: requests/s ÷ bare fastify requests/s; the gateway\'s confirmed publishes/s ÷ raw amqplib confirmed publishes/s; end-to-end stored alerts/s ÷ raw unnest rows/s.',
