@@ -43,8 +43,11 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
     if (events.length === 0) return;
     // The events are safe in the outbox once committed: the batch is acked now, and their
     // publish overlaps the next batch's write (one publish at a time, in order).
+    // Only the ids wait in this chain (the payloads are read back from the outbox): a storm
+    // that stores faster than it publishes must not hold every event in memory.
+    const messageIds = events.map((event) => event.messageId);
     publishing = publishing.then(() =>
-      relayOutbox(db, messaging, { messageIds: events.map((event) => event.messageId) }).then(
+      relayOutbox(db, messaging, { messageIds }).then(
         () => undefined,
         (error: unknown) => logger.warn({ err: error, batchId }, 'events stored but not yet published; the outbox relay will publish them'),
       ),
