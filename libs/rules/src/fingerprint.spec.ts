@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from './fingerprint';
 
@@ -16,5 +17,23 @@ describe('fingerprint', () => {
     expect(fingerprint({ alertname: 'X', a: 'b' })).not.toBe(fingerprint({ alertname: 'X', a: 'c' }));
     // The separator keeps "ab"+"c" apart from "a"+"bc".
     expect(fingerprint({ ab: 'c' })).not.toBe(fingerprint({ a: 'bc' }));
+  });
+
+  it('equals the plain BigInt FNV-1a 64 for any labels, non-ASCII and lone surrogates included (fast-check)', () => {
+    const reference = (labels: Record<string, string>) => {
+      let hash = 0xcbf29ce484222325n;
+      const add = (byte: number) => {
+        hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+      };
+      for (const name of Object.keys(labels).sort()) {
+        for (const byte of new TextEncoder().encode(name)) add(byte);
+        add(0xff);
+        for (const byte of new TextEncoder().encode(labels[name] ?? '')) add(byte);
+        add(0xff);
+      }
+      return hash.toString(16).padStart(16, '0');
+    };
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }));
+    fc.assert(fc.property(fc.dictionary(text, text, { maxKeys: 6 }), (labels) => fingerprint(labels) === reference(labels)), { numRuns: 2_000 });
   });
 });
