@@ -72,6 +72,11 @@ interface Options {
   profileDir: string | null;
   /** Where the built apps are (`<dist>/apps/<app>/main.js`). */
   dist: string;
+  /** alert-processor processes (competing consumers of one queue, one database) and webhook-gateway processes (the load split evenly across their ports). */
+  processors: number;
+  gateways: number;
+  /** Extra node options for the spawned services only (not the bench process, not the limits). */
+  nodeOptions: string[];
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -84,6 +89,9 @@ const USAGE = `usage: npm run bench -- [options]
   --only A,B         only these scenarios (single, webhook10, api-batch, paced-2000, storm, repeat-storm)
   --profile DIR      run the gateway under node --cpu-prof and write its profile to DIR
   --dist DIR         run the apps built in DIR/apps/<app>/main.js (default dist; with --skip-build)
+  --processors N     N alert-processor processes, competing consumers of one queue (default 1)
+  --gateways N       N webhook-gateway processes; one autocannon per gateway, connections and rate split evenly (default 1)
+  --node-options=S   extra node options for the services only (note the =), e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=256"
 Gateway and processor settings come from the environment (GATEWAY_COALESCE_*, PROCESSOR_*, DATABASE_POOL_SIZE).`;
 
 function parseOptions(): Options {
@@ -98,6 +106,9 @@ function parseOptions(): Options {
       only: { type: 'string' },
       profile: { type: 'string' },
       dist: { type: 'string' },
+      processors: { type: 'string' },
+      gateways: { type: 'string' },
+      'node-options': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -128,7 +139,11 @@ function parseOptions(): Options {
     only: (values.only ?? '').split(',').map((name) => name.trim()).filter(Boolean),
     profileDir: values.profile ?? null,
     dist: values.dist ?? 'dist',
+    processors: int('--processors', values.processors, 1),
+    gateways: int('--gateways', values.gateways, 1),
+    nodeOptions: (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
   };
+  if (options.gateways > options.connections) throw new Error(`--gateways ${options.gateways} needs at least as many --connections\n${USAGE}`);
   if (values.dist !== undefined && !values['skip-build']) throw new Error(`--dist needs --skip-build (the build writes to dist/)\n${USAGE}`);
   return options;
 }
@@ -198,11 +213,14 @@ async function waitHttp(service: Service, path: string, timeoutMs = 30_000): Pro
   }
 }
 
-async function startApp(app: AppName, env: Record<string, string>, dist: string, nodeArgs: string[] = []): Promise<Service> {
+/** The app a service runs: its name without the replica suffix (`alert-processor#2`). */
+const appOf = (service: Service): string => service.name.replace(/#\d+$/, '');
+
+async function startApp(app: AppName, env: Record<string, string>, dist: string, nodeArgs: string[] = [], replica = 1): Promise<Service> {
   const entry = join(dist, `apps/${app}/main.js`);
   if (!existsSync(join(ROOT, entry))) throw new Error(`${entry} is missing: drop --skip-build`);
   const port = await freePort();
-  const service = spawnNode(app, [...nodeArgs, entry], { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) }, port);
+  const service = spawnNode(replica === 1 ? app : `${app}#${replica}`, [...nodeArgs, entry], { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) }, port);
   await waitHttp(service, '/readyz');
   return service;
 }
@@ -335,19 +353,80 @@ interface LoadResult {
   statuses: Record<string, number>;
   connectionErrors: number;
   timeouts: number;
+  /** With more than one gateway: each autocannon instance (one per gateway) on its own; the figures above are their sums, and percentiles of every response time of all of them. */
+  perGateway?: { requests: number; requestsPerSecond: number; connections: number; latencyMs: LoadResult['latencyMs']; statuses: Record<string, number> }[];
 }
 
 /** Every response's time, bucketed by the sampler's window. */
 const windowLatencies: number[] = [];
 
-async function drive(url: string, path: string, body: string[], options: Options, run: { durationS?: number; amount?: number; rate?: number }): Promise<LoadResult> {
-  let next = 0;
+/**
+ * One autocannon instance per URL (gateway), started together: connections, a fixed amount and an
+ * offered rate split evenly among them, the bodies cycled from one shared counter. With one URL the
+ * figures are autocannon's own; with more, requests and statuses are summed and the latency
+ * percentiles are those of every response time of all instances.
+ */
+async function drive(urls: string | string[], path: string, body: string[], options: Options, run: { durationS?: number; amount?: number; rate?: number }): Promise<LoadResult> {
+  const targets = typeof urls === 'string' ? [urls] : urls;
+  const share = (totalValue: number, index: number) => Math.floor(totalValue / targets.length) + (index < totalValue % targets.length ? 1 : 0);
+  const next = { value: 0 };
   const started = performance.now();
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+  const allLatencies: number[] = [];
+  const results = await Promise.all(targets.map((url, index) => runAutocannon(url, path, body, next, allLatencies, options, {
+    connections: share(options.connections, index),
+    ...(run.amount ? { amount: share(run.amount, index) } : { durationS: run.durationS ?? options.durationS }),
+    ...(run.rate ? { rate: run.rate / targets.length } : {}),
+  })));
+  // Our own clock: autocannon's duration is coarse for short runs.
+  const seconds = (performance.now() - started) / 1000;
+  const statusesOf = (result: autocannon.Result) => {
+    const statuses: Record<string, number> = {};
+    for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
+    return statuses;
+  };
+  const latencyOf = (result: autocannon.Result) => ({ p50: result.latency.p50, p99: result.latency.p99, p99_9: result.latency.p99_9, max: result.latency.max });
+  const statuses: Record<string, number> = {};
+  for (const result of results) for (const [code, count] of Object.entries(statusesOf(result))) statuses[code] = (statuses[code] ?? 0) + count;
+  const requests = Object.values(statuses).reduce((sum, count) => sum + count, 0);
+  const single = results.length === 1 ? results[0] : undefined;
+  const sorted = Float64Array.from(allLatencies).sort();
+  const merged = single
+    ? latencyOf(single)
+    : { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), p99_9: quantile(sorted, 0.999), max: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN };
+  return {
+    requests,
+    requestsPerSecond: requests / seconds,
+    seconds,
+    latencyMs: merged,
+    statuses,
+    connectionErrors: results.reduce((sum, result) => sum + result.errors, 0),
+    timeouts: results.reduce((sum, result) => sum + result.timeouts, 0),
+    ...(single
+      ? {}
+      : {
+          perGateway: results.map((result, index) => {
+            const own = statusesOf(result);
+            const count = Object.values(own).reduce((sum, value) => sum + value, 0);
+            return { requests: count, requestsPerSecond: count / seconds, connections: share(options.connections, index), latencyMs: latencyOf(result), statuses: own };
+          }),
+        }),
+  };
+}
+
+async function runAutocannon(
+  url: string,
+  path: string,
+  body: string[],
+  next: { value: number },
+  allLatencies: number[],
+  options: Options,
+  run: { connections: number; durationS?: number; amount?: number; rate?: number },
+): Promise<autocannon.Result> {
+  return new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
         url,
-        connections: options.connections,
+        connections: run.connections,
         ...(run.amount ? { amount: run.amount } : { duration: run.durationS ?? options.durationS }),
         ...(run.rate ? { overallRate: run.rate } : {}),
         timeout: 30,
@@ -356,28 +435,17 @@ async function drive(url: string, path: string, body: string[], options: Options
           {
             method: 'POST',
             path,
-            setupRequest: (request) => ({ ...request, body: body[next++ % body.length] ?? '' }),
+            setupRequest: (request) => ({ ...request, body: body[next.value++ % body.length] ?? '' }),
           },
         ],
       },
       (error: unknown, done: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(done)),
     );
-    instance.on('response', (_client: autocannon.Client, _status: number, _bytes: number, responseTime: number) => windowLatencies.push(responseTime));
+    instance.on('response', (_client: autocannon.Client, _status: number, _bytes: number, responseTime: number) => {
+      windowLatencies.push(responseTime);
+      allLatencies.push(responseTime);
+    });
   });
-  const statuses: Record<string, number> = {};
-  for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
-  const requests = Object.values(statuses).reduce((sum, count) => sum + count, 0);
-  // Our own clock: autocannon's duration is coarse for short runs.
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    requests,
-    requestsPerSecond: requests / seconds,
-    seconds,
-    latencyMs: { p50: result.latency.p50, p99: result.latency.p99, p99_9: result.latency.p99_9, max: result.latency.max },
-    statuses,
-    connectionErrors: result.errors,
-    timeouts: result.timeouts,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,7 +574,11 @@ interface Counters {
 
 function histogram(samples: Map<string, { labels: string; value: number }[]>, name: string): Counters['confirmSeconds'] {
   const buckets = new Map<string, number>();
-  for (const sample of samples.get(`${name}_bucket`) ?? []) buckets.set(/le="([^"]+)"/.exec(sample.labels)?.[1] ?? '', sample.value);
+  // Summed per bound: with more than one gateway the samples of all of them are in `samples`.
+  for (const sample of samples.get(`${name}_bucket`) ?? []) {
+    const le = /le="([^"]+)"/.exec(sample.labels)?.[1] ?? '';
+    buckets.set(le, (buckets.get(le) ?? 0) + sample.value);
+  }
   return { sum: total(samples, `${name}_sum`), count: total(samples, `${name}_count`), buckets };
 }
 
@@ -529,8 +601,18 @@ async function scrape(port: number): Promise<Map<string, { labels: string; value
 const total = (samples: Map<string, { labels: string; value: number }[]>, name: string, labels = '') =>
   (samples.get(name) ?? []).filter((sample) => sample.labels.includes(labels)).reduce((sum, sample) => sum + sample.value, 0);
 
-async function counters(gateway: Service, processor: Service): Promise<Counters> {
-  const [g, p] = await Promise.all([scrape(gateway.port), scrape(processor.port)]);
+/** The samples of several services in one map (a name's samples of all of them, to be summed). */
+async function scrapeAll(services: Service[]): Promise<Map<string, { labels: string; value: number }[]>> {
+  const merged = new Map<string, { labels: string; value: number }[]>();
+  for (const samples of await Promise.all(services.map((service) => scrape(service.port)))) {
+    for (const [name, list] of samples) merged.set(name, [...(merged.get(name) ?? []), ...list]);
+  }
+  return merged;
+}
+
+/** Summed over every gateway and every processor. */
+async function counters(gateways: Service[], processors: Service[]): Promise<Counters> {
+  const [g, p] = await Promise.all([scrapeAll(gateways), scrapeAll(processors)]);
   return {
     accepted: total(g, 'sentryhub_gateway_alerts_accepted_total'),
     publishes: total(g, 'sentryhub_messages_published_total', 'outcome="confirmed"'),
@@ -563,6 +645,7 @@ function confirmFigures(before: Counters, after: Counters): ScenarioResult['gate
 // ---------------------------------------------------------------------------------------------
 
 interface ServiceFigures {
+  /** With replicas: the largest of them (RSS, heap); CPU is their sum. */
   peakRssMiB: number;
   /** The largest V8 heap in use (nodejs_heap_size_used_bytes, garbage not yet collected included), sampled every 500 ms. */
   peakHeapUsedMiB: number;
@@ -592,6 +675,8 @@ interface ScenarioResult {
   /** Gateway receivedAt -> start of the processor transaction that stored the alert; null where fingerprints repeat. */
   receiptToStoreMs: { alerts: number; p50: number; p99: number; max: number } | null;
   services: Record<string, ServiceFigures>;
+  /** With replicas: each process on its own (`alert-processor#2`...); absent with one of each. */
+  replicas?: Record<string, ServiceFigures>;
   /** `others`: CPU seconds the machine was busy with anything else (other people's work skews the run). */
   cpuSeconds: { postgres: number; rabbitmq: number; benchClient: number; machineBusyShare: number; others: number };
   slackRequests: number;
@@ -604,6 +689,9 @@ interface Report {
   quick: boolean;
   machine: MachineFacts;
   settings: Record<string, string>;
+  /** Processes per app; extra node options of the services. */
+  replicas: { gateways: number; processors: number; notifiers: number };
+  nodeOptions: string[];
   method: string[];
   limits: Limits;
   scenarios: ScenarioResult[];
@@ -616,6 +704,12 @@ function markdown(report: Report): string {
   const lines = [
     `# SentryHub stack benchmark, ${report.startedAt}${report.quick ? ' (--quick: harness check, not a measurement)' : ''}`,
     '',
+    ...(report.replicas.gateways > 1 || report.replicas.processors > 1 || report.nodeOptions.length
+      ? [
+          `Services: ${report.replicas.gateways} webhook-gateway, ${report.replicas.processors} alert-processor, ${report.replicas.notifiers} slack-notifier process(es)${report.nodeOptions.length ? `, node options \`${report.nodeOptions.join(' ')}\`` : ''}. With replicas, peak RSS and heap are the largest replica's, CPU the sum of all; each replica is listed below the table.`,
+          '',
+        ]
+      : []),
     `Machine: ${report.machine.nproc} cores (${report.machine.cpuModel}), ${fmt(report.machine.totalMemoryMiB)} MiB, ${report.machine.kernel}, Node ${report.machine.node}, PostgreSQL ${report.machine.postgres}, RabbitMQ ${report.machine.rabbitmq}; load average at start ${report.machine.loadAverage}, ${fmt(report.machine.busyBeforeRun * 100)}% busy the second before.`,
     '',
     '## The machine\'s limits (same run)',
@@ -640,6 +734,17 @@ function markdown(report: Report): string {
     lines.push(
       `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} (heap ${fmt(svc('webhook-gateway').peakHeapUsedMiB)} / ${fmt(svc('alert-processor').peakHeapUsedMiB)} / ${fmt(svc('slack-notifier').peakHeapUsedMiB)}) | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} / ${fmt(s.cpuSeconds.others, 1)} |`,
     );
+  }
+  const replicaLines = report.scenarios.filter((s) => s.replicas || s.load.perGateway);
+  if (replicaLines.length) {
+    lines.push('', '## Each replica', '', '| scenario | process | peak RSS MiB (heap) | CPU s | requests/s, p50 / p99 ms (gateways) |', '|---|---|---|---|---|');
+    for (const s of replicaLines) {
+      const gatewayNames = Object.keys(s.replicas ?? {}).filter((name) => name.startsWith('webhook-gateway'));
+      for (const [name, figure] of Object.entries(s.replicas ?? {})) {
+        const load = s.load.perGateway?.[gatewayNames.indexOf(name)];
+        lines.push(`| ${s.name} | ${name} | ${fmt(figure.peakRssMiB)} (${fmt(figure.peakHeapUsedMiB)}) | ${fmt(figure.cpuSeconds, 1)} | ${load ? `${fmt(load.requestsPerSecond)}, ${fmt(load.latencyMs.p50)} / ${fmt(load.latencyMs.p99)}` : ''} |`);
+      }
+    }
   }
   lines.push('', '## Method', '', ...report.method.map((line) => `- ${line}`), '', `Settings: ${Object.entries(report.settings).map(([key, value]) => `${key}=${value}`).join(', ') || 'defaults'}.`, '');
   return lines.join('\n');
@@ -686,17 +791,24 @@ async function main(): Promise<void> {
 
   // 2. The stack: the processor first (it declares the topology), then the gateway and the notifier.
   const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url };
-  const processor = await startApp('alert-processor', env, options.dist);
-  const gateway = await startApp('webhook-gateway', env, options.dist, options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []);
-  const notifier = await startApp('slack-notifier', { ...env, SLACK_INTERNAL_ENDPOINT: slack.url }, options.dist);
-  const services = [gateway, processor, notifier];
-  const gatewayUrl = `http://127.0.0.1:${gateway.port}`;
+  //    With replicas, the first of each starts alone (the first processor declares the topology).
+  const extra = options.nodeOptions;
+  const processors: Service[] = [];
+  for (let n = 1; n <= options.processors; n++) processors.push(await startApp('alert-processor', env, options.dist, extra, n));
+  const gateways: Service[] = [];
+  for (let n = 1; n <= options.gateways; n++) {
+    gateways.push(await startApp('webhook-gateway', env, options.dist, [...extra, ...(options.profileDir && n === 1 ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])], n));
+  }
+  const notifier = await startApp('slack-notifier', { ...env, SLACK_INTERNAL_ENDPOINT: slack.url }, options.dist, extra);
+  const services = [...gateways, ...processors, notifier];
+  const gatewayUrls = gateways.map((gateway) => `http://127.0.0.1:${gateway.port}`);
+  const replicated = options.gateways > 1 || options.processors > 1;
 
   // The timeline: every 500 ms, accepted and stored alerts/s, response latency of the window, RSS.
   const timeline: TimelineSample[] = [];
   const clockStart = performance.now();
   let scenarioName = '';
-  let previous = await counters(gateway, processor);
+  let previous = await counters(gateways, processors);
   let previousAt = clockStart;
   let sampling = true;
   const rssPeak = new Map<string, number>();
@@ -705,7 +817,7 @@ async function main(): Promise<void> {
     while (sampling) {
       await sleep(500);
       const now = performance.now();
-      const current = await counters(gateway, processor);
+      const current = await counters(gateways, processors);
       const seconds = (now - previousAt) / 1000;
       const latencies = Float64Array.from(windowLatencies.splice(0)).sort();
       const rss: Record<string, number> = {};
@@ -742,7 +854,7 @@ async function main(): Promise<void> {
       rssPeak.set(service.name, (statusKiB(service.pid, 'VmRSS') ?? 0) / 1024);
       heapPeak.set(service.name, 0);
     }
-    const before = await counters(gateway, processor);
+    const before = await counters(gateways, processors);
     const ticksBefore = new Map(services.map((service) => [service.name, processTicks(service.pid) ?? 0]));
     const pgBefore = ticksWhere(isPostgresFor(databaseName));
     const rabbitBefore = ticksWhere(isRabbitmqServer);
@@ -750,11 +862,11 @@ async function main(): Promise<void> {
     const systemBefore = systemCpu();
     const slackBefore = slack.requests.length;
     const started = performance.now();
-    const load = await drive(gatewayUrl, scenario.path, scenario.bodies, options, {
+    const load = await drive(gatewayUrls, scenario.path, scenario.bodies, options, {
       ...(scenario.amount ? { amount: scenario.amount } : { durationS: scenario.durationS ?? options.durationS }),
       ...(scenario.rate ? { rate: scenario.rate } : {}),
     });
-    const afterLoad = await counters(gateway, processor);
+    const afterLoad = await counters(gateways, processors);
     // Requests still in flight when the load stopped may be accepted a moment later: the
     // gateway's count is read again while waiting, so it includes them.
     let accepted = afterLoad.accepted - before.accepted;
@@ -763,7 +875,7 @@ async function main(): Promise<void> {
     let stored = afterLoad.processed - before.processed;
     const deadline = performance.now() + options.drainTimeoutS * 1000;
     while (performance.now() < deadline) {
-      const now = await counters(gateway, processor);
+      const now = await counters(gateways, processors);
       accepted = now.accepted - before.accepted;
       stored = now.processed - before.processed;
       if (stored >= accepted) {
@@ -778,9 +890,20 @@ async function main(): Promise<void> {
     if (drainedAt !== null && scenario.name === 'storm') receiptToStoreMs = await receiptToStore(database.url, scenario.prefix);
     const clientAfter = process.cpuUsage(clientBefore);
     const systemAfter = systemCpu();
+    const perProcess: Record<string, ServiceFigures> = {};
+    for (const service of services) {
+      perProcess[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, peakHeapUsedMiB: heapPeak.get(service.name) ?? 0, cpuSeconds: ((processTicks(service.pid) ?? 0) - (ticksBefore.get(service.name) ?? 0)) / CLOCK_TICKS };
+    }
+    // Per app: the largest RSS and heap of its replicas, the sum of their CPU.
     const figures: Record<string, ServiceFigures> = {};
     for (const service of services) {
-      figures[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, peakHeapUsedMiB: heapPeak.get(service.name) ?? 0, cpuSeconds: ((processTicks(service.pid) ?? 0) - (ticksBefore.get(service.name) ?? 0)) / CLOCK_TICKS };
+      const own = perProcess[service.name];
+      if (!own) continue;
+      const app = appOf(service);
+      const sofar = figures[app];
+      figures[app] = sofar
+        ? { peakRssMiB: Math.max(sofar.peakRssMiB, own.peakRssMiB), peakHeapUsedMiB: Math.max(sofar.peakHeapUsedMiB, own.peakHeapUsedMiB), cpuSeconds: sofar.cpuSeconds + own.cpuSeconds }
+        : { ...own };
     }
     const publishes = afterLoad.publishes - before.publishes;
     const acceptedPerSecond = accepted / load.seconds;
@@ -805,6 +928,7 @@ async function main(): Promise<void> {
       drainSeconds: drainedAt === null ? null : (drainedAt - started) / 1000,
       receiptToStoreMs,
       services: figures,
+      ...(replicated ? { replicas: perProcess } : {}),
       cpuSeconds: cpuFigures({
         postgres: cpuSecondsBetween(pgBefore, ticksWhere(isPostgresFor(databaseName))),
         rabbitmq: cpuSecondsBetween(rabbitBefore, ticksWhere(isRabbitmqServer)),
@@ -838,6 +962,8 @@ async function main(): Promise<void> {
     quick: options.quick,
     machine,
     settings,
+    replicas: { gateways: options.gateways, processors: options.processors, notifiers: 1 },
+    nodeOptions: options.nodeOptions,
     method: [
       'npm run bench (tools/bench/stack-bench.ts): the built webhook-gateway, alert-processor and slack-notifier run as their own processes (NODE_ENV=production, LOG_LEVEL=warn) against a throwaway vhost and database on the same machine as RabbitMQ, PostgreSQL and the load generator; the Slack stand-in is startSlackMock of @sentryhub/testing.',
       `autocannon (in the bench process) with ${options.connections} connections; bodies are prebuilt and cycled, every alert of a duration scenario has its own fingerprint per request body (bodies repeat once the pool is used up).`,
@@ -849,6 +975,12 @@ async function main(): Promise<void> {
       'anything else = CPU seconds the whole machine was busy (/proc/stat) minus those of the services, PostgreSQL, RabbitMQ and the bench: other work on a shared machine; where it is large, that scenario was held back by it.',
       "peak RSS per scenario = the largest VmRSS sampled every 500 ms (heap: the largest nodejs_heap_size_used_bytes of the service's /metrics, sampled with it, garbage not yet collected included); CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.",
       'limits: the bare fastify route runs in its own process and gets the same single-alert bodies; raw amqplib publishes a message of the size of one single-alert AlertReceived, persistent, to a quorum queue, 500 unconfirmed at most; the raw upsert inserts rows of 3 columns plus jsonb labels, 1,000 per statement, into an empty table (new) and again (conflicting).',
+      ...(replicated
+        ? [
+            `replicas: ${options.gateways} webhook-gateway and ${options.processors} alert-processor processes (the processors compete for one queue and share the database; one autocannon instance per gateway, started together, with the connections, a fixed number of requests and an offered rate split evenly; requests and statuses summed, latency percentiles over every response of all instances, each instance also on its own in load.perGateway). Peak RSS and heap per app = the largest of its replicas; CPU = their sum; each process is in the scenario's replicas.`,
+          ]
+        : []),
+      ...(options.nodeOptions.length ? [`node options of the services (not of the bench or the limits): ${options.nodeOptions.join(' ')}.`] : []),
       'ratios: requests/s ÷ bare fastify requests/s; the gateway\'s confirmed publishes/s ÷ raw amqplib confirmed publishes/s; end-to-end stored alerts/s ÷ raw unnest rows/s.',
     ],
     limits,
