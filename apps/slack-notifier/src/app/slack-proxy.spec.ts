@@ -224,8 +224,8 @@ describe('slack-notifier through the nginx Slack proxy (docker/nginx/slack-proxy
     });
     expect(slackMock.requests).toEqual(
       expect.arrayContaining([
-        { channel: '#proxy-ok', text: 'ViaProxy: ViaProxy summary', receivedAt: expect.any(Number) },
-        { channel: '#proxy-refused', text: 'Refused: Refused summary', receivedAt: expect.any(Number) },
+        { channel: '#proxy-ok', text: 'ViaProxy: ViaProxy summary', receivedAt: expect.any(Number), status: 200 },
+        { channel: '#proxy-refused', text: 'Refused: Refused summary', receivedAt: expect.any(Number), status: 400 },
       ]),
     );
     expect(slackMock.requests).toHaveLength(2);
