@@ -62,6 +62,19 @@ const updateOf = (row: Notification) => ({
 /** The unique index `notifications_once_per_instance_rule_kind` as an ON CONFLICT target. */
 const ONCE_PER_INSTANCE_RULE_KIND = sql`instance_id, coalesce(rule_id, 0), kind`;
 
+/** At most this many drafts in one INSERT (8 parameters each). */
+const MAX_DRAFTS_PER_INSERT = 500;
+
+interface QueuedDraft {
+  draft: NotificationDraft;
+  resolve: (value: { created: boolean; row: Notification }) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A notification's identity, as the unique index sees it. */
+const draftKey = (draft: NotificationKey) => `${draft.instanceId}/${draft.ruleId}/${draft.kind}`;
+const rowKey = (row: Notification) => `${row.instance_id}/${row.rule_id ?? 0}/${row.kind}`;
+
 export function notificationRepo(db: Kysely<Database>) {
   /** The new row, or undefined when the notification already has one. */
   const insert = (draft: NotificationDraft, status: 'pending' | 'suppressed'): Promise<Notification | undefined> =>
@@ -81,6 +94,54 @@ export function notificationRepo(db: Kysely<Database>) {
       .returningAll()
       .executeTakeFirst();
 
+  let queued: QueuedDraft[] = [];
+  const flushQueued = () => {
+    const batch = queued;
+    queued = [];
+    if (batch.length > 0) void ensurePendingAll(batch);
+  };
+
+  /** One INSERT for every draft (in key order: two replicas never lock each other's keys crosswise), one SELECT for those that existed. */
+  async function ensurePendingAll(batch: QueuedDraft[]): Promise<void> {
+    try {
+      const drafts = batch.map((item) => item.draft).sort((a, b) => draftKey(a).localeCompare(draftKey(b)));
+      const now = new Date();
+      const inserted = await db
+        .insertInto('notifications')
+        .values(drafts.map((draft) => ({ channel: draft.channel, rule_id: draft.ruleId, group_id: draft.groupId, instance_id: draft.instanceId, kind: draft.kind, status: 'pending' as const, text: draft.text, updated_at: now })))
+        .onConflict((oc) => oc.expression(ONCE_PER_INSTANCE_RULE_KIND).doNothing())
+        .returningAll()
+        .execute();
+      const created = new Map(inserted.map((row) => [rowKey(row), row]));
+      const missing = drafts.filter((draft) => !created.has(draftKey(draft)));
+      const existing = new Map<string, Notification>();
+      if (missing.length > 0) {
+        const rows = await db
+          .selectFrom('notifications')
+          .selectAll()
+          .where((eb) => eb.or(missing.map((draft) => eb.and([eb('instance_id', '=', draft.instanceId), eb('rule_id', '=', draft.ruleId), eb('kind', '=', draft.kind)]))))
+          .execute();
+        for (const row of rows) existing.set(rowKey(row), row);
+      }
+      // Two copies of one change in the same turn: the first one created the row, the other found it.
+      const handedOut = new Set<string>();
+      for (const item of batch) {
+        const key = draftKey(item.draft);
+        const fresh = created.get(key);
+        if (fresh && !handedOut.has(key)) {
+          handedOut.add(key);
+          item.resolve({ created: true, row: fresh });
+          continue;
+        }
+        const row = fresh ?? existing.get(key);
+        if (row) item.resolve({ created: false, row });
+        else item.reject(new Error(`notification ${key} was neither created nor found`));
+      }
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
+  }
+
   return {
     /** Records a notification that silence kept from being sent; false if one already exists. */
     recordSuppressed: async (draft: NotificationDraft): Promise<boolean> => (await insert(draft, 'suppressed')) !== undefined,
@@ -88,19 +149,16 @@ export function notificationRepo(db: Kysely<Database>) {
     /**
      * Creates the `pending` row, committed at once, or finds the row an earlier delivery of the
      * event created (which may be settled, or pending after a crash: then it is sent as it was
-     * recorded). `created` says which.
+     * recorded). `created` says which. The calls of one event-loop turn share one INSERT (and
+     * one SELECT for the rows that existed): an event's changes cost two statements, not one
+     * or two per change.
      */
-    async ensurePending(draft: NotificationDraft): Promise<{ created: boolean; row: Notification }> {
-      const created = await insert(draft, 'pending');
-      if (created) return { created: true, row: created };
-      const row = await db
-        .selectFrom('notifications')
-        .selectAll()
-        .where('instance_id', '=', draft.instanceId)
-        .where('rule_id', '=', draft.ruleId)
-        .where('kind', '=', draft.kind)
-        .executeTakeFirstOrThrow();
-      return { created: false, row };
+    ensurePending(draft: NotificationDraft): Promise<{ created: boolean; row: Notification }> {
+      return new Promise((resolve, reject) => {
+        queued.push({ draft, resolve, reject });
+        if (queued.length >= MAX_DRAFTS_PER_INSERT) flushQueued();
+        else if (queued.length === 1) setImmediate(flushQueued);
+      });
     },
 
     /** Whether the firing of this instance was delivered under this rule. */

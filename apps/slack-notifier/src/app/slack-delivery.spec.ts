@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DependencyUnavailableError } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
 import { createTestDatabase, startSlackMock, type SlackMock, type TestDatabase } from '@sentryhub/testing';
+import type { KyselyPlugin, RootOperationNode } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slackMetrics } from './metrics';
 import { notificationRepo, type NotificationRepo } from './notification-repo';
@@ -63,5 +64,51 @@ describe('slack delivery when the database loses the record of a send', () => {
     await expect(delivery.submit('#ops', request)).resolves.toBe('sent');
     expect(slack.requests).toHaveLength(1);
     expect(await db.selectFrom('notifications').select(['status', 'attempts', 'delivered_via']).where('id', '=', row.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', attempts: 1, delivered_via: 'slack' });
+  });
+});
+
+describe('notification rows of one event-loop turn', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('slack_rows');
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+
+  it('are created with one INSERT, found again with one INSERT and one SELECT, each change getting its own row', async () => {
+    const { db } = database;
+    const statements: string[] = [];
+    const counting: KyselyPlugin = {
+      transformQuery: ({ node }: { node: RootOperationNode }) => (statements.push(node.kind), node),
+      transformResult: async ({ result }) => result,
+    };
+    const rule = await db.insertInto('slack_rules').values({ name: 'rows', match_criteria: '{}', message_template: 'x', updated_at: new Date() }).returning('id').executeTakeFirstOrThrow();
+    const group = await db
+      .insertInto('alert_groups')
+      .values({ fingerprint: randomBytes(8).toString('hex'), name: 'Rows', labels: '{}', severity: 'warning', instance: null, source: 'api', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const instances = await db
+      .insertInto('alert_instances')
+      .values(Array.from({ length: 20 }, (_, index) => ({ group_id: group.id, status: 'resolved' as const, starts_at: new Date(Date.UTC(2026, 10, 26, 0, index)), annotations: '{}', generator_url: null })))
+      .returning('id')
+      .execute();
+    const repo = notificationRepo(db.withPlugin(counting));
+    const drafts = instances.map((instance) => ({ instanceId: instance.id, ruleId: rule.id, kind: 'firing' as const, groupId: group.id, channel: '#rows', text: `row ${instance.id}` }));
+    const [firstDraft] = drafts;
+    if (!firstDraft) throw new Error('no drafts');
+
+    // Twenty changes and a second copy of the first, as two deliveries of one event would ask.
+    const first = await Promise.all([...drafts, firstDraft].map((draft) => repo.ensurePending(draft)));
+    expect(statements).toEqual(['InsertQueryNode']);
+    expect(first.map((result) => result.created)).toEqual([...drafts.map(() => true), false]);
+    expect(first.map((result) => result.row.instance_id)).toEqual([...drafts, firstDraft].map((draft) => draft.instanceId));
+    expect(first.at(-1)?.row.id).toBe(first[0]?.row.id);
+
+    statements.length = 0;
+    const again = await Promise.all(drafts.map((draft) => repo.ensurePending(draft)));
+    expect(statements).toEqual(['InsertQueryNode', 'SelectQueryNode']);
+    expect(again.map((result) => [result.created, result.row.id])).toEqual(first.slice(0, 20).map((result) => [false, result.row.id]));
   });
 });
