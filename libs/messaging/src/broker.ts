@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from '@sentryhub/service-runtime';
 import rascal, { type BrokerAsPromised, type BrokerConfig, type PublicationSession } from 'rascal';
 import { PublishError } from './errors';
+import { MAX_RECONNECT_DELAY_MS } from './topology';
 import { messagingMetrics, type MessagingMetrics } from './metrics';
 import { VHOST_KEY } from './topology';
 
@@ -186,7 +187,7 @@ export async function connectWithRetry(
       return await connectMessaging(config, options);
     } catch (error) {
       if (options.stopped?.()) throw error;
-      const base = Math.min(options.retryDelayMs * 2 ** (attempt - 1), 60_000);
+      const base = Math.min(options.retryDelayMs * 2 ** (attempt - 1), MAX_RECONNECT_DELAY_MS);
       const delayMs = Math.round(base / 2 + Math.random() * (base / 2));
       options.status?.notReady('broker', `cannot connect to RabbitMQ: ${(error as Error).message}`);
       options.logger.warn({ err: error, attempt, delayMs }, 'cannot connect to RabbitMQ; retrying');
@@ -237,7 +238,7 @@ async function openDedicatedPublisher(
   };
 
   const scheduleReconnect = () => {
-    const base = Math.min(options.retryDelayMs * 2 ** attempt, 60_000);
+    const base = Math.min(options.retryDelayMs * 2 ** attempt, MAX_RECONNECT_DELAY_MS);
     attempt++;
     reconnectTimer = setTimeout(() => {
       reconnectTimer = null;

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import {
+  MAX_RECONNECT_DELAY_MS,
   EXTERNAL_QUEUE_DECLARATION,
   subscribe,
   type BrokerSocketOptions,
@@ -85,7 +86,7 @@ async function ensureWithRetry(broker: BrokerAddress, queue: string, logger: Log
       logger.info({ queue }, outcome === 'found' ? 'external queue exists; consuming it as it is' : 'external queue was missing; declared it (durable)');
       return;
     } catch (error) {
-      const base = Math.min(retryDelayMs * 2 ** (attempt - 1), 60_000);
+      const base = Math.min(retryDelayMs * 2 ** (attempt - 1), MAX_RECONNECT_DELAY_MS);
       const delayMs = Math.round(base / 2 + Math.random() * (base / 2));
       logger.warn({ err: error, queue, attempt, delayMs }, 'cannot check or declare the external queue; retrying');
       await new Promise((resolve) => setTimeout(resolve, delayMs));
