@@ -14,6 +14,9 @@ export const MAX_ALERTS_PER_REQUEST = 10_000;
 export const MAX_JSON_DEPTH = 32;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** One scan that nearly every string passes: the precise checks run only when it matches. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what it looks for
+const SUSPECT = /[\u0000\uD800-\uDFFF]/;
 
 /**
  * Why a string cannot be stored verbatim, or null: PostgreSQL text and jsonb refuse NUL
@@ -21,6 +24,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * retry; it is refused at intake instead. Other control characters are kept verbatim.
  */
 export function unstorableText(text: string): string | null {
+  if (!SUSPECT.test(text)) return null;
   if (text.includes('\u0000')) return 'must not contain NUL (\\u0000)';
   if (LONE_SURROGATE.test(text)) return 'must not contain a lone UTF-16 surrogate';
   return null;
@@ -31,25 +35,41 @@ const StoredText = z.string().superRefine((text, ctx) => {
   if (error) ctx.addIssue({ code: 'custom', message: error });
 });
 
+/** A node still to check: its value, depth, and how to rebuild its path should it fail. */
+interface Pending {
+  value: unknown;
+  depth: number;
+  parent: Pending | null;
+  key: string | number;
+}
+
+const pathOf = (node: Pending | null): (string | number)[] => {
+  const path: (string | number)[] = [];
+  for (let at = node; at?.parent; at = at.parent) path.push(at.key);
+  return path.reverse();
+};
+
 /**
  * The first problem of a parsed JSON value as a whole (depth over MAX_JSON_DEPTH, or an
  * unstorable string in any key or value, unknown fields included), or null. Iterative: a
- * hostile depth cannot overflow the stack here.
+ * hostile depth cannot overflow the stack here. Paths are built only for the problem found.
  */
 export function jsonValueProblem(value: unknown): { path: (string | number)[]; message: string } | null {
-  const todo: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
+  const todo: Pending[] = [{ value, depth: 0, parent: null, key: '' }];
   for (let item = todo.pop(); item !== undefined; item = todo.pop()) {
-    if (item.path.length > MAX_JSON_DEPTH) return { path: item.path.slice(0, MAX_JSON_DEPTH), message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
-    if (typeof item.value === 'string') {
-      const error = unstorableText(item.value);
-      if (error) return { path: item.path, message: error };
-    } else if (Array.isArray(item.value)) {
-      item.value.forEach((child: unknown, index) => todo.push({ value: child, path: [...(item?.path ?? []), index] }));
-    } else if (item.value !== null && typeof item.value === 'object') {
-      for (const [key, child] of Object.entries(item.value)) {
+    if (item.depth > MAX_JSON_DEPTH) return { path: pathOf(item).slice(0, MAX_JSON_DEPTH), message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
+    const current = item.value;
+    if (typeof current === 'string') {
+      const error = unstorableText(current);
+      if (error) return { path: pathOf(item), message: error };
+    } else if (Array.isArray(current)) {
+      for (let index = 0; index < current.length; index++) todo.push({ value: current[index] as unknown, depth: item.depth + 1, parent: item, key: index });
+    } else if (current !== null && typeof current === 'object') {
+      for (const key in current) {
+        if (!Object.hasOwn(current, key)) continue;
         const error = unstorableText(key);
-        if (error) return { path: [...item.path, key], message: `key ${error}` };
-        todo.push({ value: child, path: [...item.path, key] });
+        if (error) return { path: [...pathOf(item), key], message: `key ${error}` };
+        todo.push({ value: (current as Record<string, unknown>)[key], depth: item.depth + 1, parent: item, key });
       }
     }
   }
