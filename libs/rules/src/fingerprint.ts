@@ -9,34 +9,38 @@ const TWO_POW_32 = 0x1_0000_0000;
 const SEPARATOR = 0xff;
 const utf8 = new TextEncoder();
 
+/** The running hash; `fingerprint` is synchronous, so one pair serves every call. */
+let hi = 0;
+let lo = 0;
+
+function addByte(byte: number): void {
+  lo = (lo ^ byte) >>> 0;
+  // (hi·2^32 + lo) · (2^40 + 0x1b3) mod 2^64; every product stays below 2^53, so it is exact.
+  const low = lo * PRIME_LOW_PART;
+  hi = (hi * PRIME_LOW_PART + Math.floor(low / TWO_POW_32) + lo * 256) >>> 0;
+  lo = low >>> 0;
+}
+
+/** The UTF-8 bytes of `text`, then the separator. ASCII (nearly every label) is its own UTF-8. */
+function addText(text: string): void {
+  let index = 0;
+  for (; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code >= 0x80) break;
+    addByte(code);
+  }
+  if (index < text.length) for (const byte of utf8.encode(text.slice(index))) addByte(byte);
+  addByte(SEPARATOR);
+}
+
 /**
  * The fingerprint Alertmanager gives a label set (prometheus/common model.LabelSet.Fingerprint):
  * FNV-1a 64 over the UTF-8 bytes of the label names sorted ascending, each name and value
  * followed by 0xFF, printed as 16 lower-case hex digits.
  */
 export function fingerprint(labels: LabelSet): string {
-  let hi = OFFSET_HI;
-  let lo = OFFSET_LO;
-  const add = (byte: number) => {
-    lo = (lo ^ byte) >>> 0;
-    // (hi·2^32 + lo) · (2^40 + 0x1b3) mod 2^64; every product stays below 2^53, so it is exact.
-    const low = lo * PRIME_LOW_PART;
-    hi = (hi * PRIME_LOW_PART + Math.floor(low / TWO_POW_32) + lo * 256) >>> 0;
-    lo = low >>> 0;
-  };
-  const addText = (text: string) => {
-    // ASCII (nearly every label) is its own UTF-8; anything else is encoded first.
-    let ascii = true;
-    for (let index = 0; index < text.length; index++) {
-      if (text.charCodeAt(index) >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) for (let index = 0; index < text.length; index++) add(text.charCodeAt(index));
-    else for (const byte of utf8.encode(text)) add(byte);
-    add(SEPARATOR);
-  };
+  hi = OFFSET_HI;
+  lo = OFFSET_LO;
   for (const name of Object.keys(labels).sort()) {
     addText(name);
     addText(labels[name] ?? '');
