@@ -22,6 +22,8 @@ interface QuickReport {
     connections: number;
     services: Record<string, { peakRssMiB: number; cpuSeconds: number }>;
     ratios: { requestsToBareFastify: number; publishesToRawAmqp: number; storedToRawUnnest: number | null };
+    receiptToStoreMs: { alerts: number; p50: number } | null;
+    receiptToSlackMs: { alerts: number; p50: number; p99: number; sent: number; expected: number } | null;
   }[];
   timeline: { t: number }[];
 }
@@ -69,11 +71,17 @@ describe('npm run bench -- --quick', () => {
       expect(Object.keys(scenario.services).sort()).toEqual(['alert-processor', 'slack-notifier', 'webhook-gateway']);
       for (const service of Object.values(scenario.services)) expect(service.peakRssMiB).toBeGreaterThan(0);
     }
+    // Receipt -> store and -> Slack for the storm's unique fingerprints: every firing notification sent.
+    const storm = report.scenarios.find((scenario) => scenario.name === 'storm');
+    expect(storm?.receiptToStoreMs?.alerts).toBeGreaterThan(0);
+    expect(storm?.receiptToSlackMs).toMatchObject({ sent: storm?.receiptToStoreMs?.alerts, expected: storm?.receiptToStoreMs?.alerts, alerts: storm?.receiptToStoreMs?.alerts });
+    expect(Number.isFinite(storm?.receiptToSlackMs?.p99)).toBe(true);
     expect(report.timeline.length).toBeGreaterThan(0);
 
     const markdown = readFileSync(join(out, `${base}.md`), 'utf8');
     expect(markdown).toContain('bare fastify');
     expect(markdown).toContain('single-alert webhooks');
+    expect(markdown).toContain('receipt -> Slack p50 / p99 ms');
     expect(markdown).toContain(`${base}.svg`);
     const svg = readFileSync(join(out, `${base}.svg`), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);

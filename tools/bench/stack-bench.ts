@@ -533,30 +533,75 @@ async function measureUnnest(databaseUrl: string, options: Options): Promise<Lim
   }
 }
 
-/**
- * alert_instances.created_at (now() of the storing transaction) - alert_groups.last_occurrence
- * (the gateway's receivedAt) for the alerts whose alertname starts with `prefix`.
- */
-async function receiptToStore(databaseUrl: string, prefix: string): Promise<{ alerts: number; p50: number; p99: number; max: number } | null> {
+type LatencyMs = { alerts: number; p50: number; p99: number; max: number };
+
+/** The receipt -> Slack cell: p50 / p99, or how many of the notifications were sent in time. */
+function slackLatency(latency: (LatencyMs & { sent: number; expected: number }) | null): string {
+  if (!latency) return 'n/a';
+  const figures = `${Math.round(latency.p50).toLocaleString('en-US')} / ${Math.round(latency.p99).toLocaleString('en-US')}`;
+  return latency.sent >= latency.expected ? figures : `${figures} (${latency.sent.toLocaleString('en-US')} of ${latency.expected.toLocaleString('en-US')} sent)`;
+}
+
+/** p50, p99 and max of the `ms` column of `rows` (a SELECT), or null when it has no row. */
+async function percentilesMs(databaseUrl: string, rows: string, params: unknown[]): Promise<LatencyMs | null> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ alerts: string; p50: number | null; p99: number | null; max: number | null }>(
+    const { rows: result } = await client.query<{ alerts: string; p50: number | null; p99: number | null; max: number | null }>(
       `select count(*) as alerts,
               percentile_cont(0.5) within group (order by ms) as p50,
               percentile_cont(0.99) within group (order by ms) as p99,
               max(ms)::float8 as max
-         from (select extract(epoch from (i.created_at - g.last_occurrence)) * 1000 as ms
-                 from alert_instances i join alert_groups g on g.id = i.group_id
-                where g.name like $1) as t`,
-      [`${prefix}%`],
+         from (${rows}) as t`,
+      params,
     );
-    const row = rows[0];
+    const row = result[0];
     if (!row || row.p50 === null || row.p99 === null || row.max === null) return null;
     return { alerts: Number(row.alerts), p50: row.p50, p99: row.p99, max: row.max };
   } finally {
     await client.end();
   }
+}
+
+/**
+ * alert_instances.created_at (now() of the storing transaction) - alert_groups.last_occurrence
+ * (the gateway's receivedAt) for the alerts whose alertname starts with `prefix`.
+ */
+function receiptToStore(databaseUrl: string, prefix: string): Promise<LatencyMs | null> {
+  return percentilesMs(
+    databaseUrl,
+    `select extract(epoch from (i.created_at - g.last_occurrence)) * 1000 as ms
+       from alert_instances i join alert_groups g on g.id = i.group_id
+      where g.name like $1`,
+    [`${prefix}%`],
+  );
+}
+
+const SENT_FIRING = `from notifications n join alert_groups g on g.id = n.group_id
+      where g.name like $1 and n.kind = 'firing' and n.status = 'sent'`;
+
+/**
+ * notifications.sent_at (Slack's `ok`; for a digest, that of the one message folding them) -
+ * alert_groups.last_occurrence (the gateway's receivedAt), over the firing notifications of the
+ * alerts whose alertname starts with `prefix`, once `expected` of them were sent (or after
+ * `timeoutMs`: then `sent` says how many were).
+ */
+async function receiptToSlack(databaseUrl: string, prefix: string, expected: number, timeoutMs: number): Promise<(LatencyMs & { sent: number; expected: number }) | null> {
+  const deadline = performance.now() + timeoutMs;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  let sent = 0;
+  try {
+    for (;;) {
+      sent = Number((await client.query<{ n: string }>(`select count(*) as n ${SENT_FIRING}`, [`${prefix}%`])).rows[0]?.n ?? 0);
+      if (sent >= expected || performance.now() > deadline) break;
+      await sleep(500);
+    }
+  } finally {
+    await client.end();
+  }
+  const latency = await percentilesMs(databaseUrl, `select extract(epoch from (n.sent_at - g.last_occurrence)) * 1000 as ms ${SENT_FIRING}`, [`${prefix}%`]);
+  return latency ? { ...latency, sent, expected } : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,7 +718,9 @@ interface ScenarioResult {
   endToEndAlertsPerSecond: number | null;
   drainSeconds: number | null;
   /** Gateway receivedAt -> start of the processor transaction that stored the alert; null where fingerprints repeat. */
-  receiptToStoreMs: { alerts: number; p50: number; p99: number; max: number } | null;
+  receiptToStoreMs: LatencyMs | null;
+  /** From HTTP receipt to Slack's `ok` (the stand-in), where receiptToStoreMs is measured. */
+  receiptToSlackMs: (LatencyMs & { sent: number; expected: number }) | null;
   services: Record<string, ServiceFigures>;
   /** With replicas: each process on its own (`alert-processor#2`...); absent with one of each. */
   replicas?: Record<string, ServiceFigures>;
@@ -722,7 +769,7 @@ function markdown(report: Report): string {
     '',
     '## SentryHub',
     '',
-    '| scenario | accepted alerts/s | requests/s (÷ bare fastify) | latency p50 / p99 / p99.9 ms | statuses | confirmed publishes/s (÷ raw amqplib), requests per publish | gateway publish -> confirm mean ms (p99 ≤), mean in flight | end-to-end stored alerts/s (÷ raw unnest) | receipt -> store p50 / p99 ms | Slack requests | peak RSS MiB gw / proc / slack | CPU s gw / proc / slack / PG / RabbitMQ / bench / anything else |',
+    '| scenario | accepted alerts/s | requests/s (÷ bare fastify) | latency p50 / p99 / p99.9 ms | statuses | confirmed publishes/s (÷ raw amqplib), requests per publish | gateway publish -> confirm mean ms (p99 ≤), mean in flight | end-to-end stored alerts/s (÷ raw unnest) | receipt -> store p50 / p99 ms | receipt -> Slack p50 / p99 ms | Slack requests | peak RSS MiB gw / proc / slack | CPU s gw / proc / slack / PG / RabbitMQ / bench / anything else |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of report.scenarios) {
@@ -732,7 +779,7 @@ function markdown(report: Report): string {
     const errors = s.load.connectionErrors ? `, ${fmt(s.load.connectionErrors)} connection errors` : '';
     const svc = (name: string) => s.services[name] ?? { peakRssMiB: Number.NaN, peakHeapUsedMiB: Number.NaN, cpuSeconds: Number.NaN };
     lines.push(
-      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} (heap ${fmt(svc('webhook-gateway').peakHeapUsedMiB)} / ${fmt(svc('alert-processor').peakHeapUsedMiB)} / ${fmt(svc('slack-notifier').peakHeapUsedMiB)}) | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} / ${fmt(s.cpuSeconds.others, 1)} |`,
+      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : 'n/a (repeated fingerprints)'} | ${slackLatency(s.receiptToSlackMs)} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} (heap ${fmt(svc('webhook-gateway').peakHeapUsedMiB)} / ${fmt(svc('alert-processor').peakHeapUsedMiB)} / ${fmt(svc('slack-notifier').peakHeapUsedMiB)}) | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} / ${fmt(s.cpuSeconds.others, 1)} |`,
     );
   }
   const replicaLines = report.scenarios.filter((s) => s.replicas || s.load.perGateway);
@@ -909,6 +956,10 @@ async function main(): Promise<void> {
     const acceptedPerSecond = accepted / load.seconds;
     const endToEnd = drainedAt === null ? null : accepted / ((drainedAt - started) / 1000);
     const requests2xx = Object.entries(load.statuses).reduce((sum, [code, count]) => sum + (code.startsWith('2') ? count : 0), 0);
+    // Receipt -> Slack where receipt -> store is measured, once the notifier sent them all (one
+    // message per channel per second, digests folding the rest): after the CPU figures above,
+    // so that this wait is not counted in them.
+    const receiptToSlackMs = receiptToStoreMs ? await receiptToSlack(database.url, scenario.prefix, receiptToStoreMs.alerts, options.quick ? 30_000 : 120_000) : null;
     results.push({
       name: scenario.name,
       title: scenario.title,
@@ -927,6 +978,7 @@ async function main(): Promise<void> {
       endToEndAlertsPerSecond: endToEnd,
       drainSeconds: drainedAt === null ? null : (drainedAt - started) / 1000,
       receiptToStoreMs,
+      receiptToSlackMs,
       services: figures,
       ...(replicated ? { replicas: perProcess } : {}),
       cpuSeconds: cpuFigures({
@@ -970,6 +1022,7 @@ async function main(): Promise<void> {
       'accepted alerts/s = the gateway\'s sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).',
       'gateway publish -> confirm = its sentryhub_gateway_publish_seconds over the load (from handing a coalesced publish to the broker until its confirm): the mean, and the upper bound of the histogram bucket that holds the p99; mean in flight = its sentryhub_gateway_publishes_in_flight (unconfirmed publishes of the source when one started, itself included).',
       'end-to-end stored alerts/s = accepted alerts / (moment the processor\'s sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start).',
+      'receipt -> Slack = notifications.sent_at (Slack\'s ok; for a digest, that of the one message folding them) - alert_groups.last_occurrence, over the firing notifications of the same alerts as receipt -> store, once all were sent (at most 120 s after the drain; otherwise the column says how many were). All alerts of a scenario go to one channel: the notifier sends at most SLACK_MAX_PER_SECOND (1) message a second there and folds the rest into digests, so this is the digest pace, not a delivery cost.',
       'receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway\'s receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint was sent once. The paced scenario offers 2,000 alerts/s (autocannon overallRate 200 requests/s of 10 alerts).',
       'Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).',
       'anything else = CPU seconds the whole machine was busy (/proc/stat) minus those of the services, PostgreSQL, RabbitMQ and the bench: other work on a shared machine; where it is large, that scenario was held back by it.',
