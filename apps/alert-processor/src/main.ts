@@ -1,5 +1,5 @@
 import { AlertReceived, QUEUES } from '@sentryhub/contracts';
-import { createDb, watchDatabase, type Database } from '@sentryhub/db';
+import { createDb, isDatabaseUnavailable, watchDatabase, type Database } from '@sentryhub/db';
 import { runWorker, subscribeBatch } from '@sentryhub/messaging';
 import { loadConfig, type ShutdownStep } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
@@ -34,6 +34,8 @@ await runWorker({
         weight: (message) => message.alerts.length,
         maxWeight: config.PROCESSOR_BATCH_ALERTS,
         maxWaitMs: config.PROCESSOR_BATCH_WAIT_MS,
+        // A database outage holds the batch (no republishing, no retry used up).
+        dependencyUnavailable: isDatabaseUnavailable,
         logger,
       });
     // On shutdown: finish the last batches, then their publishes, before the broker closes.

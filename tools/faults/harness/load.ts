@@ -81,17 +81,23 @@ export class AlertLoad {
     await Promise.all(requests);
   }
 
-  /** Sends again, `perRequest` at a time and at most `alertsPerSecond`, the alerts never accepted. */
-  async resend(alertsPerSecond: number): Promise<void> {
-    const rejected = this.rejectedIndexes();
-    const began = Date.now();
-    const requests: Promise<void>[] = [];
-    for (let offset = 0; offset < rejected.length; offset += this.options.perRequest) {
-      const wait = began + (offset / alertsPerSecond) * 1000 - Date.now();
-      if (wait > 0) await sleep(wait);
-      requests.push(this.post(rejected.slice(offset, offset + this.options.perRequest)));
+  /**
+   * Sends again, `perRequest` at a time and at most `alertsPerSecond`, the alerts never
+   * accepted, as Alertmanager retries: up to `rounds` times while some are still refused.
+   */
+  async resend(alertsPerSecond: number, rounds = 3): Promise<void> {
+    for (let round = 0; round < rounds; round++) {
+      const rejected = this.rejectedIndexes();
+      if (rejected.length === 0) return;
+      const began = Date.now();
+      const requests: Promise<void>[] = [];
+      for (let offset = 0; offset < rejected.length; offset += this.options.perRequest) {
+        const wait = began + (offset / alertsPerSecond) * 1000 - Date.now();
+        if (wait > 0) await sleep(wait);
+        requests.push(this.post(rejected.slice(offset, offset + this.options.perRequest)));
+      }
+      await Promise.all(requests);
     }
-    await Promise.all(requests);
   }
 
   /** Statuses counted, `error` for a request that got no HTTP answer at all. */

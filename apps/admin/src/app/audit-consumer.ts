@@ -1,6 +1,6 @@
 import { AuditEvent, QUEUES } from '@sentryhub/contracts';
 import { isDatabaseUnavailable, type Database } from '@sentryhub/db';
-import { DependencyUnavailableError, subscribeBatch, type Delivery, type Messaging, type Subscription } from '@sentryhub/messaging';
+import { subscribeBatch, type Delivery, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { Counter, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 
@@ -28,18 +28,12 @@ export function auditEventsHandler(db: Kysely<Database>, registry: Registry) {
   const stored = storedCounter(registry);
   return async (batch: Delivery<AuditEvent>[]): Promise<void> => {
     const events = [...new Map(batch.map(({ data }) => [data.id, data])).values()];
-    let inserted: { id: number }[];
-    try {
-      inserted = await db
-        .insertInto('audit_log')
-        .values(events.map((event) => ({ event_id: event.id, actor: event.actor, entity: event.entity, entity_id: event.entityId, action: event.action, changes: JSON.stringify(event.changes), at: event.at })))
-        .onConflict((conflict) => conflict.column('event_id').doNothing())
-        .returning('id')
-        .execute();
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new DependencyUnavailableError(`PostgreSQL unavailable: ${(error as Error).message}`, { cause: error });
-      throw error;
-    }
+    const inserted = await db
+      .insertInto('audit_log')
+      .values(events.map((event) => ({ event_id: event.id, actor: event.actor, entity: event.entity, entity_id: event.entityId, action: event.action, changes: JSON.stringify(event.changes), at: event.at })))
+      .onConflict((conflict) => conflict.column('event_id').doNothing())
+      .returning('id')
+      .execute();
     stored.inc({ outcome: 'stored' }, inserted.length);
     stored.inc({ outcome: 'duplicate' }, batch.length - inserted.length);
   };
@@ -55,6 +49,8 @@ export function subscribeAuditEvents(messaging: Messaging, options: { db: Kysely
     // Audit events are small and rare: a short wait gathers bursts into one insert.
     maxWeight: 200,
     maxWaitMs: 50,
+    // A database outage holds the batch without using up the events' retries.
+    dependencyUnavailable: isDatabaseUnavailable,
     ...(options.retryDelaysMs ? { retryDelaysMs: options.retryDelaysMs } : {}),
   });
 }

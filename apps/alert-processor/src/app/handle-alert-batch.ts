@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AlertReceived } from '@sentryhub/contracts';
-import { isDatabaseUnavailable, type Database } from '@sentryhub/db';
-import { DependencyUnavailableError, type Delivery, type Messaging } from '@sentryhub/messaging';
+import type { Database } from '@sentryhub/db';
+import type { Delivery, Messaging } from '@sentryhub/messaging';
 import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { storeBatch, type BatchAlert } from './batch-store';
@@ -27,15 +27,9 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
     );
     const batchId = randomUUID();
     const timer = batchSeconds.startTimer();
-    let events;
-    try {
-      events = await storeBatch(db, batchId, alerts);
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new DependencyUnavailableError(`PostgreSQL unavailable: ${(error as Error).message}`, { cause: error });
-      throw error;
-    } finally {
-      timer();
-    }
+    // A database error that means "unavailable" reaches the subscriber as it is: its
+    // dependencyUnavailable option (main.ts) holds the batch instead of retrying it.
+    const events = await storeBatch(db, batchId, alerts).finally(() => timer());
     alertsProcessed.inc(alerts.length);
     batchAlerts.observe(alerts.length);
     for (const event of events) for (const change of event.payload.changes) changesPublished.inc({ change: change.change });
