@@ -19,6 +19,7 @@ import { parseArgs, promisify } from 'node:util';
 import { createTestDatabase, createTestVhost, startSlackMock, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import autocannon from 'autocannon';
+import { loadTest } from 'loadtest';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { renderChart, type TimelineSample } from './stack-bench-chart';
@@ -300,7 +301,7 @@ interface Scenario {
   /** Either a duration or a number of requests. */
   durationS?: number;
   amount?: number;
-  /** Offered load in requests/s (autocannon overallRate); unlimited when absent. */
+  /** Offered load in requests/s, evenly spaced (loadtest's requestsPerSecond); unlimited (autocannon) when absent. */
   rate?: number;
   /** The alertname prefix of its alerts, to find them in PostgreSQL. */
   prefix: string;
@@ -321,7 +322,7 @@ function scenarios(options: Options): Scenario[] {
       title: '10-alert webhooks paced at 2,000 alerts/s',
       path: '/api/v1/webhooks/alertmanager',
       alertsPerRequest: 10,
-      // autocannon's overallRate overshoots a little (2,111 requests in a 10 s run): a tenth to spare keeps every fingerprint unique.
+      // A tenth to spare: the pace may overshoot a little, and every fingerprint must stay unique.
       bodies: bodies('webhook', 'Paced', Math.ceil(200 * options.durationS * 1.1) + 50, 10),
       durationS: options.durationS,
       rate: 200,
@@ -361,92 +362,122 @@ interface LoadResult {
 /** Every response's time, bucketed by the sampler's window. */
 const windowLatencies: number[] = [];
 
+/** What one load generator instance (one per gateway) reports. */
+interface InstanceLoad {
+  statuses: Record<string, number>;
+  /** Every response's time, ms. */
+  latencies: number[];
+  connectionErrors: number;
+  timeouts: number;
+}
+
 /**
- * One autocannon instance per URL (gateway), started together: connections, a fixed amount and an
- * offered rate split evenly among them, the bodies cycled from one shared counter. With one URL the
- * figures are autocannon's own; with more, requests and statuses are summed and the latency
- * percentiles are those of every response time of all instances.
+ * One load generator instance per URL (gateway), started together: connections, a fixed amount
+ * and an offered rate split evenly among them, the bodies cycled from one shared counter.
+ * Requests and statuses are summed and the latency percentiles are those of every response time
+ * of all instances. Closed loop (as fast as the connections go): autocannon. An offered rate:
+ * loadtest, which sends one request every 1/rate s whatever the responses (open loop), where
+ * autocannon's rate lets each connection send its whole quota at the start of every second (a
+ * burst of the second's load, not a pace).
  */
 async function drive(urls: string | string[], path: string, body: string[], options: Options, run: { durationS?: number; amount?: number; rate?: number }): Promise<LoadResult> {
   const targets = typeof urls === 'string' ? [urls] : urls;
   const share = (totalValue: number, index: number) => Math.floor(totalValue / targets.length) + (index < totalValue % targets.length ? 1 : 0);
   const next = { value: 0 };
+  const nextBody = () => body[next.value++ % body.length] ?? '';
+  const durationS = run.durationS ?? options.durationS;
   const started = performance.now();
-  const allLatencies: number[] = [];
-  const results = await Promise.all(targets.map((url, index) => runAutocannon(url, path, body, next, allLatencies, options, {
-    connections: share(options.connections, index),
-    ...(run.amount ? { amount: share(run.amount, index) } : { durationS: run.durationS ?? options.durationS }),
-    ...(run.rate ? { rate: run.rate / targets.length } : {}),
-  })));
+  const results = await Promise.all(
+    targets.map((url, index) =>
+      run.rate
+        ? runPaced(url, path, nextBody, { rate: run.rate / targets.length, durationS })
+        : runAutocannon(url, path, nextBody, { connections: share(options.connections, index), ...(run.amount ? { amount: share(run.amount, index) } : { durationS }) }),
+    ),
+  );
   // Our own clock: autocannon's duration is coarse for short runs.
   const seconds = (performance.now() - started) / 1000;
-  const statusesOf = (result: autocannon.Result) => {
-    const statuses: Record<string, number> = {};
-    for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
-    return statuses;
+  const countOf = (statuses: Record<string, number>) => Object.values(statuses).reduce((sum, count) => sum + count, 0);
+  const latencyOf = (latencies: number[]) => {
+    const sorted = Float64Array.from(latencies).sort();
+    return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), p99_9: quantile(sorted, 0.999), max: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN };
   };
-  const latencyOf = (result: autocannon.Result) => ({ p50: result.latency.p50, p99: result.latency.p99, p99_9: result.latency.p99_9, max: result.latency.max });
   const statuses: Record<string, number> = {};
-  for (const result of results) for (const [code, count] of Object.entries(statusesOf(result))) statuses[code] = (statuses[code] ?? 0) + count;
-  const requests = Object.values(statuses).reduce((sum, count) => sum + count, 0);
-  const single = results.length === 1 ? results[0] : undefined;
-  const sorted = Float64Array.from(allLatencies).sort();
-  const merged = single
-    ? latencyOf(single)
-    : { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), p99_9: quantile(sorted, 0.999), max: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN };
+  for (const result of results) for (const [code, count] of Object.entries(result.statuses)) statuses[code] = (statuses[code] ?? 0) + count;
+  const requests = countOf(statuses);
   return {
     requests,
     requestsPerSecond: requests / seconds,
     seconds,
-    latencyMs: merged,
+    latencyMs: latencyOf(results.flatMap((result) => result.latencies)),
     statuses,
-    connectionErrors: results.reduce((sum, result) => sum + result.errors, 0),
+    connectionErrors: results.reduce((sum, result) => sum + result.connectionErrors, 0),
     timeouts: results.reduce((sum, result) => sum + result.timeouts, 0),
-    ...(single
+    ...(results.length === 1
       ? {}
       : {
-          perGateway: results.map((result, index) => {
-            const own = statusesOf(result);
-            const count = Object.values(own).reduce((sum, value) => sum + value, 0);
-            return { requests: count, requestsPerSecond: count / seconds, connections: share(options.connections, index), latencyMs: latencyOf(result), statuses: own };
-          }),
+          perGateway: results.map((result, index) => ({
+            requests: countOf(result.statuses),
+            requestsPerSecond: countOf(result.statuses) / seconds,
+            connections: run.rate ? 0 : share(options.connections, index),
+            latencyMs: latencyOf(result.latencies),
+            statuses: result.statuses,
+          })),
         }),
   };
 }
 
-async function runAutocannon(
-  url: string,
-  path: string,
-  body: string[],
-  next: { value: number },
-  allLatencies: number[],
-  options: Options,
-  run: { connections: number; durationS?: number; amount?: number; rate?: number },
-): Promise<autocannon.Result> {
-  return new Promise<autocannon.Result>((resolve, reject) => {
+async function runAutocannon(url: string, path: string, nextBody: () => string, run: { connections: number; durationS?: number; amount?: number }): Promise<InstanceLoad> {
+  const latencies: number[] = [];
+  const done = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
         url,
         connections: run.connections,
-        ...(run.amount ? { amount: run.amount } : { duration: run.durationS ?? options.durationS }),
-        ...(run.rate ? { overallRate: run.rate } : {}),
+        ...(run.amount ? { amount: run.amount } : { duration: run.durationS }),
         timeout: 30,
         headers: { 'content-type': 'application/json' },
-        requests: [
-          {
-            method: 'POST',
-            path,
-            setupRequest: (request) => ({ ...request, body: body[next.value++ % body.length] ?? '' }),
-          },
-        ],
+        requests: [{ method: 'POST', path, setupRequest: (request) => ({ ...request, body: nextBody() }) }],
       },
-      (error: unknown, done: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(done)),
+      (error: unknown, result: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(result)),
     );
     instance.on('response', (_client: autocannon.Client, _status: number, _bytes: number, responseTime: number) => {
       windowLatencies.push(responseTime);
-      allLatencies.push(responseTime);
+      latencies.push(responseTime);
     });
   });
+  const statuses: Record<string, number> = {};
+  for (const [code, stat] of Object.entries(done.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
+  return { statuses, latencies, connectionErrors: done.errors, timeouts: done.timeouts };
+}
+
+/** An open-loop constant rate (loadtest's requestsPerSecond): request i goes at i/rate s, answered or not. */
+async function runPaced(url: string, path: string, nextBody: () => string, run: { rate: number; durationS: number }): Promise<InstanceLoad> {
+  const statuses: Record<string, number> = {};
+  const latencies: number[] = [];
+  let connectionErrors = 0;
+  await new Promise<void>((resolve, reject) => loadTest({
+    url: new URL(path, url).href,
+    method: 'POST',
+    contentType: 'application/json',
+    body: nextBody,
+    requestsPerSecond: Math.max(1, Math.round(run.rate)),
+    maxSeconds: run.durationS,
+    agentKeepAlive: true,
+    timeout: 30_000,
+    quiet: true,
+    statusCallback: (_error: unknown, result?: { statusCode?: number; requestElapsed?: number }) => {
+      if (result?.statusCode === undefined) {
+        connectionErrors += 1;
+        return;
+      }
+      statuses[result.statusCode] = (statuses[result.statusCode] ?? 0) + 1;
+      if (result.requestElapsed !== undefined) {
+        windowLatencies.push(result.requestElapsed);
+        latencies.push(result.requestElapsed);
+      }
+    },
+  }, (error: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve())));
+  return { statuses, latencies, connectionErrors, timeouts: 0 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1024,7 +1055,7 @@ async function main(): Promise<void> {
       'gateway publish -> confirm = its sentryhub_gateway_publish_seconds over the load (from handing a coalesced publish to the broker until its confirm): the mean, and the upper bound of the histogram bucket that holds the p99; mean in flight = its sentryhub_gateway_publishes_in_flight (unconfirmed publishes of the source when one started, itself included).',
       'end-to-end stored alerts/s = accepted alerts / (moment the processor\'s sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start).',
       'receipt -> Slack = notifications.sent_at (Slack\'s ok; for a digest, that of the one message folding them) - alert_groups.last_occurrence, over the firing notifications of the same alerts as receipt -> store, once all were sent (at most 120 s after the drain; otherwise the column says how many were). All alerts of a scenario go to one channel: the notifier sends at most SLACK_MAX_PER_SECOND (1) message a second there and folds the rest into digests, so this is the digest pace, not a delivery cost.',
-      'receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway\'s receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint was sent once. The paced scenario offers 2,000 alerts/s (autocannon overallRate 200 requests/s of 10 alerts).',
+      'receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway\'s receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint was sent once. The paced scenario offers 2,000 alerts/s: loadtest sends a 10-alert request every 5 ms whatever the responses (open loop); autocannon\'s overallRate would send each connection\'s quota at the start of every second, a burst rather than a pace.',
       'Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).',
       'anything else = CPU seconds the whole machine was busy (/proc/stat) minus those of the services, PostgreSQL, RabbitMQ and the bench: other work on a shared machine; where it is large, that scenario was held back by it.',
       "peak RSS per scenario = the largest VmRSS sampled every 500 ms (heap: the largest nodejs_heap_size_used_bytes of the service's /metrics, sampled with it, garbage not yet collected included); CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.",

@@ -54,17 +54,17 @@ afterAll(async () => {
   await vhost?.destroy();
 });
 
-const nameOf = (index: number) => `Storm-${String(index).padStart(3, '0')}`;
+const nameOf = (index: number, prefix = 'Storm') => `${prefix}-${String(index).padStart(3, '0')}`;
 
-/** 200 groups with one firing instance each, as the alert processor leaves them. */
-async function seedStorm(): Promise<AlertChange[]> {
+/** `count` groups with one firing instance each, as the alert processor leaves them. */
+async function seedStorm(count = ALERTS, prefix = 'Storm'): Promise<AlertChange[]> {
   const groups = await database.db
     .insertInto('alert_groups')
     .values(
-      Array.from({ length: ALERTS }, (_, i) => ({
+      Array.from({ length: count }, (_, i) => ({
         fingerprint: randomBytes(8).toString('hex'),
-        name: nameOf(i + 1),
-        labels: JSON.stringify({ alertname: nameOf(i + 1), team: 'storm', instance: `host-${i + 1}` }),
+        name: nameOf(i + 1, prefix),
+        labels: JSON.stringify({ alertname: nameOf(i + 1, prefix), team: prefix.toLowerCase(), instance: `host-${i + 1}` }),
         severity: 'critical',
         instance: `host-${i + 1}`,
         source: 'webhook',
@@ -178,5 +178,33 @@ describe('slack-notifier: an alert storm for one channel', () => {
     expect(rows.filter((row) => row.digest_id === null)).toHaveLength(messages.length - digests.length);
     expect(await metric('sentryhub_slack_digests_total')).toBe(digests.length);
     expect(await metric('sentryhub_slack_digest_notifications_total')).toBe(rows.filter((row) => row.digest_id !== null).length);
+  });
+
+  it('folds a steady trickle of one-change events into digests: the prefetch lets the change budget, not the message count, bound a digest', async () => {
+    // At a steady pace the processor publishes small events (a batch of a few requests each).
+    // Only messages in flight can be folded, so with too small a prefetch one hot channel
+    // would take prefetch x (changes per event) per slot and fall ever further behind.
+    const TRICKLE = 400;
+    await database.db
+      .insertInto('slack_rules')
+      .values({ name: 'trickle', match_criteria: JSON.stringify({ team: 'trickle' }), slack_channel: '#trickle', message_template: '{{ status }} {{ alert_group.name }}', updated_at: new Date() })
+      .execute();
+    const changes = await seedStorm(TRICKLE, 'Trickle');
+    await Promise.all(
+      changes.map((change) => {
+        const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes: [change] };
+        return messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), event, { correlationId: `trickle-${event.id}` });
+      }),
+    );
+    await waitFor(async () => {
+      const sent = await database.db.selectFrom('notifications').select('id').where('channel', '=', '#trickle').where('status', '=', 'sent').execute();
+      return sent.length === TRICKLE ? sent : null;
+    }, 30_000, `${TRICKLE} sent notifications in #trickle`);
+    const messages = slackMock.requests.filter((request) => request.channel === '#trickle');
+    // 400 one-change events: a prefetch of 25 took 16 digests or more; the defaults take a few.
+    expect(messages.length).toBeLessThanOrEqual(4);
+    const names = messages.flatMap((message) => message.text.match(/Trickle-\d{3}/g) ?? []);
+    expect(new Set(names).size).toBe(TRICKLE);
+    expect(names).toHaveLength(TRICKLE);
   });
 });
