@@ -19,6 +19,8 @@ export interface OutboxEvent {
   routingKey: string;
   correlationId: string | null;
   payload: AlertProcessed;
+  /** The payload serialised once: what the outbox row holds and what is published. */
+  body: string;
 }
 
 const iso = (value: Date | null) => (value === null ? null : value.toISOString());
@@ -169,12 +171,8 @@ function outboxEvents(batchId: string, changes: AlertChange[], processedAt: Date
     const ofStatus = changes.filter((change) => change.instance.status === status);
     if (ofStatus.length === 0) continue;
     const messageId = `${batchId}:${status}`;
-    events.push({
-      messageId,
-      routingKey: ROUTING_KEYS.alertProcessed(status),
-      correlationId: ofStatus[0]?.correlationId ?? null,
-      payload: { id: messageId, processedAt: processedAt.toISOString(), status, changes: ofStatus },
-    });
+    const payload: AlertProcessed = { id: messageId, processedAt: processedAt.toISOString(), status, changes: ofStatus };
+    events.push({ messageId, routingKey: ROUTING_KEYS.alertProcessed(status), correlationId: ofStatus[0]?.correlationId ?? null, payload, body: JSON.stringify(payload) });
   }
   return events;
 }
@@ -231,7 +229,7 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
     if (events.length > 0) {
       await trx
         .insertInto('alert_outbox')
-        .values(events.map((event) => ({ message_id: event.messageId, routing_key: event.routingKey, correlation_id: event.correlationId, payload: JSON.stringify(event.payload) })))
+        .values(events.map((event) => ({ message_id: event.messageId, routing_key: event.routingKey, correlation_id: event.correlationId, payload: event.body })))
         .execute();
     }
     return events;

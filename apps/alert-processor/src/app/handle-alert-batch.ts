@@ -5,7 +5,10 @@ import type { Delivery, Messaging } from '@sentryhub/messaging';
 import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { storeBatch, type BatchAlert } from './batch-store';
-import { relayOutbox } from './outbox-relay';
+import { relayOutbox, type OutboxSelection } from './outbox-relay';
+
+/** Batches whose events may wait for their publish with their bodies in memory (see below). */
+const MAX_BATCHES_HOLDING_BODIES = 4;
 
 /**
  * A batch of `alert.received.*` messages -> one transaction (state + outbox) -> after commit,
@@ -20,6 +23,8 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
   const batchSeconds = new Histogram({ name: 'sentryhub_processor_batch_seconds', help: 'Time to store a batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
 
   let publishing: Promise<void> = Promise.resolve();
+  /** Batches whose events wait in the chain below with their bodies in memory. */
+  let holdingBodies = 0;
 
   const handle = async (batch: Delivery<AlertReceived>[]): Promise<void> => {
     const alerts: BatchAlert[] = batch.flatMap(({ data, context }) =>
@@ -36,15 +41,22 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
     logger.debug({ batchId, messages: batch.length, alerts: alerts.length, events: events.length }, 'batch stored');
     if (events.length === 0) return;
     // The events are safe in the outbox once committed: the batch is acked now, and their
-    // publish overlaps the next batch's write (one publish at a time, in order).
-    // Only the ids wait in this chain (the payloads are read back from the outbox): a storm
-    // that stores faster than it publishes must not hold every event in memory.
-    const messageIds = events.map((event) => event.messageId);
+    // publish overlaps the next batch's write (one publish at a time, in order). They are
+    // published from the bodies in memory, unless a storm stores faster than it publishes:
+    // past MAX_BATCHES_HOLDING_BODIES waiting batches only the ids wait in the chain and the
+    // payloads are read back from the outbox, so the backlog is not held in memory.
+    const keepBodies = holdingBodies < MAX_BATCHES_HOLDING_BODIES;
+    const selection: OutboxSelection = keepBodies ? { events: events.map(({ messageId, routingKey, correlationId, body }) => ({ messageId, routingKey, correlationId, body })) } : { messageIds: events.map((event) => event.messageId) };
+    if (keepBodies) holdingBodies += 1;
     publishing = publishing.then(() =>
-      relayOutbox(db, messaging, { messageIds }).then(
-        () => undefined,
-        (error: unknown) => logger.warn({ err: error, batchId }, 'events stored but not yet published; the outbox relay will publish them'),
-      ),
+      relayOutbox(db, messaging, selection)
+        .then(
+          () => undefined,
+          (error: unknown) => logger.warn({ err: error, batchId }, 'events stored but not yet published; the outbox relay will publish them'),
+        )
+        .finally(() => {
+          if (keepBodies) holdingBodies -= 1;
+        }),
     );
   };
   /** Waits for the publishes started so far (shutdown). */

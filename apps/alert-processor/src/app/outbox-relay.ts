@@ -1,37 +1,60 @@
 import { EXCHANGES } from '@sentryhub/contracts';
 import type { Database } from '@sentryhub/db';
 import type { Messaging } from '@sentryhub/messaging';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 
 interface OutboxRow {
-  id: number;
   message_id: string;
   routing_key: string;
   correlation_id: string | null;
-  payload: unknown;
+  /** Read back only where the caller does not have the event's body in memory. */
+  payload?: unknown;
 }
 
+/** The events of a batch just committed, their serialised bodies still in memory. */
+export interface HeldEvent {
+  messageId: string;
+  routingKey: string;
+  correlationId: string | null;
+  body: string;
+}
+
+export type OutboxSelection = { events: HeldEvent[] } | { messageIds: string[] } | { olderThanMs: number; limit: number };
+
 /**
- * Publishes outbox rows (confirmed) and deletes them, inside one transaction that holds their
- * row locks: a processor publishing its own batch and a relay sweeping for leftovers never
- * publish the same row twice (SKIP LOCKED). If a publish fails the rows stay for the next sweep.
- * The one window left is a crash after the confirm and before the delete commits: the event is
- * then published again with the same message id, and consumers are idempotent on it.
+ * Publishes outbox rows (confirmed) and deletes them in one transaction: the DELETE takes the
+ * rows' locks (SKIP LOCKED, so a processor publishing its own batch and a relay sweeping for
+ * leftovers never publish the same row twice), the publishes happen while it is open, and it
+ * commits only if every publish was confirmed; otherwise it rolls back and the rows stay for
+ * the next sweep. The one window left is a crash after the confirm and before the commit: the
+ * event is then published again with the same message id, and consumers are idempotent on it.
+ * Events whose bodies the caller holds (`events`) are published from memory: their payloads
+ * are not read back.
  */
-export async function relayOutbox(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, select: { messageIds: string[] } | { olderThanMs: number; limit: number }): Promise<number> {
+export async function relayOutbox(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, select: OutboxSelection): Promise<number> {
+  const held = 'events' in select ? new Map(select.events.map((event) => [event.messageId, event])) : null;
+  const returning = held ? sql`message_id, routing_key, correlation_id` : sql`message_id, routing_key, correlation_id, payload`;
   return db.transaction().execute(async (trx) => {
-    const filter =
-      'messageIds' in select
-        ? sql`message_id = any(${select.messageIds}::text[])`
-        : sql`created_at < now() - make_interval(secs => ${select.olderThanMs / 1000}) order by id limit ${select.limit}`;
-    const rows = (await sql<OutboxRow>`select id, message_id, routing_key, correlation_id, payload from alert_outbox where ${filter} for update skip locked`.execute(trx)).rows;
-    if (rows.length === 0) return 0;
+    const rows = (
+      await sql<OutboxRow>`
+        delete from alert_outbox where id in (select id from alert_outbox where ${rowsOf(select)} for update skip locked)
+        returning ${returning}`.execute(trx)
+    ).rows;
     await Promise.all(
-      rows.map((row) =>
-        messaging.publish(EXCHANGES.alerts, row.routing_key, row.payload, { messageId: row.message_id, correlationId: row.correlation_id ?? row.message_id }),
-      ),
+      rows.map((row) => {
+        const body = held?.get(row.message_id)?.body;
+        return messaging.publish(EXCHANGES.alerts, row.routing_key, body === undefined ? row.payload : Buffer.from(body), {
+          messageId: row.message_id,
+          correlationId: row.correlation_id ?? row.message_id,
+        });
+      }),
     );
-    await trx.deleteFrom('alert_outbox').where('id', 'in', rows.map((row) => row.id)).execute();
     return rows.length;
   });
+}
+
+function rowsOf(select: OutboxSelection): RawBuilder<unknown> {
+  if ('events' in select) return sql`message_id = any(${select.events.map((event) => event.messageId)}::text[])`;
+  if ('messageIds' in select) return sql`message_id = any(${select.messageIds}::text[])`;
+  return sql`created_at < now() - make_interval(secs => ${select.olderThanMs / 1000}) order by id limit ${select.limit}`;
 }

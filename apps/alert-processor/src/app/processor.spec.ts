@@ -145,6 +145,30 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
     expect(changes[0]).toMatchObject({ change: 'created', correlationId: 'crash-1' });
   });
 
+  it("publishes a batch's events from the bodies in memory, once, and keeps the outbox rows when a publish fails", async () => {
+    changes.length = 0;
+    eventIds.length = 0;
+    const batch = [{ alert: { ...alertOf(30_003, 'firing') }, source: 'api', receivedAt: new Date(), correlationId: 'memory-1' }];
+    const events = await storeBatch(database.db, 'memory-batch', batch);
+    expect(events.map((event) => event.messageId)).toEqual(['memory-batch:firing']);
+    const outboxRows = () => database.db.selectFrom('alert_outbox').select('message_id').where('message_id', '=', 'memory-batch:firing').execute();
+
+    // The broker refuses: the transaction rolls back and the row stays for the sweeper.
+    const refusing = { publish: () => Promise.reject(new Error('broker refused')) };
+    await expect(relayOutbox(database.db, refusing, { events })).rejects.toThrow('broker refused');
+    expect(await outboxRows()).toHaveLength(1);
+
+    expect(await relayOutbox(database.db, firstReplica(), { events })).toBe(1);
+    expect(await outboxRows()).toHaveLength(0);
+    // Its row is gone: the same events are not published again.
+    expect(await relayOutbox(database.db, firstReplica(), { events })).toBe(0);
+    await waitFor(() => (eventIds.length >= 1 ? true : null), 10_000, 'the published event');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(eventIds).toEqual(['memory-batch:firing']);
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({ change: 'created', correlationId: 'memory-1', group: { fingerprint: alertOf(30_003, 'firing').fingerprint } });
+  });
+
   it('dead-letters a message that fails its schema without failing the rest of its batch', async () => {
     changes.length = 0;
     const publisher = firstReplica();
