@@ -12,7 +12,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
@@ -22,6 +22,7 @@ import autocannon from 'autocannon';
 import { loadTest } from 'loadtest';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { SERVICE_NODE_OPTIONS } from '../deploy/app-contracts';
 import { renderChart, type TimelineSample } from './stack-bench-chart';
 import {
   cleanUp,
@@ -92,7 +93,7 @@ const USAGE = `usage: npm run bench -- [options]
   --dist DIR         run the apps built in DIR/apps/<app>/main.js (default dist; with --skip-build)
   --processors N     N alert-processor processes, competing consumers of one queue (default 1)
   --gateways N       N webhook-gateway processes; one autocannon per gateway, connections and rate split evenly (default 1)
-  --node-options=S   extra node options for the services only (note the =), e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=256"
+  --node-options=S   node options for the services only (note the =), instead of the deployment's (SERVICE_NODE_OPTIONS: ${SERVICE_NODE_OPTIONS}), e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=256"; --node-options= for node's own defaults
 Gateway and processor settings come from the environment (GATEWAY_COALESCE_*, PROCESSOR_*, DATABASE_POOL_SIZE).`;
 
 function parseOptions(): Options {
@@ -142,7 +143,7 @@ function parseOptions(): Options {
     dist: values.dist ?? 'dist',
     processors: int('--processors', values.processors, 1),
     gateways: int('--gateways', values.gateways, 1),
-    nodeOptions: (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
+    nodeOptions: (values['node-options'] ?? SERVICE_NODE_OPTIONS).split(/\s+/).filter(Boolean),
   };
   if (options.gateways > options.connections) throw new Error(`--gateways ${options.gateways} needs at least as many --connections\n${USAGE}`);
   if (values.dist !== undefined && !values['skip-build']) throw new Error(`--dist needs --skip-build (the build writes to dist/)\n${USAGE}`);
@@ -218,8 +219,8 @@ async function waitHttp(service: Service, path: string, timeoutMs = 30_000): Pro
 const appOf = (service: Service): string => service.name.replace(/#\d+$/, '');
 
 async function startApp(app: AppName, env: Record<string, string>, dist: string, nodeArgs: string[] = [], replica = 1): Promise<Service> {
-  const entry = join(dist, `apps/${app}/main.js`);
-  if (!existsSync(join(ROOT, entry))) throw new Error(`${entry} is missing: drop --skip-build`);
+  const entry = resolve(ROOT, dist, `apps/${app}/main.js`);
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: drop --skip-build`);
   const port = await freePort();
   const service = spawnNode(replica === 1 ? app : `${app}#${replica}`, [...nodeArgs, entry], { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) }, port);
   await waitHttp(service, '/readyz');
