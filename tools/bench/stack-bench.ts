@@ -22,7 +22,6 @@ import autocannon from 'autocannon';
 import { loadTest } from 'loadtest';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { SERVICE_NODE_OPTIONS } from '../deploy/app-contracts';
 import { renderChart, type TimelineSample } from './stack-bench-chart';
 import {
   cleanUp,
@@ -93,7 +92,7 @@ const USAGE = `usage: npm run bench -- [options]
   --dist DIR         run the apps built in DIR/apps/<app>/main.js (default dist; with --skip-build)
   --processors N     N alert-processor processes, competing consumers of one queue (default 1)
   --gateways N       N webhook-gateway processes; one autocannon per gateway, connections and rate split evenly (default 1)
-  --node-options=S   node options for the services only (note the =), instead of the deployment's (SERVICE_NODE_OPTIONS: ${SERVICE_NODE_OPTIONS}), e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=256"; --node-options= for node's own defaults
+  --node-options=S   extra node options for the services only (note the =), e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=256"
 Gateway and processor settings come from the environment (GATEWAY_COALESCE_*, PROCESSOR_*, DATABASE_POOL_SIZE).`;
 
 function parseOptions(): Options {
@@ -143,7 +142,7 @@ function parseOptions(): Options {
     dist: values.dist ?? 'dist',
     processors: int('--processors', values.processors, 1),
     gateways: int('--gateways', values.gateways, 1),
-    nodeOptions: (values['node-options'] ?? SERVICE_NODE_OPTIONS).split(/\s+/).filter(Boolean),
+    nodeOptions: (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
   };
   if (options.gateways > options.connections) throw new Error(`--gateways ${options.gateways} needs at least as many --connections\n${USAGE}`);
   if (values.dist !== undefined && !values['skip-build']) throw new Error(`--dist needs --skip-build (the build writes to dist/)\n${USAGE}`);
@@ -859,7 +858,7 @@ async function main(): Promise<void> {
   const unknown = options.only.filter((name) => !all.some((scenario) => scenario.name === name));
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}\n${USAGE}`);
   const plan = options.only.length ? all.filter((scenario) => options.only.includes(scenario.name)) : all;
-  const singleBodies = all[0]?.bodies ?? [];
+  const singleBodies = all.find((scenario) => scenario.name === 'single')?.bodies ?? [];
 
   // 1. The machine's limits, before the services start.
   console.log('limits: bare fastify...');

@@ -7,16 +7,6 @@ import { z } from 'zod';
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/**
- * Node options of every deployed service (the image's NODE_OPTIONS, the systemd unit's, and
- * the stack benchmark's default). V8 sizes the young generation from the machine's memory: on
- * a 24 GiB host each semi-space may grow to 64 MiB, 128 MiB of new space per process that
- * holds mostly garbage between scavenges. 16 MiB semi-spaces took 70-130 MiB off each
- * service's peak RSS with throughput within the run-to-run spread; 8 MiB cost throughput
- * (docs/performance.md, "Memory").
- */
-export const SERVICE_NODE_OPTIONS = '--max-semi-space-size=16';
-
 /** What the deployment files must agree with: an app's own config schema, read from its code. */
 export interface AppContract {
   name: string;

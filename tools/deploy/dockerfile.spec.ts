@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { appNames, dockerBuildCommand, loadAppContract, readProject, ROOT, SERVICE_NODE_OPTIONS, type AppContract } from './app-contracts';
+import { appNames, dockerBuildCommand, loadAppContract, readProject, ROOT, type AppContract } from './app-contracts';
 
 /**
  * docker/Dockerfile and each app's nx `docker-build` target, against the apps' own config
@@ -76,29 +76,6 @@ describe('docker/Dockerfile', () => {
     expect(stage('app').find((line) => line.startsWith('CMD '))).toBe('CMD ["sh", "-c", "exec node --enable-source-maps \\"dist/apps/${SENTRYHUB_APP}/main.js\\""]');
     expect(stage('build-migrate').join('\n')).toContain('node tools/build/build-migrate.mjs dist/tools/migrate.js');
     expect(stage('migrate').find((line) => line.startsWith('CMD '))).toBe('CMD ["node", "--enable-source-maps", "dist/tools/migrate.js"]');
-  });
-
-  it('runs every service with the node options of SERVICE_NODE_OPTIONS, as the systemd unit does, and node takes them', async () => {
-    expect(stage('app').join('\n')).toContain(`NODE_OPTIONS="${SERVICE_NODE_OPTIONS}"`);
-    const unit = readFileSync(join(ROOT, 'deploy', 'systemd', 'sentryhub-rabbit-consumer.service'), 'utf8');
-    expect(unit.split('\n')).toContain(`Environment=NODE_OPTIONS=${SERVICE_NODE_OPTIONS}`);
-    // The options bound the young generation: after churning through short-lived objects (as a
-    // service under load does) new space is at most 2 x 16 MiB; V8's default grows to 128 MiB here.
-    const churnThenReport = [
-      'let keep = [];',
-      'for (let i = 0; i < 3e6; i++) { keep.push({ i, s: "x" + i }); if (keep.length > 2e5) keep = []; }',
-      "process.stdout.write(String(require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size));",
-    ].join('\n');
-    const child = spawn(process.execPath, ['-e', churnThenReport], {
-      env: { ...process.env, NODE_OPTIONS: SERVICE_NODE_OPTIONS },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code).toBe(0);
-    expect(Number(output)).toBeGreaterThan(0);
-    expect(Number(output)).toBeLessThanOrEqual(32 * 1024 * 1024);
   });
 
   it('copies only files that exist and that the .dockerignore files let into the build context', () => {
