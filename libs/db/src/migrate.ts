@@ -7,6 +7,8 @@ import * as instanceIntakeSource from './migrations/2026-11-26T02-00_instance-in
 import * as slackRuleOptions from './migrations/2026-11-26T03-00_slack-rule-options';
 import * as emailQueueSchedule from './migrations/2026-11-26T04-00_email-queue-schedule';
 import * as notificationDeliveredVia from './migrations/2026-11-26T05-00_notification-delivered-via';
+import * as alertGroupsFillfactor from './migrations/2026-11-26T06-00_alert-groups-fillfactor';
+import * as outboxPayloadText from './migrations/2026-11-26T07-00_outbox-payload-text';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -20,6 +22,8 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T03-00_slack-rule-options': slackRuleOptions,
   '2026-11-26T04-00_email-queue-schedule': emailQueueSchedule,
   '2026-11-26T05-00_notification-delivered-via': notificationDeliveredVia,
+  '2026-11-26T06-00_alert-groups-fillfactor': alertGroupsFillfactor,
+  '2026-11-26T07-00_outbox-payload-text': outboxPayloadText,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

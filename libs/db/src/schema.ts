@@ -169,7 +169,8 @@ export interface AlertOutboxTable {
   message_id: string;
   routing_key: string;
   correlation_id: string | null;
-  payload: Json<unknown>;
+  /** The event's message body (JSON text), published as it is. */
+  payload: string;
   created_at: CreatedAt;
 }
 

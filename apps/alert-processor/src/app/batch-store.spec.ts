@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AlertChange, NormalizedAlert, WebhookAlert } from '@sentryhub/contracts';
 import { fingerprint, normalizeWebhookAlert } from '@sentryhub/rules';
-import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
+import { createTestDatabase, waitFor, type TestDatabase } from '@sentryhub/testing';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeBatch, type BatchAlert } from './batch-store';
 
@@ -265,5 +266,34 @@ describe('a silence with an invalid regex written by hand', () => {
       .execute();
     const [change] = await store(alert(name, 'firing', T1));
     expect(change?.group).toMatchObject({ name, silenced: false });
+  });
+});
+
+describe('alert_groups storage', () => {
+  let own: TestDatabase;
+  beforeAll(async () => {
+    // Its own database: no other test's writes in the table statistics it reads.
+    own = await createTestDatabase('batch_store_hot');
+  });
+  afterAll(async () => {
+    await own?.destroy();
+  });
+
+  it("writes new groups' state (their second write in the batch) as HOT updates: no index entries", async () => {
+    const NEW_GROUPS = 300;
+    const alerts = Array.from({ length: NEW_GROUPS }, () => alert(uniqueName('Hot'), 'firing', T1));
+    const events = await storeBatch(own.db, randomUUID(), batchOf(...alerts));
+    expect(events.flatMap((event) => event.payload.changes).filter((change) => change.change === 'created')).toHaveLength(NEW_GROUPS);
+    // The storing backend reports its statistics once idle (about a second later).
+    const counts = await waitFor(
+      async () => {
+        const { rows } = await sql<{ inserted: number; updated: number; hot: number }>`
+          select n_tup_ins::int as inserted, n_tup_upd::int as updated, n_tup_hot_upd::int as hot from pg_stat_user_tables where relname = 'alert_groups'`.execute(own.db);
+        return rows[0] && rows[0].updated >= NEW_GROUPS ? rows[0] : null;
+      },
+      10_000,
+      'the statistics of the batch',
+    );
+    expect(counts).toEqual({ inserted: NEW_GROUPS, updated: NEW_GROUPS, hot: NEW_GROUPS });
   });
 });

@@ -7,8 +7,8 @@ interface OutboxRow {
   message_id: string;
   routing_key: string;
   correlation_id: string | null;
-  /** Read back only where the caller does not have the event's body in memory. */
-  payload?: unknown;
+  /** The body as stored (JSON text); read back only where the caller does not hold it. */
+  payload?: string;
 }
 
 /** The events of a batch just committed, their serialised bodies still in memory. */
@@ -42,8 +42,9 @@ export async function relayOutbox(db: Kysely<Database>, messaging: Pick<Messagin
     ).rows;
     await Promise.all(
       rows.map((row) => {
-        const body = held?.get(row.message_id)?.body;
-        return messaging.publish(EXCHANGES.alerts, row.routing_key, body === undefined ? row.payload : Buffer.from(body), {
+        const body = held ? held.get(row.message_id)?.body : row.payload;
+        if (body === undefined) return Promise.reject(new Error(`outbox row ${row.message_id} has no body to publish`));
+        return messaging.publish(EXCHANGES.alerts, row.routing_key, Buffer.from(body), {
           messageId: row.message_id,
           correlationId: row.correlation_id ?? row.message_id,
         });
