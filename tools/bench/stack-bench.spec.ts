@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createTestDatabase, createTestVhost, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startStack, type RunningService } from '../e2e/services';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'stack-bench-'));
@@ -12,6 +15,7 @@ const out = mkdtempSync(join(tmpdir(), 'stack-bench-'));
 interface QuickReport {
   benchmark: string;
   quick: boolean;
+  runningStack?: { gateway: string; processor: string; notifier: string };
   limits: { bareFastify: { requestsPerSecond: number }; amqplibQuorumConfirmed: { messagesPerSecond: number }; unnestUpsert: { insertRowsPerSecond: number } };
   scenarios: {
     name: string;
@@ -88,4 +92,47 @@ describe('npm run bench -- --quick', () => {
     expect(svg.trim().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('<polyline');
   }, 300_000);
+});
+
+describe('npm run bench -- --quick against a stack it did not start (BENCH_*_URL)', () => {
+  const own = mkdtempSync(join(tmpdir(), 'stack-bench-running-'));
+  let database: TestDatabase;
+  let vhost: TestVhost;
+  let services: RunningService[] = [];
+  afterAll(async () => {
+    await Promise.all(services.map((service) => service.stop()));
+    await database?.destroy();
+    await vhost?.destroy();
+    rmSync(own, { recursive: true, force: true });
+  });
+
+  it('drives that stack, reads its figures from its /metrics and stores in its database, starting nothing of its own', async () => {
+    [database, vhost] = await Promise.all([createTestDatabase('bench_running'), createTestVhost('bench-running')]);
+    const stack = await startStack(['alert-processor', 'slack-notifier'], { DATABASE_URL: database.url, RABBITMQ_URL: vhost.url });
+    services = stack.services;
+    const urlOf = (name: string) => `http://127.0.0.1:${services.find((service) => service.name === name)?.port ?? 0}`;
+    const args = ['--import', 'tsx', 'tools/bench/stack-bench.ts', '--quick', '--skip-build', '--only', 'paced-2000,single', '--out', own];
+    const env = { ...process.env, BENCH_GATEWAY_URL: stack.gatewayUrl, BENCH_PROCESSOR_URL: urlOf('alert-processor'), BENCH_NOTIFIER_URL: urlOf('slack-notifier'), BENCH_DATABASE_URL: database.url };
+    await promisify(execFile)(process.execPath, args, { cwd: ROOT, env, timeout: 200_000, maxBuffer: 16 * 1024 * 1024 });
+
+    const json = readdirSync(own).find((file) => file.endsWith('.json'));
+    const report = JSON.parse(readFileSync(join(own, json ?? 'missing.json'), 'utf8')) as QuickReport;
+    expect(report.runningStack).toEqual({ gateway: stack.gatewayUrl, processor: urlOf('alert-processor'), notifier: urlOf('slack-notifier') });
+    expect(report.scenarios.map((scenario) => scenario.name)).toEqual(['paced-2000', 'single']);
+    for (const scenario of report.scenarios) {
+      expect(scenario.acceptedAlerts).toBeGreaterThan(0);
+      expect(scenario.storedAlerts).toBeGreaterThanOrEqual(scenario.acceptedAlerts);
+      // No Slack stand-in and no rule of the bench's: no receipt -> Slack.
+      expect(scenario.receiptToSlackMs).toBeNull();
+      expect(Object.keys(scenario.services).sort()).toEqual(['alert-processor', 'slack-notifier', 'webhook-gateway']);
+      // From prom-client's process metrics, as no pid is the bench's.
+      for (const service of Object.values(scenario.services)) expect(service.peakRssMiB).toBeGreaterThan(0);
+      expect(scenario.services['webhook-gateway']?.cpuSeconds).toBeGreaterThan(0);
+    }
+    // The alerts went to the running stack's own database.
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from alert_groups where name like 'Paced%'`.execute(database.db);
+    expect(rows[0]?.n).toBeGreaterThan(0);
+    // ...and the bench added no Slack rule there.
+    expect(await database.db.selectFrom('slack_rules').select('id').execute()).toEqual([]);
+  }, 240_000);
 });

@@ -93,7 +93,9 @@ const USAGE = `usage: npm run bench -- [options]
   --processors N     N alert-processor processes, competing consumers of one queue (default 1)
   --gateways N       N webhook-gateway processes; one autocannon per gateway, connections and rate split evenly (default 1)
   --node-options=S   extra node options for the services only (note the =), e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=256"
-Gateway and processor settings come from the environment (GATEWAY_COALESCE_*, PROCESSOR_*, DATABASE_POOL_SIZE).`;
+Gateway and processor settings come from the environment (GATEWAY_COALESCE_*, PROCESSOR_*, DATABASE_POOL_SIZE).
+A stack already running instead of the bench's own: BENCH_GATEWAY_URL, BENCH_PROCESSOR_URL and
+BENCH_NOTIFIER_URL (each service's HTTP port, e.g. http://127.0.0.1:8080) and BENCH_DATABASE_URL.`;
 
 function parseOptions(): Options {
   const { values } = parseArgs({
@@ -170,8 +172,10 @@ const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLoc
 
 interface Service {
   name: string;
-  pid: number;
-  port: number;
+  /** Where its HTTP server answers (intake for the gateway; /metrics, /readyz for all). */
+  url: string;
+  /** Only for a service this bench started: RSS and CPU then come from /proc, else from its /metrics. */
+  pid?: number;
   output: string[];
   stop(): Promise<void>;
 }
@@ -198,13 +202,13 @@ function spawnNode(name: string, args: string[], env: Record<string, string>, po
     }
   };
   cleanups.push({ what: `stopping ${name}`, run: stop });
-  return { name, pid: child.pid, port, output, stop };
+  return { name, url: `http://127.0.0.1:${port}`, pid: child.pid, output, stop };
 }
 
 async function waitHttp(service: Service, path: string, timeoutMs = 30_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const status = await fetch(`http://127.0.0.1:${service.port}${path}`, { signal: AbortSignal.timeout(2_000) }).then(
+    const status = await fetch(`${service.url}${path}`, { signal: AbortSignal.timeout(2_000) }).then(
       (response) => response.status,
       () => 0,
     );
@@ -669,8 +673,8 @@ function bucketQuantile(before: Counters['confirmSeconds'], after: Counters['con
   return null;
 }
 
-async function scrape(port: number): Promise<Map<string, { labels: string; value: number }[]>> {
-  const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) }).then(
+async function scrape(url: string): Promise<Map<string, { labels: string; value: number }[]>> {
+  const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) }).then(
     (response) => response.text(),
     () => '',
   );
@@ -683,10 +687,36 @@ const total = (samples: Map<string, { labels: string; value: number }[]>, name: 
 /** The samples of several services in one map (a name's samples of all of them, to be summed). */
 async function scrapeAll(services: Service[]): Promise<Map<string, { labels: string; value: number }[]>> {
   const merged = new Map<string, { labels: string; value: number }[]>();
-  for (const samples of await Promise.all(services.map((service) => scrape(service.port)))) {
+  for (const samples of await Promise.all(services.map((service) => scrape(service.url)))) {
     for (const [name, list] of samples) merged.set(name, [...(merged.get(name) ?? []), ...list]);
   }
   return merged;
+}
+
+/** RSS in MiB: from /proc for a process of this bench, from prom-client's process metrics for a running stack's. */
+async function rssMiB(service: Service): Promise<number> {
+  if (service.pid !== undefined) return (statusKiB(service.pid, 'VmRSS') ?? 0) / 1024;
+  return total(await scrape(service.url), 'process_resident_memory_bytes') / 2 ** 20;
+}
+
+/** CPU seconds so far, the same two ways. */
+async function cpuSecondsOf(service: Service): Promise<number> {
+  if (service.pid !== undefined) return (processTicks(service.pid) ?? 0) / CLOCK_TICKS;
+  return total(await scrape(service.url), 'process_cpu_seconds_total');
+}
+
+/**
+ * A stack already running, named by the environment: BENCH_GATEWAY_URL, BENCH_PROCESSOR_URL,
+ * BENCH_NOTIFIER_URL (each service's HTTP port) and BENCH_DATABASE_URL (its database). None
+ * set: the bench starts its own stack. Some but not all: an error naming the missing ones.
+ */
+function runningStackFromEnv(env: NodeJS.ProcessEnv): { gateway: string; processor: string; notifier: string; databaseUrl: string } | null {
+  const names = ['BENCH_GATEWAY_URL', 'BENCH_PROCESSOR_URL', 'BENCH_NOTIFIER_URL', 'BENCH_DATABASE_URL'] as const;
+  const missing = names.filter((name) => !env[name]);
+  if (missing.length === names.length) return null;
+  if (missing.length > 0) throw new Error(`a running stack needs all of ${names.join(', ')}; missing: ${missing.join(', ')}`);
+  const trim = (url: string) => url.replace(/\/+$/, '');
+  return { gateway: trim(env['BENCH_GATEWAY_URL'] ?? ''), processor: trim(env['BENCH_PROCESSOR_URL'] ?? ''), notifier: trim(env['BENCH_NOTIFIER_URL'] ?? ''), databaseUrl: env['BENCH_DATABASE_URL'] ?? '' };
 }
 
 /** Summed over every gateway and every processor. */
@@ -773,6 +803,8 @@ interface Report {
   /** Processes per app; extra node options of the services. */
   replicas: { gateways: number; processors: number; notifiers: number };
   nodeOptions: string[];
+  /** Present when the bench measured a stack it did not start (BENCH_*_URL). */
+  runningStack?: { gateway: string; processor: string; notifier: string };
   method: string[];
   limits: Limits;
   scenarios: ScenarioResult[];
@@ -838,21 +870,31 @@ function markdown(report: Report): string {
 async function main(): Promise<void> {
   const options = parseOptions();
   const startedAt = new Date().toISOString();
-  if (options.build) {
+  const running = runningStackFromEnv(process.env);
+  if (running && (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir)) throw new Error(`--gateways, --processors, --node-options and --profile start services: not with a running stack\n${USAGE}`);
+  if (options.build && !running) {
     process.stdout.write(`building ${APPS.join(', ')}... `);
     await promisify(execFile)(process.execPath, ['tools/build/build-app.mjs', ...APPS], { cwd: ROOT, timeout: 180_000 });
     console.log('done');
   }
+  // A throwaway database: the bench's own stack stores there, and with a running stack the
+  // unnest limit writes its scratch table there, not in the stack's database.
   const database: TestDatabase = await withTimeout(createTestDatabase('stackbench'), 60_000, 'the bench database');
   cleanups.push({ what: 'dropping the bench database', run: () => database.destroy() });
   const vhost: TestVhost = await withTimeout(createTestVhost('stackbench'), 60_000, 'the bench vhost');
   cleanups.push({ what: 'deleting the bench vhost', run: () => vhost.destroy() });
-  const slack: SlackMock = await startSlackMock();
-  cleanups.push({ what: 'closing the Slack stand-in', run: () => slack.close() });
-  // One catch-all Slack rule, so that the notifier has work (SPEC: digests at the per-channel rate).
-  await sql`insert into slack_rules (name, slack_channel, message_template) values ('bench', '#bench', 'bench alert')`.execute(database.db);
-  const databaseName = new URL(database.url).pathname.slice(1);
-  const machine = await machineFacts(database.url);
+  const stackDatabaseUrl = running?.databaseUrl ?? database.url;
+  // A running stack keeps its own Slack rules and endpoint: no stand-in, no rule added.
+  let slack: SlackMock | null = null;
+  if (!running) {
+    const mock = await startSlackMock();
+    slack = mock;
+    cleanups.push({ what: 'closing the Slack stand-in', run: () => mock.close() });
+    // One catch-all Slack rule, so that the notifier has work (SPEC: digests at the per-channel rate).
+    await sql`insert into slack_rules (name, slack_channel, message_template) values ('bench', '#bench', 'bench alert')`.execute(database.db);
+  }
+  const databaseName = new URL(stackDatabaseUrl).pathname.slice(1);
+  const machine = await machineFacts(stackDatabaseUrl);
 
   const all = scenarios(options);
   const unknown = options.only.filter((name) => !all.some((scenario) => scenario.name === name));
@@ -870,19 +912,29 @@ async function main(): Promise<void> {
   const unnest = await measureUnnest(database.url, options);
   const limits: Limits = { bareFastify, amqplibQuorumConfirmed: amqpLimit, unnestUpsert: unnest };
 
-  // 2. The stack: the processor first (it declares the topology), then the gateway and the notifier.
-  const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url };
-  //    With replicas, the first of each starts alone (the first processor declares the topology).
-  const extra = options.nodeOptions;
+  // 2. The stack: the processor first (it declares the topology), then the gateway and the
+  //    notifier; or the running one, once each service answers /readyz.
   const processors: Service[] = [];
-  for (let n = 1; n <= options.processors; n++) processors.push(await startApp('alert-processor', env, options.dist, extra, n));
   const gateways: Service[] = [];
-  for (let n = 1; n <= options.gateways; n++) {
-    gateways.push(await startApp('webhook-gateway', env, options.dist, [...extra, ...(options.profileDir && n === 1 ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])], n));
+  let notifier: Service;
+  if (running) {
+    const named = (name: string, url: string): Service => ({ name, url, output: [], stop: () => Promise.resolve() });
+    processors.push(named('alert-processor', running.processor));
+    gateways.push(named('webhook-gateway', running.gateway));
+    notifier = named('slack-notifier', running.notifier);
+    for (const service of [...processors, ...gateways, notifier]) await waitHttp(service, '/readyz');
+  } else {
+    const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url };
+    //  With replicas, the first of each starts alone (the first processor declares the topology).
+    const extra = options.nodeOptions;
+    for (let n = 1; n <= options.processors; n++) processors.push(await startApp('alert-processor', env, options.dist, extra, n));
+    for (let n = 1; n <= options.gateways; n++) {
+      gateways.push(await startApp('webhook-gateway', env, options.dist, [...extra, ...(options.profileDir && n === 1 ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])], n));
+    }
+    notifier = await startApp('slack-notifier', { ...env, SLACK_INTERNAL_ENDPOINT: slack?.url ?? '' }, options.dist, extra);
   }
-  const notifier = await startApp('slack-notifier', { ...env, SLACK_INTERNAL_ENDPOINT: slack.url }, options.dist, extra);
   const services = [...gateways, ...processors, notifier];
-  const gatewayUrls = gateways.map((gateway) => `http://127.0.0.1:${gateway.port}`);
+  const gatewayUrls = gateways.map((gateway) => gateway.url);
   const replicated = options.gateways > 1 || options.processors > 1;
 
   // The timeline: every 500 ms, accepted and stored alerts/s, response latency of the window, RSS.
@@ -903,13 +955,13 @@ async function main(): Promise<void> {
       const latencies = Float64Array.from(windowLatencies.splice(0)).sort();
       const rss: Record<string, number> = {};
       for (const service of services) {
-        const kib = statusKiB(service.pid, 'VmRSS') ?? 0;
-        rss[service.name] = kib / 1024;
-        rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, kib / 1024));
+        const mib = await rssMiB(service);
+        rss[service.name] = mib;
+        rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, mib));
       }
       await Promise.all(
         services.map(async (service) => {
-          const heap = total(await scrape(service.port), 'nodejs_heap_size_used_bytes') / 2 ** 20;
+          const heap = total(await scrape(service.url), 'nodejs_heap_size_used_bytes') / 2 ** 20;
           heapPeak.set(service.name, Math.max(heapPeak.get(service.name) ?? 0, heap));
         }),
       );
@@ -932,16 +984,16 @@ async function main(): Promise<void> {
     console.log(`scenario ${scenario.name}: ${scenario.title}...`);
     scenarioName = scenario.name;
     for (const service of services) {
-      rssPeak.set(service.name, (statusKiB(service.pid, 'VmRSS') ?? 0) / 1024);
+      rssPeak.set(service.name, await rssMiB(service));
       heapPeak.set(service.name, 0);
     }
     const before = await counters(gateways, processors);
-    const ticksBefore = new Map(services.map((service) => [service.name, processTicks(service.pid) ?? 0]));
+    const cpuBefore = new Map(await Promise.all(services.map(async (service) => [service.name, await cpuSecondsOf(service)] as const)));
     const pgBefore = ticksWhere(isPostgresFor(databaseName));
     const rabbitBefore = ticksWhere(isRabbitmqServer);
     const clientBefore = process.cpuUsage();
     const systemBefore = systemCpu();
-    const slackBefore = slack.requests.length;
+    const slackBefore = slack?.requests.length ?? 0;
     const started = performance.now();
     const load = await drive(gatewayUrls, scenario.path, scenario.bodies, options, {
       ...(scenario.amount ? { amount: scenario.amount } : { durationS: scenario.durationS ?? options.durationS }),
@@ -967,13 +1019,13 @@ async function main(): Promise<void> {
     }
     // Receipt -> store, per alert, where every fingerprint was sent once (no body repeated).
     let receiptToStoreMs: ScenarioResult['receiptToStoreMs'] = null;
-    if (drainedAt !== null && load.requests <= scenario.bodies.length && typeof scenario.fingerprints !== 'number') receiptToStoreMs = await receiptToStore(database.url, scenario.prefix);
-    if (drainedAt !== null && scenario.name === 'storm') receiptToStoreMs = await receiptToStore(database.url, scenario.prefix);
+    if (drainedAt !== null && load.requests <= scenario.bodies.length && typeof scenario.fingerprints !== 'number') receiptToStoreMs = await receiptToStore(stackDatabaseUrl, scenario.prefix);
+    if (drainedAt !== null && scenario.name === 'storm') receiptToStoreMs = await receiptToStore(stackDatabaseUrl, scenario.prefix);
     const clientAfter = process.cpuUsage(clientBefore);
     const systemAfter = systemCpu();
     const perProcess: Record<string, ServiceFigures> = {};
     for (const service of services) {
-      perProcess[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, peakHeapUsedMiB: heapPeak.get(service.name) ?? 0, cpuSeconds: ((processTicks(service.pid) ?? 0) - (ticksBefore.get(service.name) ?? 0)) / CLOCK_TICKS };
+      perProcess[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, peakHeapUsedMiB: heapPeak.get(service.name) ?? 0, cpuSeconds: (await cpuSecondsOf(service)) - (cpuBefore.get(service.name) ?? 0) };
     }
     // Per app: the largest RSS and heap of its replicas, the sum of their CPU.
     const figures: Record<string, ServiceFigures> = {};
@@ -993,7 +1045,8 @@ async function main(): Promise<void> {
     // Receipt -> Slack where receipt -> store is measured, once the notifier sent them all (one
     // message per channel per second, digests folding the rest): after the CPU figures above,
     // so that this wait is not counted in them.
-    const receiptToSlackMs = receiptToStoreMs ? await receiptToSlack(database.url, scenario.prefix, receiptToStoreMs.alerts, options.quick ? 30_000 : 120_000) : null;
+    // With a running stack only where its own rules route the bench's alerts: not waited for.
+    const receiptToSlackMs = receiptToStoreMs && slack ? await receiptToSlack(stackDatabaseUrl, scenario.prefix, receiptToStoreMs.alerts, options.quick ? 30_000 : 120_000) : null;
     results.push({
       name: scenario.name,
       title: scenario.title,
@@ -1023,7 +1076,7 @@ async function main(): Promise<void> {
         busySeconds: (systemAfter.busy - systemBefore.busy) / CLOCK_TICKS,
         services: Object.values(figures).reduce((sum, figure) => sum + figure.cpuSeconds, 0),
       }),
-      slackRequests: slack.requests.length - slackBefore,
+      slackRequests: (slack?.requests.length ?? 0) - slackBefore,
       ratios: {
         requestsToBareFastify: load.requestsPerSecond / limits.bareFastify.requestsPerSecond,
         publishesToRawAmqp: publishes / load.seconds / limits.amqplibQuorumConfirmed.messagesPerSecond,
@@ -1036,7 +1089,7 @@ async function main(): Promise<void> {
   await sampler;
   const peakRssMiBOverall: Record<string, number | null> = {};
   for (const service of services) {
-    const kib = statusKiB(service.pid, 'VmHWM');
+    const kib = service.pid === undefined ? null : statusKiB(service.pid, 'VmHWM');
     peakRssMiBOverall[service.name] = kib === null ? null : kib / 1024;
   }
 
@@ -1050,7 +1103,13 @@ async function main(): Promise<void> {
     settings,
     replicas: { gateways: options.gateways, processors: options.processors, notifiers: 1 },
     nodeOptions: options.nodeOptions,
+    ...(running ? { runningStack: { gateway: running.gateway, processor: running.processor, notifier: running.notifier } } : {}),
     method: [
+      ...(running
+        ? [
+            `a running stack (BENCH_GATEWAY_URL ${running.gateway}, BENCH_PROCESSOR_URL ${running.processor}, BENCH_NOTIFIER_URL ${running.notifier}, BENCH_DATABASE_URL): the bench started no service, added no Slack rule and has no Slack stand-in (no receipt -> Slack, no Slack requests); RSS and CPU of the services are their process_resident_memory_bytes and process_cpu_seconds_total (prom-client), PostgreSQL CPU counts the backends of the stack's database when it runs on this machine. The limits are measured on this machine, in a throwaway database and vhost.`,
+          ]
+        : []),
       'npm run bench (tools/bench/stack-bench.ts): the built webhook-gateway, alert-processor and slack-notifier run as their own processes (NODE_ENV=production, LOG_LEVEL=warn) against a throwaway vhost and database on the same machine as RabbitMQ, PostgreSQL and the load generator; the Slack stand-in is startSlackMock of @sentryhub/testing.',
       `autocannon (in the bench process) with ${options.connections} connections; bodies are prebuilt and cycled, every alert of a duration scenario has its own fingerprint per request body (bodies repeat once the pool is used up).`,
       'accepted alerts/s = the gateway\'s sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).',
