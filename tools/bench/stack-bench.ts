@@ -693,10 +693,13 @@ async function scrapeAll(services: Service[]): Promise<Map<string, { labels: str
   return merged;
 }
 
-/** RSS in MiB: from /proc for a process of this bench, from prom-client's process metrics for a running stack's. */
-async function rssMiB(service: Service): Promise<number> {
+/**
+ * RSS in MiB: from /proc for a process of this bench, from prom-client's process metrics for a
+ * running stack's (from `samples` when its /metrics was just scraped).
+ */
+async function rssMiB(service: Service, samples?: Map<string, { labels: string; value: number }[]>): Promise<number> {
   if (service.pid !== undefined) return (statusKiB(service.pid, 'VmRSS') ?? 0) / 1024;
-  return total(await scrape(service.url), 'process_resident_memory_bytes') / 2 ** 20;
+  return total(samples ?? (await scrape(service.url)), 'process_resident_memory_bytes') / 2 ** 20;
 }
 
 /** CPU seconds so far, the same two ways. */
@@ -956,18 +959,19 @@ async function main(): Promise<void> {
       const current = await counters(gateways, processors);
       const seconds = (now - previousAt) / 1000;
       const latencies = Float64Array.from(windowLatencies.splice(0)).sort();
-      const rss: Record<string, number> = {};
-      for (const service of services) {
-        const mib = await rssMiB(service);
-        rss[service.name] = mib;
-        rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, mib));
-      }
-      await Promise.all(
+      // One scrape per service: its heap, and its RSS where /proc does not have it.
+      const sampled = await Promise.all(
         services.map(async (service) => {
-          const heap = total(await scrape(service.url), 'nodejs_heap_size_used_bytes') / 2 ** 20;
-          heapPeak.set(service.name, Math.max(heapPeak.get(service.name) ?? 0, heap));
+          const samples = await scrape(service.url);
+          return { service, rss: await rssMiB(service, samples), heap: total(samples, 'nodejs_heap_size_used_bytes') / 2 ** 20 };
         }),
       );
+      const rss: Record<string, number> = {};
+      for (const { service, rss: mib, heap } of sampled) {
+        rss[service.name] = mib;
+        rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, mib));
+        heapPeak.set(service.name, Math.max(heapPeak.get(service.name) ?? 0, heap));
+      }
       timeline.push({
         t: (now - clockStart) / 1000,
         scenario: scenarioName,

@@ -2,6 +2,7 @@ import { EXCHANGES } from '@sentryhub/contracts';
 import type { Database } from '@sentryhub/db';
 import type { Messaging } from '@sentryhub/messaging';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { OutboxEvent } from './batch-store';
 
 interface OutboxRow {
   message_id: string;
@@ -12,12 +13,7 @@ interface OutboxRow {
 }
 
 /** The events of a batch just committed, their serialised bodies still in memory. */
-export interface HeldEvent {
-  messageId: string;
-  routingKey: string;
-  correlationId: string | null;
-  body: string;
-}
+export type HeldEvent = Omit<OutboxEvent, 'payload'>;
 
 export type OutboxSelection = { events: HeldEvent[] } | { messageIds: string[] } | { olderThanMs: number; limit: number };
 
