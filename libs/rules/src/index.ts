@@ -7,3 +7,4 @@ export * from './group-attributes';
 export * from './digest';
 export * from './ip-addresses';
 export * from './slack-message';
+export * from './alertmanager-matchers';
