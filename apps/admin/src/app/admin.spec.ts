@@ -242,7 +242,7 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     });
 
     it('previews against a real group and sends a test message', async () => {
-      const preview = await call('POST', `/slack-rules/${ruleId}/preview`, 'viewer', { groupId: groupIds['DiskFull'] });
+      const preview = await call('POST', `/slack-rules/${ruleId}/preview`, 'editor', { groupId: groupIds['DiskFull'] });
       expect(preview.json()).toEqual({ groupId: groupIds['DiskFull'], kind: 'firing', text: 'DiskFull on db-1: DiskFull is bad', failed: false, channel: '#storage' });
       const test = await call('POST', `/slack-rules/${ruleId}/test`, 'editor', { groupId: groupIds['DiskFull'] });
       expect(test.statusCode).toBe(200);
@@ -253,10 +253,10 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
 
     it('previews a rule that is not saved yet, IP replacement included, and validates its templates', async () => {
       const draft = { ...rule, name: 'draft', messageTemplate: '{{ alert_group.name }} from 10.1.2.3 and fe80::1 - {{ summary }}', replaceIpAddresses: true };
-      const preview = await call('POST', '/slack-rules/preview', 'viewer', { rule: draft, groupId: groupIds['DiskFull'] });
+      const preview = await call('POST', '/slack-rules/preview', 'editor', { rule: draft, groupId: groupIds['DiskFull'] });
       expect(preview.statusCode).toBe(200);
       expect(preview.json()).toMatchObject({ kind: 'firing', text: 'DiskFull from IP and IP - DiskFull is bad', channel: '#storage', failed: false });
-      const broken = await call('POST', '/slack-rules/preview', 'viewer', { rule: { ...draft, messageTemplate: '{% if %}' }, groupId: groupIds['DiskFull'] });
+      const broken = await call('POST', '/slack-rules/preview', 'editor', { rule: { ...draft, messageTemplate: '{% if %}' }, groupId: groupIds['DiskFull'] });
       expect(broken.statusCode).toBe(400);
       expect(broken.json().issues[0].path).toBe('messageTemplate');
       expect((await call('GET', '/slack-rules', 'viewer')).json().items.map((r: { name: string }) => r.name)).not.toContain('draft');
@@ -268,7 +268,7 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect(bad.json().issues[0]).toMatchObject({ path: 'recipients.0' });
       const created = await call('POST', '/email-rules', 'editor', { name: 'mail', matchCriteria: { severity: 'critical' }, recipients: ['ops@example.com'], subjectTemplate: '[{{ alert_group.severity }}] {{ alert_group.name }}', bodyTemplate: '{{ description }}' });
       expect(created.statusCode).toBe(201);
-      const preview = (await call('POST', `/email-rules/${created.json().id}/preview`, 'viewer', { groupId: groupIds['DiskFull'] })).json();
+      const preview = (await call('POST', `/email-rules/${created.json().id}/preview`, 'editor', { groupId: groupIds['DiskFull'] })).json();
       expect(preview).toMatchObject({ subject: '[critical] DiskFull', text: 'No description provided.', failed: false });
       const test = await call('POST', `/email-rules/${created.json().id}/test`, 'editor', { groupId: groupIds['DiskFull'] });
       expect(test.statusCode).toBe(202);
@@ -277,14 +277,14 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     });
 
     it('explains what would happen for a set of labels', async () => {
-      const explained = await call('POST', '/explain', 'viewer', { labels: { alertname: 'DiskFull', team: 'web', instance: 'db-9' } });
+      const explained = await call('POST', '/explain', 'editor', { labels: { alertname: 'DiskFull', team: 'web', instance: 'db-9' } });
       expect(explained.statusCode).toBe(200);
       const body = explained.json();
       expect(body.fingerprint).toMatch(/^[0-9a-f]{16}$/);
       expect(body.groupId).toBeNull();
       expect(body.slack.rules).toEqual([{ id: ruleId, name: 'storage', priority: 20, isActive: true, matched: false, reason: 'team: expected "storage", got "web"' }]);
       expect(body.slack.winner).toBeNull();
-      const matched = (await call('POST', '/explain', 'viewer', { labels: { alertname: 'DiskFull', team: 'storage', instance: 'db-9', severity: 'critical' } })).json();
+      const matched = (await call('POST', '/explain', 'editor', { labels: { alertname: 'DiskFull', team: 'storage', instance: 'db-9', severity: 'critical' } })).json();
       expect(matched.slack).toMatchObject({ winner: 'storage', channel: '#storage', text: 'DiskFull on db-9: DiskFull' });
       expect(matched.email).toMatchObject({ winner: 'mail', recipients: ['ops@example.com'], subject: '[critical] DiskFull' });
     });

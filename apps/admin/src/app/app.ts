@@ -9,7 +9,7 @@ import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { ApiKeyStore } from './api-keys';
 import { auditTrail } from './audit';
-import { apiKeyAuth } from './auth';
+import { adminAuthorization, registerPublic } from './auth';
 import type { ManagementSettings } from './rabbitmq-management';
 import { alertGroupRoutes } from './routes/alert-groups';
 import { apiKeyRoutes } from './routes/api-keys';
@@ -36,9 +36,14 @@ export interface AdminDeps {
   publicDir?: string;
 }
 
-/** The admin app: REST API under /api/v1 (SPEC section 7), the console at /, health and OpenAPI. */
+/**
+ * The admin app: REST API under /api/v1, the console at /, health and OpenAPI. Every route
+ * declares its least role (`config: { role }`); `adminAuthorization`, registered first, refuses
+ * a route without one and enforces it on the route the router matched (see auth.ts).
+ */
 export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   const app = createHttpServer(deps.logger);
+  await app.register(adminAuthorization, { keys: deps.keys });
   app.addHook('onSend', async (_request, reply) => {
     // The console: only its own scripts and styles, never inside a frame, no referrer leaks.
     reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
@@ -51,12 +56,11 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
   await app.register(healthRoutes, { readiness: deps.readiness, registry: deps.registry });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { role: 'public' } }, async () => app.swagger());
 
   const audit = auditTrail(deps.messaging, deps.logger);
   await app.register(
     async (api) => {
-      await api.register(apiKeyAuth, { keys: deps.keys });
       await api.register(alertGroupRoutes, { db: deps.db, audit });
       await api.register(silenceRoutes, { db: deps.db, audit });
       await api.register(ruleRoutes, { db: deps.db, audit, slack: slackTester(deps.slackEndpoint), defaultChannel: deps.defaultChannel });
@@ -68,6 +72,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
     { prefix: '/api/v1' },
   );
 
-  await app.register(fastifyStatic, { root: deps.publicDir ?? fileURLToPath(new URL('../public/', import.meta.url)), index: 'index.html' });
+  // The console's files are public (they hold no data; the API they call needs a key).
+  await registerPublic(app, fastifyStatic, { root: deps.publicDir ?? fileURLToPath(new URL('../public/', import.meta.url)), index: 'index.html' });
   return app;
 }

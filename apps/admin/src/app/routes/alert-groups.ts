@@ -19,7 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { sql, type Kysely } from 'kysely';
 import type { AuditTrail } from '../audit';
-import { actorOf, requireRole } from '../auth';
+import { actorOf } from '../auth';
 import { groupView, instanceView, notificationView } from '../views';
 
 export interface AlertGroupRoutesOptions {
@@ -35,9 +35,8 @@ const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
 /** Alert groups: list with filters, detail with history, acknowledge, comment, resolve (SPEC section 7). */
 export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: AlertGroupRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const editor = requireRole('editor');
 
-  routes.get('/alert-groups', { schema: { querystring: AlertGroupQuery, response: { 200: pageOf(AlertGroupView), 400: ErrorResponse } } }, async (request, reply) => {
+  routes.get('/alert-groups', { config: { role: 'viewer' }, schema: { querystring: AlertGroupQuery, response: { 200: pageOf(AlertGroupView), 400: ErrorResponse } } }, async (request, reply) => {
     const query = request.query;
     const now = new Date();
     let base = db.selectFrom('alert_groups');
@@ -65,7 +64,7 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
     return { items: views.slice(offset, offset + query.pageSize), total: views.length, page: query.page, pageSize: query.pageSize };
   });
 
-  routes.get('/alert-groups/:id', { schema: { params: IdParams, response: { 200: AlertGroupDetail, ...errors } } }, async (request, reply) => {
+  routes.get('/alert-groups/:id', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: AlertGroupDetail, ...errors } } }, async (request, reply) => {
     const { id } = request.params;
     const group = await db.selectFrom('alert_groups').selectAll().where('id', '=', id).executeTakeFirst();
     if (!group) return reply.code(404).send({ error: `alert group ${id} not found` });
@@ -89,7 +88,7 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
   for (const action of ['acknowledge', 'unacknowledge'] as const) {
     routes.post(
       `/alert-groups/:id/${action}`,
-      { onRequest: editor, schema: { params: IdParams, body: AcknowledgeBody.optional(), response: { 200: AlertGroupView, ...errors } } },
+      { config: { role: 'editor' }, schema: { params: IdParams, body: AcknowledgeBody.optional(), response: { 200: AlertGroupView, ...errors } } },
       async (request, reply) => {
         const { id } = request.params;
         const actor = actorOf(request);
@@ -116,7 +115,7 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
 
   routes.post(
     '/alert-groups/:id/comments',
-    { onRequest: editor, schema: { params: IdParams, body: CommentBody, response: { 201: CommentView, ...errors } } },
+    { config: { role: 'editor' }, schema: { params: IdParams, body: CommentBody, response: { 201: CommentView, ...errors } } },
     async (request, reply) => {
       const { id } = request.params;
       const actor = actorOf(request);
@@ -135,7 +134,7 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
 
   routes.post(
     '/alert-groups/:id/resolve',
-    { onRequest: editor, schema: { params: IdParams, body: ResolveBody.optional(), response: { 200: AlertGroupView, ...errors } } },
+    { config: { role: 'editor' }, schema: { params: IdParams, body: ResolveBody.optional(), response: { 200: AlertGroupView, ...errors } } },
     async (request, reply) => {
       const { id } = request.params;
       const actor = actorOf(request);

@@ -25,7 +25,7 @@ function explainRules<R>(rules: SelectableRule<R>[], labels: LabelSet) {
  * and what they would send.
  */
 export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }: ExplainRoutesOptions): Promise<void> {
-  app.withTypeProvider<ZodTypeProvider>().post('/explain', { schema: { body: ExplainBody, response: { 200: ExplainView, 404: ErrorResponse } } }, async (request, reply) => {
+  app.withTypeProvider<ZodTypeProvider>().post('/explain', { config: { role: 'editor' }, schema: { body: ExplainBody, response: { 200: ExplainView, 404: ErrorResponse } } }, async (request, reply) => {
     const body = request.body;
     const byFingerprint = 'fingerprint' in body ? await db.selectFrom('alert_groups').selectAll().where('fingerprint', '=', body.fingerprint).executeTakeFirst() : undefined;
     if ('fingerprint' in body && !byFingerprint) return reply.code(404).send({ error: `no alert group has fingerprint ${body.fingerprint}` });

@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
-import { actorOf, requireRole } from '../auth';
+import { actorOf } from '../auth';
 import { notificationView } from '../views';
 
 export interface LogRoutesOptions {
@@ -19,7 +19,7 @@ const iso = (value: Date | null) => (value === null ? null : value.toISOString()
 export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
 
-  routes.get('/notifications', { schema: { querystring: NotificationQuery, response: { 200: pageOf(NotificationView) } } }, async (request) => {
+  routes.get('/notifications', { config: { role: 'viewer' }, schema: { querystring: NotificationQuery, response: { 200: pageOf(NotificationView) } } }, async (request) => {
     const { page, pageSize, status, channel, groupId, deliveredVia } = request.query;
     let base = db.selectFrom('notifications');
     if (deliveredVia) base = base.where('delivered_via', '=', deliveredVia);
@@ -33,7 +33,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
     return { items: rows.map(notificationView), total: Number(count.n), page, pageSize };
   });
 
-  routes.get('/email-queue', { schema: { querystring: EmailQueueQuery, response: { 200: pageOf(EmailQueueView) } } }, async (request) => {
+  routes.get('/email-queue', { config: { role: 'viewer' }, schema: { querystring: EmailQueueQuery, response: { 200: pageOf(EmailQueueView) } } }, async (request) => {
     const { page, pageSize, status } = request.query;
     let base = db.selectFrom('email_queue');
     if (status) base = base.where('status', '=', status);
@@ -64,7 +64,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
 
   routes.post(
     '/email-queue/:id/requeue',
-    { onRequest: requireRole('editor'), schema: { params: IdParams, response: { 202: EmailQueueView.pick({ id: true, status: true }), 404: ErrorResponse, 409: ErrorResponse } } },
+    { config: { role: 'editor' }, schema: { params: IdParams, response: { 202: EmailQueueView.pick({ id: true, status: true }), 404: ErrorResponse, 409: ErrorResponse } } },
     async (request, reply) => {
       const { id } = request.params;
       const outcome = await db.transaction().execute(async (trx) => {
@@ -83,7 +83,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
 
   routes.post(
     '/email-queue/requeue',
-    { onRequest: requireRole('editor'), schema: { body: z.object({ ids: z.array(z.number().int().positive()).min(1, 'name at least one email').max(1_000) }), response: { 202: z.object({ requeued: z.array(z.number().int()) }), 400: ErrorResponse } } },
+    { config: { role: 'editor' }, schema: { body: z.object({ ids: z.array(z.number().int().positive()).min(1, 'name at least one email').max(1_000) }), response: { 202: z.object({ requeued: z.array(z.number().int()) }), 400: ErrorResponse } } },
     async (request, reply) => {
       const { requeued, event } = await db.transaction().execute(async (trx) => {
         const rows = await trx
@@ -101,7 +101,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
     },
   );
 
-  routes.get('/audit-log', { schema: { querystring: AuditLogQuery, response: { 200: pageOf(AuditLogView), 400: ErrorResponse } } }, async (request) => {
+  routes.get('/audit-log', { config: { role: 'viewer' }, schema: { querystring: AuditLogQuery, response: { 200: pageOf(AuditLogView), 400: ErrorResponse } } }, async (request) => {
     const { page, pageSize, entity, actor, entityId } = request.query;
     let base = db.selectFrom('audit_log');
     if (entity) base = base.where('entity', '=', entity);

@@ -20,7 +20,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { AuditTrail } from '../audit';
-import { actorOf, requireRole } from '../auth';
+import { actorOf } from '../auth';
 import { deadLetterOrigin, QueueNotFoundError, queueOperations } from '../queue-operations';
 import { managementClient, ManagementUnavailableError, queueRates, type ManagementSettings, type RawMessage } from '../rabbitmq-management';
 
@@ -89,7 +89,6 @@ export async function queueRoutes(app: FastifyInstance, { db, audit, management,
   const enabled = async (_request: FastifyRequest, reply: FastifyReply) => {
     if (!settings) return reply.code(404).send({ error: DISABLED });
   };
-  const onRequest = [enabled, requireRole('admin')];
   const errors = { 404: ErrorResponse, 503: ErrorResponse };
 
   /** What an operator can act on: a missing queue is 404, an unreachable broker or management API 503. */
@@ -109,7 +108,7 @@ export async function queueRoutes(app: FastifyInstance, { db, audit, management,
     return value;
   }
 
-  routes.get('/queues', { onRequest, schema: { response: { 200: QueueList, ...errors } } }, async (_request, reply) => {
+  routes.get('/queues', { onRequest: enabled, config: { role: 'admin' }, schema: { response: { 200: QueueList, ...errors } } }, async (_request, reply) => {
     try {
       const queues = await whenEnabled(client).listQueues();
       return {
@@ -132,7 +131,7 @@ export async function queueRoutes(app: FastifyInstance, { db, audit, management,
     }
   });
 
-  routes.post('/queues/:name/publish', { onRequest, schema: { params: QueueNameParams, body: QueuePublishBody, response: { 202: QueuePublished, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
+  routes.post('/queues/:name/publish', { onRequest: enabled, config: { role: 'admin' }, schema: { params: QueueNameParams, body: QueuePublishBody, response: { 202: QueuePublished, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
     const { name } = request.params;
     const actor = actorOf(request);
     const payload = request.body.payload ?? { test: true, sentBy: actor, sentAt: new Date().toISOString() };
@@ -149,7 +148,7 @@ export async function queueRoutes(app: FastifyInstance, { db, audit, management,
     return reply.code(202).send({ queue: name, messageId });
   });
 
-  routes.post('/queues/:name/purge', { onRequest, schema: { params: QueueNameParams, body: QueuePurgeBody, response: { 200: QueuePurged, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
+  routes.post('/queues/:name/purge', { onRequest: enabled, config: { role: 'admin' }, schema: { params: QueueNameParams, body: QueuePurgeBody, response: { 200: QueuePurged, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
     const { name } = request.params;
     if (request.body.confirm !== name) {
       return reply.code(400).send({ error: `purging deletes every ready message of ${name}: send {"confirm": "${name}"} to confirm`, issues: [{ path: 'confirm', message: `must be "${name}"` }] });
@@ -167,7 +166,7 @@ export async function queueRoutes(app: FastifyInstance, { db, audit, management,
     return { queue: name, purged };
   });
 
-  routes.get('/dead-letters/:queue', { onRequest, schema: { params: DeadLetterParams, querystring: DeadLetterQuery, response: { 200: DeadLetterList, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
+  routes.get('/dead-letters/:queue', { onRequest: enabled, config: { role: 'admin' }, schema: { params: DeadLetterParams, querystring: DeadLetterQuery, response: { 200: DeadLetterList, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
     const names = deadLetterNames(request.params.queue);
     try {
       const messages = await whenEnabled(client).peek(names.deadLetterQueue, request.query.limit);
@@ -181,7 +180,7 @@ export async function queueRoutes(app: FastifyInstance, { db, audit, management,
 
   routes.post(
     '/dead-letters/:queue/replay',
-    { onRequest, schema: { params: DeadLetterParams, body: DeadLetterReplayBody, response: { 200: DeadLetterReplayResult, 400: ErrorResponse, ...errors } } },
+    { onRequest: enabled, config: { role: 'admin' }, schema: { params: DeadLetterParams, body: DeadLetterReplayBody, response: { 200: DeadLetterReplayResult, 400: ErrorResponse, ...errors } } },
     async (request, reply) => {
       const names = deadLetterNames(request.params.queue);
       const { messageIds, to } = request.body;

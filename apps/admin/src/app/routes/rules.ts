@@ -6,7 +6,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
-import { actorOf, requireRole } from '../auth';
+import { actorOf } from '../auth';
 import { emailTemplates, renderEmail, renderSlack, slackTemplates, snapshotOf, templateProblems } from '../rule-kinds';
 import type { SlackTester } from '../slack-test';
 import { emailRuleView, slackRuleView } from '../views';
@@ -32,7 +32,6 @@ function isUniqueViolation(error: unknown): boolean {
 /** Slack and email rules: CRUD with template validation, preview against a real group, test send. */
 export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defaultChannel }: RuleRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const editor = requireRole('editor');
 
   /** The group and its latest episode, as a notifier would see them. */
   async function snapshotFor(groupId: number) {
@@ -56,16 +55,16 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     replace_ip_addresses: body.replaceIpAddresses,
   });
 
-  routes.get('/slack-rules', { schema: { response: { 200: z.object({ items: z.array(SlackRuleView) }) } } }, async () => ({
+  routes.get('/slack-rules', { config: { role: 'viewer' }, schema: { response: { 200: z.object({ items: z.array(SlackRuleView) }) } } }, async () => ({
     items: (await db.selectFrom('slack_rules').selectAll().orderBy('priority', 'desc').orderBy('name').execute()).map(slackRuleView),
   }));
 
-  routes.get('/slack-rules/:id', { schema: { params: IdParams, response: { 200: SlackRuleView, ...errors } } }, async (request, reply) => {
+  routes.get('/slack-rules/:id', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: SlackRuleView, ...errors } } }, async (request, reply) => {
     const row = await db.selectFrom('slack_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
     return row ? slackRuleView(row) : reply.code(404).send({ error: `slack rule ${request.params.id} not found` });
   });
 
-  routes.post('/slack-rules', { onRequest: editor, schema: { body: SlackRuleBody, response: { 201: SlackRuleView, ...errors } } }, async (request, reply) => {
+  routes.post('/slack-rules', { config: { role: 'editor' }, schema: { body: SlackRuleBody, response: { 201: SlackRuleView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(slackTemplates(request.body));
     if (problems.length) return invalidTemplates(reply, problems);
     try {
@@ -81,7 +80,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     }
   });
 
-  routes.put('/slack-rules/:id', { onRequest: editor, schema: { params: IdParams, body: SlackRuleBody, response: { 200: SlackRuleView, ...errors } } }, async (request, reply) => {
+  routes.put('/slack-rules/:id', { config: { role: 'editor' }, schema: { params: IdParams, body: SlackRuleBody, response: { 200: SlackRuleView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(slackTemplates(request.body));
     if (problems.length) return invalidTemplates(reply, problems);
     try {
@@ -98,7 +97,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     }
   });
 
-  routes.delete('/slack-rules/:id', { onRequest: editor, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
+  routes.delete('/slack-rules/:id', { config: { role: 'editor' }, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
     const event = await db.transaction().execute(async (trx) => {
       const row = await trx.deleteFrom('slack_rules').where('id', '=', request.params.id).returningAll().executeTakeFirst();
       return row ? audit.record(trx, { actor: actorOf(request), entity: 'slack_rule', entityId: row.id, action: 'delete', changes: slackRuleView(row) }) : null;
@@ -108,7 +107,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     return reply.code(204).send(null);
   });
 
-  routes.post('/slack-rules/:id/preview', { schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
+  routes.post('/slack-rules/:id/preview', { config: { role: 'editor' }, schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
     const rule = await db.selectFrom('slack_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
     if (!rule) return reply.code(404).send({ error: `slack rule ${request.params.id} not found` });
     const snapshot = await snapshotFor(request.body.groupId);
@@ -119,7 +118,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
   });
 
   // A rule being edited, not saved yet: the console's live preview.
-  routes.post('/slack-rules/preview', { schema: { body: z.object({ rule: SlackRuleBody, groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() }), response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
+  routes.post('/slack-rules/preview', { config: { role: 'editor' }, schema: { body: z.object({ rule: SlackRuleBody, groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() }), response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(slackTemplates(request.body.rule));
     if (problems.length) return invalidTemplates(reply, problems);
     const snapshot = await snapshotFor(request.body.groupId);
@@ -132,7 +131,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
 
   routes.post(
     '/slack-rules/:id/test',
-    { onRequest: editor, schema: { params: IdParams, body: PreviewBody.partial().optional(), response: { 200: z.object({ channel: z.string(), text: z.string(), delivered: z.enum(['slack', 'sink']) }), 502: ErrorResponse, ...errors } } },
+    { config: { role: 'editor' }, schema: { params: IdParams, body: PreviewBody.partial().optional(), response: { 200: z.object({ channel: z.string(), text: z.string(), delivered: z.enum(['slack', 'sink']) }), 502: ErrorResponse, ...errors } } },
     async (request, reply) => {
       const rule = await db.selectFrom('slack_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
       if (!rule) return reply.code(404).send({ error: `slack rule ${request.params.id} not found` });
@@ -162,16 +161,16 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     body_template: body.bodyTemplate,
   });
 
-  routes.get('/email-rules', { schema: { response: { 200: z.object({ items: z.array(EmailRuleView) }) } } }, async () => ({
+  routes.get('/email-rules', { config: { role: 'viewer' }, schema: { response: { 200: z.object({ items: z.array(EmailRuleView) }) } } }, async () => ({
     items: (await db.selectFrom('email_rules').selectAll().orderBy('priority', 'desc').orderBy('name').execute()).map(emailRuleView),
   }));
 
-  routes.get('/email-rules/:id', { schema: { params: IdParams, response: { 200: EmailRuleView, ...errors } } }, async (request, reply) => {
+  routes.get('/email-rules/:id', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: EmailRuleView, ...errors } } }, async (request, reply) => {
     const row = await db.selectFrom('email_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
     return row ? emailRuleView(row) : reply.code(404).send({ error: `email rule ${request.params.id} not found` });
   });
 
-  routes.post('/email-rules', { onRequest: editor, schema: { body: EmailRuleBody, response: { 201: EmailRuleView, ...errors } } }, async (request, reply) => {
+  routes.post('/email-rules', { config: { role: 'editor' }, schema: { body: EmailRuleBody, response: { 201: EmailRuleView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(emailTemplates(request.body));
     if (problems.length) return invalidTemplates(reply, problems);
     try {
@@ -187,7 +186,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     }
   });
 
-  routes.put('/email-rules/:id', { onRequest: editor, schema: { params: IdParams, body: EmailRuleBody, response: { 200: EmailRuleView, ...errors } } }, async (request, reply) => {
+  routes.put('/email-rules/:id', { config: { role: 'editor' }, schema: { params: IdParams, body: EmailRuleBody, response: { 200: EmailRuleView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(emailTemplates(request.body));
     if (problems.length) return invalidTemplates(reply, problems);
     try {
@@ -204,7 +203,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     }
   });
 
-  routes.delete('/email-rules/:id', { onRequest: editor, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
+  routes.delete('/email-rules/:id', { config: { role: 'editor' }, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
     const event = await db.transaction().execute(async (trx) => {
       const row = await trx.deleteFrom('email_rules').where('id', '=', request.params.id).returningAll().executeTakeFirst();
       return row ? audit.record(trx, { actor: actorOf(request), entity: 'email_rule', entityId: row.id, action: 'delete', changes: emailRuleView(row) }) : null;
@@ -214,7 +213,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     return reply.code(204).send(null);
   });
 
-  routes.post('/email-rules/preview', { schema: { body: z.object({ rule: EmailRuleBody, groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() }), response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
+  routes.post('/email-rules/preview', { config: { role: 'editor' }, schema: { body: z.object({ rule: EmailRuleBody, groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() }), response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(emailTemplates(request.body.rule));
     if (problems.length) return invalidTemplates(reply, problems);
     const snapshot = await snapshotFor(request.body.groupId);
@@ -229,7 +228,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
   // A test email goes through the real queue: the email-notifier sends it, the queue view shows it.
   routes.post(
     '/email-rules/:id/test',
-    { onRequest: editor, schema: { params: IdParams, body: PreviewBody.partial().optional(), response: { 202: z.object({ emailId: z.number().int(), recipients: z.array(z.string()), subject: z.string() }), ...errors } } },
+    { config: { role: 'editor' }, schema: { params: IdParams, body: PreviewBody.partial().optional(), response: { 202: z.object({ emailId: z.number().int(), recipients: z.array(z.string()), subject: z.string() }), ...errors } } },
     async (request, reply) => {
       const rule = await db.selectFrom('email_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
       if (!rule) return reply.code(404).send({ error: `email rule ${request.params.id} not found` });
@@ -252,7 +251,7 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     },
   );
 
-  routes.post('/email-rules/:id/preview', { schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
+  routes.post('/email-rules/:id/preview', { config: { role: 'editor' }, schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
     const rule = await db.selectFrom('email_rules').selectAll().where('id', '=', request.params.id).executeTakeFirst();
     if (!rule) return reply.code(404).send({ error: `email rule ${request.params.id} not found` });
     const snapshot = await snapshotFor(request.body.groupId);

@@ -6,7 +6,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
-import { actorOf, requireRole } from '../auth';
+import { actorOf } from '../auth';
 import { silenceView } from '../silences';
 import { groupView } from '../views';
 
@@ -20,10 +20,9 @@ const errors = { 400: ErrorResponse, 404: ErrorResponse };
 /** Silences CRUD in Alertmanager's shape, and the groups a silence mutes now (SPEC section 7). */
 export async function silenceRoutes(app: FastifyInstance, { db, audit }: SilenceRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const editor = requireRole('editor');
   const notFound = (id: number) => ({ error: `silence ${id} not found` });
 
-  routes.get('/silences', { schema: { querystring: SilenceQuery, response: { 200: pageOf(SilenceView) } } }, async (request) => {
+  routes.get('/silences', { config: { role: 'viewer' }, schema: { querystring: SilenceQuery, response: { 200: pageOf(SilenceView) } } }, async (request) => {
     const { page, pageSize, state } = request.query;
     const now = new Date();
     let base = db.selectFrom('silences');
@@ -37,12 +36,12 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
     return { items: rows.map((row) => silenceView(row, now)), total: Number(count.n), page, pageSize };
   });
 
-  routes.get('/silences/:id', { schema: { params: IdParams, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
+  routes.get('/silences/:id', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
     const row = await db.selectFrom('silences').selectAll().where('id', '=', request.params.id).executeTakeFirst();
     return row ? silenceView(row, new Date()) : reply.code(404).send(notFound(request.params.id));
   });
 
-  routes.post('/silences', { onRequest: editor, schema: { body: SilenceBody, response: { 201: SilenceView, ...errors } } }, async (request, reply) => {
+  routes.post('/silences', { config: { role: 'editor' }, schema: { body: SilenceBody, response: { 201: SilenceView, ...errors } } }, async (request, reply) => {
     const body = request.body;
     const { row, event } = await db.transaction().execute(async (trx) => {
       const row = await trx
@@ -57,7 +56,7 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
     return reply.code(201).send(silenceView(row, new Date()));
   });
 
-  routes.put('/silences/:id', { onRequest: editor, schema: { params: IdParams, body: SilenceBody, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
+  routes.put('/silences/:id', { config: { role: 'editor' }, schema: { params: IdParams, body: SilenceBody, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
     const body = request.body;
     const result = await db.transaction().execute(async (trx) => {
       const row = await trx
@@ -74,7 +73,7 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
     return silenceView(result.row, new Date());
   });
 
-  routes.delete('/silences/:id', { onRequest: editor, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
+  routes.delete('/silences/:id', { config: { role: 'editor' }, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
     const event = await db.transaction().execute(async (trx) => {
       const row = await trx.deleteFrom('silences').where('id', '=', request.params.id).returningAll().executeTakeFirst();
       return row ? audit.record(trx, { actor: actorOf(request), entity: 'silence', entityId: row.id, action: 'delete', changes: { matchers: row.matchers, comment: row.comment } }) : null;
@@ -84,7 +83,7 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
     return reply.code(204).send(null);
   });
 
-  routes.get('/silences/:id/matches', { schema: { params: IdParams, response: { 200: z.object({ items: z.array(AlertGroupView) }), ...errors } } }, async (request, reply) => {
+  routes.get('/silences/:id/matches', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: z.object({ items: z.array(AlertGroupView) }), ...errors } } }, async (request, reply) => {
     const row = await db.selectFrom('silences').selectAll().where('id', '=', request.params.id).executeTakeFirst();
     if (!row) return reply.code(404).send(notFound(request.params.id));
     const now = new Date();
