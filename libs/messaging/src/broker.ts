@@ -24,6 +24,8 @@ export interface PublishMeta {
   contentType?: string;
   contentEncoding?: string;
   timestamp?: number;
+  /** Set by `publish` itself to the connection's user (see Messaging.brokerUser). */
+  userId?: string;
 }
 
 export interface Messaging {
@@ -36,6 +38,27 @@ export interface Messaging {
   metrics?: MessagingMetrics;
   /** The delays of the retry queues declared with this connection (subscribers follow them). */
   retryDelaysMs: readonly number[];
+  /**
+   * The RabbitMQ user this connection publishes as: every publish carries it as `user-id`,
+   * which RabbitMQ checks against the connection's user, so a consumer can tell SentryHub's
+   * own messages (and the retry counters they carry) from anyone else's.
+   */
+  brokerUser?: string;
+}
+
+/**
+ * The user of the connection's URL (amqplib authenticates with PLAIN, `guest` when the URL
+ * names none); undefined when the configuration has no single URL to read it from.
+ */
+export function brokerUserOf(config: BrokerConfig): string | undefined {
+  const connection = (config.vhosts?.[VHOST_KEY] as { connection?: unknown } | undefined)?.connection;
+  const url = typeof connection === 'string' ? connection : typeof connection === 'object' && connection !== null && 'url' in connection ? connection.url : undefined;
+  if (typeof url !== 'string') return undefined;
+  try {
+    return decodeURIComponent(new URL(url).username) || 'guest';
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ConnectOptions {
@@ -76,6 +99,7 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
     }
   }
   const metrics = options.registry ? messagingMetrics(options.registry) : undefined;
+  const brokerUser = brokerUserOf(config);
   metrics?.connected.set(1);
   let connected = true;
   let blockedReason: string | null = null;
@@ -113,7 +137,8 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
   async function publish(exchange: string, routingKey: string, body: unknown, meta: PublishMeta = {}): Promise<string> {
     try {
       if (dedicated && blockedReason) throw new PublishError(`RabbitMQ is blocking publishers: ${blockedReason}`, 'blocked');
-      const messageId = dedicated ? await dedicated.publish(exchange, routingKey, body, meta) : await publishConfirmed(exchange, routingKey, body, meta);
+      const signed = brokerUser === undefined ? meta : { ...meta, userId: brokerUser };
+      const messageId = dedicated ? await dedicated.publish(exchange, routingKey, body, signed) : await publishConfirmed(exchange, routingKey, body, signed);
       metrics?.published.inc({ exchange, outcome: 'confirmed' });
       return messageId;
     } catch (error) {
@@ -135,6 +160,7 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
         timestamp: meta.timestamp ?? Math.floor(Date.now() / 1000),
         contentType: meta.contentType ?? 'application/json',
         ...(meta.contentEncoding ? { contentEncoding: meta.contentEncoding } : {}),
+        ...(meta.userId ? { userId: meta.userId } : {}),
         headers: meta.headers ?? {},
       },
     });
@@ -164,6 +190,7 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
     broker,
     publish,
     retryDelaysMs: options.retryDelaysMs ?? RETRY_DELAYS_MS,
+    ...(brokerUser !== undefined ? { brokerUser } : {}),
     ...(metrics ? { metrics } : {}),
     isConnected: () => connected && blockedReason === null && (dedicated?.usable() ?? true),
     shutdown: async () => {
@@ -343,6 +370,7 @@ async function openDedicatedPublisher(
             timestamp: meta.timestamp ?? Math.floor(Date.now() / 1000),
             contentType: meta.contentType ?? 'application/json',
             ...(meta.contentEncoding ? { contentEncoding: meta.contentEncoding } : {}),
+            ...(meta.userId ? { userId: meta.userId } : {}),
             headers: meta.headers ?? {},
           },
           confirmed,

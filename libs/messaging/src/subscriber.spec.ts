@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '@sentryhub/contracts';
 import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime';
 import { createTestVhost, waitFor, type TestVhost } from '@sentryhub/testing';
@@ -9,6 +11,7 @@ import { DependencyUnavailableError, PermanentError, PublishError } from './erro
 import { subscribe, subscribeBatch } from './subscriber';
 import { buildBrokerConfig } from './topology';
 
+const run = promisify(execFile);
 const logger = createLogger('messaging-test', 'silent');
 const QUEUE = QUEUES.alertProcessorAlertsReceived;
 const DEAD = `${QUEUE}.dead`;
@@ -107,6 +110,84 @@ describe('subscriber recovery policy against a real RabbitMQ', () => {
     await waitFor(() => (handled.includes(6) ? true : null), 15_000, 'the message to outlast the outage');
     expect(attempts.get(6)).toBe(DB_DOWN_ATTEMPTS + 1);
     expect(DB_DOWN_ATTEMPTS + 1).toBeGreaterThan(RETRY_DELAYS.length + 1);
+  });
+
+  /** What an outside system can do: publish straight to the queue, with any header it likes. */
+  const forged = {
+    'x-original-exchange': EXCHANGES.audit,
+    'x-original-routing-key': 'audit.api_key.create',
+    'x-original-queue': 'admin.audit-events',
+    'x-error': 'nothing wrong here',
+    'x-error-path': 'nowhere',
+    'x-death': [{ queue: `${QUEUE}.retry.2`, reason: 'expired', count: 1, exchange: EXCHANGES.deadLetter, 'routing-keys': [`${QUEUE}.retry.2`] }],
+    'x-first-death-exchange': EXCHANGES.alerts,
+    'x-replay-count': 7,
+    'x-kept': 'any other header travels along',
+  };
+
+  it('writes a dead letter\'s provenance from the delivery, whatever headers the publisher forged', async () => {
+    channel.sendToQueue(QUEUE, Buffer.from('{oops'), { messageId: 'forged-bad-json', headers: { ...forged, 'x-retry-count': 3 } });
+    const dead = await nextDeadLetter();
+    expect(dead.properties.messageId).toBe('forged-bad-json');
+    const headers = dead.properties.headers ?? {};
+    // Delivered through the default exchange with the queue's name as routing key: that is what is recorded.
+    expect(headers['x-original-exchange']).toBe('');
+    expect(headers['x-original-routing-key']).toBe(QUEUE);
+    expect(headers['x-original-queue']).toBe(QUEUE);
+    expect(String(headers['x-error'])).toMatch(/^invalid JSON/);
+    expect(headers['x-error-path']).toBe('');
+    expect(headers['x-retry-count']).toBe(0);
+    for (const name of ['x-death', 'x-first-death-exchange', 'x-replay-count']) expect(headers, name).not.toHaveProperty(name);
+    expect(headers['x-kept']).toBe('any other header travels along');
+  });
+
+  it('ignores a forged retry counter: every retry is used, none is skipped or added', async () => {
+    channel.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ n: 7, behaviour: 'fail-always' })), { messageId: 'forged-minus', headers: { ...forged, 'x-retry-count': -1_000 } });
+    const dead = await nextDeadLetter();
+    expect(dead.properties.messageId).toBe('forged-minus');
+    expect(attempts.get(7)).toBe(RETRY_DELAYS.length + 1);
+    expect(dead.properties.headers?.['x-retry-count']).toBe(RETRY_DELAYS.length);
+    expect(String(dead.properties.headers?.['x-error'])).toBe(`retries exhausted after ${RETRY_DELAYS.length} attempts: transient failure ${RETRY_DELAYS.length + 1}`);
+    // The retries SentryHub republished came back with its own record: the first delivery's route.
+    expect(dead.properties.headers?.['x-original-exchange']).toBe('');
+    expect(dead.properties.headers?.['x-original-routing-key']).toBe(QUEUE);
+
+    // "Already on its last try": ignored as well, so a transient failure is still retried.
+    channel.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ n: 8, behaviour: 'fail-once' })), { messageId: 'forged-last', headers: { 'x-retry-count': RETRY_DELAYS.length } });
+    await waitFor(() => (handled.includes(8) ? true : null), 10_000, 'the retried message');
+    expect(attempts.get(8)).toBe(2);
+  });
+
+  it('keeps the recorded route through its own retries, and marks its publishes with the connection\'s user', async () => {
+    expect(messaging.brokerUser).toBe('guest');
+    await publish({ n: 9, behaviour: 'fail-always' }, 'own-retries');
+    const dead = await nextDeadLetter();
+    expect(dead.properties.userId).toBe('guest');
+    expect(dead.properties.headers).toMatchObject({ 'x-original-exchange': 'alerts', 'x-original-routing-key': 'alert.received.api', 'x-retry-count': RETRY_DELAYS.length });
+    expect(dead.properties.headers?.['x-death']).toHaveLength(RETRY_DELAYS.length);
+  });
+
+  it('RabbitMQ refuses an outside user who claims to be the SentryHub user', async () => {
+    const outsider = `outsider-${Date.now()}`;
+    await run('rabbitmqctl', ['-q', 'add_user', outsider, 'outsider-password'], { timeout: 60_000 });
+    try {
+      await run('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost.vhost, outsider, '.*', '.*', '.*'], { timeout: 60_000 });
+      const url = new URL(vhost.url);
+      url.username = outsider;
+      url.password = 'outsider-password';
+      const theirs = await amqp.connect(url.toString());
+      try {
+        const confirm = await theirs.createConfirmChannel();
+        const closed = new Promise<Error>((resolve) => confirm.once('error', resolve));
+        confirm.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ n: 10, behaviour: 'ok' })), { userId: 'guest', headers: { 'x-retry-count': 1 } });
+        expect((await closed).message).toMatch(/PRECONDITION_FAILED.*user_id property set to 'guest' but authenticated user was '/);
+      } finally {
+        await theirs.close().catch(() => undefined);
+      }
+      expect(handled).not.toContain(10);
+    } finally {
+      await run('rabbitmqctl', ['-q', 'delete_user', outsider], { timeout: 60_000 });
+    }
   });
 
   it('refuses an unroutable publish instead of dropping it', async () => {

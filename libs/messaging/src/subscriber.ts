@@ -91,7 +91,72 @@ function isDependencyDown(error: unknown, predicate?: (error: Error) => boolean)
 const OUTAGE_RETRY_LEVEL = 2;
 
 /**
- * The one recovery policy of every subscriber (SPEC section 4):
+ * Headers that only SentryHub writes: where a message came from, why it failed, how often it
+ * was retried. Whoever publishes a message can put any header on it, so these are read only
+ * from a message that a SentryHub connection published (see `publishedBySentryHub`) and are
+ * otherwise dropped and written again from the delivery itself.
+ */
+export const PROVENANCE_HEADERS: readonly string[] = [
+  HEADERS.originalExchange,
+  HEADERS.originalRoutingKey,
+  HEADERS.originalQueue,
+  HEADERS.error,
+  HEADERS.errorPath,
+  HEADERS.retryCount,
+];
+
+/**
+ * Headers RabbitMQ (`x-death`, `x-first-death-*`, `x-last-death-*`) and the admin's replay
+ * (`x-replayed-from`, `x-replay-count`) write. RabbitMQ 3.x keeps a publisher's own `x-death`,
+ * so on a message from outside they are as forgeable as the rest and are dropped too.
+ */
+const HISTORY_HEADERS: readonly string[] = ['x-death', 'x-first-death-reason', 'x-first-death-queue', 'x-first-death-exchange', 'x-last-death-reason', 'x-last-death-queue', 'x-last-death-exchange', 'x-replayed-from', 'x-replay-count'];
+
+/**
+ * Did a SentryHub connection publish this message (our own retry republish coming back from
+ * `<queue>.retry.<n>`, or an event a service published)? Every SentryHub publish carries the
+ * `user-id` property of its connection's user, and RabbitMQ refuses (406) a publish whose
+ * `user-id` is not the publishing connection's user: an outside publisher with its own
+ * RabbitMQ user cannot claim ours.
+ */
+export function publishedBySentryHub(message: Message, brokerUser: string | undefined): boolean {
+  return brokerUser !== undefined && message.properties.userId === brokerUser;
+}
+
+/** Retries the message has used: 0 unless SentryHub wrote the counter; always within [0, max]. */
+export function retriesDone(message: Message, brokerUser: string | undefined, max: number): number {
+  if (!publishedBySentryHub(message, brokerUser)) return 0;
+  const recorded = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0);
+  return Number.isInteger(recorded) ? Math.min(Math.max(recorded, 0), max) : 0;
+}
+
+const asText = (value: unknown): string | null => (typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : null);
+
+/**
+ * The headers a dead-lettered or retried copy carries. Its provenance comes from the delivery:
+ * the exchange and routing key it was delivered with, and the queue it was consumed from.
+ * Only on a message SentryHub itself republished (a retry coming back through the default
+ * exchange) are the recorded original exchange and routing key kept, so that they survive the
+ * retries. Any other header of those names, and any forgeable history, is dropped.
+ */
+export function provenanceOf(message: Message, queue: string, brokerUser: string | undefined): Record<string, unknown> {
+  const ours = publishedBySentryHub(message, brokerUser);
+  const incoming = message.properties.headers ?? {};
+  const dropped = new Set<string>(ours ? PROVENANCE_HEADERS : [...PROVENANCE_HEADERS, ...HISTORY_HEADERS]);
+  const kept = Object.fromEntries(Object.entries(incoming).filter(([name]) => !dropped.has(name.toLowerCase())));
+  const recordedExchange = ours ? asText(incoming[HEADERS.originalExchange]) : null;
+  const recordedRoutingKey = ours ? asText(incoming[HEADERS.originalRoutingKey]) : null;
+  const recorded = recordedExchange !== null && recordedRoutingKey !== null;
+  return {
+    ...kept,
+    [HEADERS.originalExchange]: recorded ? recordedExchange : message.fields.exchange,
+    [HEADERS.originalRoutingKey]: recorded ? recordedRoutingKey : message.fields.routingKey,
+    [HEADERS.originalQueue]: queue,
+  };
+}
+
+/**
+ * The one recovery policy of every subscriber:
  * - bad JSON or a schema failure: dead-letter at once with `x-error` and `x-error-path`;
  * - a PermanentError from the handler: dead-letter at once with its reason;
  * - a DependencyUnavailableError: retried every few seconds, without using up retries;
@@ -113,25 +178,19 @@ async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accep
       contentType: message.properties.contentType,
       contentEncoding: message.properties.contentEncoding,
       timestamp: message.properties.timestamp,
-      headers: {
-        ...(message.properties.headers ?? {}),
-        [HEADERS.originalExchange]: message.properties.headers?.[HEADERS.originalExchange] ?? message.fields.exchange,
-        [HEADERS.originalRoutingKey]: message.properties.headers?.[HEADERS.originalRoutingKey] ?? message.fields.routingKey,
-        [HEADERS.originalQueue]: queue,
-        ...headers,
-      },
+      headers: { ...provenanceOf(message, queue, messaging.brokerUser), ...headers },
     });
   };
 
   type Outcome = 'retried' | 'dead_lettered';
 
   const deadLetter = async (message: Message, reason: string, path: string): Promise<Outcome> => {
-    await forward(message, queue, { [HEADERS.error]: reason, [HEADERS.errorPath]: path });
+    await forward(message, queue, { [HEADERS.error]: reason, [HEADERS.errorPath]: path, [HEADERS.retryCount]: retriesDone(message, messaging.brokerUser, retryDelaysMs.length) });
     return 'dead_lettered';
   };
 
   const retryLater = async (message: Message, error: Error, log: Logger): Promise<Outcome> => {
-    const done = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0);
+    const done = retriesDone(message, messaging.brokerUser, retryDelaysMs.length);
     if (isDependencyDown(error, options.dependencyUnavailable)) {
       const level = Math.min(OUTAGE_RETRY_LEVEL, retryDelaysMs.length);
       log.warn({ err: error, delayMs: retryDelaysMs[level - 1] }, 'dependency unavailable; retrying later without using a retry');
@@ -192,7 +251,7 @@ async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accep
       void settle(ackOrNack, log, () => deadLetter(message, reason, path));
       return;
     }
-    const lastAttempt = Number(message.properties.headers?.[HEADERS.retryCount] ?? 0) >= retryDelaysMs.length;
+    const lastAttempt = retriesDone(message, messaging.brokerUser, retryDelaysMs.length) >= retryDelaysMs.length;
     accept({ data: parsed.data, context: { message, correlationId, messageId, logger: log, lastAttempt } }, ackOrNack);
   });
   // Rascal nacks (and so loses, without a dead-letter exchange) what these events carry when
