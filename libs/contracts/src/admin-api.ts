@@ -9,10 +9,17 @@ export const ROLES = ['viewer', 'editor', 'admin'] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
+/** PostgreSQL `integer` (int4): a body field stored in such a column is refused (400) outside it, not failed (500) in the database. */
+export const INT4_MIN = -2_147_483_648;
+export const INT4_MAX = 2_147_483_647;
+const int4 = (field: string) => z.number().int(`${field} must be an integer`).min(INT4_MIN, `${field} must be at least ${INT4_MIN}`).max(INT4_MAX, `${field} must be at most ${INT4_MAX}`);
+
+/** Ids are `bigserial`; zod's `.int()` already keeps them to safe integers (below 2^53). */
 export const IdParams = z.object({ id: z.coerce.number().int().positive() });
 
 export const Pagination = z.object({
-  page: z.coerce.number().int().min(1).default(1),
+  /** Bounded so that the offset ((page - 1) * pageSize) stays an exact integer. */
+  page: z.coerce.number().int().min(1).max(INT4_MAX).default(1),
   pageSize: z.coerce.number().int().min(1).max(200).default(50),
 });
 
@@ -121,7 +128,7 @@ const templateText = z.string().min(1, 'a template must not be empty').max(20_00
 const RuleCommon = z.object({
   name: z.string().trim().min(1, 'name is required').max(200),
   isActive: z.boolean().default(true),
-  priority: z.number().int().default(0),
+  priority: int4('priority').default(0),
   matchCriteria: MatchCriteria.default({}),
   sendResolved: z.boolean().default(true),
 });

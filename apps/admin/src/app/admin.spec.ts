@@ -230,6 +230,29 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect(badRegex.json().issues[0].path).toBe('matchCriteria.instance.regex');
     });
 
+    it('refuses integers outside their column types with 400 naming the field, and stores the extremes that fit', async () => {
+      for (const priority of [2_147_483_648, -2_147_483_649, 1e20, 2 ** 53]) {
+        for (const kind of ['slack', 'email'] as const) {
+          const body = kind === 'slack' ? { ...rule, name: `big-${kind}`, priority } : { name: `big-${kind}`, priority, recipients: ['ops@example.com'], subjectTemplate: 's', bodyTemplate: 'b' };
+          const refused = await call('POST', `/${kind}-rules`, 'editor', body);
+          expect(refused.statusCode, `${kind} priority ${priority}`).toBe(400);
+          expect(refused.json().issues[0].path).toBe('priority');
+        }
+      }
+      for (const priority of [2_147_483_647, -2_147_483_648]) {
+        const stored = await call('POST', '/slack-rules', 'editor', { ...rule, name: `edge ${priority}`, priority });
+        expect(stored.statusCode).toBe(201);
+        expect(stored.json().priority).toBe(priority);
+        expect((await call('DELETE', `/slack-rules/${stored.json().id}`, 'editor')).statusCode).toBe(204);
+      }
+      // Query and path integers: out of range is the caller's error, not the database's.
+      for (const url of ['/alert-groups?page=2147483648', '/alert-groups?page=1e300', '/notifications?groupId=1e20', '/alert-groups/99999999999999999999', '/silences?pageSize=201']) {
+        const refused = await call('GET', url, 'viewer');
+        expect(refused.statusCode, url).toBe(400);
+        expect(refused.json().error, url).toMatch(/^invalid (querystring|params)/);
+      }
+    });
+
     it('creates, reads, updates and refuses a duplicate name', async () => {
       const created = await call('POST', '/slack-rules', 'editor', rule);
       expect(created.statusCode).toBe(201);
