@@ -272,16 +272,17 @@ export type DeadLetterView = z.infer<typeof DeadLetterView>;
 export const DeadLetterList = z.object({ queue: z.string(), deadLetterQueue: z.string(), total: z.number().int(), items: z.array(DeadLetterView) });
 
 /**
- * Replays the selected dead letters (by message id, or all of them) to their original exchange
- * and routing key (`to: "exchange"`, SPEC section 7), or only to the queue they failed in
- * (`to: "queue"`, through the default exchange): a routing key bound to several queues would
- * otherwise deliver a second copy to the queues that had handled it.
+ * Replays the selected dead letters (by message id, or all of them) to the queue they failed in
+ * (`to: "queue"`, the default, through the default exchange), or to their original exchange
+ * and routing key (`to: "exchange"`, only for a SentryHub work queue and a route that queue is
+ * bound by): a routing key bound to several queues delivers a second copy to the queues that
+ * had handled it.
  */
 export const DeadLetterReplayBody = z
   .object({
     messageIds: z.array(z.string().min(1)).min(1).max(1_000).optional(),
     all: z.literal(true).optional(),
-    to: z.enum(['exchange', 'queue']).default('exchange'),
+    to: z.enum(['exchange', 'queue']).default('queue'),
   })
   .refine((body) => (body.messageIds === undefined) !== (body.all === undefined), { message: 'send either "messageIds": [...] or "all": true' });
 export const DeadLetterReplayed = z.object({ messageId: z.string().nullable(), exchange: z.string(), routingKey: z.string() });

@@ -1,65 +1,56 @@
+import { RE2JS } from 're2js';
 import { z } from 'zod';
 
 /** The longest regex source a rule criterion or silence matcher may have. */
 export const MAX_REGEX_LENGTH = 1_000;
 
-/** Whether `source` at `i` starts an unbounded quantifier: `*`, `+`, `{n,}`. */
-function unboundedQuantifierAt(source: string, i: number): boolean {
-  const c = source[i];
-  if (c === '*' || c === '+') return true;
-  return c === '{' && /^\{\d+,\}/.test(source.slice(i, i + 12));
+/**
+ * A user-supplied regular expression compiled for matching a whole label value: RE2 syntax
+ * (what Alertmanager's Go regexp accepts: no backreferences, no lookaround), matched in time
+ * linear in the value by re2js, and fully anchored, as Alertmanager's `^(?:regex)$`.
+ */
+export interface AnchoredRegex {
+  readonly source: string;
+  /** Whether the whole of `value` matches. */
+  test(value: string): boolean;
+}
+
+/** A regex that RE2 refuses (or that is too long); the message names the problem. */
+export class RegexSyntaxError extends Error {
+  override readonly name = 'RegexSyntaxError';
+  constructor(
+    readonly source: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
- * Why a regex could backtrack catastrophically, or null. We refuse, when a rule or silence is
- * saved, a group under an unbounded quantifier (`*`, `+`, `{n,}`) that itself contains an
- * unbounded quantifier or an alternation: `(a+)+`, `(a*)*b`, `(\w+\s?)*`, `(a|aa)+`. Those
- * are the shapes of exponential backtracking in a backtracking engine; a bounded outer
- * quantifier (`?`, `{0,3}`) and quantifiers outside groups are fine. Conservative on purpose:
- * `(foo|bar)+` is refused too (write `(foo|bar)` or a character class instead).
+ * Compiles `source` as Alertmanager would, throwing a RegexSyntaxError that names the problem.
+ * The source is compiled on its own (not pasted into `^(?:...)$`), so `a)|(b` is refused
+ * instead of escaping the anchors; matching then requires the whole value (`testExact`).
  */
-export function regexHazard(source: string): string | null {
-  if (source.length > MAX_REGEX_LENGTH) return `longer than ${MAX_REGEX_LENGTH} characters`;
-  const stack: { risky: boolean }[] = [{ risky: false }];
-  let inClass = false;
-  for (let i = 0; i < source.length; i += 1) {
-    const c = source[i];
-    const top = stack[stack.length - 1] ?? { risky: false };
-    if (c === '\\') {
-      i += 1;
-      if (!inClass && unboundedQuantifierAt(source, i + 1)) top.risky = true;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') {
-        inClass = false;
-        if (unboundedQuantifierAt(source, i + 1)) top.risky = true;
-      }
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '(') stack.push({ risky: false });
-    else if (c === '|') top.risky = true;
-    else if (c === ')' && stack.length > 1) {
-      stack.pop();
-      const parent = stack[stack.length - 1] ?? { risky: false };
-      if (unboundedQuantifierAt(source, i + 1)) {
-        if (top.risky) return `nested quantifier at position ${i + 1} (catastrophic backtracking)`;
-        parent.risky = true;
-      } else if (top.risky) parent.risky = true;
-    } else if (unboundedQuantifierAt(source, i + 1) && c !== '(' && c !== '|') top.risky = true;
+export function compileAnchoredRegex(source: string): AnchoredRegex {
+  if (source.length > MAX_REGEX_LENGTH) throw new RegexSyntaxError(source, `longer than ${MAX_REGEX_LENGTH} characters`);
+  let compiled: RE2JS;
+  try {
+    compiled = RE2JS.compile(source);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new RegexSyntaxError(source, message.replace(/^error parsing regexp: /, ''));
   }
-  return null;
+  return { source, test: (value: string) => compiled.testExact(value) };
 }
 
-/** Why a regular expression does not compile or may backtrack catastrophically, or null. */
+/** Why a regular expression is not valid RE2 (the syntax of Alertmanager's matchers), or null. */
 export function regexError(source: string): string | null {
   try {
-    new RegExp(source);
+    compileAnchoredRegex(source);
+    return null;
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
-  return regexHazard(source);
 }
 
 const RegexSource = z.string().superRefine((source, ctx) => {
@@ -68,8 +59,8 @@ const RegexSource = z.string().superRefine((source, ctx) => {
 });
 
 /**
- * One criterion of a rule (SPEC section 6): a string for equality, or one of
- * `{regex}`, `{not}`, `{notRegex}`. Regexes are anchored at both ends, like Alertmanager's.
+ * One criterion of a rule: a string for equality, or one of
+ * `{regex}`, `{not}`, `{notRegex}`. Regexes are RE2, anchored at both ends, like Alertmanager's.
  */
 export const Criterion = z.union([
   z.string(),

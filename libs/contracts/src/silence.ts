@@ -16,7 +16,7 @@ export const SilenceMatcher = z
   });
 export type SilenceMatcher = z.infer<typeof SilenceMatcher>;
 
-/** A silence as Alertmanager's API takes it (SPEC section 7). */
+/** A silence as Alertmanager's API takes it. */
 export const PostableSilence = z
   .object({
     matchers: z.array(SilenceMatcher).min(1, 'a silence needs at least one matcher'),

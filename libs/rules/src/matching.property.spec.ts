@@ -1,7 +1,7 @@
 import { MatchCriteria, SilenceMatcher } from '@sentryhub/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { matchCriteria, selectRule } from './matching';
+import { anchoredRegex, matchCriteria, selectRule } from './matching';
 import { silenceMatches, silenceState } from './silences';
 
 /** Regex-ish sources: random text mixed with regex syntax, so many compile and some do not. */
@@ -45,5 +45,47 @@ describe('matching never throws for what the schemas accept (fast-check)', () =>
       }),
       { numRuns: 3_000 },
     );
+  });
+});
+
+/**
+ * Simple patterns on which RE2 (Go) and JS RegExp are both defined and mean the same: literals,
+ * classes, `.`, concatenation, alternation, groups, `*` `+` `?` `{m,n}` (greedy and lazy).
+ */
+const simplePattern: fc.Arbitrary<string> = fc.letrec<{ atom: string; piece: string; seq: string; alt: string }>((tie) => ({
+  atom: fc.oneof(
+    { maxDepth: 2, depthIdentifier: 'group', withCrossShrink: true },
+    fc.constantFrom('a', 'b', 'c', '.', '[ab]', '[^a]', '[a-c]', '\\d', '\\w', '-', '0', '1', '\\.'),
+    tie('alt').map((inner) => `(${inner})`),
+    tie('alt').map((inner) => `(?:${inner})`),
+  ),
+  piece: fc.tuple(tie('atom'), fc.constantFrom('', '', '*', '+', '?', '{2}', '{1,3}', '{0,2}', '*?', '+?')).map(([atom, q]) => atom + q),
+  seq: fc.array(tie('piece'), { minLength: 1, maxLength: 3 }).map((pieces) => pieces.join('')),
+  alt: fc.array(tie('seq'), { minLength: 1, maxLength: 2 }).map((seqs) => seqs.join('|')),
+}))
+  // Short, so that JS RegExp (the backtracking side of the comparison) stays quick.
+  .alt.filter((pattern) => pattern.length <= 32);
+const simpleValue = fc.stringMatching(/^[-abc01.]{0,10}$/);
+
+describe('RE2 and JS RegExp agree on simple patterns (fast-check)', () => {
+  it('anchoredRegex(p).test(v) === /^(?:p)$/.test(v)', () => {
+    let matched = 0;
+    let checked = 0;
+    fc.assert(
+      fc.property(simplePattern, fc.array(simpleValue, { minLength: 1, maxLength: 8 }), (pattern, values) => {
+        const js = new RegExp(`^(?:${pattern})$`);
+        const re2 = anchoredRegex(pattern);
+        for (const value of values) {
+          const expected = js.test(value);
+          expect(re2.test(value), `${pattern} on "${value}"`).toBe(expected);
+          checked += 1;
+          if (expected) matched += 1;
+        }
+      }),
+      { numRuns: 1_000 },
+    );
+    console.log(`RE2 vs RegExp: ${checked} values, ${matched} matches`);
+    // Not a vacuous agreement on "no match": a fair share of the cases match.
+    expect(matched).toBeGreaterThan(checked / 50);
   });
 });

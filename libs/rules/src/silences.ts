@@ -1,5 +1,5 @@
 import type { LabelSet } from '@sentryhub/contracts';
-import { anchoredRegex } from './matching';
+import { anchoredRegex, labelValue, RegexSyntaxError } from './matching';
 
 /** An Alertmanager silence matcher. */
 export interface SilenceMatcher {
@@ -16,11 +16,23 @@ export interface ActiveSilence {
   endsAt: Date;
 }
 
-/** One matcher, as Alertmanager evaluates it: a missing label is "", regexes are anchored. */
+/**
+ * One matcher, as Alertmanager evaluates it: a missing label is "", regexes are RE2, anchored
+ * at both ends, matched in linear time. A regex RE2 refuses (only one written to the database
+ * by hand, or saved before regexes were RE2, can be) holds for nothing, `=~` and `!~` alike:
+ * such a silence silences nothing rather than too much.
+ */
 export function matcherHolds(matcher: SilenceMatcher, labels: LabelSet): boolean {
-  const value = labels[matcher.name] ?? '';
-  const matches = matcher.isRegex ? anchoredRegex(matcher.value).test(value) : value === matcher.value;
-  return matcher.isEqual ? matches : !matches;
+  const value = labelValue(labels, matcher.name) ?? '';
+  if (!matcher.isRegex) return (value === matcher.value) === matcher.isEqual;
+  let regex;
+  try {
+    regex = anchoredRegex(matcher.value);
+  } catch (error) {
+    if (error instanceof RegexSyntaxError) return false;
+    throw error;
+  }
+  return regex.test(value) === matcher.isEqual;
 }
 
 /** A silence matches when every matcher holds and `now` is in [startsAt, endsAt). */
