@@ -106,11 +106,12 @@ export const PROVENANCE_HEADERS: readonly string[] = [
 ];
 
 /**
- * Headers RabbitMQ (`x-death`, `x-first-death-*`, `x-last-death-*`) and the admin's replay
- * (`x-replayed-from`, `x-replay-count`) write. RabbitMQ 3.x keeps a publisher's own `x-death`,
- * so on a message from outside they are as forgeable as the rest and are dropped too.
+ * Headers RabbitMQ writes when it dead-letters (`x-death`, `x-first-death-*`, `x-last-death-*`).
+ * RabbitMQ 3.x keeps a publisher's own `x-death`, so on a message from outside they are as
+ * forgeable as the rest and are dropped too. (The admin's replay marks, `x-replayed-from` and
+ * `x-replay-count`, are kept: the admin publishes replays on a connection of its own.)
  */
-const HISTORY_HEADERS: readonly string[] = ['x-death', 'x-first-death-reason', 'x-first-death-queue', 'x-first-death-exchange', 'x-last-death-reason', 'x-last-death-queue', 'x-last-death-exchange', 'x-replayed-from', 'x-replay-count'];
+const HISTORY_HEADERS: readonly string[] = ['x-death', 'x-first-death-reason', 'x-first-death-queue', 'x-first-death-exchange', 'x-last-death-reason', 'x-last-death-queue', 'x-last-death-exchange'];
 
 /**
  * Did a SentryHub connection publish this message (our own retry republish coming back from

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HEADERS } from '@sentryhub/contracts';
+import { WORK_QUEUES } from '@sentryhub/messaging';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
 
 /** One `x-death` entry: RabbitMQ's own record of a dead-lettering (TTL expired, delivery limit, max length). */
@@ -57,6 +58,46 @@ export function deadLetterOrigin(headers: Record<string, unknown>): DeadLetterOr
   };
 }
 
+/** Does an AMQP topic binding key (`*` one word, `#` zero or more) match the routing key? */
+export function topicMatches(bindingKey: string, routingKey: string): boolean {
+  const pattern = bindingKey.split('.');
+  const words = routingKey.split('.');
+  const match = (p: number, w: number): boolean => {
+    if (p === pattern.length) return w === words.length;
+    const part = pattern[p];
+    if (part === '#') return match(p + 1, w) || (w < words.length && match(p, w + 1));
+    return w < words.length && (part === '*' || part === words[w]) && match(p + 1, w + 1);
+  };
+  return match(0, 0);
+}
+
+export type ReplayRoute = { exchange: string; routingKey: string } | { refused: string };
+
+/**
+ * Where a dead letter of `queue` goes. `queue` (the default): back to that queue only, through
+ * the default exchange. `exchange`: to the recorded original exchange and routing key, but
+ * only when `queue` is a SentryHub work queue and the route is one that queue is bound by: the
+ * exchange its own senders publish to. A dead letter's headers never choose another exchange,
+ * so a message from the external queue (published there by outside systems) can only ever go
+ * back to the external queue, never to `alerts` or `audit`.
+ */
+export function replayRoute(queue: string, to: 'exchange' | 'queue', origin: Pick<DeadLetterOrigin, 'exchange' | 'routingKey'>): ReplayRoute {
+  if (to === 'queue') return { exchange: '', routingKey: queue };
+  const spec = WORK_QUEUES.find((candidate) => candidate.name === queue);
+  if (!spec) {
+    return { refused: `${queue} is not a SentryHub work queue: its messages were published to it by other systems, so they can only be replayed to the queue ("to": "queue")` };
+  }
+  if (origin.exchange === null || origin.routingKey === null) {
+    return { refused: 'no original exchange and routing key recorded: replay it with "to": "queue"' };
+  }
+  if (origin.exchange !== spec.exchange || !spec.bindingKeys.some((key) => topicMatches(key, origin.routingKey as string))) {
+    return {
+      refused: `the recorded route ${origin.exchange || '(default exchange)'} / ${origin.routingKey} is not one that ${queue} is bound by (${spec.exchange} / ${spec.bindingKeys.join(', ')}): replay it with "to": "queue"`,
+    };
+  }
+  return { exchange: origin.exchange, routingKey: origin.routingKey };
+}
+
 /** Headers a replayed message must not carry: its failure history would count against it again. */
 const HISTORY_HEADERS = new Set<string>([HEADERS.error, HEADERS.errorPath, HEADERS.retryCount, 'x-death', 'x-first-death-reason', 'x-first-death-queue', 'x-first-death-exchange', 'x-last-death-reason', 'x-last-death-queue', 'x-last-death-exchange']);
 
@@ -66,7 +107,7 @@ export interface ReplayRequest {
   deadLetterQueue: string;
   /** null: every message that is in the queue when the replay starts. */
   messageIds: ReadonlySet<string> | null;
-  /** `exchange`: the original exchange and routing key; `queue`: the work queue only, through the default exchange. */
+  /** `queue`: the work queue only, through the default exchange; `exchange`: the original route, when replayRoute allows it. */
   to: 'exchange' | 'queue';
 }
 
@@ -219,9 +260,9 @@ export function queueOperations(settings: { amqpUrl: string; publishTimeoutMs: n
             }
             const headers: Record<string, unknown> = message.properties.headers ?? {};
             const origin = deadLetterOrigin(headers);
-            const target = request.to === 'queue' ? { exchange: '', routingKey: request.queue } : origin.exchange !== null && origin.routingKey !== null ? { exchange: origin.exchange, routingKey: origin.routingKey } : null;
-            if (!target) {
-              outcome.failed.push({ messageId, error: 'no original exchange and routing key recorded: replay it with "to": "queue"' });
+            const target = replayRoute(request.queue, request.to, origin);
+            if ('refused' in target) {
+              outcome.failed.push({ messageId, error: target.refused });
               held.push(message);
               continue;
             }

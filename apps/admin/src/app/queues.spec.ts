@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { apiKeyStore } from './api-keys';
 import { buildAdmin } from './app';
+import { replayRoute, topicMatches } from './queue-operations';
 import type { ManagementSettings } from './rabbitmq-management';
 
 const logger = createLogger('queues-test', 'silent');
@@ -180,7 +181,7 @@ describe('queue management routes', () => {
     expect((await call('GET', `/dead-letters/${SLACK}?limit=0`, 'admin')).statusCode).toBe(400);
   });
 
-  it('replays a dead letter to its original route once, and audits it', async () => {
+  it('replays a dead letter to its queue once (the default), and audits it', async () => {
     expect((await call('POST', `/dead-letters/${EMAIL}/replay`, 'admin', {})).statusCode).toBe(400);
     const replayed = await call('POST', `/dead-letters/${EMAIL}/replay`, 'admin', { messageIds: ['expired-1', 'never-there'] });
     expect(replayed.statusCode).toBe(200);
@@ -213,5 +214,29 @@ describe('queue management routes', () => {
     // Still not JSON: the consumer dead-letters it again, now marked as replayed once.
     const dead = await waitFor(async () => (await channel.get(`${SLACK}.dead`, { noAck: true })) || null, 10_000, 'the dead letter again');
     expect(dead.properties.headers).toMatchObject({ 'x-replay-count': 1, 'x-error': expect.stringMatching(/^invalid JSON/) });
+  });
+});
+
+describe('where a replay may send a dead letter', () => {
+  it('matches topic binding keys as RabbitMQ does', () => {
+    expect(topicMatches('alert.received.*', 'alert.received.webhook')).toBe(true);
+    expect(topicMatches('alert.received.*', 'alert.received')).toBe(false);
+    expect(topicMatches('alert.received.*', 'alert.received.webhook.x')).toBe(false);
+    expect(topicMatches('audit.#', 'audit')).toBe(true);
+    expect(topicMatches('audit.#', 'audit.api_key.create')).toBe(true);
+    expect(topicMatches('audit.#', 'alerts.audit')).toBe(false);
+  });
+
+  it('to the queue by default; to the exchange only on a route the work queue is bound by', () => {
+    const processor = QUEUES.alertProcessorAlertsReceived;
+    expect(replayRoute(processor, 'queue', { exchange: EXCHANGES.audit, routingKey: 'audit.x.y' })).toEqual({ exchange: '', routingKey: processor });
+    expect(replayRoute(processor, 'exchange', { exchange: EXCHANGES.alerts, routingKey: 'alert.received.api' })).toEqual({ exchange: EXCHANGES.alerts, routingKey: 'alert.received.api' });
+    // Recorded headers naming another exchange, or a key the queue is not bound by, choose nothing.
+    expect(replayRoute(processor, 'exchange', { exchange: EXCHANGES.audit, routingKey: 'audit.api_key.create' })).toEqual({ refused: expect.stringMatching(/is not one that alert-processor.alerts-received is bound by/) });
+    expect(replayRoute(processor, 'exchange', { exchange: EXCHANGES.alerts, routingKey: 'alert.processed.firing' })).toHaveProperty('refused');
+    expect(replayRoute(processor, 'exchange', { exchange: null, routingKey: null })).toEqual({ refused: expect.stringMatching(/no original exchange/) });
+    expect(replayRoute(QUEUES.adminAuditEvents, 'exchange', { exchange: EXCHANGES.audit, routingKey: 'audit.rule.update' })).toEqual({ exchange: EXCHANGES.audit, routingKey: 'audit.rule.update' });
+    // The external queue and any other queue: never an exchange.
+    expect(replayRoute('sentryhub_alerts_external', 'exchange', { exchange: EXCHANGES.alerts, routingKey: 'alert.received.webhook' })).toEqual({ refused: expect.stringMatching(/not a SentryHub work queue/) });
   });
 });
