@@ -168,7 +168,7 @@ async function main(): Promise<void> {
   const output: string[] = [];
   const child = spawn(process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', RABBITMQ_URL: vhost.url, PORT: String(port) },
+    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', RABBITMQ_URL: vhost.url, PORT: String(port), WEBHOOK_ALLOW_ANONYMOUS: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));

@@ -930,7 +930,8 @@ async function main(): Promise<void> {
     notifier = named('slack-notifier', running.notifier);
     for (const service of [...processors, ...gateways, notifier]) await waitHttp(service, '/readyz');
   } else {
-    const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url };
+    // The load is sent without a token: open intake, as a decision (the gateway refuses to start otherwise).
+    const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url, WEBHOOK_ALLOW_ANONYMOUS: 'true' };
     //  With replicas, the first of each starts alone (the first processor declares the topology).
     const extra = options.nodeOptions;
     for (let n = 1; n <= options.processors; n++) processors.push(await startApp('alert-processor', env, options.dist, extra, n));

@@ -56,6 +56,8 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     SLACK_INTERNAL_ENDPOINT: slack.url,
     // Each channel may get several messages a second: the scenarios check delivery, not pacing.
     SLACK_MAX_PER_SECOND: '20',
+    // The scenarios post without a token: open intake, as a decision (the gateway refuses to start otherwise).
+    WEBHOOK_ALLOW_ANONYMOUS: 'true',
     ...options.env,
   };
   const started: RunningService[] = [];

@@ -1,8 +1,10 @@
 import swagger from '@fastify/swagger';
+import { DEFAULT_INTAKE_MAX_FUTURE, parseDuration } from '@sentryhub/contracts';
 import type { Messaging } from '@sentryhub/messaging';
-import { Counter, createHttpServer, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
+import { Counter, createHttpServer, Gauge, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { anonymousIntakeProblem, requireToken } from './auth';
 import { CoalescingPublisher, DEFAULT_COALESCING, type CoalescingOptions } from './coalescing-publisher';
 import { intakeRoutes } from './intake-routes';
 
@@ -11,14 +13,21 @@ export interface GatewayDeps {
   messaging: Pick<Messaging, 'publish'>;
   readiness: Readiness;
   registry: Registry;
+  /** WEBHOOK_TOKENS: every intake request must carry one of them. */
   tokens: readonly string[];
+  /** WEBHOOK_ALLOW_ANONYMOUS: without tokens, buildGateway refuses unless this is true. */
+  allowAnonymous?: boolean;
   bodyLimitBytes: number;
-  /** Group commit of concurrent requests; DEFAULT_COALESCING when not given. */
+  /** Group commit of concurrent requests and its bounds; DEFAULT_COALESCING when not given. */
   coalescing?: CoalescingOptions;
+  /** INTAKE_MAX_FUTURE in milliseconds; 10 minutes when not given. */
+  intakeMaxFutureMs?: number;
 }
 
 /** The webhook-gateway HTTP app: intake routes, health, metrics and OpenAPI. */
 export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> {
+  const refused = anonymousIntakeProblem(deps.tokens, deps.allowAnonymous ?? false);
+  if (refused) throw new Error(`webhook-gateway: ${refused}`);
   // The request id is the correlation id of every later log line and message.
   const app = createHttpServer(deps.logger, { bodyLimit: deps.bodyLimitBytes });
 
@@ -37,8 +46,14 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   });
   const rejectedRequests = new Counter({
     name: 'sentryhub_gateway_requests_rejected_total',
-    help: 'Intake requests answered with 5xx because the broker did not confirm',
+    help: 'Intake requests answered 503: the broker did not confirm (broker_<reason>), or too many requests waited for a publish slot (busy)',
     labelNames: ['reason'] as const,
+    registers: [deps.registry],
+  });
+  const rejectedAlerts = new Counter({
+    name: 'sentryhub_gateway_alerts_rejected_total',
+    help: 'Alerts refused on their own at intake (an intake bound broken), by source and bound',
+    labelNames: ['source', 'reason'] as const,
     registers: [deps.registry],
   });
   const requestsPerPublish = new Histogram({
@@ -59,14 +74,35 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64],
     registers: [deps.registry],
   });
+  const publishBytes = new Histogram({
+    name: 'sentryhub_gateway_publish_bytes',
+    help: 'Body size of each coalesced alert.received publish (at most GATEWAY_COALESCE_MAX_BYTES)',
+    buckets: [1_024, 16_384, 65_536, 262_144, 1_048_576, 2_097_152, 4_194_304, 16_777_216],
+    registers: [deps.registry],
+  });
   const publisher = new CoalescingPublisher(deps.messaging, deps.coalescing ?? DEFAULT_COALESCING, {
     published: (requests, _alerts, _ok, timing) => {
       requestsPerPublish.observe(requests);
       publishSeconds.observe(timing.seconds);
       publishesInFlight.observe(timing.inFlight);
+      publishBytes.observe(timing.bytes);
     },
   });
-  await app.register(intakeRoutes, { publisher, tokens: deps.tokens, acceptedAlerts, rejectedRequests });
+  new Gauge({
+    name: 'sentryhub_gateway_requests_waiting',
+    help: 'Intake requests waiting for a publish slot (capped by GATEWAY_MAX_WAITING_REQUESTS)',
+    registers: [deps.registry],
+    collect() {
+      this.set(publisher.waiting.requests);
+    },
+  });
+  const maxFutureMs = deps.intakeMaxFutureMs ?? (parseDuration(DEFAULT_INTAKE_MAX_FUTURE) as number);
+  await app.register(async (intake) => {
+    // The token is checked on request, before the body is read or parsed: without a valid
+    // one a sender gets 401 whatever it sends (too large, not JSON, or nothing at all).
+    intake.addHook('onRequest', requireToken(deps.tokens));
+    await intake.register(intakeRoutes, { publisher, tokens: deps.tokens, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs });
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

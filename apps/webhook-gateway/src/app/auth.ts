@@ -26,12 +26,24 @@ export function tokenAllowed(token: string | null, tokens: readonly string[]): b
   return allowed;
 }
 
-/** A preHandler that answers 401 unless the request carries one of WEBHOOK_TOKENS. */
+/**
+ * An onRequest hook that answers 401 unless the request carries one of WEBHOOK_TOKENS. It runs
+ * before the body is read: a sender without a token gets its 401 whatever the body (too large,
+ * not JSON, or never sent), and the gateway neither buffers nor parses it. No tokens: open
+ * intake, which buildGateway allows only when asked to (WEBHOOK_ALLOW_ANONYMOUS=true).
+ */
 export function requireToken(tokens: readonly string[]) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (tokens.length === 0) return;
     if (!tokenAllowed(presentedToken(request.headers.authorization), tokens)) {
-      return reply.code(401).header('www-authenticate', 'Bearer realm="sentryhub"').send({ error: 'missing or invalid token' });
+      // The unread body is not worth keeping the connection for.
+      return reply.code(401).header('www-authenticate', 'Bearer realm="sentryhub"').header('connection', 'close').send({ error: 'missing or invalid token' });
     }
   };
+}
+
+/** Why a gateway cannot be built with these tokens, or null: open intake must be asked for. */
+export function anonymousIntakeProblem(tokens: readonly string[], allowAnonymous: boolean): string | null {
+  if (tokens.length > 0 || allowAnonymous) return null;
+  return 'no intake tokens (WEBHOOK_TOKENS) and anonymous intake not allowed (WEBHOOK_ALLOW_ANONYMOUS=true)';
 }

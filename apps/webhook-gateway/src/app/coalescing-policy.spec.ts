@@ -15,7 +15,7 @@ class ManualBroker implements Pick<Messaging, 'publish'> {
   publish(_exchange: string, _routingKey: string, body: unknown): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       const entry = {
-        message: body as AlertReceived,
+        message: JSON.parse(String(body)) as AlertReceived,
         settled: false,
         confirm: () => {
           entry.settled = true;

@@ -33,7 +33,7 @@ describe('gateway group commit against a real RabbitMQ', () => {
     publish: async (exchange, routingKey, body, meta) => {
       publishes++;
       const id = await messaging.publish(exchange, routingKey, body, meta);
-      for (const alert of AlertReceived.parse(body).alerts) if (alert.correlationId) confirmedRequests.add(alert.correlationId);
+      for (const alert of AlertReceived.parse(JSON.parse(String(body))).alerts) if (alert.correlationId) confirmedRequests.add(alert.correlationId);
       return id;
     },
   };
@@ -45,6 +45,7 @@ describe('gateway group commit against a real RabbitMQ', () => {
       readiness: new Readiness([]),
       registry: createMetricsRegistry('coalescing-test'),
       tokens: [],
+      allowAnonymous: true,
       bodyLimitBytes: 1024 * 1024,
       ...(coalescing ? { coalescing } : {}),
     });

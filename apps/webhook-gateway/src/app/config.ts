@@ -1,3 +1,4 @@
+import { DEFAULT_INTAKE_MAX_FUTURE, DurationEnv } from '@sentryhub/contracts';
 import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
 
@@ -16,6 +17,8 @@ export const GatewayConfig = z.object({
   HOST: z.string().default('0.0.0.0'),
   PUBLISH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  /** How far after its receipt an alert's startsAt or endsAt may be (`30s`, `10m`, `1h`): later ones are refused. In ms. */
+  INTAKE_MAX_FUTURE: DurationEnv(DEFAULT_INTAKE_MAX_FUTURE),
   /** Group commit: at most this many alerts per coalesced `AlertReceived` (a bigger request travels alone). */
   GATEWAY_COALESCE_MAX_ALERTS: z.coerce.number().int().positive().default(2_000),
   /** ...and at most this many bytes of JSON per message: a bigger request is split over several messages. */

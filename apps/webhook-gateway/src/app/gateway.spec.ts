@@ -19,7 +19,7 @@ describe('webhook-gateway against a real RabbitMQ', () => {
   let app: FastifyInstance;
 
   const build = (tokens: string[] = [], publisher: Pick<Messaging, 'publish'> = messaging) =>
-    buildGateway({ logger, messaging: publisher, readiness: new Readiness([]), registry: createMetricsRegistry('gw-test'), tokens, bodyLimitBytes: 64 * 1024 });
+    buildGateway({ logger, messaging: publisher, readiness: new Readiness([]), registry: createMetricsRegistry('gw-test'), tokens, allowAnonymous: tokens.length === 0, bodyLimitBytes: 64 * 1024 });
 
   /** Every message waiting in the processor's queue, parsed. */
   async function drainReceived(): Promise<{ body: AlertReceived; routingKey: string; correlationId: string }[]> {
@@ -159,7 +159,7 @@ describe('webhook-gateway against a real RabbitMQ', () => {
   it('serves /healthz, /readyz and an OpenAPI document generated from the schemas', async () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     const readiness = new Readiness(['broker']);
-    const notReady = await buildGateway({ logger, messaging, readiness, registry: createMetricsRegistry('gw-test-2'), tokens: [], bodyLimitBytes: 1024 });
+    const notReady = await buildGateway({ logger, messaging, readiness, registry: createMetricsRegistry('gw-test-2'), tokens: [], allowAnonymous: true, bodyLimitBytes: 1024 });
     const ready503 = await notReady.inject({ method: 'GET', url: '/readyz' });
     expect(ready503.statusCode).toBe(503);
     expect(ready503.json().reasons).toEqual({ broker: 'starting' });

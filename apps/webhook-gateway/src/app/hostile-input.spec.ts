@@ -31,7 +31,7 @@ describe('webhook-gateway under hostile input, against a real RabbitMQ', () => {
   }
 
   const build = (bodyLimitBytes: number) =>
-    buildGateway({ logger, messaging, readiness: new Readiness([]), registry: createMetricsRegistry('gw-hostile'), tokens: [], bodyLimitBytes });
+    buildGateway({ logger, messaging, readiness: new Readiness([]), registry: createMetricsRegistry('gw-hostile'), tokens: [], allowAnonymous: true, bodyLimitBytes });
 
   beforeAll(async () => {
     vhost = await createTestVhost('gateway-hostile');
