@@ -9,6 +9,7 @@ import * as emailQueueSchedule from './migrations/2026-11-26T04-00_email-queue-s
 import * as notificationDeliveredVia from './migrations/2026-11-26T05-00_notification-delivered-via';
 import * as alertGroupsFillfactor from './migrations/2026-11-26T06-00_alert-groups-fillfactor';
 import * as outboxPayloadText from './migrations/2026-11-26T07-00_outbox-payload-text';
+import * as silenceUuid from './migrations/2026-11-26T08-00_silence-uuid';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -24,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T05-00_notification-delivered-via': notificationDeliveredVia,
   '2026-11-26T06-00_alert-groups-fillfactor': alertGroupsFillfactor,
   '2026-11-26T07-00_outbox-payload-text': outboxPayloadText,
+  '2026-11-26T08-00_silence-uuid': silenceUuid,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

@@ -64,6 +64,8 @@ export interface SilenceMatcherRow {
 
 export interface SilencesTable {
   id: Generated<number>;
+  /** The silence's id in the Alertmanager API (`/api/v2`). */
+  uuid: Generated<string>;
   matchers: Json<SilenceMatcherRow[]>;
   starts_at: Timestamp;
   ends_at: Timestamp;

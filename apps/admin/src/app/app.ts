@@ -12,6 +12,7 @@ import { auditTrail } from './audit';
 import { adminAuthorization, registerPublic } from './auth';
 import type { ManagementSettings } from './rabbitmq-management';
 import { alertGroupRoutes } from './routes/alert-groups';
+import { alertmanagerV2Routes } from './routes/alertmanager-v2';
 import { apiKeyRoutes } from './routes/api-keys';
 import { explainRoutes } from './routes/explain';
 import { logRoutes } from './routes/logs';
@@ -71,6 +72,8 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
     },
     { prefix: '/api/v1' },
   );
+  // Alertmanager's API v2, for amtool and Grafana (docs/alertmanager-compatibility.md).
+  await app.register(alertmanagerV2Routes, { db: deps.db, audit, prefix: '/api/v2' });
 
   // The console's files are public (they hold no data; the API they call needs a key).
   await registerPublic(app, fastifyStatic, { root: deps.publicDir ?? fileURLToPath(new URL('../public/', import.meta.url)), index: 'index.html' });

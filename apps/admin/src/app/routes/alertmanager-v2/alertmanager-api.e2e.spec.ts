@@ -1,0 +1,493 @@
+/**
+ * The Alertmanager API v2 with its real clients: SentryHub's admin (in this process) on a real
+ * PostgreSQL and RabbitMQ, the real alert-processor (a process run from source), alerts sent to
+ * it as the gateway's `POST /api/v2/alerts` normalizes them; amtool; and a real Alertmanager for
+ * the differential test.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AlertReceived, EXCHANGES, PostableAlert, ROUTING_KEYS } from '@sentryhub/contracts';
+import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
+import { normalizePostableAlert } from '@sentryhub/rules';
+import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
+import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import type { FastifyInstance } from 'fastify';
+import { apiKeyStore } from '../../api-keys';
+import { buildAdmin } from '../../app';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const logger = createLogger('alertmanager-v2-test', 'silent');
+const BOOTSTRAP = 'bootstrap-admin-key-alertmanager-v2';
+
+const AMTOOL = '/usr/bin/amtool';
+const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
+
+/** The tests skip nothing: a missing binary fails them, naming the Debian package to install. */
+function requireBinary(path: string, debianPackage: string): void {
+  if (!existsSync(path)) throw new Error(`${path} is missing: install the Debian package ${debianPackage} (apt-get install ${debianPackage}; .ci/run installs it)`);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface SentryHub {
+  url: string;
+  database: TestDatabase;
+  keys: { editor: string; viewer: string };
+  /** amtool's `--http.config.file` for each key. */
+  httpConfig: { editor: string; viewer: string };
+  /** Sends alerts as the gateway's `POST /api/v2/alerts` does and waits until the processor stored them. */
+  postAlerts(alerts: unknown[]): Promise<void>;
+  api(method: string, path: string, role?: 'editor' | 'viewer', body?: unknown): Promise<{ status: number; json: unknown }>;
+  close(): Promise<void>;
+}
+
+async function startSentryHub(label: string): Promise<SentryHub> {
+  const [database, vhost] = await Promise.all([createTestDatabase(label), createTestVhost(label)]);
+  const dir = await mkdtemp(join(tmpdir(), `${label}-`));
+  let messaging: Messaging | null = null;
+  let processor: ChildProcess | null = null;
+  let processorOutput = '';
+  let app: FastifyInstance | null = null;
+  const close = async () => {
+    await app?.close();
+    if (processor && processor.exitCode === null && processor.signalCode === null) {
+      const exited = new Promise((resolve) => processor?.once('exit', resolve));
+      processor.kill('SIGTERM');
+      await exited;
+    }
+    await messaging?.shutdown();
+    await Promise.all([database.destroy(), (vhost as TestVhost).destroy(), rm(dir, { recursive: true, force: true })]);
+  };
+  try {
+    // The real alert-processor, as a process run from its source.
+    const healthPort = await freePort();
+    processor = spawn(process.execPath, ['--import', 'tsx', 'apps/alert-processor/src/main.ts'], {
+      env: { ...process.env, DATABASE_URL: database.url, RABBITMQ_URL: vhost.url, HEALTH_PORT: String(healthPort), LOG_LEVEL: 'warn', PROCESSOR_BATCH_WAIT_MS: '5' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const child = processor;
+    child.stdout?.on('data', (chunk: Buffer) => (processorOutput += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (processorOutput += chunk.toString()));
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`alert-processor exited with ${child.exitCode}: ${processorOutput}`);
+        return (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => null))?.status === 200 ? true : null;
+      },
+      60_000,
+      'alert-processor ready',
+    );
+    const processedAlerts = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+      return [...text.matchAll(/^sentryhub_processor_alerts_total(?:\{[^}]*\})? (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+    };
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger });
+    const broker = messaging;
+    const store = apiKeyStore(database.db);
+    await store.ensureBootstrap(BOOTSTRAP);
+    const [editor, viewer] = await Promise.all([store.create('amtool-editor', 'editor'), store.create('amtool-viewer', 'viewer')]);
+    const keys = { editor: editor.key, viewer: viewer.key };
+    const httpConfig = { editor: join(dir, 'editor.yml'), viewer: join(dir, 'viewer.yml') };
+    await Promise.all([writeFile(httpConfig.editor, `authorization:\n  credentials: ${keys.editor}\n`), writeFile(httpConfig.viewer, `authorization:\n  credentials: ${keys.viewer}\n`)]);
+    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => broker, readiness: new Readiness([]), registry: createMetricsRegistry(`${label}-admin`), defaultChannel: '#general' });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+
+    let sent = 0;
+    return {
+      url,
+      database,
+      keys,
+      httpConfig,
+      async postAlerts(alerts) {
+        const now = new Date();
+        const normalized = alerts.map((alert) => normalizePostableAlert(PostableAlert.parse(alert), now));
+        const message: AlertReceived = { id: randomUUID(), receivedAt: now.toISOString(), source: 'api', meta: {}, alerts: normalized };
+        await broker.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), message, { messageId: message.id });
+        sent += normalized.length;
+        // Stored when the processor's own counter (its /metrics) has counted every alert sent: it counts after commit.
+        await waitFor(async () => ((await processedAlerts()) >= sent ? true : null), 20_000, `${sent} alerts stored by the processor`);
+      },
+      async api(method, path, role = 'viewer', body) {
+        const response = await fetch(`${url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${keys[role]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await response.text();
+        return { status: response.status, json: text === '' ? null : JSON.parse(text) };
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs amtool against a URL with an HTTP client configuration (the API key). */
+function amtool(url: string, httpConfigFile: string, args: string[]): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    execFile(AMTOOL, [`--alertmanager.url=${url}`, `--http.config.file=${httpConfigFile}`, '--no-version-check', ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface RealAlertmanager {
+  url: string;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }>;
+  stop(): Promise<void>;
+}
+
+/** A real Alertmanager: temp config and storage, clustering off, on a free port of 127.0.0.1. */
+async function startAlertmanager(): Promise<RealAlertmanager> {
+  requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
+  const dir = await mkdtemp(join(tmpdir(), 'alertmanager-'));
+  const config = join(dir, 'alertmanager.yml');
+  await writeFile(config, 'route:\n  receiver: sentryhub\n  group_wait: 1s\nreceivers:\n  - name: sentryhub\n');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let output = '';
+  const child: ChildProcess = spawn(ALERTMANAGER, [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`prometheus-alertmanager exited with ${child.exitCode}: ${output}`);
+        return (await fetch(`${url}/-/ready`).catch(() => null))?.ok ? true : null;
+      },
+      30_000,
+      'Alertmanager ready',
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    url,
+    async api(method, path, body) {
+      const response = await fetch(`${url}${path}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
+      const text = await response.text();
+      let json: unknown = text;
+      try {
+        json = text === '' ? null : JSON.parse(text);
+      } catch {
+        // a plain-text answer stays text
+      }
+      return { status: response.status, json };
+    },
+    stop,
+  };
+}
+
+interface AmtoolAlert {
+  fingerprint: string;
+  labels: Record<string, string>;
+  status: { state: string; silencedBy: string[]; inhibitedBy: string[] };
+  receivers: { name: string }[];
+}
+interface AmtoolSilence {
+  id: string;
+  status: { state: string };
+  matchers: { name: string; value: string; isRegex: boolean; isEqual: boolean }[];
+  createdBy: string;
+  comment: string;
+}
+
+const alert = (labels: Record<string, string>) => ({ labels, annotations: { summary: `${labels['alertname']} on ${labels['instance']}` }, startsAt: '2026-11-26T10:00:00Z', generatorURL: 'http://prometheus.example:9090/graph' });
+
+describe('amtool against the admin service (Alertmanager API v2, API keys in --http.config.file)', () => {
+  let hub: SentryHub;
+  const run = (role: 'editor' | 'viewer', ...args: string[]) => amtool(hub.url, hub.httpConfig[role], args);
+  const json = <T>(result: { code: number; stdout: string; stderr: string }): T => {
+    expect(result.stderr, result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    return JSON.parse(result.stdout) as T;
+  };
+  const instances = (alerts: AmtoolAlert[]) => alerts.map((a) => a.labels['instance']).sort();
+
+  beforeAll(async () => {
+    requireBinary(AMTOOL, 'prometheus-alertmanager');
+    hub = await startSentryHub('amtool');
+    // A Slack rule for the web team: a receiver of the web alerts only.
+    await hub.database.db.insertInto('slack_rules').values({ name: 'web-team', priority: 10, match_criteria: JSON.stringify({ team: 'web' }), slack_channel: '#web', message_template: '{{ summary }}' }).execute();
+    await hub.postAlerts([
+      alert({ alertname: 'DiskFull', instance: 'db-1', severity: 'critical', team: 'storage' }),
+      alert({ alertname: 'HighCPU', instance: 'web-1', severity: 'warning', team: 'web' }),
+      alert({ alertname: 'HighCPU', instance: 'web-2', severity: 'warning', team: 'web' }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await hub?.close();
+  });
+
+  it('alert query lists every firing alert, with its receivers', async () => {
+    const alerts = json<AmtoolAlert[]>(await run('viewer', 'alert', 'query', '-o', 'json'));
+    expect(instances(alerts)).toEqual(['db-1', 'web-1', 'web-2']);
+    expect(alerts.every((a) => a.status.state === 'active' && a.status.silencedBy.length === 0)).toBe(true);
+    expect(alerts.find((a) => a.labels['instance'] === 'web-1')?.receivers).toEqual([{ name: 'web-team' }]);
+    expect(alerts.find((a) => a.labels['instance'] === 'db-1')?.receivers).toEqual([]);
+    const simple = await run('viewer', 'alert', 'query');
+    expect(simple.code).toBe(0);
+    expect(simple.stdout).toMatch(/^Alertname\s+Starts At\s+Summary/);
+    expect(simple.stdout).toContain('DiskFull');
+  });
+
+  it('alert query with matchers, bare and quoted, equality and regex', async () => {
+    expect(instances(json(await run('viewer', 'alert', 'query', '-o', 'json', 'alertname=HighCPU')))).toEqual(['web-1', 'web-2']);
+    expect(instances(json(await run('viewer', 'alert', 'query', '-o', 'json', 'instance=~"web-1|db-.*"')))).toEqual(['db-1', 'web-1']);
+    expect(instances(json(await run('viewer', 'alert', 'query', '-o', 'json', 'alertname=HighCPU', 'instance!=web-1')))).toEqual(['web-2']);
+    // amtool's first bare argument is an alertname.
+    expect(instances(json(await run('viewer', 'alert', 'query', '-o', 'json', 'DiskFull')))).toEqual(['db-1']);
+    expect(instances(json(await run('viewer', 'alert', 'query', '-o', 'json', '--receiver=web-.*')))).toEqual(['web-1', 'web-2']);
+    const bad = await run('viewer', 'alert', 'query', '-o', 'json', 'instance=~"(unclosed"');
+    expect(bad.code).not.toBe(0);
+  });
+
+  it('a viewer key cannot add a silence; nothing is written', async () => {
+    const refused = await run('viewer', 'silence', 'add', 'alertname=HighCPU', '-c', 'viewer try', '-a', 'viewer');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/403|Forbidden|forbidden/);
+    expect(await hub.database.db.selectFrom('silences').select('id').execute()).toEqual([]);
+  });
+
+  let silenceId = '';
+
+  it('silence add with a regex matcher: the matched alerts report silencedBy with its id', async () => {
+    const added = await run('editor', 'silence', 'add', 'instance=~"web-1|db-.*"', '-c', 'maintenance of web-1 and the databases', '-a', 'ops@example.com', '-d', '2h');
+    expect(added.stderr).toBe('');
+    expect(added.code).toBe(0);
+    silenceId = added.stdout.trim();
+    expect(silenceId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+
+    const { status, json: alerts } = await hub.api('GET', '/api/v2/alerts');
+    expect(status).toBe(200);
+    const byInstance = Object.fromEntries((alerts as AmtoolAlert[]).map((a) => [a.labels['instance'], a.status]));
+    expect(byInstance['web-1']).toEqual({ state: 'suppressed', silencedBy: [silenceId], inhibitedBy: [] });
+    expect(byInstance['db-1']).toEqual({ state: 'suppressed', silencedBy: [silenceId], inhibitedBy: [] });
+    expect(byInstance['web-2']).toEqual({ state: 'active', silencedBy: [], inhibitedBy: [] });
+
+    // amtool alert query shows active alerts only by default; --silenced adds the silenced ones.
+    expect(instances(json(await run('viewer', 'alert', 'query', '-o', 'json')))).toEqual(['web-2']);
+    expect(instances(json(await run('viewer', 'alert', 'query', '-o', 'json', '--silenced')))).toEqual(['db-1', 'web-1']);
+  });
+
+  it('silence query shows it; it is the same silence as /api/v1/silences, with its audit row', async () => {
+    const silences = json<AmtoolSilence[]>(await run('viewer', 'silence', 'query', '-o', 'json'));
+    expect(silences).toHaveLength(1);
+    expect(silences[0]).toMatchObject({ id: silenceId, status: { state: 'active' }, createdBy: 'ops@example.com', comment: 'maintenance of web-1 and the databases', matchers: [{ name: 'instance', value: 'web-1|db-.*', isRegex: true, isEqual: true }] });
+    expect((await run('viewer', 'silence', 'query', '-q')).stdout.trim()).toBe(silenceId);
+    expect(json<AmtoolSilence[]>(await run('viewer', 'silence', 'query', '-o', 'json', 'instance=~"web-1|db-.*"'))).toHaveLength(1);
+    expect(json<AmtoolSilence[]>(await run('viewer', 'silence', 'query', '-o', 'json', 'instance=web-1'))).toHaveLength(0);
+
+    const v1 = await hub.api('GET', '/api/v1/silences');
+    const [row] = (v1.json as { items: { id: number; comment: string }[] }).items;
+    expect(row?.comment).toBe('maintenance of web-1 and the databases');
+    const audit = await hub.database.db.selectFrom('audit_log').select(['entity', 'entity_id', 'action', 'actor']).where('entity', '=', 'silence').execute();
+    expect(audit).toEqual([{ entity: 'silence', entity_id: String(row?.id), action: 'create', actor: 'key:amtool-editor' }]);
+  });
+
+  it('silence expire ends it: alerts active again, the silence listed as expired, audited', async () => {
+    const expired = await run('editor', 'silence', 'expire', silenceId);
+    expect(expired.stderr).toBe('');
+    expect(expired.code).toBe(0);
+    expect(json<AmtoolSilence[]>(await run('viewer', 'silence', 'query', '-o', 'json'))).toEqual([]);
+    const listed = json<AmtoolSilence[]>(await run('viewer', 'silence', 'query', '-o', 'json', '--expired'));
+    expect(listed.map((s) => [s.id, s.status.state])).toEqual([[silenceId, 'expired']]);
+    expect(instances(json(await run('viewer', 'alert', 'query', '-o', 'json')))).toEqual(['db-1', 'web-1', 'web-2']);
+    const actions = await hub.database.db.selectFrom('audit_log').select('action').where('entity', '=', 'silence').orderBy('at').execute();
+    expect(actions.map((a) => a.action)).toEqual(['create', 'expire']);
+    // Expiring it again is refused, as Alertmanager refuses it.
+    const again = await run('editor', 'silence', 'expire', silenceId);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('already expired');
+  });
+
+  it('answers 401 without a key', async () => {
+    const response = await fetch(`${hub.url}/api/v2/alerts`);
+    expect(response.status).toBe(401);
+  });
+});
+
+/** The JSON shape of a value: field names and types, arrays as the union of their elements' shapes. */
+function shapeOf(value: unknown): unknown {
+  if (Array.isArray(value)) return { array: [...new Set(value.map((item) => JSON.stringify(shapeOf(item))))].sort() };
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Object.fromEntries(Object.keys(value as object).sort().map((key) => [key, shapeOf((value as Record<string, unknown>)[key])]));
+  return typeof value;
+}
+
+describe('differential: the same alerts and silences sent to a real Alertmanager and to SentryHub', () => {
+  let hub: SentryHub;
+  let am: RealAlertmanager;
+  /** Alertmanager's silence id -> SentryHub's, from the answers to the same requests. */
+  const ids = new Map<string, string>();
+  const hubIds = (amIds: string[]) => amIds.map((id) => ids.get(id) ?? `unmapped:${id}`).sort();
+
+  const startsAt = new Date(Date.now() - 10 * 60_000).toISOString();
+  const alerts = [
+    { alertname: 'DiskFull', instance: 'db-1', severity: 'critical', team: 'storage' },
+    { alertname: 'DiskFull', instance: 'db-2', severity: 'warning', team: 'storage' },
+    { alertname: 'HighCPU', instance: 'web-1', severity: 'warning', team: 'web' },
+    { alertname: 'HighCPU', instance: 'web-2', severity: 'warning', team: 'web' },
+    { alertname: 'Latency', instance: 'api-1', severity: 'warning', team: 'api', path: '/v1/orders' },
+  ].map((labels) => ({ labels, annotations: { summary: `${labels.alertname} on ${labels.instance}` }, startsAt, generatorURL: 'http://prometheus.example:9090/graph?g0.expr=up' }));
+
+  const silence = (matchers: { name: string; value: string; isRegex: boolean; isEqual: boolean }[], comment: string, from = new Date(), hours = 2) => ({
+    matchers,
+    startsAt: from.toISOString(),
+    endsAt: new Date(from.getTime() + hours * 3_600_000).toISOString(),
+    createdBy: 'differential@example.com',
+    comment,
+  });
+
+  /** Posts one silence to both; returns Alertmanager's id (SentryHub's is in the map). */
+  async function postBoth(amBody: object, hubBody: object = amBody): Promise<string> {
+    const [fromAm, fromHub] = await Promise.all([am.api('POST', '/api/v2/silences', amBody), hub.api('POST', '/api/v2/silences', 'editor', hubBody)]);
+    expect(fromAm.status, JSON.stringify(fromAm.json)).toBe(200);
+    expect(fromHub.status, JSON.stringify(fromHub.json)).toBe(200);
+    const amId = (fromAm.json as { silenceID: string }).silenceID;
+    ids.set(amId, (fromHub.json as { silenceID: string }).silenceID);
+    return amId;
+  }
+
+  /** `amtool silence update`: read the silence from each system, change it, post it back with its id. */
+  async function updateBoth(amId: string, change: (s: Record<string, unknown>) => Record<string, unknown>): Promise<string> {
+    const hubId = ids.get(amId) ?? '';
+    const [current, mine] = await Promise.all([am.api('GET', `/api/v2/silence/${amId}`), hub.api('GET', `/api/v2/silence/${hubId}`)]);
+    const body = (s: unknown) => {
+      const { id, matchers, startsAt: from, endsAt, createdBy, comment } = s as Record<string, unknown>;
+      return change({ id, matchers, startsAt: from, endsAt, createdBy, comment });
+    };
+    return postBoth(body(current.json), body(mine.json));
+  }
+
+  const byFingerprint = (list: unknown) => new Map((list as GettableAlertJson[]).map((alert) => [alert.fingerprint, alert]));
+  interface GettableAlertJson {
+    fingerprint: string;
+    labels: Record<string, string>;
+    receivers: { name: string }[];
+    status: { state: string; silencedBy: string[]; inhibitedBy: string[] };
+  }
+
+  beforeAll(async () => {
+    requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
+    [hub, am] = await Promise.all([startSentryHub('differential'), startAlertmanager()]);
+    // Alertmanager's one receiver is `sentryhub`; SentryHub's receivers are its rules: a catch-all of that name.
+    await hub.database.db.insertInto('slack_rules').values({ name: 'sentryhub', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#alerts', message_template: '{{ summary }}' }).execute();
+  });
+
+  afterAll(async () => {
+    await Promise.all([hub?.close(), am?.stop()]);
+  });
+
+  it('runs one sequence of alert posts, silences, updates and expiries on both', async () => {
+    const posted = await am.api('POST', '/api/v2/alerts', alerts);
+    expect(posted.status).toBe(200);
+    await hub.postAlerts(alerts);
+
+    const web = await postBoth(silence([{ name: 'team', value: 'web|api', isRegex: true, isEqual: true }], 'web and api maintenance'));
+    const disks = await postBoth(silence([{ name: 'alertname', value: 'DiskFull', isRegex: false, isEqual: true }, { name: 'severity', value: 'critical', isRegex: false, isEqual: false }], 'small disks'));
+    const pending = await postBoth(silence([{ name: 'instance', value: 'db-1', isRegex: false, isEqual: true }], 'db-1 tonight', new Date(Date.now() + 3_600_000)));
+    const web2 = await postBoth(silence([{ name: 'alertname', value: 'HighCPU', isRegex: false, isEqual: true }, { name: 'instance', value: 'web-2', isRegex: false, isEqual: true }], 'web-2 reboot'));
+
+    // Same matchers, later end: updated in place on both (the id stays).
+    const extended = await updateBoth(disks, (s) => ({ ...s, endsAt: new Date(Date.now() + 5 * 3_600_000).toISOString() }));
+    expect(extended).toBe(disks);
+    expect(ids.get(extended)).toBe(ids.get(disks));
+    // Other matchers: the old one is expired and a new one (new id) replaces it, on both.
+    const webOnly = await updateBoth(web, (s) => ({ ...s, matchers: [{ name: 'team', value: 'web', isRegex: false, isEqual: true }], comment: 'web maintenance' }));
+    expect(webOnly).not.toBe(web);
+    expect(ids.get(webOnly)).not.toBe(ids.get(web));
+    // Expired through DELETE on both.
+    const [amDelete, hubDelete] = await Promise.all([am.api('DELETE', `/api/v2/silence/${web2}`), hub.api('DELETE', `/api/v2/silence/${ids.get(web2)}`, 'editor')]);
+    expect([amDelete.status, hubDelete.status]).toEqual([200, 200]);
+    expect(ids.size).toBe(5);
+    expect(pending).toBeTruthy();
+  });
+
+  it('leaves the same active and suppressed fingerprints, each silenced by the same silences', async () => {
+    const [amAlerts, hubAlerts] = await Promise.all([am.api('GET', '/api/v2/alerts'), hub.api('GET', '/api/v2/alerts')]);
+    const theirs = byFingerprint(amAlerts.json);
+    const ours = byFingerprint(hubAlerts.json);
+    expect([...ours.keys()].sort()).toEqual([...theirs.keys()].sort());
+    expect(ours.size).toBe(5);
+    const states = (alertsByFp: Map<string, GettableAlertJson>, state: string) => [...alertsByFp.values()].filter((a) => a.status.state === state).map((a) => a.fingerprint).sort();
+    expect(states(ours, 'active')).toEqual(states(theirs, 'active'));
+    expect(states(ours, 'suppressed')).toEqual(states(theirs, 'suppressed'));
+    for (const [fingerprint, alert] of theirs) {
+      expect(ours.get(fingerprint)?.status.silencedBy.slice().sort(), fingerprint).toEqual(hubIds(alert.status.silencedBy));
+      expect(ours.get(fingerprint)?.receivers, fingerprint).toEqual(alert.receivers);
+      expect(ours.get(fingerprint)?.labels).toEqual(alert.labels);
+    }
+    // And what that is: web-1 and web-2 by the replacing silence, db-2 by the extended one; db-1 and api-1 active.
+    const instanceStates = Object.fromEntries([...ours.values()].map((a) => [a.labels['instance'], [a.status.state, a.status.silencedBy.length]]));
+    expect(instanceStates).toEqual({ 'db-1': ['active', 0], 'db-2': ['suppressed', 1], 'web-1': ['suppressed', 1], 'web-2': ['suppressed', 1], 'api-1': ['active', 0] });
+  });
+
+  it('filters the same: matchers, active, silenced', async () => {
+    for (const query of ['?filter=team%3D~%22web%7Capi%22', '?filter=alertname%3DDiskFull&filter=instance!%3Ddb-1', '?active=false', '?silenced=false', '?filter=path%3D%22%2Fv1%2Forders%22', '?filter=path%3D%22%22']) {
+      const [theirs, ours] = await Promise.all([am.api('GET', `/api/v2/alerts${query}`), hub.api('GET', `/api/v2/alerts${query}`)]);
+      expect(ours.status, query).toBe(theirs.status);
+      expect([...byFingerprint(ours.json).keys()].sort(), query).toEqual([...byFingerprint(theirs.json).keys()].sort());
+    }
+    const [badAm, badHub] = await Promise.all([am.api('GET', '/api/v2/alerts?filter=nonsense'), hub.api('GET', '/api/v2/alerts?filter=nonsense')]);
+    expect([badHub.status, typeof badHub.json]).toEqual([badAm.status, typeof badAm.json]);
+  });
+
+  it('lists the same silences in the same states and order', async () => {
+    const [theirs, ours] = await Promise.all([am.api('GET', '/api/v2/silences'), hub.api('GET', '/api/v2/silences')]);
+    type S = { id: string; status: { state: string }; matchers: unknown; comment: string; createdBy: string };
+    const amList = theirs.json as S[];
+    const hubList = ours.json as S[];
+    expect(hubList.map((s) => s.id)).toEqual(amList.map((s) => ids.get(s.id)));
+    expect(hubList.map((s) => [s.status.state, s.comment, s.createdBy, s.matchers])).toEqual(amList.map((s) => [s.status.state, s.comment, s.createdBy, s.matchers]));
+    expect(hubList.map((s) => s.status.state).sort()).toEqual(['active', 'active', 'expired', 'expired', 'pending']);
+  });
+
+  it('answers with the same JSON shape: alerts, groups, silences, one silence, status, receivers', async () => {
+    const silenceId = [...ids.keys()][0] ?? '';
+    for (const [amPath, hubPath] of [
+      ['/api/v2/alerts', '/api/v2/alerts'],
+      ['/api/v2/alerts/groups', '/api/v2/alerts/groups'],
+      ['/api/v2/silences', '/api/v2/silences'],
+      [`/api/v2/silence/${silenceId}`, `/api/v2/silence/${ids.get(silenceId)}`],
+      ['/api/v2/status', '/api/v2/status'],
+      ['/api/v2/receivers', '/api/v2/receivers'],
+    ] as const) {
+      const [theirs, ours] = await Promise.all([am.api('GET', amPath), hub.api('GET', hubPath)]);
+      expect(ours.status, hubPath).toBe(200);
+      expect(shapeOf(ours.json), hubPath).toEqual(shapeOf(theirs.json));
+    }
+    const [amGroups, hubGroups] = await Promise.all([am.api('GET', '/api/v2/alerts/groups'), hub.api('GET', '/api/v2/alerts/groups')]);
+    const members = (groups: unknown) => (groups as { receiver: { name: string }; alerts: { fingerprint: string }[] }[]).map((g) => [g.receiver.name, g.alerts.map((a) => a.fingerprint).sort()]);
+    expect(members(hubGroups.json)).toEqual(members(amGroups.json));
+  });
+});
