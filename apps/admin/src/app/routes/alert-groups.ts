@@ -14,12 +14,14 @@ import {
   type AlertChange,
   type AlertProcessed,
 } from '@sentryhub/contracts';
-import { activeSilences, type Database } from '@sentryhub/db';
+import { activeSilences, type AlertGroup, type Database } from '@sentryhub/db';
+import { silenceState } from '@sentryhub/rules';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type SqlBool } from 'kysely';
 import type { AuditTrail } from '../audit';
 import { actorOf } from '../auth';
+import { scanGroups, silencedSql } from '../silence-sql';
 import { groupView, instanceView, notificationView } from '../views';
 
 export interface AlertGroupRoutesOptions {
@@ -27,7 +29,7 @@ export interface AlertGroupRoutesOptions {
   audit: AuditTrail;
 }
 
-/** Filtering by silence needs the labels of every candidate; beyond this many we refuse. */
+/** Filtering by a silence with regex matchers scans the candidates (a batch at a time); beyond this many we refuse. */
 const SILENCE_FILTER_LIMIT = 20_000;
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
@@ -50,18 +52,36 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
     }
     const silences = await activeSilences(db, now);
     const offset = (query.page - 1) * query.pageSize;
-    if (query.silenced === undefined) {
-      const [rows, count] = await Promise.all([
-        base.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(query.pageSize).offset(offset).execute(),
-        base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    const page = (rows: AlertGroup[], total: number) => ({ items: rows.map((row) => groupView(row, silences, now)), total, page: query.page, pageSize: query.pageSize });
+    const listed = (filtered: typeof base) =>
+      Promise.all([
+        filtered.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(query.pageSize).offset(offset).execute(),
+        filtered.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
       ]);
-      return { items: rows.map((row) => groupView(row, silences, now)), total: Number(count.n), page: query.page, pageSize: query.pageSize };
+    if (query.silenced === undefined) {
+      const [rows, count] = await listed(base);
+      return page(rows, Number(count.n));
     }
-    // Silence state is evaluated now, not stored: filter the candidates in memory.
-    const rows = await base.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(SILENCE_FILTER_LIMIT + 1).execute();
-    if (rows.length > SILENCE_FILTER_LIMIT) return reply.code(400).send({ error: `too many groups to filter by silence (over ${SILENCE_FILTER_LIMIT}): add another filter` });
-    const views = rows.map((row) => groupView(row, silences, now)).filter((view) => view.silenced === query.silenced);
-    return { items: views.slice(offset, offset + query.pageSize), total: views.length, page: query.page, pageSize: query.pageSize };
+    // Silence state is evaluated now, not stored: in SQL when every active silence is made of
+    // equality matchers (exact), else SQL narrows and the regexes are checked batch by batch.
+    const silenced = silencedSql(silences);
+    if (silenced.exact) {
+      const [rows, count] = await listed(base.where(query.silenced ? silenced.where : sql<SqlBool>`not ${silenced.where}`));
+      return page(rows, Number(count.n));
+    }
+    const candidates = query.silenced ? base.where(silenced.where) : base;
+    const { n } = await candidates.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    if (Number(n) > SILENCE_FILTER_LIMIT) return reply.code(400).send({ error: `too many groups to filter by a regex silence (over ${SILENCE_FILTER_LIMIT}): add another filter` });
+    const items: AlertGroup[] = [];
+    let total = 0;
+    for await (const batch of scanGroups(candidates)) {
+      for (const row of batch) {
+        if (silenceState(silences, row.labels, now).silenced !== query.silenced) continue;
+        if (total >= offset && items.length < query.pageSize) items.push(row);
+        total++;
+      }
+    }
+    return page(items, total);
   });
 
   routes.get('/alert-groups/:id', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: AlertGroupDetail, ...errors } } }, async (request, reply) => {

@@ -1,13 +1,13 @@
 import { AlertGroupView, ErrorResponse, IdParams, SilenceBody, SilenceQuery, SilenceView, pageOf } from '@sentryhub/contracts';
-import { activeSilences, type Database } from '@sentryhub/db';
-import { silenceMatches } from '@sentryhub/rules';
+import { activeSilences, type AlertGroup, type Database } from '@sentryhub/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
 import { actorOf } from '../auth';
-import { silenceView } from '../silences';
+import { regexMatchersHold, scanGroups, silenceSql } from '../silence-sql';
+import { silenceStateAt, silenceView } from '../silences';
 import { groupView } from '../views';
 
 export interface SilenceRoutesOptions {
@@ -16,6 +16,10 @@ export interface SilenceRoutesOptions {
 }
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse };
+
+/** The groups a silence mutes now: at most `limit`, newest first; `more` when there are others. */
+const SilenceMatchesQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(200) });
+const SilenceMatches = z.object({ items: z.array(AlertGroupView), more: z.boolean() });
 
 /** Silences CRUD in Alertmanager's shape, and the groups a silence mutes now (SPEC section 7). */
 export async function silenceRoutes(app: FastifyInstance, { db, audit }: SilenceRoutesOptions): Promise<void> {
@@ -83,14 +87,41 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
     return reply.code(204).send(null);
   });
 
-  routes.get('/silences/:id/matches', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: z.object({ items: z.array(AlertGroupView) }), ...errors } } }, async (request, reply) => {
-    const row = await db.selectFrom('silences').selectAll().where('id', '=', request.params.id).executeTakeFirst();
-    if (!row) return reply.code(404).send(notFound(request.params.id));
-    const now = new Date();
-    const silence = { id: row.id, matchers: row.matchers, startsAt: row.starts_at, endsAt: row.ends_at };
-    // Only firing groups can be silenced "now"; resolved ones have nothing to mute.
-    const groups = await db.selectFrom('alert_groups').selectAll().where('current_status', '=', 'firing').orderBy('last_occurrence', 'desc').limit(10_000).execute();
-    const silences = await activeSilences(db, now);
-    return { items: groups.filter((group) => silenceMatches(silence, group.labels, now)).map((group) => groupView(group, silences, now)) };
-  });
+  routes.get(
+    '/silences/:id/matches',
+    { config: { role: 'viewer' }, schema: { params: IdParams, querystring: SilenceMatchesQuery, response: { 200: SilenceMatches, ...errors } } },
+    async (request, reply) => {
+      const row = await db.selectFrom('silences').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+      if (!row) return reply.code(404).send(notFound(request.params.id));
+      const { limit } = request.query;
+      const now = new Date();
+      const silence = { id: row.id, matchers: row.matchers, startsAt: row.starts_at, endsAt: row.ends_at };
+      const silences = await activeSilences(db, now);
+      // Only firing groups can be silenced "now"; resolved ones have nothing to mute. Equality
+      // matchers are SQL (exact); regex ones (RE2) are checked on one batch of candidates at a time.
+      const matching = silenceSql(silence);
+      const candidates = db.selectFrom('alert_groups').where('current_status', '=', 'firing').where(matching.where);
+      const items: AlertGroup[] = [];
+      let more = false;
+      if (silenceStateAt(row, now) !== 'active') {
+        // A pending or expired silence mutes nothing now.
+      } else if (matching.exact) {
+        const rows = await candidates.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+        more = rows.length > limit;
+        items.push(...rows.slice(0, limit));
+      } else {
+        scan: for await (const batch of scanGroups(candidates)) {
+          for (const group of batch) {
+            if (!regexMatchersHold(silence, group.labels)) continue;
+            if (items.length === limit) {
+              more = true;
+              break scan;
+            }
+            items.push(group);
+          }
+        }
+      }
+      return { items: items.map((group) => groupView(group, silences, now)), more };
+    },
+  );
 }
