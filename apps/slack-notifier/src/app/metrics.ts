@@ -1,6 +1,36 @@
 import { Counter, Gauge, Histogram, type Registry } from '@sentryhub/service-runtime';
 
+/**
+ * At most this many distinct Slack channels get a series of their own in the latency
+ * histogram: channels come from rules and alert labels, and every label value is a series
+ * Prometheus keeps. Channels seen after that are counted under `other`.
+ */
+export const MAX_CHANNEL_LABELS = 50;
+export const OTHER_LABEL = 'other';
+
+/**
+ * A label value from data: the first `limit` distinct values pass as they are, later ones
+ * become `other`, so the series of a metric stay bounded however many values traffic brings.
+ */
+export function boundedLabel(limit: number, other = OTHER_LABEL): (value: string) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    if (seen.has(value)) return value;
+    if (seen.size >= limit) return other;
+    seen.add(value);
+    return value;
+  };
+}
+
 export function slackMetrics(registry: Registry) {
+  const channelLabel = boundedLabel(MAX_CHANNEL_LABELS);
+  const deliveryLatency = new Histogram({
+    name: 'sentryhub_slack_delivery_latency_seconds',
+    help: `From the alert processor's processing of a change to Slack's \`ok\` for its notification, by channel (the first ${MAX_CHANNEL_LABELS} channels seen; later ones as "${OTHER_LABEL}")`,
+    labelNames: ['channel'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
+    registers: [registry],
+  });
   const metrics = {
     notifications: new Counter({
       name: 'sentryhub_slack_notifications_total',
@@ -39,13 +69,9 @@ export function slackMetrics(registry: Registry) {
       help: 'Notifications whose rule template failed to render and that got the safe default text',
       registers: [registry],
     }),
-    deliveryLatency: new Histogram({
-      name: 'sentryhub_slack_delivery_latency_seconds',
-      help: "From the alert processor's processing of a change to Slack's `ok` for its notification, by channel",
-      labelNames: ['channel'] as const,
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
-      registers: [registry],
-    }),
+    deliveryLatency: {
+      observe: (labels: { channel: string }, seconds: number) => deliveryLatency.observe({ channel: channelLabel(labels.channel) }, seconds),
+    },
     changesHeld: new Gauge({
       name: 'sentryhub_slack_changes_held',
       help: 'Changes of alert.processed messages being handled (prepared, or waiting for their channel slot); at most NOTIFIER_MAX_PENDING_CHANGES, or one larger message',
