@@ -23,6 +23,7 @@ await runWorker({
       registry,
       broker: { url: rabbitmqUrl(config), socketOptions: topology.socketOptions },
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
+      intakeMaxFutureMs: config.INTAKE_MAX_FUTURE,
       retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000,
     }),
   ],

@@ -4,7 +4,13 @@ import { ALERT_SOURCES } from './topology';
 
 /** One alert after intake: the same shape whatever door it came in by. */
 export const NormalizedAlert = z.object({
+  /**
+   * The fingerprint SentryHub computes from the labels (Alertmanager's): the key of the alert's
+   * group. The processor computes it again from the labels and never trusts this field.
+   */
   fingerprint: z.string().regex(/^[0-9a-f]{16}$/),
+  /** The fingerprint the sender gave (a webhook's `fingerprint`), for reference only: it decides nothing. */
+  senderFingerprint: z.string().optional(),
   status: z.enum(['firing', 'resolved']),
   labels: LabelSet,
   annotations: LabelSet,

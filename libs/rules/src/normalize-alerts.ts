@@ -1,6 +1,7 @@
 import {
   ZERO_TIME,
   type AlertmanagerWebhook,
+  type IntakeAlerts,
   type NormalizedAlert,
   type PostableAlert,
   type WebhookAlert,
@@ -18,9 +19,15 @@ function endTime(value: string | undefined): string | null {
   return value === undefined || value === ZERO_TIME ? null : value;
 }
 
+/**
+ * The group key is always the fingerprint of the labels, computed here: a sender's `fingerprint`
+ * is kept as `senderFingerprint` for reference and decides nothing (else a sender could name
+ * another group's fingerprint and rewrite its labels).
+ */
 export function normalizeWebhookAlert(alert: WebhookAlert): NormalizedAlert {
   return {
-    fingerprint: alert.fingerprint ?? fingerprint(alert.labels),
+    fingerprint: fingerprint(alert.labels),
+    ...(alert.fingerprint === undefined ? {} : { senderFingerprint: alert.fingerprint }),
     status: alert.status,
     labels: alert.labels,
     annotations: alert.annotations,
@@ -67,4 +74,10 @@ export function normalizeIntakeBody(body: IntakeBody, now: Date): { alerts: Norm
   if (isWebhook(body)) return { alerts: body.alerts.map(normalizeWebhookAlert), meta: webhookMeta(body) };
   const alerts = Array.isArray(body) ? body : [body];
   return { alerts: alerts.map((alert) => normalizePostableAlert(alert, now)), meta: {} };
+}
+
+/** The alerts that passed the intake bounds (parseIntakeAlerts), normalised, with the webhook's payload fields as meta. */
+export function normalizeIntakeAlerts(data: IntakeAlerts, now: Date): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
+  if (data.kind === 'webhook') return { alerts: data.alerts.map(normalizeWebhookAlert), meta: { ...data.payload } };
+  return { alerts: data.alerts.map((alert) => normalizePostableAlert(alert, now)), meta: {} };
 }

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { DEFAULT_INTAKE_MAX_FUTURE, parseDuration } from '@sentryhub/contracts';
 import {
   MAX_RECONNECT_DELAY_MS,
   EXTERNAL_QUEUE_DECLARATION,
@@ -12,7 +13,7 @@ import type { Logger, Registry } from '@sentryhub/service-runtime';
 import amqp from 'amqplib';
 import { readCaBundle } from './ca-bundle';
 import type { ConsumerConfig } from './config';
-import { externalMessageHandler } from './handle-external-message';
+import { externalMessageHandler, rejectedAlertsCounter } from './handle-external-message';
 import { parseExternalMessage } from './parse-external-message';
 
 type TopologyConfig = Pick<ConsumerConfig, 'RABBITMQ_EXTERNAL_QUEUE' | 'RABBITMQ_PREFETCH'> & Partial<Pick<ConsumerConfig, 'RABBITMQ_CA_FILE'>>;
@@ -100,23 +101,33 @@ export interface ExternalIntakeDeps {
   registry: Registry;
   broker: BrokerAddress;
   bodyLimitBytes: number;
+  /** INTAKE_MAX_FUTURE in milliseconds: how far after its receipt an alert may say it starts or ends (default 10 minutes). */
+  intakeMaxFutureMs?: number;
   /** First delay before checking the queue again after a failure. */
   retryDelayMs?: number;
 }
 
 /**
- * Consumes the external queue: invalid bodies are dead-lettered by `subscribe`, valid ones
- * republished. The queue is checked (declared if missing) first, and again whenever the
+ * Consumes the external queue: invalid bodies (and those whose every alert breaks an intake
+ * bound) are dead-lettered by `subscribe`; the alerts of the others that pass are republished,
+ * a copy of the message going to the dead letters when some were refused. The queue is checked (declared if missing) first, and again whenever the
  * broker says it is gone, so that rascal's next re-subscription finds it.
  */
 export async function subscribeExternalIntake(messaging: Messaging, deps: ExternalIntakeDeps): Promise<Subscription> {
   const { queue, logger, broker } = deps;
   const retryDelayMs = deps.retryDelayMs ?? 1_000;
   await ensureWithRetry(broker, queue, logger, retryDelayMs);
+  const rejectedAlerts = rejectedAlertsCounter(deps.registry);
+  const maxFutureMs = deps.intakeMaxFutureMs ?? (parseDuration(DEFAULT_INTAKE_MAX_FUTURE) as number);
   const subscription = await subscribe(messaging, {
     queue,
-    parse: parseExternalMessage,
-    handler: externalMessageHandler(messaging, deps.registry, { bodyLimitBytes: deps.bodyLimitBytes }),
+    parse: (json) => {
+      // Judged at receipt: a message whose alerts are all refused is dead-lettered whole, by the subscriber.
+      const result = parseExternalMessage(json, { receivedAt: new Date(), maxFutureMs });
+      if (!result.success) for (const alert of result.rejected) rejectedAlerts.inc({ reason: alert.refusal });
+      return result;
+    },
+    handler: externalMessageHandler(messaging, deps.registry, { bodyLimitBytes: deps.bodyLimitBytes, queue, rejectedAlerts }),
     logger,
   });
   let ensuring: Promise<void> | null = null;

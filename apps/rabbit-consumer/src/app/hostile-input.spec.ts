@@ -44,7 +44,7 @@ describe('rabbit-consumer parse path under hostile input', () => {
     expect(parseExternalMessage(decode(Buffer.from(`${'['.repeat(100_000)}${']'.repeat(100_000)}`))).success).toBe(false);
     expect(parseExternalMessage(decode(Buffer.from('{"labels":{"alertname":"a\\u0000"}}'))).success).toBe(false);
     expect(parseExternalMessage(decode(Buffer.from('{"labels":{"alertname":"a\\udfff"}}'))).success).toBe(false);
-    const labels = { alertname: "x'); DROP TABLE alert_groups; --", "k\u0001\u001b\t": '%_\\"\r\n$1' };
-    expect(parseExternalMessage({ labels })).toMatchObject({ success: true, data: { labels } });
+    const labels = { alertname: "x'); DROP TABLE alert_groups; --", k: '%_\\"\r\n$1\u0001\u001b\t' };
+    expect(parseExternalMessage({ labels })).toMatchObject({ success: true, data: { alerts: { kind: 'postable', alerts: [{ labels }] } } });
   });
 });

@@ -17,17 +17,22 @@ describe('parseExternalMessage', () => {
       receiver: 'r',
       alerts: [{ status: 'firing', labels: { alertname: 'X' }, startsAt: '2025-01-01T00:00:00Z' }],
     };
-    expect(parseExternalMessage(webhook)).toMatchObject({ success: true, data: { receiver: 'r', truncatedAlerts: 0 } });
-    expect(parseExternalMessage({ labels: { alertname: 'X' } })).toMatchObject({ success: true, data: { annotations: {} } });
+    expect(parseExternalMessage(webhook)).toMatchObject({ success: true, data: { alerts: { kind: 'webhook', payload: { receiver: 'r', truncatedAlerts: 0 }, alerts: [{ labels: { alertname: 'X' } }] }, rejected: [] } });
+    expect(parseExternalMessage({ labels: { alertname: 'X' } })).toMatchObject({ success: true, data: { alerts: { kind: 'postable', alerts: [{ annotations: {} }] } } });
     expect(parseExternalMessage([{ labels: { alertname: 'X' } }, { labels: { alertname: 'Y' } }])).toMatchObject({
       success: true,
-      data: [{ labels: { alertname: 'X' } }, { labels: { alertname: 'Y' } }],
+      data: { alerts: { kind: 'postable', alerts: [{ labels: { alertname: 'X' } }, { labels: { alertname: 'Y' } }] }, rejected: [] },
     });
   });
 
   it('names the field at fault instead of the union\'s bare "Invalid input"', () => {
     expect(failure({ hello: 'world' })).toEqual({ path: 'labels', message: expect.stringMatching(/expected record/) });
-    expect(failure([{ labels: { alertname: 'ok' } }, { foo: 1 }])).toEqual({ path: '1.labels', message: expect.stringMatching(/expected record/) });
+    expect(failure([{ foo: 1 }])).toEqual({ path: '0.labels', message: expect.stringMatching(/expected record/) });
+    // One bad alert among good ones is refused alone, naming its field; the good one is kept.
+    expect(parseExternalMessage([{ labels: { alertname: 'ok' } }, { foo: 1 }])).toMatchObject({
+      success: true,
+      data: { alerts: { alerts: [{ labels: { alertname: 'ok' } }] }, rejected: [{ index: 1, refusal: 'invalid_alert', reason: expect.stringMatching(/^labels: .*expected record/) }] },
+    });
     expect(failure({ labels: { alertname: 'X' }, startsAt: 'yesterday' })).toEqual({ path: 'startsAt', message: expect.stringMatching(/datetime/i) });
   });
 

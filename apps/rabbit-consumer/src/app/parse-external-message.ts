@@ -1,10 +1,16 @@
-import { externalIntakeSchema, PostableAlert, PostableAlerts } from '@sentryhub/contracts';
-import type { IntakeBody } from '@sentryhub/rules';
+import { DEFAULT_INTAKE_MAX_FUTURE, parseDuration, parseIntakeAlerts, type IntakeAlerts, type IntakeLimits, type RejectedAlert } from '@sentryhub/contracts';
 import { z } from 'zod';
 
-export type ParseResult = { success: true; data: IntakeBody } | { success: false; error: z.ZodError };
+/** A message judged alert by alert: the alerts that passed, those refused on their own, and when it was received. */
+export interface ExternalIntake {
+  alerts: IntakeAlerts;
+  rejected: RejectedAlert[];
+  receivedAt: Date;
+}
 
-const SHAPES = 'an Alertmanager webhook payload (version "4"), one postable alert {labels, ...} or an array of them';
+export type ParseResult = { success: true; data: ExternalIntake } | { success: false; error: z.ZodError; rejected: RejectedAlert[] };
+
+const DEFAULT_MAX_FUTURE_MS = parseDuration(DEFAULT_INTAKE_MAX_FUTURE) as number;
 
 /**
  * Alerts are shallow (a webhook's labels sit 4 levels down), but the shapes keep unknown fields,
@@ -37,30 +43,19 @@ export function tooDeep(json: unknown, limit = MAX_DEPTH): (string | number)[] |
   return null;
 }
 
-function describe(json: unknown): string {
-  return json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json;
-}
-
 /**
- * Judges a decoded message body by `externalIntakeSchema` (SPEC section 3), once it is known to
- * be no deeper than MAX_DEPTH. When neither "one alert" nor "an array" fits, zod reports only
- * "Invalid input" for the union: the body's own shape then picks the schema whose first issue
- * says what is actually wrong, so that the dead letter's `x-error` and `x-error-path` point at
- * the problem.
+ * Judges a decoded message body, once it is known to be no deeper than MAX_DEPTH: as a whole
+ * first (a webhook payload, one postable alert or an array of them; a failure here dead-letters
+ * the message), then alert by alert against the intake bounds. The alerts that pass are returned
+ * with the refused ones; when every alert is refused, the message fails with their issues, the
+ * first of which becomes the dead letter's `x-error` and `x-error-path`.
  */
-export function parseExternalMessage(json: unknown): ParseResult {
+export function parseExternalMessage(json: unknown, limits: IntakeLimits = { receivedAt: new Date(), maxFutureMs: DEFAULT_MAX_FUTURE_MS }): ParseResult {
   const deepPath = tooDeep(json);
   if (deepPath) {
-    return { success: false, error: new z.ZodError([{ code: 'custom', path: deepPath, message: `nested deeper than ${MAX_DEPTH} levels`, input: undefined }]) };
+    return { success: false, error: new z.ZodError([{ code: 'custom', path: deepPath, message: `nested deeper than ${MAX_DEPTH} levels`, input: undefined }]), rejected: [] };
   }
-  const result = externalIntakeSchema(json).safeParse(json);
-  if (result.success) return result;
-  const [issue, ...others] = result.error.issues;
-  if (others.length > 0 || issue?.code !== 'invalid_union' || issue.path.length > 0) return result;
-  if (Array.isArray(json)) return PostableAlerts.safeParse(json);
-  if (json !== null && typeof json === 'object') return PostableAlert.safeParse(json);
-  return {
-    success: false,
-    error: new z.ZodError([{ code: 'custom', path: [], message: `expected ${SHAPES}, got ${describe(json)}`, input: json }]),
-  };
+  const result = parseIntakeAlerts('any', json, limits);
+  if (!result.success) return result;
+  return { success: true, data: { alerts: result.data, rejected: result.rejected, receivedAt: limits.receivedAt } };
 }

@@ -1,6 +1,17 @@
-import { AcceptedResponse, AlertmanagerWebhook, ErrorResponse, PostableAlertOrAlerts, PostableAlerts, type AlertSource } from '@sentryhub/contracts';
+import {
+  AcceptedResponse,
+  AlertmanagerWebhook,
+  ErrorResponse,
+  parseIntakeAlerts,
+  PostableAlertOrAlerts,
+  PostableAlerts,
+  toErrorIssues,
+  type AlertSource,
+  type IntakeShape,
+  type RejectedAlert,
+} from '@sentryhub/contracts';
 import { PublishError } from '@sentryhub/messaging';
-import { normalizeIntakeBody, type IntakeBody } from '@sentryhub/rules';
+import { normalizeIntakeAlerts } from '@sentryhub/rules';
 import type { Counter } from '@sentryhub/service-runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -13,24 +24,56 @@ export interface IntakeRoutesOptions {
   tokens: readonly string[];
   acceptedAlerts: Counter<'source'>;
   rejectedRequests: Counter<'reason'>;
+  /** Alerts refused on their own at intake, by source and the bound they broke (never their content). */
+  rejectedAlerts: Counter<'source' | 'reason'>;
+  /** How far after the receipt an alert's startsAt or endsAt may be (INTAKE_MAX_FUTURE), in milliseconds. */
+  maxFutureMs: number;
 }
 
 const RETRY_AFTER_SECONDS = 5;
 
+/** At most this many issues in a 400 that refuses every alert of a request. */
+const MAX_ISSUES = 100;
+
 const responses = { 202: AcceptedResponse, 400: ErrorResponse, 401: ErrorResponse, 503: ErrorResponse };
 
-/** The three intake routes of SPEC section 2: validate, publish with confirm, then 202. */
+/**
+ * The body is judged by parseIntakeAlerts in the handler, alert by alert, instead of by the
+ * route's schema, which would refuse the whole request for one bad alert. The schema stays on
+ * the route for the OpenAPI document.
+ */
+const judgedInHandler = () => (data: unknown) => ({ value: data });
+
+/**
+ * The three intake routes: validate, publish with confirm, then 202. A body that cannot be read
+ * as a whole is 400; an alert that breaks an intake bound is refused alone and listed in the
+ * 202's `rejected`; when every alert is refused the answer is 400 (nothing usable, nothing
+ * published), as Alertmanager answers a request whose alerts all fail validation.
+ */
 export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOptions): Promise<void> {
-  const { publisher, acceptedAlerts, rejectedRequests } = options;
+  const { publisher, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs } = options;
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const preHandler = requireToken(options.tokens);
   // Intake takes JSON only: any other content type is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
 
+  const countRejected = (source: AlertSource, rejected: readonly RejectedAlert[]) => {
+    for (const alert of rejected) rejectedAlerts.inc({ source, reason: alert.refusal });
+  };
+
   /** 202 only after RabbitMQ confirmed the message carrying the alerts; otherwise 503 and Alertmanager retries. */
-  async function accept(request: FastifyRequest, reply: FastifyReply, body: IntakeBody, source: AlertSource) {
+  async function accept(request: FastifyRequest, reply: FastifyReply, shape: IntakeShape, source: AlertSource) {
     const receivedAt = new Date();
-    const { alerts, meta } = normalizeIntakeBody(body, receivedAt);
+    const parsed = parseIntakeAlerts(shape, request.body, { receivedAt, maxFutureMs });
+    countRejected(source, parsed.rejected);
+    if (!parsed.success) {
+      const issues = toErrorIssues(parsed.error).slice(0, MAX_ISSUES);
+      const [first] = issues;
+      const what = parsed.rejected.length > 0 ? `no alert accepted (${parsed.rejected.length} refused)` : 'invalid body';
+      request.log.info({ refused: parsed.rejected.length, bounds: [...new Set(parsed.rejected.map((alert) => alert.refusal))] }, 'intake request refused');
+      return reply.code(400).send({ error: `${what}: ${first?.path || '(root)'}: ${first?.message ?? 'invalid'}`, issues });
+    }
+    const { alerts, meta } = normalizeIntakeAlerts(parsed.data, receivedAt);
     try {
       await publisher.submit(source, { id: request.id, receivedAt, meta, alerts });
     } catch (error) {
@@ -43,23 +86,31 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOp
         .send({ error: `alerts not accepted: ${error instanceof Error ? error.message : 'broker unavailable'}; retry later` });
     }
     acceptedAlerts.inc({ source }, alerts.length);
-    request.log.debug({ alerts: alerts.length, source }, 'alerts accepted');
-    return reply.code(202).send({ accepted: alerts.length, id: request.id });
+    if (parsed.rejected.length === 0) {
+      request.log.debug({ alerts: alerts.length, source }, 'alerts accepted');
+      return reply.code(202).send({ accepted: alerts.length, id: request.id });
+    }
+    request.log.info({ alerts: alerts.length, refused: parsed.rejected.map(({ index, refusal }) => ({ index, bound: refusal })), source }, 'alerts accepted, some refused');
+    return reply.code(202).send({
+      accepted: alerts.length,
+      id: request.id,
+      rejected: parsed.rejected.map(({ index, reason, refusal }) => ({ index, reason, bound: refusal })),
+    });
   }
 
   routes.post(
     '/api/v1/webhooks/alertmanager',
-    { preHandler, schema: { summary: 'Alertmanager webhook (version 4)', body: AlertmanagerWebhook, response: responses } },
-    (request, reply) => accept(request, reply, request.body, 'webhook'),
+    { preHandler, validatorCompiler: judgedInHandler, schema: { summary: 'Alertmanager webhook (version 4)', body: AlertmanagerWebhook, response: responses } },
+    (request, reply) => accept(request, reply, 'webhook', 'webhook'),
   );
   routes.post(
     '/api/v2/alerts',
-    { preHandler, schema: { summary: 'Alertmanager API v2: an array of postable alerts', body: PostableAlerts, response: responses } },
-    (request, reply) => accept(request, reply, request.body, 'api'),
+    { preHandler, validatorCompiler: judgedInHandler, schema: { summary: 'Alertmanager API v2: an array of postable alerts', body: PostableAlerts, response: responses } },
+    (request, reply) => accept(request, reply, 'alerts', 'api'),
   );
   routes.post(
     '/api/v1/alerts',
-    { preHandler, schema: { summary: 'One postable alert or an array of them', body: PostableAlertOrAlerts, response: responses } },
-    (request, reply) => accept(request, reply, request.body, 'api'),
+    { preHandler, validatorCompiler: judgedInHandler, schema: { summary: 'One postable alert or an array of them', body: PostableAlertOrAlerts, response: responses } },
+    (request, reply) => accept(request, reply, 'alert-or-alerts', 'api'),
   );
 }
