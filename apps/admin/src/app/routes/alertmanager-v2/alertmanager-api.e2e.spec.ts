@@ -17,6 +17,7 @@ import { normalizePostableAlert } from '@sentryhub/rules';
 import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import type { FastifyInstance } from 'fastify';
+import { parse as parseYaml } from 'yaml';
 import { apiKeyStore } from '../../api-keys';
 import { buildAdmin } from '../../app';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -489,5 +490,58 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
     const [amGroups, hubGroups] = await Promise.all([am.api('GET', '/api/v2/alerts/groups'), hub.api('GET', '/api/v2/alerts/groups')]);
     const members = (groups: unknown) => (groups as { receiver: { name: string }; alerts: { fingerprint: string }[] }[]).map((g) => [g.receiver.name, g.alerts.map((a) => a.fingerprint).sort()]);
     expect(members(hubGroups.json)).toEqual(members(amGroups.json));
+  });
+});
+
+describe("Grafana's Alertmanager data source (implementation Prometheus): the calls it makes", () => {
+  let hub: SentryHub;
+  /** Grafana sends the data source's custom header, `Authorization: Bearer <key>`, on every call. */
+  const grafana = async (method: string, path: string, role: 'viewer' | 'editor' = 'viewer', body?: unknown) => hub.api(method, path, role, body);
+
+  beforeAll(async () => {
+    hub = await startSentryHub('grafana');
+    await hub.database.db.insertInto('slack_rules').values({ name: 'ops', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#ops', message_template: '{{ summary }}' }).execute();
+    await hub.postAlerts([
+      { labels: { alertname: 'DiskFull', instance: 'db-1', severity: 'critical' }, annotations: { summary: 'disk' }, startsAt: '2026-11-26T10:00:00Z' },
+      { labels: { alertname: 'HighCPU', instance: 'web-1', severity: 'warning' }, annotations: { summary: 'cpu' }, startsAt: '2026-11-26T10:00:00Z' },
+    ]);
+  });
+
+  afterAll(async () => {
+    await hub?.close();
+  });
+
+  it('health check: /alertmanager/api/v2/status is not there (not Mimir), /api/v2/status is, with a configuration that parses', async () => {
+    expect((await grafana('GET', '/alertmanager/api/v2/status')).status).toBe(404);
+    const status = await grafana('GET', '/api/v2/status');
+    expect(status.status).toBe(200);
+    const { config, cluster, versionInfo } = status.json as { config: { original: string }; cluster: { status: string }; versionInfo: { version: string } };
+    expect(cluster.status).toBe('disabled');
+    expect(versionInfo.version).toMatch(/^sentryhub-/);
+    // Contact points and notification policies are read from it (read-only for this implementation).
+    expect(parseYaml(config.original)).toEqual({ route: { receiver: 'sentryhub', routes: [{ receiver: 'ops', continue: true }] }, receivers: [{ name: 'sentryhub' }, { name: 'ops' }] });
+  });
+
+  it('alert list and groups, with the filters Grafana sends', async () => {
+    const groups = await grafana('GET', '/api/v2/alerts/groups?silenced=false&inhibited=false&active=true');
+    expect(groups.status).toBe(200);
+    expect((groups.json as { receiver: { name: string }; alerts: unknown[] }[]).map((g) => [g.receiver.name, g.alerts.length])).toEqual([['ops', 2]]);
+    const filtered = await grafana('GET', `/api/v2/alerts?filter=${encodeURIComponent('severity="critical"')}&silenced=true&inhibited=true&active=true`);
+    expect((filtered.json as { labels: Record<string, string> }[]).map((a) => a.labels['alertname'])).toEqual(['DiskFull']);
+  });
+
+  it('silences: create (editor key), read, list, expire; a viewer key is refused the create', async () => {
+    const body = { matchers: [{ name: 'alertname', value: 'High.*', isRegex: true, isEqual: true }], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), createdBy: 'grafana-user', comment: 'from Grafana' };
+    expect((await grafana('POST', '/api/v2/silences', 'viewer', body)).status).toBe(403);
+    const created = await grafana('POST', '/api/v2/silences', 'editor', body);
+    expect(created.status).toBe(200);
+    const id = (created.json as { silenceID: string }).silenceID;
+    expect(((await grafana('GET', `/api/v2/silence/${id}`)).json as { comment: string }).comment).toBe('from Grafana');
+    const suppressed = await grafana('GET', '/api/v2/alerts?active=false');
+    expect((suppressed.json as { labels: Record<string, string>; status: { silencedBy: string[] } }[]).map((a) => [a.labels['alertname'], a.status.silencedBy])).toEqual([['HighCPU', [id]]]);
+    expect((await grafana('DELETE', `/api/v2/silence/${id}`, 'editor')).status).toBe(200);
+    expect(((await grafana('GET', '/api/v2/silences')).json as { id: string; status: { state: string } }[]).map((s) => [s.id, s.status.state])).toEqual([[id, 'expired']]);
+    expect((await grafana('GET', '/api/v2/silence/not-a-uuid')).status).toBe(422);
+    expect((await grafana('GET', '/api/v2/silence/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
 });
