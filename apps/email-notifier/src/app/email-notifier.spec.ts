@@ -15,10 +15,12 @@ import { createMailer } from './mailer';
 
 const logger = createLogger('email-test', 'silent');
 
-/** A real SMTP server for the test: it can accept, refuse recipients, or be stopped. */
+/** A real SMTP server for the test: it can accept, refuse recipients, hold the DATA command open, or be stopped. */
 async function startSmtp() {
   const received: ParsedMail[] = [];
   let refuse: string | null = null;
+  /** While set, a message's DATA is read but not answered (no 250) until the hold is released. */
+  let hold: { reached: () => void; released: Promise<void> } | null = null;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -27,8 +29,13 @@ async function startSmtp() {
       callback();
     },
     onData(stream, _session, callback) {
+      const held = hold;
       simpleParser(stream)
-        .then((mail) => {
+        .then(async (mail) => {
+          if (held) {
+            held.reached();
+            await held.released;
+          }
           received.push(mail);
           callback();
         })
@@ -43,6 +50,21 @@ async function startSmtp() {
     received,
     refuseWith: (reason: string | null) => {
       refuse = reason;
+    },
+    /** Holds the next messages' DATA open: `reached` resolves when one arrived, `release` answers them all. */
+    holdData: () => {
+      let reached!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((resolve) => (reached = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      hold = { reached, released };
+      return {
+        reached: arrived,
+        release: () => {
+          hold = null;
+          release();
+        },
+      };
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -78,6 +100,13 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     return messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed(status), event, { messageId: id });
   };
   const rowsFor = (instanceId: number) => database.db.selectFrom('email_queue').selectAll().where('instance_id', '=', instanceId).execute();
+  /**
+   * The emails received once no row is waiting or being sent. A test that counts emails starts
+   * from this: an email an earlier test queued may still be on its way to the SMTP server
+   * (docs/testing.md, "A flaky test").
+   */
+  const receivedWhenIdle = () =>
+    waitFor(async () => ((await database.db.selectFrom('email_queue').select('id').where('status', 'in', ['pending', 'processing']).executeTakeFirst()) ? null : smtp.received.length), 15_000, 'no email pending or being sent');
 
   beforeAll(async () => {
     [database, vhost, smtp] = await Promise.all([createTestDatabase('email'), createTestVhost('email'), startSmtp()]);
@@ -124,9 +153,36 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     expect(row).toMatchObject({ status: 'completed', attempts: 1, kind: 'firing', recipients: ['ops@example.com', 'dba@example.com'] });
   });
 
-  it('sends one email when the same event is delivered again', async () => {
+  it('marks a row completed only once the SMTP server accepted the message, not while DATA is unanswered', async () => {
+    const before = await receivedWhenIdle();
+    const held = smtp.holdData();
     const firing = await change('firing', { team: 'storage' });
-    const before = smtp.received.length;
+    await publish([firing], 'evt-held');
+    await held.reached;
+    try {
+      // The message is on the wire and the server has not said 250: the send is not over.
+      const watchUntil = Date.now() + 1_500;
+      while (Date.now() < watchUntil) {
+        const [row] = await rowsFor(firing.instance.id);
+        expect(row).toMatchObject({ status: 'processing', sent_at: null });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(smtp.received.length).toBe(before);
+    } finally {
+      held.release();
+    }
+    const row = await waitFor(async () => {
+      const [current] = await rowsFor(firing.instance.id);
+      return current?.status === 'completed' ? current : null;
+    }, 15_000, 'the row completed after the 250');
+    expect(row).toMatchObject({ attempts: 1, last_error: null });
+    expect(row.sent_at).not.toBeNull();
+    expect(smtp.received.length).toBe(before + 1);
+  });
+
+  it('sends one email when the same event is delivered again', async () => {
+    const before = await receivedWhenIdle();
+    const firing = await change('firing', { team: 'storage' });
     await publish([firing], 'evt-2');
     await publish([firing], 'evt-2');
     await waitFor(() => (smtp.received.length >= before + 1 ? true : null), 15_000, 'the email');
@@ -144,12 +200,14 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     await waitFor(async () => ((await rowsFor(marker.instance.id)).length === 1 ? true : null), 15_000, 'the later event');
     expect(await rowsFor(other.instance.id)).toHaveLength(0);
     expect(await rowsFor(silenced.instance.id)).toHaveLength(0);
+    // The marker's email is sent too: this test ends when it went out, not while it is on its way.
+    await waitFor(async () => ((await rowsFor(marker.instance.id))[0]?.status === 'completed' ? true : null), 15_000, 'the marker email sent');
   });
 
   it('retries when the SMTP server refuses, marks the row failed with the error, and a requeue delivers it once', async () => {
+    const before = await receivedWhenIdle();
     smtp.refuseWith('mailbox unavailable');
     const firing = await change('firing', { team: 'storage' });
-    const before = smtp.received.length;
     await publish([firing], 'evt-4');
     const failed = await waitFor(async () => {
       const [row] = await rowsFor(firing.instance.id);
