@@ -7,10 +7,12 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import pinoPretty from 'pino-pretty';
+import { formatSummary } from './summary.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = join(ROOT, 'dist/apps');
-/** Start order and the port each service listens on by default (SPEC section 1). */
+/** Start order and the port each service listens on by default. */
 const KNOWN_APPS = [
   ['webhook-gateway', 8080],
   ['rabbit-consumer', 9101],
@@ -19,7 +21,9 @@ const KNOWN_APPS = [
   ['email-notifier', 9104],
   ['admin', 8081],
 ];
-const STOP_GRACE_MS = 15_000; // services exit within 10 s of SIGTERM (SPEC section 1)
+const STOP_GRACE_MS = 15_000; // services exit within 10 s of SIGTERM
+/** How long the summary waits for every service's /readyz before it is printed anyway. */
+const READY_WAIT_MS = 60_000;
 const tty = Boolean(process.stdout.isTTY);
 const COLORS = [36, 33, 35, 32, 34, 31];
 
@@ -78,7 +82,7 @@ const apps = [...order.filter((name) => current.includes(name)), ...current.filt
 if (apps.length === 0) fail('no built app in dist/apps/*/main.js: run `npm run build` (or `npm start`, which builds first).');
 
 // PORT and HEALTH_PORT are per service: inherited by all, they would make every service bind
-// the same port. The SPEC defaults apply instead; use `npx nx serve <app>` to choose a port.
+// the same port. The defaults apply instead; use `npx nx serve <app>` to choose a port.
 const env = { ...process.env };
 for (const name of ['PORT', 'HEALTH_PORT']) {
   if (env[name] !== undefined) {
@@ -89,20 +93,14 @@ for (const name of ['PORT', 'HEALTH_PORT']) {
 
 // 3. Run them, one prefixed line stream each.
 const width = Math.max(...apps.map((name) => name.length));
-const levels = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
-const PINO_KEYS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'service']);
+// On a terminal, pino's JSON lines become pino-pretty's readable ones (one line each, the service
+// name is already the prefix); elsewhere (a file, a pipe, CI) they pass unchanged as JSON.
+const pretty = tty ? pinoPretty.prettyFactory({ colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }) : null;
 
-/** On a terminal, pino JSON lines become one short readable line; elsewhere they pass unchanged. */
 function format(line) {
-  if (!tty || !line.startsWith('{')) return line;
+  if (!pretty || !line.startsWith('{')) return line;
   try {
-    const entry = JSON.parse(line);
-    const time = typeof entry.time === 'string' ? entry.time.slice(11, 23) : '';
-    const extra = Object.entries(entry)
-      .filter(([key]) => !PINO_KEYS.has(key))
-      .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
-      .join(' ');
-    return `${time} ${levels[entry.level] ?? entry.level} ${entry.msg ?? ''}${extra ? ` ${extra}` : ''}`;
+    return pretty(line).replace(/\n$/, '');
   } catch {
     return line;
   }
@@ -193,12 +191,63 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 const ports = Object.fromEntries(KNOWN_APPS);
-say(`started ${apps.map((name) => `${name} (pid ${children.get(name).pid})`).join(', ')}`);
-if (apps.includes('webhook-gateway')) {
-  say(`webhook-gateway: http://localhost:${ports['webhook-gateway']}  (Alertmanager webhook: POST /api/v1/webhooks/alertmanager, OpenAPI: /openapi.json)`);
+say(`started ${apps.map((name) => `${name} (pid ${children.get(name).pid})`).join(', ')}; waiting for each to be ready`);
+
+// 4. Once every service answers /readyz (or after READY_WAIT_MS), one summary to act on.
+const NOTES = {
+  'webhook-gateway': 'POST /api/v1/webhooks/alertmanager, OpenAPI /openapi.json',
+  admin: 'REST API /api/v1 and the console',
+};
+/** The gateway and the admin are reached at their root; the workers only serve health and metrics. */
+const serviceUrl = (name) => (name === 'webhook-gateway' || name === 'admin' ? `http://localhost:${ports[name]}` : `http://localhost:${ports[name]}/readyz`);
+/** The gateway gets WEBHOOK_ALLOW_ANONYMOUS=true above unless the environment says otherwise. */
+const intakeOpen = !env.WEBHOOK_TOKENS && (env.WEBHOOK_ALLOW_ANONYMOUS ?? 'true') === 'true';
+
+async function readiness(name) {
+  try {
+    const response = await fetch(`http://127.0.0.1:${ports[name]}/readyz`, { signal: AbortSignal.timeout(2_000) });
+    if (response.ok) return { ready: true };
+    const body = await response.json().catch(() => ({}));
+    return { ready: false, reasons: body.reasons && typeof body.reasons === 'object' ? body.reasons : { readyz: `answered ${response.status}` } };
+  } catch (error) {
+    return { ready: false, reasons: { readyz: `no answer yet (${error.cause?.code ?? error.message})` } };
+  }
 }
-if (apps.includes('admin')) say(`console and admin API: http://localhost:${ports.admin}`);
-else say('console: not built yet (the admin app does not exist in this checkout)');
-const workers = apps.filter((name) => name !== 'webhook-gateway' && name !== 'admin' && ports[name]);
-if (workers.length) say(`health and metrics: ${workers.map((name) => `${name} http://localhost:${ports[name]}/readyz`).join(', ')}`);
-say('try it: npm run demo    stop: Ctrl-C');
+
+async function apiKeyState() {
+  if (env.ADMIN_BOOTSTRAP_KEY) return { kind: 'bootstrap' };
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL || 'postgres://postgres@localhost:5432/sentryhub', connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query('select count(*)::int as count from api_keys where revoked_at is null');
+    const count = rows[0]?.count ?? 0;
+    return count > 0 ? { kind: 'exists', count } : { kind: 'none' };
+  } catch (error) {
+    return { kind: 'unknown', reason: error.message };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function summarize() {
+  const startedAt = Date.now();
+  const checked = apps.filter((name) => ports[name]); // an app npm start does not know has no known port
+  let states = [];
+  for (;;) {
+    states = await Promise.all(checked.map(async (name) => ({ name, url: serviceUrl(name), note: NOTES[name], ...(await readiness(name)) })));
+    if (stopping || states.every((state) => state.ready) || Date.now() - startedAt >= READY_WAIT_MS) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const summary = {
+    services: states,
+    seconds: Math.round((Date.now() - startedAt) / 1000),
+    ...(apps.includes('admin') ? { consoleUrl: `http://localhost:${ports.admin}/`, apiKey: await apiKeyState() } : {}),
+    ...(apps.includes('webhook-gateway') ? { intake: { open: intakeOpen } } : {}),
+  };
+  if (stopping) return;
+  const others = apps.filter((name) => !ports[name]);
+  if (others.length) say(`also started (no known port): ${others.join(', ')}`);
+  process.stdout.write(`\n${formatSummary(summary, { color: tty })}\n`);
+}
+
+void summarize();
