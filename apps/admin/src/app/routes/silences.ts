@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { AuditTrail } from '../audit';
 import { actorOf } from '../auth';
 import { regexMatchersHold, scanGroups, silenceSql } from '../silence-sql';
-import { silenceStateAt, silenceView } from '../silences';
+import { createSilence, silenceStateAt, silenceView, updateSilence } from '../silences';
 import { groupView } from '../views';
 
 export interface SilenceRoutesOptions {
@@ -46,35 +46,14 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
   });
 
   routes.post('/silences', { config: { role: 'editor' }, schema: { body: SilenceBody, response: { 201: SilenceView, ...errors } } }, async (request, reply) => {
-    const body = request.body;
-    const { row, event } = await db.transaction().execute(async (trx) => {
-      const row = await trx
-        .insertInto('silences')
-        .values({ matchers: JSON.stringify(body.matchers), starts_at: body.startsAt, ends_at: body.endsAt, created_by: body.createdBy, comment: body.comment })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const event = await audit.record(trx, { actor: actorOf(request), entity: 'silence', entityId: row.id, action: 'create', changes: body });
-      return { row, event };
-    });
-    await audit.publish(event, request.id);
+    const row = await createSilence({ db, audit, actor: actorOf(request), correlationId: request.id }, request.body);
     return reply.code(201).send(silenceView(row, new Date()));
   });
 
   routes.put('/silences/:id', { config: { role: 'editor' }, schema: { params: IdParams, body: SilenceBody, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
-    const body = request.body;
-    const result = await db.transaction().execute(async (trx) => {
-      const row = await trx
-        .updateTable('silences')
-        .set({ matchers: JSON.stringify(body.matchers), starts_at: body.startsAt, ends_at: body.endsAt, created_by: body.createdBy, comment: body.comment, updated_at: new Date() })
-        .where('id', '=', request.params.id)
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) return null;
-      return { row, event: await audit.record(trx, { actor: actorOf(request), entity: 'silence', entityId: row.id, action: 'update', changes: body }) };
-    });
-    if (!result) return reply.code(404).send(notFound(request.params.id));
-    await audit.publish(result.event, request.id);
-    return silenceView(result.row, new Date());
+    const row = await updateSilence({ db, audit, actor: actorOf(request), correlationId: request.id }, request.params.id, request.body);
+    if (!row) return reply.code(404).send(notFound(request.params.id));
+    return silenceView(row, new Date());
   });
 
   routes.delete('/silences/:id', { config: { role: 'editor' }, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
