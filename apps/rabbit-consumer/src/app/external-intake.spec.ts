@@ -11,6 +11,7 @@ import {
   ROUTING_KEYS,
 } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging, type Subscription } from '@sentryhub/messaging';
+import { fingerprint } from '@sentryhub/rules';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
 import { alertmanagerWebhook, createTestVhost, waitFor, webhookAlert, type TestVhost } from '@sentryhub/testing';
 import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
@@ -199,7 +200,9 @@ describe('valid messages are republished as one alert.received.external', () => 
         extra: {},
       },
       {
-        fingerprint: '0123456789abcdef', // the sender's own fingerprint wins
+        // The group key is computed from the labels; the sender's fingerprint is kept for reference only.
+        fingerprint: fingerprint({ alertname: 'HighCPU', instance: 'host-2', job: 'node' }),
+        senderFingerprint: '0123456789abcdef',
         status: 'resolved',
         labels: webhook.alerts[1]?.labels,
         annotations: {},
@@ -240,13 +243,13 @@ describe('valid messages are republished as one alert.received.external', () => 
     expect(await counters()).toEqual({ messages: before.messages + 1, alerts: before.alerts + 1 });
   });
 
-  it('an array of postable alerts: all of them in one message, an ended alert resolved', async () => {
+  it('an array of postable alerts: all of them in one message, an ended alert resolved, a lease within INTAKE_MAX_FUTURE firing', async () => {
     const before = await counters();
     await send(
       [
         { labels: { alertname: 'X' }, startsAt: '2025-01-01T00:00:00Z' },
         { labels: { alertname: 'DiskFull', instance: 'db-1' }, startsAt: '2025-01-01T00:00:00Z', endsAt: '2025-01-01T01:00:00Z' },
-        { labels: { alertname: 'Later' }, endsAt: '2999-01-01T00:00:00Z' },
+        { labels: { alertname: 'Later' }, endsAt: new Date(Date.now() + 4 * 60_000).toISOString() },
       ],
       { messageId: 'ext-array-1' },
     );
@@ -326,10 +329,16 @@ const badCases: BadCase[] = [
   },
   { name: 'a JSON scalar (a number)', content: 42, error: /expected an Alertmanager webhook payload .*, got number/, path: '' },
   {
-    name: 'one bad alert inside an array',
-    content: [{ labels: { alertname: 'ok' } }, { labels: {} }],
-    error: /labels must not be empty at 1\.labels$/,
-    path: '1.labels',
+    name: 'an array whose only alert is bad',
+    content: [{ labels: {} }],
+    error: /^invalid message: labels must not be empty at 0\.labels$/,
+    path: '0.labels',
+  },
+  {
+    name: 'a message whose every alert breaks an intake bound',
+    content: [{ labels: { alertname: 'Future' }, startsAt: '9999-12-31T00:00:00Z' }, { labels: { 'bad-name': 'x' } }],
+    error: /^invalid message: startsAt 9999-12-31T00:00:00Z is more than 10m after the receipt time \(INTAKE_MAX_FUTURE\) at 0\.startsAt$/,
+    path: '0.startsAt',
   },
   {
     name: 'a webhook payload with an empty alerts list',
@@ -348,7 +357,8 @@ const badCases: BadCase[] = [
   {
     // A well-formed alert: only its size is wrong (the HTTP gateway answers 413 to it).
     name: 'a 5 MB body',
-    content: { labels: { alertname: 'Huge' }, annotations: { description: 'x'.repeat(5 * 1024 * 1024) } },
+    // (In an unknown field: as an annotation it would break the 64 KiB bound of annotations first.)
+    content: { labels: { alertname: 'Huge' }, description: 'x'.repeat(5 * 1024 * 1024) },
     error: /^message body of 52429\d\d bytes is over the limit of 1048576 bytes \(BODY_LIMIT_BYTES\)$/,
     path: '',
   },
@@ -407,6 +417,84 @@ describe('invalid messages go to <queue>.dead with the reason, never republished
 
     await expectExternalQueueSettled();
     expect(await ready(RECEIVED)).toBe(0);
+    expect(await ready(DEAD)).toBe(0);
+  });
+});
+
+async function rejectedCount(reason: string): Promise<number> {
+  const metric = await registry.getSingleMetric('sentryhub_rabbit_consumer_alerts_rejected_total')?.get();
+  return metric?.values.find((value) => value.labels['reason'] === reason)?.value ?? 0;
+}
+
+describe('intake bounds on the external queue: a bad alert is refused alone', () => {
+  const MINUTE = 60_000;
+  const iso = (at: number) => new Date(at).toISOString();
+  /** `at` written with the offset +02:00 (the same instant). */
+  const plusTwo = (at: number) => new Date(at + 2 * 3_600_000).toISOString().replace('Z', '+02:00');
+  const manyLabels = (count: number) => Object.fromEntries([['alertname', 'Many'], ...Array.from({ length: count - 1 }, (_, i) => [`l${i}`, 'v'])]);
+
+  const cases: { bound: string; alert: (now: number) => Record<string, unknown>; reason: RegExp }[] = [
+    { bound: 'label_count', alert: () => ({ labels: manyLabels(129) }), reason: /labels: at most 128 labels per alert \(got 129\)/ },
+    { bound: 'label_name', alert: () => ({ labels: { alertname: 'X', 'app.kubernetes.io/name': 'x' } }), reason: /label name "app\.kubernetes\.io\/name" is not of the grammar/ },
+    { bound: 'label_name_size', alert: () => ({ labels: { alertname: 'X', ['n'.repeat(257)]: 'x' } }), reason: /longer than 256 bytes/ },
+    { bound: 'label_value_size', alert: () => ({ labels: { alertname: 'X', text: 'é'.repeat(8_193) } }), reason: /is 16386 bytes, over 16384/ },
+    { bound: 'annotations_size', alert: () => ({ labels: { alertname: 'X' }, annotations: { a: 'x'.repeat(33_000), b: 'y'.repeat(33_000) } }), reason: /annotations are 66002 bytes, over 65536/ },
+    { bound: 'starts_in_future', alert: () => ({ labels: { alertname: 'X' }, startsAt: '9999-12-31T00:00:00Z' }), reason: /startsAt 9999-12-31T00:00:00Z is more than 10m after the receipt time/ },
+    { bound: 'starts_in_future', alert: (now) => ({ labels: { alertname: 'X' }, startsAt: plusTwo(now + 11 * MINUTE) }), reason: /\+02:00 is more than 10m after/ },
+    { bound: 'ends_in_future', alert: (now) => ({ labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now + 11 * MINUTE) }), reason: /endsAt .* is more than 10m after/ },
+    { bound: 'ends_before_starts', alert: (now) => ({ labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now - 2 * MINUTE) }), reason: /endsAt .* is before startsAt/ },
+    { bound: 'timestamp', alert: () => ({ labels: { alertname: 'X' }, startsAt: '2026-02-30T00:00:00Z' }), reason: /startsAt: / },
+  ];
+
+  it.each(cases)('$bound: the good alert of the message is republished, a copy goes to the dead letters with the reason', async ({ bound, alert, reason }) => {
+    const before = { ...(await counters()), rejected: await rejectedCount(bound) };
+    const tag = Math.random().toString(36).slice(2);
+    const good = { labels: { alertname: 'Good', tag } };
+    const sent = await send([good, alert(Date.now())], { messageId: `bounds-${tag}` });
+
+    const { body } = await received();
+    expect(body.id).toBe(`bounds-${tag}`);
+    expect(body.alerts.map((one) => one.labels)).toEqual([good.labels]);
+    const dead = await next(DEAD);
+    expect(dead.properties.messageId).toBe(`bounds-${tag}`);
+    expect(dead.content.equals(sent)).toBe(true);
+    const headers = dead.properties.headers ?? {};
+    expect(String(headers[HEADERS.error])).toMatch(new RegExp(`^1 of 2 alerts refused \\(the others were republished\\): alert 1 \\(${bound}\\): `));
+    expect(String(headers[HEADERS.error])).toMatch(reason);
+    expect(String(headers[HEADERS.errorPath])).toMatch(/^1\./);
+    expect(headers[HEADERS.originalQueue]).toBe(QUEUE);
+    expect(headers[HEADERS.originalRoutingKey]).toBe(QUEUE);
+    await expectExternalQueueSettled();
+    expect(await ready(RECEIVED)).toBe(0);
+    expect(await ready(DEAD)).toBe(0);
+    expect(await counters()).toEqual({ messages: before.messages + 1, alerts: before.alerts + 1 });
+    expect(await rejectedCount(bound)).toBe(before.rejected + 1);
+  });
+
+  it('in a webhook payload: the far-future alert that took groups over is refused, its batch-mate goes through', async () => {
+    const payload = alertmanagerWebhook([webhookAlert({ labels: { alertname: 'Takeover' }, startsAt: '9999-12-31T00:00:00Z' }), webhookAlert({ labels: { alertname: 'Takeover', instance: 'real' } })]);
+    await send(payload, { messageId: 'takeover' });
+    const { body } = await received();
+    expect(body.alerts.map((one) => [one.labels, one.startsAt])).toEqual([[{ alertname: 'Takeover', instance: 'real' }, '2026-11-26T08:00:00.123456789Z']]);
+    expect(body.meta).toMatchObject({ receiver: 'sentryhub' });
+    const dead = await next(DEAD);
+    expect(String(dead.properties.headers?.[HEADERS.error])).toMatch(/^1 of 2 alerts refused .*alert 0 \(starts_in_future\): startsAt: startsAt 9999-12-31T00:00:00Z/);
+    expect(dead.properties.headers?.[HEADERS.errorPath]).toBe('alerts.0.startsAt');
+  });
+
+  it('keeps what is within the bounds: 128 labels, a 256-byte name, 16 KiB values, an offset time up to INTAKE_MAX_FUTURE ahead', async () => {
+    const now = Date.now();
+    await send(
+      [
+        { labels: manyLabels(128) },
+        { labels: { alertname: 'Edge', ['n'.repeat(256)]: 'é'.repeat(8_192) }, annotations: { a: 'x'.repeat(65_535) } },
+        { labels: { alertname: 'Skewed' }, startsAt: plusTwo(now + 9 * MINUTE) },
+      ],
+      { messageId: 'within-bounds' },
+    );
+    const { body } = await received();
+    expect(body.alerts.map((one) => one.labels['alertname'])).toEqual(['Many', 'Edge', 'Skewed']);
+    await expectExternalQueueSettled();
     expect(await ready(DEAD)).toBe(0);
   });
 });
