@@ -27,7 +27,7 @@ const instance: InstanceSnapshot = {
 };
 
 describe('templates', () => {
-  it('renders the SPEC context with Liquid', () => {
+  it('renders the template context with Liquid', () => {
     const text = renderTemplate(
       '{{ status | upcase }} {{ alert_group.name }} on {{ labels.instance }} ({{ alert_group.firing_count }}x): {{ summary }} / {{ description }}',
       templateContext(group, instance),

@@ -1,5 +1,5 @@
 import type { GroupSnapshot, InstanceSnapshot } from '@sentryhub/contracts';
-import { Liquid, type Template } from 'liquidjs';
+import { Liquid, Tag, type FS, type LiquidOptions, type TagToken, type Template, type TopLevelToken } from 'liquidjs';
 
 /** Slack refuses text over 40,000 characters; we stay under it with room to spare. */
 export const MAX_MESSAGE_LENGTH = 39_000;
@@ -31,17 +31,80 @@ export function escapeSlack(text: string): string {
  */
 export type TemplateEscape = 'none' | 'slack';
 
-const baseOptions = {
+/**
+ * Tags that load another template (a file, with liquidjs's default file system rooted at the
+ * working directory): a template must never reach a file or the network, so these are refused
+ * when a template is parsed, which is when a rule is saved or previewed, and again before any
+ * render. liquidjs 10 has no filter that loads anything.
+ */
+export const REFUSED_TAGS = ['include', 'render', 'layout'] as const;
+
+/** Why a refused tag may not be used: the text of the error when a template has one. */
+export function refusedTagMessage(name: string): string {
+  return `the "${name}" tag is not allowed: templates cannot load files or other templates`;
+}
+
+/** A tag that refuses to exist: constructing it (parsing the template) throws. */
+function refusedTag(name: string) {
+  return class RefusedTag extends Tag {
+    constructor(token: TagToken, remainTokens: TopLevelToken[], liquid: Liquid) {
+      super(token, remainTokens, liquid);
+      throw new Error(refusedTagMessage(name));
+    }
+    render(): never {
+      throw new Error(refusedTagMessage(name));
+    }
+  };
+}
+
+/**
+ * The file system of every engine: it has no files. Behind the refused tags, so that even a
+ * tag registered later (or a liquidjs change) cannot read one: nothing exists, nothing is read,
+ * nothing is contained in any root.
+ */
+export const NO_FILE_SYSTEM: FS = {
+  exists: async () => false,
+  existsSync: () => false,
+  readFile: async (file: string) => {
+    throw new Error(`templates cannot read files (${file})`);
+  },
+  readFileSync: (file: string) => {
+    throw new Error(`templates cannot read files (${file})`);
+  },
+  resolve: (_dir: string, file: string) => file,
+  contains: async () => false,
+  containsSync: () => false,
+  sep: '/',
+  dirname: () => '',
+  fallback: () => undefined,
+};
+
+/** The options of every engine: the DoS bounds above, and no file system or template roots. */
+export const TEMPLATE_ENGINE_OPTIONS: LiquidOptions = {
   strictFilters: true,
   strictVariables: false,
   ownPropertyOnly: true,
   parseLimit: TEMPLATE_PARSE_LIMIT,
   renderLimit: TEMPLATE_RENDER_LIMIT_MS,
   memoryLimit: TEMPLATE_MEMORY_LIMIT,
+  fs: NO_FILE_SYSTEM,
+  root: [],
+  partials: [],
+  layouts: [],
+  relativeReference: false,
+  extname: '',
 };
+
+/** A Liquid engine that cannot load anything: no file system, and the loading tags refused. */
+function sandboxedEngine(options: LiquidOptions): Liquid {
+  const engine = new Liquid({ ...TEMPLATE_ENGINE_OPTIONS, ...options });
+  for (const name of REFUSED_TAGS) engine.registerTag(name, refusedTag(name));
+  return engine;
+}
+
 const engines: Record<TemplateEscape, Liquid> = {
-  none: new Liquid(baseOptions),
-  slack: new Liquid({ ...baseOptions, outputEscape: (value: unknown) => escapeSlack(String(value ?? '')) }),
+  none: sandboxedEngine({}),
+  slack: sandboxedEngine({ outputEscape: (value: unknown) => escapeSlack(String(value ?? '')) }),
 };
 const parsedCaches: Record<TemplateEscape, Map<string, Template[]>> = { none: new Map(), slack: new Map() };
 
@@ -56,7 +119,7 @@ function parse(source: string, escape: TemplateEscape = 'none'): Template[] {
   return parsed;
 }
 
-/** The error a template has, or null: used when a rule is saved. */
+/** The error a template has (a refused tag named), or null: used when a rule is saved or previewed. */
 export function templateError(source: string): string | null {
   try {
     parse(source);
@@ -70,7 +133,7 @@ export function templateError(source: string): string | null {
 export type TemplateContext = Record<string, unknown>;
 
 /**
- * The context of SPEC section 6, with the snake_case names the seeds' Django templates used:
+ * The template context, with the snake_case names the seeds' Django templates used:
  * `alert_group`, `latest_instance`, `labels`, `annotations`, `summary`, `description`, `status`.
  */
 export function templateContext(group: GroupSnapshot, instance: InstanceSnapshot): TemplateContext {
