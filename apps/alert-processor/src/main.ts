@@ -5,6 +5,7 @@ import { loadConfig, type ShutdownStep } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { ProcessorConfig } from './app/config';
 import { alertBatchHandler } from './app/handle-alert-batch';
+import { outboxMetrics } from './app/outbox-relay';
 import { startOutboxSweeper } from './app/outbox-sweeper';
 
 const config = loadConfig(ProcessorConfig);
@@ -25,7 +26,8 @@ await runWorker({
     ];
   },
   subscribe: async ({ messaging, logger, registry }) => {
-    stopSweeper = startOutboxSweeper(db, messaging, logger, config.OUTBOX_SWEEP_MS);
+    const relay = { maxEventBytes: config.PROCESSOR_EVENT_MAX_BYTES, logger, events: outboxMetrics(registry) };
+    stopSweeper = startOutboxSweeper(db, messaging, logger, { intervalMs: config.OUTBOX_SWEEP_MS, relay });
     const handler = alertBatchHandler(db, messaging, registry, logger);
     const subscription = await subscribeBatch(messaging, {
         queue: QUEUES.alertProcessorAlertsReceived,

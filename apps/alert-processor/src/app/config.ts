@@ -12,6 +12,8 @@ export const ProcessorConfig = z.object({
   PROCESSOR_BATCH_WAIT_MS: z.coerce.number().int().min(0).default(5),
   /** How often the outbox relay looks for events left unpublished (by a crash or a broker outage). */
   OUTBOX_SWEEP_MS: z.coerce.number().int().positive().default(5_000),
+  /** No `alert.processed` message body above this many bytes: a bigger event is published in parts. */
+  PROCESSOR_EVENT_MAX_BYTES: z.coerce.number().int().min(64 * 1024, 'must be at least 65536 (64 KiB)').default(4 * 1024 * 1024),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 });
 export type ProcessorConfig = z.infer<typeof ProcessorConfig>;
