@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allFixes, fixesFor, loadPrerequisites, parsePurposes, PURPOSES, selectPrerequisites } from './prerequisites';
+import { allFixes, fixesFor, loadPrerequisites, parsePurposes, PURPOSES, rootFixCommands, selectPrerequisites } from './prerequisites';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = realpathSync(join(ROOT, 'node_modules/.bin/tsx'));
@@ -208,6 +208,32 @@ describe('the prerequisites list', () => {
     expect(ci).not.toMatch(/apt-get install|rabbitmq-plugins enable/);
     // --fix can install every Debian package the doctor may ask for
     expect(prerequisites.filter((entry) => entry.debian).every((entry) => entry.auto)).toBe(true);
+  });
+
+  it('gives .ci/run (--fix, as root) one apt-get for the missing packages, then the plugin, and nothing for a configured address', () => {
+    const byId = (id: string) => {
+      const entry = prerequisites.find((candidate) => candidate.id === id);
+      if (!entry) throw new Error(`no prerequisite ${id}`);
+      return entry;
+    };
+    const missing = { ok: false as const, detail: 'missing', reason: 'missing' };
+    const { fixable, commands } = rootFixCommands([
+      { entry: byId('nginx'), outcome: missing },
+      { entry: byId('chromium'), outcome: missing },
+      { entry: byId('prometheus-alertmanager'), outcome: missing },
+      { entry: byId('amtool'), outcome: missing },
+      { entry: byId('prometheus'), outcome: { ok: true, detail: '/usr/bin/prometheus' } },
+      { entry: byId('rabbitmq-management'), outcome: { ok: false, detail: 'refused', reason: 'unreachable' } },
+      { entry: byId('postgres-tests'), outcome: { ok: false, detail: 'refused', reason: 'unreachable' } },
+    ]);
+    expect(commands).toEqual([
+      'apt-get update -qq',
+      'apt-get install -y -qq --no-install-recommends nginx-light chromium prometheus-alertmanager',
+      'rabbitmq-plugins enable rabbitmq_management',
+    ]);
+    expect(fixable.map(({ entry }) => entry.id)).not.toContain('postgres-tests'); // .ci/run starts PostgreSQL itself
+    const configured = rootFixCommands([{ entry: byId('rabbitmq-management'), outcome: { ok: false, detail: 'refused', reason: 'configured' } }]);
+    expect(configured.commands).toEqual([]);
   });
 
   it('selects by command and fills the fix of a failure', () => {

@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { runCheck, type CheckContext } from './checks';
-import { fixesFor, formatReport, loadPrerequisites, parsePurposes, selectPrerequisites, type Prerequisite, type Result } from './prerequisites';
+import { formatReport, loadPrerequisites, parsePurposes, rootFixCommands, selectPrerequisites, type Prerequisite, type Result } from './prerequisites';
 
 const USAGE = `usage: npm run doctor -- [--for start,test,faults,bench] [--only <id>,...] [--timeout <ms>] [--fix]`;
 
@@ -66,23 +66,14 @@ process.exit(results.every(({ outcome }) => outcome.ok) ? 0 : 1);
 
 /** Installs or enables what is missing, as root, without prompts; then waits for each to pass. */
 async function fix(before: Result[]): Promise<Result[]> {
-  // An address chosen by the environment is the caller's to correct, not something to install.
-  const fixable = before.filter(({ entry, outcome }) => !outcome.ok && entry.auto && outcome.reason !== 'configured');
+  const { fixable, commands } = rootFixCommands(before);
   if (fixable.length === 0) return before;
   if (process.getuid?.() !== 0) usage('--fix runs the fixes as root (what .ci/run does); as another user, run the printed fix commands yourself');
-  const say = (message: string) => process.stdout.write(`doctor: ${message}\n`);
-  const exec = (command: string) => {
-    say(`running: ${command}`);
+  for (const command of commands) {
+    process.stdout.write(`doctor: running: ${command}\n`);
     const result = spawnSync('sh', ['-c', command], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (result.status !== 0) say(`failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`}): ${command}`);
-  };
-
-  const packages = [...new Set(fixable.flatMap(({ entry }) => entry.debian ?? []))];
-  if (packages.length) {
-    exec('apt-get update -qq');
-    exec(`apt-get install -y -qq --no-install-recommends ${packages.join(' ')}`);
+    if (result.status !== 0) process.stdout.write(`doctor: failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`}): ${command}\n`);
   }
-  for (const result of fixable.filter(({ entry }) => !entry.debian)) exec((fixesFor(result.entry, result.outcome)[0] ?? '').replace(/^sudo /, '').replaceAll('&& sudo ', '&& '));
 
   // A plugin or service takes a while to come up: check again until it passes or its time is up.
   const after = await Promise.all(

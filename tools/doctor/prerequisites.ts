@@ -128,3 +128,18 @@ export function formatReport(results: Result[], purposes: Purpose[], seconds: nu
   );
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * What `--fix` runs, as root and in this order, for the failures it may fix (`auto`): one apt-get
+ * for every missing Debian package, then the other fixes without their `sudo`. An address chosen
+ * by the environment (`configured`) is the caller's to correct, not something to install.
+ */
+export function rootFixCommands(results: Result[]): { fixable: Result[]; commands: string[] } {
+  const fixable = results.filter(({ entry, outcome }) => !outcome.ok && entry.auto && outcome.reason !== 'configured');
+  const packages = [...new Set(fixable.flatMap(({ entry }) => entry.debian ?? []))];
+  const commands = packages.length ? ['apt-get update -qq', `apt-get install -y -qq --no-install-recommends ${packages.join(' ')}`] : [];
+  for (const { entry, outcome } of fixable.filter(({ entry }) => !entry.debian)) {
+    commands.push((fixesFor(entry, outcome)[0] ?? '').replace(/^sudo /, '').replaceAll('&& sudo ', '&& '));
+  }
+  return { fixable, commands };
+}
