@@ -5,12 +5,15 @@ import { loadConfig, type ShutdownStep } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { ProcessorConfig } from './app/config';
 import { alertBatchHandler } from './app/handle-alert-batch';
+import { startHousekeeping } from './app/housekeeping';
 import { outboxMetrics } from './app/outbox-relay';
 import { startOutboxSweeper } from './app/outbox-sweeper';
+import { retentionPolicy } from './app/retention';
 
 const config = loadConfig(ProcessorConfig);
 let db: Kysely<Database>;
 let stopSweeper: (() => Promise<void>) | undefined;
+let stopHousekeeping: (() => Promise<void>) | undefined;
 
 await runWorker({
   name: 'alert-processor',
@@ -20,7 +23,10 @@ await runWorker({
   open: async ({ readiness, logger }): Promise<ShutdownStep[]> => {
     db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'alert-processor' });
     const stopWatching = await watchDatabase(db, readiness, logger);
+    // Retention (RETENTION_*): batched deletes, safe with several replicas.
+    stopHousekeeping = startHousekeeping(db, retentionPolicy(config), logger, config.RETENTION_INTERVAL_MINUTES * 60_000);
     return [
+      { name: 'retention', run: async () => stopHousekeeping?.() },
       { name: 'outbox relay', run: async () => stopSweeper?.() },
       { name: 'database', run: () => (stopWatching(), db.destroy()) },
     ];

@@ -3,4 +3,5 @@ export * from './create-db';
 export * from './migrate';
 export * from './database-health';
 export * from './errors';
+export * from './housekeeping';
 export * from './repositories/silences';

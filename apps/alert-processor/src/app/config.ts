@@ -1,5 +1,6 @@
 import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
+import { retentionEnv } from './retention';
 
 export const ProcessorConfig = z.object({
   ...sharedEnv,
@@ -15,5 +16,6 @@ export const ProcessorConfig = z.object({
   /** No `alert.processed` message body above this many bytes: a bigger event is published in parts. */
   PROCESSOR_EVENT_MAX_BYTES: z.coerce.number().int().min(64 * 1024, 'must be at least 65536 (64 KiB)').default(4 * 1024 * 1024),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  ...retentionEnv,
 });
 export type ProcessorConfig = z.infer<typeof ProcessorConfig>;

@@ -1,4 +1,4 @@
-import type { Database, EmailQueueRow } from '@sentryhub/db';
+import { deleteInBatches, type Database, type EmailQueueRow } from '@sentryhub/db';
 import { sql, type Kysely } from 'kysely';
 
 export interface QueuedEmail {
@@ -63,10 +63,12 @@ export function emailQueue(db: Kysely<Database>) {
         .execute();
     },
 
-    /** Housekeeping: completed rows older than the retention go; failed ones stay until requeued or deleted. */
+    /**
+     * Housekeeping: completed rows older than the retention go, in batches that several
+     * replicas can run at once (deleteInBatches); failed ones stay until requeued or deleted.
+     */
     async deleteCompletedBefore(cutoff: Date): Promise<number> {
-      const result = await db.deleteFrom('email_queue').where('status', '=', 'completed').where('updated_at', '<', cutoff).executeTakeFirst();
-      return Number(result.numDeletedRows);
+      return deleteInBatches(db, { table: 'email_queue', where: sql`email_queue.status = 'completed' and email_queue.updated_at < ${cutoff}` });
     },
   };
 }
