@@ -11,7 +11,6 @@ import * as alertGroupsFillfactor from './migrations/2026-11-26T06-00_alert-grou
 import * as outboxPayloadText from './migrations/2026-11-26T07-00_outbox-payload-text';
 import * as silenceUuid from './migrations/2026-11-26T08-00_silence-uuid';
 import * as retentionIndexes from './migrations/2026-11-26T09-00_retention-indexes';
-import * as alertLease from './migrations/2026-11-26T10-00_alert-lease';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -29,7 +28,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T07-00_outbox-payload-text': outboxPayloadText,
   '2026-11-26T08-00_silence-uuid': silenceUuid,
   '2026-11-26T09-00_retention-indexes': retentionIndexes,
-  '2026-11-26T10-00_alert-lease': alertLease,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };
