@@ -16,8 +16,16 @@ export interface Mailer {
 }
 
 /**
- * nodemailer over SMTP_URL (TLS and auth as the URL says), pooled; without SMTP_URL, emails are
- * written to the log, the embedded default like the Slack sink.
+ * nodemailer never reads a file or fetches a URL for a message: an attachment (or any content)
+ * given as `path` or `href` is refused with an error. They are set in the transport's options,
+ * after SMTP_URL's own query, so that a URL cannot switch them off; nodemailer forces the
+ * transport's value onto every message.
+ */
+export const SANDBOX_OPTIONS = { disableFileAccess: true, disableUrlAccess: true } as const;
+
+/**
+ * nodemailer over SMTP_URL (TLS and auth as the URL says), pooled, without file or URL access;
+ * without SMTP_URL, emails are written to the log, the embedded default like the Slack sink.
  */
 export function createMailer(smtpUrl: string | undefined, from: string, timeoutMs: number): Mailer {
   if (!smtpUrl) {
@@ -32,7 +40,8 @@ export function createMailer(smtpUrl: string | undefined, from: string, timeoutM
   const url = new URL(smtpUrl);
   url.searchParams.set('pool', 'true');
   for (const timeout of ['connectionTimeout', 'greetingTimeout', 'socketTimeout']) url.searchParams.set(timeout, String(timeoutMs));
-  const transport = nodemailer.createTransport(url.toString(), { from });
+  for (const [option, value] of Object.entries(SANDBOX_OPTIONS)) url.searchParams.set(option, String(value));
+  const transport = nodemailer.createTransport(url.toString(), { from, ...SANDBOX_OPTIONS });
   return {
     mode: 'smtp',
     async send(email) {
