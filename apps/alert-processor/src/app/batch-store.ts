@@ -6,7 +6,10 @@ import { applyAlert, type GroupState, type InstanceState, type Transition } from
 
 type Trx = Transaction<Database>;
 
-/** One alert of a batch, with where it came from. */
+/**
+ * One alert of a batch, with where it came from. Its `fingerprint` keys its group: it must be the
+ * fingerprint of its labels (handle-alert-batch computes it again from them, whatever the message said).
+ */
 export interface BatchAlert {
   alert: NormalizedAlert;
   source: string;
@@ -61,8 +64,11 @@ async function upsertGroups(trx: Trx, alerts: readonly BatchAlert[]): Promise<Ma
   return new Map(result.rows.map((row) => [row.fingerprint, row]));
 }
 
-/** The instances a decision needs: open ones, the latest one, and those at an incoming startsAt. */
-async function loadInstances(trx: Trx, groupIds: number[], pairs: { groupId: number; startsAt: string }[]): Promise<AlertInstance[]> {
+/**
+ * The instances a decision needs: open ones, the latest one that has started by `now` (one that
+ * claims a later start decides nothing, see the state machine), and those at an incoming startsAt.
+ */
+async function loadInstances(trx: Trx, groupIds: number[], pairs: { groupId: number; startsAt: string }[], now: Date): Promise<AlertInstance[]> {
   const result = await sql<AlertInstance>`
     select * from alert_instances where group_id = any(${groupIds}::bigint[]) and status = 'firing'
     union all
@@ -71,7 +77,7 @@ async function loadInstances(trx: Trx, groupIds: number[], pairs: { groupId: num
       on i.group_id = k.group_id and i.starts_at = k.starts_at
     union all
     select l.* from unnest(${groupIds}::bigint[]) as g(id)
-      cross join lateral (select * from alert_instances where group_id = g.id order by starts_at desc limit 1) l`.execute(trx);
+      cross join lateral (select * from alert_instances where group_id = g.id and starts_at <= ${now.toISOString()}::timestamptz order by starts_at desc limit 1) l`.execute(trx);
   return [...new Map(result.rows.map((row) => [row.id, row])).values()];
 }
 
@@ -210,11 +216,11 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
     const byId = new Map([...groups.values()].map((group) => [group.id, group]));
     // Millisecond precision, as episodes are stored: Alertmanager sends nanoseconds.
     const pairs = ordered.flatMap((item) => (item.alert.startsAt ? [{ groupId: found(rows, item.alert.fingerprint).id, startsAt: new Date(item.alert.startsAt).toISOString() }] : []));
-    for (const instance of await loadInstances(trx, [...byId.keys()], pairs)) byId.get(instance.group_id)?.instances.push(toInstanceState(instance));
+    for (const instance of await loadInstances(trx, [...byId.keys()], pairs, now)) byId.get(instance.group_id)?.instances.push(toInstanceState(instance));
 
     const made: { fingerprint: string; transition: Transition; correlationId: string }[] = [];
     for (const item of alerts) {
-      const transition = applyAlert(found(groups, item.alert.fingerprint), item.alert, item.receivedAt, item.source);
+      const transition = applyAlert(found(groups, item.alert.fingerprint), item.alert, item.receivedAt, item.source, now);
       if (transition) made.push({ fingerprint: item.alert.fingerprint, transition, correlationId: item.correlationId });
     }
 

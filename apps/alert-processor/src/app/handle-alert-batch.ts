@@ -1,11 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { AlertReceived } from '@sentryhub/contracts';
+import type { AlertReceived, NormalizedAlert } from '@sentryhub/contracts';
 import type { Database } from '@sentryhub/db';
 import type { Delivery, Messaging } from '@sentryhub/messaging';
+import { fingerprint } from '@sentryhub/rules';
 import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { storeBatch, type BatchAlert } from './batch-store';
 import { relayOutbox, type OutboxSelection } from './outbox-relay';
+
+/**
+ * The alert with the fingerprint of its own labels. The group an alert updates is decided here,
+ * never by a fingerprint a message carries: a message published before intake computed it, or
+ * by anyone who can publish to the alerts exchange, cannot rewrite another group's labels.
+ */
+function keyedByLabels(alert: NormalizedAlert): NormalizedAlert {
+  const computed = fingerprint(alert.labels);
+  return computed === alert.fingerprint ? alert : { ...alert, fingerprint: computed };
+}
 
 /** Batches whose events may wait for their publish with their bodies in memory (see below). */
 const MAX_BATCHES_HOLDING_BODIES = 4;
@@ -28,7 +39,7 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
 
   const handle = async (batch: Delivery<AlertReceived>[]): Promise<void> => {
     const alerts: BatchAlert[] = batch.flatMap(({ data, context }) =>
-      data.alerts.map((alert) => ({ alert, source: data.source, receivedAt: new Date(data.receivedAt), correlationId: alert.correlationId ?? context.correlationId })),
+      data.alerts.map((alert) => ({ alert: keyedByLabels(alert), source: data.source, receivedAt: new Date(data.receivedAt), correlationId: alert.correlationId ?? context.correlationId })),
     );
     const batchId = randomUUID();
     const timer = batchSeconds.startTimer();

@@ -180,4 +180,57 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
     expect(dead.properties.messageId).toBe('broken');
     expect(String(dead.properties.headers?.['x-error'])).toMatch(/invalid message/);
   });
+
+  /** Publishes alerts on the alerts exchange as an intake would, and waits until the processor has taken them. */
+  async function deliver(...alerts: NormalizedAlert[]): Promise<void> {
+    const message: AlertReceived = { id: randomUUID(), receivedAt: new Date().toISOString(), source: 'api', meta: {}, alerts };
+    await firstReplica().publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), message, { messageId: message.id });
+    await waitFor(async () => ((await queueDrained()) ? true : null), 10_000, 'the message processed');
+    // Drained from the queue is not yet committed: wait for the batch's transaction too.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  const episodesOf = async (labels: Record<string, string>) =>
+    sql<{ status: string; starts_at: Date; ends_at: Date | null; resolution_type: string | null; current_status: string }>`
+      select i.status, i.starts_at, i.ends_at, i.resolution_type, g.current_status from alert_instances i join alert_groups g on g.id = i.group_id
+      where g.fingerprint = ${fingerprint(labels)} order by i.starts_at`.execute(database.db).then((result) => result.rows);
+
+  it('a far-future episode (sent around intake, or stored before its bounds) cannot take its group over', async () => {
+    const labels = { alertname: 'Takeover', instance: 'processor' };
+    const alert = (status: 'firing' | 'resolved', startsAt: string, endsAt: string | null = null): NormalizedAlert => ({ fingerprint: fingerprint(labels), status, labels, annotations: {}, startsAt, endsAt, generatorURL: null, extra: {} });
+    const earlier = new Date(Date.now() - 3_600_000).toISOString();
+    await deliver(alert('firing', earlier));
+    await deliver(alert('firing', '9999-12-31T00:00:00.000Z'));
+    // The open episode was closed when the 9999 one arrived, at that time: not with an end in year 9999.
+    const [first] = await episodesOf(labels);
+    expect(first).toMatchObject({ status: 'resolved', resolution_type: 'inferred' });
+    expect(first?.ends_at?.getTime()).toBeLessThanOrEqual(Date.now());
+
+    // A real firing now opens its episode, and its resolved closes it: the group is not wedged.
+    const now = new Date(Date.now() - 1_000).toISOString();
+    await deliver(alert('firing', now));
+    await deliver(alert('resolved', now, new Date().toISOString()));
+    const episodes = await episodesOf(labels);
+    expect(episodes.map((episode) => [episode.starts_at.toISOString(), episode.status, episode.resolution_type])).toEqual([
+      [earlier, 'resolved', 'inferred'],
+      [now, 'resolved', 'normal'],
+      ['9999-12-31T00:00:00.000Z', 'resolved', 'inferred'],
+    ]);
+    // The 9999 episode ended where it started: no episode ends before it starts, nor in year 9999 for another.
+    expect(episodes[2]?.ends_at?.toISOString()).toBe('9999-12-31T00:00:00.000Z');
+    expect(episodes[0]?.current_status).toBe('resolved');
+  });
+
+  it("a message's fingerprint never decides the group: labels of group B with group A's fingerprint do not rewrite group A", async () => {
+    const groupA = { alertname: 'SpoofTarget', team: 'a' };
+    const groupB = { alertname: 'Spoofer', team: 'b' };
+    const startsAt = new Date(Date.now() - 60_000).toISOString();
+    await deliver({ fingerprint: fingerprint(groupA), status: 'firing', labels: groupA, annotations: {}, startsAt, endsAt: null, generatorURL: null, extra: {} });
+    // As an intake before this change passed a sender's field on, or a publisher on the alerts exchange would.
+    await deliver({ fingerprint: fingerprint(groupA), status: 'resolved', labels: groupB, annotations: {}, startsAt, endsAt: new Date().toISOString(), generatorURL: null, extra: {} });
+    const groups = await database.db.selectFrom('alert_groups').select(['fingerprint', 'labels', 'name', 'current_status']).where('fingerprint', 'in', [fingerprint(groupA), fingerprint(groupB)]).orderBy('name').execute();
+    expect(groups).toEqual([
+      { fingerprint: fingerprint(groupA), labels: groupA, name: 'SpoofTarget', current_status: 'firing' },
+      { fingerprint: fingerprint(groupB), labels: groupB, name: 'Spoofer', current_status: 'resolved' },
+    ]);
+  });
 });

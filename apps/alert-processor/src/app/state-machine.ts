@@ -50,9 +50,26 @@ function latestOf(instances: readonly InstanceState[]): InstanceState | undefine
   return latest;
 }
 
-function close(instance: InstanceState, endsAt: Date, resolutionType: ResolutionType): void {
+/**
+ * The latest instance that has started by `now`. An episode that claims to start later (a
+ * far-future startsAt stored before intake had bounds, or a sender's clock ahead) never makes a
+ * present event look stale: it could otherwise hold the group for as long as it claims.
+ */
+function latestStartedOf(instances: readonly InstanceState[], now: Date): InstanceState | undefined {
+  return latestOf(instances.filter((instance) => instance.startsAt <= now));
+}
+
+const later = (a: Date, b: Date) => (a > b ? a : b);
+const earlier = (a: Date, b: Date) => (a < b ? a : b);
+
+/**
+ * Closes an episode. Its end is kept between its own start and `now` (the time the batch is
+ * processed): an episode never ends before it started, nor in the future, whatever the event
+ * said.
+ */
+function close(instance: InstanceState, endsAt: Date, resolutionType: ResolutionType, now: Date): void {
   instance.status = 'resolved';
-  instance.endsAt = endsAt;
+  instance.endsAt = later(instance.startsAt, earlier(endsAt, now));
   instance.resolutionType = resolutionType;
   if (instance.stored) instance.dirty = true;
 }
@@ -84,38 +101,40 @@ function setStatus(group: GroupState): void {
 
 /**
  * Firing: an episode with the same startsAt already known is no change (a duplicate, or an old
- * firing after its resolved: never re-opened); a firing older than the latest episode is stale;
- * otherwise open episodes close as `inferred` and a new one starts, which needs a new
- * acknowledgement. A sender that gives no startsAt means the open episode, if there is one.
+ * firing after its resolved: never re-opened); a firing older than the latest episode that has
+ * started by `now` is stale; otherwise open episodes close as `inferred` and a new one starts,
+ * which needs a new acknowledgement. A sender that gives no startsAt means the open episode, if
+ * there is one. `now` is when the batch is processed (the receipt time when not given).
  */
-export function applyFiring(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string): Transition | null {
+export function applyFiring(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string, now: Date = receivedAt): Transition | null {
   const requested = alert.startsAt ? new Date(alert.startsAt) : null;
   const open = group.instances.filter((instance) => instance.status === 'firing');
   if (requested === null && open.length > 0) return null;
   const startsAt = requested ?? receivedAt;
   if (group.instances.some((instance) => sameTime(instance.startsAt, startsAt))) return null;
-  const latest = latestOf(group.instances);
+  const latest = latestStartedOf(group.instances, now);
   if (latest && latest.startsAt > startsAt) return null;
 
-  for (const instance of open) close(instance, startsAt, 'inferred');
+  for (const instance of open) close(instance, startsAt, 'inferred', now);
   const instance = newInstance(alert, 'firing', startsAt, intakeSource);
   group.instances.push(instance);
   setStatus(group);
   group.acknowledged = false;
   group.acknowledgedBy = null;
   group.acknowledgedAt = null;
-  return transition(group, instance, latest ? 'refired' : 'created');
+  return transition(group, instance, group.instances.length > 1 ? 'refired' : 'created');
 }
 
 /**
  * Resolved: a known resolved episode is no change; else the open episode with the same startsAt
  * closes (`normal`); else the latest open one closes (`inferred`) and the named episode is
- * recorded as resolved, unless the open one started after this event (then the event is history
- * of an older episode, recorded without a change); else a
+ * recorded as resolved, unless the open one started after this event and by `now` (then the
+ * event is history of an older episode, recorded without a change; an open episode that claims
+ * to start after `now` is closed, as it cannot outrank a present event); else a
  * resolved episode is recorded (`normal`), so that its late firing is not re-opened. A resolved
  * without startsAt and with nothing open changes nothing.
  */
-export function applyResolved(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string): Transition | null {
+export function applyResolved(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string, now: Date = receivedAt): Transition | null {
   const startsAt = alert.startsAt ? new Date(alert.startsAt) : null;
   const endsAt = alert.endsAt ? new Date(alert.endsAt) : receivedAt;
   const exact = startsAt ? group.instances.find((instance) => sameTime(instance.startsAt, startsAt)) : undefined;
@@ -123,26 +142,32 @@ export function applyResolved(group: GroupState, alert: NormalizedAlert, receive
 
   if (exact) {
     if (exact.status === 'resolved') return null;
-    close(exact, endsAt, 'normal');
+    close(exact, endsAt, 'normal', now);
     setStatus(group);
     return transition(group, exact, 'resolved');
   }
-  if (latestOpen && (startsAt === null || latestOpen.startsAt < startsAt)) {
-    close(latestOpen, endsAt, 'inferred');
+  if (latestOpen && (startsAt === null || latestOpen.startsAt < startsAt || latestOpen.startsAt > now)) {
+    close(latestOpen, endsAt, 'inferred', now);
     // The episode this event names is recorded too, so that its firing, if it arrives late,
     // finds it resolved instead of opening it.
-    if (startsAt) group.instances.push(resolvedInstance(alert, startsAt, endsAt, intakeSource));
+    if (startsAt) group.instances.push(resolvedInstance(alert, startsAt, later(startsAt, earlier(endsAt, now)), intakeSource));
     setStatus(group);
     return transition(group, latestOpen, 'resolved');
   }
   // Without a startsAt and with nothing open there is nothing to resolve.
   if (startsAt === null) return null;
-  const instance = resolvedInstance(alert, startsAt, endsAt, intakeSource);
+  const instance = resolvedInstance(alert, startsAt, later(startsAt, earlier(endsAt, now)), intakeSource);
   group.instances.push(instance);
   setStatus(group);
   return latestOpen ? null : transition(group, instance, 'resolved');
 }
 
-export function applyAlert(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string): Transition | null {
-  return alert.status === 'firing' ? applyFiring(group, alert, receivedAt, intakeSource) : applyResolved(group, alert, receivedAt, intakeSource);
+/**
+ * One event applied to a group. `now` (the time the batch is processed, the receipt time when
+ * not given) bounds what any timestamp can do: an episode that claims to start after it never
+ * makes a present event stale, and no episode is closed with an end after it. So no event,
+ * whatever its timestamps, can keep a later firing from opening or its resolved from closing.
+ */
+export function applyAlert(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string, now: Date = receivedAt): Transition | null {
+  return alert.status === 'firing' ? applyFiring(group, alert, receivedAt, intakeSource, now) : applyResolved(group, alert, receivedAt, intakeSource, now);
 }
