@@ -27,6 +27,7 @@ const app = await buildGateway({
   allowAnonymous: config.WEBHOOK_ALLOW_ANONYMOUS,
   bodyLimitBytes: config.BODY_LIMIT_BYTES,
   intakeMaxFutureMs: config.INTAKE_MAX_FUTURE,
+  resolveTimeoutMs: config.RESOLVE_TIMEOUT,
   coalescing: {
     maxAlerts: config.GATEWAY_COALESCE_MAX_ALERTS,
     maxBytes: config.GATEWAY_COALESCE_MAX_BYTES,

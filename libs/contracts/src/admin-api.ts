@@ -74,8 +74,10 @@ export const AlertInstanceView = z.object({
   endsAt: Rfc3339.nullable(),
   annotations: LabelSet,
   generatorURL: z.string().nullable(),
-  resolutionType: z.enum(['normal', 'inferred', 'manual']).nullable(),
+  resolutionType: z.enum(['normal', 'inferred', 'manual', 'expired']).nullable(),
   intakeSource: z.string().nullable(),
+  /** When the episode's lease ran or runs out (it resolves as `expired` then unless renewed); null: it never expires. */
+  leaseEndsAt: Rfc3339.nullable(),
 });
 
 export const CommentView = z.object({ id: z.number().int(), author: z.string(), body: z.string(), createdAt: Rfc3339 });

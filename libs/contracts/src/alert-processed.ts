@@ -4,7 +4,11 @@ import { LabelSet, Rfc3339 } from './alertmanager';
 export const Severity = z.enum(['critical', 'warning', 'info']);
 export type Severity = z.infer<typeof Severity>;
 
-export const ResolutionType = z.enum(['normal', 'inferred', 'manual']);
+/**
+ * How an episode ended: `normal` (its resolved event), `inferred` (a later episode replaced it),
+ * `manual` (resolved in the console or API), `expired` (its lease ran out without renewal).
+ */
+export const ResolutionType = z.enum(['normal', 'inferred', 'manual', 'expired']);
 export type ResolutionType = z.infer<typeof ResolutionType>;
 
 export const GroupSnapshot = z.object({

@@ -18,6 +18,14 @@ export const NormalizedAlert = z.object({
   startsAt: Rfc3339.nullable(),
   /** null means "not ended". */
   endsAt: Rfc3339.nullable(),
+  /**
+   * The lease of a firing alert (Alertmanager's semantics): when it runs out without a re-send,
+   * the episode resolves as `expired`. Set at intake: on `POST /api/v2/alerts` a future endsAt,
+   * else the receipt + RESOLVE_TIMEOUT; on `/api/v1/alerts` and the external queue only a future
+   * endsAt; never for a webhook (Alertmanager sends the resolution itself). Absent or null: the
+   * alert never expires. Always null on a resolved alert.
+   */
+  leaseEndsAt: Rfc3339.nullable().optional(),
   generatorURL: z.string().nullable(),
   /** Fields the sender added beyond the known ones, kept as they came. */
   extra: z.record(z.string(), z.unknown()).default({}),
@@ -25,6 +33,9 @@ export const NormalizedAlert = z.object({
   correlationId: z.string().min(1).optional(),
 });
 export type NormalizedAlert = z.infer<typeof NormalizedAlert>;
+
+/** RESOLVE_TIMEOUT when unset: the lease of an alert posted to `/api/v2/alerts` without endsAt (Alertmanager's `resolve_timeout`). */
+export const DEFAULT_RESOLVE_TIMEOUT = '5m';
 
 /** `alert.received.<source>`: every alert of one intake request or message. */
 export const AlertReceived = z.object({

@@ -10,6 +10,7 @@ import * as notificationDeliveredVia from './migrations/2026-11-26T05-00_notific
 import * as alertGroupsFillfactor from './migrations/2026-11-26T06-00_alert-groups-fillfactor';
 import * as outboxPayloadText from './migrations/2026-11-26T07-00_outbox-payload-text';
 import * as silenceUuid from './migrations/2026-11-26T08-00_silence-uuid';
+import * as alertLease from './migrations/2026-11-26T10-00_alert-lease';
 import * as retentionIndexes from './migrations/2026-11-26T09-00_retention-indexes';
 
 /**
@@ -27,6 +28,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T06-00_alert-groups-fillfactor': alertGroupsFillfactor,
   '2026-11-26T07-00_outbox-payload-text': outboxPayloadText,
   '2026-11-26T08-00_silence-uuid': silenceUuid,
+  '2026-11-26T10-00_alert-lease': alertLease,
   '2026-11-26T09-00_retention-indexes': retentionIndexes,
 };
 

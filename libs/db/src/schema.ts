@@ -33,8 +33,10 @@ export interface AlertInstancesTable {
   ends_at: Timestamp | null;
   annotations: Json<Labels>;
   generator_url: string | null;
-  resolution_type: 'normal' | 'inferred' | 'manual' | null;
+  resolution_type: 'normal' | 'inferred' | 'manual' | 'expired' | null;
   intake_source: string | null;
+  /** When the episode's lease runs out (it then resolves as `expired`); null: it never expires. */
+  lease_ends_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: CreatedAt;
 }
 

@@ -33,16 +33,35 @@ export function normalizeWebhookAlert(alert: WebhookAlert): NormalizedAlert {
     annotations: alert.annotations,
     startsAt: alert.startsAt,
     endsAt: alert.status === 'firing' ? null : endTime(alert.endsAt),
+    // Alertmanager sends a webhook alert's resolution itself: no lease, it never expires.
+    leaseEndsAt: null,
     generatorURL: alert.generatorURL || null,
     extra: extraFields(alert, WEBHOOK_ALERT_FIELDS),
   };
 }
 
 /**
- * A postable alert has no status: like Alertmanager, it is resolved when its endsAt has
- * passed and firing otherwise.
+ * The lease a firing postable alert gets at intake: its endsAt when the sender gave one (in the
+ * future, as it is firing), else the receipt + `resolveTimeoutMs` (RESOLVE_TIMEOUT, on
+ * `POST /api/v2/alerts`), else none (`null`: `/api/v1/alerts` and the external queue).
  */
-export function normalizePostableAlert(alert: PostableAlert, now: Date): NormalizedAlert {
+export interface LeasePolicy {
+  resolveTimeoutMs: number | null;
+}
+
+/** Only a sender's future endsAt is a lease. */
+export const SENDER_LEASE_ONLY: LeasePolicy = { resolveTimeoutMs: null };
+
+function leaseOf(endsAt: string | null, now: Date, policy: LeasePolicy): string | null {
+  if (endsAt !== null) return new Date(endsAt).toISOString();
+  return policy.resolveTimeoutMs === null ? null : new Date(now.getTime() + policy.resolveTimeoutMs).toISOString();
+}
+
+/**
+ * A postable alert has no status: like Alertmanager, it is resolved when its endsAt has
+ * passed and firing otherwise. A firing one carries its lease (`leaseEndsAt`, see LeasePolicy).
+ */
+export function normalizePostableAlert(alert: PostableAlert, now: Date, lease: LeasePolicy = SENDER_LEASE_ONLY): NormalizedAlert {
   const endsAt = endTime(alert.endsAt);
   const resolved = endsAt !== null && Date.parse(endsAt) <= now.getTime();
   return {
@@ -52,6 +71,7 @@ export function normalizePostableAlert(alert: PostableAlert, now: Date): Normali
     annotations: alert.annotations,
     startsAt: alert.startsAt ?? null,
     endsAt: resolved ? endsAt : null,
+    leaseEndsAt: resolved ? null : leaseOf(endsAt, now, lease),
     generatorURL: alert.generatorURL || null,
     extra: extraFields(alert, POSTABLE_ALERT_FIELDS),
   };
@@ -69,15 +89,19 @@ function isWebhook(body: IntakeBody): body is AlertmanagerWebhook {
   return !Array.isArray(body) && 'version' in body && 'alerts' in body;
 }
 
-/** Any accepted intake body (webhook, one postable alert, or an array) as normalised alerts. */
-export function normalizeIntakeBody(body: IntakeBody, now: Date): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
+/** Any accepted intake body (webhook, one postable alert, or an array) as normalised alerts; postable ones leased by `lease`. */
+export function normalizeIntakeBody(body: IntakeBody, now: Date, lease: LeasePolicy = SENDER_LEASE_ONLY): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
   if (isWebhook(body)) return { alerts: body.alerts.map(normalizeWebhookAlert), meta: webhookMeta(body) };
   const alerts = Array.isArray(body) ? body : [body];
-  return { alerts: alerts.map((alert) => normalizePostableAlert(alert, now)), meta: {} };
+  return { alerts: alerts.map((alert) => normalizePostableAlert(alert, now, lease)), meta: {} };
 }
 
-/** The alerts that passed the intake bounds (parseIntakeAlerts), normalised, with the webhook's payload fields as meta. */
-export function normalizeIntakeAlerts(data: IntakeAlerts, now: Date): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
+/**
+ * The alerts that passed the intake bounds (parseIntakeAlerts), normalised, with the webhook's
+ * payload fields as meta. Postable alerts get their lease by `lease`: `{ resolveTimeoutMs }` on
+ * `POST /api/v2/alerts`, SENDER_LEASE_ONLY (the default) elsewhere.
+ */
+export function normalizeIntakeAlerts(data: IntakeAlerts, now: Date, lease: LeasePolicy = SENDER_LEASE_ONLY): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
   if (data.kind === 'webhook') return { alerts: data.alerts.map(normalizeWebhookAlert), meta: { ...data.payload } };
-  return { alerts: data.alerts.map((alert) => normalizePostableAlert(alert, now)), meta: {} };
+  return { alerts: data.alerts.map((alert) => normalizePostableAlert(alert, now, lease)), meta: {} };
 }

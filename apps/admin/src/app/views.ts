@@ -37,6 +37,7 @@ export function instanceView(row: AlertInstance) {
     generatorURL: row.generator_url,
     resolutionType: row.resolution_type,
     intakeSource: row.intake_source,
+    leaseEndsAt: iso(row.lease_ends_at),
   };
 }
 

@@ -1,5 +1,5 @@
 import swagger from '@fastify/swagger';
-import { DEFAULT_INTAKE_MAX_FUTURE, parseDuration } from '@sentryhub/contracts';
+import { DEFAULT_INTAKE_MAX_FUTURE, DEFAULT_RESOLVE_TIMEOUT, parseDuration } from '@sentryhub/contracts';
 import type { Messaging } from '@sentryhub/messaging';
 import { Counter, createHttpServer, Gauge, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
 import type { FastifyInstance } from 'fastify';
@@ -22,6 +22,8 @@ export interface GatewayDeps {
   coalescing?: CoalescingOptions;
   /** INTAKE_MAX_FUTURE in milliseconds; 10 minutes when not given. */
   intakeMaxFutureMs?: number;
+  /** RESOLVE_TIMEOUT in milliseconds: the lease of an alert posted to `/api/v2/alerts` without endsAt; 5 minutes when not given. */
+  resolveTimeoutMs?: number;
 }
 
 /** The webhook-gateway HTTP app: intake routes, health, metrics and OpenAPI. */
@@ -97,11 +99,12 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     },
   });
   const maxFutureMs = deps.intakeMaxFutureMs ?? (parseDuration(DEFAULT_INTAKE_MAX_FUTURE) as number);
+  const resolveTimeoutMs = deps.resolveTimeoutMs ?? (parseDuration(DEFAULT_RESOLVE_TIMEOUT) as number);
   await app.register(async (intake) => {
     // The token is checked on request, before the body is read or parsed: without a valid
     // one a sender gets 401 whatever it sends (too large, not JSON, or nothing at all).
     intake.addHook('onRequest', requireToken(deps.tokens));
-    await intake.register(intakeRoutes, { publisher, tokens: deps.tokens, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs });
+    await intake.register(intakeRoutes, { publisher, tokens: deps.tokens, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs, resolveTimeoutMs });
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

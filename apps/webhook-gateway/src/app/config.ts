@@ -1,4 +1,4 @@
-import { DEFAULT_INTAKE_MAX_FUTURE, DurationEnv } from '@sentryhub/contracts';
+import { DEFAULT_INTAKE_MAX_FUTURE, DEFAULT_RESOLVE_TIMEOUT, DurationEnv } from '@sentryhub/contracts';
 import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
 
@@ -19,6 +19,8 @@ export const GatewayConfig = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
   /** How far after its receipt an alert's startsAt or endsAt may be (`30s`, `10m`, `1h`): later ones are refused. In ms. */
   INTAKE_MAX_FUTURE: DurationEnv(DEFAULT_INTAKE_MAX_FUTURE),
+  /** The lease of an alert posted to `/api/v2/alerts` without endsAt (Alertmanager's `resolve_timeout`): it expires this long after its last receipt. In ms. */
+  RESOLVE_TIMEOUT: DurationEnv(DEFAULT_RESOLVE_TIMEOUT).refine((ms) => ms > 0, 'must be a duration above 0 (such as 5m)'),
   /** Group commit: at most this many alerts per coalesced `AlertReceived` (a bigger request travels alone). */
   GATEWAY_COALESCE_MAX_ALERTS: z.coerce.number().int().positive().default(2_000),
   /** ...and at most this many bytes of JSON per message: a bigger request is split over several messages. */

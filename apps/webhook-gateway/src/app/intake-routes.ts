@@ -11,7 +11,7 @@ import {
   type RejectedAlert,
 } from '@sentryhub/contracts';
 import { PublishError } from '@sentryhub/messaging';
-import { normalizeIntakeAlerts } from '@sentryhub/rules';
+import { normalizeIntakeAlerts, SENDER_LEASE_ONLY } from '@sentryhub/rules';
 import type { Counter } from '@sentryhub/service-runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -28,6 +28,8 @@ export interface IntakeRoutesOptions {
   rejectedAlerts: Counter<'source' | 'reason'>;
   /** How far after the receipt an alert's startsAt or endsAt may be (INTAKE_MAX_FUTURE), in milliseconds. */
   maxFutureMs: number;
+  /** RESOLVE_TIMEOUT in milliseconds: the lease of an alert posted to `/api/v2/alerts` without endsAt. */
+  resolveTimeoutMs: number;
 }
 
 const RETRY_AFTER_SECONDS = 5;
@@ -51,7 +53,7 @@ const judgedInHandler = () => (data: unknown) => ({ value: data });
  * published), as Alertmanager answers a request whose alerts all fail validation.
  */
 export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOptions): Promise<void> {
-  const { publisher, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs } = options;
+  const { publisher, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs, resolveTimeoutMs } = options;
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const preHandler = requireToken(options.tokens);
   // Intake takes JSON only: any other content type is 415, not a string that fails validation.
@@ -73,7 +75,9 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOp
       request.log.info({ refused: parsed.rejected.length, bounds: [...new Set(parsed.rejected.map((alert) => alert.refusal))] }, 'intake request refused');
       return reply.code(400).send({ error: `${what}: ${first?.path || '(root)'}: ${first?.message ?? 'invalid'}`, issues });
     }
-    const { alerts, meta } = normalizeIntakeAlerts(parsed.data, receivedAt);
+    // Alertmanager's leases: on API v2 an alert without endsAt expires RESOLVE_TIMEOUT after its
+    // receipt; elsewhere only a sender's future endsAt is a lease (a webhook never has one).
+    const { alerts, meta } = normalizeIntakeAlerts(parsed.data, receivedAt, shape === 'alerts' ? { resolveTimeoutMs } : SENDER_LEASE_ONLY);
     try {
       await publisher.submit(source, { id: request.id, receivedAt, meta, alerts });
     } catch (error) {
