@@ -145,7 +145,7 @@ export function utf8Bytes(text: string): number {
     const code = text.charCodeAt(index);
     if (code < 0x80) continue;
     if (code < 0x800) bytes += 1;
-    else if (code >= 0xd800 && code <= 0xdbff && index + 1 < text.length) {
+    else if (code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(index + 1) & 0xfc00) === 0xdc00) {
       // A surrogate pair: 2 UTF-16 units, 4 bytes.
       bytes += 2;
       index += 1;

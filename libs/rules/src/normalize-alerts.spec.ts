@@ -1,5 +1,6 @@
 import { AlertmanagerWebhook } from '@sentryhub/contracts';
 import { describe, expect, it } from 'vitest';
+import { fingerprint } from './fingerprint';
 import { normalizeIntakeBody, normalizePostableAlert } from './normalize-alerts';
 
 const FIVE_MINUTES = 5 * 60_000;
@@ -22,6 +23,17 @@ describe('normalizeIntakeBody', () => {
     ]);
     expect(meta).toMatchObject({ receiver: 'r', groupKey: 'k', extraField: 1 });
     expect(meta).not.toHaveProperty('alerts');
+  });
+
+  it("keys an alert by the fingerprint of its labels; a sender's fingerprint is kept as senderFingerprint and decides nothing", () => {
+    const payload = AlertmanagerWebhook.parse({
+      version: '4',
+      groupKey: 'k',
+      status: 'firing',
+      receiver: 'r',
+      alerts: [{ status: 'firing', labels: { alertname: 'B' }, startsAt: '2026-11-26T08:00:00Z', fingerprint: fingerprint({ alertname: 'A' }) }],
+    });
+    expect(normalizeIntakeBody(payload, now).alerts[0]).toMatchObject({ fingerprint: fingerprint({ alertname: 'B' }), senderFingerprint: fingerprint({ alertname: 'A' }) });
   });
 
   it('derives a postable alert\'s status from endsAt like Alertmanager', () => {
