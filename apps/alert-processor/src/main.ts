@@ -34,7 +34,7 @@ await runWorker({
   subscribe: async ({ messaging, logger, registry }) => {
     const relay = { maxEventBytes: config.PROCESSOR_EVENT_MAX_BYTES, logger, events: outboxMetrics(registry) };
     stopSweeper = startOutboxSweeper(db, messaging, logger, { intervalMs: config.OUTBOX_SWEEP_MS, relay });
-    const handler = alertBatchHandler(db, messaging, registry, logger);
+    const handler = alertBatchHandler(db, messaging, registry, logger, relay);
     const subscription = await subscribeBatch(messaging, {
         queue: QUEUES.alertProcessorAlertsReceived,
         parse: (json) => AlertReceived.safeParse(json),

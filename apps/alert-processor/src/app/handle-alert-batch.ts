@@ -6,7 +6,7 @@ import { fingerprint } from '@sentryhub/rules';
 import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { storeBatch, type BatchAlert } from './batch-store';
-import { relayOutbox, type OutboxSelection } from './outbox-relay';
+import { DEFAULT_RELAY_OPTIONS, relayOutbox, type OutboxSelection, type RelayOptions } from './outbox-relay';
 
 /**
  * The alert with the fingerprint of its own labels. The group an alert updates is decided here,
@@ -27,7 +27,7 @@ const MAX_BATCHES_HOLDING_BODIES = 4;
  * after the commit; its events are published while the next batch is written, and a publish
  * that fails is left to the outbox relay: never lost.
  */
-export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, registry: Registry, logger: Logger) {
+export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, registry: Registry, logger: Logger, relay: RelayOptions = DEFAULT_RELAY_OPTIONS) {
   const alertsProcessed = new Counter({ name: 'sentryhub_processor_alerts_total', help: 'Alerts processed', registers: [registry] });
   const changesPublished = new Counter({ name: 'sentryhub_processor_changes_total', help: 'State changes recorded for alert.processed', labelNames: ['change'] as const, registers: [registry] });
   const batchAlerts = new Histogram({ name: 'sentryhub_processor_batch_alerts', help: 'Alerts per batch', buckets: [1, 10, 50, 100, 250, 500, 1000], registers: [registry] });
@@ -60,7 +60,7 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
     const selection: OutboxSelection = keepBodies ? { events: events.map(({ messageId, routingKey, correlationId, body }) => ({ messageId, routingKey, correlationId, body })) } : { messageIds: events.map((event) => event.messageId) };
     if (keepBodies) holdingBodies += 1;
     publishing = publishing.then(() =>
-      relayOutbox(db, messaging, selection)
+      relayOutbox(db, messaging, selection, relay)
         .then(
           () => undefined,
           (error: unknown) => logger.warn({ err: error, batchId }, 'events stored but not yet published; the outbox relay will publish them'),
