@@ -4,7 +4,7 @@ import type { Messaging } from '@sentryhub/messaging';
 import { Counter, createHttpServer, Gauge, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
-import { anonymousIntakeProblem, requireToken } from './auth';
+import { anonymousIntakeProblem } from './auth';
 import { CoalescingPublisher, DEFAULT_COALESCING, type CoalescingOptions } from './coalescing-publisher';
 import { intakeRoutes } from './intake-routes';
 
@@ -100,12 +100,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   });
   const maxFutureMs = deps.intakeMaxFutureMs ?? (parseDuration(DEFAULT_INTAKE_MAX_FUTURE) as number);
   const resolveTimeoutMs = deps.resolveTimeoutMs ?? (parseDuration(DEFAULT_RESOLVE_TIMEOUT) as number);
-  await app.register(async (intake) => {
-    // The token is checked on request, before the body is read or parsed: without a valid
-    // one a sender gets 401 whatever it sends (too large, not JSON, or nothing at all).
-    intake.addHook('onRequest', requireToken(deps.tokens));
-    await intake.register(intakeRoutes, { publisher, tokens: deps.tokens, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs, resolveTimeoutMs });
-  });
+  // The intake routes check the token on request, before the body is read (auth.ts).
+  await app.register(intakeRoutes, { publisher, tokens: deps.tokens, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs, resolveTimeoutMs });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -116,6 +116,14 @@ describe('gateway messages bounded in bytes, and waiters capped (real RabbitMQ)'
     expect(instances.sort()).toEqual(Array.from({ length: 100 }, (_, n) => `host-${n}`).sort());
   });
 
+  it('answers 413, publishing nothing, when one alert alone cannot fit in a message', async () => {
+    const app = await build({ maxAlerts: 2_000, maxWaitMs: 0, maxInFlight: 4, maxBytes: 48 * KIB });
+    const response = await app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: bulkyWebhook(7, 1, 50 * KIB) });
+    expect(response.statusCode).toBe(413);
+    expect(response.json<{ error: string }>().error).toMatch(/^alert 0 is \d+ bytes of JSON; a message holds at most 49152 \(GATEWAY_COALESCE_MAX_BYTES\)$/);
+    expect(await drainReceived()).toEqual([]);
+  });
+
   it('answers 503 with Retry-After past GATEWAY_MAX_WAITING_REQUESTS, and the waiting requests still go', async () => {
     // The real broker, with its confirms held back until the test lets them through.
     let release: () => void = () => undefined;
@@ -137,6 +145,7 @@ describe('gateway messages bounded in bytes, and waiters capped (real RabbitMQ)'
     }
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/sentryhub_gateway_requests_waiting(\{[^}]*\})? 3/);
+    expect(metrics.body).toMatch(/sentryhub_gateway_requests_rejected_total\{[^}]*reason="busy"[^}]*\} 2/);
 
     release();
     const accepted = await Promise.all([first, ...waiting]);

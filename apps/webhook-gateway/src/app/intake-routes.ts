@@ -16,7 +16,7 @@ import type { Counter } from '@sentryhub/service-runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { requireToken } from './auth';
-import type { CoalescingPublisher } from './coalescing-publisher';
+import { IntakeBusyError, MessageTooLargeError, type CoalescingPublisher } from './coalescing-publisher';
 
 export interface IntakeRoutesOptions {
   /** Publishes with confirm, coalescing concurrent requests (group commit). */
@@ -37,7 +37,7 @@ const RETRY_AFTER_SECONDS = 5;
 /** At most this many issues in a 400 that refuses every alert of a request. */
 const MAX_ISSUES = 100;
 
-const responses = { 202: AcceptedResponse, 400: ErrorResponse, 401: ErrorResponse, 503: ErrorResponse };
+const responses = { 202: AcceptedResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 503: ErrorResponse };
 
 /**
  * The body is judged by parseIntakeAlerts in the handler, alert by alert, instead of by the
@@ -55,7 +55,8 @@ const judgedInHandler = () => (data: unknown) => ({ value: data });
 export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOptions): Promise<void> {
   const { publisher, acceptedAlerts, rejectedRequests, rejectedAlerts, maxFutureMs, resolveTimeoutMs } = options;
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const preHandler = requireToken(options.tokens);
+  // onRequest: the token is checked before the body is read, limited or parsed (a wrong token is 401, never 400/413/415).
+  const onRequest = requireToken(options.tokens);
   // Intake takes JSON only: any other content type is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
 
@@ -81,9 +82,12 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOp
     try {
       await publisher.submit(source, { id: request.id, receivedAt, meta, alerts });
     } catch (error) {
-      const reason = error instanceof PublishError ? error.reason : 'error';
-      rejectedRequests.inc({ reason: `broker_${reason}` });
-      request.log.error({ err: error, alerts: alerts.length }, 'publish not confirmed; answering 503');
+      // One alert bigger than a message (GATEWAY_COALESCE_MAX_BYTES): retrying cannot help.
+      if (error instanceof MessageTooLargeError) return reply.code(413).send({ error: error.message });
+      const reason = error instanceof IntakeBusyError ? 'busy' : `broker_${error instanceof PublishError ? error.reason : 'error'}`;
+      rejectedRequests.inc({ reason });
+      if (error instanceof IntakeBusyError) request.log.warn({ alerts: alerts.length, reason: error.message }, 'too many requests wait for a publish slot; answering 503');
+      else request.log.error({ err: error, alerts: alerts.length }, 'publish not confirmed; answering 503');
       return reply
         .code(503)
         .header('retry-after', String(RETRY_AFTER_SECONDS))
@@ -104,17 +108,17 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOp
 
   routes.post(
     '/api/v1/webhooks/alertmanager',
-    { preHandler, validatorCompiler: judgedInHandler, schema: { summary: 'Alertmanager webhook (version 4)', body: AlertmanagerWebhook, response: responses } },
+    { onRequest, validatorCompiler: judgedInHandler, schema: { summary: 'Alertmanager webhook (version 4)', body: AlertmanagerWebhook, response: responses } },
     (request, reply) => accept(request, reply, 'webhook', 'webhook'),
   );
   routes.post(
     '/api/v2/alerts',
-    { preHandler, validatorCompiler: judgedInHandler, schema: { summary: 'Alertmanager API v2: an array of postable alerts', body: PostableAlerts, response: responses } },
+    { onRequest, validatorCompiler: judgedInHandler, schema: { summary: 'Alertmanager API v2: an array of postable alerts', body: PostableAlerts, response: responses } },
     (request, reply) => accept(request, reply, 'alerts', 'api'),
   );
   routes.post(
     '/api/v1/alerts',
-    { preHandler, validatorCompiler: judgedInHandler, schema: { summary: 'One postable alert or an array of them', body: PostableAlertOrAlerts, response: responses } },
+    { onRequest, validatorCompiler: judgedInHandler, schema: { summary: 'One postable alert or an array of them', body: PostableAlertOrAlerts, response: responses } },
     (request, reply) => accept(request, reply, 'alert-or-alerts', 'api'),
   );
 }
