@@ -90,13 +90,15 @@ export const NotificationView = z.object({
   groupId: z.number().int(),
   instanceId: z.number().int(),
   kind: z.enum(['firing', 'resolved']),
-  status: z.enum(['pending', 'sent', 'failed', 'suppressed']),
+  status: z.enum(['pending', 'sent', 'failed', 'suppressed', 'inhibited']),
   attempts: z.number().int(),
   lastError: z.string().nullable(),
   text: z.string(),
   sentAt: Rfc3339.nullable(),
   /** `sink` when the message only went to the log (no SLACK_INTERNAL_ENDPOINT). */
   deliveredVia: z.enum(['slack', 'sink']).nullable(),
+  /** Status `inhibited`: the firing group whose inhibition rule held it back. */
+  inhibitedByGroupId: z.number().int().nullable(),
   createdAt: Rfc3339,
 });
 
@@ -133,6 +135,8 @@ const RuleCommon = z.object({
   priority: int4('priority').default(0),
   matchCriteria: MatchCriteria.default({}),
   sendResolved: z.boolean().default(true),
+  /** After this rule applied, keep searching: the next matching rule applies too (Alertmanager's `continue`). */
+  continue: z.boolean().default(false),
 });
 
 export const SlackRuleBody = RuleCommon.extend({
@@ -166,25 +170,71 @@ export const ExplainRule = z.object({
   name: z.string(),
   priority: z.number().int(),
   isActive: z.boolean(),
+  continue: z.boolean(),
   matched: z.boolean(),
+  /** What the search did with the rule, in the order rules are tried. */
+  outcome: z.enum(['applied', 'no-match', 'inactive', 'not-reached']),
   reason: z.string().nullable(),
 });
+/** A rule that applies, and what it does with the alert's current change. */
+export const ExplainDecision = z.object({
+  rule: z.string(),
+  ruleId: z.number().int(),
+  decision: z.enum(['send', 'suppressed', 'inhibited', 'skip']),
+  /** Why it is not sent (silenced, inhibited by ..., resolved notices not wanted), or null. */
+  reason: z.string().nullable(),
+});
+export const ExplainInhibition = z.object({ ruleId: z.number().int(), ruleName: z.string().nullable(), sourceGroupId: z.number().int(), sourceFingerprint: z.string().nullable(), sourceName: z.string().nullable() });
 export const ExplainView = z.object({
   fingerprint: z.string(),
   labels: LabelSet,
   groupId: z.number().int().nullable(),
   silences: z.array(z.object({ id: z.number().int(), endsAt: Rfc3339, comment: z.string(), createdBy: z.string() })),
   silenced: z.boolean(),
-  slack: z.object({ rules: z.array(ExplainRule), winner: z.string().nullable(), channel: z.string().nullable(), text: z.string().nullable() }),
-  email: z.object({ rules: z.array(ExplainRule), winner: z.string().nullable(), recipients: z.array(z.string()), subject: z.string().nullable() }),
+  /** The inhibition that holds the group back now (a firing source), or null. */
+  inhibitedBy: ExplainInhibition.nullable(),
+  slack: z.object({
+    rules: z.array(ExplainRule),
+    /** The first rule that applies (its message is shown); `applied` lists them all. */
+    winner: z.string().nullable(),
+    applied: z.array(ExplainDecision.extend({ channel: z.string(), text: z.string() })),
+    /** The applied rule without `continue` that ended the search, or null when every rule was tried. */
+    stoppedAt: z.string().nullable(),
+    channel: z.string().nullable(),
+    text: z.string().nullable(),
+  }),
+  email: z.object({
+    rules: z.array(ExplainRule),
+    winner: z.string().nullable(),
+    applied: z.array(ExplainDecision.extend({ recipients: z.array(z.string()), subject: z.string() })),
+    stoppedAt: z.string().nullable(),
+    recipients: z.array(z.string()),
+    subject: z.string().nullable(),
+  }),
 });
+
+/** Inhibition rules (Alertmanager's `inhibit_rules`): matchers in the silence matcher shape. */
+export const InhibitRuleBody = z.object({
+  name: z.string().trim().min(1, 'name must not be empty').max(200).nullable().default(null),
+  sourceMatchers: z.array(SilenceMatcher).min(1, 'an inhibit rule needs at least one source matcher').max(50),
+  targetMatchers: z.array(SilenceMatcher).min(1, 'an inhibit rule needs at least one target matcher').max(50),
+  equal: z
+    .array(z.string().min(1, 'a label name in equal must not be empty').max(256))
+    .max(50)
+    .default([])
+    .refine((names) => new Set(names).size === names.length, 'equal names a label twice'),
+  comment: z.string().max(2_000).default(''),
+});
+export type InhibitRuleBody = z.infer<typeof InhibitRuleBody>;
+export const InhibitRuleView = InhibitRuleBody.extend({ id: z.number().int(), createdBy: z.string(), createdAt: Rfc3339, updatedAt: Rfc3339 });
+export type InhibitRuleView = z.infer<typeof InhibitRuleView>;
 
 export const ApiKeyBody = z.object({ name: z.string().trim().min(1, 'name is required').max(200), role: Role });
 export const ApiKeyView = z.object({ id: z.number().int(), name: z.string(), role: Role, createdAt: Rfc3339, revokedAt: Rfc3339.nullable(), lastUsedAt: Rfc3339.nullable() });
 export const CreatedApiKey = z.object({ id: z.number().int(), key: z.string(), name: z.string(), role: Role });
 
 export const NotificationQuery = Pagination.extend({
-  status: z.enum(['pending', 'sent', 'failed', 'suppressed']).optional(),
+  status: z.enum(['pending', 'sent', 'failed', 'suppressed', 'inhibited']).optional(),
   channel: z.string().optional(),
   groupId: z.coerce.number().int().optional(),
   deliveredVia: z.enum(['slack', 'sink']).optional(),
@@ -197,14 +247,16 @@ export const EmailQueueView = z.object({
   kind: z.string(),
   recipients: z.array(z.string()),
   subject: z.string(),
-  status: z.enum(['pending', 'processing', 'completed', 'failed']),
+  status: z.enum(['pending', 'processing', 'completed', 'failed', 'inhibited']),
   attempts: z.number().int(),
   lastError: z.string().nullable(),
+  /** Status `inhibited`: the firing group whose inhibition rule held it back. */
+  inhibitedByGroupId: z.number().int().nullable(),
   createdAt: Rfc3339,
   updatedAt: Rfc3339,
   sentAt: Rfc3339.nullable(),
 });
-export const EmailQueueQuery = Pagination.extend({ status: z.enum(['pending', 'processing', 'completed', 'failed']).optional() });
+export const EmailQueueQuery = Pagination.extend({ status: z.enum(['pending', 'processing', 'completed', 'failed', 'inhibited']).optional() });
 
 export const AuditLogView = z.object({ id: z.number().int(), eventId: z.string(), actor: z.string(), entity: z.string(), entityId: z.string().nullable(), action: z.string(), changes: z.record(z.string(), z.unknown()), at: Rfc3339 });
 export const AuditLogQuery = Pagination.extend({ entity: z.string().optional(), actor: z.string().optional(), entityId: z.string().optional() });

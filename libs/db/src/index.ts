@@ -5,3 +5,4 @@ export * from './database-health';
 export * from './errors';
 export * from './housekeeping';
 export * from './repositories/silences';
+export * from './repositories/rules';

@@ -11,6 +11,7 @@ import * as alertGroupsFillfactor from './migrations/2026-11-26T06-00_alert-grou
 import * as outboxPayloadText from './migrations/2026-11-26T07-00_outbox-payload-text';
 import * as silenceUuid from './migrations/2026-11-26T08-00_silence-uuid';
 import * as alertLease from './migrations/2026-11-26T10-00_alert-lease';
+import * as routingContinueInhibit from './migrations/2026-11-26T11-00_routing-continue-inhibit';
 import * as retentionIndexes from './migrations/2026-11-26T09-00_retention-indexes';
 
 /**
@@ -29,6 +30,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T07-00_outbox-payload-text': outboxPayloadText,
   '2026-11-26T08-00_silence-uuid': silenceUuid,
   '2026-11-26T10-00_alert-lease': alertLease,
+  '2026-11-26T11-00_routing-continue-inhibit': routingContinueInhibit,
   '2026-11-26T09-00_retention-indexes': retentionIndexes,
 };
 

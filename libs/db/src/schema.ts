@@ -84,6 +84,8 @@ export interface RuleColumns {
   priority: Generated<number>;
   match_criteria: Json<Record<string, unknown>>;
   send_resolved: Generated<boolean>;
+  /** After this rule applied, the search for matching rules goes on (Alertmanager's `continue`). */
+  continue: Generated<boolean>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -109,7 +111,7 @@ export interface NotificationsTable {
   group_id: number;
   instance_id: number;
   kind: 'firing' | 'resolved';
-  status: 'pending' | 'sent' | 'failed' | 'suppressed';
+  status: 'pending' | 'sent' | 'failed' | 'suppressed' | 'inhibited';
   attempts: Generated<number>;
   last_error: string | null;
   text: string;
@@ -120,6 +122,8 @@ export interface NotificationsTable {
   digest_size: number | null;
   /** `slack` or `sink` once sent; null before. */
   delivered_via: 'slack' | 'sink' | null;
+  /** The firing group whose inhibition rule held this notification back (status `inhibited`). */
+  inhibited_by_group_id: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -136,7 +140,7 @@ export interface EmailQueueTable {
   body_html: string | null;
   /** Paths or inline content, as the seed's email service took them; alerts send none. */
   attachments: ColumnType<unknown[], string | undefined, string>;
-  status: 'pending' | 'processing' | 'completed' | 'failed';
+  status: 'pending' | 'processing' | 'completed' | 'failed' | 'inhibited';
   attempts: Generated<number>;
   last_error: string | null;
   created_at: CreatedAt;
@@ -144,6 +148,20 @@ export interface EmailQueueTable {
   sent_at: Timestamp | null;
   next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
   claimed_at: Timestamp | null;
+  /** The firing group whose inhibition rule held this email back (status `inhibited`). */
+  inhibited_by_group_id: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+export interface InhibitRulesTable {
+  id: Generated<number>;
+  name: string | null;
+  source_matchers: Json<SilenceMatcherRow[]>;
+  target_matchers: Json<SilenceMatcherRow[]>;
+  equal: ColumnType<string[], string[] | undefined, string[]>;
+  comment: Generated<string>;
+  created_by: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
 }
 
 export interface AuditLogTable {
@@ -186,6 +204,7 @@ export interface Database {
   silences: SilencesTable;
   slack_rules: SlackRulesTable;
   email_rules: EmailRulesTable;
+  inhibit_rules: InhibitRulesTable;
   notifications: NotificationsTable;
   email_queue: EmailQueueTable;
   audit_log: AuditLogTable;
@@ -202,6 +221,7 @@ export type Silence = Selectable<SilencesTable>;
 export type SlackRule = Selectable<SlackRulesTable>;
 export type NewSlackRule = Insertable<SlackRulesTable>;
 export type EmailRule = Selectable<EmailRulesTable>;
+export type InhibitRuleRow = Selectable<InhibitRulesTable>;
 export type Notification = Selectable<NotificationsTable>;
 export type NewNotification = Insertable<NotificationsTable>;
 export type EmailQueueRow = Selectable<EmailQueueTable>;

@@ -8,3 +8,4 @@ export * from './digest';
 export * from './ip-addresses';
 export * from './slack-message';
 export * from './alertmanager-matchers';
+export * from './notification-policy';

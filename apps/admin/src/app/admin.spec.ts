@@ -305,7 +305,7 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       const body = explained.json();
       expect(body.fingerprint).toMatch(/^[0-9a-f]{16}$/);
       expect(body.groupId).toBeNull();
-      expect(body.slack.rules).toEqual([{ id: ruleId, name: 'storage', priority: 20, isActive: true, matched: false, reason: 'team: expected "storage", got "web"' }]);
+      expect(body.slack.rules).toEqual([{ id: ruleId, name: 'storage', priority: 20, isActive: true, continue: false, matched: false, outcome: 'no-match', reason: 'team: expected "storage", got "web"' }]);
       expect(body.slack.winner).toBeNull();
       const matched = (await call('POST', '/explain', 'editor', { labels: { alertname: 'DiskFull', team: 'storage', instance: 'db-9', severity: 'critical' } })).json();
       expect(matched.slack).toMatchObject({ winner: 'storage', channel: '#storage', text: 'DiskFull on db-9: DiskFull' });

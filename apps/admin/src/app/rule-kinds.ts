@@ -1,25 +1,6 @@
-import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, MatchCriteria, SlackRuleBody } from '@sentryhub/contracts';
+import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, SlackRuleBody } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance, EmailRule, SlackRule } from '@sentryhub/db';
 import { composeMessage, renderOrFallback, templateContext, templateError } from '@sentryhub/rules';
-
-/** A rule as the rules lib selects it, with its row. */
-export interface SelectableRule<R> {
-  id: number;
-  name: string;
-  priority: number;
-  isActive: boolean;
-  matchCriteria: MatchCriteria;
-  row: R;
-}
-
-export const selectable = <R extends SlackRule | EmailRule>(row: R): SelectableRule<R> => ({
-  id: row.id,
-  name: row.name,
-  priority: row.priority,
-  isActive: row.is_active,
-  matchCriteria: row.match_criteria as MatchCriteria,
-  row,
-});
 
 /** The templates of a rule body that must parse, with the field each one came from. */
 export function templateProblems(templates: Record<string, string | null>): { path: string; message: string }[] {

@@ -55,6 +55,7 @@ export function notificationView(row: Notification) {
     text: row.text,
     sentAt: iso(row.sent_at),
     deliveredVia: row.delivered_via,
+    inhibitedByGroupId: row.inhibited_by_group_id,
     createdAt: row.created_at.toISOString(),
   };
 }
@@ -66,6 +67,7 @@ const ruleCommon = (row: SlackRule | EmailRule) => ({
   priority: row.priority,
   matchCriteria: row.match_criteria as MatchCriteria,
   sendResolved: row.send_resolved,
+  continue: row.continue,
   createdAt: row.created_at.toISOString(),
   updatedAt: row.updated_at.toISOString(),
 });

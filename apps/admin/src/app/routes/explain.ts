@@ -1,30 +1,41 @@
 import { ErrorResponse, ExplainBody, ExplainView, type LabelSet } from '@sentryhub/contracts';
-import { activeSilences, type Database } from '@sentryhub/db';
-import { fingerprint, matchCriteria, selectRule, silenceMatches, silenceState } from '@sentryhub/rules';
+import { activeSilences, findInhibitingSource, firingsTold, ruleRepository, type Database, type StoredRule } from '@sentryhub/db';
+import { decide, decisionReason, fingerprint, inhibitionPredicates, matchCriteria, routeAlert, silenceMatches, silenceState, type Inhibition, type Route } from '@sentryhub/rules';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
-import { renderEmail, renderSlack, selectable, snapshotOf, type SelectableRule } from '../rule-kinds';
+import { renderEmail, renderSlack, snapshotOf } from '../rule-kinds';
 
 export interface ExplainRoutesOptions {
   db: Kysely<Database>;
   defaultChannel: string;
 }
 
-function explainRules<R>(rules: SelectableRule<R>[], labels: LabelSet) {
-  return rules.map((rule) => {
-    const result = matchCriteria(rule.matchCriteria, labels);
-    const reason = !rule.isActive ? 'inactive' : result.matched ? null : `${result.failure.label}: ${result.failure.reason}`;
-    return { id: rule.id, name: rule.name, priority: rule.priority, isActive: rule.isActive, matched: rule.isActive && result.matched, reason };
+/** Every rule in the order of the search, with what the search did with it and why. */
+function explainRules<R extends StoredRule & { row: { is_active: boolean } }>(route: Route<R>, labels: LabelSet) {
+  return route.trace.map((step) => {
+    const { rule } = step;
+    const reason =
+      step.outcome === 'inactive'
+        ? rule.criteriaError
+          ? `invalid match_criteria: ${rule.criteriaError}`
+          : 'inactive'
+        : step.outcome === 'no-match'
+          ? `${step.failure.label}: ${step.failure.reason}`
+          : step.outcome === 'not-reached'
+            ? `not tried: the search stopped at "${route.stoppedAt?.name ?? ''}" (no continue)${rule.isActive && matchCriteria(rule.matchCriteria, labels).matched ? '; it would match' : ''}`
+            : null;
+    return { id: rule.id, name: rule.name, priority: rule.priority, isActive: rule.row.is_active, continue: rule.continue, matched: step.outcome === 'applied', outcome: step.outcome, reason };
   });
 }
-
 /**
  * `POST /api/v1/explain`: for labels (or a known fingerprint), what SentryHub would do — the
- * fingerprint, the silences that match now, every rule with why it matches or not, the winners
- * and what they would send.
+ * fingerprint, the silences that match now, the inhibition that holds it back, every rule in
+ * the order of the search with why it applies or not and where the search stopped, and what
+ * each applied rule does (the notification policy of libs/rules, as the notifiers run it).
  */
 export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }: ExplainRoutesOptions): Promise<void> {
+  const rules = ruleRepository(db, { cacheMs: 0 });
   app.withTypeProvider<ZodTypeProvider>().post('/explain', { config: { role: 'editor' }, schema: { body: ExplainBody, response: { 200: ExplainView, 404: ErrorResponse } } }, async (request, reply) => {
     const body = request.body;
     const byFingerprint = 'fingerprint' in body ? await db.selectFrom('alert_groups').selectAll().where('fingerprint', '=', body.fingerprint).executeTakeFirst() : undefined;
@@ -33,10 +44,11 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
     const print = fingerprint(labels);
     const group = byFingerprint ?? (await db.selectFrom('alert_groups').selectAll().where('fingerprint', '=', print).executeTakeFirst());
     const now = new Date();
-    const [silences, slackRows, emailRows, instance] = await Promise.all([
+    const [silences, slackRules, emailRules, inhibitRules, instance] = await Promise.all([
       activeSilences(db, now),
-      db.selectFrom('slack_rules').selectAll().orderBy('priority', 'desc').orderBy('name').execute(),
-      db.selectFrom('email_rules').selectAll().orderBy('priority', 'desc').orderBy('name').execute(),
+      rules.allSlackRules(),
+      rules.allEmailRules(),
+      rules.allInhibitRules(),
       group ? db.selectFrom('alert_instances').selectAll().where('group_id', '=', group.id).orderBy('starts_at', 'desc').limit(1).executeTakeFirst() : undefined,
     ]);
     const matching = silences.filter((silence) => silenceMatches(silence, labels, now));
@@ -46,28 +58,54 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
     const snapshot = snapshotOf(stand, instance, silence);
     const kind = snapshot.group.status;
 
-    const slackRules = slackRows.map(selectable);
-    const slackWinner = selectRule(slackRules, labels);
-    const slackMessage = slackWinner ? renderSlack(slackWinner.row, snapshot, kind, defaultChannel) : null;
-    const emailRules = emailRows.map(selectable);
-    const emailWinner = selectRule(emailRules, labels);
+    const found = await findInhibitingSource(db, inhibitRules, { groupId: stand.id, labels }, inhibitionPredicates);
+    const inhibition: Inhibition | null = found ? { ruleId: found.rule.id, ruleName: found.rule.name, sourceGroupId: found.sourceGroupId } : null;
+    const source = found ? await db.selectFrom('alert_groups').select(['fingerprint', 'name']).where('id', '=', found.sourceGroupId).executeTakeFirst() : undefined;
+
+    const slackRoute = routeAlert(slackRules, labels);
+    const emailRoute = routeAlert(emailRules, labels);
+    const state = async (route: Route<StoredRule>, notifier: 'slack' | 'email') => ({
+      kind,
+      silence: { silenced: silence.silenced, until: silence.until?.toISOString() ?? null },
+      inhibition,
+      firingSentUnder: instance && kind === 'resolved' ? await firingsTold(db, notifier, instance.id, route.applied.map((rule) => rule.id)) : new Set<number>(),
+    });
+    const slack = decide(slackRoute, await state(slackRoute, 'slack'));
+    const email = decide(emailRoute, await state(emailRoute, 'email'));
+    const slackApplied = slack.decisions.map((decision) => {
+      const message = renderSlack(decision.rule.row, snapshot, kind, defaultChannel);
+      return { rule: decision.rule.name, ruleId: decision.rule.id, decision: decision.action, reason: decisionReason(decision), channel: message.channel, text: message.text };
+    });
+    const emailApplied = email.decisions.map((decision) => ({
+      rule: decision.rule.name,
+      ruleId: decision.rule.id,
+      decision: decision.action,
+      reason: decisionReason(decision),
+      recipients: decision.rule.recipients,
+      subject: renderEmail(decision.rule.row, snapshot, kind).subject.text,
+    }));
     return {
       fingerprint: print,
       labels,
       groupId: group?.id ?? null,
       silences: matching.map((s) => ({ id: s.id, endsAt: s.endsAt.toISOString(), comment: s.comment, createdBy: s.createdBy })),
       silenced: silence.silenced,
+      inhibitedBy: inhibition ? { ...inhibition, sourceFingerprint: source?.fingerprint ?? null, sourceName: source?.name ?? null } : null,
       slack: {
-        rules: explainRules(slackRules, labels),
-        winner: slackWinner?.name ?? null,
-        channel: slackMessage?.channel ?? null,
-        text: slackMessage?.text ?? null,
+        rules: explainRules(slackRoute, labels),
+        winner: slackApplied[0]?.rule ?? null,
+        applied: slackApplied,
+        stoppedAt: slack.stoppedAt?.name ?? null,
+        channel: slackApplied[0]?.channel ?? null,
+        text: slackApplied[0]?.text ?? null,
       },
       email: {
-        rules: explainRules(emailRules, labels),
-        winner: emailWinner?.name ?? null,
-        recipients: emailWinner?.row.recipients ?? [],
-        subject: emailWinner ? renderEmail(emailWinner.row, snapshot, kind).subject.text : null,
+        rules: explainRules(emailRoute, labels),
+        winner: emailApplied[0]?.rule ?? null,
+        applied: emailApplied,
+        stoppedAt: email.stoppedAt?.name ?? null,
+        recipients: emailApplied[0]?.recipients ?? [],
+        subject: emailApplied[0]?.subject ?? null,
       },
     };
   });

@@ -52,6 +52,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
         status: row.status,
         attempts: row.attempts,
         lastError: row.last_error,
+        inhibitedByGroupId: row.inhibited_by_group_id,
         createdAt: row.created_at.toISOString(),
         updatedAt: row.updated_at.toISOString(),
         sentAt: iso(row.sent_at),

@@ -1,0 +1,273 @@
+import { MatchCriteria, SilenceMatcher, type LabelSet } from '@sentryhub/contracts';
+import { sql, type Kysely, type SqlBool } from 'kysely';
+import { z } from 'zod';
+import type { Database, EmailRule, InhibitRuleRow, SlackRule } from '../schema';
+
+/**
+ * Rule storage, one place for every app: the notifiers read the active rules of their kind
+ * (cached for `cacheMs`), the admin reads all of them for explain and previews. Rows come out
+ * in the camelCase shape of the notification policy (libs/rules notification-policy.ts),
+ * in the order rules are tried (priority desc, then name).
+ */
+
+/** What every rule kind has. */
+export interface StoredRule {
+  id: number;
+  name: string;
+  priority: number;
+  /** False for an inactive rule, and for one whose stored criteria do not validate. */
+  isActive: boolean;
+  matchCriteria: MatchCriteria;
+  sendResolved: boolean;
+  continue: boolean;
+  /** Why the stored `match_criteria` do not validate (such a rule matches nothing), or null. */
+  criteriaError: string | null;
+}
+
+export interface StoredSlackRule extends StoredRule {
+  slackChannel: string | null;
+  messageTemplate: string;
+  resolvedMessageTemplate: string | null;
+  replaceIpAddresses: boolean;
+  row: SlackRule;
+}
+
+export interface StoredEmailRule extends StoredRule {
+  recipients: string[];
+  subjectTemplate: string;
+  bodyTemplate: string;
+  row: EmailRule;
+}
+
+export interface StoredInhibitRule {
+  id: number;
+  name: string | null;
+  sourceMatchers: SilenceMatcher[];
+  targetMatchers: SilenceMatcher[];
+  equal: string[];
+  comment: string;
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type RuleKind = 'slack' | 'email' | 'inhibit';
+
+/** Told about a stored rule that does not validate (it is left out, or matches nothing). */
+export type InvalidRuleListener = (kind: RuleKind, rule: { id: number; name: string | null }, problem: string) => void;
+
+function commonOf(row: SlackRule | EmailRule): StoredRule {
+  const criteria = MatchCriteria.safeParse(row.match_criteria);
+  const criteriaError = criteria.success ? null : criteria.error.issues.map((issue) => `${issue.path.join('.') || 'match_criteria'}: ${issue.message}`).join('; ');
+  return {
+    id: row.id,
+    name: row.name,
+    priority: row.priority,
+    // The admin API validates criteria; a row edited by hand must not match by accident.
+    isActive: row.is_active && criteria.success,
+    matchCriteria: criteria.success ? criteria.data : {},
+    sendResolved: row.send_resolved,
+    continue: row.continue,
+    criteriaError,
+  };
+}
+
+export const storedSlackRule = (row: SlackRule): StoredSlackRule => ({
+  ...commonOf(row),
+  slackChannel: row.slack_channel,
+  messageTemplate: row.message_template,
+  resolvedMessageTemplate: row.resolved_message_template,
+  replaceIpAddresses: row.replace_ip_addresses,
+  row,
+});
+
+export const storedEmailRule = (row: EmailRule): StoredEmailRule => ({
+  ...commonOf(row),
+  recipients: row.recipients,
+  subjectTemplate: row.subject_template,
+  bodyTemplate: row.body_template,
+  row,
+});
+
+const StoredMatchers = z.array(SilenceMatcher);
+
+/** An inhibit rule row, or the problem of one whose stored matchers do not validate. */
+export function storedInhibitRule(row: InhibitRuleRow): StoredInhibitRule | { problem: string } {
+  const source = StoredMatchers.safeParse(row.source_matchers);
+  const target = StoredMatchers.safeParse(row.target_matchers);
+  if (!source.success) return { problem: `source_matchers: ${source.error.issues[0]?.message ?? 'invalid'}` };
+  if (!target.success) return { problem: `target_matchers: ${target.error.issues[0]?.message ?? 'invalid'}` };
+  return {
+    id: row.id,
+    name: row.name,
+    sourceMatchers: source.data,
+    targetMatchers: target.data,
+    equal: row.equal,
+    comment: row.comment,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface RuleRepositoryOptions {
+  /** How long the active rules are kept before they are read again; 0 reads every time. */
+  cacheMs: number;
+  onInvalid?: InvalidRuleListener;
+}
+
+/** A value read at most once per `ttlMs`; concurrent callers share one read. */
+function cached<T>(ttlMs: number, load: () => Promise<T>): () => Promise<T> {
+  let value: { data: T; loadedAt: number } | null = null;
+  let loading: Promise<T> | null = null;
+  return () => {
+    if (value && Date.now() - value.loadedAt < ttlMs) return Promise.resolve(value.data);
+    loading ??= load()
+      .then((data) => {
+        value = { data, loadedAt: Date.now() };
+        return data;
+      })
+      .finally(() => {
+        loading = null;
+      });
+    return loading;
+  };
+}
+
+export function ruleRepository(db: Kysely<Database>, options: RuleRepositoryOptions) {
+  const onInvalid = options.onInvalid ?? (() => undefined);
+
+  async function slackRules(activeOnly: boolean): Promise<StoredSlackRule[]> {
+    let query = db.selectFrom('slack_rules').selectAll();
+    if (activeOnly) query = query.where('is_active', '=', true);
+    return (await query.orderBy('priority', 'desc').orderBy('name').execute()).map(storedSlackRule);
+  }
+
+  async function emailRules(activeOnly: boolean): Promise<StoredEmailRule[]> {
+    let query = db.selectFrom('email_rules').selectAll();
+    if (activeOnly) query = query.where('is_active', '=', true);
+    return (await query.orderBy('priority', 'desc').orderBy('name').execute()).map(storedEmailRule);
+  }
+
+  function validOnly<R extends StoredRule>(kind: RuleKind, rules: R[]): R[] {
+    return rules.filter((rule) => {
+      if (rule.criteriaError !== null) onInvalid(kind, rule, `invalid match_criteria: ${rule.criteriaError}`);
+      return rule.isActive;
+    });
+  }
+
+  async function inhibitRules(): Promise<StoredInhibitRule[]> {
+    const rows = await db.selectFrom('inhibit_rules').selectAll().orderBy('id').execute();
+    return rows.flatMap((row) => {
+      const rule = storedInhibitRule(row);
+      if ('problem' in rule) {
+        onInvalid('inhibit', row, rule.problem);
+        return [];
+      }
+      return [rule];
+    });
+  }
+
+  return {
+    /** The active Slack rules with valid criteria, cached. */
+    activeSlackRules: cached(options.cacheMs, async () => validOnly('slack', await slackRules(true))),
+    /** The active email rules with valid criteria, cached. */
+    activeEmailRules: cached(options.cacheMs, async () => validOnly('email', await emailRules(true))),
+    /** The inhibition rules whose matchers validate, cached. */
+    activeInhibitRules: cached(options.cacheMs, inhibitRules),
+    /** Every Slack rule, inactive and invalid ones too (explain, previews), read now. */
+    allSlackRules: () => slackRules(false),
+    allEmailRules: () => emailRules(false),
+    allInhibitRules: inhibitRules,
+    slackRule: async (id: number) => {
+      const row = await db.selectFrom('slack_rules').selectAll().where('id', '=', id).executeTakeFirst();
+      return row ? storedSlackRule(row) : null;
+    },
+    emailRule: async (id: number) => {
+      const row = await db.selectFrom('email_rules').selectAll().where('id', '=', id).executeTakeFirst();
+      return row ? storedEmailRule(row) : null;
+    },
+  };
+}
+
+export type RuleRepository = ReturnType<typeof ruleRepository>;
+
+/** A group that may be inhibited, or may inhibit. */
+export interface InhibitionCandidate {
+  groupId: number;
+  labels: LabelSet;
+}
+
+/** The decision of whether `source` inhibits `target` under `rule` (libs/rules `inhibits`). */
+export type InhibitsPredicate = (rule: StoredInhibitRule, source: InhibitionCandidate, target: InhibitionCandidate) => boolean;
+
+export interface InhibitionFound {
+  rule: StoredInhibitRule;
+  sourceGroupId: number;
+}
+
+/** Source candidates read at once. */
+export const INHIBITION_SCAN_BATCH = 200;
+
+/**
+ * The first firing group that inhibits `target` under one of `rules`, or null. The candidates
+ * are read in PostgreSQL, in keyset batches of `INHIBITION_SCAN_BATCH` (never more in memory):
+ * firing groups other than the target, with the target's values of the `equal` labels (a
+ * missing label is "", as in Alertmanager) and the source's equality matchers — exact in SQL
+ * and served by the GIN index on labels where a value is required. What SQL cannot say the
+ * same way (RE2 regexes, the two-sided exclusion) is `inhibits`' to decide on each candidate.
+ * Only rules whose target matchers hold for the target cost a query (`targetHolds`).
+ */
+export async function findInhibitingSource(
+  db: Kysely<Database>,
+  rules: readonly StoredInhibitRule[],
+  target: InhibitionCandidate,
+  predicates: { targetHolds: (rule: StoredInhibitRule, labels: LabelSet) => boolean; inhibits: InhibitsPredicate },
+): Promise<InhibitionFound | null> {
+  for (const rule of rules) {
+    if (!predicates.targetHolds(rule, target.labels)) continue;
+    const required: Record<string, string> = {};
+    const conditions: ReturnType<typeof sql<SqlBool>>[] = [];
+    // Each condition holds for every source that can inhibit the target: they only narrow the scan.
+    const equalTo = (name: string, value: string) => {
+      if (Object.hasOwn(required, name) && required[name] !== value) conditions.push(sql<SqlBool>`false`);
+      else if (value === '') conditions.push(sql<SqlBool>`coalesce(labels ->> ${name}, '') = ''`);
+      else required[name] = value;
+    };
+    for (const name of rule.equal) equalTo(name, Object.hasOwn(target.labels, name) ? (target.labels[name] ?? '') : '');
+    for (const matcher of rule.sourceMatchers) {
+      if (matcher.isRegex) continue;
+      if (matcher.isEqual) equalTo(matcher.name, matcher.value);
+      else conditions.push(sql<SqlBool>`coalesce(labels ->> ${matcher.name}, '') <> ${matcher.value}`);
+    }
+    if (Object.keys(required).length > 0) conditions.push(sql<SqlBool>`labels @> ${JSON.stringify(required)}::jsonb`);
+
+    let afterId = 0;
+    for (;;) {
+      let query = db.selectFrom('alert_groups').select(['id', 'labels']).where('current_status', '=', 'firing').where('id', '<>', target.groupId).where('id', '>', afterId);
+      for (const condition of conditions) query = query.where(condition);
+      const batch = await query.orderBy('id').limit(INHIBITION_SCAN_BATCH).execute();
+      for (const row of batch) {
+        if (predicates.inhibits(rule, { groupId: row.id, labels: row.labels }, target)) return { rule, sourceGroupId: row.id };
+      }
+      const last = batch[batch.length - 1];
+      if (!last || batch.length < INHIBITION_SCAN_BATCH) break;
+      afterId = last.id;
+    }
+  }
+  return null;
+}
+
+/**
+ * The rules (of `ruleIds`) under which this episode's firing was told: a `sent` Slack
+ * notification, a `completed` email. The policy tells their resolved notices even under a
+ * silence or an inhibition.
+ */
+export async function firingsTold(db: Kysely<Database>, kind: 'slack' | 'email', instanceId: number, ruleIds: readonly number[]): Promise<Set<number>> {
+  if (ruleIds.length === 0) return new Set();
+  const rows =
+    kind === 'slack'
+      ? await db.selectFrom('notifications').select('rule_id').where('instance_id', '=', instanceId).where('rule_id', 'in', ruleIds).where('kind', '=', 'firing').where('status', '=', 'sent').execute()
+      : await db.selectFrom('email_queue').select('rule_id').where('instance_id', '=', instanceId).where('rule_id', 'in', ruleIds).where('kind', '=', 'firing').where('status', '=', 'completed').execute();
+  return new Set(rows.flatMap((row) => (row.rule_id === null ? [] : [row.rule_id])));
+}

@@ -1,0 +1,215 @@
+import type { LabelSet, MatchableRule } from '@sentryhub/contracts';
+import { compareRules, matchCriteria, type CriterionFailure } from './matching';
+import { matcherHolds, type SilenceMatcher } from './silences';
+
+/**
+ * The notification policy: for one change of one alert group and the rules of one kind (Slack,
+ * email, ...), which rules apply and what each of them does. Pure: the notifiers, the admin's
+ * explain and its previews read what it needs (rules, silences, inhibiting sources, earlier
+ * notifications) and hand it over, then only render and deliver what it decides.
+ *
+ * Routing works as Alertmanager's routing tree with `continue`: rules are tried by priority
+ * (highest first), then name; the first one that matches applies and ends the search, unless
+ * it has `continue`, in which case the search goes on and the next matching rule applies too.
+ */
+
+/** What the policy needs to know of a rule, whatever its kind. */
+export interface PolicyRule extends MatchableRule {
+  id: number;
+  sendResolved: boolean;
+  /** Keep searching after this rule applied (Alertmanager's route `continue`). */
+  continue: boolean;
+}
+
+/** One rule as the search saw it, in the order it was tried. */
+export type RuleTrace<R> =
+  | { rule: R; outcome: 'inactive' }
+  | { rule: R; outcome: 'no-match'; failure: CriterionFailure }
+  | { rule: R; outcome: 'applied' }
+  /** Never tried: an earlier rule without `continue` applied. */
+  | { rule: R; outcome: 'not-reached' };
+
+export interface Route<R> {
+  /** The rules that apply, in order. */
+  applied: R[];
+  /** The applied rule without `continue` that ended the search; null when every rule was tried. */
+  stoppedAt: R | null;
+  /** Every rule, in the order of the search, and what became of it. */
+  trace: RuleTrace<R>[];
+}
+
+/** Rules in the order they are tried: highest priority first, then lowest name. */
+export function orderRules<R extends MatchableRule>(rules: readonly R[]): R[] {
+  return [...rules].sort(compareRules);
+}
+
+/** The rules that apply to `labels`, and where the search stopped. */
+export function routeAlert<R extends PolicyRule>(rules: readonly R[], labels: LabelSet): Route<R> {
+  const applied: R[] = [];
+  const trace: RuleTrace<R>[] = [];
+  let stoppedAt: R | null = null;
+  for (const rule of orderRules(rules)) {
+    if (stoppedAt !== null) {
+      trace.push({ rule, outcome: 'not-reached' });
+      continue;
+    }
+    if (!rule.isActive) {
+      trace.push({ rule, outcome: 'inactive' });
+      continue;
+    }
+    const result = matchCriteria(rule.matchCriteria, labels);
+    if (!result.matched) {
+      trace.push({ rule, outcome: 'no-match', failure: result.failure });
+      continue;
+    }
+    trace.push({ rule, outcome: 'applied' });
+    applied.push(rule);
+    if (!rule.continue) stoppedAt = rule;
+  }
+  return { applied, stoppedAt, trace };
+}
+
+/** An inhibition rule: while a source fires, targets with the same `equal` labels are not told. */
+export interface InhibitRule {
+  id: number;
+  name: string | null;
+  sourceMatchers: SilenceMatcher[];
+  targetMatchers: SilenceMatcher[];
+  /** Label names whose values source and target must share (a missing label counts as ""). */
+  equal: string[];
+}
+
+/** A firing alert group that may inhibit others. */
+export interface InhibitionSource {
+  groupId: number;
+  labels: LabelSet;
+}
+
+/** Why a group is inhibited: the rule, and the firing group that holds it back. */
+export interface Inhibition {
+  ruleId: number;
+  ruleName: string | null;
+  sourceGroupId: number;
+}
+
+/** Every matcher holds (an empty list holds for everything, as in Alertmanager). */
+export const matchersHold = (matchers: readonly SilenceMatcher[], labels: LabelSet): boolean => matchers.every((matcher) => matcherHolds(matcher, labels));
+
+const labelOrEmpty = (labels: LabelSet, name: string) => (Object.hasOwn(labels, name) ? (labels[name] ?? '') : '');
+
+/**
+ * Whether `source` inhibits `target` under `rule`, as Alertmanager decides it: the target
+ * matches the target matchers, the source (another, firing group) the source matchers, both
+ * have the same values for the `equal` labels; and when the target also matches the source
+ * matchers, a source that also matches the target matchers does not count, so that two alerts
+ * that each match both sides do not silence each other (and an alert never inhibits itself).
+ */
+export function inhibits(rule: InhibitRule, source: InhibitionSource, target: InhibitionSource): boolean {
+  if (source.groupId === target.groupId) return false;
+  if (!matchersHold(rule.targetMatchers, target.labels) || !matchersHold(rule.sourceMatchers, source.labels)) return false;
+  if (!rule.equal.every((name) => labelOrEmpty(source.labels, name) === labelOrEmpty(target.labels, name))) return false;
+  const twoSided = matchersHold(rule.sourceMatchers, target.labels);
+  return !(twoSided && matchersHold(rule.targetMatchers, source.labels));
+}
+
+/**
+ * The first inhibition of `target` among `rules`, given the firing groups that may be sources
+ * (the caller reads them, bounded, from the database; see libs/db inhibit rules), or null.
+ */
+export function inhibitionOf(rules: readonly InhibitRule[], firingSources: readonly InhibitionSource[], target: InhibitionSource): Inhibition | null {
+  for (const rule of rules) {
+    if (!matchersHold(rule.targetMatchers, target.labels)) continue;
+    const source = firingSources.find((candidate) => inhibits(rule, candidate, target));
+    if (source) return { ruleId: rule.id, ruleName: rule.name, sourceGroupId: source.groupId };
+  }
+  return null;
+}
+
+export type NotificationKind = 'firing' | 'resolved';
+
+/** What becomes of one applied rule for one change. */
+export type Decision<R> =
+  | { rule: R; action: 'send' }
+  /** A silence holds the group: recorded, not told. */
+  | { rule: R; action: 'suppressed'; reason: 'silenced'; silencedUntil: string | null }
+  /** A firing source holds it back (inhibition rule): recorded, not told. */
+  | { rule: R; action: 'inhibited'; by: Inhibition }
+  /** Nothing to record: the rule does not send resolved notices. */
+  | { rule: R; action: 'skip'; reason: 'resolved-not-wanted' };
+
+export interface PolicyInput<R> {
+  /** The rules of one kind (any order; inactive ones are passed over). */
+  rules: readonly R[];
+  /** The group's labels. */
+  labels: LabelSet;
+  /** The episode's status in this change. */
+  kind: NotificationKind;
+  silence: { silenced: boolean; until: string | null };
+  /** The inhibition that holds the group now, or null. */
+  inhibition: Inhibition | null;
+  /** The rules (ids) under which this episode's firing was already told. */
+  firingSentUnder: ReadonlySet<number>;
+}
+
+export interface PolicyResult<R> extends Route<R> {
+  /** One decision per applied rule, in order. */
+  decisions: Decision<R>[];
+}
+
+/**
+ * What each applied rule does with a change. A silenced group is not told (`suppressed`); an
+ * inhibited one is not told either (`inhibited`, naming the source); in both cases except the
+ * resolved notice of an episode whose firing was told under that rule: who heard it fire hears
+ * it end. A rule without `sendResolved` records nothing for a resolved change.
+ */
+export function decide<R extends PolicyRule>(route: Route<R>, input: Omit<PolicyInput<R>, 'rules' | 'labels'>): PolicyResult<R> {
+  const decisions = route.applied.map((rule): Decision<R> => {
+    if (input.kind === 'resolved' && !rule.sendResolved) return { rule, action: 'skip', reason: 'resolved-not-wanted' };
+    const toldFiring = input.kind === 'resolved' && input.firingSentUnder.has(rule.id);
+    if (toldFiring) return { rule, action: 'send' };
+    if (input.silence.silenced) return { rule, action: 'suppressed', reason: 'silenced', silencedUntil: input.silence.until };
+    if (input.inhibition) return { rule, action: 'inhibited', by: input.inhibition };
+    return { rule, action: 'send' };
+  });
+  return { ...route, decisions };
+}
+
+/** routeAlert then decide, for callers that have everything at hand. */
+export function notificationPolicy<R extends PolicyRule>(input: PolicyInput<R>): PolicyResult<R> {
+  return decide(routeAlert(input.rules, input.labels), input);
+}
+
+/**
+ * Whether deciding needs the earlier notifications / the inhibition state at all: only a
+ * resolved change under a silence or inhibition asks which firings were told, and only a
+ * change that some rule would tell needs the inhibition sources. Lets a notifier skip queries.
+ */
+export function needsInhibitionCheck<R extends PolicyRule>(route: Route<R>, kind: NotificationKind): boolean {
+  return route.applied.some((rule) => kind === 'firing' || rule.sendResolved);
+}
+
+/** A one-line account of an inhibition, for logs and the `notifications.last_error` column. */
+export function describeInhibition(inhibition: Inhibition): string {
+  const rule = inhibition.ruleName ? `"${inhibition.ruleName}" (${inhibition.ruleId})` : String(inhibition.ruleId);
+  return `inhibited by alert group ${inhibition.sourceGroupId} (inhibit rule ${rule})`;
+}
+
+/** The two checks `findInhibitingSource` (libs/db) asks of the policy. */
+export const inhibitionPredicates = {
+  targetHolds: (rule: InhibitRule, labels: LabelSet) => matchersHold(rule.targetMatchers, labels),
+  inhibits,
+};
+
+/** A policy decision's reason in words, or null for `send`. */
+export function decisionReason(decision: Decision<unknown>): string | null {
+  switch (decision.action) {
+    case 'send':
+      return null;
+    case 'suppressed':
+      return decision.silencedUntil ? `silenced until ${decision.silencedUntil}` : 'silenced';
+    case 'inhibited':
+      return describeInhibition(decision.by);
+    case 'skip':
+      return 'the rule does not send resolved notifications';
+  }
+}
