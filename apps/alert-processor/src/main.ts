@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import { ProcessorConfig } from './app/config';
 import { alertBatchHandler } from './app/handle-alert-batch';
 import { startHousekeeping } from './app/housekeeping';
+import { startLeaseExpiry } from './app/lease-expiry';
 import { outboxMetrics } from './app/outbox-relay';
 import { startOutboxSweeper } from './app/outbox-sweeper';
 import { retentionPolicy } from './app/retention';
@@ -14,6 +15,7 @@ const config = loadConfig(ProcessorConfig);
 let db: Kysely<Database>;
 let stopSweeper: (() => Promise<void>) | undefined;
 let stopHousekeeping: (() => Promise<void>) | undefined;
+let stopLeaseExpiry: (() => Promise<void>) | undefined;
 
 await runWorker({
   name: 'alert-processor',
@@ -27,6 +29,7 @@ await runWorker({
     stopHousekeeping = startHousekeeping(db, retentionPolicy(config), logger, config.RETENTION_INTERVAL_MINUTES * 60_000);
     return [
       { name: 'retention', run: async () => stopHousekeeping?.() },
+      { name: 'lease expiry', run: async () => stopLeaseExpiry?.() },
       { name: 'outbox relay', run: async () => stopSweeper?.() },
       { name: 'database', run: () => (stopWatching(), db.destroy()) },
     ];
@@ -34,6 +37,8 @@ await runWorker({
   subscribe: async ({ messaging, logger, registry }) => {
     const relay = { maxEventBytes: config.PROCESSOR_EVENT_MAX_BYTES, logger, events: outboxMetrics(registry) };
     stopSweeper = startOutboxSweeper(db, messaging, logger, { intervalMs: config.OUTBOX_SWEEP_MS, relay });
+    // Leases (Alertmanager's semantics): due episodes resolve as expired; safe with several replicas.
+    stopLeaseExpiry = startLeaseExpiry(db, messaging, logger, { intervalMs: config.LEASE_EXPIRY_INTERVAL_MS, relay, registry });
     const handler = alertBatchHandler(db, messaging, registry, logger, relay);
     const subscription = await subscribeBatch(messaging, {
         queue: QUEUES.alertProcessorAlertsReceived,

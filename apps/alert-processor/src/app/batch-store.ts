@@ -81,7 +81,7 @@ async function loadInstances(trx: Trx, groupIds: number[], pairs: { groupId: num
   return [...new Map(result.rows.map((row) => [row.id, row])).values()];
 }
 
-function toInstanceState(row: AlertInstance): InstanceState {
+export function toInstanceState(row: AlertInstance): InstanceState {
   return {
     id: row.id,
     status: row.status,
@@ -91,20 +91,25 @@ function toInstanceState(row: AlertInstance): InstanceState {
     generatorUrl: row.generator_url,
     resolutionType: row.resolution_type,
     intakeSource: row.intake_source,
+    leaseEndsAt: row.lease_ends_at,
     stored: true,
     dirty: false,
   };
 }
 
-/** Closes stored episodes; the guard (`status = 'firing'`) makes a lost race an error, not a double close. */
+/**
+ * Closes stored episodes, renews their leases, re-opens expired ones; the guard (`status =
+ * 'firing'`, or an expired episode being re-opened) makes a lost race an error, not a double close.
+ */
 async function updateInstances(trx: Trx, instances: InstanceState[]): Promise<void> {
   if (instances.length === 0) return;
   const result = await sql`
-    update alert_instances i set status = u.status, ends_at = u.ends_at, resolution_type = u.resolution_type
+    update alert_instances i set status = u.status, ends_at = u.ends_at, resolution_type = u.resolution_type, lease_ends_at = u.lease_ends_at
     from unnest(${instances.map((i) => i.id)}::bigint[], ${instances.map((i) => i.status)}::text[],
-                ${instances.map((i) => iso(i.endsAt))}::timestamptz[], ${instances.map((i) => i.resolutionType)}::text[])
-      as u(id, status, ends_at, resolution_type)
-    where i.id = u.id and i.status = 'firing'`.execute(trx);
+                ${instances.map((i) => iso(i.endsAt))}::timestamptz[], ${instances.map((i) => i.resolutionType)}::text[],
+                ${instances.map((i) => iso(i.leaseEndsAt ?? null))}::timestamptz[])
+      as u(id, status, ends_at, resolution_type, lease_ends_at)
+    where i.id = u.id and (i.status = 'firing' or (i.resolution_type = 'expired' and u.status = 'firing'))`.execute(trx);
   if (Number(result.numAffectedRows) !== instances.length) throw new Error('alert instances changed under the batch; retrying it');
 }
 
@@ -112,13 +117,14 @@ async function updateInstances(trx: Trx, instances: InstanceState[]): Promise<vo
 async function insertInstances(trx: Trx, entries: { groupId: number; instance: InstanceState }[]): Promise<void> {
   if (entries.length === 0) return;
   const result = await sql<{ id: number; group_id: number; starts_at: Date }>`
-    insert into alert_instances (group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source)
-    select group_id, status, starts_at, ends_at, annotations::jsonb, generator_url, resolution_type, intake_source
+    insert into alert_instances (group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source, lease_ends_at)
+    select group_id, status, starts_at, ends_at, annotations::jsonb, generator_url, resolution_type, intake_source, lease_ends_at
     from unnest(${entries.map((e) => e.groupId)}::bigint[], ${entries.map((e) => e.instance.status)}::text[],
                 ${entries.map((e) => e.instance.startsAt.toISOString())}::timestamptz[], ${entries.map((e) => iso(e.instance.endsAt))}::timestamptz[],
                 ${entries.map((e) => JSON.stringify(e.instance.annotations))}::text[], ${entries.map((e) => e.instance.generatorUrl)}::text[],
-                ${entries.map((e) => e.instance.resolutionType)}::text[], ${entries.map((e) => e.instance.intakeSource)}::text[])
-      as t(group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source)
+                ${entries.map((e) => e.instance.resolutionType)}::text[], ${entries.map((e) => e.instance.intakeSource)}::text[],
+                ${entries.map((e) => iso(e.instance.leaseEndsAt ?? null))}::timestamptz[])
+      as t(group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source, lease_ends_at)
     on conflict (group_id, starts_at) do nothing
     returning id, group_id, starts_at`.execute(trx);
   if (result.rows.length !== entries.length) throw new Error('alert instances appeared under the batch; retrying it');
@@ -224,20 +230,41 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
       if (transition) made.push({ fingerprint: item.alert.fingerprint, transition, correlationId: item.correlationId });
     }
 
-    const allInstances = [...groups.values()].flatMap((group) => group.instances.map((instance) => ({ groupId: group.id, instance })));
-    // Close first: one open episode per group is a unique index, checked on insert.
-    await updateInstances(trx, allInstances.filter((e) => e.instance.dirty).map((e) => e.instance));
-    await insertInstances(trx, allInstances.filter((e) => !e.instance.stored));
-    await updateGroups(trx, [...groups.values()].filter((group) => group.dirty));
-
-    const changes = made.map((m) => toChange(found(rows, m.fingerprint), m.transition, m.correlationId, silences, now));
-    const events = outboxEvents(batchId, changes, now);
-    if (events.length > 0) {
-      await trx
-        .insertInto('alert_outbox')
-        .values(events.map((event) => ({ message_id: event.messageId, routing_key: event.routingKey, correlation_id: event.correlationId, payload: event.body })))
-        .execute();
-    }
-    return events;
+    return writeChanges(trx, batchId, [...groups.values()], rows, made, silences, now);
   });
+}
+
+/**
+ * Writes back what the state machine changed in `groups` (episodes closed, renewed, re-opened or
+ * new; group status) and puts the events of `made` in the outbox, in the caller's transaction.
+ * The groups must be locked by it. Shared by a batch of alerts and by lease expiry.
+ */
+export async function writeChanges(
+  trx: Trx,
+  batchId: string,
+  groups: readonly GroupState[],
+  rows: ReadonlyMap<string, AlertGroup>,
+  made: readonly { fingerprint: string; transition: Transition; correlationId: string }[],
+  silences: readonly ActiveSilence[],
+  now: Date,
+): Promise<OutboxEvent[]> {
+  const allInstances = groups.flatMap((group) => group.instances.map((instance) => ({ groupId: group.id, instance })));
+  // Close first: one open episode per group is a unique index, checked on insert.
+  await updateInstances(trx, allInstances.filter((e) => e.instance.dirty).map((e) => e.instance));
+  await insertInstances(trx, allInstances.filter((e) => !e.instance.stored));
+  await updateGroups(trx, groups.filter((group) => group.dirty));
+
+  const changes = made.map((m) => {
+    const row = rows.get(m.fingerprint);
+    if (!row) throw new Error(`group ${m.fingerprint} missing from its own batch`);
+    return toChange(row, m.transition, m.correlationId, silences, now);
+  });
+  const events = outboxEvents(batchId, changes, now);
+  if (events.length > 0) {
+    await trx
+      .insertInto('alert_outbox')
+      .values(events.map((event) => ({ message_id: event.messageId, routing_key: event.routingKey, correlation_id: event.correlationId, payload: event.body })))
+      .execute();
+  }
+  return events;
 }

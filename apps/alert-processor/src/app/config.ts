@@ -16,6 +16,8 @@ export const ProcessorConfig = z.object({
   /** No `alert.processed` message body above this many bytes: a bigger event is published in parts. */
   PROCESSOR_EVENT_MAX_BYTES: z.coerce.number().int().min(64 * 1024, 'must be at least 65536 (64 KiB)').default(4 * 1024 * 1024),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  /** How often open episodes whose lease has ended are looked for and resolved (`expired`). */
+  LEASE_EXPIRY_INTERVAL_MS: z.coerce.number().int().min(50, 'must be at least 50').default(500),
   ...retentionEnv,
 });
 export type ProcessorConfig = z.infer<typeof ProcessorConfig>;

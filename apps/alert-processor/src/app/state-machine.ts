@@ -17,6 +17,8 @@ export interface InstanceState {
   resolutionType: ResolutionType | null;
   /** The intake of the alert that started the episode (webhook, api, external). */
   intakeSource: string | null;
+  /** When the episode's lease runs out without a re-send (it then resolves `expired`); null or absent: never. */
+  leaseEndsAt?: Date | null;
   /** The row exists in the database (else it is inserted when the batch is written). */
   stored: boolean;
   /** A stored row that this batch changed. */
@@ -84,7 +86,58 @@ function transition(group: GroupState, instance: InstanceState, change: ChangeKi
 }
 
 function newInstance(alert: NormalizedAlert, status: 'firing' | 'resolved', startsAt: Date, intakeSource: string): InstanceState {
-  return { id: null, status, startsAt, endsAt: null, annotations: alert.annotations, generatorUrl: alert.generatorURL, resolutionType: null, intakeSource, stored: false, dirty: false };
+  return { id: null, status, startsAt, endsAt: null, annotations: alert.annotations, generatorUrl: alert.generatorURL, resolutionType: null, intakeSource, leaseEndsAt: null, stored: false, dirty: false };
+}
+
+const leaseOf = (alert: NormalizedAlert): Date | null => (alert.status === 'firing' && alert.leaseEndsAt ? new Date(alert.leaseEndsAt) : null);
+
+/**
+ * A re-sent firing renews the open episode's lease, without a change: the later of both leases,
+ * and none at all when either has none (a door without leases, such as the webhook, keeps the
+ * episode open until its resolved comes).
+ */
+function renewLease(instance: InstanceState, alert: NormalizedAlert): void {
+  const current = instance.leaseEndsAt ?? null;
+  const incoming = leaseOf(alert);
+  const renewed = current === null || incoming === null ? null : later(current, incoming);
+  if ((renewed?.getTime() ?? null) === (current?.getTime() ?? null)) return;
+  instance.leaseEndsAt = renewed;
+  if (instance.stored) instance.dirty = true;
+}
+
+/**
+ * A firing re-sent for an episode that expired, with a lease still running at `now`, re-opens
+ * it (`refired`), as Alertmanager takes a re-sent alert after its lease ran out as active again:
+ * a re-send that waited in the queue past the lease end does not leave a firing alert resolved.
+ * Only the group's latest episode is re-opened, and only when nothing else is open.
+ */
+function reopenExpired(group: GroupState, instance: InstanceState, alert: NormalizedAlert, now: Date): Transition | null {
+  const lease = leaseOf(alert);
+  if (instance.status !== 'resolved' || instance.resolutionType !== 'expired' || lease === null || lease <= now) return null;
+  if (latestOf(group.instances) !== instance || group.instances.some((other) => other.status === 'firing')) return null;
+  instance.status = 'firing';
+  instance.endsAt = null;
+  instance.resolutionType = null;
+  instance.leaseEndsAt = lease;
+  if (instance.stored) instance.dirty = true;
+  setStatus(group);
+  return transition(group, instance, 'refired');
+}
+
+/**
+ * Lease expiry: the group's open episodes whose lease ended by `now` resolve with their lease
+ * end as endsAt and resolution type `expired`, as any resolve (one change per episode).
+ */
+export function applyExpiry(group: GroupState, now: Date): Transition[] {
+  const made: Transition[] = [];
+  for (const instance of group.instances) {
+    const lease = instance.leaseEndsAt ?? null;
+    if (instance.status !== 'firing' || lease === null || lease > now) continue;
+    close(instance, lease, 'expired', now);
+    setStatus(group);
+    made.push(transition(group, instance, 'resolved'));
+  }
+  return made;
 }
 
 function resolvedInstance(alert: NormalizedAlert, startsAt: Date, endsAt: Date, intakeSource: string): InstanceState {
@@ -100,23 +153,33 @@ function setStatus(group: GroupState): void {
 }
 
 /**
- * Firing: an episode with the same startsAt already known is no change (a duplicate, or an old
- * firing after its resolved: never re-opened); a firing older than the latest episode that has
+ * Firing: an episode with the same startsAt already known is no change (a duplicate, which renews
+ * the open episode's lease, or an old firing after its resolved: never re-opened, except an
+ * episode that expired, see reopenExpired); a firing older than the latest episode that has
  * started by `now` is stale; otherwise open episodes close as `inferred` and a new one starts,
  * which needs a new acknowledgement. A sender that gives no startsAt means the open episode, if
- * there is one. `now` is when the batch is processed (the receipt time when not given).
+ * there is one (its lease is renewed). `now` is when the batch is processed (the receipt time when
+ * not given).
  */
 export function applyFiring(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string, now: Date = receivedAt): Transition | null {
   const requested = alert.startsAt ? new Date(alert.startsAt) : null;
   const open = group.instances.filter((instance) => instance.status === 'firing');
-  if (requested === null && open.length > 0) return null;
+  if (requested === null && open.length > 0) {
+    const current = latestOf(open);
+    if (current) renewLease(current, alert);
+    return null;
+  }
   const startsAt = requested ?? receivedAt;
-  if (group.instances.some((instance) => sameTime(instance.startsAt, startsAt))) return null;
+  const known = group.instances.find((instance) => sameTime(instance.startsAt, startsAt));
+  if (known) {
+    if (known.status === 'firing') renewLease(known, alert);
+    return known.status === 'resolved' ? reopenExpired(group, known, alert, now) : null;
+  }
   const latest = latestStartedOf(group.instances, now);
   if (latest && latest.startsAt > startsAt) return null;
 
   for (const instance of open) close(instance, startsAt, 'inferred', now);
-  const instance = newInstance(alert, 'firing', startsAt, intakeSource);
+  const instance = { ...newInstance(alert, 'firing', startsAt, intakeSource), leaseEndsAt: leaseOf(alert) };
   group.instances.push(instance);
   setStatus(group);
   group.acknowledged = false;
