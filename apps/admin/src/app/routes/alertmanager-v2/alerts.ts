@@ -55,10 +55,11 @@ export async function receiverNames(db: Kysely<Database>): Promise<string[]> {
 const receiversOf = (rules: readonly Receiver[], labels: Record<string, string>) => [...new Set(rules.filter((rule) => matchCriteria(rule.matchCriteria, labels).matched).map((rule) => rule.name))].map((name) => ({ name }));
 
 /**
- * The lease end of a firing alert: the instance's own `ends_at` when the sender gave one, else
- * Go's zero time (no end known; Alertmanager always has one, see the compatibility document).
+ * The lease end of a firing alert (`lease_ends_at`: the sender's endsAt, or the receipt +
+ * RESOLVE_TIMEOUT on `POST /api/v2/alerts`), else Go's zero time: an alert from a door without
+ * leases (the webhook) has no end known (Alertmanager always has one, see the compatibility document).
  */
-const endsAtOf = (instance: AlertInstance) => instance.ends_at?.toISOString() ?? ZERO_TIME;
+const endsAtOf = (instance: AlertInstance) => (instance.lease_ends_at ?? instance.ends_at)?.toISOString() ?? ZERO_TIME;
 
 /**
  * The alerts Alertmanager would list: every firing group with its open episode (resolved ones
