@@ -30,7 +30,7 @@ function boundaries(extraForSpecs) {
 }
 
 export default [
-  { ignores: ['**/dist', '**/node_modules', '**/.nx', 'bench/results', '**/*.js', '**/*.mjs'] },
+  { ignores: ['**/dist', '**/node_modules', '**/.nx', 'bench/results', '**/*.js', '**/*.mjs', '.stryker-tmp', 'reports'] },
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
   {

@@ -8,6 +8,7 @@ export default defineConfig({
     alias: {
       '@sentryhub/contracts': lib('contracts'),
       '@sentryhub/db': lib('db'),
+      '@sentryhub/intake': lib('intake'),
       '@sentryhub/messaging': lib('messaging'),
       '@sentryhub/rules': lib('rules'),
       '@sentryhub/service-runtime': lib('service-runtime'),

@@ -205,7 +205,11 @@ describe('docs/contracts.md: tables, routes', () => {
         continue;
       }
       const documentedColumns = rows(found.text);
-      problems.push(...missing(`the column ${table}.`, columns, (column) => documentedColumns.has(column)), ...stale(`the column ${table}.`, documentedColumns.keys(), (column) => columns.includes(column)));
+      const qualified = (names: Iterable<string>) => [...names].map((column) => `${table}.${column}`);
+      problems.push(
+        ...missing('the column', qualified(columns), (name) => documentedColumns.has(name.slice(table.length + 1))),
+        ...stale('the column', qualified(documentedColumns.keys()), (name) => columns.includes(name.slice(table.length + 1))),
+      );
     }
     for (const candidate of sections.filter((other) => other.number.startsWith('6.') && /^`[a-z_]+`$/.test(other.title))) {
       const name = candidate.title.slice(1, -1);
@@ -348,7 +352,7 @@ describe('docs/contracts.md: exchanges, queues and messages', () => {
 /** `path:line:contracts.md §N` for every citation of a section of this page in the work tree (git grep exits 1 when there is none). */
 function citations(): string {
   try {
-    return execFileSync('git', ['grep', '--untracked', '-noE', 'contracts\\.md §[0-9]+(\\.[0-9]+)*', '--', '.', ':!node_modules', ':!dist'], { cwd: ROOT, encoding: 'utf8' });
+    return execFileSync('git', ['grep', '--untracked', '-noE', 'contracts\\.md §[0-9]+(\\.[0-9]+)*', '--', '.', ':!node_modules', ':!dist', `:!${DOC_PATH}`], { cwd: ROOT, encoding: 'utf8' });
   } catch (error) {
     if ((error as { status?: number }).status === 1) return '';
     throw error;

@@ -23,6 +23,12 @@ describe('module boundaries', () => {
     expect(messages.join('\n')).toMatch(/type:domain.*can only depend on libs tagged with "type:contracts", "type:util"/);
   });
 
+  it('lets a feature lib use data-access and domain libs, but no data-access lib use a feature lib', async () => {
+    expect(await lint('libs/intake/src/ok.ts', "import { PublishError } from '@sentryhub/messaging';\nimport { fingerprint } from '@sentryhub/rules';\nexport const x = [PublishError, fingerprint];\n")).toEqual([]);
+    expect((await lint('libs/db/src/bad.ts', "import { createIntake } from '@sentryhub/intake';\nexport const x = createIntake;\n")).join('\n')).toMatch(/type:data-access.*can only depend on libs tagged with "type:contracts", "type:util"|Circular dependency/);
+    expect(await lint('apps/admin/src/app/ok.ts', "import { createIntake } from '@sentryhub/intake';\nexport const x = createIntake;\n")).toEqual([]);
+  });
+
   it('forbids contracts from importing anything but util libs', async () => {
     const messages = await lint('libs/contracts/src/bad.ts', "import { fingerprint } from '@sentryhub/rules';\nexport const x = fingerprint;\n");
     expect(messages.length).toBeGreaterThan(0);

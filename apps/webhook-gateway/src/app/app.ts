@@ -1,11 +1,11 @@
 import swagger from '@fastify/swagger';
 import { DEFAULT_INTAKE_MAX_FUTURE, DEFAULT_RESOLVE_TIMEOUT, parseDuration } from '@sentryhub/contracts';
+import { CoalescingPublisher, DEFAULT_COALESCING, intakeMetrics, type CoalescingOptions } from '@sentryhub/intake';
 import type { Messaging } from '@sentryhub/messaging';
-import { Counter, createHttpServer, Gauge, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
+import { createHttpServer, Gauge, Histogram, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { anonymousIntakeProblem } from './auth';
-import { CoalescingPublisher, DEFAULT_COALESCING, type CoalescingOptions } from './coalescing-publisher';
 import { intakeRoutes } from './intake-routes';
 
 export interface GatewayDeps {
@@ -40,24 +40,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   });
   await app.register(healthRoutes, { readiness: deps.readiness, registry: deps.registry });
 
-  const acceptedAlerts = new Counter({
-    name: 'sentryhub_gateway_alerts_accepted_total',
-    help: 'Alerts accepted (published and confirmed), by intake source',
-    labelNames: ['source'] as const,
-    registers: [deps.registry],
-  });
-  const rejectedRequests = new Counter({
-    name: 'sentryhub_gateway_requests_rejected_total',
-    help: 'Intake requests answered 503: the broker did not confirm (broker_<reason>), or too many requests waited for a publish slot (busy)',
-    labelNames: ['reason'] as const,
-    registers: [deps.registry],
-  });
-  const rejectedAlerts = new Counter({
-    name: 'sentryhub_gateway_alerts_rejected_total',
-    help: 'Alerts refused on their own at intake (an intake bound broken), by source and bound',
-    labelNames: ['source', 'reason'] as const,
-    registers: [deps.registry],
-  });
+  const { acceptedAlerts, rejectedRequests, rejectedAlerts } = intakeMetrics(deps.registry, 'gateway');
   const requestsPerPublish = new Histogram({
     name: 'sentryhub_gateway_requests_per_publish',
     help: 'Intake requests coalesced into one confirmed publish',

@@ -6,7 +6,7 @@ import amqp from 'amqplib';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildGateway } from './app';
-import type { CoalescingOptions } from './coalescing-publisher';
+import type { CoalescingOptions } from '@sentryhub/intake';
 
 const logger = createLogger('coalescing-bounds-test', 'silent');
 const KIB = 1024;

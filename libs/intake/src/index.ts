@@ -1,0 +1,2 @@
+export * from './coalescing-publisher';
+export * from './intake';
