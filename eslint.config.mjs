@@ -1,11 +1,12 @@
 import nx from '@nx/eslint-plugin';
 
 /**
- * Module boundaries (CONVENTIONS.md): apps may use every lib type; data-access and
- * domain use contracts and util; contracts use util; apps never import apps; only spec
- * files (and tools) may import type:testing.
+ * Module boundaries (CONVENTIONS.md): apps may use every lib type; feature libs (the intake
+ * that two apps share) use data-access, domain, contracts and util; data-access and domain use
+ * contracts and util; contracts use util; apps never import apps; only spec files (and tools)
+ * may import type:testing.
  */
-const libTypes = ['type:contracts', 'type:data-access', 'type:domain', 'type:util'];
+const libTypes = ['type:feature', 'type:contracts', 'type:data-access', 'type:domain', 'type:util'];
 
 function boundaries(extraForSpecs) {
   const extra = extraForSpecs ? ['type:testing'] : [];
@@ -18,6 +19,7 @@ function boundaries(extraForSpecs) {
       depConstraints: [
         { sourceTag: 'type:app', onlyDependOnLibsWithTags: [...libTypes, ...extra] },
         { sourceTag: 'type:tool', onlyDependOnLibsWithTags: [...libTypes, 'type:testing'] },
+        { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:data-access', 'type:domain', 'type:contracts', 'type:util', ...extra] },
         { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', ...extra] },
         { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', ...extra] },
         { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:util', ...extra] },
@@ -30,7 +32,7 @@ function boundaries(extraForSpecs) {
 }
 
 export default [
-  { ignores: ['**/dist', '**/node_modules', '**/.nx', 'bench/results', '**/*.js', '**/*.mjs', '.stryker-tmp', 'reports'] },
+  { ignores: ['**/dist', '**/node_modules', '**/.nx', 'bench/results', '**/*.js', '**/*.mjs'] },
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
   {
