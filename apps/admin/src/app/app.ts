@@ -15,6 +15,7 @@ import { alertGroupRoutes } from './routes/alert-groups';
 import { alertmanagerV2Routes } from './routes/alertmanager-v2';
 import { apiKeyRoutes } from './routes/api-keys';
 import { explainRoutes } from './routes/explain';
+import { inhibitRuleRoutes } from './routes/inhibit-rules';
 import { logRoutes } from './routes/logs';
 import { queueRoutes } from './routes/queues';
 import { ruleRoutes } from './routes/rules';
@@ -64,6 +65,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
     async (api) => {
       await api.register(alertGroupRoutes, { db: deps.db, audit });
       await api.register(silenceRoutes, { db: deps.db, audit });
+      await api.register(inhibitRuleRoutes, { db: deps.db, audit });
       await api.register(ruleRoutes, { db: deps.db, audit, slack: slackTester(deps.slackEndpoint), defaultChannel: deps.defaultChannel });
       await api.register(explainRoutes, { db: deps.db, defaultChannel: deps.defaultChannel });
       await api.register(logRoutes, { db: deps.db, audit });

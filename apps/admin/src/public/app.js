@@ -3,6 +3,7 @@
 import { ApiError, probeKey, session, whenUnauthorized } from './api.js';
 import { alertDetail, alertList, dashboard } from './alerts.js';
 import { errorBox, field, h, loading, showErrors } from './dom.js';
+import { inhibitRuleForm, inhibitRuleList } from './inhibit-rules.js';
 import { auditLog, emailQueue, notificationLog, slackSink } from './logs.js';
 import { ruleForm, ruleList } from './rules.js';
 import { silenceForm, silenceList } from './silences.js';
@@ -16,6 +17,7 @@ const NAV = [
   { group: 'Routing' },
   { href: '#/slack-rules', label: 'Slack rules', match: /^\/slack-rules/ },
   { href: '#/email-rules', label: 'Email rules', match: /^\/email-rules/ },
+  { href: '#/inhibit-rules', label: 'Inhibition rules', match: /^\/inhibit-rules/ },
   { href: '#/explain', label: 'Explain', match: /^\/explain/ },
   { group: 'Delivery' },
   { href: '#/notifications', label: 'Notifications', match: /^\/notifications/ },
@@ -39,6 +41,9 @@ const ROUTES = [
   [/^\/email-rules$/, ruleList('email')],
   [/^\/email-rules\/new$/, ruleForm('email')],
   [/^\/email-rules\/(\d+)$/, ruleForm('email')],
+  [/^\/inhibit-rules$/, inhibitRuleList],
+  [/^\/inhibit-rules\/new$/, inhibitRuleForm],
+  [/^\/inhibit-rules\/(\d+)$/, inhibitRuleForm],
   [/^\/explain$/, explain],
   [/^\/notifications$/, notificationLog],
   [/^\/slack-sink$/, slackSink],

@@ -44,7 +44,7 @@ export async function notificationLog(ctx) {
     ctx,
     '/notifications',
     [
-      field({ label: 'Status', name: 'status', kind: 'select', value: filters.status, options: [['', 'Any'], ['pending', 'Pending'], ['sent', 'Sent'], ['failed', 'Failed'], ['suppressed', 'Suppressed']] }),
+      field({ label: 'Status', name: 'status', kind: 'select', value: filters.status, options: [['', 'Any'], ['pending', 'Pending'], ['sent', 'Sent'], ['failed', 'Failed'], ['suppressed', 'Suppressed'], ['inhibited', 'Inhibited']] }),
       field({ label: 'Channel', name: 'channel', value: filters.channel, attrs: { placeholder: '#general', class: 'code' } }),
       field({ label: 'Alert group id', name: 'groupId', type: 'number', value: filters.groupId, attrs: { min: '1' } }),
     ],
@@ -131,6 +131,7 @@ export async function emailQueue(ctx) {
       ['processing', 'Processing'],
       ['completed', 'Completed'],
       ['failed', 'Failed'],
+      ['inhibited', 'Inhibited'],
     ].map(([value, label]) => h('a', { href: href('/email-queue', { status: value }), 'aria-current': status === value ? 'page' : undefined }, label)),
   );
   const requeue = (row, button) =>

@@ -78,6 +78,7 @@ export function ruleList(kind) {
       { label: 'Matches', cell: (r) => criteriaChips(r.matchCriteria) },
       { label: k.targetLabel, cell: k.target },
       { label: 'Resolved', cell: (r) => (r.sendResolved ? 'sent' : h('span', { class: 'hint' }, 'not sent')) },
+      { label: 'Then', cell: (r) => (r.continue ? 'continue' : h('span', { class: 'hint' }, 'stop')) },
       { label: 'Updated', class: 'nowrap', cell: (r) => when(r.updatedAt) },
       {
         label: 'Actions',
@@ -146,6 +147,7 @@ export function ruleForm(kind) {
       priority: 0,
       matchCriteria: {},
       sendResolved: true,
+      continue: false,
       slackChannel: null,
       messageTemplate: '{{ status | upcase }}: {{ alert_group.name }} on {{ labels.instance }}: {{ summary }}',
       resolvedMessageTemplate: null,
@@ -240,8 +242,10 @@ export function ruleForm(kind) {
     const form = h(
       'form',
       { class: 'panel', 'aria-label': id ? `Edit ${k.one}` : `New ${k.one}`, novalidate: true },
-      h('div', { class: 'row' }, field({ label: 'Name', name: 'name', value: r.name, id: 'rule-name', attrs: { autocomplete: 'off' } }), field({ label: 'Priority', name: 'priority', type: 'number', value: String(r.priority), id: 'rule-priority', wrapClass: 'narrow', hint: 'Highest wins.', attrs: { step: '1' } })),
-      h('div', { class: 'row' }, field({ label: 'Active', name: 'isActive', kind: 'checkbox', value: r.isActive, id: 'rule-active' }), field({ label: 'Send resolved messages', name: 'sendResolved', kind: 'checkbox', value: r.sendResolved, id: 'rule-send-resolved' })),
+      h('div', { class: 'row' }, field({ label: 'Name', name: 'name', value: r.name, id: 'rule-name', attrs: { autocomplete: 'off' } }), field({ label: 'Priority', name: 'priority', type: 'number', value: String(r.priority), id: 'rule-priority', wrapClass: 'narrow', hint: 'Tried highest first.', attrs: { step: '1' } })),
+      h('div', { class: 'row' }, field({ label: 'Active', name: 'isActive', kind: 'checkbox', value: r.isActive, id: 'rule-active' }), field({ label: 'Send resolved messages', name: 'sendResolved', kind: 'checkbox', value: r.sendResolved, id: 'rule-send-resolved' }),
+        field({ label: 'Continue', name: 'continue', kind: 'checkbox', value: Boolean(r.continue), id: 'rule-continue', hint: 'Also try the rules after this one: the next matching rule notifies too.' }),
+      ),
       h(
         'fieldset',
         {},
@@ -264,7 +268,7 @@ export function ruleForm(kind) {
 
     const readBody = () => {
       const v = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.type === 'checkbox' ? el.checked : el.value]));
-      const common = { name: v.name.trim(), isActive: v.isActive, priority: v.priority === '' ? 0 : Number(v.priority), matchCriteria: readCriteria(), sendResolved: v.sendResolved };
+      const common = { name: v.name.trim(), isActive: v.isActive, priority: v.priority === '' ? 0 : Number(v.priority), matchCriteria: readCriteria(), sendResolved: v.sendResolved, continue: v.continue };
       if (kind === 'slack') return { ...common, slackChannel: v.slackChannel.trim() || null, messageTemplate: v.messageTemplate, resolvedMessageTemplate: v.resolvedMessageTemplate.trim() ? v.resolvedMessageTemplate : null };
       return { ...common, recipients: v.recipients.split(/[\n,;]/).map((s) => s.trim()).filter(Boolean), subjectTemplate: v.subjectTemplate, bodyTemplate: v.bodyTemplate };
     };

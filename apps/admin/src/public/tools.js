@@ -37,6 +37,17 @@ export async function explain(ctx) {
   return [...pageHead('Explain', { lede: 'For a set of labels: the fingerprint, the silences that match now, each rule with why it matches or not, the winner and what it would send.' }), form, result];
 }
 
+/** Every rule that applies (fan-out with continue), what each does now, and where the search stopped. */
+function appliedList(kind, target) {
+  if (kind.applied.length === 0) return null;
+  return h(
+    'div',
+    {},
+    h('p', {}, `${kind.applied.length} rule${kind.applied.length === 1 ? ' applies' : 's apply'}; ${kind.stoppedAt ? `the search stopped at ${kind.stoppedAt} (no continue).` : 'every rule was tried.'}`),
+    h('ul', {}, kind.applied.map((a) => h('li', {}, h('strong', {}, a.rule), ` ${target(a)}: `, a.decision === 'send' ? 'sent' : [badge(a.decision), a.reason ? ` ${a.reason}` : '']))),
+  );
+}
+
 function explanation(x) {
   const ruleTable = (rules, caption) =>
     table({
@@ -47,7 +58,8 @@ function explanation(x) {
         { label: 'Priority', class: 'num', cell: (r) => String(r.priority) },
         { label: 'Rule', cell: (r) => r.name },
         { label: 'Active', cell: (r) => (r.isActive ? 'yes' : 'no') },
-        { label: 'Match', cell: (r) => (r.matched ? badge('matches', 'resolved') : badge('no match', 'expired')) },
+        { label: 'Continue', cell: (r) => (r.continue ? 'yes' : 'no') },
+        { label: 'Search', cell: (r) => (r.outcome === 'applied' ? badge('applies', 'resolved') : r.outcome === 'not-reached' ? badge('not tried', 'pending') : badge('no match', 'expired')) },
         { label: 'Why not', cell: (r) => r.reason ?? '' },
       ],
     });
@@ -67,6 +79,14 @@ function explanation(x) {
         h('dd', {}, x.groupId ? h('a', { href: `#/alerts/${x.groupId}` }, `#${x.groupId}`) : 'not seen yet'),
         h('dt', {}, 'Silenced'),
         h('dd', {}, x.silenced ? [badge('silenced'), ' by ', x.silences.map((s, i) => [i ? ', ' : '', h('a', { href: `#/silences/${s.id}` }, `silence ${s.id}`), ` until ${localTime(s.endsAt)}`])] : 'no'),
+        h('dt', {}, 'Inhibited'),
+        h(
+          'dd',
+          {},
+          x.inhibitedBy
+            ? [badge('inhibited'), ' while ', h('a', { href: `#/alerts/${x.inhibitedBy.sourceGroupId}` }, x.inhibitedBy.sourceName ?? `group ${x.inhibitedBy.sourceGroupId}`), ' fires (', h('a', { href: `#/inhibit-rules/${x.inhibitedBy.ruleId}` }, x.inhibitedBy.ruleName ?? `inhibit rule ${x.inhibitedBy.ruleId}`), ')']
+            : 'no',
+        ),
       ),
     ),
     h(
@@ -75,6 +95,7 @@ function explanation(x) {
       h('h2', { id: 'ex-slack' }, 'Slack'),
       h('p', {}, x.slack.winner ? ['Winner: ', h('strong', {}, x.slack.winner), ` → ${x.slack.channel}`] : 'No Slack rule matches: the default message goes to the channel label or the default channel.'),
       x.slack.text ? h('pre', { class: 'output slack' }, x.slack.text) : null,
+      appliedList(x.slack, (a) => `→ ${a.channel}`),
       ruleTable(x.slack.rules, 'Slack rules'),
     ),
     h(
@@ -83,6 +104,7 @@ function explanation(x) {
       h('h2', { id: 'ex-email' }, 'Email'),
       h('p', {}, x.email.winner ? ['Winner: ', h('strong', {}, x.email.winner), ` → ${x.email.recipients.join(', ')}`] : 'No email rule matches: no email is sent.'),
       x.email.subject ? h('pre', { class: 'output' }, `Subject: ${x.email.subject}`) : null,
+      appliedList(x.email, (a) => `→ ${a.recipients.join(', ')}`),
       ruleTable(x.email.rules, 'Email rules'),
     ),
   );

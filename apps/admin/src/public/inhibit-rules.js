@@ -1,0 +1,164 @@
+// Inhibition rules (Alertmanager's inhibit_rules): list, create and edit (source and target
+// matchers =, !=, =~, !~, the labels that must be equal), delete.
+
+import { api, session } from './api.js';
+import { actionButton, busy, confirmDialog, field, h, localTime, pageHead, readOnlyHint, table, toast, uid } from './dom.js';
+import { matcherChips } from './silences.js';
+
+const OPERATORS = [
+  ['=', 'equals', { isEqual: true, isRegex: false }],
+  ['!=', 'differs', { isEqual: false, isRegex: false }],
+  ['=~', 'regex', { isEqual: true, isRegex: true }],
+  ['!~', 'not regex', { isEqual: false, isRegex: true }],
+];
+const operatorOf = (m) => (m.isRegex ? (m.isEqual ? '=~' : '!~') : m.isEqual ? '=' : '!=');
+const EMPTY_MATCHER = { name: '', value: '', isEqual: true, isRegex: false };
+const describe = (rule) => rule.name ?? `inhibit rule ${rule.id}`;
+
+// ---- list ----
+export async function inhibitRuleList(ctx) {
+  ctx.title('Inhibition rules');
+  const { items } = await api.get('/inhibit-rules');
+  const columns = [
+    { label: 'Name', cell: (r) => h('a', { href: `#/inhibit-rules/${r.id}` }, describe(r)) },
+    { label: 'While firing', cell: (r) => matcherChips(r.sourceMatchers) },
+    { label: 'Holds back', cell: (r) => matcherChips(r.targetMatchers) },
+    { label: 'Equal labels', cell: (r) => (r.equal.length ? h('span', { class: 'code' }, r.equal.join(', ')) : h('span', { class: 'hint' }, 'none')) },
+    { label: 'Comment', class: 'text-cell', cell: (r) => h('div', { class: 'clip' }, r.comment) },
+    {
+      label: 'Actions',
+      class: 'actions-cell',
+      cell: (r) => [
+        h('a', { class: 'btn btn-small', href: `#/inhibit-rules/${r.id}` }, session.canEdit ? 'Edit' : 'View'),
+        actionButton('Delete', { class: 'btn btn-small btn-danger', onclick: (event) => deleteRule(r, event.currentTarget, ctx.reload) }),
+      ],
+    },
+  ];
+  return [
+    ...pageHead('Inhibition rules', {
+      lede: 'While an alert matching the source matchers fires, alerts matching the target matchers with the same values of the equal labels are not notified; their notifications say "inhibited" and name the source.',
+      actions: session.canEdit ? h('a', { class: 'btn btn-primary', href: '#/inhibit-rules/new' }, 'New inhibition rule') : null,
+    }),
+    readOnlyHint('creating or changing inhibition rules'),
+    h('section', { class: 'panel', 'aria-label': 'Inhibition rules' }, table({ caption: 'Inhibition rules', columns, rows: items, emptyTitle: 'No inhibition rules', emptyText: 'Every matching alert is notified.' })),
+  ];
+}
+
+async function deleteRule(rule, button, after) {
+  const sure = await confirmDialog({
+    title: `Delete ${describe(rule)}?`,
+    text: 'The alerts it holds back are notified again from their next change on.',
+    confirmLabel: 'Delete inhibition rule',
+  });
+  if (!sure) return;
+  await busy(button, async () => {
+    await api.del(`/inhibit-rules/${rule.id}`);
+    toast('Inhibition rule deleted.');
+    after();
+  });
+}
+
+/** An editable list of matchers; `read()` gives them in the API's shape. */
+function matcherEditor(side, initial) {
+  const rows = h('div', { id: `${side}-matchers` });
+  const renumber = () => {
+    [...rows.children].forEach((row, i) => {
+      const [name, op, value] = row.querySelectorAll('input, select');
+      name.dataset.path = `${side}Matchers.${i}.name`;
+      value.dataset.path = `${side}Matchers.${i}.value`;
+      name.setAttribute('aria-label', `${side} matcher ${i + 1} label name`);
+      op.setAttribute('aria-label', `${side} matcher ${i + 1} operator`);
+      value.setAttribute('aria-label', `${side} matcher ${i + 1} value`);
+    });
+  };
+  const addRow = (m) => {
+    const rowId = uid(side);
+    const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, autocomplete: 'off', spellcheck: 'false' });
+    const op = h('select', { id: `${rowId}-op` }, OPERATORS.map(([sym, text]) => h('option', { value: sym, selected: sym === operatorOf(m) }, `${sym}  ${text}`)));
+    const value = h('input', { type: 'text', id: `${rowId}-value`, class: 'code', value: m.value, autocomplete: 'off', spellcheck: 'false' });
+    const remove = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': 'Remove this matcher' }, 'Remove');
+    const row = h('div', { class: 'matcher-row' }, h('div', { class: 'field' }, name), h('div', { class: 'field' }, op), h('div', { class: 'field' }, value), remove);
+    remove.addEventListener('click', () => {
+      row.remove();
+      renumber();
+    });
+    rows.append(row);
+    renumber();
+    return row;
+  };
+  const addButton = h('button', { type: 'button', class: 'btn btn-small', 'data-path': `${side}Matchers`, id: `add-${side}-matcher` }, '+ Add matcher');
+  addButton.addEventListener('click', () => addRow(EMPTY_MATCHER).querySelector('input').focus());
+  (initial.length ? initial : [EMPTY_MATCHER]).forEach(addRow);
+  const read = () =>
+    [...rows.children]
+      .map((row) => {
+        const [name, op, value] = row.querySelectorAll('input, select');
+        const flags = OPERATORS.find(([sym]) => sym === op.value)?.[2] ?? { isEqual: true, isRegex: false };
+        return { name: name.value.trim(), value: value.value, ...flags };
+      })
+      .filter((m, i, all) => all.length === 1 || m.name || m.value);
+  const view = h('div', {}, h('div', { class: 'row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Operator'), h('span', {}, 'Value'), h('span', {})), rows, h('div', { class: 'field' }, addButton));
+  return { view, read };
+}
+
+// ---- create / edit ----
+export async function inhibitRuleForm(ctx) {
+  const id = ctx.params[0] ? Number(ctx.params[0]) : null;
+  const rule = id ? await api.get(`/inhibit-rules/${id}`) : null;
+  ctx.title(id ? describe(rule) : 'New inhibition rule');
+  const initial = rule ?? { name: null, sourceMatchers: [], targetMatchers: [], equal: [], comment: '' };
+
+  const source = matcherEditor('source', initial.sourceMatchers);
+  const target = matcherEditor('target', initial.targetMatchers);
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'inhibit-submit' }, id ? 'Save changes' : 'Create inhibition rule');
+  const form = h(
+    'form',
+    { class: 'panel', 'aria-label': id ? 'Edit inhibition rule' : 'New inhibition rule', novalidate: true },
+    field({ label: 'Name', name: 'name', value: initial.name ?? '', id: 'inhibit-name', optional: true, hint: 'Optional; unique when given.' }),
+    h('fieldset', {}, h('legend', {}, 'Source: while an alert matching these fires'), source.view),
+    h('fieldset', {}, h('legend', {}, 'Target: alerts matching these are held back'), h('p', { class: 'hint' }, 'An alert that matches both sides never holds itself back.'), target.view),
+    field({ label: 'Equal labels', name: 'equal', value: initial.equal.join(', '), id: 'inhibit-equal', hint: 'Comma-separated label names whose values source and target must share (a missing label counts as empty).', attrs: { class: 'code', spellcheck: 'false' } }),
+    field({ label: 'Comment', name: 'comment', kind: 'textarea', value: initial.comment, id: 'inhibit-comment', attrs: { rows: 3 } }),
+    h(
+      'div',
+      { class: 'form-actions' },
+      submit,
+      h('a', { class: 'btn btn-quiet', href: '#/inhibit-rules' }, 'Cancel'),
+      rule ? actionButton('Delete', { class: 'btn btn-danger', id: 'inhibit-delete', onclick: (event) => deleteRule(rule, event.currentTarget, () => ctx.go('#/inhibit-rules')) }) : null,
+    ),
+    readOnlyHint('changing inhibition rules'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy(
+      submit,
+      async () => {
+        const values = Object.fromEntries(new FormData(form));
+        const name = String(values.name ?? '').trim();
+        const payload = {
+          name: name || null,
+          sourceMatchers: source.read(),
+          targetMatchers: target.read(),
+          equal: String(values.equal ?? '')
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+          comment: String(values.comment ?? '').trim(),
+        };
+        const saved = id ? await api.put(`/inhibit-rules/${id}`, payload) : await api.post('/inhibit-rules', payload);
+        toast(id ? 'Inhibition rule saved.' : `Inhibition rule ${saved.id} created.`);
+        ctx.go(`#/inhibit-rules/${saved.id}`);
+      },
+      form,
+    );
+  });
+  if (!session.canEdit) for (const el of form.elements) el.disabled = true;
+
+  return [
+    ...pageHead(id ? describe(rule) : 'New inhibition rule', {
+      crumbs: [{ label: 'Inhibition rules', href: '#/inhibit-rules' }, { label: id ? `#${id}` : 'new' }],
+      lede: rule ? `Created by ${rule.createdBy} on ${localTime(rule.createdAt)}, last changed ${localTime(rule.updatedAt)}.` : null,
+    }),
+    form,
+  ];
+}
