@@ -26,6 +26,24 @@ import {
   when,
 } from './dom.js';
 
+/** What each resolution type means, as the tooltip of the type in the instances table. */
+const RESOLUTIONS = {
+  normal: 'Its resolved alert arrived',
+  inferred: 'A later episode of the same alert replaced it',
+  manual: 'Resolved by hand in the console or the API',
+  expired: 'Its lease ran out without a re-send (the sender stopped sending, e.g. Prometheus died): resolved at the lease end',
+};
+
+/**
+ * An episode's lease: when it resolves as expired unless its sender sends it again (Prometheus
+ * and POST /api/v2/alerts). An open episode without one waits for its resolved alert.
+ */
+function leaseCell(instance) {
+  if (!instance.leaseEndsAt) return h('span', { class: 'hint', title: 'No lease: it ends only when its resolved alert arrives (webhook alerts, or no endsAt on /api/v1)' }, 'none');
+  if (instance.status !== 'firing') return when(instance.leaseEndsAt, { relative: false });
+  return h('span', { title: 'Renewed by every re-send; resolves as expired if none comes before then' }, when(instance.leaseEndsAt));
+}
+
 /** Badges for a group's state: acknowledged, silenced. */
 export function stateBadges(group) {
   return [
@@ -205,9 +223,10 @@ export async function alertDetail(ctx) {
       rows: g.instances,
       emptyTitle: 'No instances recorded',
       columns: [
-        { label: 'Status', cell: (i) => [badge(i.status), i.resolutionType ? h('span', { class: 'sub' }, i.resolutionType) : null] },
+        { label: 'Status', cell: (i) => [badge(i.status), i.resolutionType ? h('span', { class: 'sub', title: RESOLUTIONS[i.resolutionType] ?? '' }, i.resolutionType === 'expired' ? 'expired (lease ran out)' : i.resolutionType) : null] },
         { label: 'Started', class: 'nowrap', cell: (i) => when(i.startsAt) },
         { label: 'Ended', class: 'nowrap', cell: (i) => when(i.endsAt) },
+        { label: 'Lease ends', class: 'nowrap', cell: leaseCell },
         { label: 'Summary', class: 'text-cell', cell: (i) => i.annotations?.summary ?? h('span', { class: 'hint' }, '—') },
         { label: 'Via', cell: (i) => [i.intakeSource ?? '—', safeUrl(i.generatorURL) ? h('a', { class: 'sub', href: safeUrl(i.generatorURL), rel: 'noopener noreferrer', target: '_blank' }, 'source ↗') : null] },
       ],
