@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const lib = (name: string) => fileURLToPath(new URL(`./libs/${name}/src/index.ts`, import.meta.url));
 
@@ -17,6 +17,8 @@ export default defineConfig({
   },
   test: {
     include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'tools/**/*.spec.ts'],
+    // The bench's smoke test (minutes of load) runs on its own: npm run test:bench.
+    exclude: [...configDefaults.exclude, '**/*.bench-smoke.spec.ts'],
     environment: 'node',
     pool: 'forks',
     maxWorkers: 2,

@@ -28,16 +28,23 @@ interface QuickReport {
     ratios: { requestsToBareFastify: number; publishesToRawAmqp: number; storedToRawUnnest: number | null };
     receiptToStoreMs: { alerts: number; p50: number } | null;
     receiptToSlackMs: { alerts: number; p50: number; p99: number; sent: number; expected: number } | null;
+    fingerprints: 'new' | number;
+    peer?: { alertsPerSecond: number; cpuSeconds: number; peakRssMiB: number; load: { requests: number; statuses: Record<string, number> } };
+    stored?: { groups: number; instances: number; groupsNotOnce: number; once: boolean };
+    cpuMicrosPerAlert?: Record<string, number> | null;
   }[];
+  peakRssMiBOverall: Record<string, number | null>;
+  peer: { binary: string; version: string } | null;
+  headline: { row: string; alertmanager: string; sentryhub: string; ratio: number | null; target: string; met: boolean }[];
   timeline: { t: number }[];
 }
 
 // Not a timed test: it checks that `npm run bench -- --quick` completes and writes a well-formed
-// report, never how fast anything was.
+// report, never how fast anything was. Not part of `npm test` (about five minutes): `npm run test:bench`.
 describe('npm run bench -- --quick', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('runs the whole stack and writes JSON, Markdown and SVG with every figure and ratio', async () => {
+  it('runs the whole stack beside Alertmanager and writes JSON, Markdown and SVG with every figure, ratio and target', async () => {
     const built = ['webhook-gateway', 'alert-processor', 'slack-notifier'].every((app) => existsSync(join(ROOT, `dist/apps/${app}/main.js`)));
     const args = ['--import', 'tsx', 'tools/bench/stack-bench.ts', '--quick', '--out', out, ...(built ? ['--skip-build'] : [])];
     await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 });
@@ -54,12 +61,34 @@ describe('npm run bench -- --quick', () => {
     for (const limit of [report.limits.bareFastify.requestsPerSecond, report.limits.amqplibQuorumConfirmed.messagesPerSecond, report.limits.unnestUpsert.insertRowsPerSecond]) {
       expect(limit).toBeGreaterThan(0);
     }
-    expect(report.scenarios.map((scenario) => scenario.name)).toEqual(['paced-2000', 'single', 'webhook10', 'api-batch', 'storm', 'repeat-storm']);
-    for (const scenario of report.scenarios) {
+    expect(report.scenarios.map((scenario) => scenario.name)).toEqual(['paced-2000', 'api-1', 'api-10', 'gateway-alone', 'single', 'webhook10', 'api-batch', 'storm', 'repeat-storm']);
+    expect(report.peer?.version).toMatch(/^\d+\.\d+/);
+    // The peer got the same requests with the same client: every one answered 200, and the stack
+    // stored each of its new alerts exactly once (the run counted the rows).
+    for (const name of ['paced-2000', 'api-1', 'api-10']) {
+      const scenario = report.scenarios.find((s) => s.name === name);
+      expect(scenario?.fingerprints).toBe('new');
+      expect(scenario?.peer?.load.requests).toBeGreaterThan(0);
+      expect(scenario?.peer?.load.statuses['200']).toBe(scenario?.peer?.load.requests);
+      expect(scenario?.peer?.alertsPerSecond).toBeGreaterThan(0);
+      expect(scenario?.stored).toEqual({ groups: scenario?.acceptedAlerts, instances: scenario?.acceptedAlerts, groupsNotOnce: 0, once: true });
+      expect(scenario?.cpuMicrosPerAlert?.['webhook-gateway']).toBeGreaterThan(0);
+      expect(scenario?.cpuMicrosPerAlert?.['alert-processor']).toBeGreaterThan(0);
+    }
+    expect(report.peakRssMiBOverall['alertmanager']).toBeGreaterThan(0);
+    expect(report.peakRssMiBOverall['webhook-gateway (alone)']).toBeGreaterThan(0);
+    // The headline: every target, as a ratio to Alertmanager where it has one, met or missed.
+    expect(report.headline.map((row) => row.target)).toEqual(['≥ 2x Alertmanager', '≥ 4x Alertmanager', '≥ 20,000 requests/s', '≤ 100 ms', '≤ 200 MB each']);
+    for (const row of report.headline.slice(0, 2)) expect(Number.isFinite(row.ratio)).toBe(true);
+    const gatewayAlone = report.scenarios.find((s) => s.name === 'gateway-alone');
+    expect(gatewayAlone?.load.statuses['202']).toBeGreaterThan(0);
+    expect(Object.keys(gatewayAlone?.services ?? {})).toEqual(['webhook-gateway']);
+    expect(gatewayAlone?.storedAlerts).toBe(0);
+    for (const scenario of report.scenarios.filter((s) => s.name !== 'gateway-alone')) {
       expect(scenario.load.requests).toBeGreaterThan(0);
       expect(Object.keys(scenario.load.statuses).every((code) => /^\d{3}$/.test(code))).toBe(true);
       // The gateway's count: the 202s autocannon saw, plus at most one request per connection still in flight when a timed run stopped.
-      const perRequest = scenario.name === 'single' ? 1 : scenario.name === 'webhook10' || scenario.name === 'paced-2000' ? 10 : 100;
+      const perRequest = scenario.name === 'single' || scenario.name === 'api-1' ? 1 : ['webhook10', 'paced-2000', 'api-10'].includes(scenario.name) ? 10 : 100;
       const answered = scenario.load.statuses['202'] ?? 0;
       expect(scenario.acceptedAlerts).toBeGreaterThanOrEqual(answered * perRequest);
       expect(scenario.acceptedAlerts).toBeLessThanOrEqual((answered + scenario.connections) * perRequest);
@@ -84,6 +113,8 @@ describe('npm run bench -- --quick', () => {
 
     const markdown = readFileSync(join(out, `${base}.md`), 'utf8');
     expect(markdown).toContain('bare fastify');
+    expect(markdown).toContain('## Headline: SentryHub beside Alertmanager');
+    expect(markdown).toMatch(/\*\*(met|missed)\*\*/);
     expect(markdown).toContain('single-alert webhooks');
     expect(markdown).toContain('receipt -> Slack p50 / p99 ms');
     expect(markdown).toContain(`${base}.svg`);
