@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { QUEUES } from '@sentryhub/contracts';
 import { createDb, watchDatabase } from '@sentryhub/db';
 import { buildBrokerConfig, connectWithRetry, type Messaging, type Subscription } from '@sentryhub/messaging';
-import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, Readiness } from '@sentryhub/service-runtime';
+import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, rabbitmqUrls, Readiness } from '@sentryhub/service-runtime';
 import { apiKeyStore } from './app/api-keys';
 import { buildAdmin } from './app/app';
 import { subscribeAuditEvents } from './app/audit-consumer';
@@ -60,7 +60,7 @@ await app.listen({ port: config.PORT, host: config.HOST });
 await watchDatabase(db, readiness, logger);
 if (config.ADMIN_BOOTSTRAP_KEY && (await keys.ensureBootstrap(config.ADMIN_BOOTSTRAP_KEY))) logger.info('created the bootstrap admin API key from ADMIN_BOOTSTRAP_KEY');
 const retryDelayMs = config.RABBITMQ_RETRY_DELAY * 1000;
-messaging = await connectWithRetry(buildBrokerConfig({ url: amqpUrl, consumes: [QUEUES.adminAuditEvents], retryDelayMs, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }), {
+messaging = await connectWithRetry(buildBrokerConfig({ url: rabbitmqUrls(config), consumes: [QUEUES.adminAuditEvents], retryDelayMs, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }), {
   logger,
   retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
   status: readiness,

@@ -1,5 +1,5 @@
 import { buildBrokerConfig, connectWithRetry, DEDICATED_PUBLISH_COMPONENT, PublishError, type Messaging } from '@sentryhub/messaging';
-import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, Readiness } from '@sentryhub/service-runtime';
+import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrls, Readiness } from '@sentryhub/service-runtime';
 import { buildGateway } from './app/app';
 import { GatewayConfig, intakeAuthProblem } from './app/config';
 
@@ -52,6 +52,6 @@ process.once('SIGTERM', () => (stopping = true));
 
 await app.listen({ port: config.PORT, host: config.HOST });
 messaging = await connectWithRetry(
-  buildBrokerConfig({ url: rabbitmqUrl(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
+  buildBrokerConfig({ url: rabbitmqUrls(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
   { logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, dedicatedPublishChannel: true, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
 );

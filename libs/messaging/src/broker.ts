@@ -48,10 +48,12 @@ export interface Messaging {
 
 /**
  * The user of the connection's URL (amqplib authenticates with PLAIN, `guest` when the URL
- * names none); undefined when the configuration has no single URL to read it from.
+ * names none), the first one's for a cluster; undefined when the configuration has no URL to read it from.
  */
 export function brokerUserOf(config: BrokerConfig): string | undefined {
-  const connection = (config.vhosts?.[VHOST_KEY] as { connection?: unknown } | undefined)?.connection;
+  const vhost = config.vhosts?.[VHOST_KEY] as { connection?: unknown; connections?: unknown[] } | undefined;
+  // The nodes of a cluster share their users: the first address names the user of them all.
+  const connection = vhost?.connection ?? vhost?.connections?.[0];
   const url = typeof connection === 'string' ? connection : typeof connection === 'object' && connection !== null && 'url' in connection ? connection.url : undefined;
   if (typeof url !== 'string') return undefined;
   try {

@@ -21,8 +21,8 @@ const WORK = {
   'admin.audit-events': { exchange: 'audit', key: 'audit.#', limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
 } as const;
 const RETRY_TTLS = [1_000, 5_000, 30_000, 120_000];
-const DEAD_LIMITS = { 'x-message-ttl': 1_209_600_000, 'x-max-length': 100_000, 'x-max-length-bytes': 536_870_912, 'x-overflow': 'drop-head' };
-const RETRY_LIMITS = { 'x-max-length': 50_000, 'x-overflow': 'reject-publish' };
+const DEAD_LIMITS = { 'x-queue-type': 'quorum', 'x-delivery-limit': 1_000, 'x-message-ttl': 1_209_600_000, 'x-max-length': 100_000, 'x-max-length-bytes': 536_870_912, 'x-overflow': 'drop-head' };
+const RETRY_LIMITS = { 'x-queue-type': 'quorum', 'x-max-length': 50_000, 'x-overflow': 'reject-publish' };
 
 interface QueueRow {
   name: string;
@@ -89,13 +89,13 @@ describe('the topology declared on a real RabbitMQ', () => {
     });
   });
 
-  it.each(Object.keys(WORK))('%s.dead and its retry queues are classic, bounded, with the retry delays as TTL back to the work queue', (name) => {
+  it.each(Object.keys(WORK))('%s.dead and its retry queues are quorum queues (replicated in a cluster), bounded, with the retry delays as TTL back to the work queue', (name) => {
     const dead = queues.find((queue) => queue.name === `${name}.dead`);
-    expect(dead?.type).toBe('classic');
+    expect(dead?.type).toBe('quorum');
     expect(argumentsOf(dead)).toEqual(DEAD_LIMITS);
     RETRY_TTLS.forEach((ttl, index) => {
       const retry = queues.find((queue) => queue.name === `${name}.retry.${index + 1}`);
-      expect(retry?.type).toBe('classic');
+      expect(retry?.type).toBe('quorum');
       expect(argumentsOf(retry)).toEqual({ ...RETRY_LIMITS, 'x-message-ttl': ttl, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': name });
     });
   });
@@ -110,6 +110,31 @@ describe('the topology declared on a real RabbitMQ', () => {
       ...RETRY_TTLS.map((_, index) => `dead-letter -[${name}.retry.${index + 1}]-> queue:${name}.retry.${index + 1}`),
     ]);
     expect(ours.sort()).toEqual(expected.sort());
+  });
+
+  it('given several addresses (a cluster), connects through one that answers, the dedicated publish connection too', async () => {
+    // Port 1 refuses at once: a stopped node. rascal tries the addresses in turn.
+    const refusing = new URL(vhost.url);
+    refusing.port = '1';
+    const config = buildBrokerConfig({ url: [refusing.toString(), vhost.url], consumes: [], retryDelayMs: 500 });
+    const connections = (Object.values(config.vhosts ?? {})[0] as { connections?: { url: string }[] }).connections;
+    expect(connections?.map((connection) => connection.url)).toEqual([refusing.toString(), vhost.url]);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const messaging = await connectMessaging(buildBrokerConfig({ url: [refusing.toString(), vhost.url], consumes: [] }), { logger, dedicatedPublishChannel: true });
+      try {
+        expect(messaging.isConnected()).toBe(true);
+        await expect(messaging.publish('audit', 'audit.topology-test', { attempt })).resolves.toEqual(expect.any(String));
+      } finally {
+        await messaging.shutdown();
+      }
+    }
+  });
+
+  it('keeps its reconnect back-off with several addresses (rascal reads it from the vhost defaults, not from each connection)', () => {
+    const config = buildBrokerConfig({ url: ['amqp://a/v', 'amqp://b/v'], consumes: [], retryDelayMs: 250 });
+    const vhostConfig = Object.values(config.vhosts ?? {})[0] as { defaults?: { connection?: { retry?: unknown } } };
+    expect(vhostConfig.defaults?.connection?.retry).toEqual({ min: 250, max: 15_000, factor: 2, strategy: 'exponential' });
+    expect(() => buildBrokerConfig({ url: [], consumes: [] })).toThrow(/no RabbitMQ URL/);
   });
 
   it('declares it again without complaint (every service declares all of it)', async () => {
@@ -130,7 +155,7 @@ describe('the topology declared on a real RabbitMQ', () => {
     try {
       const channel = await connection.createChannel();
       await channel.deleteQueue('admin.audit-events.dead');
-      // As an earlier build declared it: durable, no limits.
+      // As an earlier build declared it: durable, classic, no limits.
       await channel.assertQueue('admin.audit-events.dead', { durable: true });
       await channel.close();
       await expect(connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger })).rejects.toThrow(/PRECONDITION_FAILED/);

@@ -30,8 +30,11 @@ export const WORK_QUEUES: readonly WorkQueueSpec[] = [
 ];
 
 export interface TopologyOptions {
-  /** Full AMQP URL, vhost and heartbeat included. */
-  url: string;
+  /**
+   * Full AMQP URL, vhost and heartbeat included; several for the nodes of a cluster
+   * (RABBITMQ_URLS): rascal connects to one and, when it is lost, tries each in turn.
+   */
+  url: string | readonly string[];
   /** Queues this service consumes: a subscription is configured for each. */
   consumes: string[];
   /** The external intake queue (seed 000), declared only by the service that reads it. */
@@ -79,6 +82,20 @@ export const VHOST_KEY = 'sentryhub';
  */
 export const MAX_RECONNECT_DELAY_MS = 15_000;
 
+/**
+ * Every queue SentryHub owns is a quorum queue, replicated on every node of a cluster (no
+ * `x-quorum-initial-group-size`: RabbitMQ's default is all members when it is declared): the
+ * four work queues, their `.dead` and `.retry.<n>` queues, and the external queue's.
+ */
+const QUORUM = { 'x-queue-type': 'quorum' } as const;
+
+/**
+ * `<queue>.dead` has no consumer: a message goes back to it only when the admin's dead-letter
+ * replay fetched and returned it. RabbitMQ 4 gives quorum queues a delivery limit of 20 by
+ * default, past which such a message would be dropped; this one is far above any number of replays.
+ */
+export const DEAD_LETTER_DELIVERY_LIMIT = 1_000;
+
 type QueueConfig = NonNullable<NonNullable<BrokerConfig['vhosts']>[string]['queues']>;
 type BindingConfig = Record<string, { source: string; destination: string; bindingKey: string; destinationType?: 'queue' }>;
 
@@ -88,13 +105,16 @@ function queuesFor(spec: { name: string; deliveryLimit: number; quorum: boolean;
       options: {
         durable: true,
         arguments: {
-          ...(spec.quorum ? { 'x-queue-type': 'quorum', 'x-delivery-limit': spec.deliveryLimit } : {}),
+          ...(spec.quorum ? { ...QUORUM, 'x-delivery-limit': spec.deliveryLimit } : {}),
           'x-dead-letter-exchange': EXCHANGES.deadLetter,
           'x-dead-letter-routing-key': spec.name,
         },
       },
     },
-    [deadLetterQueueName(spec.name)]: { options: { durable: true } },
+    // Quorum as well: a classic queue lives on one node of a cluster, and while that node is
+    // down every re-declaration of it (each reconnect of every service) is refused with 404,
+    // and whatever is dead-lettered or retried to it is lost.
+    [deadLetterQueueName(spec.name)]: { options: { durable: true, arguments: { ...QUORUM, 'x-delivery-limit': DEAD_LETTER_DELIVERY_LIMIT } } },
   };
   const bindings: BindingConfig = {
     [`${EXCHANGES.deadLetter}->${deadLetterQueueName(spec.name)}`]: {
@@ -109,12 +129,33 @@ function queuesFor(spec: { name: string; deliveryLimit: number; quorum: boolean;
     queues[retryQueue] = {
       options: {
         durable: true,
-        arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': spec.name },
+        arguments: { ...QUORUM, 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': spec.name },
       },
     };
     bindings[`${EXCHANGES.deadLetter}->${retryQueue}`] = { source: EXCHANGES.deadLetter, destination: retryQueue, bindingKey: retryQueue };
   });
   return { queues, bindings };
+}
+
+type VhostConfig = NonNullable<BrokerConfig['vhosts']>[string];
+
+/**
+ * The vhost's connection (one URL) or connections (a cluster's nodes, tried in a random order
+ * that stays the same within the process: rascal's default `random` strategy spreads the
+ * services over the nodes). rascal keeps only the address and socket options of each
+ * connection; the reconnect back-off is read from the vhost's connection defaults.
+ */
+function connectionsOf(options: TopologyOptions): Pick<VhostConfig, 'connection' | 'connections'> & { defaults: unknown } {
+  const retry = { min: options.retryDelayMs ?? 1_000, max: MAX_RECONNECT_DELAY_MS, factor: 2, strategy: 'exponential' };
+  const urls = typeof options.url === 'string' ? [options.url] : [...options.url];
+  if (urls.length === 0) throw new Error('buildBrokerConfig: no RabbitMQ URL');
+  // No Nagle delay: a confirmed publish otherwise waits up to 40 ms for its ack
+  // (measured by the processor benchmark: 44 ms -> 0.6 ms per confirm).
+  const connections = urls.map((url) => ({ url, socketOptions: { noDelay: true, ...options.socketOptions }, retry }) as NonNullable<VhostConfig['connection']>);
+  return {
+    ...(connections.length === 1 ? { connection: connections[0] } : { connections }),
+    defaults: { connection: { retry } },
+  };
 }
 
 /** The rascal configuration of SPEC section 4: exchanges, queues, bindings, publications, subscriptions. */
@@ -155,13 +196,7 @@ export function buildBrokerConfig(options: TopologyOptions): BrokerConfig {
   return withQueueLimits({
     vhosts: {
       [VHOST_KEY]: {
-        connection: {
-          url: options.url,
-          // No Nagle delay: a confirmed publish otherwise waits up to 40 ms for its ack
-          // (measured by the processor benchmark: 44 ms -> 0.6 ms per confirm).
-          socketOptions: { noDelay: true, ...options.socketOptions },
-          retry: { min: retryMin, max: MAX_RECONNECT_DELAY_MS, factor: 2, strategy: 'exponential' },
-        } as NonNullable<BrokerConfig['vhosts']>[string]['connection'],
+        ...connectionsOf(options),
         publicationChannelPools: { confirmPool: { max: options.confirmPoolMax ?? 200, min: 1 } },
         exchanges: Object.fromEntries(Object.values(EXCHANGES).map((name) => [name, { type: 'topic', options: { durable: true } }])),
         queues: queues as QueueConfig,

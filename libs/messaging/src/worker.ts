@@ -2,7 +2,7 @@ import {
   createLogger,
   createMetricsRegistry,
   handleShutdown,
-  rabbitmqUrl,
+  rabbitmqUrls,
   Readiness,
   startHealthServer,
   type Logger,
@@ -64,7 +64,7 @@ export async function runWorker<C extends WorkerConfig>(spec: WorkerSpec<C>): Pr
 
   const retryDelayMs = config.RABBITMQ_RETRY_DELAY * 1000;
   const retryDelaysMs = config.MESSAGE_RETRY_DELAYS_MS;
-  messaging = await connectWithRetry(buildBrokerConfig({ ...spec.topology, url: rabbitmqUrl(config), retryDelayMs, retryDelaysMs }), {
+  messaging = await connectWithRetry(buildBrokerConfig({ ...spec.topology, url: rabbitmqUrls(config), retryDelayMs, retryDelaysMs }), {
     logger,
     retryDelaysMs,
     status: readiness,

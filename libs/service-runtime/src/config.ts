@@ -3,6 +3,20 @@ import { z } from 'zod';
 /** Environment variables every service shares (SPEC section 1). */
 export const sharedEnv = {
   RABBITMQ_URL: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').optional(),
+  /**
+   * Every node of a RabbitMQ cluster, comma-separated full URLs (vhost included): a service
+   * connects to one of them and moves to the next when it is lost. Wins over RABBITMQ_URL and the parts.
+   */
+  RABBITMQ_URLS: z
+    .string()
+    .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+    .pipe(
+      z
+        .array(z.string().regex(/^amqps?:\/\/[^/?#]/, 'each URL must start with amqp:// or amqps:// and name a host'))
+        .min(1, 'must list at least one amqp:// URL')
+        .refine((urls) => new Set(urls).size === urls.length, 'lists the same URL twice'),
+    )
+    .optional(),
   RABBITMQ_HOST: z.string().min(1).default('localhost'),
   RABBITMQ_PORT: z.coerce.number().int().min(1).max(65535).default(5672),
   RABBITMQ_VHOST: z.string().min(1).default('/'),
@@ -50,6 +64,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
 }
 
 export interface RabbitmqParts {
+  RABBITMQ_URLS?: readonly string[] | undefined;
   RABBITMQ_URL?: string | undefined;
   RABBITMQ_HOST: string;
   RABBITMQ_PORT: number;
@@ -59,14 +74,31 @@ export interface RabbitmqParts {
   RABBITMQ_HEARTBEAT: number;
 }
 
-/** RABBITMQ_URL when set, else the URL built from the parts, with the heartbeat applied. */
-export function rabbitmqUrl(config: RabbitmqParts): string {
-  const url = new URL(
-    config.RABBITMQ_URL ??
-      `amqp://${encodeURIComponent(config.RABBITMQ_USER)}:${encodeURIComponent(config.RABBITMQ_PASSWORD)}@${config.RABBITMQ_HOST}:${config.RABBITMQ_PORT}/${encodeURIComponent(config.RABBITMQ_VHOST)}`,
-  );
-  if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(config.RABBITMQ_HEARTBEAT));
+/** The URL with the heartbeat applied when it names none. */
+function withHeartbeat(value: string, heartbeat: number): string {
+  const url = new URL(value);
+  if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(heartbeat));
   return url.toString();
+}
+
+/**
+ * Every broker address, in the configured order, each with the heartbeat applied: RABBITMQ_URLS
+ * when set (the nodes of a cluster), else RABBITMQ_URL, else the URL built from the parts.
+ */
+export function rabbitmqUrls(config: RabbitmqParts): string[] {
+  if (config.RABBITMQ_URLS && config.RABBITMQ_URLS.length > 0) return config.RABBITMQ_URLS.map((url) => withHeartbeat(url, config.RABBITMQ_HEARTBEAT));
+  return [
+    withHeartbeat(
+      config.RABBITMQ_URL ??
+        `amqp://${encodeURIComponent(config.RABBITMQ_USER)}:${encodeURIComponent(config.RABBITMQ_PASSWORD)}@${config.RABBITMQ_HOST}:${config.RABBITMQ_PORT}/${encodeURIComponent(config.RABBITMQ_VHOST)}`,
+      config.RABBITMQ_HEARTBEAT,
+    ),
+  ];
+}
+
+/** The first broker address of rabbitmqUrls (RABBITMQ_URLS' first, else RABBITMQ_URL, else the parts), heartbeat applied. */
+export function rabbitmqUrl(config: RabbitmqParts): string {
+  return rabbitmqUrls(config)[0] ?? '';
 }
 
 /** The URL with its password hidden, for logs. */

@@ -13,6 +13,7 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
   'config.RABBITMQ_PASSWORD',
   'config.RABBITMQ_URL',
+  'config.RABBITMQ_URLS',
   'config.DATABASE_URL',
   'config.SMTP_URL',
   'config.WEBHOOK_TOKENS',

@@ -106,7 +106,7 @@ describe('queue management routes', () => {
     expect(listed.vhost).toBe(vhost.vhost);
     expect(listed.items).toHaveLength(24);
     expect(listed.items.find((queue) => queue.name === EMAIL)).toMatchObject({ type: 'quorum', durable: true, messagesReady: 1, consumers: 0, arguments: { 'x-message-ttl': 86_400_000 } });
-    expect(listed.items.find((queue) => queue.name === `${EMAIL}.dead`)).toMatchObject({ type: 'classic', messages: 0 });
+    expect(listed.items.find((queue) => queue.name === `${EMAIL}.dead`)).toMatchObject({ type: 'quorum', messages: 0 });
     const rates = listed.items.find((queue) => queue.name === SLACK) as unknown as { rates: Record<string, number> };
     expect(Object.keys(rates.rates).sort()).toEqual(['ack', 'deliver', 'publish', 'redeliver']);
   });
