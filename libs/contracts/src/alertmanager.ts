@@ -96,6 +96,11 @@ export type LabelSet = z.infer<typeof LabelSet>;
 /** Alertmanager's "not ended" value of endsAt. */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+const ZERO_TIME_MS = Date.parse(ZERO_TIME);
+
+/** Go's zero time in any RFC 3339 spelling (amtool sends `0001-01-01T00:00:00.000Z`): no time given. */
+export const isZeroTime = (value: string | undefined): boolean => value !== undefined && Date.parse(value) === ZERO_TIME_MS;
+
 // ---------------------------------------------------------------------------------------------
 // Intake bounds: what one alert may weigh and when it may claim to start or end. An alert that
 // breaks one is refused on its own; the other alerts of its request or message go through.
@@ -190,7 +195,7 @@ export const AlertAnnotations = LabelSet.superRefine((annotations, ctx) => {
 
 /** endsAt before startsAt is refused (Alertmanager's "end time must not be before start time"); the zero time means "not ended". */
 function endsNotBeforeStarts(alert: { startsAt?: string | undefined; endsAt?: string | undefined }, ctx: z.RefinementCtx): void {
-  if (alert.startsAt === undefined || alert.endsAt === undefined || alert.endsAt === ZERO_TIME) return;
+  if (alert.startsAt === undefined || alert.endsAt === undefined || isZeroTime(alert.endsAt)) return;
   if (Date.parse(alert.endsAt) < Date.parse(alert.startsAt)) {
     refuse(ctx, 'ends_before_starts', `endsAt ${alert.endsAt} is before startsAt ${alert.startsAt}`, ['endsAt']);
   }
@@ -321,7 +326,7 @@ export function futureProblem(alert: { startsAt?: string | undefined; endsAt?: s
   if (alert.startsAt !== undefined && Date.parse(alert.startsAt) > latest) {
     return { refusal: 'starts_in_future', path: 'startsAt', message: `startsAt ${alert.startsAt} is more than ${horizon} after the receipt time (INTAKE_MAX_FUTURE)` };
   }
-  if (alert.endsAt !== undefined && alert.endsAt !== ZERO_TIME && Date.parse(alert.endsAt) > latest) {
+  if (alert.endsAt !== undefined && !isZeroTime(alert.endsAt) && Date.parse(alert.endsAt) > latest) {
     return { refusal: 'ends_in_future', path: 'endsAt', message: `endsAt ${alert.endsAt} is more than ${horizon} after the receipt time (INTAKE_MAX_FUTURE)` };
   }
   return null;

@@ -127,6 +127,11 @@ describe('intake bounds (parseIntakeAlerts)', () => {
     expect(result).toMatchObject({ success: true, rejected: [], data: { kind: 'webhook', payload: { receiver: 'sentryhub' } } });
   });
 
+  it("takes amtool's zero times (0001-01-01T00:00:00.000Z) as not given, never as an endsAt before startsAt", () => {
+    const amtool = [{ labels: { alertname: 'X' }, annotations: {}, startsAt: '2026-11-26T10:00:00Z', endsAt: '0001-01-01T00:00:00.000Z' }];
+    expect(parseIntakeAlerts('alerts', amtool, limits)).toMatchObject({ success: true, rejected: [] });
+  });
+
   it('fails as a whole, with every issue, when no alert is usable or the body is not an accepted shape', () => {
     const none = parseIntakeAlerts('alerts', [{ labels: { a: 'b' }, startsAt: '9999-12-31T00:00:00Z' }, { labels: {} }], limits);
     expect(none.success).toBe(false);

@@ -56,6 +56,12 @@ describe('normalizeIntakeBody', () => {
     expect(normalizeIntakeBody([{ labels: { a: 'b' }, annotations: {} }], now, v2).alerts[0]?.leaseEndsAt).toBe('2026-11-26T12:05:00.000Z');
   });
 
+  it("reads Go's zero time in amtool's spelling (with milliseconds) as no time: firing, leased, no start", () => {
+    const amtool = { labels: { a: 'b' }, annotations: {}, startsAt: '0001-01-01T00:00:00.000Z', endsAt: '0001-01-01T00:00:00.000Z' };
+    expect(normalizePostableAlert(amtool, now, { resolveTimeoutMs: FIVE_MINUTES })).toMatchObject({ status: 'firing', startsAt: null, endsAt: null, leaseEndsAt: '2026-11-26T12:05:00.000Z' });
+    expect(normalizePostableAlert({ ...amtool, endsAt: '0001-01-01T01:00:00+01:00' }, now)).toMatchObject({ status: 'firing', startsAt: null, leaseEndsAt: null });
+  });
+
   it('never leases a webhook alert: Alertmanager sends its resolution itself', () => {
     const payload = AlertmanagerWebhook.parse({ version: '4', groupKey: 'k', status: 'firing', receiver: 'r', alerts: [{ status: 'firing', labels: { alertname: 'X' }, startsAt: '2026-11-26T08:00:00Z', endsAt: '2026-11-26T12:04:00Z' }] });
     expect(normalizeIntakeBody(payload, now, { resolveTimeoutMs: FIVE_MINUTES }).alerts[0]).toMatchObject({ status: 'firing', endsAt: null, leaseEndsAt: null });

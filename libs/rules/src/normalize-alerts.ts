@@ -1,5 +1,5 @@
 import {
-  ZERO_TIME,
+  isZeroTime,
   type AlertmanagerWebhook,
   type IntakeAlerts,
   type NormalizedAlert,
@@ -16,7 +16,7 @@ function extraFields(alert: Record<string, unknown>, known: Set<string>): Record
 }
 
 function endTime(value: string | undefined): string | null {
-  return value === undefined || value === ZERO_TIME ? null : value;
+  return value === undefined || isZeroTime(value) ? null : value;
 }
 
 /**
@@ -69,7 +69,8 @@ export function normalizePostableAlert(alert: PostableAlert, now: Date, lease: L
     status: resolved ? 'resolved' : 'firing',
     labels: alert.labels,
     annotations: alert.annotations,
-    startsAt: alert.startsAt ?? null,
+    // amtool sends the zero time for a start it was not given: no start, as Alertmanager reads it.
+    startsAt: alert.startsAt === undefined || isZeroTime(alert.startsAt) ? null : alert.startsAt,
     endsAt: resolved ? endsAt : null,
     leaseEndsAt: resolved ? null : leaseOf(endsAt, now, lease),
     generatorURL: alert.generatorURL || null,

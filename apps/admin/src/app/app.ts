@@ -2,7 +2,9 @@ import { fileURLToPath } from 'node:url';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import type { Database } from '@sentryhub/db';
-import type { Messaging } from '@sentryhub/messaging';
+import { DEFAULT_INTAKE_MAX_FUTURE, DEFAULT_RESOLVE_TIMEOUT, parseDuration } from '@sentryhub/contracts';
+import { CoalescingPublisher, createIntake, DEFAULT_COALESCING, intakeMetrics } from '@sentryhub/intake';
+import { PublishError, type Messaging } from '@sentryhub/messaging';
 import { createHttpServer, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
@@ -36,6 +38,10 @@ export interface AdminDeps {
   management?: ManagementSettings | null;
   /** The console's static files (apps/admin/src/public, or public/ beside the bundle). */
   publicDir?: string;
+  /** INTAKE_MAX_FUTURE in milliseconds (`POST /api/v2/alerts`); 10 minutes when not given. */
+  intakeMaxFutureMs?: number;
+  /** RESOLVE_TIMEOUT in milliseconds: the lease of an alert posted without endsAt; 5 minutes when not given. */
+  resolveTimeoutMs?: number;
 }
 
 /**
@@ -74,8 +80,25 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
     },
     { prefix: '/api/v1' },
   );
-  // Alertmanager's API v2, for amtool and Grafana (docs/alertmanager-compatibility.md).
-  await app.register(alertmanagerV2Routes, { db: deps.db, audit, prefix: '/api/v2' });
+  // Alertmanager's API v2, for amtool and Grafana (docs/alertmanager-compatibility.md). Its
+  // `POST /alerts` is the gateway's intake (@sentryhub/intake) on the admin's broker: 503 until connected.
+  const publisher = new CoalescingPublisher(
+    {
+      publish: (...args) => {
+        const messaging = deps.messaging();
+        if (!messaging) return Promise.reject(new PublishError('not connected to RabbitMQ yet', 'disconnected'));
+        return messaging.publish(...args);
+      },
+    },
+    DEFAULT_COALESCING,
+  );
+  const intake = createIntake({
+    publisher,
+    ...intakeMetrics(deps.registry, 'admin'),
+    maxFutureMs: deps.intakeMaxFutureMs ?? (parseDuration(DEFAULT_INTAKE_MAX_FUTURE) as number),
+    resolveTimeoutMs: deps.resolveTimeoutMs ?? (parseDuration(DEFAULT_RESOLVE_TIMEOUT) as number),
+  });
+  await app.register(alertmanagerV2Routes, { db: deps.db, audit, intake, prefix: '/api/v2' });
 
   // The console's files are public (they hold no data; the API they call needs a key).
   await registerPublic(app, fastifyStatic, { root: deps.publicDir ?? fileURLToPath(new URL('../public/', import.meta.url)), index: 'index.html' });

@@ -1,3 +1,4 @@
+import { DEFAULT_INTAKE_MAX_FUTURE, DEFAULT_RESOLVE_TIMEOUT, DurationEnv } from '@sentryhub/contracts';
 import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
 
@@ -11,6 +12,10 @@ export const AdminConfig = z.object({
   SLACK_DEFAULT_CHANNEL: z.string().min(1).default('#general'),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
   PUBLISH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  /** `POST /api/v2/alerts`: how far after its receipt an alert's startsAt or endsAt may be, as the gateway's. In ms. */
+  INTAKE_MAX_FUTURE: DurationEnv(DEFAULT_INTAKE_MAX_FUTURE),
+  /** `POST /api/v2/alerts`: the lease of an alert posted without endsAt, as the gateway's. In ms. */
+  RESOLVE_TIMEOUT: DurationEnv(DEFAULT_RESOLVE_TIMEOUT).refine((ms) => ms > 0, 'must be a duration above 0 (such as 5m)'),
   /** Queue management routes (`/api/v1/queues`, `/api/v1/dead-letters`, admin role); they answer 404 while false. */
   RABBITMQ_MANAGEMENT_ENABLED: z.stringbool({ error: 'must be true or false' }).default(false),
   /** The RabbitMQ management plugin's HTTP API (queue statistics, dead-letter inspection). */

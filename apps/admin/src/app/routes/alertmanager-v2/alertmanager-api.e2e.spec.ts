@@ -335,6 +335,119 @@ describe('amtool against the admin service (Alertmanager API v2, API keys in --h
     const response = await fetch(`${hub.url}/api/v2/alerts`);
     expect(response.status).toBe(401);
   });
+
+  it('alert add posts through the admin (editor key): alert query then finds it, with its lease; a viewer key is refused', async () => {
+    const refused = await run('viewer', 'alert', 'add', 'alertname=ViewerTry', 'instance=cache-9', '--annotation=summary=not allowed');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/403|Forbidden|forbidden/);
+
+    const before = Date.now();
+    const added = await run('editor', 'alert', 'add', 'alertname=QueueBacklog', 'instance=mq-1', 'severity=warning', '--annotation=summary=backlog on mq-1');
+    expect(added.stderr).toBe('');
+    expect(added.code).toBe(0);
+    // Accepted only after RabbitMQ confirmed it; stored once the real processor has consumed it.
+    const found = await waitFor(
+      async () => {
+        const alerts = json<(AmtoolAlert & { endsAt: string })[]>(await run('viewer', 'alert', 'query', '-o', 'json', 'alertname=QueueBacklog'));
+        return alerts.length > 0 ? alerts : null;
+      },
+      20_000,
+      'QueueBacklog listed by amtool alert query',
+    );
+    expect(found.map((a) => [a.labels, a.status.state])).toEqual([[{ alertname: 'QueueBacklog', instance: 'mq-1', severity: 'warning' }, 'active']]);
+    // Posted without endsAt: its lease is the receipt + RESOLVE_TIMEOUT (5m), as on the gateway's /api/v2/alerts.
+    const lease = Date.parse(found[0]?.endsAt ?? '');
+    expect(lease).toBeGreaterThanOrEqual(before + 5 * 60_000 - 1_000);
+    expect(lease).toBeLessThanOrEqual(Date.now() + 5 * 60_000);
+    // The viewer's alert was never published: the editor's later one is stored, it is not.
+    const groups = await hub.database.db.selectFrom('alert_groups').select('labels').execute();
+    expect(groups.map((g) => (g.labels as Record<string, string>)['alertname'])).not.toContain('ViewerTry');
+  });
+});
+
+describe('POST /api/v2/alerts on the admin: the intake of the gateway (@sentryhub/intake), on the admin\'s broker', () => {
+  let hub: SentryHub;
+  const post = async (role: 'editor' | 'viewer', body: unknown, url = hub.url) => {
+    const response = await fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { authorization: `Bearer ${hub.keys[role]}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: response.status, retryAfter: response.headers.get('retry-after'), json: (await response.json()) as unknown };
+  };
+  const storedNames = async () => (await hub.database.db.selectFrom('alert_groups').select('labels').execute()).map((g) => (g.labels as Record<string, string>)['alertname']).sort();
+  const waitStored = (name: string) => waitFor(async () => ((await storedNames()).includes(name) ? true : null), 20_000, `${name} stored by the processor`);
+
+  beforeAll(async () => {
+    hub = await startSentryHub('am-post');
+  });
+
+  afterAll(async () => {
+    await hub?.close();
+  });
+
+  it('an editor key: 200 {accepted, id} after the confirm, the alerts stored by the real processor with their leases', async () => {
+    const endsAt = new Date(Date.now() + 120_000).toISOString();
+    const { status, json } = await post('editor', [
+      { labels: { alertname: 'PostedOne', instance: 'a-1' }, annotations: { summary: 'one' }, startsAt: new Date(Date.now() - 60_000).toISOString(), endsAt },
+      { labels: { alertname: 'PostedTwo', instance: 'a-2' }, annotations: { summary: 'two' } },
+    ]);
+    expect(status).toBe(200);
+    expect(json).toEqual({ accepted: 2, id: expect.any(String) });
+    await waitStored('PostedOne');
+    await waitStored('PostedTwo');
+    const { json: listed } = await hub.api('GET', '/api/v2/alerts');
+    const byName = new Map((listed as { labels: Record<string, string>; endsAt: string }[]).map((a) => [a.labels['alertname'], a]));
+    // The sender's future endsAt is the lease; without one, receipt + RESOLVE_TIMEOUT.
+    expect(byName.get('PostedOne')?.endsAt).toBe(endsAt);
+    expect(Date.parse(byName.get('PostedTwo')?.endsAt ?? '') - Date.now()).toBeGreaterThan(4 * 60_000);
+  });
+
+  it('a viewer key: 403, nothing published', async () => {
+    const refused = await post('viewer', [{ labels: { alertname: 'ByViewer', instance: 'v-1' } }]);
+    expect(refused.status).toBe(403);
+    // A later post by an editor is stored; the viewer's, earlier on the same queue, is not.
+    expect((await post('editor', [{ labels: { alertname: 'AfterViewer', instance: 'v-2' } }])).status).toBe(200);
+    await waitStored('AfterViewer');
+    expect(await storedNames()).not.toContain('ByViewer');
+  });
+
+  it('refuses a bad alert alone: the good one is stored, the bad one listed in rejected with its bound', async () => {
+    const { status, json } = await post('editor', [
+      { labels: { alertname: 'GoodBeside', instance: 'g-1' } },
+      { labels: { alertname: 'BadName', 'not-a-label': 'x' } },
+    ]);
+    expect(status).toBe(200);
+    const body = json as { accepted: number; rejected: { index: number; reason: string; bound: string }[] };
+    expect(body.accepted).toBe(1);
+    expect(body.rejected).toHaveLength(1);
+    expect(body.rejected[0]).toMatchObject({ index: 1 });
+    expect(body.rejected[0]?.reason).toContain('not-a-label');
+    await waitStored('GoodBeside');
+    expect(await storedNames()).not.toContain('BadName');
+  });
+
+  it('400 with a message naming the problem when no alert is usable; nothing published', async () => {
+    const none = await post('editor', [{ labels: { alertname: 'AllBad', 'bad name': 'x' } }]);
+    expect(none.status).toBe(400);
+    expect(typeof none.json).toBe('string');
+    expect(none.json).toMatch(/no alert accepted \(1 refused\)/);
+    const notAnArray = await post('editor', { labels: { alertname: 'NotAnArray' } });
+    expect(notAnArray.status).toBe(400);
+    expect(notAnArray.json).toMatch(/invalid body/);
+    expect((await post('editor', [{ labels: { alertname: 'AfterBad', instance: 'b-1' } }])).status).toBe(200);
+    await waitStored('AfterBad');
+    expect(await storedNames()).not.toContain('AllBad');
+  });
+
+  it('503 with Retry-After while the admin has no broker connection', async () => {
+    const disconnected = await buildAdmin({ logger, db: hub.database.db, keys: apiKeyStore(hub.database.db), messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('am-post-disconnected'), defaultChannel: '#general' });
+    try {
+      const url = await disconnected.listen({ port: 0, host: '127.0.0.1' });
+      const answer = await post('editor', [{ labels: { alertname: 'NoBroker', instance: 'n-1' } }], url);
+      expect(answer.status).toBe(503);
+      expect(answer.retryAfter).toBe('5');
+      expect(answer.json).toMatch(/not connected to RabbitMQ/);
+    } finally {
+      await disconnected.close();
+    }
+  });
 });
 
 /** The JSON shape of a value: field names and types, arrays as the union of their elements' shapes. */

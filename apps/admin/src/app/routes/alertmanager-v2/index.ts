@@ -1,4 +1,5 @@
 import type { Database } from '@sentryhub/db';
+import type { Intake } from '@sentryhub/intake';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { AuditTrail } from '../../audit';
@@ -12,6 +13,8 @@ import { alertmanagerStatus } from './status';
 export interface AlertmanagerV2Options {
   db: Kysely<Database>;
   audit: AuditTrail;
+  /** The gateway's intake (validation, leases, publish with confirm), behind `POST /alerts`. */
+  intake: Intake;
   /** Reported as `uptime` by `GET /status`. */
   startedAt?: Date;
 }
@@ -32,7 +35,7 @@ function alertFilter(query: Query): AlertFilter {
  * admin service, for amtool, Grafana and anything else that reads an Alertmanager. Reads need
  * a viewer key, writes an editor key; errors are JSON strings, as Alertmanager answers them.
  */
-export async function alertmanagerV2Routes(app: FastifyInstance, { db, audit, startedAt = new Date() }: AlertmanagerV2Options): Promise<void> {
+export async function alertmanagerV2Routes(app: FastifyInstance, { db, audit, intake, startedAt = new Date() }: AlertmanagerV2Options): Promise<void> {
   const writer = (request: FastifyRequest): SilenceWriter => ({ db, audit, actor: actorOf(request), correlationId: request.id });
   const query = (request: FastifyRequest) => request.query as Query;
 
@@ -48,6 +51,25 @@ export async function alertmanagerV2Routes(app: FastifyInstance, { db, audit, st
   app.get('/receivers', { config: { role: 'viewer' }, schema: { tags } }, async () => (await receiverNames(db)).map((name) => ({ name })));
 
   app.get('/alerts', { config: { role: 'viewer' }, schema: { tags } }, async (request) => listAlerts(db, alertFilter(query(request))));
+
+  // The gateway's intake: alerts judged one by one, Alertmanager's leases, answered only after
+  // RabbitMQ confirmed them. 200 as Alertmanager answers it (amtool accepts nothing else), with
+  // the gateway's {accepted, id, rejected?}; errors are JSON strings like the rest of this API.
+  app.post('/alerts', { config: { role: 'editor' }, schema: { tags } }, async (request, reply) => {
+    const outcome = await intake(request, 'alerts', 'api');
+    switch (outcome.kind) {
+      case 'accepted': {
+        const { kind: _kind, ...body } = outcome;
+        return reply.code(200).send(body);
+      }
+      case 'invalid':
+        return sendError(reply, 400, outcome.error);
+      case 'too-large':
+        return sendError(reply, 413, outcome.error);
+      case 'unavailable':
+        return sendError(reply.header('retry-after', String(outcome.retryAfterSeconds)), 503, outcome.error);
+    }
+  });
 
   app.get('/alerts/groups', { config: { role: 'viewer' }, schema: { tags } }, async (request) => {
     const filter = alertFilter(query(request));
