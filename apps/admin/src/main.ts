@@ -43,6 +43,8 @@ const app = await buildAdmin({
   slackEndpoint: config.SLACK_INTERNAL_ENDPOINT,
   defaultChannel: config.SLACK_DEFAULT_CHANNEL,
   management,
+  intakeMaxFutureMs: config.INTAKE_MAX_FUTURE,
+  resolveTimeoutMs: config.RESOLVE_TIMEOUT,
   // Beside main.js when bundled (dist/apps/admin/public), src/public when run from source.
   publicDir: fileURLToPath(new URL('./public/', import.meta.url)),
 });
