@@ -95,8 +95,11 @@ export const NotificationView = z.object({
   lastError: z.string().nullable(),
   text: z.string(),
   sentAt: Rfc3339.nullable(),
-  /** `sink` when the message only went to the log (no SLACK_INTERNAL_ENDPOINT). */
-  deliveredVia: z.enum(['slack', 'sink']).nullable(),
+  /** `sink` when the message only went to the log (no SLACK_INTERNAL_ENDPOINT); `webhook` for a webhook receiver. */
+  deliveredVia: z.enum(['slack', 'sink', 'webhook']).nullable(),
+  /** Whose row: a Slack rule's (`ruleId`) or a webhook rule's (`webhookRuleId`; `channel` is the receiver). */
+  notifier: z.enum(['slack', 'webhook']),
+  webhookRuleId: z.number().int().nullable(),
   /** Status `inhibited`: the firing group whose inhibition rule held it back. */
   inhibitedByGroupId: z.number().int().nullable(),
   createdAt: Rfc3339,
@@ -237,7 +240,7 @@ export const NotificationQuery = Pagination.extend({
   status: z.enum(['pending', 'sent', 'failed', 'suppressed', 'inhibited']).optional(),
   channel: z.string().optional(),
   groupId: z.coerce.number().int().optional(),
-  deliveredVia: z.enum(['slack', 'sink']).optional(),
+  deliveredVia: z.enum(['slack', 'sink', 'webhook']).optional(),
 });
 
 export const EmailQueueView = z.object({

@@ -6,3 +6,4 @@ export * from './errors';
 export * from './housekeeping';
 export * from './repositories/silences';
 export * from './repositories/rules';
+export * from './repositories/notifications';

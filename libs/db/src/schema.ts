@@ -104,6 +104,15 @@ export interface EmailRulesTable extends RuleColumns {
   body_template: string;
 }
 
+export interface WebhookRulesTable extends RuleColumns {
+  /** A receiver's name in WEBHOOK_RECEIVERS_FILE (never a URL). */
+  receiver: string;
+  /** A Liquid template that renders the JSON body; null: the preset's. */
+  body_template: string | null;
+  /** A body shipped in code (`pagerduty`, `teams`, `opsgenie`, `alertmanager`), used when body_template is null. */
+  preset: string | null;
+}
+
 export interface NotificationsTable {
   id: Generated<number>;
   channel: string;
@@ -120,8 +129,12 @@ export interface NotificationsTable {
   digest_id: string | null;
   /** How many notifications that digest carried. */
   digest_size: number | null;
-  /** `slack` or `sink` once sent; null before. */
-  delivered_via: 'slack' | 'sink' | null;
+  /** `slack` or `sink` (Slack), `webhook` once sent; null before. */
+  delivered_via: 'slack' | 'sink' | 'webhook' | null;
+  /** Which notifier's row: `slack` (rule in `rule_id`) or `webhook` (rule in `webhook_rule_id`). */
+  notifier: Generated<'slack' | 'webhook'>;
+  /** The webhook rule of a webhook notification (no foreign key: kept when the rule is deleted). */
+  webhook_rule_id: ColumnType<number | null, number | null | undefined, number | null>;
   /** The firing group whose inhibition rule held this notification back (status `inhibited`). */
   inhibited_by_group_id: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: CreatedAt;
@@ -204,6 +217,7 @@ export interface Database {
   silences: SilencesTable;
   slack_rules: SlackRulesTable;
   email_rules: EmailRulesTable;
+  webhook_rules: WebhookRulesTable;
   inhibit_rules: InhibitRulesTable;
   notifications: NotificationsTable;
   email_queue: EmailQueueTable;
@@ -221,6 +235,7 @@ export type Silence = Selectable<SilencesTable>;
 export type SlackRule = Selectable<SlackRulesTable>;
 export type NewSlackRule = Insertable<SlackRulesTable>;
 export type EmailRule = Selectable<EmailRulesTable>;
+export type WebhookRule = Selectable<WebhookRulesTable>;
 export type InhibitRuleRow = Selectable<InhibitRulesTable>;
 export type Notification = Selectable<NotificationsTable>;
 export type NewNotification = Insertable<NotificationsTable>;

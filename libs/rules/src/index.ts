@@ -9,3 +9,4 @@ export * from './ip-addresses';
 export * from './slack-message';
 export * from './alertmanager-matchers';
 export * from './notification-policy';
+export * from './webhook-body';

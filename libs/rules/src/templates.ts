@@ -29,7 +29,12 @@ export function escapeSlack(text: string): string {
  * by the email notifier), `slack` for Slack text, where every `{{ output }}` is escaped and
  * the template's own text (Slack markup on purpose) is kept; `{{ value | raw }}` opts out.
  */
-export type TemplateEscape = 'none' | 'slack';
+export type TemplateEscape = 'none' | 'slack' | 'json';
+
+/** `{{ output }}` in a JSON body (webhooks): the value's text as the inside of a JSON string. */
+export function escapeJsonString(value: unknown): string {
+  return JSON.stringify(String(value ?? '')).slice(1, -1);
+}
 
 /**
  * Tags that load another template (a file, with liquidjs's default file system rooted at the
@@ -102,11 +107,23 @@ function sandboxedEngine(options: LiquidOptions): Liquid {
   return engine;
 }
 
+/**
+ * The JSON engine of webhook bodies: a bare `{{ value }}` is escaped as the inside of a JSON
+ * string (so `"summary": "{{ summary }}"` stays valid whatever the alert says), and
+ * `{{ value | json }}` writes the whole value as JSON (quoted string, object, array), unescaped.
+ */
+function jsonEngine(): Liquid {
+  const engine = sandboxedEngine({ outputEscape: escapeJsonString });
+  engine.registerFilter('json', { handler: (value: unknown) => JSON.stringify(value ?? null), raw: true });
+  return engine;
+}
+
 const engines: Record<TemplateEscape, Liquid> = {
   none: sandboxedEngine({}),
   slack: sandboxedEngine({ outputEscape: (value: unknown) => escapeSlack(String(value ?? '')) }),
+  json: jsonEngine(),
 };
-const parsedCaches: Record<TemplateEscape, Map<string, Template[]>> = { none: new Map(), slack: new Map() };
+const parsedCaches: Record<TemplateEscape, Map<string, Template[]>> = { none: new Map(), slack: new Map(), json: new Map() };
 
 function parse(source: string, escape: TemplateEscape = 'none'): Template[] {
   const cache = parsedCaches[escape];
@@ -178,6 +195,14 @@ export function truncateMessage(text: string): string {
 export function renderTemplate(source: string, context: TemplateContext, escape: TemplateEscape = 'none'): string {
   const engine = engines[escape];
   return truncateMessage(String(engine.renderSync(parse(source, escape), context)));
+}
+
+/**
+ * A webhook body: rendered with the JSON engine, within the same bounds, never truncated (a
+ * cut JSON document is no JSON). Throws with Liquid's message when it cannot render.
+ */
+export function renderJsonTemplate(source: string, context: TemplateContext): string {
+  return String(engines.json.renderSync(parse(source, 'json'), context));
 }
 
 export type RenderOutcome = { text: string; failed: false } | { text: string; failed: true; error: string };

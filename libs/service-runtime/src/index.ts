@@ -7,3 +7,4 @@ export * from './health-server';
 export * from './shutdown';
 export * from './http-errors';
 export * from './http-server';
+export * from './webhook-receivers';

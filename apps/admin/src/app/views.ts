@@ -55,6 +55,8 @@ export function notificationView(row: Notification) {
     text: row.text,
     sentAt: iso(row.sent_at),
     deliveredVia: row.delivered_via,
+    notifier: row.notifier,
+    webhookRuleId: row.webhook_rule_id,
     inhibitedByGroupId: row.inhibited_by_group_id,
     createdAt: row.created_at.toISOString(),
   };
