@@ -1,7 +1,7 @@
 import { MatchCriteria, SilenceMatcher, type LabelSet } from '@sentryhub/contracts';
 import { sql, type Kysely, type SqlBool } from 'kysely';
 import { z } from 'zod';
-import type { Database, EmailRule, InhibitRuleRow, SlackRule } from '../schema';
+import type { Database, EmailRule, InhibitRuleRow, SlackRule, WebhookRule } from '../schema';
 
 /**
  * Rule storage, one place for every app: the notifiers read the active rules of their kind
@@ -39,6 +39,14 @@ export interface StoredEmailRule extends StoredRule {
   row: EmailRule;
 }
 
+export interface StoredWebhookRule extends StoredRule {
+  /** A receiver's name in WEBHOOK_RECEIVERS_FILE. */
+  receiver: string;
+  bodyTemplate: string | null;
+  preset: string | null;
+  row: WebhookRule;
+}
+
 export interface StoredInhibitRule {
   id: number;
   name: string | null;
@@ -51,12 +59,12 @@ export interface StoredInhibitRule {
   updatedAt: Date;
 }
 
-export type RuleKind = 'slack' | 'email' | 'inhibit';
+export type RuleKind = 'slack' | 'email' | 'webhook' | 'inhibit';
 
 /** Told about a stored rule that does not validate (it is left out, or matches nothing). */
 export type InvalidRuleListener = (kind: RuleKind, rule: { id: number; name: string | null }, problem: string) => void;
 
-function commonOf(row: SlackRule | EmailRule): StoredRule {
+function commonOf(row: SlackRule | EmailRule | WebhookRule): StoredRule {
   const criteria = MatchCriteria.safeParse(row.match_criteria);
   const criteriaError = criteria.success ? null : criteria.error.issues.map((issue) => `${issue.path.join('.') || 'match_criteria'}: ${issue.message}`).join('; ');
   return {
@@ -86,6 +94,14 @@ export const storedEmailRule = (row: EmailRule): StoredEmailRule => ({
   recipients: row.recipients,
   subjectTemplate: row.subject_template,
   bodyTemplate: row.body_template,
+  row,
+});
+
+export const storedWebhookRule = (row: WebhookRule): StoredWebhookRule => ({
+  ...commonOf(row),
+  receiver: row.receiver,
+  bodyTemplate: row.body_template,
+  preset: row.preset,
   row,
 });
 
@@ -149,6 +165,12 @@ export function ruleRepository(db: Kysely<Database>, options: RuleRepositoryOpti
     return (await query.orderBy('priority', 'desc').orderBy('name').execute()).map(storedEmailRule);
   }
 
+  async function webhookRules(activeOnly: boolean): Promise<StoredWebhookRule[]> {
+    let query = db.selectFrom('webhook_rules').selectAll();
+    if (activeOnly) query = query.where('is_active', '=', true);
+    return (await query.orderBy('priority', 'desc').orderBy('name').execute()).map(storedWebhookRule);
+  }
+
   function validOnly<R extends StoredRule>(kind: RuleKind, rules: R[]): R[] {
     return rules.filter((rule) => {
       if (rule.criteriaError !== null) onInvalid(kind, rule, `invalid match_criteria: ${rule.criteriaError}`);
@@ -173,15 +195,22 @@ export function ruleRepository(db: Kysely<Database>, options: RuleRepositoryOpti
     activeSlackRules: cached(options.cacheMs, async () => validOnly('slack', await slackRules(true))),
     /** The active email rules with valid criteria, cached. */
     activeEmailRules: cached(options.cacheMs, async () => validOnly('email', await emailRules(true))),
+    /** The active webhook rules with valid criteria, cached. */
+    activeWebhookRules: cached(options.cacheMs, async () => validOnly('webhook', await webhookRules(true))),
     /** The inhibition rules whose matchers validate, cached. */
     activeInhibitRules: cached(options.cacheMs, inhibitRules),
     /** Every Slack rule, inactive and invalid ones too (explain, previews), read now. */
     allSlackRules: () => slackRules(false),
     allEmailRules: () => emailRules(false),
+    allWebhookRules: () => webhookRules(false),
     allInhibitRules: inhibitRules,
     slackRule: async (id: number) => {
       const row = await db.selectFrom('slack_rules').selectAll().where('id', '=', id).executeTakeFirst();
       return row ? storedSlackRule(row) : null;
+    },
+    webhookRule: async (id: number) => {
+      const row = await db.selectFrom('webhook_rules').selectAll().where('id', '=', id).executeTakeFirst();
+      return row ? storedWebhookRule(row) : null;
     },
     emailRule: async (id: number) => {
       const row = await db.selectFrom('email_rules').selectAll().where('id', '=', id).executeTakeFirst();
@@ -263,8 +292,12 @@ export async function findInhibitingSource(
  * notification, a `completed` email. The policy tells their resolved notices even under a
  * silence or an inhibition.
  */
-export async function firingsTold(db: Kysely<Database>, kind: 'slack' | 'email', instanceId: number, ruleIds: readonly number[]): Promise<Set<number>> {
+export async function firingsTold(db: Kysely<Database>, kind: 'slack' | 'email' | 'webhook', instanceId: number, ruleIds: readonly number[]): Promise<Set<number>> {
   if (ruleIds.length === 0) return new Set();
+  if (kind === 'webhook') {
+    const rows = await db.selectFrom('notifications').select('webhook_rule_id').where('instance_id', '=', instanceId).where('notifier', '=', 'webhook').where('webhook_rule_id', 'in', ruleIds).where('kind', '=', 'firing').where('status', '=', 'sent').execute();
+    return new Set(rows.flatMap((row) => (row.webhook_rule_id === null ? [] : [row.webhook_rule_id])));
+  }
   const rows =
     kind === 'slack'
       ? await db.selectFrom('notifications').select('rule_id').where('instance_id', '=', instanceId).where('rule_id', 'in', ruleIds).where('kind', '=', 'firing').where('status', '=', 'sent').execute()
