@@ -39,6 +39,7 @@ await runWorker({
         rulesCacheMs: config.SLACK_RULES_CACHE_MS,
         maxPerSecond: config.SLACK_MAX_PER_SECOND,
         maxPendingChanges: config.NOTIFIER_MAX_PENDING_CHANGES,
+        logger,
       }),
       logger,
     }),

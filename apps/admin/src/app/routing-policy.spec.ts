@@ -38,7 +38,7 @@ describe('admin API: inhibition rules and the routing policy in explain', () => 
     database = await createTestDatabase('admin-routing');
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(BOOTSTRAP);
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('admin-routing-test'), slackEndpoint: null, defaultChannel: '#general' });
+    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('admin-routing-test'), defaultChannel: '#general' });
     for (const role of ['editor', 'viewer'] as const) keys[role] = (await call('POST', '/api-keys', 'admin', { name: `${role}-key`, role })).json().key;
   });
 

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import { ruleRepository } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
@@ -8,7 +9,6 @@ import { alertProcessedHandler } from './handle-alert-processed';
 import { slackMetrics } from './metrics';
 import { notificationRepo } from './notification-repo';
 import { prepareChange } from './notify';
-import { slackRuleStore } from './rule-store';
 import { createSlackSender, type SlackSender } from './slack-client';
 import { slackDelivery } from './slack-delivery';
 
@@ -135,11 +135,11 @@ describe('two copies of one alert.processed event at once, on two slack-notifier
   function replica(maxPerSecond: number) {
     const notifications = notificationRepo(database.db);
     const metrics = slackMetrics(new Registry());
-    const deps = { rules: slackRuleStore(database.db, 0), notifications, metrics, defaultChannel: '#default' };
+    const deps = { db: database.db, rules: ruleRepository(database.db, { cacheMs: 0 }), notifications, metrics, defaultChannel: '#default' };
     const delivery = slackDelivery({ notifications, slack, metrics, maxPerSecond });
     return async (event: AlertProcessed) => {
       const options = { logger, lastAttempt: false, processedAt: event.processedAt };
-      const prepared = await Promise.all(event.changes.map((change) => prepareChange(deps, change, options)));
+      const prepared = (await Promise.all(event.changes.map((change) => prepareChange(deps, change, options)))).flat();
       return Promise.all(prepared.map((item) => ('settled' in item ? item.settled : delivery.submit(item.deliver.channel, item.deliver.request))));
     };
   }

@@ -1,13 +1,12 @@
 import type { AlertProcessed } from '@sentryhub/contracts';
-import type { Database } from '@sentryhub/db';
+import { ruleRepository, type Database } from '@sentryhub/db';
 import type { HandlerContext } from '@sentryhub/messaging';
-import type { Registry } from '@sentryhub/service-runtime';
+import type { Logger, Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { changeBudget } from './change-budget';
 import { slackMetrics } from './metrics';
 import { notificationRepo } from './notification-repo';
-import { prepareChange, type NotifyOutcome } from './notify';
-import { slackRuleStore } from './rule-store';
+import { prepareChange, type NotifyOutcome, type PreparedChange } from './notify';
 import type { SlackSender } from './slack-client';
 import { slackDelivery } from './slack-delivery';
 
@@ -24,12 +23,15 @@ export interface AlertProcessedHandlerOptions {
    * unbounded when not given.
    */
   maxPendingChanges?: number;
+  /** Where a stored rule that does not validate is reported (it is ignored). */
+  logger?: Logger;
 }
 
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 /**
- * `alert.processed.*` -> one Slack notification per change whose group a rule matches.
+ * `alert.processed.*` -> one Slack notification per change and rule that applies to its group
+ * (the notification policy: the first matching rule, and the next ones while `continue`).
  * Every change is prepared (rule, silence, `notifications` row) first; then all of them are
  * handed to their channels' pacers in one go, so that an event's notifications for one
  * channel share a message. The handler resolves (and the message is acked) only when each
@@ -40,7 +42,11 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
   const notifications = notificationRepo(options.db);
   const metrics = slackMetrics(options.registry);
   const deps = {
-    rules: slackRuleStore(options.db, options.rulesCacheMs),
+    db: options.db,
+    rules: ruleRepository(options.db, {
+      cacheMs: options.rulesCacheMs,
+      onInvalid: (kind, rule, problem) => options.logger?.warn({ kind, ruleId: rule.id, rule: rule.name, problem }, 'stored rule does not validate; ignored'),
+    }),
     notifications,
     metrics,
     defaultChannel: options.defaultChannel,
@@ -69,7 +75,9 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
 
   async function handle(event: AlertProcessed, context: HandlerContext): Promise<void> {
     const notifyOptions = { logger: context.logger, lastAttempt: context.lastAttempt, processedAt: event.processedAt };
-    const prepared = await Promise.allSettled(event.changes.map((change) => prepareChange(deps, change, notifyOptions)));
+    const perChange = await Promise.allSettled(event.changes.map((change) => prepareChange(deps, change, notifyOptions)));
+    // One preparation per applied rule of each change (fan-out); a change that failed counts once.
+    const prepared = perChange.flatMap((result): PromiseSettledResult<PreparedChange>[] => (result.status === 'fulfilled' ? result.value.map((value) => ({ status: 'fulfilled', value })) : [result]));
     // Submitted in one synchronous pass: the pacers see the whole event at once.
     const settled = await Promise.allSettled(
       prepared.map((preparation): Promise<NotifyOutcome> => {

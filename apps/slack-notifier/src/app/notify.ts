@@ -1,13 +1,15 @@
 import type { AlertChange } from '@sentryhub/contracts';
+import { findInhibitingSource, firingsTold, recordInhibitedNotification, type Database, type RuleRepository, type StoredSlackRule } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { composeMessage, selectRule } from '@sentryhub/rules';
+import { composeMessage, decide, describeInhibition, inhibitionPredicates, needsInhibitionCheck, routeAlert, type Decision, type Inhibition } from '@sentryhub/rules';
+import type { Kysely } from 'kysely';
 import type { SlackMetrics } from './metrics';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
-import type { SlackRuleStore } from './rule-store';
 import type { DeliveryOutcome, DeliveryRequest } from './slack-delivery';
 
 export interface NotifyDeps {
-  rules: SlackRuleStore;
+  db: Kysely<Database>;
+  rules: Pick<RuleRepository, 'activeSlackRules' | 'activeInhibitRules'>;
   notifications: NotificationRepo;
   metrics: SlackMetrics;
   defaultChannel: string;
@@ -21,26 +23,51 @@ export interface NotifyOptions {
   processedAt: string;
 }
 
-export type NotifyOutcome = 'no-rule' | 'resolved-disabled' | 'suppressed' | DeliveryOutcome;
+export type NotifyOutcome = 'no-rule' | 'resolved-disabled' | 'suppressed' | 'inhibited' | DeliveryOutcome;
 
-/** What a change comes to before anything is sent: settled already, or a notification to deliver. */
+/** What a change comes to for one rule before anything is sent: settled already, or a notification to deliver. */
 export type PreparedChange = { settled: NotifyOutcome } | { deliver: { channel: string; request: DeliveryRequest } };
 
+/** The inhibition that holds a group back now, read through the shared rule storage (bounded SQL). */
+export async function inhibitionOf(deps: Pick<NotifyDeps, 'db' | 'rules'>, groupId: number, labels: Record<string, string>): Promise<Inhibition | null> {
+  const rules = await deps.rules.activeInhibitRules();
+  if (rules.length === 0) return null;
+  const found = await findInhibitingSource(deps.db, rules, { groupId, labels }, inhibitionPredicates);
+  return found ? { ruleId: found.rule.id, ruleName: found.rule.name, sourceGroupId: found.sourceGroupId } : null;
+}
+
 /**
- * One change of an `alert.processed` event, as SPEC section 6 says, up to the send: the
- * winning rule, the silence policy, and the `notifications` row (one per instance, rule and
- * kind). What is left to deliver goes to the channel's pacer (slack-delivery.ts).
+ * One change of an `alert.processed` event, up to the send. The notification policy
+ * (libs/rules notification-policy.ts) says which rules apply (the first match by priority,
+ * then name, and the next ones while a rule has `continue`) and what each does: send, or be
+ * recorded `suppressed` (silenced) or `inhibited` (naming the source). Each applied rule has
+ * its own `notifications` row (one per instance, rule and kind); what is left to deliver goes
+ * to the channel's pacer (slack-delivery.ts). One result per applied rule; one `no-rule` when
+ * none applies.
  */
-export async function prepareChange(deps: NotifyDeps, change: AlertChange, options: NotifyOptions): Promise<PreparedChange> {
+export async function prepareChange(deps: NotifyDeps, change: AlertChange, options: NotifyOptions): Promise<PreparedChange[]> {
   const kind = change.instance.status;
   const base = options.logger.child({ groupId: change.group.id, instanceId: change.instance.id, kind });
-  const rule = selectRule(await deps.rules.activeRules(base), change.group.labels);
-  if (!rule) {
+  const route = routeAlert(await deps.rules.activeSlackRules(), change.group.labels);
+  if (route.applied.length === 0) {
     base.debug({ labels: change.group.labels }, 'no active slack rule matches; not notified');
-    return { settled: 'no-rule' };
+    return [{ settled: 'no-rule' }];
   }
+  const silence = { silenced: change.group.silenced, until: change.group.silencedUntil };
+  // Read only what can change a decision: inhibition sources when some rule would tell, earlier
+  // firings for a resolved change under a silence or an inhibition.
+  const inhibition = !silence.silenced && needsInhibitionCheck(route, kind) ? await inhibitionOf(deps, change.group.id, change.group.labels) : null;
+  const firingSentUnder =
+    kind === 'resolved' && (silence.silenced || inhibition) ? await firingsTold(deps.db, 'slack', change.instance.id, route.applied.map((rule) => rule.id)) : new Set<number>();
+  const { decisions } = decide(route, { kind, silence, inhibition, firingSentUnder });
+  return Promise.all(decisions.map((decision) => prepareDecision(deps, change, decision, base, options)));
+}
+
+async function prepareDecision(deps: NotifyDeps, change: AlertChange, decision: Decision<StoredSlackRule>, base: Logger, options: NotifyOptions): Promise<PreparedChange> {
+  const { rule } = decision;
+  const kind = change.instance.status;
   const log = base.child({ ruleId: rule.id, rule: rule.name });
-  if (kind === 'resolved' && !rule.sendResolved) {
+  if (decision.action === 'skip') {
     log.debug('rule does not send resolved notifications');
     return { settled: 'resolved-disabled' };
   }
@@ -61,14 +88,22 @@ export async function prepareChange(deps: NotifyDeps, change: AlertChange, optio
     log.warn({ templateError: message.templateError }, 'rule template failed to render; using the safe default message');
   };
 
-  // Never notify a silenced group, except the resolved of a firing that was notified.
-  if (change.group.silenced && !(kind === 'resolved' && (await deps.notifications.firingWasSent(change.instance.id, rule.id)))) {
+  if (decision.action === 'suppressed') {
     if (await deps.notifications.recordSuppressed(draft)) {
       countTemplateFailure();
       deps.metrics.notifications.inc({ status: 'suppressed' });
       log.info({ channel: message.channel, silencedUntil: change.group.silencedUntil }, 'group is silenced; notification suppressed');
     }
     return { settled: 'suppressed' };
+  }
+  if (decision.action === 'inhibited') {
+    const reason = describeInhibition(decision.by);
+    if (await recordInhibitedNotification(deps.db, { ...draft, inhibitedByGroupId: decision.by.sourceGroupId, reason })) {
+      countTemplateFailure();
+      deps.metrics.notifications.inc({ status: 'inhibited' });
+      log.info({ channel: message.channel, inhibitedBy: decision.by }, 'group is inhibited; notification held back');
+    }
+    return { settled: 'inhibited' };
   }
 
   const { created, row } = await deps.notifications.ensurePending(draft);

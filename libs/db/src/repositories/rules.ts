@@ -304,3 +304,38 @@ export async function firingsTold(db: Kysely<Database>, kind: 'slack' | 'email' 
       : await db.selectFrom('email_queue').select('rule_id').where('instance_id', '=', instanceId).where('rule_id', 'in', ruleIds).where('kind', '=', 'firing').where('status', '=', 'completed').execute();
   return new Set(rows.flatMap((row) => (row.rule_id === null ? [] : [row.rule_id])));
 }
+
+/** A notification the policy held back: what identifies it, and why. */
+export interface HeldBackNotification {
+  instanceId: number;
+  ruleId: number;
+  kind: 'firing' | 'resolved';
+  groupId: number;
+  /** The firing group that inhibits it. */
+  inhibitedByGroupId: number;
+  /** The inhibition in words (stored in `last_error`). */
+  reason: string;
+}
+
+/**
+ * Records an inhibited Slack notification (status `inhibited`, naming its source); false when
+ * the notification already has a row (a redelivered event, or one recorded before).
+ */
+export async function recordInhibitedNotification(db: Kysely<Database>, held: HeldBackNotification & { channel: string; text: string }): Promise<boolean> {
+  const row = await db
+    .insertInto('notifications')
+    .values({ channel: held.channel, rule_id: held.ruleId, group_id: held.groupId, instance_id: held.instanceId, kind: held.kind, status: 'inhibited', text: held.text, last_error: held.reason, inhibited_by_group_id: held.inhibitedByGroupId, updated_at: new Date() })
+    .onConflict((oc) => oc.expression(sql`instance_id, coalesce(rule_id, 0), kind`).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The same for an email: an `email_queue` row with status `inhibited` that the sender never picks. */
+export async function recordInhibitedEmail(db: Kysely<Database>, held: HeldBackNotification & { recipients: string[]; subject: string; text: string; html: string | null }): Promise<boolean> {
+  const result = await sql`
+    insert into email_queue (rule_id, group_id, instance_id, kind, recipients, subject, body_text, body_html, status, last_error, inhibited_by_group_id)
+    values (${held.ruleId}, ${held.groupId}, ${held.instanceId}, ${held.kind}, ${held.recipients}::text[], ${held.subject}, ${held.text}, ${held.html}, 'inhibited', ${held.reason}, ${held.inhibitedByGroupId})
+    on conflict (instance_id, coalesce(rule_id, 0), kind) where instance_id is not null do nothing`.execute(db);
+  return Number(result.numAffectedRows ?? 0) > 0;
+}
