@@ -325,7 +325,7 @@ export async function recordInhibitedNotification(db: Kysely<Database>, held: He
   const row = await db
     .insertInto('notifications')
     .values({ channel: held.channel, rule_id: held.ruleId, group_id: held.groupId, instance_id: held.instanceId, kind: held.kind, status: 'inhibited', text: held.text, last_error: held.reason, inhibited_by_group_id: held.inhibitedByGroupId, updated_at: new Date() })
-    .onConflict((oc) => oc.expression(sql`instance_id, coalesce(rule_id, 0), kind`).doNothing())
+    .onConflict((oc) => oc.expression(sql`instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind`).doNothing())
     .returning('id')
     .executeTakeFirst();
   return row !== undefined;
