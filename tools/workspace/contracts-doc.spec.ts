@@ -115,7 +115,9 @@ describe('docs/contracts.md: environment', () => {
   });
 
   it('lists exactly the variables of each service, with the defaults of its schema', () => {
-    expect(apps.map((app) => app.name)).toEqual(['admin', 'alert-processor', 'email-notifier', 'rabbit-consumer', 'slack-notifier', 'webhook-gateway']);
+    expect(apps.length).toBeGreaterThanOrEqual(6);
+    const services = rows(section('1.1').text);
+    expect(missing('the service', apps.map((app) => app.name), (name) => services.has(name))).toEqual([]);
     for (const app of apps) {
       const table = rows(subsection('2', app.name).text);
       const own = [...app.envNames].filter((name) => !(name in sharedEnv));
