@@ -30,6 +30,7 @@ export const QUEUES = {
   alertProcessorAlertsReceived: 'alert-processor.alerts-received',
   slackNotifierAlertsProcessed: 'slack-notifier.alerts-processed',
   emailNotifierAlertsProcessed: 'email-notifier.alerts-processed',
+  webhookNotifierAlertsProcessed: 'webhook-notifier.alerts-processed',
   adminAuditEvents: 'admin.audit-events',
 } as const;
 export type WorkQueueName = (typeof QUEUES)[keyof typeof QUEUES];

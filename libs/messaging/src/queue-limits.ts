@@ -38,6 +38,8 @@ const WORK_QUEUE_LIMITS: Readonly<Record<string, QueueLimits>> = {
   // here with or without a consumer: an email a day late is noise, it goes to `.dead` instead
   // (replayable for two weeks), and the queue cannot grow for good while nobody reads it.
   [QUEUES.emailNotifierAlertsProcessed]: { ...CONSUMED, messageTtlMs: 24 * HOUR_MS },
+  // The same for the webhook-notifier, which a deployment without webhook receivers never runs.
+  [QUEUES.webhookNotifierAlertsProcessed]: { ...CONSUMED, messageTtlMs: 24 * HOUR_MS },
   [QUEUES.adminAuditEvents]: CONSUMED,
 };
 

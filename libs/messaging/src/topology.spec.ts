@@ -18,6 +18,7 @@ const WORK = {
   'alert-processor.alerts-received': { exchange: 'alerts', key: 'alert.received.*', limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
   'slack-notifier.alerts-processed': { exchange: 'alerts', key: 'alert.processed.*', limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
   'email-notifier.alerts-processed': { exchange: 'alerts', key: 'alert.processed.*', limits: { 'x-message-ttl': 86_400_000, 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
+  'webhook-notifier.alerts-processed': { exchange: 'alerts', key: 'alert.processed.*', limits: { 'x-message-ttl': 86_400_000, 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
   'admin.audit-events': { exchange: 'audit', key: 'audit.#', limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
 } as const;
 const RETRY_TTLS = [1_000, 5_000, 30_000, 120_000];

@@ -26,6 +26,7 @@ export const WORK_QUEUES: readonly WorkQueueSpec[] = [
   { name: QUEUES.alertProcessorAlertsReceived, exchange: EXCHANGES.alerts, bindingKeys: [ROUTING_KEYS.allAlertsReceived], deliveryLimit: 10 },
   { name: QUEUES.slackNotifierAlertsProcessed, exchange: EXCHANGES.alerts, bindingKeys: [ROUTING_KEYS.allAlertsProcessed], deliveryLimit: 10 },
   { name: QUEUES.emailNotifierAlertsProcessed, exchange: EXCHANGES.alerts, bindingKeys: [ROUTING_KEYS.allAlertsProcessed], deliveryLimit: 10 },
+  { name: QUEUES.webhookNotifierAlertsProcessed, exchange: EXCHANGES.alerts, bindingKeys: [ROUTING_KEYS.allAlertsProcessed], deliveryLimit: 10 },
   { name: QUEUES.adminAuditEvents, exchange: EXCHANGES.audit, bindingKeys: [ROUTING_KEYS.allAudit], deliveryLimit: 10 },
 ];
 

@@ -1,0 +1,57 @@
+import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
+import { createDb, isDatabaseUnavailable, ruleRepository, watchDatabase, type Database, type RuleRepository } from '@sentryhub/db';
+import { runWorker, subscribe } from '@sentryhub/messaging';
+import { loadConfig, readWebhookReceivers, resolveWebhookReceivers, WebhookReceiversError, type WebhookReceiver } from '@sentryhub/service-runtime';
+import type { Kysely } from 'kysely';
+import { WebhookNotifierConfig } from './app/config';
+import { alertProcessedHandler } from './app/handle-alert-processed';
+import { createWebhookClient } from './app/webhook-client';
+
+const config = loadConfig(WebhookNotifierConfig);
+
+/** The receivers file and the variables it names, checked before anything starts: exit 1 naming each problem. */
+function loadReceivers(): Map<string, WebhookReceiver> {
+  try {
+    return resolveWebhookReceivers(readWebhookReceivers(config.WEBHOOK_RECEIVERS_FILE), process.env);
+  } catch (error) {
+    if (!(error instanceof WebhookReceiversError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`invalid configuration: ${problem}\n`);
+    process.exit(1);
+  }
+}
+
+const receivers = loadReceivers();
+const client = createWebhookClient(receivers);
+let db: Kysely<Database>;
+let rules: RuleRepository;
+
+await runWorker({
+  name: 'webhook-notifier',
+  config,
+  topology: { consumes: [QUEUES.webhookNotifierAlertsProcessed], prefetch: config.NOTIFIER_PREFETCH },
+  components: ['database'],
+  open: async ({ readiness, logger }) => {
+    if (receivers.size === 0) logger.warn('WEBHOOK_RECEIVERS_FILE names no receivers: webhook rules\' notifications fail naming their receiver');
+    else logger.info({ receivers: [...receivers.keys()] }, 'webhook receivers configured');
+    db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'webhook-notifier' });
+    rules = ruleRepository(db, {
+      cacheMs: config.WEBHOOK_RULES_CACHE_MS,
+      onInvalid: (kind, rule, problem) => logger.warn({ kind, ruleId: rule.id, rule: rule.name, problem }, 'stored rule does not validate; ignored'),
+    });
+    const stopWatching = await watchDatabase(db, readiness, logger);
+    return [
+      { name: 'webhook client', run: () => client.close() },
+      { name: 'database', run: () => (stopWatching(), db.destroy()) },
+    ];
+  },
+  subscribe: async ({ messaging, logger, registry }) => [
+    await subscribe(messaging, {
+      queue: QUEUES.webhookNotifierAlertsProcessed,
+      parse: (json) => AlertProcessed.safeParse(json),
+      // A database outage waits (outage retry queue) without using up the message's retries.
+      dependencyUnavailable: isDatabaseUnavailable,
+      handler: alertProcessedHandler({ db, rules, client, receivers, registry, externalUrl: config.WEBHOOK_EXTERNAL_URL }),
+      logger,
+    }),
+  ],
+});
