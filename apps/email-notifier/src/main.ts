@@ -1,11 +1,10 @@
 import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, isDatabaseUnavailable, watchDatabase, type Database } from '@sentryhub/db';
+import { createDb, isDatabaseUnavailable, ruleRepository, watchDatabase, type Database } from '@sentryhub/db';
 import { runWorker, subscribe } from '@sentryhub/messaging';
 import { loadConfig, type ShutdownStep } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { EmailNotifierConfig } from './app/config';
 import { emailQueue } from './app/email-queue';
-import { emailRuleStore } from './app/email-rule-store';
 import { startEmailSender } from './app/email-sender';
 import { alertProcessedHandler } from './app/handle-alert-processed';
 import { startHousekeeping } from './app/housekeeping';
@@ -39,7 +38,16 @@ await runWorker({
       parse: (json) => AlertProcessed.safeParse(json),
       // A database outage waits (outage retry queue) without using up the message's retries.
       dependencyUnavailable: isDatabaseUnavailable,
-      handler: alertProcessedHandler({ rules: emailRuleStore(db, config.EMAIL_RULES_CACHE_MS, logger), queue: emailQueue(db), registry, wake: () => sender.wake() }),
+      handler: alertProcessedHandler({
+        db,
+        rules: ruleRepository(db, {
+          cacheMs: config.EMAIL_RULES_CACHE_MS,
+          onInvalid: (kind, rule, problem) => logger.warn({ kind, ruleId: rule.id, rule: rule.name, problem }, 'stored rule does not validate; ignored'),
+        }),
+        queue: emailQueue(db),
+        registry,
+        wake: () => sender.wake(),
+      }),
       logger,
     }),
   ],

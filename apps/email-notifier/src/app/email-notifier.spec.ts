@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { AlertProcessed, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange } from '@sentryhub/contracts';
+import { ruleRepository } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging } from '@sentryhub/messaging';
 import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
@@ -7,7 +8,6 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emailQueue } from './email-queue';
-import { emailRuleStore } from './email-rule-store';
 import { startEmailSender } from './email-sender';
 import { alertProcessedHandler } from './handle-alert-processed';
 import { startHousekeeping } from './housekeeping';
@@ -127,7 +127,7 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     await subscribe(messaging, {
       queue: QUEUES.emailNotifierAlertsProcessed,
       parse: (json) => AlertProcessed.safeParse(json),
-      handler: alertProcessedHandler({ rules: emailRuleStore(database.db, 0, logger), queue, registry, wake: () => sender.wake() }),
+      handler: alertProcessedHandler({ db: database.db, rules: ruleRepository(database.db, { cacheMs: 0 }), queue, registry, wake: () => sender.wake() }),
       logger,
     });
   });
