@@ -196,6 +196,8 @@ describe('valid messages are republished as one alert.received.external', () => 
         annotations: { summary: 'CPU above 90%' },
         startsAt: '2025-01-01T00:00:00Z',
         endsAt: null,
+        // A webhook alert has no lease: Alertmanager sends its resolution.
+        leaseEndsAt: null,
         generatorURL: 'http://prometheus:9090/graph',
         extra: {},
       },
@@ -208,6 +210,7 @@ describe('valid messages are republished as one alert.received.external', () => 
         annotations: {},
         startsAt: '2025-01-01T00:00:00Z',
         endsAt: '2025-01-01T00:10:00Z',
+        leaseEndsAt: null,
         generatorURL: null,
         extra: {},
       },
@@ -235,6 +238,8 @@ describe('valid messages are republished as one alert.received.external', () => 
         annotations: { summary: 'x' },
         startsAt: null,
         endsAt: null,
+        // The external queue leases only a sender's future endsAt: none here, it never expires.
+        leaseEndsAt: null,
         generatorURL: null,
         extra: { runbook: 'https://runbooks/x' },
       },
@@ -245,11 +250,12 @@ describe('valid messages are republished as one alert.received.external', () => 
 
   it('an array of postable alerts: all of them in one message, an ended alert resolved, a lease within INTAKE_MAX_FUTURE firing', async () => {
     const before = await counters();
+    const lease = new Date(Date.now() + 4 * 60_000).toISOString();
     await send(
       [
         { labels: { alertname: 'X' }, startsAt: '2025-01-01T00:00:00Z' },
         { labels: { alertname: 'DiskFull', instance: 'db-1' }, startsAt: '2025-01-01T00:00:00Z', endsAt: '2025-01-01T01:00:00Z' },
-        { labels: { alertname: 'Later' }, endsAt: new Date(Date.now() + 4 * 60_000).toISOString() },
+        { labels: { alertname: 'Later' }, endsAt: lease },
       ],
       { messageId: 'ext-array-1' },
     );
@@ -261,6 +267,8 @@ describe('valid messages are republished as one alert.received.external', () => 
       ['DiskFull', 'resolved', '2025-01-01T01:00:00Z'],
       ['Later', 'firing', null],
     ]);
+    // Only the sender's future endsAt is a lease on the external queue (no RESOLVE_TIMEOUT).
+    expect(body.alerts.map((alert) => alert.leaseEndsAt)).toEqual([null, null, lease]);
     expect(body.alerts[0]?.fingerprint).toBe('d2aeefc389ca7746');
     for (const alert of body.alerts) expect(alert.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(new Set(body.alerts.map((alert) => alert.fingerprint)).size).toBe(3);
