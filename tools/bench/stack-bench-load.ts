@@ -11,7 +11,10 @@ import type { BodyOf } from './stack-bench-scenarios';
 import { quantile } from './system-stats';
 
 export interface LoadResult {
+  /** Requests answered (any status). */
   requests: number;
+  /** Bodies made, one per request sent or about to be: an upper bound of what the target received (answered or still in flight when the load stopped). */
+  sent: number;
   requestsPerSecond: number;
   seconds: number;
   latencyMs: { p50: number; p99: number; p99_9: number; max: number };
@@ -70,6 +73,7 @@ export async function drive(urls: string | string[], path: string, body: BodyOf,
   const requests = countOf(statuses);
   return {
     requests,
+    sent: next,
     requestsPerSecond: requests / seconds,
     seconds,
     latencyMs: latencyOf(results.flatMap((result) => result.latencies)),
