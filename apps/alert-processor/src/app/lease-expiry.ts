@@ -25,7 +25,6 @@ const MAX_ROUNDS_PER_TICK = 20;
  * first, is seen under the lock and left alone: each episode expires once.
  */
 export async function expireLeases(db: Kysely<Database>, now = new Date(), limit = LEASE_EXPIRY_BATCH): Promise<{ events: OutboxEvent[]; candidates: number; expired: number }> {
-  const silences = await activeSilences(db, now);
   const batchId = `lease-expiry:${randomUUID()}`;
   return db.transaction().execute(async (trx) => {
     const due = await sql<AlertGroup & { candidates: string }>`
@@ -43,6 +42,8 @@ export async function expireLeases(db: Kysely<Database>, now = new Date(), limit
     const candidates = Number(due.rows[0]?.candidates ?? 0);
     if (due.rows.length === 0) return { events: [], candidates, expired: 0 };
 
+    // Read only when something is due: an idle tick costs one indexed select.
+    const silences = await activeSilences(trx, now);
     const ids = due.rows.map((row) => row.id);
     const open = await trx.selectFrom('alert_instances').selectAll().where('group_id', 'in', ids).where('status', '=', 'firing').execute();
     const instancesOf = new Map<number, AlertInstance[]>();
