@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AlertProcessed, AlertReceived, EXCHANGES, parseIntakeAlerts, QUEUES, ROUTING_KEYS, type AlertChange, type AlertSource, type IntakeShape, type NormalizedAlert } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, subscribeBatch, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { fingerprint, normalizeIntakeAlerts, SENDER_LEASE_ONLY, type LeasePolicy } from '@sentryhub/rules';
-import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime';
+import { createLogger, createMetricsRegistry, type Registry } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import { sql } from 'kysely';
@@ -11,7 +11,7 @@ import { alertBatchHandler } from './handle-alert-batch';
 import { expireLeases, startLeaseExpiry } from './lease-expiry';
 
 const logger = createLogger('lease-test', 'silent');
-const RESOLVE_TIMEOUT_MS = 60_000;
+const RESOLVE_TIMEOUT_MS = 5 * 60_000;
 const V2: LeasePolicy = { resolveTimeoutMs: RESOLVE_TIMEOUT_MS };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MAX_FUTURE_MS = 10 * 60_000;
@@ -25,7 +25,7 @@ const MAX_FUTURE_MS = 10 * 60_000;
 describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
   let database: TestDatabase;
   let vhost: TestVhost;
-  const replicas: { messaging: Messaging; subscription: Subscription; stopExpiry: () => Promise<void> }[] = [];
+  const replicas: { messaging: Messaging; subscription: Subscription; stopExpiry: () => Promise<void>; registry: Registry }[] = [];
   let connection: amqp.ChannelModel;
   let channel: amqp.Channel;
   const changes: AlertChange[] = [];
@@ -79,7 +79,7 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     });
     // Small rounds, so that the two replicas' expiry loops contend for the same due episodes.
     const stopExpiry = startLeaseExpiry(database.db, messaging, logger, { intervalMs: 100, batchSize: 25, registry });
-    replicas.push({ messaging, subscription, stopExpiry });
+    replicas.push({ messaging, subscription, stopExpiry, registry });
   }
 
   beforeAll(async () => {
@@ -109,7 +109,7 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     const withEnd = labelsOf('LeaseFromEndsAt');
     const withoutEnd = labelsOf('LeaseFromResolveTimeout');
     const receivedAt = new Date();
-    const endsAt = new Date(receivedAt.getTime() + 45_000).toISOString();
+    const endsAt = new Date(receivedAt.getTime() + 4 * 60_000).toISOString();
     await publish('api', intake('alerts', [{ labels: withEnd, endsAt }, { labels: withoutEnd }], V2, receivedAt));
     await changeOf(withEnd, 'created');
     await changeOf(withoutEnd, 'created');
@@ -123,9 +123,9 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     await publish('api', intake('alerts', [{ labels, startsAt, endsAt: new Date(Date.now() + 1_500).toISOString() }], V2));
     await changeOf(labels, 'created');
     // Re-sent twice before the lease ends, as Prometheus does; the first re-send alone would keep it.
-    const renewedTo = new Date(Date.now() + 30_000);
+    const renewedTo = new Date(Date.now() + 5 * 60_000);
     await publish('api', intake('alerts', [{ labels, startsAt, endsAt: renewedTo.toISOString() }], V2));
-    await publish('api', intake('alerts', [{ labels, startsAt, endsAt: new Date(Date.now() + 20_000).toISOString() }], V2));
+    await publish('api', intake('alerts', [{ labels, startsAt, endsAt: new Date(Date.now() + 4 * 60_000).toISOString() }], V2));
     await waitFor(async () => ((await episodes(labels))[0]?.lease_ends_at?.getTime() === renewedTo.getTime() ? true : null), 10_000, 'the lease renewed');
     // Past the first lease end, with the expiry loops running: still firing, and no other event.
     await sleep(2_500);
@@ -188,7 +188,7 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     await changeOf(labels, 'resolved');
     // A re-send whose endsAt has passed is a resolved for an episode already resolved: nothing.
     await publish('api', intake('alerts', [{ labels, startsAt, endsAt: new Date(Date.now() - 100).toISOString() }], V2));
-    const renewedTo = new Date(Date.now() + 30_000);
+    const renewedTo = new Date(Date.now() + 5 * 60_000);
     await publish('api', intake('alerts', [{ labels, startsAt, endsAt: renewedTo.toISOString() }], V2));
     const [refired] = await changeOf(labels, 'refired');
     expect(refired).toMatchObject({ group: { status: 'firing', firingCount: 2 }, instance: { id: created?.instance.id, status: 'firing', endsAt: null, resolutionType: null } });
@@ -196,7 +196,15 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     expect(changesOf(labels).map((change) => change.change)).toEqual(['created', 'resolved', 'refired']);
   });
 
+  /** sentryhub_processor_leases_expired_total over both replicas. */
+  const expiredMetric = async () => {
+    let total = 0;
+    for (const replica of replicas) total += (await replica.registry.getSingleMetric('sentryhub_processor_leases_expired_total')?.get())?.values[0]?.value ?? 0;
+    return total;
+  };
+
   it('two replicas expire 300 due episodes, each once: one resolved change per episode', async () => {
+    const metricBefore = await expiredMetric();
     const labels = Array.from({ length: 300 }, () => labelsOf('LeaseReplicas'));
     const lease = new Date(Date.now() + 2_000);
     await publish('api', intake('alerts', labels.map((set) => ({ labels: set, endsAt: lease.toISOString() })), V2));
@@ -212,6 +220,7 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
       select count(*) filter (where i.resolution_type = 'expired')::int as expired, count(*) filter (where i.status = 'firing')::int as open
       from alert_instances i join alert_groups g on g.id = i.group_id where g.fingerprint = any(${[...fingerprints]}::text[])`.execute(database.db);
     expect(counts.rows[0]).toEqual({ expired: labels.length, open: 0 });
+    expect((await expiredMetric()) - metricBefore).toBe(labels.length);
   });
 
   it('expireLeases racing itself: every due episode expired by exactly one of the concurrent rounds', async () => {
