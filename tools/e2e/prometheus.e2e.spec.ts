@@ -39,7 +39,7 @@ interface EpisodeRow {
  * A real Prometheus (Debian's package) sends straight to the gateway, as it would to an
  * Alertmanager (`alerting.alertmanagers`, API v2, with the intake token), with rules evaluated
  * every second and a resend delay of 1 s, so that each firing alert carries a 4 s lease. The
- * gateway and the alert-processor are the built services, as real processes. One rule always
+ * gateway and two alert-processor replicas are the built services, as real processes. One rule always
  * fires (`vector(1) > 0`); another follows a metric of a tiny HTTP server this test scrapes and
  * flips. Every `alert.processed` event is read from the slack-notifier's queue.
  */
@@ -110,7 +110,8 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
     binary('prometheus', 'prometheus');
     workDir = mkdtempSync(join(tmpdir(), 'sentryhub-prometheus-'));
     [database, vhost] = await Promise.all([createTestDatabase('e2e_prometheus'), createTestVhost('e2e-prometheus')]);
-    const stack = await startStack(['alert-processor'], {
+    // Two alert-processor replicas: both consume alerts and both run the lease expiry.
+    const stack = await startStack(['alert-processor', 'alert-processor'], {
       RABBITMQ_URL: vhost.url,
       DATABASE_URL: database.url,
       WEBHOOK_TOKENS: TOKEN,
@@ -209,11 +210,12 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
     expect(changesOf('PromAlwaysFiring')).toEqual(['created', 'resolved']);
   });
 
-  it('the gateway leases an API v2 alert without endsAt for RESOLVE_TIMEOUT; a webhook alert never expires', async () => {
+  it('the gateway leases an API v2 alert without endsAt for RESOLVE_TIMEOUT; a webhook alert never expires; two replicas expire each once', async () => {
     const post = (path: string, body: unknown) => fetch(`${gatewayUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body) });
     const labels = (alertname: string) => ({ alertname, severity: 'warning', suite });
+    const many = Array.from({ length: 60 }, (_, index) => `ApiMany${String(index).padStart(2, '0')}`);
     const sentAt = Date.now();
-    expect((await post('/api/v2/alerts', [{ labels: labels('ApiNoEndsAt') }])).status).toBe(202);
+    expect((await post('/api/v2/alerts', [{ labels: labels('ApiNoEndsAt') }, ...many.map((name) => ({ labels: labels(name) }))])).status).toBe(202);
     const webhookAlert = { status: 'firing', labels: labels('WebhookFiring'), annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z' };
     expect((await post('/api/v1/webhooks/alertmanager', { version: '4', groupKey: 'k', status: 'firing', receiver: 'sentryhub', alerts: [webhookAlert] })).status).toBe(202);
     const leased = await waitFor(async () => {
@@ -228,5 +230,11 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
     }, 15_000, 'the API alert expired');
     expect(expired).toMatchObject({ resolution_type: 'expired', ends_at: leased.lease_ends_at });
     expect(await one('WebhookFiring')).toMatchObject({ status: 'firing', lease_ends_at: null });
+    // The 60 others expired with it, each once, whichever replica took it.
+    await waitFor(() => (many.every((name) => changesOf(name).includes('resolved')) ? true : null), 15_000, 'every API alert expired');
+    await sleep(1_000);
+    for (const name of many) expect(changesOf(name), name).toEqual(['created', 'resolved']);
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from alert_instances i join alert_groups g on g.id = i.group_id where g.labels->>'suite' = ${suite} and g.name like 'ApiMany%' and i.resolution_type = 'expired'`.execute(database.db);
+    expect(rows[0]?.n).toBe(many.length);
   });
 });
