@@ -7,7 +7,7 @@ import { createTestVhost, waitFor, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import rascal from 'rascal';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { connectMessaging, DEDICATED_PUBLISH_COMPONENT, type Messaging } from './broker';
+import { connectMessaging, DEDICATED_PUBLISH_COMPONENT, sessionErrorReason, type Messaging } from './broker';
 import { PublishError } from './errors';
 import { buildBrokerConfig } from './topology';
 
@@ -158,5 +158,34 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
       messages.push(String(message.properties.messageId));
     }
     expect(messages).toEqual(['after-reconnect']);
+  });
+
+  it('through rascal (no dedicated channel): publishes cut off by a closed connection are disconnected, never refused', async () => {
+    const viaRascal = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [], retryDelayMs: 100 }), { logger, publishTimeoutMs: 5_000 });
+    opened.push(viaRascal);
+    const counts: Record<string, number> = {};
+    // Which publishes are on the wire when the broker closes the connection is luck: a few rounds.
+    for (let round = 0; round < 4 && !counts['disconnected']; round++) {
+      await waitFor(() => (viaRascal.isConnected() ? true : null), 30_000, 'rascal to be connected');
+      const outcomes: Promise<string>[] = [];
+      let closing = true;
+      const closed = closeServiceConnections().finally(() => (closing = false));
+      // Publishes in flight while the broker closes the connection under them.
+      while (closing && outcomes.length < 20_000) {
+        for (let index = 0; index < 50; index++) outcomes.push(outcome(viaRascal.publish(EXCHANGES.audit, 'audit.broker-test', { round, index })));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await closed;
+      for (const result of await Promise.all(outcomes)) counts[result] = (counts[result] ?? 0) + 1;
+    }
+    expect(Object.keys(counts).filter((result) => result !== 'confirmed' && result !== 'disconnected' && result !== 'timeout'), JSON.stringify(counts)).toEqual([]);
+    expect(counts['disconnected'] ?? 0, JSON.stringify(counts)).toBeGreaterThan(0);
+  });
+
+  it('reads a rascal publication error: a nack is a refusal, a timeout a timeout, a lost channel or connection a disconnection', () => {
+    expect(sessionErrorReason(new Error('message nacked'))).toBe('error');
+    expect(sessionErrorReason(new Error('Timedout after 10000ms waiting for broker to confirm publication to: alerts'))).toBe('timeout');
+    expect(sessionErrorReason(new Error('channel closed'))).toBe('disconnected');
+    expect(sessionErrorReason(new Error("Connection closed: 320 (CONNECTION-FORCED) with message \"CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'\""))).toBe('disconnected');
   });
 });

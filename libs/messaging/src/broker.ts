@@ -183,7 +183,7 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
       });
       session.on('error', (error: Error) => {
         clearTimeout(timer);
-        reject(new PublishError(`publish failed: ${error.message}`, 'error'));
+        reject(new PublishError(`publish failed: ${error.message}`, sessionErrorReason(error)));
       });
     });
   }
@@ -200,6 +200,18 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
       await broker.shutdown();
     },
   };
+}
+
+/**
+ * What a failed rascal publication means. Only a nack is the broker refusing this message
+ * (`error`); rascal's own confirm timeout is a `timeout`; anything else (`channel closed` with the
+ * publish unconfirmed, the connection closed or forced closed, as when a cluster node stops) says
+ * nothing about the message: `disconnected`, to be published again once reconnected.
+ */
+export function sessionErrorReason(error: Error): 'error' | 'timeout' | 'disconnected' {
+  if (/nack/i.test(error.message)) return 'error';
+  if (/timed ?out/i.test(error.message)) return 'timeout';
+  return 'disconnected';
 }
 
 /**

@@ -77,6 +77,32 @@ export async function deadLetters(vhostUrl: string): Promise<Record<string, numb
   }
 }
 
+/**
+ * Why the first few dead letters of each work queue's `<queue>.dead` died: RabbitMQ's
+ * `x-first-death-reason` (expired, maxlen, rejected, delivery_limit) or SentryHub's own `x-error`.
+ * Peeked: fetched without ack, then returned when the channel closes.
+ */
+export async function deadLetterReasons(vhostUrl: string, perQueue = 3): Promise<Record<string, string[]>> {
+  const connection = await amqp.connect(vhostUrl);
+  try {
+    const reasons: Record<string, string[]> = {};
+    for (const queue of Object.values(QUEUES)) {
+      const channel = await connection.createChannel();
+      for (let index = 0; index < perQueue; index++) {
+        const message = await channel.get(`${queue}.dead`, { noAck: false });
+        if (!message) break;
+        const headers: Record<string, unknown> = message.properties.headers ?? {};
+        const why = [headers['x-first-death-reason'], headers['x-first-death-queue'], headers['x-error'], message.properties.type, message.fields.routingKey].filter((part) => part !== undefined && part !== '');
+        (reasons[queue] ??= []).push(why.map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join(' / ').slice(0, 300));
+      }
+      await channel.close();
+    }
+    return reasons;
+  } finally {
+    await connection.close();
+  }
+}
+
 /** CPU seconds (user + system) a process has used so far (Linux /proc, 100 ticks a second). */
 export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;

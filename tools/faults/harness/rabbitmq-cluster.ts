@@ -130,6 +130,18 @@ export class RabbitCluster {
     return JSON.parse(stdout) as { name: string; type: string; leader: string; members: string[]; online: string[] }[];
   }
 
+  /** Client connections of the whole cluster counted per node they are on, as `on` sees them. */
+  async connectionsPerNode(on: ClusterNode): Promise<Record<string, number>> {
+    // `port` is the server's side of the connection: the AMQP port of the node it is on.
+    const { stdout } = await this.ctl(on, 'list_connections', 'port', '--formatter', 'json');
+    const counts: Record<string, number> = Object.fromEntries(this.nodes.map((node) => [node.name, 0]));
+    for (const row of JSON.parse(stdout) as { port: number }[]) {
+      const name = this.nodes.find((node) => node.port === Number(row.port))?.name ?? `port ${row.port}`;
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+    return counts;
+  }
+
   /** Stops every node that still runs and removes the temp directory; never throws. */
   async destroy(): Promise<void> {
     await Promise.all(

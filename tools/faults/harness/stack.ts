@@ -13,6 +13,11 @@ export interface FaultStackOptions {
   env?: Record<string, string>;
   /** Environment of one app only. */
   envFor?: Record<string, Record<string, string>>;
+  /**
+   * Another broker than the machine's (a test cluster): its vhost, and every node's URL, given
+   * to the services as RABBITMQ_URLS. Without it, a throwaway vhost of the machine's RabbitMQ.
+   */
+  broker?: { vhost: TestVhost; urls: readonly string[] };
 }
 
 export interface FaultStack {
@@ -38,7 +43,7 @@ export interface FaultStack {
  * `firing <alertname>` / `resolved <alertname>`.
  */
 export async function startFaultStack(options: FaultStackOptions): Promise<FaultStack> {
-  const [db, vhost, slack] = await Promise.all([createTestDatabase(options.label), createTestVhost(options.label), startSlackMock()]);
+  const [db, vhost, slack] = await Promise.all([createTestDatabase(options.label), options.broker?.vhost ?? createTestVhost(options.label), startSlackMock()]);
   await db.db
     .insertInto('slack_rules')
     .values({
@@ -52,6 +57,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     .execute();
   const env: Record<string, string> = {
     RABBITMQ_URL: vhost.url,
+    ...(options.broker ? { RABBITMQ_URLS: options.broker.urls.join(',') } : {}),
     DATABASE_URL: db.url,
     SLACK_INTERNAL_ENDPOINT: slack.url,
     // Each channel may get several messages a second: the scenarios check delivery, not pacing.
