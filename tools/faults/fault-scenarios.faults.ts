@@ -3,7 +3,7 @@ import { formatReport, runScenario } from './harness/scenario';
 import { SCENARIOS } from './scenarios/index';
 
 /**
- * `npm run test:faults`: the eight fault scenarios of issue 11 against the real built
+ * `npm run test:faults`: the fault scenarios (issue 11's eight, the cluster's of issue 20) against the real built
  * services, one after the other (they stop RabbitMQ and PostgreSQL: never beside other suites).
  */
 describe('fault injection: nothing accepted is lost', () => {

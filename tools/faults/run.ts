@@ -1,6 +1,6 @@
 /**
  * One or more fault scenarios on their own, with a printed summary each:
- *   npx tsx tools/faults/run.ts                 # all eight, in order
+ *   npx tsx tools/faults/run.ts                 # all nine, in order
  *   npx tsx tools/faults/run.ts broker-restart  # one (names: see scenarios/index.ts)
  * Needs `npm run build` first. Stops and restarts the local RabbitMQ and PostgreSQL: run it
  * alone, never beside other test suites.
