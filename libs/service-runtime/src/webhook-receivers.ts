@@ -21,8 +21,16 @@ const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environ
 /** A value read from the environment: `{ env: VAR_NAME }`. Literal secrets have no place in the file. */
 const FromEnv = z.strictObject({ env: EnvName }, { error: 'must be { env: VARIABLE_NAME }: values come from environment variables, never from the file' });
 
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** An HTTP header name (RFC 9110 token). */
-const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name');
+const HeaderName = z.string().regex(HEADER_NAME, 'must be an HTTP header name');
+const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A record whose keys must match `pattern`; the problem names the key (zod's own says only "Invalid key in record"). */
+const namedRecord = <T extends z.ZodType>(pattern: RegExp, what: string, value: T) =>
+  z.record(z.string(), value).superRefine((record, ctx) => {
+    for (const key of Object.keys(record)) if (!pattern.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" is not ${what}` });
+  });
 
 /** Headers SentryHub sets itself. */
 const RESERVED_HEADERS = new Set(['content-type', 'content-length', 'host', 'transfer-encoding', 'connection']);
@@ -38,12 +46,11 @@ export const WebhookReceiverFileEntry = z.strictObject({
   /** The URL, or `{ env: VAR }` when the URL itself is a secret (a Teams workflow URL carries its signature). */
   url: z.union([HttpUrl, FromEnv]),
   /** Header name -> `{ env: VAR }`. */
-  headers: z
-    .record(HeaderName, FromEnv)
+  headers: namedRecord(HEADER_NAME, 'an HTTP header name', FromEnv)
     .default({})
     .refine((headers) => Object.keys(headers).every((name) => !RESERVED_HEADERS.has(name.toLowerCase())), `may not set ${[...RESERVED_HEADERS].join(', ')}`),
   /** Template parameters (`receiver.params.<name>`), e.g. PagerDuty's routing key: name -> `{ env: VAR }`. */
-  params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a name of letters, digits and _'), FromEnv).default({}),
+  params: namedRecord(PARAM_NAME, 'a parameter name (letters, digits, _)', FromEnv).default({}),
   /** The variable holding the HMAC-SHA256 key: the body's signature goes in `signatureHeader`. */
   hmacSecretEnv: EnvName.optional(),
   signatureHeader: HeaderName.default('X-SentryHub-Signature'),
@@ -61,7 +68,7 @@ export const WebhookReceiverFileEntry = z.strictObject({
 });
 export type WebhookReceiverFileEntry = z.infer<typeof WebhookReceiverFileEntry>;
 
-export const WebhookReceiversFile = z.record(z.string().regex(RECEIVER_NAME_PATTERN, 'a receiver name is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'), WebhookReceiverFileEntry);
+export const WebhookReceiversFile = namedRecord(RECEIVER_NAME_PATTERN, 'a receiver name: a receiver name is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit', WebhookReceiverFileEntry);
 export type WebhookReceiversFile = z.infer<typeof WebhookReceiversFile>;
 
 /** A receiver with its values read from the environment: what the notifier sends with. */

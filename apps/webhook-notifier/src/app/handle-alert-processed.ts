@@ -67,6 +67,9 @@ export function webhookMetrics(registry: Registry) {
   };
 }
 
+/** 429s waited out in one handling of a message before it goes back to the broker (outage retry, no retry used). */
+const MAX_RATE_LIMITED_WAITS = 5;
+
 /** The text of a row whose body could not be rendered (a JSON body never starts so). */
 const NO_BODY = '(no body: ';
 
@@ -182,10 +185,29 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
       return changed.length > 0 ? 'sent' : 'already-settled';
     }
 
+    // A 429 is waited out here, in this process (the receiver's Retry-After), and the row claimed
+    // again: the message stays with this consumer instead of going to a replica that never saw the 429.
+    for (let limited = 0; ; limited++) {
+      const outcome = await attempt(row.id, change, rule, receiver, log, lastAttempt);
+      if (outcome !== 'rate-limited') return outcome.value;
+      if (limited + 1 >= MAX_RATE_LIMITED_WAITS) throw new WebhookRateLimitedError(`receiver ${rule.receiver} kept answering 429`);
+    }
+  }
+
+  /** One claim and request of a pending row; `rate-limited` once the receiver's Retry-After has passed. */
+  async function attempt(
+    rowId: number,
+    change: AlertChange,
+    rule: StoredWebhookRule,
+    receiver: WebhookReceiver | undefined,
+    log: Logger,
+    lastAttempt: boolean,
+  ): Promise<{ value: WebhookOutcome } | 'rate-limited'> {
+    const kind = change.instance.status;
     await client.whenOpen(rule.receiver);
     let accepted = false;
     const claim = await notifications
-      .claimPending([row.id], async (pending) => {
+      .claimPending([rowId], async (pending) => {
         const [only] = pending;
         if (!only) throw new Error('claimPending attempted without a row');
         let result: WebhookResult;
@@ -201,8 +223,8 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
       })
       .catch((error: unknown) => {
         if (accepted) {
-          acceptedUnrecorded.add(row.id);
-          log.warn({ err: error, notificationId: row.id }, 'the receiver accepted, but recording it failed; recorded on the next attempt, not posted again');
+          acceptedUnrecorded.add(rowId);
+          log.warn({ err: error, notificationId: rowId }, 'the receiver accepted, but recording it failed; recorded on the next attempt, not posted again');
         }
         throw error;
       });
@@ -210,21 +232,21 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     const [attempted] = claim.attempted;
     const { result } = claim;
     if (!attempted || !result) {
-      if (claim.locked.length > 0) return 'already-settled';
+      if (claim.locked.length > 0) return { value: 'already-settled' };
       // Another consumer holds the row right now: it finishes it, or its message comes back.
-      log.debug({ notificationId: row.id }, 'another consumer is delivering this webhook notification');
-      return 'in-progress';
+      log.debug({ notificationId: rowId }, 'another consumer is delivering this webhook notification');
+      return { value: 'in-progress' };
     }
     const fields = { notificationId: attempted.id, attempts: attempted.attempts };
     switch (result.outcome) {
       case 'sent':
         metrics.notifications.inc({ status: 'sent' });
         log.info({ ...fields, status: result.status }, 'webhook notification sent');
-        return 'sent';
+        return { value: 'sent' };
       case 'rejected':
         metrics.notifications.inc({ status: 'failed' });
         log.error({ ...fields, error: result.error }, 'webhook notification refused; marked failed, not retried');
-        return 'failed';
+        return { value: 'failed' };
       case 'retry':
         if (attempted.status === 'failed') {
           metrics.notifications.inc({ status: 'failed' });
@@ -232,7 +254,8 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
         } else {
           log.warn({ ...fields, error: result.error }, 'webhook delivery failed; retried later');
         }
-        throw result.rateLimited ? new WebhookRateLimitedError(result.error) : new RetryableDeliveryError(result.error);
+        if (result.rateLimited) return 'rate-limited';
+        throw new RetryableDeliveryError(result.error);
     }
   }
 
