@@ -19,6 +19,7 @@ const KNOWN_APPS = [
   ['alert-processor', 9102],
   ['slack-notifier', 9103],
   ['email-notifier', 9104],
+  ['webhook-notifier', 9105],
   ['admin', 8081],
 ];
 const STOP_GRACE_MS = 15_000; // services exit within 10 s of SIGTERM
