@@ -6,6 +6,7 @@ const lib = (name: string) => fileURLToPath(new URL(`./libs/${name}/src/index.ts
 export default defineConfig({
   resolve: {
     alias: {
+      '@sentryhub/alert-state': lib('alert-state'),
       '@sentryhub/contracts': lib('contracts'),
       '@sentryhub/db': lib('db'),
       '@sentryhub/intake': lib('intake'),

@@ -13,7 +13,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['libs/rules/src/**/*.spec.ts', 'libs/contracts/src/**/*.spec.ts', 'apps/alert-processor/src/app/state-machine*.spec.ts'],
+    include: ['libs/rules/src/**/*.spec.ts', 'libs/contracts/src/**/*.spec.ts', 'libs/alert-state/src/state-machine*.spec.ts'],
     exclude: ['**/node_modules/**', '**/.stryker-tmp/**'],
     environment: 'node',
     pool: 'forks',

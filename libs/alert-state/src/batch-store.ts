@@ -2,6 +2,7 @@ import { ROUTING_KEYS, type AlertChange, type AlertProcessed, type NormalizedAle
 import { activeSilences, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
 import { groupAttributes, silenceState, type ActiveSilence } from '@sentryhub/rules';
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { groupSnapshot, instanceSnapshot } from './snapshot';
 import { applyAlert, type GroupState, type InstanceState, type Transition } from './state-machine';
 
 type Trx = Transaction<Database>;
@@ -24,6 +25,13 @@ export interface OutboxEvent {
   payload: AlertProcessed;
   /** The payload serialised once: what the outbox row holds and what is published. */
   body: string;
+}
+
+/** A change the state machine made to the group of `fingerprint`, with the correlation id its event carries. */
+export interface MadeChange {
+  fingerprint: string;
+  transition: Transition;
+  correlationId: string;
 }
 
 const iso = (value: Date | null) => (value === null ? null : value.toISOString());
@@ -79,6 +87,20 @@ async function loadInstances(trx: Trx, groupIds: number[], pairs: { groupId: num
     select l.* from unnest(${groupIds}::bigint[]) as g(id)
       cross join lateral (select * from alert_instances where group_id = g.id and starts_at <= ${now.toISOString()}::timestamptz order by starts_at desc limit 1) l`.execute(trx);
   return [...new Map(result.rows.map((row) => [row.id, row])).values()];
+}
+
+/** A stored group, with the stored episodes given, as the state machine takes it. */
+export function groupStateOf(row: AlertGroup, instances: readonly AlertInstance[]): GroupState {
+  return {
+    id: row.id,
+    status: row.current_status,
+    firingCount: row.firing_count,
+    acknowledged: row.acknowledged,
+    acknowledgedBy: row.acknowledged_by,
+    acknowledgedAt: row.acknowledged_at,
+    instances: instances.map(toInstanceState),
+    dirty: false,
+  };
 }
 
 export function toInstanceState(row: AlertInstance): InstanceState {
@@ -144,35 +166,14 @@ async function updateGroups(trx: Trx, groups: GroupState[]): Promise<void> {
 }
 
 function toChange(row: AlertGroup, made: Transition, correlationId: string, silences: readonly ActiveSilence[], now: Date): AlertChange {
-  const silence = silenceState(silences, row.labels, now);
   const { instance } = made;
-  if (instance.id === null) throw new Error('instance id unknown after insert');
+  const id = instance.id;
+  if (id === null) throw new Error('instance id unknown after insert');
   return {
     change: made.change,
     correlationId,
-    group: {
-      id: row.id,
-      fingerprint: row.fingerprint,
-      name: row.name,
-      labels: row.labels,
-      severity: row.severity as AlertChange['group']['severity'],
-      instance: row.instance,
-      source: row.source,
-      status: made.groupAt.status,
-      firingCount: made.groupAt.firingCount,
-      silenced: silence.silenced,
-      silencedUntil: iso(silence.until),
-      acknowledged: made.groupAt.acknowledged,
-    },
-    instance: {
-      id: instance.id,
-      status: made.instanceAt.status,
-      startsAt: instance.startsAt.toISOString(),
-      endsAt: iso(made.instanceAt.endsAt),
-      annotations: instance.annotations,
-      generatorURL: instance.generatorUrl,
-      resolutionType: made.instanceAt.resolutionType,
-    },
+    group: groupSnapshot(row, silenceState(silences, row.labels, now), made.groupAt),
+    instance: instanceSnapshot({ ...instance, ...made.instanceAt, id }),
   };
 }
 
@@ -201,18 +202,7 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
   return db.transaction().execute(async (trx) => {
     const rows = await upsertGroups(trx, ordered);
     const groups = new Map<string, GroupState>();
-    for (const [fingerprint, row] of rows) {
-      groups.set(fingerprint, {
-        id: row.id,
-        status: row.current_status,
-        firingCount: row.firing_count,
-        acknowledged: row.acknowledged,
-        acknowledgedBy: row.acknowledged_by,
-        acknowledgedAt: row.acknowledged_at,
-        instances: [],
-        dirty: false,
-      });
-    }
+    for (const [fingerprint, row] of rows) groups.set(fingerprint, groupStateOf(row, []));
     /** Every fingerprint of the batch was upserted just above, so each has its row and state. */
     const found = <V>(map: Map<string, V>, fingerprint: string): V => {
       const value = map.get(fingerprint);
@@ -224,7 +214,7 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
     const pairs = ordered.flatMap((item) => (item.alert.startsAt ? [{ groupId: found(rows, item.alert.fingerprint).id, startsAt: new Date(item.alert.startsAt).toISOString() }] : []));
     for (const instance of await loadInstances(trx, [...byId.keys()], pairs, now)) byId.get(instance.group_id)?.instances.push(toInstanceState(instance));
 
-    const made: { fingerprint: string; transition: Transition; correlationId: string }[] = [];
+    const made: MadeChange[] = [];
     for (const item of alerts) {
       const transition = applyAlert(found(groups, item.alert.fingerprint), item.alert, item.receivedAt, item.source, now);
       if (transition) made.push({ fingerprint: item.alert.fingerprint, transition, correlationId: item.correlationId });
@@ -244,7 +234,7 @@ export async function writeChanges(
   batchId: string,
   groups: readonly GroupState[],
   rows: ReadonlyMap<string, AlertGroup>,
-  made: readonly { fingerprint: string; transition: Transition; correlationId: string }[],
+  made: readonly MadeChange[],
   silences: readonly ActiveSilence[],
   now: Date,
 ): Promise<OutboxEvent[]> {

@@ -234,3 +234,21 @@ export function applyResolved(group: GroupState, alert: NormalizedAlert, receive
 export function applyAlert(group: GroupState, alert: NormalizedAlert, receivedAt: Date, intakeSource: string, now: Date = receivedAt): Transition | null {
   return alert.status === 'firing' ? applyFiring(group, alert, receivedAt, intakeSource, now) : applyResolved(group, alert, receivedAt, intakeSource, now);
 }
+
+/**
+ * Manual resolve (an operator in the admin): every open episode of the group closes at `at`,
+ * resolution type `manual`, one change each, with the group resolved in all of them. The caller
+ * refuses an `at` before an episode started (see resolveGroupManually).
+ */
+export function applyManualResolve(group: GroupState, at: Date): Transition[] {
+  const open = group.instances.filter((instance) => instance.status === 'firing');
+  if (open.length === 0) return [];
+  for (const instance of open) {
+    instance.status = 'resolved';
+    instance.endsAt = at;
+    instance.resolutionType = 'manual';
+    if (instance.stored) instance.dirty = true;
+  }
+  setStatus(group);
+  return open.map((instance) => transition(group, instance, 'resolved'));
+}

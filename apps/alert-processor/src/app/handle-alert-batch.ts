@@ -5,7 +5,7 @@ import type { Delivery, Messaging } from '@sentryhub/messaging';
 import { fingerprint } from '@sentryhub/rules';
 import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
-import { storeBatch, type BatchAlert } from './batch-store';
+import { storeBatch, type BatchAlert } from '@sentryhub/alert-state';
 import { DEFAULT_RELAY_OPTIONS, relayOutbox, type OutboxSelection, type RelayOptions } from './outbox-relay';
 
 /**

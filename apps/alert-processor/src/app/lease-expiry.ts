@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { applyExpiry, groupStateOf, writeChanges, type GroupState, type MadeChange, type OutboxEvent } from '@sentryhub/alert-state';
 import { activeSilences, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
 import type { Messaging } from '@sentryhub/messaging';
 import { Counter, type Logger, type Registry } from '@sentryhub/service-runtime';
 import { sql, type Kysely } from 'kysely';
-import { toInstanceState, writeChanges, type OutboxEvent } from './batch-store';
 import { DEFAULT_RELAY_OPTIONS, relayOutbox, type RelayOptions } from './outbox-relay';
-import { applyExpiry, type GroupState, type Transition } from './state-machine';
 
 /** Episodes expired per transaction; a longer backlog is worked off in further rounds at once. */
 export const LEASE_EXPIRY_BATCH = 500;
@@ -51,18 +50,9 @@ export async function expireLeases(db: Kysely<Database>, now = new Date(), limit
 
     const groups: GroupState[] = [];
     const rows = new Map<string, AlertGroup>();
-    const made: { fingerprint: string; transition: Transition; correlationId: string }[] = [];
+    const made: MadeChange[] = [];
     for (const { candidates: _count, ...row } of due.rows) {
-      const group: GroupState = {
-        id: row.id,
-        status: row.current_status,
-        firingCount: row.firing_count,
-        acknowledged: row.acknowledged,
-        acknowledgedBy: row.acknowledged_by,
-        acknowledgedAt: row.acknowledged_at,
-        instances: (instancesOf.get(row.id) ?? []).map(toInstanceState),
-        dirty: false,
-      };
+      const group = groupStateOf(row, instancesOf.get(row.id) ?? []);
       const transitions = applyExpiry(group, now);
       if (transitions.length === 0) continue;
       groups.push(group);

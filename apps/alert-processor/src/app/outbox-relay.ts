@@ -3,7 +3,7 @@ import type { Database } from '@sentryhub/db';
 import { PublishError, WORK_QUEUES, type Messaging } from '@sentryhub/messaging';
 import { Counter, type Logger, type Registry } from '@sentryhub/service-runtime';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { OutboxEvent } from './batch-store';
+import type { OutboxEvent } from '@sentryhub/alert-state';
 
 const MIB = 1024 * 1024;
 

@@ -7,7 +7,7 @@ import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type T
 import amqp from 'amqplib';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storeBatch } from './batch-store';
+import { storeBatch } from '@sentryhub/alert-state';
 import { alertBatchHandler } from './handle-alert-batch';
 import { relayOutbox } from './outbox-relay';
 

@@ -3,7 +3,7 @@ import { PostableAlerts } from '@sentryhub/contracts';
 import { normalizeIntakeBody } from '@sentryhub/rules';
 import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storeBatch } from './batch-store';
+import { storeBatch } from '@sentryhub/alert-state';
 
 /**
  * Hostile text accepted at intake is stored verbatim: SQL metacharacters, quotes, comment

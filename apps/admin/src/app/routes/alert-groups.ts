@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { resolveGroupManually } from '@sentryhub/alert-state';
 import {
   AcknowledgeBody,
   AlertGroupDetail,
@@ -8,11 +8,8 @@ import {
   CommentView,
   ErrorResponse,
   IdParams,
-  ROUTING_KEYS,
   ResolveBody,
   pageOf,
-  type AlertChange,
-  type AlertProcessed,
 } from '@sentryhub/contracts';
 import { activeSilences, type AlertGroup, type Database } from '@sentryhub/db';
 import { silenceState } from '@sentryhub/rules';
@@ -33,6 +30,9 @@ export interface AlertGroupRoutesOptions {
 const SILENCE_FILTER_LIMIT = 20_000;
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
+
+/** Why a manual resolve was refused, as an HTTP status. */
+const RESOLVE_REFUSED = { 'not-found': 404, 'nothing-open': 409, 'before-start': 400 } as const;
 
 /** Alert groups: list with filters, detail with history, acknowledge, comment, resolve (SPEC section 7). */
 export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: AlertGroupRoutesOptions): Promise<void> {
@@ -162,35 +162,13 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
       const now = new Date();
       const silences = await activeSilences(db, now);
       const outcome = await db.transaction().execute(async (trx) => {
-        // The same lock the processor takes: a manual resolve and a batch never interleave.
-        const group = await trx.selectFrom('alert_groups').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
-        if (!group) return { status: 404 as const, error: `alert group ${id} not found` };
-        const open = await trx.selectFrom('alert_instances').selectAll().where('group_id', '=', id).where('status', '=', 'firing').execute();
-        if (open.length === 0) return { status: 409 as const, error: 'nothing to resolve: the group has no open episode' };
-        const earliest = open.reduce((min, instance) => (instance.starts_at < min ? instance.starts_at : min), open[0]?.starts_at ?? at);
-        if (at < earliest) return { status: 400 as const, error: `resolve time ${at.toISOString()} is before the episode started (${earliest.toISOString()})` };
-        const closed = await trx
-          .updateTable('alert_instances')
-          .set({ status: 'resolved', ends_at: at, resolution_type: 'manual' })
-          .where('group_id', '=', id)
-          .where('status', '=', 'firing')
-          .returningAll()
-          .execute();
-        const row = await trx.updateTable('alert_groups').set({ current_status: 'resolved' }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+        // The processor's own state writing (libs/alert-state): the same lock as a batch, the
+        // state machine, and the outbox through which the notifiers learn of it.
+        const resolved = await resolveGroupManually(trx, { groupId: id, at, correlationId: request.id, silences, now });
+        if (resolved.status !== 'resolved') return { status: RESOLVE_REFUSED[resolved.status], error: resolved.error };
         if (request.body?.comment) await trx.insertInto('alert_comments').values({ group_id: id, author: actor, body: request.body.comment }).execute();
-        // Notifiers learn of it like any other resolution: through the processor's outbox.
-        const view = groupView(row, silences, now);
-        const changes: AlertChange[] = closed.map((instance) => ({
-          change: 'resolved',
-          correlationId: request.id,
-          group: { id: row.id, fingerprint: row.fingerprint, name: row.name, labels: row.labels, severity: view.severity as AlertChange['group']['severity'], instance: row.instance, source: row.source, status: 'resolved', firingCount: row.firing_count, silenced: view.silenced, silencedUntil: view.silencedUntil, acknowledged: row.acknowledged },
-          instance: { ...instanceView(instance), resolutionType: 'manual' },
-        }));
-        const messageId = `${randomUUID()}:resolved`;
-        const payload: AlertProcessed = { id: messageId, processedAt: now.toISOString(), status: 'resolved', changes };
-        await trx.insertInto('alert_outbox').values({ message_id: messageId, routing_key: ROUTING_KEYS.alertProcessed('resolved'), correlation_id: request.id, payload: JSON.stringify(payload) }).execute();
-        const event = await audit.record(trx, { actor, entity: 'alert_group', entityId: id, action: 'resolve', changes: { at: at.toISOString(), instances: closed.map((i) => i.id) } });
-        return { status: 200 as const, view, event };
+        const event = await audit.record(trx, { actor, entity: 'alert_group', entityId: id, action: 'resolve', changes: { at: at.toISOString(), instances: resolved.closed } });
+        return { status: 200 as const, view: groupView(resolved.group, silences, now), event };
       });
       if (outcome.status !== 200) return reply.code(outcome.status).send({ error: outcome.error });
       await audit.publish(outcome.event, request.id);
