@@ -8,14 +8,16 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlertReceived, EXCHANGES, PostableAlert, ROUTING_KEYS } from '@sentryhub/contracts';
+import { AlertProcessed, AlertReceived, EXCHANGES, PostableAlert, QUEUES, ROUTING_KEYS, type AlertChange } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
 import { normalizePostableAlert } from '@sentryhub/rules';
 import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import amqp from 'amqplib';
 import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { apiKeyStore } from '../../api-keys';
@@ -49,11 +51,15 @@ interface SentryHub {
   httpConfig: { editor: string; viewer: string };
   /** Sends alerts as the gateway's `POST /api/v2/alerts` does and waits until the processor stored them. */
   postAlerts(alerts: unknown[]): Promise<void>;
+  /** Posts alerts to the admin's own `POST /api/v2/alerts` (an editor key) and waits until the processor stored them. */
+  postViaAdmin(alerts: unknown[]): Promise<void>;
+  /** The vhost's URL, to read what the processor publishes. */
+  rabbitUrl: string;
   api(method: string, path: string, role?: 'editor' | 'viewer', body?: unknown): Promise<{ status: number; json: unknown }>;
   close(): Promise<void>;
 }
 
-async function startSentryHub(label: string): Promise<SentryHub> {
+async function startSentryHub(label: string, options: { resolveTimeoutMs?: number } = {}): Promise<SentryHub> {
   const [database, vhost] = await Promise.all([createTestDatabase(label), createTestVhost(label)]);
   const dir = await mkdtemp(join(tmpdir(), `${label}-`));
   let messaging: Messaging | null = null;
@@ -100,7 +106,7 @@ async function startSentryHub(label: string): Promise<SentryHub> {
     const keys = { editor: editor.key, viewer: viewer.key };
     const httpConfig = { editor: join(dir, 'editor.yml'), viewer: join(dir, 'viewer.yml') };
     await Promise.all([writeFile(httpConfig.editor, `authorization:\n  credentials: ${keys.editor}\n`), writeFile(httpConfig.viewer, `authorization:\n  credentials: ${keys.viewer}\n`)]);
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => broker, readiness: new Readiness([]), registry: createMetricsRegistry(`${label}-admin`), defaultChannel: '#general' });
+    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => broker, readiness: new Readiness([]), registry: createMetricsRegistry(`${label}-admin`), defaultChannel: '#general', ...(options.resolveTimeoutMs === undefined ? {} : { resolveTimeoutMs: options.resolveTimeoutMs }) });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
 
     let sent = 0;
@@ -109,6 +115,7 @@ async function startSentryHub(label: string): Promise<SentryHub> {
       database,
       keys,
       httpConfig,
+      rabbitUrl: vhost.url,
       async postAlerts(alerts) {
         const now = new Date();
         const normalized = alerts.map((alert) => normalizePostableAlert(PostableAlert.parse(alert), now));
@@ -116,6 +123,13 @@ async function startSentryHub(label: string): Promise<SentryHub> {
         await broker.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), message, { messageId: message.id });
         sent += normalized.length;
         // Stored when the processor's own counter (its /metrics) has counted every alert sent: it counts after commit.
+        await waitFor(async () => ((await processedAlerts()) >= sent ? true : null), 20_000, `${sent} alerts stored by the processor`);
+      },
+      async postViaAdmin(alerts) {
+        const response = await fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { authorization: `Bearer ${keys.editor}`, 'content-type': 'application/json' }, body: JSON.stringify(alerts) });
+        const body = (await response.json()) as { accepted?: number };
+        if (response.status !== 200 || body.accepted !== alerts.length) throw new Error(`POST /api/v2/alerts answered ${response.status} ${JSON.stringify(body)}`);
+        sent += alerts.length;
         await waitFor(async () => ((await processedAlerts()) >= sent ? true : null), 20_000, `${sent} alerts stored by the processor`);
       },
       async api(method, path, role = 'viewer', body) {
@@ -158,11 +172,11 @@ interface RealAlertmanager {
 }
 
 /** A real Alertmanager: temp config and storage, clustering off, on a free port of 127.0.0.1. */
-async function startAlertmanager(): Promise<RealAlertmanager> {
+async function startAlertmanager(configuration = 'route:\n  receiver: sentryhub\n  group_wait: 1s\nreceivers:\n  - name: sentryhub\n'): Promise<RealAlertmanager> {
   requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
   const dir = await mkdtemp(join(tmpdir(), 'alertmanager-'));
   const config = join(dir, 'alertmanager.yml');
-  await writeFile(config, 'route:\n  receiver: sentryhub\n  group_wait: 1s\nreceivers:\n  - name: sentryhub\n');
+  await writeFile(config, configuration);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';
@@ -603,6 +617,204 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
     const [amGroups, hubGroups] = await Promise.all([am.api('GET', '/api/v2/alerts/groups'), hub.api('GET', '/api/v2/alerts/groups')]);
     const members = (groups: unknown) => (groups as { receiver: { name: string }; alerts: { fingerprint: string }[] }[]).map((g) => [g.receiver.name, g.alerts.map((a) => a.fingerprint).sort()]);
     expect(members(hubGroups.json)).toEqual(members(amGroups.json));
+  });
+});
+
+describe('differential with leases: short leases, resolve_timeout, silences and expiries on a real Alertmanager and on SentryHub', () => {
+  /** Alertmanager's `resolve_timeout` and SentryHub's RESOLVE_TIMEOUT, the same: the lease of an alert posted without endsAt. */
+  const RESOLVE_TIMEOUT_MS = 16_000;
+  /** The short leases: endsAt this far ahead of the first post. */
+  const SHORT_MS = 8_000;
+  let hub: SentryHub;
+  let am: RealAlertmanager;
+  let webhook: HttpServer;
+  let amqpConnection: amqp.ChannelModel;
+  /** Alertmanager's webhook notifications of resolved alerts (send_resolved), by fingerprint: their endsAt. */
+  const amResolved = new Map<string, string>();
+  /** SentryHub's alert.processed changes, as every notifier receives them. */
+  const hubChanges: AlertChange[] = [];
+  const ids = new Map<string, string>();
+  /** When the sequence starts (set by the test, after both systems are up). */
+  let t0 = 0;
+  let startsAt = '';
+  const at = (ms: number) => new Date(t0 + ms).toISOString();
+  const labelsOf = (instance: string) => ({ alertname: 'LeaseDiff', instance, team: instance.replace(/-\d+$/, '') });
+  const post = (instance: string, endsAt?: string) => ({ labels: labelsOf(instance), annotations: { summary: `lease of ${instance}` }, startsAt, ...(endsAt === undefined ? {} : { endsAt }) });
+  /** instance label -> fingerprint, read from Alertmanager's first answer. */
+  const fingerprints = new Map<string, string>();
+  const instanceOf = (fp: string) => [...fingerprints].find(([, value]) => value === fp)?.[0] ?? `unknown:${fp}`;
+
+  interface Listed {
+    fingerprint: string;
+    labels: Record<string, string>;
+    endsAt: string;
+    status: { state: string; silencedBy: string[] };
+  }
+  /** RFC 3339 to milliseconds (Alertmanager prints nanoseconds, SentryHub milliseconds). */
+  const ms = (time: string) => Date.parse(time.replace(/(\.\d{3})\d+/, '$1'));
+  const view = (list: unknown, mapIds: (id: string) => string) =>
+    Object.fromEntries((list as Listed[]).map((a) => [a.labels['instance'], [a.status.state, a.status.silencedBy.map(mapIds).sort()]]));
+
+  /**
+   * Both list exactly `expected` (instance -> state), with the same silencedBy and the same lease
+   * ends. Alertmanager filters by endsAt when asked; SentryHub's expiry runs every 500 ms, so its
+   * answer is awaited first and Alertmanager's is read right after.
+   */
+  async function agree(expected: Record<string, 'active' | 'suppressed'>, step: string): Promise<void> {
+    const names = Object.keys(expected).sort();
+    const ours = await waitFor(
+      async () => {
+        const { json } = await hub.api('GET', '/api/v2/alerts');
+        return (json as Listed[]).map((a) => a.labels['instance']).sort().join() === names.join() ? (json as Listed[]) : null;
+      },
+      10_000,
+      `${step}: SentryHub listing ${names.join(', ')}`,
+    );
+    const theirs = (await am.api('GET', '/api/v2/alerts')).json as Listed[];
+    expect(theirs.map((a) => a.labels['instance']).sort(), `${step}: Alertmanager's alerts`).toEqual(names);
+    expect(ours.map((a) => a.fingerprint).sort(), step).toEqual(theirs.map((a) => a.fingerprint).sort());
+    expect(view(ours, (id) => id), step).toEqual(view(theirs, (id) => ids.get(id) ?? `unmapped:${id}`));
+    expect(Object.fromEntries(ours.map((a) => [a.labels['instance'], a.status.state])), step).toEqual(expected);
+    const theirEnds = new Map(theirs.map((a) => [a.fingerprint, ms(a.endsAt)]));
+    for (const alert of ours) {
+      const instance = alert.labels['instance'] ?? '';
+      const difference = Math.abs(ms(alert.endsAt) - (theirEnds.get(alert.fingerprint) ?? 0));
+      // A sender's endsAt is the lease on both, to the millisecond; resolve_timeout counts from each one's own receipt.
+      if (instance.startsWith('timeout-')) expect(difference, `${step}: lease of ${instance}`).toBeLessThan(3_000);
+      else expect(difference, `${step}: lease of ${instance}`).toBe(0);
+    }
+  }
+
+  /** The resolutions told to notifiers: Alertmanager's webhook (send_resolved), SentryHub's unsilenced `resolved` changes of type expired. */
+  const hubToldResolved = () =>
+    new Map(hubChanges.filter((c) => c.change === 'resolved' && c.instance.resolutionType === 'expired' && !c.group.silenced).map((c) => [c.group.fingerprint, c.instance.endsAt ?? '']));
+  async function sameResolutions(instances: string[], step: string): Promise<void> {
+    const wanted = instances.map((instance) => fingerprints.get(instance) ?? instance).sort();
+    await waitFor(() => (wanted.every((fp) => amResolved.has(fp)) ? true : null), 10_000, `${step}: Alertmanager's webhook telling ${instances.join(', ')} resolved`);
+    await waitFor(() => (wanted.every((fp) => hubToldResolved().has(fp)) ? true : null), 10_000, `${step}: SentryHub's resolved changes of ${instances.join(', ')}`);
+    expect([...amResolved.keys()].map(instanceOf).sort(), step).toEqual([...instances].sort());
+    expect([...hubToldResolved().keys()].map(instanceOf).sort(), step).toEqual([...instances].sort());
+    for (const fp of wanted) {
+      const [theirs, ours] = [ms(amResolved.get(fp) ?? ''), ms(hubToldResolved().get(fp) ?? '')];
+      // Both end an expired alert at its lease end (SentryHub's own receipt + RESOLVE_TIMEOUT for one posted without endsAt).
+      if (instanceOf(fp).startsWith('timeout-')) expect(Math.abs(ours - theirs), instanceOf(fp)).toBeLessThan(3_000);
+      else expect(ours, instanceOf(fp)).toBe(theirs);
+    }
+  }
+
+  beforeAll(async () => {
+    requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
+    webhook = createHttpServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      request.on('end', () => {
+        const payload = JSON.parse(text) as { alerts: { status: string; fingerprint: string; endsAt: string }[] };
+        for (const alert of payload.alerts) if (alert.status === 'resolved') amResolved.set(alert.fingerprint, alert.endsAt);
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/`;
+    // One aggregation group per alert, flushed every second, resolutions sent: Alertmanager tells each resolution at once.
+    const configuration = [
+      'global:',
+      `  resolve_timeout: ${RESOLVE_TIMEOUT_MS / 1000}s`,
+      'route:',
+      '  receiver: sentryhub',
+      "  group_by: ['...']",
+      '  group_wait: 0s',
+      '  group_interval: 1s',
+      '  repeat_interval: 1h',
+      'receivers:',
+      '  - name: sentryhub',
+      '    webhook_configs:',
+      `      - url: ${webhookUrl}`,
+      '        send_resolved: true',
+      '',
+    ].join('\n');
+    [hub, am] = await Promise.all([startSentryHub('lease-differential', { resolveTimeoutMs: RESOLVE_TIMEOUT_MS }), startAlertmanager(configuration)]);
+    await hub.database.db.insertInto('slack_rules').values({ name: 'sentryhub', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#alerts', message_template: '{{ summary }}' }).execute();
+    amqpConnection = await amqp.connect(hub.rabbitUrl);
+    const channel = await amqpConnection.createChannel();
+    await channel.consume(QUEUES.slackNotifierAlertsProcessed, (message) => {
+      if (!message) return;
+      hubChanges.push(...AlertProcessed.parse(JSON.parse(message.content.toString())).changes);
+      channel.ack(message);
+    });
+  });
+
+  afterAll(async () => {
+    await amqpConnection?.close();
+    await Promise.all([hub?.close(), am?.stop(), new Promise((resolve) => (webhook ? webhook.close(resolve) : resolve(undefined)))]);
+  });
+
+  it('one sequence on both: the same alerts active, suppressed and gone at every step, the same resolutions told', async () => {
+    t0 = Date.now();
+    startsAt = new Date(t0 - 10 * 60_000).toISOString();
+    // 1. Eight alerts, Prometheus-style (startsAt in the past, endsAt a lease ahead) or without endsAt (resolve_timeout).
+    const first = [
+      post('short-1', at(SHORT_MS)), // expires
+      post('short-2', at(SHORT_MS)), // renewed before its lease ends
+      post('quiet-1', at(SHORT_MS)), // expires while silenced
+      post('quiet-2', at(60_000)), // silenced throughout
+      post('refire-1', at(SHORT_MS)), // expires, then sent again
+      post('timeout-1'), // resolve_timeout, expires
+      post('timeout-2'), // resolve_timeout, re-sent
+      post('long-1', at(60_000)),
+    ];
+    expect((await am.api('POST', '/api/v2/alerts', first)).status).toBe(200);
+    await hub.postViaAdmin(first);
+    for (const alert of (await am.api('GET', '/api/v2/alerts')).json as Listed[]) fingerprints.set(alert.labels['instance'] ?? '', alert.fingerprint);
+    expect(fingerprints.size).toBe(8);
+    const silence = { matchers: [{ name: 'instance', value: 'quiet-.*', isRegex: true, isEqual: true }], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), createdBy: 'differential@example.com', comment: 'quiet ones' };
+    const [amSilence, hubSilence] = await Promise.all([am.api('POST', '/api/v2/silences', silence), hub.api('POST', '/api/v2/silences', 'editor', silence)]);
+    ids.set((amSilence.json as { silenceID: string }).silenceID, (hubSilence.json as { silenceID: string }).silenceID);
+    await agree({ 'short-1': 'active', 'short-2': 'active', 'quiet-1': 'suppressed', 'quiet-2': 'suppressed', 'refire-1': 'active', 'timeout-1': 'active', 'timeout-2': 'active', 'long-1': 'active' }, 'before any lease ends');
+    // Step 1 must be over before the short leases end, or the steps below test nothing.
+    expect(Date.now() - t0, 'the first step took longer than the short leases').toBeLessThan(SHORT_MS - 1_000);
+
+    // 2. short-2 renewed (same startsAt, a later endsAt), as Prometheus re-sends a firing alert.
+    const renewal = [post('short-2', at(60_000))];
+    expect((await am.api('POST', '/api/v2/alerts', renewal)).status).toBe(200);
+    await hub.postViaAdmin(renewal);
+
+    // 3. The short leases pass: short-1, quiet-1 and refire-1 are gone from both; the renewed one stays.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, t0 + SHORT_MS + 200 - Date.now())));
+    await agree({ 'short-2': 'active', 'quiet-2': 'suppressed', 'timeout-1': 'active', 'timeout-2': 'active', 'long-1': 'active' }, 'after the short leases');
+    // Told as resolved by both, at the lease end; quiet-1 by neither (silenced).
+    await sameResolutions(['short-1', 'refire-1'], 'after the short leases');
+    expect(hubChanges.some((c) => c.change === 'resolved' && c.group.fingerprint === fingerprints.get('quiet-1') && c.group.silenced)).toBe(true);
+
+    // 4. refire-1 sent again with a new lease: active again on both; timeout-2 re-sent without endsAt: a fresh resolve_timeout.
+    const again = [post('refire-1', new Date(Date.now() + 60_000).toISOString()), post('timeout-2')];
+    expect((await am.api('POST', '/api/v2/alerts', again)).status).toBe(200);
+    await hub.postViaAdmin(again);
+    expect(Date.now() - t0, 'timeout-2 was re-sent after its resolve_timeout had passed').toBeLessThan(RESOLVE_TIMEOUT_MS - 2_000);
+    await agree({ 'short-2': 'active', 'quiet-2': 'suppressed', 'refire-1': 'active', 'timeout-1': 'active', 'timeout-2': 'active', 'long-1': 'active' }, 'refire-1 sent again');
+
+    // 5. resolve_timeout passes: timeout-1 is gone from both, timeout-2 (re-sent) stays.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, t0 + RESOLVE_TIMEOUT_MS + 500 - Date.now())));
+    await agree({ 'short-2': 'active', 'quiet-2': 'suppressed', 'refire-1': 'active', 'timeout-2': 'active', 'long-1': 'active' }, 'after resolve_timeout');
+    await sameResolutions(['short-1', 'refire-1', 'timeout-1'], 'after resolve_timeout');
+
+    // SentryHub's record of it: the episodes that stayed resolved ended `expired`; refire-1's was re-opened.
+    const episodes = await hub.database.db
+      .selectFrom('alert_instances')
+      .innerJoin('alert_groups', 'alert_groups.id', 'alert_instances.group_id')
+      .select(['alert_groups.labels', 'alert_instances.status', 'alert_instances.resolution_type'])
+      .execute();
+    const byInstance = Object.fromEntries(episodes.map((e) => [(e.labels as Record<string, string>)['instance'], [e.status, e.resolution_type]]));
+    expect(byInstance).toEqual({
+      'short-1': ['resolved', 'expired'],
+      'short-2': ['firing', null],
+      'quiet-1': ['resolved', 'expired'],
+      'quiet-2': ['firing', null],
+      'refire-1': ['firing', null],
+      'timeout-1': ['resolved', 'expired'],
+      'timeout-2': ['firing', null],
+      'long-1': ['firing', null],
+    });
+    expect(hubChanges.filter((c) => c.change === 'refired').map((c) => instanceOf(c.group.fingerprint))).toEqual(['refire-1']);
   });
 });
 
