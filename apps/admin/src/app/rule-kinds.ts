@@ -1,3 +1,4 @@
+import { groupSnapshot, instanceFields, instanceSnapshot } from '@sentryhub/alert-state';
 import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, SlackRuleBody } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance, EmailRule, SlackRule } from '@sentryhub/db';
 import { composeMessage, renderOrFallback, templateContext, templateError } from '@sentryhub/rules';
@@ -13,26 +14,16 @@ export function templateProblems(templates: Record<string, string | null>): { pa
 export const slackTemplates = (body: SlackRuleBody) => ({ messageTemplate: body.messageTemplate, resolvedMessageTemplate: body.resolvedMessageTemplate });
 export const emailTemplates = (body: EmailRuleBody) => ({ subjectTemplate: body.subjectTemplate, bodyTemplate: body.bodyTemplate });
 
-/** A stored group and instance as the notifiers see them in `alert.processed`. */
+/**
+ * A stored group and instance as the notifiers see them in `alert.processed` (the snapshot of
+ * libs/alert-state); a group without a stored episode is pictured by its first occurrence.
+ */
 export function snapshotOf(group: AlertGroup, instance: AlertInstance | undefined, silenced: { silenced: boolean; until: Date | null }): { group: GroupSnapshot; instance: InstanceSnapshot } {
   return {
-    group: {
-      id: group.id,
-      fingerprint: group.fingerprint,
-      name: group.name,
-      labels: group.labels,
-      severity: ['critical', 'warning', 'info'].includes(group.severity) ? (group.severity as GroupSnapshot['severity']) : 'warning',
-      instance: group.instance,
-      source: group.source,
-      status: group.current_status,
-      firingCount: group.firing_count,
-      silenced: silenced.silenced,
-      silencedUntil: silenced.until?.toISOString() ?? null,
-      acknowledged: group.acknowledged,
-    },
-    instance: instance
-      ? { id: instance.id, status: instance.status, startsAt: instance.starts_at.toISOString(), endsAt: instance.ends_at?.toISOString() ?? null, annotations: instance.annotations, generatorURL: instance.generator_url, resolutionType: instance.resolution_type }
-      : { id: 0, status: group.current_status, startsAt: group.first_occurrence.toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+    group: groupSnapshot(group, silenced),
+    instance: instanceSnapshot(
+      instance ? instanceFields(instance) : { id: 0, status: group.current_status, startsAt: group.first_occurrence, endsAt: null, annotations: {}, generatorUrl: null, resolutionType: null },
+    ),
   };
 }
 

@@ -1,6 +1,6 @@
 import { ErrorResponse, ExplainBody, ExplainView, type LabelSet } from '@sentryhub/contracts';
 import { activeSilences, findInhibitingSource, firingsTold, ruleRepository, type Database, type StoredRule } from '@sentryhub/db';
-import { decide, decisionReason, fingerprint, inhibitionPredicates, matchCriteria, routeAlert, silenceMatches, silenceState, type Inhibition, type Route } from '@sentryhub/rules';
+import { decide, decisionReason, fingerprint, groupAttributes, inhibitionPredicates, matchCriteria, routeAlert, silenceMatches, silenceState, type Inhibition, type Route } from '@sentryhub/rules';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
@@ -54,7 +54,7 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
     const matching = silences.filter((silence) => silenceMatches(silence, labels, now));
     const silence = silenceState(silences, labels, now);
     // A group not seen yet is pictured as a new firing one, so that its message can be shown.
-    const stand = group ?? { id: 0, fingerprint: print, name: labels['alertname'] || 'Unknown Alert', labels, severity: labels['severity'] ?? 'warning', instance: labels['instance'] ?? null, source: labels['source'] ?? 'explain', current_status: 'firing' as const, firing_count: 0, first_occurrence: now, last_occurrence: now, acknowledged: false, acknowledged_by: null, acknowledged_at: null };
+    const stand = group ?? { id: 0, fingerprint: print, labels, ...groupAttributes(labels, 'explain'), current_status: 'firing' as const, firing_count: 0, first_occurrence: now, last_occurrence: now, acknowledged: false, acknowledged_by: null, acknowledged_at: null };
     const snapshot = snapshotOf(stand, instance, silence);
     const kind = snapshot.group.status;
 
