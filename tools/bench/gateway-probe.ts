@@ -1,5 +1,5 @@
 /**
- * `npm run bench:gateway [-- --duration 10 --connections 100 --alerts 1 --consume --profile DIR]`
+ * `npm run bench:gateway [-- --duration 10 --connections 100 --alerts 1 --api --consume --profile DIR]`
  *
  * The webhook-gateway alone, as a built process, against a throwaway vhost, driven by autocannon:
  * requests/s, latency, CPU of the gateway, RabbitMQ and this process (autocannon), confirmed
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { createTestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import autocannon from 'autocannon';
+import { bodies as apiBodies } from './stack-bench-scenarios';
 import { cleanUp, cleanups, cpuSecondsBetween, freePort, isRabbitmqServer, parseMetrics, processTicks, ticksWhere, withTimeout, CLOCK_TICKS } from './system-stats';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,6 +28,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '100' },
     alerts: { type: 'string', default: '1' },
     consume: { type: 'boolean', default: false },
+    /** POST /api/v2/alerts with a new fingerprint per alert (the stack bench's bodies) instead of cycled webhooks. */
+    api: { type: 'boolean', default: false },
     profile: { type: 'string' },
     'node-arg': { type: 'string', multiple: true },
     dist: { type: 'string', default: 'dist' },
@@ -202,7 +205,8 @@ async function main(): Promise<void> {
     cleanups.push({ what: 'closing the consumer', run: () => connection?.close() ?? Promise.resolve() });
   }
 
-  const bodies = Array.from({ length: 5_000 }, (_, n) => body(n));
+  const bodies = values.api ? [] : Array.from({ length: 5_000 }, (_, n) => body(n));
+  const apiBody = apiBodies('api', 'Probe', alertsPerRequest);
   let next = 0;
   const pid = child.pid ?? 0;
   const before = await scrape(port);
@@ -218,7 +222,7 @@ async function main(): Promise<void> {
         duration: durationS,
         timeout: 30,
         headers: { 'content-type': 'application/json' },
-        requests: [{ method: 'POST', path: '/api/v1/webhooks/alertmanager', setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] ?? '' }) }],
+        requests: [{ method: 'POST', path: values.api ? '/api/v2/alerts' : '/api/v1/webhooks/alertmanager', setupRequest: (request) => ({ ...request, body: values.api ? apiBody(next++) : (bodies[next++ % bodies.length] ?? '') }) }],
       },
       (error: unknown, done: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolvePromise(done)),
     );
@@ -237,9 +241,10 @@ async function main(): Promise<void> {
   const inFlight = buckets(before, after, 'sentryhub_gateway_publishes_in_flight');
   const perPublish = buckets(before, after, 'sentryhub_gateway_requests_per_publish');
 
-  console.log(`gateway alone, ${connections} connections, ${alertsPerRequest} alert(s) per request, ${durationS} s${values.consume ? ', a consumer acking everything' : ', nobody consuming'}`);
+  console.log(`gateway alone, ${values.api ? 'POST /api/v2/alerts (new fingerprints)' : 'webhooks (5,000 bodies cycled)'}, ${connections} connections, ${alertsPerRequest} alert(s) per request, ${durationS} s${values.consume ? ', a consumer acking everything' : ', nobody consuming'}`);
   console.log(`requests/s ${(requests / seconds).toFixed(0)}, latency p50 ${result.latency.p50} / p99 ${result.latency.p99} ms, statuses ${JSON.stringify(statuses)}, errors ${result.errors}`);
   console.log(`confirmed publishes/s ${(publishes / seconds).toFixed(0)}, requests per publish ${(requests / Math.max(1, publishes)).toFixed(1)}`);
+  console.log(`gateway CPU per request: ${((gatewaySeconds / Math.max(1, requests)) * 1e6).toFixed(0)} µs`);
   console.log(`CPU s: gateway ${gatewaySeconds.toFixed(1)}, RabbitMQ ${rabbitSeconds.toFixed(1)}, this process (autocannon) ${((self.user + self.system) / 1e6).toFixed(1)}, over ${seconds.toFixed(1)} s`);
   if (confirm.length) console.log(`publish -> confirm seconds: p50 <= ${bucketQuantile(confirm, 0.5)}, p90 <= ${bucketQuantile(confirm, 0.9)}, p99 <= ${bucketQuantile(confirm, 0.99)}; cumulative ${JSON.stringify(confirm)}`);
   if (inFlight.length) console.log(`unconfirmed publishes of the source when one starts (itself included): p50 <= ${bucketQuantile(inFlight, 0.5)}, p90 <= ${bucketQuantile(inFlight, 0.9)}; cumulative ${JSON.stringify(inFlight)}`);
