@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LabelSet, Rfc3339 } from './alertmanager';
+import { LabelSet, parseDuration, Rfc3339 } from './alertmanager';
 import { MatchCriteria } from './rules';
 import { PostableSilence, SilenceMatcher } from './silence';
 
@@ -89,7 +89,9 @@ export const NotificationView = z.object({
   ruleId: z.number().int().nullable(),
   groupId: z.number().int(),
   instanceId: z.number().int(),
-  kind: z.enum(['firing', 'resolved']),
+  /** `repeat`: the n-th repeat of a firing (`sequence`); `escalation`: the escalation rule's notice. */
+  kind: z.enum(['firing', 'resolved', 'repeat', 'escalation']),
+  sequence: z.number().int().optional(),
   status: z.enum(['pending', 'sent', 'failed', 'suppressed', 'inhibited']),
   attempts: z.number().int(),
   lastError: z.string().nullable(),
@@ -130,9 +132,17 @@ export const SilenceView = z.object({
 export const SilenceBody = PostableSilence;
 export const SilenceQuery = Pagination.extend({ state: z.enum(['pending', 'active', 'expired']).optional() });
 
+/** A duration in Alertmanager's syntax (`30s`, `5m`, `1h30m`, `1d`) greater than zero. */
+const positiveDuration = (field: string) =>
+  z
+    .string()
+    .trim()
+    .refine((text) => (parseDuration(text) ?? 0) > 0, { message: `${field} must be a duration greater than zero such as 30s, 5m, 4h or 1h30m` });
+
 const templateText = z.string().min(1, 'a template must not be empty').max(20_000);
 
-const RuleCommon = z.object({
+/** What every rule kind has (Slack, email and webhook rule bodies extend it). */
+export const RuleCommon = z.object({
   name: z.string().trim().min(1, 'name is required').max(200),
   isActive: z.boolean().default(true),
   priority: int4('priority').default(0),
@@ -140,7 +150,21 @@ const RuleCommon = z.object({
   sendResolved: z.boolean().default(true),
   /** After this rule applied, keep searching: the next matching rule applies too (Alertmanager's `continue`). */
   continue: z.boolean().default(false),
+  /** Tell a still-firing, unacknowledged, unsilenced episode again at this interval (Alertmanager's `repeat_interval`); null: never. */
+  repeatInterval: positiveDuration('repeatInterval').nullable().default(null),
+  /** The id of a rule of the same kind whose receiver is told too after `escalateAfter`, if the episode still fires unacknowledged. */
+  escalateTo: z.number().int().positive().max(2 ** 53 - 1).nullable().default(null),
+  /** How long an episode fires unacknowledged before `escalateTo` is told; required with it. */
+  escalateAfter: positiveDuration('escalateAfter').nullable().default(null),
 });
+
+/** Both escalation fields or neither: the problem in words, or null. */
+export function escalationProblem(rule: { id?: number; escalateTo: number | null; escalateAfter: string | null }): string | null {
+  if (rule.escalateTo !== null && rule.escalateAfter === null) return 'escalateAfter is required with escalateTo';
+  if (rule.escalateTo === null && rule.escalateAfter !== null) return 'escalateAfter needs escalateTo (the rule to escalate to)';
+  if (rule.id !== undefined && rule.escalateTo === rule.id) return 'escalateTo must name another rule, not this one';
+  return null;
+}
 
 export const SlackRuleBody = RuleCommon.extend({
   slackChannel: z.string().trim().min(1).max(200).nullable().default(null),
@@ -158,7 +182,7 @@ export const EmailRuleBody = RuleCommon.extend({
 });
 export type EmailRuleBody = z.infer<typeof EmailRuleBody>;
 
-const RuleTimestamps = z.object({ id: z.number().int(), createdAt: Rfc3339, updatedAt: Rfc3339 });
+export const RuleTimestamps = z.object({ id: z.number().int(), createdAt: Rfc3339, updatedAt: Rfc3339 });
 export const SlackRuleView = SlackRuleBody.extend(RuleTimestamps.shape);
 export type SlackRuleView = z.infer<typeof SlackRuleView>;
 export const EmailRuleView = EmailRuleBody.extend(RuleTimestamps.shape);

@@ -7,3 +7,4 @@ export * from './housekeeping';
 export * from './repositories/silences';
 export * from './repositories/rules';
 export * from './repositories/notifications';
+export * from './repositories/timers';

@@ -86,6 +86,12 @@ export interface RuleColumns {
   send_resolved: Generated<boolean>;
   /** After this rule applied, the search for matching rules goes on (Alertmanager's `continue`). */
   continue: Generated<boolean>;
+  /** Tell a still-firing, unacknowledged, unsilenced episode again at this interval (Alertmanager duration); null: never. */
+  repeat_interval: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A rule of the same kind whose receiver is told too when the episode still fires unacknowledged after `escalate_after`. */
+  escalate_to: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Alertmanager duration; with `escalate_to`. */
+  escalate_after: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -119,7 +125,10 @@ export interface NotificationsTable {
   rule_id: number | null;
   group_id: number;
   instance_id: number;
-  kind: 'firing' | 'resolved';
+  /** `repeat`: the n-th repeat (`sequence`) of a firing; `escalation`: the escalation rule's notice. */
+  kind: 'firing' | 'resolved' | 'repeat' | 'escalation';
+  /** The repeat's number (1, 2, ...); 0 for every other kind. Part of the once-per key. */
+  sequence: Generated<number>;
   status: 'pending' | 'sent' | 'failed' | 'suppressed' | 'inhibited';
   attempts: Generated<number>;
   last_error: string | null;
@@ -147,6 +156,8 @@ export interface EmailQueueTable {
   group_id: number | null;
   instance_id: number | null;
   kind: string;
+  /** The repeat's number (1, 2, ...); 0 for every other kind. Part of the once-per key. */
+  sequence: Generated<number>;
   recipients: string[];
   subject: string;
   body_text: string;
@@ -173,6 +184,28 @@ export interface InhibitRulesTable {
   equal: ColumnType<string[], string[] | undefined, string[]>;
   comment: Generated<string>;
   created_by: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export type TimerKind = 'repeat' | 'silence_end' | 'escalation' | 'group_flush';
+
+/** Due work of the notifiers (libs/db timers.ts): one row per (kind, notifier, rule, instance, group key). */
+export interface NotificationTimersTable {
+  id: Generated<number>;
+  kind: TimerKind;
+  notifier: 'slack' | 'email' | 'webhook';
+  rule_id: number;
+  group_id: number;
+  instance_id: number | null;
+  group_key: Generated<string>;
+  /** The repeat to send next (1, 2, ...); 0 for other kinds. */
+  sequence: Generated<number>;
+  due_at: Timestamp;
+  /** While set and in the future, a replica works on the timer; after it, any replica may take it again. */
+  leased_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  attempts: Generated<number>;
+  last_error: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -221,6 +254,7 @@ export interface Database {
   inhibit_rules: InhibitRulesTable;
   notifications: NotificationsTable;
   email_queue: EmailQueueTable;
+  notification_timers: NotificationTimersTable;
   audit_log: AuditLogTable;
   api_keys: ApiKeysTable;
   alert_outbox: AlertOutboxTable;
@@ -240,5 +274,6 @@ export type InhibitRuleRow = Selectable<InhibitRulesTable>;
 export type Notification = Selectable<NotificationsTable>;
 export type NewNotification = Insertable<NotificationsTable>;
 export type EmailQueueRow = Selectable<EmailQueueTable>;
+export type NotificationTimer = Selectable<NotificationTimersTable>;
 export type AuditLogRow = Selectable<AuditLogTable>;
 export type ApiKey = Selectable<ApiKeysTable>;

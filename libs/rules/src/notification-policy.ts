@@ -19,6 +19,11 @@ export interface PolicyRule extends MatchableRule {
   sendResolved: boolean;
   /** Keep searching after this rule applied (Alertmanager's route `continue`). */
   continue: boolean;
+  /** Tell a still-firing, unacknowledged, unsilenced episode again this often (ms); null or absent: never. */
+  repeatIntervalMs?: number | null;
+  /** A rule of the same kind whose receiver is told too after `escalateAfterMs`, if the episode still fires unacknowledged. */
+  escalateTo?: number | null;
+  escalateAfterMs?: number | null;
 }
 
 /** One rule as the search saw it, in the order it was tried. */
@@ -212,4 +217,86 @@ export function decisionReason(decision: Decision<unknown>): string | null {
     case 'skip':
       return 'the rule does not send resolved notifications';
   }
+}
+
+/**
+ * Timers (kept in PostgreSQL, libs/db timers.ts): what the policy asks to happen later.
+ * - `repeat`: an episode still firing, unacknowledged and not held back is told again every
+ *   `repeatInterval` under the rule (Alertmanager's `repeat_interval`; acknowledging stops it);
+ * - `escalation`: after `escalateAfter`, if the episode still fires unacknowledged, the
+ *   `escalateTo` rule's receiver is told too, once;
+ * - `silence_end`: a firing that a silence or an inhibition held back is told once neither
+ *   holds while it still fires. It is due when the silence ends, and is looked at again at
+ *   least every `recheckMs` (a silence deleted or expired early, an inhibiting source that
+ *   resolved), so it is told within about that long.
+ */
+export type PolicyTimerKind = 'repeat' | 'escalation' | 'silence_end';
+
+export interface PolicyTimer {
+  kind: PolicyTimerKind;
+  /** The rule that asked (for an escalation, the escalating rule, not its target). */
+  ruleId: number;
+  dueAt: Date;
+  /** The repeat to send when it is due (1 for the first); 0 for other kinds. */
+  sequence: number;
+}
+
+/** How often a held-back firing is looked at again, at least, unless told otherwise. */
+export const DEFAULT_HELD_RECHECK_MS = 30_000;
+
+/** The timers a decision asks for: a told firing starts its repeats and escalation, a held-back one waits for its end. */
+export function timersFor<R extends PolicyRule>(decision: Decision<R>, kind: NotificationKind | 'repeat' | 'escalation', now: Date, recheckMs = DEFAULT_HELD_RECHECK_MS): PolicyTimer[] {
+  if (kind !== 'firing') return [];
+  const { rule } = decision;
+  const at = (ms: number) => new Date(now.getTime() + ms);
+  if (decision.action === 'send') {
+    const timers: PolicyTimer[] = [];
+    if (rule.repeatIntervalMs) timers.push({ kind: 'repeat', ruleId: rule.id, dueAt: at(rule.repeatIntervalMs), sequence: 1 });
+    if (rule.escalateTo != null && rule.escalateAfterMs != null) timers.push({ kind: 'escalation', ruleId: rule.id, dueAt: at(rule.escalateAfterMs), sequence: 0 });
+    return timers;
+  }
+  if (decision.action === 'suppressed') {
+    const until = decision.silencedUntil === null ? null : new Date(decision.silencedUntil);
+    return [{ kind: 'silence_end', ruleId: rule.id, dueAt: heldRecheckAt(until, now, recheckMs), sequence: 0 }];
+  }
+  if (decision.action === 'inhibited') return [{ kind: 'silence_end', ruleId: rule.id, dueAt: at(recheckMs), sequence: 0 }];
+  return [];
+}
+
+/** When a held-back firing is looked at next: when its silence ends, or after `recheckMs`, whichever is first. */
+export function heldRecheckAt(silencedUntil: Date | null, now: Date, recheckMs: number): Date {
+  const recheck = now.getTime() + recheckMs;
+  return new Date(silencedUntil === null ? recheck : Math.min(Math.max(silencedUntil.getTime(), now.getTime()), recheck));
+}
+
+/** An episode as a due timer finds it. */
+export interface EpisodeState {
+  /** The episode still fires (it is the group's newest and not resolved). */
+  firing: boolean;
+  acknowledged: boolean;
+  silence: { silenced: boolean; until: Date | null };
+  /** The inhibition that holds it back now, or null. */
+  inhibition: Inhibition | null;
+}
+
+/** What a due timer comes to. */
+export type TimerVerdict =
+  /** Nothing to tell, ever: the timer ends. */
+  | { action: 'drop'; reason: 'resolved' | 'acknowledged' | 'rule-gone' }
+  /** Held back now: look again at `until` (a repeat keeps its number). */
+  | { action: 'wait'; until: Date; reason: 'silenced' | 'inhibited' }
+  /** Tell it now. */
+  | { action: 'tell' };
+
+/**
+ * The decision of a due timer. A resolved episode ends every timer; an acknowledged one ends
+ * repeats and escalations (a held-back firing is still told when its silence ends: it never
+ * was). While a silence or an inhibition holds, nothing is told and the timer waits.
+ */
+export function timerVerdict(kind: PolicyTimerKind, episode: EpisodeState, now: Date, recheckMs = DEFAULT_HELD_RECHECK_MS): TimerVerdict {
+  if (!episode.firing) return { action: 'drop', reason: 'resolved' };
+  if (kind !== 'silence_end' && episode.acknowledged) return { action: 'drop', reason: 'acknowledged' };
+  if (episode.silence.silenced) return { action: 'wait', until: heldRecheckAt(episode.silence.until, now, recheckMs), reason: 'silenced' };
+  if (episode.inhibition) return { action: 'wait', until: heldRecheckAt(null, now, recheckMs), reason: 'inhibited' };
+  return { action: 'tell' };
 }

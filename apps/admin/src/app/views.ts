@@ -49,6 +49,7 @@ export function notificationView(row: Notification) {
     groupId: row.group_id,
     instanceId: row.instance_id,
     kind: row.kind,
+    sequence: row.sequence,
     status: row.status,
     attempts: row.attempts,
     lastError: row.last_error,
@@ -70,6 +71,9 @@ const ruleCommon = (row: SlackRule | EmailRule) => ({
   matchCriteria: row.match_criteria as MatchCriteria,
   sendResolved: row.send_resolved,
   continue: row.continue,
+  repeatInterval: row.repeat_interval,
+  escalateTo: row.escalate_to,
+  escalateAfter: row.escalate_after,
   createdAt: row.created_at.toISOString(),
   updatedAt: row.updated_at.toISOString(),
 });

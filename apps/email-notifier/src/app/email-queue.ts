@@ -20,7 +20,7 @@ export function emailQueue(db: Kysely<Database>) {
       const result = await sql`
         insert into email_queue (rule_id, group_id, instance_id, kind, recipients, subject, body_text, body_html, status)
         values (${email.ruleId}, ${email.groupId}, ${email.instanceId}, ${email.kind}, ${email.recipients}::text[], ${email.subject}, ${email.text}, ${email.html}, 'pending')
-        on conflict (instance_id, coalesce(rule_id, 0), kind) where instance_id is not null do nothing`.execute(db);
+        on conflict (instance_id, coalesce(rule_id, 0), kind, sequence) where instance_id is not null do nothing`.execute(db);
       return Number(result.numAffectedRows ?? 0) > 0;
     },
 

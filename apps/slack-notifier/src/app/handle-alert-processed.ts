@@ -1,7 +1,7 @@
 import type { AlertProcessed } from '@sentryhub/contracts';
 import { ruleRepository, type Database } from '@sentryhub/db';
 import type { HandlerContext } from '@sentryhub/messaging';
-import type { Logger, Registry } from '@sentryhub/service-runtime';
+import { createLogger, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { changeBudget } from './change-budget';
 import { slackMetrics } from './metrics';
@@ -9,6 +9,7 @@ import { notificationRepo } from './notification-repo';
 import { prepareChange, type NotifyOutcome, type PreparedChange } from './notify';
 import type { SlackSender } from './slack-client';
 import { slackDelivery } from './slack-delivery';
+import { slackTimerHandler } from './timers';
 
 export interface AlertProcessedHandlerOptions {
   db: Kysely<Database>;
@@ -25,6 +26,8 @@ export interface AlertProcessedHandlerOptions {
   maxPendingChanges?: number;
   /** Where a stored rule that does not validate is reported (it is ignored). */
   logger?: Logger;
+  /** How often a held-back firing (silence, inhibition) is looked at again, at least; 30 s when not given. */
+  heldRecheckMs?: number;
 }
 
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
@@ -50,6 +53,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     notifications,
     metrics,
     defaultChannel: options.defaultChannel,
+    ...(options.heldRecheckMs === undefined ? {} : { heldRecheckMs: options.heldRecheckMs }),
   };
   const delivery = slackDelivery({ notifications, slack: options.slack, metrics, maxPerSecond: options.maxPerSecond ?? 1 });
   const budget = changeBudget(options.maxPendingChanges ?? Number.MAX_SAFE_INTEGER);
@@ -60,7 +64,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     metrics.changesWaiting.set(budget.waiting.changes);
   };
 
-  return async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
+  const handler = async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
     const release = budget.acquire(event.changes.length);
     gauge();
     const giveBack = await release;
@@ -72,6 +76,21 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
       gauge();
     }
   };
+
+  /**
+   * The due timers of this notifier (repeats, escalations, held-back firings), for the timer
+   * loop (libs/db timerLoop): they share this handler's rules, rows and channel pacers.
+   */
+  const handleTimer = slackTimerHandler({
+    db: options.db,
+    rules: deps.rules,
+    notifications,
+    delivery,
+    defaultChannel: options.defaultChannel,
+    logger: options.logger ?? createLogger('slack-notifier', 'silent'),
+    ...(options.heldRecheckMs === undefined ? {} : { recheckMs: options.heldRecheckMs }),
+  });
+  return Object.assign(handler, { handleTimer });
 
   async function handle(event: AlertProcessed, context: HandlerContext): Promise<void> {
     const notifyOptions = { logger: context.logger, lastAttempt: context.lastAttempt, processedAt: event.processedAt };

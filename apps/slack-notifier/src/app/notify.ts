@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { SlackMetrics } from './metrics';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
 import type { DeliveryOutcome, DeliveryRequest } from './slack-delivery';
+import { scheduleTimers } from './timers';
 
 export interface NotifyDeps {
   db: Kysely<Database>;
@@ -13,6 +14,8 @@ export interface NotifyDeps {
   notifications: NotificationRepo;
   metrics: SlackMetrics;
   defaultChannel: string;
+  /** How often a held-back firing is looked at again, at least (timers.ts); 30 s when not given. */
+  heldRecheckMs?: number;
 }
 
 export interface NotifyOptions {
@@ -88,6 +91,9 @@ async function prepareDecision(deps: NotifyDeps, change: AlertChange, decision: 
     log.warn({ templateError: message.templateError }, 'rule template failed to render; using the safe default message');
   };
 
+  // Timers first (idempotent): a crash after them leaves the notice to the timer, never lost.
+  const timerFor = { groupId: change.group.id, instanceId: change.instance.id, kind };
+  if (decision.action === 'suppressed' || decision.action === 'inhibited') await scheduleTimers(deps.db, decision, timerFor, new Date(), deps.heldRecheckMs);
   if (decision.action === 'suppressed') {
     if (await deps.notifications.recordSuppressed(draft)) {
       countTemplateFailure();
@@ -112,6 +118,8 @@ async function prepareDecision(deps: NotifyDeps, change: AlertChange, decision: 
     log.debug({ notificationId: row.id, status: row.status }, 'notification already settled; redelivery ignored');
     return { settled: 'already-settled' };
   }
+  // Repeats and escalation start with the firing that is about to be told.
+  await scheduleTimers(deps.db, decision, timerFor, new Date(), deps.heldRecheckMs);
   // The stored channel: a row left pending by a crash is sent as it was recorded.
   return {
     deliver: {

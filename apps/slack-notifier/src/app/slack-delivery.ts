@@ -75,7 +75,7 @@ function attemptRecord(result: DeliveryResult, lastAttempt: boolean, deliveredVi
 function messageText(rows: Notification[], digest: DigestRef | null): string {
   const [only] = rows;
   if (!digest && only) return only.text;
-  return foldDigest(rows.map((row) => ({ text: row.text, status: row.kind }))).text;
+  return foldDigest(rows.map((row) => ({ text: row.text, status: row.kind === 'resolved' ? 'resolved' : 'firing' }))).text;
 }
 
 /**

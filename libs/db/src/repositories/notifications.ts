@@ -9,13 +9,16 @@ import type { Database, Notification } from '../schema';
  */
 export type Notifier = 'slack' | 'webhook';
 
-export type NotificationKind = 'firing' | 'resolved';
+/** `repeat` rows carry their number in `sequence`; `escalation` rows name the rule escalated to. */
+export type NotificationKind = 'firing' | 'resolved' | 'repeat' | 'escalation';
 
 /** What identifies a notification: it is delivered at most once per (instance, rule, kind). */
 export interface NotificationKey {
   instanceId: number;
   ruleId: number;
   kind: NotificationKind;
+  /** The repeat's number (1, 2, ...); 0 or absent for every other kind. */
+  sequence?: number;
 }
 
 export interface NotificationDraft extends NotificationKey {
@@ -68,7 +71,7 @@ const updateOf = (row: Notification) => ({
 });
 
 /** The unique index `notifications_once_per_instance_rule_kind` as an ON CONFLICT target. */
-const ONCE_PER_INSTANCE_RULE_KIND = sql`instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind`;
+const ONCE_PER_INSTANCE_RULE_KIND = sql`instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind, sequence`;
 
 /** At most this many drafts in one INSERT (10 parameters each). */
 const MAX_DRAFTS_PER_INSERT = 500;
@@ -80,7 +83,7 @@ interface QueuedDraft {
 }
 
 /** A notification's identity, as the unique index sees it. */
-const draftKey = (draft: NotificationKey) => `${draft.instanceId}/${draft.ruleId}/${draft.kind}`;
+const draftKey = (draft: NotificationKey) => `${draft.instanceId}/${draft.ruleId}/${draft.kind}/${draft.sequence ?? 0}`;
 
 export interface NotificationRepoOptions {
   /** Whose rows: `slack` (the default) or `webhook`. */
@@ -91,7 +94,7 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
   const notifier: Notifier = options.notifier ?? 'slack';
   const ruleColumn = notifier === 'slack' ? 'rule_id' : 'webhook_rule_id';
   const ruleOf = (row: Notification) => (notifier === 'slack' ? row.rule_id : row.webhook_rule_id);
-  const rowKey = (row: Notification) => `${row.instance_id}/${ruleOf(row) ?? 0}/${row.kind}`;
+  const rowKey = (row: Notification) => `${row.instance_id}/${ruleOf(row) ?? 0}/${row.kind}/${row.sequence}`;
   /** The columns of a new row that name the notifier and the rule. */
   const ruleColumns = (ruleId: number) => (notifier === 'slack' ? { notifier, rule_id: ruleId } : { notifier, rule_id: null, webhook_rule_id: ruleId });
 
@@ -106,6 +109,7 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
         group_id: draft.groupId,
         instance_id: draft.instanceId,
         kind: draft.kind,
+        sequence: draft.sequence ?? 0,
         status,
         text: draft.text,
         updated_at: new Date(),
@@ -128,7 +132,7 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
       const now = new Date();
       const inserted = await db
         .insertInto('notifications')
-        .values(drafts.map((draft) => ({ channel: draft.channel, ...ruleColumns(draft.ruleId), group_id: draft.groupId, instance_id: draft.instanceId, kind: draft.kind, status: 'pending' as const, text: draft.text, updated_at: now })))
+        .values(drafts.map((draft) => ({ channel: draft.channel, ...ruleColumns(draft.ruleId), group_id: draft.groupId, instance_id: draft.instanceId, kind: draft.kind, sequence: draft.sequence ?? 0, status: 'pending' as const, text: draft.text, updated_at: now })))
         .onConflict((oc) => oc.expression(ONCE_PER_INSTANCE_RULE_KIND).doNothing())
         .returningAll()
         .execute();
@@ -140,7 +144,7 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
           .selectFrom('notifications')
           .selectAll()
           .where('notifier', '=', notifier)
-          .where((eb) => eb.or(missing.map((draft) => eb.and([eb('instance_id', '=', draft.instanceId), eb(ruleColumn, '=', draft.ruleId), eb('kind', '=', draft.kind)]))))
+          .where((eb) => eb.or(missing.map((draft) => eb.and([eb('instance_id', '=', draft.instanceId), eb(ruleColumn, '=', draft.ruleId), eb('kind', '=', draft.kind), eb('sequence', '=', draft.sequence ?? 0)]))))
           .execute();
         for (const row of rows) existing.set(rowKey(row), row);
       }
@@ -184,6 +188,28 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
         if (queued.length >= MAX_DRAFTS_PER_INSERT) flushQueued();
         else if (queued.length === 1) setImmediate(flushQueued);
       });
+    },
+
+    /**
+     * A held-back firing (`suppressed` or `inhibited`) whose silence or inhibition no longer
+     * holds: its row becomes `pending`, to be delivered as any other (exactly once). Returns
+     * the row as it is now (already pending or settled when an earlier try got this far), or
+     * undefined when the firing has no row under this rule.
+     */
+    async releaseHeld(instanceId: number, ruleId: number): Promise<Notification | undefined> {
+      const released = await db
+        .updateTable('notifications')
+        .set({ status: 'pending', last_error: null, inhibited_by_group_id: null, updated_at: new Date() })
+        .where('instance_id', '=', instanceId)
+        .where('notifier', '=', notifier)
+        .where(ruleColumn, '=', ruleId)
+        .where('kind', '=', 'firing')
+        .where('sequence', '=', 0)
+        .where('status', 'in', ['suppressed', 'inhibited'])
+        .returningAll()
+        .executeTakeFirst();
+      if (released) return released;
+      return db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).where('notifier', '=', notifier).where(ruleColumn, '=', ruleId).where('kind', '=', 'firing').where('sequence', '=', 0).executeTakeFirst();
     },
 
     /** Whether the firing of this instance was delivered under this rule. */

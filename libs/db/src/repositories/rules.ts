@@ -1,4 +1,4 @@
-import { MatchCriteria, SilenceMatcher, type LabelSet } from '@sentryhub/contracts';
+import { MatchCriteria, parseDuration, SilenceMatcher, type LabelSet } from '@sentryhub/contracts';
 import { sql, type Kysely, type SqlBool } from 'kysely';
 import { z } from 'zod';
 import type { Database, EmailRule, InhibitRuleRow, SlackRule, WebhookRule } from '../schema';
@@ -20,6 +20,11 @@ export interface StoredRule {
   matchCriteria: MatchCriteria;
   sendResolved: boolean;
   continue: boolean;
+  /** `repeat_interval` in ms (null: never repeats; a stored value that does not parse counts as null). */
+  repeatIntervalMs: number | null;
+  /** `escalate_to`: the rule of the same kind told too after `escalateAfterMs`; null: no escalation. */
+  escalateTo: number | null;
+  escalateAfterMs: number | null;
   /** Why the stored `match_criteria` do not validate (such a rule matches nothing), or null. */
   criteriaError: string | null;
 }
@@ -76,9 +81,19 @@ function commonOf(row: SlackRule | EmailRule | WebhookRule): StoredRule {
     matchCriteria: criteria.success ? criteria.data : {},
     sendResolved: row.send_resolved,
     continue: row.continue,
+    repeatIntervalMs: positiveDuration(row.repeat_interval),
+    escalateTo: row.escalate_to,
+    escalateAfterMs: row.escalate_to === null ? null : (durationOrNull(row.escalate_after) ?? null),
     criteriaError,
   };
 }
+
+const durationOrNull = (text: string | null): number | null => (text === null ? null : parseDuration(text));
+/** A repeat interval of 0 would repeat without pause: it counts as none. */
+const positiveDuration = (text: string | null): number | null => {
+  const ms = durationOrNull(text);
+  return ms !== null && ms > 0 ? ms : null;
+};
 
 export const storedSlackRule = (row: SlackRule): StoredSlackRule => ({
   ...commonOf(row),
@@ -309,7 +324,7 @@ export async function firingsTold(db: Kysely<Database>, kind: 'slack' | 'email' 
 export interface HeldBackNotification {
   instanceId: number;
   ruleId: number;
-  kind: 'firing' | 'resolved';
+  kind: 'firing' | 'resolved' | 'repeat' | 'escalation';
   groupId: number;
   /** The firing group that inhibits it. */
   inhibitedByGroupId: number;
@@ -325,7 +340,7 @@ export async function recordInhibitedNotification(db: Kysely<Database>, held: He
   const row = await db
     .insertInto('notifications')
     .values({ channel: held.channel, rule_id: held.ruleId, group_id: held.groupId, instance_id: held.instanceId, kind: held.kind, status: 'inhibited', text: held.text, last_error: held.reason, inhibited_by_group_id: held.inhibitedByGroupId, updated_at: new Date() })
-    .onConflict((oc) => oc.expression(sql`instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind`).doNothing())
+    .onConflict((oc) => oc.expression(sql`instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind, sequence`).doNothing())
     .returning('id')
     .executeTakeFirst();
   return row !== undefined;
@@ -336,6 +351,6 @@ export async function recordInhibitedEmail(db: Kysely<Database>, held: HeldBackN
   const result = await sql`
     insert into email_queue (rule_id, group_id, instance_id, kind, recipients, subject, body_text, body_html, status, last_error, inhibited_by_group_id)
     values (${held.ruleId}, ${held.groupId}, ${held.instanceId}, ${held.kind}, ${held.recipients}::text[], ${held.subject}, ${held.text}, ${held.html}, 'inhibited', ${held.reason}, ${held.inhibitedByGroupId})
-    on conflict (instance_id, coalesce(rule_id, 0), kind) where instance_id is not null do nothing`.execute(db);
+    on conflict (instance_id, coalesce(rule_id, 0), kind, sequence) where instance_id is not null do nothing`.execute(db);
   return Number(result.numAffectedRows ?? 0) > 0;
 }

@@ -1,4 +1,4 @@
-import { EmailRuleBody, EmailRuleView, ErrorResponse, IdParams, PreviewBody, PreviewView, SlackRuleBody, SlackRuleView } from '@sentryhub/contracts';
+import { EmailRuleBody, EmailRuleView, ErrorResponse, escalationProblem, IdParams, PreviewBody, PreviewView, SlackRuleBody, SlackRuleView } from '@sentryhub/contracts';
 import { activeSilences, type Database } from '@sentryhub/db';
 import { silenceState } from '@sentryhub/rules';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -33,6 +33,14 @@ function isUniqueViolation(error: unknown): boolean {
 export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defaultChannel }: RuleRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
 
+  /** Why a rule's escalation cannot be saved (both fields or neither; another existing rule of the same kind), or null. */
+  async function escalationRefusal(table: 'slack_rules' | 'email_rules', body: { escalateTo: number | null; escalateAfter: string | null }, id: number | undefined): Promise<string | null> {
+    const problem = escalationProblem({ ...body, ...(id === undefined ? {} : { id }) });
+    if (problem || body.escalateTo === null) return problem;
+    const target = await db.selectFrom(table).select('id').where('id', '=', body.escalateTo).executeTakeFirst();
+    return target ? null : `escalateTo: ${table === 'slack_rules' ? 'Slack' : 'email'} rule ${body.escalateTo} not found`;
+  }
+
   /** The group and its latest episode, as a notifier would see them. */
   async function snapshotFor(groupId: number) {
     const group = await db.selectFrom('alert_groups').selectAll().where('id', '=', groupId).executeTakeFirst();
@@ -50,6 +58,9 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     match_criteria: JSON.stringify(body.matchCriteria),
     send_resolved: body.sendResolved,
     continue: body.continue,
+    repeat_interval: body.repeatInterval,
+    escalate_to: body.escalateTo,
+    escalate_after: body.escalateAfter,
     slack_channel: body.slackChannel,
     message_template: body.messageTemplate,
     resolved_message_template: body.resolvedMessageTemplate,
@@ -68,6 +79,8 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
   routes.post('/slack-rules', { config: { role: 'editor' }, schema: { body: SlackRuleBody, response: { 201: SlackRuleView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(slackTemplates(request.body));
     if (problems.length) return invalidTemplates(reply, problems);
+    const escalation = await escalationRefusal('slack_rules', request.body, undefined);
+    if (escalation) return reply.code(400).send({ error: escalation });
     try {
       const { row, event } = await db.transaction().execute(async (trx) => {
         const row = await trx.insertInto('slack_rules').values(slackRow(request.body)).returningAll().executeTakeFirstOrThrow();
@@ -84,6 +97,8 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
   routes.put('/slack-rules/:id', { config: { role: 'editor' }, schema: { params: IdParams, body: SlackRuleBody, response: { 200: SlackRuleView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(slackTemplates(request.body));
     if (problems.length) return invalidTemplates(reply, problems);
+    const escalation = await escalationRefusal('slack_rules', request.body, request.params.id);
+    if (escalation) return reply.code(400).send({ error: escalation });
     try {
       const result = await db.transaction().execute(async (trx) => {
         const row = await trx.updateTable('slack_rules').set({ ...slackRow(request.body), updated_at: new Date() }).where('id', '=', request.params.id).returningAll().executeTakeFirst();
@@ -158,6 +173,9 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
     match_criteria: JSON.stringify(body.matchCriteria),
     send_resolved: body.sendResolved,
     continue: body.continue,
+    repeat_interval: body.repeatInterval,
+    escalate_to: body.escalateTo,
+    escalate_after: body.escalateAfter,
     recipients: body.recipients,
     subject_template: body.subjectTemplate,
     body_template: body.bodyTemplate,
@@ -175,6 +193,8 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
   routes.post('/email-rules', { config: { role: 'editor' }, schema: { body: EmailRuleBody, response: { 201: EmailRuleView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(emailTemplates(request.body));
     if (problems.length) return invalidTemplates(reply, problems);
+    const escalation = await escalationRefusal('email_rules', request.body, undefined);
+    if (escalation) return reply.code(400).send({ error: escalation });
     try {
       const { row, event } = await db.transaction().execute(async (trx) => {
         const row = await trx.insertInto('email_rules').values(emailRow(request.body)).returningAll().executeTakeFirstOrThrow();
@@ -191,6 +211,8 @@ export async function ruleRoutes(app: FastifyInstance, { db, audit, slack, defau
   routes.put('/email-rules/:id', { config: { role: 'editor' }, schema: { params: IdParams, body: EmailRuleBody, response: { 200: EmailRuleView, ...errors } } }, async (request, reply) => {
     const problems = templateProblems(emailTemplates(request.body));
     if (problems.length) return invalidTemplates(reply, problems);
+    const escalation = await escalationRefusal('email_rules', request.body, request.params.id);
+    if (escalation) return reply.code(400).send({ error: escalation });
     try {
       const result = await db.transaction().execute(async (trx) => {
         const row = await trx.updateTable('email_rules').set({ ...emailRow(request.body), updated_at: new Date() }).where('id', '=', request.params.id).returningAll().executeTakeFirst();

@@ -1,0 +1,288 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import { createDb, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
+import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
+import { createLogger, Registry } from '@sentryhub/service-runtime';
+import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertProcessedHandler } from './handle-alert-processed';
+import { createSlackSender, type SlackSender } from './slack-client';
+
+/**
+ * Timers in PostgreSQL through the real slack-notifier handler, RabbitMQ, PostgreSQL and an
+ * HTTP server standing in for Slack, with two notifier "replicas" (each its own handler,
+ * database pool and timer loop) sharing the timers: repeats stop on acknowledgement, a silence
+ * that ends (or is deleted) tells the held-back episode once, an inhibition source that
+ * resolves tells its held-back target, escalation tells the other rule once and only while
+ * unacknowledged, and no timer message goes out twice.
+ */
+const RECHECK_MS = 400;
+let database: TestDatabase;
+let secondDb: Kysely<Database>;
+let vhost: TestVhost;
+let slackMock: SlackMock;
+let slack: SlackSender;
+let messaging: Messaging;
+let subscription: Subscription;
+const loops: TimerLoop[] = [];
+const handledEvents: string[] = [];
+const timersHandled = [0, 0];
+
+beforeAll(async () => {
+  [database, vhost, slackMock] = await Promise.all([createTestDatabase('slack_timers'), createTestVhost('slack-timers'), startSlackMock()]);
+  secondDb = createDb(database.url, { maxConnections: 5, applicationName: 'slack-timers-replica-2' });
+  slack = createSlackSender({ endpoint: slackMock.url, timeoutMs: 5_000 });
+  const logger = createLogger('slack-timers-test', 'silent');
+  messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.slackNotifierAlertsProcessed], retryDelayMs: 200 }), { logger });
+  const replicas = [database.db, secondDb].map((db) => alertProcessedHandler({ db, slack, registry: new Registry(), defaultChannel: '#default', rulesCacheMs: 0, maxPerSecond: 100, logger, heldRecheckMs: RECHECK_MS }));
+  const [first] = replicas;
+  if (!first) throw new Error('no replica');
+  subscription = await subscribe(messaging, {
+    queue: QUEUES.slackNotifierAlertsProcessed,
+    parse: (json) => AlertProcessedSchema.safeParse(json),
+    logger,
+    handler: async (event, context) => {
+      await first(event, context);
+      handledEvents.push(event.id);
+    },
+  });
+  replicas.forEach((replica, index) => {
+    const loop = timerLoop({
+      db: index === 0 ? database.db : secondDb,
+      notifier: 'slack',
+      pollMs: 100,
+      logger,
+      handle: async (timer) => {
+        const outcome = await replica.handleTimer(timer);
+        timersHandled[index] = (timersHandled[index] ?? 0) + 1;
+        return outcome;
+      },
+    });
+    loop.start();
+    loops.push(loop);
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(loops.map((loop) => loop.stop()));
+  await subscription?.cancel();
+  await messaging?.shutdown();
+  await slack?.close();
+  await slackMock?.close();
+  await secondDb?.destroy();
+  await database?.destroy();
+  await vhost?.destroy();
+});
+
+const tag = () => randomBytes(4).toString('hex');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function insertRule(name: string, criteria: Record<string, string>, channel: string | null, options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string; priority?: number } = {}): Promise<number> {
+  const row = await database.db
+    .insertInto('slack_rules')
+    .values({
+      name,
+      priority: options.priority ?? 0,
+      match_criteria: JSON.stringify(criteria),
+      slack_channel: channel,
+      message_template: `${name}: {{ alert_group.name }} {{ alert_group.labels.instance }} {{ status }}`,
+      repeat_interval: options.repeatInterval ?? null,
+      escalate_to: options.escalateTo ?? null,
+      escalate_after: options.escalateAfter ?? null,
+      updated_at: new Date(),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+interface Seeded {
+  groupId: number;
+  instanceId: number;
+  labels: Record<string, string>;
+  fingerprint: string;
+}
+
+/** A firing group with a firing episode, as the alert processor stores them. */
+async function seed(labels: Record<string, string>): Promise<Seeded> {
+  const fingerprint = randomBytes(8).toString('hex');
+  const group = await database.db
+    .insertInto('alert_groups')
+    .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const instance = await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}', generator_url: null }).returning('id').executeTakeFirstOrThrow();
+  return { groupId: group.id, instanceId: instance.id, labels, fingerprint };
+}
+
+function changeOf(seeded: Seeded, silencedUntil: Date | null = null): AlertChange {
+  return {
+    change: 'created',
+    group: { id: seeded.groupId, fingerprint: seeded.fingerprint, name: seeded.labels['alertname'] ?? 'x', labels: seeded.labels, severity: 'warning', instance: seeded.labels['instance'] ?? null, source: 'webhook', status: 'firing', firingCount: 1, silenced: silencedUntil !== null, silencedUntil: silencedUntil?.toISOString() ?? null, acknowledged: false },
+    instance: { id: seeded.instanceId, status: 'firing', startsAt: new Date().toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+  };
+}
+
+async function deliver(...changes: AlertChange[]): Promise<void> {
+  const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes };
+  await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed(event.status), event, { messageId: event.id });
+  await waitFor(() => (handledEvents.includes(event.id) ? true : null), 20_000, `event ${event.id} handled`);
+}
+
+const rowsOf = (instanceId: number) => database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
+const timersOf = (instanceId: number) => database.db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).execute();
+const textsTo = (channel: string) => slackMock.requests.filter((request) => request.channel === channel).map((request) => request.text);
+const silenceOn = (labels: Record<string, string>, endsAt: Date) =>
+  database.db
+    .insertInto('silences')
+    .values({ matchers: JSON.stringify(Object.entries(labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))), starts_at: new Date(Date.now() - 1_000), ends_at: endsAt, created_by: 'test', comment: 'timers test' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+
+describe('repeats', () => {
+  it('tell a still-firing episode again at repeatInterval, numbered, until it is acknowledged', async () => {
+    const t = tag();
+    await insertRule(`rep-${t}`, { team: t }, `#rep-${t}`, { repeatInterval: '1s' });
+    const alert = await seed({ alertname: 'HighCPU', instance: `web-${t}`, team: t });
+    await deliver(changeOf(alert));
+    const text = `rep-${t}: HighCPU web-${t} firing`;
+    await waitFor(() => (textsTo(`#rep-${t}`).length >= 3 ? true : null), 20_000, 'the firing and two repeats');
+    const rows = await rowsOf(alert.instanceId);
+    expect(rows.slice(0, 3).map((row) => [row.kind, row.sequence, row.status])).toEqual([
+      ['firing', 0, 'sent'],
+      ['repeat', 1, 'sent'],
+      ['repeat', 2, 'sent'],
+    ]);
+    expect(textsTo(`#rep-${t}`).slice(0, 3)).toEqual([text, text, text]);
+
+    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', alert.groupId).execute();
+    // The timer ends at its next due time; a repeat already in flight may still land.
+    await waitFor(async () => ((await timersOf(alert.instanceId)).length === 0 ? true : null), 20_000, 'the repeat timer ends');
+    const told = textsTo(`#rep-${t}`).length;
+    await sleep(2_500);
+    expect(textsTo(`#rep-${t}`)).toHaveLength(told);
+    const sequences = (await rowsOf(alert.instanceId)).filter((row) => row.kind === 'repeat').map((row) => row.sequence);
+    expect(sequences).toEqual([...Array(sequences.length).keys()].map((index) => index + 1));
+    expect(sequences.length).toBe(told - 1);
+  });
+});
+
+describe('the end of a silence', () => {
+  it('tells the held-back episode once when the silence expires', async () => {
+    const t = tag();
+    await insertRule(`sil-${t}`, { team: t }, `#sil-${t}`);
+    const labels = { alertname: 'DiskFull', instance: `db-${t}`, team: t };
+    const endsAt = new Date(Date.now() + 2_000);
+    await silenceOn({ team: t }, endsAt);
+    const alert = await seed(labels);
+    await deliver(changeOf(alert, endsAt));
+    expect((await rowsOf(alert.instanceId)).map((row) => row.status)).toEqual(['suppressed']);
+    expect(textsTo(`#sil-${t}`)).toEqual([]);
+
+    await waitFor(() => (textsTo(`#sil-${t}`).length > 0 ? true : null), 20_000, 'the held-back firing told');
+    expect(Date.now()).toBeGreaterThanOrEqual(endsAt.getTime());
+    await sleep(1_500);
+    expect(textsTo(`#sil-${t}`)).toEqual([`sil-${t}: DiskFull db-${t} firing`]);
+    expect((await rowsOf(alert.instanceId)).map((row) => [row.kind, row.status])).toEqual([['firing', 'sent']]);
+    expect(await timersOf(alert.instanceId)).toEqual([]);
+  });
+
+  it('tells it when the silence is deleted early; an episode that resolved under the silence is never told', async () => {
+    const t = tag();
+    await insertRule(`del-${t}`, { team: t }, `#del-${t}`);
+    const endsAt = new Date(Date.now() + 3_600_000);
+    const silence = await silenceOn({ team: t }, endsAt);
+    const held = await seed({ alertname: 'DiskFull', instance: `a-${t}`, team: t });
+    const gone = await seed({ alertname: 'DiskFull', instance: `b-${t}`, team: t });
+    await deliver(changeOf(held, endsAt), changeOf(gone, endsAt));
+    await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', gone.instanceId).execute();
+    await sleep(RECHECK_MS * 3);
+    expect(textsTo(`#del-${t}`)).toEqual([]);
+
+    await database.db.deleteFrom('silences').where('id', '=', silence.id).execute();
+    await waitFor(() => (textsTo(`#del-${t}`).length > 0 ? true : null), 20_000, 'the held-back firing told');
+    await sleep(1_500);
+    expect(textsTo(`#del-${t}`)).toEqual([`del-${t}: DiskFull a-${t} firing`]);
+    expect((await rowsOf(gone.instanceId)).map((row) => row.status)).toEqual(['suppressed']);
+    expect(await timersOf(gone.instanceId)).toEqual([]);
+  });
+});
+
+describe('inhibition', () => {
+  it('tells the held-back target once its source resolves', async () => {
+    const t = tag();
+    await insertRule(`inh-${t}`, { cluster: t }, `#inh-${t}`);
+    await database.db
+      .insertInto('inhibit_rules')
+      .values({
+        name: `node-${t}`,
+        source_matchers: JSON.stringify([{ name: 'alertname', value: 'NodeDown', isEqual: true, isRegex: false }, { name: 'cluster', value: t, isEqual: true, isRegex: false }]),
+        target_matchers: JSON.stringify([{ name: 'alertname', value: 'DiskFull', isEqual: true, isRegex: false }]),
+        equal: ['instance'],
+        created_by: 'test',
+      })
+      .execute();
+    const source = await seed({ alertname: 'NodeDown', instance: `db-${t}`, cluster: t });
+    const target = await seed({ alertname: 'DiskFull', instance: `db-${t}`, cluster: t });
+    await deliver(changeOf(source));
+    await deliver(changeOf(target));
+    expect((await rowsOf(target.instanceId)).map((row) => [row.status, row.inhibited_by_group_id])).toEqual([['inhibited', source.groupId]]);
+    await sleep(RECHECK_MS * 3);
+    expect(textsTo(`#inh-${t}`).filter((text) => text.includes('DiskFull'))).toEqual([]);
+
+    await database.db.updateTable('alert_groups').set({ current_status: 'resolved' }).where('id', '=', source.groupId).execute();
+    await waitFor(() => (textsTo(`#inh-${t}`).some((text) => text.includes('DiskFull')) ? true : null), 20_000, 'the held-back target told');
+    await sleep(1_500);
+    expect(textsTo(`#inh-${t}`).filter((text) => text.includes('DiskFull'))).toEqual([`inh-${t}: DiskFull db-${t} firing`]);
+    expect((await rowsOf(target.instanceId)).map((row) => [row.status, row.inhibited_by_group_id])).toEqual([['sent', null]]);
+  });
+});
+
+describe('escalation', () => {
+  it("tells the other rule's channel once when the episode still fires unacknowledged; never once it is acknowledged", async () => {
+    const t = tag();
+    const manager = await insertRule(`mgr-${t}`, { never: t }, `#mgr-${t}`);
+    const team = await insertRule(`team-${t}`, { team: t }, `#team-${t}`, { escalateTo: manager, escalateAfter: '1s' });
+    const unacked = await seed({ alertname: 'Outage', instance: `u-${t}`, team: t });
+    const acked = await seed({ alertname: 'Outage', instance: `k-${t}`, team: t });
+    await deliver(changeOf(unacked), changeOf(acked));
+    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', acked.groupId).execute();
+
+    await waitFor(() => (textsTo(`#mgr-${t}`).length > 0 ? true : null), 20_000, 'the escalation');
+    await waitFor(async () => ((await timersOf(acked.instanceId)).length === 0 ? true : null), 20_000, 'the acknowledged episode’s escalation ends');
+    await sleep(2_000);
+    expect(textsTo(`#mgr-${t}`)).toEqual([`mgr-${t}: Outage u-${t} firing`]);
+    // Both firings went to the team's channel (one event: possibly one digest).
+    expect(textsTo(`#team-${t}`).join('\n')).toMatch(new RegExp(`u-${t}[\\s\\S]*k-${t}|k-${t}[\\s\\S]*u-${t}`));
+    expect((await rowsOf(unacked.instanceId)).map((row) => [row.kind, row.rule_id, row.status])).toEqual([
+      ['firing', team, 'sent'],
+      ['escalation', manager, 'sent'],
+    ]);
+    expect((await rowsOf(acked.instanceId)).map((row) => row.kind)).toEqual(['firing']);
+    expect(await timersOf(unacked.instanceId)).toEqual([]);
+  });
+});
+
+describe('two replicas', () => {
+  it('share the timers: every repeat goes out exactly once', async () => {
+    const t = tag();
+    await insertRule(`rr-${t}`, { team: t }, null, { repeatInterval: '1s' });
+    const alerts = await Promise.all(Array.from({ length: 20 }, (_, index) => seed({ alertname: 'Load', instance: `n${index}-${t}`, team: t, channel: `#rr-${t}-${index}` })));
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    const channels = alerts.map((_, index) => `#rr-${t}-${index}`);
+    await waitFor(() => (channels.every((channel) => textsTo(channel).length >= 4) ? true : null), 30_000, 'three repeats of every alert');
+    // Stop the repeats and let what is in flight land before counting.
+    await database.db.updateTable('alert_groups').set({ acknowledged: true }).where('id', 'in', alerts.map((alert) => alert.groupId)).execute();
+    await waitFor(async () => ((await database.db.selectFrom('notification_timers').select('id').where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute()).length === 0 ? true : null), 20_000, 'every timer ends');
+    await sleep(500);
+    for (const [index, alert] of alerts.entries()) {
+      const rows = await rowsOf(alert.instanceId);
+      const sent = rows.filter((row) => row.status === 'sent');
+      // One Slack message per row, and one row per (instance, rule, kind, sequence).
+      expect(textsTo(channels[index] ?? '')).toHaveLength(sent.length);
+      expect(rows.map((row) => `${row.kind}/${row.sequence}`)).toEqual(['firing/0', ...sent.slice(1).map((_, n) => `repeat/${n + 1}`)]);
+    }
+    expect((timersHandled[0] ?? 0) + (timersHandled[1] ?? 0)).toBeGreaterThanOrEqual(60);
+  });
+});

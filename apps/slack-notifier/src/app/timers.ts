@@ -1,0 +1,98 @@
+import { timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
+import type { Logger } from '@sentryhub/service-runtime';
+import { composeMessage, DEFAULT_HELD_RECHECK_MS, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import type { Kysely } from 'kysely';
+import type { NotificationDraft, NotificationRepo } from './notification-repo';
+import type { DeliveryOutcome, SlackDelivery } from './slack-delivery';
+
+/**
+ * The Slack notifier's due timers (libs/db timers.ts claims them, libs/rules `timerVerdict`
+ * decides): a repeat tells a still-firing, unacknowledged, unsilenced episode again under the
+ * rule (a `repeat` row numbered by `sequence`); an escalation tells the `escalateTo` rule's
+ * channel once (an `escalation` row under that rule); a held-back firing (`suppressed` or
+ * `inhibited` row) is released to `pending` once nothing holds it. Every message goes through
+ * its own `notifications` row and the same exactly-once delivery as an event's.
+ */
+export interface SlackTimerDeps {
+  db: Kysely<Database>;
+  rules: Pick<RuleRepository, 'activeSlackRules' | 'activeInhibitRules'>;
+  notifications: NotificationRepo;
+  delivery: SlackDelivery;
+  defaultChannel: string;
+  logger: Logger;
+  /** How often a held-back firing or a waiting repeat is looked at again, at least. */
+  recheckMs?: number;
+}
+
+/** Schedules the timers a decision asks for (idempotent: a timer that exists stays as it is). */
+export async function scheduleTimers(db: Kysely<Database>, decision: Decision<StoredSlackRule>, change: { groupId: number; instanceId: number; kind: 'firing' | 'resolved' }, now = new Date(), recheckMs = DEFAULT_HELD_RECHECK_MS): Promise<void> {
+  await timerRepo(db).scheduleAll('slack', timersFor(decision, change.kind, now, recheckMs), change);
+}
+
+export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
+  const recheckMs = deps.recheckMs ?? DEFAULT_HELD_RECHECK_MS;
+
+  async function deliver(draft: NotificationDraft, log: Logger, now: Date): Promise<DeliveryOutcome | 'already-settled'> {
+    const { row } = await deps.notifications.ensurePending(draft);
+    return deliverRow(row, log, now);
+  }
+
+  async function deliverRow(row: { id: number; status: string; channel: string }, log: Logger, now: Date): Promise<DeliveryOutcome | 'already-settled'> {
+    if (row.status !== 'pending') return 'already-settled';
+    return deps.delivery.submit(row.channel, { notificationId: row.id, lastAttempt: false, processedAt: now.toISOString(), logger: log });
+  }
+
+  return async (timer: NotificationTimer): Promise<TimerOutcome> => {
+    const kind = timer.kind as PolicyTimerKind | 'group_flush';
+    if (kind === 'group_flush' || timer.instance_id === null) return { action: 'done' };
+    const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
+    const rules = await deps.rules.activeSlackRules();
+    const rule = rules.find((candidate) => candidate.id === timer.rule_id);
+    if (!rule) {
+      log.debug('the rule is gone or inactive; timer dropped');
+      return { action: 'done' };
+    }
+    const now = new Date();
+    const episode = await timerEpisode(deps.db, timer.instance_id, { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates }, now);
+    if (!episode) return { action: 'done' };
+    const { change } = episode;
+    const verdict = timerVerdict(kind, episode, now, recheckMs);
+    if (verdict.action === 'drop') {
+      log.debug({ reason: verdict.reason }, 'timer ends without a message');
+      return { action: 'done' };
+    }
+    if (verdict.action === 'wait') return { action: 'reschedule', dueAt: verdict.until };
+
+    const draftFor = (target: StoredSlackRule, notificationKind: NotificationDraft['kind'], sequence: number): NotificationDraft => {
+      const message = composeMessage(target, change, deps.defaultChannel);
+      return { instanceId: change.instance.id, groupId: change.group.id, ruleId: target.id, kind: notificationKind, sequence, channel: message.channel, text: message.text };
+    };
+
+    switch (kind) {
+      case 'silence_end': {
+        // The held row becomes pending; a firing held back before it was recorded (a crash) is recorded now.
+        const held = await deps.notifications.releaseHeld(change.instance.id, rule.id);
+        const outcome = held ? await deliverRow(held, log, now) : await deliver(draftFor(rule, 'firing', 0), log, now);
+        log.info({ outcome }, 'held-back firing told: nothing holds it any more');
+        await scheduleTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing' }, now, recheckMs);
+        return { action: 'done' };
+      }
+      case 'repeat': {
+        if (!rule.repeatIntervalMs) return { action: 'done' };
+        const outcome = await deliver(draftFor(rule, 'repeat', timer.sequence), log, now);
+        log.info({ outcome, sequence: timer.sequence }, 'still firing: told again');
+        return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
+      }
+      case 'escalation': {
+        const target = rule.escalateTo === null ? undefined : rules.find((candidate) => candidate.id === rule.escalateTo);
+        if (!target) {
+          log.warn({ escalateTo: rule.escalateTo }, 'escalation rule is gone or inactive; not escalated');
+          return { action: 'done' };
+        }
+        const outcome = await deliver(draftFor(target, 'escalation', 0), log, now);
+        log.info({ outcome, escalatedTo: target.id }, 'still firing unacknowledged: escalated');
+        return { action: 'done' };
+      }
+    }
+  };
+}

@@ -1,0 +1,335 @@
+import type { AlertChange, LabelSet, Severity } from '@sentryhub/contracts';
+import { findInhibitingSource, type StoredInhibitRule } from './rules';
+import { activeSilences, type ActiveSilenceRow } from './silences';
+import { sql, type Kysely } from 'kysely';
+import type { Database, NotificationTimer, TimerKind } from '../schema';
+
+/**
+ * Timers in PostgreSQL, shared by every notifier (Slack, email, webhook): repeats, the end of
+ * a silence or an inhibition that held a firing back, escalations (and, later, group flushes)
+ * are rows of `notification_timers` with a due time. No timer lives only in a process's memory:
+ * each notifier replica runs `timerLoop`, which claims due rows of its notifier with
+ * FOR UPDATE SKIP LOCKED about once a second and works on them under a lease.
+ *
+ * The lease is what makes a crash harmless: claiming sets `leased_until` and commits; the
+ * handler then records its notification under the notification's own once-per key (instance,
+ * rule, kind, sequence) and sends it through the notifier's exactly-once path, and only then
+ * is the timer finished (deleted or moved to its next due time, compare-and-set on the lease).
+ * A replica killed in between leaves the timer leased; once the lease has passed another
+ * replica takes it, finds the same notification row (sent: nothing to do; pending: sends it)
+ * and finishes the timer. Nothing is lost and nothing is sent twice, beyond a receiver that
+ * accepted a message whose recording then failed.
+ */
+
+export type TimerNotifier = NotificationTimer['notifier'];
+
+export interface TimerDraft {
+  kind: TimerKind;
+  notifier: TimerNotifier;
+  ruleId: number;
+  groupId: number;
+  instanceId: number | null;
+  groupKey?: string;
+  /** The repeat to send when it is due (1 for the first); 0 for other kinds. */
+  sequence?: number;
+  dueAt: Date;
+}
+
+/** What a handler made of a due timer. */
+export type TimerOutcome =
+  /** Finished: the timer is deleted. */
+  | { action: 'done' }
+  /** Due again at `dueAt`, with `sequence` (a repeat moves on to the next one; otherwise unchanged). */
+  | { action: 'reschedule'; dueAt: Date; sequence?: number };
+
+export function timerRepo(db: Kysely<Database>) {
+  return {
+    /**
+     * Creates the timer unless one with the same key exists (then nothing changes: a
+     * redelivered event never pushes a repeat further out); true when this call created it.
+     */
+    async schedule(draft: TimerDraft): Promise<boolean> {
+      const row = await db
+        .insertInto('notification_timers')
+        .values({
+          kind: draft.kind,
+          notifier: draft.notifier,
+          rule_id: draft.ruleId,
+          group_id: draft.groupId,
+          instance_id: draft.instanceId,
+          group_key: draft.groupKey ?? '',
+          sequence: draft.sequence ?? 0,
+          due_at: draft.dueAt,
+        })
+        .onConflict((oc) => oc.columns(['kind', 'notifier', 'rule_id', 'instance_id', 'group_key']).doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
+    /**
+     * (The lease end is cut to milliseconds: it comes back as a JavaScript Date, and `finish`
+     * compares it with what is stored.)
+     * Leases up to `limit` due timers of `notifier` for `leaseMs`: those due and not leased,
+     * and those whose lease ran out (their replica died). SKIP LOCKED lets replicas share them.
+     */
+    async claimDue(notifier: TimerNotifier, limit: number, leaseMs: number): Promise<NotificationTimer[]> {
+      const result = await sql<NotificationTimer>`
+        update notification_timers set leased_until = date_trunc('milliseconds', now() + make_interval(secs => ${leaseMs / 1000})), attempts = attempts + 1, updated_at = now()
+        where id in (
+          select id from notification_timers
+          where notifier = ${notifier} and due_at <= now() and (leased_until is null or leased_until < now())
+          order by due_at limit ${limit} for update skip locked)
+        returning *`.execute(db);
+      return result.rows;
+    },
+
+    /**
+     * Finishes a claimed timer as the handler said, if this replica still holds its lease
+     * (compare-and-set on `leased_until`); false when another replica took it meanwhile.
+     */
+    async finish(timer: NotificationTimer, outcome: TimerOutcome): Promise<boolean> {
+      if (timer.leased_until === null) throw new Error(`timer ${timer.id} was not claimed`);
+      if (outcome.action === 'done') {
+        const deleted = await db.deleteFrom('notification_timers').where('id', '=', timer.id).where('leased_until', '=', timer.leased_until).executeTakeFirst();
+        return Number(deleted.numDeletedRows) > 0;
+      }
+      const updated = await db
+        .updateTable('notification_timers')
+        .set({ due_at: outcome.dueAt, sequence: outcome.sequence ?? timer.sequence, leased_until: null, attempts: 0, last_error: null, updated_at: new Date() })
+        .where('id', '=', timer.id)
+        .where('leased_until', '=', timer.leased_until)
+        .executeTakeFirst();
+      return Number(updated.numUpdatedRows) > 0;
+    },
+
+    /** A handler failed: the timer is tried again after `retryInMs` (its lease is shortened to that). */
+    async failed(timer: NotificationTimer, error: string, retryInMs: number): Promise<void> {
+      if (timer.leased_until === null) return;
+      await db
+        .updateTable('notification_timers')
+        .set({ leased_until: new Date(Date.now() + retryInMs), last_error: error.slice(0, 2000), updated_at: new Date() })
+        .where('id', '=', timer.id)
+        .where('leased_until', '=', timer.leased_until)
+        .execute();
+    },
+
+    /** Schedules each of `timers` (the policy's `timersFor`) for one episode; idempotent. */
+    async scheduleAll(notifier: TimerNotifier, timers: readonly { kind: TimerKind; ruleId: number; dueAt: Date; sequence: number }[], episode: { groupId: number; instanceId: number }): Promise<void> {
+      for (const timer of timers) await this.schedule({ ...timer, notifier, groupId: episode.groupId, instanceId: episode.instanceId });
+    },
+
+    /** The timers of one instance (tests, the console). */
+    async ofInstance(instanceId: number): Promise<NotificationTimer[]> {
+      return db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
+    },
+  };
+}
+
+export type TimerRepo = ReturnType<typeof timerRepo>;
+
+/** What `timerLoop` tells about its work (structured, for the notifier's logger). */
+export interface TimerLoopLogger {
+  info(object: Record<string, unknown>, message: string): void;
+  warn(object: Record<string, unknown>, message: string): void;
+  debug(object: Record<string, unknown>, message: string): void;
+}
+
+export interface TimerLoopOptions {
+  db: Kysely<Database>;
+  notifier: TimerNotifier;
+  /** Works on one due timer; throwing leaves it to be tried again after `retryMs`. */
+  handle: (timer: NotificationTimer) => Promise<TimerOutcome>;
+  logger: TimerLoopLogger;
+  /** How often due timers are looked for; 1000 ms: a timer is worked on about a second after it is due. */
+  pollMs?: number;
+  /** Timers claimed at once (worked on concurrently). */
+  batchSize?: number;
+  /** How long a claimed timer is this replica's; longer than any send (the Slack pacer may hold a message for a while). */
+  leaseMs?: number;
+  /** When a failed timer is tried again. */
+  retryMs?: number;
+}
+
+export interface TimerLoop {
+  /** Claims and works on what is due now, until nothing is; resolves with the number handled. */
+  runOnce(): Promise<number>;
+  start(): void;
+  /** Stops polling and waits for the timers in hand. */
+  stop(): Promise<void>;
+}
+
+const asMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The poll loop every notifier runs (one per replica); see the top of this file. */
+export function timerLoop(options: TimerLoopOptions): TimerLoop {
+  const repo = timerRepo(options.db);
+  const pollMs = options.pollMs ?? 1000;
+  const batchSize = options.batchSize ?? 100;
+  const leaseMs = options.leaseMs ?? 5 * 60_000;
+  const retryMs = options.retryMs ?? 30_000;
+  let timeout: NodeJS.Timeout | null = null;
+  let running: Promise<number> | null = null;
+  let stopped = true;
+
+  async function work(timer: NotificationTimer): Promise<void> {
+    const log = { timerId: timer.id, kind: timer.kind, ruleId: timer.rule_id, instanceId: timer.instance_id, sequence: timer.sequence };
+    try {
+      const outcome = await options.handle(timer);
+      const finished = await repo.finish(timer, outcome);
+      if (!finished) options.logger.warn(log, 'timer was taken over by another replica before it was finished (its lease ran out)');
+      else options.logger.debug({ ...log, outcome: outcome.action }, 'timer handled');
+    } catch (error) {
+      options.logger.warn({ ...log, error: asMessage(error), retryInMs: retryMs }, 'timer failed; it will be tried again');
+      await repo.failed(timer, asMessage(error), retryMs).catch((failure: unknown) => options.logger.warn({ ...log, error: asMessage(failure) }, 'could not record the failure of a timer; its lease will run out'));
+    }
+  }
+
+  async function runOnce(): Promise<number> {
+    let handled = 0;
+    for (;;) {
+      const due = await repo.claimDue(options.notifier, batchSize, leaseMs);
+      await Promise.all(due.map(work));
+      handled += due.length;
+      if (due.length < batchSize || stopped) return handled;
+    }
+  }
+
+  function schedule(): void {
+    if (stopped) return;
+    timeout = setTimeout(() => {
+      timeout = null;
+      running = runOnce();
+      running
+        .catch((error: unknown) => options.logger.warn({ error: asMessage(error) }, 'timer poll failed; trying again'))
+        .finally(() => {
+          running = null;
+          schedule();
+        });
+    }, pollMs);
+  }
+
+  return {
+    runOnce,
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      schedule();
+    },
+    async stop() {
+      stopped = true;
+      if (timeout) clearTimeout(timeout);
+      timeout = null;
+      await running?.catch(() => undefined);
+    },
+  };
+}
+
+/** An episode as a timer handler sees it now: the group and instance in the shape of an `alert.processed` change. */
+export interface EpisodeNow {
+  change: AlertChange;
+  /** Whether this instance is the group's newest one (an older episode never fires again). */
+  latest: boolean;
+}
+
+const iso = (value: Date | null) => (value === null ? null : value.toISOString());
+
+/**
+ * The episode of `instanceId` now, as a change (`change: 'created'`) that templates and the
+ * policy understand; `silenced` is left false for the caller to decide from the silences.
+ * Null when the instance is gone (retention).
+ */
+export async function readEpisode(db: Kysely<Database>, instanceId: number): Promise<EpisodeNow | null> {
+  const row = await db
+    .selectFrom('alert_instances as i')
+    .innerJoin('alert_groups as g', 'g.id', 'i.group_id')
+    .select([
+      'i.id as instanceId',
+      'i.status as instanceStatus',
+      'i.starts_at',
+      'i.ends_at',
+      'i.annotations',
+      'i.generator_url',
+      'i.resolution_type',
+      'g.id as groupId',
+      'g.fingerprint',
+      'g.name',
+      'g.labels',
+      'g.severity',
+      'g.instance',
+      'g.source',
+      'g.current_status',
+      'g.firing_count',
+      'g.acknowledged',
+    ])
+    .select((eb) => eb.selectFrom('alert_instances as newer').select('newer.id').whereRef('newer.group_id', '=', 'i.group_id').where('newer.id', '>', instanceId).limit(1).as('newerId'))
+    .where('i.id', '=', instanceId)
+    .executeTakeFirst();
+  if (!row) return null;
+  return {
+    latest: row.newerId === null,
+    change: {
+      group: {
+        id: row.groupId,
+        fingerprint: row.fingerprint,
+        name: row.name,
+        labels: row.labels,
+        severity: row.severity as Severity,
+        instance: row.instance,
+        source: row.source,
+        status: row.current_status,
+        firingCount: row.firing_count,
+        silenced: false,
+        silencedUntil: null,
+        acknowledged: row.acknowledged,
+      },
+      instance: {
+        id: row.instanceId,
+        status: row.instanceStatus,
+        startsAt: row.starts_at.toISOString(),
+        endsAt: iso(row.ends_at),
+        annotations: row.annotations,
+        generatorURL: row.generator_url,
+        resolutionType: row.resolution_type,
+      },
+      change: 'created',
+    },
+  };
+}
+
+/** An episode as a due timer must judge it (libs/rules `EpisodeState`, `timerVerdict`). */
+export interface TimerEpisode {
+  change: AlertChange;
+  firing: boolean;
+  acknowledged: boolean;
+  silence: { silenced: boolean; until: Date | null };
+  /** The first inhibition that holds it now, or null. */
+  inhibition: { ruleId: number; ruleName: string | null; sourceGroupId: number } | null;
+}
+
+/** What judging an episode needs of the pure policy (libs/rules), handed in: libs/db does not decide. */
+export interface TimerEpisodeDeps {
+  inhibitRules: () => Promise<StoredInhibitRule[]>;
+  silenceState: (silences: readonly ActiveSilenceRow[], labels: LabelSet, now: Date) => { silenced: boolean; until: Date | null };
+  predicates: Parameters<typeof findInhibitingSource>[3];
+}
+
+/**
+ * The episode of a due timer now, with what may hold it back: the silences that hold at `now`
+ * and the first inhibition (read only for a firing, unsilenced episode). Null when the
+ * instance is gone. Every notifier's timer handler starts here.
+ */
+export async function timerEpisode(db: Kysely<Database>, instanceId: number, deps: TimerEpisodeDeps, now: Date): Promise<TimerEpisode | null> {
+  const episode = await readEpisode(db, instanceId);
+  if (!episode) return null;
+  const { change } = episode;
+  const firing = episode.latest && change.instance.status === 'firing';
+  const silence = firing ? deps.silenceState(await activeSilences(db, now), change.group.labels, now) : { silenced: false, until: null };
+  let inhibition: TimerEpisode['inhibition'] = null;
+  if (firing && !silence.silenced) {
+    const rules = await deps.inhibitRules();
+    const found = rules.length === 0 ? null : await findInhibitingSource(db, rules, { groupId: change.group.id, labels: change.group.labels }, deps.predicates);
+    if (found) inhibition = { ruleId: found.rule.id, ruleName: found.rule.name, sourceGroupId: found.sourceGroupId };
+  }
+  return { change, firing, acknowledged: change.group.acknowledged, silence, inhibition };
+}
