@@ -1,4 +1,4 @@
-import { QUEUES } from '@sentryhub/contracts';
+import { WORK_QUEUES as TOPOLOGY_WORK_QUEUES } from '@sentryhub/messaging';
 import { waitFor } from '@sentryhub/testing';
 import { AlertLoad, sleep } from '../harness/load';
 import { allReady, deadLetterReasons, deadLetters, isReady, suspiciousLines } from '../harness/infra';
@@ -18,8 +18,8 @@ const DOWN_MS = 15_000;
  */
 const FAILOVER_GRACE_MS = 5_000;
 
-/** The queues whose leader we look for: the four work queues. */
-const WORK_QUEUES = [QUEUES.alertProcessorAlertsReceived, QUEUES.slackNotifierAlertsProcessed, QUEUES.emailNotifierAlertsProcessed, QUEUES.adminAuditEvents];
+/** The queues whose leader we look for: the work queues of the topology. */
+const WORK_QUEUES: readonly string[] = TOPOLOGY_WORK_QUEUES.map((queue) => queue.name);
 
 /**
  * Scenario 9: a three-node RabbitMQ cluster of its own (RabbitCluster, beside the machine's
