@@ -1,11 +1,10 @@
 import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
 import { createDb, isDatabaseUnavailable, ruleRepository, watchDatabase, type Database, type RuleRepository } from '@sentryhub/db';
 import { runWorker, subscribe } from '@sentryhub/messaging';
-import { loadConfig, readWebhookReceivers, resolveWebhookReceivers, WebhookReceiversError, type WebhookReceiver } from '@sentryhub/service-runtime';
+import { createWebhookClient, loadConfig, readWebhookReceivers, resolveWebhookReceivers, WebhookReceiversError, type WebhookReceiver } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { WebhookNotifierConfig } from './app/config';
 import { alertProcessedHandler } from './app/handle-alert-processed';
-import { createWebhookClient } from './app/webhook-client';
 
 const config = loadConfig(WebhookNotifierConfig);
 

@@ -7,3 +7,4 @@ export * from './http';
 export * from './rules';
 export * from './silence';
 export * from './admin-api';
+export * from './webhook-rules';

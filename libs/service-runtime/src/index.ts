@@ -8,3 +8,4 @@ export * from './shutdown';
 export * from './http-errors';
 export * from './http-server';
 export * from './webhook-receivers';
+export * from './webhook-client';

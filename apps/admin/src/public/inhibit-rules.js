@@ -3,7 +3,7 @@
 
 import { api, session } from './api.js';
 import { actionButton, busy, confirmDialog, field, h, localTime, pageHead, readOnlyHint, table, toast, uid } from './dom.js';
-import { matcherChips } from './silences.js';
+import { matcherChips, matcherSyntax, setMatcherRow } from './silences.js';
 
 const OPERATORS = [
   ['=', 'equals', { isEqual: true, isRegex: false }],
@@ -61,6 +61,7 @@ async function deleteRule(rule, button, after) {
 /** An editable list of matchers; `read()` gives them in the API's shape. */
 function matcherEditor(side, initial) {
   const rows = h('div', { id: `${side}-matchers` });
+  const syntax = matcherSyntax();
   const renumber = () => {
     [...rows.children].forEach((row, i) => {
       const [name, op, value] = row.querySelectorAll('input, select');
@@ -73,13 +74,24 @@ function matcherEditor(side, initial) {
   };
   const addRow = (m) => {
     const rowId = uid(side);
-    const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, autocomplete: 'off', spellcheck: 'false' });
+    const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, autocomplete: 'off', spellcheck: 'false', placeholder: 'alertname, or {alertname="X", …}' });
     const op = h('select', { id: `${rowId}-op` }, OPERATORS.map(([sym, text]) => h('option', { value: sym, selected: sym === operatorOf(m) }, `${sym}  ${text}`)));
     const value = h('input', { type: 'text', id: `${rowId}-value`, class: 'code', value: m.value, autocomplete: 'off', spellcheck: 'false' });
     const remove = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': 'Remove this matcher' }, 'Remove');
     const row = h('div', { class: 'matcher-row' }, h('div', { class: 'field' }, name), h('div', { class: 'field' }, op), h('div', { class: 'field' }, value), remove);
     remove.addEventListener('click', () => {
       row.remove();
+      renumber();
+    });
+    // Alertmanager's syntax typed into the label field becomes one row per matcher.
+    syntax.watch(name, row, (matchers) => {
+      let last = row;
+      matchers.forEach((parsed, i) => {
+        if (i === 0) return setMatcherRow(row, parsed);
+        const next = addRow(parsed);
+        last.after(next);
+        last = next;
+      });
       renumber();
     });
     rows.append(row);
@@ -98,7 +110,7 @@ function matcherEditor(side, initial) {
       })
       .filter((m, i, all) => all.length === 1 || m.name || m.value);
   const view = h('div', {}, h('div', { class: 'row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Operator'), h('span', {}, 'Value'), h('span', {})), rows, h('div', { class: 'field' }, addButton));
-  return { view, read };
+  return { view, read, settled: syntax.settled };
 }
 
 // ---- create / edit ----
@@ -115,7 +127,7 @@ export async function inhibitRuleForm(ctx) {
     'form',
     { class: 'panel', 'aria-label': id ? 'Edit inhibition rule' : 'New inhibition rule', novalidate: true },
     field({ label: 'Name', name: 'name', value: initial.name ?? '', id: 'inhibit-name', optional: true, hint: 'Optional; unique when given.' }),
-    h('fieldset', {}, h('legend', {}, 'Source: while an alert matching these fires'), source.view),
+    h('fieldset', {}, h('legend', {}, 'Source: while an alert matching these fires'), h('p', { class: 'hint' }, 'A label field also takes matchers as Alertmanager writes them, {alertname="X", instance=~"h.*"} or severity=critical, and splits them into rows.'), source.view),
     h('fieldset', {}, h('legend', {}, 'Target: alerts matching these are held back'), h('p', { class: 'hint' }, 'An alert that matches both sides never holds itself back.'), target.view),
     field({ label: 'Equal labels', name: 'equal', value: initial.equal.join(', '), id: 'inhibit-equal', hint: 'Comma-separated label names whose values source and target must share (a missing label counts as empty).', attrs: { class: 'code', spellcheck: 'false' } }),
     field({ label: 'Comment', name: 'comment', kind: 'textarea', value: initial.comment, id: 'inhibit-comment', attrs: { rows: 3 } }),
@@ -133,6 +145,7 @@ export async function inhibitRuleForm(ctx) {
     busy(
       submit,
       async () => {
+        await Promise.all([source.settled(), target.settled()]);
         const values = Object.fromEntries(new FormData(form));
         const name = String(values.name ?? '').trim();
         const payload = {

@@ -42,6 +42,50 @@ export function matcherChips(matchers) {
   );
 }
 
+/** Characters no label name holds: a name field with one of them holds matchers in Alertmanager's syntax. */
+const MATCHER_SYNTAX = /[={}~!"]/;
+
+/**
+ * Alertmanager's matcher syntax in a matcher row's label field: `{alertname="X", instance=~"h.*"}`
+ * or a bare `a=b`, typed or pasted, is parsed by the admin (`POST /api/v1/matchers/parse`, the
+ * parser that /api/v2 and amtool use; the console has no parser of its own) and becomes one row
+ * per matcher, the first in place of the row it was typed into. `settled()` resolves once every
+ * text given so far is parsed (a submit waits for it); a text that does not parse leaves the row
+ * as typed, with the parser's message under it.
+ */
+export function matcherSyntax() {
+  let pending = Promise.resolve();
+  return {
+    settled: () => pending,
+    /** `fill(matchers)` puts parsed matchers in place of `row`. */
+    watch(nameInput, row, fill) {
+      nameInput.addEventListener('change', () => {
+        const text = nameInput.value.trim();
+        if (!MATCHER_SYNTAX.test(text)) return;
+        pending = pending.then(async () => {
+          row.querySelector('.matcher-syntax-error')?.remove();
+          nameInput.removeAttribute('aria-invalid');
+          try {
+            const { matchers } = await api.post('/matchers/parse', { text });
+            fill(matchers);
+          } catch (error) {
+            nameInput.setAttribute('aria-invalid', 'true');
+            row.append(h('p', { class: 'field-error matcher-syntax-error', role: 'alert' }, error instanceof Error ? error.message : String(error)));
+          }
+        });
+      });
+    },
+  };
+}
+
+/** Sets a matcher row's three inputs. */
+export function setMatcherRow(row, m) {
+  const [name, op, value] = row.querySelectorAll('input, select');
+  name.value = m.name;
+  op.value = operatorOf(m);
+  value.value = m.value;
+}
+
 /** Alertmanager semantics, as the server evaluates them: a missing label is "", regexes anchored. */
 function matcherHolds(m, labels) {
   const value = labels[m.name] ?? '';
@@ -153,9 +197,10 @@ export async function silenceForm(ctx) {
   };
 
   const rows = h('div', {});
+  const syntax = matcherSyntax();
   const addRow = (m) => {
     const rowId = uid('m');
-    const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, 'aria-label': 'Label name', autocomplete: 'off', spellcheck: 'false' });
+    const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, 'aria-label': 'Label name', autocomplete: 'off', spellcheck: 'false', placeholder: 'alertname, or {alertname="X", …}' });
     const op = h('select', { id: `${rowId}-op`, 'aria-label': 'Operator' }, OPERATORS.map(([sym, text]) => h('option', { value: sym, selected: sym === operatorOf(m) }, `${sym}  ${text}`)));
     const value = h('input', { type: 'text', id: `${rowId}-value`, class: 'code', value: m.value, 'aria-label': 'Value', autocomplete: 'off', spellcheck: 'false' });
     const remove = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': 'Remove this matcher' }, 'Remove');
@@ -166,6 +211,17 @@ export async function silenceForm(ctx) {
       renumber();
       preview();
       (next?.querySelector('input') ?? addButton).focus();
+    });
+    syntax.watch(name, row, (matchers) => {
+      let last = row;
+      matchers.forEach((parsed, i) => {
+        if (i === 0) return setMatcherRow(row, parsed);
+        const next = addRow(parsed);
+        last.after(next);
+        last = next;
+      });
+      renumber();
+      preview();
     });
     rows.append(row);
     renumber();
@@ -235,7 +291,7 @@ export async function silenceForm(ctx) {
       'fieldset',
       {},
       h('legend', {}, 'Matchers'),
-      h('p', { class: 'hint' }, 'An alert is silenced when every matcher holds. Regular expressions must match the whole value.'),
+      h('p', { class: 'hint' }, 'An alert is silenced when every matcher holds. Regular expressions must match the whole value. A label field also takes matchers as Alertmanager writes them, {alertname="X", instance=~"h.*"} or instance=web-1, and splits them into rows.'),
       h('div', { class: 'row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Operator'), h('span', {}, 'Value'), h('span', {})),
       rows,
       h('div', { class: 'field' }, addButton),
@@ -276,6 +332,7 @@ export async function silenceForm(ctx) {
     busy(
       submit,
       async () => {
+        await syntax.settled();
         const payload = body();
         const saved = id ? await api.put(`/silences/${id}`, payload) : await api.post('/silences', payload);
         if (payload.createdBy) sessionStorage.setItem(AUTHOR, payload.createdBy);

@@ -15,9 +15,8 @@ import {
   type Decision,
   type Inhibition,
 } from '@sentryhub/rules';
-import { Counter, type Logger, type Registry, type WebhookReceiver } from '@sentryhub/service-runtime';
+import { Counter, type Logger, type Registry, type WebhookClient, type WebhookReceiver, type WebhookResult } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
-import type { WebhookClient, WebhookResult } from './webhook-client';
 
 export interface AlertProcessedHandlerOptions {
   db: Kysely<Database>;

@@ -4,12 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { AlertmanagerWebhook, deadLetterQueueName, EXCHANGES, HEADERS, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed, AlertProcessed as AlertProcessedSchema } from '@sentryhub/contracts';
 import { ruleRepository, type Notification } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
-import { createLogger, parseWebhookReceivers, Registry, resolveWebhookReceivers } from '@sentryhub/service-runtime';
+import { createLogger, createWebhookClient, parseWebhookReceivers, Registry, resolveWebhookReceivers, type WebhookClient } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqplib from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertProcessedHandler } from './handle-alert-processed';
-import { createWebhookClient, type WebhookClient } from './webhook-client';
 
 /**
  * The webhook-notifier's handler on a real RabbitMQ vhost and PostgreSQL database, posting to

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { WebhookReceiver } from '@sentryhub/service-runtime';
+import type { WebhookReceiver } from './webhook-receivers';
 import { Pool } from 'undici';
 
 /** One body to post to a receiver. */
@@ -10,8 +10,8 @@ export interface WebhookRequest {
   kind: 'firing' | 'resolved';
   /** The episode's key: replaces `{dedup_key}` in a receiver's resolvedPath. */
   dedupKey: string;
-  /** Sent as `X-SentryHub-Notification`: the same on every attempt, so a receiver can drop a repeat. */
-  notificationId: number;
+  /** Sent as `X-SentryHub-Notification`: the same on every attempt, so a receiver can drop a repeat (`test-…` for the admin's test send). */
+  notificationId: number | string;
 }
 
 /**
