@@ -1,3 +1,4 @@
+import { backoffDelay } from '@sentryhub/service-runtime';
 import { sql, type Kysely } from 'kysely';
 
 export interface DatabaseStatusListener {
@@ -20,7 +21,7 @@ export async function watchDatabase<T>(db: Kysely<T>, status: DatabaseStatusList
       await sql`select 1`.execute(db);
       break;
     } catch (error) {
-      const delayMs = Math.min(1_000 * 2 ** (attempt - 1), 30_000);
+      const delayMs = backoffDelay(attempt - 1, { baseMs: 1_000, maxMs: 30_000 });
       status.notReady('database', `cannot reach PostgreSQL: ${(error as Error).message}`);
       logger.warn({ err: error, attempt, delayMs }, 'cannot reach PostgreSQL; retrying');
       await new Promise((resolve) => setTimeout(resolve, delayMs));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RETRY_DELAYS_MS } from '@sentryhub/contracts';
 import type { ConfirmChannel, Connection as CallbackConnection } from 'amqplib/callback_api';
 import type { Logger } from 'pino';
-import type { Registry } from '@sentryhub/service-runtime';
+import { backoffDelay, type Registry } from '@sentryhub/service-runtime';
 import rascal, { type BrokerAsPromised, type BrokerConfig, type PublicationSession } from 'rascal';
 import { PublishError } from './errors';
 import { MAX_RECONNECT_DELAY_MS } from './topology';
@@ -77,7 +77,7 @@ export interface ConnectOptions {
    * or connection and a blocked connection reject with a PublishError.
    */
   dedicatedPublishChannel?: boolean;
-  /** First reconnect delay of the dedicated publish connection (doubles up to 60 s); 1 s by default. */
+  /** First reconnect delay of the dedicated publish connection (doubles up to MAX_RECONNECT_DELAY_MS, 15 s); 1 s by default. */
   retryDelayMs?: number;
   /** The delays the topology's retry queues were declared with (MESSAGE_RETRY_DELAYS_MS); RETRY_DELAYS_MS by default. */
   retryDelaysMs?: readonly number[];
@@ -216,7 +216,7 @@ export function sessionErrorReason(error: Error): 'error' | 'timeout' | 'disconn
 
 /**
  * connectMessaging, retried forever with exponential back-off and jitter (first delay
- * `retryDelayMs`, doubling up to 60 s) and a log line per attempt: a service may start
+ * `retryDelayMs`, doubling up to MAX_RECONNECT_DELAY_MS, 15 s) and a log line per attempt: a service may start
  * before RabbitMQ does.
  */
 export async function connectWithRetry(
@@ -228,8 +228,7 @@ export async function connectWithRetry(
       return await connectMessaging(config, options);
     } catch (error) {
       if (options.stopped?.()) throw error;
-      const base = Math.min(options.retryDelayMs * 2 ** (attempt - 1), MAX_RECONNECT_DELAY_MS);
-      const delayMs = Math.round(base / 2 + Math.random() * (base / 2));
+      const delayMs = backoffDelay(attempt - 1, { baseMs: options.retryDelayMs, maxMs: MAX_RECONNECT_DELAY_MS, jitter: true });
       options.status?.notReady('broker', `cannot connect to RabbitMQ: ${(error as Error).message}`);
       options.logger.warn({ err: error, attempt, delayMs }, 'cannot connect to RabbitMQ; retrying');
       await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -279,7 +278,7 @@ async function openDedicatedPublisher(
   };
 
   const scheduleReconnect = () => {
-    const base = Math.min(options.retryDelayMs * 2 ** attempt, MAX_RECONNECT_DELAY_MS);
+    const delayMs = backoffDelay(attempt, { baseMs: options.retryDelayMs, maxMs: MAX_RECONNECT_DELAY_MS, jitter: true });
     attempt++;
     reconnectTimer = setTimeout(() => {
       reconnectTimer = null;
@@ -292,7 +291,7 @@ async function openDedicatedPublisher(
           scheduleReconnect();
         },
       );
-    }, Math.round(base / 2 + Math.random() * (base / 2)));
+    }, delayMs);
   };
 
   async function open(): Promise<void> {

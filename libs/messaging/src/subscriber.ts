@@ -1,4 +1,5 @@
 import { EXCHANGES, HEADERS, RETRY_DELAYS_MS, retryQueueName } from '@sentryhub/contracts';
+import { backoffDelay } from '@sentryhub/service-runtime';
 import type { Message } from 'amqplib';
 import type { Logger } from 'pino';
 import type { AckOrNack, SubscriberSessionAsPromised } from 'rascal';
@@ -328,7 +329,7 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
       if (dependencyDown && !stopping) {
         // No hot loop and no republishing while the database is down: hold this batch (the
         // broker holds the rest, up to the prefetch) and try it again a little later.
-        const delayMs = Math.min(holdRetryMs * 2 ** held, holdRetryMs * 10);
+        const delayMs = backoffDelay(held, { baseMs: holdRetryMs, maxMs: holdRetryMs * 10 });
         if (held === 0) options.logger.warn({ err: error, messages: batch.length, delayMs }, 'dependency unavailable; holding the batch and trying again');
         await hold(delayMs);
         return write(batch, held + 1);

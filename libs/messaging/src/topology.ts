@@ -43,7 +43,7 @@ export interface TopologyOptions {
   prefetch?: number;
   /** Confirm-channel pool size: rascal's default of 5 caps confirmed publishing far below the broker. */
   confirmPoolMax?: number;
-  /** First reconnect delay; doubles up to 60 s. */
+  /** First reconnect delay; doubles up to MAX_RECONNECT_DELAY_MS (15 s). */
   retryDelayMs?: number;
   publishTimeoutMs?: number;
   /** Delays of the retry queues; shorter ones only in tests. */

@@ -1,4 +1,4 @@
-import { Counter, type Logger, type Registry } from '@sentryhub/service-runtime';
+import { backoffDelay, Counter, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { EmailQueue } from './email-queue';
 import type { Mailer } from './mailer';
 
@@ -18,7 +18,7 @@ export interface SenderOptions {
 const MAX_BACKOFF_MS = 600_000;
 
 /** The wait before attempt n+1: retryDelayMs, doubling, at most 10 minutes. */
-export const backoffMs = (attempts: number, retryDelayMs: number) => Math.min(retryDelayMs * 2 ** Math.max(0, attempts - 1), MAX_BACKOFF_MS);
+export const backoffMs = (attempts: number, retryDelayMs: number) => backoffDelay(Math.max(0, attempts - 1), { baseMs: retryDelayMs, maxMs: MAX_BACKOFF_MS });
 
 /**
  * Sends due emails from `email_queue`: claim, send through the mailer, then completed, or

@@ -9,7 +9,7 @@ import {
   type Subscription,
   type TopologyOptions,
 } from '@sentryhub/messaging';
-import type { Logger, Registry } from '@sentryhub/service-runtime';
+import { backoffDelay, type Logger, type Registry } from '@sentryhub/service-runtime';
 import amqp from 'amqplib';
 import { readCaBundle } from './ca-bundle';
 import type { ConsumerConfig } from './config';
@@ -79,7 +79,7 @@ export async function ensureExternalQueue(broker: BrokerAddress, queue: string):
   }
 }
 
-/** ensureExternalQueue, retried with back-off (doubling up to 60 s) until it works. */
+/** ensureExternalQueue, retried with back-off (doubling up to MAX_RECONNECT_DELAY_MS, 15 s) until it works. */
 async function ensureWithRetry(broker: BrokerAddress, queue: string, logger: Logger, retryDelayMs: number): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -87,8 +87,7 @@ async function ensureWithRetry(broker: BrokerAddress, queue: string, logger: Log
       logger.info({ queue }, outcome === 'found' ? 'external queue exists; consuming it as it is' : 'external queue was missing; declared it (durable)');
       return;
     } catch (error) {
-      const base = Math.min(retryDelayMs * 2 ** (attempt - 1), MAX_RECONNECT_DELAY_MS);
-      const delayMs = Math.round(base / 2 + Math.random() * (base / 2));
+      const delayMs = backoffDelay(attempt - 1, { baseMs: retryDelayMs, maxMs: MAX_RECONNECT_DELAY_MS, jitter: true });
       logger.warn({ err: error, queue, attempt, delayMs }, 'cannot check or declare the external queue; retrying');
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
