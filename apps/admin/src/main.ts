@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { QUEUES } from '@sentryhub/contracts';
 import { createDb, watchDatabase } from '@sentryhub/db';
 import { buildBrokerConfig, connectWithRetry, type Messaging, type Subscription } from '@sentryhub/messaging';
-import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, rabbitmqUrls, Readiness } from '@sentryhub/service-runtime';
+import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, rabbitmqUrls, Readiness, readWebhookReceivers, WebhookReceiversError, type WebhookReceiversFile } from '@sentryhub/service-runtime';
 import { apiKeyStore } from './app/api-keys';
 import { buildAdmin } from './app/app';
 import { subscribeAuditEvents } from './app/audit-consumer';
@@ -10,6 +10,18 @@ import { AdminConfig } from './app/config';
 import type { ManagementSettings } from './app/rabbitmq-management';
 
 const config = loadConfig(AdminConfig);
+
+/** The receivers file, checked before anything starts: exit 1 naming each problem (its variables are read only by a test send). */
+function loadReceivers(): WebhookReceiversFile {
+  try {
+    return readWebhookReceivers(config.WEBHOOK_RECEIVERS_FILE);
+  } catch (error) {
+    if (!(error instanceof WebhookReceiversError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`invalid configuration: ${problem}\n`);
+    process.exit(1);
+  }
+}
+const webhookReceivers = loadReceivers();
 const logger = createLogger('admin', config.LOG_LEVEL);
 const readiness = new Readiness(['database', 'broker', 'subscriptions']);
 const registry = createMetricsRegistry('admin');
@@ -45,6 +57,8 @@ const app = await buildAdmin({
   management,
   intakeMaxFutureMs: config.INTAKE_MAX_FUTURE,
   resolveTimeoutMs: config.RESOLVE_TIMEOUT,
+  webhookReceivers,
+  webhookExternalUrl: config.WEBHOOK_EXTERNAL_URL,
   // Beside main.js when bundled (dist/apps/admin/public), src/public when run from source.
   publicDir: fileURLToPath(new URL('./public/', import.meta.url)),
 });

@@ -5,7 +5,7 @@ import type { Database } from '@sentryhub/db';
 import { DEFAULT_INTAKE_MAX_FUTURE, DEFAULT_RESOLVE_TIMEOUT, parseDuration } from '@sentryhub/contracts';
 import { CoalescingPublisher, createIntake, DEFAULT_COALESCING, intakeMetrics } from '@sentryhub/intake';
 import { PublishError, type Messaging } from '@sentryhub/messaging';
-import { createHttpServer, healthRoutes, httpErrors, type Logger, type Readiness, type Registry } from '@sentryhub/service-runtime';
+import { createHttpServer, healthRoutes, httpErrors, type Logger, type Readiness, type Registry, type WebhookReceiversFile } from '@sentryhub/service-runtime';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
@@ -23,6 +23,7 @@ import { matcherRoutes } from './routes/matchers';
 import { queueRoutes } from './routes/queues';
 import { ruleRoutes } from './routes/rules';
 import { silenceRoutes } from './routes/silences';
+import { webhookRuleRoutes } from './routes/webhook-rules';
 import { slackTester } from './slack-test';
 
 export interface AdminDeps {
@@ -43,6 +44,12 @@ export interface AdminDeps {
   intakeMaxFutureMs?: number;
   /** RESOLVE_TIMEOUT in milliseconds: the lease of an alert posted without endsAt; 5 minutes when not given. */
   resolveTimeoutMs?: number;
+  /** WEBHOOK_RECEIVERS_FILE, parsed: the receivers webhook rules may name; none when not given. */
+  webhookReceivers?: WebhookReceiversFile;
+  /** WEBHOOK_EXTERNAL_URL: `external_url` in webhook bodies; http://localhost:8081 when not given. */
+  webhookExternalUrl?: string;
+  /** Where a webhook test send reads the receivers' header, parameter and HMAC values; process.env when not given. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -74,6 +81,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
       await api.register(silenceRoutes, { db: deps.db, audit });
       await api.register(inhibitRuleRoutes, { db: deps.db, audit });
       await api.register(ruleRoutes, { db: deps.db, audit, slack: slackTester(deps.slackEndpoint), defaultChannel: deps.defaultChannel });
+      await api.register(webhookRuleRoutes, { db: deps.db, audit, receivers: deps.webhookReceivers ?? {}, env: deps.env ?? process.env, externalUrl: deps.webhookExternalUrl ?? 'http://localhost:8081' });
       await api.register(explainRoutes, { db: deps.db, defaultChannel: deps.defaultChannel });
       await api.register(logRoutes, { db: deps.db, audit });
       await api.register(matcherRoutes);

@@ -23,5 +23,12 @@ export const AdminConfig = z.object({
   /** Management API credentials; the broker's user and password (RABBITMQ_URL or RABBITMQ_USER/RABBITMQ_PASSWORD) when unset. */
   RABBITMQ_MANAGEMENT_USER: z.string().min(1).optional(),
   RABBITMQ_MANAGEMENT_PASSWORD: z.string().optional(),
+  /**
+   * The webhook receivers (the webhook-notifier's file): the names webhook rules may use, and for
+   * a rule's test send the URL, headers, parameters and HMAC key from the variables it names.
+   */
+  WEBHOOK_RECEIVERS_FILE: z.string().trim().min(1).optional(),
+  /** `external_url` in webhook bodies the admin previews and test-sends, as the webhook-notifier's. */
+  WEBHOOK_EXTERNAL_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default('http://localhost:8081'),
 });
 export type AdminConfig = z.infer<typeof AdminConfig>;

@@ -1,5 +1,5 @@
-import type { AlertGroupView, EmailRuleView, MatchCriteria, SlackRuleView } from '@sentryhub/contracts';
-import type { AlertGroup, AlertInstance, EmailRule, Notification, SlackRule } from '@sentryhub/db';
+import type { AlertGroupView, EmailRuleView, MatchCriteria, SlackRuleView, WebhookRuleView } from '@sentryhub/contracts';
+import type { AlertGroup, AlertInstance, EmailRule, Notification, SlackRule, WebhookRule } from '@sentryhub/db';
 import { silenceState, type ActiveSilence } from '@sentryhub/rules';
 
 /** Rows (snake_case) to API objects (camelCase), in one place. */
@@ -63,7 +63,7 @@ export function notificationView(row: Notification) {
   };
 }
 
-const ruleCommon = (row: SlackRule | EmailRule) => ({
+const ruleCommon = (row: SlackRule | EmailRule | WebhookRule) => ({
   id: row.id,
   name: row.name,
   isActive: row.is_active,
@@ -84,4 +84,8 @@ export function slackRuleView(row: SlackRule): SlackRuleView {
 
 export function emailRuleView(row: EmailRule): EmailRuleView {
   return { ...ruleCommon(row), recipients: row.recipients, subjectTemplate: row.subject_template, bodyTemplate: row.body_template };
+}
+
+export function webhookRuleView(row: WebhookRule): WebhookRuleView {
+  return { ...ruleCommon(row), receiver: row.receiver, bodyTemplate: row.body_template, preset: row.preset };
 }
