@@ -5,7 +5,10 @@ export interface QueuedEmail {
   ruleId: number;
   groupId: number;
   instanceId: number;
-  kind: 'firing' | 'resolved';
+  /** `repeat`: the n-th repeat of a firing (`sequence`); `escalation`: under the rule escalated to. */
+  kind: 'firing' | 'resolved' | 'repeat' | 'escalation';
+  /** The repeat's number (1, 2, ...); 0 or absent for every other kind. */
+  sequence?: number;
   recipients: string[];
   subject: string;
   text: string;
@@ -18,10 +21,27 @@ export function emailQueue(db: Kysely<Database>) {
     /** One row per (instance, rule, kind), whatever the redeliveries: true when this call created it. */
     async enqueue(email: QueuedEmail): Promise<boolean> {
       const result = await sql`
-        insert into email_queue (rule_id, group_id, instance_id, kind, recipients, subject, body_text, body_html, status)
-        values (${email.ruleId}, ${email.groupId}, ${email.instanceId}, ${email.kind}, ${email.recipients}::text[], ${email.subject}, ${email.text}, ${email.html}, 'pending')
+        insert into email_queue (rule_id, group_id, instance_id, kind, sequence, recipients, subject, body_text, body_html, status)
+        values (${email.ruleId}, ${email.groupId}, ${email.instanceId}, ${email.kind}, ${email.sequence ?? 0}, ${email.recipients}::text[], ${email.subject}, ${email.text}, ${email.html}, 'pending')
         on conflict (instance_id, coalesce(rule_id, 0), kind, sequence) where instance_id is not null do nothing`.execute(db);
       return Number(result.numAffectedRows ?? 0) > 0;
+    },
+
+    /**
+     * An inhibited firing email whose inhibition no longer holds becomes `pending` (due now);
+     * true when there was one to release.
+     */
+    async releaseInhibited(instanceId: number, ruleId: number): Promise<boolean> {
+      const result = await db
+        .updateTable('email_queue')
+        .set({ status: 'pending', last_error: null, inhibited_by_group_id: null, next_attempt_at: new Date(), updated_at: new Date() })
+        .where('instance_id', '=', instanceId)
+        .where('rule_id', '=', ruleId)
+        .where('kind', '=', 'firing')
+        .where('sequence', '=', 0)
+        .where('status', '=', 'inhibited')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
 
     /** Whether the firing email of this episode went out (its resolved is then always sent). */

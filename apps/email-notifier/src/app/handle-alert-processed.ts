@@ -2,10 +2,11 @@ import type { AlertChange, AlertProcessed } from '@sentryhub/contracts';
 import { findInhibitingSource, firingsTold, recordInhibitedEmail, type Database, type RuleRepository, type StoredEmailRule } from '@sentryhub/db';
 import type { HandlerContext } from '@sentryhub/messaging';
 import { decide, describeInhibition, inhibitionPredicates, needsInhibitionCheck, routeAlert, type Decision, type Inhibition } from '@sentryhub/rules';
-import { Counter, type Logger, type Registry } from '@sentryhub/service-runtime';
+import { Counter, createLogger, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { composeEmail } from './compose-email';
 import type { EmailQueue } from './email-queue';
+import { emailTimerHandler, scheduleEmailTimers } from './timers';
 
 export interface EnqueueDeps {
   db: Kysely<Database>;
@@ -15,6 +16,10 @@ export interface EnqueueDeps {
   registry: Registry;
   /** Wakes the sender when a row was queued. */
   wake: () => void;
+  /** Where the timers report (repeats, escalations, held-back firings). */
+  logger?: Logger;
+  /** How often a held-back firing (silence, inhibition) is looked at again, at least; 30 s when not given. */
+  heldRecheckMs?: number;
 }
 
 type Outcome = 'queued' | 'duplicate' | 'no_rule' | 'not_sent_resolved' | 'silenced' | 'inhibited';
@@ -55,6 +60,8 @@ export function alertProcessedHandler(deps: EnqueueDeps) {
     const { rule } = decision;
     const kind = change.instance.status;
     if (decision.action === 'skip') return 'not_sent_resolved';
+    // Repeats and escalation of a told firing; the end of what holds a held-back one (idempotent).
+    await scheduleEmailTimers(deps.db, decision, { groupId: change.group.id, instanceId: change.instance.id, kind }, deps.heldRecheckMs);
     // Silenced groups are not notified (no row), except the resolution of an episode whose firing went out.
     if (decision.action === 'suppressed') return 'silenced';
     const email = composeEmail(rule.row, change);
@@ -72,7 +79,7 @@ export function alertProcessedHandler(deps: EnqueueDeps) {
     return created ? 'queued' : 'duplicate';
   }
 
-  return async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
+  const handler = async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
     let queued = 0;
     for (const change of event.changes) {
       const logger = context.logger.child({ groupId: change.group.id, instanceId: change.instance.id });
@@ -86,4 +93,15 @@ export function alertProcessedHandler(deps: EnqueueDeps) {
       deps.wake();
     }
   };
+
+  /** The due timers of this notifier, for the timer loop (libs/db timerLoop). */
+  const handleTimer = emailTimerHandler({
+    db: deps.db,
+    rules: deps.rules,
+    queue: deps.queue,
+    wake: deps.wake,
+    logger: deps.logger ?? createLogger('email-notifier', 'silent'),
+    ...(deps.heldRecheckMs === undefined ? {} : { recheckMs: deps.heldRecheckMs }),
+  });
+  return Object.assign(handler, { handleTimer });
 }

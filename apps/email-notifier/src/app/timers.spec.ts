@@ -1,0 +1,191 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { AlertProcessed, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange } from '@sentryhub/contracts';
+import { createDb, ruleRepository, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
+import { buildBrokerConfig, connectMessaging, subscribe, type Messaging } from '@sentryhub/messaging';
+import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime';
+import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import type { Kysely } from 'kysely';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emailQueue } from './email-queue';
+import { startEmailSender } from './email-sender';
+import { alertProcessedHandler } from './handle-alert-processed';
+import { createMailer } from './mailer';
+
+const logger = createLogger('email-timers-test', 'silent');
+const RECHECK_MS = 400;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Timers in PostgreSQL through the email-notifier on real RabbitMQ, PostgreSQL and a local SMTP
+ * server, two replicas (each its own pool, handler and timer loop) sharing them: repeats until
+ * acknowledged, a silenced firing emailed once when the silence ends, escalation once and only
+ * while unacknowledged.
+ */
+describe('email-notifier timers', () => {
+  let database: TestDatabase;
+  let secondDb: Kysely<Database>;
+  let vhost: TestVhost;
+  let messaging: Messaging;
+  let smtp: SMTPServer;
+  let sender: ReturnType<typeof startEmailSender>;
+  const loops: TimerLoop[] = [];
+  const received: ParsedMail[] = [];
+  const handled: string[] = [];
+
+  beforeAll(async () => {
+    [database, vhost] = await Promise.all([createTestDatabase('email_timers'), createTestVhost('email-timers')]);
+    secondDb = createDb(database.url, { maxConnections: 5, applicationName: 'email-timers-replica-2' });
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      onData(stream, _session, callback) {
+        simpleParser(stream)
+          .then((mail) => {
+            received.push(mail);
+            callback();
+          })
+          .catch(callback);
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+    const port = (smtp.server.address() as AddressInfo).port;
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.emailNotifierAlertsProcessed] }), { logger });
+    const registry = createMetricsRegistry('email-timers-test');
+    sender = startEmailSender({ queue: emailQueue(database.db), mailer: createMailer(`smtp://127.0.0.1:${port}`, 'SentryHub <sentryhub@example.com>', 5_000), logger, registry, maxAttempts: 3, retryDelayMs: 200, pollMs: 100 });
+    const replicas = [database.db, secondDb].map((db, index) =>
+      alertProcessedHandler({ db, rules: ruleRepository(db, { cacheMs: 0 }), queue: emailQueue(db), registry: index === 0 ? registry : createMetricsRegistry('email-timers-test-2'), wake: () => sender.wake(), logger, heldRecheckMs: RECHECK_MS }),
+    );
+    const [first] = replicas;
+    if (!first) throw new Error('no replica');
+    await subscribe(messaging, {
+      queue: QUEUES.emailNotifierAlertsProcessed,
+      parse: (json) => AlertProcessed.safeParse(json),
+      handler: async (event, context) => {
+        await first(event, context);
+        handled.push(event.id);
+      },
+      logger,
+    });
+    replicas.forEach((replica, index) => {
+      const loop = timerLoop({ db: index === 0 ? database.db : secondDb, notifier: 'email', pollMs: 100, logger, handle: replica.handleTimer });
+      loop.start();
+      loops.push(loop);
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all(loops.map((loop) => loop.stop()));
+    await sender?.stop();
+    await messaging?.shutdown();
+    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await secondDb?.destroy();
+    await Promise.all([database?.destroy(), vhost?.destroy()]);
+  });
+
+  const tag = () => randomBytes(4).toString('hex');
+  const insertRule = async (name: string, criteria: Record<string, string>, to: string, options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string } = {}) =>
+    (
+      await database.db
+        .insertInto('email_rules')
+        .values({
+          name,
+          match_criteria: JSON.stringify(criteria),
+          recipients: [to],
+          subject_template: `${name}: {{ alert_group.name }} {{ status }}`,
+          body_template: '{{ status }}',
+          repeat_interval: options.repeatInterval ?? null,
+          escalate_to: options.escalateTo ?? null,
+          escalate_after: options.escalateAfter ?? null,
+          updated_at: new Date(),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id;
+
+  async function seed(labels: Record<string, string>, silencedUntil: Date | null = null) {
+    const fingerprint = randomBytes(8).toString('hex');
+    const group = await database.db
+      .insertInto('alert_groups')
+      .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: 'warning', source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const instance = await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}' }).returning('id').executeTakeFirstOrThrow();
+    const change: AlertChange = {
+      change: 'created',
+      group: { id: group.id, fingerprint, name: labels['alertname'] ?? 'x', labels, severity: 'warning', instance: null, source: 'webhook', status: 'firing', firingCount: 1, silenced: silencedUntil !== null, silencedUntil: silencedUntil?.toISOString() ?? null, acknowledged: false },
+      instance: { id: instance.id, status: 'firing', startsAt: new Date().toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+    };
+    return change;
+  }
+
+  async function deliver(change: AlertChange) {
+    const id = randomUUID();
+    await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), { id, processedAt: new Date().toISOString(), status: 'firing', changes: [change] }, { messageId: id });
+    await waitFor(() => (handled.includes(id) ? true : null), 20_000, `event ${id} handled`);
+  }
+  const rowsOf = (instanceId: number) => database.db.selectFrom('email_queue').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
+  const timersOf = (instanceId: number) => database.db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).execute();
+  const mailsTo = (address: string) => received.filter((mail) => JSON.stringify(mail.to).includes(address)).map((mail) => mail.subject);
+  const acknowledge = (groupId: number) => database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', groupId).execute();
+
+  it('repeats a firing at repeatInterval, numbered, until it is acknowledged', async () => {
+    const t = tag();
+    await insertRule(`rep-${t}`, { team: t }, `rep-${t}@example.com`, { repeatInterval: '1s' });
+    const change = await seed({ alertname: 'HighCPU', team: t });
+    await deliver(change);
+    await waitFor(() => (mailsTo(`rep-${t}@`).length >= 3 ? true : null), 20_000, 'the firing and two repeats');
+    await acknowledge(change.group.id);
+    await waitFor(async () => ((await timersOf(change.instance.id)).length === 0 ? true : null), 20_000, 'the repeat timer ends');
+    await waitFor(async () => ((await rowsOf(change.instance.id)).every((row) => row.status === 'completed') ? true : null), 20_000, 'queued repeats sent');
+    const sent = mailsTo(`rep-${t}@`).length;
+    await sleep(2_500);
+    expect(mailsTo(`rep-${t}@`)).toHaveLength(sent);
+    const rows = await rowsOf(change.instance.id);
+    expect(rows.map((row) => `${row.kind}/${row.sequence}`)).toEqual(['firing/0', ...rows.slice(1).map((_, n) => `repeat/${n + 1}`)]);
+    expect(rows).toHaveLength(sent);
+    expect(new Set(mailsTo(`rep-${t}@`))).toEqual(new Set([`rep-${t}: HighCPU firing`]));
+  });
+
+  it('emails a silenced firing once, when its silence ends', async () => {
+    const t = tag();
+    await insertRule(`sil-${t}`, { team: t }, `sil-${t}@example.com`);
+    const endsAt = new Date(Date.now() + 2_000);
+    await database.db
+      .insertInto('silences')
+      .values({ matchers: JSON.stringify([{ name: 'team', value: t, isEqual: true, isRegex: false }]), starts_at: new Date(Date.now() - 1_000), ends_at: endsAt, created_by: 'test', comment: 'email timers' })
+      .execute();
+    const change = await seed({ alertname: 'DiskFull', team: t }, endsAt);
+    await deliver(change);
+    expect(await rowsOf(change.instance.id)).toEqual([]);
+    await waitFor(() => (mailsTo(`sil-${t}@`).length > 0 ? true : null), 20_000, 'the held-back firing emailed');
+    expect(Date.now()).toBeGreaterThanOrEqual(endsAt.getTime());
+    await sleep(1_500);
+    expect(mailsTo(`sil-${t}@`)).toEqual([`sil-${t}: DiskFull firing`]);
+    expect((await rowsOf(change.instance.id)).map((row) => [row.kind, row.status])).toEqual([['firing', 'completed']]);
+    expect(await timersOf(change.instance.id)).toEqual([]);
+  });
+
+  it("escalates to the other rule's recipients once, only while unacknowledged", async () => {
+    const t = tag();
+    const manager = await insertRule(`mgr-${t}`, { never: t }, `mgr-${t}@example.com`);
+    await insertRule(`team-${t}`, { team: t }, `team-${t}@example.com`, { escalateTo: manager, escalateAfter: '1s' });
+    const unacked = await seed({ alertname: 'Outage', team: t, host: 'u' });
+    const acked = await seed({ alertname: 'Outage', team: t, host: 'k' });
+    await deliver(unacked);
+    await deliver(acked);
+    await acknowledge(acked.group.id);
+    await waitFor(() => (mailsTo(`mgr-${t}@`).length > 0 ? true : null), 20_000, 'the escalation');
+    await waitFor(async () => ((await timersOf(acked.instance.id)).length === 0 ? true : null), 20_000, 'the acknowledged episode’s escalation ends');
+    await sleep(2_000);
+    expect(mailsTo(`mgr-${t}@`)).toEqual([`mgr-${t}: Outage firing`]);
+    expect((await rowsOf(unacked.instance.id)).map((row) => [row.kind, row.status])).toEqual([
+      ['firing', 'completed'],
+      ['escalation', 'completed'],
+    ]);
+    expect((await rowsOf(unacked.instance.id))[1]?.rule_id).toBe(manager);
+    expect((await rowsOf(acked.instance.id)).map((row) => row.kind)).toEqual(['firing']);
+  });
+});
