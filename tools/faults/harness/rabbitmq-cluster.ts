@@ -59,6 +59,8 @@ export class RabbitCluster {
       }
     }
     const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
+    // Whose cluster this is: a directory whose owner is gone is a leftover (removeLeftovers).
+    await writeFile(join(dir, 'owner'), String(process.pid));
     const cookie = randomBytes(24).toString('hex').toUpperCase();
     const cookieFile = join(dir, '.erlang.cookie');
     await writeFile(cookieFile, cookie);
@@ -108,7 +110,10 @@ export class RabbitCluster {
 
   /** Starts (or restarts) one node and waits until it booted and, in a formed cluster, rejoined. */
   async startNode(node: ClusterNode): Promise<void> {
-    await exec(tool('rabbitmq-server'), ['-detached'], { env: this.env(node), timeout: 60_000 });
+    await exec(tool('rabbitmq-server'), ['-detached'], { env: this.env(node), timeout: 60_000 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') throw new Error(`cannot start the test RabbitMQ cluster: rabbitmq-server is not installed (neither ${SCRIPTS}/rabbitmq-server nor on PATH)`, { cause: error });
+      throw error;
+    });
     // `-detached` returns before the VM registered with epmd: until then await_startup fails at once.
     await waitFor(() => this.ctl(node, 'await_startup', '--timeout', '120').then(() => true, () => null), 120_000, `test RabbitMQ node ${node.name} to boot`);
   }
@@ -181,11 +186,16 @@ export class RabbitCluster {
     };
   }
 
-  /** Nodes left by a run that was killed before its teardown (their pid files), stopped and removed. */
+  /**
+   * Nodes left by a run that was killed before its teardown (their pid files), stopped and
+   * removed; a cluster whose owning process still runs is left alone.
+   */
   private static async removeLeftovers(): Promise<void> {
     const entries = await readdir(tmpdir()).catch(() => [] as string[]);
     for (const entry of entries.filter((name) => name.startsWith(DIR_PREFIX))) {
       const dir = join(tmpdir(), entry);
+      const owner = Number((await readFile(join(dir, 'owner'), 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
       const nodeDirs = await readdir(dir).catch(() => [] as string[]);
       for (const nodeDir of nodeDirs) await killFromPidFile(join(dir, nodeDir, 'pid'));
       await rm(dir, { recursive: true, force: true });
