@@ -79,6 +79,7 @@ export function ruleList(kind) {
       { label: k.targetLabel, cell: k.target },
       { label: 'Resolved', cell: (r) => (r.sendResolved ? 'sent' : h('span', { class: 'hint' }, 'not sent')) },
       { label: 'Then', cell: (r) => (r.continue ? 'continue' : h('span', { class: 'hint' }, 'stop')) },
+      { label: 'Repeats', cell: (r) => (r.repeatInterval ? `every ${r.repeatInterval}` : h('span', { class: 'hint' }, 'never')) },
       { label: 'Updated', class: 'nowrap', cell: (r) => when(r.updatedAt) },
       {
         label: 'Actions',
@@ -139,7 +140,7 @@ export function ruleForm(kind) {
   const k = KINDS[kind];
   return async (ctx) => {
     const id = ctx.params[0] ? Number(ctx.params[0]) : null;
-    const [rule, groups] = await Promise.all([id ? api.get(`/${k.path}/${id}`) : null, groupOptions()]);
+    const [rule, groups, siblings] = await Promise.all([id ? api.get(`/${k.path}/${id}`) : null, groupOptions(), api.get(`/${k.path}`)]);
     ctx.title(rule ? rule.name : `New ${k.one}`);
     const r = rule ?? {
       name: '',
@@ -148,6 +149,9 @@ export function ruleForm(kind) {
       matchCriteria: {},
       sendResolved: true,
       continue: false,
+      repeatInterval: null,
+      escalateTo: null,
+      escalateAfter: null,
       slackChannel: null,
       messageTemplate: '{{ status | upcase }}: {{ alert_group.name }} on {{ labels.instance }}: {{ summary }}',
       resolvedMessageTemplate: null,
@@ -254,6 +258,27 @@ export function ruleForm(kind) {
         rows,
         h('div', { class: 'field' }, addCriterion),
       ),
+      h(
+        'fieldset',
+        {},
+        h('legend', {}, 'Repeats and escalation'),
+        h(
+          'div',
+          { class: 'row' },
+          field({ label: 'Repeat every', name: 'repeatInterval', value: r.repeatInterval ?? '', id: 'rule-repeat-interval', optional: true, wrapClass: 'narrow', hint: 'Tell a still-firing, unacknowledged, unsilenced alert again at this interval (30s, 5m, 4h, 1h30m). Empty: never. Acknowledging stops it.', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
+          field({
+            label: 'Escalate to',
+            name: 'escalateTo',
+            kind: 'select',
+            value: r.escalateTo === null ? '' : String(r.escalateTo),
+            id: 'rule-escalate-to',
+            optional: true,
+            options: [['', 'No escalation'], ...siblings.items.filter((other) => other.id !== id).map((other) => [String(other.id), other.name])],
+            hint: 'If the alert still fires unacknowledged after the delay, this rule’s receiver is told too, once.',
+          }),
+          field({ label: 'after', name: 'escalateAfter', value: r.escalateAfter ?? '', id: 'rule-escalate-after', optional: true, wrapClass: 'narrow', hint: 'A duration such as 30m; required with an escalation.', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
+        ),
+      ),
       specific,
       templateHelp,
       h(
@@ -268,7 +293,17 @@ export function ruleForm(kind) {
 
     const readBody = () => {
       const v = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.type === 'checkbox' ? el.checked : el.value]));
-      const common = { name: v.name.trim(), isActive: v.isActive, priority: v.priority === '' ? 0 : Number(v.priority), matchCriteria: readCriteria(), sendResolved: v.sendResolved, continue: v.continue };
+      const common = {
+        name: v.name.trim(),
+        isActive: v.isActive,
+        priority: v.priority === '' ? 0 : Number(v.priority),
+        matchCriteria: readCriteria(),
+        sendResolved: v.sendResolved,
+        continue: v.continue,
+        repeatInterval: v.repeatInterval.trim() || null,
+        escalateTo: v.escalateTo ? Number(v.escalateTo) : null,
+        escalateAfter: v.escalateAfter.trim() || null,
+      };
       if (kind === 'slack') return { ...common, slackChannel: v.slackChannel.trim() || null, messageTemplate: v.messageTemplate, resolvedMessageTemplate: v.resolvedMessageTemplate.trim() ? v.resolvedMessageTemplate : null };
       return { ...common, recipients: v.recipients.split(/[\n,;]/).map((s) => s.trim()).filter(Boolean), subjectTemplate: v.subjectTemplate, bodyTemplate: v.bodyTemplate };
     };

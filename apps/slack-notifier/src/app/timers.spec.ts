@@ -286,3 +286,36 @@ describe('two replicas', () => {
     expect((timersHandled[0] ?? 0) + (timersHandled[1] ?? 0)).toBeGreaterThanOrEqual(60);
   });
 });
+
+describe('a replica killed mid-way', () => {
+  it('leaves its leased timer and pending row to another replica once the lease has passed: sent once, never lost', async () => {
+    const t = tag();
+    const ruleId = await insertRule(`kill-${t}`, { team: t }, `#kill-${t}`, { repeatInterval: '1h' });
+    const alert = await seed({ alertname: 'Dying', instance: `k-${t}`, team: t });
+    await deliver(changeOf(alert));
+    await waitFor(() => (textsTo(`#kill-${t}`).length === 1 ? true : null), 20_000, 'the firing');
+    const [timer] = await timersOf(alert.instanceId);
+    expect(timer).toMatchObject({ kind: 'repeat', sequence: 1, rule_id: ruleId });
+
+    // The dead replica had claimed the timer (lease of 2 s) and recorded the repeat's row, then died before sending.
+    await database.db.updateTable('notification_timers').set({ due_at: new Date(), leased_until: new Date(Date.now() + 2_000), attempts: 1 }).where('id', '=', timer?.id ?? 0).execute();
+    await database.db
+      .insertInto('notifications')
+      .values({ channel: `#kill-${t}`, rule_id: ruleId, group_id: alert.groupId, instance_id: alert.instanceId, kind: 'repeat', sequence: 1, status: 'pending', text: `kill-${t}: repeat`, updated_at: new Date() })
+      .execute();
+    await sleep(500);
+    expect(textsTo(`#kill-${t}`)).toHaveLength(1);
+
+    await waitFor(() => (textsTo(`#kill-${t}`).length === 2 ? true : null), 20_000, 'the repeat sent by another replica');
+    await waitFor(async () => ((await timersOf(alert.instanceId))[0]?.sequence === 2 ? true : null), 20_000, 'the timer moved on');
+    await sleep(1_000);
+    expect(textsTo(`#kill-${t}`)).toEqual([`kill-${t}: Dying k-${t} firing`, `kill-${t}: repeat`]);
+    expect((await rowsOf(alert.instanceId)).map((row) => [row.kind, row.sequence, row.status])).toEqual([
+      ['firing', 0, 'sent'],
+      ['repeat', 1, 'sent'],
+    ]);
+    const [after] = await timersOf(alert.instanceId);
+    expect(after?.leased_until).toBeNull();
+    expect(after?.due_at.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+  });
+});

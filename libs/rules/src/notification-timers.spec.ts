@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { heldRecheckAt, timersFor, timerVerdict, type EpisodeState, type PolicyRule } from './notification-policy';
+
+const now = new Date('2026-12-01T12:00:00.000Z');
+const at = (ms: number) => new Date(now.getTime() + ms);
+const rule = (extra: Partial<PolicyRule> = {}): PolicyRule => ({ id: 7, name: 'ops', priority: 0, isActive: true, matchCriteria: {}, sendResolved: true, continue: false, ...extra });
+const episode = (extra: Partial<EpisodeState> = {}): EpisodeState => ({ firing: true, acknowledged: false, silence: { silenced: false, until: null }, inhibition: null, ...extra });
+const inhibition = { ruleId: 1, ruleName: 'node', sourceGroupId: 9 };
+
+describe('timersFor', () => {
+  it('a told firing starts the repeats (sequence 1) and the escalation of its rule', () => {
+    expect(timersFor({ rule: rule({ repeatIntervalMs: 60_000, escalateTo: 8, escalateAfterMs: 300_000 }), action: 'send' }, 'firing', now)).toEqual([
+      { kind: 'repeat', ruleId: 7, dueAt: at(60_000), sequence: 1 },
+      { kind: 'escalation', ruleId: 7, dueAt: at(300_000), sequence: 0 },
+    ]);
+  });
+
+  it('a rule without repeatInterval or escalation asks for nothing; a resolved change never does', () => {
+    expect(timersFor({ rule: rule(), action: 'send' }, 'firing', now)).toEqual([]);
+    expect(timersFor({ rule: rule({ repeatIntervalMs: 60_000 }), action: 'send' }, 'resolved', now)).toEqual([]);
+    expect(timersFor({ rule: rule({ escalateTo: 8, escalateAfterMs: null }), action: 'send' }, 'firing', now)).toEqual([]);
+  });
+
+  it('a held-back firing waits for the end of its silence, or the recheck, whichever is first', () => {
+    const silenced = (until: Date | null) => timersFor({ rule: rule(), action: 'suppressed', reason: 'silenced', silencedUntil: until?.toISOString() ?? null }, 'firing', now, 30_000);
+    expect(silenced(at(5_000))).toEqual([{ kind: 'silence_end', ruleId: 7, dueAt: at(5_000), sequence: 0 }]);
+    expect(silenced(at(3_600_000))).toEqual([{ kind: 'silence_end', ruleId: 7, dueAt: at(30_000), sequence: 0 }]);
+    expect(silenced(null)).toEqual([{ kind: 'silence_end', ruleId: 7, dueAt: at(30_000), sequence: 0 }]);
+    expect(timersFor({ rule: rule(), action: 'inhibited', by: inhibition }, 'firing', now, 30_000)).toEqual([{ kind: 'silence_end', ruleId: 7, dueAt: at(30_000), sequence: 0 }]);
+  });
+});
+
+describe('heldRecheckAt', () => {
+  it('never lies in the past', () => {
+    expect(heldRecheckAt(at(-5_000), now, 30_000)).toEqual(now);
+  });
+});
+
+describe('timerVerdict', () => {
+  it('ends every timer of a resolved episode', () => {
+    for (const kind of ['repeat', 'escalation', 'silence_end'] as const) expect(timerVerdict(kind, episode({ firing: false }), now)).toEqual({ action: 'drop', reason: 'resolved' });
+  });
+
+  it('acknowledging ends repeats and escalations, but a held-back firing is still told', () => {
+    expect(timerVerdict('repeat', episode({ acknowledged: true }), now)).toEqual({ action: 'drop', reason: 'acknowledged' });
+    expect(timerVerdict('escalation', episode({ acknowledged: true }), now)).toEqual({ action: 'drop', reason: 'acknowledged' });
+    expect(timerVerdict('silence_end', episode({ acknowledged: true }), now)).toEqual({ action: 'tell' });
+  });
+
+  it('waits while a silence or an inhibition holds', () => {
+    expect(timerVerdict('silence_end', episode({ silence: { silenced: true, until: at(10_000) } }), now, 30_000)).toEqual({ action: 'wait', until: at(10_000), reason: 'silenced' });
+    expect(timerVerdict('repeat', episode({ silence: { silenced: true, until: at(3_600_000) } }), now, 30_000)).toEqual({ action: 'wait', until: at(30_000), reason: 'silenced' });
+    expect(timerVerdict('escalation', episode({ inhibition }), now, 30_000)).toEqual({ action: 'wait', until: at(30_000), reason: 'inhibited' });
+  });
+
+  it('tells a firing, unacknowledged episode that nothing holds', () => {
+    for (const kind of ['repeat', 'escalation', 'silence_end'] as const) expect(timerVerdict(kind, episode(), now)).toEqual({ action: 'tell' });
+  });
+});
