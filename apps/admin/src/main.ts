@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { QUEUES } from '@sentryhub/contracts';
 import { createDb, watchDatabase } from '@sentryhub/db';
 import { buildBrokerConfig, connectWithRetry, type Messaging, type Subscription } from '@sentryhub/messaging';
-import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrl, rabbitmqUrls, Readiness, readWebhookReceivers, WebhookReceiversError, type WebhookReceiversFile } from '@sentryhub/service-runtime';
+import { createLogger, createMetricsRegistry, loadConfig, rabbitmqUrl, rabbitmqUrls, Readiness, readWebhookReceivers, serviceLifecycle, WebhookReceiversError, type WebhookReceiversFile } from '@sentryhub/service-runtime';
 import { apiKeyStore } from './app/api-keys';
 import { buildAdmin } from './app/app';
 import { subscribeAuditEvents } from './app/audit-consumer';
@@ -30,7 +30,8 @@ const keys = apiKeyStore(db);
 const amqpUrl = rabbitmqUrl(config);
 let messaging: Messaging | null = null;
 let subscription: Subscription | null = null;
-let stopping = false;
+// SIGTERM or SIGINT: stop taking requests and audit events, close the broker and the pool, exit 0 (libs/service-runtime).
+const lifecycle = serviceLifecycle(logger);
 
 // The management API and the purge/replay connection use the broker's own vhost and, unless
 // given their own, its credentials (an empty AMQP path is the default vhost "/").
@@ -63,14 +64,12 @@ const app = await buildAdmin({
   publicDir: fileURLToPath(new URL('./public/', import.meta.url)),
 });
 
-handleShutdown(logger, [
+lifecycle.onStop(
   { name: 'http', run: () => app.close() },
   { name: 'audit consumer', run: async () => subscription?.cancel() },
   { name: 'broker', run: async () => messaging?.shutdown() },
   { name: 'database', run: () => db.destroy() },
-]);
-process.once('SIGTERM', () => (stopping = true));
-process.once('SIGINT', () => (stopping = true));
+);
 
 await app.listen({ port: config.PORT, host: config.HOST });
 await watchDatabase(db, readiness, logger);
@@ -83,7 +82,7 @@ messaging = await connectWithRetry(buildBrokerConfig({ url: rabbitmqUrls(config)
   registry,
   publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
   retryDelayMs,
-  stopped: () => stopping,
+  stopped: lifecycle.stopping,
 });
 // Audit events of every service (and the admin's own, already stored: kept once) into audit_log.
 subscription = await subscribeAuditEvents(messaging, { db, logger, registry });

@@ -1,5 +1,5 @@
 import { buildBrokerConfig, connectWithRetry, DEDICATED_PUBLISH_COMPONENT, PublishError, type Messaging } from '@sentryhub/messaging';
-import { createLogger, createMetricsRegistry, handleShutdown, loadConfig, rabbitmqUrls, Readiness } from '@sentryhub/service-runtime';
+import { createLogger, createMetricsRegistry, loadConfig, rabbitmqUrls, Readiness, serviceLifecycle } from '@sentryhub/service-runtime';
 import { buildGateway } from './app/app';
 import { GatewayConfig, intakeAuthProblem } from './app/config';
 
@@ -16,7 +16,8 @@ const readiness = new Readiness(['broker', DEDICATED_PUBLISH_COMPONENT]);
 const registry = createMetricsRegistry('webhook-gateway');
 if (config.WEBHOOK_TOKENS.length === 0) logger.warn('anonymous intake (WEBHOOK_ALLOW_ANONYMOUS=true): anyone who reaches the port can post alerts');
 let messaging: Messaging | null = null;
-let stopping = false;
+// SIGTERM or SIGINT: stop taking requests, close the broker, exit 0 (libs/service-runtime).
+const lifecycle = serviceLifecycle(logger);
 
 // The HTTP server listens at once; until the broker is connected intake answers 503.
 const app = await buildGateway({
@@ -44,14 +45,10 @@ const app = await buildGateway({
   },
 });
 
-handleShutdown(logger, [
-  { name: 'http', run: () => app.close() },
-  { name: 'broker', run: async () => messaging?.shutdown() },
-]);
-process.once('SIGTERM', () => (stopping = true));
+lifecycle.onStop({ name: 'http', run: () => app.close() }, { name: 'broker', run: async () => messaging?.shutdown() });
 
 await app.listen({ port: config.PORT, host: config.HOST });
 messaging = await connectWithRetry(
   buildBrokerConfig({ url: rabbitmqUrls(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
-  { logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, dedicatedPublishChannel: true, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: () => stopping },
+  { logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, dedicatedPublishChannel: true, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: lifecycle.stopping },
 );

@@ -1,9 +1,9 @@
 import {
   createLogger,
   createMetricsRegistry,
-  handleShutdown,
   rabbitmqUrls,
   Readiness,
+  serviceLifecycle,
   startHealthServer,
   type Logger,
   type RabbitmqParts,
@@ -42,25 +42,28 @@ export interface WorkerSpec<C extends WorkerConfig> {
 
 /**
  * The life of every queue worker: health server first (so /readyz can say "not ready"),
- * then its resources, then the broker (retried forever), then subscriptions. SIGTERM:
- * stop consuming, let in-flight messages finish, close the broker, then the resources.
+ * then its resources, then the broker (retried until it connects or the worker is told to
+ * stop), then subscriptions. On SIGTERM or SIGINT (serviceLifecycle of libs/service-runtime,
+ * as every service): stop consuming, let in-flight messages finish, close the broker, then the
+ * resources and the health server; exit 0.
  */
 export async function runWorker<C extends WorkerConfig>(spec: WorkerSpec<C>): Promise<WorkerContext> {
   const { config } = spec;
   const logger = createLogger(spec.name, config.LOG_LEVEL);
   const registry = createMetricsRegistry(spec.name);
   const readiness = new Readiness(['broker', 'subscriptions', ...(spec.components ?? [])]);
+  const lifecycle = serviceLifecycle(logger);
   const health = await startHealthServer(config.HEALTH_PORT, logger, { readiness, registry });
   const closeResources = (await spec.open?.({ logger, registry, readiness })) ?? [];
 
   let messaging: Messaging | null = null;
   let subscriptions: Subscription[] = [];
-  handleShutdown(logger, [
+  lifecycle.onStop(
     { name: 'subscriptions', run: () => Promise.all(subscriptions.map((subscription) => subscription.cancel())) },
     { name: 'broker', run: async () => messaging?.shutdown() },
     ...closeResources,
     { name: 'health server', run: () => health.close() },
-  ]);
+  );
 
   const retryDelayMs = config.RABBITMQ_RETRY_DELAY * 1000;
   const retryDelaysMs = config.MESSAGE_RETRY_DELAYS_MS;
@@ -70,6 +73,7 @@ export async function runWorker<C extends WorkerConfig>(spec: WorkerSpec<C>): Pr
     status: readiness,
     registry,
     retryDelayMs,
+    stopped: lifecycle.stopping,
   });
   const context = { logger, registry, readiness, messaging };
   subscriptions = await spec.subscribe(context);

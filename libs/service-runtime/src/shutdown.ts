@@ -2,19 +2,47 @@ import type { Logger } from 'pino';
 
 export type ShutdownStep = { name: string; run: () => Promise<unknown> };
 
+/** The signals every service stops on, the same way for each. */
+export const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/** How long the steps may take before the process gives up on them (inside Kubernetes' 10 s grace). */
+export const SHUTDOWN_DEADLINE_MS = 9_000;
+
+/** What the lifecycle needs of the process (a test passes its own). */
+export interface LifecycleProcess {
+  once(signal: (typeof STOP_SIGNALS)[number], listener: () => void): unknown;
+  exit(code: number): void;
+}
+
+export interface ServiceLifecycle {
+  /** True once a stop signal came: loops that wait for a dependency (connecting to RabbitMQ...) give up. */
+  stopping(): boolean;
+  /** Adds steps, run on stop after those added before. */
+  onStop(...steps: ShutdownStep[]): void;
+  /** Runs the steps now, as a signal would (once), then exits. */
+  stop(reason: string): Promise<void>;
+}
+
 /**
- * On SIGTERM or SIGINT: run the steps in order (stop taking work, finish in-flight, close the
- * broker and the pool), then exit 0. A step that hangs past the deadline ends the process with 1.
+ * The life of every SentryHub service (the HTTP apps and, through runWorker, the queue
+ * workers). On SIGTERM or SIGINT: the steps run in the order they were added — stop taking
+ * work (the HTTP server, the subscriptions), let what is in flight finish, close the broker,
+ * then the database pool and the rest — and the process exits 0. A step that fails is logged
+ * and the next one runs; steps that hang past `deadlineMs` end the process with 1.
  */
-export function handleShutdown(logger: Logger, steps: ShutdownStep[], deadlineMs = 9_000): void {
+export function serviceLifecycle(logger: Logger, options: { deadlineMs?: number; process?: LifecycleProcess } = {}): ServiceLifecycle {
+  const deadlineMs = options.deadlineMs ?? SHUTDOWN_DEADLINE_MS;
+  const host: LifecycleProcess = options.process ?? process;
+  const steps: ShutdownStep[] = [];
   let stopping = false;
-  const stop = async (signal: string) => {
+
+  const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal: reason }, 'shutting down');
     const timer = setTimeout(() => {
       logger.error({ deadlineMs }, 'shutdown took too long; exiting');
-      process.exit(1);
+      host.exit(1);
     }, deadlineMs);
     timer.unref();
     for (const step of steps) {
@@ -24,9 +52,10 @@ export function handleShutdown(logger: Logger, steps: ShutdownStep[], deadlineMs
         logger.warn({ err: error, step: step.name }, 'shutdown step failed');
       }
     }
+    clearTimeout(timer);
     logger.info('stopped');
-    process.exit(0);
+    host.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  for (const signal of STOP_SIGNALS) host.once(signal, () => void stop(signal));
+  return { stopping: () => stopping, onStop: (...added) => void steps.push(...added), stop };
 }
