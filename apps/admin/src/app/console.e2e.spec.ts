@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
 import { fingerprint } from '@sentryhub/rules';
-import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
+import { createLogger, createMetricsRegistry, parseWebhookReceivers, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, startSlackMock, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
@@ -84,7 +84,9 @@ describe('the web console in headless Chromium', () => {
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(BOOTSTRAP);
     viewerKey = (await store.create('watcher', 'viewer')).key;
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), registry: createMetricsRegistry('console-e2e'), slackEndpoint: slack.url, defaultChannel: '#general' });
+    // One webhook receiver (never called here): the webhook rule form offers it.
+    const webhookReceivers = parseWebhookReceivers('pagerduty:\n  url: http://127.0.0.1:9/v2/enqueue\n  params:\n    routingKey: { env: PD_ROUTING_KEY }\n');
+    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), registry: createMetricsRegistry('console-e2e'), slackEndpoint: slack.url, defaultChannel: '#general', webhookReceivers });
     await app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
@@ -197,6 +199,33 @@ describe('the web console in headless Chromium', () => {
     await see(row, '#storage');
     expect(await row.locator('td').first().innerText()).toBe('10');
     await shot('05-slack-rules');
+  });
+
+  it('creates a webhook rule from a preset (the preset fills the body, the preview renders its JSON) and lists it', async () => {
+    const navigation = page.getByRole('navigation', { name: 'Console' });
+    await navigation.getByRole('link', { name: 'Receivers' }).click();
+    await heading('Receivers').waitFor();
+    await see(page.locator('tbody tr', { hasText: 'pagerduty' }), 'routingKey');
+    await navigation.getByRole('link', { name: 'Webhook rules' }).click();
+    await heading('Webhook rules').waitFor();
+    await page.getByRole('link', { name: 'New webhook rule' }).click();
+    await heading('New webhook rule').waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('pagerduty critical');
+    await page.getByLabel('Receiver', { exact: true }).selectOption('pagerduty');
+    await page.getByLabel(/^Preset/).selectOption('pagerduty');
+    expect(await page.locator('#rule-webhook-body').inputValue()).toContain('"routing_key": {{ receiver.params.routingKey | json }}');
+    await page.getByLabel('Alert group').selectOption({ label: 'DiskFull (db-1) · firing' });
+    await see(page.locator('#preview-text'), '"event_action": "trigger"');
+    await see(page.locator('#preview-output'), 'POST to receiver pagerduty, firing body');
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await heading('pagerduty critical').waitFor();
+    expect(page.url()).toMatch(/#\/webhook-rules\/\d+$/);
+    await page.getByRole('link', { name: 'Back to the list' }).click();
+    await heading('Webhook rules').waitFor();
+    await see(page.locator('tbody tr', { hasText: 'pagerduty critical' }), 'pagerduty preset');
+    // Saved unchanged, the rule follows the preset rather than a copy of its template.
+    expect(await database.db.selectFrom('webhook_rules').select(['name', 'receiver', 'preset', 'body_template']).execute()).toEqual([{ name: 'pagerduty critical', receiver: 'pagerduty', preset: 'pagerduty', body_template: null }]);
+    await shot('05-webhook-rules');
   });
 
   it('filters the alert list and acknowledges the firing alert with a comment', async () => {

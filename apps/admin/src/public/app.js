@@ -5,6 +5,7 @@ import { alertDetail, alertList, dashboard } from './alerts.js';
 import { errorBox, field, h, loading, showErrors } from './dom.js';
 import { inhibitRuleForm, inhibitRuleList } from './inhibit-rules.js';
 import { auditLog, emailQueue, notificationLog, slackSink } from './logs.js';
+import { receiverList } from './receivers.js';
 import { ruleForm, ruleList } from './rules.js';
 import { silenceForm, silenceList } from './silences.js';
 import { apiKeys, explain } from './tools.js';
@@ -17,6 +18,8 @@ const NAV = [
   { group: 'Routing' },
   { href: '#/slack-rules', label: 'Slack rules', match: /^\/slack-rules/ },
   { href: '#/email-rules', label: 'Email rules', match: /^\/email-rules/ },
+  { href: '#/webhook-rules', label: 'Webhook rules', match: /^\/webhook-rules/ },
+  { href: '#/receivers', label: 'Receivers', match: /^\/receivers/ },
   { href: '#/inhibit-rules', label: 'Inhibition rules', match: /^\/inhibit-rules/ },
   { href: '#/explain', label: 'Explain', match: /^\/explain/ },
   { group: 'Delivery' },
@@ -41,6 +44,10 @@ const ROUTES = [
   [/^\/email-rules$/, ruleList('email')],
   [/^\/email-rules\/new$/, ruleForm('email')],
   [/^\/email-rules\/(\d+)$/, ruleForm('email')],
+  [/^\/webhook-rules$/, ruleList('webhook')],
+  [/^\/webhook-rules\/new$/, ruleForm('webhook')],
+  [/^\/webhook-rules\/(\d+)$/, ruleForm('webhook')],
+  [/^\/receivers$/, receiverList],
   [/^\/inhibit-rules$/, inhibitRuleList],
   [/^\/inhibit-rules\/new$/, inhibitRuleForm],
   [/^\/inhibit-rules\/(\d+)$/, inhibitRuleForm],

@@ -1,5 +1,6 @@
-// Slack and email rules: list, create/edit form with a template preview against a real alert
-// group, delete with confirmation, and the Slack test button.
+// Slack, email and webhook rules: list, create/edit form with a template preview against a real
+// alert group, delete with confirmation, and the Slack and webhook test buttons. A webhook rule
+// picks a receiver of the receivers file (GET /receivers) and a preset that fills its body.
 
 import { api, session } from './api.js';
 import { groupOptions } from './alerts.js';
@@ -36,7 +37,18 @@ const KINDS = {
     target: (r) => r.recipients.join(', '),
     targetLabel: 'Recipients',
   },
+  webhook: {
+    path: 'webhook-rules',
+    title: 'Webhook rules',
+    one: 'webhook rule',
+    lede: 'For each alert, the active rule with the highest priority whose criteria all match posts its JSON body to its receiver. Receivers are named in the webhook-notifier’s receivers file, never typed here.',
+    target: (r) => [h('code', {}, r.receiver), ' ', h('span', { class: 'hint' }, r.bodyTemplate === null ? `${r.preset} preset` : 'own body')],
+    targetLabel: 'Receiver',
+  },
 };
+
+/** The rule kinds with a test button: the test posts one message or body to the real receiver. */
+const TESTABLE = new Set(['slack', 'webhook']);
 
 const CRITERION_OPS = [
   ['eq', '= equals'],
@@ -86,7 +98,7 @@ export function ruleList(kind) {
         class: 'actions-cell',
         cell: (r) => [
           h('a', { class: 'btn btn-small', href: `#/${k.path}/${r.id}`, 'aria-label': `${session.canEdit ? 'Edit' : 'View'} ${r.name}` }, session.canEdit ? 'Edit' : 'View'),
-          kind === 'slack' ? actionButton('Test', { class: 'btn btn-small', 'aria-label': `Send a test message for ${r.name}`, onclick: (event) => testRule(r, null, event.currentTarget) }) : null,
+          TESTABLE.has(kind) ? actionButton('Test', { class: 'btn btn-small', 'aria-label': `Send a test message for ${r.name}`, onclick: (event) => testRule(kind, r, null, event.currentTarget) }) : null,
           actionButton('Delete', { class: 'btn btn-small btn-danger', 'aria-label': `Delete ${r.name}`, onclick: (event) => deleteRule(kind, r, event.currentTarget, ctx.reload) }),
         ],
       },
@@ -97,7 +109,7 @@ export function ruleList(kind) {
       h(
         'section',
         { class: 'panel', 'aria-label': k.title },
-        table({ caption: `${k.title}, highest priority first`, columns, rows: items, emptyTitle: `No ${k.title.toLowerCase()} yet`, emptyText: kind === 'slack' ? 'Without rules, alerts go to their channel label or the default channel with the default message.' : 'Without rules, no email is sent.' }),
+        table({ caption: `${k.title}, highest priority first`, columns, rows: items, emptyTitle: `No ${k.title.toLowerCase()} yet`, emptyText: kind === 'webhook' ? 'Without rules, no webhook is posted.' : kind === 'slack' ? 'Without rules, alerts go to their channel label or the default channel with the default message.' : 'Without rules, no email is sent.' }),
       ),
     ];
   };
@@ -120,12 +132,12 @@ async function deleteRule(kind, rule, button, after) {
   return done === true;
 }
 
-async function testRule(rule, groupId, button, out) {
+async function testRule(kind, rule, groupId, button, out) {
   await busy(button, async () => {
     try {
-      const result = await api.post(`/slack-rules/${rule.id}/test`, groupId ? { groupId } : {});
+      const result = await api.post(`/${KINDS[kind].path}/${rule.id}/test`, groupId ? { groupId } : {});
       const where = result.delivered === 'sink' ? 'the Slack sink (the log: no Slack endpoint is configured)' : 'Slack';
-      const text = `Test message for ${rule.name} sent to ${result.channel} via ${where}.`;
+      const text = kind === 'webhook' ? `Test body for ${rule.name} posted to receiver ${result.receiver}: it answered ${result.status}.` : `Test message for ${rule.name} sent to ${result.channel} via ${where}.`;
       toast(text);
       out?.replaceChildren(h('p', { class: 'result-line', role: 'status' }, text));
     } catch (error) {
@@ -142,6 +154,7 @@ export function ruleForm(kind) {
     const id = ctx.params[0] ? Number(ctx.params[0]) : null;
     const [rule, groups, siblings] = await Promise.all([id ? api.get(`/${k.path}/${id}`) : null, groupOptions(), api.get(`/${k.path}`)]);
     ctx.title(rule ? rule.name : `New ${k.one}`);
+    const receivers = kind === 'webhook' ? await api.get('/receivers') : null;
     const r = rule ?? {
       name: '',
       isActive: true,
@@ -159,6 +172,8 @@ export function ruleForm(kind) {
       subjectTemplate: '[{{ alert_group.severity }}] {{ alert_group.name }} is {{ status }}',
       bodyTemplate: '{{ summary }}\n\n{{ description }}\n\nLabels: {% for l in labels %}{{ l[0] }}={{ l[1] }} {% endfor %}',
     };
+
+    if (kind === 'webhook' && !rule) Object.assign(r, { receiver: receivers.items[0]?.name ?? '', preset: 'alertmanager', bodyTemplate: null });
 
     // Match criteria rows: label, operator, value.
     const rows = h('div', {});
@@ -230,7 +245,9 @@ export function ruleForm(kind) {
     );
 
     const specific =
-      kind === 'slack'
+      kind === 'webhook'
+        ? webhookFields(r, receivers)
+        : kind === 'slack'
         ? [
             field({ label: 'Channel', name: 'slackChannel', value: r.slackChannel ?? '', optional: true, id: 'rule-channel', hint: 'e.g. #storage. Empty: the alert’s channel label, else the default channel.', attrs: { class: 'code', autocomplete: 'off' } }),
             field({ label: 'Message template', name: 'messageTemplate', kind: 'textarea', value: r.messageTemplate, id: 'rule-message', attrs: { class: 'code', rows: 4, spellcheck: 'false' } }),
@@ -304,6 +321,7 @@ export function ruleForm(kind) {
         escalateTo: v.escalateTo ? Number(v.escalateTo) : null,
         escalateAfter: v.escalateAfter.trim() || null,
       };
+      if (kind === 'webhook') return { ...common, ...webhookBody(v, receivers) };
       if (kind === 'slack') return { ...common, slackChannel: v.slackChannel.trim() || null, messageTemplate: v.messageTemplate, resolvedMessageTemplate: v.resolvedMessageTemplate.trim() ? v.resolvedMessageTemplate : null };
       return { ...common, recipients: v.recipients.split(/[\n,;]/).map((s) => s.trim()).filter(Boolean), subjectTemplate: v.subjectTemplate, bodyTemplate: v.bodyTemplate };
     };
@@ -350,10 +368,10 @@ export function ruleForm(kind) {
       { class: 'panel', 'aria-labelledby': 'preview-title' },
       h('h2', { id: 'preview-title' }, 'Preview'),
       groups.length === 0 ? empty('No alert groups yet', 'The preview renders the templates against a real alert group.') : [h('div', { class: 'row' }, groupSelect, kindSelect)],
-      rule ? dirtyNote : h('p', { class: 'notice notice-info' }, 'Save the rule to preview its own templates. Until then, this shows what the saved rules send for the chosen group.'),
+      kind === 'webhook' ? h('p', { class: 'hint' }, 'The body of the form as it is now, with the receiver’s parameters as placeholders.') : rule ? dirtyNote : h('p', { class: 'notice notice-info' }, 'Save the rule to preview its own templates. Until then, this shows what the saved rules send for the chosen group.'),
       previewOut,
-      rule && kind === 'slack' && groups.length
-        ? h('div', { class: 'form-actions' }, actionButton('Send test message', { id: 'rule-test', onclick: (event) => testRule(rule, Number(groupSelect.querySelector('select').value) || null, event.currentTarget, testOut).catch(() => {}) }), readOnlyHint('sending a test'))
+      rule && TESTABLE.has(kind) && groups.length
+        ? h('div', { class: 'form-actions' }, actionButton('Send test message', { id: 'rule-test', onclick: (event) => testRule(kind, rule, Number(groupSelect.querySelector('select').value) || null, event.currentTarget, testOut).catch(() => {}) }), readOnlyHint('sending a test'))
         : null,
       testOut,
     );
@@ -369,11 +387,15 @@ export function ruleForm(kind) {
       previewOut.replaceChildren(h('p', { class: 'loading' }, 'Rendering…'));
       try {
         const [result, why] = await Promise.all([
-          rule ? api.post(`/${k.path}/${rule.id}/preview`, { groupId, ...(previewKind ? { kind: previewKind } : {}) }) : null,
-          group ? api.post('/explain', { fingerprint: group.fingerprint }).catch(() => null) : null,
+          kind === 'webhook'
+            ? api.post('/webhook-rules/preview', { rule: readBody(), groupId, ...(previewKind ? { kind: previewKind } : {}) })
+            : rule
+              ? api.post(`/${k.path}/${rule.id}/preview`, { groupId, ...(previewKind ? { kind: previewKind } : {}) })
+              : null,
+          group && kind !== 'webhook' ? api.post('/explain', { fingerprint: group.fingerprint }).catch(() => null) : null,
         ]);
         if (run !== previewRun) return;
-        previewOut.replaceChildren(...(result ? previewView(kind, rule, result, why) : currentRouting(kind, why)));
+        previewOut.replaceChildren(...(result ? previewView(kind, rule ?? readBody(), result, why) : currentRouting(kind, why)));
       } catch (error) {
         if (run !== previewRun) return;
         previewOut.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error.message));
@@ -381,6 +403,8 @@ export function ruleForm(kind) {
     }
     groupSelect.addEventListener('change', runPreview);
     kindSelect.addEventListener('change', runPreview);
+    // A webhook rule's preview follows the form (the draft preview checks it as a save would).
+    if (kind === 'webhook') form.addEventListener('change', runPreview);
     runPreview();
 
     return [
@@ -396,14 +420,17 @@ export function ruleForm(kind) {
 function previewView(kind, rule, result, why) {
   const parts = [];
   if (result.failed) parts.push(h('div', { class: 'notice notice-danger', role: 'alert' }, h('p', {}, `The template failed to render: ${result.error ?? 'unknown error'}. This safe default would be sent instead:`)));
-  if (kind === 'slack') {
+  if (kind === 'webhook') {
+    parts.push(h('p', { class: 'hint' }, `POST to receiver ${result.channel}, ${result.kind} body:`));
+    parts.push(h('pre', { class: 'output', id: 'preview-text' }, prettyJson(result.text)));
+  } else if (kind === 'slack') {
     parts.push(h('p', { class: 'hint' }, `To ${result.channel ?? 'the default channel'}, ${result.kind} message:`));
     parts.push(h('pre', { class: 'output slack', id: 'preview-text' }, result.text));
   } else {
     parts.push(h('p', { class: 'hint' }, `${result.kind} email to ${rule.recipients.join(', ')}:`));
     parts.push(h('pre', { class: 'output', id: 'preview-text' }, h('strong', {}, `Subject: ${result.subject ?? ''}`), '\n\n', result.text));
   }
-  if (why) {
+  if (why && kind !== 'webhook') {
     const section = kind === 'slack' ? why.slack : why.email;
     const mine = section.rules.find((x) => x.id === rule.id);
     const line = !mine
@@ -428,4 +455,73 @@ function currentRouting(kind, why) {
     h('p', { class: 'hint' }, `Today “${section.winner}” handles this group${to ? `, to ${to}` : ''}:`),
     h('pre', { class: 'output slack' }, (kind === 'slack' ? section.text : section.subject) ?? ''),
   ];
+}
+
+// ---- webhook rules ----
+
+const prettyJson = (text) => {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+};
+
+/** The receiver select, the preset picker (it fills the body with the preset's template) and the body. */
+function webhookFields(r, receivers) {
+  const presetOf = (id) => receivers.presets.find((preset) => preset.id === id);
+  const known = receivers.items.some((item) => item.name === r.receiver);
+  const receiverField = field({
+    label: 'Receiver',
+    name: 'receiver',
+    kind: 'select',
+    value: r.receiver,
+    id: 'rule-receiver',
+    options: [...(known || !r.receiver ? [] : [[r.receiver, `${r.receiver} (not configured)`]]), ...receivers.items.map((item) => [item.name, `${item.name}${item.params.length ? ` · params ${item.params.join(', ')}` : ''}`])],
+    hint: receivers.items.length ? 'A receiver of the webhook-notifier’s receivers file (see Receivers).' : 'No receivers are configured (WEBHOOK_RECEIVERS_FILE): a rule cannot be saved until one is.',
+  });
+  const presetField = field({
+    label: 'Preset',
+    name: 'preset',
+    kind: 'select',
+    value: r.preset ?? '',
+    id: 'rule-preset',
+    optional: true,
+    options: [['', 'None: own body template'], ...receivers.presets.map((preset) => [preset.id, preset.title])],
+    hint: 'Choosing a preset fills the body with its template. Saved unchanged, the rule follows the preset; edited, it keeps your body.',
+  });
+  const bodyField = field({
+    label: 'Body template (JSON)',
+    name: 'bodyTemplate',
+    kind: 'textarea',
+    value: r.bodyTemplate ?? presetOf(r.preset)?.template ?? '',
+    id: 'rule-webhook-body',
+    hint: 'Liquid that must render JSON: use {{ value | json }} for strings. Also: alerts, group_labels, common_labels, common_annotations, receiver.params.<name>, dedup_key, external_url.',
+    attrs: { class: 'code', rows: 14, spellcheck: 'false' },
+  });
+  const presetSelect = presetField.querySelector('select');
+  const receiverSelect = receiverField.querySelector('select');
+  const hintOut = h('p', { class: 'hint', id: 'rule-preset-hint' });
+  const showHint = () => {
+    const preset = presetOf(presetSelect.value);
+    const receiver = receivers.items.find((item) => item.name === receiverSelect.value);
+    const usable = !preset || !receiver || receiver.presets.includes(preset.id);
+    hintOut.replaceChildren(preset ? `Receiver needs: ${preset.receiverHint}.${usable ? '' : ` Receiver ${receiver.name} lacks the parameters ${preset.requiredParams.join(', ')}.`}` : '');
+  };
+  presetSelect.addEventListener('change', () => {
+    const preset = presetOf(presetSelect.value);
+    if (preset) bodyField.querySelector('textarea').value = preset.template;
+    showHint();
+  });
+  receiverSelect.addEventListener('change', showHint);
+  showHint();
+  return [h('div', { class: 'row' }, receiverField, presetField), hintOut, bodyField];
+}
+
+/** The webhook part of a rule body: the preset alone while the body is its template, else the body. */
+function webhookBody(v, receivers) {
+  const preset = v.preset || null;
+  const template = receivers.presets.find((item) => item.id === preset)?.template;
+  const own = v.bodyTemplate.trim() === '' || (template !== undefined && v.bodyTemplate === template) ? null : v.bodyTemplate;
+  return { receiver: v.receiver, preset, bodyTemplate: own };
 }
