@@ -24,7 +24,7 @@ import { queueRoutes } from './routes/queues';
 import { ruleRoutes } from './routes/rules';
 import { silenceRoutes } from './routes/silences';
 import { webhookRuleRoutes } from './routes/webhook-rules';
-import { slackTester } from './slack-test';
+import { slackTester } from './slack-test-sender';
 
 export interface AdminDeps {
   logger: Logger;

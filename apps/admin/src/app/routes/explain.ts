@@ -4,7 +4,7 @@ import { decide, decisionReason, fingerprint, groupAttributes, inhibitionPredica
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
-import { renderEmail, renderSlack, snapshotOf } from '../rule-kinds';
+import { renderEmail, renderSlack, snapshotOf } from '../rule-previews';
 
 export interface ExplainRoutesOptions {
   db: Kysely<Database>;

@@ -7,7 +7,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
 import { actorOf } from '../auth';
-import { snapshotOf } from '../rule-kinds';
+import { snapshotOf } from '../rule-previews';
 
 /**
  * One module for the routes of every rule kind (Slack, email, webhook): CRUD with the kind's

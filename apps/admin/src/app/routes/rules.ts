@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
-import { emailTemplates, renderEmail, renderSlack, slackTemplates, templateProblems } from '../rule-kinds';
-import type { SlackTester } from '../slack-test';
+import { emailTemplates, renderEmail, renderSlack, slackTemplates, templateProblems } from '../rule-previews';
+import type { SlackTester } from '../slack-test-sender';
 import { emailRuleView, slackRuleView } from '../views';
 import { registerRuleKind, templateRefusal, type RuleKindRoutes } from './rule-routes';
 

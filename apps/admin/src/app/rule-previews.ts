@@ -1,3 +1,8 @@
+/**
+ * Rule previews in the admin: a rule body's templates checked before it is stored, a stored
+ * group pictured as the notifiers see it, and the Slack message or email a rule makes of it
+ * (rule preview, draft preview, explain).
+ */
 import { groupSnapshot, instanceFields, instanceSnapshot } from '@sentryhub/alert-state';
 import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, SlackRuleBody } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance, EmailRule, SlackRule } from '@sentryhub/db';
