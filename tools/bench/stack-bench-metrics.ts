@@ -100,12 +100,24 @@ export function bucketQuantile(before: Counters['confirmSeconds'], after: Counte
   return null;
 }
 
+/**
+ * A service's /metrics. A scrape that fails is tried again (a saturated service may answer
+ * late) and then throws: read as an empty page it would turn every counter into 0, and a
+ * scenario would seem to have accepted nothing.
+ */
 export async function scrape(url: string): Promise<Map<string, { labels: string; value: number }[]>> {
-  const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) }).then(
-    (response) => response.text(),
-    () => '',
-  );
-  return parseMetrics(text);
+  let failure = '';
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    try {
+      const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(15_000) });
+      if (response.ok) return parseMetrics(await response.text());
+      failure = `HTTP ${response.status}`;
+    } catch (error) {
+      failure = (error as Error).message;
+    }
+    await sleep(250 * attempt);
+  }
+  throw new Error(`${url}/metrics did not answer after 4 attempts: ${failure}`);
 }
 
 export const total = (samples: Map<string, { labels: string; value: number }[]>, name: string, labels = '') =>

@@ -156,37 +156,46 @@ async function main(): Promise<void> {
   let watched = stackServices;
   const rssPeak = new Map<string, number>();
   const heapPeak = new Map<string, number>();
+  /** One point of the timeline, and the scenario's RSS and heap peaks. */
+  async function sample(): Promise<void> {
+    const now = performance.now();
+    const current = await counters(gateways, processors);
+    const seconds = (now - previousAt) / 1000;
+    const latencies = Float64Array.from(windowLatencies.splice(0)).sort();
+    // One scrape per service: its heap, and its RSS where /proc does not have it.
+    const sampled = await Promise.all(
+      watched.map(async (service) => {
+        const samples = await scrape(service.url);
+        return { service, rss: await rssMiB(service, samples), heap: total(samples, 'nodejs_heap_size_used_bytes') / 2 ** 20 };
+      }),
+    );
+    const rss: Record<string, number> = {};
+    for (const { service, rss: mib, heap } of sampled) {
+      rss[service.name] = mib;
+      rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, mib));
+      heapPeak.set(service.name, Math.max(heapPeak.get(service.name) ?? 0, heap));
+    }
+    timeline.push({
+      t: (now - clockStart) / 1000,
+      scenario: scenarioName,
+      acceptedPerSecond: (current.accepted - previous.accepted) / seconds,
+      storedPerSecond: (current.processed - previous.processed) / seconds,
+      p50Ms: latencies.length ? quantile(latencies, 0.5) : null,
+      p99Ms: latencies.length ? quantile(latencies, 0.99) : null,
+      rssMiB: rss,
+    });
+    previous = current;
+    previousAt = now;
+  }
   const sampler = (async () => {
     while (sampling) {
       await sleep(500);
-      const now = performance.now();
-      const current = await counters(gateways, processors);
-      const seconds = (now - previousAt) / 1000;
-      const latencies = Float64Array.from(windowLatencies.splice(0)).sort();
-      // One scrape per service: its heap, and its RSS where /proc does not have it.
-      const sampled = await Promise.all(
-        watched.map(async (service) => {
-          const samples = await scrape(service.url);
-          return { service, rss: await rssMiB(service, samples), heap: total(samples, 'nodejs_heap_size_used_bytes') / 2 ** 20 };
-        }),
-      );
-      const rss: Record<string, number> = {};
-      for (const { service, rss: mib, heap } of sampled) {
-        rss[service.name] = mib;
-        rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, mib));
-        heapPeak.set(service.name, Math.max(heapPeak.get(service.name) ?? 0, heap));
+      try {
+        await sample();
+      } catch (error) {
+        // A sample is a point of the chart: one missed (a service too busy to answer) is left out.
+        console.error(`timeline: a sample left out (${(error as Error).message})`);
       }
-      timeline.push({
-        t: (now - clockStart) / 1000,
-        scenario: scenarioName,
-        acceptedPerSecond: (current.accepted - previous.accepted) / seconds,
-        storedPerSecond: (current.processed - previous.processed) / seconds,
-        p50Ms: latencies.length ? quantile(latencies, 0.5) : null,
-        p99Ms: latencies.length ? quantile(latencies, 0.99) : null,
-        rssMiB: rss,
-      });
-      previous = current;
-      previousAt = now;
     }
   })();
 
