@@ -156,6 +156,21 @@ export const RuleCommon = z.object({
   escalateTo: z.number().int().positive().max(2 ** 53 - 1).nullable().default(null),
   /** How long an episode fires unacknowledged before `escalateTo` is told; required with it. */
   escalateAfter: positiveDuration('escalateAfter').nullable().default(null),
+  /** Label names: one message per (rule, their values), as Alertmanager's `group_by`; null: one message per alert. */
+  groupBy: z
+    .array(z.string().trim().regex(/^([a-zA-Z_][a-zA-Z0-9_]*|\.\.\.)$/, 'groupBy: each entry must be a label name (or "...")').max(200))
+    .max(50)
+    .nullable()
+    .default(null),
+  /** How long a new group waits for more alerts before its first message (Alertmanager's `group_wait`); null: 0s. */
+  groupWait: z
+    .string()
+    .trim()
+    .refine((text) => parseDuration(text) !== null, { message: 'groupWait must be a duration such as 0s, 30s or 1m' })
+    .nullable()
+    .default(null),
+  /** Between two messages of a group (Alertmanager's `group_interval`); null: 5m. */
+  groupInterval: positiveDuration('groupInterval').nullable().default(null),
 });
 
 /** Both escalation fields or neither: the problem in words, or null. */

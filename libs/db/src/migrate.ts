@@ -14,6 +14,7 @@ import * as alertLease from './migrations/2026-11-26T10-00_alert-lease';
 import * as routingContinueInhibit from './migrations/2026-11-26T11-00_routing-continue-inhibit';
 import * as webhookRules from './migrations/2026-11-26T12-30_webhook-rules';
 import * as notificationTimers from './migrations/2026-11-26T13-00_notification-timers';
+import * as ruleGrouping from './migrations/2026-11-26T13-30_rule-grouping';
 import * as retentionIndexes from './migrations/2026-11-26T09-00_retention-indexes';
 
 /**
@@ -35,6 +36,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T11-00_routing-continue-inhibit': routingContinueInhibit,
   '2026-11-26T12-30_webhook-rules': webhookRules,
   '2026-11-26T13-00_notification-timers': notificationTimers,
+  '2026-11-26T13-30_rule-grouping': ruleGrouping,
   '2026-11-26T09-00_retention-indexes': retentionIndexes,
 };
 

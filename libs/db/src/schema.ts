@@ -92,6 +92,12 @@ export interface RuleColumns {
   escalate_to: ColumnType<number | null, number | null | undefined, number | null>;
   /** Alertmanager duration; with `escalate_to`. */
   escalate_after: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Label names: one message per (rule, their values) (Alertmanager's `group_by`); null: one per alert. */
+  group_by: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
+  /** Alertmanager duration before a new group's first message; null: `0s`. */
+  group_wait: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Alertmanager duration between a group's messages; null: `5m`. */
+  group_interval: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -146,6 +152,8 @@ export interface NotificationsTable {
   webhook_rule_id: ColumnType<number | null, number | null | undefined, number | null>;
   /** The firing group whose inhibition rule held this notification back (status `inhibited`). */
   inhibited_by_group_id: ColumnType<number | null, number | null | undefined, number | null>;
+  /** The group a grouped rule's pending row waits in, to go out in the group's next message. */
+  group_key: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -196,7 +204,8 @@ export interface NotificationTimersTable {
   kind: TimerKind;
   notifier: 'slack' | 'email' | 'webhook';
   rule_id: number;
-  group_id: number;
+  /** The episode's alert group; null for a group's `group_flush`. */
+  group_id: number | null;
   instance_id: number | null;
   group_key: Generated<string>;
   /** The repeat to send next (1, 2, ...); 0 for other kinds. */

@@ -300,3 +300,79 @@ export function timerVerdict(kind: PolicyTimerKind, episode: EpisodeState, now: 
   if (episode.inhibition) return { action: 'wait', until: heldRecheckAt(null, now, recheckMs), reason: 'inhibited' };
   return { action: 'tell' };
 }
+
+/**
+ * Grouping (Alertmanager's `group_by`): the key of the group an alert falls in under a rule
+ * with `groupBy`, made of those labels' values (a missing label counts as ""), or null for a
+ * rule without grouping (one message per alert).
+ */
+export function groupKeyOf(groupBy: readonly string[] | null | undefined, labels: LabelSet): string | null {
+  if (!groupBy) return null;
+  return JSON.stringify([...new Set(groupBy)].sort().map((name) => [name, labelOrEmpty(labels, name)]));
+}
+
+/** The group's labels back from its key. */
+export function groupLabelsOf(groupKey: string): Record<string, string> {
+  const pairs = JSON.parse(groupKey) as [string, string][];
+  return Object.fromEntries(pairs.filter(([, value]) => value !== ''));
+}
+
+/** One alert in a group's message. */
+export interface GroupEntry {
+  status: 'firing' | 'resolved';
+  labels: LabelSet;
+  annotations: LabelSet;
+  startsAt: string;
+  endsAt: string | null;
+  /** The alert's own text under the rule's template. */
+  text: string;
+}
+
+/** What a group's message tells, and what its templates get. */
+export interface GroupContext {
+  alerts: Omit<GroupEntry, 'text'>[];
+  group_labels: Record<string, string>;
+  common_labels: Record<string, string>;
+  common_annotations: Record<string, string>;
+  firing_count: number;
+  resolved_count: number;
+}
+
+/** The labels (or annotations) every entry has with the same value. */
+function common(sets: readonly LabelSet[]): Record<string, string> {
+  const [first, ...rest] = sets;
+  if (!first) return {};
+  return Object.fromEntries(Object.entries(first).filter(([name, value]) => rest.every((set) => Object.hasOwn(set, name) && set[name] === value)));
+}
+
+export function groupContext(groupKey: string, entries: readonly GroupEntry[]): GroupContext {
+  return {
+    alerts: entries.map(({ text: _text, ...alert }) => alert),
+    group_labels: groupLabelsOf(groupKey),
+    common_labels: common(entries.map((entry) => entry.labels)),
+    common_annotations: common(entries.map((entry) => entry.annotations)),
+    firing_count: entries.filter((entry) => entry.status === 'firing').length,
+    resolved_count: entries.filter((entry) => entry.status === 'resolved').length,
+  };
+}
+
+/**
+ * The title of a group's message, as Alertmanager writes it: `[FIRING:3] HighCPU (team=ops)`,
+ * `[FIRING:2, RESOLVED:1] ...`, `[RESOLVED:2] ...`; the name is the common `alertname`, if any.
+ */
+export function groupTitle(context: GroupContext): string {
+  const counts = [context.firing_count > 0 ? `FIRING:${context.firing_count}` : null, context.resolved_count > 0 ? `RESOLVED:${context.resolved_count}` : null].filter(Boolean).join(', ');
+  const name = context.common_labels['alertname'];
+  const labels = Object.entries(context.group_labels)
+    .filter(([label]) => label !== 'alertname')
+    .map(([label, value]) => `${label}=${value}`)
+    .join(', ');
+  return [`[${counts}]`, name ?? null, labels ? `(${labels})` : null].filter(Boolean).join(' ');
+}
+
+/** One message for a group: the title, then each alert's own text (firing first), one per line. */
+export function composeGroupMessage(groupKey: string, entries: readonly GroupEntry[]): { text: string; context: GroupContext } {
+  const context = groupContext(groupKey, entries);
+  const ordered = [...entries.filter((entry) => entry.status === 'firing'), ...entries.filter((entry) => entry.status === 'resolved')];
+  return { text: [groupTitle(context), ...ordered.map((entry) => `• ${entry.text}`)].join('\n'), context };
+}

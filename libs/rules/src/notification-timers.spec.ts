@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { heldRecheckAt, timersFor, timerVerdict, type EpisodeState, type PolicyRule } from './notification-policy';
+import { composeGroupMessage, groupContext, groupKeyOf, groupLabelsOf, groupTitle, heldRecheckAt, timersFor, timerVerdict, type EpisodeState, type PolicyRule } from './notification-policy';
 
 const now = new Date('2026-12-01T12:00:00.000Z');
 const at = (ms: number) => new Date(now.getTime() + ms);
@@ -55,5 +55,30 @@ describe('timerVerdict', () => {
 
   it('tells a firing, unacknowledged episode that nothing holds', () => {
     for (const kind of ['repeat', 'escalation', 'silence_end'] as const) expect(timerVerdict(kind, episode(), now)).toEqual({ action: 'tell' });
+  });
+});
+
+describe('grouping', () => {
+  const entry = (status: 'firing' | 'resolved', labels: Record<string, string>, text: string, annotations: Record<string, string> = {}) => ({ status, labels, annotations, startsAt: now.toISOString(), endsAt: null, text });
+
+  it('keys a group by the groupBy labels, in any order, a missing one as ""; no groupBy: no group', () => {
+    const labels = { alertname: 'HighCPU', team: 'ops', instance: 'a' };
+    expect(groupKeyOf(['team', 'alertname'], labels)).toBe(groupKeyOf(['alertname', 'team'], { ...labels, instance: 'b' }));
+    expect(groupKeyOf(['team'], labels)).not.toBe(groupKeyOf(['team'], { ...labels, team: 'db' }));
+    expect(groupLabelsOf(groupKeyOf(['team', 'zone'], labels) ?? '')).toEqual({ team: 'ops' });
+    expect(groupKeyOf(null, labels)).toBeNull();
+  });
+
+  it('titles a message as Alertmanager does and gives templates the group context', () => {
+    const key = groupKeyOf(['alertname', 'team'], { alertname: 'HighCPU', team: 'ops' }) ?? '';
+    const { text, context } = composeGroupMessage(key, [
+      entry('resolved', { alertname: 'HighCPU', team: 'ops', instance: 'c' }, 'c resolved', { runbook: 'r' }),
+      entry('firing', { alertname: 'HighCPU', team: 'ops', instance: 'a' }, 'a firing', { runbook: 'r', summary: 'x' }),
+      entry('firing', { alertname: 'HighCPU', team: 'ops', instance: 'b' }, 'b firing', { runbook: 'r' }),
+    ]);
+    expect(text.split('\n')).toEqual(['[FIRING:2, RESOLVED:1] HighCPU (team=ops)', '• a firing', '• b firing', '• c resolved']);
+    expect(context).toMatchObject({ group_labels: { alertname: 'HighCPU', team: 'ops' }, common_labels: { alertname: 'HighCPU', team: 'ops' }, common_annotations: { runbook: 'r' }, firing_count: 2, resolved_count: 1 });
+    expect(context.alerts.map((alert) => alert.labels['instance'])).toEqual(['c', 'a', 'b']);
+    expect(groupTitle(groupContext(groupKeyOf(['team'], { team: 'ops' }) ?? '', [entry('resolved', { alertname: 'A', team: 'ops' }, ''), entry('resolved', { alertname: 'B', team: 'ops' }, '')]))).toBe('[RESOLVED:2] (team=ops)');
   });
 });

@@ -63,4 +63,18 @@ describe('admin API: repeats and escalation on rules', () => {
     expect(toSelf.statusCode).toBe(400);
     expect(toSelf.body).toContain('another rule');
   });
+
+  it('stores grouping (groupBy, groupWait, groupInterval) and refuses a bad label name or duration', async () => {
+    const created = await call('POST', '/slack-rules', slackRule('grouped', { groupBy: ['alertname', 'team'], groupWait: '30s', groupInterval: '5m' }));
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ groupBy: ['alertname', 'team'], groupWait: '30s', groupInterval: '5m' });
+    const row = await database.db.selectFrom('slack_rules').select(['group_by', 'group_wait', 'group_interval']).where('id', '=', created.json().id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ group_by: ['alertname', 'team'], group_wait: '30s', group_interval: '5m' });
+    const badLabel = await call('POST', '/slack-rules', slackRule('bad-label', { groupBy: ['team-name'] }));
+    expect(badLabel.statusCode).toBe(400);
+    expect(badLabel.body).toContain('label name');
+    const badWait = await call('POST', '/email-rules', emailRule('bad-wait', { groupWait: 'soon' }));
+    expect(badWait.statusCode).toBe(400);
+    expect(badWait.body).toContain('groupWait must be a duration');
+  });
 });

@@ -74,6 +74,9 @@ const ruleCommon = (row: SlackRule | EmailRule | WebhookRule) => ({
   repeatInterval: row.repeat_interval,
   escalateTo: row.escalate_to,
   escalateAfter: row.escalate_after,
+  groupBy: row.group_by,
+  groupWait: row.group_wait,
+  groupInterval: row.group_interval,
   createdAt: row.created_at.toISOString(),
   updatedAt: row.updated_at.toISOString(),
 });

@@ -165,6 +165,9 @@ export function ruleForm(kind) {
       repeatInterval: null,
       escalateTo: null,
       escalateAfter: null,
+      groupBy: null,
+      groupWait: null,
+      groupInterval: null,
       slackChannel: null,
       messageTemplate: '{{ status | upcase }}: {{ alert_group.name }} on {{ labels.instance }}: {{ summary }}',
       resolvedMessageTemplate: null,
@@ -278,7 +281,14 @@ export function ruleForm(kind) {
       h(
         'fieldset',
         {},
-        h('legend', {}, 'Repeats and escalation'),
+        h('legend', {}, 'Grouping, repeats and escalation'),
+        h(
+          'div',
+          { class: 'row' },
+          field({ label: 'Group by', name: 'groupBy', value: (r.groupBy ?? []).join(', '), id: 'rule-group-by', optional: true, hint: 'Label names, comma separated: one message per group of alerts with the same values (Alertmanager’s group_by). Empty: one message per alert.', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
+          field({ label: 'Group wait', name: 'groupWait', value: r.groupWait ?? '', id: 'rule-group-wait', optional: true, wrapClass: 'narrow', hint: 'Before a new group’s first message (default 0s).', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
+          field({ label: 'Group interval', name: 'groupInterval', value: r.groupInterval ?? '', id: 'rule-group-interval', optional: true, wrapClass: 'narrow', hint: 'Between a group’s messages (default 5m).', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
+        ),
         h(
           'div',
           { class: 'row' },
@@ -320,6 +330,9 @@ export function ruleForm(kind) {
         repeatInterval: v.repeatInterval.trim() || null,
         escalateTo: v.escalateTo ? Number(v.escalateTo) : null,
         escalateAfter: v.escalateAfter.trim() || null,
+        groupBy: v.groupBy.trim() ? v.groupBy.split(',').map((name) => name.trim()).filter(Boolean) : null,
+        groupWait: v.groupWait.trim() || null,
+        groupInterval: v.groupInterval.trim() || null,
       };
       if (kind === 'webhook') return { ...common, ...webhookBody(v, receivers) };
       if (kind === 'slack') return { ...common, slackChannel: v.slackChannel.trim() || null, messageTemplate: v.messageTemplate, resolvedMessageTemplate: v.resolvedMessageTemplate.trim() ? v.resolvedMessageTemplate : null };

@@ -86,6 +86,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     rules: deps.rules,
     notifications,
     delivery,
+    slack: options.slack,
     defaultChannel: options.defaultChannel,
     logger: options.logger ?? createLogger('slack-notifier', 'silent'),
     ...(options.heldRecheckMs === undefined ? {} : { recheckMs: options.heldRecheckMs }),

@@ -1,12 +1,12 @@
 import type { AlertChange } from '@sentryhub/contracts';
 import { findInhibitingSource, firingsTold, recordInhibitedNotification, type Database, type RuleRepository, type StoredSlackRule } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { composeMessage, decide, describeInhibition, inhibitionPredicates, needsInhibitionCheck, routeAlert, type Decision, type Inhibition } from '@sentryhub/rules';
+import { composeMessage, decide, describeInhibition, groupKeyOf, inhibitionPredicates, needsInhibitionCheck, routeAlert, type Decision, type Inhibition } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { SlackMetrics } from './metrics';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
 import type { DeliveryOutcome, DeliveryRequest } from './slack-delivery';
-import { scheduleTimers } from './timers';
+import { scheduleGroupFlush, scheduleTimers } from './timers';
 
 export interface NotifyDeps {
   db: Kysely<Database>;
@@ -26,7 +26,7 @@ export interface NotifyOptions {
   processedAt: string;
 }
 
-export type NotifyOutcome = 'no-rule' | 'resolved-disabled' | 'suppressed' | 'inhibited' | DeliveryOutcome;
+export type NotifyOutcome = 'no-rule' | 'resolved-disabled' | 'suppressed' | 'inhibited' | 'grouped' | DeliveryOutcome;
 
 /** What a change comes to for one rule before anything is sent: settled already, or a notification to deliver. */
 export type PreparedChange = { settled: NotifyOutcome } | { deliver: { channel: string; request: DeliveryRequest } };
@@ -83,6 +83,7 @@ async function prepareDecision(deps: NotifyDeps, change: AlertChange, decision: 
     groupId: change.group.id,
     channel: message.channel,
     text: message.text,
+    groupKey: decision.action === 'send' ? groupKeyOf(rule.groupBy, change.group.labels) : null,
   };
   // Counted once per notification, when its row is created, not on every redelivery.
   const countTemplateFailure = () => {
@@ -120,6 +121,11 @@ async function prepareDecision(deps: NotifyDeps, change: AlertChange, decision: 
   }
   // Repeats and escalation start with the firing that is about to be told.
   await scheduleTimers(deps.db, decision, timerFor, new Date(), deps.heldRecheckMs);
+  if (row.group_key !== null) {
+    // A grouped rule: the row goes out with its group's next message (timers.ts, group_flush).
+    await scheduleGroupFlush(deps.db, rule, change.group.id, row.group_key);
+    return { settled: 'grouped' };
+  }
   // The stored channel: a row left pending by a crash is sent as it was recorded.
   return {
     deliver: {

@@ -78,7 +78,12 @@ afterAll(async () => {
 const tag = () => randomBytes(4).toString('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function insertRule(name: string, criteria: Record<string, string>, channel: string | null, options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string; priority?: number } = {}): Promise<number> {
+async function insertRule(
+  name: string,
+  criteria: Record<string, string>,
+  channel: string | null,
+  options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string; priority?: number; groupBy?: string[]; groupWait?: string; groupInterval?: string } = {},
+): Promise<number> {
   const row = await database.db
     .insertInto('slack_rules')
     .values({
@@ -90,6 +95,9 @@ async function insertRule(name: string, criteria: Record<string, string>, channe
       repeat_interval: options.repeatInterval ?? null,
       escalate_to: options.escalateTo ?? null,
       escalate_after: options.escalateAfter ?? null,
+      group_by: options.groupBy ?? null,
+      group_wait: options.groupWait ?? null,
+      group_interval: options.groupInterval ?? null,
       updated_at: new Date(),
     })
     .returning('id')
@@ -125,9 +133,15 @@ function changeOf(seeded: Seeded, silencedUntil: Date | null = null): AlertChang
 }
 
 async function deliver(...changes: AlertChange[]): Promise<void> {
-  const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes };
+  const status = changes[0]?.instance.status ?? 'firing';
+  const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status, changes };
   await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed(event.status), event, { messageId: event.id });
   await waitFor(() => (handledEvents.includes(event.id) ? true : null), 20_000, `event ${event.id} handled`);
+}
+
+function resolvedOf(seeded: Seeded): AlertChange {
+  const change = changeOf(seeded);
+  return { ...change, change: 'resolved', group: { ...change.group, status: 'resolved' }, instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' } };
 }
 
 const rowsOf = (instanceId: number) => database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
@@ -317,5 +331,55 @@ describe('a replica killed mid-way', () => {
     const [after] = await timersOf(alert.instanceId);
     expect(after?.leased_until).toBeNull();
     expect(after?.due_at.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+  });
+});
+
+describe('grouping', () => {
+  it('50 alerts of one group within groupWait make one message naming 50; later changes go in the next message, after groupInterval', async () => {
+    const t = tag();
+    await insertRule(`grp-${t}`, { team: t }, `#grp-${t}`, { groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '2s' });
+    const alerts = await Promise.all(Array.from({ length: 50 }, (_, index) => seed({ alertname: 'HighCPU', instance: `h${index}-${t}`, team: t })));
+    for (let start = 0; start < 50; start += 10) await deliver(...alerts.slice(start, start + 10).map((alert) => changeOf(alert)));
+    await waitFor(() => (textsTo(`#grp-${t}`).length > 0 ? true : null), 20_000, 'the first group message');
+    const [first] = slackMock.requests.filter((request) => request.channel === `#grp-${t}`);
+    const firstAt = Date.now();
+    expect(first?.text.split('\n')[0]).toBe(`[FIRING:50] HighCPU (team=${t})`);
+    expect(first?.text.split('\n').slice(1)).toHaveLength(50);
+    for (const alert of alerts) expect(first?.text).toContain(`h${alerts.indexOf(alert)}-${t} firing`);
+    const rows = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
+    expect(rows.every((row) => row.status === 'sent')).toBe(true);
+    expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
+    expect(rows[0]?.digest_size).toBe(50);
+
+    // Three resolve and two more fire: one next message, not before the group interval.
+    const more = await Promise.all([50, 51].map((index) => seed({ alertname: 'HighCPU', instance: `h${index}-${t}`, team: t })));
+    await deliver(...alerts.slice(0, 3).map(resolvedOf));
+    await deliver(...more.map((alert) => changeOf(alert)));
+    await waitFor(() => (textsTo(`#grp-${t}`).length >= 2 ? true : null), 20_000, 'the second group message');
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(1_000);
+    await sleep(2_500);
+    const texts = textsTo(`#grp-${t}`);
+    expect(texts).toHaveLength(2);
+    const second = texts[1]?.split('\n') ?? [];
+    expect(second[0]).toBe(`[FIRING:2, RESOLVED:3] HighCPU (team=${t})`);
+    // What fired first, then what resolved (in any order within each).
+    expect(second.slice(1, 3).sort()).toEqual([`• grp-${t}: HighCPU h50-${t} firing`, `• grp-${t}: HighCPU h51-${t} firing`]);
+    expect(second.slice(3).sort()).toEqual([`• grp-${t}: HighCPU h0-${t} resolved`, `• grp-${t}: HighCPU h1-${t} resolved`, `• grp-${t}: HighCPU h2-${t} resolved`]);
+  });
+
+  it('a notifier killed after picking a group gives exactly one message, from another replica after the lease', async () => {
+    const t = tag();
+    await insertRule(`gk-${t}`, { team: t }, `#gk-${t}`, { groupBy: ['team'], groupWait: '1h' });
+    const alerts = await Promise.all(Array.from({ length: 5 }, (_, index) => seed({ alertname: 'Disk', instance: `d${index}-${t}`, team: t })));
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    const timer = await database.db.selectFrom('notification_timers').selectAll().where('kind', '=', 'group_flush').where('group_key', 'like', `%${t}%`).executeTakeFirstOrThrow();
+    // The dead replica had picked the group (lease of 2 s) and never sent.
+    await database.db.updateTable('notification_timers').set({ due_at: new Date(), leased_until: new Date(Date.now() + 2_000) }).where('id', '=', timer.id).execute();
+    await sleep(500);
+    expect(textsTo(`#gk-${t}`)).toEqual([]);
+    await waitFor(() => (textsTo(`#gk-${t}`).length > 0 ? true : null), 20_000, 'the group message');
+    await sleep(1_500);
+    expect(textsTo(`#gk-${t}`)).toHaveLength(1);
+    expect(textsTo(`#gk-${t}`)[0]?.split('\n')[0]).toBe(`[FIRING:5] Disk (team=${t})`);
   });
 });

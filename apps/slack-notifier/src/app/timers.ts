@@ -1,9 +1,11 @@
-import { timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
+import { readEpisodes, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { composeMessage, DEFAULT_HELD_RECHECK_MS, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, truncateMessage, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
 import type { DeliveryOutcome, SlackDelivery } from './slack-delivery';
+import type { SlackSender } from './slack-client';
+import { randomUUID } from 'node:crypto';
 
 /**
  * The Slack notifier's due timers (libs/db timers.ts claims them, libs/rules `timerVerdict`
@@ -18,6 +20,8 @@ export interface SlackTimerDeps {
   rules: Pick<RuleRepository, 'activeSlackRules' | 'activeInhibitRules'>;
   notifications: NotificationRepo;
   delivery: SlackDelivery;
+  /** A group's message goes straight to Slack (one per group and group interval, not paced per alert). */
+  slack: SlackSender;
   defaultChannel: string;
   logger: Logger;
   /** How often a held-back firing or a waiting repeat is looked at again, at least. */
@@ -28,6 +32,14 @@ export interface SlackTimerDeps {
 export async function scheduleTimers(db: Kysely<Database>, decision: Decision<StoredSlackRule>, change: { groupId: number; instanceId: number; kind: 'firing' | 'resolved' }, now = new Date(), recheckMs = DEFAULT_HELD_RECHECK_MS): Promise<void> {
   await timerRepo(db).scheduleAll('slack', timersFor(decision, change.kind, now, recheckMs), change);
 }
+
+/** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
+export async function scheduleGroupFlush(db: Kysely<Database>, rule: StoredSlackRule, _groupId: number, groupKey: string): Promise<void> {
+  await timerRepo(db).schedule({ kind: 'group_flush', notifier: 'slack', ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
+}
+
+/** At most this many alerts in one group message; the rest go in the next one. */
+export const MAX_ALERTS_PER_GROUP_MESSAGE = 1_000;
 
 export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.recheckMs ?? DEFAULT_HELD_RECHECK_MS;
@@ -42,9 +54,57 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     return deps.delivery.submit(row.channel, { notificationId: row.id, lastAttempt: false, processedAt: now.toISOString(), logger: log });
   }
 
+  /**
+   * A group's message: its pending rows (what fired and resolved since its last message), one
+   * Slack message titled as Alertmanager's (`[FIRING:3] HighCPU (team=ops)`), every row recorded
+   * `sent` with the message's `digest_id` in the transaction that locked them (FOR UPDATE SKIP
+   * LOCKED: a replica that died before the commit leaves them pending for the next flush). Due
+   * again after `groupInterval`; a flush that finds nothing ends the group's timer.
+   */
+  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
+    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
+    const rule = (await deps.rules.activeSlackRules()).find((candidate) => candidate.id === timer.rule_id);
+    const rows = await deps.notifications.pendingInGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_MESSAGE);
+    if (rows.length === 0) return { action: 'done' };
+    const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id));
+    const groupIntervalMs = rule?.groupIntervalMs ?? 0;
+    let retry: string | null = null;
+    const claimed = await deps.notifications.claimPending(
+      rows.map((row) => row.id),
+      async (pending) => {
+        const entries = pending.map((row) => {
+          const instance = episodes.get(row.instance_id)?.change;
+          return {
+            status: row.kind === 'resolved' ? ('resolved' as const) : ('firing' as const),
+            labels: instance?.group.labels ?? {},
+            annotations: instance?.instance.annotations ?? {},
+            startsAt: instance?.instance.startsAt ?? row.created_at.toISOString(),
+            endsAt: instance?.instance.endsAt ?? null,
+            text: row.text,
+          };
+        });
+        const message = composeGroupMessage(timer.group_key, entries);
+        const channel = pending[0]?.channel ?? deps.defaultChannel;
+        const result = await deps.slack.deliver({ channel, text: truncateMessage(message.text) }, log);
+        const record =
+          result.outcome === 'sent'
+            ? { status: 'sent' as const, lastError: null, deliveredVia: deps.slack.mode === 'sink' ? ('sink' as const) : ('slack' as const) }
+            : result.outcome === 'rejected'
+              ? { status: 'failed' as const, lastError: result.error }
+              : { status: 'pending' as const, lastError: result.error };
+        if (result.outcome === 'retry') retry = result.error;
+        return { records: new Map(pending.map((row) => [row.id, record])), digest: { id: randomUUID(), size: pending.length }, result: { channel, ...message.context } };
+      },
+    );
+    if (retry !== null) throw new Error(`Slack did not take the group message; tried again later: ${retry}`);
+    if (claimed.result) log.info({ channel: claimed.result.channel, firing: claimed.result.firing_count, resolved: claimed.result.resolved_count }, 'group message sent');
+    return { action: 'reschedule', dueAt: new Date(Date.now() + groupIntervalMs) };
+  }
+
   return async (timer: NotificationTimer): Promise<TimerOutcome> => {
     const kind = timer.kind as PolicyTimerKind | 'group_flush';
-    if (kind === 'group_flush' || timer.instance_id === null) return { action: 'done' };
+    if (kind === 'group_flush') return flushGroup(timer);
+    if (timer.instance_id === null) return { action: 'done' };
     const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
     const rules = await deps.rules.activeSlackRules();
     const rule = rules.find((candidate) => candidate.id === timer.rule_id);

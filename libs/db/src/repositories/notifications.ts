@@ -25,6 +25,8 @@ export interface NotificationDraft extends NotificationKey {
   groupId: number;
   channel: string;
   text: string;
+  /** A grouped rule's group: the row waits for the group's next message instead of going out alone. */
+  groupKey?: string | null;
 }
 
 /** How a delivery attempt leaves a row. */
@@ -132,7 +134,7 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
       const now = new Date();
       const inserted = await db
         .insertInto('notifications')
-        .values(drafts.map((draft) => ({ channel: draft.channel, ...ruleColumns(draft.ruleId), group_id: draft.groupId, instance_id: draft.instanceId, kind: draft.kind, sequence: draft.sequence ?? 0, status: 'pending' as const, text: draft.text, updated_at: now })))
+        .values(drafts.map((draft) => ({ channel: draft.channel, ...ruleColumns(draft.ruleId), group_id: draft.groupId, instance_id: draft.instanceId, kind: draft.kind, sequence: draft.sequence ?? 0, group_key: draft.groupKey ?? null, status: 'pending' as const, text: draft.text, updated_at: now })))
         .onConflict((oc) => oc.expression(ONCE_PER_INSTANCE_RULE_KIND).doNothing())
         .returningAll()
         .execute();
@@ -210,6 +212,20 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
         .executeTakeFirst();
       if (released) return released;
       return db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).where('notifier', '=', notifier).where(ruleColumn, '=', ruleId).where('kind', '=', 'firing').where('sequence', '=', 0).executeTakeFirst();
+    },
+
+    /** The pending rows waiting in a group of a grouped rule, oldest first (at most `limit`). */
+    async pendingInGroup(ruleId: number, groupKey: string, limit: number): Promise<Notification[]> {
+      return db
+        .selectFrom('notifications')
+        .selectAll()
+        .where('notifier', '=', notifier)
+        .where(sql<number>`coalesce(rule_id, webhook_rule_id)`, '=', ruleId)
+        .where('group_key', '=', groupKey)
+        .where('status', '=', 'pending')
+        .orderBy('id')
+        .limit(limit)
+        .execute();
     },
 
     /** Whether the firing of this instance was delivered under this rule. */

@@ -25,6 +25,12 @@ export interface StoredRule {
   /** `escalate_to`: the rule of the same kind told too after `escalateAfterMs`; null: no escalation. */
   escalateTo: number | null;
   escalateAfterMs: number | null;
+  /** `group_by`: one message per (rule, these labels' values); null: one per alert (`...` too). */
+  groupBy: string[] | null;
+  /** `group_wait` in ms (default 0). */
+  groupWaitMs: number;
+  /** `group_interval` in ms (default 5 minutes). */
+  groupIntervalMs: number;
   /** Why the stored `match_criteria` do not validate (such a rule matches nothing), or null. */
   criteriaError: string | null;
 }
@@ -84,9 +90,15 @@ function commonOf(row: SlackRule | EmailRule | WebhookRule): StoredRule {
     repeatIntervalMs: positiveDuration(row.repeat_interval),
     escalateTo: row.escalate_to,
     escalateAfterMs: row.escalate_to === null ? null : (durationOrNull(row.escalate_after) ?? null),
+    groupBy: row.group_by === null || row.group_by.includes('...') ? null : row.group_by,
+    groupWaitMs: durationOrNull(row.group_wait) ?? 0,
+    groupIntervalMs: positiveDuration(row.group_interval) ?? DEFAULT_GROUP_INTERVAL_MS,
     criteriaError,
   };
 }
+
+/** Alertmanager's default `group_interval`. */
+export const DEFAULT_GROUP_INTERVAL_MS = 5 * 60_000;
 
 const durationOrNull = (text: string | null): number | null => (text === null ? null : parseDuration(text));
 /** A repeat interval of 0 would repeat without pause: it counts as none. */

@@ -27,7 +27,7 @@ export interface TimerDraft {
   kind: TimerKind;
   notifier: TimerNotifier;
   ruleId: number;
-  groupId: number;
+  groupId: number | null;
   instanceId: number | null;
   groupKey?: string;
   /** The repeat to send when it is due (1 for the first); 0 for other kinds. */
@@ -332,4 +332,14 @@ export async function timerEpisode(db: Kysely<Database>, instanceId: number, dep
     if (found) inhibition = { ruleId: found.rule.id, ruleName: found.rule.name, sourceGroupId: found.sourceGroupId };
   }
   return { change, firing, acknowledged: change.group.acknowledged, silence, inhibition };
+}
+
+/** The episodes of several instances at once (a group's message), by instance id. */
+export async function readEpisodes(db: Kysely<Database>, instanceIds: readonly number[]): Promise<Map<number, EpisodeNow>> {
+  const found = new Map<number, EpisodeNow>();
+  for (const id of [...new Set(instanceIds)]) {
+    const episode = await readEpisode(db, id);
+    if (episode) found.set(id, episode);
+  }
+  return found;
 }

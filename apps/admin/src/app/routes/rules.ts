@@ -27,6 +27,9 @@ export const commonColumns = (body: z.infer<typeof RuleCommon>) => ({
   repeat_interval: body.repeatInterval,
   escalate_to: body.escalateTo,
   escalate_after: body.escalateAfter,
+  group_by: body.groupBy,
+  group_wait: body.groupWait,
+  group_interval: body.groupInterval,
 });
 
 /** Slack rules: the message the notifier would post; a test message through the same Slack endpoint (or the log sink). */
