@@ -5,7 +5,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import amqp from 'amqplib';
+import { BrokerUnreachableError, connectFirstReachable } from '@sentryhub/messaging';
 import pg from 'pg';
 import type { Check, Outcome } from './prerequisites';
 
@@ -30,7 +30,16 @@ export function redact(value: string): string {
   }
 }
 
-/** The broker URL the services use (RABBITMQ_URL, else the parts) or the one the tests use. */
+/**
+ * The broker URLs the services use, as they read them: RABBITMQ_URLS (every node of a cluster,
+ * comma-separated) when set, else RABBITMQ_URL, else the parts; or the one the tests use.
+ */
+export function amqpUrls(target: 'services' | 'tests', env: NodeJS.ProcessEnv): string[] {
+  const list = target === 'services' ? (variable(env, 'RABBITMQ_URLS') ?? '').split(',').map((url) => url.trim()).filter((url) => url !== '') : [];
+  return list.length > 0 ? list : [amqpUrl(target, env)];
+}
+
+/** The single broker URL the services use (RABBITMQ_URL, else the parts) or the one the tests use. */
 export function amqpUrl(target: 'services' | 'tests', env: NodeJS.ProcessEnv): string {
   if (target === 'tests') return `amqp://guest:guest@${variable(env, 'TEST_RABBITMQ_HOST') ?? '127.0.0.1'}:5672/`;
   const url = variable(env, 'RABBITMQ_URL');
@@ -73,25 +82,44 @@ function describe(error: unknown): { code: string | undefined; message: string }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', '57P03']);
 
+/** Why one address refused: its login, its vhost, or nothing answering there. */
+function amqpFailure(error: unknown, timeoutMs: number): { reason: 'credentials' | 'vhost' | 'unreachable' | undefined; message: string } {
+  const { code, message } = describe(error);
+  // amqplib's own `timeout`: the socket opened (or not) but no handshake came.
+  if (message === 'connect ETIMEDOUT') return { reason: 'unreachable', message: `no AMQP handshake within ${timeoutMs} ms` };
+  if (/ACCESS[-_]REFUSED|403/.test(message)) return { reason: 'credentials', message: `login refused (${message})` };
+  if (/NOT[-_]ALLOWED|530/.test(message)) return { reason: 'vhost', message };
+  return { reason: code && UNREACHABLE.has(code) ? 'unreachable' : undefined, message };
+}
+
+/**
+ * Connects as the services do: to the first of their broker addresses that answers (each node of
+ * RABBITMQ_URLS in turn). Fails only when none does, naming each address and why; a refused
+ * login or vhost on any of them is the reason given, before "unreachable".
+ */
 async function checkAmqp(target: 'services' | 'tests', { env, timeoutMs }: CheckContext): Promise<Outcome> {
-  const url = amqpUrl(target, env);
-  const shown = redact(url);
-  const parsed = new URL(url);
-  const values = { user: decodeURIComponent(parsed.username || 'guest'), vhost: decodeURIComponent(parsed.pathname.slice(1)) || '/' };
+  const urls = amqpUrls(target, env);
+  const shown = urls.map(redact).join(', ');
+  const first = new URL(urls[0] as string);
+  const values = { user: decodeURIComponent(first.username || 'guest'), vhost: decodeURIComponent(first.pathname.slice(1)) || '/' };
   const attempt = (async (): Promise<Outcome> => {
     try {
-      const connection = await amqp.connect(url, { timeout: timeoutMs });
+      const { connection, url } = await connectFirstReachable(urls, { connectTimeoutMs: timeoutMs });
       const version = String(connection.connection.serverProperties?.['version'] ?? '');
       await connection.close().catch(() => undefined);
-      return { ok: true, detail: `${shown} (RabbitMQ ${version})` };
+      const skipped = urls.indexOf(url);
+      return { ok: true, detail: `${redact(url)} (RabbitMQ ${version})${skipped > 0 ? `; ${skipped} earlier address(es) did not answer` : ''}` };
     } catch (error) {
-      const { code, message } = describe(error);
-      if (/ACCESS[-_]REFUSED|403/.test(message)) return { ok: false, reason: 'credentials', values, detail: `${shown}: login refused (${message})` };
-      if (/NOT[-_]ALLOWED|530/.test(message)) return { ok: false, reason: 'vhost', values, detail: `${shown}: vhost "${values.vhost}" missing or not allowed for ${values.user}` };
-      return { ok: false, reason: code && UNREACHABLE.has(code) ? 'unreachable' : undefined, values, detail: `${shown}: ${message}` };
+      const failures = error instanceof BrokerUnreachableError ? error.failures.map(({ url, error: cause }) => ({ url, ...amqpFailure(cause, timeoutMs) })) : [{ url: shown, ...amqpFailure(error, timeoutMs) }];
+      const detail = failures.map(({ url, message }) => `${url}: ${message}`).join('; ');
+      const refusedBy = failures.find(({ reason }) => reason === 'credentials' || reason === 'vhost');
+      if (refusedBy?.reason === 'vhost') return { ok: false, reason: 'vhost', values, detail: `${detail} (vhost "${values.vhost}" missing or not allowed for ${values.user})` };
+      if (refusedBy) return { ok: false, reason: 'credentials', values, detail };
+      return { ok: false, reason: failures.every(({ reason }) => reason === 'unreachable') ? 'unreachable' : undefined, values, detail };
     }
   })();
-  return within(attempt, timeoutMs, () => ({ ok: false, reason: 'unreachable', detail: `${shown}: no AMQP handshake within ${timeoutMs} ms` }));
+  // amqplib gives up on each address after timeoutMs; this only bounds the whole.
+  return within(attempt, timeoutMs * urls.length + 500, () => ({ ok: false, reason: 'unreachable', detail: `${shown}: no AMQP handshake within ${timeoutMs} ms` }));
 }
 
 async function checkPostgres(target: 'services' | 'tests', { env, timeoutMs }: CheckContext): Promise<Outcome> {
@@ -230,7 +258,7 @@ function checkNode(major: number): Outcome {
 function addressVariables(check: Check): string[] {
   switch (check.kind) {
     case 'amqp':
-      return check.target === 'services' ? ['RABBITMQ_URL', 'RABBITMQ_HOST', 'RABBITMQ_PORT'] : ['TEST_RABBITMQ_HOST'];
+      return check.target === 'services' ? ['RABBITMQ_URLS', 'RABBITMQ_URL', 'RABBITMQ_HOST', 'RABBITMQ_PORT'] : ['TEST_RABBITMQ_HOST'];
     case 'postgres':
       return [check.target === 'services' ? 'DATABASE_URL' : 'TEST_POSTGRES_URL'];
     case 'rabbitmq-management':

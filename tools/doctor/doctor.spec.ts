@@ -116,6 +116,23 @@ describe('npm run doctor with a missing piece', () => {
     expect(run.ms).toBeLessThan(WITHIN_MS);
   });
 
+  it('with RABBITMQ_URLS, passes on the first node that answers and, when none does, names each node and RABBITMQ_URLS', async () => {
+    const [first, second] = [await closedPort(), await closedPort()];
+    const reachable = await doctor(['--only', 'rabbitmq'], { RABBITMQ_URLS: `amqp://guest:guest@127.0.0.1:${first}/,amqp://guest:guest@127.0.0.1:5672/` });
+    expect(section(reachable.output, 'RabbitMQ for the services')).toMatch(/^ {2}ok {7}RabbitMQ for the services .*127\.0\.0\.1:5672\/ \(RabbitMQ [\d.]+\); 1 earlier address\(es\) did not answer/);
+    expect(reachable.code).toBe(0);
+
+    const none = await doctor(['--only', 'rabbitmq'], { RABBITMQ_URLS: `amqp://guest:hidden-pass@127.0.0.1:${first}/,amqp://guest:hidden-pass@127.0.0.1:${second}/` });
+    const lines = section(none.output, 'RabbitMQ for the services');
+    expect(lines).toMatch(/^ {2}missing/);
+    expect(lines).toContain(`127.0.0.1:${first}/: connect ECONNREFUSED`);
+    expect(lines).toContain(`127.0.0.1:${second}/: connect ECONNREFUSED`);
+    expect(lines).toContain('fix: set RABBITMQ_URLS to where RabbitMQ listens');
+    expect(none.output).not.toContain('hidden-pass');
+    expect(none.code).toBe(1);
+    expect(none.ms).toBeLessThan(WITHIN_MS);
+  });
+
   it('names a management API that refuses connections, with the command that enables the plugin', async () => {
     const port = await closedPort();
     const run = await doctor(['--for', 'test'], { TEST_RABBITMQ_MANAGEMENT_URL: `http://127.0.0.1:${port}` });

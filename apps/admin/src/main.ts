@@ -42,7 +42,7 @@ const management: ManagementSettings = {
   user: config.RABBITMQ_MANAGEMENT_USER ?? decodeURIComponent(broker.username || 'guest'),
   password: config.RABBITMQ_MANAGEMENT_PASSWORD ?? decodeURIComponent(broker.password || 'guest'),
   vhost: decodeURIComponent(broker.pathname.slice(1)) || '/',
-  amqpUrl,
+  amqpUrl: rabbitmqUrls(config),
   publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
 };
 

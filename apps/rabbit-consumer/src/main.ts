@@ -1,5 +1,5 @@
 import { runWorker } from '@sentryhub/messaging';
-import { loadConfig, rabbitmqUrl } from '@sentryhub/service-runtime';
+import { loadConfig, rabbitmqUrls } from '@sentryhub/service-runtime';
 import { ConsumerConfig } from './app/config';
 import { externalIntakeTopology, subscribeExternalIntake } from './app/external-intake';
 
@@ -21,7 +21,7 @@ await runWorker({
       queue: config.RABBITMQ_EXTERNAL_QUEUE,
       logger,
       registry,
-      broker: { url: rabbitmqUrl(config), socketOptions: topology.socketOptions },
+      broker: { url: rabbitmqUrls(config), socketOptions: topology.socketOptions },
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       intakeMaxFutureMs: config.INTAKE_MAX_FUTURE,
       retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000,

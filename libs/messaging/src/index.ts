@@ -4,3 +4,4 @@ export * from './broker';
 export * from './subscriber';
 export * from './worker';
 export * from './metrics';
+export * from './raw-connection';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { HEADERS } from '@sentryhub/contracts';
-import { WORK_QUEUES } from '@sentryhub/messaging';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
+import { WORK_QUEUES, withRawConnection } from '@sentryhub/messaging';
+import type { Channel, ChannelModel, ConfirmChannel, GetMessage, Options } from 'amqplib';
 
 /** One `x-death` entry: RabbitMQ's own record of a dead-lettering (TTL expired, delivery limit, max length). */
 export interface Death {
@@ -132,16 +132,10 @@ export class QueueNotFoundError extends Error {
  * What the admin does to queues over AMQP, each on a short-lived connection of its own (these
  * are rare operator actions): a confirmed, mandatory test publish; purge; replay of dead letters.
  */
-export function queueOperations(settings: { amqpUrl: string; publishTimeoutMs: number }) {
-  async function withConnection<T>(work: (connection: ChannelModel) => Promise<T>): Promise<T> {
-    const connection = await amqp.connect(settings.amqpUrl, { clientProperties: { connection_name: 'sentryhub-admin queue management' } });
-    // A channel closed by the broker (404) emits on the connection too; it is handled where it happens.
-    connection.on('error', () => undefined);
-    try {
-      return await work(connection);
-    } finally {
-      await connection.close().catch(() => undefined);
-    }
+export function queueOperations(settings: { amqpUrl: string | readonly string[]; publishTimeoutMs: number }) {
+  /** On the first node that answers (every node of a cluster given); a channel closed by the broker (404) is handled where it happens. */
+  function withConnection<T>(work: (connection: ChannelModel) => Promise<T>): Promise<T> {
+    return withRawConnection(settings.amqpUrl, { socketOptions: { clientProperties: { connection_name: 'sentryhub-admin queue management' } } }, work);
   }
 
   /** The queue's message count, or a QueueNotFoundError; a 404 closes the channel, so it gets its own. */

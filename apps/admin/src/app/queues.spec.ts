@@ -44,7 +44,9 @@ describe('queue management routes', () => {
     await store.ensureBootstrap(BOOTSTRAP);
     keys.editor = (await store.create('editor', 'editor')).key;
     keys.viewer = (await store.create('viewer', 'viewer')).key;
-    const management: ManagementSettings = { enabled: true, url: MANAGEMENT_URL, user: 'guest', password: 'guest', vhost: vhost.vhost, amqpUrl: vhost.url, publishTimeoutMs: 5_000 };
+    // A cluster whose first node refuses connections (nothing listens on port 1): purge, test publish and replay go to the next.
+    const refusingNode = `amqp://guest:guest@127.0.0.1:1/${encodeURIComponent(vhost.vhost)}`;
+    const management: ManagementSettings = { enabled: true, url: MANAGEMENT_URL, user: 'guest', password: 'guest', vhost: vhost.vhost, amqpUrl: [refusingNode, vhost.url], publishTimeoutMs: 5_000 };
     const deps = { logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), defaultChannel: '#general' };
     app = await buildAdmin({ ...deps, registry: createMetricsRegistry('queues-test'), management });
     disabled = await buildAdmin({ ...deps, registry: createMetricsRegistry('queues-test-disabled'), management: { ...management, enabled: false } });

@@ -9,8 +9,8 @@ export interface ManagementSettings {
   password: string;
   /** The vhost whose queues are managed: the one the services use. */
   vhost: string;
-  /** AMQP URL of that vhost: purge, test publish and replay go over AMQP with confirms. */
-  amqpUrl: string;
+  /** AMQP URL(s) of that vhost, every node of a cluster (the first that answers is used): purge, test publish and replay go over AMQP with confirms. */
+  amqpUrl: string | readonly string[];
   publishTimeoutMs: number;
   /** Per management API request. */
   requestTimeoutMs?: number;

@@ -1,4 +1,4 @@
-import { timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
+import { recentSilences, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
 import { DEFAULT_HELD_RECHECK_MS, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
@@ -31,6 +31,7 @@ export async function scheduleEmailTimers(db: Kysely<Database>, decision: Decisi
 
 export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.recheckMs ?? DEFAULT_HELD_RECHECK_MS;
+  const silences = recentSilences(deps.db);
 
   return async (timer: NotificationTimer): Promise<TimerOutcome> => {
     const kind = timer.kind as PolicyTimerKind | 'group_flush';
@@ -40,7 +41,7 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
     const rule = rules.find((candidate) => candidate.id === timer.rule_id);
     if (!rule) return { action: 'done' };
     const now = new Date();
-    const episode = await timerEpisode(deps.db, timer.instance_id, { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates }, now);
+    const episode = await timerEpisode(deps.db, timer.instance_id, { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences }, now);
     if (!episode) return { action: 'done' };
     const verdict = timerVerdict(kind, episode, now, recheckMs);
     if (verdict.action === 'drop') {

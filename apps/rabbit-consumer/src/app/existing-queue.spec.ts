@@ -60,7 +60,8 @@ describe('an external queue that exists before the consumer starts', () => {
     channel.sendToQueue(queue, Buffer.from('{"labels": '), { persistent: true, messageId: `${queue}-bad` });
     await channel.waitForConfirms();
 
-    expect(await ensureExternalQueue({ url: vhost.url }, queue)).toBe('found');
+    // Every node of a cluster, the first refusing connections (nothing listens on port 1): the check goes on to the next.
+    expect(await ensureExternalQueue({ url: ['amqp://guest:guest@127.0.0.1:1/', vhost.url] }, queue)).toBe('found');
     const topology = externalIntakeTopology({ RABBITMQ_EXTERNAL_QUEUE: queue, RABBITMQ_PREFETCH: 5 });
     const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, ...topology, retryDelayMs: 200 }), { logger });
     try {

@@ -50,7 +50,8 @@ beforeAll(async () => {
     queue: QUEUE,
     logger,
     registry,
-    broker: { url: vhost.url, socketOptions: topology.socketOptions },
+    // Every node of a cluster (RABBITMQ_URLS), the first refusing (nothing listens on port 1): the queue is still declared, on the next.
+    broker: { url: ['amqp://guest:guest@127.0.0.1:1/', vhost.url], socketOptions: topology.socketOptions },
     bodyLimitBytes: BODY_LIMIT_BYTES,
     retryDelayMs: 200,
   });

@@ -4,13 +4,13 @@ import {
   MAX_RECONNECT_DELAY_MS,
   EXTERNAL_QUEUE_DECLARATION,
   subscribe,
+  withRawConnection,
   type BrokerSocketOptions,
   type Messaging,
   type Subscription,
   type TopologyOptions,
 } from '@sentryhub/messaging';
 import { backoffDelay, type Logger, type Registry } from '@sentryhub/service-runtime';
-import amqp from 'amqplib';
 import { readCaBundle } from './ca-bundle';
 import type { ConsumerConfig } from './config';
 import { externalMessageHandler, rejectedAlertsCounter } from './handle-external-message';
@@ -41,9 +41,10 @@ export function externalIntakeTopology(
   };
 }
 
-/** How to reach the broker outside rascal: the same URL and socket options as its connection. */
+/** How to reach the broker outside rascal: the same addresses and socket options as its connection. */
 export interface BrokerAddress {
-  url: string;
+  /** One URL, or every node of a cluster (RABBITMQ_URLS, in order): the first that answers is used. */
+  url: string | readonly string[];
   socketOptions?: BrokerSocketOptions;
 }
 
@@ -57,10 +58,8 @@ const isNotFound = (error: unknown) => typeof error === 'object' && error !== nu
  */
 export async function ensureExternalQueue(broker: BrokerAddress, queue: string): Promise<'found' | 'declared'> {
   const clientProperties = { ...broker.socketOptions?.clientProperties, connection_name: `${connectionName()} (declaring ${queue})` };
-  const connection = await amqp.connect(broker.url, { ...broker.socketOptions, clientProperties });
-  // A refused check closes its channel with an error event; the awaited call reports it.
-  connection.on('error', () => undefined);
-  try {
+  // The first node of the cluster that answers; a refused check closes its channel with an error event, the awaited call reports it.
+  return withRawConnection(broker.url, { socketOptions: { ...broker.socketOptions, clientProperties } }, async (connection) => {
     const check = await connection.createChannel();
     check.on('error', () => undefined);
     try {
@@ -74,9 +73,7 @@ export async function ensureExternalQueue(broker: BrokerAddress, queue: string):
     await declare.assertQueue(queue, EXTERNAL_QUEUE_DECLARATION);
     await declare.close();
     return 'declared';
-  } finally {
-    await connection.close().catch(() => undefined);
-  }
+  });
 }
 
 /** ensureExternalQueue, retried with back-off (doubling up to MAX_RECONNECT_DELAY_MS, 15 s) until it works. */

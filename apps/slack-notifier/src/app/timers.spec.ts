@@ -346,8 +346,12 @@ describe('grouping', () => {
     expect(first?.text.split('\n')[0]).toBe(`[FIRING:50] HighCPU (team=${t})`);
     expect(first?.text.split('\n').slice(1)).toHaveLength(50);
     for (const alert of alerts) expect(first?.text).toContain(`h${alerts.indexOf(alert)}-${t} firing`);
-    const rows = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
-    expect(rows.every((row) => row.status === 'sent')).toBe(true);
+    // The rows are recorded in the transaction that sent the message: it commits just after Slack answered.
+    const rows = await waitFor(async () => {
+      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
+      return all.every((row) => row.status === 'sent') ? all : null;
+    }, 20_000, 'every row of the group recorded sent');
+    expect(rows).toHaveLength(50);
     expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
     expect(rows[0]?.digest_size).toBe(50);
 

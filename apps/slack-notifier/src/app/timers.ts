@@ -1,4 +1,4 @@
-import { readEpisodes, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
+import { readEpisodes, recentSilences, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
 import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, truncateMessage, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
@@ -43,6 +43,7 @@ export const MAX_ALERTS_PER_GROUP_MESSAGE = 1_000;
 
 export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.recheckMs ?? DEFAULT_HELD_RECHECK_MS;
+  const silences = recentSilences(deps.db);
 
   async function deliver(draft: NotificationDraft, log: Logger, now: Date): Promise<DeliveryOutcome | 'already-settled'> {
     const { row } = await deps.notifications.ensurePending(draft);
@@ -113,7 +114,7 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
       return { action: 'done' };
     }
     const now = new Date();
-    const episode = await timerEpisode(deps.db, timer.instance_id, { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates }, now);
+    const episode = await timerEpisode(deps.db, timer.instance_id, { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences }, now);
     if (!episode) return { action: 'done' };
     const { change } = episode;
     const verdict = timerVerdict(kind, episode, now, recheckMs);

@@ -240,7 +240,14 @@ const iso = (value: Date | null) => (value === null ? null : value.toISOString()
  * Null when the instance is gone (retention).
  */
 export async function readEpisode(db: Kysely<Database>, instanceId: number): Promise<EpisodeNow | null> {
-  const row = await db
+  return (await readEpisodes(db, [instanceId])).get(instanceId) ?? null;
+}
+
+/** The episodes of several instances in one query (a group's message), by instance id; gone ones are left out. */
+export async function readEpisodes(db: Kysely<Database>, instanceIds: readonly number[]): Promise<Map<number, EpisodeNow>> {
+  const found = new Map<number, EpisodeNow>();
+  if (instanceIds.length === 0) return found;
+  const rows = await db
     .selectFrom('alert_instances as i')
     .innerJoin('alert_groups as g', 'g.id', 'i.group_id')
     .select([
@@ -262,39 +269,41 @@ export async function readEpisode(db: Kysely<Database>, instanceId: number): Pro
       'g.firing_count',
       'g.acknowledged',
     ])
-    .select((eb) => eb.selectFrom('alert_instances as newer').select('newer.id').whereRef('newer.group_id', '=', 'i.group_id').where('newer.id', '>', instanceId).limit(1).as('newerId'))
-    .where('i.id', '=', instanceId)
-    .executeTakeFirst();
-  if (!row) return null;
-  return {
-    latest: row.newerId === null,
-    change: {
-      group: {
-        id: row.groupId,
-        fingerprint: row.fingerprint,
-        name: row.name,
-        labels: row.labels,
-        severity: row.severity as Severity,
-        instance: row.instance,
-        source: row.source,
-        status: row.current_status,
-        firingCount: row.firing_count,
-        silenced: false,
-        silencedUntil: null,
-        acknowledged: row.acknowledged,
+    .select((eb) => eb.selectFrom('alert_instances as newer').select('newer.id').whereRef('newer.group_id', '=', 'i.group_id').whereRef('newer.id', '>', 'i.id').limit(1).as('newerId'))
+    .where('i.id', 'in', [...new Set(instanceIds)])
+    .execute();
+  for (const row of rows) {
+    found.set(row.instanceId, {
+      latest: row.newerId === null,
+      change: {
+        group: {
+          id: row.groupId,
+          fingerprint: row.fingerprint,
+          name: row.name,
+          labels: row.labels,
+          severity: row.severity as Severity,
+          instance: row.instance,
+          source: row.source,
+          status: row.current_status,
+          firingCount: row.firing_count,
+          silenced: false,
+          silencedUntil: null,
+          acknowledged: row.acknowledged,
+        },
+        instance: {
+          id: row.instanceId,
+          status: row.instanceStatus,
+          startsAt: row.starts_at.toISOString(),
+          endsAt: iso(row.ends_at),
+          annotations: row.annotations,
+          generatorURL: row.generator_url,
+          resolutionType: row.resolution_type,
+        },
+        change: 'created',
       },
-      instance: {
-        id: row.instanceId,
-        status: row.instanceStatus,
-        startsAt: row.starts_at.toISOString(),
-        endsAt: iso(row.ends_at),
-        annotations: row.annotations,
-        generatorURL: row.generator_url,
-        resolutionType: row.resolution_type,
-      },
-      change: 'created',
-    },
-  };
+    });
+  }
+  return found;
 }
 
 /** An episode as a due timer must judge it (libs/rules `EpisodeState`, `timerVerdict`). */
@@ -312,6 +321,27 @@ export interface TimerEpisodeDeps {
   inhibitRules: () => Promise<StoredInhibitRule[]>;
   silenceState: (silences: readonly ActiveSilenceRow[], labels: LabelSet, now: Date) => { silenced: boolean; until: Date | null };
   predicates: Parameters<typeof findInhibitingSource>[3];
+  /** The silences active at `now`; read from the table each time when not given (see `recentSilences`). */
+  silences?: (now: Date) => Promise<ActiveSilenceRow[]>;
+}
+
+/**
+ * The active silences, read at most once per `ttlMs` (concurrent callers share a read): a
+ * loop working on many due timers reads the silences table once, not once per timer. A silence
+ * deleted or expired is seen at most `ttlMs` late; each is still checked against `now`.
+ */
+export function recentSilences(db: Kysely<Database>, ttlMs = 500): (now: Date) => Promise<ActiveSilenceRow[]> {
+  let cache: { rows: Promise<ActiveSilenceRow[]>; at: number } | null = null;
+  return (now: Date) => {
+    if (!cache || Date.now() - cache.at >= ttlMs) {
+      const rows = activeSilences(db, now);
+      cache = { rows, at: Date.now() };
+      rows.catch(() => {
+        cache = null;
+      });
+    }
+    return cache.rows;
+  };
 }
 
 /**
@@ -324,7 +354,8 @@ export async function timerEpisode(db: Kysely<Database>, instanceId: number, dep
   if (!episode) return null;
   const { change } = episode;
   const firing = episode.latest && change.instance.status === 'firing';
-  const silence = firing ? deps.silenceState(await activeSilences(db, now), change.group.labels, now) : { silenced: false, until: null };
+  const silences = firing ? await (deps.silences ?? ((at: Date) => activeSilences(db, at)))(now) : [];
+  const silence = firing ? deps.silenceState(silences, change.group.labels, now) : { silenced: false, until: null };
   let inhibition: TimerEpisode['inhibition'] = null;
   if (firing && !silence.silenced) {
     const rules = await deps.inhibitRules();
@@ -332,14 +363,4 @@ export async function timerEpisode(db: Kysely<Database>, instanceId: number, dep
     if (found) inhibition = { ruleId: found.rule.id, ruleName: found.rule.name, sourceGroupId: found.sourceGroupId };
   }
   return { change, firing, acknowledged: change.group.acknowledged, silence, inhibition };
-}
-
-/** The episodes of several instances at once (a group's message), by instance id. */
-export async function readEpisodes(db: Kysely<Database>, instanceIds: readonly number[]): Promise<Map<number, EpisodeNow>> {
-  const found = new Map<number, EpisodeNow>();
-  for (const id of [...new Set(instanceIds)]) {
-    const episode = await readEpisode(db, id);
-    if (episode) found.set(id, episode);
-  }
-  return found;
 }
