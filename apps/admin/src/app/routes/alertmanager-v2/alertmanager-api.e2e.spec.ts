@@ -12,6 +12,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { AlertProcessed, AlertReceived, EXCHANGES, PostableAlert, QUEUES, ROUTING_KEYS, type AlertChange } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
 import { normalizePostableAlert } from '@sentryhub/rules';
@@ -868,5 +869,152 @@ describe("Grafana's Alertmanager data source (implementation Prometheus): the ca
     expect(((await grafana('GET', '/api/v2/silences')).json as { id: string; status: { state: string } }[]).map((s) => [s.id, s.status.state])).toEqual([[id, 'expired']]);
     expect((await grafana('GET', '/api/v2/silence/not-a-uuid')).status).toBe(422);
     expect((await grafana('GET', '/api/v2/silence/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+  });
+});
+
+describe('differential: inhibit_rules and continue on a real Alertmanager and on SentryHub (inhibitedBy, suppressed, receivers)', () => {
+  let hub: SentryHub;
+  let am: RealAlertmanager;
+  /**
+   * The same routing on both: Alertmanager's child routes in order, SentryHub's rules by
+   * priority (one kind, so that `continue` ends or goes on through the same list); the last
+   * route and the lowest rule catch everything that reaches them. One inhibit rule: a critical
+   * alert (a regex source matcher) holds back the warnings of its cluster.
+   */
+  const AM_CONFIG = [
+    'route:',
+    '  receiver: sentryhub',
+    '  group_wait: 1s',
+    '  routes:',
+    '    - receiver: web-team',
+    '      matchers: [\'team="web"\']',
+    '      continue: true',
+    '    - receiver: pager',
+    '      matchers: [\'severity="critical"\']',
+    '    - receiver: sentryhub',
+    'receivers:',
+    '  - name: sentryhub',
+    '  - name: web-team',
+    '  - name: pager',
+    'inhibit_rules:',
+    '  - source_matchers: [\'severity=~"critical|page"\']',
+    '    target_matchers: [\'severity="warning"\']',
+    '    equal: [cluster]',
+    '',
+  ].join('\n');
+  const startsAt = new Date(Date.now() - 10 * 60_000).toISOString();
+  const labels = {
+    source: { alertname: 'NodeDown', instance: 'n-1', severity: 'critical', cluster: 'a', team: 'web' },
+    webA: { alertname: 'HighCPU', instance: 'w-1', severity: 'warning', cluster: 'a', team: 'web' },
+    webB: { alertname: 'HighCPU', instance: 'w-2', severity: 'warning', cluster: 'b', team: 'web' },
+    diskA: { alertname: 'DiskFull', instance: 'd-1', severity: 'warning', cluster: 'a', team: 'storage' },
+    infoA: { alertname: 'Latency', instance: 'a-1', severity: 'info', cluster: 'a', team: 'api' },
+  };
+  const posted = (set: Record<string, string>, endsAt?: string) => ({ labels: set, annotations: { summary: `${set['alertname']} on ${set['instance']}` }, startsAt, ...(endsAt === undefined ? {} : { endsAt }) });
+
+  interface Listed {
+    fingerprint: string;
+    labels: Record<string, string>;
+    receivers: { name: string }[];
+    status: { state: string; silencedBy: string[]; inhibitedBy: string[] };
+  }
+  /** instance -> [state, inhibitedBy as instances, receivers]. */
+  const view = (list: unknown) => {
+    const alerts = list as Listed[];
+    const instanceOf = (fp: string) => alerts.find((a) => a.fingerprint === fp)?.labels['instance'] ?? `unlisted:${fp}`;
+    return Object.fromEntries(alerts.map((a) => [a.labels['instance'], [a.status.state, a.status.inhibitedBy.map(instanceOf), a.receivers.map((r) => r.name)]]));
+  };
+  const fingerprintOf = (list: unknown, instance: string) => (list as Listed[]).find((a) => a.labels['instance'] === instance)?.fingerprint;
+
+  beforeAll(async () => {
+    requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
+    [hub, am] = await Promise.all([startSentryHub('inhibition'), startAlertmanager(AM_CONFIG)]);
+    const rule = (name: string, priority: number, criteria: object, more: { continue?: boolean } = {}) => ({ name, priority, match_criteria: JSON.stringify(criteria), slack_channel: `#${name}`, message_template: '{{ summary }}', ...more });
+    await hub.database.db.insertInto('slack_rules').values([rule('web-team', 30, { team: 'web' }, { continue: true }), rule('pager', 20, { severity: 'critical' }), rule('sentryhub', 0, {})]).execute();
+    await hub.database.db
+      .insertInto('inhibit_rules')
+      .values({
+        name: 'critical holds back warnings',
+        source_matchers: JSON.stringify([{ name: 'severity', value: 'critical|page', isRegex: true, isEqual: true }]),
+        target_matchers: JSON.stringify([{ name: 'severity', value: 'warning', isRegex: false, isEqual: true }]),
+        equal: ['cluster'],
+        created_by: 'test',
+      })
+      .execute();
+  });
+
+  afterAll(async () => {
+    await Promise.all([hub?.close(), am?.stop()]);
+  });
+
+  const expectedFiring = {
+    'n-1': ['active', [], ['web-team', 'pager']],
+    'w-1': ['suppressed', ['n-1'], ['web-team', 'sentryhub']],
+    'w-2': ['active', [], ['web-team', 'sentryhub']],
+    'd-1': ['suppressed', ['n-1'], ['sentryhub']],
+    'a-1': ['active', [], ['sentryhub']],
+  };
+
+  it('a firing source: its cluster\'s warnings report inhibitedBy [its fingerprint] and suppressed, on both; receivers follow continue', async () => {
+    const all = Object.values(labels).map((set) => posted(set));
+    expect((await am.api('POST', '/api/v2/alerts', all)).status).toBe(200);
+    await hub.postAlerts(all);
+    // Alertmanager's inhibitor sees the source once its subscription took it in.
+    const theirs = await waitFor(async () => {
+      const answer = await am.api('GET', '/api/v2/alerts');
+      return isDeepStrictEqual(view(answer.json), expectedFiring) ? answer.json : null;
+    }, 20_000, 'Alertmanager inhibits the warnings of cluster a');
+    const ours = (await hub.api('GET', '/api/v2/alerts')).json;
+    expect(view(ours)).toEqual(expectedFiring);
+    // The very fingerprints, not only the same instances.
+    const source = fingerprintOf(ours, 'n-1');
+    expect(source).toBe(fingerprintOf(theirs, 'n-1'));
+    for (const instance of ['w-1', 'd-1']) expect((ours as Listed[]).find((a) => a.labels['instance'] === instance)?.status).toEqual({ state: 'suppressed', silencedBy: [], inhibitedBy: [source] });
+  });
+
+  it('filters the same: inhibited=false, active=false, matchers', async () => {
+    for (const query of ['?inhibited=false', '?active=false', '?inhibited=false&active=false', '?filter=cluster%3Da&inhibited=false', '?receiver=pager', '?receiver=sentryhub&inhibited=false']) {
+      const [theirs, ours] = await Promise.all([am.api('GET', `/api/v2/alerts${query}`), hub.api('GET', `/api/v2/alerts${query}`)]);
+      expect(ours.status, query).toBe(200);
+      expect(Object.keys(view(ours.json)).sort(), query).toEqual(Object.keys(view(theirs.json)).sort());
+    }
+    expect(Object.keys(view((await hub.api('GET', '/api/v2/alerts?inhibited=false')).json)).sort()).toEqual(['a-1', 'n-1', 'w-2']);
+  });
+
+  it('groups the same: one group per receiver, the alerts that continue reached', async () => {
+    const members = (groups: unknown) =>
+      (groups as { receiver: { name: string }; alerts: Listed[] }[])
+        .map((g) => [g.receiver.name, g.alerts.map((a) => a.labels['instance']).sort()] as const)
+        .sort(([a], [b]) => (a < b ? -1 : 1));
+    for (const query of ['', '?inhibited=false']) {
+      const [theirs, ours] = await Promise.all([am.api('GET', `/api/v2/alerts/groups${query}`), hub.api('GET', `/api/v2/alerts/groups${query}`)]);
+      expect(members(ours.json), query).toEqual(members(theirs.json));
+    }
+    const groups = members((await hub.api('GET', '/api/v2/alerts/groups')).json);
+    expect(groups).toEqual([
+      ['pager', ['n-1']],
+      ['sentryhub', ['a-1', 'd-1', 'w-1', 'w-2']],
+      ['web-team', ['n-1', 'w-1', 'w-2']],
+    ]);
+  });
+
+  it('the source resolves: the warnings are active again, with inhibitedBy [], on both', async () => {
+    const resolved = [posted(labels.source, new Date(Date.now() - 1_000).toISOString())];
+    expect((await am.api('POST', '/api/v2/alerts', resolved)).status).toBe(200);
+    await hub.postAlerts(resolved);
+    const expected = { 'w-1': ['active', [], ['web-team', 'sentryhub']], 'w-2': ['active', [], ['web-team', 'sentryhub']], 'd-1': ['active', [], ['sentryhub']], 'a-1': ['active', [], ['sentryhub']] };
+    await waitFor(async () => (isDeepStrictEqual(view((await am.api('GET', '/api/v2/alerts')).json), expected) ? true : null), 20_000, 'Alertmanager lifts the inhibition');
+    await waitFor(async () => (isDeepStrictEqual(view((await hub.api('GET', '/api/v2/alerts')).json), expected) ? true : null), 20_000, 'SentryHub lifts the inhibition');
+    expect(view((await hub.api('GET', '/api/v2/alerts?inhibited=false')).json)).toEqual(expected);
+  });
+
+  it('receivers: the same names as Alertmanager; a webhook rule is a receiver too, and of the alerts it applies to', async () => {
+    const names = (list: unknown) => (list as { name: string }[]).map((r) => r.name).sort();
+    const [theirs, ours] = await Promise.all([am.api('GET', '/api/v2/receivers'), hub.api('GET', '/api/v2/receivers')]);
+    expect(names(ours.json)).toEqual(names(theirs.json));
+    await hub.database.db.insertInto('webhook_rules').values({ name: 'storage-hook', priority: 5, match_criteria: JSON.stringify({ team: 'storage' }), receiver: 'ops-hook', preset: 'alertmanager' }).execute();
+    expect(names((await hub.api('GET', '/api/v2/receivers')).json)).toEqual(['pager', 'sentryhub', 'storage-hook', 'web-team']);
+    // Each kind is routed on its own: the Slack catch-all and the webhook rule both apply, by priority.
+    expect(view((await hub.api('GET', '/api/v2/alerts')).json)['d-1']).toEqual(['active', [], ['storage-hook', 'sentryhub']]);
   });
 });

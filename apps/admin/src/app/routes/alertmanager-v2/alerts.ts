@@ -1,8 +1,9 @@
-import { activeSilences, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
-import { anchoredRegex, filterMatches, matchCriteria, silenceMatches, type SilenceMatcher } from '@sentryhub/rules';
-import type { MatchCriteria } from '@sentryhub/contracts';
+import { activeSilences, ruleRepository, type AlertGroup, type AlertInstance, type Database, type StoredRule } from '@sentryhub/db';
+import { anchoredRegex, compareRules, filterMatches, routeAlert, silenceMatches, type SilenceMatcher } from '@sentryhub/rules';
+import type { LabelSet } from '@sentryhub/contracts';
 import { sql, type Kysely } from 'kysely';
 import { ApiV2Error, ZERO_TIME } from './common';
+import { inhibitingSources } from './inhibition';
 
 /** An alert as Alertmanager's `GET /api/v2/alerts` returns it (`gettableAlert`, API 0.25). */
 export interface GettableAlert {
@@ -26,33 +27,35 @@ export interface AlertFilter {
   receiver?: string | undefined;
 }
 
-/** A receiver is a rule: Slack and email rules, by name (the same name on both kinds is one receiver). */
-export interface Receiver {
-  name: string;
-  priority: number;
-  matchCriteria: MatchCriteria;
-}
-
 /** Beyond this many firing groups the API refuses rather than building an unbounded answer. */
 export const ALERT_LIMIT = 50_000;
 
-export async function activeRules(db: Kysely<Database>): Promise<Receiver[]> {
-  const [slack, email] = await Promise.all([
-    db.selectFrom('slack_rules').select(['name', 'priority', 'match_criteria']).where('is_active', '=', true).execute(),
-    db.selectFrom('email_rules').select(['name', 'priority', 'match_criteria']).where('is_active', '=', true).execute(),
-  ]);
-  return [...slack, ...email]
-    .map((row) => ({ name: row.name, priority: row.priority, matchCriteria: row.match_criteria as MatchCriteria }))
-    .sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+/** The active rules of every kind (Slack, email, webhook): each kind is routed on its own. */
+export interface RoutingRules {
+  kinds: StoredRule[][];
 }
 
-/** Every rule name, once each (the receivers `GET /api/v2/receivers` lists). */
+export async function routingRules(db: Kysely<Database>): Promise<RoutingRules> {
+  const rules = ruleRepository(db, { cacheMs: 0 });
+  return { kinds: await Promise.all([rules.activeSlackRules(), rules.activeEmailRules(), rules.activeWebhookRules()]) };
+}
+
+/** Every rule name of every kind, once each (the receivers `GET /api/v2/receivers` lists). */
 export async function receiverNames(db: Kysely<Database>): Promise<string[]> {
-  const [slack, email] = await Promise.all([db.selectFrom('slack_rules').select('name').execute(), db.selectFrom('email_rules').select('name').execute()]);
-  return [...new Set([...slack, ...email].map((row) => row.name))].sort();
+  const rows = await Promise.all([db.selectFrom('slack_rules').select('name').execute(), db.selectFrom('email_rules').select('name').execute(), db.selectFrom('webhook_rules').select('name').execute()]);
+  return [...new Set(rows.flat().map((row) => row.name))].sort();
 }
 
-const receiversOf = (rules: readonly Receiver[], labels: Record<string, string>) => [...new Set(rules.filter((rule) => matchCriteria(rule.matchCriteria, labels).matched).map((rule) => rule.name))].map((name) => ({ name }));
+/**
+ * The receivers of an alert: the rules that apply to it under the notification policy
+ * (libs/rules `routeAlert`: by priority, then name; the first that matches ends the search
+ * unless it has `continue`), each kind routed on its own, merged in the order rules are tried;
+ * the same name on two kinds is one receiver.
+ */
+export function receiversOf(rules: RoutingRules, labels: LabelSet): { name: string }[] {
+  const applied = rules.kinds.flatMap((kind) => routeAlert(kind, labels).applied).sort(compareRules);
+  return [...new Set(applied.map((rule) => rule.name))].map((name) => ({ name }));
+}
 
 /**
  * The lease end of a firing alert (`lease_ends_at`: the sender's endsAt, or the receipt +
@@ -64,7 +67,10 @@ const endsAtOf = (instance: AlertInstance) => (instance.lease_ends_at ?? instanc
 /**
  * The alerts Alertmanager would list: every firing group with its open episode (resolved ones
  * are left out, as Alertmanager leaves out an alert whose end has passed), silenced by the
- * silences active now, routed to the rules that match it; sorted by fingerprint.
+ * silences active now, inhibited by a firing source under the inhibit rules, routed to the
+ * rules the notification policy applies (`continue` included); sorted by fingerprint.
+ * Queries per request: the groups, their episodes, the silences, the rules and inhibit rules
+ * once each, and one bounded query of firing sources per inhibit rule that has targets.
  */
 export async function listAlerts(db: Kysely<Database>, filter: AlertFilter, now = new Date()): Promise<GettableAlert[]> {
   let receiverRegex: { test(value: string): boolean } | null = null;
@@ -84,7 +90,9 @@ export async function listAlerts(db: Kysely<Database>, filter: AlertFilter, now 
   if (groups.length > ALERT_LIMIT) throw new ApiV2Error(400, `more than ${ALERT_LIMIT} firing alerts match; narrow the filter`);
   if (groups.length === 0) return [];
 
-  const [instances, silences, rules] = await Promise.all([openInstances(db, groups), activeSilences(db, now), activeRules(db)]);
+  const repository = ruleRepository(db, { cacheMs: 0 });
+  const [instances, silences, rules, inhibitRules] = await Promise.all([openInstances(db, groups), activeSilences(db, now), routingRules(db), repository.activeInhibitRules()]);
+  const inhibitedBy = await inhibitingSources(db, inhibitRules, groups.map((group) => ({ groupId: group.id, labels: group.labels })));
   const uuids = silences.length === 0 ? new Map<number, string>() : new Map((await db.selectFrom('silences').select(['id', 'uuid']).where('id', 'in', silences.map((s) => s.id)).execute()).map((row) => [row.id, row.uuid]));
 
   const alerts: GettableAlert[] = [];
@@ -94,10 +102,13 @@ export async function listAlerts(db: Kysely<Database>, filter: AlertFilter, now 
     const silencedBy = silences.filter((silence) => silenceMatches(silence, group.labels, now)).flatMap((silence) => uuids.get(silence.id) ?? []);
     const receivers = receiversOf(rules, group.labels);
     if (receiverRegex && !receivers.some((receiver) => receiverRegex.test(receiver.name))) continue;
-    const state = silencedBy.length > 0 ? 'suppressed' : 'active';
+    const source = inhibitedBy.get(group.id);
+    const inhibitors = source === undefined ? [] : [source];
+    const state = silencedBy.length > 0 || inhibitors.length > 0 ? 'suppressed' : 'active';
     if (!filter.active && state === 'active') continue;
     if (!filter.silenced && silencedBy.length > 0) continue;
-    alerts.push(alertView(group, instance, receivers, { state, silencedBy, inhibitedBy: [] }));
+    if (!filter.inhibited && inhibitors.length > 0) continue;
+    alerts.push(alertView(group, instance, receivers, { state, silencedBy, inhibitedBy: inhibitors }));
   }
   return alerts.sort((a, b) => (a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0));
 }
