@@ -123,7 +123,7 @@ async function prepareDecision(deps: NotifyDeps, change: AlertChange, decision: 
   await scheduleTimers(deps.db, decision, timerFor, new Date(), deps.heldRecheckMs);
   if (row.group_key !== null) {
     // A grouped rule: the row goes out with its group's next message (timers.ts, group_flush).
-    await scheduleGroupFlush(deps.db, rule, change.group.id, row.group_key);
+    await scheduleGroupFlush(deps.db, rule, row.group_key);
     return { settled: 'grouped' };
   }
   // The stored channel: a row left pending by a crash is sent as it was recorded.

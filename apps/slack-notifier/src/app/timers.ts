@@ -34,7 +34,7 @@ export async function scheduleTimers(db: Kysely<Database>, decision: Decision<St
 }
 
 /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
-export async function scheduleGroupFlush(db: Kysely<Database>, rule: StoredSlackRule, _groupId: number, groupKey: string): Promise<void> {
+export async function scheduleGroupFlush(db: Kysely<Database>, rule: StoredSlackRule, groupKey: string): Promise<void> {
   await timerRepo(db).schedule({ kind: 'group_flush', notifier: 'slack', ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
 }
 
