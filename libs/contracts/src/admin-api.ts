@@ -253,6 +253,14 @@ export const ExplainView = z.object({
     recipients: z.array(z.string()),
     subject: z.string().nullable(),
   }),
+  webhook: z.object({
+    rules: z.array(ExplainRule),
+    winner: z.string().nullable(),
+    /** Each applied webhook rule with its receiver (a name in WEBHOOK_RECEIVERS_FILE). */
+    applied: z.array(ExplainDecision.extend({ receiver: z.string() })),
+    stoppedAt: z.string().nullable(),
+    receiver: z.string().nullable(),
+  }),
 });
 
 /** Inhibition rules (Alertmanager's `inhibit_rules`): matchers in the silence matcher shape. */

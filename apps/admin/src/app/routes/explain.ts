@@ -32,7 +32,8 @@ function explainRules<R extends StoredRule & { row: { is_active: boolean } }>(ro
  * `POST /api/v1/explain`: for labels (or a known fingerprint), what SentryHub would do — the
  * fingerprint, the silences that match now, the inhibition that holds it back, every rule in
  * the order of the search with why it applies or not and where the search stopped, and what
- * each applied rule does (the notification policy of libs/rules, as the notifiers run it).
+ * each applied rule does (the notification policy of libs/rules, as the notifiers run it), for
+ * the Slack, email and webhook rules alike (a webhook rule's receiver by name, never its URL).
  */
 export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }: ExplainRoutesOptions): Promise<void> {
   const rules = ruleRepository(db, { cacheMs: 0 });
@@ -44,10 +45,11 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
     const print = fingerprint(labels);
     const group = byFingerprint ?? (await db.selectFrom('alert_groups').selectAll().where('fingerprint', '=', print).executeTakeFirst());
     const now = new Date();
-    const [silences, slackRules, emailRules, inhibitRules, instance] = await Promise.all([
+    const [silences, slackRules, emailRules, webhookRules, inhibitRules, instance] = await Promise.all([
       activeSilences(db, now),
       rules.allSlackRules(),
       rules.allEmailRules(),
+      rules.allWebhookRules(),
       rules.allInhibitRules(),
       group ? db.selectFrom('alert_instances').selectAll().where('group_id', '=', group.id).orderBy('starts_at', 'desc').limit(1).executeTakeFirst() : undefined,
     ]);
@@ -64,7 +66,8 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
 
     const slackRoute = routeAlert(slackRules, labels);
     const emailRoute = routeAlert(emailRules, labels);
-    const state = async (route: Route<StoredRule>, notifier: 'slack' | 'email') => ({
+    const webhookRoute = routeAlert(webhookRules, labels);
+    const state = async (route: Route<StoredRule>, notifier: 'slack' | 'email' | 'webhook') => ({
       kind,
       silence: { silenced: silence.silenced, until: silence.until?.toISOString() ?? null },
       inhibition,
@@ -72,6 +75,7 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
     });
     const slack = decide(slackRoute, await state(slackRoute, 'slack'));
     const email = decide(emailRoute, await state(emailRoute, 'email'));
+    const webhook = decide(webhookRoute, await state(webhookRoute, 'webhook'));
     const slackApplied = slack.decisions.map((decision) => {
       const message = renderSlack(decision.rule.row, snapshot, kind, defaultChannel);
       return { rule: decision.rule.name, ruleId: decision.rule.id, decision: decision.action, reason: decisionReason(decision), channel: message.channel, text: message.text };
@@ -84,6 +88,7 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
       recipients: decision.rule.recipients,
       subject: renderEmail(decision.rule.row, snapshot, kind).subject.text,
     }));
+    const webhookApplied = webhook.decisions.map((decision) => ({ rule: decision.rule.name, ruleId: decision.rule.id, decision: decision.action, reason: decisionReason(decision), receiver: decision.rule.receiver }));
     return {
       fingerprint: print,
       labels,
@@ -106,6 +111,13 @@ export async function explainRoutes(app: FastifyInstance, { db, defaultChannel }
         stoppedAt: email.stoppedAt?.name ?? null,
         recipients: emailApplied[0]?.recipients ?? [],
         subject: emailApplied[0]?.subject ?? null,
+      },
+      webhook: {
+        rules: explainRules(webhookRoute, labels),
+        winner: webhookApplied[0]?.rule ?? null,
+        applied: webhookApplied,
+        stoppedAt: webhook.stoppedAt?.name ?? null,
+        receiver: webhookApplied[0]?.receiver ?? null,
       },
     };
   });
