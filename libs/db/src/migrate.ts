@@ -15,6 +15,7 @@ import * as routingContinueInhibit from './migrations/2026-11-26T11-00_routing-c
 import * as webhookRules from './migrations/2026-11-26T12-30_webhook-rules';
 import * as notificationTimers from './migrations/2026-11-26T13-00_notification-timers';
 import * as ruleGrouping from './migrations/2026-11-26T13-30_rule-grouping';
+import * as outboxRefusals from './migrations/2026-11-26T14-00_outbox-refusals';
 import * as retentionIndexes from './migrations/2026-11-26T09-00_retention-indexes';
 
 /**
@@ -37,6 +38,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T12-30_webhook-rules': webhookRules,
   '2026-11-26T13-00_notification-timers': notificationTimers,
   '2026-11-26T13-30_rule-grouping': ruleGrouping,
+  '2026-11-26T14-00_outbox-refusals': outboxRefusals,
   '2026-11-26T09-00_retention-indexes': retentionIndexes,
 };
 

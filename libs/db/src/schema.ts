@@ -249,6 +249,8 @@ export interface AlertOutboxTable {
   /** The event's message body (JSON text), published as it is. */
   payload: string;
   created_at: CreatedAt;
+  /** How many times the broker refused the event; set aside at PROCESSOR_OUTBOX_MAX_REFUSALS. */
+  refusals: Generated<number>;
 }
 
 export interface Database {

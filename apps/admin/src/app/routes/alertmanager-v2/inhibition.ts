@@ -44,13 +44,14 @@ function sourceConditions(rule: StoredInhibitRule) {
  * being another firing alert group that matches the source matchers, with the target's values
  * of the `equal` labels, and not itself a target of the rule when the target is also a source
  * (libs/rules `inhibits`). Alertmanager names one source (`inhibitedBy` has one fingerprint);
- * among several, SentryHub names the lowest fingerprint, so that the answer is stable.
+ * among several, SentryHub names the lowest fingerprint, so that the answer is stable (past
+ * the bound, the oldest group found).
  *
  * Queries: the inhibit rules are given (read once per request); per rule that has targets
  * among `targets`, one query reads its firing source candidates, at most
- * `INHIBITION_SOURCE_LIMIT` of them. Returns groupId -> the source's fingerprint.
+ * `sourceLimit` of them. Returns groupId -> the source's fingerprint.
  */
-export async function inhibitingSources(db: Kysely<Database>, rules: readonly StoredInhibitRule[], targets: readonly InhibitionTarget[]): Promise<Map<number, string>> {
+export async function inhibitingSources(db: Kysely<Database>, rules: readonly StoredInhibitRule[], targets: readonly InhibitionTarget[], sourceLimit = INHIBITION_SOURCE_LIMIT): Promise<Map<number, string>> {
   const found = new Map<number, string>();
   const fallbackSources = new Map<number, number>();
   for (const rule of rules) {
@@ -58,8 +59,8 @@ export async function inhibitingSources(db: Kysely<Database>, rules: readonly St
     if (pending.length === 0) continue;
     let query = db.selectFrom('alert_groups').select(['id', 'fingerprint', 'labels']).where('current_status', '=', 'firing');
     for (const condition of sourceConditions(rule)) query = query.where(condition);
-    const candidates = await query.orderBy('fingerprint').limit(INHIBITION_SOURCE_LIMIT + 1).execute();
-    if (candidates.length > INHIBITION_SOURCE_LIMIT) {
+    const candidates = await query.orderBy('fingerprint').limit(sourceLimit + 1).execute();
+    if (candidates.length > sourceLimit) {
       // Too many firing sources to hold at once: each target's own search, in bounded batches.
       for (const target of pending) {
         const source = await findInhibitingSource(db, [rule], target, inhibitionPredicates);
