@@ -35,7 +35,7 @@ await runWorker({
     ];
   },
   subscribe: async ({ messaging, logger, registry }) => {
-    const relay = { maxEventBytes: config.PROCESSOR_EVENT_MAX_BYTES, logger, events: outboxMetrics(registry) };
+    const relay = { maxEventBytes: config.PROCESSOR_EVENT_MAX_BYTES, maxRefusals: config.PROCESSOR_OUTBOX_MAX_REFUSALS, logger, events: outboxMetrics(registry) };
     stopSweeper = startOutboxSweeper(db, messaging, logger, { intervalMs: config.OUTBOX_SWEEP_MS, relay });
     // Leases (Alertmanager's semantics): due episodes resolve as expired; safe with several replicas.
     stopLeaseExpiry = startLeaseExpiry(db, messaging, logger, { intervalMs: config.LEASE_EXPIRY_INTERVAL_MS, relay, registry });

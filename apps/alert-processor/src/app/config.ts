@@ -15,6 +15,8 @@ export const ProcessorConfig = z.object({
   OUTBOX_SWEEP_MS: z.coerce.number().int().positive().default(5_000),
   /** No `alert.processed` message body above this many bytes: a bigger event is published in parts. */
   PROCESSOR_EVENT_MAX_BYTES: z.coerce.number().int().min(64 * 1024, 'must be at least 65536 (64 KiB)').default(4 * 1024 * 1024),
+  /** An event the broker refuses (nack, returned) is retried by the sweeper until refused this many times, then set aside in the notifiers' `.dead` queues. */
+  PROCESSOR_OUTBOX_MAX_REFUSALS: z.coerce.number().int().min(1, 'must be at least 1 (1: set aside at the first refusal)').default(6),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
   /** How often open episodes whose lease has ended are looked for and resolved (`expired`). */
   LEASE_EXPIRY_INTERVAL_MS: z.coerce.number().int().min(50, 'must be at least 50').default(500),

@@ -1,5 +1,5 @@
-import { AlertProcessed, EXCHANGES, QUEUES, type AlertChange } from '@sentryhub/contracts';
-import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
+import { AlertProcessed, EXCHANGES, ROUTING_KEYS, type AlertChange } from '@sentryhub/contracts';
+import { buildBrokerConfig, connectMessaging, WORK_QUEUES, type Messaging } from '@sentryhub/messaging';
 import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
@@ -10,7 +10,8 @@ import { outboxSweep } from './outbox-sweeper';
 
 const logger = createLogger('outbox-relay-test', 'silent');
 const KIB = 1024;
-const NOTIFIER_QUEUES = [QUEUES.slackNotifierAlertsProcessed, QUEUES.emailNotifierAlertsProcessed];
+/** Every notifier's queue: all the work queues bound to `alert.processed.*` (slack, email, webhook). */
+const NOTIFIER_QUEUES = WORK_QUEUES.filter((queue) => queue.exchange === EXCHANGES.alerts && queue.bindingKeys.includes(ROUTING_KEYS.allAlertsProcessed)).map((queue) => queue.name);
 
 /** A change whose annotation makes it about `bytes` long. */
 function change(n: number, bytes = 1_000): AlertChange {
@@ -133,7 +134,7 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
     await withFiringUnroutable(async () => {
       await insertRows([event('old:firing', 'firing', [change(1)]), event('new:resolved', 'resolved', [change(2)])]);
       const registry = createMetricsRegistry('outbox-relay-refused');
-      const sweep = outboxSweep(database.db, messaging, logger, { leftoverAgeMs: 0, relay: { maxEventBytes: 64 * KIB, logger, events: outboxMetrics(registry) } });
+      const sweep = outboxSweep(database.db, messaging, logger, { leftoverAgeMs: 0, relay: { maxEventBytes: 64 * KIB, maxRefusals: 1, logger, events: outboxMetrics(registry) } });
       expect(await sweep()).toEqual({ published: 1, setAside: 1, kept: 0 });
       expect(await outbox()).toEqual([]);
       for (const queue of NOTIFIER_QUEUES) {
@@ -151,22 +152,88 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
     });
   });
 
-  it('sets aside an event the broker nacks (a queue that rejects publishes)', async () => {
+  /** A queue bound to firing events that rejects every publish: the broker nacks them, as a quorum queue without a leader does. */
+  async function withFiringNacked(work: (queue: string) => Promise<void>): Promise<void> {
     const refusing = `refuse-firing-${Date.now()}`;
     await channel.assertQueue(refusing, { durable: false, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
     await channel.bindQueue(refusing, EXCHANGES.alerts, 'alert.processed.firing');
     try {
-      await insertRows([event('nacked:firing', 'firing', [change(1)])]);
-      expect(await relayOutbox(database.db, messaging, { olderThanMs: 0, limit: 10 }, { maxEventBytes: 64 * KIB, logger })).toMatchObject({ rows: 1, setAside: 1, kept: 0 });
-      expect(await outbox()).toEqual([]);
-      for (const queue of NOTIFIER_QUEUES) {
-        const [dead] = await drain(`${queue}.dead`);
-        expect(dead?.properties.messageId).toBe('nacked:firing');
-        expect(String(dead?.properties.headers?.['x-error'])).toMatch(/^the broker refused the event \(\d+ bytes\): .*nack/i);
-      }
+      await work(refusing);
     } finally {
       await channel.deleteQueue(refusing);
     }
+  }
+
+  const refusalsOf = async (messageId: string) => (await sql<{ refusals: number }>`select refusals from alert_outbox where message_id = ${messageId}`.execute(database.db)).rows[0]?.refusals;
+
+  it('keeps a nacked event in the outbox, counting its refusals in the row, and sets it aside at the maxRefusals-th', async () => {
+    await withFiringNacked(async () => {
+      await insertRows([event('nacked:firing', 'firing', [change(1)]), event('fine:resolved', 'resolved', [change(2)])]);
+      const registry = createMetricsRegistry('outbox-relay-nacked');
+      const sweep = outboxSweep(database.db, messaging, logger, { leftoverAgeMs: 0, relay: { maxEventBytes: 64 * KIB, maxRefusals: 3, logger, events: outboxMetrics(registry) } });
+      // Refusals 1 and 2: kept (same row, same age), the newer event goes meanwhile.
+      const before = (await outbox()).filter((row) => row.message_id === 'nacked:firing');
+      expect(await sweep()).toEqual({ published: 1, setAside: 0, kept: 1 });
+      expect(await refusalsOf('nacked:firing')).toBe(1);
+      expect(await sweep()).toEqual({ published: 0, setAside: 0, kept: 1 });
+      expect(await refusalsOf('nacked:firing')).toBe(2);
+      expect(await outbox()).toEqual(before);
+      for (const queue of NOTIFIER_QUEUES) {
+        // A nack from one queue does not take the copies the others accepted: each attempt
+        // delivers one more with the same message id, which the notifiers deduplicate.
+        expect((await drain(queue)).map((message) => message.properties.messageId).sort()).toEqual(['fine:resolved', 'nacked:firing', 'nacked:firing']);
+        expect(await drain(`${queue}.dead`)).toEqual([]);
+      }
+      // Refusal 3 of 3: set aside with the reason and the count.
+      expect(await sweep()).toEqual({ published: 0, setAside: 1, kept: 0 });
+      expect(await outbox()).toEqual([]);
+      for (const queue of NOTIFIER_QUEUES) {
+        const [dead, ...more] = await drain(`${queue}.dead`);
+        expect(more).toHaveLength(0);
+        expect(dead?.properties.messageId).toBe('nacked:firing');
+        expect(String(dead?.properties.headers?.['x-error'])).toMatch(/^the broker refused the event \(\d+ bytes\): .*nack.*\(refusal 3 of 3 allowed\)$/i);
+      }
+      const counted = await registry.getSingleMetricAsString('sentryhub_processor_outbox_events_total');
+      expect(counted).toMatch(/outcome="kept"[^}]*} 2/);
+      expect(counted).toMatch(/outcome="set_aside"[^}]*} 1/);
+    });
+  });
+
+  it('publishes a nacked event once the broker takes it again (a failover over), refusals so far notwithstanding, without setting it aside', async () => {
+    let refusing = '';
+    await withFiringNacked(async (queue) => {
+      refusing = queue;
+      await insertRows([event('failover:firing', 'firing', [change(1)])]);
+      // The batch path: relayed at once from memory-held bodies or by id; refused once.
+      expect(await relayOutbox(database.db, messaging, { messageIds: ['failover:firing'] }, { maxEventBytes: 64 * KIB, maxRefusals: 2, logger })).toMatchObject({ rows: 1, kept: 1, setAside: 0, unavailable: 0 });
+      expect(await refusalsOf('failover:firing')).toBe(1);
+    });
+    // The nacking queue is gone: the next sweep publishes it to the notifiers, nothing dead-lettered.
+    expect(refusing).not.toBe('');
+    const sweep = outboxSweep(database.db, messaging, logger, { leftoverAgeMs: 0, relay: { maxEventBytes: 64 * KIB, maxRefusals: 2, logger } });
+    expect(await sweep()).toEqual({ published: 1, setAside: 0, kept: 0 });
+    expect(await outbox()).toEqual([]);
+    for (const queue of NOTIFIER_QUEUES) {
+      // The refused attempt's copy and the confirmed one: the same message id, deduplicated downstream.
+      expect((await drain(queue)).map((message) => message.properties.messageId)).toEqual(['failover:firing', 'failover:firing']);
+      expect(await drain(`${queue}.dead`)).toEqual([]);
+    }
+  });
+
+  it('the refusal count survives a restart: a new relay (another process) sets aside at the count stored in the row', async () => {
+    await withFiringNacked(async () => {
+      await insertRows([event('restart:firing', 'firing', [change(1)])]);
+      await sql`update alert_outbox set refusals = 4 where message_id = 'restart:firing'`.execute(database.db);
+      // A fresh connection and sweeper, as after a restart: the fifth refusal of five sets it aside.
+      const restarted = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger, publishTimeoutMs: 5_000 });
+      try {
+        const sweep = outboxSweep(database.db, restarted, logger, { leftoverAgeMs: 0, relay: { maxEventBytes: 64 * KIB, maxRefusals: 5, logger } });
+        expect(await sweep()).toEqual({ published: 0, setAside: 1, kept: 0 });
+      } finally {
+        await restarted.shutdown();
+      }
+      for (const queue of NOTIFIER_QUEUES) expect(String((await drain(`${queue}.dead`))[0]?.properties.headers?.['x-error'])).toContain('(refusal 5 of 5 allowed)');
+    });
   });
 
   it('passes over rows that can neither be published nor set aside: newer rows go in the same sweep, the stuck ones stay as they were', async () => {
@@ -179,7 +246,7 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
       await insertRows(Array.from({ length: 5 }, (_, n) => event(`newer-${n}:resolved`, 'resolved', [change(200 + n)])));
       const before = await outbox();
       // Pages of 3 rows: the first page is all stuck rows; the rows behind them must still go.
-      const sweep = outboxSweep(database.db, messaging, logger, { leftoverAgeMs: 0, pageRows: 3, relay: { maxEventBytes: 64 * KIB, logger } });
+      const sweep = outboxSweep(database.db, messaging, logger, { leftoverAgeMs: 0, pageRows: 3, relay: { maxEventBytes: 64 * KIB, maxRefusals: 1, logger } });
       expect(await sweep()).toEqual({ published: 5, setAside: 0, kept: 4 });
       const left = await outbox();
       expect(left).toEqual(before.filter((row) => row.message_id.startsWith('stuck-')));

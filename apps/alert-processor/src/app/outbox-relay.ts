@@ -13,6 +13,8 @@ interface OutboxRow {
   routing_key: string;
   correlation_id: string | null;
   created_at: Date;
+  /** How many times the broker refused this row's event before (nack, returned). */
+  refusals: number;
   /** The body as stored (JSON text); read back only where the caller does not hold it. */
   payload?: string;
 }
@@ -32,13 +34,21 @@ export type RelayOutcome = 'published' | 'set_aside' | 'kept';
 export interface RelayOptions {
   /** PROCESSOR_EVENT_MAX_BYTES: no `alert.processed` body above it is published; a bigger event is split. */
   maxEventBytes: number;
+  /**
+   * PROCESSOR_OUTBOX_MAX_REFUSALS: an event the broker refuses (nack, returned) is kept in the
+   * outbox for the sweeper until it has been refused this many times, then set aside. A quorum
+   * queue without a leader nacks during a failover; the next sweep publishes such an event.
+   */
+  maxRefusals?: number;
   logger?: Logger;
   /** Counts events by outcome (outboxMetrics). */
   events?: Counter<'outcome'>;
 }
 
 export const DEFAULT_EVENT_MAX_BYTES = 4 * MIB;
-export const DEFAULT_RELAY_OPTIONS: RelayOptions = { maxEventBytes: DEFAULT_EVENT_MAX_BYTES };
+/** With the 5 s sweep and the 10 s leftover age, about 35 s of refusals: longer than a quorum queue's failover. */
+export const DEFAULT_MAX_REFUSALS = 6;
+export const DEFAULT_RELAY_OPTIONS: RelayOptions = { maxEventBytes: DEFAULT_EVENT_MAX_BYTES, maxRefusals: DEFAULT_MAX_REFUSALS };
 
 export interface RelayResult {
   /** Rows taken from the outbox (published, set aside or kept). */
@@ -47,7 +57,7 @@ export interface RelayResult {
   published: number;
   /** Rows the broker refused, set aside in the consumers' dead-letter queues with the reason. */
   setAside: number;
-  /** Rows left in the outbox for a later sweep (the broker unreachable, or the set-aside failed too). */
+  /** Rows left in the outbox for a later sweep (the broker unreachable, refused fewer than maxRefusals times, or the set-aside failed too). */
   kept: number;
   /** Of those, how many failed only for want of a broker (timeout, disconnected, blocked). */
   unavailable: number;
@@ -132,18 +142,22 @@ const reasonOf = (error: unknown) => (error instanceof Error ? error.message : S
  * leftovers never publish the same row twice) and the publishes happen while it is open. Each
  * row ends on its own:
  * - every part confirmed: it stays deleted;
- * - refused by the broker (nack, unroutable, too large for it), or a change alone over
- *   `maxEventBytes`: the message is set aside, a copy in each consumer's `<queue>.dead` with
- *   `x-error` (the admin's dead letters show it and can replay it), and the row stays deleted;
- * - the broker unreachable, or the set-aside refused too: the row is put back as it was, for a
- *   later sweep, and the others still go.
+ * - refused by the broker (nack, unroutable, too large for it) fewer than `maxRefusals` times
+ *   in all: the row is put back with its `refusals` count raised, for a later sweep (a quorum
+ *   queue without a leader nacks during a failover; the count lives in the row, so a restart
+ *   does not reset it);
+ * - refused for the `maxRefusals`-th time, or a change alone over `maxEventBytes`: the message
+ *   is set aside, a copy in each consumer's `<queue>.dead` with `x-error` (the admin's dead
+ *   letters show it and can replay it), and the row stays deleted;
+ * - the broker unreachable, or the set-aside refused too: the row is put back as it was (its
+ *   refusals counted), for a later sweep, and the others still go.
  * A crash after a confirm and before the commit publishes the event again with the same message
  * id(s); consumers are idempotent. Events whose bodies the caller holds (`events`) are published
  * from memory: their payloads are not read back.
  */
 export async function relayOutbox(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, select: OutboxSelection, options: RelayOptions = DEFAULT_RELAY_OPTIONS): Promise<RelayResult> {
   const held = 'events' in select ? new Map(select.events.map((event) => [event.messageId, event])) : null;
-  const returning = held ? sql`id, message_id, routing_key, correlation_id, created_at` : sql`id, message_id, routing_key, correlation_id, created_at, payload`;
+  const returning = held ? sql`id, message_id, routing_key, correlation_id, created_at, refusals` : sql`id, message_id, routing_key, correlation_id, created_at, refusals, payload`;
   return db.transaction().execute(async (trx) => {
     const rows = (
       await sql<OutboxRow>`
@@ -159,11 +173,13 @@ export async function relayOutbox(db: Kysely<Database>, messaging: Pick<Messagin
     const outcomes = await Promise.all(withBodies.map(({ row, body }) => relayRow(messaging, row, body, options)));
     const kept = withBodies.filter((_, index) => outcomes[index]?.outcome === 'kept');
     if (kept.length > 0) {
-      // Back as they were (same id, same age): a later sweep takes them again.
+      // Back as they were (same id, same age, this attempt's refusals counted): a later sweep takes them again.
+      const refusals = withBodies.map(({ row }, index) => row.refusals + (outcomes[index]?.refused ? 1 : 0)).filter((_, index) => outcomes[index]?.outcome === 'kept');
       await sql`
-        insert into alert_outbox (id, message_id, routing_key, correlation_id, payload, created_at)
+        insert into alert_outbox (id, message_id, routing_key, correlation_id, payload, created_at, refusals)
         select * from unnest(${kept.map(({ row }) => row.id)}::bigint[], ${kept.map(({ row }) => row.message_id)}::text[], ${kept.map(({ row }) => row.routing_key)}::text[],
-                             ${kept.map(({ row }) => row.correlation_id)}::text[], ${kept.map(({ body }) => body)}::text[], ${kept.map(({ row }) => row.created_at.toISOString())}::timestamptz[])`.execute(trx);
+                             ${kept.map(({ row }) => row.correlation_id)}::text[], ${kept.map(({ body }) => body)}::text[], ${kept.map(({ row }) => row.created_at.toISOString())}::timestamptz[],
+                             ${refusals}::int[])`.execute(trx);
     }
     const count = (outcome: RelayOutcome) => outcomes.filter((result) => result.outcome === outcome).length;
     for (const outcome of ['published', 'set_aside', 'kept'] as const) if (count(outcome) > 0) options.events?.inc({ outcome }, count(outcome));
@@ -178,13 +194,21 @@ export async function relayOutbox(db: Kysely<Database>, messaging: Pick<Messagin
   });
 }
 
-/** Publishes one row's event (in parts when it is too big), setting aside what the broker refuses. */
-async function relayRow(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, body: string, options: RelayOptions): Promise<{ outcome: RelayOutcome; unavailable?: boolean }> {
+type RowOutcome = { outcome: RelayOutcome; unavailable?: boolean; refused?: boolean };
+
+/**
+ * Publishes one row's event (in parts when it is too big). What the broker refuses is kept for a
+ * later sweep until the row's `maxRefusals`-th refusal, then set aside; `refused` says this
+ * attempt was refused, so that the row's count goes up.
+ */
+async function relayRow(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, body: string, options: RelayOptions): Promise<RowOutcome> {
   const correlationId = row.correlation_id ?? row.message_id;
+  const maxRefusals = options.maxRefusals ?? DEFAULT_MAX_REFUSALS;
+  const refusal = row.refusals + 1;
   const parts = splitEvent(row.message_id, body, options.maxEventBytes);
   if (parts.length > 1) options.logger?.info({ messageId: row.message_id, bytes: byteLength(body), parts: parts.length, maxBytes: options.maxEventBytes }, 'event over PROCESSOR_EVENT_MAX_BYTES; published in parts');
   const results = await Promise.all(
-    parts.map(async (part): Promise<{ outcome: RelayOutcome; unavailable?: boolean }> => {
+    parts.map(async (part): Promise<RowOutcome> => {
       let reason: string;
       if (part.bytes > options.maxEventBytes) {
         reason = `one change of the event is ${part.bytes} bytes, over PROCESSOR_EVENT_MAX_BYTES (${options.maxEventBytes}); not published`;
@@ -197,15 +221,20 @@ async function relayRow(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, b
             options.logger?.warn({ err: error, messageId: part.messageId }, 'event not published; kept in the outbox for the next sweep');
             return { outcome: 'kept', unavailable: brokerUnavailable(error) };
           }
-          reason = `the broker refused the event (${part.bytes} bytes): ${reasonOf(error)}`;
+          if (refusal < maxRefusals) {
+            options.logger?.warn({ err: error, messageId: part.messageId, refusal, maxRefusals }, 'event refused by the broker; kept in the outbox for the next sweep');
+            return { outcome: 'kept', refused: true };
+          }
+          reason = `the broker refused the event (${part.bytes} bytes): ${reasonOf(error)} (refusal ${refusal} of ${maxRefusals} allowed)`;
         }
       }
-      return setAside(messaging, row, part, correlationId, reason, options);
+      return { ...(await setAside(messaging, row, part, correlationId, reason, options)), refused: part.bytes <= options.maxEventBytes };
     }),
   );
+  const wasRefused = results.some((result) => result.refused === true);
   // One part kept keeps the row: its parts are published again later, with the same ids.
   const keptPart = results.find((result) => result.outcome === 'kept');
-  if (keptPart) return keptPart;
+  if (keptPart) return { outcome: 'kept', unavailable: keptPart.unavailable === true && !wasRefused, refused: wasRefused };
   return results.some((result) => result.outcome === 'set_aside') ? { outcome: 'set_aside' } : { outcome: 'published' };
 }
 
@@ -214,7 +243,7 @@ async function relayRow(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, b
  * going: the admin's dead letters list it and replay it once the cause is fixed. Kept in the
  * outbox when even that is refused.
  */
-async function setAside(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, part: EventPart, correlationId: string, reason: string, options: RelayOptions): Promise<{ outcome: RelayOutcome; unavailable?: boolean }> {
+async function setAside(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, part: EventPart, correlationId: string, reason: string, options: RelayOptions): Promise<RowOutcome> {
   try {
     await Promise.all(
       CONSUMER_QUEUES.map((queue) =>
