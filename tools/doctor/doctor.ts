@@ -37,7 +37,7 @@ if (options.help) {
   process.exit(0);
 }
 
-const timeoutText = options.timeout ?? process.env['DOCTOR_TIMEOUT_MS'] ?? '3000';
+const timeoutText = options.timeout ?? process.env['DOCTOR_TIMEOUT_MS'] ?? '8000';
 const timeoutMs = Number(timeoutText);
 if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 120_000) usage(`timeout ${timeoutText}: must be a whole number of milliseconds from 100 to 120000`);
 
