@@ -1,5 +1,5 @@
 import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, isDatabaseUnavailable, ruleRepository, watchDatabase, type Database, type RuleRepository } from '@sentryhub/db';
+import { createDb, isDatabaseUnavailable, ruleRepository, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
 import { runWorker, subscribe } from '@sentryhub/messaging';
 import { createWebhookClient, loadConfig, readWebhookReceivers, resolveWebhookReceivers, WebhookReceiversError, type WebhookReceiver } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
@@ -22,34 +22,39 @@ function loadReceivers(): Map<string, WebhookReceiver> {
 const receivers = loadReceivers();
 const client = createWebhookClient(receivers);
 let db: Kysely<Database>;
-let rules: RuleRepository;
+let handler: ReturnType<typeof alertProcessedHandler>;
 
 await runWorker({
   name: 'webhook-notifier',
   config,
   topology: { consumes: [QUEUES.webhookNotifierAlertsProcessed], prefetch: config.NOTIFIER_PREFETCH },
   components: ['database'],
-  open: async ({ readiness, logger }) => {
+  open: async ({ readiness, logger, registry }) => {
     if (receivers.size === 0) logger.warn('WEBHOOK_RECEIVERS_FILE names no receivers: webhook rules\' notifications fail naming their receiver');
     else logger.info({ receivers: [...receivers.keys()] }, 'webhook receivers configured');
     db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'webhook-notifier' });
-    rules = ruleRepository(db, {
+    const rules = ruleRepository(db, {
       cacheMs: config.WEBHOOK_RULES_CACHE_MS,
       onInvalid: (kind, rule, problem) => logger.warn({ kind, ruleId: rule.id, rule: rule.name, problem }, 'stored rule does not validate; ignored'),
     });
     const stopWatching = await watchDatabase(db, readiness, logger);
+    handler = alertProcessedHandler({ db, rules, client, receivers, registry, externalUrl: config.WEBHOOK_EXTERNAL_URL, logger });
+    // Repeats, escalations and held-back firings: timers in PostgreSQL, shared by the replicas.
+    const timers = timerLoop({ db, notifier: 'webhook', handle: handler.handleTimer, logger });
+    timers.start();
     return [
+      { name: 'timers', run: () => timers.stop() },
       { name: 'webhook client', run: () => client.close() },
       { name: 'database', run: () => (stopWatching(), db.destroy()) },
     ];
   },
-  subscribe: async ({ messaging, logger, registry }) => [
+  subscribe: async ({ messaging, logger }) => [
     await subscribe(messaging, {
       queue: QUEUES.webhookNotifierAlertsProcessed,
       parse: (json) => AlertProcessed.safeParse(json),
       // A database outage waits (outage retry queue) without using up the message's retries.
       dependencyUnavailable: isDatabaseUnavailable,
-      handler: alertProcessedHandler({ db, rules, client, receivers, registry, externalUrl: config.WEBHOOK_EXTERNAL_URL }),
+      handler,
       logger,
     }),
   ],

@@ -1,5 +1,5 @@
 import type { AlertChange, AlertProcessed } from '@sentryhub/contracts';
-import { findInhibitingSource, firingsTold, notificationRepo, type AttemptRecord, type Database, type NotificationDraft, type RuleRepository, type StoredWebhookRule } from '@sentryhub/db';
+import { findInhibitingSource, firingsTold, notificationRepo, type AttemptRecord, type Database, type Notification, type NotificationDraft, type RuleRepository, type StoredWebhookRule } from '@sentryhub/db';
 import { DependencyUnavailableError, type HandlerContext } from '@sentryhub/messaging';
 import {
   decide,
@@ -17,6 +17,7 @@ import {
 } from '@sentryhub/rules';
 import { Counter, type Logger, type Registry, type WebhookClient, type WebhookReceiver, type WebhookResult } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
+import { scheduleWebhookTimers, webhookTimerHandler } from './timers';
 
 export interface AlertProcessedHandlerOptions {
   db: Kysely<Database>;
@@ -26,6 +27,10 @@ export interface AlertProcessedHandlerOptions {
   registry: Registry;
   /** WEBHOOK_EXTERNAL_URL: `external_url` in bodies. */
   externalUrl: string;
+  /** Where the timers report (repeats, escalations, held-back firings). */
+  logger: Logger;
+  /** How often a held-back firing is looked at again, at least (timers.ts); 30 s when not given. */
+  heldRecheckMs?: number;
 }
 
 /** A delivery that may work later (5xx, 408, network, timeout): the broker retries the message with back-off. */
@@ -140,21 +145,10 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     const log = base.child({ ruleId: rule.id, rule: rule.name, receiver: rule.receiver });
     if (decision.action === 'skip') return 'resolved-disabled';
 
-    const receiver = receivers.get(rule.receiver);
-    const source = webhookTemplateOf(rule);
-    const rendered =
-      source === null
-        ? ({ ok: false, error: `rule has neither a body template nor a known preset ("${rule.preset ?? ''}")` } as const)
-        : renderWebhookBody(source, webhookContext(change.group, change.instance, { name: rule.receiver, params: Object.keys(receiver?.params ?? {}) }, { externalUrl: options.externalUrl }));
-    const draft: NotificationDraft = {
-      instanceId: change.instance.id,
-      ruleId: rule.id,
-      kind,
-      groupId: change.group.id,
-      channel: rule.receiver,
-      // The body as it will be posted, with placeholders for the receiver's params (never their values).
-      text: rendered.ok ? rendered.body : `${NO_BODY}${rendered.error})`,
-    };
+    const draft = draftFor(rule, change, kind);
+    // Repeats and escalation of a told firing; the end of what holds a held-back one (idempotent,
+    // before the row: a crash after them leaves the notice to the timer, never lost).
+    await scheduleWebhookTimers(db, decision, { groupId: change.group.id, instanceId: change.instance.id, kind }, options.heldRecheckMs);
 
     if (decision.action === 'suppressed') {
       if (await notifications.recordSuppressed(draft)) {
@@ -171,7 +165,39 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
       return 'inhibited';
     }
 
+    return deliverDraft(draft, change, rule, log, lastAttempt);
+  }
+
+  /**
+   * The row of `rule` for this episode: its body rendered now, with placeholders for the
+   * receiver's params (never their values); a body that cannot be rendered makes a row that fails.
+   */
+  function draftFor(rule: StoredWebhookRule, change: AlertChange, kind: NotificationDraft['kind'], sequence = 0): NotificationDraft {
+    const receiver = receivers.get(rule.receiver);
+    const source = webhookTemplateOf(rule);
+    const rendered =
+      source === null
+        ? ({ ok: false, error: `rule has neither a body template nor a known preset ("${rule.preset ?? ''}")` } as const)
+        : renderWebhookBody(source, webhookContext(change.group, change.instance, { name: rule.receiver, params: Object.keys(receiver?.params ?? {}) }, { externalUrl: options.externalUrl }));
+    return {
+      instanceId: change.instance.id,
+      ruleId: rule.id,
+      kind,
+      sequence,
+      groupId: change.group.id,
+      channel: rule.receiver,
+      text: rendered.ok ? rendered.body : `${NO_BODY}${rendered.error})`,
+    };
+  }
+
+  /** Creates (or finds) the draft's row and posts it once, exactly as an event's notification. */
+  async function deliverDraft(draft: NotificationDraft, change: AlertChange, rule: StoredWebhookRule, log: Logger, lastAttempt: boolean): Promise<WebhookOutcome> {
     const { row } = await notifications.ensurePending(draft);
+    return deliverRow(row, change, rule, log, lastAttempt);
+  }
+
+  async function deliverRow(row: Notification, change: AlertChange, rule: StoredWebhookRule, log: Logger, lastAttempt: boolean): Promise<WebhookOutcome> {
+    const receiver = receivers.get(rule.receiver);
     if (row.status !== 'pending') {
       log.debug({ notificationId: row.id, status: row.status }, 'notification already settled; redelivery ignored');
       return 'already-settled';
@@ -258,7 +284,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     }
   }
 
-  return async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
+  const handler = async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
     const settled = await Promise.allSettled(event.changes.map((change) => handleChange(change, context)));
     const failures = settled.flatMap((result) => (result.status === 'rejected' ? [asError(result.reason)] : []));
     context.logger.debug({ eventId: event.id, changes: event.changes.length, failures: failures.length, lastAttempt: context.lastAttempt }, 'alert.processed handled');
@@ -266,4 +292,17 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     if (first) throw first;
     if (failures[0]) throw failures[0];
   };
+
+  /** The due timers of this notifier (repeats, escalations, held-back firings), for the timer loop (libs/db timerLoop). */
+  const handleTimer = webhookTimerHandler({
+    db,
+    rules,
+    logger: options.logger,
+    heldRecheckMs: options.heldRecheckMs,
+    releaseHeld: (instanceId, ruleId) => notifications.releaseHeld(instanceId, ruleId),
+    draftFor,
+    deliverDraft: (draft, change, rule, log) => deliverDraft(draft, change, rule, log, false),
+    deliverRow: (row, change, rule, log) => deliverRow(row, change, rule, log, false),
+  });
+  return Object.assign(handler, { handleTimer });
 }

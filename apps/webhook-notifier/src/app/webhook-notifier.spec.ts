@@ -112,6 +112,7 @@ slow:
       receivers,
       registry: new Registry(),
       externalUrl: 'http://sentryhub.example:8081',
+      logger,
     });
     const subscription = await subscribe(messaging, { queue: QUEUES.webhookNotifierAlertsProcessed, parse: (json) => AlertProcessedSchema.safeParse(json), logger, handler });
     replicas.push({ messaging, subscription, client });

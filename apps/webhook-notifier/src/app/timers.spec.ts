@@ -1,0 +1,339 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import { createDb, ruleRepository, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
+import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
+import { createLogger, createWebhookClient, parseWebhookReceivers, Registry, resolveWebhookReceivers, type WebhookClient } from '@sentryhub/service-runtime';
+import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertProcessedHandler } from './handle-alert-processed';
+
+/**
+ * The webhook-notifier's timers in PostgreSQL through its real handler, RabbitMQ, PostgreSQL
+ * and a local HTTP server standing in for the receivers (PagerDuty among them), with two
+ * notifier "replicas" (each its own handler, pool, client and timer loop) sharing the timers:
+ * repeats post again (PagerDuty: a trigger under the same dedup_key) and stop on
+ * acknowledgement, a silence that ends posts the held-back episode once, an inhibition source
+ * that resolves posts its target, escalation posts to the other rule's receiver once and only
+ * while unacknowledged, and no timer's post goes out twice.
+ */
+const RECHECK_MS = 400;
+const ENV = { PD_ROUTING_KEY: 'R0UTING-KEY-timers-0123456789' };
+
+interface Received {
+  endpoint: string;
+  body: Record<string, unknown>;
+}
+
+let server: Server;
+let database: TestDatabase;
+let secondDb: Kysely<Database>;
+let vhost: TestVhost;
+let messaging: Messaging;
+let subscription: Subscription;
+const clients: WebhookClient[] = [];
+const loops: TimerLoop[] = [];
+const received: Received[] = [];
+const handledEvents: string[] = [];
+const timersHandled = [0, 0];
+
+beforeAll(async () => {
+  server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      received.push({ endpoint: (request.url ?? '/').split('/')[1] ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
+      response.writeHead(202, { 'content-type': 'application/json' });
+      response.end('{"status":"success"}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const receivers = resolveWebhookReceivers(
+    parseWebhookReceivers(`
+pagerduty:
+  url: ${baseUrl}/pagerduty/v2/enqueue
+  params:
+    routingKey: { env: PD_ROUTING_KEY }
+hook:
+  url: ${baseUrl}/hook
+manager:
+  url: ${baseUrl}/manager
+`),
+    ENV,
+  );
+
+  [database, vhost] = await Promise.all([createTestDatabase('webhook_timers'), createTestVhost('webhook-timers')]);
+  secondDb = createDb(database.url, { maxConnections: 5, applicationName: 'webhook-timers-replica-2' });
+  const logger = createLogger('webhook-timers-test', 'silent');
+  messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.webhookNotifierAlertsProcessed], retryDelayMs: 200 }), { logger });
+  const replicas = [database.db, secondDb].map((db) => {
+    const client = createWebhookClient(receivers);
+    clients.push(client);
+    return alertProcessedHandler({ db, rules: ruleRepository(db, { cacheMs: 0 }), client, receivers, registry: new Registry(), externalUrl: 'http://sentryhub.example:8081', logger, heldRecheckMs: RECHECK_MS });
+  });
+  const [first] = replicas;
+  if (!first) throw new Error('no replica');
+  subscription = await subscribe(messaging, {
+    queue: QUEUES.webhookNotifierAlertsProcessed,
+    parse: (json) => AlertProcessedSchema.safeParse(json),
+    logger,
+    handler: async (event, context) => {
+      await first(event, context);
+      handledEvents.push(event.id);
+    },
+  });
+  replicas.forEach((replica, index) => {
+    const loop = timerLoop({
+      db: index === 0 ? database.db : secondDb,
+      notifier: 'webhook',
+      pollMs: 100,
+      logger,
+      handle: async (timer) => {
+        const outcome = await replica.handleTimer(timer);
+        timersHandled[index] = (timersHandled[index] ?? 0) + 1;
+        return outcome;
+      },
+    });
+    loop.start();
+    loops.push(loop);
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(loops.map((loop) => loop.stop()));
+  await subscription?.cancel();
+  await messaging?.shutdown();
+  await Promise.all(clients.map((client) => client.close()));
+  await new Promise((resolve) => server?.close(resolve));
+  await secondDb?.destroy();
+  await database?.destroy();
+  await vhost?.destroy();
+});
+
+const tag = () => randomBytes(4).toString('hex');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A rule posting `{"rule", "alert", "instance", "status"}` to `receiver` (or the given preset). */
+async function insertRule(
+  name: string,
+  criteria: Record<string, string>,
+  receiver: string,
+  options: { preset?: string; repeatInterval?: string; escalateTo?: number; escalateAfter?: string } = {},
+): Promise<number> {
+  const row = await database.db
+    .insertInto('webhook_rules')
+    .values({
+      name,
+      match_criteria: JSON.stringify(criteria),
+      receiver,
+      preset: options.preset ?? null,
+      body_template: options.preset ? null : `{"rule":"${name}","alert":"{{ alert_group.name }}","instance":"{{ alert_group.labels.instance }}","status":"{{ latest_instance.status }}"}`,
+      send_resolved: true,
+      repeat_interval: options.repeatInterval ?? null,
+      escalate_to: options.escalateTo ?? null,
+      escalate_after: options.escalateAfter ?? null,
+      updated_at: new Date(),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+interface Seeded {
+  groupId: number;
+  instanceId: number;
+  labels: Record<string, string>;
+  fingerprint: string;
+}
+
+/** A firing group with a firing episode, as the alert processor stores them. */
+async function seed(labels: Record<string, string>): Promise<Seeded> {
+  const fingerprint = randomBytes(8).toString('hex');
+  const group = await database.db
+    .insertInto('alert_groups')
+    .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const instance = await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}', generator_url: null }).returning('id').executeTakeFirstOrThrow();
+  return { groupId: group.id, instanceId: instance.id, labels, fingerprint };
+}
+
+function changeOf(seeded: Seeded, silencedUntil: Date | null = null): AlertChange {
+  return {
+    change: 'created',
+    group: { id: seeded.groupId, fingerprint: seeded.fingerprint, name: seeded.labels['alertname'] ?? 'x', labels: seeded.labels, severity: 'warning', instance: seeded.labels['instance'] ?? null, source: 'webhook', status: 'firing', firingCount: 1, silenced: silencedUntil !== null, silencedUntil: silencedUntil?.toISOString() ?? null, acknowledged: false },
+    instance: { id: seeded.instanceId, status: 'firing', startsAt: new Date().toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+  };
+}
+
+async function deliver(...changes: AlertChange[]): Promise<void> {
+  const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes };
+  await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed(event.status), event, { messageId: event.id });
+  await waitFor(() => (handledEvents.includes(event.id) ? true : null), 20_000, `event ${event.id} handled`);
+}
+
+const rowsOf = (instanceId: number) => database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
+const timersOf = (instanceId: number) => database.db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).execute();
+/** The bodies `endpoint` received from rule `rule` (a custom body names its rule). */
+const bodiesOf = (endpoint: string, rule: string) => received.filter((request) => request.endpoint === endpoint && request.body['rule'] === rule).map((request) => request.body);
+const silenceOn = (labels: Record<string, string>, endsAt: Date) =>
+  database.db
+    .insertInto('silences')
+    .values({ matchers: JSON.stringify(Object.entries(labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))), starts_at: new Date(Date.now() - 1_000), ends_at: endsAt, created_by: 'test', comment: 'webhook timers test' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+
+describe('repeats', () => {
+  it('post a still-firing episode again at repeatInterval (PagerDuty: a trigger under the same dedup_key), numbered, until it is acknowledged', async () => {
+    const t = tag();
+    const ruleId = await insertRule(`pd-${t}`, { team: t }, 'pagerduty', { preset: 'pagerduty', repeatInterval: '1s' });
+    const alert = await seed({ alertname: 'HighCPU', instance: `web-${t}`, team: t });
+    const dedupKey = `sentryhub-${alert.groupId}-${alert.instanceId}`;
+    const posts = () => received.filter((request) => request.endpoint === 'pagerduty' && request.body['dedup_key'] === dedupKey).map((request) => request.body);
+    await deliver(changeOf(alert));
+    await waitFor(() => (posts().length >= 3 ? true : null), 20_000, 'the trigger and two repeats');
+    expect(posts().slice(0, 3).map((body) => [body['event_action'], body['routing_key']])).toEqual([
+      ['trigger', ENV.PD_ROUTING_KEY],
+      ['trigger', ENV.PD_ROUTING_KEY],
+      ['trigger', ENV.PD_ROUTING_KEY],
+    ]);
+    const rows = await rowsOf(alert.instanceId);
+    expect(rows.slice(0, 3).map((row) => [row.notifier, row.webhook_rule_id, row.kind, row.sequence, row.status])).toEqual([
+      ['webhook', ruleId, 'firing', 0, 'sent'],
+      ['webhook', ruleId, 'repeat', 1, 'sent'],
+      ['webhook', ruleId, 'repeat', 2, 'sent'],
+    ]);
+    // The stored body has the placeholder, never the routing key itself.
+    expect(rows.every((row) => !row.text.includes(ENV.PD_ROUTING_KEY))).toBe(true);
+
+    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', alert.groupId).execute();
+    await waitFor(async () => ((await timersOf(alert.instanceId)).length === 0 ? true : null), 20_000, 'the repeat timer ends');
+    const told = posts().length;
+    await sleep(2_500);
+    expect(posts()).toHaveLength(told);
+    const sequences = (await rowsOf(alert.instanceId)).filter((row) => row.kind === 'repeat').map((row) => row.sequence);
+    expect(sequences).toEqual([...Array(sequences.length).keys()].map((index) => index + 1));
+    expect(sequences.length).toBe(told - 1);
+  });
+});
+
+describe('the end of a silence', () => {
+  it('posts the held-back episode once when the silence expires', async () => {
+    const t = tag();
+    await insertRule(`sil-${t}`, { team: t }, 'hook');
+    const endsAt = new Date(Date.now() + 2_000);
+    await silenceOn({ team: t }, endsAt);
+    const alert = await seed({ alertname: 'DiskFull', instance: `db-${t}`, team: t });
+    await deliver(changeOf(alert, endsAt));
+    expect((await rowsOf(alert.instanceId)).map((row) => row.status)).toEqual(['suppressed']);
+    expect(bodiesOf('hook', `sil-${t}`)).toEqual([]);
+
+    await waitFor(() => (bodiesOf('hook', `sil-${t}`).length > 0 ? true : null), 20_000, 'the held-back firing posted');
+    expect(Date.now()).toBeGreaterThanOrEqual(endsAt.getTime());
+    await sleep(1_500);
+    expect(bodiesOf('hook', `sil-${t}`)).toEqual([{ rule: `sil-${t}`, alert: 'DiskFull', instance: `db-${t}`, status: 'firing' }]);
+    expect((await rowsOf(alert.instanceId)).map((row) => [row.kind, row.status])).toEqual([['firing', 'sent']]);
+    expect(await timersOf(alert.instanceId)).toEqual([]);
+  });
+
+  it('posts it when the silence is deleted early; an episode that resolved under the silence is never posted', async () => {
+    const t = tag();
+    await insertRule(`del-${t}`, { team: t }, 'hook');
+    const endsAt = new Date(Date.now() + 3_600_000);
+    const silence = await silenceOn({ team: t }, endsAt);
+    const held = await seed({ alertname: 'DiskFull', instance: `a-${t}`, team: t });
+    const gone = await seed({ alertname: 'DiskFull', instance: `b-${t}`, team: t });
+    await deliver(changeOf(held, endsAt), changeOf(gone, endsAt));
+    await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', gone.instanceId).execute();
+    await sleep(RECHECK_MS * 3);
+    expect(bodiesOf('hook', `del-${t}`)).toEqual([]);
+
+    await database.db.deleteFrom('silences').where('id', '=', silence.id).execute();
+    await waitFor(() => (bodiesOf('hook', `del-${t}`).length > 0 ? true : null), 20_000, 'the held-back firing posted');
+    await sleep(1_500);
+    expect(bodiesOf('hook', `del-${t}`).map((body) => body['instance'])).toEqual([`a-${t}`]);
+    expect((await rowsOf(gone.instanceId)).map((row) => row.status)).toEqual(['suppressed']);
+    expect(await timersOf(gone.instanceId)).toEqual([]);
+  });
+});
+
+describe('inhibition', () => {
+  it('posts the held-back target once its source resolves', async () => {
+    const t = tag();
+    await insertRule(`inh-${t}`, { cluster: t }, 'hook');
+    await database.db
+      .insertInto('inhibit_rules')
+      .values({
+        name: `node-${t}`,
+        source_matchers: JSON.stringify([{ name: 'alertname', value: 'NodeDown', isEqual: true, isRegex: false }, { name: 'cluster', value: t, isEqual: true, isRegex: false }]),
+        target_matchers: JSON.stringify([{ name: 'alertname', value: 'DiskFull', isEqual: true, isRegex: false }]),
+        equal: ['instance'],
+        created_by: 'test',
+      })
+      .execute();
+    const source = await seed({ alertname: 'NodeDown', instance: `db-${t}`, cluster: t });
+    const target = await seed({ alertname: 'DiskFull', instance: `db-${t}`, cluster: t });
+    await deliver(changeOf(source));
+    await deliver(changeOf(target));
+    const targetPosts = () => bodiesOf('hook', `inh-${t}`).filter((body) => body['alert'] === 'DiskFull');
+    expect((await rowsOf(target.instanceId)).map((row) => [row.status, row.inhibited_by_group_id])).toEqual([['inhibited', source.groupId]]);
+    await sleep(RECHECK_MS * 3);
+    expect(targetPosts()).toEqual([]);
+
+    await database.db.updateTable('alert_groups').set({ current_status: 'resolved' }).where('id', '=', source.groupId).execute();
+    await waitFor(() => (targetPosts().length > 0 ? true : null), 20_000, 'the held-back target posted');
+    await sleep(1_500);
+    expect(targetPosts()).toEqual([{ rule: `inh-${t}`, alert: 'DiskFull', instance: `db-${t}`, status: 'firing' }]);
+    expect((await rowsOf(target.instanceId)).map((row) => [row.status, row.inhibited_by_group_id])).toEqual([['sent', null]]);
+  });
+});
+
+describe('escalation', () => {
+  it("posts to the other rule's receiver once when the episode still fires unacknowledged; never once it is acknowledged", async () => {
+    const t = tag();
+    const manager = await insertRule(`mgr-${t}`, { never: t }, 'manager');
+    const team = await insertRule(`team-${t}`, { team: t }, 'hook', { escalateTo: manager, escalateAfter: '1s' });
+    const unacked = await seed({ alertname: 'Outage', instance: `u-${t}`, team: t });
+    const acked = await seed({ alertname: 'Outage', instance: `k-${t}`, team: t });
+    await deliver(changeOf(unacked), changeOf(acked));
+    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', acked.groupId).execute();
+
+    await waitFor(() => (bodiesOf('manager', `mgr-${t}`).length > 0 ? true : null), 20_000, 'the escalation');
+    await waitFor(async () => ((await timersOf(acked.instanceId)).length === 0 ? true : null), 20_000, 'the acknowledged episode’s escalation ends');
+    await sleep(2_000);
+    expect(bodiesOf('manager', `mgr-${t}`)).toEqual([{ rule: `mgr-${t}`, alert: 'Outage', instance: `u-${t}`, status: 'firing' }]);
+    expect(bodiesOf('hook', `team-${t}`).map((body) => body['instance']).sort()).toEqual([`k-${t}`, `u-${t}`].sort());
+    expect((await rowsOf(unacked.instanceId)).map((row) => [row.kind, row.webhook_rule_id, row.channel, row.status])).toEqual([
+      ['firing', team, 'hook', 'sent'],
+      ['escalation', manager, 'manager', 'sent'],
+    ]);
+    expect((await rowsOf(acked.instanceId)).map((row) => row.kind)).toEqual(['firing']);
+    expect(await timersOf(unacked.instanceId)).toEqual([]);
+  });
+});
+
+describe('two replicas', () => {
+  it('share the timers: every repeat is posted exactly once', async () => {
+    const t = tag();
+    await insertRule(`rr-${t}`, { team: t }, 'hook', { repeatInterval: '1s' });
+    const alerts = await Promise.all(Array.from({ length: 20 }, (_, index) => seed({ alertname: 'Load', instance: `n${index}-${t}`, team: t })));
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    const postsOf = (index: number) => bodiesOf('hook', `rr-${t}`).filter((body) => body['instance'] === `n${index}-${t}`);
+    await waitFor(() => (alerts.every((_, index) => postsOf(index).length >= 4) ? true : null), 30_000, 'three repeats of every alert');
+    await database.db.updateTable('alert_groups').set({ acknowledged: true }).where('id', 'in', alerts.map((alert) => alert.groupId)).execute();
+    await waitFor(async () => ((await database.db.selectFrom('notification_timers').select('id').where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute()).length === 0 ? true : null), 20_000, 'every timer ends');
+    await sleep(500);
+    for (const [index, alert] of alerts.entries()) {
+      const rows = await rowsOf(alert.instanceId);
+      const sent = rows.filter((row) => row.status === 'sent');
+      // One post per row, and one row per (instance, rule, kind, sequence).
+      expect(postsOf(index)).toHaveLength(sent.length);
+      expect(rows.map((row) => `${row.kind}/${row.sequence}`)).toEqual(['firing/0', ...sent.slice(1).map((_, n) => `repeat/${n + 1}`)]);
+    }
+    expect(timersHandled[0]).toBeGreaterThan(0);
+    expect(timersHandled[1]).toBeGreaterThan(0);
+  });
+});
