@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseConfig } from '@sentryhub/service-runtime';
+import { parseConfig, parseWebhookReceivers, resolveWebhookReceivers, WebhookReceiversError, type WebhookReceiversFile } from '@sentryhub/service-runtime';
 import { z } from 'zod';
 
 /** The repository root. */
@@ -94,4 +94,32 @@ export const appImage = (app: string) => `sentryhub/${app}`;
 export function migrationEnvNames(): string[] {
   const source = readFileSync(join(ROOT, 'libs', 'db', 'src', 'cli', 'migrate.ts'), 'utf8');
   return [...new Set([...source.matchAll(/process\.env\[['"]([A-Z0-9_]+)['"]\]|process\.env\.([A-Z0-9_]+)/g)].map((match) => match[1] ?? match[2] ?? ''))].filter(Boolean);
+}
+
+/** The apps that read the webhook receivers file (WEBHOOK_RECEIVERS_FILE): the notifier sends to them, the admin lists and test-sends. */
+export const RECEIVER_FILE_APPS = ['admin', 'webhook-notifier'] as const;
+
+/** Every environment variable a receivers file names (URLs, headers, params, HMAC keys), sorted. */
+export function receiverVariables(file: WebhookReceiversFile): string[] {
+  const names = Object.values(file).flatMap((entry) => [
+    ...(typeof entry.url === 'string' ? [] : [entry.url.env]),
+    ...Object.values(entry.headers).map((from) => from.env),
+    ...Object.values(entry.params).map((from) => from.env),
+    ...(entry.hmacSecretEnv ? [entry.hmacSecretEnv] : []),
+  ]);
+  return [...new Set(names)].sort();
+}
+
+/**
+ * What the webhook-notifier would say of a receivers file's text with this environment: the
+ * file's problems, or those of the variables it names (unset, empty, a bad URL); [] when it would start.
+ */
+export function receiverProblems(text: string, env: Record<string, string>, where: string): string[] {
+  try {
+    resolveWebhookReceivers(parseWebhookReceivers(text, where), env);
+    return [];
+  } catch (error) {
+    if (error instanceof WebhookReceiversError) return error.problems.map((problem) => `${where}: ${problem}`);
+    throw error;
+  }
 }

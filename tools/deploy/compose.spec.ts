@@ -1,7 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import { parseWebhookReceivers } from '@sentryhub/service-runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { appImage, appNames, checkEnvironment, loadAppContract, migrationEnvNames, portWith, ROOT, type AppContract } from './app-contracts';
+import { appImage, appNames, checkEnvironment, loadAppContract, migrationEnvNames, portWith, RECEIVER_FILE_APPS, receiverProblems, receiverVariables, ROOT, type AppContract } from './app-contracts';
+import { readYamlDocuments } from './kustomize';
 import { composeSchemaProblems, dockerComposeConfig, hasDockerCompose, healthcheckTarget, readCompose, readComposeRaw, type ComposeFile, type ComposeService } from './compose';
 import { ENTRYPOINT_PROVIDED, readSlackProxyConf } from './slack-proxy';
 
@@ -148,6 +151,37 @@ describe('docker/compose.yaml', () => {
     expect(service('slack-stand-in').volumes).toEqual(['./slack-stand-in:/srv/slack-stand-in:ro']);
     expect(service('slack-stand-in').command).toEqual(['node', '/srv/slack-stand-in/server.mjs']);
     expect(existsSync(join(ROOT, 'docker', 'slack-stand-in', 'server.mjs'))).toBe(true);
+  });
+
+  it('mounts the webhook receivers file into the admin and the webhook-notifier, with an env file holding every variable it names', () => {
+    const DOCKER = join(ROOT, 'docker');
+    const mine = { WEBHOOK_RECEIVERS: './webhook-receivers.yaml', WEBHOOK_RECEIVERS_ENV: './webhook-receivers.env' };
+    for (const [variant, env] of [['defaults', {}], ['own files', mine]] as const) {
+      const file = readCompose(env);
+      const config = (file as { configs?: Record<string, { file?: string }> }).configs?.['webhook-receivers']?.file;
+      expect(config, variant).toBe(variant === 'defaults' ? './webhook-receivers.example.yaml' : mine.WEBHOOK_RECEIVERS);
+      for (const app of RECEIVER_FILE_APPS) {
+        const definition = file.services[app] as ComposeService & { configs?: unknown; env_file?: unknown };
+        const path = definition.environment?.['WEBHOOK_RECEIVERS_FILE'];
+        expect(definition.configs, `${variant} ${app}`).toEqual([{ source: 'webhook-receivers', target: path }]);
+        expect(definition.env_file, `${variant} ${app}`).toBe(variant === 'defaults' ? './webhook-receivers.example.env' : mine.WEBHOOK_RECEIVERS_ENV);
+      }
+    }
+    // The real files are the operator's: never committed.
+    const ignored = readFileSync(join(DOCKER, '.gitignore'), 'utf8').split('\n');
+    expect(ignored).toEqual(expect.arrayContaining([mine.WEBHOOK_RECEIVERS.slice(2), mine.WEBHOOK_RECEIVERS_ENV.slice(2)]));
+
+    // With the defaults the webhook-notifier starts: the example names exactly the variables of the example env file.
+    const text = readFileSync(join(DOCKER, 'webhook-receivers.example.yaml'), 'utf8');
+    const values = parseEnv(readFileSync(join(DOCKER, 'webhook-receivers.example.env'), 'utf8')) as Record<string, string>;
+    const variables = receiverVariables(parseWebhookReceivers(text));
+    expect(variables.length).toBeGreaterThan(0);
+    expect(Object.keys(values).sort()).toEqual(variables);
+    expect(Object.values(values).every((value) => value.includes('change-me')), 'placeholders only').toBe(true);
+    expect(receiverProblems(text, values, 'webhook-receivers.example.yaml')).toEqual([]);
+    // ...and the same receivers as the Kubernetes ConfigMap.
+    const [configMap] = readYamlDocuments(join(ROOT, 'deploy', 'k8s', 'base', 'webhook-receivers.yaml')) as { data: Record<string, string> }[];
+    expect(parseWebhookReceivers(configMap?.data['receivers.yaml'] ?? '')).toEqual(parseWebhookReceivers(text));
   });
 
   it('runs the stand-in on the Node image the apps are built on', () => {

@@ -2,7 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { IIoK8sApiCoreV1Container as Container, IIoK8sApiCoreV1PodSpec as PodSpec } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { appImage, appNames, checkEnvironment, loadAppContract, migrationEnvNames, portWith, ROOT, type AppContract } from './app-contracts';
+import { parseWebhookReceivers } from '@sentryhub/service-runtime';
+import { appImage, appNames, checkEnvironment, loadAppContract, migrationEnvNames, portWith, RECEIVER_FILE_APPS, receiverProblems, receiverVariables, ROOT, type AppContract } from './app-contracts';
 import { ofKind, schemaProblems, type IDeployment } from './kubernetes-schemas';
 import { asK8sObject, hasKubectl, kubectlKustomize, kustomizationFiles, objectKey, readKustomization, readYamlDocuments, render, renderKustomization, type K8sObject } from './kustomize';
 import { ENTRYPOINT_PROVIDED, readSlackProxyConf } from './slack-proxy';
@@ -72,6 +73,27 @@ function containerEnvironment(container: Container, objects: K8sObject[], secret
     }
   }
   return env;
+}
+
+/**
+ * The receivers file a Deployment's WEBHOOK_RECEIVERS_FILE points at: the ConfigMap key behind the
+ * read-only volume mounted over that path, as text, or null when it sets no such file.
+ */
+function mountedReceiversFile(deployment: IDeployment, objects: K8sObject[]): { text: string; configMap: string; variables: string[] } | null {
+  const container = onlyContainer(deployment);
+  const path = container.env?.find((variable) => variable.name === 'WEBHOOK_RECEIVERS_FILE')?.value;
+  if (!path) return null;
+  const where = `${deployment.metadata?.name}: WEBHOOK_RECEIVERS_FILE ${path}`;
+  const mount = (container.volumeMounts ?? []).find((candidate) => path.startsWith(`${candidate.mountPath.replace(/\/$/, '')}/`));
+  if (!mount) throw new Error(`${where}: no volume is mounted over it`);
+  expect(mount.readOnly, `${where}: mounted read-only`).toBe(true);
+  const volume = podSpec(deployment).volumes?.find((candidate) => candidate.name === mount.name);
+  const configMapName = volume?.configMap?.name;
+  if (!configMapName) throw new Error(`${where}: volume ${mount.name} is not a ConfigMap`);
+  const key = path.slice(mount.mountPath.replace(/\/$/, '').length + 1);
+  const text = ofKind.configMaps(objects).find((candidate) => candidate.metadata.name === configMapName)?.data?.[key];
+  if (text === undefined) throw new Error(`${where}: ConfigMap ${configMapName} has no key ${key}`);
+  return { text, configMap: configMapName, variables: receiverVariables(parseWebhookReceivers(text, where)) };
 }
 
 const selects = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined) =>
@@ -148,7 +170,9 @@ describe('deploy/k8s', () => {
         if (variant === 'production') expect(container.image, `${where}: a pinned release`).toMatch(/:(?!latest$)[\w.-]+$/);
 
         const env = containerEnvironment(container, objects, secretExample, where);
-        expect(checkEnvironment(contract, env, where)).toEqual([]);
+        // The receivers file's variables are read through the file, not the config schema (checked below).
+        const throughFile = new Set(mountedReceiversFile(deployment, objects)?.variables ?? []);
+        expect(checkEnvironment(contract, Object.fromEntries(Object.entries(env).filter(([name]) => !throughFile.has(name))), where)).toEqual([]);
         const port = portWith(contract, env);
         expect(container.ports, where).toEqual([{ name: 'http', containerPort: port }]);
         expect(container.livenessProbe?.httpGet, `${where} liveness`).toEqual({ path: '/healthz', port: 'http' });
@@ -165,6 +189,56 @@ describe('deploy/k8s', () => {
         expect(container.securityContext?.allowPrivilegeEscalation, where).toBe(false);
       }
     }
+  });
+
+  it('mounts the webhook receivers file from a ConfigMap into the admin and the webhook-notifier, every variable it names from the Secret', () => {
+    for (const [variant, objects] of variants()) {
+      const mounted = RECEIVER_FILE_APPS.map((app) => {
+        const deployment = ofKind.deployments(objects).find((candidate) => candidate.metadata.name === app);
+        if (!deployment) throw new Error(`${variant}: no Deployment ${app}`);
+        const file = mountedReceiversFile(deployment, objects);
+        if (!file) throw new Error(`${variant} ${app}: WEBHOOK_RECEIVERS_FILE is not set`);
+        const where = `${variant} ${app}`;
+        expect(file.variables.length, `${where}: the file names receivers with variables`).toBeGreaterThan(0);
+        // Each variable the file names comes from the Secret key of the same name, never a literal.
+        const env = onlyContainer(deployment).env ?? [];
+        for (const name of file.variables) {
+          const variable = env.find((candidate) => candidate.name === name);
+          expect(variable?.valueFrom?.secretKeyRef, `${where}: ${name} from the Secret`).toMatchObject({ name: SECRET_NAME, key: name });
+          // The notifier cannot start without them; the admin only test-sends with them.
+          expect(variable?.valueFrom?.secretKeyRef?.optional ?? false, `${where}: ${name} optional`).toBe(app === 'admin');
+        }
+        // With the Secret's keys, the webhook-notifier would start: the file parses and every variable resolves.
+        expect(receiverProblems(file.text, containerEnvironment(onlyContainer(deployment), objects, secretExample, where), where)).toEqual([]);
+        return file;
+      });
+      // One file for both: the admin lists exactly the receivers the notifier sends to.
+      expect(new Set(mounted.map((file) => file.configMap)).size, `${variant}: the same ConfigMap`).toBe(1);
+      // ...and the check has teeth: without one of the Secret's keys the notifier would refuse to start, naming it.
+      const [first] = mounted;
+      const missing = first?.variables[0] ?? '';
+      expect(receiverProblems(first?.text ?? '', {}, variant).join('\n')).toContain(`environment variable ${missing} is not set`);
+    }
+  });
+
+  it('lets no one reach a worker, the webhook-notifier like the other notifiers, but Prometheus on its metrics port', () => {
+    const workers = contracts.filter((contract) => contract.portVar === 'HEALTH_PORT').map((contract) => contract.name);
+    for (const [variant, objects] of variants()) {
+      for (const worker of workers) {
+        const deployment = ofKind.deployments(objects).find((candidate) => candidate.metadata.name === worker);
+        const reaching = ofKind.networkPolicies(objects).filter((policy) => policy.spec?.ingress && selects(policy.spec.podSelector?.matchLabels, deployment ? templateLabels(deployment) : undefined));
+        expect(reaching.map((policy) => policy.metadata.name), `${variant} ${worker}`).toEqual(['sentryhub-metrics-from-monitoring']);
+      }
+    }
+  });
+
+  it('gives every worker a production autoscaling ceiling, the webhook-notifier like the other notifiers', () => {
+    const patched = readYamlDocuments(join(PRODUCTION, 'autoscaling.yaml')).map((value, index) => asK8sObject(value, `autoscaling.yaml#${index}`));
+    const workers = contracts.filter((contract) => contract.portVar === 'HEALTH_PORT').map((contract) => contract.name);
+    expect(workers).toContain('webhook-notifier');
+    expect(patched.filter((object) => object.kind === 'HorizontalPodAutoscaler').map((object) => object.metadata.name).sort()).toEqual(workers.sort());
+    const production = ofKind.hpas(rendered.get('production') ?? []);
+    for (const worker of workers) expect(production.find((hpa) => hpa.metadata.name === worker)?.spec?.minReplicas, worker).toBeGreaterThanOrEqual(2);
   });
 
   it('gives each pod the time to shut down gracefully', () => {
