@@ -10,13 +10,13 @@ import * as notificationDeliveredVia from './migrations/2026-11-26T05-00_notific
 import * as alertGroupsFillfactor from './migrations/2026-11-26T06-00_alert-groups-fillfactor';
 import * as outboxPayloadText from './migrations/2026-11-26T07-00_outbox-payload-text';
 import * as silenceUuid from './migrations/2026-11-26T08-00_silence-uuid';
+import * as retentionIndexes from './migrations/2026-11-26T09-00_retention-indexes';
 import * as alertLease from './migrations/2026-11-26T10-00_alert-lease';
 import * as routingContinueInhibit from './migrations/2026-11-26T11-00_routing-continue-inhibit';
 import * as webhookRules from './migrations/2026-11-26T12-30_webhook-rules';
 import * as notificationTimers from './migrations/2026-11-26T13-00_notification-timers';
 import * as ruleGrouping from './migrations/2026-11-26T13-30_rule-grouping';
 import * as outboxRefusals from './migrations/2026-11-26T14-00_outbox-refusals';
-import * as retentionIndexes from './migrations/2026-11-26T09-00_retention-indexes';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -33,13 +33,13 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T06-00_alert-groups-fillfactor': alertGroupsFillfactor,
   '2026-11-26T07-00_outbox-payload-text': outboxPayloadText,
   '2026-11-26T08-00_silence-uuid': silenceUuid,
+  '2026-11-26T09-00_retention-indexes': retentionIndexes,
   '2026-11-26T10-00_alert-lease': alertLease,
   '2026-11-26T11-00_routing-continue-inhibit': routingContinueInhibit,
   '2026-11-26T12-30_webhook-rules': webhookRules,
   '2026-11-26T13-00_notification-timers': notificationTimers,
   '2026-11-26T13-30_rule-grouping': ruleGrouping,
   '2026-11-26T14-00_outbox-refusals': outboxRefusals,
-  '2026-11-26T09-00_retention-indexes': retentionIndexes,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };
