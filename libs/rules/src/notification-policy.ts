@@ -1,6 +1,7 @@
 import type { LabelSet, MatchableRule } from '@sentryhub/contracts';
 import { compareRules, matchCriteria, type CriterionFailure } from './matching';
 import { matcherHolds, type SilenceMatcher } from './silences';
+import { escapeSlack, groupTemplateContext, renderTemplate, usesGroupVariables, type TemplateEscape } from './templates';
 
 /**
  * The notification policy: for one change of one alert group and the rules of one kind (Slack,
@@ -370,9 +371,51 @@ export function groupTitle(context: GroupContext): string {
   return [`[${counts}]`, name ?? null, labels ? `(${labels})` : null].filter(Boolean).join(' ');
 }
 
-/** One message for a group: the title, then each alert's own text (firing first), one per line. */
-export function composeGroupMessage(groupKey: string, entries: readonly GroupEntry[]): { text: string; context: GroupContext } {
+/** The rule's templates, for a group's message. */
+export interface GroupMessageTemplate {
+  ruleName: string;
+  source: string;
+  /** Used instead of `source` for a message in which nothing fires any more (when set). */
+  resolvedSource?: string | null;
+  /** How values are written (`slack`: escaped for Slack, the title included). */
+  escape?: TemplateEscape;
+}
+
+export interface GroupMessage {
+  text: string;
+  context: GroupContext;
+  /** `group`: the rule's template rendered once with the group context; `per-alert`: the title, then each alert's text. */
+  rendered: 'group' | 'per-alert';
+  /** Why the group template could not be used (the message is then the per-alert one, saying so), or null. */
+  templateError: string | null;
+}
+
+/**
+ * One message for a group. The rule: a template that uses a group variable (`alerts`,
+ * `group_labels`, `common_labels`, `common_annotations`, `firing_count`, `resolved_count`; see
+ * `usesGroupVariables`) is rendered once with the group context and is the whole message; any
+ * other template (or none) gives the Alertmanager-like title, then each alert's own text (firing
+ * first), one per line. A group template that fails or renders nothing gives the per-alert
+ * message, headed by a line that says so: a group's message is never lost to a template bug.
+ */
+export function composeGroupMessage(groupKey: string, entries: readonly GroupEntry[], template?: GroupMessageTemplate): GroupMessage {
   const context = groupContext(groupKey, entries);
+  const value = (text: string) => (template?.escape === 'slack' ? escapeSlack(text) : text);
+  const title = groupTitle(context);
   const ordered = [...entries.filter((entry) => entry.status === 'firing'), ...entries.filter((entry) => entry.status === 'resolved')];
-  return { text: [groupTitle(context), ...ordered.map((entry) => `• ${entry.text}`)].join('\n'), context };
+  const perAlert = [value(title), ...ordered.map((entry) => `• ${entry.text}`)].join('\n');
+  const source = template && context.firing_count === 0 && template.resolvedSource ? template.resolvedSource : template?.source;
+  if (!template || source === undefined || !usesGroupVariables(source)) return { text: perAlert, context, rendered: 'per-alert', templateError: null };
+  const failed = (error: string): GroupMessage => ({
+    text: `[SentryHub] The group template of rule "${value(template.ruleName)}" could not be used (${value(error)}); the group's alerts:\n${perAlert}`,
+    context,
+    rendered: 'per-alert',
+    templateError: error,
+  });
+  try {
+    const text = renderTemplate(source, groupTemplateContext(context, title), template.escape ?? 'none');
+    return text.trim() === '' ? failed('the template rendered an empty message') : { text, context, rendered: 'group', templateError: null };
+  } catch (error) {
+    return failed(error instanceof Error ? error.message : String(error));
+  }
 }

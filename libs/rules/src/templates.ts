@@ -227,3 +227,66 @@ export function renderOrFallback(source: string, context: TemplateContext, ruleN
     return { text, failed: true, error: message };
   }
 }
+
+/**
+ * The variables only a group's message has (a rule with `groupBy`). A template that uses one of
+ * them is a **group template**: it is rendered once per message with the group context
+ * (`groupTemplateContext`). A template that uses none of them is a per-alert template: each
+ * alert gets its own text and the message is the Alertmanager-like title, then those texts.
+ */
+export const GROUP_TEMPLATE_VARIABLES = ['alerts', 'group_labels', 'common_labels', 'common_annotations', 'firing_count', 'resolved_count'] as const;
+const groupVariableNames: ReadonlySet<string> = new Set(GROUP_TEMPLATE_VARIABLES);
+const groupTemplateCache = new Map<string, boolean>();
+
+/** Whether a template reads one of the group variables (liquidjs static analysis; a template that cannot be parsed does not). */
+export function usesGroupVariables(source: string): boolean {
+  let uses = groupTemplateCache.get(source);
+  if (uses === undefined) {
+    try {
+      uses = engines.none.globalVariablesSync(parse(source)).some((name) => groupVariableNames.has(name));
+    } catch {
+      uses = false;
+    }
+    if (groupTemplateCache.size > 500) groupTemplateCache.clear();
+    groupTemplateCache.set(source, uses);
+  }
+  return uses;
+}
+
+/** One alert of a group, as group templates see it (Alertmanager's `.Alerts` fields). */
+export interface GroupTemplateAlert {
+  status: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string | null;
+}
+
+/** The group as its templates see it, before `groupTemplateContext` adds the rest. */
+export interface GroupTemplateGroup {
+  alerts: readonly GroupTemplateAlert[];
+  group_labels: Record<string, string>;
+  common_labels: Record<string, string>;
+  common_annotations: Record<string, string>;
+  firing_count: number;
+  resolved_count: number;
+}
+
+/**
+ * The context of a group template: the group variables, `title` (the Alertmanager-like
+ * `[FIRING:3] HighCPU (team=ops)`), `status` (`firing` while any alert of the message fires,
+ * Alertmanager's `.Status`), and `labels`, `annotations`, `summary`, `description` from what
+ * every alert has in common. The per-alert names (`alert_group`, `latest_instance`) are not set.
+ */
+export function groupTemplateContext(group: GroupTemplateGroup, title: string): TemplateContext {
+  return {
+    ...group,
+    alerts: group.alerts.map((alert) => ({ ...alert })),
+    title,
+    status: group.firing_count > 0 ? 'firing' : 'resolved',
+    labels: group.common_labels,
+    annotations: group.common_annotations,
+    summary: group.common_annotations['summary'] ?? group.common_labels['alertname'] ?? title,
+    description: group.common_annotations['description'] ?? 'No description provided.',
+  };
+}

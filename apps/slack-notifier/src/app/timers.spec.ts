@@ -82,7 +82,7 @@ async function insertRule(
   name: string,
   criteria: Record<string, string>,
   channel: string | null,
-  options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string; priority?: number; groupBy?: string[]; groupWait?: string; groupInterval?: string } = {},
+  options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string; priority?: number; groupBy?: string[]; groupWait?: string; groupInterval?: string; template?: string } = {},
 ): Promise<number> {
   const row = await database.db
     .insertInto('slack_rules')
@@ -91,7 +91,7 @@ async function insertRule(
       priority: options.priority ?? 0,
       match_criteria: JSON.stringify(criteria),
       slack_channel: channel,
-      message_template: `${name}: {{ alert_group.name }} {{ alert_group.labels.instance }} {{ status }}`,
+      message_template: options.template ?? `${name}: {{ alert_group.name }} {{ alert_group.labels.instance }} {{ status }}`,
       repeat_interval: options.repeatInterval ?? null,
       escalate_to: options.escalateTo ?? null,
       escalate_after: options.escalateAfter ?? null,
@@ -369,6 +369,25 @@ describe('grouping', () => {
     // What fired first, then what resolved (in any order within each).
     expect(second.slice(1, 3).sort()).toEqual([`• grp-${t}: HighCPU h50-${t} firing`, `• grp-${t}: HighCPU h51-${t} firing`]);
     expect(second.slice(3).sort()).toEqual([`• grp-${t}: HighCPU h0-${t} resolved`, `• grp-${t}: HighCPU h1-${t} resolved`, `• grp-${t}: HighCPU h2-${t} resolved`]);
+  });
+
+  it("renders a rule's group template once per message with the group context", async () => {
+    const t = tag();
+    const template = '{{ title }}: {{ firing_count }} firing, {{ resolved_count }} resolved in {{ group_labels.team }}{% for a in alerts %}\n{{ a.status }} {{ a.labels.instance }} {{ a.annotations.summary }}{% endfor %}';
+    await insertRule(`gt-${t}`, { team: t }, `#gt-${t}`, { groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '1s', template });
+    const alerts = await Promise.all(Array.from({ length: 3 }, (_, index) => seed({ alertname: 'HighCPU', instance: `g${index}-${t}`, team: t })));
+    await database.db.updateTable('alert_instances').set({ annotations: JSON.stringify({ summary: 'CPU above 90%' }) }).where('id', 'in', alerts.map((alert) => alert.instanceId)).execute();
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await waitFor(() => (textsTo(`#gt-${t}`).length > 0 ? true : null), 20_000, 'the group message');
+    const [first] = textsTo(`#gt-${t}`);
+    const lines = first?.split('\n') ?? [];
+    expect(lines[0]).toBe(`[FIRING:3] HighCPU (team=${t}): 3 firing, 0 resolved in ${t}`);
+    // One line per alert from the template's loop, with each episode's annotations.
+    expect(lines.slice(1).sort()).toEqual(alerts.map((_, index) => `firing g${index}-${t} CPU above 90%`).sort());
+
+    await deliver(resolvedOf(alerts[0] as Seeded));
+    await waitFor(() => (textsTo(`#gt-${t}`).length >= 2 ? true : null), 20_000, 'the next group message');
+    expect(textsTo(`#gt-${t}`)[1]?.split('\n')[0]).toBe(`[RESOLVED:1] HighCPU (team=${t}): 0 firing, 1 resolved in ${t}`);
   });
 
   it('a notifier killed after picking a group gives exactly one message, from another replica after the lease', async () => {

@@ -1,6 +1,6 @@
 import { readEpisodes, recentSilences, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, truncateMessage, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, replaceIpAddresses, truncateMessage, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
 import type { DeliveryOutcome, SlackDelivery } from './slack-delivery';
@@ -57,7 +57,9 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
 
   /**
    * A group's message: its pending rows (what fired and resolved since its last message), one
-   * Slack message titled as Alertmanager's (`[FIRING:3] HighCPU (team=ops)`), every row recorded
+   * Slack message: the rule's template rendered once with the group context when it uses a group
+   * variable, else titled as Alertmanager's (`[FIRING:3] HighCPU (team=ops)`) with each alert's
+   * own text; every row recorded
    * `sent` with the message's `digest_id` in the transaction that locked them (FOR UPDATE SKIP
    * LOCKED: a replica that died before the commit leaves them pending for the next flush). Due
    * again after `groupInterval`; a flush that finds nothing ends the group's timer.
@@ -84,9 +86,13 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
             text: row.text,
           };
         });
-        const message = composeGroupMessage(timer.group_key, entries);
+        // The rule's template, rendered once with the group context when it uses it (libs/rules composeGroupMessage).
+        const template = rule ? { ruleName: rule.name, source: rule.messageTemplate, resolvedSource: rule.resolvedMessageTemplate, escape: 'slack' as const } : undefined;
+        const message = composeGroupMessage(timer.group_key, entries, template);
+        if (message.templateError !== null) log.warn({ templateError: message.templateError }, 'group template failed to render; the group message lists each alert instead');
+        const text = rule?.replaceIpAddresses ? replaceIpAddresses(message.text) : message.text;
         const channel = pending[0]?.channel ?? deps.defaultChannel;
-        const result = await deps.slack.deliver({ channel, text: truncateMessage(message.text) }, log);
+        const result = await deps.slack.deliver({ channel, text: truncateMessage(text) }, log);
         const record =
           result.outcome === 'sent'
             ? { status: 'sent' as const, lastError: null, deliveredVia: deps.slack.mode === 'sink' ? ('sink' as const) : ('slack' as const) }
