@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { GroupSnapshot, InstanceSnapshot } from '@sentryhub/contracts';
+import { groupContext, groupTitle } from './notification-policy';
 import { escapeJsonString, renderJsonTemplate, templateContext, templateError, type TemplateContext } from './templates';
 
 /**
@@ -62,6 +64,60 @@ export function webhookContext(group: GroupSnapshot, instance: InstanceSnapshot,
     group_key: `{}:${group.fingerprint}`,
     external_url: options.externalUrl,
     severity: group.severity,
+  };
+}
+
+/** One alert of a grouped webhook message: its group and episode (status: what its row tells). */
+export interface WebhookGroupEntry {
+  group: GroupSnapshot;
+  instance: InstanceSnapshot;
+}
+
+/**
+ * The key that ties a group's messages together at the receiver (PagerDuty dedup_key, Opsgenie
+ * alias), as Alertmanager's hash of the group key: one per rule and group, so the message in which
+ * every alert resolved closes the incident the first one opened.
+ */
+export const groupDedupKey = (ruleId: number, groupKey: string) => `sentryhub-group-${ruleId}-${createHash('sha256').update(groupKey).digest('hex').slice(0, 32)}`;
+
+/**
+ * The context of a grouped rule's body: one body per group message (Alertmanager's webhook: the
+ * whole group's `alerts`). The group variables are the group's (`alerts` firing first, each in
+ * Alertmanager's shape; `group_labels`, `common_labels`, `common_annotations`, `firing_count`,
+ * `resolved_count`, `group_key`), `status` is `firing` while any alert of the message fires
+ * (`resolved` once none does), `labels`, `annotations` are the common ones, `summary` the common
+ * summary or the title (`[FIRING:3] HighCPU (team=ops)`), `dedup_key` the group's; the per-alert
+ * names (`alert_group`, `latest_instance`, `severity`) describe the message's first alert.
+ */
+export function webhookGroupContext(ruleId: number, groupKey: string, entries: readonly WebhookGroupEntry[], receiver: WebhookTemplateReceiver, options: WebhookContextOptions): TemplateContext {
+  const ordered = [...entries.filter((entry) => entry.instance.status === 'firing'), ...entries.filter((entry) => entry.instance.status === 'resolved')];
+  const [first] = ordered;
+  if (!first) throw new Error('a group message needs at least one alert');
+  const alerts = ordered.map((entry) => (webhookContext(entry.group, entry.instance, receiver, options)['alerts'] as unknown[])[0]);
+  const group = groupContext(
+    groupKey,
+    ordered.map((entry) => ({ status: entry.instance.status, labels: entry.group.labels, annotations: entry.instance.annotations, startsAt: entry.instance.startsAt, endsAt: entry.instance.endsAt, text: '' })),
+  );
+  const title = groupTitle(group);
+  const groupLabels = Object.entries(group.group_labels)
+    .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+    .join(', ');
+  return {
+    ...webhookContext(first.group, first.instance, receiver, options),
+    alerts,
+    group_labels: group.group_labels,
+    common_labels: group.common_labels,
+    common_annotations: group.common_annotations,
+    firing_count: group.firing_count,
+    resolved_count: group.resolved_count,
+    group_key: `{}:{${groupLabels}}`,
+    status: group.firing_count > 0 ? 'firing' : 'resolved',
+    labels: group.common_labels,
+    annotations: group.common_annotations,
+    summary: group.common_annotations['summary'] ?? title,
+    description: group.common_annotations['description'] ?? 'No description provided.',
+    title,
+    dedup_key: groupDedupKey(ruleId, groupKey),
   };
 }
 

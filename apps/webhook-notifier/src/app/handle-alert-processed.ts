@@ -5,6 +5,7 @@ import {
   decide,
   describeInhibition,
   episodeDedupKey,
+  groupKeyOf,
   inhibitionPredicates,
   needsInhibitionCheck,
   renderWebhookBody,
@@ -17,7 +18,7 @@ import {
 } from '@sentryhub/rules';
 import { Counter, type Logger, type Registry, type WebhookClient, type WebhookReceiver, type WebhookResult } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
-import { scheduleWebhookTimers, webhookTimerHandler } from './timers';
+import { scheduleWebhookGroupFlush, scheduleWebhookTimers, webhookTimerHandler } from './timers';
 
 export interface AlertProcessedHandlerOptions {
   db: Kysely<Database>;
@@ -52,7 +53,7 @@ export class WebhookRateLimitedError extends DependencyUnavailableError {
   }
 }
 
-export type WebhookOutcome = 'no-rule' | 'resolved-disabled' | 'suppressed' | 'inhibited' | 'sent' | 'failed' | 'already-settled' | 'in-progress';
+export type WebhookOutcome = 'no-rule' | 'resolved-disabled' | 'suppressed' | 'inhibited' | 'grouped' | 'sent' | 'failed' | 'already-settled' | 'in-progress';
 
 export function webhookMetrics(registry: Registry) {
   return {
@@ -165,7 +166,14 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
       return 'inhibited';
     }
 
-    return deliverDraft(draft, change, rule, log, lastAttempt);
+    const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
+    if (groupKey === null) return deliverDraft(draft, change, rule, log, lastAttempt);
+    // A grouped rule: the row goes out with its group's next message (timers.ts, group_flush).
+    const { row } = await notifications.ensurePending({ ...draft, groupKey });
+    if (row.status !== 'pending') return 'already-settled';
+    if (row.group_key === null) return deliverRow(row, change, rule, log, lastAttempt);
+    await scheduleWebhookGroupFlush(db, rule, row.group_key);
+    return 'grouped';
   }
 
   /**
@@ -299,8 +307,13 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     rules,
     logger: options.logger,
     heldRecheckMs: options.heldRecheckMs,
-    releaseHeld: (instanceId, ruleId) => notifications.releaseHeld(instanceId, ruleId),
     draftFor,
+    notifications,
+    client,
+    receivers,
+    externalUrl: options.externalUrl,
+    countSettled: (status, n) => metrics.notifications.inc({ status }, n),
+    countRequest: (result) => metrics.requests.inc({ result }),
     deliverDraft: (draft, change, rule, log) => deliverDraft(draft, change, rule, log, false),
     deliverRow: (row, change, rule, log) => deliverRow(row, change, rule, log, false),
   });

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import { AlertmanagerWebhook, AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
 import { createDb, ruleRepository, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, createWebhookClient, parseWebhookReceivers, Registry, resolveWebhookReceivers, type WebhookClient } from '@sentryhub/service-runtime';
@@ -121,7 +121,7 @@ async function insertRule(
   name: string,
   criteria: Record<string, string>,
   receiver: string,
-  options: { preset?: string; repeatInterval?: string; escalateTo?: number; escalateAfter?: string } = {},
+  options: { preset?: string; repeatInterval?: string; escalateTo?: number; escalateAfter?: string; groupBy?: string[]; groupWait?: string; groupInterval?: string } = {},
 ): Promise<number> {
   const row = await database.db
     .insertInto('webhook_rules')
@@ -135,6 +135,9 @@ async function insertRule(
       repeat_interval: options.repeatInterval ?? null,
       escalate_to: options.escalateTo ?? null,
       escalate_after: options.escalateAfter ?? null,
+      group_by: options.groupBy ?? null,
+      group_wait: options.groupWait ?? null,
+      group_interval: options.groupInterval ?? null,
       updated_at: new Date(),
     })
     .returning('id')
@@ -174,6 +177,15 @@ async function deliver(...changes: AlertChange[]): Promise<void> {
   await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed(event.status), event, { messageId: event.id });
   await waitFor(() => (handledEvents.includes(event.id) ? true : null), 20_000, `event ${event.id} handled`);
 }
+
+function resolvedOf(seeded: Seeded): AlertChange {
+  const change = changeOf(seeded);
+  return { ...change, change: 'resolved', group: { ...change.group, status: 'resolved' }, instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' } };
+}
+
+/** What the processor stores when an episode resolves (a group flush reads the episodes). */
+const resolveStored = (alerts: Seeded[]) =>
+  database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', 'in', alerts.map((alert) => alert.instanceId)).execute();
 
 const rowsOf = (instanceId: number) => database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
 const timersOf = (instanceId: number) => database.db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).execute();
@@ -335,5 +347,72 @@ describe('two replicas', () => {
     }
     expect(timersHandled[0]).toBeGreaterThan(0);
     expect(timersHandled[1]).toBeGreaterThan(0);
+  });
+});
+
+describe('grouping', () => {
+  it("the Alertmanager preset posts one webhook v4 body with the whole group's alerts; later changes go in the next body, after groupInterval", async () => {
+    const t = tag();
+    await insertRule(`amg-${t}`, { team: t }, 'hook', { preset: 'alertmanager', groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '2s' });
+    const alerts = await Promise.all(Array.from({ length: 30 }, (_, index) => seed({ alertname: 'HighCPU', instance: `h${index}-${t}`, team: t })));
+    for (let start = 0; start < 30; start += 10) await deliver(...alerts.slice(start, start + 10).map((alert) => changeOf(alert)));
+    const bodies = () => received.filter((request) => request.endpoint === 'hook' && (request.body['groupLabels'] as Record<string, string> | undefined)?.['team'] === t).map((request) => request.body);
+    await waitFor(() => (bodies().length > 0 ? true : null), 20_000, 'the first group body');
+    const firstAt = Date.now();
+    const [first] = bodies();
+    expect(AlertmanagerWebhook.safeParse(first).success).toBe(true);
+    expect(first).toMatchObject({ version: '4', status: 'firing', receiver: 'hook', groupLabels: { alertname: 'HighCPU', team: t }, commonLabels: { alertname: 'HighCPU', team: t }, truncatedAlerts: 0 });
+    const firstAlerts = first?.['alerts'] as { status: string; labels: Record<string, string>; endsAt: string; fingerprint: string }[];
+    expect(firstAlerts.map((alert) => alert.labels['instance']).sort()).toEqual(alerts.map((_, index) => `h${index}-${t}`).sort());
+    expect(new Set(firstAlerts.map((alert) => alert.status))).toEqual(new Set(['firing']));
+    expect(new Set(firstAlerts.map((alert) => alert.fingerprint)).size).toBe(30);
+    // Every alert still has its own row, all recorded with the body they went out in.
+    const rows = await waitFor(async () => {
+      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
+      return all.every((row) => row.status === 'sent') ? all : null;
+    }, 20_000, 'every row of the group recorded sent');
+    expect(rows).toHaveLength(30);
+    expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
+    expect(rows[0]).toMatchObject({ notifier: 'webhook', digest_size: 30, delivered_via: 'webhook' });
+
+    // Three resolve and one more fires: one next body, not before the group interval.
+    const more = await seed({ alertname: 'HighCPU', instance: `h30-${t}`, team: t });
+    await resolveStored(alerts.slice(0, 3));
+    await deliver(...alerts.slice(0, 3).map(resolvedOf));
+    await deliver(changeOf(more));
+    await waitFor(() => (bodies().length >= 2 ? true : null), 20_000, 'the second group body');
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(1_000);
+    await sleep(2_500);
+    expect(bodies()).toHaveLength(2);
+    const second = bodies()[1];
+    expect(AlertmanagerWebhook.safeParse(second).success).toBe(true);
+    const secondAlerts = second?.['alerts'] as { status: string; labels: Record<string, string>; endsAt: string }[];
+    expect(second?.['status']).toBe('firing');
+    // What fired first, then what resolved, each resolved one with its end.
+    const told = secondAlerts.map((alert) => `${alert.labels['instance']} ${alert.status}`);
+    expect(told[0]).toBe(`h30-${t} firing`);
+    expect(told.slice(1).sort()).toEqual([0, 1, 2].map((index) => `h${index}-${t} resolved`));
+    expect(secondAlerts.slice(1).every((alert) => alert.endsAt !== '0001-01-01T00:00:00Z')).toBe(true);
+  });
+
+  it('PagerDuty: a group is one incident (the group dedup_key) that its all-resolved body closes', async () => {
+    const t = tag();
+    await insertRule(`pdg-${t}`, { team: t }, 'pagerduty', { preset: 'pagerduty', groupBy: ['team'], groupWait: '500ms', groupInterval: '1s' });
+    const alerts = await Promise.all(Array.from({ length: 4 }, (_, index) => seed({ alertname: 'DiskFull', instance: `d${index}-${t}`, team: t })));
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    const posts = () => received.filter((request) => request.endpoint === 'pagerduty' && String(request.body['dedup_key']).startsWith('sentryhub-group-') && JSON.stringify(request.body).includes(t)).map((request) => request.body);
+    await waitFor(() => (posts().length > 0 ? true : null), 20_000, 'the trigger');
+    const [trigger] = posts();
+    expect(trigger).toMatchObject({ event_action: 'trigger', routing_key: ENV.PD_ROUTING_KEY });
+    expect((trigger?.['payload'] as Record<string, unknown>)['summary']).toBe(`DiskFull: [FIRING:4] DiskFull (team=${t})`);
+
+    await resolveStored(alerts);
+    await deliver(...alerts.map(resolvedOf));
+    await waitFor(() => (posts().length >= 2 ? true : null), 20_000, 'the resolve');
+    await sleep(1_500);
+    expect(posts().map((body) => [body['event_action'], body['dedup_key']])).toEqual([
+      ['trigger', trigger?.['dedup_key']],
+      ['resolve', trigger?.['dedup_key']],
+    ]);
   });
 });

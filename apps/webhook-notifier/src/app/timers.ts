@@ -1,7 +1,36 @@
 import type { AlertChange } from '@sentryhub/contracts';
-import { recentSilences, timerEpisode, timerRepo, type Database, type Notification, type NotificationDraft, type NotificationTimer, type RuleRepository, type StoredWebhookRule, type TimerOutcome } from '@sentryhub/db';
-import { DEFAULT_HELD_RECHECK_MS, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
-import type { Logger } from '@sentryhub/service-runtime';
+import { randomUUID } from 'node:crypto';
+import {
+  readEpisodes,
+  recentSilences,
+  timerEpisode,
+  timerRepo,
+  type AttemptRecord,
+  type Database,
+  type Notification,
+  type NotificationDraft,
+  type NotificationRepo,
+  type NotificationTimer,
+  type RuleRepository,
+  type StoredWebhookRule,
+  type TimerOutcome,
+} from '@sentryhub/db';
+import {
+  DEFAULT_HELD_RECHECK_MS,
+  groupDedupKey,
+  inhibitionPredicates,
+  renderWebhookBody,
+  silenceState,
+  timersFor,
+  timerVerdict,
+  webhookGroupContext,
+  webhookTemplateOf,
+  withReceiverParams,
+  type Decision,
+  type PolicyTimerKind,
+  type WebhookGroupEntry,
+} from '@sentryhub/rules';
+import type { Logger, WebhookClient, WebhookReceiver, WebhookResult } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 
 /**
@@ -20,8 +49,14 @@ export interface WebhookTimerDeps {
   logger: Logger;
   /** How often a held-back firing or a waiting repeat is looked at again, at least. */
   heldRecheckMs?: number | undefined;
-  /** A held-back firing's row made pending (or as it is, when an earlier try got this far). */
-  releaseHeld: (instanceId: number, ruleId: number) => Promise<Notification | undefined>;
+  /** The webhook notifier's rows (held-back firings released, a group's pending rows claimed). */
+  notifications: Pick<NotificationRepo, 'releaseHeld' | 'pendingInGroup' | 'claimPending'>;
+  client: Pick<WebhookClient, 'deliver' | 'whenOpen'>;
+  receivers: ReadonlyMap<string, WebhookReceiver>;
+  /** WEBHOOK_EXTERNAL_URL: `external_url` in bodies. */
+  externalUrl: string;
+  countSettled: (status: 'sent' | 'failed', rows: number) => void;
+  countRequest: (result: 'sent' | 'rejected' | 'retry' | 'rate_limited') => void;
   draftFor: (rule: StoredWebhookRule, change: AlertChange, kind: NotificationDraft['kind'], sequence?: number) => NotificationDraft;
   deliverDraft: (draft: NotificationDraft, change: AlertChange, rule: StoredWebhookRule, log: Logger) => Promise<string>;
   deliverRow: (row: Notification, change: AlertChange, rule: StoredWebhookRule, log: Logger) => Promise<string>;
@@ -37,6 +72,17 @@ export async function scheduleWebhookTimers(
   await timerRepo(db).scheduleAll('webhook', timersFor(decision, change.kind, new Date(), recheckMs), change);
 }
 
+/** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
+export async function scheduleWebhookGroupFlush(db: Kysely<Database>, rule: StoredWebhookRule, groupKey: string): Promise<void> {
+  await timerRepo(db).schedule({ kind: 'group_flush', notifier: 'webhook', ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
+}
+
+/** At most this many alerts in one group body; the rest go in the next one. */
+export const MAX_ALERTS_PER_GROUP_BODY = 1_000;
+
+const recordOf = (result: WebhookResult): AttemptRecord =>
+  result.outcome === 'sent' ? { status: 'sent', lastError: null, deliveredVia: 'webhook' } : result.outcome === 'rejected' ? { status: 'failed', lastError: result.error } : { status: 'pending', lastError: result.error };
+
 /** A post that did not go out now (5xx, timeout, 429s) throws: the timer loop tries the timer again. */
 const FAILED_FOR_NOW = new Set(['in-progress']);
 
@@ -44,10 +90,79 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
   const recheckMs = deps.heldRecheckMs ?? DEFAULT_HELD_RECHECK_MS;
   const silences = recentSilences(deps.db);
 
+  /**
+   * A group's body: its pending rows (what fired and resolved since its last body) rendered once
+   * with the group context (libs/rules `webhookGroupContext`: the Alertmanager preset is
+   * Alertmanager's own webhook of the group) and posted once; every row recorded with the body's
+   * `digest_id` in the transaction that locked them (FOR UPDATE SKIP LOCKED: a replica that died
+   * before the commit leaves them pending for the next flush). A body that cannot be rendered, a
+   * rule that is gone, a receiver that refuses: the rows fail. A transient failure leaves them
+   * pending and throws: the timer loop tries the group again. Due again after `groupInterval`; a
+   * flush that finds nothing ends the group's timer.
+   */
+  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
+    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
+    const rule = (await deps.rules.activeWebhookRules()).find((candidate) => candidate.id === timer.rule_id);
+    const rows = await deps.notifications.pendingInGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_BODY);
+    if (rows.length === 0) return { action: 'done' };
+    const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id));
+    if (rule) await deps.client.whenOpen(rule.receiver);
+    let retry: string | null = null;
+    const claimed = await deps.notifications.claimPending(
+      rows.map((row) => row.id),
+      async (pending) => {
+        const entries: WebhookGroupEntry[] = pending.flatMap((row) => {
+          const change = episodes.get(row.instance_id)?.change;
+          if (!change) return [];
+          // The row tells what happened (a firing row stays a firing in this body, even if it resolved since).
+          const status = row.kind === 'resolved' ? ('resolved' as const) : ('firing' as const);
+          return [{ group: change.group, instance: { ...change.instance, status, endsAt: status === 'firing' ? null : change.instance.endsAt } }];
+        });
+        const source = rule ? webhookTemplateOf(rule) : null;
+        let result: WebhookResult;
+        let firing = true;
+        if (!rule) result = { outcome: 'rejected', error: 'the grouped rule is gone or inactive' };
+        else if (source === null) result = { outcome: 'rejected', error: `rule has neither a body template nor a known preset ("${rule.preset ?? ''}")` };
+        else if (entries.length === 0) result = { outcome: 'rejected', error: 'the alerts of the group are gone' };
+        else {
+          const receiver = deps.receivers.get(rule.receiver);
+          const context = webhookGroupContext(rule.id, timer.group_key, entries, { name: rule.receiver, params: Object.keys(receiver?.params ?? {}) }, { externalUrl: deps.externalUrl });
+          firing = context['status'] === 'firing';
+          const rendered = renderWebhookBody(source, context);
+          if (!rendered.ok) result = { outcome: 'rejected', error: rendered.error };
+          else {
+            result = await deps.client.deliver({
+              receiver: rule.receiver,
+              body: withReceiverParams(rendered.body, receiver?.params ?? {}),
+              kind: firing ? 'firing' : 'resolved',
+              dedupKey: groupDedupKey(rule.id, timer.group_key),
+              // The same on every attempt of these rows: a receiver can drop a repeat.
+              notificationId: `group-${Math.min(...pending.map((row) => row.id))}`,
+            });
+            deps.countRequest(result.outcome === 'retry' && result.rateLimited ? 'rate_limited' : result.outcome);
+          }
+        }
+        if (result.outcome === 'retry') retry = result.error;
+        const record = recordOf(result);
+        return { records: new Map(pending.map((row) => [row.id, record])), digest: { id: randomUUID(), size: pending.length }, result: { result, firing } };
+      },
+    );
+    if (retry !== null) throw new Error(`the receiver did not take the group body; tried again later: ${retry}`);
+    const outcome = claimed.result?.result;
+    if (outcome?.outcome === 'sent') {
+      deps.countSettled('sent', claimed.attempted.length);
+      log.info({ receiver: rule?.receiver, alerts: claimed.attempted.length, firing: claimed.result?.firing }, 'group body posted');
+    } else if (outcome?.outcome === 'rejected') {
+      deps.countSettled('failed', claimed.attempted.length);
+      log.error({ receiver: rule?.receiver, alerts: claimed.attempted.length, error: outcome.error }, 'group body refused; its rows marked failed, not retried');
+    }
+    return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
+  }
+
   return async (timer: NotificationTimer): Promise<TimerOutcome> => {
     const kind = timer.kind as PolicyTimerKind | 'group_flush';
-    // Webhook rules have no grouping yet: a group flush of theirs has nothing to send.
-    if (kind === 'group_flush' || timer.instance_id === null) return { action: 'done' };
+    if (kind === 'group_flush') return flushGroup(timer);
+    if (timer.instance_id === null) return { action: 'done' };
     const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
     const rules = await deps.rules.activeWebhookRules();
     const rule = rules.find((candidate) => candidate.id === timer.rule_id);
@@ -75,7 +190,7 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     switch (kind) {
       case 'silence_end': {
         // The held row becomes pending; a firing held back before it was recorded (a crash) is recorded now.
-        const held = await deps.releaseHeld(change.instance.id, rule.id);
+        const held = await deps.notifications.releaseHeld(change.instance.id, rule.id);
         const outcome = settled(held ? await deps.deliverRow(held, change, rule, log) : await deps.deliverDraft(deps.draftFor(rule, change, 'firing'), change, rule, log));
         log.info({ outcome }, 'held-back firing posted: nothing holds it any more');
         await scheduleWebhookTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing' }, recheckMs);
