@@ -1,0 +1,174 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import { createDb, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
+import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
+import { createLogger, Registry } from '@sentryhub/service-runtime';
+import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertProcessedHandler } from './handle-alert-processed';
+import { createSlackSender, type SlackSender } from './slack-client';
+
+/**
+ * A storm into grouped rules, on the real broker and database and an HTTP Slack stand-in, with
+ * two notifier "replicas" (each its own handler, pool and timer loop): 10,000 alerts of four
+ * groups (`groupBy: [alertname, team]`) published as fast as the broker takes them, under two
+ * rules (the first with `continue`). Each rule sends at most one message per group per
+ * `groupInterval`, and every alert is in exactly one message of each rule.
+ */
+const ALERTS = 10_000;
+const TEAMS = ['a', 'b', 'c', 'd'];
+const GROUP_INTERVAL_MS = 3_000;
+const CHANGES_PER_EVENT = 200;
+const STARTS_AT = '2026-12-06T08:00:00.000Z';
+
+let database: TestDatabase;
+let secondDb: Kysely<Database>;
+let vhost: TestVhost;
+let slackMock: SlackMock;
+let slack: SlackSender;
+let messaging: Messaging;
+const subscriptions: Subscription[] = [];
+const loops: TimerLoop[] = [];
+
+beforeAll(async () => {
+  [database, vhost, slackMock] = await Promise.all([createTestDatabase('slack_group_storm'), createTestVhost('slack-group-storm'), startSlackMock()]);
+  secondDb = createDb(database.url, { maxConnections: 10, applicationName: 'group-storm-replica-2' });
+  slack = createSlackSender({ endpoint: slackMock.url, timeoutMs: 5_000 });
+  const logger = createLogger('slack-group-storm-test', 'silent');
+  messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.slackNotifierAlertsProcessed], prefetch: 20, retryDelayMs: 200 }), { logger });
+  for (const db of [database.db, secondDb]) {
+    const handler = alertProcessedHandler({ db, slack, registry: new Registry(), defaultChannel: '#general', rulesCacheMs: 0, maxPerSecond: 1, logger });
+    subscriptions.push(await subscribe(messaging, { queue: QUEUES.slackNotifierAlertsProcessed, parse: (json) => AlertProcessedSchema.safeParse(json), logger, handler }));
+    const loop = timerLoop({ db, notifier: 'slack', pollMs: 100, logger, handle: handler.handleTimer });
+    loop.start();
+    loops.push(loop);
+  }
+});
+
+afterAll(async () => {
+  await Promise.all(loops.map((loop) => loop.stop()));
+  for (const subscription of subscriptions) await subscription.cancel();
+  await messaging?.shutdown();
+  await slack?.close();
+  await slackMock?.close();
+  await secondDb?.destroy();
+  await database?.destroy();
+  await vhost?.destroy();
+});
+
+async function insertRule(name: string, channel: string, priority: number, options: { continue?: boolean } = {}): Promise<number> {
+  const row = await database.db
+    .insertInto('slack_rules')
+    .values({
+      name,
+      priority,
+      continue: options.continue ?? false,
+      match_criteria: JSON.stringify({ alertname: 'Storm' }),
+      slack_channel: channel,
+      // Short lines: a message of 1,000 alerts stays far below Slack's length limit.
+      message_template: '{{ labels.instance }}',
+      group_by: ['alertname', 'team'],
+      group_wait: '1s',
+      group_interval: `${GROUP_INTERVAL_MS / 1000}s`,
+      updated_at: new Date(),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** `ALERTS` firing groups with one episode each, as the alert processor leaves them, in chunks. */
+async function seedStorm(): Promise<AlertChange[]> {
+  const changes: AlertChange[] = [];
+  for (let start = 0; start < ALERTS; start += 1_000) {
+    const groups = await database.db
+      .insertInto('alert_groups')
+      .values(
+        Array.from({ length: 1_000 }, (_, offset) => {
+          const i = start + offset;
+          return {
+            fingerprint: randomBytes(8).toString('hex'),
+            name: 'Storm',
+            labels: JSON.stringify({ alertname: 'Storm', team: TEAMS[i % TEAMS.length] ?? 'a', instance: `i${i}` }),
+            severity: 'critical',
+            instance: `i${i}`,
+            source: 'webhook',
+            current_status: 'firing' as const,
+            firing_count: 1,
+            first_occurrence: STARTS_AT,
+            last_occurrence: STARTS_AT,
+          };
+        }),
+      )
+      .returningAll()
+      .execute();
+    const instances = await database.db
+      .insertInto('alert_instances')
+      .values(groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: '{}', generator_url: null })))
+      .returningAll()
+      .execute();
+    const byGroup = new Map(instances.map((instance) => [instance.group_id, instance]));
+    for (const group of groups) {
+      const instance = byGroup.get(group.id);
+      if (!instance) throw new Error(`no instance for group ${group.id}`);
+      changes.push({
+        change: 'created',
+        group: { id: group.id, fingerprint: group.fingerprint, name: group.name, labels: group.labels, severity: 'critical', instance: group.instance, source: 'webhook', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
+        instance: { id: instance.id, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+      });
+    }
+  }
+  return changes;
+}
+
+describe('a storm into grouped rules', () => {
+  it('10,000 alerts of four groups: at most one message per group per groupInterval per rule, every alert in exactly one message of each rule', async () => {
+    const first = await insertRule('storm-first', '#storm-first', 10, { continue: true });
+    const second = await insertRule('storm-second', '#storm-second', 0);
+    const changes = await seedStorm();
+    const startedAt = Date.now();
+    for (let start = 0; start < changes.length; start += CHANGES_PER_EVENT) {
+      const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes: changes.slice(start, start + CHANGES_PER_EVENT) };
+      await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), event, { messageId: event.id });
+    }
+
+    // Every alert's row under each rule recorded sent (in the transaction that sent its message).
+    await waitFor(
+      async () => {
+        const { count } = await database.db.selectFrom('notifications').select((eb) => eb.fn.countAll<string>().as('count')).where('status', '=', 'sent').executeTakeFirstOrThrow();
+        return Number(count) === ALERTS * 2 ? true : null;
+      },
+      55_000,
+      'every row of both rules sent',
+    );
+    const elapsedMs = Date.now() - startedAt;
+
+    // Only group messages went out: nothing per alert, nothing to another channel.
+    expect(new Set(slackMock.requests.map((request) => request.channel))).toEqual(new Set(['#storm-first', '#storm-second']));
+    for (const channel of ['#storm-first', '#storm-second']) {
+      for (const team of TEAMS) {
+        const messages = slackMock.requests.filter((request) => request.channel === channel && request.text.split('\n')[0]?.endsWith(`Storm (team=${team})`));
+        expect(messages.length).toBeGreaterThan(0);
+        // At most one message per group per groupInterval: consecutive ones at least that far apart.
+        const times = messages.map((request) => request.receivedAt).sort((a, b) => a - b);
+        for (let n = 1; n < times.length; n++) expect((times[n] ?? 0) - (times[n - 1] ?? 0)).toBeGreaterThanOrEqual(GROUP_INTERVAL_MS);
+        // Every alert of the group in exactly one of them.
+        const told = messages.flatMap((request) => request.text.split('\n').slice(1));
+        expect(told).toHaveLength(ALERTS / TEAMS.length);
+        expect(new Set(told).size).toBe(ALERTS / TEAMS.length);
+        for (const line of told) expect(line).toMatch(/^• i\d+$/);
+        expect(told.every((line) => Number(line.slice(3)) % TEAMS.length === TEAMS.indexOf(team))).toBe(true);
+      }
+    }
+    // Each message's rows share its digest id: as many digests per rule as messages to its channel.
+    for (const [ruleId, channel] of [
+      [first, '#storm-first'],
+      [second, '#storm-second'],
+    ] as const) {
+      const digests = await database.db.selectFrom('notifications').select('digest_id').distinct().where('rule_id', '=', ruleId).execute();
+      expect(digests).toHaveLength(slackMock.requests.filter((request) => request.channel === channel).length);
+    }
+    expect(elapsedMs).toBeLessThan(55_000);
+  }, 90_000);
+});
