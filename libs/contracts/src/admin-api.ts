@@ -297,7 +297,7 @@ export const EmailQueueView = z.object({
   kind: z.string(),
   recipients: z.array(z.string()),
   subject: z.string(),
-  status: z.enum(['pending', 'processing', 'completed', 'failed', 'inhibited']),
+  status: z.enum(['pending', 'processing', 'completed', 'failed', 'inhibited', 'grouped']),
   attempts: z.number().int(),
   lastError: z.string().nullable(),
   /** Status `inhibited`: the firing group whose inhibition rule held it back. */
@@ -306,7 +306,7 @@ export const EmailQueueView = z.object({
   updatedAt: Rfc3339,
   sentAt: Rfc3339.nullable(),
 });
-export const EmailQueueQuery = Pagination.extend({ status: z.enum(['pending', 'processing', 'completed', 'failed', 'inhibited']).optional() });
+export const EmailQueueQuery = Pagination.extend({ status: z.enum(['pending', 'processing', 'completed', 'failed', 'inhibited', 'grouped']).optional() });
 
 export const AuditLogView = z.object({ id: z.number().int(), eventId: z.string(), actor: z.string(), entity: z.string(), entityId: z.string().nullable(), action: z.string(), changes: z.record(z.string(), z.unknown()), at: Rfc3339 });
 export const AuditLogQuery = Pagination.extend({ entity: z.string().optional(), actor: z.string().optional(), entityId: z.string().optional() });

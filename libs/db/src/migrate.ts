@@ -17,6 +17,7 @@ import * as webhookRules from './migrations/2026-11-26T12-30_webhook-rules';
 import * as notificationTimers from './migrations/2026-11-26T13-00_notification-timers';
 import * as ruleGrouping from './migrations/2026-11-26T13-30_rule-grouping';
 import * as outboxRefusals from './migrations/2026-11-26T14-00_outbox-refusals';
+import * as emailGrouping from './migrations/2026-12-06T11-30_email-grouping';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -40,6 +41,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T13-00_notification-timers': notificationTimers,
   '2026-11-26T13-30_rule-grouping': ruleGrouping,
   '2026-11-26T14-00_outbox-refusals': outboxRefusals,
+  '2026-12-06T11-30_email-grouping': emailGrouping,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

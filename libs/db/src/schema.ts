@@ -172,7 +172,8 @@ export interface EmailQueueTable {
   body_html: string | null;
   /** Paths or inline content, as the seed's email service took them; alerts send none. */
   attachments: ColumnType<unknown[], string | undefined, string>;
-  status: 'pending' | 'processing' | 'completed' | 'failed' | 'inhibited';
+  /** `grouped`: an alert email of a grouped rule waiting for its group's email (`group_key`). */
+  status: 'pending' | 'processing' | 'completed' | 'failed' | 'inhibited' | 'grouped';
   attempts: Generated<number>;
   last_error: string | null;
   created_at: CreatedAt;
@@ -182,6 +183,10 @@ export interface EmailQueueTable {
   claimed_at: Timestamp | null;
   /** The firing group whose inhibition rule held this email back (status `inhibited`). */
   inhibited_by_group_id: ColumnType<number | null, number | null | undefined, number | null>;
+  /** The group a grouped rule's alert email waits in (status `grouped`), or that a group's email tells. */
+  group_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The group's email that told this alert (a `completed` member); its own row says whether it went out. */
+  group_email_id: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface InhibitRulesTable {

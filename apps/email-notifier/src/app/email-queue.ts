@@ -13,16 +13,23 @@ export interface QueuedEmail {
   subject: string;
   text: string;
   html: string;
+  /** A grouped rule's alert email: it waits (`grouped`) for its group's email instead of going out. */
+  groupKey?: string | null;
 }
 
-/** The `email_queue` rows of seed 004: pending -> processing -> completed | failed. */
+/**
+ * The `email_queue` rows: pending -> processing -> completed | failed; `inhibited` waits for its
+ * inhibition to end; `grouped` (a grouped rule's alert email) waits for its group's email, which
+ * `flushGroup` makes of the group's waiting rows.
+ */
 export function emailQueue(db: Kysely<Database>) {
   return {
     /** One row per (instance, rule, kind), whatever the redeliveries: true when this call created it. */
     async enqueue(email: QueuedEmail): Promise<boolean> {
       const result = await sql`
-        insert into email_queue (rule_id, group_id, instance_id, kind, sequence, recipients, subject, body_text, body_html, status)
-        values (${email.ruleId}, ${email.groupId}, ${email.instanceId}, ${email.kind}, ${email.sequence ?? 0}, ${email.recipients}::text[], ${email.subject}, ${email.text}, ${email.html}, 'pending')
+        insert into email_queue (rule_id, group_id, instance_id, kind, sequence, recipients, subject, body_text, body_html, status, group_key)
+        values (${email.ruleId}, ${email.groupId}, ${email.instanceId}, ${email.kind}, ${email.sequence ?? 0}, ${email.recipients}::text[], ${email.subject}, ${email.text}, ${email.html},
+          ${email.groupKey ? 'grouped' : 'pending'}, ${email.groupKey ?? null})
         on conflict (instance_id, coalesce(rule_id, 0), kind, sequence) where instance_id is not null do nothing`.execute(db);
       return Number(result.numAffectedRows ?? 0) > 0;
     },
@@ -42,6 +49,33 @@ export function emailQueue(db: Kysely<Database>) {
         .where('status', '=', 'inhibited')
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
+    },
+
+    /**
+     * A group's email: locks the group's waiting rows (at most `limit`, oldest first; FOR UPDATE
+     * SKIP LOCKED), lets `compose` make one email of them, and in the same transaction queues it
+     * (`pending`, kind `group`, the group's key) and marks them `completed` with its id: two
+     * replicas, or a crash at any point, neither lose nor double a group's email. Null when no
+     * row waits (or another replica holds them).
+     */
+    async flushGroup(
+      ruleId: number,
+      groupKey: string,
+      limit: number,
+      compose: (rows: EmailQueueRow[]) => Promise<{ recipients: string[]; subject: string; text: string; html: string }>,
+    ): Promise<{ emailId: number; rows: EmailQueueRow[] } | null> {
+      return db.transaction().execute(async (trx) => {
+        const rows = await trx.selectFrom('email_queue').selectAll().where('rule_id', '=', ruleId).where('group_key', '=', groupKey).where('status', '=', 'grouped').orderBy('id').limit(limit).forUpdate().skipLocked().execute();
+        if (rows.length === 0) return null;
+        const email = await compose(rows);
+        const { id } = await trx
+          .insertInto('email_queue')
+          .values({ rule_id: ruleId, group_id: null, instance_id: null, kind: 'group', recipients: email.recipients, subject: email.subject, body_text: email.text, body_html: email.html, status: 'pending', group_key: groupKey })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        await trx.updateTable('email_queue').set({ status: 'completed', group_email_id: id, updated_at: new Date() }).where('id', 'in', rows.map((row) => row.id)).execute();
+        return { emailId: id, rows };
+      });
     },
 
     /** Whether the firing email of this episode went out (its resolved is then always sent). */

@@ -1,12 +1,12 @@
 import type { AlertChange, AlertProcessed } from '@sentryhub/contracts';
 import { findInhibitingSource, firingsTold, recordInhibitedEmail, type Database, type RuleRepository, type StoredEmailRule } from '@sentryhub/db';
 import type { HandlerContext } from '@sentryhub/messaging';
-import { decide, describeInhibition, inhibitionPredicates, needsInhibitionCheck, routeAlert, type Decision, type Inhibition } from '@sentryhub/rules';
+import { decide, describeInhibition, groupKeyOf, inhibitionPredicates, needsInhibitionCheck, routeAlert, type Decision, type Inhibition } from '@sentryhub/rules';
 import { Counter, createLogger, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { composeEmail } from './compose-email';
 import type { EmailQueue } from './email-queue';
-import { emailTimerHandler, scheduleEmailTimers } from './timers';
+import { emailTimerHandler, scheduleEmailGroupFlush, scheduleEmailTimers } from './timers';
 
 export interface EnqueueDeps {
   db: Kysely<Database>;
@@ -22,7 +22,7 @@ export interface EnqueueDeps {
   heldRecheckMs?: number;
 }
 
-type Outcome = 'queued' | 'duplicate' | 'no_rule' | 'not_sent_resolved' | 'silenced' | 'inhibited';
+type Outcome = 'queued' | 'grouped' | 'duplicate' | 'no_rule' | 'not_sent_resolved' | 'silenced' | 'inhibited';
 
 /**
  * `alert.processed.*` -> at most one `email_queue` row per (instance, rule, kind), for every
@@ -74,6 +74,13 @@ export function alertProcessedHandler(deps: EnqueueDeps) {
     if (email.templateError) {
       templateFailures.inc();
       logger.warn({ rule: rule.name, error: email.templateError }, 'email template failed; sending the safe default text');
+    }
+    const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
+    if (groupKey !== null) {
+      // A grouped rule: the email waits for its group's email (timers.ts, group_flush).
+      const created = await deps.queue.enqueue({ ...held, groupKey });
+      await scheduleEmailGroupFlush(deps.db, rule, groupKey);
+      return created ? 'grouped' : 'duplicate';
     }
     const created = await deps.queue.enqueue(held);
     return created ? 'queued' : 'duplicate';

@@ -86,7 +86,12 @@ describe('email-notifier timers', () => {
   });
 
   const tag = () => randomBytes(4).toString('hex');
-  const insertRule = async (name: string, criteria: Record<string, string>, to: string, options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string } = {}) =>
+  const insertRule = async (
+    name: string,
+    criteria: Record<string, string>,
+    to: string,
+    options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string; groupBy?: string[]; groupWait?: string; groupInterval?: string; subject?: string; body?: string } = {},
+  ) =>
     (
       await database.db
         .insertInto('email_rules')
@@ -94,8 +99,11 @@ describe('email-notifier timers', () => {
           name,
           match_criteria: JSON.stringify(criteria),
           recipients: [to],
-          subject_template: `${name}: {{ alert_group.name }} {{ status }}`,
-          body_template: '{{ status }}',
+          subject_template: options.subject ?? `${name}: {{ alert_group.name }} {{ status }}`,
+          body_template: options.body ?? '{{ status }}',
+          group_by: options.groupBy ?? null,
+          group_wait: options.groupWait ?? null,
+          group_interval: options.groupInterval ?? null,
           repeat_interval: options.repeatInterval ?? null,
           escalate_to: options.escalateTo ?? null,
           escalate_after: options.escalateAfter ?? null,
@@ -121,9 +129,9 @@ describe('email-notifier timers', () => {
     return change;
   }
 
-  async function deliver(change: AlertChange) {
+  async function deliver(...changes: AlertChange[]) {
     const id = randomUUID();
-    await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), { id, processedAt: new Date().toISOString(), status: 'firing', changes: [change] }, { messageId: id });
+    await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), { id, processedAt: new Date().toISOString(), status: 'firing', changes }, { messageId: id });
     await waitFor(() => (handled.includes(id) ? true : null), 20_000, `event ${id} handled`);
   }
   const rowsOf = (instanceId: number) => database.db.selectFrom('email_queue').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
@@ -166,6 +174,49 @@ describe('email-notifier timers', () => {
     expect(mailsTo(`sil-${t}@`)).toEqual([`sil-${t}: DiskFull firing`]);
     expect((await rowsOf(change.instance.id)).map((row) => [row.kind, row.status])).toEqual([['firing', 'completed']]);
     expect(await timersOf(change.instance.id)).toEqual([]);
+  });
+
+  it('groups a grouped rule\'s alerts into one email per group and groupInterval: per-alert bodies under the title, or a group template', async () => {
+    const t = tag();
+    await insertRule(`grp-${t}`, { team: t }, `grp-${t}@example.com`, { groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '2s', body: '{{ labels.host }} {{ status }}' });
+    await insertRule(`gt-${t}`, { team: t }, `gt-${t}@example.com`, {
+      groupBy: ['team'],
+      groupWait: '1s',
+      groupInterval: '2s',
+      subject: '{{ firing_count }} firing in {{ group_labels.team }}',
+      body: '{% for a in alerts %}{{ a.labels.host }}={{ a.status }};{% endfor %}',
+    });
+    // The first rule continues, so both rules apply to every alert.
+    await database.db.updateTable('email_rules').set({ continue: true }).where('name', '=', `grp-${t}`).execute();
+    await database.db.updateTable('email_rules').set({ priority: 10 }).where('name', '=', `grp-${t}`).execute();
+    const changes = await Promise.all(Array.from({ length: 12 }, (_, index) => seed({ alertname: 'HighCPU', team: t, host: `h${index}` })));
+    await deliver(...changes);
+    await waitFor(() => (mailsTo(`grp-${t}@`).length > 0 && mailsTo(`gt-${t}@`).length > 0 ? true : null), 20_000, 'the group emails');
+    const firstAt = Date.now();
+    const bodiesTo = (address: string) => received.filter((mail) => JSON.stringify(mail.to).includes(address)).map((mail) => mail.text?.trim() ?? '');
+    expect(mailsTo(`grp-${t}@`)).toEqual([`[FIRING:12] HighCPU (team=${t})`]);
+    const lines = bodiesTo(`grp-${t}@`)[0]?.split('\n') ?? [];
+    expect(lines[0]).toBe(`[FIRING:12] HighCPU (team=${t})`);
+    expect(lines.slice(1).sort()).toEqual(changes.map((_, index) => `• h${index} firing`).sort());
+    expect(mailsTo(`gt-${t}@`)).toEqual([`12 firing in ${t}`]);
+    expect(new Set(bodiesTo(`gt-${t}@`)[0]?.split(';').filter(Boolean))).toEqual(new Set(changes.map((_, index) => `h${index}=firing`)));
+    // Each alert's own row, completed with the group email that told it.
+    const rows = await database.db.selectFrom('email_queue').selectAll().where('instance_id', 'in', changes.map((change) => change.instance.id)).execute();
+    expect(rows).toHaveLength(24);
+    expect(rows.every((row) => row.status === 'completed' && row.group_email_id !== null)).toBe(true);
+    expect(new Set(rows.map((row) => row.group_email_id)).size).toBe(2);
+
+    // Two resolve: one next email per rule, not before the group interval.
+    for (const change of changes.slice(0, 2)) {
+      await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', change.instance.id).execute();
+      await deliver({ ...change, change: 'resolved', group: { ...change.group, status: 'resolved' }, instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' } });
+    }
+    await waitFor(() => (mailsTo(`grp-${t}@`).length >= 2 && mailsTo(`gt-${t}@`).length >= 2 ? true : null), 20_000, 'the next group emails');
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(1_000);
+    await sleep(2_500);
+    expect(mailsTo(`grp-${t}@`)).toEqual([`[FIRING:12] HighCPU (team=${t})`, `[RESOLVED:2] HighCPU (team=${t})`]);
+    expect(mailsTo(`gt-${t}@`)).toEqual([`12 firing in ${t}`, `0 firing in ${t}`]);
+    expect(bodiesTo(`gt-${t}@`)[1]?.split(';').filter(Boolean).sort()).toEqual(['h0=resolved', 'h1=resolved']);
   });
 
   it("escalates to the other rule's recipients once, only while unacknowledged", async () => {

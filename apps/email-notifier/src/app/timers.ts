@@ -1,8 +1,8 @@
-import { recentSilences, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
+import { readEpisodes, recentSilences, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
 import { DEFAULT_HELD_RECHECK_MS, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
-import { composeEmail } from './compose-email';
+import { composeEmail, composeGroupEmail } from './compose-email';
 import type { EmailQueue, QueuedEmail } from './email-queue';
 
 /**
@@ -29,13 +29,55 @@ export async function scheduleEmailTimers(db: Kysely<Database>, decision: Decisi
   await timerRepo(db).scheduleAll('email', timersFor(decision, change.kind, new Date(), recheckMs), change);
 }
 
+/** A group's emails wait for its flush: at `groupWait` after the first, at `groupInterval` after an email (the timer exists then). */
+export async function scheduleEmailGroupFlush(db: Kysely<Database>, rule: StoredEmailRule, groupKey: string): Promise<void> {
+  await timerRepo(db).schedule({ kind: 'group_flush', notifier: 'email', ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
+}
+
+/** At most this many alerts in one group email; the rest go in the next one. */
+export const MAX_ALERTS_PER_GROUP_EMAIL = 1_000;
+
 export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.recheckMs ?? DEFAULT_HELD_RECHECK_MS;
   const silences = recentSilences(deps.db);
 
+  /**
+   * A group's email: what fired and resolved since its last one (the group's `grouped` rows),
+   * one `email_queue` row made of them and queued in the transaction that marks them `completed`
+   * (email-queue.ts `flushGroup`); the sender sends it as any other, with its retries. Due again
+   * after `groupInterval`; a flush that finds nothing ends the group's timer.
+   */
+  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
+    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
+    const rule = (await deps.rules.activeEmailRules()).find((candidate) => candidate.id === timer.rule_id);
+    const flushed = await deps.queue.flushGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_EMAIL, async (rows) => {
+      const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id ?? 0));
+      const entries = rows.map((row) => {
+        const change = row.instance_id === null ? undefined : episodes.get(row.instance_id)?.change;
+        return {
+          status: row.kind === 'resolved' ? ('resolved' as const) : ('firing' as const),
+          labels: change?.group.labels ?? {},
+          annotations: change?.instance.annotations ?? {},
+          startsAt: change?.instance.startsAt ?? row.created_at.toISOString(),
+          endsAt: row.kind === 'resolved' ? (change?.instance.endsAt ?? null) : null,
+          text: row.body_text,
+        };
+      });
+      // A rule deleted meanwhile: its templates are gone; the email lists each alert's own body.
+      const email = composeGroupEmail(rule?.row ?? { name: `#${timer.rule_id}`, subject_template: '', body_template: '' }, timer.group_key, entries);
+      if (email.templateError !== null) log.warn({ templateError: email.templateError }, 'group template failed to render; the group email lists each alert instead');
+      return { recipients: rule?.recipients ?? rows[0]?.recipients ?? [], subject: email.subject, text: email.text, html: email.html };
+    });
+    if (!flushed) return { action: 'done' };
+    deps.wake();
+    log.info({ emailId: flushed.emailId, alerts: flushed.rows.length }, 'group email queued');
+    return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
+  }
+
   return async (timer: NotificationTimer): Promise<TimerOutcome> => {
     const kind = timer.kind as PolicyTimerKind | 'group_flush';
-    if (kind === 'group_flush' || timer.instance_id === null) return { action: 'done' };
+    if (kind === 'group_flush') return flushGroup(timer);
+    if (timer.instance_id === null) return { action: 'done' };
     const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
     const rules = await deps.rules.activeEmailRules();
     const rule = rules.find((candidate) => candidate.id === timer.rule_id);
