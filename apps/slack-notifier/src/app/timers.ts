@@ -87,7 +87,8 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
           };
         });
         // The rule's template, rendered once with the group context when it uses it (libs/rules composeGroupMessage).
-        const template = rule ? { ruleName: rule.name, source: rule.messageTemplate, resolvedSource: rule.resolvedMessageTemplate, escape: 'slack' as const } : undefined;
+        // (A rule deleted meanwhile: no template, the default message, still escaped for Slack.)
+        const template = rule ? { ruleName: rule.name, source: rule.messageTemplate, resolvedSource: rule.resolvedMessageTemplate, escape: 'slack' as const } : { ruleName: '', source: '', escape: 'slack' as const };
         const message = composeGroupMessage(timer.group_key, entries, template);
         if (message.templateError !== null) log.warn({ templateError: message.templateError }, 'group template failed to render; the group message lists each alert instead');
         const text = rule?.replaceIpAddresses ? replaceIpAddresses(message.text) : message.text;

@@ -345,8 +345,8 @@ describe('two replicas', () => {
       expect(postsOf(index)).toHaveLength(sent.length);
       expect(rows.map((row) => `${row.kind}/${row.sequence}`)).toEqual(['firing/0', ...sent.slice(1).map((_, n) => `repeat/${n + 1}`)]);
     }
-    expect(timersHandled[0]).toBeGreaterThan(0);
-    expect(timersHandled[1]).toBeGreaterThan(0);
+    // Three repeats of 20 alerts at least, between the two replicas' loops.
+    expect((timersHandled[0] ?? 0) + (timersHandled[1] ?? 0)).toBeGreaterThanOrEqual(60);
   });
 });
 
