@@ -204,6 +204,24 @@ export const EmailRuleView = EmailRuleBody.extend(RuleTimestamps.shape);
 export type EmailRuleView = z.infer<typeof EmailRuleView>;
 
 export const PreviewBody = z.object({ groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() });
+/** A grouped rule's message for several alert groups (`POST /api/v1/<kind>-rules/{id}/group-preview`). */
+export const GroupPreviewBody = z.object({ groupIds: z.array(z.number().int().positive()).min(1).max(100), kind: z.enum(['firing', 'resolved']).optional() });
+export const GroupPreviewView = z.object({
+  /** One message per group the alert groups fall in under the rule's `groupBy`. */
+  messages: z.array(
+    z.object({
+      groupKey: z.string(),
+      groupLabels: z.record(z.string(), z.string()),
+      groupIds: z.array(z.number().int()),
+      /** `group`: the rule's template rendered once with the group; `per-alert`: the title, then each alert's text. */
+      rendered: z.enum(['group', 'per-alert']),
+      text: z.string(),
+      failed: z.boolean(),
+      error: z.string().optional(),
+      channel: z.string().optional(),
+    }),
+  ),
+});
 export const PreviewView = z.object({ groupId: z.number().int(), kind: z.enum(['firing', 'resolved']), text: z.string(), subject: z.string().optional(), failed: z.boolean(), error: z.string().optional(), channel: z.string().optional() });
 
 export const ExplainBody = z.union([z.object({ labels: LabelSet }), z.object({ fingerprint: z.string().regex(/^[0-9a-f]{16}$/) })]);

@@ -274,6 +274,29 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect(sent).toMatchObject({ channel: '#storage', text: '[test of rule "storage"] DiskFull on db-1: DiskFull is bad' });
     });
 
+    it('previews a grouped rule for several groups: one message per group key, its group template rendered once', async () => {
+      const grouped = await call('POST', '/slack-rules', 'editor', { ...rule, name: 'grouped-preview', priority: 1, groupBy: ['team'], messageTemplate: '{{ title }}{% for a in alerts %} | {{ a.labels.instance }} {{ a.status }}{% endfor %}' });
+      expect(grouped.statusCode).toBe(201);
+      const id = grouped.json().id;
+      const groups = [groupIds['HighCPU'], groupIds['OldNews'], groupIds['DiskFull']];
+      const preview = await call('POST', `/slack-rules/${id}/group-preview`, 'editor', { groupIds: groups, kind: 'firing' });
+      expect(preview.statusCode).toBe(200);
+      expect(preview.json().messages).toEqual([
+        { groupKey: '[["team","web"]]', groupLabels: { team: 'web' }, groupIds: [groupIds['HighCPU'], groupIds['OldNews']], rendered: 'group', text: '[FIRING:2] (team=web) | web-1 firing | web-2 firing', failed: false, channel: '#storage' },
+        { groupKey: '[["team","storage"]]', groupLabels: { team: 'storage' }, groupIds: [groupIds['DiskFull']], rendered: 'group', text: '[FIRING:1] DiskFull (team=storage) | db-1 firing', failed: false, channel: '#storage' },
+      ]);
+      // Every alert as resolved: the rule's resolved template, which is per-alert, under the title.
+      const resolved = await call('POST', `/slack-rules/${id}/group-preview`, 'editor', { groupIds: [groupIds['DiskFull']], kind: 'resolved' });
+      expect(resolved.json().messages[0]).toMatchObject({ rendered: 'per-alert', text: '[RESOLVED:1] DiskFull (team=storage)\n• DiskFull resolved' });
+      const ungrouped = await call('POST', `/slack-rules/${ruleId}/group-preview`, 'editor', { groupIds: groups });
+      expect(ungrouped.statusCode).toBe(400);
+      expect(ungrouped.json().error).toBe(`slack rule ${ruleId} has no groupBy: each alert is its own message (use /preview)`);
+      expect((await call('POST', `/slack-rules/${id}/group-preview`, 'editor', { groupIds: [999_999] })).statusCode).toBe(404);
+      expect((await call('POST', `/slack-rules/${id}/group-preview`, 'editor', { groupIds: [] })).statusCode).toBe(400);
+      expect((await call('POST', `/slack-rules/${id}/group-preview`, 'viewer', { groupIds: groups })).statusCode).toBe(403);
+      expect((await call('DELETE', `/slack-rules/${id}`, 'editor')).statusCode).toBe(204);
+    });
+
     it('previews a rule that is not saved yet, IP replacement included, and validates its templates', async () => {
       const draft = { ...rule, name: 'draft', messageTemplate: '{{ alert_group.name }} from 10.1.2.3 and fe80::1 - {{ summary }}', replaceIpAddresses: true };
       const preview = await call('POST', '/slack-rules/preview', 'editor', { rule: draft, groupId: groupIds['DiskFull'] });

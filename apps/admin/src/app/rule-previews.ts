@@ -6,7 +6,7 @@
 import { groupSnapshot, instanceFields, instanceSnapshot } from '@sentryhub/alert-state';
 import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, SlackRuleBody } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance, EmailRule, SlackRule } from '@sentryhub/db';
-import { composeMessage, renderOrFallback, templateContext, templateError } from '@sentryhub/rules';
+import { composeGroupMessage, composeMessage, groupKeyOf, groupLabelsOf, renderOrFallback, templateContext, templateError } from '@sentryhub/rules';
 
 /** The templates of a rule body that must parse, with the field each one came from. */
 export function templateProblems(templates: Record<string, string | null>): { path: string; message: string }[] {
@@ -47,4 +47,39 @@ export function renderSlack(rule: SlackRule, snapshot: { group: GroupSnapshot; i
 export function renderEmail(rule: EmailRule, snapshot: { group: GroupSnapshot; instance: InstanceSnapshot }, kind: 'firing' | 'resolved') {
   const context = templateContext(snapshot.group, { ...snapshot.instance, status: kind });
   return { subject: renderOrFallback(rule.subject_template, context, rule.name), body: renderOrFallback(rule.body_template, context, rule.name) };
+}
+
+/**
+ * A grouped Slack rule's messages for several groups, as the slack-notifier's group flush makes
+ * them (libs/rules `composeGroupMessage`): the groups bucketed by the rule's `groupBy`, each
+ * bucket one message, each alert as firing or resolved (`kind`, else its group's status).
+ */
+export function renderSlackGroups(rule: SlackRule, snapshots: { group: GroupSnapshot; instance: InstanceSnapshot }[], kind: 'firing' | 'resolved' | undefined, defaultChannel: string) {
+  if (!rule.group_by) return { error: `slack rule ${rule.id} has no groupBy: each alert is its own message (use /preview)` };
+  const buckets = new Map<string, { group: GroupSnapshot; instance: InstanceSnapshot }[]>();
+  for (const snapshot of snapshots) {
+    const key = groupKeyOf(rule.group_by, snapshot.group.labels) ?? '';
+    buckets.set(key, [...(buckets.get(key) ?? []), snapshot]);
+  }
+  const template = { ruleName: rule.name, source: rule.message_template, resolvedSource: rule.resolved_message_template, escape: 'slack' as const };
+  return {
+    messages: [...buckets].map(([groupKey, members]) => {
+      const alerts = members.map((snapshot) => {
+        const status = kind ?? snapshot.group.status;
+        const message = renderSlack(rule, snapshot, status, defaultChannel);
+        return { message, entry: { status, labels: snapshot.group.labels, annotations: snapshot.instance.annotations, startsAt: snapshot.instance.startsAt, endsAt: status === 'resolved' ? snapshot.instance.endsAt : null, text: message.text } };
+      });
+      const composed = composeGroupMessage(groupKey, alerts.map((alert) => alert.entry), template);
+      return {
+        groupKey,
+        groupLabels: groupLabelsOf(groupKey),
+        groupIds: members.map((snapshot) => snapshot.group.id),
+        rendered: composed.rendered,
+        text: composed.text,
+        failed: composed.templateError !== null,
+        ...(composed.templateError === null ? {} : { error: composed.templateError }),
+        channel: alerts[0]?.message.channel ?? defaultChannel,
+      };
+    }),
+  };
 }

@@ -1,4 +1,4 @@
-import { ErrorResponse, escalationProblem, IdParams, PreviewBody, PreviewView, type AuditEvent, type GroupSnapshot, type InstanceSnapshot, type MatchCriteria } from '@sentryhub/contracts';
+import { ErrorResponse, escalationProblem, GroupPreviewBody, GroupPreviewView, IdParams, PreviewBody, PreviewView, type AuditEvent, type GroupSnapshot, type InstanceSnapshot, type MatchCriteria } from '@sentryhub/contracts';
 import { activeSilences, type Database } from '@sentryhub/db';
 import { silenceState } from '@sentryhub/rules';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -81,6 +81,11 @@ export interface RuleKindRoutes<Body extends RuleBodyCommon, Row extends RuleRow
   refusal(body: Body): Refusal | null;
   /** Renders a rule (stored, or a draft with id 0) for a group as the notifier would. */
   preview(rule: Row, snapshot: Snapshot, kind: AlertKind): RenderedPreview;
+  /**
+   * A grouped rule's messages for several groups, as its group messages would be (one per group
+   * key), or the refusal (no `groupBy`); absent: the kind has no grouped preview.
+   */
+  groupPreview?(rule: Row, snapshots: Snapshot[], kind: AlertKind | undefined): z.infer<typeof GroupPreviewView> | Refusal;
   /** Whether `POST /<path>/preview` previews a rule not saved yet (the console's live preview). */
   draftPreview: boolean;
   test: {
@@ -212,6 +217,23 @@ export function registerRuleKind<Body extends RuleBodyCommon, Row extends RuleRo
     if (!snapshot) return reply.code(404).send(groupNotFound(request.body.groupId));
     return previewOf(rule, snapshot, request.body.kind);
   });
+
+  const groupPreview = kind.groupPreview;
+  if (groupPreview) {
+    // Several alert groups in one grouped message (the console's preview of a grouped rule).
+    routes.post(`${base}/:id/group-preview`, { config: { role: 'editor' }, schema: { params: IdParams, body: GroupPreviewBody, response: { 200: GroupPreviewView, ...errors } } }, async (request, reply) => {
+      const rule = await find(request.params.id);
+      if (!rule) return reply.code(404).send(notFound(request.params.id));
+      const snapshots: Snapshot[] = [];
+      for (const groupId of new Set(request.body.groupIds)) {
+        const snapshot = await snapshotFor(db, groupId);
+        if (!snapshot) return reply.code(404).send(groupNotFound(groupId));
+        snapshots.push(snapshot);
+      }
+      const preview = groupPreview(rule, snapshots, request.body.kind);
+      return 'error' in preview ? reply.code(400).send(preview) : preview;
+    });
+  }
 
   if (kind.draftPreview) {
     // A rule being edited, not saved yet: the console's live preview.

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
-import { emailTemplates, renderEmail, renderSlack, slackTemplates, templateProblems } from '../rule-previews';
+import { emailTemplates, renderEmail, renderSlack, renderSlackGroups, slackTemplates, templateProblems } from '../rule-previews';
 import type { SlackTester } from '../slack-test-sender';
 import { emailRuleView, slackRuleView } from '../views';
 import { registerRuleKind, templateRefusal, type RuleKindRoutes } from './rule-routes';
@@ -56,6 +56,7 @@ function slackRules(slack: SlackTester, defaultChannel: string): RuleKindRoutes<
       const message = renderSlack(rule, snapshot, kind, defaultChannel);
       return { text: message.text, failed: message.templateError !== null, ...(message.templateError ? { error: message.templateError } : {}), channel: message.channel };
     },
+    groupPreview: (rule, snapshots, kind) => renderSlackGroups(rule, snapshots, kind, defaultChannel),
     draftPreview: true,
     test: {
       response: { 200: z.object({ channel: z.string(), text: z.string(), delivered: z.enum(['slack', 'sink']) }), 502: ErrorResponse },
