@@ -32,11 +32,12 @@ describe('group templates', () => {
     const message = composeGroupMessage(key, [entry('firing', 'a'), entry('resolved', 'c'), entry('firing', 'b')], { ruleName: 'ops', source: template });
     expect(message.rendered).toBe('group');
     expect(message.templateError).toBeNull();
+    // The alerts as the message lists them: what fires first, then what resolved.
     expect(message.text.split('\n')).toEqual([
       '[FIRING:2, RESOLVED:1] HighCPU (team=ops) / firing',
       `- a firing since ${at} (https://runbooks/cpu)`,
-      `- c resolved since ${at} until 2026-12-06T10:05:00.000Z (https://runbooks/cpu)`,
       `- b firing since ${at} (https://runbooks/cpu)`,
+      `- c resolved since ${at} until 2026-12-06T10:05:00.000Z (https://runbooks/cpu)`,
       '2 firing, 1 resolved; group ops/HighCPU; all HighCPU; runbook https://runbooks/cpu; HighCPU',
     ]);
   });

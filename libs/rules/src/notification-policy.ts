@@ -413,7 +413,9 @@ export function composeGroupMessage(groupKey: string, entries: readonly GroupEnt
     templateError: error,
   });
   try {
-    const text = renderTemplate(source, groupTemplateContext(context, title), template.escape ?? 'none');
+    // The template sees the alerts as the message lists them: what fires first, then what resolved.
+    const alerts = ordered.map(({ text: _text, ...alert }) => alert);
+    const text = renderTemplate(source, groupTemplateContext({ ...context, alerts }, title), template.escape ?? 'none');
     return text.trim() === '' ? failed('the template rendered an empty message') : { text, context, rendered: 'group', templateError: null };
   } catch (error) {
     return failed(error instanceof Error ? error.message : String(error));
