@@ -38,6 +38,10 @@ export default {
     '/test-output',
   ],
   coverageAnalysis: 'perTest',
+  // Static mutants (module-level code, mostly the zod schemas of libs/contracts built at
+  // import) need every test file reloaded each: 24 % of the mutants, 82 % of the time. They
+  // are left out (docs/testing.md), so that a full run fits CI.
+  ignoreStatic: true,
   concurrency: 2,
   timeoutMS: 10_000,
   incremental: true,
