@@ -62,7 +62,7 @@ describe('fingerprint', () => {
   };
 
   it('hashes U+0080 and other non-ASCII text as its UTF-8 bytes', () => {
-    for (const labels of [{ a: '\u0080' }, { a: 'x\u007f' }, { name: 'caf\u00e9 \uD83D\uDE00' }, { alertname: 'HighCPU', job: 'node' }]) {
+    for (const labels of [{ a: '\u0080' } as Record<string, string>, { a: 'x\u007f' }, { name: 'caf\u00e9 \uD83D\uDE00' }, { alertname: 'HighCPU', job: 'node' }]) {
       expect(fingerprint(labels)).toBe(reference(labels));
     }
   });
