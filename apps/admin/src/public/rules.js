@@ -109,7 +109,7 @@ export function ruleList(kind) {
       h(
         'section',
         { class: 'panel', 'aria-label': k.title },
-        table({ caption: `${k.title}, highest priority first`, columns, rows: items, emptyTitle: `No ${k.title.toLowerCase()} yet`, emptyText: kind === 'webhook' ? 'Without rules, no webhook is posted.' : kind === 'slack' ? 'Without rules, alerts go to their channel label or the default channel with the default message.' : 'Without rules, no email is sent.' }),
+        table({ caption: `${k.title}, highest priority first`, columns, rows: items, emptyTitle: `No ${k.title.toLowerCase()} yet`, emptyText: kind === 'webhook' ? 'Without rules, no webhook is posted.' : kind === 'slack' ? 'Without rules, no Slack message is sent.' : 'Without rules, no email is sent.' }),
       ),
     ];
   };
@@ -462,7 +462,7 @@ function previewView(kind, rule, result, why) {
 function currentRouting(kind, why) {
   if (!why) return [h('p', { class: 'hint' }, 'No explanation available for this group.')];
   const section = kind === 'slack' ? why.slack : why.email;
-  if (!section.winner) return [h('p', { class: 'hint' }, kind === 'slack' ? 'Today no Slack rule matches this group: it gets the default message in its channel label or the default channel.' : 'Today no email rule matches this group: no email is sent.')];
+  if (!section.winner) return [h('p', { class: 'hint' }, kind === 'slack' ? 'Today no Slack rule matches this group: no Slack message is sent.' : 'Today no email rule matches this group: no email is sent.')];
   const to = kind === 'slack' ? section.channel : section.recipients.join(', ');
   return [
     h('p', { class: 'hint' }, `Today “${section.winner}” handles this group${to ? `, to ${to}` : ''}:`),

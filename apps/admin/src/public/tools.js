@@ -93,7 +93,7 @@ function explanation(x) {
       'section',
       { class: 'panel', 'aria-labelledby': 'ex-slack' },
       h('h2', { id: 'ex-slack' }, 'Slack'),
-      h('p', {}, x.slack.winner ? ['Winner: ', h('strong', {}, x.slack.winner), ` → ${x.slack.channel}`] : 'No Slack rule matches: the default message goes to the channel label or the default channel.'),
+      h('p', {}, x.slack.winner ? ['Winner: ', h('strong', {}, x.slack.winner), ` → ${x.slack.channel}`] : 'No Slack rule matches: no Slack message is sent.'),
       x.slack.text ? h('pre', { class: 'output slack' }, x.slack.text) : null,
       appliedList(x.slack, (a) => `→ ${a.channel}`),
       ruleTable(x.slack.rules, 'Slack rules'),
