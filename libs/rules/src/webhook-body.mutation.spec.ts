@@ -89,3 +89,15 @@ describe('webhookRuleProblems', () => {
     expect(problems).toEqual([{ path: 'bodyTemplate', message: expect.stringMatching(/^the template does not render valid JSON: .*\(sample resolved alert\)$/) }]);
   });
 });
+
+describe('sampleWebhookSnapshots', () => {
+  it('samples a firing and a resolved episode whose label holds every character JSON must escape', () => {
+    const [firing, resolved] = sampleWebhookSnapshots();
+    expect(firing?.instance).toMatchObject({ status: 'firing', endsAt: null });
+    expect(resolved?.instance.status).toBe('resolved');
+    expect(resolved?.instance.endsAt).not.toBeNull();
+    const note = firing?.group.labels['note'] ?? '';
+    for (const character of ['"', '\\', '\n', '\t']) expect(note).toContain(character);
+    expect(firing?.instance.annotations['summary']).toContain('"');
+  });
+});
