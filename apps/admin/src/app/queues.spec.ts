@@ -17,7 +17,7 @@ const MANAGEMENT_URL = process.env['TEST_RABBITMQ_MANAGEMENT_URL'] ?? 'http://12
 const SLACK = QUEUES.slackNotifierAlertsProcessed;
 const EMAIL = QUEUES.emailNotifierAlertsProcessed;
 
-/** Queue management routes (SPEC section 7, seed 001) against the real broker and its management API. */
+/** Queue management routes (docs/contracts.md §3.4) against the real broker and its management API. */
 describe('queue management routes', () => {
   let database: TestDatabase;
   let vhost: TestVhost;

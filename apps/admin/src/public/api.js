@@ -5,7 +5,7 @@ const KEY = 'sentryhub.apiKey';
 const ROLE = 'sentryhub.role';
 const BASE = '/api/v1';
 
-/** An answer other than 2xx, in the `{error, issues}` shape of SPEC section 2. */
+/** An answer other than 2xx, in the `{error, issues}` shape of docs/contracts.md §3.1. */
 export class ApiError extends Error {
   constructor(status, body) {
     super(body && typeof body.error === 'string' ? body.error : `request failed (${status})`);

@@ -14,7 +14,7 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ESCAPES[c] 
 const htmlOf = (text: string) => `<!doctype html><html><body><div style="font-family: sans-serif; white-space: pre-wrap">${escapeHtml(text)}</div></body></html>`;
 
 /**
- * Subject and body of an email rule for a change (Liquid, the context of SPEC section 6). The
+ * Subject and body of an email rule for a change (Liquid, the context of docs/contracts.md §7.2). The
  * body is one template: sent as plain text, and as HTML with its text escaped and its lines
  * kept. A template that fails gives the safe default text that says so: never no email.
  */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConsumerConfig } from './config';
 
 describe('ConsumerConfig', () => {
-  it('has the defaults of SPEC sections 1 and 3', () => {
+  it('has the documented defaults of the shared and its own variables', () => {
     const result = parseConfig(ConsumerConfig, {});
     expect(result).toMatchObject({
       ok: true,

@@ -191,7 +191,7 @@ describe('valid messages are republished as one alert.received.external', () => 
     expect(body.meta).not.toHaveProperty('alerts');
     expect(body.alerts).toEqual([
       {
-        fingerprint: '0000b575cf5f7ad3', // computed as Alertmanager does (SPEC section 2 vector)
+        fingerprint: '0000b575cf5f7ad3', // computed as Alertmanager does
         status: 'firing',
         labels: webhook.alerts[0]?.labels,
         annotations: { summary: 'CPU above 90%' },

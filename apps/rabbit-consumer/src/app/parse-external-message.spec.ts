@@ -9,7 +9,7 @@ function failure(json: unknown): { path: string; message: string } {
 }
 
 describe('parseExternalMessage', () => {
-  it('accepts the three shapes of SPEC section 3', () => {
+  it('accepts the three shapes of the external intake message', () => {
     const webhook = {
       version: '4',
       groupKey: 'g',

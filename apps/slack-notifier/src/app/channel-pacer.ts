@@ -45,7 +45,7 @@ interface Lane<T, R> {
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 /**
- * Per-channel pacing with folding (SPEC section 6: at most SLACK_MAX_PER_SECOND messages per
+ * Per-channel pacing with folding (docs/contracts.md §7.1: at most SLACK_MAX_PER_SECOND messages per
  * channel, and one message for what waits instead of a queue that falls behind). An item for
  * an idle channel goes out at once; items that arrive while the channel is within its
  * interval wait for the next slot, and all of them go out together in that one send. A

@@ -12,7 +12,7 @@ export const SlackNotifierConfig = z.object({
   /** How long the active rules are reused before they are read again. */
   SLACK_RULES_CACHE_MS: z.coerce.number().int().min(0).default(5_000),
   /**
-   * Messages per channel per second (SPEC section 6). What waits for a channel's next slot
+   * Messages per channel per second (docs/contracts.md §7.1). What waits for a channel's next slot
    * goes out as one digest message. Per process: with several replicas the nginx proxy's
    * limit_req and the 429 handling bound the total.
    */

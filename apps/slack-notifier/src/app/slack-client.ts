@@ -53,7 +53,7 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Messages go to the log only: the embedded default for a trial run (SPEC section 6). */
+/** Messages go to the log only: the embedded default for a trial run (docs/contracts.md §7.1). */
 function createSlackSink(): SlackSender {
   return {
     mode: 'sink',

@@ -79,7 +79,7 @@ function messageText(rows: Notification[], digest: DigestRef | null): string {
 }
 
 /**
- * Slack delivery with per-channel pacing (SPEC section 6). Everything that waited for a
+ * Slack delivery with per-channel pacing (docs/contracts.md §7.1). Everything that waited for a
  * channel's slot goes out as one message; its rows are locked, sent and recorded in one
  * transaction, and each waiting request settles with the outcome of its own row.
  */

@@ -62,7 +62,7 @@ describe('webhook-gateway against a real RabbitMQ', () => {
     expect(message?.correlationId).toBe('req-123');
     expect(message?.body.source).toBe('webhook');
     expect(message?.body.meta).toMatchObject({ receiver: 'sentryhub', notification_reason: 'new' });
-    // No fingerprint given: the Alertmanager-identical one is computed (SPEC section 2 vector).
+    // No fingerprint given: the Alertmanager-identical one is computed.
     expect(message?.body.alerts[0]).toMatchObject({ fingerprint: '0000b575cf5f7ad3', status: 'firing', endsAt: null, annotations: { summary: 'CPU above 90%' } });
   });
 

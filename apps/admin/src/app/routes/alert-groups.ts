@@ -34,7 +34,7 @@ const errors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
 /** Why a manual resolve was refused, as an HTTP status. */
 const RESOLVE_REFUSED = { 'not-found': 404, 'nothing-open': 409, 'before-start': 400 } as const;
 
-/** Alert groups: list with filters, detail with history, acknowledge, comment, resolve (SPEC section 7). */
+/** Alert groups: list with filters, detail with history, acknowledge, comment, resolve (docs/contracts.md §3.4). */
 export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: AlertGroupRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
 

@@ -75,7 +75,7 @@ function deadLetterView(message: RawMessage): DeadLetterView {
 }
 
 /**
- * Queue management (SPEC section 7, seed 001), admin role only: queue statistics from the
+ * Queue management (docs/contracts.md §3.4), admin role only: queue statistics from the
  * management API, a confirmed test publish, purge with confirmation, dead-letter inspection and
  * replay. Every change is written to audit_log and published as an audit event.
  */

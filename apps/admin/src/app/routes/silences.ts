@@ -21,7 +21,7 @@ const errors = { 400: ErrorResponse, 404: ErrorResponse };
 const SilenceMatchesQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(200) });
 const SilenceMatches = z.object({ items: z.array(AlertGroupView), more: z.boolean() });
 
-/** Silences CRUD in Alertmanager's shape, and the groups a silence mutes now (SPEC section 7). */
+/** Silences CRUD in Alertmanager's shape, and the groups a silence mutes now (docs/contracts.md §3.4). */
 export async function silenceRoutes(app: FastifyInstance, { db, audit }: SilenceRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const notFound = (id: number) => ({ error: `silence ${id} not found` });
