@@ -47,7 +47,7 @@ afterAll(async () => {
   await test?.destroy();
 });
 
-describe('SPEC section 5, one case per rule, on a real PostgreSQL', () => {
+describe('the alert state rules, one case per rule, on a real PostgreSQL', () => {
   it('new firing: a group and a firing instance, change "created", count 1', async () => {
     const a = alert(uniqueName('New'), 'firing', T1);
     const changes = await store(a);

@@ -1,7 +1,7 @@
 import type { ChangeKind, NormalizedAlert, ResolutionType } from '@sentryhub/contracts';
 
 /**
- * The alert state machine of SPEC section 5, as pure functions over an in-memory picture of a
+ * The alert state machine (docs/alert-lifecycle.md), as pure functions over an in-memory picture of a
  * group and the instances that matter for a decision (its open ones, the latest one, and those
  * with the startsAt of an incoming alert). The batch store loads that picture under a row lock,
  * applies a batch here, and writes back what changed.

@@ -3,7 +3,7 @@ import { LabelSet, parseDuration, Rfc3339 } from './alertmanager';
 import { MatchCriteria } from './rules';
 import { PostableSilence, SilenceMatcher } from './silence';
 
-/** Schemas of the admin REST API (SPEC section 7): JSON fields camelCase, columns snake_case. */
+/** Schemas of the admin REST API (docs/contracts.md §3.4): JSON fields camelCase, columns snake_case. */
 
 export const ROLES = ['viewer', 'editor', 'admin'] as const;
 export const Role = z.enum(ROLES);
@@ -330,7 +330,7 @@ export const AuditLogView = z.object({ id: z.number().int(), eventId: z.string()
 export const AuditLogQuery = Pagination.extend({ entity: z.string().optional(), actor: z.string().optional(), entityId: z.string().optional() });
 
 /**
- * Queue management (SPEC section 7, seed 001): admin role, and only when the admin service runs
+ * Queue management (docs/contracts.md §3.4): admin role, and only when the admin service runs
  * with RABBITMQ_MANAGEMENT_ENABLED=true (404 otherwise). Queues are those of the service's vhost.
  */
 const QueueName = z.string().min(1, 'a queue name is required').max(255);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The error shape of every HTTP API (SPEC section 2). */
+/** The error shape of every HTTP API (docs/contracts.md §3.1). */
 export const ErrorIssue = z.object({ path: z.string(), message: z.string() });
 export const ErrorResponse = z.object({
   error: z.string(),

@@ -1,5 +1,5 @@
 /**
- * Every exchange, routing key and queue name of SPEC section 4. Names are contracts:
+ * Every exchange, routing key and queue name of docs/contracts.md §4. Names are contracts:
  * outside tools rely on them, so they live here once and nowhere else.
  */
 export const EXCHANGES = {

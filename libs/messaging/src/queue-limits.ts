@@ -43,7 +43,7 @@ const WORK_QUEUE_LIMITS: Readonly<Record<string, QueueLimits>> = {
   [QUEUES.adminAuditEvents]: CONSUMED,
 };
 
-/** The limits of a work queue of SPEC section 4 (none for a queue this file does not know). */
+/** The limits of a work queue of docs/contracts.md §4.3 (none for a queue this file does not know). */
 export const workQueueLimits = (queue: string): QueueLimits => WORK_QUEUE_LIMITS[queue] ?? {};
 
 /** `<queue>.dead`: kept two weeks for inspection and replay, bounded in count and bytes; past that the oldest is dropped. */

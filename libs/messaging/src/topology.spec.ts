@@ -11,7 +11,7 @@ const run = promisify(execFile);
 const logger = createLogger('topology-test', 'silent');
 
 /**
- * The contract of SPEC section 4 and docs/architecture.md, written out by hand (not derived from
+ * The contract of docs/contracts.md §4 and docs/architecture.md, written out by hand (not derived from
  * buildBrokerConfig) and compared with what RabbitMQ reports after a service declared it.
  */
 const WORK = {

@@ -19,7 +19,7 @@ export interface WorkQueueSpec {
 }
 
 /**
- * SPEC section 4: who consumes what. Every service declares all of them, so a publish
+ * docs/contracts.md §4.3: who consumes what. Every service declares all of them, so a publish
  * never finds its queue missing because the consumer has not started yet.
  */
 export const WORK_QUEUES: readonly WorkQueueSpec[] = [
@@ -159,7 +159,7 @@ function connectionsOf(options: TopologyOptions): Pick<VhostConfig, 'connection'
   };
 }
 
-/** The rascal configuration of SPEC section 4: exchanges, queues, bindings, publications, subscriptions. */
+/** The rascal configuration of docs/contracts.md §4: exchanges, queues, bindings, publications, subscriptions. */
 export function buildBrokerConfig(options: TopologyOptions): BrokerConfig {
   const queues: Record<string, unknown> = {};
   const bindings: BindingConfig = {};

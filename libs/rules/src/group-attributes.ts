@@ -2,7 +2,7 @@ import type { LabelSet, Severity } from '@sentryhub/contracts';
 
 const SEVERITIES = new Set<string>(['critical', 'warning', 'info']);
 
-/** What a group is called and how it is classified, from its labels (SPEC section 5). */
+/** What a group is called and how it is classified, from its labels (docs/contracts.md §5.2, GroupSnapshot). */
 export function groupAttributes(labels: LabelSet, intakeSource: string): { name: string; severity: Severity; instance: string | null; source: string } {
   const severity = labels['severity'];
   return {

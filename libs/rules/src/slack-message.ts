@@ -24,7 +24,7 @@ export interface ComposedMessage {
   templateError: string | null;
 }
 
-/** Rule channel, else the group's `channel` label, else SLACK_DEFAULT_CHANNEL (SPEC section 6). */
+/** Rule channel, else the group's `channel` label, else SLACK_DEFAULT_CHANNEL (docs/contracts.md §7.1). */
 export function pickChannel(rule: Pick<SlackMessageRule, 'slackChannel'>, change: Pick<SlackMessageSubject, 'group'>, defaultChannel: string): string {
   return rule.slackChannel?.trim() || change.group.labels['channel']?.trim() || defaultChannel;
 }

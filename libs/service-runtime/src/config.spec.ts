@@ -5,7 +5,7 @@ import { parseConfig, rabbitmqUrl, rabbitmqUrls, redactUrl, sharedEnv } from './
 const Schema = z.object({ ...sharedEnv, PORT: z.coerce.number().int().default(8080) });
 
 describe('parseConfig', () => {
-  it('applies the SPEC defaults', () => {
+  it('applies the documented defaults', () => {
     const result = parseConfig(Schema, {});
     expect(result).toMatchObject({ ok: true, config: { RABBITMQ_HOST: 'localhost', RABBITMQ_PORT: 5672, RABBITMQ_HEARTBEAT: 10, DATABASE_URL: 'postgres://postgres@localhost:5432/sentryhub', LOG_LEVEL: 'info', PORT: 8080 } });
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Environment variables every service shares (SPEC section 1). */
+/** Environment variables every service shares (docs/contracts.md §2.1). */
 export const sharedEnv = {
   RABBITMQ_URL: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').optional(),
   /**

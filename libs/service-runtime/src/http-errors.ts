@@ -8,7 +8,7 @@ function dottedPath(instancePath: string): string {
 }
 
 /**
- * zod validation for every route, and one error handler for the error shape of SPEC section 2:
+ * zod validation for every route, and one error handler for the error shape of docs/contracts.md §3.1:
  * `{"error": "...", "issues": [{"path", "message"}]}`. 5xx details never leave the server.
  */
 export const httpErrors = fp(

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-/** The tables of SPEC section 5. */
+/** The first tables of docs/contracts.md §6. */
 export async function up(db: Kysely<any>): Promise<void> {
   const now = sql`now()`;
 
