@@ -93,7 +93,7 @@ describe('docker/compose.yaml', () => {
       const port = portWith(contract, environment(contract.name));
       expect(healthcheckTarget(definition.healthcheck?.test ?? []), `${contract.name} healthcheck`).toEqual({ port, path: '/readyz' });
       expect(definition.ports?.every((mapping) => mapping.endsWith(`:${port}`)) ?? true, `${contract.name} publishes port ${port}`).toBe(true);
-      // The apps exit within 10 s of SIGTERM (SPEC section 1); Compose's default is 10 s.
+      // The apps exit within 10 s of SIGTERM (docs/contracts.md §1.2); Compose's default is 10 s.
       expect(seconds(definition.stop_grace_period ?? '10s')).toBeGreaterThan(10);
     }
   });

@@ -20,7 +20,7 @@ const PRODUCTION = join(K8S, 'overlays', 'production');
 const TO_COME = join(K8S, 'to-come');
 const SECRET_EXAMPLE = join(BASE, 'secret.example.yaml');
 const SECRET_NAME = 'sentryhub-secrets';
-/** The apps exit within 10 s of SIGTERM (SPEC section 1). */
+/** The apps exit within 10 s of SIGTERM (docs/contracts.md §1.2). */
 const SHUTDOWN_SECONDS = 10;
 /** Variables whose values are secrets: never a literal in a manifest, always a secretKeyRef. */
 const SECRET_VARIABLE = /PASSWORD|TOKEN|SECRET|_KEY$|DATABASE_URL|SMTP_URL|WEBHOOK_URL/;

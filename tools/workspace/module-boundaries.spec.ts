@@ -3,7 +3,7 @@ import { ESLint } from 'eslint';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 /**
- * Lint enforces the module boundaries of CONVENTIONS.md. The Nx rule silently skips itself
+ * Lint enforces the module boundaries of README.md's Layout. The Nx rule silently skips itself
  * when no project graph is cached, so this proves it is really on.
  */
 describe('module boundaries', () => {
