@@ -1,7 +1,7 @@
 import nx from '@nx/eslint-plugin';
 
 /**
- * Module boundaries (CONVENTIONS.md): apps may use every lib type; feature libs (the intake
+ * Module boundaries (README.md, "Layout"): apps may use every lib type; feature libs (the intake
  * that two apps share) use data-access, domain, contracts and util; data-access and domain use
  * contracts and util; contracts use util; apps never import apps; only spec files (and tools)
  * may import type:testing.
