@@ -271,7 +271,7 @@ export type PostableAlerts = z.infer<typeof PostableAlerts>;
 export const PostableAlertOrAlerts = z.union([PostableAlert, PostableAlerts]);
 
 /**
- * What the external intake queue accepts (seed 000): a webhook payload, one postable alert,
+ * What the external intake queue accepts: a webhook payload, one postable alert,
  * or an array of them. A body with `version` is judged as a webhook, so that its errors are
  * the webhook's errors and not a confusing union of every shape.
  */

@@ -35,7 +35,7 @@ export const QUEUES = {
 } as const;
 export type WorkQueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
-/** The external intake queue (seed 000); its name is configurable, this is the default. */
+/** The external intake queue; its name is configurable, this is the default. */
 export const DEFAULT_EXTERNAL_QUEUE = 'sentryhub_alerts_external';
 
 /** Every queue's dead letters go to `<queue>.dead`, bound to `dead-letter` by the queue name. */

@@ -38,7 +38,7 @@ export interface TopologyOptions {
   url: string | readonly string[];
   /** Queues this service consumes: a subscription is configured for each. */
   consumes: string[];
-  /** The external intake queue (seed 000), declared only by the service that reads it. */
+  /** The external intake queue, declared only by the service that reads it. */
   externalQueue?: string;
   prefetch?: number;
   /** Confirm-channel pool size: rascal's default of 5 caps confirmed publishing far below the broker. */
@@ -65,7 +65,7 @@ export interface BrokerSocketOptions {
 
 /**
  * How the external intake queue is declared: durable, classic, without arguments, exactly as
- * seed 000's systems declare it (pika's `queue_declare(queue, durable=True)`). RabbitMQ refuses
+ * existing publishers declare it (pika's `queue_declare(queue, durable=True)`). RabbitMQ refuses
  * with 406 PRECONDITION_FAILED any declaration whose arguments differ from the existing
  * queue's, so this service never re-declares a queue that exists (see rabbit-consumer's
  * ensureExternalQueue) and never adds arguments that would refuse the other systems' own

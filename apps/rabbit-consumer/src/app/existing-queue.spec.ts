@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureExternalQueue, externalIntakeTopology, subscribeExternalIntake } from './external-intake';
 
 /*
- * The external queue often exists before this consumer first starts: seed 000's systems declare
+ * The external queue often exists before this consumer first starts: existing publishers declare
  * it themselves (pika's queue_declare(queue, durable=True)), and an earlier build of this
  * consumer declared it with x-dead-letter-* arguments. RabbitMQ refuses (406
  * PRECONDITION_FAILED) a declaration whose arguments differ, so the consumer must start and
@@ -43,7 +43,7 @@ async function queueArguments(queue: string): Promise<Record<string, unknown>> {
 }
 
 const declarations: { name: string; queue: string; options: Options.AssertQueue }[] = [
-  { name: 'by a seed 000 system: durable, without arguments', queue: 'seed_alerts_external', options: { durable: true } },
+  { name: 'by an existing publisher: durable, without arguments', queue: 'seed_alerts_external', options: { durable: true } },
   {
     name: 'by an earlier build of this consumer: with x-dead-letter-* arguments',
     queue: 'earlier_alerts_external',

@@ -142,7 +142,7 @@ const webhook = alertmanagerWebhook(
 ) as { groupKey: string; alerts: { labels: Record<string, string> }[] };
 
 describe('the external queue', () => {
-  it('is declared as seed 000 declares it (durable, classic, no arguments), beside <queue>.dead, and consumed with acks and the prefetch', async () => {
+  it('is declared as existing publishers declare it (durable, classic, no arguments), beside <queue>.dead, and consumed with acks and the prefetch', async () => {
     // rabbitmqctl prints queue arguments as [name, type, value] triples.
     const queues = await list<{ name: string; durable: boolean; type: string; arguments: [string, string, unknown][] }>('list_queues', 'name', 'durable', 'type', 'arguments');
     const external = queues.find((queue) => queue.name === QUEUE);
@@ -153,7 +153,7 @@ describe('the external queue', () => {
     expect(consumers.filter((consumer) => consumer.queue_name === QUEUE)).toEqual([{ queue_name: QUEUE, ack_required: true, prefetch_count: PREFETCH }]);
   });
 
-  it("leaves a seed 000 system's own declaration (durable, no arguments) valid", async () => {
+  it("leaves an existing publisher's own declaration (durable, no arguments) valid", async () => {
     // As pika's queue_declare(queue, durable=True) does, on a channel of its own: a refused declaration closes it.
     const other = await connection?.createChannel();
     other?.on('error', () => undefined);

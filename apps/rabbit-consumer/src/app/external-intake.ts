@@ -53,7 +53,7 @@ const isNotFound = (error: unknown) => typeof error === 'object' && error !== nu
 /**
  * Makes sure the external queue exists without ever re-declaring it: a queue that other
  * systems (or an earlier version of this service) declared is used as it is, whatever its
- * arguments; a missing one is declared as seed 000 declares it (EXTERNAL_QUEUE_DECLARATION).
+ * arguments; a missing one is declared as existing publishers declare it (EXTERNAL_QUEUE_DECLARATION).
  * A re-declaration with other arguments would be refused with 406 PRECONDITION_FAILED.
  */
 export async function ensureExternalQueue(broker: BrokerAddress, queue: string): Promise<'found' | 'declared'> {
