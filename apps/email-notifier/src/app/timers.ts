@@ -1,4 +1,4 @@
-import { readEpisodes, recentSilences, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
+import { dueTimerEpisode, readEpisodes, recentSilences, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
 import { DEFAULT_HELD_RECHECK_MS, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
@@ -31,7 +31,7 @@ export async function scheduleEmailTimers(db: Kysely<Database>, decision: Decisi
 
 /** A group's emails wait for its flush: at `groupWait` after the first, at `groupInterval` after an email (the timer exists then). */
 export async function scheduleEmailGroupFlush(db: Kysely<Database>, rule: StoredEmailRule, groupKey: string): Promise<void> {
-  await timerRepo(db).schedule({ kind: 'group_flush', notifier: 'email', ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
+  await timerRepo(db).scheduleGroupFlush('email', rule, groupKey);
 }
 
 /** At most this many alerts in one group email; the rest go in the next one. */
@@ -77,22 +77,17 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
   return async (timer: NotificationTimer): Promise<TimerOutcome> => {
     const kind = timer.kind as PolicyTimerKind | 'group_flush';
     if (kind === 'group_flush') return flushGroup(timer);
-    if (timer.instance_id === null) return { action: 'done' };
     const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
-    const rules = await deps.rules.activeEmailRules();
-    const rule = rules.find((candidate) => candidate.id === timer.rule_id);
-    if (!rule) return { action: 'done' };
-    const now = new Date();
-    const episode = await timerEpisode(deps.db, timer.instance_id, { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences }, now);
-    if (!episode) return { action: 'done' };
-    const verdict = timerVerdict(kind, episode, now, recheckMs);
-    if (verdict.action === 'drop') {
-      log.debug({ reason: verdict.reason }, 'timer ends without an email');
-      return { action: 'done' };
-    }
-    if (verdict.action === 'wait') return { action: 'reschedule', dueAt: verdict.until };
+    const due = await dueTimerEpisode(deps.db, timer, {
+      rules: () => deps.rules.activeEmailRules(),
+      episode: { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences },
+      verdict: (episode, now) => timerVerdict(kind, episode, now, recheckMs),
+      told: 'an email',
+      logger: log,
+    });
+    if ('outcome' in due) return due.outcome;
+    const { rule, rules, change, now } = due;
 
-    const { change } = episode;
     const emailFor = (target: StoredEmailRule, emailKind: QueuedEmail['kind'], sequence: number): QueuedEmail => {
       const email = composeEmail(target.row, change);
       return { ruleId: target.id, groupId: change.group.id, instanceId: change.instance.id, kind: emailKind, sequence, recipients: target.recipients, subject: email.subject, text: email.text, html: email.html };

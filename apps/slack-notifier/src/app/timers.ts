@@ -1,4 +1,4 @@
-import { readEpisodes, recentSilences, timerEpisode, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
+import { dueTimerEpisode, readEpisodes, recentSilences, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
 import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, replaceIpAddresses, truncateMessage, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
@@ -35,7 +35,7 @@ export async function scheduleTimers(db: Kysely<Database>, decision: Decision<St
 
 /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
 export async function scheduleGroupFlush(db: Kysely<Database>, rule: StoredSlackRule, groupKey: string): Promise<void> {
-  await timerRepo(db).schedule({ kind: 'group_flush', notifier: 'slack', ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
+  await timerRepo(db).scheduleGroupFlush('slack', rule, groupKey);
 }
 
 /** At most this many alerts in one group message; the rest go in the next one. */
@@ -112,24 +112,16 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
   return async (timer: NotificationTimer): Promise<TimerOutcome> => {
     const kind = timer.kind as PolicyTimerKind | 'group_flush';
     if (kind === 'group_flush') return flushGroup(timer);
-    if (timer.instance_id === null) return { action: 'done' };
     const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
-    const rules = await deps.rules.activeSlackRules();
-    const rule = rules.find((candidate) => candidate.id === timer.rule_id);
-    if (!rule) {
-      log.debug('the rule is gone or inactive; timer dropped');
-      return { action: 'done' };
-    }
-    const now = new Date();
-    const episode = await timerEpisode(deps.db, timer.instance_id, { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences }, now);
-    if (!episode) return { action: 'done' };
-    const { change } = episode;
-    const verdict = timerVerdict(kind, episode, now, recheckMs);
-    if (verdict.action === 'drop') {
-      log.debug({ reason: verdict.reason }, 'timer ends without a message');
-      return { action: 'done' };
-    }
-    if (verdict.action === 'wait') return { action: 'reschedule', dueAt: verdict.until };
+    const due = await dueTimerEpisode(deps.db, timer, {
+      rules: () => deps.rules.activeSlackRules(),
+      episode: { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences },
+      verdict: (episode, now) => timerVerdict(kind, episode, now, recheckMs),
+      told: 'a message',
+      logger: log,
+    });
+    if ('outcome' in due) return due.outcome;
+    const { rule, rules, change, now } = due;
 
     const draftFor = (target: StoredSlackRule, notificationKind: NotificationDraft['kind'], sequence: number): NotificationDraft => {
       const message = composeMessage(target, change, deps.defaultChannel);

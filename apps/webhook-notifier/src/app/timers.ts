@@ -1,9 +1,9 @@
 import type { AlertChange } from '@sentryhub/contracts';
 import { randomUUID } from 'node:crypto';
 import {
+  dueTimerEpisode,
   readEpisodes,
   recentSilences,
-  timerEpisode,
   timerRepo,
   type AttemptRecord,
   type Database,
@@ -74,7 +74,7 @@ export async function scheduleWebhookTimers(
 
 /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
 export async function scheduleWebhookGroupFlush(db: Kysely<Database>, rule: StoredWebhookRule, groupKey: string): Promise<void> {
-  await timerRepo(db).schedule({ kind: 'group_flush', notifier: 'webhook', ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
+  await timerRepo(db).scheduleGroupFlush('webhook', rule, groupKey);
 }
 
 /** At most this many alerts in one group body; the rest go in the next one. */
@@ -162,24 +162,16 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
   return async (timer: NotificationTimer): Promise<TimerOutcome> => {
     const kind = timer.kind as PolicyTimerKind | 'group_flush';
     if (kind === 'group_flush') return flushGroup(timer);
-    if (timer.instance_id === null) return { action: 'done' };
     const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
-    const rules = await deps.rules.activeWebhookRules();
-    const rule = rules.find((candidate) => candidate.id === timer.rule_id);
-    if (!rule) {
-      log.debug('the rule is gone or inactive; timer dropped');
-      return { action: 'done' };
-    }
-    const now = new Date();
-    const episode = await timerEpisode(deps.db, timer.instance_id, { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences }, now);
-    if (!episode) return { action: 'done' };
-    const { change } = episode;
-    const verdict = timerVerdict(kind, episode, now, recheckMs);
-    if (verdict.action === 'drop') {
-      log.debug({ reason: verdict.reason }, 'timer ends without a post');
-      return { action: 'done' };
-    }
-    if (verdict.action === 'wait') return { action: 'reschedule', dueAt: verdict.until };
+    const due = await dueTimerEpisode(deps.db, timer, {
+      rules: () => deps.rules.activeWebhookRules(),
+      episode: { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences },
+      verdict: (episode, now) => timerVerdict(kind, episode, now, recheckMs),
+      told: 'a post',
+      logger: log,
+    });
+    if ('outcome' in due) return due.outcome;
+    const { rule, rules, change, now } = due;
 
     const settled = (outcome: string) => {
       // Another consumer holds the row right now: look again after its post.

@@ -119,6 +119,11 @@ export function timerRepo(db: Kysely<Database>) {
       for (const timer of timers) await this.schedule({ ...timer, notifier, groupId: episode.groupId, instanceId: episode.instanceId });
     },
 
+    /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
+    async scheduleGroupFlush(notifier: TimerNotifier, rule: { id: number; groupWaitMs: number }, groupKey: string): Promise<void> {
+      await this.schedule({ kind: 'group_flush', notifier, ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
+    },
+
     /** The timers of one instance (tests, the console). */
     async ofInstance(instanceId: number): Promise<NotificationTimer[]> {
       return db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
@@ -363,4 +368,49 @@ export async function timerEpisode(db: Kysely<Database>, instanceId: number, dep
     if (found) inhibition = { ruleId: found.rule.id, ruleName: found.rule.name, sourceGroupId: found.sourceGroupId };
   }
   return { change, firing, acknowledged: change.group.acknowledged, silence, inhibition };
+}
+
+/** What `dueTimerEpisode` asks of the notifier: its rules, the pure policy's verdict (libs/rules `timerVerdict`), what it tells. */
+export interface DueTimerOptions<R extends { id: number }> {
+  /** The notifier's active rules. */
+  rules: () => Promise<R[]>;
+  episode: TimerEpisodeDeps;
+  /** The verdict on the episode now (libs/rules `timerVerdict` for the timer's kind). */
+  verdict: (episode: TimerEpisode, now: Date) => { action: 'drop'; reason: string } | { action: 'wait'; until: Date } | { action: 'tell' };
+  /** What the notifier tells, for the log line of a timer that ends without it ("a message", "an email", "a post"). */
+  told: string;
+  logger: Pick<TimerLoopLogger, 'debug'>;
+}
+
+/** A due repeat, escalation or silence end to tell now: its rule (with the other active rules, for an escalation) and episode. */
+export interface DueTimerEpisode<R> {
+  rule: R;
+  rules: R[];
+  change: AlertChange;
+  now: Date;
+}
+
+/**
+ * Where every notifier's handler of a repeat, an escalation or a silence end starts: the
+ * timer's rule (gone or inactive: the timer ends), its episode now (none or gone: the timer
+ * ends) and the verdict on it: `{ outcome }` when the timer ends or waits, else what to tell.
+ */
+export async function dueTimerEpisode<R extends { id: number }>(db: Kysely<Database>, timer: Pick<NotificationTimer, 'rule_id' | 'instance_id'>, options: DueTimerOptions<R>): Promise<{ outcome: TimerOutcome } | DueTimerEpisode<R>> {
+  if (timer.instance_id === null) return { outcome: { action: 'done' } };
+  const rules = await options.rules();
+  const rule = rules.find((candidate) => candidate.id === timer.rule_id);
+  if (!rule) {
+    options.logger.debug({}, 'the rule is gone or inactive; timer dropped');
+    return { outcome: { action: 'done' } };
+  }
+  const now = new Date();
+  const episode = await timerEpisode(db, timer.instance_id, options.episode, now);
+  if (!episode) return { outcome: { action: 'done' } };
+  const verdict = options.verdict(episode, now);
+  if (verdict.action === 'drop') {
+    options.logger.debug({ reason: verdict.reason }, `timer ends without ${options.told}`);
+    return { outcome: { action: 'done' } };
+  }
+  if (verdict.action === 'wait') return { outcome: { action: 'reschedule', dueAt: verdict.until } };
+  return { rule, rules, change: episode.change, now };
 }
