@@ -9,4 +9,5 @@ export * from './shutdown';
 export * from './http-errors';
 export * from './http-server';
 export * from './webhook-receivers';
+export * from './retry-after';
 export * from './webhook-client';

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { retryAfterGate, type RetryAfterGate } from './retry-after';
 import type { WebhookReceiver } from './webhook-receivers';
 import { Pool } from 'undici';
 
@@ -31,26 +32,8 @@ export interface WebhookClient {
   close(): Promise<void>;
 }
 
-/** Used when a 429 carries no usable Retry-After. */
-const DEFAULT_RETRY_AFTER_MS = 1_000;
-/** A Retry-After beyond this is treated as this: a worker never stalls for hours on one header. */
-const MAX_RETRY_AFTER_MS = 10 * 60_000;
 /** Only this much of an error answer is kept (for the row's last_error). */
 const MAX_ERROR_BODY = 500;
-
-/** Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110), bounded. */
-export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number {
-  const raw = (Array.isArray(header) ? header[0] : header)?.trim();
-  if (!raw) return DEFAULT_RETRY_AFTER_MS;
-  let delay: number;
-  if (/^\d+(\.\d+)?$/.test(raw)) delay = Number(raw) * 1_000;
-  else {
-    const at = Date.parse(raw);
-    if (Number.isNaN(at)) return DEFAULT_RETRY_AFTER_MS;
-    delay = at - now;
-  }
-  return Math.min(Math.max(delay, 0), MAX_RETRY_AFTER_MS);
-}
 
 /** `sha256=<hex>` of the body under the key: what the signature header carries. */
 export function signBody(body: string, secret: string): string {
@@ -62,8 +45,6 @@ export function requestPath(receiver: Pick<WebhookReceiver, 'url' | 'resolvedPat
   if (kind === 'resolved' && receiver.resolvedPath !== null) return receiver.resolvedPath.replaceAll('{dedup_key}', encodeURIComponent(dedupKey));
   return `${receiver.url.pathname}${receiver.url.search}`;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** At most `limit` characters of a response body; the rest is discarded without being read into memory. */
 async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
@@ -85,7 +66,7 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown },
  */
 export function createWebhookClient(receivers: ReadonlyMap<string, WebhookReceiver>): WebhookClient {
   const pools = new Map<string, Pool>();
-  const blockedUntil = new Map<string, number>();
+  const gates = new Map<string, RetryAfterGate>();
 
   const poolOf = (receiver: WebhookReceiver): Pool => {
     let pool = pools.get(receiver.name);
@@ -96,8 +77,17 @@ export function createWebhookClient(receivers: ReadonlyMap<string, WebhookReceiv
     return pool;
   };
 
+  const gateOf = (name: string): RetryAfterGate => {
+    let gate = gates.get(name);
+    if (!gate) {
+      gate = retryAfterGate();
+      gates.set(name, gate);
+    }
+    return gate;
+  };
+
   const whenOpen = async (name: string) => {
-    for (let wait = (blockedUntil.get(name) ?? 0) - Date.now(); wait > 0; wait = (blockedUntil.get(name) ?? 0) - Date.now()) await sleep(wait);
+    await gates.get(name)?.whenOpen();
   };
 
   const deliver = async (request: WebhookRequest): Promise<WebhookResult> => {
@@ -125,8 +115,7 @@ export function createWebhookClient(receivers: ReadonlyMap<string, WebhookReceiv
     if (statusCode >= 200 && statusCode < 300) return { outcome: 'sent', status: statusCode };
     const answer = `receiver ${receiver.name} answered ${statusCode}${text ? `: ${text}` : ''}`;
     if (statusCode === 429) {
-      const delay = retryAfterMs(retryAfter);
-      blockedUntil.set(receiver.name, Math.max(blockedUntil.get(receiver.name) ?? 0, Date.now() + delay));
+      const delay = gateOf(receiver.name).rateLimited(retryAfter);
       return { outcome: 'retry', error: `${answer} (retry after ${delay} ms)`, rateLimited: true };
     }
     if (statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 425) return { outcome: 'rejected', error: answer };

@@ -1,8 +1,8 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { createLogger } from '@sentryhub/service-runtime';
+import { createLogger, retryAfterMs } from '@sentryhub/service-runtime';
 import { startSlackMock, type SlackMock } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSlackSender, retryAfterMs } from './slack-client';
+import { createSlackSender } from './slack-client';
 
 const logger = createLogger('slack-client-test', 'silent');
 

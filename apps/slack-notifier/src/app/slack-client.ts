@@ -1,4 +1,4 @@
-import type { Logger } from '@sentryhub/service-runtime';
+import { retryAfterGate, type Logger } from '@sentryhub/service-runtime';
 import { Pool } from 'undici';
 
 export interface SlackMessage {
@@ -30,28 +30,8 @@ export interface SlackSenderOptions {
   timeoutMs: number;
 }
 
-/** Used when a 429 carries no usable Retry-After. */
-const DEFAULT_RETRY_AFTER_MS = 1_000;
-/** A Retry-After beyond this is treated as this: a worker never stalls for hours on one header. */
-const MAX_RETRY_AFTER_MS = 10 * 60_000;
 /** Slack's error bodies are short words (`channel_not_found`); anything longer is cut for the row. */
 const MAX_ERROR_BODY = 1_000;
-
-/** Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110), bounded. */
-export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number {
-  const raw = (Array.isArray(header) ? header[0] : header)?.trim();
-  if (!raw) return DEFAULT_RETRY_AFTER_MS;
-  let delay: number;
-  if (/^\d+(\.\d+)?$/.test(raw)) delay = Number(raw) * 1_000;
-  else {
-    const at = Date.parse(raw);
-    if (Number.isNaN(at)) return DEFAULT_RETRY_AFTER_MS;
-    delay = at - now;
-  }
-  return Math.min(Math.max(delay, 0), MAX_RETRY_AFTER_MS);
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Messages go to the log only: the embedded default for a trial run (docs/contracts.md §7.1). */
 function createSlackSink(): SlackSender {
@@ -80,11 +60,8 @@ function createHttpSender(endpoint: string, timeoutMs: number): SlackSender {
     bodyTimeout: timeoutMs,
     maxResponseSize: 64 * 1024,
   });
-  let blockedUntil = 0;
-
-  const whenOpen = async () => {
-    for (let wait = blockedUntil - Date.now(); wait > 0; wait = blockedUntil - Date.now()) await sleep(wait);
-  };
+  const gate = retryAfterGate();
+  const whenOpen = () => gate.whenOpen();
 
   const deliver = async (message: SlackMessage): Promise<DeliveryResult> => {
     await whenOpen();
@@ -108,8 +85,7 @@ function createHttpSender(endpoint: string, timeoutMs: number): SlackSender {
       return body === 'ok' ? { outcome: 'sent' } : { outcome: 'retry', error: `Slack answered ${statusCode} without "ok": ${body || '(empty body)'}`, rateLimited: false };
     }
     if (statusCode === 429) {
-      const delay = retryAfterMs(retryAfter);
-      blockedUntil = Math.max(blockedUntil, Date.now() + delay);
+      const delay = gate.rateLimited(retryAfter);
       return { outcome: 'retry', error: `Slack rate limited (429); retry after ${delay} ms${body ? `: ${body}` : ''}`, rateLimited: true };
     }
     const error = `Slack answered ${statusCode}: ${body || '(empty body)'}`;
