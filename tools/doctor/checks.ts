@@ -6,6 +6,7 @@ import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { BrokerUnreachableError, connectFirstReachable } from '@sentryhub/messaging';
+import { redactUrl as redact } from '@sentryhub/service-runtime';
 import pg from 'pg';
 import type { Check, Outcome } from './prerequisites';
 
@@ -18,17 +19,6 @@ export interface CheckContext {
 
 /** An empty variable counts as unset, as for the services. */
 const variable = (env: NodeJS.ProcessEnv, name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
-
-/** A URL with its password hidden. */
-export function redact(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return '<unparseable url>';
-  }
-}
 
 /**
  * The broker URLs the services use, as they read them: RABBITMQ_URLS (every node of a cluster,

@@ -1,4 +1,5 @@
 import amqp, { type ChannelModel } from 'amqplib';
+import { redactUrl } from '@sentryhub/service-runtime';
 import type { BrokerSocketOptions } from './topology';
 
 /**
@@ -26,17 +27,6 @@ export class BrokerUnreachableError extends Error {
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message.split('\n')[0] : String(error));
 
-/** The URL with its password hidden (and an unparseable one never echoed). */
-function hidePassword(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return '<unparseable url>';
-  }
-}
-
 /**
  * Opens a connection to the first of `urls` that accepts one, trying each in turn. Resolves
  * with the connection and the address it reached; rejects with a BrokerUnreachableError listing
@@ -54,7 +44,7 @@ export async function connectFirstReachable(urls: string | readonly string[], op
       });
       return { connection, url };
     } catch (error) {
-      failures.push({ url: hidePassword(url), error });
+      failures.push({ url: redactUrl(url), error });
     }
   }
   throw new BrokerUnreachableError(failures);

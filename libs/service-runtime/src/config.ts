@@ -101,7 +101,7 @@ export function rabbitmqUrl(config: RabbitmqParts): string {
   return rabbitmqUrls(config)[0] ?? '';
 }
 
-/** The URL with its password hidden, for logs. */
+/** The URL with its password hidden (an unparseable one never echoed), for logs and errors. */
 export function redactUrl(value: string): string {
   try {
     const url = new URL(value);
