@@ -2,17 +2,9 @@
 // matchers =, !=, =~, !~, the labels that must be equal), delete.
 
 import { api, session } from './api.js';
-import { actionButton, busy, confirmDialog, field, h, localTime, pageHead, readOnlyHint, table, toast, uid } from './dom.js';
-import { matcherChips, matcherSyntax, setMatcherRow } from './silences.js';
+import { actionButton, busy, confirmDialog, field, h, localTime, pageHead, readOnlyHint, table, toast } from './dom.js';
+import { EMPTY_MATCHER, matcherChips, matcherRows } from './matchers.js';
 
-const OPERATORS = [
-  ['=', 'equals', { isEqual: true, isRegex: false }],
-  ['!=', 'differs', { isEqual: false, isRegex: false }],
-  ['=~', 'regex', { isEqual: true, isRegex: true }],
-  ['!~', 'not regex', { isEqual: false, isRegex: true }],
-];
-const operatorOf = (m) => (m.isRegex ? (m.isEqual ? '=~' : '!~') : m.isEqual ? '=' : '!=');
-const EMPTY_MATCHER = { name: '', value: '', isEqual: true, isRegex: false };
 const describe = (rule) => rule.name ?? `inhibit rule ${rule.id}`;
 
 // ---- list ----
@@ -60,57 +52,11 @@ async function deleteRule(rule, button, after) {
 
 /** An editable list of matchers; `read()` gives them in the API's shape. */
 function matcherEditor(side, initial) {
-  const rows = h('div', { id: `${side}-matchers` });
-  const syntax = matcherSyntax();
-  const renumber = () => {
-    [...rows.children].forEach((row, i) => {
-      const [name, op, value] = row.querySelectorAll('input, select');
-      name.dataset.path = `${side}Matchers.${i}.name`;
-      value.dataset.path = `${side}Matchers.${i}.value`;
-      name.setAttribute('aria-label', `${side} matcher ${i + 1} label name`);
-      op.setAttribute('aria-label', `${side} matcher ${i + 1} operator`);
-      value.setAttribute('aria-label', `${side} matcher ${i + 1} value`);
-    });
-  };
-  const addRow = (m) => {
-    const rowId = uid(side);
-    const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, autocomplete: 'off', spellcheck: 'false', placeholder: 'alertname, or {alertname="X", …}' });
-    const op = h('select', { id: `${rowId}-op` }, OPERATORS.map(([sym, text]) => h('option', { value: sym, selected: sym === operatorOf(m) }, `${sym}  ${text}`)));
-    const value = h('input', { type: 'text', id: `${rowId}-value`, class: 'code', value: m.value, autocomplete: 'off', spellcheck: 'false' });
-    const remove = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': 'Remove this matcher' }, 'Remove');
-    const row = h('div', { class: 'matcher-row' }, h('div', { class: 'field' }, name), h('div', { class: 'field' }, op), h('div', { class: 'field' }, value), remove);
-    remove.addEventListener('click', () => {
-      row.remove();
-      renumber();
-    });
-    // Alertmanager's syntax typed into the label field becomes one row per matcher.
-    syntax.watch(name, row, (matchers) => {
-      let last = row;
-      matchers.forEach((parsed, i) => {
-        if (i === 0) return setMatcherRow(row, parsed);
-        const next = addRow(parsed);
-        last.after(next);
-        last = next;
-      });
-      renumber();
-    });
-    rows.append(row);
-    renumber();
-    return row;
-  };
-  const addButton = h('button', { type: 'button', class: 'btn btn-small', 'data-path': `${side}Matchers`, id: `add-${side}-matcher` }, '+ Add matcher');
-  addButton.addEventListener('click', () => addRow(EMPTY_MATCHER).querySelector('input').focus());
+  const { rows, addRow, addButton, read: readRows, settled } = matcherRows({ path: `${side}Matchers`, label: `${side} matcher`, idPrefix: side, addButtonId: `add-${side}-matcher`, rowsAttrs: { id: `${side}-matchers` } });
   (initial.length ? initial : [EMPTY_MATCHER]).forEach(addRow);
-  const read = () =>
-    [...rows.children]
-      .map((row) => {
-        const [name, op, value] = row.querySelectorAll('input, select');
-        const flags = OPERATORS.find(([sym]) => sym === op.value)?.[2] ?? { isEqual: true, isRegex: false };
-        return { name: name.value.trim(), value: value.value, ...flags };
-      })
-      .filter((m, i, all) => all.length === 1 || m.name || m.value);
+  const read = () => readRows().filter((m, i, all) => all.length === 1 || m.name || m.value);
   const view = h('div', {}, h('div', { class: 'row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Operator'), h('span', {}, 'Value'), h('span', {})), rows, h('div', { class: 'field' }, addButton));
-  return { view, read, settled: syntax.settled };
+  return { view, read, settled };
 }
 
 // ---- create / edit ----

@@ -3,6 +3,7 @@
 
 import { api, session } from './api.js';
 import { groupColumns } from './alerts.js';
+import { matcherChips, matcherRows, operatorOf } from './matchers.js';
 import {
   actionButton,
   badge,
@@ -21,70 +22,10 @@ import {
   table,
   toLocalInput,
   toast,
-  uid,
   when,
 } from './dom.js';
 
-const OPERATORS = [
-  ['=', 'equals', { isEqual: true, isRegex: false }],
-  ['!=', 'differs', { isEqual: false, isRegex: false }],
-  ['=~', 'regex', { isEqual: true, isRegex: true }],
-  ['!~', 'not regex', { isEqual: false, isRegex: true }],
-];
-const operatorOf = (m) => (m.isRegex ? (m.isEqual ? '=~' : '!~') : m.isEqual ? '=' : '!=');
 const AUTHOR = 'sentryhub.author';
-
-export function matcherChips(matchers) {
-  return h(
-    'span',
-    { class: 'chips' },
-    matchers.map((m) => h('span', { class: 'chip' }, m.name, h('span', { class: 'op' }, operatorOf(m)), JSON.stringify(m.value))),
-  );
-}
-
-/** Characters no label name holds: a name field with one of them holds matchers in Alertmanager's syntax. */
-const MATCHER_SYNTAX = /[={}~!"]/;
-
-/**
- * Alertmanager's matcher syntax in a matcher row's label field: `{alertname="X", instance=~"h.*"}`
- * or a bare `a=b`, typed or pasted, is parsed by the admin (`POST /api/v1/matchers/parse`, the
- * parser that /api/v2 and amtool use; the console has no parser of its own) and becomes one row
- * per matcher, the first in place of the row it was typed into. `settled()` resolves once every
- * text given so far is parsed (a submit waits for it); a text that does not parse leaves the row
- * as typed, with the parser's message under it.
- */
-export function matcherSyntax() {
-  let pending = Promise.resolve();
-  return {
-    settled: () => pending,
-    /** `fill(matchers)` puts parsed matchers in place of `row`. */
-    watch(nameInput, row, fill) {
-      nameInput.addEventListener('change', () => {
-        const text = nameInput.value.trim();
-        if (!MATCHER_SYNTAX.test(text)) return;
-        pending = pending.then(async () => {
-          row.querySelector('.matcher-syntax-error')?.remove();
-          nameInput.removeAttribute('aria-invalid');
-          try {
-            const { matchers } = await api.post('/matchers/parse', { text });
-            fill(matchers);
-          } catch (error) {
-            nameInput.setAttribute('aria-invalid', 'true');
-            row.append(h('p', { class: 'field-error matcher-syntax-error', role: 'alert' }, error instanceof Error ? error.message : String(error)));
-          }
-        });
-      });
-    },
-  };
-}
-
-/** Sets a matcher row's three inputs. */
-export function setMatcherRow(row, m) {
-  const [name, op, value] = row.querySelectorAll('input, select');
-  name.value = m.name;
-  op.value = operatorOf(m);
-  value.value = m.value;
-}
 
 /** Alertmanager semantics, as the server evaluates them: a missing label is "", regexes anchored. */
 function matcherHolds(m, labels) {
@@ -196,55 +137,7 @@ export async function silenceForm(ctx) {
     comment: '',
   };
 
-  const rows = h('div', {});
-  const syntax = matcherSyntax();
-  const addRow = (m) => {
-    const rowId = uid('m');
-    const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, 'aria-label': 'Label name', autocomplete: 'off', spellcheck: 'false', placeholder: 'alertname, or {alertname="X", …}' });
-    const op = h('select', { id: `${rowId}-op`, 'aria-label': 'Operator' }, OPERATORS.map(([sym, text]) => h('option', { value: sym, selected: sym === operatorOf(m) }, `${sym}  ${text}`)));
-    const value = h('input', { type: 'text', id: `${rowId}-value`, class: 'code', value: m.value, 'aria-label': 'Value', autocomplete: 'off', spellcheck: 'false' });
-    const remove = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': 'Remove this matcher' }, 'Remove');
-    const row = h('div', { class: 'matcher-row' }, h('div', { class: 'field' }, name), h('div', { class: 'field' }, op), h('div', { class: 'field' }, value), remove);
-    remove.addEventListener('click', () => {
-      const next = row.nextElementSibling ?? row.previousElementSibling;
-      row.remove();
-      renumber();
-      preview();
-      (next?.querySelector('input') ?? addButton).focus();
-    });
-    syntax.watch(name, row, (matchers) => {
-      let last = row;
-      matchers.forEach((parsed, i) => {
-        if (i === 0) return setMatcherRow(row, parsed);
-        const next = addRow(parsed);
-        last.after(next);
-        last = next;
-      });
-      renumber();
-      preview();
-    });
-    rows.append(row);
-    renumber();
-    return row;
-  };
-  const renumber = () => {
-    [...rows.children].forEach((row, i) => {
-      const [name, op, value] = row.querySelectorAll('input, select');
-      name.dataset.path = `matchers.${i}.name`;
-      value.dataset.path = `matchers.${i}.value`;
-      name.setAttribute('aria-label', `Matcher ${i + 1} label name`);
-      op.setAttribute('aria-label', `Matcher ${i + 1} operator`);
-      value.setAttribute('aria-label', `Matcher ${i + 1} value`);
-    });
-  };
-  const readMatchers = () =>
-    [...rows.children].map((row) => {
-      const [name, op, value] = row.querySelectorAll('input, select');
-      const flags = OPERATORS.find(([sym]) => sym === op.value)?.[2] ?? { isEqual: true, isRegex: false };
-      return { name: name.value.trim(), value: value.value, ...flags };
-    });
-  const addButton = h('button', { type: 'button', class: 'btn btn-small', 'data-path': 'matchers', id: 'add-matcher' }, '+ Add matcher');
-  addButton.addEventListener('click', () => addRow({ name: '', value: '', isEqual: true, isRegex: false }).querySelector('input').focus());
+  const { rows, addRow, addButton, renumber, read: readMatchers, settled } = matcherRows({ path: 'matchers', label: 'Matcher', idPrefix: 'm', addButtonId: 'add-matcher', onChange: () => preview(), focusAfterRemove: true });
   initial.matchers.forEach(addRow);
 
   const starts = field({ label: 'Starts at', name: 'startsAt', type: 'datetime-local', value: toLocalInput(initial.startsAt), id: 'silence-starts', attrs: { step: '1' }, hint: 'Your local time.' });
@@ -332,7 +225,7 @@ export async function silenceForm(ctx) {
     busy(
       submit,
       async () => {
-        await syntax.settled();
+        await settled();
         const payload = body();
         const saved = id ? await api.put(`/silences/${id}`, payload) : await api.post('/silences', payload);
         if (payload.createdBy) sessionStorage.setItem(AUTHOR, payload.createdBy);
