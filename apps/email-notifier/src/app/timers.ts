@@ -1,4 +1,4 @@
-import { dueTimerEpisode, readEpisodes, recentSilences, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
+import { dueTimerHandler, readEpisodes, timerRepo, type DueTimerEpisode, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
 import { DEFAULT_HELD_RECHECK_MS, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
@@ -39,7 +39,6 @@ export const MAX_ALERTS_PER_GROUP_EMAIL = 1_000;
 
 export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.recheckMs ?? DEFAULT_HELD_RECHECK_MS;
-  const silences = recentSilences(deps.db);
 
   /**
    * A group's email: what fired and resolved since its last one (the group's `grouped` rows),
@@ -74,20 +73,7 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
     return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
   }
 
-  return async (timer: NotificationTimer): Promise<TimerOutcome> => {
-    const kind = timer.kind as PolicyTimerKind | 'group_flush';
-    if (kind === 'group_flush') return flushGroup(timer);
-    const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
-    const due = await dueTimerEpisode(deps.db, timer, {
-      rules: () => deps.rules.activeEmailRules(),
-      episode: { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences },
-      verdict: (episode, now) => timerVerdict(kind, episode, now, recheckMs),
-      told: 'an email',
-      logger: log,
-    });
-    if ('outcome' in due) return due.outcome;
-    const { rule, rules, change, now } = due;
-
+  const tell = async (kind: PolicyTimerKind, { rule, rules, change, now }: DueTimerEpisode<StoredEmailRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
     const emailFor = (target: StoredEmailRule, emailKind: QueuedEmail['kind'], sequence: number): QueuedEmail => {
       const email = composeEmail(target.row, change);
       return { ruleId: target.id, groupId: change.group.id, instanceId: change.instance.id, kind: emailKind, sequence, recipients: target.recipients, subject: email.subject, text: email.text, html: email.html };
@@ -125,4 +111,16 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
       }
     }
   };
+
+  return dueTimerHandler({
+    db: deps.db,
+    rules: () => deps.rules.activeEmailRules(),
+    inhibitRules: () => deps.rules.activeInhibitRules(),
+    policy: { silenceState, predicates: inhibitionPredicates, verdict: timerVerdict },
+    recheckMs,
+    told: 'an email',
+    logger: deps.logger,
+    flushGroup,
+    tell,
+  });
 }

@@ -1,4 +1,4 @@
-import { dueTimerEpisode, readEpisodes, recentSilences, timerRepo, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
+import { dueTimerHandler, readEpisodes, timerRepo, type DueTimerEpisode, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
 import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, replaceIpAddresses, truncateMessage, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
@@ -43,7 +43,6 @@ export const MAX_ALERTS_PER_GROUP_MESSAGE = 1_000;
 
 export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.recheckMs ?? DEFAULT_HELD_RECHECK_MS;
-  const silences = recentSilences(deps.db);
 
   async function deliver(draft: NotificationDraft, log: Logger, now: Date): Promise<DeliveryOutcome | 'already-settled'> {
     const { row } = await deps.notifications.ensurePending(draft);
@@ -109,19 +108,7 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     return { action: 'reschedule', dueAt: new Date(Date.now() + groupIntervalMs) };
   }
 
-  return async (timer: NotificationTimer): Promise<TimerOutcome> => {
-    const kind = timer.kind as PolicyTimerKind | 'group_flush';
-    if (kind === 'group_flush') return flushGroup(timer);
-    const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
-    const due = await dueTimerEpisode(deps.db, timer, {
-      rules: () => deps.rules.activeSlackRules(),
-      episode: { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences },
-      verdict: (episode, now) => timerVerdict(kind, episode, now, recheckMs),
-      told: 'a message',
-      logger: log,
-    });
-    if ('outcome' in due) return due.outcome;
-    const { rule, rules, change, now } = due;
+  const tell = async (kind: PolicyTimerKind, { rule, rules, change, now }: DueTimerEpisode<StoredSlackRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
 
     const draftFor = (target: StoredSlackRule, notificationKind: NotificationDraft['kind'], sequence: number): NotificationDraft => {
       const message = composeMessage(target, change, deps.defaultChannel);
@@ -155,4 +142,16 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
       }
     }
   };
+
+  return dueTimerHandler({
+    db: deps.db,
+    rules: () => deps.rules.activeSlackRules(),
+    inhibitRules: () => deps.rules.activeInhibitRules(),
+    policy: { silenceState, predicates: inhibitionPredicates, verdict: timerVerdict },
+    recheckMs,
+    told: 'a message',
+    logger: deps.logger,
+    flushGroup,
+    tell,
+  });
 }

@@ -1,11 +1,11 @@
 import type { AlertChange } from '@sentryhub/contracts';
 import { randomUUID } from 'node:crypto';
 import {
-  dueTimerEpisode,
+  dueTimerHandler,
   readEpisodes,
-  recentSilences,
   timerRepo,
   type AttemptRecord,
+  type DueTimerEpisode,
   type Database,
   type Notification,
   type NotificationDraft,
@@ -88,7 +88,6 @@ const FAILED_FOR_NOW = new Set(['in-progress']);
 
 export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.heldRecheckMs ?? DEFAULT_HELD_RECHECK_MS;
-  const silences = recentSilences(deps.db);
 
   /**
    * A group's body: its pending rows (what fired and resolved since its last body) rendered once
@@ -159,19 +158,7 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
   }
 
-  return async (timer: NotificationTimer): Promise<TimerOutcome> => {
-    const kind = timer.kind as PolicyTimerKind | 'group_flush';
-    if (kind === 'group_flush') return flushGroup(timer);
-    const log = deps.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
-    const due = await dueTimerEpisode(deps.db, timer, {
-      rules: () => deps.rules.activeWebhookRules(),
-      episode: { inhibitRules: deps.rules.activeInhibitRules, silenceState, predicates: inhibitionPredicates, silences },
-      verdict: (episode, now) => timerVerdict(kind, episode, now, recheckMs),
-      told: 'a post',
-      logger: log,
-    });
-    if ('outcome' in due) return due.outcome;
-    const { rule, rules, change, now } = due;
+  const tell = async (kind: PolicyTimerKind, { rule, rules, change, now }: DueTimerEpisode<StoredWebhookRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
 
     const settled = (outcome: string) => {
       // Another consumer holds the row right now: look again after its post.
@@ -206,4 +193,16 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
       }
     }
   };
+
+  return dueTimerHandler({
+    db: deps.db,
+    rules: () => deps.rules.activeWebhookRules(),
+    inhibitRules: () => deps.rules.activeInhibitRules(),
+    policy: { silenceState, predicates: inhibitionPredicates, verdict: timerVerdict },
+    recheckMs,
+    told: 'a post',
+    logger: deps.logger,
+    flushGroup,
+    tell,
+  });
 }

@@ -414,3 +414,50 @@ export async function dueTimerEpisode<R extends { id: number }>(db: Kysely<Datab
   if (verdict.action === 'wait') return { outcome: { action: 'reschedule', dueAt: verdict.until } };
   return { rule, rules, change: episode.change, now };
 }
+
+/** What the pure policy (libs/rules `silenceState`, `inhibitionPredicates`, `timerVerdict`) decides of a due timer, handed in. */
+export interface DueTimerPolicy extends Pick<TimerEpisodeDeps, 'silenceState' | 'predicates'> {
+  verdict: (kind: Exclude<TimerKind, 'group_flush'>, episode: TimerEpisode, now: Date, recheckMs: number) => ReturnType<DueTimerOptions<{ id: number }>['verdict']>;
+}
+
+export interface DueTimerHandlerOptions<R extends { id: number }, L extends Pick<TimerLoopLogger, 'debug'>> {
+  db: Kysely<Database>;
+  /** The notifier's active rules. */
+  rules: () => Promise<R[]>;
+  inhibitRules: () => Promise<StoredInhibitRule[]>;
+  policy: DueTimerPolicy;
+  /** How often a held-back firing or a waiting repeat is looked at again, at least. */
+  recheckMs: number;
+  /** What the notifier tells ("a message", "an email", "a post"). */
+  told: string;
+  /** Each timer's log is a child of it (timer id, kind, rule, instance). */
+  logger: { child(bindings: Record<string, unknown>): L };
+  /** A group's `group_flush`. */
+  flushGroup: (timer: NotificationTimer) => Promise<TimerOutcome>;
+  /** A repeat, an escalation or a silence end to tell now. */
+  tell: (kind: Exclude<TimerKind, 'group_flush'>, due: DueTimerEpisode<R>, log: L, timer: NotificationTimer) => Promise<TimerOutcome>;
+}
+
+/**
+ * Every notifier's timer handler (the `handle` of `timerLoop`): a group flush goes to the
+ * notifier's `flushGroup`; a repeat, an escalation or a silence end starts at `dueTimerEpisode`
+ * (the silences read at most twice a second, `recentSilences`) and, when there is something to
+ * tell now, goes to the notifier's `tell`.
+ */
+export function dueTimerHandler<R extends { id: number }, L extends Pick<TimerLoopLogger, 'debug'>>(options: DueTimerHandlerOptions<R, L>): (timer: NotificationTimer) => Promise<TimerOutcome> {
+  const silences = recentSilences(options.db);
+  return async (timer) => {
+    if (timer.kind === 'group_flush') return options.flushGroup(timer);
+    const kind = timer.kind;
+    const log = options.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
+    const due = await dueTimerEpisode(options.db, timer, {
+      rules: options.rules,
+      episode: { inhibitRules: options.inhibitRules, silenceState: options.policy.silenceState, predicates: options.policy.predicates, silences },
+      verdict: (episode, now) => options.policy.verdict(kind, episode, now, options.recheckMs),
+      told: options.told,
+      logger: log,
+    });
+    if ('outcome' in due) return due.outcome;
+    return options.tell(kind, due, log, timer);
+  };
+}
