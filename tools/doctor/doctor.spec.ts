@@ -221,7 +221,7 @@ describe('the prerequisites list', () => {
 
   it('is what .ci/run installs from: it has no install list of its own', () => {
     const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8');
-    expect(ci).toMatch(/npm run -s doctor -- --for test,faults --fix/);
+    expect(ci).toMatch(/npm run -s doctor -- --for test,faults,bench --fix/);
     expect(ci).not.toMatch(/apt-get install|rabbitmq-plugins enable/);
     // --fix can install every Debian package the doctor may ask for
     expect(prerequisites.filter((entry) => entry.debian).every((entry) => entry.auto)).toBe(true);
