@@ -1,6 +1,6 @@
 import type { LabelSet, MatchableRule } from '@sentryhub/contracts';
 import { compareRules, matchCriteria, type CriterionFailure } from './matching';
-import { matcherHolds, type SilenceMatcher } from './silences';
+import { matcherHolds, silenceState, type SilenceMatcher } from './silences';
 import { escapeSlack, groupTemplateContext, renderTemplate, usesGroupVariables, type TemplateEscape } from './templates';
 
 /**
@@ -421,3 +421,6 @@ export function composeGroupMessage(groupKey: string, entries: readonly GroupEnt
     return failed(error instanceof Error ? error.message : String(error));
   }
 }
+
+/** What a notifier's due timers need of the policy (libs/db `dueTimerHandler`): silences, inhibitions, the verdict. */
+export const timerPolicy = { silenceState, predicates: inhibitionPredicates, verdict: timerVerdict };

@@ -1,6 +1,6 @@
-import { dueTimerHandler, readEpisodes, timerRepo, type DueTimerEpisode, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
+import { dueTimerHandler, readEpisodes, timerRepo, type DueTimerTell, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { DEFAULT_HELD_RECHECK_MS, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import { DEFAULT_HELD_RECHECK_MS, timerPolicy, timersFor, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import { composeEmail, composeGroupEmail } from './compose-email';
 import type { EmailQueue, QueuedEmail } from './email-queue';
@@ -73,7 +73,7 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
     return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
   }
 
-  const tell = async (kind: PolicyTimerKind, { rule, rules, change, now }: DueTimerEpisode<StoredEmailRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
+  const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredEmailRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
     const emailFor = (target: StoredEmailRule, emailKind: QueuedEmail['kind'], sequence: number): QueuedEmail => {
       const email = composeEmail(target.row, change);
       return { ruleId: target.id, groupId: change.group.id, instanceId: change.instance.id, kind: emailKind, sequence, recipients: target.recipients, subject: email.subject, text: email.text, html: email.html };
@@ -100,11 +100,6 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
         return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
       }
       case 'escalation': {
-        const target = rule.escalateTo === null ? undefined : rules.find((candidate) => candidate.id === rule.escalateTo);
-        if (!target) {
-          log.warn({ escalateTo: rule.escalateTo }, 'escalation rule is gone or inactive; not escalated');
-          return { action: 'done' };
-        }
         const queued = await queue(emailFor(target, 'escalation', 0));
         log.info({ queued, escalatedTo: target.id }, 'still firing unacknowledged: escalation queued');
         return { action: 'done' };
@@ -116,7 +111,7 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
     db: deps.db,
     rules: () => deps.rules.activeEmailRules(),
     inhibitRules: () => deps.rules.activeInhibitRules(),
-    policy: { silenceState, predicates: inhibitionPredicates, verdict: timerVerdict },
+    policy: timerPolicy,
     recheckMs,
     told: 'an email',
     logger: deps.logger,

@@ -1,6 +1,6 @@
-import { dueTimerHandler, readEpisodes, timerRepo, type DueTimerEpisode, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
+import { dueTimerHandler, readEpisodes, timerRepo, type DueTimerTell, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, replaceIpAddresses, truncateMessage, inhibitionPredicates, silenceState, timersFor, timerVerdict, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, replaceIpAddresses, truncateMessage, timerPolicy, timersFor, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
 import type { DeliveryOutcome, SlackDelivery } from './slack-delivery';
@@ -108,7 +108,7 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     return { action: 'reschedule', dueAt: new Date(Date.now() + groupIntervalMs) };
   }
 
-  const tell = async (kind: PolicyTimerKind, { rule, rules, change, now }: DueTimerEpisode<StoredSlackRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
+  const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredSlackRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
 
     const draftFor = (target: StoredSlackRule, notificationKind: NotificationDraft['kind'], sequence: number): NotificationDraft => {
       const message = composeMessage(target, change, deps.defaultChannel);
@@ -131,11 +131,6 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
         return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
       }
       case 'escalation': {
-        const target = rule.escalateTo === null ? undefined : rules.find((candidate) => candidate.id === rule.escalateTo);
-        if (!target) {
-          log.warn({ escalateTo: rule.escalateTo }, 'escalation rule is gone or inactive; not escalated');
-          return { action: 'done' };
-        }
         const outcome = await deliver(draftFor(target, 'escalation', 0), log, now);
         log.info({ outcome, escalatedTo: target.id }, 'still firing unacknowledged: escalated');
         return { action: 'done' };
@@ -147,7 +142,7 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     db: deps.db,
     rules: () => deps.rules.activeSlackRules(),
     inhibitRules: () => deps.rules.activeInhibitRules(),
-    policy: { silenceState, predicates: inhibitionPredicates, verdict: timerVerdict },
+    policy: timerPolicy,
     recheckMs,
     told: 'a message',
     logger: deps.logger,

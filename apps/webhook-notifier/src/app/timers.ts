@@ -5,7 +5,7 @@ import {
   readEpisodes,
   timerRepo,
   type AttemptRecord,
-  type DueTimerEpisode,
+  type DueTimerTell,
   type Database,
   type Notification,
   type NotificationDraft,
@@ -18,11 +18,9 @@ import {
 import {
   DEFAULT_HELD_RECHECK_MS,
   groupDedupKey,
-  inhibitionPredicates,
   renderWebhookBody,
-  silenceState,
   timersFor,
-  timerVerdict,
+  timerPolicy,
   webhookGroupContext,
   webhookTemplateOf,
   withReceiverParams,
@@ -158,7 +156,7 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
   }
 
-  const tell = async (kind: PolicyTimerKind, { rule, rules, change, now }: DueTimerEpisode<StoredWebhookRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
+  const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredWebhookRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
 
     const settled = (outcome: string) => {
       // Another consumer holds the row right now: look again after its post.
@@ -182,11 +180,6 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
         return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
       }
       case 'escalation': {
-        const target = rule.escalateTo === null ? undefined : rules.find((candidate) => candidate.id === rule.escalateTo);
-        if (!target) {
-          log.warn({ escalateTo: rule.escalateTo }, 'escalation rule is gone or inactive; not escalated');
-          return { action: 'done' };
-        }
         const outcome = settled(await deps.deliverDraft(deps.draftFor(target, change, 'escalation'), change, target, log));
         log.info({ outcome, escalatedTo: target.id }, 'still firing unacknowledged: escalated');
         return { action: 'done' };
@@ -198,7 +191,7 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     db: deps.db,
     rules: () => deps.rules.activeWebhookRules(),
     inhibitRules: () => deps.rules.activeInhibitRules(),
-    policy: { silenceState, predicates: inhibitionPredicates, verdict: timerVerdict },
+    policy: timerPolicy,
     recheckMs,
     told: 'a post',
     logger: deps.logger,

@@ -390,6 +390,14 @@ export interface DueTimerEpisode<R> {
   now: Date;
 }
 
+/** What a notifier tells of a due timer: the rule it goes under (`target`: the `escalateTo` rule for an escalation, else the timer's rule). */
+export interface DueTimerTell<R> {
+  rule: R;
+  target: R;
+  change: AlertChange;
+  now: Date;
+}
+
 /**
  * Where every notifier's handler of a repeat, an escalation or a silence end starts: the
  * timer's rule (gone or inactive: the timer ends), its episode now (none or gone: the timer
@@ -420,7 +428,7 @@ export interface DueTimerPolicy extends Pick<TimerEpisodeDeps, 'silenceState' | 
   verdict: (kind: Exclude<TimerKind, 'group_flush'>, episode: TimerEpisode, now: Date, recheckMs: number) => ReturnType<DueTimerOptions<{ id: number }>['verdict']>;
 }
 
-export interface DueTimerHandlerOptions<R extends { id: number }, L extends Pick<TimerLoopLogger, 'debug'>> {
+export interface DueTimerHandlerOptions<R extends { id: number; escalateTo: number | null }, L extends Pick<TimerLoopLogger, 'debug' | 'warn'>> {
   db: Kysely<Database>;
   /** The notifier's active rules. */
   rules: () => Promise<R[]>;
@@ -435,16 +443,17 @@ export interface DueTimerHandlerOptions<R extends { id: number }, L extends Pick
   /** A group's `group_flush`. */
   flushGroup: (timer: NotificationTimer) => Promise<TimerOutcome>;
   /** A repeat, an escalation or a silence end to tell now. */
-  tell: (kind: Exclude<TimerKind, 'group_flush'>, due: DueTimerEpisode<R>, log: L, timer: NotificationTimer) => Promise<TimerOutcome>;
+  tell: (kind: Exclude<TimerKind, 'group_flush'>, due: DueTimerTell<R>, log: L, timer: NotificationTimer) => Promise<TimerOutcome>;
 }
 
 /**
  * Every notifier's timer handler (the `handle` of `timerLoop`): a group flush goes to the
  * notifier's `flushGroup`; a repeat, an escalation or a silence end starts at `dueTimerEpisode`
  * (the silences read at most twice a second, `recentSilences`) and, when there is something to
- * tell now, goes to the notifier's `tell`.
+ * tell now (for an escalation: when its `escalateTo` rule is still active), goes to the
+ * notifier's `tell`.
  */
-export function dueTimerHandler<R extends { id: number }, L extends Pick<TimerLoopLogger, 'debug'>>(options: DueTimerHandlerOptions<R, L>): (timer: NotificationTimer) => Promise<TimerOutcome> {
+export function dueTimerHandler<R extends { id: number; escalateTo: number | null }, L extends Pick<TimerLoopLogger, 'debug' | 'warn'>>(options: DueTimerHandlerOptions<R, L>): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const silences = recentSilences(options.db);
   return async (timer) => {
     if (timer.kind === 'group_flush') return options.flushGroup(timer);
@@ -458,6 +467,12 @@ export function dueTimerHandler<R extends { id: number }, L extends Pick<TimerLo
       logger: log,
     });
     if ('outcome' in due) return due.outcome;
-    return options.tell(kind, due, log, timer);
+    const { rule, rules, change, now } = due;
+    const target = kind !== 'escalation' ? rule : rule.escalateTo === null ? undefined : rules.find((candidate) => candidate.id === rule.escalateTo);
+    if (!target) {
+      log.warn({ escalateTo: rule.escalateTo }, 'escalation rule is gone or inactive; not escalated');
+      return { action: 'done' };
+    }
+    return options.tell(kind, { rule, target, change, now }, log, timer);
   };
 }
