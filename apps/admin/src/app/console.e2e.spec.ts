@@ -3,10 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HEADERS, QUEUES } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
 import { fingerprint } from '@sentryhub/rules';
 import { createLogger, createMetricsRegistry, parseWebhookReceivers, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, startSlackMock, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import amqp from 'amqplib';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +24,7 @@ const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../../../test-output/console/', import.meta.url));
 const BOOTSTRAP = 'console-e2e-admin-key-0123456789';
 const logger = createLogger('console-e2e', 'silent');
+const MANAGEMENT_URL = process.env['TEST_RABBITMQ_MANAGEMENT_URL'] ?? 'http://127.0.0.1:15672';
 
 describe('the web console in headless Chromium', () => {
   let database: TestDatabase;
@@ -86,7 +89,9 @@ describe('the web console in headless Chromium', () => {
     viewerKey = (await store.create('watcher', 'viewer')).key;
     // One webhook receiver (never called here): the webhook rule form offers it.
     const webhookReceivers = parseWebhookReceivers('pagerduty:\n  url: http://127.0.0.1:9/v2/enqueue\n  params:\n    routingKey: { env: PD_ROUTING_KEY }\n');
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), registry: createMetricsRegistry('console-e2e'), slackEndpoint: slack.url, defaultChannel: '#general', webhookReceivers });
+    // Queue management on, against the test vhost: the queues page lists the topology the connection above declared.
+    const management = { enabled: true, url: MANAGEMENT_URL, user: 'guest', password: 'guest', vhost: vhost.vhost, amqpUrl: vhost.url, publishTimeoutMs: 5_000 };
+    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), registry: createMetricsRegistry('console-e2e'), slackEndpoint: slack.url, defaultChannel: '#general', webhookReceivers, management });
     await app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
@@ -398,14 +403,67 @@ describe('the web console in headless Chromium', () => {
     for (const action of ['acknowledge', 'create', 'requeue', 'test']) await see(page.locator('tbody td strong'), action);
     await shot('16-audit-log');
 
+    const created = await app.inject({ method: 'POST', url: '/api/v1/email-rules', headers: { authorization: `Bearer ${BOOTSTRAP}` }, payload: { name: 'storage mail', recipients: ['storage@example.com'], subjectTemplate: '{{ alert_group.name }}', bodyTemplate: '{{ summary }}' } });
+    expect(created.statusCode).toBe(201);
     await go('#/email-rules');
     await heading('Email rules').waitFor();
+    await page.getByRole('button', { name: 'Send a test email for storage mail' }).click();
+    await see(page.locator('#toasts'), 'to storage@example.com');
+    const queued = await database.db.selectFrom('email_queue').select(['kind', 'recipients', 'subject']).where('kind', '=', 'test').execute();
+    expect(queued).toEqual([{ kind: 'test', recipients: ['storage@example.com'], subject: '[test of rule "storage mail"] SentryHub test email' }]);
     await shot('17-email-rules');
 
     await go('#/api-keys');
     await heading('API keys').waitFor();
     await see(page.locator('tbody tr'), 'watcher');
     await shot('18-api-keys');
+  });
+
+  it('lists the queues of the topology, shows a dead letter with its x-error and x-original-* headers, and replays it to its queue', async () => {
+    const work = QUEUES.slackNotifierAlertsProcessed;
+    const connection = await amqp.connect(vhost.url);
+    try {
+      const channel = await connection.createChannel();
+      // A dead letter as the recovery policy leaves one: the reason and the original route in its headers.
+      channel.sendToQueue(`${work}.dead`, Buffer.from(JSON.stringify({ changes: 'not a list' })), {
+        messageId: 'dead-1',
+        contentType: 'application/json',
+        headers: { [HEADERS.error]: 'changes: expected array, received string', [HEADERS.originalExchange]: 'alerts.processed', [HEADERS.originalRoutingKey]: 'alert.changed', [HEADERS.originalQueue]: work, [HEADERS.retryCount]: 3 },
+      });
+      await channel.close();
+
+      await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Queues', exact: true }).click();
+      await heading('Queues').waitFor();
+      const deadRow = page.locator('tbody tr', { has: page.getByText(`${work}.dead`, { exact: true }) });
+      await page.locator('tbody tr').getByText(work, { exact: true }).waitFor();
+      // The management API's statistics lag a few seconds behind: reload until the dead letter is counted.
+      await expect
+        .poll(async () => {
+          await page.reload();
+          await heading('Queues').waitFor();
+          return deadRow.locator('td').nth(3).innerText();
+        }, { timeout: 20_000, interval: 1_000 })
+        .toBe('1');
+      await shot('18a-queues');
+
+      await deadRow.getByRole('link', { name: `Dead letters of ${work}` }).click();
+      await heading(`Dead letters of ${work}`).waitFor();
+      const letter = page.locator('tbody tr', { hasText: 'dead-1' });
+      await see(letter, 'changes: expected array, received string');
+      await see(letter, 'alerts.processed / alert.changed');
+      expect(await letter.locator('td').nth(4).innerText()).toBe('3');
+      await shot('18b-dead-letters');
+      await letter.getByRole('button', { name: 'Replay dead-1' }).click();
+      await see(page.locator('#toasts'), '1 replayed');
+      await see(page.locator('.empty'), 'No dead letters');
+      const check = await connection.createChannel();
+      expect((await check.checkQueue(work)).messageCount).toBe(1);
+      const replayed = await check.get(work, { noAck: true });
+      expect(replayed && [replayed.properties.messageId, replayed.properties.headers?.[HEADERS.error]]).toEqual(['dead-1', undefined]);
+      await check.close();
+    } finally {
+      await connection.close();
+    }
   });
 
   it('gives a viewer key read-only pages: actions disabled with a hint; logging out forgets the key', async () => {
@@ -427,6 +485,10 @@ describe('the web console in headless Chromium', () => {
     await heading('Silences').waitFor();
     expect(await page.getByRole('link', { name: 'New silence' }).count()).toBe(0);
     expect(await page.locator('tbody tr').getByRole('button', { name: 'Delete' }).isDisabled()).toBe(true);
+    // Not in the navigation, and the page itself says why (the API's 403) instead of failing.
+    expect(await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Queues', exact: true }).count()).toBe(0);
+    await go('#/queues');
+    await see(page.locator('#queues-forbidden'), 'Queue management needs an admin key');
   });
 
   it('never put a key in a URL and raised no script error', () => {

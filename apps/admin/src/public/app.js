@@ -5,6 +5,7 @@ import { alertDetail, alertList, dashboard } from './alerts.js';
 import { errorBox, field, h, loading, showErrors } from './dom.js';
 import { inhibitRuleForm, inhibitRuleList } from './inhibit-rules.js';
 import { auditLog, emailQueue, notificationLog, slackSink } from './logs.js';
+import { deadLetters, queueList } from './queues.js';
 import { receiverList } from './receivers.js';
 import { ruleForm, ruleList } from './rules.js';
 import { silenceForm, silenceList } from './silences.js';
@@ -26,6 +27,7 @@ const NAV = [
   { href: '#/notifications', label: 'Notifications', match: /^\/notifications/ },
   { href: '#/slack-sink', label: 'Slack sink', match: /^\/slack-sink/ },
   { href: '#/email-queue', label: 'Email queue', match: /^\/email-queue/ },
+  { href: '#/queues', label: 'Queues', match: /^\/(queues|dead-letters)/, admin: true },
   { group: 'Administration' },
   { href: '#/audit-log', label: 'Audit log', match: /^\/audit-log/ },
   { href: '#/api-keys', label: 'API keys', match: /^\/api-keys/, admin: true },
@@ -55,6 +57,8 @@ const ROUTES = [
   [/^\/notifications$/, notificationLog],
   [/^\/slack-sink$/, slackSink],
   [/^\/email-queue$/, emailQueue],
+  [/^\/queues$/, queueList],
+  [/^\/dead-letters\/([^/?]+)$/, deadLetters],
   [/^\/audit-log$/, auditLog],
   [/^\/api-keys$/, apiKeys],
 ];

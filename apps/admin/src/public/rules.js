@@ -1,5 +1,5 @@
 // Slack, email and webhook rules: list, create/edit form with a template preview against a real
-// alert group, delete with confirmation, and the Slack and webhook test buttons. A webhook rule
+// alert group, delete with confirmation, and the Slack, email and webhook test buttons. A webhook rule
 // picks a receiver of the receivers file (GET /receivers) and a preset that fills its body.
 
 import { api, session } from './api.js';
@@ -47,8 +47,18 @@ const KINDS = {
   },
 };
 
-/** The rule kinds with a test button: the test posts one message or body to the real receiver. */
-const TESTABLE = new Set(['slack', 'webhook']);
+/**
+ * The rule kinds with a test button: a Slack message or webhook body posted to the real receiver,
+ * or a test email put in the email queue for the email-notifier to send.
+ */
+const TESTABLE = new Set(['slack', 'email', 'webhook']);
+
+function testOutcome(kind, rule, result) {
+  if (kind === 'webhook') return `Test body for ${rule.name} posted to receiver ${result.receiver}: it answered ${result.status}.`;
+  if (kind === 'email') return `Test email for ${rule.name} queued as email ${result.emailId} to ${result.recipients.join(', ')}: the email-notifier sends it (see the email queue).`;
+  const where = result.delivered === 'sink' ? 'the Slack sink (the log: no Slack endpoint is configured)' : 'Slack';
+  return `Test message for ${rule.name} sent to ${result.channel} via ${where}.`;
+}
 
 const CRITERION_OPS = [
   ['eq', '= equals'],
@@ -98,7 +108,7 @@ export function ruleList(kind) {
         class: 'actions-cell',
         cell: (r) => [
           h('a', { class: 'btn btn-small', href: `#/${k.path}/${r.id}`, 'aria-label': `${session.canEdit ? 'Edit' : 'View'} ${r.name}` }, session.canEdit ? 'Edit' : 'View'),
-          TESTABLE.has(kind) ? actionButton('Test', { class: 'btn btn-small', 'aria-label': `Send a test message for ${r.name}`, onclick: (event) => testRule(kind, r, null, event.currentTarget) }) : null,
+          TESTABLE.has(kind) ? actionButton('Test', { class: 'btn btn-small', 'aria-label': `Send a test ${kind === 'email' ? 'email' : 'message'} for ${r.name}`, onclick: (event) => testRule(kind, r, null, event.currentTarget) }) : null,
           actionButton('Delete', { class: 'btn btn-small btn-danger', 'aria-label': `Delete ${r.name}`, onclick: (event) => deleteRule(kind, r, event.currentTarget, ctx.reload) }),
         ],
       },
@@ -136,8 +146,7 @@ async function testRule(kind, rule, groupId, button, out) {
   await busy(button, async () => {
     try {
       const result = await api.post(`/${KINDS[kind].path}/${rule.id}/test`, groupId ? { groupId } : {});
-      const where = result.delivered === 'sink' ? 'the Slack sink (the log: no Slack endpoint is configured)' : 'Slack';
-      const text = kind === 'webhook' ? `Test body for ${rule.name} posted to receiver ${result.receiver}: it answered ${result.status}.` : `Test message for ${rule.name} sent to ${result.channel} via ${where}.`;
+      const text = testOutcome(kind, rule, result);
       toast(text);
       out?.replaceChildren(h('p', { class: 'result-line', role: 'status' }, text));
     } catch (error) {
@@ -384,7 +393,7 @@ export function ruleForm(kind) {
       kind === 'webhook' ? h('p', { class: 'hint' }, 'The body of the form as it is now, with the receiver’s parameters as placeholders.') : rule ? dirtyNote : h('p', { class: 'notice notice-info' }, 'Save the rule to preview its own templates. Until then, this shows what the saved rules send for the chosen group.'),
       previewOut,
       rule && TESTABLE.has(kind) && groups.length
-        ? h('div', { class: 'form-actions' }, actionButton('Send test message', { id: 'rule-test', onclick: (event) => testRule(kind, rule, Number(groupSelect.querySelector('select').value) || null, event.currentTarget, testOut).catch(() => {}) }), readOnlyHint('sending a test'))
+        ? h('div', { class: 'form-actions' }, actionButton(kind === 'email' ? 'Send test email' : 'Send test message', { id: 'rule-test', onclick: (event) => testRule(kind, rule, Number(groupSelect.querySelector('select').value) || null, event.currentTarget, testOut).catch(() => {}) }), readOnlyHint('sending a test'))
         : null,
       testOut,
     );
