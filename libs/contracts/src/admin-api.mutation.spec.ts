@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlertGroupQuery, escalationProblem, SlackRuleBody } from './admin-api';
+import { AlertGroupQuery, DeadLetterReplayBody, escalationProblem, InhibitRuleBody, SlackRuleBody } from './admin-api';
 
 /** The per-call logic of the admin API schemas: query transforms, duration refinements, escalation pairing. */
 
@@ -67,5 +67,23 @@ describe('escalationProblem', () => {
 
   it('refuses a rule escalating to itself', () => {
     expect(escalationProblem({ id: 7, escalateTo: 7, escalateAfter: '5m' })).toBe('escalateTo must name another rule, not this one');
+  });
+});
+
+describe('bodies refined as a whole', () => {
+  const matcher = { name: 'alertname', value: 'NodeDown', isRegex: false, isEqual: true };
+
+  it('an inhibit rule refuses a label named twice in equal', () => {
+    const body = { sourceMatchers: [matcher], targetMatchers: [matcher] };
+    expect(InhibitRuleBody.parse({ ...body, equal: ['host', 'job'] }).equal).toEqual(['host', 'job']);
+    expect(messages(InhibitRuleBody.safeParse({ ...body, equal: ['host', 'host'] }))).toEqual(['equal names a label twice']);
+  });
+
+  it('a dead-letter replay takes message ids or all, exactly one of them', () => {
+    expect(DeadLetterReplayBody.parse({ messageIds: ['m1'] })).toEqual({ messageIds: ['m1'], to: 'queue' });
+    expect(DeadLetterReplayBody.parse({ all: true, to: 'exchange' })).toEqual({ all: true, to: 'exchange' });
+    for (const body of [{}, { messageIds: ['m1'], all: true }]) {
+      expect(messages(DeadLetterReplayBody.safeParse(body))).toEqual(['send either "messageIds": [...] or "all": true']);
+    }
   });
 });
