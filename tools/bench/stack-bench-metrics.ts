@@ -4,6 +4,7 @@
  * each alert took from receipt to commit and to Slack.
  */
 import { performance } from 'node:perf_hooks';
+import amqp from 'amqplib';
 import pg from 'pg';
 import { sleep } from './stack-bench-options';
 import type { ScenarioResult } from './stack-bench-report';
@@ -73,6 +74,26 @@ export async function receiptToSlack(databaseUrl: string, prefix: string, expect
   const latency = await percentilesMs(databaseUrl, `select extract(epoch from (n.sent_at - g.last_occurrence)) * 1000 as ms ${SENT_FIRING}`, [`${prefix}%`]);
   return latency ? { ...latency, sent, expected } : null;
 }
+/**
+ * Waits until `queue` on the broker at `url` has no message ready (or `timeoutMs` passed) and
+ * returns how many were left: before a scenario that measures receipt -> Slack, so that the
+ * notifier's backlog from the scenarios before it is not counted in that scenario's latency.
+ */
+export async function waitQueueEmpty(url: string, queue: string, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    for (;;) {
+      const { messageCount } = await channel.checkQueue(queue);
+      if (messageCount === 0 || performance.now() > deadline) return messageCount;
+      await sleep(250);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
 export interface Counters {
   accepted: number;
   publishes: number;

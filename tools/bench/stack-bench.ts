@@ -23,7 +23,10 @@ import { sql } from 'kysely';
 import { renderChart, type TimelineSample } from './stack-bench-chart';
 import { measureAmqp, measureBareFastify, measureUnnest, type Limits } from './stack-bench-limits';
 import { drive, windowLatencies } from './stack-bench-load';
-import { confirmFigures, counters, cpuFigures, cpuSecondsOf, receiptToSlack, receiptToStore, rssMiB, scrape, storedRows, total } from './stack-bench-metrics';
+import { confirmFigures, counters, cpuFigures, cpuSecondsOf, receiptToSlack, receiptToStore, rssMiB, scrape, storedRows, total, waitQueueEmpty } from './stack-bench-metrics';
+
+/** The notifier's queue of alert.processed events. */
+const NOTIFIER_QUEUE = 'slack-notifier.alerts-processed';
 import { APPS, ROOT, USAGE, parseOptions, sleep } from './stack-bench-options';
 import { headline, markdown, type PeerLeg, type Report, type ScenarioResult, type ServiceFigures } from './stack-bench-report';
 import { bodies, scenarios, STARTS_AT } from './stack-bench-scenarios';
@@ -226,6 +229,12 @@ async function main(): Promise<void> {
     if (alone) watched = [...stackServices, alone];
     console.log(`scenario ${scenario.name}: ${scenario.title}...`);
     scenarioName = scenario.name;
+    // Receipt -> Slack is that of this scenario's alerts: the notifier first works off what the
+    // scenarios before it left in its queue (before this scenario's figures start).
+    if (scenario.slack && slack) {
+      const left = await waitQueueEmpty(vhost.url, NOTIFIER_QUEUE, options.drainTimeoutS * 1000);
+      if (left) console.log(`scenario ${scenario.name}: the notifier still had ${left} events queued from earlier scenarios`);
+    }
     for (const service of services) {
       rssPeak.set(service.name, await rssMiB(service));
       heapPeak.set(service.name, 0);
@@ -294,7 +303,7 @@ async function main(): Promise<void> {
     // message per channel per second, digests folding the rest): after the CPU figures above,
     // so that this wait is not counted in them.
     // With a running stack only where its own rules route the bench's alerts: not waited for.
-    const receiptToSlackMs = receiptToStoreMs && slack && scenario.slack ? await receiptToSlack(stackDatabaseUrl, scenario.prefix, receiptToStoreMs.alerts, options.quick ? 30_000 : 120_000) : null;
+    const receiptToSlackMs = receiptToStoreMs && slack && scenario.slack ? await receiptToSlack(stackDatabaseUrl, scenario.prefix, receiptToStoreMs.alerts, options.quick ? 60_000 : 120_000) : null;
     results.push({
       name: scenario.name,
       title: scenario.title,
@@ -372,7 +381,7 @@ async function main(): Promise<void> {
       'accepted alerts/s = the gateway\'s sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).',
       'gateway publish -> confirm = its sentryhub_gateway_publish_seconds over the load (from handing a coalesced publish to the broker until its confirm): the mean, and the upper bound of the histogram bucket that holds the p99; mean in flight = its sentryhub_gateway_publishes_in_flight (unconfirmed publishes of the source when one started, itself included).',
       'end-to-end stored alerts/s = accepted alerts / (moment the processor\'s sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start).',
-      'receipt -> Slack (paced-2000 and storm only: the notifier folds a storm into digests at one message a second, so waiting for every scenario would only measure that pace) = notifications.sent_at (Slack\'s ok; for a digest, that of the one message folding them) - alert_groups.last_occurrence, over the firing notifications of the same alerts as receipt -> store, once all were sent (at most 120 s after the drain; otherwise the column says how many were). All alerts of a scenario go to one channel: the notifier sends at most SLACK_MAX_PER_SECOND (1) message a second there and folds the rest into digests, so this is the digest pace, not a delivery cost.',
+      'receipt -> Slack (paced-2000 and storm only: the notifier folds a storm into digests at one message a second, so waiting for every scenario would only measure that pace) = notifications.sent_at (Slack\'s ok; for a digest, that of the one message folding them) - alert_groups.last_occurrence, over the firing notifications of the same alerts as receipt -> store, once all were sent (at most 120 s after the drain, 60 s with --quick; otherwise the column says how many were); before such a scenario starts, the run waits until the notifier\'s queue holds nothing from the scenarios before it. All alerts of a scenario go to one channel: the notifier sends at most SLACK_MAX_PER_SECOND (1) message a second there and folds the rest into digests, so this is the digest pace, not a delivery cost.',
       'receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway\'s receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint is new. The paced scenario offers 2,000 alerts/s: loadtest sends a 10-alert POST /api/v2/alerts request every 5 ms whatever the responses (open loop); autocannon\'s overallRate would send each connection\'s quota at the start of every second, a burst rather than a pace.',
       'Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).',
       'anything else = CPU seconds the whole machine was busy (/proc/stat) minus those of the services, PostgreSQL, RabbitMQ and the bench: other work on a shared machine; where it is large, that scenario was held back by it.',
