@@ -215,9 +215,12 @@ export const GroupPreviewView = z.object({
       groupIds: z.array(z.number().int()),
       /** `group`: the rule's template rendered once with the group; `per-alert`: the title, then each alert's text. */
       rendered: z.enum(['group', 'per-alert']),
+      /** An email rule's subject. */
+      subject: z.string().optional(),
       text: z.string(),
       failed: z.boolean(),
       error: z.string().optional(),
+      /** Where it goes: the Slack channel, the email recipients, the webhook receiver. */
       channel: z.string().optional(),
     }),
   ),

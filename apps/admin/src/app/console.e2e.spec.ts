@@ -206,6 +206,29 @@ describe('the web console in headless Chromium', () => {
     await shot('05-slack-rules');
   });
 
+  it('previews a grouped Slack rule: the ticked alert groups make one [FIRING:n] message per group key, listing its alerts', async () => {
+    await go('#/slack-rules');
+    await heading('Slack rules').waitFor();
+    await page.getByRole('link', { name: 'New Slack rule' }).click();
+    await heading('New Slack rule').waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('grouped by team');
+    await page.getByLabel(/^Group by/).fill('team');
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await heading('grouped by team').waitFor();
+    const output = page.locator('#group-preview-output');
+    // Every alert group ticked, each as its current status: HighCPU fires, OldNews resolved, both team=web.
+    await see(output, '[FIRING:1, RESOLVED:1] (team=web)');
+    await see(output, '[FIRING:1] DiskFull (team=storage)');
+    await page.getByLabel('Message for').selectOption('firing');
+    await see(output.locator('pre'), '[FIRING:2] (team=web)\n• FIRING: HighCPU on web-1: HighCPU is bad\n• FIRING: OldNews on web-2: OldNews is bad');
+    await see(output, 'team=web · 2 alerts · to #general');
+    await page.getByLabel('OldNews (web-2) · resolved').uncheck();
+    await see(output.locator('pre'), '[FIRING:1] HighCPU (team=web)\n• FIRING: HighCPU on web-1: HighCPU is bad');
+    expect(await output.locator('pre').count()).toBe(2);
+    await shot('05-slack-rule-grouped-preview');
+    await database.db.deleteFrom('slack_rules').where('name', '=', 'grouped by team').execute();
+  });
+
   it('creates a webhook rule from a preset (the preset fills the body, the preview renders its JSON) and lists it', async () => {
     const navigation = page.getByRole('navigation', { name: 'Console' });
     await navigation.getByRole('link', { name: 'Receivers' }).click();

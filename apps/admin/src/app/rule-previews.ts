@@ -6,7 +6,7 @@
 import { groupSnapshot, instanceFields, instanceSnapshot } from '@sentryhub/alert-state';
 import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, SlackRuleBody } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance, EmailRule, SlackRule } from '@sentryhub/db';
-import { composeGroupMessage, composeMessage, groupKeyOf, groupLabelsOf, renderOrFallback, templateContext, templateError } from '@sentryhub/rules';
+import { composeGroupMessage, composeMessage, groupKeyOf, groupLabelsOf, groupTitle, renderOrFallback, templateContext, templateError, usesGroupVariables } from '@sentryhub/rules';
 
 /** The templates of a rule body that must parse, with the field each one came from. */
 export function templateProblems(templates: Record<string, string | null>): { path: string; message: string }[] {
@@ -49,25 +49,39 @@ export function renderEmail(rule: EmailRule, snapshot: { group: GroupSnapshot; i
   return { subject: renderOrFallback(rule.subject_template, context, rule.name), body: renderOrFallback(rule.body_template, context, rule.name) };
 }
 
+type RuleSnapshot = { group: GroupSnapshot; instance: InstanceSnapshot };
+
+/**
+ * The snapshots bucketed by a rule's `groupBy` as the notifiers bucket them (libs/rules
+ * `groupKeyOf`): one bucket per group key, in the order the groups were given.
+ */
+export function groupBuckets(groupBy: readonly string[], snapshots: readonly RuleSnapshot[]): [string, RuleSnapshot[]][] {
+  const buckets = new Map<string, RuleSnapshot[]>();
+  for (const snapshot of snapshots) {
+    const key = groupKeyOf(groupBy, snapshot.group.labels) ?? '';
+    buckets.set(key, [...(buckets.get(key) ?? []), snapshot]);
+  }
+  return [...buckets];
+}
+
+/** One alert of a group message, as its row tells it: firing or resolved (`kind`, else its group's status). */
+export function entryOf(snapshot: RuleSnapshot, kind: 'firing' | 'resolved' | undefined, text: string) {
+  const status = kind ?? snapshot.group.status;
+  return { status, labels: snapshot.group.labels, annotations: snapshot.instance.annotations, startsAt: snapshot.instance.startsAt, endsAt: status === 'resolved' ? snapshot.instance.endsAt : null, text };
+}
+
 /**
  * A grouped Slack rule's messages for several groups, as the slack-notifier's group flush makes
  * them (libs/rules `composeGroupMessage`): the groups bucketed by the rule's `groupBy`, each
  * bucket one message, each alert as firing or resolved (`kind`, else its group's status).
  */
-export function renderSlackGroups(rule: SlackRule, snapshots: { group: GroupSnapshot; instance: InstanceSnapshot }[], kind: 'firing' | 'resolved' | undefined, defaultChannel: string) {
-  if (!rule.group_by) return { error: `slack rule ${rule.id} has no groupBy: each alert is its own message (use /preview)` };
-  const buckets = new Map<string, { group: GroupSnapshot; instance: InstanceSnapshot }[]>();
-  for (const snapshot of snapshots) {
-    const key = groupKeyOf(rule.group_by, snapshot.group.labels) ?? '';
-    buckets.set(key, [...(buckets.get(key) ?? []), snapshot]);
-  }
+export function renderSlackGroups(rule: SlackRule & { group_by: string[] }, snapshots: RuleSnapshot[], kind: 'firing' | 'resolved' | undefined, defaultChannel: string) {
   const template = { ruleName: rule.name, source: rule.message_template, resolvedSource: rule.resolved_message_template, escape: 'slack' as const };
   return {
-    messages: [...buckets].map(([groupKey, members]) => {
+    messages: groupBuckets(rule.group_by, snapshots).map(([groupKey, members]) => {
       const alerts = members.map((snapshot) => {
-        const status = kind ?? snapshot.group.status;
-        const message = renderSlack(rule, snapshot, status, defaultChannel);
-        return { message, entry: { status, labels: snapshot.group.labels, annotations: snapshot.instance.annotations, startsAt: snapshot.instance.startsAt, endsAt: status === 'resolved' ? snapshot.instance.endsAt : null, text: message.text } };
+        const message = renderSlack(rule, snapshot, kind ?? snapshot.group.status, defaultChannel);
+        return { message, entry: entryOf(snapshot, kind, message.text) };
       });
       const composed = composeGroupMessage(groupKey, alerts.map((alert) => alert.entry), template);
       return {
@@ -79,6 +93,34 @@ export function renderSlackGroups(rule: SlackRule, snapshots: { group: GroupSnap
         failed: composed.templateError !== null,
         ...(composed.templateError === null ? {} : { error: composed.templateError }),
         channel: alerts[0]?.message.channel ?? defaultChannel,
+      };
+    }),
+  };
+}
+
+/**
+ * A grouped email rule's emails for several groups, as the email-notifier's group flush makes
+ * them: the body template as a group template (rendered once with the group) or the title, then
+ * each alert's own body; the subject a group template too, else the title
+ * (`[FIRING:3] HighCPU (team=ops)`).
+ */
+export function renderEmailGroups(rule: EmailRule & { group_by: string[] }, snapshots: RuleSnapshot[], kind: 'firing' | 'resolved' | undefined) {
+  return {
+    messages: groupBuckets(rule.group_by, snapshots).map(([groupKey, members]) => {
+      const entries = members.map((snapshot) => entryOf(snapshot, kind, renderEmail(rule, snapshot, kind ?? snapshot.group.status).body.text));
+      const body = composeGroupMessage(groupKey, entries, { ruleName: rule.name, source: rule.body_template });
+      const subject = usesGroupVariables(rule.subject_template) ? composeGroupMessage(groupKey, entries, { ruleName: rule.name, source: rule.subject_template }) : null;
+      const error = body.templateError ?? subject?.templateError ?? null;
+      return {
+        groupKey,
+        groupLabels: groupLabelsOf(groupKey),
+        groupIds: members.map((snapshot) => snapshot.group.id),
+        rendered: body.rendered,
+        subject: (subject && subject.templateError === null ? subject.text : groupTitle(body.context)).replace(/[\r\n]+/g, ' ').slice(0, 300),
+        text: body.text,
+        failed: error !== null,
+        ...(error === null ? {} : { error }),
+        channel: rule.recipients.join(', '),
       };
     }),
   };

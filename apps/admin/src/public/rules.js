@@ -429,14 +429,67 @@ export function ruleForm(kind) {
     if (kind === 'webhook') form.addEventListener('change', runPreview);
     runPreview();
 
+    const grouped = rule?.groupBy?.length && groups.length ? groupedPreview(k, rule, groups, () => kindSelect.querySelector('select').value) : null;
+    if (grouped) kindSelect.addEventListener('change', grouped.run);
+
     return [
       ...pageHead(rule ? rule.name : `New ${k.one}`, {
         crumbs: [{ label: k.title, href: `#/${k.path}` }, { label: rule ? `#${rule.id}` : 'new' }],
         actions: rule ? [rule.isActive ? badge('active') : badge('inactive'), h('span', { class: 'hint' }, 'updated ', when(rule.updatedAt, { relative: false }))] : null,
       }),
-      h('div', { class: 'grid-form' }, form, h('aside', { class: 'stack sticky', 'aria-label': 'Preview' }, previewForm)),
+      h('div', { class: 'grid-form' }, form, h('aside', { class: 'stack sticky', 'aria-label': 'Preview' }, previewForm, grouped?.panel)),
     ];
   };
+}
+
+/**
+ * A grouped rule's preview (POST /<kind>-rules/{id}/group-preview): the alert groups ticked are
+ * bucketed by the rule's groupBy, one message per bucket, as the notifier's group flush sends it.
+ */
+function groupedPreview(k, rule, groups, previewKind) {
+  const out = h('div', { 'aria-live': 'polite', id: 'group-preview-output' });
+  const boxes = groups.slice(0, 100).map((g) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'groupIds', value: String(g.id), checked: true }), `${g.name}${g.instance ? ` (${g.instance})` : ''} · ${g.status}`));
+  const form = h(
+    'form',
+    { class: 'panel', 'aria-labelledby': 'group-preview-title' },
+    h('h2', { id: 'group-preview-title' }, 'Grouped message'),
+    h('p', { class: 'hint' }, `The saved rule groups by ${rule.groupBy.join(', ')}: the alert groups ticked make one message per group, as the notifier sends it after groupWait.`),
+    h('fieldset', { class: 'field' }, h('legend', {}, 'Alert groups in the message'), boxes),
+    out,
+  );
+  form.addEventListener('submit', (event) => event.preventDefault());
+  let runs = 0;
+  async function run() {
+    const run = ++runs;
+    const groupIds = [...form.querySelectorAll('input[name="groupIds"]:checked')].map((box) => Number(box.value));
+    if (groupIds.length === 0) {
+      out.replaceChildren(h('p', { class: 'hint' }, 'Tick at least one alert group.'));
+      return;
+    }
+    out.replaceChildren(h('p', { class: 'loading' }, 'Rendering…'));
+    try {
+      const kind = previewKind();
+      const result = await api.post(`/${k.path}/${rule.id}/group-preview`, { groupIds, ...(kind ? { kind } : {}) });
+      if (run !== runs) return;
+      out.replaceChildren(
+        ...result.messages.map((message) =>
+          h(
+            'div',
+            { class: 'group-message' },
+            message.failed ? h('div', { class: 'notice notice-danger', role: 'alert' }, h('p', {}, `The group template failed: ${message.error ?? 'unknown error'}.`)) : null,
+            h('p', { class: 'hint' }, `${Object.entries(message.groupLabels).map(([name, value]) => `${name}=${value}`).join(', ') || 'no group labels'} · ${message.groupIds.length} alert${message.groupIds.length === 1 ? '' : 's'}${message.channel ? ` · to ${message.channel}` : ''}:`),
+            h('pre', { class: k.path === 'slack-rules' ? 'output slack' : 'output' }, message.subject === undefined ? (k.path === 'webhook-rules' ? prettyJson(message.text) : message.text) : [h('strong', {}, `Subject: ${message.subject}`), '\n\n', message.text]),
+          ),
+        ),
+      );
+    } catch (error) {
+      if (run !== runs) return;
+      out.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error.message));
+    }
+  }
+  form.addEventListener('change', run);
+  run();
+  return { panel: form, run };
 }
 
 function previewView(kind, rule, result, why) {

@@ -23,6 +23,7 @@ export interface RuleRowCommon {
   id: number;
   name: string;
   match_criteria: unknown;
+  group_by: string[] | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -82,10 +83,10 @@ export interface RuleKindRoutes<Body extends RuleBodyCommon, Row extends RuleRow
   /** Renders a rule (stored, or a draft with id 0) for a group as the notifier would. */
   preview(rule: Row, snapshot: Snapshot, kind: AlertKind): RenderedPreview;
   /**
-   * A grouped rule's messages for several groups, as its group messages would be (one per group
-   * key), or the refusal (no `groupBy`); absent: the kind has no grouped preview.
+   * A grouped rule's messages for several groups, as its notifier's group flush would make them
+   * (one per group key); called for a rule with `groupBy` only. Absent: the kind has no grouped preview.
    */
-  groupPreview?(rule: Row, snapshots: Snapshot[], kind: AlertKind | undefined): z.infer<typeof GroupPreviewView> | Refusal;
+  groupPreview?(rule: Row & { group_by: string[] }, snapshots: Snapshot[], kind: AlertKind | undefined): z.infer<typeof GroupPreviewView>;
   /** Whether `POST /<path>/preview` previews a rule not saved yet (the console's live preview). */
   draftPreview: boolean;
   test: {
@@ -224,14 +225,15 @@ export function registerRuleKind<Body extends RuleBodyCommon, Row extends RuleRo
     routes.post(`${base}/:id/group-preview`, { config: { role: 'editor' }, schema: { params: IdParams, body: GroupPreviewBody, response: { 200: GroupPreviewView, ...errors } } }, async (request, reply) => {
       const rule = await find(request.params.id);
       if (!rule) return reply.code(404).send(notFound(request.params.id));
+      const groupBy = rule.group_by;
+      if (!groupBy) return reply.code(400).send({ error: `${kind.noun} ${rule.id} has no groupBy: each alert is its own message (use /preview)` });
       const snapshots: Snapshot[] = [];
       for (const groupId of new Set(request.body.groupIds)) {
         const snapshot = await snapshotFor(db, groupId);
         if (!snapshot) return reply.code(404).send(groupNotFound(groupId));
         snapshots.push(snapshot);
       }
-      const preview = groupPreview(rule, snapshots, request.body.kind);
-      return 'error' in preview ? reply.code(400).send(preview) : preview;
+      return groupPreview({ ...rule, group_by: groupBy }, snapshots, request.body.kind);
     });
   }
 

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
-import { emailTemplates, renderEmail, renderSlack, renderSlackGroups, slackTemplates, templateProblems } from '../rule-previews';
+import { emailTemplates, renderEmail, renderEmailGroups, renderSlack, renderSlackGroups, slackTemplates, templateProblems } from '../rule-previews';
 import type { SlackTester } from '../slack-test-sender';
 import { emailRuleView, slackRuleView } from '../views';
 import { registerRuleKind, templateRefusal, type RuleKindRoutes } from './rule-routes';
@@ -92,6 +92,7 @@ function emailRules(db: Kysely<Database>): RuleKindRoutes<EmailRuleBody, EmailRu
       const failure = subject.failed ? subject : body.failed ? body : null;
       return { subject: subject.text, text: body.text, failed: failure !== null, ...(failure?.failed ? { error: failure.error } : {}) };
     },
+    groupPreview: renderEmailGroups,
     draftPreview: true,
     test: {
       response: { 202: z.object({ emailId: z.number().int(), recipients: z.array(z.string()), subject: z.string() }) },

@@ -1,11 +1,13 @@
 import { ErrorResponse, ReceiversView, WebhookRuleBody, WebhookRuleView, WebhookTestView } from '@sentryhub/contracts';
 import type { Database, WebhookRule } from '@sentryhub/db';
 import {
+  groupLabelsOf,
   renderWebhookBody,
   sampleWebhookSnapshots,
   WEBHOOK_PRESET_IDS,
   WEBHOOK_PRESETS,
   webhookContext,
+  webhookGroupContext,
   webhookRuleProblems,
   webhookTemplateOf,
   withReceiverParams,
@@ -16,6 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { AuditTrail } from '../audit';
+import { entryOf, groupBuckets } from '../rule-previews';
 import { webhookRuleView } from '../views';
 import { registerRuleKind, type AlertKind, type RuleKindRoutes, type Snapshot } from './rule-routes';
 import { commonColumns } from './rules';
@@ -84,6 +87,29 @@ export async function webhookRuleRoutes(app: FastifyInstance, { db, audit, recei
       const rendered = render(rule, snapshot, alertKind);
       return rendered.ok ? { text: rendered.body, failed: false, channel: rule.receiver } : { text: '', failed: true, error: rendered.error, channel: rule.receiver };
     },
+    // One body per group key, rendered with the group context as the webhook-notifier's group flush does.
+    groupPreview: (rule, snapshots, alertKind) => ({
+      messages: groupBuckets(rule.group_by, snapshots).map(([groupKey, members]) => {
+        const source = webhookTemplateOf({ bodyTemplate: rule.body_template, preset: rule.preset });
+        const entries = members.map((snapshot) => {
+          const status = entryOf(snapshot, alertKind, '').status;
+          return { group: snapshot.group, instance: { ...snapshot.instance, status, endsAt: status === 'firing' ? null : snapshot.instance.endsAt } };
+        });
+        const receiver = { name: rule.receiver, params: paramNames.get(rule.receiver) ?? [] };
+        const rendered: WebhookRender =
+          source === null ? { ok: false, error: `rule has neither a body template nor a known preset ("${rule.preset ?? ''}")` } : renderWebhookBody(source, webhookGroupContext(rule.id, groupKey, entries, receiver, { externalUrl }));
+        return {
+          groupKey,
+          groupLabels: groupLabelsOf(groupKey),
+          groupIds: members.map((snapshot) => snapshot.group.id),
+          rendered: 'group' as const,
+          text: rendered.ok ? rendered.body : '',
+          failed: !rendered.ok,
+          ...(rendered.ok ? {} : { error: rendered.error }),
+          channel: rule.receiver,
+        };
+      }),
+    }),
     draftPreview: true,
     test: {
       response: { 200: WebhookTestView, 502: ErrorResponse, 503: ErrorResponse },
