@@ -11,7 +11,7 @@ export function startHousekeeping(queue: EmailQueue, retentionDays: number, logg
       (error: unknown) => logger.warn({ err: error }, 'email housekeeping failed; will retry'),
     );
   void run();
-  const timer = setInterval(run, intervalMs);
+  const timer = setInterval(() => void run(), intervalMs);
   timer.unref();
   return () => clearInterval(timer);
 }
