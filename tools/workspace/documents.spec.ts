@@ -22,6 +22,8 @@ const directories = new Set(files.flatMap((path) => path.split('/').slice(0, -1)
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 const DOCUMENTS = ['README.md', ...files.filter((path) => /^docs\/[^/]+\.md$/.test(path)).sort()];
+/** The README of each project: their links are checked too. */
+const PROJECT_READMES = files.filter((path) => /^(apps|libs|tools)\/[^/]+\/README\.md$/.test(path)).sort();
 const readme = read('README.md');
 
 /** The text of a Markdown file without its fenced code blocks (links and headings in code are not links and headings). */
@@ -126,9 +128,9 @@ describe('README.md', () => {
 });
 
 describe('README.md and docs/*.md', () => {
-  it('link only files that exist, and headings that exist', () => {
+  it('link only files that exist, and headings that exist (the projects\' READMEs too)', () => {
     const problems: string[] = [];
-    for (const document of DOCUMENTS) {
+    for (const document of [...DOCUMENTS, ...PROJECT_READMES]) {
       for (const match of prose(read(document)).matchAll(/\]\(([^)\s]+)\)/g)) {
         const target = match[1] ?? '';
         if (/^[a-z]+:/.test(target)) continue;
