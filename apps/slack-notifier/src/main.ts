@@ -1,6 +1,6 @@
 import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, isDatabaseUnavailable, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
-import { runWorker, subscribe } from '@sentryhub/messaging';
+import { createDb, groupDeadLetterPublisher, isDatabaseUnavailable, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
+import { runWorker, subscribe, type Messaging } from '@sentryhub/messaging';
 import { loadConfig } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { SlackNotifierConfig } from './app/config';
@@ -11,6 +11,8 @@ const config = loadConfig(SlackNotifierConfig);
 const slack = createSlackSender({ endpoint: config.SLACK_INTERNAL_ENDPOINT, timeoutMs: config.SLACK_TIMEOUT_MS });
 let db: Kysely<Database>;
 let handler: ReturnType<typeof alertProcessedHandler>;
+/** The broker connection, once the worker has it: a group's message that was never taken is dead-lettered through it. */
+let broker: Messaging | null = null;
 
 await runWorker({
   name: 'slack-notifier',
@@ -30,6 +32,8 @@ await runWorker({
       maxPerSecond: config.SLACK_MAX_PER_SECOND,
       maxPendingChanges: config.NOTIFIER_MAX_PENDING_CHANGES,
       logger,
+      retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
+      deadLetter: groupDeadLetterPublisher(() => broker, QUEUES.slackNotifierAlertsProcessed),
     });
     // Repeats, escalations and held-back firings: timers in PostgreSQL, shared by the replicas.
     const timers = timerLoop({ db, notifier: 'slack', handle: handler.handleTimer, logger });
@@ -40,14 +44,17 @@ await runWorker({
       { name: 'database', run: () => (stopWatching(), db.destroy()) },
     ];
   },
-  subscribe: async ({ messaging, logger }) => [
-    await subscribe(messaging, {
-      queue: QUEUES.slackNotifierAlertsProcessed,
-      parse: (json) => AlertProcessed.safeParse(json),
-      // A database outage waits (outage retry queue) without using up the message's retries.
-      dependencyUnavailable: isDatabaseUnavailable,
-      handler,
-      logger,
-    }),
-  ],
+  subscribe: async ({ messaging, logger }) => {
+    broker = messaging;
+    return [
+      await subscribe(messaging, {
+        queue: QUEUES.slackNotifierAlertsProcessed,
+        parse: (json) => AlertProcessed.safeParse(json),
+        // A database outage waits (outage retry queue) without using up the message's retries.
+        dependencyUnavailable: isDatabaseUnavailable,
+        handler,
+        logger,
+      }),
+    ];
+  },
 });

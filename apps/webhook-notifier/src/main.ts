@@ -1,6 +1,6 @@
 import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, isDatabaseUnavailable, ruleRepository, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
-import { runWorker, subscribe } from '@sentryhub/messaging';
+import { createDb, groupDeadLetterPublisher, isDatabaseUnavailable, ruleRepository, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
+import { runWorker, subscribe, type Messaging } from '@sentryhub/messaging';
 import { createWebhookClient, loadConfig, readWebhookReceivers, resolveWebhookReceivers, WebhookReceiversError, type WebhookReceiver } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { WebhookNotifierConfig } from './app/config';
@@ -23,6 +23,8 @@ const receivers = loadReceivers();
 const client = createWebhookClient(receivers);
 let db: Kysely<Database>;
 let handler: ReturnType<typeof alertProcessedHandler>;
+/** The broker connection, once the worker has it: a group's message that was never taken is dead-lettered through it. */
+let broker: Messaging | null = null;
 
 await runWorker({
   name: 'webhook-notifier',
@@ -38,7 +40,7 @@ await runWorker({
       onInvalid: (kind, rule, problem) => logger.warn({ kind, ruleId: rule.id, rule: rule.name, problem }, 'stored rule does not validate; ignored'),
     });
     const stopWatching = await watchDatabase(db, readiness, logger);
-    handler = alertProcessedHandler({ db, rules, client, receivers, registry, externalUrl: config.WEBHOOK_EXTERNAL_URL, logger });
+    handler = alertProcessedHandler({ db, rules, client, receivers, registry, externalUrl: config.WEBHOOK_EXTERNAL_URL, logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, deadLetter: groupDeadLetterPublisher(() => broker, QUEUES.webhookNotifierAlertsProcessed) });
     // Repeats, escalations and held-back firings: timers in PostgreSQL, shared by the replicas.
     const timers = timerLoop({ db, notifier: 'webhook', handle: handler.handleTimer, logger });
     timers.start();
@@ -48,14 +50,17 @@ await runWorker({
       { name: 'database', run: () => (stopWatching(), db.destroy()) },
     ];
   },
-  subscribe: async ({ messaging, logger }) => [
-    await subscribe(messaging, {
-      queue: QUEUES.webhookNotifierAlertsProcessed,
-      parse: (json) => AlertProcessed.safeParse(json),
-      // A database outage waits (outage retry queue) without using up the message's retries.
-      dependencyUnavailable: isDatabaseUnavailable,
-      handler,
-      logger,
-    }),
-  ],
+  subscribe: async ({ messaging, logger }) => {
+    broker = messaging;
+    return [
+      await subscribe(messaging, {
+        queue: QUEUES.webhookNotifierAlertsProcessed,
+        parse: (json) => AlertProcessed.safeParse(json),
+        // A database outage waits (outage retry queue) without using up the message's retries.
+        dependencyUnavailable: isDatabaseUnavailable,
+        handler,
+        logger,
+      }),
+    ];
+  },
 });

@@ -25,6 +25,8 @@ export interface PolicyRule extends MatchableRule {
   /** A rule of the same kind whose receiver is told too after `escalateAfterMs`, if the episode still fires unacknowledged. */
   escalateTo?: number | null;
   escalateAfterMs?: number | null;
+  /** Alertmanager's `group_by`: one message per group key; its repeats are the group's (`timersFor`). Null or absent: per alert. */
+  groupBy?: readonly string[] | null;
 }
 
 /** One rule as the search saw it, in the order it was tried. */
@@ -240,19 +242,30 @@ export interface PolicyTimer {
   dueAt: Date;
   /** The repeat to send when it is due (1 for the first); 0 for other kinds. */
   sequence: number;
+  /**
+   * A grouped rule's repeat is its group's, not the alert's: one timer per (rule, group key),
+   * which tells the group's still-firing alerts in one message (Alertmanager's `repeat_interval`).
+   */
+  groupKey?: string;
 }
 
 /** How often a held-back firing is looked at again, at least, unless told otherwise. */
 export const DEFAULT_HELD_RECHECK_MS = 30_000;
 
-/** The timers a decision asks for: a told firing starts its repeats and escalation, a held-back one waits for its end. */
-export function timersFor<R extends PolicyRule>(decision: Decision<R>, kind: NotificationKind | 'repeat' | 'escalation', now: Date, recheckMs = DEFAULT_HELD_RECHECK_MS): PolicyTimer[] {
+/**
+ * The timers a decision asks for: a told firing starts its repeats and escalation, a held-back
+ * one waits for its end. The repeat of a grouped rule (`groupBy`) is its group's (`groupKey`:
+ * one per rule and group key, whichever alert of the group started it); `labels` (the alert's)
+ * give the key.
+ */
+export function timersFor<R extends PolicyRule>(decision: Decision<R>, kind: NotificationKind | 'repeat' | 'escalation', now: Date, recheckMs = DEFAULT_HELD_RECHECK_MS, labels: LabelSet = {}): PolicyTimer[] {
   if (kind !== 'firing') return [];
   const { rule } = decision;
   const at = (ms: number) => new Date(now.getTime() + ms);
   if (decision.action === 'send') {
     const timers: PolicyTimer[] = [];
-    if (rule.repeatIntervalMs) timers.push({ kind: 'repeat', ruleId: rule.id, dueAt: at(rule.repeatIntervalMs), sequence: 1 });
+    const groupKey = groupKeyOf(rule.groupBy, labels);
+    if (rule.repeatIntervalMs) timers.push({ kind: 'repeat', ruleId: rule.id, dueAt: at(rule.repeatIntervalMs), sequence: 1, ...(groupKey === null ? {} : { groupKey }) });
     if (rule.escalateTo != null && rule.escalateAfterMs != null) timers.push({ kind: 'escalation', ruleId: rule.id, dueAt: at(rule.escalateAfterMs), sequence: 0 });
     return timers;
   }

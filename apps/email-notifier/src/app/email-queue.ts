@@ -35,13 +35,14 @@ export function emailQueue(db: Kysely<Database>) {
     },
 
     /**
-     * An inhibited firing email whose inhibition no longer holds becomes `pending` (due now);
-     * true when there was one to release.
+     * An inhibited firing email whose inhibition no longer holds becomes `pending` (due now), or,
+     * with a `groupKey` (a grouped rule), `grouped`: it waits for its group's next email; true
+     * when there was one to release.
      */
-    async releaseInhibited(instanceId: number, ruleId: number): Promise<boolean> {
+    async releaseInhibited(instanceId: number, ruleId: number, groupKey: string | null = null): Promise<boolean> {
       const result = await db
         .updateTable('email_queue')
-        .set({ status: 'pending', last_error: null, inhibited_by_group_id: null, next_attempt_at: new Date(), updated_at: new Date() })
+        .set({ status: groupKey === null ? 'pending' : 'grouped', group_key: groupKey, last_error: null, inhibited_by_group_id: null, next_attempt_at: new Date(), updated_at: new Date() })
         .where('instance_id', '=', instanceId)
         .where('rule_id', '=', ruleId)
         .where('kind', '=', 'firing')
@@ -56,16 +57,29 @@ export function emailQueue(db: Kysely<Database>) {
      * SKIP LOCKED), lets `compose` make one email of them, and in the same transaction queues it
      * (`pending`, kind `group`, the group's key) and marks them `completed` with its id: two
      * replicas, or a crash at any point, neither lose nor double a group's email. Null when no
-     * row waits (or another replica holds them).
+     * row waits (or another replica holds them). `changes`: what fired and resolved since the
+     * group's last email (its flush); `repeats`: the group's repeat rows (its repeat timer).
      */
     async flushGroup(
       ruleId: number,
       groupKey: string,
       limit: number,
       compose: (rows: EmailQueueRow[]) => Promise<{ recipients: string[]; subject: string; text: string; html: string }>,
+      which: 'changes' | 'repeats' = 'changes',
     ): Promise<{ emailId: number; rows: EmailQueueRow[] } | null> {
       return db.transaction().execute(async (trx) => {
-        const rows = await trx.selectFrom('email_queue').selectAll().where('rule_id', '=', ruleId).where('group_key', '=', groupKey).where('status', '=', 'grouped').orderBy('id').limit(limit).forUpdate().skipLocked().execute();
+        const rows = await trx
+          .selectFrom('email_queue')
+          .selectAll()
+          .where('rule_id', '=', ruleId)
+          .where('group_key', '=', groupKey)
+          .where('status', '=', 'grouped')
+          .where('kind', which === 'repeats' ? '=' : '<>', 'repeat')
+          .orderBy('id')
+          .limit(limit)
+          .forUpdate()
+          .skipLocked()
+          .execute();
         if (rows.length === 0) return null;
         const email = await compose(rows);
         const { id } = await trx
@@ -76,6 +90,28 @@ export function emailQueue(db: Kysely<Database>) {
         await trx.updateTable('email_queue').set({ status: 'completed', group_email_id: id, updated_at: new Date() }).where('id', 'in', rows.map((row) => row.id)).execute();
         return { emailId: id, rows };
       });
+    },
+
+    /**
+     * The instances whose firing this grouped rule put in one of the group's emails and that
+     * still fire (the group's newest episode, not resolved), oldest first, at most `limit`: what
+     * the group's repeat tells again.
+     */
+    async firingsToldInGroup(ruleId: number, groupKey: string, limit: number): Promise<number[]> {
+      const rows = await db
+        .selectFrom('email_queue as e')
+        .innerJoin('alert_instances as i', 'i.id', 'e.instance_id')
+        .select('i.id')
+        .where('e.rule_id', '=', ruleId)
+        .where('e.group_key', '=', groupKey)
+        .where('e.kind', '=', 'firing')
+        .where('e.status', '=', 'completed')
+        .where('i.status', '=', 'firing')
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('alert_instances as newer').select('newer.id').whereRef('newer.group_id', '=', 'i.group_id').whereRef('newer.id', '>', 'i.id'))))
+        .orderBy('i.id')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => row.id);
     },
 
     /** Whether the firing email of this episode went out (its resolved is then always sent). */

@@ -61,7 +61,7 @@ export function alertProcessedHandler(deps: EnqueueDeps) {
     const kind = change.instance.status;
     if (decision.action === 'skip') return 'not_sent_resolved';
     // Repeats and escalation of a told firing; the end of what holds a held-back one (idempotent).
-    await scheduleEmailTimers(deps.db, decision, { groupId: change.group.id, instanceId: change.instance.id, kind }, deps.heldRecheckMs);
+    await scheduleEmailTimers(deps.db, decision, { groupId: change.group.id, instanceId: change.instance.id, kind, labels: change.group.labels }, deps.heldRecheckMs);
     // Silenced groups are not notified (no row), except the resolution of an episode whose firing went out.
     if (decision.action === 'suppressed') return 'silenced';
     const email = composeEmail(rule.row, change);

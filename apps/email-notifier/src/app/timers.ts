@@ -1,6 +1,6 @@
-import { dueTimerHandler, readEpisodes, timerRepo, type DueTimerTell, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
+import { dueTimerHandler, readEpisodes, timerRepo, type DueGroupRepeat, type DueTimerTell, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { DEFAULT_HELD_RECHECK_MS, timerPolicy, timersFor, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import { DEFAULT_HELD_RECHECK_MS, groupKeyOf, timerPolicy, timersFor, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import { composeEmail, composeGroupEmail } from './compose-email';
 import type { EmailQueue, QueuedEmail } from './email-queue';
@@ -25,8 +25,13 @@ export interface EmailTimerDeps {
 }
 
 /** Schedules the timers a decision asks for (idempotent). */
-export async function scheduleEmailTimers(db: Kysely<Database>, decision: Decision<StoredEmailRule>, change: { groupId: number; instanceId: number; kind: 'firing' | 'resolved' }, recheckMs = DEFAULT_HELD_RECHECK_MS): Promise<void> {
-  await timerRepo(db).scheduleAll('email', timersFor(decision, change.kind, new Date(), recheckMs), change);
+export async function scheduleEmailTimers(
+  db: Kysely<Database>,
+  decision: Decision<StoredEmailRule>,
+  change: { groupId: number; instanceId: number; kind: 'firing' | 'resolved'; labels: Record<string, string> },
+  recheckMs = DEFAULT_HELD_RECHECK_MS,
+): Promise<void> {
+  await timerRepo(db).scheduleAll('email', timersFor(decision, change.kind, new Date(), recheckMs, change.labels), change);
 }
 
 /** A group's emails wait for its flush: at `groupWait` after the first, at `groupInterval` after an email (the timer exists then). */
@@ -47,30 +52,53 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
    * after `groupInterval`; a flush that finds nothing ends the group's timer.
    */
   async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
-    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
     const rule = (await deps.rules.activeEmailRules()).find((candidate) => candidate.id === timer.rule_id);
-    const flushed = await deps.queue.flushGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_EMAIL, async (rows) => {
-      const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id ?? 0));
-      const entries = rows.map((row) => {
-        const change = row.instance_id === null ? undefined : episodes.get(row.instance_id)?.change;
-        return {
-          status: row.kind === 'resolved' ? ('resolved' as const) : ('firing' as const),
-          labels: change?.group.labels ?? {},
-          annotations: change?.instance.annotations ?? {},
-          startsAt: change?.instance.startsAt ?? row.created_at.toISOString(),
-          endsAt: row.kind === 'resolved' ? (change?.instance.endsAt ?? null) : null,
-          text: row.body_text,
-        };
-      });
-      // A rule deleted meanwhile: its templates are gone; the email lists each alert's own body.
-      const email = composeGroupEmail(rule?.row ?? { name: `#${timer.rule_id}`, subject_template: '', body_template: '' }, timer.group_key, entries);
-      if (email.templateError !== null) log.warn({ templateError: email.templateError }, 'group template failed to render; the group email lists each alert instead');
-      return { recipients: rule?.recipients ?? rows[0]?.recipients ?? [], subject: email.subject, text: email.text, html: email.html };
-    });
+    const flushed = await queueGroupEmail(timer, rule, 'changes');
     if (!flushed) return { action: 'done' };
-    deps.wake();
-    log.info({ emailId: flushed.emailId, alerts: flushed.rows.length }, 'group email queued');
     return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
+  }
+
+  /** One email of the group's waiting rows (`changes` or `repeats`), queued; false when none waits. */
+  async function queueGroupEmail(timer: NotificationTimer, rule: StoredEmailRule | undefined, which: 'changes' | 'repeats'): Promise<boolean> {
+    const log = deps.logger.child({ timerId: timer.id, timer: timer.kind, ruleId: timer.rule_id, groupKey: timer.group_key });
+    const flushed = await deps.queue.flushGroup(
+      timer.rule_id,
+      timer.group_key,
+      MAX_ALERTS_PER_GROUP_EMAIL,
+      async (rows) => {
+        const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id ?? 0));
+        const entries = rows.map((row) => {
+          const change = row.instance_id === null ? undefined : episodes.get(row.instance_id)?.change;
+          return {
+            status: row.kind === 'resolved' ? ('resolved' as const) : ('firing' as const),
+            labels: change?.group.labels ?? {},
+            annotations: change?.instance.annotations ?? {},
+            startsAt: change?.instance.startsAt ?? row.created_at.toISOString(),
+            endsAt: row.kind === 'resolved' ? (change?.instance.endsAt ?? null) : null,
+            text: row.body_text,
+          };
+        });
+        // A rule deleted meanwhile: its templates are gone; the email lists each alert's own body.
+        const email = composeGroupEmail(rule?.row ?? { name: `#${timer.rule_id}`, subject_template: '', body_template: '' }, timer.group_key, entries);
+        if (email.templateError !== null) log.warn({ templateError: email.templateError }, 'group template failed to render; the group email lists each alert instead');
+        return { recipients: rule?.recipients ?? rows[0]?.recipients ?? [], subject: email.subject, text: email.text, html: email.html };
+      },
+      which,
+    );
+    if (!flushed) return false;
+    deps.wake();
+    log.info({ emailId: flushed.emailId, alerts: flushed.rows.length }, which === 'repeats' ? 'group still firing: repeat email queued' : 'group email queued');
+    return true;
+  }
+
+  /** A grouped rule's repeat (libs/db `dueTimerHandler` decides which alerts): each alert's `repeat` row, waiting in the group, then one email of them. */
+  async function tellGroupRepeat(due: DueGroupRepeat<StoredEmailRule>, _log: Logger, timer: NotificationTimer): Promise<void> {
+    for (const change of due.changes) {
+      const email = composeEmail(due.rule.row, change);
+      await deps.queue.enqueue({ ruleId: due.rule.id, groupId: change.group.id, instanceId: change.instance.id, kind: 'repeat', sequence: due.sequence, recipients: due.rule.recipients, subject: email.subject, text: email.text, html: email.html, groupKey: due.groupKey });
+    }
+    // Every waiting repeat row of the group (a try that died after queueing them included).
+    await queueGroupEmail(timer, due.rule, 'repeats');
   }
 
   const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredEmailRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
@@ -86,11 +114,14 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
 
     switch (kind) {
       case 'silence_end': {
-        const released = await deps.queue.releaseInhibited(change.instance.id, rule.id);
-        const queued = released || (await queue(emailFor(rule, 'firing', 0)));
-        if (released) deps.wake();
-        log.info({ queued }, 'held-back firing queued: nothing holds it any more');
-        await scheduleEmailTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing' }, recheckMs);
+        // A grouped rule's email waits in its group for the group's next email.
+        const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
+        const released = await deps.queue.releaseInhibited(change.instance.id, rule.id, groupKey);
+        const queued = released || (await queue({ ...emailFor(rule, 'firing', 0), groupKey }));
+        if (groupKey !== null) await scheduleEmailGroupFlush(deps.db, rule, groupKey);
+        else if (released) deps.wake();
+        log.info({ queued, grouped: groupKey !== null }, groupKey === null ? 'held-back firing queued: nothing holds it any more' : "held-back firing joins its group's next email: nothing holds it any more");
+        await scheduleEmailTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels }, recheckMs);
         return { action: 'done' };
       }
       case 'repeat': {
@@ -117,5 +148,6 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
     logger: deps.logger,
     flushGroup,
     tell,
+    groupRepeat: { firingsTold: (ruleId, groupKey, limit) => deps.queue.firingsToldInGroup(ruleId, groupKey, limit), limit: MAX_ALERTS_PER_GROUP_EMAIL, tell: tellGroupRepeat },
   });
 }

@@ -1,5 +1,5 @@
 import type { AlertProcessed } from '@sentryhub/contracts';
-import { ruleRepository, type Database } from '@sentryhub/db';
+import { ruleRepository, type Database, type GroupDeadLetter } from '@sentryhub/db';
 import type { HandlerContext } from '@sentryhub/messaging';
 import { createLogger, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
@@ -28,6 +28,10 @@ export interface AlertProcessedHandlerOptions {
   logger?: Logger;
   /** How often a held-back firing (silence, inhibition) is looked at again, at least; 30 s when not given. */
   heldRecheckMs?: number;
+  /** The delays between the tries of a group's message that Slack did not take (MESSAGE_RETRY_DELAYS_MS). */
+  retryDelaysMs?: readonly number[];
+  /** Where a group's message that Slack never took is dead-lettered. */
+  deadLetter?: GroupDeadLetter;
 }
 
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
@@ -90,6 +94,8 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     defaultChannel: options.defaultChannel,
     logger: options.logger ?? createLogger('slack-notifier', 'silent'),
     ...(options.heldRecheckMs === undefined ? {} : { recheckMs: options.heldRecheckMs }),
+    ...(options.retryDelaysMs === undefined ? {} : { retryDelaysMs: options.retryDelaysMs }),
+    ...(options.deadLetter === undefined ? {} : { deadLetter: options.deadLetter }),
   });
   return Object.assign(handler, { handleTimer });
 

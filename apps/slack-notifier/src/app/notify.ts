@@ -93,7 +93,7 @@ async function prepareDecision(deps: NotifyDeps, change: AlertChange, decision: 
   };
 
   // Timers first (idempotent): a crash after them leaves the notice to the timer, never lost.
-  const timerFor = { groupId: change.group.id, instanceId: change.instance.id, kind };
+  const timerFor = { groupId: change.group.id, instanceId: change.instance.id, kind, labels: change.group.labels };
   if (decision.action === 'suppressed' || decision.action === 'inhibited') await scheduleTimers(deps.db, decision, timerFor, new Date(), deps.heldRecheckMs);
   if (decision.action === 'suppressed') {
     if (await deps.notifications.recordSuppressed(draft)) {

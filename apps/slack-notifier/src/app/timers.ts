@@ -1,11 +1,28 @@
-import { dueTimerHandler, readEpisodes, timerRepo, type DueTimerTell, type Database, type NotificationTimer, type RuleRepository, type StoredSlackRule, type TimerOutcome } from '@sentryhub/db';
+import {
+  dueTimerHandler,
+  groupDeadLetterEvent,
+  groupSendAttempt,
+  readEpisodes,
+  TimerRetryError,
+  timerRepo,
+  type DueGroupRepeat,
+  type DueTimerTell,
+  type Database,
+  type GroupDeadLetter,
+  type Notification,
+  type NotificationTimer,
+  type RuleRepository,
+  type StoredSlackRule,
+  type TimerOutcome,
+} from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, replaceIpAddresses, truncateMessage, timerPolicy, timersFor, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, groupKeyOf, replaceIpAddresses, truncateMessage, timerPolicy, timersFor, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
 import type { DeliveryOutcome, SlackDelivery } from './slack-delivery';
 import type { SlackSender } from './slack-client';
 import { randomUUID } from 'node:crypto';
+import { RETRY_DELAYS_MS } from '@sentryhub/contracts';
 
 /**
  * The Slack notifier's due timers (libs/db timers.ts claims them, libs/rules `timerVerdict`
@@ -26,11 +43,24 @@ export interface SlackTimerDeps {
   logger: Logger;
   /** How often a held-back firing or a waiting repeat is looked at again, at least. */
   recheckMs?: number;
+  /**
+   * The delays between the tries of a group's message that Slack did not take (the broker's
+   * MESSAGE_RETRY_DELAYS_MS); after the last, its rows are `failed` and it is dead-lettered.
+   */
+  retryDelaysMs?: readonly number[];
+  /** Where a group's message that Slack never took goes (`slack-notifier.alerts-processed.dead`). */
+  deadLetter?: GroupDeadLetter;
 }
 
 /** Schedules the timers a decision asks for (idempotent: a timer that exists stays as it is). */
-export async function scheduleTimers(db: Kysely<Database>, decision: Decision<StoredSlackRule>, change: { groupId: number; instanceId: number; kind: 'firing' | 'resolved' }, now = new Date(), recheckMs = DEFAULT_HELD_RECHECK_MS): Promise<void> {
-  await timerRepo(db).scheduleAll('slack', timersFor(decision, change.kind, now, recheckMs), change);
+export async function scheduleTimers(
+  db: Kysely<Database>,
+  decision: Decision<StoredSlackRule>,
+  change: { groupId: number; instanceId: number; kind: 'firing' | 'resolved'; labels: Record<string, string> },
+  now = new Date(),
+  recheckMs = DEFAULT_HELD_RECHECK_MS,
+): Promise<void> {
+  await timerRepo(db).scheduleAll('slack', timersFor(decision, change.kind, now, recheckMs, change.labels), change);
 }
 
 /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
@@ -43,6 +73,7 @@ export const MAX_ALERTS_PER_GROUP_MESSAGE = 1_000;
 
 export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.recheckMs ?? DEFAULT_HELD_RECHECK_MS;
+  const retryDelaysMs = deps.retryDelaysMs ?? RETRY_DELAYS_MS;
 
   async function deliver(draft: NotificationDraft, log: Logger, now: Date): Promise<DeliveryOutcome | 'already-settled'> {
     const { row } = await deps.notifications.ensurePending(draft);
@@ -55,22 +86,19 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
   }
 
   /**
-   * A group's message: its pending rows (what fired and resolved since its last message), one
-   * Slack message: the rule's template rendered once with the group context when it uses a group
-   * variable, else titled as Alertmanager's (`[FIRING:3] HighCPU (team=ops)`) with each alert's
-   * own text; every row recorded
-   * `sent` with the message's `digest_id` in the transaction that locked them (FOR UPDATE SKIP
-   * LOCKED: a replica that died before the commit leaves them pending for the next flush). Due
-   * again after `groupInterval`; a flush that finds nothing ends the group's timer.
+   * A group's message: its pending rows (what fired and resolved since its last message, or its
+   * repeat rows), one Slack message: the rule's template rendered once with the group context
+   * when it uses a group variable, else titled as Alertmanager's (`[FIRING:3] HighCPU (team=ops)`)
+   * with each alert's own text; every row recorded `sent` with the message's `digest_id` in the
+   * transaction that locked them (FOR UPDATE SKIP LOCKED: a replica that died before the commit
+   * leaves them pending for the next try). Slack not taking it (5xx, timeout, 429) leaves them
+   * pending and throws: the timer is tried again after the next of the retry delays; the try
+   * after the last delay records them `failed` and dead-letters the group's alerts.
    */
-  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
-    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
-    const rule = (await deps.rules.activeSlackRules()).find((candidate) => candidate.id === timer.rule_id);
-    const rows = await deps.notifications.pendingInGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_MESSAGE);
-    if (rows.length === 0) return { action: 'done' };
+  async function sendGroup(timer: NotificationTimer, rule: StoredSlackRule | undefined, rows: Notification[], log: Logger): Promise<void> {
     const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id));
-    const groupIntervalMs = rule?.groupIntervalMs ?? 0;
-    let retry: string | null = null;
+    const { last } = groupSendAttempt(timer, retryDelaysMs);
+    let retry: { error: string; dead: boolean } | null = null;
     const claimed = await deps.notifications.claimPending(
       rows.map((row) => row.id),
       async (pending) => {
@@ -81,7 +109,7 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
             labels: instance?.group.labels ?? {},
             annotations: instance?.instance.annotations ?? {},
             startsAt: instance?.instance.startsAt ?? row.created_at.toISOString(),
-            endsAt: instance?.instance.endsAt ?? null,
+            endsAt: row.kind === 'resolved' ? (instance?.instance.endsAt ?? null) : null,
             text: row.text,
           };
         });
@@ -93,19 +121,51 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
         const text = rule?.replaceIpAddresses ? replaceIpAddresses(message.text) : message.text;
         const channel = pending[0]?.channel ?? deps.defaultChannel;
         const result = await deps.slack.deliver({ channel, text: truncateMessage(text) }, log);
+        const dead = result.outcome === 'retry' && !result.rateLimited && last && deps.deadLetter !== undefined;
+        if (result.outcome === 'retry') retry = { error: result.error, dead };
+        if (dead && result.outcome === 'retry') {
+          // Published before the rows are recorded failed: a failed publish leaves them pending, tried again.
+          const event = groupDeadLetterEvent(pending, episodes);
+          if (event) await deps.deadLetter?.(event, `retries exhausted after ${timer.attempts} attempts: ${result.error}`);
+        }
         const record =
           result.outcome === 'sent'
             ? { status: 'sent' as const, lastError: null, deliveredVia: deps.slack.mode === 'sink' ? ('sink' as const) : ('slack' as const) }
-            : result.outcome === 'rejected'
+            : result.outcome === 'rejected' || dead
               ? { status: 'failed' as const, lastError: result.error }
               : { status: 'pending' as const, lastError: result.error };
-        if (result.outcome === 'retry') retry = result.error;
         return { records: new Map(pending.map((row) => [row.id, record])), digest: { id: randomUUID(), size: pending.length }, result: { channel, ...message.context } };
       },
     );
-    if (retry !== null) throw new Error(`Slack did not take the group message; tried again later: ${retry}`);
-    if (claimed.result) log.info({ channel: claimed.result.channel, firing: claimed.result.firing_count, resolved: claimed.result.resolved_count }, 'group message sent');
-    return { action: 'reschedule', dueAt: new Date(Date.now() + groupIntervalMs) };
+    // (Set in the attempt above; TypeScript does not follow assignments in callbacks.)
+    const failed = retry as { error: string; dead: boolean } | null;
+    if (failed?.dead) log.error({ alerts: claimed.attempted.length, attempts: timer.attempts, error: failed.error }, 'Slack never took the group message; its rows marked failed and the message dead-lettered');
+    else if (failed) throw new TimerRetryError(`Slack did not take the group message; tried again later: ${failed.error}`, groupSendAttempt(timer, retryDelaysMs).retryInMs || DEFAULT_HELD_RECHECK_MS);
+    else if (claimed.result) log.info({ channel: claimed.result.channel, firing: claimed.result.firing_count, resolved: claimed.result.resolved_count }, 'group message sent');
+  }
+
+  /** A group's flush: what fired and resolved since its last message. Due again after `groupInterval`; a flush that finds nothing ends the group's timer. */
+  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
+    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
+    const rule = (await deps.rules.activeSlackRules()).find((candidate) => candidate.id === timer.rule_id);
+    const rows = await deps.notifications.pendingInGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_MESSAGE);
+    if (rows.length === 0) return { action: 'done' };
+    await sendGroup(timer, rule, rows, log);
+    return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
+  }
+
+  /** A grouped rule's repeat (libs/db `dueTimerHandler` decides which alerts): each alert's `repeat` row, then one message of them. */
+  async function tellGroupRepeat(due: DueGroupRepeat<StoredSlackRule>, log: Logger, timer: NotificationTimer): Promise<void> {
+    await Promise.all(
+      due.changes.map((change) => {
+        const message = composeMessage(due.rule, change, deps.defaultChannel);
+        return deps.notifications.ensurePending({ instanceId: change.instance.id, groupId: change.group.id, ruleId: due.rule.id, kind: 'repeat', sequence: due.sequence, channel: message.channel, text: message.text, groupKey: due.groupKey });
+      }),
+    );
+    // Every pending repeat row of the group (a try that died after recording them included).
+    const rows = await deps.notifications.pendingInGroup(due.rule.id, due.groupKey, MAX_ALERTS_PER_GROUP_MESSAGE, 'repeats');
+    if (rows.length > 0) await sendGroup(timer, due.rule, rows, log);
+    log.info({ alerts: rows.length, sequence: due.sequence }, 'group still firing: told again');
   }
 
   const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredSlackRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
@@ -118,10 +178,18 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     switch (kind) {
       case 'silence_end': {
         // The held row becomes pending; a firing held back before it was recorded (a crash) is recorded now.
-        const held = await deps.notifications.releaseHeld(change.instance.id, rule.id);
-        const outcome = held ? await deliverRow(held, log, now) : await deliver(draftFor(rule, 'firing', 0), log, now);
-        log.info({ outcome }, 'held-back firing told: nothing holds it any more');
-        await scheduleTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing' }, now, recheckMs);
+        // A grouped rule's row waits in its group for the group's next message.
+        const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
+        const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
+        if (groupKey !== null) {
+          const row = held ?? (await deps.notifications.ensurePending({ ...draftFor(rule, 'firing', 0), groupKey })).row;
+          if (row.status === 'pending' && row.group_key !== null) await scheduleGroupFlush(deps.db, rule, row.group_key);
+          log.info({ status: row.status }, 'held-back firing joins its group\'s next message: nothing holds it any more');
+        } else {
+          const outcome = held ? await deliverRow(held, log, now) : await deliver(draftFor(rule, 'firing', 0), log, now);
+          log.info({ outcome }, 'held-back firing told: nothing holds it any more');
+        }
+        await scheduleTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels }, now, recheckMs);
         return { action: 'done' };
       }
       case 'repeat': {
@@ -148,5 +216,6 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     logger: deps.logger,
     flushGroup,
     tell,
+    groupRepeat: { firingsTold: (ruleId, groupKey, limit) => deps.notifications.firingsToldInGroup(ruleId, groupKey, limit), limit: MAX_ALERTS_PER_GROUP_MESSAGE, tell: tellGroupRepeat },
   });
 }

@@ -1,5 +1,5 @@
 import type { AlertChange, AlertProcessed } from '@sentryhub/contracts';
-import { findInhibitingSource, firingsTold, notificationRepo, type AttemptRecord, type Database, type Notification, type NotificationDraft, type RuleRepository, type StoredWebhookRule } from '@sentryhub/db';
+import { findInhibitingSource, firingsTold, notificationRepo, type AttemptRecord, type Database, type Notification, type NotificationDraft, type RuleRepository, type StoredWebhookRule, type GroupDeadLetter } from '@sentryhub/db';
 import { DependencyUnavailableError, type HandlerContext } from '@sentryhub/messaging';
 import {
   decide,
@@ -32,6 +32,10 @@ export interface AlertProcessedHandlerOptions {
   logger: Logger;
   /** How often a held-back firing is looked at again, at least (timers.ts); 30 s when not given. */
   heldRecheckMs?: number;
+  /** The delays between the tries of a group's body that the receiver did not take (MESSAGE_RETRY_DELAYS_MS). */
+  retryDelaysMs?: readonly number[];
+  /** Where a group's body that the receiver never took is dead-lettered. */
+  deadLetter?: GroupDeadLetter;
 }
 
 /** A delivery that may work later (5xx, 408, network, timeout): the broker retries the message with back-off. */
@@ -149,7 +153,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     const draft = draftFor(rule, change, kind);
     // Repeats and escalation of a told firing; the end of what holds a held-back one (idempotent,
     // before the row: a crash after them leaves the notice to the timer, never lost).
-    await scheduleWebhookTimers(db, decision, { groupId: change.group.id, instanceId: change.instance.id, kind }, options.heldRecheckMs);
+    await scheduleWebhookTimers(db, decision, { groupId: change.group.id, instanceId: change.instance.id, kind, labels: change.group.labels }, options.heldRecheckMs);
 
     if (decision.action === 'suppressed') {
       if (await notifications.recordSuppressed(draft)) {
@@ -307,6 +311,8 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     rules,
     logger: options.logger,
     heldRecheckMs: options.heldRecheckMs,
+    retryDelaysMs: options.retryDelaysMs,
+    deadLetter: options.deadLetter,
     draftFor,
     notifications,
     client,

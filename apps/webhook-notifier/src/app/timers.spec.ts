@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AlertmanagerWebhook, AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
-import { createDb, ruleRepository, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
+import { AlertmanagerWebhook, AlertProcessed as AlertProcessedSchema, deadLetterQueueName, EXCHANGES, HEADERS, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import amqplib from 'amqplib';
+import { createDb, groupDeadLetterPublisher, ruleRepository, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, createWebhookClient, parseWebhookReceivers, Registry, resolveWebhookReceivers, type WebhookClient } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
@@ -20,11 +21,14 @@ import { alertProcessedHandler } from './handle-alert-processed';
  * while unacknowledged, and no timer's post goes out twice.
  */
 const RECHECK_MS = 400;
+/** The retry delays of a group's body that the receiver does not take (MESSAGE_RETRY_DELAYS_MS in a deployment). */
+const GROUP_RETRY_DELAYS_MS = [300, 600];
 const ENV = { PD_ROUTING_KEY: 'R0UTING-KEY-timers-0123456789' };
 
 interface Received {
   endpoint: string;
   body: Record<string, unknown>;
+  at: number;
 }
 
 let server: Server;
@@ -44,8 +48,10 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      received.push({ endpoint: (request.url ?? '/').split('/')[1] ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
-      response.writeHead(202, { 'content-type': 'application/json' });
+      const endpoint = (request.url ?? '/').split('/')[1] ?? '';
+      received.push({ endpoint, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>, at: Date.now() });
+      // `down` stands for a receiver that stays down.
+      response.writeHead(endpoint === 'down' ? 503 : 202, { 'content-type': 'application/json' });
       response.end('{"status":"success"}');
     });
   });
@@ -61,6 +67,8 @@ hook:
   url: ${baseUrl}/hook
 manager:
   url: ${baseUrl}/manager
+down:
+  url: ${baseUrl}/down
 `),
     ENV,
   );
@@ -72,7 +80,18 @@ manager:
   const replicas = [database.db, secondDb].map((db) => {
     const client = createWebhookClient(receivers);
     clients.push(client);
-    return alertProcessedHandler({ db, rules: ruleRepository(db, { cacheMs: 0 }), client, receivers, registry: new Registry(), externalUrl: 'http://sentryhub.example:8081', logger, heldRecheckMs: RECHECK_MS });
+    return alertProcessedHandler({
+      db,
+      rules: ruleRepository(db, { cacheMs: 0 }),
+      client,
+      receivers,
+      registry: new Registry(),
+      externalUrl: 'http://sentryhub.example:8081',
+      logger,
+      heldRecheckMs: RECHECK_MS,
+      retryDelaysMs: GROUP_RETRY_DELAYS_MS,
+      deadLetter: groupDeadLetterPublisher(() => messaging, QUEUES.webhookNotifierAlertsProcessed),
+    });
   });
   const [first] = replicas;
   if (!first) throw new Error('no replica');
@@ -414,5 +433,101 @@ describe('grouping', () => {
       ['trigger', trigger?.['dedup_key']],
       ['resolve', trigger?.['dedup_key']],
     ]);
+  });
+});
+
+describe('grouped rules: repeats, held-back firings, a receiver that stays down', () => {
+  const groupBodies = (endpoint: string, team: string) =>
+    received.filter((request) => request.endpoint === endpoint && (request.body['groupLabels'] as Record<string, string> | undefined)?.['team'] === team);
+  const instancesOf = (body: Record<string, unknown>) => (body['alerts'] as { status: string; labels: Record<string, string> }[]).map((alert) => `${alert.labels['instance']} ${alert.status}`).sort();
+
+  it("repeats are the group's: one body per repeatInterval with the group's still-firing, unacknowledged alerts", async () => {
+    const t = tag();
+    const ruleId = await insertRule(`grp-rep-${t}`, { team: t }, 'manager', { preset: 'alertmanager', groupBy: ['team'], groupWait: '300ms', groupInterval: '1s', repeatInterval: '3s' });
+    const alerts = await Promise.all([0, 1, 2].map((index) => seed({ alertname: 'HighCPU', instance: `r${index}-${t}`, team: t })));
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    const bodies = () => groupBodies('manager', t).map((request) => request.body);
+    await waitFor(() => (bodies().length >= 2 ? true : null), 20_000, 'the first body and the first repeat');
+    const [first, repeat] = bodies();
+    const all = [0, 1, 2].map((index) => `r${index}-${t} firing`);
+    expect(instancesOf(first ?? {})).toEqual(all);
+    // The repeat is one body of the group (not one per alert), with every alert still firing.
+    expect(repeat).toMatchObject({ status: 'firing', groupLabels: { team: t } });
+    expect(instancesOf(repeat ?? {})).toEqual(all);
+    const repeatRows = await database.db.selectFrom('notifications').selectAll().where('webhook_rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+    expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(alerts.map((alert) => [alert.instanceId, 1, 'sent']).sort());
+    expect(new Set(repeatRows.map((row) => row.digest_id)).size).toBe(1);
+    const groupTimers = await database.db.selectFrom('notification_timers').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+    expect(groupTimers.map((timer) => [timer.instance_id, timer.group_key])).toEqual([[null, JSON.stringify([['team', t]])]]);
+
+    // One acknowledged, one resolved: the next repeat tells only the third.
+    const told = bodies().length;
+    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', alerts[0]?.groupId ?? 0).execute();
+    await resolveStored([alerts[1] as Seeded]);
+    await deliver(resolvedOf(alerts[1] as Seeded));
+    await waitFor(() => (bodies().slice(told).some((body) => body['status'] === 'firing') ? true : null), 20_000, 'the second repeat');
+    const later = bodies().slice(told);
+    const nextRepeat = later.find((body) => body['status'] === 'firing');
+    expect(instancesOf(nextRepeat ?? {})).toEqual([`r2-${t} firing`]);
+    // Besides it, only the resolve of r1 went out (its own group body).
+    expect(later.filter((body) => body !== nextRepeat).map(instancesOf)).toEqual([[`r1-${t} resolved`]]);
+  });
+
+  it("a held-back firing joins its group's next body when its silence ends, instead of going out alone", async () => {
+    const t = tag();
+    await insertRule(`grp-held-${t}`, { team: t }, 'manager', { preset: 'alertmanager', groupBy: ['team'], groupWait: '500ms', groupInterval: '4s' });
+    const told = await seed({ alertname: 'DiskFull', instance: `told-${t}`, team: t });
+    const held = await Promise.all(['a', 'b'].map((name) => seed({ alertname: 'DiskFull', instance: `held-${name}-${t}`, team: t, hold: 'yes' })));
+    const silenceEnds = new Date(Date.now() + 2_000);
+    await silenceOn({ team: t, hold: 'yes' }, silenceEnds);
+    await deliver(changeOf(told), ...held.map((alert) => changeOf(alert, silenceEnds)));
+    const bodies = () => groupBodies('manager', t).map((request) => request.body);
+    await waitFor(() => (bodies().length >= 1 ? true : null), 20_000, 'the first group body');
+    expect(instancesOf(bodies()[0] ?? {})).toEqual([`told-${t} firing`]);
+    // The silence ends: both held-back firings go in the group's next body, together.
+    await waitFor(() => (bodies().length >= 2 ? true : null), 20_000, 'the body of the released firings');
+    await sleep(1_500);
+    expect(bodies()).toHaveLength(2);
+    expect(instancesOf(bodies()[1] ?? {})).toEqual([`held-a-${t} firing`, `held-b-${t} firing`]);
+    const rows = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', held.map((alert) => alert.instanceId)).execute();
+    expect(rows.map((row) => [row.kind, row.status, row.group_key])).toEqual(held.map(() => ['firing', 'sent', JSON.stringify([['team', t]])]));
+    expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
+  });
+
+  it('a receiver that stays down: the group body is retried with back-off, then its rows fail and it is dead-lettered with the reason', async () => {
+    const t = tag();
+    await insertRule(`grp-down-${t}`, { team: t }, 'down', { preset: 'alertmanager', groupBy: ['team'], groupWait: '200ms', groupInterval: '1s' });
+    const alerts = await Promise.all([0, 1].map((index) => seed({ alertname: 'NodeDown', instance: `n${index}-${t}`, team: t })));
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    const tries = () => groupBodies('down', t);
+    const rows = await waitFor(async () => {
+      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
+      return all.length === 2 && all.every((row) => row.status === 'failed') ? all : null;
+    }, 20_000, 'the rows recorded failed');
+    expect(rows.every((row) => (row.last_error ?? '').includes('503'))).toBe(true);
+    // The first try and one per retry delay, each after at least its delay; then no more.
+    expect(tries()).toHaveLength(GROUP_RETRY_DELAYS_MS.length + 1);
+    tries()
+      .slice(1)
+      .forEach((attempt, index) => expect(attempt.at - (tries()[index]?.at ?? 0)).toBeGreaterThanOrEqual((GROUP_RETRY_DELAYS_MS[index] ?? 0) - 20));
+    await sleep(2_500);
+    expect(tries()).toHaveLength(GROUP_RETRY_DELAYS_MS.length + 1);
+    expect(await database.db.selectFrom('notification_timers').select('id').where('kind', '=', 'group_flush').where('group_key', '=', JSON.stringify([['team', t]])).execute()).toEqual([]);
+
+    const connection = await amqplib.connect(vhost.url);
+    try {
+      const channel = await connection.createChannel();
+      const dead = await waitFor(async () => {
+        const message = await channel.get(deadLetterQueueName(QUEUES.webhookNotifierAlertsProcessed), { noAck: true });
+        if (!message) return null;
+        const event = AlertProcessedSchema.parse(JSON.parse(message.content.toString()));
+        return event.changes.some((change) => change.group.labels['team'] === t) ? { message, event } : null;
+      }, 10_000, 'the dead-lettered group');
+      expect(String(dead.message.properties.headers?.[HEADERS.error])).toMatch(/retries exhausted after 3 attempts: .*503/);
+      expect(dead.message.properties.headers?.[HEADERS.originalQueue]).toBe(QUEUES.webhookNotifierAlertsProcessed);
+      expect(dead.event.changes.map((change) => change.instance.id).sort()).toEqual(alerts.map((alert) => alert.instanceId).sort());
+    } finally {
+      await connection.close();
+    }
   });
 });

@@ -1,11 +1,17 @@
 import type { AlertChange } from '@sentryhub/contracts';
 import { randomUUID } from 'node:crypto';
+import { RETRY_DELAYS_MS } from '@sentryhub/contracts';
 import {
   dueTimerHandler,
+  groupDeadLetterEvent,
+  groupSendAttempt,
   readEpisodes,
+  TimerRetryError,
   timerRepo,
   type AttemptRecord,
+  type DueGroupRepeat,
   type DueTimerTell,
+  type GroupDeadLetter,
   type Database,
   type Notification,
   type NotificationDraft,
@@ -18,6 +24,7 @@ import {
 import {
   DEFAULT_HELD_RECHECK_MS,
   groupDedupKey,
+  groupKeyOf,
   renderWebhookBody,
   timersFor,
   timerPolicy,
@@ -48,7 +55,7 @@ export interface WebhookTimerDeps {
   /** How often a held-back firing or a waiting repeat is looked at again, at least. */
   heldRecheckMs?: number | undefined;
   /** The webhook notifier's rows (held-back firings released, a group's pending rows claimed). */
-  notifications: Pick<NotificationRepo, 'releaseHeld' | 'pendingInGroup' | 'claimPending'>;
+  notifications: Pick<NotificationRepo, 'releaseHeld' | 'pendingInGroup' | 'claimPending' | 'ensurePending' | 'firingsToldInGroup'>;
   client: Pick<WebhookClient, 'deliver' | 'whenOpen'>;
   receivers: ReadonlyMap<string, WebhookReceiver>;
   /** WEBHOOK_EXTERNAL_URL: `external_url` in bodies. */
@@ -58,16 +65,23 @@ export interface WebhookTimerDeps {
   draftFor: (rule: StoredWebhookRule, change: AlertChange, kind: NotificationDraft['kind'], sequence?: number) => NotificationDraft;
   deliverDraft: (draft: NotificationDraft, change: AlertChange, rule: StoredWebhookRule, log: Logger) => Promise<string>;
   deliverRow: (row: Notification, change: AlertChange, rule: StoredWebhookRule, log: Logger) => Promise<string>;
+  /**
+   * The delays between the tries of a group's body that the receiver did not take (the broker's
+   * MESSAGE_RETRY_DELAYS_MS); after the last, its rows are `failed` and it is dead-lettered.
+   */
+  retryDelaysMs?: readonly number[] | undefined;
+  /** Where a group's body that the receiver never took goes (`webhook-notifier.alerts-processed.dead`). */
+  deadLetter?: GroupDeadLetter | undefined;
 }
 
 /** Schedules the timers a decision asks for (idempotent: a timer that exists stays as it is). */
 export async function scheduleWebhookTimers(
   db: Kysely<Database>,
   decision: Decision<StoredWebhookRule>,
-  change: { groupId: number; instanceId: number; kind: 'firing' | 'resolved' },
+  change: { groupId: number; instanceId: number; kind: 'firing' | 'resolved'; labels: Record<string, string> },
   recheckMs = DEFAULT_HELD_RECHECK_MS,
 ): Promise<void> {
-  await timerRepo(db).scheduleAll('webhook', timersFor(decision, change.kind, new Date(), recheckMs), change);
+  await timerRepo(db).scheduleAll('webhook', timersFor(decision, change.kind, new Date(), recheckMs, change.labels), change);
 }
 
 /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
@@ -86,25 +100,24 @@ const FAILED_FOR_NOW = new Set(['in-progress']);
 
 export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const recheckMs = deps.heldRecheckMs ?? DEFAULT_HELD_RECHECK_MS;
+  const retryDelaysMs = deps.retryDelaysMs ?? RETRY_DELAYS_MS;
 
   /**
-   * A group's body: its pending rows (what fired and resolved since its last body) rendered once
-   * with the group context (libs/rules `webhookGroupContext`: the Alertmanager preset is
-   * Alertmanager's own webhook of the group) and posted once; every row recorded with the body's
-   * `digest_id` in the transaction that locked them (FOR UPDATE SKIP LOCKED: a replica that died
-   * before the commit leaves them pending for the next flush). A body that cannot be rendered, a
-   * rule that is gone, a receiver that refuses: the rows fail. A transient failure leaves them
-   * pending and throws: the timer loop tries the group again. Due again after `groupInterval`; a
-   * flush that finds nothing ends the group's timer.
+   * A group's body: its pending rows (what fired and resolved since its last body, or its repeat
+   * rows) rendered once with the group context (libs/rules `webhookGroupContext`: the Alertmanager
+   * preset is Alertmanager's own webhook of the group) and posted once; every row recorded with the
+   * body's `digest_id` in the transaction that locked them (FOR UPDATE SKIP LOCKED: a replica that
+   * died before the commit leaves them pending for the next try). A body that cannot be rendered,
+   * a rule that is gone, a receiver that refuses: the rows fail. A receiver that does not take it
+   * (5xx, timeout, 429) leaves them pending and throws: the timer is tried again after the next of
+   * the retry delays; the try after the last delay records them `failed` and dead-letters the
+   * group's alerts with the reason, as the broker does with an alert's post.
    */
-  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
-    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
-    const rule = (await deps.rules.activeWebhookRules()).find((candidate) => candidate.id === timer.rule_id);
-    const rows = await deps.notifications.pendingInGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_BODY);
-    if (rows.length === 0) return { action: 'done' };
+  async function sendGroup(timer: NotificationTimer, rule: StoredWebhookRule | undefined, rows: Notification[], log: Logger): Promise<void> {
     const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id));
     if (rule) await deps.client.whenOpen(rule.receiver);
-    let retry: string | null = null;
+    const { last, retryInMs } = groupSendAttempt(timer, retryDelaysMs);
+    let retry: { error: string; dead: boolean } | null = null;
     const claimed = await deps.notifications.claimPending(
       rows.map((row) => row.id),
       async (pending) => {
@@ -139,12 +152,20 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
             deps.countRequest(result.outcome === 'retry' && result.rateLimited ? 'rate_limited' : result.outcome);
           }
         }
-        if (result.outcome === 'retry') retry = result.error;
-        const record = recordOf(result);
+        const dead = result.outcome === 'retry' && !result.rateLimited && last && deps.deadLetter !== undefined;
+        if (result.outcome === 'retry') retry = { error: result.error, dead };
+        if (dead && result.outcome === 'retry') {
+          // Published before the rows are recorded failed: a failed publish leaves them pending, tried again.
+          const event = groupDeadLetterEvent(pending, episodes);
+          if (event) await deps.deadLetter?.(event, `retries exhausted after ${timer.attempts} attempts: ${result.error}`);
+        }
+        const record: AttemptRecord = dead ? { status: 'failed', lastError: result.outcome === 'retry' ? result.error : null } : recordOf(result);
         return { records: new Map(pending.map((row) => [row.id, record])), digest: { id: randomUUID(), size: pending.length }, result: { result, firing } };
       },
     );
-    if (retry !== null) throw new Error(`the receiver did not take the group body; tried again later: ${retry}`);
+    // (Set in the attempt above; TypeScript does not follow assignments in callbacks.)
+    const failed = retry as { error: string; dead: boolean } | null;
+    if (failed && !failed.dead) throw new TimerRetryError(`the receiver did not take the group body; tried again later: ${failed.error}`, retryInMs || recheckMs);
     const outcome = claimed.result?.result;
     if (outcome?.outcome === 'sent') {
       deps.countSettled('sent', claimed.attempted.length);
@@ -152,8 +173,33 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     } else if (outcome?.outcome === 'rejected') {
       deps.countSettled('failed', claimed.attempted.length);
       log.error({ receiver: rule?.receiver, alerts: claimed.attempted.length, error: outcome.error }, 'group body refused; its rows marked failed, not retried');
+    } else if (failed?.dead) {
+      deps.countSettled('failed', claimed.attempted.length);
+      log.error({ receiver: rule?.receiver, alerts: claimed.attempted.length, attempts: timer.attempts, error: failed.error }, 'the receiver never took the group body; its rows marked failed and the body dead-lettered');
     }
+  }
+
+  /** A group's flush: what fired and resolved since its last body. Due again after `groupInterval`; a flush that finds nothing ends the group's timer. */
+  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
+    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
+    const rule = (await deps.rules.activeWebhookRules()).find((candidate) => candidate.id === timer.rule_id);
+    const rows = await deps.notifications.pendingInGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_BODY);
+    if (rows.length === 0) return { action: 'done' };
+    await sendGroup(timer, rule, rows, log);
     return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
+  }
+
+  /**
+   * A grouped rule's repeat (libs/db `dueTimerHandler` decides which alerts): each alert's `repeat`
+   * row, then one firing body of them under the group's dedup key (PagerDuty: a trigger of the
+   * group's incident).
+   */
+  async function tellGroupRepeat(due: DueGroupRepeat<StoredWebhookRule>, log: Logger, timer: NotificationTimer): Promise<void> {
+    await Promise.all(due.changes.map((change) => deps.notifications.ensurePending({ ...deps.draftFor(due.rule, change, 'repeat', due.sequence), groupKey: due.groupKey })));
+    // Every pending repeat row of the group (a try that died after recording them included).
+    const rows = await deps.notifications.pendingInGroup(due.rule.id, due.groupKey, MAX_ALERTS_PER_GROUP_BODY, 'repeats');
+    if (rows.length > 0) await sendGroup(timer, due.rule, rows, log);
+    log.info({ alerts: rows.length, sequence: due.sequence }, 'group still firing: posted again');
   }
 
   const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredWebhookRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
@@ -167,10 +213,18 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     switch (kind) {
       case 'silence_end': {
         // The held row becomes pending; a firing held back before it was recorded (a crash) is recorded now.
-        const held = await deps.notifications.releaseHeld(change.instance.id, rule.id);
-        const outcome = settled(held ? await deps.deliverRow(held, change, rule, log) : await deps.deliverDraft(deps.draftFor(rule, change, 'firing'), change, rule, log));
-        log.info({ outcome }, 'held-back firing posted: nothing holds it any more');
-        await scheduleWebhookTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing' }, recheckMs);
+        // A grouped rule's row waits in its group for the group's next body.
+        const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
+        const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
+        if (groupKey !== null) {
+          const row = held ?? (await deps.notifications.ensurePending({ ...deps.draftFor(rule, change, 'firing'), groupKey })).row;
+          if (row.status === 'pending' && row.group_key !== null) await scheduleWebhookGroupFlush(deps.db, rule, row.group_key);
+          log.info({ status: row.status }, "held-back firing joins its group's next body: nothing holds it any more");
+        } else {
+          const outcome = settled(held ? await deps.deliverRow(held, change, rule, log) : await deps.deliverDraft(deps.draftFor(rule, change, 'firing'), change, rule, log));
+          log.info({ outcome }, 'held-back firing posted: nothing holds it any more');
+        }
+        await scheduleWebhookTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels }, recheckMs);
         return { action: 'done' };
       }
       case 'repeat': {
@@ -197,5 +251,6 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     logger: deps.logger,
     flushGroup,
     tell,
+    groupRepeat: { firingsTold: (ruleId, groupKey, limit) => deps.notifications.firingsToldInGroup(ruleId, groupKey, limit), limit: MAX_ALERTS_PER_GROUP_BODY, tell: tellGroupRepeat },
   });
 }

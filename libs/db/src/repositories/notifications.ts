@@ -194,14 +194,15 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
 
     /**
      * A held-back firing (`suppressed` or `inhibited`) whose silence or inhibition no longer
-     * holds: its row becomes `pending`, to be delivered as any other (exactly once). Returns
-     * the row as it is now (already pending or settled when an earlier try got this far), or
-     * undefined when the firing has no row under this rule.
+     * holds: its row becomes `pending`, to be delivered as any other (exactly once); with a
+     * `groupKey` (a grouped rule) it waits in that group for its next message. Returns the row
+     * as it is now (already pending or settled when an earlier try got this far), or undefined
+     * when the firing has no row under this rule.
      */
-    async releaseHeld(instanceId: number, ruleId: number): Promise<Notification | undefined> {
+    async releaseHeld(instanceId: number, ruleId: number, groupKey: string | null = null): Promise<Notification | undefined> {
       const released = await db
         .updateTable('notifications')
-        .set({ status: 'pending', last_error: null, inhibited_by_group_id: null, updated_at: new Date() })
+        .set({ status: 'pending', last_error: null, inhibited_by_group_id: null, group_key: groupKey, updated_at: new Date() })
         .where('instance_id', '=', instanceId)
         .where('notifier', '=', notifier)
         .where(ruleColumn, '=', ruleId)
@@ -214,8 +215,12 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
       return db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).where('notifier', '=', notifier).where(ruleColumn, '=', ruleId).where('kind', '=', 'firing').where('sequence', '=', 0).executeTakeFirst();
     },
 
-    /** The pending rows waiting in a group of a grouped rule, oldest first (at most `limit`). */
-    async pendingInGroup(ruleId: number, groupKey: string, limit: number): Promise<Notification[]> {
+    /**
+     * The pending rows waiting in a group of a grouped rule, oldest first (at most `limit`):
+     * `changes`, what fired and resolved since the group's last message (its flush), or `repeats`,
+     * the group's repeat rows (its repeat timer).
+     */
+    async pendingInGroup(ruleId: number, groupKey: string, limit: number, rows: 'changes' | 'repeats' = 'changes'): Promise<Notification[]> {
       return db
         .selectFrom('notifications')
         .selectAll()
@@ -223,9 +228,33 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
         .where(sql<number>`coalesce(rule_id, webhook_rule_id)`, '=', ruleId)
         .where('group_key', '=', groupKey)
         .where('status', '=', 'pending')
+        .where('kind', rows === 'repeats' ? '=' : '<>', 'repeat')
         .orderBy('id')
         .limit(limit)
         .execute();
+    },
+
+    /**
+     * The instances whose firing this grouped rule told in the group and that still fire (the
+     * group's newest episode, not resolved), oldest first, at most `limit`: what the group's
+     * repeat tells again.
+     */
+    async firingsToldInGroup(ruleId: number, groupKey: string, limit: number): Promise<number[]> {
+      const rows = await db
+        .selectFrom('notifications as n')
+        .innerJoin('alert_instances as i', 'i.id', 'n.instance_id')
+        .select('n.instance_id')
+        .where('n.notifier', '=', notifier)
+        .where(sql<number>`coalesce(n.rule_id, n.webhook_rule_id)`, '=', ruleId)
+        .where('n.group_key', '=', groupKey)
+        .where('n.kind', '=', 'firing')
+        .where('n.status', '=', 'sent')
+        .where('i.status', '=', 'firing')
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('alert_instances as newer').select('newer.id').whereRef('newer.group_id', '=', 'i.group_id').whereRef('newer.id', '>', 'i.id'))))
+        .orderBy('n.instance_id')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => row.instance_id);
     },
 
     /** Whether the firing of this instance was delivered under this rule. */

@@ -1,4 +1,5 @@
-import type { AlertChange, LabelSet, Severity } from '@sentryhub/contracts';
+import { EXCHANGES, HEADERS, ROUTING_KEYS, type AlertChange, type AlertProcessed, type LabelSet, type Severity } from '@sentryhub/contracts';
+import { randomUUID } from 'node:crypto';
 import { findInhibitingSource, type StoredInhibitRule } from './rules';
 import { activeSilences, type ActiveSilenceRow } from './silences';
 import { sql, type Kysely } from 'kysely';
@@ -114,9 +115,15 @@ export function timerRepo(db: Kysely<Database>) {
         .execute();
     },
 
-    /** Schedules each of `timers` (the policy's `timersFor`) for one episode; idempotent. */
-    async scheduleAll(notifier: TimerNotifier, timers: readonly { kind: TimerKind; ruleId: number; dueAt: Date; sequence: number }[], episode: { groupId: number; instanceId: number }): Promise<void> {
-      for (const timer of timers) await this.schedule({ ...timer, notifier, groupId: episode.groupId, instanceId: episode.instanceId });
+    /**
+     * Schedules each of `timers` (the policy's `timersFor`) for one episode; idempotent. A timer
+     * with a `groupKey` (a grouped rule's repeat) is the group's: no instance, one per rule and key.
+     */
+    async scheduleAll(notifier: TimerNotifier, timers: readonly { kind: TimerKind; ruleId: number; dueAt: Date; sequence: number; groupKey?: string }[], episode: { groupId: number; instanceId: number }): Promise<void> {
+      for (const timer of timers) {
+        if (timer.groupKey === undefined) await this.schedule({ ...timer, notifier, groupId: episode.groupId, instanceId: episode.instanceId });
+        else await this.schedule({ ...timer, notifier, groupId: null, instanceId: null, groupKey: timer.groupKey });
+      }
     },
 
     /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
@@ -166,6 +173,30 @@ export interface TimerLoop {
 
 const asMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** A handler's failure that says when to try the timer again (a group send backing off), instead of the loop's `retryMs`. */
+export class TimerRetryError extends Error {
+  constructor(
+    message: string,
+    readonly retryInMs: number,
+  ) {
+    super(message);
+    this.name = 'TimerRetryError';
+  }
+}
+
+/**
+ * Where a group's send that a receiver did not take (5xx, timeout, 429) stands, from the timer's
+ * `attempts` (counted by each claim, reset when a send is finished): tried again after the
+ * `attempt`-th of `retryDelaysMs` (MESSAGE_RETRY_DELAYS_MS, the broker's retry delays), and the
+ * attempt after the last delay is the last one, after which the rows fail and the group is
+ * dead-lettered, as a broker message that used up its retries.
+ */
+export function groupSendAttempt(timer: Pick<NotificationTimer, 'attempts'>, retryDelaysMs: readonly number[]): { last: boolean; retryInMs: number } {
+  const attempt = Math.max(1, timer.attempts);
+  const last = attempt > retryDelaysMs.length;
+  return { last, retryInMs: last ? 0 : (retryDelaysMs[attempt - 1] ?? 0) };
+}
+
 /** The poll loop every notifier runs (one per replica); see the top of this file. */
 export function timerLoop(options: TimerLoopOptions): TimerLoop {
   const repo = timerRepo(options.db);
@@ -185,8 +216,9 @@ export function timerLoop(options: TimerLoopOptions): TimerLoop {
       if (!finished) options.logger.warn(log, 'timer was taken over by another replica before it was finished (its lease ran out)');
       else options.logger.debug({ ...log, outcome: outcome.action }, 'timer handled');
     } catch (error) {
-      options.logger.warn({ ...log, error: asMessage(error), retryInMs: retryMs }, 'timer failed; it will be tried again');
-      await repo.failed(timer, asMessage(error), retryMs).catch((failure: unknown) => options.logger.warn({ ...log, error: asMessage(failure) }, 'could not record the failure of a timer; its lease will run out'));
+      const retryInMs = error instanceof TimerRetryError ? error.retryInMs : retryMs;
+      options.logger.warn({ ...log, error: asMessage(error), retryInMs }, 'timer failed; it will be tried again');
+      await repo.failed(timer, asMessage(error), retryInMs).catch((failure: unknown) => options.logger.warn({ ...log, error: asMessage(failure) }, 'could not record the failure of a timer; its lease will run out'));
     }
   }
 
@@ -311,6 +343,59 @@ export async function readEpisodes(db: Kysely<Database>, instanceIds: readonly n
   return found;
 }
 
+/**
+ * Publishes a group's message that the receiver never took, once its rows are `failed`: the
+ * notifier's dead-letter queue (`<queue>.dead`, reason in `x-error`), as a broker message that
+ * used up its retries.
+ */
+export type GroupDeadLetter = (event: AlertProcessed, reason: string) => Promise<void>;
+
+/** What `groupDeadLetterPublisher` needs of a broker connection (libs/messaging `Messaging`). */
+export interface DeadLetterPublisher {
+  publish(exchange: string, routingKey: string, body: unknown, meta?: { messageId?: string; headers?: Record<string, unknown> }): Promise<unknown>;
+}
+
+/**
+ * The `GroupDeadLetter` of a notifier consuming `queue`: the event goes to the dead-letter
+ * exchange under the queue's name (so to `<queue>.dead`) with the headers a dead-lettered
+ * `alert.processed` message carries (`x-error`, `x-original-*`), so that the console's dead
+ * letters show it and can replay it. `connection()` is the worker's broker connection, which
+ * exists only once the worker is connected: before, the dead letter fails and the timer is tried again.
+ */
+export function groupDeadLetterPublisher(connection: () => DeadLetterPublisher | null | undefined, queue: string): GroupDeadLetter {
+  return async (event, reason) => {
+    const broker = connection();
+    if (!broker) throw new Error('not connected to the broker yet: the dead letter is published on a later try');
+    await broker.publish(EXCHANGES.deadLetter, queue, event, {
+      messageId: event.id,
+      headers: {
+        [HEADERS.error]: reason.slice(0, 2000),
+        [HEADERS.errorPath]: '',
+        [HEADERS.originalExchange]: EXCHANGES.alerts,
+        [HEADERS.originalRoutingKey]: ROUTING_KEYS.alertProcessed(event.status),
+        [HEADERS.originalQueue]: queue,
+      },
+    });
+  };
+}
+
+/**
+ * The dead letter of a group's message: an `alert.processed` event of its alerts as the rows told
+ * them (a `resolved` row as the episode's end, any other as its firing), so that the dead-letter
+ * pages show what was not told.
+ */
+export function groupDeadLetterEvent(rows: readonly { instance_id: number | null; kind: string }[], episodes: ReadonlyMap<number, EpisodeNow>, now = new Date()): AlertProcessed | null {
+  const changes = rows.flatMap((row): AlertChange[] => {
+    const episode = row.instance_id === null ? undefined : episodes.get(row.instance_id);
+    if (!episode) return [];
+    const { change } = episode;
+    if (row.kind === 'resolved') return [{ ...change, change: 'resolved', instance: { ...change.instance, status: 'resolved' } }];
+    return [{ ...change, instance: { ...change.instance, status: 'firing', endsAt: null } }];
+  });
+  if (changes.length === 0) return null;
+  return { id: randomUUID(), processedAt: now.toISOString(), status: changes.some((change) => change.instance.status === 'firing') ? 'firing' : 'resolved', changes };
+}
+
 /** An episode as a due timer must judge it (libs/rules `EpisodeState`, `timerVerdict`). */
 export interface TimerEpisode {
   change: AlertChange;
@@ -355,19 +440,28 @@ export function recentSilences(db: Kysely<Database>, ttlMs = 500): (now: Date) =
  * instance is gone. Every notifier's timer handler starts here.
  */
 export async function timerEpisode(db: Kysely<Database>, instanceId: number, deps: TimerEpisodeDeps, now: Date): Promise<TimerEpisode | null> {
-  const episode = await readEpisode(db, instanceId);
-  if (!episode) return null;
-  const { change } = episode;
-  const firing = episode.latest && change.instance.status === 'firing';
-  const silences = firing ? await (deps.silences ?? ((at: Date) => activeSilences(db, at)))(now) : [];
-  const silence = firing ? deps.silenceState(silences, change.group.labels, now) : { silenced: false, until: null };
-  let inhibition: TimerEpisode['inhibition'] = null;
-  if (firing && !silence.silenced) {
-    const rules = await deps.inhibitRules();
-    const found = rules.length === 0 ? null : await findInhibitingSource(db, rules, { groupId: change.group.id, labels: change.group.labels }, deps.predicates);
-    if (found) inhibition = { ruleId: found.rule.id, ruleName: found.rule.name, sourceGroupId: found.sourceGroupId };
+  return (await timerEpisodes(db, [instanceId], deps, now)).get(instanceId) ?? null;
+}
+
+/** `timerEpisode` for several instances (a group's repeat): one read of the episodes and of the silences. */
+export async function timerEpisodes(db: Kysely<Database>, instanceIds: readonly number[], deps: TimerEpisodeDeps, now: Date): Promise<Map<number, TimerEpisode>> {
+  const episodes = await readEpisodes(db, instanceIds);
+  const judged = new Map<number, TimerEpisode>();
+  const anyFiring = [...episodes.values()].some((episode) => episode.latest && episode.change.instance.status === 'firing');
+  const silences = anyFiring ? await (deps.silences ?? ((at: Date) => activeSilences(db, at)))(now) : [];
+  const inhibitRules = anyFiring ? await deps.inhibitRules() : [];
+  for (const [instanceId, episode] of episodes) {
+    const { change } = episode;
+    const firing = episode.latest && change.instance.status === 'firing';
+    const silence = firing ? deps.silenceState(silences, change.group.labels, now) : { silenced: false, until: null };
+    let inhibition: TimerEpisode['inhibition'] = null;
+    if (firing && !silence.silenced && inhibitRules.length > 0) {
+      const found = await findInhibitingSource(db, inhibitRules, { groupId: change.group.id, labels: change.group.labels }, deps.predicates);
+      if (found) inhibition = { ruleId: found.rule.id, ruleName: found.rule.name, sourceGroupId: found.sourceGroupId };
+    }
+    judged.set(instanceId, { change, firing, acknowledged: change.group.acknowledged, silence, inhibition });
   }
-  return { change, firing, acknowledged: change.group.acknowledged, silence, inhibition };
+  return judged;
 }
 
 /** What `dueTimerEpisode` asks of the notifier: its rules, the pure policy's verdict (libs/rules `timerVerdict`), what it tells. */
@@ -428,7 +522,31 @@ export interface DueTimerPolicy extends Pick<TimerEpisodeDeps, 'silenceState' | 
   verdict: (kind: Exclude<TimerKind, 'group_flush'>, episode: TimerEpisode, now: Date, recheckMs: number) => ReturnType<DueTimerOptions<{ id: number }>['verdict']>;
 }
 
-export interface DueTimerHandlerOptions<R extends { id: number; escalateTo: number | null }, L extends Pick<TimerLoopLogger, 'debug' | 'warn'>> {
+/** A grouped rule's repeat to tell now: the group's alerts that still fire, unacknowledged and not held back. */
+export interface DueGroupRepeat<R> {
+  rule: R;
+  groupKey: string;
+  /** The repeat's number (the timer's `sequence`): each alert's `repeat` row has it. */
+  sequence: number;
+  /** The alerts to tell again, oldest first (at most the notifier's `limit`). */
+  changes: AlertChange[];
+  now: Date;
+}
+
+/** What a notifier gives `dueTimerHandler` for the repeats of its grouped rules. */
+export interface GroupRepeatOptions<R, L> {
+  /**
+   * The instances whose firing was told under the rule in this group and that still fire (the
+   * group's newest episode, not resolved), oldest first, at most `limit`.
+   */
+  firingsTold: (ruleId: number, groupKey: string, limit: number) => Promise<number[]>;
+  /** At most this many alerts in one repeat (the notifier's group message limit). */
+  limit: number;
+  /** Tells them in one message of the group, through the notifier's exactly-once path; throwing tries the timer again. */
+  tell: (due: DueGroupRepeat<R>, log: L, timer: NotificationTimer) => Promise<void>;
+}
+
+export interface DueTimerHandlerOptions<R extends { id: number; escalateTo: number | null; repeatIntervalMs?: number | null }, L extends Pick<TimerLoopLogger, 'debug' | 'warn'>> {
   db: Kysely<Database>;
   /** The notifier's active rules. */
   rules: () => Promise<R[]>;
@@ -444,6 +562,8 @@ export interface DueTimerHandlerOptions<R extends { id: number; escalateTo: numb
   flushGroup: (timer: NotificationTimer) => Promise<TimerOutcome>;
   /** A repeat, an escalation or a silence end to tell now. */
   tell: (kind: Exclude<TimerKind, 'group_flush'>, due: DueTimerTell<R>, log: L, timer: NotificationTimer) => Promise<TimerOutcome>;
+  /** A grouped rule's repeat (a `repeat` timer of a group key, no instance). */
+  groupRepeat: GroupRepeatOptions<R, L>;
 }
 
 /**
@@ -453,15 +573,52 @@ export interface DueTimerHandlerOptions<R extends { id: number; escalateTo: numb
  * tell now (for an escalation: when its `escalateTo` rule is still active), goes to the
  * notifier's `tell`.
  */
-export function dueTimerHandler<R extends { id: number; escalateTo: number | null }, L extends Pick<TimerLoopLogger, 'debug' | 'warn'>>(options: DueTimerHandlerOptions<R, L>): (timer: NotificationTimer) => Promise<TimerOutcome> {
+export function dueTimerHandler<R extends { id: number; escalateTo: number | null; repeatIntervalMs?: number | null }, L extends Pick<TimerLoopLogger, 'debug' | 'warn'>>(
+  options: DueTimerHandlerOptions<R, L>,
+): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const silences = recentSilences(options.db);
+  const episodeDeps = { inhibitRules: options.inhibitRules, silenceState: options.policy.silenceState, predicates: options.policy.predicates, silences };
+
+  /**
+   * A grouped rule's repeat (Alertmanager's `repeat_interval`): one message of the group with
+   * every alert whose firing it told and that still fires, unacknowledged, neither silenced nor
+   * inhibited (the policy's verdict on each, as for an alert's own repeat); due again after
+   * `repeatInterval`. Nothing firing any more, or every alert acknowledged: the group's repeats
+   * end (the group's next told firing starts them again). Everything held back now: nothing is
+   * told, and the group is looked at again after `repeatInterval`.
+   */
+  async function groupRepeat(timer: NotificationTimer, log: L): Promise<TimerOutcome> {
+    const rule = (await options.rules()).find((candidate) => candidate.id === timer.rule_id);
+    if (!rule?.repeatIntervalMs) {
+      log.debug({}, 'the rule is gone, inactive or repeats no more; group repeat dropped');
+      return { action: 'done' };
+    }
+    const ids = await options.groupRepeat.firingsTold(rule.id, timer.group_key, options.groupRepeat.limit);
+    const now = new Date();
+    const episodes = ids.length === 0 ? new Map<number, TimerEpisode>() : await timerEpisodes(options.db, ids, episodeDeps, now);
+    const verdicts = ids.flatMap((id) => {
+      const episode = episodes.get(id);
+      return episode ? [{ episode, verdict: options.policy.verdict('repeat', episode, now, options.recheckMs) }] : [];
+    });
+    if (verdicts.every(({ verdict }) => verdict.action === 'drop')) {
+      log.debug({ alerts: ids.length }, `nothing of the group fires unacknowledged; its repeats end without ${options.told}`);
+      return { action: 'done' };
+    }
+    const changes = verdicts.filter(({ verdict }) => verdict.action === 'tell').map(({ episode }) => episode.change);
+    const next = new Date(now.getTime() + rule.repeatIntervalMs);
+    if (changes.length === 0) return { action: 'reschedule', dueAt: next };
+    await options.groupRepeat.tell({ rule, groupKey: timer.group_key, sequence: timer.sequence, changes, now }, log, timer);
+    return { action: 'reschedule', dueAt: next, sequence: timer.sequence + 1 };
+  }
+
   return async (timer) => {
     if (timer.kind === 'group_flush') return options.flushGroup(timer);
     const kind = timer.kind;
-    const log = options.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id });
+    const log = options.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id, ...(timer.instance_id === null ? { groupKey: timer.group_key } : {}) });
+    if (kind === 'repeat' && timer.instance_id === null) return groupRepeat(timer, log);
     const due = await dueTimerEpisode(options.db, timer, {
       rules: options.rules,
-      episode: { inhibitRules: options.inhibitRules, silenceState: options.policy.silenceState, predicates: options.policy.predicates, silences },
+      episode: episodeDeps,
       verdict: (episode, now) => options.policy.verdict(kind, episode, now, options.recheckMs),
       told: options.told,
       logger: log,
