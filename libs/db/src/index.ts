@@ -3,7 +3,7 @@ export * from './create-db';
 export * from './migrate';
 export * from './database-health';
 export * from './errors';
-export * from './housekeeping';
+export * from './delete-in-batches';
 export * from './repositories/silences';
 export * from './repositories/rules';
 export * from './repositories/notifications';
