@@ -109,6 +109,34 @@ describe('README.md', () => {
     ]).toEqual([]);
   });
 
+  it('describes every prerequisite of tools/doctor/prerequisites.json where the doctor points to', () => {
+    const Prerequisites = z.object({ prerequisites: z.array(z.object({ id: z.string(), readme: z.string(), fix: z.string().optional(), debian: z.array(z.string()).optional() })) });
+    const { prerequisites } = Prerequisites.parse(JSON.parse(read('tools/doctor/prerequisites.json')));
+    expect(prerequisites.length).toBeGreaterThan(10);
+    /** The text under the README heading of an anchor, to the next heading of the same or a higher level. */
+    const sectionAt = (anchor: string): string | null => {
+      const headings = [...prose(readme).matchAll(/^(#{1,6}) (.+)$/gm)];
+      const index = headings.findIndex((heading) => anchors(heading[0]).has(anchor));
+      const heading = headings[index];
+      if (!heading) return null;
+      const level = heading[1]?.length ?? 1;
+      const next = headings.slice(index + 1).find((later) => (later[1]?.length ?? 1) <= level);
+      const text = prose(readme);
+      return text.slice(text.indexOf(heading[0]), next ? text.indexOf(next[0], text.indexOf(heading[0]) + 1) : undefined);
+    };
+    const problems: string[] = [];
+    for (const prerequisite of prerequisites) {
+      const section = sectionAt(prerequisite.readme.replace(/^#/, ''));
+      if (section === null) {
+        problems.push(`tools/doctor/prerequisites.json sends ${prerequisite.id} to README.md${prerequisite.readme}, which is no heading of it`);
+        continue;
+      }
+      const fixes = prerequisite.fix !== undefined ? [prerequisite.fix] : (prerequisite.debian ?? []);
+      for (const fix of fixes) if (!section.includes(fix)) problems.push(`README.md${prerequisite.readme} does not give ${prerequisite.id}'s fix: ${fix}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('names in its "Tools and tests" table variables the tools and tests read, with their defaults', () => {
     const table = chapter(readme, 'Configuration').slice(chapter(readme, 'Configuration').indexOf('### Tools and tests'));
     const rows = [...table.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| [^|]+ \| ([^|]+) \|$/gm)].map((match) => ({ name: match[1] ?? '', fallback: (match[2] ?? '').trim() }));
