@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
-import { createDb, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
+import { AlertProcessed as AlertProcessedSchema, deadLetterQueueName, EXCHANGES, HEADERS, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import amqplib from 'amqplib';
+import { createDb, groupDeadLetterPublisher, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
@@ -18,6 +19,8 @@ import { createSlackSender, type SlackSender } from './slack-client';
  * unacknowledged, and no timer message goes out twice.
  */
 const RECHECK_MS = 400;
+/** The retry delays of a group's message that Slack does not take (MESSAGE_RETRY_DELAYS_MS in a deployment). */
+const GROUP_RETRY_DELAYS_MS = [300, 600];
 let database: TestDatabase;
 let secondDb: Kysely<Database>;
 let vhost: TestVhost;
@@ -35,7 +38,22 @@ beforeAll(async () => {
   slack = createSlackSender({ endpoint: slackMock.url, timeoutMs: 5_000 });
   const logger = createLogger('slack-timers-test', 'silent');
   messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.slackNotifierAlertsProcessed], retryDelayMs: 200 }), { logger });
-  const replicas = [database.db, secondDb].map((db) => alertProcessedHandler({ db, slack, registry: new Registry(), defaultChannel: '#default', rulesCacheMs: 0, maxPerSecond: 100, logger, heldRecheckMs: RECHECK_MS }));
+  // A channel named `#down-...` stands for a Slack that stays down.
+  slackMock.respondWith((request) => (request.channel.startsWith('#down-') ? { status: 503, body: 'service unavailable' } : { status: 200, body: 'ok' }));
+  const replicas = [database.db, secondDb].map((db) =>
+    alertProcessedHandler({
+      db,
+      slack,
+      registry: new Registry(),
+      defaultChannel: '#default',
+      rulesCacheMs: 0,
+      maxPerSecond: 100,
+      logger,
+      heldRecheckMs: RECHECK_MS,
+      retryDelaysMs: GROUP_RETRY_DELAYS_MS,
+      deadLetter: groupDeadLetterPublisher(() => messaging, QUEUES.slackNotifierAlertsProcessed),
+    }),
+  );
   const [first] = replicas;
   if (!first) throw new Error('no replica');
   subscription = await subscribe(messaging, {
@@ -404,5 +422,92 @@ describe('grouping', () => {
     await sleep(1_500);
     expect(textsTo(`#gk-${t}`)).toHaveLength(1);
     expect(textsTo(`#gk-${t}`)[0]?.split('\n')[0]).toBe(`[FIRING:5] Disk (team=${t})`);
+  });
+});
+
+describe('grouped rules: repeats, held-back firings, a Slack that stays down', () => {
+  /** The alerts a group message lists (per-alert lines under the title), sorted. */
+  const linesOf = (text: string | undefined) => (text ?? '').split('\n').slice(1).sort();
+
+  it("repeats are the group's: one message per repeatInterval with the group's still-firing, unacknowledged alerts", async () => {
+    const t = tag();
+    const ruleId = await insertRule(`grep-${t}`, { team: t }, `#grep-${t}`, { groupBy: ['team'], groupWait: '300ms', groupInterval: '1s', repeatInterval: '3s' });
+    const alerts = await Promise.all([0, 1, 2].map((index) => seed({ alertname: 'HighCPU', instance: `r${index}-${t}`, team: t })));
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await waitFor(() => (textsTo(`#grep-${t}`).length >= 2 ? true : null), 20_000, 'the first message and the first repeat');
+    const [first, repeat] = textsTo(`#grep-${t}`);
+    const all = [0, 1, 2].map((index) => `• grep-${t}: HighCPU r${index}-${t} firing`);
+    expect(linesOf(first)).toEqual(all);
+    // One message of the group, not one per alert.
+    expect(repeat?.split('\n')[0]).toBe(`[FIRING:3] HighCPU (team=${t})`);
+    expect(linesOf(repeat)).toEqual(all);
+    const repeatRows = await database.db.selectFrom('notifications').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+    expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(alerts.map((alert) => [alert.instanceId, 1, 'sent']).sort());
+    expect(new Set(repeatRows.map((row) => row.digest_id)).size).toBe(1);
+
+    const told = textsTo(`#grep-${t}`).length;
+    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', alerts[0]?.groupId ?? 0).execute();
+    await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', alerts[1]?.instanceId ?? 0).execute();
+    await deliver(resolvedOf(alerts[1] as Seeded));
+    await waitFor(() => (textsTo(`#grep-${t}`).slice(told).some((text) => text.startsWith('[FIRING')) ? true : null), 20_000, 'the second repeat');
+    const later = textsTo(`#grep-${t}`).slice(told);
+    const nextRepeat = later.find((text) => text.startsWith('[FIRING'));
+    expect(nextRepeat?.split('\n')[0]).toBe(`[FIRING:1] HighCPU (team=${t})`);
+    expect(linesOf(nextRepeat)).toEqual([`• grep-${t}: HighCPU r2-${t} firing`]);
+    expect(later.filter((text) => text !== nextRepeat).map(linesOf)).toEqual([[`• grep-${t}: HighCPU r1-${t} resolved`]]);
+  });
+
+  it("a held-back firing joins its group's next message when its silence ends, instead of going out alone", async () => {
+    const t = tag();
+    await insertRule(`gheld-${t}`, { team: t }, `#gheld-${t}`, { groupBy: ['team'], groupWait: '500ms', groupInterval: '4s' });
+    const told = await seed({ alertname: 'DiskFull', instance: `told-${t}`, team: t });
+    const held = await Promise.all(['a', 'b'].map((name) => seed({ alertname: 'DiskFull', instance: `held-${name}-${t}`, team: t, hold: 'yes' })));
+    const silenceEnds = new Date(Date.now() + 2_000);
+    await silenceOn({ team: t, hold: 'yes' }, silenceEnds);
+    await deliver(changeOf(told), ...held.map((alert) => changeOf(alert, silenceEnds)));
+    await waitFor(() => (textsTo(`#gheld-${t}`).length >= 1 ? true : null), 20_000, 'the first group message');
+    expect(linesOf(textsTo(`#gheld-${t}`)[0])).toEqual([`• gheld-${t}: DiskFull told-${t} firing`]);
+    await waitFor(() => (textsTo(`#gheld-${t}`).length >= 2 ? true : null), 20_000, 'the message of the released firings');
+    await sleep(1_500);
+    expect(textsTo(`#gheld-${t}`)).toHaveLength(2);
+    expect(textsTo(`#gheld-${t}`)[1]?.split('\n')[0]).toBe(`[FIRING:2] DiskFull (team=${t})`);
+    expect(linesOf(textsTo(`#gheld-${t}`)[1])).toEqual([`• gheld-${t}: DiskFull held-a-${t} firing`, `• gheld-${t}: DiskFull held-b-${t} firing`]);
+    const rows = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', held.map((alert) => alert.instanceId)).execute();
+    expect(rows.map((row) => [row.kind, row.status, row.group_key])).toEqual(held.map(() => ['firing', 'sent', JSON.stringify([['team', t]])]));
+    expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
+  });
+
+  it('a Slack that stays down: the group message is retried with back-off, then its rows fail and it is dead-lettered with the reason', async () => {
+    const t = tag();
+    await insertRule(`gdown-${t}`, { team: t }, `#down-${t}`, { groupBy: ['team'], groupWait: '200ms', groupInterval: '1s' });
+    const alerts = await Promise.all([0, 1].map((index) => seed({ alertname: 'NodeDown', instance: `n${index}-${t}`, team: t })));
+    await deliver(...alerts.map((alert) => changeOf(alert)));
+    const tries = () => slackMock.requests.filter((request) => request.channel === `#down-${t}`);
+    const rows = await waitFor(async () => {
+      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
+      return all.length === 2 && all.every((row) => row.status === 'failed') ? all : null;
+    }, 20_000, 'the rows recorded failed');
+    expect(rows.every((row) => (row.last_error ?? '').includes('503'))).toBe(true);
+    expect(tries()).toHaveLength(GROUP_RETRY_DELAYS_MS.length + 1);
+    tries()
+      .slice(1)
+      .forEach((attempt, index) => expect(attempt.receivedAt - (tries()[index]?.receivedAt ?? 0)).toBeGreaterThanOrEqual((GROUP_RETRY_DELAYS_MS[index] ?? 0) - 20));
+    await sleep(2_500);
+    expect(tries()).toHaveLength(GROUP_RETRY_DELAYS_MS.length + 1);
+
+    const connection = await amqplib.connect(vhost.url);
+    try {
+      const channel = await connection.createChannel();
+      const dead = await waitFor(async () => {
+        const message = await channel.get(deadLetterQueueName(QUEUES.slackNotifierAlertsProcessed), { noAck: true });
+        if (!message) return null;
+        const event = AlertProcessedSchema.parse(JSON.parse(message.content.toString()));
+        return event.changes.some((change) => change.group.labels['team'] === t) ? { message, event } : null;
+      }, 10_000, 'the dead-lettered group');
+      expect(String(dead.message.properties.headers?.[HEADERS.error])).toMatch(/retries exhausted after 3 attempts: .*503/);
+      expect(dead.event.changes.map((change) => change.instance.id).sort()).toEqual(alerts.map((alert) => alert.instanceId).sort());
+    } finally {
+      await connection.close();
+    }
   });
 });
