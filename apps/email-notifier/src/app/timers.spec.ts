@@ -219,6 +219,57 @@ describe('email-notifier timers', () => {
     expect(bodiesTo(`gt-${t}@`)[1]?.split(';').filter(Boolean).sort()).toEqual(['h0=resolved', 'h1=resolved']);
   });
 
+  it("repeats a grouped rule's group: one email per repeatInterval with the group's still-firing, unacknowledged alerts", async () => {
+    const t = tag();
+    const ruleId = await insertRule(`grep-${t}`, { team: t }, `grep-${t}@example.com`, { groupBy: ['team'], groupWait: '300ms', groupInterval: '1s', repeatInterval: '3s', body: '{{ labels.host }} {{ status }}' });
+    const changes = await Promise.all([0, 1, 2].map((index) => seed({ alertname: 'HighCPU', team: t, host: `r${index}` })));
+    await deliver(...changes);
+    const mails = () => received.filter((mail) => JSON.stringify(mail.to).includes(`grep-${t}@`));
+    const hostsOf = (text: string | undefined) => (text ?? '').trim().split('\n').slice(1).sort();
+    await waitFor(() => (mails().length >= 2 ? true : null), 20_000, 'the first email and the first repeat');
+    const [first, repeat] = mails();
+    expect([first?.subject, repeat?.subject]).toEqual([`[FIRING:3] HighCPU (team=${t})`, `[FIRING:3] HighCPU (team=${t})`]);
+    expect(hostsOf(repeat?.text)).toEqual(['• r0 firing', '• r1 firing', '• r2 firing']);
+    const repeatRows = await database.db.selectFrom('email_queue').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+    expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(changes.map((change) => [change.instance.id, 1, 'completed']).sort());
+    expect(new Set(repeatRows.map((row) => row.group_email_id)).size).toBe(1);
+
+    const told = mails().length;
+    await acknowledge(changes[0]?.group.id ?? 0);
+    const resolving = changes[1] as AlertChange;
+    await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', resolving.instance.id).execute();
+    await deliver({ ...resolving, change: 'resolved', group: { ...resolving.group, status: 'resolved' }, instance: { ...resolving.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' } });
+    await waitFor(() => (mails().slice(told).some((mail) => mail.subject?.startsWith('[FIRING')) ? true : null), 20_000, 'the second repeat');
+    const later = mails().slice(told);
+    const nextRepeat = later.find((mail) => mail.subject?.startsWith('[FIRING'));
+    expect(nextRepeat?.subject).toBe(`[FIRING:1] HighCPU (team=${t})`);
+    expect(hostsOf(nextRepeat?.text)).toEqual(['• r2 firing']);
+    expect(later.filter((mail) => mail !== nextRepeat).map((mail) => mail.subject)).toEqual([`[RESOLVED:1] HighCPU (team=${t})`]);
+  });
+
+  it("puts a grouped rule's silenced firing in its group's next email when the silence ends, not in an email of its own", async () => {
+    const t = tag();
+    await insertRule(`gheld-${t}`, { team: t }, `gheld-${t}@example.com`, { groupBy: ['team'], groupWait: '500ms', groupInterval: '4s', body: '{{ labels.host }} {{ status }}' });
+    const endsAt = new Date(Date.now() + 2_000);
+    await database.db
+      .insertInto('silences')
+      .values({ matchers: JSON.stringify([{ name: 'team', value: t, isEqual: true, isRegex: false }, { name: 'hold', value: 'yes', isEqual: true, isRegex: false }]), starts_at: new Date(Date.now() - 1_000), ends_at: endsAt, created_by: 'test', comment: 'email timers' })
+      .execute();
+    const told = await seed({ alertname: 'DiskFull', team: t, host: 'told' });
+    const held = await Promise.all(['a', 'b'].map((name) => seed({ alertname: 'DiskFull', team: t, host: `held-${name}`, hold: 'yes' }, endsAt)));
+    await deliver(told, ...held);
+    const mails = () => received.filter((mail) => JSON.stringify(mail.to).includes(`gheld-${t}@`));
+    await waitFor(() => (mails().length >= 1 ? true : null), 20_000, 'the first group email');
+    expect(mails()[0]?.subject).toBe(`[FIRING:1] DiskFull (team=${t})`);
+    await waitFor(() => (mails().length >= 2 ? true : null), 20_000, 'the email of the released firings');
+    await sleep(1_500);
+    expect(mails().map((mail) => mail.subject)).toEqual([`[FIRING:1] DiskFull (team=${t})`, `[FIRING:2] DiskFull (team=${t})`]);
+    expect((mails()[1]?.text ?? '').trim().split('\n').slice(1).sort()).toEqual(['• held-a firing', '• held-b firing']);
+    const rows = await database.db.selectFrom('email_queue').selectAll().where('instance_id', 'in', held.map((change) => change.instance.id)).execute();
+    expect(rows.map((row) => [row.kind, row.status, row.group_key])).toEqual(held.map(() => ['firing', 'completed', JSON.stringify([['team', t]])]));
+    expect(new Set(rows.map((row) => row.group_email_id)).size).toBe(1);
+  });
+
   it("escalates to the other rule's recipients once, only while unacknowledged", async () => {
     const t = tag();
     const manager = await insertRule(`mgr-${t}`, { never: t }, `mgr-${t}@example.com`);
