@@ -18,7 +18,14 @@ import { ROOT } from '../deploy/app-contracts';
 const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
   .split('\n')
   .filter((path) => path !== '' && existsSync(join(ROOT, path)));
-const directories = new Set(files.flatMap((path) => path.split('/').slice(0, -1).map((_, index, parts) => parts.slice(0, index + 1).join('/'))));
+const directories = new Set(
+  files.flatMap((path) =>
+    path
+      .split('/')
+      .slice(0, -1)
+      .map((_, index, parts) => parts.slice(0, index + 1).join('/')),
+  ),
+);
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 const DOCUMENTS = ['README.md', ...files.filter((path) => /^docs\/[^/]+\.md$/.test(path)).sort()];
@@ -86,13 +93,16 @@ describe('README.md', () => {
     for (const path of projects.filter((candidate) => candidate.startsWith('libs/'))) {
       const tags = z.object({ tags: z.array(z.string()) }).parse(JSON.parse(read(`${path}/project.json`))).tags;
       const type = tags.find((tag) => tag.startsWith('type:'));
-      if (listed.has(path) && listed.get(path) !== type) problems.push(`README.md "Layout" gives ${path} the tag ${listed.get(path)}, its project.json ${type}`);
+      if (listed.has(path) && listed.get(path) !== type)
+        problems.push(`README.md "Layout" gives ${path} the tag ${listed.get(path)}, its project.json ${type}`);
     }
     expect(problems).toEqual([]);
   });
 
   it('names in its "Libraries" table only packages of package.json, and every runtime dependency', () => {
-    const manifest = z.object({ dependencies: z.record(z.string(), z.string()), devDependencies: z.record(z.string(), z.string()) }).parse(JSON.parse(read('package.json')));
+    const manifest = z
+      .object({ dependencies: z.record(z.string(), z.string()), devDependencies: z.record(z.string(), z.string()) })
+      .parse(JSON.parse(read('package.json')));
     const packages = new Set([...Object.keys(manifest.dependencies), ...Object.keys(manifest.devDependencies)]);
     const table = chapter(readme, 'Libraries');
     const named = [...table.matchAll(/^\| ([^|]+) \|/gm)]
@@ -110,7 +120,9 @@ describe('README.md', () => {
   });
 
   it('describes every prerequisite of tools/doctor/prerequisites.json where the doctor points to', () => {
-    const Prerequisites = z.object({ prerequisites: z.array(z.object({ id: z.string(), readme: z.string(), fix: z.string().optional(), debian: z.array(z.string()).optional() })) });
+    const Prerequisites = z.object({
+      prerequisites: z.array(z.object({ id: z.string(), readme: z.string(), fix: z.string().optional(), debian: z.array(z.string()).optional() })),
+    });
     const { prerequisites } = Prerequisites.parse(JSON.parse(read('tools/doctor/prerequisites.json')));
     expect(prerequisites.length).toBeGreaterThan(10);
     /** The text under the README heading of an anchor, to the next heading of the same or a higher level. */
@@ -139,7 +151,10 @@ describe('README.md', () => {
 
   it('names in its "Tools and tests" table variables the tools and tests read, with their defaults', () => {
     const table = chapter(readme, 'Configuration').slice(chapter(readme, 'Configuration').indexOf('### Tools and tests'));
-    const rows = [...table.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| [^|]+ \| ([^|]+) \|$/gm)].map((match) => ({ name: match[1] ?? '', fallback: (match[2] ?? '').trim() }));
+    const rows = [...table.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| [^|]+ \| ([^|]+) \|$/gm)].map((match) => ({
+      name: match[1] ?? '',
+      fallback: (match[2] ?? '').trim(),
+    }));
     expect(rows.length).toBeGreaterThan(5);
     const sources = files.filter((path) => /^(apps|libs|tools)\/.*\.(ts|mjs)$/.test(path)).map(read);
     const problems: string[] = [];
@@ -156,7 +171,7 @@ describe('README.md', () => {
 });
 
 describe('README.md and docs/*.md', () => {
-  it('link only files that exist, and headings that exist (the projects\' READMEs too)', () => {
+  it("link only files that exist, and headings that exist (the projects' READMEs too)", () => {
     const problems: string[] = [];
     for (const document of [...DOCUMENTS, ...PROJECT_READMES]) {
       for (const match of prose(read(document)).matchAll(/\]\(([^)\s]+)\)/g)) {
@@ -168,7 +183,8 @@ describe('README.md and docs/*.md', () => {
           problems.push(`${document} links ${target}: ${file} does not exist`);
           continue;
         }
-        if (anchor !== undefined && file.endsWith('.md') && !anchors(read(file)).has(anchor)) problems.push(`${document} links ${target}: ${file} has no heading #${anchor}`);
+        if (anchor !== undefined && file.endsWith('.md') && !anchors(read(file)).has(anchor))
+          problems.push(`${document} links ${target}: ${file} has no heading #${anchor}`);
       }
     }
     expect(problems).toEqual([]);
@@ -192,7 +208,10 @@ describe('README.md and docs/*.md', () => {
         const named = (match[1] ?? '').replace(/\/$/, '');
         if (named.startsWith('dist') || named.includes('..') || !/[./]/.test(match[1] ?? '') || named in NOT_IN_THE_REPOSITORY) continue;
         const exists = named.includes('/')
-          ? files.includes(named) || directories.has(named) || files.some((path) => path.endsWith(`/${named}`)) || [...directories].some((path) => path.endsWith(`/${named}`))
+          ? files.includes(named) ||
+            directories.has(named) ||
+            files.some((path) => path.endsWith(`/${named}`)) ||
+            [...directories].some((path) => path.endsWith(`/${named}`))
           : basenames.has(named);
         if (exists) continue;
         const ignored = ignoreFiles.some((folder) => {
@@ -235,18 +254,49 @@ describe('README.md and docs/*.md', () => {
     };
     const problems: string[] = [];
     for (const document of DOCUMENTS) {
-      for (const match of read(document).matchAll(/\b(GET|POST|PUT|PATCH|DELETE) (\/(?:api|healthz|readyz|metrics|openapi\.json)(?:\{[\w,-]+\}|[^\s`)(,;])*)/g)) {
+      for (const match of read(document).matchAll(
+        /\b(GET|POST|PUT|PATCH|DELETE) (\/(?:api|healthz|readyz|metrics|openapi\.json)(?:\{[\w,-]+\}|[^\s`)(,;])*)/g,
+      )) {
         const method = match[1] ?? '';
         const written = (match[2] ?? '').replace(/\?.*$/, '').replace(/[:.]+$/, '');
         // `/api/v1/{slack,email}-rules` names one route per alternative.
         const alternatives = /\{([\w-]+(?:,[\w-]+)+)\}/.exec(written);
         const paths = alternatives ? (alternatives[1] ?? '').split(',').map((choice) => written.replace(alternatives[0], choice)) : [written];
         for (const path of paths) {
-          if (!listed.some((route) => route.method === method && same(path, route.path))) problems.push(`${document} names ${method} ${path}, which docs/contracts.md §3 does not list`);
+          if (!listed.some((route) => route.method === method && same(path, route.path)))
+            problems.push(`${document} names ${method} ${path}, which docs/contracts.md §3 does not list`);
         }
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  /** Every word of the repository's files but the documents (code, configuration, manifests, unit files). */
+  const words = new Set(
+    files
+      .filter(
+        (path) =>
+          !path.endsWith('.md') && !path.startsWith('bench/results/') && !path.includes('stryker-incremental') && statSync(join(ROOT, path)).size < 2_000_000,
+      )
+      .flatMap((path) => read(path).match(/\b[A-Za-z_][A-Za-z0-9_]*\b/g) ?? []),
+  );
+
+  /** camelCase and PascalCase names a document gives that are other programs' words. */
+  const OTHER_PROGRAMS_NAMES: Record<string, string> = {
+    LoadBalancer: 'a Kubernetes Service type',
+    RabbitmqCluster: "the RabbitMQ cluster operator's resource",
+    NoCoverage: 'a StrykerJS mutant status',
+  };
+
+  it('name only functions, types and fields (camelCase, PascalCase) that the code has', () => {
+    const problems: string[] = [];
+    for (const document of DOCUMENTS) {
+      for (const match of read(document).matchAll(/`([a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z]+[A-Z][A-Za-z0-9]*)(?:\(\))?`/g)) {
+        const name = match[1] ?? '';
+        if (!words.has(name) && !(name in OTHER_PROGRAMS_NAMES)) problems.push(`${document} names ${name}, which no source file has`);
+      }
+    }
+    expect([...new Set(problems)]).toEqual([]);
   });
 
   /** Variables a document names that nothing reads on purpose. */
@@ -255,11 +305,6 @@ describe('README.md and docs/*.md', () => {
   };
 
   it('name only environment variables and constants that the code, configuration or manifests have', () => {
-    const words = new Set(
-      files
-        .filter((path) => !path.endsWith('.md') && !path.startsWith('bench/results/') && !path.includes('stryker-incremental') && statSync(join(ROOT, path)).size < 2_000_000)
-        .flatMap((path) => read(path).match(/\b[A-Z][A-Z0-9_]*\b/g) ?? []),
-    );
     const problems: string[] = [];
     for (const document of DOCUMENTS) {
       for (const match of read(document).matchAll(/`([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])(?:=[^`]*)?`/g)) {
