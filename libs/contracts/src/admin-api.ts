@@ -107,11 +107,41 @@ export const NotificationView = z.object({
   createdAt: Rfc3339,
 });
 
+/**
+ * One notification of an alert group, whichever notifier holds it (`GET /alert-groups/:id`): a
+ * Slack or webhook row of `notifications`, or an alert email of `email_queue` (`id` is the row's
+ * in its table). `status` in one vocabulary: an email `completed` is `sent` (a grouped one takes
+ * its group email's status), `processing` and `grouped` are `pending`. `reason` says why it was
+ * not sent, or how it went: silenced, inhibited by which group, the error, waiting in its group.
+ */
+export const AlertNotificationView = z.object({
+  id: z.number().int(),
+  notifier: z.enum(['slack', 'email', 'webhook']),
+  ruleId: z.number().int().nullable(),
+  /** The rule's name; null when the rule was deleted since. */
+  ruleName: z.string().nullable(),
+  instanceId: z.number().int().nullable(),
+  kind: z.enum(['firing', 'resolved', 'repeat', 'escalation']),
+  sequence: z.number().int(),
+  status: z.enum(['pending', 'sent', 'failed', 'suppressed', 'inhibited']),
+  /** The Slack channel, the email recipients, the webhook receiver. */
+  destination: z.string(),
+  /** The Slack message, the email subject, the webhook body. */
+  text: z.string(),
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  reason: z.string().nullable(),
+  inhibitedByGroupId: z.number().int().nullable(),
+  sentAt: Rfc3339.nullable(),
+  createdAt: Rfc3339,
+});
+
 export const AlertGroupDetail = AlertGroupView.extend({
   instances: z.array(AlertInstanceView),
   comments: z.array(CommentView),
   acknowledgements: z.array(AcknowledgementView),
-  notifications: z.array(NotificationView),
+  /** Every notifier's notifications of the group, newest first (at most 200). */
+  notifications: z.array(AlertNotificationView),
 });
 
 export const AcknowledgeBody = z.object({ comment: z.string().max(2_000).optional() });

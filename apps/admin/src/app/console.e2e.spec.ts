@@ -489,6 +489,70 @@ describe('the web console in headless Chromium', () => {
     }
   });
 
+  it("lists an alert's notifications of every kind on its detail page (Slack, email, webhook), with status, rule and reason, as the API gives them", async () => {
+    const outage = await seedGroup('Outage', { severity: 'critical', instance: 'lb-1', team: 'net' }, 'firing', 3);
+    const source = await seedGroup('CoreDown', { severity: 'critical', instance: 'core-1', team: 'net' }, 'firing', 4);
+    const criteria = JSON.stringify({ team: 'net' });
+    const slackRule = await database.db.insertInto('slack_rules').values({ name: 'net pager', match_criteria: criteria, message_template: 'x' }).returning('id').executeTakeFirstOrThrow();
+    const emailRule = await database.db.insertInto('email_rules').values({ name: 'net mail', match_criteria: criteria, recipients: ['net@example.com'], subject_template: 's', body_template: 'b', group_by: ['team'] }).returning('id').executeTakeFirstOrThrow();
+    const webhookRule = await database.db.insertInto('webhook_rules').values({ name: 'net hook', match_criteria: criteria, receiver: 'pagerduty', preset: 'pagerduty' }).returning('id').executeTakeFirstOrThrow();
+    const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+    const row = { group_id: outage.groupId, instance_id: outage.instanceId };
+    await database.db
+      .insertInto('notifications')
+      .values([
+        { ...row, channel: '#net', rule_id: slackRule.id, kind: 'firing', status: 'suppressed', text: 'Outage on lb-1 (silenced)', created_at: at(3) },
+        { ...row, channel: '#net', rule_id: slackRule.id, kind: 'repeat', sequence: 1, status: 'inhibited', inhibited_by_group_id: source.groupId, text: 'Outage on lb-1 (repeat)', created_at: at(2.5) },
+        { ...row, channel: 'pagerduty', notifier: 'webhook', webhook_rule_id: webhookRule.id, kind: 'firing', status: 'failed', attempts: 5, last_error: 'HTTP 400 from the receiver', text: '{"event_action":"trigger"}', created_at: at(2) },
+      ])
+      .execute();
+    // A grouped alert email that went out in its group's email (which failed), and one that waits for the next.
+    const groupEmail = await database.db
+      .insertInto('email_queue')
+      .values({ rule_id: emailRule.id, kind: 'group', recipients: ['net@example.com'], subject: '[FIRING:2] (team=net)', body_text: 'b', status: 'failed', attempts: 3, last_error: '550 mailbox unavailable', group_key: '[["team","net"]]' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await database.db
+      .insertInto('email_queue')
+      .values([
+        { ...row, rule_id: emailRule.id, kind: 'firing', recipients: ['net@example.com'], subject: 'Outage is firing', body_text: 'b', status: 'completed', group_key: '[["team","net"]]', group_email_id: groupEmail.id, created_at: at(1.5) },
+        { ...row, rule_id: emailRule.id, kind: 'resolved', recipients: ['net@example.com'], subject: 'Outage resolved', body_text: 'b', status: 'grouped', group_key: '[["team","net"]]', created_at: at(1) },
+        { ...row, rule_id: emailRule.id, kind: 'test', recipients: ['net@example.com'], subject: '[test of rule "net mail"]', body_text: 'b', status: 'completed', created_at: at(0.5) },
+      ])
+      .execute();
+
+    // The API: every notifier's rows (not the test email), newest first, each with its rule and reason.
+    const answer = await app.inject({ method: 'GET', url: `/api/v1/alert-groups/${outage.groupId}`, headers: { authorization: `Bearer ${viewerKey}` } });
+    const listed = (answer.json() as { notifications: { notifier: string; kind: string; status: string; ruleName: string | null; destination: string; reason: string | null }[] }).notifications;
+    expect(listed.map(({ notifier, kind, status, ruleName, destination, reason }) => ({ notifier, kind, status, ruleName, destination, reason }))).toEqual([
+      { notifier: 'email', kind: 'resolved', status: 'pending', ruleName: 'net mail', destination: 'net@example.com', reason: 'waiting for its group’s next message (groupWait / groupInterval)' },
+      { notifier: 'email', kind: 'firing', status: 'failed', ruleName: 'net mail', destination: 'net@example.com', reason: `in group email #${groupEmail.id}: failed: 550 mailbox unavailable` },
+      { notifier: 'webhook', kind: 'firing', status: 'failed', ruleName: 'net hook', destination: 'pagerduty', reason: 'failed: HTTP 400 from the receiver' },
+      { notifier: 'slack', kind: 'repeat', status: 'inhibited', ruleName: 'net pager', destination: '#net', reason: `inhibited by alert group #${source.groupId} (CoreDown)` },
+      { notifier: 'slack', kind: 'firing', status: 'suppressed', ruleName: 'net pager', destination: '#net', reason: 'silenced: a silence matched the alert when it was to be told' },
+    ]);
+
+    // The page shows the same rows.
+    await go(`#/alerts/${outage.groupId}`);
+    await heading('Outage').waitFor();
+    const rows = page.locator('section[aria-labelledby="nt"] tbody tr');
+    await see(rows, 'net hook');
+    expect(await rows.count()).toBe(5);
+    const texts = await rows.allInnerTexts();
+    expect(texts[0]).toMatch(/Email[\s\S]*net@example.com[\s\S]*net mail[\s\S]*resolved[\s\S]*pending[\s\S]*waiting for its group/);
+    expect(texts[1]).toMatch(new RegExp(`Email[\\s\\S]*net mail[\\s\\S]*failed[\\s\\S]*in group email #${groupEmail.id}: failed: 550 mailbox unavailable`));
+    expect(texts[2]).toMatch(/Webhook[\s\S]*pagerduty[\s\S]*net hook[\s\S]*failed[\s\S]*HTTP 400 from the receiver/);
+    expect(texts[3]).toMatch(new RegExp(`Slack[\\s\\S]*#net[\\s\\S]*net pager[\\s\\S]*repeat 1[\\s\\S]*inhibited[\\s\\S]*inhibited by alert group #${source.groupId} \\(CoreDown\\)`));
+    expect(texts[4]).toMatch(/Slack[\s\S]*net pager[\s\S]*suppressed[\s\S]*silenced/);
+    // The rule names link to their rules, the inhibitor to its alert.
+    expect(await rows.nth(2).getByRole('link', { name: 'net hook' }).getAttribute('href')).toBe(`#/webhook-rules/${webhookRule.id}`);
+    await rows.nth(3).getByRole('link', { name: `see #${source.groupId}` }).click();
+    await heading('CoreDown').waitFor();
+    await go(`#/alerts/${outage.groupId}`);
+    await heading('Outage').waitFor();
+    await shot('15-alert-notifications');
+  });
+
   it('gives a viewer key read-only pages: actions disabled with a hint; logging out forgets the key', async () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await heading('Log in to the console').waitFor();

@@ -179,6 +179,8 @@ export async function alertList(ctx) {
 }
 
 // ---- alert detail ----
+const NOTIFIERS = { slack: 'Slack', email: 'Email', webhook: 'Webhook' };
+
 export async function alertDetail(ctx) {
   const id = Number(ctx.params[0]);
   const g = await api.get(`/alert-groups/${id}`);
@@ -248,15 +250,23 @@ export async function alertDetail(ctx) {
     { class: 'panel', 'aria-labelledby': 'nt' },
     h('div', { class: 'panel-head' }, h('h2', { id: 'nt' }, 'Notifications'), h('a', { href: href('/notifications', { groupId: g.id }) }, 'In the log')),
     table({
-      caption: 'Notifications for this group',
+      caption: 'Notifications for this group: Slack, email and webhook',
       rows: g.notifications,
       emptyTitle: 'No notifications sent for this group',
       columns: [
         { label: 'When', class: 'nowrap', cell: (n) => when(n.createdAt) },
-        { label: 'Channel', cell: (n) => n.channel },
-        { label: 'Kind', cell: (n) => n.kind },
-        { label: 'Status', cell: (n) => [badge(n.status), n.lastError ? h('span', { class: 'sub' }, n.lastError) : null] },
-        { label: 'Text', class: 'text-cell', cell: (n) => h('div', { class: 'clip' }, n.text) },
+        { label: 'Via', cell: (n) => [NOTIFIERS[n.notifier], h('span', { class: 'sub' }, n.destination)] },
+        { label: 'Rule', cell: (n) => (n.ruleId === null ? h('span', { class: 'hint' }, '—') : n.ruleName === null ? `#${n.ruleId} (deleted)` : h('a', { href: `#/${n.notifier}-rules/${n.ruleId}` }, n.ruleName)) },
+        { label: 'Kind', cell: (n) => (n.kind === 'repeat' ? `repeat ${n.sequence}` : n.kind) },
+        {
+          label: 'Status',
+          cell: (n) => [
+            badge(n.status),
+            n.reason ? h('span', { class: 'sub' }, n.reason) : null,
+            n.inhibitedByGroupId !== null ? h('a', { class: 'sub', href: `#/alerts/${n.inhibitedByGroupId}` }, `see #${n.inhibitedByGroupId}`) : null,
+          ],
+        },
+        { label: 'Message', class: 'text-cell', cell: (n) => h('div', { class: 'clip' }, n.text) },
       ],
     }),
   );

@@ -19,7 +19,8 @@ import { sql, type Kysely, type SqlBool } from 'kysely';
 import type { AuditTrail } from '../audit';
 import { actorOf } from '../auth';
 import { scanGroups, silencedSql } from '../silence-sql';
-import { groupView, instanceView, notificationView } from '../views';
+import { alertNotifications } from '../alert-notifications';
+import { groupView, instanceView } from '../views';
 
 export interface AlertGroupRoutesOptions {
   db: Kysely<Database>;
@@ -93,7 +94,7 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
       db.selectFrom('alert_instances').selectAll().where('group_id', '=', id).orderBy('starts_at', 'desc').limit(200).execute(),
       db.selectFrom('alert_comments').selectAll().where('group_id', '=', id).orderBy('created_at', 'desc').limit(200).execute(),
       db.selectFrom('alert_acknowledgements').selectAll().where('group_id', '=', id).orderBy('created_at', 'desc').limit(200).execute(),
-      db.selectFrom('notifications').selectAll().where('group_id', '=', id).orderBy('id', 'desc').limit(200).execute(),
+      alertNotifications(db, id),
       activeSilences(db, now),
     ]);
     return {
@@ -101,7 +102,7 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
       instances: instances.map(instanceView),
       comments: comments.map((c) => ({ id: c.id, author: c.author, body: c.body, createdAt: c.created_at.toISOString() })),
       acknowledgements: acknowledgements.map((a) => ({ id: a.id, action: a.action, actor: a.actor, comment: a.comment, createdAt: a.created_at.toISOString() })),
-      notifications: notifications.map(notificationView),
+      notifications,
     };
   });
 
