@@ -45,13 +45,13 @@ export interface Options {
 }
 
 export const USAGE = `usage: npm run bench -- [options]
-  --quick            tiny counts (1 s per scenario, 2,000-alert storm): checks the harness, measures nothing worth publishing
+  --quick            tiny counts (1 s per scenario, 2,000-alert storm, 1,000 alerts re-sent twice every 2 s): checks the harness, measures nothing worth publishing
   --duration S       seconds per duration-based scenario (default 10)
   --connections C    autocannon connections (default 100)
   --skip-build       use dist/apps/*/main.js as they are
   --no-write         print only, no result files
   --out DIR          where the result files go (default bench/results)
-  --only A,B         only these scenarios (paced-2000, api-1, api-10, gateway-alone, single, webhook10, api-batch, storm, repeat-storm)
+  --only A,B         only these scenarios (resend, paced-2000, api-1, api-10, gateway-alone, single, webhook10, api-batch, storm, repeat-storm)
   --profile DIR      run the gateway under node --cpu-prof and write its profile to DIR
   --dist DIR         run the apps built in DIR/apps/<app>/main.js (default dist; with --skip-build)
   --processors N     N alert-processor processes, competing consumers of one queue (default 1)

@@ -6,6 +6,7 @@ import { fmt } from './stack-bench-options';
 import type { Limits } from './stack-bench-limits';
 import type { LoadResult } from './stack-bench-load';
 import type { LatencyMs } from './stack-bench-metrics';
+import type { ResendLeg, ResendPlan } from './stack-bench-resend';
 import type { TimelineSample } from './stack-bench-chart';
 import type { MachineFacts } from './system-stats';
 
@@ -74,6 +75,22 @@ export interface PeerLeg {
   peakRssMiB: number;
 }
 
+/** The `resend` scenario: the same active alerts posted again every interval, its CPU as cores, beside Alertmanager given the same. */
+export interface ResendResult {
+  plan: ResendPlan;
+  /** Parts: each app (replicas summed), PostgreSQL, RabbitMQ; counts: accepted and processed alerts. */
+  stack: ResendLeg & {
+    /** After the re-sends: one group and one episode per alert (a re-send renews, it opens nothing). */
+    stored: { groups: number; instances: number; groupsNotOnce: number; once: boolean };
+    /** The processor had processed every accepted alert when the window closed. */
+    drained: boolean;
+  };
+  /** Parts: alertmanager. Null without the peer. */
+  alertmanager: ResendLeg | null;
+  /** The alerts resolved at the end (endsAt now), and whether the stack had processed it before the next scenario. */
+  resolved: { statuses: Record<string, number>; drained: boolean };
+}
+
 export interface HeadlineRow {
   row: string;
   alertmanager: string;
@@ -105,6 +122,8 @@ export interface Report {
   peer: { binary: string; version: string } | null;
   headline: HeadlineRow[];
   timeline: TimelineSample[];
+  /** The resend scenario, or null when it did not run. */
+  resend: ResendResult | null;
 }
 
 /** MB of 10^6 bytes, as the 200 MB target is written. */
@@ -165,6 +184,25 @@ export function headline(report: Report): HeadlineRow[] {
       met: p99 !== null && p99 <= 100,
     });
   }
+  const resend = report.resend;
+  if (resend) {
+    const { plan, stack, alertmanager } = resend;
+    const cores = stack.window.totalCores;
+    const parts = Object.entries(stack.window.cores)
+      .map(([part, value]) => `${part.replace('webhook-', '').replace('alert-', '').replace('slack-', '')} ${fmt(value, 3)}`)
+      .join(', ');
+    const ok = (stack.statuses['202'] ?? 0) === stack.requests;
+    const note = !ok ? `not every request answered 202: ${JSON.stringify(stack.statuses)}` : !stack.drained ? 'the processor had not caught up when the window closed' : !stack.stored.once ? `NOT one episode per alert: ${fmt(stack.stored.groups)} groups, ${fmt(stack.stored.instances)} episodes` : undefined;
+    rows.push({
+      row: `a Prometheus re-sending ${fmt(plan.alerts)} active alerts every ${plan.intervalS} s (${plan.perRequest} per request, endsAt pushed forward): cores (CPU s ÷ wall s over ${plan.cycles} cycles; SentryHub: every service, PostgreSQL and RabbitMQ)`,
+      alertmanager: alertmanager ? `${fmt(alertmanager.window.totalCores, 3)} core` : 'n/a',
+      sentryhub: `${fmt(cores, 3)} core (${parts})`,
+      ratio: ratio(cores, alertmanager?.window.totalCores),
+      target: '< 0.1 core',
+      met: cores < 0.1 && ok && stack.drained && stack.stored.once,
+      ...(note ? { note } : {}),
+    });
+  }
   const rss = Object.entries(report.peakRssMiBOverall).filter(([name]) => name !== 'alertmanager');
   if (rss.length) {
     const worst = Math.max(...rss.map(([, mib]) => mib ?? Number.NaN));
@@ -190,6 +228,7 @@ function headlineMarkdown(report: Report): string[] {
     ...report.headline.map((h) => `| ${h.row} | ${h.alertmanager} | ${h.sentryhub} | ${h.ratio === null ? 'n/a' : `${fmt(h.ratio, 2)}x`} | ${h.target} | **${h.met ? 'met' : 'missed'}**${h.note ? ` (${h.note})` : ''} |`),
     '',
   ];
+  if (report.resend) lines.push(...resendMarkdown(report.resend));
   const peered = report.scenarios.filter((s) => s.cpuMicrosPerAlert);
   if (peered.length) {
     const names = [...new Set(peered.flatMap((s) => Object.keys(s.cpuMicrosPerAlert ?? {})))];
@@ -207,6 +246,28 @@ function headlineMarkdown(report: Report): string[] {
     );
   }
   return lines;
+}
+
+function resendMarkdown(resend: ResendResult): string[] {
+  const { plan, stack, alertmanager } = resend;
+  const parts = Object.keys(stack.window.cores);
+  const perSecond = plan.alerts / plan.intervalS;
+  const row = (what: string, leg: ResendLeg, names: string[]) => {
+    const micros = (leg.window.totalCores / perSecond) * 1e6;
+    return `| ${what} | ${names.map((name) => (name in leg.window.cores ? fmt(leg.window.cores[name] ?? Number.NaN, 3) : '')).join(' | ')} | **${fmt(leg.window.totalCores, 3)}** | ${fmt(leg.idle.totalCores, 3)} | ${fmt(micros, 1)} | ${fmt(leg.window.othersCores, 3)} | ${fmt(leg.latencyMs.p50, 1)} / ${fmt(leg.latencyMs.p99, 1)} | ${fmt(Math.max(...leg.cycleSendSeconds), 2)} |`;
+  };
+  const names = [...parts, ...(alertmanager ? ['alertmanager'] : [])];
+  return [
+    `Re-sent alerts (\`resend\`): ${fmt(plan.alerts)} active alerts posted again every ${plan.intervalS} s to \`POST /api/v2/alerts\`, ${plan.perRequest} per request one after the other, endsAt = send + ${plan.validForS} s; cores = CPU s ÷ wall s over ${plan.cycles} cycles (${fmt(stack.window.seconds, 1)} s) after the first send; idle = the same processes over one interval before it, nothing sent:`,
+    '',
+    `| | ${names.join(' | ')} | total cores | idle cores | CPU µs per re-sent alert | anything else, cores | request p50 / p99 ms | longest cycle send, s |`,
+    `|---|${names.map(() => '---|').join('')}---|---|---|---|---|---|`,
+    row('SentryHub', stack, names),
+    ...(alertmanager ? [row('Alertmanager', alertmanager, names)] : []),
+    '',
+    `After the re-sends the stack held ${fmt(stack.stored.groups)} groups and ${fmt(stack.stored.instances)} episodes for ${fmt(plan.alerts)} alerts (${stack.stored.once ? 'one each' : 'NOT one each'}); processed ${fmt(stack.window.counts['processed'] ?? Number.NaN)} of ${fmt(stack.window.counts['accepted'] ?? Number.NaN)} accepted in the window${stack.drained ? '' : ' (NOT caught up)'}; first send settled before the cycles: ${stack.settled ? 'yes' : 'no'}.`,
+    '',
+  ];
 }
 
 export function markdown(report: Report): string {

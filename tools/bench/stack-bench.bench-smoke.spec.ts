@@ -37,6 +37,20 @@ interface QuickReport {
   peer: { binary: string; version: string } | null;
   headline: { row: string; alertmanager: string; sentryhub: string; ratio: number | null; target: string; met: boolean }[];
   timeline: { t: number }[];
+  resend: {
+    plan: { alerts: number; perRequest: number; intervalS: number; cycles: number; validForS: number };
+    stack: ResendLeg & { stored: { groups: number; instances: number; groupsNotOnce: number; once: boolean }; drained: boolean };
+    alertmanager: ResendLeg | null;
+    resolved: { statuses: Record<string, number>; drained: boolean };
+  } | null;
+}
+
+interface ResendLeg {
+  statuses: Record<string, number>;
+  requests: number;
+  cycleSendSeconds: number[];
+  idle: { seconds: number; totalCores: number };
+  window: { seconds: number; cpuSeconds: Record<string, number>; cores: Record<string, number>; totalCores: number; counts: Record<string, number> };
 }
 
 // Not a timed test: it checks that `npm run bench -- --quick` completes and writes a well-formed
@@ -78,8 +92,37 @@ describe('npm run bench -- --quick', () => {
     expect(report.peakRssMiBOverall['alertmanager']).toBeGreaterThan(0);
     expect(report.peakRssMiBOverall['webhook-gateway (alone)']).toBeGreaterThan(0);
     // The headline: every target, as a ratio to Alertmanager where it has one, met or missed.
-    expect(report.headline.map((row) => row.target)).toEqual(['≥ 2x Alertmanager', '≥ 4x Alertmanager', '≥ 20,000 requests/s', '≤ 100 ms', '≤ 200 MB each']);
+    expect(report.headline.map((row) => row.target)).toEqual(['≥ 2x Alertmanager', '≥ 4x Alertmanager', '≥ 20,000 requests/s', '≤ 100 ms', '< 0.1 core', '≤ 200 MB each']);
     for (const row of report.headline.slice(0, 2)) expect(Number.isFinite(row.ratio)).toBe(true);
+    // Re-sent alerts: the same 1,000 alerts posted every cycle in Prometheus's batches of 64, to
+    // Alertmanager and to the stack; the CPU of every part over the cycles, as cores.
+    const resend = report.resend;
+    expect(resend?.plan).toEqual({ alerts: 1_000, perRequest: 64, intervalS: 2, cycles: 2, validForS: 8 });
+    const requestsPerCycle = Math.ceil(1_000 / 64);
+    expect(resend?.stack.requests).toBe(2 * requestsPerCycle);
+    expect(resend?.stack.statuses).toEqual({ '202': 2 * requestsPerCycle });
+    expect(resend?.alertmanager?.statuses).toEqual({ '200': 2 * requestsPerCycle });
+    expect(resend?.stack.window.counts['accepted']).toBe(2 * 1_000);
+    expect(resend?.stack.window.counts['processed']).toBeGreaterThan(0);
+    expect(Object.keys(resend?.stack.window.cores ?? {}).sort()).toEqual(['PostgreSQL', 'RabbitMQ', 'alert-processor', 'slack-notifier', 'webhook-gateway']);
+    expect(Object.keys(resend?.alertmanager?.window.cores ?? {})).toEqual(['alertmanager']);
+    for (const leg of [resend?.stack, resend?.alertmanager]) {
+      expect(leg?.window.seconds).toBeGreaterThanOrEqual(2 * 2);
+      expect(leg?.cycleSendSeconds).toHaveLength(2);
+      expect(leg?.idle.seconds).toBeGreaterThan(0);
+      expect(Number.isFinite(leg?.idle.totalCores)).toBe(true);
+      // Cores = the sum of the parts' CPU seconds over the window's wall seconds.
+      const sum = Object.values(leg?.window.cpuSeconds ?? {}).reduce((a, b) => a + b, 0);
+      expect(leg?.window.totalCores).toBeCloseTo(sum / (leg?.window.seconds ?? 1), 6);
+    }
+    expect(resend?.stack.window.cpuSeconds['webhook-gateway']).toBeGreaterThan(0);
+    expect(resend?.stack.window.cpuSeconds['alert-processor']).toBeGreaterThan(0);
+    // A re-send renews an alert: one group and one episode each after every cycle.
+    expect(resend?.stack.stored).toEqual({ groups: 1_000, instances: 1_000, groupsNotOnce: 0, once: true });
+    expect(resend?.resolved.statuses).toEqual({ '202': requestsPerCycle });
+    const resendRow = report.headline.find((row) => row.target === '< 0.1 core');
+    expect(resendRow?.row).toContain('re-sending 1,000 active alerts every 2 s');
+    expect(Number.isFinite(resendRow?.ratio)).toBe(true);
     const gatewayAlone = report.scenarios.find((s) => s.name === 'gateway-alone');
     expect(gatewayAlone?.load.statuses['202']).toBeGreaterThan(0);
     expect(Object.keys(gatewayAlone?.services ?? {})).toEqual(['webhook-gateway']);
@@ -116,6 +159,7 @@ describe('npm run bench -- --quick', () => {
     const markdown = readFileSync(join(out, `${base}.md`), 'utf8');
     expect(markdown).toContain('bare fastify');
     expect(markdown).toContain('## Headline: SentryHub beside Alertmanager');
+    expect(markdown).toContain('Re-sent alerts (`resend`)');
     expect(markdown).toMatch(/\*\*(met|missed)\*\*/);
     expect(markdown).toContain('single-alert webhooks');
     expect(markdown).toContain('receipt -> Slack p50 / p99 ms');
@@ -152,6 +196,7 @@ describe('npm run bench -- --quick against a stack it did not start (BENCH_*_URL
     const report = JSON.parse(readFileSync(join(own, json ?? 'missing.json'), 'utf8')) as QuickReport;
     expect(report.runningStack).toEqual({ gateway: stack.gatewayUrl, processor: urlOf('alert-processor'), notifier: urlOf('slack-notifier') });
     expect(report.scenarios.map((scenario) => scenario.name)).toEqual(['paced-2000', 'single']);
+    expect(report.resend).toBeNull();
     for (const scenario of report.scenarios) {
       expect(scenario.acceptedAlerts).toBeGreaterThan(0);
       expect(scenario.storedAlerts).toBeGreaterThanOrEqual(scenario.acceptedAlerts);

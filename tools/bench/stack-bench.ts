@@ -27,8 +27,9 @@ import { confirmFigures, counters, cpuFigures, cpuSecondsOf, receiptToSlack, rec
 
 /** The notifier's queue of alert.processed events. */
 const NOTIFIER_QUEUE = 'slack-notifier.alerts-processed';
-import { APPS, ROOT, USAGE, parseOptions, sleep } from './stack-bench-options';
-import { headline, markdown, type PeerLeg, type Report, type ScenarioResult, type ServiceFigures } from './stack-bench-report';
+import { APPS, ROOT, USAGE, fmt, parseOptions, sleep } from './stack-bench-options';
+import { headline, markdown, type PeerLeg, type Report, type ResendResult, type ScenarioResult, type ServiceFigures } from './stack-bench-report';
+import { RESEND_PREFIX, resendPlan, resolveAll, runResendLeg, type CpuProbe } from './stack-bench-resend';
 import { bodies, scenarios, STARTS_AT } from './stack-bench-scenarios';
 import { appOf, runningStackFromEnv, startAlertmanager, startApp, waitHttp, type Service } from './stack-bench-services';
 import { cleanUp, cleanups, cpuSecondsBetween, cpuUtilisation, isPostgresFor, isRabbitmqServer, machineFacts, quantile, statusKiB, systemCpu, ticksWhere, withTimeout, CLOCK_TICKS } from './system-stats';
@@ -82,9 +83,10 @@ async function main(): Promise<void> {
   const machine = await machineFacts(stackDatabaseUrl);
 
   const all = scenarios(options);
-  const unknown = options.only.filter((name) => !all.some((scenario) => scenario.name === name));
+  const unknown = options.only.filter((name) => name !== 'resend' && !all.some((scenario) => scenario.name === name));
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}\n${USAGE}`);
   const plan = options.only.length ? all.filter((scenario) => options.only.includes(scenario.name)) : all;
+  const resendPlanned = !options.only.length || options.only.includes('resend');
   const oneAlert = all.find((scenario) => scenario.name === 'api-1')?.body ?? bodies('api', 'Limit', 1);
 
   // 1. The machine's limits, before the services start.
@@ -127,11 +129,12 @@ async function main(): Promise<void> {
   const stackProcessors = processors;
   const gatewayUrls = gateways.map((gateway) => gateway.url);
   const replicated = options.gateways > 1 || options.processors > 1;
+  const storedOnceFailures: string[] = [];
 
   // 3. The peer: Alertmanager, given the same requests by the same client (scenarios marked peer).
   let alertmanager: Service | null = null;
   let peer: Report['peer'] = null;
-  if (options.alertmanager && plan.some((scenario) => scenario.peer)) {
+  if (options.alertmanager && (resendPlanned || plan.some((scenario) => scenario.peer))) {
     alertmanager = await startAlertmanager(options.alertmanager);
     const { stdout } = await promisify(execFile)(options.alertmanager, ['--version'], { timeout: 10_000 });
     peer = { binary: options.alertmanager, version: /version (\S+)/.exec(stdout)?.[1] ?? 'unknown' };
@@ -147,6 +150,57 @@ async function main(): Promise<void> {
     const kib = service.pid === undefined ? null : statusKiB(service.pid, 'VmHWM');
     return kib === null ? null : kib / 1024;
   };
+
+  // 4. Re-sent alerts, first, before any other scenario's alerts are in the stack (their leases
+  //    would run out during it) and without the timeline's scrapes every 500 ms (a Prometheus
+  //    scrapes every 15-60 s): Alertmanager, then the stack, the same cycles.
+  let resend: ResendResult | null = null;
+  if (resendPlanned) {
+    const resendSettings = resendPlan(options);
+    const postgresBase = ticksWhere(isPostgresFor(databaseName));
+    const rabbitBase = ticksWhere(isRabbitmqServer);
+    const stackProbe: CpuProbe = {
+      read: async () => {
+        const parts: Record<string, number> = {};
+        for (const service of stackServices) parts[appOf(service)] = (parts[appOf(service)] ?? 0) + (await cpuSecondsOf(service));
+        parts['PostgreSQL'] = cpuSecondsBetween(postgresBase, ticksWhere(isPostgresFor(databaseName)));
+        parts['RabbitMQ'] = cpuSecondsBetween(rabbitBase, ticksWhere(isRabbitmqServer));
+        const now = await counters(gateways, processors);
+        const client = process.cpuUsage();
+        return { parts, busy: systemCpu().busy / CLOCK_TICKS, client: (client.user + client.system) / 1e6, counts: { accepted: now.accepted, processed: now.processed } };
+      },
+    };
+    /** Until the processor has processed every accepted alert (and, with the bench's own stack, the notifier's queue is empty), at most `timeoutMs`. */
+    const settleStack = async (timeoutMs: number): Promise<boolean> => {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const now = await counters(gateways, processors);
+        if (now.processed >= now.accepted) break;
+        if (performance.now() > deadline) return false;
+        await sleep(100);
+      }
+      return running ? true : (await waitQueueEmpty(vhost.url, NOTIFIER_QUEUE, Math.max(0, deadline - performance.now()))) === 0;
+    };
+    let peerLeg: ResendResult['alertmanager'] = null;
+    if (alertmanager) {
+      const peerService = alertmanager;
+      console.log(`scenario resend: ${fmt(resendSettings.alerts)} alerts re-sent every ${resendSettings.intervalS} s, Alertmanager...`);
+      peerLeg = await runResendLeg('Alertmanager', { urls: [peerService.url], probe: { read: async () => ({ parts: { alertmanager: await cpuSecondsOf(peerService) }, busy: systemCpu().busy / CLOCK_TICKS, client: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 }) }, settle: () => Promise.resolve(true) }, resendSettings);
+      await resolveAll([peerService.url], resendSettings);
+    }
+    console.log(`scenario resend: ${fmt(resendSettings.alerts)} alerts re-sent every ${resendSettings.intervalS} s...`);
+    const stackLeg = await runResendLeg('SentryHub', { urls: gatewayUrls, probe: stackProbe, settle: settleStack }, resendSettings);
+    const drained = (stackLeg.window.counts['processed'] ?? 0) >= (stackLeg.window.counts['accepted'] ?? 0);
+    await settleStack(options.drainTimeoutS * 1000);
+    const rows = await storedRows(stackDatabaseUrl, RESEND_PREFIX);
+    const stored = { ...rows, once: rows.groups === resendSettings.alerts && rows.instances === resendSettings.alerts && rows.groupsNotOnce === 0 };
+    if (!stored.once) storedOnceFailures.push(`resend: ${rows.groups} groups, ${rows.instances} episodes, ${rows.groupsNotOnce} groups without exactly one episode, for ${resendSettings.alerts} alerts re-sent`);
+    // Resolved, as Prometheus sends them when they end: nothing of theirs is left to expire later.
+    const resolvedStatuses = await resolveAll(gatewayUrls, resendSettings);
+    const resolvedDrained = await settleStack(options.drainTimeoutS * 1000);
+    resend = { plan: resendSettings, stack: { ...stackLeg, stored, drained }, alertmanager: peerLeg, resolved: { statuses: resolvedStatuses, drained: resolvedDrained } };
+    await sleep(options.quick ? 200 : 2_000);
+  }
 
   // The timeline: every 500 ms, accepted and stored alerts/s, response latency of the window, RSS.
   const timeline: TimelineSample[] = [];
@@ -203,7 +257,6 @@ async function main(): Promise<void> {
   })();
 
   const results: ScenarioResult[] = [];
-  const storedOnceFailures: string[] = [];
   for (const scenario of plan) {
     if (scenario.gatewayAlone && running) {
       console.log(`scenario ${scenario.name}: skipped (it starts a gateway of its own: not with a running stack)`);
@@ -378,6 +431,11 @@ async function main(): Promise<void> {
       `autocannon (in the bench process) with ${options.connections} connections; request n of a scenario gets body n, made when it is sent (a template filled in, no pool): every alert of a scenario marked "new" has a fingerprint never sent before (alertname <prefix><n / 100>, instance host-<n % 100>); the repeat storm cycles through its fingerprints.`,
       `the peer: ${peer ? `${peer.binary} (Alertmanager ${peer.version})` : 'none (--no-peer)'}, a temporary configuration whose one route (group_by alertname) ends in a receiver with no integration, --storage.path in a temporary directory, --cluster.listen-address= (no gossip), on 127.0.0.1; it keeps alerts in memory only. Scenarios marked peer (paced-2000, api-1, api-10) send the same requests with the same client to Alertmanager first, then to the stack; its alerts/s = alerts in 200 answers / load time, its CPU from /proc, its RSS its VmHWM.`,
       'headline: whole-stack rows are stored alerts/s (accepted alerts ÷ time until the processor had committed them all), checked by counting alert_groups and alert_instances of the scenario\'s alerts after the drain (one group and one episode per accepted alert); the gateway alone is one more webhook-gateway on a vhost of its own with no consumer (RabbitMQ confirms, nobody processes); receipt -> commit is the paced scenario\'s p99; RSS is each process\'s VmHWM at the end of the run (MB = 10^6 bytes).',
+      ...(resend
+        ? [
+            `resend (first, before the timeline's scrapes start): ${fmt(resend.plan.alerts)} alerts with fixed labels and startsAt posted to POST /api/v2/alerts every ${resend.plan.intervalS} s, ${resend.plan.perRequest} per request one after the other (Prometheus's notifier batch up to 3.3), endsAt = send + ${resend.plan.validForS} s (Prometheus's ValidUntil, 4 × the interval); the first send makes them active and is waited for (processed, the notifier's queue empty; at most two intervals), then ${resend.plan.cycles} cycles at a fixed cadence; cores = CPU seconds over those cycles (/proc: each service, PostgreSQL server processes and the bench database's backends, the whole RabbitMQ broker) ÷ their wall seconds; idle = the same over one interval before the first send; Alertmanager gets the same cycles first. Afterwards every alert is resolved (endsAt now) and that is processed before the next scenario.`,
+          ]
+        : []),
       'accepted alerts/s = the gateway\'s sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).',
       'gateway publish -> confirm = its sentryhub_gateway_publish_seconds over the load (from handing a coalesced publish to the broker until its confirm): the mean, and the upper bound of the histogram bucket that holds the p99; mean in flight = its sentryhub_gateway_publishes_in_flight (unconfirmed publishes of the source when one started, itself included).',
       'end-to-end stored alerts/s = accepted alerts / (moment the processor\'s sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start).',
@@ -401,6 +459,7 @@ async function main(): Promise<void> {
     peer,
     headline: [],
     timeline,
+    resend,
   };
   report.headline = headline(report);
 
