@@ -77,8 +77,9 @@ function subsection(parent: string, title: string): Section {
 function rows(text: string): Map<string, string[]> {
   const found = new Map<string, string[]>();
   for (const line of text.split('\n')) {
-    const match = /^\| `([^`]+)` \|(.*)\|\s*$/.exec(line);
-    if (match) found.set(match[1] ?? '', (match[2] ?? '').split(' | ').map((cell) => cell.trim()));
+    // Cells may be padded (a formatter aligns the columns); `\|` inside a cell is no separator.
+    const match = /^\| `([^`]+)` +\|(.*)\|\s*$/.exec(line);
+    if (match) found.set(match[1] ?? '', (match[2] ?? '').split(/(?<!\\)\|/).map((cell) => cell.trim()));
   }
   return found;
 }
@@ -242,7 +243,7 @@ describe('docs/contracts.md: tables, routes', () => {
 
   /** The routes of a section's tables: method, each path of the path cell, and the third cell (role or auth). */
   function documentedRoutes(text: string): { method: string; url: string; access: string }[] {
-    return [...text.matchAll(/^\| `([A-Z]+)` \| ((?:`[^`]+`(?:, )?)+) \| ([a-z]+) \|/gm)].flatMap((match) =>
+    return [...text.matchAll(/^\| `([A-Z]+)` +\| ((?:`[^`]+`(?:, )?)+) +\| ([a-z]+) +\|/gm)].flatMap((match) =>
       [...backticked(match[2] ?? '')].map((url) => ({ method: match[1] ?? '', url, access: match[3] ?? '' })),
     );
   }

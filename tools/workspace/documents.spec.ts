@@ -106,7 +106,7 @@ describe('README.md', () => {
     const packages = new Set([...Object.keys(manifest.dependencies), ...Object.keys(manifest.devDependencies)]);
     const table = chapter(readme, 'Libraries');
     const named = [...table.matchAll(/^\| ([^|]+) \|/gm)]
-      .map((match) => match[1] ?? '')
+      .map((match) => (match[1] ?? '').trim())
       .filter((cell) => cell !== 'library' && !/^-+$/.test(cell))
       .flatMap((cell) => cell.split(/[,()]/).map((part) => part.trim()))
       .filter((part) => /^@?[a-z0-9][a-z0-9._-]*(\/[a-z0-9._-]+)?$/.test(part));
@@ -151,7 +151,7 @@ describe('README.md', () => {
 
   it('names in its "Tools and tests" table variables the tools and tests read, with their defaults', () => {
     const table = chapter(readme, 'Configuration').slice(chapter(readme, 'Configuration').indexOf('### Tools and tests'));
-    const rows = [...table.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| [^|]+ \| ([^|]+) \|$/gm)].map((match) => ({
+    const rows = [...table.matchAll(/^\| `([A-Z][A-Z0-9_]+)` +\| [^|]+ \| ([^|]+) \|$/gm)].map((match) => ({
       name: match[1] ?? '',
       fallback: (match[2] ?? '').trim(),
     }));
@@ -243,7 +243,7 @@ describe('README.md and docs/*.md', () => {
   it('name only routes that docs/contracts.md §3 lists (and contracts-doc.spec.ts finds in the apps)', () => {
     const contracts = read('docs/contracts.md');
     const http = contracts.slice(contracts.indexOf('\n## 3. '), contracts.indexOf('\n## 4. '));
-    const listed = [...http.matchAll(/^\| `([A-Z]+)` \| ((?:`[^`]+`(?:, )?)+) \|/gm)].flatMap((match) =>
+    const listed = [...http.matchAll(/^\| `([A-Z]+)` +\| ((?:`[^`]+`(?:, )?)+) +\|/gm)].flatMap((match) =>
       [...(match[2] ?? '').matchAll(/`([^`]+)`/g)].map((path) => ({ method: match[1] ?? '', path: path[1] ?? '' })),
     );
     expect(listed.length).toBeGreaterThan(60);
