@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { globSync, readFileSync } from 'node:fs';
+import { globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -98,7 +99,12 @@ describe('the Nx plugin', () => {
 
   it('is the plugin nx.json loads', async () => {
     expect((JSON.parse(readFileSync(join(ROOT, 'nx.json'), 'utf8')) as { plugins?: unknown[] }).plugins).toContain('./tools/nx/plugin.ts');
-    const { stdout } = await run('npx', ['nx', 'show', 'projects', '--with-target', 'test-unit', '--json'], { cwd: ROOT, timeout: 120_000 });
+    // Its own workspace-data folder: a graph written into .nx/ would race the module-boundaries test, whose lint rule reads it.
+    const dataDir = mkdtempSync(join(tmpdir(), 'nx-workspace-data-'));
+    const env = { ...process.env, NX_WORKSPACE_DATA_DIRECTORY: dataDir, NX_DAEMON: 'false' };
+    const { stdout } = await run('npx', ['nx', 'show', 'projects', '--with-target', 'test-unit', '--json'], { cwd: ROOT, env, timeout: 120_000 }).finally(() =>
+      rmSync(dataDir, { recursive: true, force: true }),
+    );
     expect((JSON.parse(stdout) as string[]).sort()).toContain('rules');
   });
 });
