@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
@@ -6,7 +8,7 @@ import { DEFAULT_INTAKE_MAX_FUTURE, DEFAULT_RESOLVE_TIMEOUT, parseDuration } fro
 import { CoalescingPublisher, createIntake, DEFAULT_COALESCING, intakeMetrics } from '@sentryhub/intake';
 import { PublishError, type Messaging } from '@sentryhub/messaging';
 import { createHttpServer, healthRoutes, httpErrors, type Logger, type Readiness, type Registry, type WebhookReceiversFile } from '@sentryhub/service-runtime';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { ApiKeyStore } from './api-keys';
@@ -38,7 +40,10 @@ export interface AdminDeps {
   defaultChannel: string;
   /** Queue management (RABBITMQ_MANAGEMENT_ENABLED); absent or disabled: its routes answer 404. */
   management?: ManagementSettings | null;
-  /** The console's static files (apps/admin/src/public, or public/ beside the bundle). */
+  /**
+   * The console's static files (apps/admin/src/public, or public/ beside the bundle, with the
+   * console's script `console.js` that `npm run build` bundles from apps/admin/src/console).
+   */
   publicDir?: string;
   /** INTAKE_MAX_FUTURE in milliseconds (`POST /api/v2/alerts`); 10 minutes when not given. */
   intakeMaxFutureMs?: number;
@@ -111,6 +116,26 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   await app.register(alertmanagerV2Routes, { db: deps.db, audit, intake, prefix: '/api/v2' });
 
   // The console's files are public (they hold no data; the API they call needs a key).
-  await registerPublic(app, fastifyStatic, { root: deps.publicDir ?? fileURLToPath(new URL('../public/', import.meta.url)), index: 'index.html' });
+  const publicDir = deps.publicDir ?? fileURLToPath(new URL('../public/', import.meta.url));
+  await registerPublic(app, fastifyStatic, { root: publicDir, index: 'index.html' });
+  if (!existsSync(join(publicDir, 'console.js'))) await app.register(consoleFromSource);
   return app;
 }
+
+/**
+ * Run from source (tests, `nx serve admin`), there is no built `console.js` beside the static
+ * files: it is bundled from apps/admin/src/console on each request, with the build's own esbuild
+ * setup (tools/build/bundle.mjs), so an edit to the console shows on the next page load.
+ */
+const consoleFromSource: FastifyPluginAsync = async (scope) => {
+  const bundler = new URL('../../../../tools/build/bundle.mjs', import.meta.url).href;
+  scope.get('/console.js', { config: { role: 'public' } }, async (request, reply) => {
+    const { bundleConsole } = (await import(bundler)) as { bundleConsole: () => Promise<string> };
+    try {
+      return await reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-store').send(await bundleConsole());
+    } catch (error) {
+      request.log.error({ err: error }, 'the console could not be bundled from source');
+      return reply.code(500).send({ error: 'the console could not be bundled from source: see the admin log' });
+    }
+  });
+};

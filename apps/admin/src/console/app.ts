@@ -1,17 +1,22 @@
 // The SentryHub console: login by API key, a hash router, the navigation, and the pages.
 
-import { ApiError, probeKey, session, whenUnauthorized } from './api.js';
-import { alertDetail, alertList, dashboard } from './alerts.js';
-import { errorBox, field, h, loading, showErrors } from './dom.js';
-import { inhibitRuleForm, inhibitRuleList } from './inhibit-rules.js';
-import { auditLog, emailQueue, notificationLog, slackSink } from './logs.js';
-import { deadLetters, queueList } from './queues.js';
-import { receiverList } from './receivers.js';
-import { ruleForm, ruleList } from './rules.js';
-import { silenceForm, silenceList } from './silences.js';
-import { apiKeys, explain } from './tools.js';
+import { ApiError, probeKey, session, whenUnauthorized } from './api';
+import { alertDetail, alertList, dashboard } from './alerts';
+import { errorBox, field, h, loading, nodes, showErrors, type Child } from './dom';
+import { inhibitRuleForm, inhibitRuleList } from './inhibit-rules';
+import { auditLog, emailQueue, notificationLog, slackSink } from './logs';
+import { deadLetters, queueList } from './queues';
+import { receiverList } from './receivers';
+import { ruleForm, ruleList } from './rules';
+import { silenceForm, silenceList } from './silences';
+import { apiKeys, explain } from './tools';
+import type { PageContext } from './types';
 
-const NAV = [
+/** A page: what it shows for the route (a node, or a list of them). */
+type Page = (ctx: PageContext) => Promise<Child | Child[]> | Child | Child[];
+type NavItem = { group: string } | { href: string; label: string; match: RegExp; admin?: boolean };
+
+const NAV: NavItem[] = [
   { group: 'Alerts' },
   { href: '#/', label: 'Dashboard', match: /^\/$/ },
   { href: '#/alerts', label: 'Alerts', match: /^\/alerts/ },
@@ -33,7 +38,7 @@ const NAV = [
   { href: '#/api-keys', label: 'API keys', match: /^\/api-keys/, admin: true },
 ];
 
-const ROUTES = [
+const ROUTES: [RegExp, Page][] = [
   [/^\/$/, dashboard],
   [/^\/alerts$/, alertList],
   [/^\/alerts\/(\d+)$/, alertDetail],
@@ -63,9 +68,15 @@ const ROUTES = [
   [/^\/api-keys$/, apiKeys],
 ];
 
-const main = document.getElementById('main');
-const nav = document.getElementById('nav');
-const topbar = document.getElementById('topbar');
+/** An element of index.html. */
+function byId(id: string): HTMLElement {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`index.html has no #${id}`);
+  return el;
+}
+const main = byId('main');
+const nav = byId('nav');
+const topbar = byId('topbar');
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/';
@@ -74,12 +85,12 @@ function parseHash() {
   return { path: path.startsWith('/') ? path : `/${path}`, query: new URLSearchParams(at === -1 ? '' : raw.slice(at + 1)) };
 }
 
-function renderNav(path) {
-  const items = [];
-  let list = null;
+function renderNav(path: string) {
+  const items: HTMLElement[] = [];
+  let list: HTMLElement | null = null;
   for (const item of NAV) {
-    if (item.admin && !session.isAdmin) continue;
-    if (item.group) {
+    if ('admin' in item && item.admin && !session.isAdmin) continue;
+    if ('group' in item) {
       items.push(h('p', { class: 'nav-group', 'aria-hidden': 'true' }, item.group));
       list = h('ul', {});
       items.push(list);
@@ -93,11 +104,11 @@ function renderNav(path) {
 let renderCount = 0;
 
 /** Renders the route of the current hash. `keepFocus`: a reload after an action, not a navigation. */
-async function render({ keepFocus = false } = {}) {
+async function render({ keepFocus = false } = {}): Promise<void> {
   if (!session.key) return renderLogin();
   topbar.hidden = false;
   nav.hidden = false;
-  document.getElementById('who').textContent = `${session.role} key`;
+  byId('who').textContent = `${session.role} key`;
   const { path, query } = parseHash();
   renderNav(path);
   const focusedId = keepFocus && document.activeElement instanceof HTMLElement ? document.activeElement.id : '';
@@ -106,7 +117,7 @@ async function render({ keepFocus = false } = {}) {
   const view = h('div', { class: 'view' }, loading());
   main.replaceChildren(view);
   const route = ROUTES.find(([pattern]) => pattern.test(path));
-  const ctx = {
+  const ctx: PageContext = {
     query,
     params: route ? (path.match(route[0]) ?? []).slice(1) : [],
     title: (text) => {
@@ -114,7 +125,7 @@ async function render({ keepFocus = false } = {}) {
     },
     reload: () => render({ keepFocus: true }),
     go: (hash) => {
-      if (location.hash === hash) render();
+      if (location.hash === hash) void render();
       else location.hash = hash;
     },
     alive: () => token === renderCount,
@@ -122,7 +133,7 @@ async function render({ keepFocus = false } = {}) {
   try {
     const content = route ? await route[1](ctx) : notFound(path);
     if (token !== renderCount) return;
-    view.replaceChildren(...[content].flat().filter(Boolean));
+    view.replaceChildren(...nodes(content));
   } catch (error) {
     if (token !== renderCount) return;
     if (error instanceof ApiError && error.status === 401) return;
@@ -140,12 +151,12 @@ async function render({ keepFocus = false } = {}) {
   }
 }
 
-function notFound(path) {
+function notFound(path: string) {
   document.title = 'Not found · SentryHub';
   return [h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, `There is no page at ${path}. `, h('a', { href: '#/' }, 'Go to the dashboard'), '.')];
 }
 
-function renderLogin(message) {
+function renderLogin(message?: string) {
   topbar.hidden = true;
   nav.hidden = true;
   document.title = 'Log in · SentryHub';
@@ -167,10 +178,11 @@ function renderLogin(message) {
     keyField,
     button,
   );
-  form.addEventListener('submit', async (event) => {
+  form.addEventListener('submit', (event) => void logIn(event));
+  async function logIn(event: SubmitEvent) {
     event.preventDefault();
-    const input = form.elements.namedItem('key');
-    const key = input.value.trim();
+    const input = keyField.querySelector('input');
+    const key = input?.value.trim() ?? '';
     if (!key) {
       showErrors(form, new ApiError(400, { error: 'enter an API key', issues: [{ path: 'key', message: 'Enter your API key.' }] }));
       return;
@@ -180,7 +192,7 @@ function renderLogin(message) {
     try {
       const role = await probeKey(key);
       session.start(key, role);
-      input.value = '';
+      if (input) input.value = '';
       if (!location.hash || location.hash === '#') location.hash = '#/';
       await render();
     } catch (error) {
@@ -190,25 +202,25 @@ function renderLogin(message) {
       button.disabled = false;
       button.textContent = 'Log in';
     }
-  });
+  }
   main.replaceChildren(form);
-  keyField.querySelector('input').focus();
+  keyField.querySelector('input')?.focus();
 }
 
-function logout(message) {
+function logout(message: string) {
   session.end();
   renderLogin(message);
 }
 
 whenUnauthorized(() => logout('Your API key is no longer accepted (revoked?). Log in again.'));
-document.getElementById('logout').addEventListener('click', () => {
+byId('logout').addEventListener('click', () => {
   // The next person to log in starts on the dashboard, not on the last page seen.
   history.replaceState(null, '', '#/');
   logout('You are logged out.');
 });
-document.querySelector('.skip-link').addEventListener('click', (event) => {
+document.querySelector('.skip-link')?.addEventListener('click', (event) => {
   event.preventDefault();
   (main.querySelector('h1') ?? main).focus();
 });
-window.addEventListener('hashchange', () => render());
-render();
+window.addEventListener('hashchange', () => void render());
+void render();

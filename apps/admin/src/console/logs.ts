@@ -1,12 +1,13 @@
 // What was sent and what was done: the notifications log, the Slack sink, the email queue
 // (with requeue) and the audit log.
 
-import { ApiError, api } from './api.js';
-import { actionButton, badge, busy, field, formValues, h, href, pageHead, pager, readOnlyHint, showErrors, table, toast, when } from './dom.js';
+import { ApiError, api } from './api';
+import { actionButton, badge, busy, buttonOf, field, formValues, h, href, pageHead, pager, readOnlyHint, showErrors, table, toast, when, type Child, type Column } from './dom';
+import type { AuditEntry, EmailQueueEntry, Notification, Page, PageContext } from './types';
 
-const pageOf = (query) => Number(query.get('page') ?? 1) || 1;
+const pageOf = (query: URLSearchParams) => Number(query.get('page') ?? 1) || 1;
 
-function filterForm(ctx, path, fields, label) {
+function filterForm(ctx: PageContext, path: string, fields: Child, label: string) {
   const form = h(
     'form',
     { class: 'filters', role: 'search', 'aria-label': label },
@@ -20,9 +21,9 @@ function filterForm(ctx, path, fields, label) {
   return form;
 }
 
-function notificationColumns(items) {
+function notificationColumns(items: Notification[]): Column<Notification>[] {
   const via = items.some((n) => 'deliveredVia' in n);
-  return [
+  const columns: (Column<Notification> | null)[] = [
     { label: 'When', class: 'nowrap', cell: (n) => when(n.createdAt) },
     { label: 'Channel', cell: (n) => n.channel },
     { label: 'Alert group', cell: (n) => h('a', { href: `#/alerts/${n.groupId}` }, `#${n.groupId}`) },
@@ -32,11 +33,12 @@ function notificationColumns(items) {
     via ? { label: 'Via', cell: (n) => n.deliveredVia ?? '—' } : null,
     { label: 'Tries', class: 'num', cell: (n) => String(n.attempts) },
     { label: 'Text', class: 'text-cell', cell: (n) => h('div', { class: 'clip', title: n.text }, n.text) },
-  ].filter(Boolean);
+  ];
+  return columns.filter((column) => column !== null);
 }
 
 // ---- notifications ----
-export async function notificationLog(ctx) {
+export async function notificationLog(ctx: PageContext) {
   ctx.title('Notifications');
   const q = ctx.query;
   const filters = { status: q.get('status') ?? '', channel: q.get('channel') ?? '', groupId: q.get('groupId') ?? '' };
@@ -50,9 +52,9 @@ export async function notificationLog(ctx) {
     ],
     'Filter notifications',
   );
-  let results = null;
+  let results: HTMLElement | null = null;
   try {
-    const page = await api.get('/notifications', { ...filters, page: pageOf(q), pageSize: 50 });
+    const page = await api.get<Page<Notification>>('/notifications', { ...filters, page: pageOf(q), pageSize: 50 });
     results = h(
       'section',
       { class: 'panel', 'aria-label': 'Notifications' },
@@ -67,22 +69,22 @@ export async function notificationLog(ctx) {
 }
 
 // ---- Slack sink ----
-export async function slackSink(ctx) {
+export async function slackSink(ctx: PageContext) {
   ctx.title('Slack sink');
   const head = pageHead('Slack sink', {
     lede: 'Messages that went only to the log because no Slack endpoint (SLACK_INTERNAL_ENDPOINT) is configured: what Slack would have received.',
   });
-  let page;
+  let page: Page<Notification> | null = null;
   let supported = true;
   try {
-    page = await api.get('/notifications', { deliveredVia: 'sink', page: pageOf(ctx.query), pageSize: 50 });
+    page = await api.get<Page<Notification>>('/notifications', { deliveredVia: 'sink', page: pageOf(ctx.query), pageSize: 50 });
     // An API that ignores the filter answers every notification, without a deliveredVia field.
     supported = page.items.every((n) => 'deliveredVia' in n);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 400)) throw error;
     supported = false;
   }
-  if (!supported) {
+  if (!supported || !page) {
     return [
       ...head,
       h(
@@ -118,10 +120,10 @@ export async function slackSink(ctx) {
 }
 
 // ---- email queue ----
-export async function emailQueue(ctx) {
+export async function emailQueue(ctx: PageContext) {
   ctx.title('Email queue');
   const status = ctx.query.get('status') ?? '';
-  const page = await api.get('/email-queue', { status, page: pageOf(ctx.query), pageSize: 50 });
+  const page = await api.get<Page<EmailQueueEntry>>('/email-queue', { status, page: pageOf(ctx.query), pageSize: 50 });
   const tabs = h(
     'nav',
     { class: 'tabs', 'aria-label': 'Email status' },
@@ -134,11 +136,11 @@ export async function emailQueue(ctx) {
       ['inhibited', 'Inhibited'],
     ].map(([value, label]) => h('a', { href: href('/email-queue', { status: value }), 'aria-current': status === value ? 'page' : undefined }, label)),
   );
-  const requeue = (row, button) =>
-    busy(button, async () => {
+  const requeue = (row: EmailQueueEntry, button: HTMLButtonElement) =>
+    void busy(button, async () => {
       await api.post(`/email-queue/${row.id}/requeue`);
       toast(`Email ${row.id} is queued again.`);
-      ctx.reload();
+      await ctx.reload();
     });
   return [
     ...pageHead('Email queue', { lede: 'Emails go pending → processing → completed, or failed after their retries. Failed ones can be queued again.' }),
@@ -158,7 +160,7 @@ export async function emailQueue(ctx) {
           { label: 'Status', cell: (e) => [badge(e.status), e.lastError ? h('span', { class: 'sub' }, e.lastError) : null] },
           { label: 'Tries', class: 'num', cell: (e) => String(e.attempts) },
           { label: 'Sent', class: 'nowrap', cell: (e) => when(e.sentAt) },
-          { label: 'Actions', class: 'actions-cell', cell: (e) => (e.status === 'failed' ? actionButton('Requeue', { class: 'btn btn-small', id: `requeue-${e.id}`, 'aria-label': `Requeue email ${e.id}`, onclick: (event) => requeue(e, event.currentTarget) }) : null) },
+          { label: 'Actions', class: 'actions-cell', cell: (e) => (e.status === 'failed' ? actionButton('Requeue', { class: 'btn btn-small', id: `requeue-${e.id}`, 'aria-label': `Requeue email ${e.id}`, onclick: (event: Event) => requeue(e, buttonOf(event)) }) : null) },
         ],
       }),
       page.items.some((e) => e.status === 'failed') ? readOnlyHint('requeueing') : null,
@@ -168,7 +170,7 @@ export async function emailQueue(ctx) {
 }
 
 // ---- audit log ----
-export async function auditLog(ctx) {
+export async function auditLog(ctx: PageContext) {
   ctx.title('Audit log');
   const q = ctx.query;
   const filters = { entity: q.get('entity') ?? '', actor: q.get('actor') ?? '', entityId: q.get('entityId') ?? '' };
@@ -176,15 +178,15 @@ export async function auditLog(ctx) {
     ctx,
     '/audit-log',
     [
-      field({ label: 'Entity', name: 'entity', kind: 'select', value: filters.entity, options: [['', 'Any'], ...['alert_group', 'silence', 'slack_rule', 'email_rule', 'email_queue', 'api_key'].map((e) => [e, e.replace('_', ' ')])] }),
+      field({ label: 'Entity', name: 'entity', kind: 'select', value: filters.entity, options: [['', 'Any'], ...['alert_group', 'silence', 'slack_rule', 'email_rule', 'email_queue', 'api_key'].map((e): [string, string] => [e, e.replace('_', ' ')])] }),
       field({ label: 'Entity id', name: 'entityId', value: filters.entityId }),
       field({ label: 'Actor', name: 'actor', value: filters.actor, attrs: { placeholder: 'key:ops', class: 'code' } }),
     ],
     'Filter the audit log',
   );
-  let results = null;
+  let results: HTMLElement | null = null;
   try {
-    const page = await api.get('/audit-log', { ...filters, page: pageOf(q), pageSize: 50 });
+    const page = await api.get<Page<AuditEntry>>('/audit-log', { ...filters, page: pageOf(q), pageSize: 50 });
     results = h(
       'section',
       { class: 'panel', 'aria-label': 'Audit log' },

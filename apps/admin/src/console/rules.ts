@@ -2,8 +2,8 @@
 // alert group, delete with confirmation, and the Slack, email and webhook test buttons. A webhook rule
 // picks a receiver of the receivers file (GET /receivers) and a preset that fills its body.
 
-import { api, session } from './api.js';
-import { groupOptions } from './alerts.js';
+import { api, session } from './api';
+import { groupOptions } from './alerts';
 import {
   actionButton,
   badge,
@@ -18,9 +18,54 @@ import {
   toast,
   uid,
   when,
-} from './dom.js';
+  buttonOf,
+  controls,
+  disableAll,
+  selectIn,
+  type Child,
+  type Column,
+} from './dom';
+import type { AlertGroup, Explain, GroupPreview, Items, MatchCriteria, PageContext, Preview, Receivers, Rule, WebhookTest } from './types';
 
-const KINDS = {
+export type RuleKind = 'slack' | 'email' | 'webhook';
+
+/** Every field a rule of any kind may have: the form reads and writes those of its kind. */
+interface RuleDraft {
+  name: string;
+  isActive: boolean;
+  priority: number;
+  matchCriteria: MatchCriteria;
+  sendResolved: boolean;
+  continue: boolean;
+  repeatInterval: string | null;
+  escalateTo: number | null;
+  escalateAfter: string | null;
+  groupBy: string[] | null;
+  groupWait: string | null;
+  groupInterval: string | null;
+  slackChannel?: string | null;
+  messageTemplate?: string;
+  resolvedMessageTemplate?: string | null;
+  recipients?: string[];
+  subjectTemplate?: string;
+  bodyTemplate?: string | null;
+  receiver?: string;
+  preset?: string | null;
+}
+
+interface KindInfo {
+  path: string;
+  title: string;
+  one: string;
+  lede: string;
+  target: (r: RuleDraft) => Child;
+  targetLabel: string;
+}
+
+type TestResult = WebhookTest | { emailId: number; recipients: string[]; subject: string } | { channel: string; text: string; delivered: 'slack' | 'sink' };
+type Criterion = MatchCriteria[string];
+
+const KINDS: Record<RuleKind, KindInfo> = {
   slack: {
     path: 'slack-rules',
     title: 'Slack rules',
@@ -34,7 +79,7 @@ const KINDS = {
     title: 'Email rules',
     one: 'email rule',
     lede: 'For each alert, the active rule with the highest priority whose criteria all match sends an email to its recipients through the email queue.',
-    target: (r) => r.recipients.join(', '),
+    target: (r) => (r.recipients ?? []).join(', '),
     targetLabel: 'Recipients',
   },
   webhook: {
@@ -51,30 +96,30 @@ const KINDS = {
  * The rule kinds with a test button: a Slack message or webhook body posted to the real receiver,
  * or a test email put in the email queue for the email-notifier to send.
  */
-const TESTABLE = new Set(['slack', 'email', 'webhook']);
+const TESTABLE = new Set<RuleKind>(['slack', 'email', 'webhook']);
 
-function testOutcome(kind, rule, result) {
-  if (kind === 'webhook') return `Test body for ${rule.name} posted to receiver ${result.receiver}: it answered ${result.status}.`;
-  if (kind === 'email') return `Test email for ${rule.name} queued as email ${result.emailId} to ${result.recipients.join(', ')}: the email-notifier sends it (see the email queue).`;
+function testOutcome(rule: Rule, result: TestResult) {
+  if ('receiver' in result) return `Test body for ${rule.name} posted to receiver ${result.receiver}: it answered ${result.status}.`;
+  if ('emailId' in result) return `Test email for ${rule.name} queued as email ${result.emailId} to ${result.recipients.join(', ')}: the email-notifier sends it (see the email queue).`;
   const where = result.delivered === 'sink' ? 'the Slack sink (the log: no Slack endpoint is configured)' : 'Slack';
   return `Test message for ${rule.name} sent to ${result.channel} via ${where}.`;
 }
 
-const CRITERION_OPS = [
+const CRITERION_OPS: [string, string][] = [
   ['eq', '= equals'],
   ['not', '!= differs'],
   ['regex', '=~ regex'],
   ['notRegex', '!~ not regex'],
 ];
 
-function criterionText(value) {
+function criterionText(value: Criterion): [string, string] {
   if (typeof value === 'string') return ['=', value];
   if ('regex' in value) return ['=~', value.regex];
   if ('not' in value) return ['!=', value.not];
   return ['!~', value.notRegex];
 }
 
-export function criteriaChips(criteria) {
+export function criteriaChips(criteria: MatchCriteria | null | undefined) {
   const entries = Object.entries(criteria ?? {});
   if (entries.length === 0) return h('span', { class: 'hint' }, 'every alert');
   return h(
@@ -88,12 +133,12 @@ export function criteriaChips(criteria) {
 }
 
 // ---- list ----
-export function ruleList(kind) {
+export function ruleList(kind: RuleKind) {
   const k = KINDS[kind];
-  return async (ctx) => {
+  return async (ctx: PageContext) => {
     ctx.title(k.title);
-    const { items } = await api.get(`/${k.path}`);
-    const columns = [
+    const { items } = await api.get<Items<Rule>>(`/${k.path}`);
+    const columns: Column<Rule>[] = [
       { label: 'Priority', class: 'num', cell: (r) => String(r.priority) },
       { label: 'Name', cell: (r) => h('a', { href: `#/${k.path}/${r.id}` }, r.name) },
       { label: 'Active', cell: (r) => (r.isActive ? badge('active') : badge('inactive')) },
@@ -108,8 +153,8 @@ export function ruleList(kind) {
         class: 'actions-cell',
         cell: (r) => [
           h('a', { class: 'btn btn-small', href: `#/${k.path}/${r.id}`, 'aria-label': `${session.canEdit ? 'Edit' : 'View'} ${r.name}` }, session.canEdit ? 'Edit' : 'View'),
-          TESTABLE.has(kind) ? actionButton('Test', { class: 'btn btn-small', 'aria-label': `Send a test ${kind === 'email' ? 'email' : 'message'} for ${r.name}`, onclick: (event) => testRule(kind, r, null, event.currentTarget) }) : null,
-          actionButton('Delete', { class: 'btn btn-small btn-danger', 'aria-label': `Delete ${r.name}`, onclick: (event) => deleteRule(kind, r, event.currentTarget, ctx.reload) }),
+          TESTABLE.has(kind) ? actionButton('Test', { class: 'btn btn-small', 'aria-label': `Send a test ${kind === 'email' ? 'email' : 'message'} for ${r.name}`, onclick: (event: Event) => void testRule(kind, r, null, buttonOf(event)) }) : null,
+          actionButton('Delete', { class: 'btn btn-small btn-danger', 'aria-label': `Delete ${r.name}`, onclick: (event: Event) => void deleteRule(kind, r, buttonOf(event), ctx.reload) }),
         ],
       },
     ];
@@ -125,7 +170,7 @@ export function ruleList(kind) {
   };
 }
 
-async function deleteRule(kind, rule, button, after) {
+async function deleteRule(kind: RuleKind, rule: Rule, button: HTMLButtonElement, after: () => unknown) {
   const k = KINDS[kind];
   const sure = await confirmDialog({
     title: `Delete the ${k.one} “${rule.name}”?`,
@@ -142,29 +187,30 @@ async function deleteRule(kind, rule, button, after) {
   return done === true;
 }
 
-async function testRule(kind, rule, groupId, button, out) {
+async function testRule(kind: RuleKind, rule: Rule, groupId: number | null, button: HTMLButtonElement, out?: HTMLElement) {
   await busy(button, async () => {
     try {
-      const result = await api.post(`/${KINDS[kind].path}/${rule.id}/test`, groupId ? { groupId } : {});
-      const text = testOutcome(kind, rule, result);
+      const result = await api.post<TestResult>(`/${KINDS[kind].path}/${rule.id}/test`, groupId ? { groupId } : {});
+      const text = testOutcome(rule, result);
       toast(text);
       out?.replaceChildren(h('p', { class: 'result-line', role: 'status' }, text));
     } catch (error) {
-      out?.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error.message));
+      out?.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error instanceof Error ? error.message : String(error)));
       throw error;
     }
   });
 }
 
 // ---- form ----
-export function ruleForm(kind) {
+export function ruleForm(kind: RuleKind) {
   const k = KINDS[kind];
-  return async (ctx) => {
+  return async (ctx: PageContext) => {
     const id = ctx.params[0] ? Number(ctx.params[0]) : null;
-    const [rule, groups, siblings] = await Promise.all([id ? api.get(`/${k.path}/${id}`) : null, groupOptions(), api.get(`/${k.path}`)]);
+    const [rule, groups, siblings] = await Promise.all([id ? api.get<Rule>(`/${k.path}/${id}`) : null, groupOptions(), api.get<Items<Rule>>(`/${k.path}`)]);
     ctx.title(rule ? rule.name : `New ${k.one}`);
-    const receivers = kind === 'webhook' ? await api.get('/receivers') : null;
-    const r = rule ?? {
+    // Every page lists the receivers (a webhook rule's form picks one): none for other kinds.
+    const receivers: Receivers = kind === 'webhook' ? await api.get<Receivers>('/receivers') : { items: [], presets: [] };
+    const r: RuleDraft = rule ?? {
       name: '',
       isActive: true,
       priority: 0,
@@ -189,14 +235,15 @@ export function ruleForm(kind) {
 
     // Match criteria rows: label, operator, value.
     const rows = h('div', {});
+    const inputsOf = (row: Element) => [...row.querySelectorAll('input, select')] as unknown as [HTMLInputElement, HTMLSelectElement, HTMLInputElement];
     const renumber = () => {
       for (const row of rows.children) {
-        const [name, , value] = row.querySelectorAll('input, select');
-        value.dataset.path = `matchCriteria.${name.value.trim()}`;
-        name.dataset.path = `matchCriteria.${name.value.trim() || '(empty)'}.name`;
+        const [name, , value] = inputsOf(row);
+        value.dataset['path'] = `matchCriteria.${name.value.trim()}`;
+        name.dataset['path'] = `matchCriteria.${name.value.trim() || '(empty)'}.name`;
       }
     };
-    const addRow = (name, criterion) => {
+    const addRow = (name: string, criterion: Criterion) => {
       const rowId = uid('c');
       const op = typeof criterion === 'string' ? 'eq' : Object.keys(criterion)[0];
       const text = typeof criterion === 'string' ? criterion : Object.values(criterion)[0];
@@ -217,17 +264,17 @@ export function ruleForm(kind) {
       return row;
     };
     const addCriterion = h('button', { type: 'button', class: 'btn btn-small', 'data-path': 'matchCriteria', id: 'add-criterion' }, '+ Add criterion');
-    addCriterion.addEventListener('click', () => addRow('', '').querySelector('input').focus());
+    addCriterion.addEventListener('click', () => addRow('', '').querySelector('input')?.focus());
     for (const [name, criterion] of Object.entries(r.matchCriteria)) addRow(name, criterion);
     const readCriteria = () => {
-      const criteria = {};
+      const criteria: Record<string, string | Record<string, string>> = {};
       for (const row of rows.children) {
-        const [name, op, value] = row.querySelectorAll('input, select');
+        const [name, op, value] = inputsOf(row);
         const label = name.value.trim();
         if (!label && !value.value) continue;
         criteria[label] = op.value === 'eq' ? value.value : { [op.value]: value.value };
       }
-      return criteria;
+      return criteria as MatchCriteria;
     };
 
     const templateHelp = h(
@@ -262,13 +309,13 @@ export function ruleForm(kind) {
         : kind === 'slack'
         ? [
             field({ label: 'Channel', name: 'slackChannel', value: r.slackChannel ?? '', optional: true, id: 'rule-channel', hint: 'e.g. #storage. Empty: the alert’s channel label, else the default channel.', attrs: { class: 'code', autocomplete: 'off' } }),
-            field({ label: 'Message template', name: 'messageTemplate', kind: 'textarea', value: r.messageTemplate, id: 'rule-message', attrs: { class: 'code', rows: 4, spellcheck: 'false' } }),
+            field({ label: 'Message template', name: 'messageTemplate', kind: 'textarea', value: r.messageTemplate ?? '', id: 'rule-message', attrs: { class: 'code', rows: 4, spellcheck: 'false' } }),
             field({ label: 'Resolved message template', name: 'resolvedMessageTemplate', kind: 'textarea', value: r.resolvedMessageTemplate ?? '', optional: true, id: 'rule-resolved-message', hint: 'Empty: the message template is used for resolutions too.', attrs: { class: 'code', rows: 3, spellcheck: 'false' } }),
           ]
         : [
-            field({ label: 'Recipients', name: 'recipients', kind: 'textarea', value: r.recipients.join('\n'), id: 'rule-recipients', hint: 'One address per line (or separated by commas).', attrs: { class: 'code', rows: 3, spellcheck: 'false' } }),
-            field({ label: 'Subject template', name: 'subjectTemplate', value: r.subjectTemplate, id: 'rule-subject', attrs: { class: 'code', spellcheck: 'false' } }),
-            field({ label: 'Body template', name: 'bodyTemplate', kind: 'textarea', value: r.bodyTemplate, id: 'rule-body', attrs: { class: 'code', rows: 6, spellcheck: 'false' } }),
+            field({ label: 'Recipients', name: 'recipients', kind: 'textarea', value: (r.recipients ?? []).join('\n'), id: 'rule-recipients', hint: 'One address per line (or separated by commas).', attrs: { class: 'code', rows: 3, spellcheck: 'false' } }),
+            field({ label: 'Subject template', name: 'subjectTemplate', value: r.subjectTemplate ?? '', id: 'rule-subject', attrs: { class: 'code', spellcheck: 'false' } }),
+            field({ label: 'Body template', name: 'bodyTemplate', kind: 'textarea', value: r.bodyTemplate ?? '', id: 'rule-body', attrs: { class: 'code', rows: 6, spellcheck: 'false' } }),
           ];
 
     const submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'rule-submit' }, id ? 'Save changes' : 'Create rule');
@@ -309,7 +356,7 @@ export function ruleForm(kind) {
             value: r.escalateTo === null ? '' : String(r.escalateTo),
             id: 'rule-escalate-to',
             optional: true,
-            options: [['', 'No escalation'], ...siblings.items.filter((other) => other.id !== id).map((other) => [String(other.id), other.name])],
+            options: [['', 'No escalation'], ...siblings.items.filter((other) => other.id !== id).map((other): [string, string] => [String(other.id), other.name])],
             hint: 'If the alert still fires unacknowledged after the delay, this rule’s receiver is told too, once.',
           }),
           field({ label: 'after', name: 'escalateAfter', value: r.escalateAfter ?? '', id: 'rule-escalate-after', optional: true, wrapClass: 'narrow', hint: 'A duration such as 30m; required with an escalation.', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
@@ -322,49 +369,56 @@ export function ruleForm(kind) {
         { class: 'form-actions' },
         submit,
         h('a', { class: 'btn btn-quiet', href: `#/${k.path}` }, id ? 'Back to the list' : 'Cancel'),
-        rule ? actionButton('Delete', { class: 'btn btn-danger', id: 'rule-delete', onclick: (event) => deleteRule(kind, rule, event.currentTarget, () => ctx.go(`#/${k.path}`)) }) : null,
+        rule ? actionButton('Delete', { class: 'btn btn-danger', id: 'rule-delete', onclick: (event: Event) => void deleteRule(kind, rule, buttonOf(event), () => ctx.go(`#/${k.path}`)) }) : null,
       ),
       readOnlyHint(`changing ${k.title.toLowerCase()}`),
     );
 
     const readBody = () => {
-      const v = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.type === 'checkbox' ? el.checked : el.value]));
+      const v: Record<string, string> = {};
+      const flags: Record<string, boolean> = {};
+      for (const el of controls(form)) {
+        if (!el.name) continue;
+        if (el instanceof HTMLInputElement && el.type === 'checkbox') flags[el.name] = el.checked;
+        else v[el.name] = el.value;
+      }
+      const text = (name: string) => v[name] ?? '';
       const common = {
-        name: v.name.trim(),
-        isActive: v.isActive,
-        priority: v.priority === '' ? 0 : Number(v.priority),
+        name: text('name').trim(),
+        isActive: flags['isActive'] ?? false,
+        priority: text('priority') === '' ? 0 : Number(text('priority')),
         matchCriteria: readCriteria(),
-        sendResolved: v.sendResolved,
-        continue: v.continue,
-        repeatInterval: v.repeatInterval.trim() || null,
-        escalateTo: v.escalateTo ? Number(v.escalateTo) : null,
-        escalateAfter: v.escalateAfter.trim() || null,
-        groupBy: v.groupBy.trim() ? v.groupBy.split(',').map((name) => name.trim()).filter(Boolean) : null,
-        groupWait: v.groupWait.trim() || null,
-        groupInterval: v.groupInterval.trim() || null,
+        sendResolved: flags['sendResolved'] ?? false,
+        continue: flags['continue'] ?? false,
+        repeatInterval: text('repeatInterval').trim() || null,
+        escalateTo: text('escalateTo') ? Number(text('escalateTo')) : null,
+        escalateAfter: text('escalateAfter').trim() || null,
+        groupBy: text('groupBy').trim() ? text('groupBy').split(',').map((name) => name.trim()).filter(Boolean) : null,
+        groupWait: text('groupWait').trim() || null,
+        groupInterval: text('groupInterval').trim() || null,
       };
-      if (kind === 'webhook') return { ...common, ...webhookBody(v, receivers) };
-      if (kind === 'slack') return { ...common, slackChannel: v.slackChannel.trim() || null, messageTemplate: v.messageTemplate, resolvedMessageTemplate: v.resolvedMessageTemplate.trim() ? v.resolvedMessageTemplate : null };
-      return { ...common, recipients: v.recipients.split(/[\n,;]/).map((s) => s.trim()).filter(Boolean), subjectTemplate: v.subjectTemplate, bodyTemplate: v.bodyTemplate };
+      if (kind === 'webhook') return { ...common, ...webhookBody(text, receivers) };
+      if (kind === 'slack') return { ...common, slackChannel: text('slackChannel').trim() || null, messageTemplate: text('messageTemplate'), resolvedMessageTemplate: text('resolvedMessageTemplate').trim() ? text('resolvedMessageTemplate') : null };
+      return { ...common, recipients: text('recipients').split(/[\n,;]/).map((s) => s.trim()).filter(Boolean), subjectTemplate: text('subjectTemplate'), bodyTemplate: text('bodyTemplate') };
     };
     const savedBody = rule ? JSON.stringify(readBody()) : null;
 
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       renumber();
-      busy(
+      void busy(
         submit,
         async () => {
           const body = readBody();
-          const saved = id ? await api.put(`/${k.path}/${id}`, body) : await api.post(`/${k.path}`, body);
+          const saved = id ? await api.put<Rule>(`/${k.path}/${id}`, body) : await api.post<Rule>(`/${k.path}`, body);
           toast(id ? `Rule “${saved.name}” saved.` : `Rule “${saved.name}” created.`);
-          if (id) ctx.reload();
+          if (id) await ctx.reload();
           else ctx.go(`#/${k.path}/${saved.id}`);
         },
         form,
       );
     });
-    if (!session.canEdit) for (const el of form.elements) el.disabled = true;
+    if (!session.canEdit) disableAll(form);
 
     // ---- preview ----
     const previewOut = h('div', { 'aria-live': 'polite', id: 'preview-output' });
@@ -393,7 +447,7 @@ export function ruleForm(kind) {
       kind === 'webhook' ? h('p', { class: 'hint' }, 'The body of the form as it is now, with the receiver’s parameters as placeholders.') : rule ? dirtyNote : h('p', { class: 'notice notice-info' }, 'Save the rule to preview its own templates. Until then, this shows what the saved rules send for the chosen group.'),
       previewOut,
       rule && TESTABLE.has(kind) && groups.length
-        ? h('div', { class: 'form-actions' }, actionButton(kind === 'email' ? 'Send test email' : 'Send test message', { id: 'rule-test', onclick: (event) => testRule(kind, rule, Number(groupSelect.querySelector('select').value) || null, event.currentTarget, testOut).catch(() => {}) }), readOnlyHint('sending a test'))
+        ? h('div', { class: 'form-actions' }, actionButton(kind === 'email' ? 'Send test email' : 'Send test message', { id: 'rule-test', onclick: (event: Event) => void testRule(kind, rule, Number(selectIn(groupSelect).value) || null, buttonOf(event), testOut).catch(() => undefined) }), readOnlyHint('sending a test'))
         : null,
       testOut,
     );
@@ -403,34 +457,34 @@ export function ruleForm(kind) {
     async function runPreview() {
       if (groups.length === 0) return;
       const run = ++previewRun;
-      const groupId = Number(groupSelect.querySelector('select').value);
-      const previewKind = kindSelect.querySelector('select').value;
+      const groupId = Number(selectIn(groupSelect).value);
+      const previewKind = selectIn(kindSelect).value;
       const group = groups.find((g) => g.id === groupId);
       previewOut.replaceChildren(h('p', { class: 'loading' }, 'Rendering…'));
       try {
         const [result, why] = await Promise.all([
           kind === 'webhook'
-            ? api.post('/webhook-rules/preview', { rule: readBody(), groupId, ...(previewKind ? { kind: previewKind } : {}) })
+            ? api.post<Preview>('/webhook-rules/preview', { rule: readBody(), groupId, ...(previewKind ? { kind: previewKind } : {}) })
             : rule
-              ? api.post(`/${k.path}/${rule.id}/preview`, { groupId, ...(previewKind ? { kind: previewKind } : {}) })
+              ? api.post<Preview>(`/${k.path}/${rule.id}/preview`, { groupId, ...(previewKind ? { kind: previewKind } : {}) })
               : null,
-          group && kind !== 'webhook' ? api.post('/explain', { fingerprint: group.fingerprint }).catch(() => null) : null,
+          group && kind !== 'webhook' ? api.post<Explain>('/explain', { fingerprint: group.fingerprint }).catch(() => null) : null,
         ]);
         if (run !== previewRun) return;
         previewOut.replaceChildren(...(result ? previewView(kind, rule ?? readBody(), result, why) : currentRouting(kind, why)));
       } catch (error) {
         if (run !== previewRun) return;
-        previewOut.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error.message));
+        previewOut.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error instanceof Error ? error.message : String(error)));
       }
     }
-    groupSelect.addEventListener('change', runPreview);
-    kindSelect.addEventListener('change', runPreview);
+    groupSelect.addEventListener('change', () => void runPreview());
+    kindSelect.addEventListener('change', () => void runPreview());
     // A webhook rule's preview follows the form (the draft preview checks it as a save would).
-    if (kind === 'webhook') form.addEventListener('change', runPreview);
-    runPreview();
+    if (kind === 'webhook') form.addEventListener('change', () => void runPreview());
+    void runPreview();
 
-    const grouped = rule?.groupBy?.length && groups.length ? groupedPreview(k, rule, groups, () => kindSelect.querySelector('select').value) : null;
-    if (grouped) kindSelect.addEventListener('change', grouped.run);
+    const grouped = rule?.groupBy?.length && groups.length ? groupedPreview(k, rule, groups, () => selectIn(kindSelect).value) : null;
+    if (grouped) kindSelect.addEventListener('change', () => void grouped.run());
 
     return [
       ...pageHead(rule ? rule.name : `New ${k.one}`, {
@@ -446,14 +500,14 @@ export function ruleForm(kind) {
  * A grouped rule's preview (POST /<kind>-rules/{id}/group-preview): the alert groups ticked are
  * bucketed by the rule's groupBy, one message per bucket, as the notifier's group flush sends it.
  */
-function groupedPreview(k, rule, groups, previewKind) {
+function groupedPreview(k: KindInfo, rule: Rule, groups: AlertGroup[], previewKind: () => string) {
   const out = h('div', { 'aria-live': 'polite', id: 'group-preview-output' });
   const boxes = groups.slice(0, 100).map((g) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'groupIds', value: String(g.id), checked: true }), `${g.name}${g.instance ? ` (${g.instance})` : ''} · ${g.status}`));
   const form = h(
     'form',
     { class: 'panel', 'aria-labelledby': 'group-preview-title' },
     h('h2', { id: 'group-preview-title' }, 'Grouped message'),
-    h('p', { class: 'hint' }, `The saved rule groups by ${rule.groupBy.join(', ')}: the alert groups ticked make one message per group, as the notifier sends it after groupWait.`),
+    h('p', { class: 'hint' }, `The saved rule groups by ${(rule.groupBy ?? []).join(', ')}: the alert groups ticked make one message per group, as the notifier sends it after groupWait.`),
     h('fieldset', { class: 'field' }, h('legend', {}, 'Alert groups in the message'), boxes),
     out,
   );
@@ -461,7 +515,7 @@ function groupedPreview(k, rule, groups, previewKind) {
   let runs = 0;
   async function run() {
     const run = ++runs;
-    const groupIds = [...form.querySelectorAll('input[name="groupIds"]:checked')].map((box) => Number(box.value));
+    const groupIds = [...form.querySelectorAll<HTMLInputElement>('input[name="groupIds"]:checked')].map((box) => Number(box.value));
     if (groupIds.length === 0) {
       out.replaceChildren(h('p', { class: 'hint' }, 'Tick at least one alert group.'));
       return;
@@ -469,7 +523,7 @@ function groupedPreview(k, rule, groups, previewKind) {
     out.replaceChildren(h('p', { class: 'loading' }, 'Rendering…'));
     try {
       const kind = previewKind();
-      const result = await api.post(`/${k.path}/${rule.id}/group-preview`, { groupIds, ...(kind ? { kind } : {}) });
+      const result = await api.post<GroupPreview>(`/${k.path}/${rule.id}/group-preview`, { groupIds, ...(kind ? { kind } : {}) });
       if (run !== runs) return;
       out.replaceChildren(
         ...result.messages.map((message) =>
@@ -484,16 +538,16 @@ function groupedPreview(k, rule, groups, previewKind) {
       );
     } catch (error) {
       if (run !== runs) return;
-      out.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error.message));
+      out.replaceChildren(h('p', { class: 'field-error', role: 'alert' }, error instanceof Error ? error.message : String(error)));
     }
   }
-  form.addEventListener('change', run);
-  run();
+  form.addEventListener('change', () => void run());
+  void run();
   return { panel: form, run };
 }
 
-function previewView(kind, rule, result, why) {
-  const parts = [];
+function previewView(kind: RuleKind, rule: RuleDraft & { id?: number }, result: Preview, why: Explain | null) {
+  const parts: HTMLElement[] = [];
   if (result.failed) parts.push(h('div', { class: 'notice notice-danger', role: 'alert' }, h('p', {}, `The template failed to render: ${result.error ?? 'unknown error'}. This safe default would be sent instead:`)));
   if (kind === 'webhook') {
     parts.push(h('p', { class: 'hint' }, `POST to receiver ${result.channel}, ${result.kind} body:`));
@@ -502,7 +556,7 @@ function previewView(kind, rule, result, why) {
     parts.push(h('p', { class: 'hint' }, `To ${result.channel ?? 'the default channel'}, ${result.kind} message:`));
     parts.push(h('pre', { class: 'output slack', id: 'preview-text' }, result.text));
   } else {
-    parts.push(h('p', { class: 'hint' }, `${result.kind} email to ${rule.recipients.join(', ')}:`));
+    parts.push(h('p', { class: 'hint' }, `${result.kind} email to ${(rule.recipients ?? []).join(', ')}:`));
     parts.push(h('pre', { class: 'output', id: 'preview-text' }, h('strong', {}, `Subject: ${result.subject ?? ''}`), '\n\n', result.text));
   }
   if (why && kind !== 'webhook') {
@@ -521,20 +575,20 @@ function previewView(kind, rule, result, why) {
 }
 
 /** For an unsaved rule: what the saved rules do for the group today (POST /explain). */
-function currentRouting(kind, why) {
+function currentRouting(kind: RuleKind, why: Explain | null) {
   if (!why) return [h('p', { class: 'hint' }, 'No explanation available for this group.')];
   const section = kind === 'slack' ? why.slack : why.email;
   if (!section.winner) return [h('p', { class: 'hint' }, kind === 'slack' ? 'Today no Slack rule matches this group: no Slack message is sent.' : 'Today no email rule matches this group: no email is sent.')];
-  const to = kind === 'slack' ? section.channel : section.recipients.join(', ');
+  const to = kind === 'slack' ? why.slack.channel : why.email.recipients.join(', ');
   return [
     h('p', { class: 'hint' }, `Today “${section.winner}” handles this group${to ? `, to ${to}` : ''}:`),
-    h('pre', { class: 'output slack' }, (kind === 'slack' ? section.text : section.subject) ?? ''),
+    h('pre', { class: 'output slack' }, (kind === 'slack' ? why.slack.text : why.email.subject) ?? ''),
   ];
 }
 
 // ---- webhook rules ----
 
-const prettyJson = (text) => {
+const prettyJson = (text: string) => {
   try {
     return JSON.stringify(JSON.parse(text), null, 2);
   } catch {
@@ -543,8 +597,8 @@ const prettyJson = (text) => {
 };
 
 /** The receiver select, the preset picker (it fills the body with the preset's template) and the body. */
-function webhookFields(r, receivers) {
-  const presetOf = (id) => receivers.presets.find((preset) => preset.id === id);
+function webhookFields(r: RuleDraft, receivers: Receivers) {
+  const presetOf = (id: string | null | undefined) => receivers.presets.find((preset) => preset.id === id);
   const known = receivers.items.some((item) => item.name === r.receiver);
   const receiverField = field({
     label: 'Receiver',
@@ -552,7 +606,7 @@ function webhookFields(r, receivers) {
     kind: 'select',
     value: r.receiver,
     id: 'rule-receiver',
-    options: [...(known || !r.receiver ? [] : [[r.receiver, `${r.receiver} (not configured)`]]), ...receivers.items.map((item) => [item.name, `${item.name}${item.params.length ? ` · params ${item.params.join(', ')}` : ''}`])],
+    options: [...(known || !r.receiver ? [] : [[r.receiver, `${r.receiver} (not configured)`] as [string, string]]), ...receivers.items.map((item): [string, string] => [item.name, `${item.name}${item.params.length ? ` · params ${item.params.join(', ')}` : ''}`])],
     hint: receivers.items.length ? 'A receiver of the webhook-notifier’s receivers file (see Receivers).' : 'No receivers are configured (WEBHOOK_RECEIVERS_FILE): a rule cannot be saved until one is.',
   });
   const presetField = field({
@@ -562,7 +616,7 @@ function webhookFields(r, receivers) {
     value: r.preset ?? '',
     id: 'rule-preset',
     optional: true,
-    options: [['', 'None: own body template'], ...receivers.presets.map((preset) => [preset.id, preset.title])],
+    options: [['', 'None: own body template'], ...receivers.presets.map((preset): [string, string] => [preset.id, preset.title])],
     hint: 'Choosing a preset fills the body with its template. Saved unchanged, the rule follows the preset; edited, it keeps your body.',
   });
   const bodyField = field({
@@ -574,18 +628,19 @@ function webhookFields(r, receivers) {
     hint: 'Liquid that must render JSON: use {{ value | json }} for strings. Also: alerts, group_labels, common_labels, common_annotations, receiver.params.<name>, dedup_key, external_url.',
     attrs: { class: 'code', rows: 14, spellcheck: 'false' },
   });
-  const presetSelect = presetField.querySelector('select');
-  const receiverSelect = receiverField.querySelector('select');
+  const presetSelect = selectIn(presetField);
+  const receiverSelect = selectIn(receiverField);
   const hintOut = h('p', { class: 'hint', id: 'rule-preset-hint' });
   const showHint = () => {
     const preset = presetOf(presetSelect.value);
     const receiver = receivers.items.find((item) => item.name === receiverSelect.value);
     const usable = !preset || !receiver || receiver.presets.includes(preset.id);
-    hintOut.replaceChildren(preset ? `Receiver needs: ${preset.receiverHint}.${usable ? '' : ` Receiver ${receiver.name} lacks the parameters ${preset.requiredParams.join(', ')}.`}` : '');
+    hintOut.replaceChildren(preset ? `Receiver needs: ${preset.receiverHint}.${usable ? '' : ` Receiver ${receiver?.name ?? ''} lacks the parameters ${preset.requiredParams.join(', ')}.`}` : '');
   };
   presetSelect.addEventListener('change', () => {
     const preset = presetOf(presetSelect.value);
-    if (preset) bodyField.querySelector('textarea').value = preset.template;
+    const body = bodyField.querySelector('textarea');
+    if (preset && body) body.value = preset.template;
     showHint();
   });
   receiverSelect.addEventListener('change', showHint);
@@ -594,9 +649,10 @@ function webhookFields(r, receivers) {
 }
 
 /** The webhook part of a rule body: the preset alone while the body is its template, else the body. */
-function webhookBody(v, receivers) {
-  const preset = v.preset || null;
+function webhookBody(text: (name: string) => string, receivers: Receivers) {
+  const preset = text('preset') || null;
   const template = receivers.presets.find((item) => item.id === preset)?.template;
-  const own = v.bodyTemplate.trim() === '' || (template !== undefined && v.bodyTemplate === template) ? null : v.bodyTemplate;
-  return { receiver: v.receiver, preset, bodyTemplate: own };
+  const body = text('bodyTemplate');
+  const own = body.trim() === '' || (template !== undefined && body === template) ? null : body;
+  return { receiver: text('receiver'), preset, bodyTemplate: own };
 }

@@ -2,15 +2,19 @@
 // (WEBHOOK_RECEIVERS_FILE), never in the console. Names only: header and parameter values and
 // secrets live in the environment and never reach the API.
 
-import { api } from './api.js';
-import { h, pageHead, table } from './dom.js';
+import { api } from './api';
+import { h, pageHead, table, type Column } from './dom';
+import type { PageContext, Receivers } from './types';
 
-const names = (list) => (list.length ? list.map((name, i) => [i ? ', ' : '', h('code', {}, name)]) : h('span', { class: 'hint' }, 'none'));
+type Receiver = Receivers['items'][number];
+type Preset = Receivers['presets'][number];
 
-export async function receiverList(ctx) {
+const names = (list: readonly string[]) => (list.length ? list.map((name, i) => [i ? ', ' : '', h('code', {}, name)]) : h('span', { class: 'hint' }, 'none'));
+
+export async function receiverList(ctx: PageContext) {
   ctx.title('Receivers');
-  const { items, presets } = await api.get('/receivers');
-  const columns = [
+  const { items, presets } = await api.get<Receivers>('/receivers');
+  const columns: Column<Receiver>[] = [
     { label: 'Name', cell: (r) => h('code', {}, r.name) },
     { label: 'URL', cell: (r) => (r.url ? h('code', {}, r.url) : h('span', { class: 'hint' }, `from ${r.urlEnv}`)) },
     { label: 'Headers', cell: (r) => names(r.headers) },
@@ -27,7 +31,7 @@ export async function receiverList(ctx) {
       'section',
       { class: 'panel', 'aria-labelledby': 'presets-title' },
       h('h2', { id: 'presets-title' }, 'Body presets'),
-      table({
+      table<Preset>({
         caption: 'Presets a webhook rule can start from',
         columns: [
           { label: 'Preset', cell: (p) => [h('strong', {}, p.title), ' ', h('code', {}, p.id)] },

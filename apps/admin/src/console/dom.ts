@@ -1,24 +1,36 @@
 // DOM helpers: every bit of API data goes in as text (never innerHTML), forms show the API's
 // `{error, issues}` next to the fields they name, and a few widgets shared by the pages.
 
-import { ApiError, session } from './api.js';
+import { ApiError, session, type Issue } from './api';
+
+/** What `h` puts in an element: nodes, text (numbers too), nested lists; null, undefined and false are left out. */
+export type Child = Node | string | number | null | undefined | false | readonly Child[];
+/** An element's attributes: `on<event>` handlers, `value`, `checked`, `dataset`, the rest as attributes (true: present). */
+export type Attrs = Record<string, unknown>;
 
 /** h('a', {href, class, onclick}, 'text', child, [more]) */
-export function h(tag, attrs, ...children) {
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs | null, ...children: Child[]): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs ?? {})) {
     if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith('on') && typeof value === 'function') el.addEventListener(name.slice(2), value);
-    else if (name === 'value') el.value = value;
-    else if (name === 'checked') el.checked = Boolean(value);
+    if (name.startsWith('on') && typeof value === 'function') el.addEventListener(name.slice(2), value as EventListener);
+    else if (name === 'value') (el as HTMLInputElement).value = String(value);
+    else if (name === 'checked') (el as HTMLInputElement).checked = Boolean(value);
     else if (name === 'dataset') Object.assign(el.dataset, value);
-    else el.setAttribute(name, value === true ? '' : String(value));
+    else el.setAttribute(name, value === true ? '' : String(value as string | number));
   }
   append(el, children);
   return el;
 }
 
-function append(el, children) {
+/** The nodes of children (lists flattened, text as text nodes, null, undefined and false left out). */
+export function nodes(...children: Child[]): Node[] {
+  const fragment = document.createDocumentFragment();
+  append(fragment, children);
+  return [...fragment.childNodes];
+}
+
+function append(el: HTMLElement | DocumentFragment, children: readonly Child[]) {
   for (const child of children) {
     if (child === undefined || child === null || child === false) continue;
     if (Array.isArray(child)) append(el, child);
@@ -30,15 +42,15 @@ let ids = 0;
 export const uid = (prefix = 'f') => `${prefix}-${++ids}`;
 
 // ---- time ----
-const pad = (n) => String(n).padStart(2, '0');
+const pad = (n: number) => String(n).padStart(2, '0');
 /** 2026-11-26 09:00 in local time. */
-export function localTime(iso, seconds = false) {
+export function localTime(iso: string, seconds = false) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
   const base = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
   return seconds ? `${base}:${pad(d.getSeconds())}` : base;
 }
-export function ago(iso, now = Date.now()) {
+export function ago(iso: string, now = Date.now()) {
   const seconds = Math.round((now - Date.parse(iso)) / 1000);
   const future = seconds < 0;
   const s = Math.abs(seconds);
@@ -46,41 +58,41 @@ export function ago(iso, now = Date.now()) {
   return future ? `in ${text}` : `${text} ago`;
 }
 /** <time> with local date and time, and how long ago underneath. */
-export function when(iso, { relative = true } = {}) {
+export function when(iso: string | null | undefined, { relative = true } = {}) {
   if (!iso) return h('span', { class: 'hint' }, '—');
   return h('time', { datetime: iso, title: iso }, localTime(iso), relative ? h('span', { class: 'sub' }, ago(iso)) : null);
 }
 /** For <input type=datetime-local>: local time with seconds. */
-export function toLocalInput(date) {
+export function toLocalInput(date: Date | string | number) {
   const d = date instanceof Date ? date : new Date(date);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 /** A datetime-local value to RFC 3339 (UTC), or '' when empty or invalid. */
-export function fromLocalInput(value) {
+export function fromLocalInput(value: string) {
   if (!value) return '';
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? value : d.toISOString();
 }
 
 // ---- small views ----
-export function badge(text, tone = text) {
+export function badge(text: string, tone: string = text) {
   return h('span', { class: `badge badge-${String(tone).toLowerCase()}` }, text);
 }
 /** Label entries in reading order: alertname first, then by name. */
-export function sortedLabels(labels) {
+export function sortedLabels(labels: Record<string, string> | null | undefined) {
   return Object.entries(labels ?? {}).sort(([a], [b]) => (a === 'alertname' ? -1 : b === 'alertname' ? 1 : a.localeCompare(b)));
 }
-export function labelChips(labels, { skip = [] } = {}) {
+export function labelChips(labels: Record<string, string> | null | undefined, { skip = [] as string[] } = {}) {
   const entries = sortedLabels(labels).filter(([name]) => !skip.includes(name));
   return h('span', { class: 'chips' }, entries.map(([name, value]) => h('span', { class: 'chip' }, `${name}=${value}`)));
 }
-export function empty(title, text) {
+export function empty(title: string, text?: string) {
   return h('div', { class: 'empty' }, h('strong', {}, title), text ? h('span', {}, text) : null);
 }
 export function loading(text = 'Loading…') {
   return h('p', { class: 'loading', role: 'status' }, text);
 }
-export function errorBox(error) {
+export function errorBox(error: unknown) {
   const message = error instanceof Error ? error.message : String(error);
   return h('div', { class: 'notice notice-danger', role: 'alert' }, h('p', {}, message));
 }
@@ -89,8 +101,15 @@ export function readOnlyHint(what = 'this') {
   return session.canEdit ? null : h('p', { class: 'readonly-hint' }, `Your key has the viewer role: ${what} needs an editor or admin key.`);
 }
 
+/** A column of `table`: its header, and the cell of a row. */
+export interface Column<T> {
+  label: string;
+  cell: (row: T) => Child;
+  class?: string;
+}
+
 /** A table: columns [{label, cell(row), class?}], rows; an empty state when there are none. */
-export function table({ caption, columns, rows, emptyTitle = 'Nothing here', emptyText = '' }) {
+export function table<T>({ caption, columns, rows, emptyTitle = 'Nothing here', emptyText = '' }: { caption?: string; columns: Column<T>[]; rows: readonly T[]; emptyTitle?: string; emptyText?: string }) {
   if (rows.length === 0) return empty(emptyTitle, emptyText);
   return h(
     'div',
@@ -106,7 +125,7 @@ export function table({ caption, columns, rows, emptyTitle = 'Nothing here', emp
 }
 
 /** "1–50 of 123" and previous/next links; `hrefFor(page)` builds each link. */
-export function pager({ page, pageSize, total }, hrefFor) {
+export function pager({ page, pageSize, total }: { page: number; pageSize: number; total: number }, hrefFor: (page: number) => string) {
   if (total === 0) return null;
   const first = (page - 1) * pageSize + 1;
   const last = Math.min(total, page * pageSize);
@@ -125,10 +144,10 @@ export function pager({ page, pageSize, total }, hrefFor) {
 }
 
 /** `#/path?query` from a path and params (empty ones dropped). */
-export function href(path, params) {
+export function href(path: string, params?: Record<string, unknown>) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params ?? {})) {
-    for (const one of Array.isArray(value) ? value : [value]) if (one !== undefined && one !== null && one !== '') search.append(name, String(one));
+    for (const one of Array.isArray(value) ? (value as unknown[]) : [value]) if (one !== undefined && one !== null && one !== '') search.append(name, String(one as string));
   }
   const text = search.toString();
   return `#${path}${text ? `?${text}` : ''}`;
@@ -139,14 +158,31 @@ export function href(path, params) {
  * A labelled field. `path` names the API field (dotted, as in `issues[].path`) so that errors
  * land next to it. kind: input | textarea | select | checkbox.
  */
-export function field({ label, name, path = name, kind = 'input', type = 'text', value, options, hint, required, optional, attrs = {}, id = uid(name), wrapClass = '' }) {
+export interface FieldOptions {
+  label: Child;
+  name: string;
+  path?: string;
+  kind?: 'input' | 'textarea' | 'select' | 'checkbox';
+  type?: string;
+  value?: string | number | boolean | null | undefined;
+  /** A select's options: [value, text]. */
+  options?: readonly (readonly [string, string])[];
+  hint?: Child;
+  required?: boolean;
+  optional?: boolean;
+  attrs?: Attrs;
+  id?: string;
+  wrapClass?: string;
+}
+
+export function field({ label, name, path = name, kind = 'input', type = 'text', value, options = [], hint, required, optional, attrs = {}, id = uid(name), wrapClass = '' }: FieldOptions) {
   const wrap = `field${wrapClass ? ` ${wrapClass}` : ''}`;
   const hintId = hint ? `${id}-hint` : undefined;
   const common = { id, name, 'data-path': path, 'aria-describedby': hintId, required, ...attrs };
   if (kind === 'checkbox') {
     return h('div', { class: wrap }, h('label', { class: 'check' }, h('input', { ...common, type: 'checkbox', checked: value }), label), hint ? h('p', { class: 'hint', id: hintId }, hint) : null);
   }
-  let control;
+  let control: HTMLElement;
   if (kind === 'textarea') control = h('textarea', { ...common, value: value ?? '' });
   else if (kind === 'select') {
     control = h('select', common, options.map(([v, text]) => h('option', { value: v, selected: String(value ?? '') === v }, text)));
@@ -161,7 +197,7 @@ export function field({ label, name, path = name, kind = 'input', type = 'text',
 }
 
 /** Removes the errors a previous submit left on a form. */
-export function clearErrors(form) {
+export function clearErrors(form: HTMLElement) {
   for (const el of form.querySelectorAll('.field-error, .form-error')) el.remove();
   for (const el of form.querySelectorAll('[aria-invalid]')) {
     el.removeAttribute('aria-invalid');
@@ -176,19 +212,19 @@ export function clearErrors(form) {
  * path (or the longest one it starts with), the rest in a summary at the top. Focuses the
  * first problem.
  */
-export function showErrors(form, error) {
+export function showErrors(form: HTMLElement, error: unknown) {
   clearErrors(form);
   const issues = error instanceof ApiError ? error.issues : [];
-  const targets = [...form.querySelectorAll('[data-path]')];
-  const unplaced = [];
-  let first = null;
+  const targets = [...form.querySelectorAll<HTMLElement>('[data-path]')];
+  const unplaced: Issue[] = [];
+  let first: HTMLElement | null = null;
   for (const issue of issues) {
     const path = String(issue.path ?? '');
-    let best = null;
+    let best: HTMLElement | null = null;
     for (const el of targets) {
-      const p = el.dataset.path;
+      const p = el.dataset['path'];
       if (!p) continue;
-      if (p === path || path.startsWith(`${p}.`)) if (!best || p.length > best.dataset.path.length) best = el;
+      if (p === path || path.startsWith(`${p}.`)) if (!best || p.length > (best.dataset['path'] ?? '').length) best = el;
     }
     if (!best) {
       unplaced.push(issue);
@@ -198,7 +234,7 @@ export function showErrors(form, error) {
     const message = h('p', { class: 'field-error', id: errId }, issue.message);
     // In a matcher or criterion row the message spans the whole row, under its three inputs.
     const container = best.closest('.matcher-row, .criterion-row') ?? best.closest('.field') ?? best.parentElement;
-    container.append(message);
+    container?.append(message);
     best.setAttribute('aria-invalid', 'true');
     best.setAttribute('aria-describedby', [best.getAttribute('aria-describedby'), errId].filter(Boolean).join(' '));
     first ??= best;
@@ -220,7 +256,7 @@ export function showErrors(form, error) {
 }
 
 /** Runs `work` with the button busy and disabled; shows errors on `form` when it fails. */
-export async function busy(button, work, form) {
+export async function busy<T>(button: HTMLButtonElement | null | undefined, work: () => Promise<T>, form?: HTMLElement | null): Promise<T | undefined> {
   if (button) {
     button.disabled = true;
     button.setAttribute('aria-busy', 'true');
@@ -241,13 +277,13 @@ export async function busy(button, work, form) {
 }
 
 /** A button that is disabled (with the read-only hint nearby) for viewer keys. */
-export function actionButton(text, attrs = {}) {
+export function actionButton(text: string, attrs: Attrs = {}) {
   const disabled = !session.canEdit;
   return h('button', { type: 'button', class: 'btn', ...attrs, disabled: disabled || attrs.disabled, title: disabled ? 'Needs an editor or admin key' : attrs.title }, text);
 }
 
 // ---- toasts and dialogs ----
-export function toast(message, kind = 'ok') {
+export function toast(message: string, kind: 'ok' | 'error' = 'ok') {
   const region = document.getElementById('toasts');
   if (!region) return;
   const el = h('div', { class: `toast${kind === 'error' ? ' toast-error' : ''}`, onclick: () => el.remove() }, message);
@@ -258,14 +294,14 @@ export function toast(message, kind = 'ok') {
 }
 
 /** A modal confirmation; resolves true when confirmed. Escape and Cancel resolve false. */
-export function confirmDialog({ title, text, confirmLabel = 'Delete', danger = true }) {
+export function confirmDialog({ title, text, confirmLabel = 'Delete', danger = true }: { title: string; text?: string; confirmLabel?: string; danger?: boolean }): Promise<boolean> {
   return new Promise((resolve) => {
     const titleId = uid('dlg');
     const cancel = h('button', { type: 'button', class: 'btn', value: 'cancel' }, 'Cancel');
     const ok = h('button', { type: 'button', class: `btn ${danger ? 'btn-danger btn-solid' : 'btn-primary'}`, value: 'ok' }, confirmLabel);
     const dialog = h('dialog', { 'aria-labelledby': titleId }, h('h2', { id: titleId }, title), text ? h('p', {}, text) : null, h('div', { class: 'form-actions' }, cancel, ok));
     const opener = document.activeElement;
-    const close = (result) => {
+    const close = (result: boolean) => {
       dialog.close();
       dialog.remove();
       if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
@@ -284,7 +320,7 @@ export function confirmDialog({ title, text, confirmLabel = 'Delete', danger = t
 }
 
 /** Page heading with optional breadcrumbs, lede and actions on the right. */
-export function pageHead(title, { crumbs, lede, actions } = {}) {
+export function pageHead(title: Child, { crumbs, lede, actions }: { crumbs?: { label: Child; href?: string }[]; lede?: Child; actions?: Child } = {}) {
   return [
     crumbs ? h('div', { class: 'crumbs' }, crumbs.flatMap((c, i) => [i ? ' / ' : null, c.href ? h('a', { href: c.href }, c.label) : c.label])) : null,
     h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, title), actions ? h('div', { class: 'actions' }, actions) : null),
@@ -293,7 +329,8 @@ export function pageHead(title, { crumbs, lede, actions } = {}) {
 }
 
 /** Only http(s) links from alert data become links. */
-export function safeUrl(url) {
+export function safeUrl(url: string | null | undefined) {
+  if (!url) return null;
   try {
     const parsed = new URL(url);
     return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.href : null;
@@ -303,14 +340,40 @@ export function safeUrl(url) {
 }
 
 /** Reads the named controls of a form: text values trimmed, checkboxes as booleans. */
-export function formValues(form) {
-  const values = {};
-  for (const el of form.elements) {
+export function formValues(form: HTMLFormElement): Record<string, string | boolean> {
+  const values: Record<string, string | boolean> = {};
+  for (const el of controls(form)) {
     if (!el.name) continue;
-    if (el.type === 'checkbox') values[el.name] = el.checked;
+    if (el instanceof HTMLInputElement && el.type === 'checkbox') values[el.name] = el.checked;
     else if (el.type !== 'button' && el.type !== 'submit') values[el.name] = el.value.trim();
   }
   return values;
 }
 
+/** A form's inputs, selects, textareas and buttons. */
+export function controls(form: HTMLFormElement): (HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement | HTMLButtonElement)[] {
+  return [...form.elements].filter((el) => el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement || el instanceof HTMLButtonElement);
+}
+
+/** The value of a form's named control ('' when there is none). */
+export function valueOf(form: HTMLFormElement, name: string): string {
+  const el = form.elements.namedItem(name);
+  return el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement ? el.value : '';
+}
+
+/** The select inside a `field({ kind: 'select' })`. */
+export function selectIn(wrap: HTMLElement): HTMLSelectElement {
+  const select = wrap.querySelector('select');
+  if (!select) throw new Error('no select in this field');
+  return select;
+}
+
 export const SEVERITIES = ['critical', 'warning', 'info'];
+
+/** The button an `onclick` handler was attached to. */
+export const buttonOf = (event: Event) => event.currentTarget as HTMLButtonElement;
+
+/** Every control of a form disabled (a viewer key's read-only pages). */
+export function disableAll(form: HTMLFormElement) {
+  for (const el of controls(form)) el.disabled = true;
+}

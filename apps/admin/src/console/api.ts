@@ -5,13 +5,24 @@ const KEY = 'sentryhub.apiKey';
 const ROLE = 'sentryhub.role';
 const BASE = '/api/v1';
 
+import type { Role } from './types';
+
+/** One problem of a refused body: `path` names the field (dotted). */
+export interface Issue {
+  path?: string;
+  message: string;
+}
+
 /** An answer other than 2xx, in the `{error, issues}` shape of docs/contracts.md §3.1. */
 export class ApiError extends Error {
-  constructor(status, body) {
-    super(body && typeof body.error === 'string' ? body.error : `request failed (${status})`);
+  readonly status: number;
+  readonly issues: Issue[];
+  constructor(status: number, body: unknown) {
+    const answer = (body ?? {}) as { error?: unknown; issues?: unknown };
+    super(typeof answer.error === 'string' ? answer.error : `request failed (${status})`);
     this.name = 'ApiError';
     this.status = status;
-    this.issues = body && Array.isArray(body.issues) ? body.issues : [];
+    this.issues = Array.isArray(answer.issues) ? (answer.issues as Issue[]) : [];
   }
 }
 
@@ -19,10 +30,10 @@ export const session = {
   get key() {
     return sessionStorage.getItem(KEY);
   },
-  get role() {
-    return sessionStorage.getItem(ROLE) ?? 'viewer';
+  get role(): Role {
+    return (sessionStorage.getItem(ROLE) as Role | null) ?? 'viewer';
   },
-  start(key, role) {
+  start(key: string, role: Role) {
     sessionStorage.setItem(KEY, key);
     sessionStorage.setItem(ROLE, role);
   },
@@ -31,7 +42,7 @@ export const session = {
     sessionStorage.removeItem(ROLE);
   },
   /** editor and admin may change things (rules, silences, ack, comment, resolve, requeue). */
-  get canEdit() {
+  get canEdit(): boolean {
     return this.role === 'editor' || this.role === 'admin';
   },
   get isAdmin() {
@@ -39,14 +50,16 @@ export const session = {
   },
 };
 
-let onUnauthorized = () => {};
+let onUnauthorized: () => void = () => undefined;
 /** Called when a key stops working mid-session (revoked, expired). */
-export function whenUnauthorized(handler) {
+export function whenUnauthorized(handler: () => void) {
   onUnauthorized = handler;
 }
 
+export type Query = Record<string, string | number | boolean | null | undefined | readonly (string | number)[]>;
+
 /** `{a: 1, b: [x, y], c: undefined}` -> `?a=1&b=x&b=y`; empty values are left out. */
-export function queryString(params) {
+export function queryString(params?: Query) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params ?? {})) {
     for (const one of Array.isArray(value) ? value : [value]) {
@@ -57,11 +70,19 @@ export function queryString(params) {
   return text ? `?${text}` : '';
 }
 
-async function send(method, path, { body, query, key = session.key, quiet401 = false } = {}) {
-  const headers = { accept: 'application/json' };
+interface SendOptions {
+  body?: unknown;
+  query?: Query | undefined;
+  key?: string | null;
+  /** A 401 is the caller's to handle (the login probe), not the end of the session. */
+  quiet401?: boolean;
+}
+
+async function send<T>(method: string, path: string, { body, query, key = session.key, quiet401 = false }: SendOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
   if (key) headers.authorization = `Bearer ${key}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  let response;
+  let response: Response;
   try {
     response = await fetch(`${BASE}${path}${queryString(query)}`, {
       method,
@@ -75,7 +96,7 @@ async function send(method, path, { body, query, key = session.key, quiet401 = f
     throw new ApiError(0, { error: 'the admin API cannot be reached: check your connection and try again' });
   }
   const text = await response.text();
-  let data = null;
+  let data: unknown = null;
   if (text) {
     try {
       data = JSON.parse(text);
@@ -85,14 +106,15 @@ async function send(method, path, { body, query, key = session.key, quiet401 = f
   }
   if (response.status === 401 && !quiet401) onUnauthorized();
   if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+  return data as T;
 }
 
+/** The API's calls; `T` is the answer's type (libs/contracts, see types.ts). */
 export const api = {
-  get: (path, query, options) => send('GET', path, { ...options, query }),
-  post: (path, body, options) => send('POST', path, { ...options, body: body ?? {} }),
-  put: (path, body, options) => send('PUT', path, { ...options, body }),
-  del: (path, options) => send('DELETE', path, options),
+  get: <T>(path: string, query?: Query, options?: SendOptions) => send<T>('GET', path, { ...options, query }),
+  post: <T>(path: string, body?: unknown, options?: SendOptions) => send<T>('POST', path, { ...options, body: body ?? {} }),
+  put: <T>(path: string, body: unknown, options?: SendOptions) => send<T>('PUT', path, { ...options, body }),
+  del: (path: string, options?: SendOptions) => send<null>('DELETE', path, options),
 };
 
 /**
@@ -100,7 +122,7 @@ export const api = {
  * alert groups (any role); listing API keys needs admin; and an empty silence is refused with
  * 403 before validation for a viewer, with 400 by validation for an editor (nothing is written).
  */
-export async function probeKey(key) {
+export async function probeKey(key: string): Promise<Role> {
   await send('GET', '/alert-groups', { key, query: { pageSize: 1 }, quiet401: true });
   try {
     await send('GET', '/api-keys', { key, quiet401: true });

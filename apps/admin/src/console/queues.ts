@@ -3,13 +3,14 @@
 // failed, where they came from) and replay. The admin answers 404 when RABBITMQ_MANAGEMENT_ENABLED
 // is off, 403 for editor and viewer keys: both become a notice rather than an error page.
 
-import { ApiError, api, session } from './api.js';
-import { badge, busy, confirmDialog, errorBox, field, h, pageHead, table, toast, when } from './dom.js';
+import { ApiError, api, session } from './api';
+import { badge, busy, buttonOf, confirmDialog, errorBox, field, h, pageHead, selectIn, table, toast, when } from './dom';
+import type { DeadLetter, DeadLetterList, DeadLetterReplayResult, PageContext, Queue, QueueList, QueuePurged } from './types';
 
 const DEAD = '.dead';
 
 /** The page for a refusal the operator cannot fix here, or null to let the error page show it. */
-function unavailable(error) {
+function unavailable(error: unknown) {
   if (!(error instanceof ApiError)) return null;
   if (error.status === 404 && /queue management is disabled/i.test(error.message)) {
     return h(
@@ -30,21 +31,21 @@ function unavailable(error) {
   return null;
 }
 
-const count = (n) => (typeof n === 'number' ? n.toLocaleString('en') : '—');
+const count = (n: number | null | undefined) => (typeof n === 'number' ? n.toLocaleString('en') : '—');
 
 // ---- queues ----
-export async function queueList(ctx) {
+export async function queueList(ctx: PageContext) {
   ctx.title('Queues');
   const head = pageHead('Queues', { lede: 'The RabbitMQ queues of SentryHub’s vhost, from the management API. Each work queue has a dead-letter queue (<queue>.dead) that holds the messages it could not process.' });
-  let list;
+  let list: QueueList;
   try {
-    list = await api.get('/queues');
+    list = await api.get<QueueList>('/queues');
   } catch (error) {
     const notice = unavailable(error);
     if (!notice) throw error;
     return [...head, notice];
   }
-  const purge = async (queue, button) => {
+  const purge = async (queue: Queue, button: HTMLButtonElement) => {
     const sure = await confirmDialog({
       title: `Purge ${queue.name}?`,
       text: `This deletes the ${count(queue.messagesReady)} ready message(s) of ${queue.name} for good; messages being processed (unacknowledged) stay. This cannot be undone.`,
@@ -52,12 +53,12 @@ export async function queueList(ctx) {
     });
     if (!sure) return;
     await busy(button, async () => {
-      const result = await api.post(`/queues/${encodeURIComponent(queue.name)}/purge`, { confirm: queue.name });
+      const result = await api.post<QueuePurged>(`/queues/${encodeURIComponent(queue.name)}/purge`, { confirm: queue.name });
       toast(`${result.purged} message(s) purged from ${result.queue}.`);
-      ctx.reload();
+      await ctx.reload();
     });
   };
-  const deadLetterLink = (queue) => {
+  const deadLetterLink = (queue: Queue) => {
     const work = queue.name.endsWith(DEAD) ? queue.name.slice(0, -DEAD.length) : null;
     if (work === null) return null;
     return h('a', { class: 'btn btn-small', href: `#/dead-letters/${encodeURIComponent(work)}`, 'aria-label': `Dead letters of ${work}` }, 'Dead letters');
@@ -86,7 +87,7 @@ export async function queueList(ctx) {
             class: 'actions-cell',
             cell: (q) => [
               deadLetterLink(q),
-              h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Purge ${q.name}`, disabled: q.messagesReady === 0, onclick: (event) => purge(q, event.currentTarget) }, 'Purge'),
+              h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Purge ${q.name}`, disabled: q.messagesReady === 0, onclick: (event: Event) => void purge(q, buttonOf(event)) }, 'Purge'),
             ],
           },
         ],
@@ -96,7 +97,7 @@ export async function queueList(ctx) {
 }
 
 // ---- dead letters ----
-function origin(message) {
+function origin(message: DeadLetter) {
   const route = message.originalExchange === null && message.originalRoutingKey === null ? null : `${message.originalExchange || '(default exchange)'} / ${message.originalRoutingKey ?? '—'}`;
   return [
     route ? h('div', {}, h('span', { class: 'hint' }, 'x-original-exchange / routing key: '), h('code', {}, route)) : null,
@@ -105,7 +106,7 @@ function origin(message) {
   ];
 }
 
-function payloadOf(message) {
+function payloadOf(message: DeadLetter) {
   let text = message.payload;
   if (message.payloadEncoding === 'string') {
     try {
@@ -117,16 +118,16 @@ function payloadOf(message) {
   return h('details', {}, h('summary', {}, message.payloadEncoding === 'base64' ? 'payload (base64)' : 'payload'), h('pre', { class: 'output' }, text));
 }
 
-export async function deadLetters(ctx) {
-  const queue = decodeURIComponent(ctx.params[0]);
+export async function deadLetters(ctx: PageContext) {
+  const queue = decodeURIComponent(ctx.params[0] ?? '');
   ctx.title(`Dead letters of ${queue}`);
   const head = pageHead(`Dead letters of ${queue}`, {
     crumbs: [{ label: 'Queues', href: '#/queues' }, { label: `${queue}${DEAD}` }],
     lede: 'Messages the consumers of this queue gave up on, oldest first, with the reason (x-error) and where they were first published (x-original-*). Replaying puts a message back in the queue without its failure history.',
   });
-  let list;
+  let list: DeadLetterList;
   try {
-    list = await api.get(`/dead-letters/${encodeURIComponent(queue)}`, { limit: 100 });
+    list = await api.get<DeadLetterList>(`/dead-letters/${encodeURIComponent(queue)}`, { limit: 100 });
   } catch (error) {
     const notice = unavailable(error);
     if (notice) return [...head, notice];
@@ -145,19 +146,19 @@ export async function deadLetters(ctx) {
     ],
     hint: 'The original route is only allowed for a SentryHub work queue and a route it is bound by.',
   });
-  const to = () => target.querySelector('select').value;
-  const report = (result) => {
+  const to = () => selectIn(target).value;
+  const report = (result: DeadLetterReplayResult) => {
     const parts = [`${result.replayed.length} replayed`];
     if (result.notFound.length) parts.push(`${result.notFound.length} no longer there`);
     if (result.failed.length) parts.push(`${result.failed.length} refused: ${result.failed.map((f) => f.error).join('; ')}`);
     toast(parts.join(', '), result.failed.length ? 'error' : 'ok');
   };
-  const replay = (body, button) =>
+  const replay = (body: { all: true } | { messageIds: string[] }, button: HTMLButtonElement) =>
     busy(button, async () => {
-      report(await api.post(`/dead-letters/${encodeURIComponent(queue)}/replay`, { ...body, to: to() }));
-      ctx.reload();
+      report(await api.post<DeadLetterReplayResult>(`/dead-letters/${encodeURIComponent(queue)}/replay`, { ...body, to: to() }));
+      await ctx.reload();
     });
-  const replayAll = async (button) => {
+  const replayAll = async (button: HTMLButtonElement) => {
     const sure = await confirmDialog({ title: `Replay every dead letter of ${queue}?`, text: `${list.total} message(s) go back for processing; those that fail again are dead-lettered again.`, confirmLabel: 'Replay all', danger: false });
     if (sure) await replay({ all: true }, button);
   };
@@ -172,7 +173,7 @@ export async function deadLetters(ctx) {
         h('h2', {}, h('code', {}, list.deadLetterQueue)),
         h('span', { class: 'count' }, list.total > list.items.length ? `${list.items.length} of ${list.total} shown` : `${list.total} message(s)`),
       ),
-      list.items.length ? h('div', { class: 'row' }, target, h('div', { class: 'form-actions' }, h('button', { type: 'button', class: 'btn', id: 'replay-all', onclick: (event) => replayAll(event.currentTarget) }, 'Replay all'))) : null,
+      list.items.length ? h('div', { class: 'row' }, target, h('div', { class: 'form-actions' }, h('button', { type: 'button', class: 'btn', id: 'replay-all', onclick: (event: Event) => void replayAll(buttonOf(event)) }, 'Replay all'))) : null,
       table({
         caption: `Dead letters of ${queue}`,
         rows: list.items,
@@ -190,7 +191,7 @@ export async function deadLetters(ctx) {
             class: 'actions-cell',
             cell: (m) =>
               m.messageId
-                ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Replay ${m.messageId}`, onclick: (event) => replay({ messageIds: [m.messageId] }, event.currentTarget) }, 'Replay')
+                ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Replay ${m.messageId}`, onclick: (event: Event) => void replay({ messageIds: [m.messageId ?? ''] }, buttonOf(event)) }, 'Replay')
                 : h('span', { class: 'hint', title: 'Without a message id, only "Replay all" can pick it' }, 'no id'),
           },
         ],

@@ -1,6 +1,6 @@
 // Dashboard, alert list with filters, and alert detail with its history and actions.
 
-import { api, session } from './api.js';
+import { api, session } from './api';
 import {
   SEVERITIES,
   actionButton,
@@ -23,11 +23,14 @@ import {
   toLocalInput,
   toast,
   uid,
+  valueOf,
   when,
-} from './dom.js';
+  type Column,
+} from './dom';
+import type { AlertGroup, AlertGroupDetail, AlertInstance, AlertNotification, Page, PageContext } from './types';
 
 /** What each resolution type means, as the tooltip of the type in the instances table. */
-const RESOLUTIONS = {
+const RESOLUTIONS: Record<string, string> = {
   normal: 'Its resolved alert arrived',
   inferred: 'A later episode of the same alert replaced it',
   manual: 'Resolved by hand in the console or the API',
@@ -38,14 +41,14 @@ const RESOLUTIONS = {
  * An episode's lease: when it resolves as expired unless its sender sends it again (Prometheus
  * and POST /api/v2/alerts). An open episode without one waits for its resolved alert.
  */
-function leaseCell(instance) {
+function leaseCell(instance: AlertInstance) {
   if (!instance.leaseEndsAt) return h('span', { class: 'hint', title: 'No lease: it ends only when its resolved alert arrives (webhook alerts, or no endsAt on /api/v1)' }, 'none');
   if (instance.status !== 'firing') return when(instance.leaseEndsAt, { relative: false });
   return h('span', { title: 'Renewed by every re-send; resolves as expired if none comes before then' }, when(instance.leaseEndsAt));
 }
 
 /** Badges for a group's state: acknowledged, silenced. */
-export function stateBadges(group) {
+export function stateBadges(group: AlertGroup) {
   return [
     group.acknowledged ? badge('Acknowledged', 'acked') : null,
     group.silenced ? badge(group.silencedUntil ? `Silenced until ${localTime(group.silencedUntil)}` : 'Silenced', 'silenced') : null,
@@ -53,8 +56,8 @@ export function stateBadges(group) {
 }
 
 /** The columns of every alert-group table. */
-export function groupColumns({ compact = false } = {}) {
-  return [
+export function groupColumns({ compact = false } = {}): Column<AlertGroup>[] {
+  const columns: (Column<AlertGroup> | null)[] = [
     {
       label: 'Alert',
       cell: (g) => [h('a', { href: `#/alerts/${g.id}` }, g.name), h('span', { class: 'sub' }, g.instance ? `${g.instance} · ${g.source}` : g.source)],
@@ -65,11 +68,12 @@ export function groupColumns({ compact = false } = {}) {
     { label: 'Last seen', class: 'nowrap', cell: (g) => when(g.lastOccurrence) },
     { label: 'Count', class: 'num', cell: (g) => String(g.firingCount) },
     { label: 'State', cell: (g) => h('span', { class: 'chips' }, stateBadges(g).filter(Boolean).length ? stateBadges(g) : h('span', { class: 'hint' }, 'Open')) },
-  ].filter(Boolean);
+  ];
+  return columns.filter((column) => column !== null);
 }
 
 // ---- dashboard ----
-export async function dashboard(ctx) {
+export async function dashboard(ctx: PageContext) {
   ctx.title('Dashboard');
   const body = h('div', {}, await dashboardBody());
   const updated = h('span', { class: 'updated', 'aria-live': 'off' }, `Updated ${localTime(new Date().toISOString(), true).slice(11)}`);
@@ -79,25 +83,22 @@ export async function dashboard(ctx) {
     body.replaceChildren(...next);
     updated.textContent = `Updated ${localTime(new Date().toISOString(), true).slice(11)}`;
   };
-  const button = h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => busy(button, refresh) }, 'Refresh');
+  const button: HTMLButtonElement = h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => void busy(button, refresh) }, 'Refresh');
   // Every 30 s while this page is shown and nobody is working inside it.
   const timer = setInterval(() => {
     if (!ctx.alive()) clearInterval(timer);
-    else if (!document.hidden && !body.contains(document.activeElement)) refresh();
+    else if (!document.hidden && !body.contains(document.activeElement)) void refresh();
   }, 30_000);
   return [...pageHead('Dashboard', { actions: [updated, button] }), body];
 }
 
 async function dashboardBody() {
-  const count = (query) => api.get('/alert-groups', { ...query, pageSize: 1 }).then((page) => page.total);
-  const [firing, unacked, silenced, newest, ...bySeverity] = await Promise.all([
-    count({ status: 'firing' }),
-    count({ status: 'firing', acknowledged: 'false' }),
-    count({ status: 'firing', silenced: 'true' }),
-    api.get('/alert-groups', { status: 'firing', pageSize: 10 }),
-    ...SEVERITIES.map((severity) => count({ status: 'firing', severity })),
+  const count = (query: Record<string, string>) => api.get<Page<AlertGroup>>('/alert-groups', { ...query, pageSize: 1 }).then((page) => page.total);
+  const [[firing, unacked, silenced, ...bySeverity], newest] = await Promise.all([
+    Promise.all([count({ status: 'firing' }), count({ status: 'firing', acknowledged: 'false' }), count({ status: 'firing', silenced: 'true' }), ...SEVERITIES.map((severity) => count({ status: 'firing', severity }))]),
+    api.get<Page<AlertGroup>>('/alert-groups', { status: 'firing', pageSize: 10 }),
   ]);
-  const card = (value, label, link, tone) => h('a', { class: `card tone-${tone}`, href: link }, h('span', { class: 'card-value' }, String(value)), h('span', { class: 'card-label' }, label));
+  const card = (value: number | undefined, label: string, link: string, tone: string) => h('a', { class: `card tone-${tone}`, href: link }, h('span', { class: 'card-value' }, String(value)), h('span', { class: 'card-label' }, label));
   return [
     h(
       'section',
@@ -122,13 +123,13 @@ async function dashboardBody() {
 }
 
 // ---- alert list ----
-const yesNo = [
+const yesNo: [string, string][] = [
   ['', 'Any'],
   ['true', 'Yes'],
   ['false', 'No'],
 ];
 
-export async function alertList(ctx) {
+export async function alertList(ctx: PageContext) {
   ctx.title('Alerts');
   const q = ctx.query;
   const filters = {
@@ -145,7 +146,7 @@ export async function alertList(ctx) {
     'form',
     { class: 'filters', role: 'search', 'aria-label': 'Filter alert groups' },
     field({ label: 'Status', name: 'status', kind: 'select', value: filters.status, options: [['', 'Any'], ['firing', 'Firing'], ['resolved', 'Resolved']] }),
-    field({ label: 'Severity', name: 'severity', kind: 'select', value: filters.severity, options: [['', 'Any'], ...SEVERITIES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])] }),
+    field({ label: 'Severity', name: 'severity', kind: 'select', value: filters.severity, options: [['', 'Any'], ...SEVERITIES.map((s): [string, string] => [s, s.charAt(0).toUpperCase() + s.slice(1)])] }),
     field({ label: 'Silenced', name: 'silenced', kind: 'select', value: filters.silenced, options: yesNo }),
     field({ label: 'Acknowledged', name: 'acknowledged', kind: 'select', value: filters.acknowledged, options: yesNo }),
     field({ label: 'Labels', name: 'label', value: filters.label.join(', '), wrapClass: 'wide', attrs: { placeholder: 'team=storage, env=prod', class: 'code' } }),
@@ -156,14 +157,14 @@ export async function alertList(ctx) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const values = formValues(form);
-    const labels = values.label ? values.label.split(',').map((s) => s.trim()).filter(Boolean) : [];
-    ctx.go(href('/alerts', { ...values, label: labels, pageSize: values.pageSize === '50' ? '' : values.pageSize }));
+    const labels = typeof values['label'] === 'string' && values['label'] ? values['label'].split(',').map((s) => s.trim()).filter(Boolean) : [];
+    ctx.go(href('/alerts', { ...values, label: labels, pageSize: values['pageSize'] === '50' ? '' : values['pageSize'] }));
   });
 
-  let results;
+  let results: HTMLElement | null;
   try {
-    const page = await api.get('/alert-groups', { ...filters, page: filters.page, pageSize: filters.pageSize });
-    const pageHref = (n) => href('/alerts', { ...Object.fromEntries(q), label: filters.label, page: n });
+    const page = await api.get<Page<AlertGroup>>('/alert-groups', { ...filters, page: filters.page, pageSize: filters.pageSize });
+    const pageHref = (n: number) => href('/alerts', { ...Object.fromEntries(q), label: filters.label, page: n });
     results = h(
       'section',
       { class: 'panel', 'aria-labelledby': 'alerts-results' },
@@ -179,14 +180,14 @@ export async function alertList(ctx) {
 }
 
 // ---- alert detail ----
-const NOTIFIERS = { slack: 'Slack', email: 'Email', webhook: 'Webhook' };
+const NOTIFIERS: Record<AlertNotification['notifier'], string> = { slack: 'Slack', email: 'Email', webhook: 'Webhook' };
 
-export async function alertDetail(ctx) {
+export async function alertDetail(ctx: PageContext) {
   const id = Number(ctx.params[0]);
-  const g = await api.get(`/alert-groups/${id}`);
+  const g = await api.get<AlertGroupDetail>(`/alert-groups/${id}`);
   ctx.title(g.name);
-  const summary = g.instances[0]?.annotations?.summary;
-  const description = g.instances[0]?.annotations?.description;
+  const summary = g.instances[0]?.annotations['summary'];
+  const description = g.instances[0]?.annotations['description'];
 
   const overview = h(
     'section',
@@ -235,7 +236,7 @@ export async function alertDetail(ctx) {
     }),
   );
 
-  const history = (title, id, items, render, emptyTitle) =>
+  const history = <T>(title: string, id: string, items: T[], render: (item: T) => HTMLElement, emptyTitle: string) =>
     h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id }, title), items.length ? h('ol', { class: 'timeline' }, items.map(render)) : empty(emptyTitle));
   const comments = history('Comments', 'cm', g.comments, (c) => h('li', {}, h('span', { class: 'who' }, c.author), h('span', { class: 'when' }, when(c.createdAt, { relative: false })), h('div', { class: 'body' }, c.body)), 'No comments yet');
   const acks = history(
@@ -280,7 +281,7 @@ export async function alertDetail(ctx) {
   ];
 }
 
-function actionPanels(g, ctx) {
+function actionPanels(g: AlertGroupDetail, ctx: PageContext) {
   const ackId = uid('ack');
   const ackForm = h(
     'form',
@@ -293,13 +294,13 @@ function actionPanels(g, ctx) {
   );
   ackForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    const comment = formValues(ackForm).comment;
-    busy(
+    const comment = formValues(ackForm)['comment'];
+    void busy(
       ackForm.querySelector('button'),
       async () => {
         await api.post(`/alert-groups/${g.id}/${g.acknowledged ? 'unacknowledge' : 'acknowledge'}`, comment ? { comment } : {});
         toast(g.acknowledged ? 'Unacknowledged.' : 'Acknowledged.');
-        ctx.reload();
+        await ctx.reload();
       },
       ackForm,
     );
@@ -315,12 +316,12 @@ function actionPanels(g, ctx) {
   );
   commentForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    busy(
+    void busy(
       commentForm.querySelector('button'),
       async () => {
-        await api.post(`/alert-groups/${g.id}/comments`, { body: commentForm.elements.namedItem('body').value });
+        await api.post(`/alert-groups/${g.id}/comments`, { body: valueOf(commentForm, 'body') });
         toast('Comment added.');
-        ctx.reload();
+        await ctx.reload();
       },
       commentForm,
     );
@@ -342,13 +343,14 @@ function actionPanels(g, ctx) {
   );
   resolveForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    const values = formValues(resolveForm);
-    busy(
+    const at = valueOf(resolveForm, 'at').trim();
+    const comment = valueOf(resolveForm, 'comment').trim();
+    void busy(
       resolveForm.querySelector('button'),
       async () => {
-        await api.post(`/alert-groups/${g.id}/resolve`, { ...(values.at ? { at: fromLocalInput(values.at) } : {}), ...(values.comment ? { comment: values.comment } : {}) });
+        await api.post(`/alert-groups/${g.id}/resolve`, { ...(at ? { at: fromLocalInput(at) } : {}), ...(comment ? { comment } : {}) });
         toast('Resolved.');
-        ctx.reload();
+        await ctx.reload();
       },
       resolveForm,
     );
@@ -371,7 +373,7 @@ function actionPanels(g, ctx) {
 
 /** Recent groups for a <select>: firing first. */
 export async function groupOptions() {
-  const [firing, recent] = await Promise.all([api.get('/alert-groups', { status: 'firing', pageSize: 50 }), api.get('/alert-groups', { pageSize: 50 })]);
-  const seen = new Set();
+  const [firing, recent] = await Promise.all([api.get<Page<AlertGroup>>('/alert-groups', { status: 'firing', pageSize: 50 }), api.get<Page<AlertGroup>>('/alert-groups', { pageSize: 50 })]);
+  const seen = new Set<number>();
   return [...firing.items, ...recent.items].filter((g) => !seen.has(g.id) && seen.add(g.id));
 }

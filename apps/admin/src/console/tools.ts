@@ -1,10 +1,13 @@
 // Explain (what SentryHub would do for a set of labels) and API keys (admin role).
 
-import { api, session } from './api.js';
-import { badge, busy, confirmDialog, empty, field, h, href, localTime, pageHead, showErrors, table, toast, when } from './dom.js';
+import { api, session } from './api';
+import { badge, busy, confirmDialog, empty, field, h, href, localTime, pageHead, showErrors, table, toast, valueOf, when } from './dom';
+import type { ApiKey, CreatedApiKey, Explain, Items, PageContext } from './types';
+
+type ExplainSection = Explain['slack'] | Explain['email'];
 
 // ---- explain ----
-export async function explain(ctx) {
+export async function explain(ctx: PageContext) {
   ctx.title('Explain');
   const fingerprint = ctx.query.get('fingerprint') ?? '';
   const labelsText = ctx.query.get('labels') ?? '';
@@ -16,20 +19,20 @@ export async function explain(ctx) {
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const labels = form.elements.namedItem('labels').value.trim();
-    const print = form.elements.namedItem('fingerprint').value.trim();
+    const labels = valueOf(form, 'labels').trim();
+    const print = valueOf(form, 'fingerprint').trim();
     ctx.go(href('/explain', print ? { fingerprint: print } : { labels }));
   });
 
-  let result = null;
+  let result: HTMLElement | null = null;
   if (fingerprint || labelsText) {
-    const labels = {};
+    const labels: Record<string, string> = {};
     for (const line of labelsText.split(/\n/)) {
       const at = line.indexOf('=');
       if (at > 0) labels[line.slice(0, at).trim()] = line.slice(at + 1).trim();
     }
     try {
-      result = explanation(await api.post('/explain', fingerprint ? { fingerprint } : { labels }));
+      result = explanation(await api.post<Explain>('/explain', fingerprint ? { fingerprint } : { labels }));
     } catch (error) {
       showErrors(form, error);
     }
@@ -38,18 +41,18 @@ export async function explain(ctx) {
 }
 
 /** Every rule that applies (fan-out with continue), what each does now, and where the search stopped. */
-function appliedList(kind, target) {
+function appliedList<S extends ExplainSection>(kind: S, target: (applied: S['applied'][number]) => string) {
   if (kind.applied.length === 0) return null;
   return h(
     'div',
     {},
     h('p', {}, `${kind.applied.length} rule${kind.applied.length === 1 ? ' applies' : 's apply'}; ${kind.stoppedAt ? `the search stopped at ${kind.stoppedAt} (no continue).` : 'every rule was tried.'}`),
-    h('ul', {}, kind.applied.map((a) => h('li', {}, h('strong', {}, a.rule), ` ${target(a)}: `, a.decision === 'send' ? 'sent' : [badge(a.decision), a.reason ? ` ${a.reason}` : '']))),
+    h('ul', {}, kind.applied.map((a: S['applied'][number]) => h('li', {}, h('strong', {}, a.rule), ` ${target(a)}: `, a.decision === 'send' ? 'sent' : [badge(a.decision), a.reason ? ` ${a.reason}` : '']))),
   );
 }
 
-function explanation(x) {
-  const ruleTable = (rules, caption) =>
+function explanation(x: Explain) {
+  const ruleTable = (rules: ExplainSection['rules'], caption: string) =>
     table({
       caption,
       rows: rules,
@@ -111,10 +114,10 @@ function explanation(x) {
 }
 
 // ---- API keys ----
-export async function apiKeys(ctx) {
+export async function apiKeys(ctx: PageContext) {
   ctx.title('API keys');
   if (!session.isAdmin) return [...pageHead('API keys'), empty('Admins only', 'Managing API keys needs an admin key.')];
-  const { items } = await api.get('/api-keys');
+  const { items } = await api.get<Items<ApiKey>>('/api-keys');
   const reveal = h('div', {});
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create key');
   const form = h(
@@ -132,28 +135,30 @@ export async function apiKeys(ctx) {
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    busy(
+    void busy(
       submit,
       async () => {
-        const created = await api.post('/api-keys', { name: form.elements.namedItem('name').value.trim(), role: form.elements.namedItem('role').value });
+        const created = await api.post<CreatedApiKey>('/api-keys', { name: valueOf(form, 'name').trim(), role: valueOf(form, 'role') });
         const input = h('input', { type: 'text', readonly: true, value: created.key, id: 'created-key', 'aria-label': `The new key for ${created.name}`, spellcheck: 'false' });
         const copy = h('button', { type: 'button', class: 'btn' }, 'Copy');
-        copy.addEventListener('click', async () => {
+        copy.addEventListener('click', () => {
           input.select();
-          try {
-            await navigator.clipboard.writeText(created.key);
-            toast('Copied.');
-          } catch {
-            toast('Press Ctrl+C to copy the selected key.');
-          }
+          // navigator.clipboard is missing outside secure contexts: that too ends in the hint.
+          Promise.resolve()
+            .then(() => navigator.clipboard.writeText(created.key))
+            .then(
+            () => toast('Copied.'),
+            () => toast('Press Ctrl+C to copy the selected key.'),
+          );
         });
         reveal.replaceChildren(
           h('div', { class: 'notice notice-warn', role: 'status' }, h('p', {}, h('strong', {}, `Key for ${created.name} (${created.role}). `), 'Copy it now: it is shown only once.'), h('div', { class: 'key-reveal' }, input, copy)),
         );
-        form.elements.namedItem('name').value = '';
+        const nameInput = form.elements.namedItem('name');
+        if (nameInput instanceof HTMLInputElement) nameInput.value = '';
         input.focus();
         input.select();
-        const list = await api.get('/api-keys');
+        const list = await api.get<Items<ApiKey>>('/api-keys');
         keyTable.replaceChildren(keysTable(list.items, ctx));
       },
       form,
@@ -163,7 +168,7 @@ export async function apiKeys(ctx) {
   return [...pageHead('API keys', { lede: 'Keys are stored hashed: a key is shown once, when it is created. Revoking one stops it at once.' }), form, h('section', { class: 'panel', 'aria-label': 'Keys' }, keyTable)];
 }
 
-function keysTable(items, ctx) {
+function keysTable(items: ApiKey[], ctx: PageContext) {
   return table({
     caption: 'API keys',
     rows: items,
@@ -183,17 +188,18 @@ function keysTable(items, ctx) {
                 type: 'button',
                 class: 'btn btn-small btn-danger',
                 'aria-label': `Revoke ${k.name}`,
-                onclick: async (event) => {
-                  const button = event.currentTarget;
-                  if (!(await confirmDialog({ title: `Revoke the key “${k.name}”?`, text: 'Anything using it gets 401 from now on. If it is the key you are logged in with, you will be logged out.', confirmLabel: 'Revoke key' }))) return;
-                  await busy(button, async () => {
-                    await api.del(`/api-keys/${k.id}`);
-                    toast(`Key ${k.name} revoked.`);
-                    ctx.reload();
-                  });
-                },
+                onclick: (event: Event) => void revoke(k, event.currentTarget as HTMLButtonElement),
               }, 'Revoke'),
       },
     ],
   });
+
+  async function revoke(k: ApiKey, button: HTMLButtonElement) {
+    if (!(await confirmDialog({ title: `Revoke the key “${k.name}”?`, text: 'Anything using it gets 401 from now on. If it is the key you are logged in with, you will be logged out.', confirmLabel: 'Revoke key' }))) return;
+    await busy(button, async () => {
+      await api.del(`/api-keys/${k.id}`);
+      toast(`Key ${k.name} revoked.`);
+      await ctx.reload();
+    });
+  }
 }

@@ -1,19 +1,25 @@
 // Matchers in the console (silences, inhibition rules): chips that show them, and the editable
 // rows (label, operator, value) that take them, Alertmanager's syntax included.
 
-import { api } from './api.js';
-import { h, uid } from './dom.js';
+import { api } from './api';
+import { h, uid } from './dom';
+import type { SilenceMatcher } from './types';
 
-const OPERATORS = [
+type Flags = { isEqual: boolean; isRegex: boolean };
+/** A matcher row's inputs: label name, operator, value. */
+type RowInputs = [HTMLInputElement, HTMLSelectElement, HTMLInputElement];
+const inputsOf = (row: Element) => [...row.querySelectorAll('input, select')] as unknown as RowInputs;
+
+const OPERATORS: [string, string, Flags][] = [
   ['=', 'equals', { isEqual: true, isRegex: false }],
   ['!=', 'differs', { isEqual: false, isRegex: false }],
   ['=~', 'regex', { isEqual: true, isRegex: true }],
   ['!~', 'not regex', { isEqual: false, isRegex: true }],
 ];
-export const operatorOf = (m) => (m.isRegex ? (m.isEqual ? '=~' : '!~') : m.isEqual ? '=' : '!=');
-export const EMPTY_MATCHER = { name: '', value: '', isEqual: true, isRegex: false };
+export const operatorOf = (m: Flags) => (m.isRegex ? (m.isEqual ? '=~' : '!~') : m.isEqual ? '=' : '!=');
+export const EMPTY_MATCHER: SilenceMatcher = { name: '', value: '', isEqual: true, isRegex: false };
 
-export function matcherChips(matchers) {
+export function matcherChips(matchers: readonly SilenceMatcher[]) {
   return h(
     'span',
     { class: 'chips' },
@@ -33,11 +39,11 @@ const MATCHER_SYNTAX = /[={}~!"]/;
  * as typed, with the parser's message under it.
  */
 export function matcherSyntax() {
-  let pending = Promise.resolve();
+  let pending: Promise<void> = Promise.resolve();
   return {
     settled: () => pending,
     /** `fill(matchers)` puts parsed matchers in place of `row`. */
-    watch(nameInput, row, fill) {
+    watch(nameInput: HTMLInputElement, row: HTMLElement, fill: (matchers: SilenceMatcher[]) => void) {
       nameInput.addEventListener('change', () => {
         const text = nameInput.value.trim();
         if (!MATCHER_SYNTAX.test(text)) return;
@@ -45,7 +51,7 @@ export function matcherSyntax() {
           row.querySelector('.matcher-syntax-error')?.remove();
           nameInput.removeAttribute('aria-invalid');
           try {
-            const { matchers } = await api.post('/matchers/parse', { text });
+            const { matchers } = await api.post<{ matchers: SilenceMatcher[] }>('/matchers/parse', { text });
             fill(matchers);
           } catch (error) {
             nameInput.setAttribute('aria-invalid', 'true');
@@ -58,16 +64,16 @@ export function matcherSyntax() {
 }
 
 /** Sets a matcher row's three inputs. */
-export function setMatcherRow(row, m) {
-  const [name, op, value] = row.querySelectorAll('input, select');
+export function setMatcherRow(row: Element, m: SilenceMatcher) {
+  const [name, op, value] = inputsOf(row);
   name.value = m.name;
   op.value = operatorOf(m);
   value.value = m.value;
 }
 
 /** A matcher row's three inputs, in the API's shape. */
-function readMatcherRow(row) {
-  const [name, op, value] = row.querySelectorAll('input, select');
+function readMatcherRow(row: Element): SilenceMatcher {
+  const [name, op, value] = inputsOf(row);
   const flags = OPERATORS.find(([sym]) => sym === op.value)?.[2] ?? { isEqual: true, isRegex: false };
   return { name: name.value.trim(), value: value.value, ...flags };
 }
@@ -81,20 +87,36 @@ function readMatcherRow(row) {
  * removed or a typed text became rows; with `focusAfterRemove`, a removed row's neighbour (or
  * the add button) takes the focus.
  */
-export function matcherRows({ path, label, idPrefix, addButtonId, rowsAttrs = {}, onChange = () => {}, focusAfterRemove = false }) {
+export function matcherRows({
+  path,
+  label,
+  idPrefix,
+  addButtonId,
+  rowsAttrs = {},
+  onChange = () => undefined,
+  focusAfterRemove = false,
+}: {
+  path: string;
+  label: string;
+  idPrefix: string;
+  addButtonId?: string;
+  rowsAttrs?: Record<string, unknown>;
+  onChange?: () => void;
+  focusAfterRemove?: boolean;
+}) {
   const rows = h('div', rowsAttrs);
   const syntax = matcherSyntax();
   const renumber = () => {
     [...rows.children].forEach((row, i) => {
-      const [name, op, value] = row.querySelectorAll('input, select');
-      name.dataset.path = `${path}.${i}.name`;
-      value.dataset.path = `${path}.${i}.value`;
+      const [name, op, value] = inputsOf(row);
+      name.dataset['path'] = `${path}.${i}.name`;
+      value.dataset['path'] = `${path}.${i}.value`;
       name.setAttribute('aria-label', `${label} ${i + 1} label name`);
       op.setAttribute('aria-label', `${label} ${i + 1} operator`);
       value.setAttribute('aria-label', `${label} ${i + 1} value`);
     });
   };
-  const addRow = (m) => {
+  const addRow = (m: SilenceMatcher): HTMLElement => {
     const rowId = uid(idPrefix);
     const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, autocomplete: 'off', spellcheck: 'false', placeholder: 'alertname, or {alertname="X", …}' });
     const op = h('select', { id: `${rowId}-op` }, OPERATORS.map(([sym, text]) => h('option', { value: sym, selected: sym === operatorOf(m) }, `${sym}  ${text}`)));
@@ -110,7 +132,7 @@ export function matcherRows({ path, label, idPrefix, addButtonId, rowsAttrs = {}
     });
     // Alertmanager's syntax typed into the label field becomes one row per matcher.
     syntax.watch(name, row, (matchers) => {
-      let last = row;
+      let last: HTMLElement = row;
       matchers.forEach((parsed, i) => {
         if (i === 0) return setMatcherRow(row, parsed);
         const next = addRow(parsed);
@@ -125,7 +147,7 @@ export function matcherRows({ path, label, idPrefix, addButtonId, rowsAttrs = {}
     return row;
   };
   const addButton = h('button', { type: 'button', class: 'btn btn-small', 'data-path': path, id: addButtonId }, '+ Add matcher');
-  addButton.addEventListener('click', () => addRow(EMPTY_MATCHER).querySelector('input').focus());
+  addButton.addEventListener('click', () => addRow(EMPTY_MATCHER).querySelector('input')?.focus());
   const read = () => [...rows.children].map(readMatcherRow);
   return { rows, addRow, addButton, renumber, read, settled: syntax.settled };
 }

@@ -1,20 +1,24 @@
 // Silences: list by state, create and edit (matchers =, !=, =~, !~), delete, and the alert
 // groups each one silences now.
 
-import { api, session } from './api.js';
-import { groupColumns } from './alerts.js';
-import { matcherChips, matcherRows, operatorOf } from './matchers.js';
+import { api, session } from './api';
+import { groupColumns } from './alerts';
+import { matcherChips, matcherRows, operatorOf } from './matchers';
+import type { AlertGroup, AlertGroupDetail, Items, Page, PageContext, Silence, SilenceMatcher } from './types';
 import {
   actionButton,
   badge,
   busy,
+  buttonOf,
   confirmDialog,
+  disableAll,
   empty,
   field,
   fromLocalInput,
   h,
   href,
   localTime,
+  nodes,
   pageHead,
   pager,
   readOnlyHint,
@@ -23,23 +27,24 @@ import {
   toLocalInput,
   toast,
   when,
-} from './dom.js';
+  type Column,
+} from './dom';
 
 const AUTHOR = 'sentryhub.author';
 
 /** Alertmanager semantics, as the server evaluates them: a missing label is "", regexes anchored. */
-function matcherHolds(m, labels) {
+function matcherHolds(m: SilenceMatcher, labels: Record<string, string>) {
   const value = labels[m.name] ?? '';
   const matches = m.isRegex ? new RegExp(`^(?:${m.value})$`).test(value) : value === m.value;
   return m.isEqual ? matches : !matches;
 }
 
 // ---- list ----
-export async function silenceList(ctx) {
+export async function silenceList(ctx: PageContext) {
   ctx.title('Silences');
   const state = ctx.query.get('state') ?? 'active';
   const page = Number(ctx.query.get('page') ?? 1) || 1;
-  const result = await api.get('/silences', { state: state === 'all' ? '' : state, page, pageSize: 50 });
+  const result = await api.get<Page<Silence>>('/silences', { state: state === 'all' ? '' : state, page, pageSize: 50 });
   const tabs = h(
     'nav',
     { class: 'tabs', 'aria-label': 'Silence state' },
@@ -50,7 +55,7 @@ export async function silenceList(ctx) {
       ['all', 'All'],
     ].map(([value, label]) => h('a', { href: href('/silences', { state: value }), 'aria-current': state === value ? 'page' : undefined }, label)),
   );
-  const columns = [
+  const columns: Column<Silence>[] = [
     { label: 'Matchers', cell: (s) => matcherChips(s.matchers) },
     { label: 'State', cell: (s) => badge(s.state) },
     { label: 'Starts', class: 'nowrap', cell: (s) => when(s.startsAt) },
@@ -63,7 +68,7 @@ export async function silenceList(ctx) {
       class: 'actions-cell',
       cell: (s) => [
         h('a', { class: 'btn btn-small', href: `#/silences/${s.id}` }, session.canEdit ? 'Edit' : 'View'),
-        actionButton('Delete', { class: 'btn btn-small btn-danger', onclick: (event) => deleteSilence(s, event.currentTarget, ctx.reload) }),
+        actionButton('Delete', { class: 'btn btn-small btn-danger', onclick: (event: Event) => void deleteSilence(s, buttonOf(event), ctx.reload) }),
       ],
     },
   ];
@@ -84,25 +89,26 @@ export async function silenceList(ctx) {
 }
 
 /** A <details> that loads the groups a silence mutes when it is opened. */
-function matchesDisclosure(id) {
+function matchesDisclosure(id: number) {
   const body = h('div', {}, h('p', { class: 'hint' }, 'Loading…'));
   let loaded = false;
   const details = h('details', {}, h('summary', {}, 'Show groups'), body);
-  details.addEventListener('toggle', async () => {
+  details.addEventListener('toggle', () => void load());
+  async function load() {
     if (!details.open || loaded) return;
     loaded = true;
     try {
-      const { items } = await api.get(`/silences/${id}/matches`);
+      const { items } = await api.get<Items<AlertGroup>>(`/silences/${id}/matches`);
       body.replaceChildren(items.length ? h('ul', {}, items.map((g) => h('li', {}, h('a', { href: `#/alerts/${g.id}` }, g.name), g.instance ? ` (${g.instance})` : ''))) : h('p', { class: 'hint' }, 'No firing group matches.'));
     } catch (error) {
       loaded = false;
-      body.replaceChildren(h('p', { class: 'hint' }, error.message));
+      body.replaceChildren(h('p', { class: 'hint' }, error instanceof Error ? error.message : String(error)));
     }
-  });
+  }
   return details;
 }
 
-async function deleteSilence(silence, button, after) {
+async function deleteSilence(silence: Silence, button: HTMLButtonElement, after: () => unknown) {
   const sure = await confirmDialog({
     title: 'Delete this silence?',
     text: `It mutes ${silence.matchers.map((m) => `${m.name}${operatorOf(m)}"${m.value}"`).join(', ')}. Deleting it unmutes the alerts it matches at once; to keep its history, expire it instead.`,
@@ -117,19 +123,19 @@ async function deleteSilence(silence, button, after) {
 }
 
 // ---- create / edit ----
-export async function silenceForm(ctx) {
+export async function silenceForm(ctx: PageContext) {
   const id = ctx.params[0] ? Number(ctx.params[0]) : null;
   const fromGroup = ctx.query.get('group');
   const [silence, group, firing, current] = await Promise.all([
-    id ? api.get(`/silences/${id}`) : null,
-    !id && fromGroup ? api.get(`/alert-groups/${Number(fromGroup)}`).catch(() => null) : null,
-    api.get('/alert-groups', { status: 'firing', pageSize: 200 }),
-    id ? api.get(`/silences/${id}/matches`) : null,
+    id ? api.get<Silence>(`/silences/${id}`) : null,
+    !id && fromGroup ? api.get<AlertGroupDetail>(`/alert-groups/${Number(fromGroup)}`).catch(() => null) : null,
+    api.get<Page<AlertGroup>>('/alert-groups', { status: 'firing', pageSize: 200 }),
+    id ? api.get<Items<AlertGroup>>(`/silences/${id}/matches`) : null,
   ]);
   ctx.title(id ? `Silence ${id}` : 'New silence');
 
   const now = new Date();
-  const initial = silence ?? {
+  const initial: Pick<Silence, 'matchers' | 'startsAt' | 'endsAt' | 'createdBy' | 'comment'> = silence ?? {
     matchers: group ? sortedLabels(group.labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false })) : [{ name: '', value: '', isEqual: true, isRegex: false }],
     startsAt: now.toISOString(),
     endsAt: new Date(now.getTime() + 2 * 3600_000).toISOString(),
@@ -138,12 +144,12 @@ export async function silenceForm(ctx) {
   };
 
   const { rows, addRow, addButton, renumber, read: readMatchers, settled } = matcherRows({ path: 'matchers', label: 'Matcher', idPrefix: 'm', addButtonId: 'add-matcher', onChange: () => preview(), focusAfterRemove: true });
-  initial.matchers.forEach(addRow);
+  for (const matcher of initial.matchers) addRow(matcher);
 
   const starts = field({ label: 'Starts at', name: 'startsAt', type: 'datetime-local', value: toLocalInput(initial.startsAt), id: 'silence-starts', attrs: { step: '1' }, hint: 'Your local time.' });
   const ends = field({ label: 'Ends at', name: 'endsAt', type: 'datetime-local', value: toLocalInput(initial.endsAt), id: 'silence-ends', attrs: { step: '1' } });
-  const startsInput = starts.querySelector('input');
-  const endsInput = ends.querySelector('input');
+  const startsInput = starts.querySelector('input') as HTMLInputElement;
+  const endsInput = ends.querySelector('input') as HTMLInputElement;
   const durationText = h('span', { class: 'hint', 'aria-live': 'polite' });
   const showDuration = () => {
     const ms = Date.parse(fromLocalInput(endsInput.value)) - Date.parse(fromLocalInput(startsInput.value));
@@ -153,12 +159,14 @@ export async function silenceForm(ctx) {
     'div',
     { class: 'split durations', role: 'group', 'aria-label': 'Set the end from the start' },
     h('span', { class: 'hint' }, 'Duration:'),
-    [
-      ['1h', 3600_000],
-      ['4h', 4 * 3600_000],
-      ['1d', 86400_000],
-      ['7d', 7 * 86400_000],
-    ].map(([text, ms]) =>
+    (
+      [
+        ['1h', 3600_000],
+        ['4h', 4 * 3600_000],
+        ['1d', 86400_000],
+        ['7d', 7 * 86400_000],
+      ] as const
+    ).map(([text, ms]) =>
       h('button', {
         type: 'button',
         class: 'btn btn-small btn-quiet',
@@ -198,8 +206,8 @@ export async function silenceForm(ctx) {
       { class: 'form-actions' },
       submit,
       h('a', { class: 'btn btn-quiet', href: '#/silences' }, 'Cancel'),
-      silence && silence.state === 'active' ? actionButton('Expire now', { id: 'silence-expire', onclick: (event) => expireNow(event.currentTarget) }) : null,
-      silence ? actionButton('Delete', { class: 'btn btn-danger', id: 'silence-delete', onclick: (event) => deleteSilence(silence, event.currentTarget, () => ctx.go('#/silences')) }) : null,
+      silence && silence.state === 'active' ? actionButton('Expire now', { id: 'silence-expire', onclick: (event: Event) => void expireNow(buttonOf(event)) }) : null,
+      silence ? actionButton('Delete', { class: 'btn btn-danger', id: 'silence-delete', onclick: (event: Event) => void deleteSilence(silence, buttonOf(event), () => ctx.go('#/silences')) }) : null,
     ),
     readOnlyHint('changing silences'),
   );
@@ -207,27 +215,27 @@ export async function silenceForm(ctx) {
   const body = () => {
     // Rows left completely empty are dropped, as long as one remains.
     for (const row of [...rows.children]) {
-      const [name, , value] = row.querySelectorAll('input, select');
-      if (rows.children.length > 1 && !name.value.trim() && !value.value) row.remove();
+      const [name, , value] = [...row.querySelectorAll('input, select')] as HTMLInputElement[];
+      if (rows.children.length > 1 && !name?.value.trim() && !value?.value) row.remove();
     }
     renumber();
-    const values = Object.fromEntries(new FormData(form));
+    const values = new FormData(form);
     return {
       matchers: readMatchers(),
       startsAt: fromLocalInput(startsInput.value),
       endsAt: fromLocalInput(endsInput.value),
-      createdBy: String(values.createdBy ?? '').trim(),
-      comment: String(values.comment ?? '').trim(),
+      createdBy: String(values.get('createdBy') ?? '').trim(),
+      comment: String(values.get('comment') ?? '').trim(),
     };
   };
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    busy(
+    void busy(
       submit,
       async () => {
         await settled();
         const payload = body();
-        const saved = id ? await api.put(`/silences/${id}`, payload) : await api.post('/silences', payload);
+        const saved = id ? await api.put<Silence>(`/silences/${id}`, payload) : await api.post<Silence>('/silences', payload);
         if (payload.createdBy) sessionStorage.setItem(AUTHOR, payload.createdBy);
         toast(id ? 'Silence saved.' : `Silence ${saved.id} created.`);
         ctx.go(`#/silences/${saved.id}`);
@@ -235,39 +243,39 @@ export async function silenceForm(ctx) {
       form,
     );
   });
-  async function expireNow(button) {
+  async function expireNow(button: HTMLButtonElement) {
     await busy(
       button,
       async () => {
         await api.put(`/silences/${id}`, { ...body(), endsAt: new Date().toISOString() });
         toast('Silence expired.');
-        ctx.reload();
+        await ctx.reload();
       },
       form,
     );
   }
-  if (!session.canEdit) for (const el of form.elements) el.disabled = true;
+  if (!session.canEdit) disableAll(form);
 
   // Live preview: which firing groups the matchers select, computed here like the server does.
   const previewList = h('div', {});
   const preview = () => {
     const matchers = readMatchers().filter((m) => m.name);
     if (matchers.length === 0) return previewList.replaceChildren(empty('No matchers yet', 'Add a matcher to see what it would silence.'));
-    let hits;
+    let hits: AlertGroup[];
     try {
       hits = firing.items.filter((g) => matchers.every((m) => matcherHolds(m, g.labels)));
     } catch (error) {
-      return previewList.replaceChildren(h('p', { class: 'hint' }, `Cannot preview: ${error.message}`));
+      return previewList.replaceChildren(h('p', { class: 'hint' }, `Cannot preview: ${error instanceof Error ? error.message : String(error)}`));
     }
     previewList.replaceChildren(
-      h('p', { 'aria-live': 'polite' }, `${hits.length} of ${firing.items.length} firing group${firing.items.length === 1 ? '' : 's'} match${firing.total > firing.items.length ? ` (the newest ${firing.items.length} of ${firing.total} were checked)` : ''}.`),
-      hits.length ? h('ul', {}, hits.slice(0, 25).map((g) => h('li', {}, h('a', { href: `#/alerts/${g.id}` }, g.name), g.instance ? ` (${g.instance})` : ''))) : null,
+      ...nodes(h('p', { 'aria-live': 'polite' }, `${hits.length} of ${firing.items.length} firing group${firing.items.length === 1 ? '' : 's'} match${firing.total > firing.items.length ? ` (the newest ${firing.items.length} of ${firing.total} were checked)` : ''}.`),
+      hits.length ? h('ul', {}, hits.slice(0, 25).map((g) => h('li', {}, h('a', { href: `#/alerts/${g.id}` }, g.name), g.instance ? ` (${g.instance})` : ''))) : null),
     );
   };
   let timer = 0;
   rows.addEventListener('input', () => {
     clearTimeout(timer);
-    timer = setTimeout(preview, 150);
+    timer = window.setTimeout(preview, 150);
   });
   rows.addEventListener('change', preview);
   preview();
@@ -275,7 +283,7 @@ export async function silenceForm(ctx) {
   const aside = h(
     'aside',
     { class: 'stack', 'aria-label': 'Matching alert groups' },
-    current
+    current && silence
       ? h(
           'section',
           { class: 'panel', 'aria-labelledby': 'silencing-now' },

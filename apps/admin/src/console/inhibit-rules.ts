@@ -1,17 +1,18 @@
 // Inhibition rules (Alertmanager's inhibit_rules): list, create and edit (source and target
 // matchers =, !=, =~, !~, the labels that must be equal), delete.
 
-import { api, session } from './api.js';
-import { actionButton, busy, confirmDialog, field, h, localTime, pageHead, readOnlyHint, table, toast } from './dom.js';
-import { EMPTY_MATCHER, matcherChips, matcherRows } from './matchers.js';
+import { api, session } from './api';
+import { actionButton, busy, buttonOf, confirmDialog, disableAll, field, h, localTime, pageHead, readOnlyHint, table, toast, type Column } from './dom';
+import { EMPTY_MATCHER, matcherChips, matcherRows } from './matchers';
+import type { InhibitRule, Items, PageContext, SilenceMatcher } from './types';
 
-const describe = (rule) => rule.name ?? `inhibit rule ${rule.id}`;
+const describe = (rule: Pick<InhibitRule, 'name' | 'id'>) => rule.name ?? `inhibit rule ${rule.id}`;
 
 // ---- list ----
-export async function inhibitRuleList(ctx) {
+export async function inhibitRuleList(ctx: PageContext) {
   ctx.title('Inhibition rules');
-  const { items } = await api.get('/inhibit-rules');
-  const columns = [
+  const { items } = await api.get<Items<InhibitRule>>('/inhibit-rules');
+  const columns: Column<InhibitRule>[] = [
     { label: 'Name', cell: (r) => h('a', { href: `#/inhibit-rules/${r.id}` }, describe(r)) },
     { label: 'While firing', cell: (r) => matcherChips(r.sourceMatchers) },
     { label: 'Holds back', cell: (r) => matcherChips(r.targetMatchers) },
@@ -22,7 +23,7 @@ export async function inhibitRuleList(ctx) {
       class: 'actions-cell',
       cell: (r) => [
         h('a', { class: 'btn btn-small', href: `#/inhibit-rules/${r.id}` }, session.canEdit ? 'Edit' : 'View'),
-        actionButton('Delete', { class: 'btn btn-small btn-danger', onclick: (event) => deleteRule(r, event.currentTarget, ctx.reload) }),
+        actionButton('Delete', { class: 'btn btn-small btn-danger', onclick: (event: Event) => void deleteRule(r, buttonOf(event), ctx.reload) }),
       ],
     },
   ];
@@ -36,7 +37,7 @@ export async function inhibitRuleList(ctx) {
   ];
 }
 
-async function deleteRule(rule, button, after) {
+async function deleteRule(rule: InhibitRule, button: HTMLButtonElement, after: () => unknown) {
   const sure = await confirmDialog({
     title: `Delete ${describe(rule)}?`,
     text: 'The alerts it holds back are notified again from their next change on.',
@@ -51,19 +52,19 @@ async function deleteRule(rule, button, after) {
 }
 
 /** An editable list of matchers; `read()` gives them in the API's shape. */
-function matcherEditor(side, initial) {
+function matcherEditor(side: 'source' | 'target', initial: SilenceMatcher[]) {
   const { rows, addRow, addButton, read: readRows, settled } = matcherRows({ path: `${side}Matchers`, label: `${side} matcher`, idPrefix: side, addButtonId: `add-${side}-matcher`, rowsAttrs: { id: `${side}-matchers` } });
-  (initial.length ? initial : [EMPTY_MATCHER]).forEach(addRow);
-  const read = () => readRows().filter((m, i, all) => all.length === 1 || m.name || m.value);
+  for (const matcher of initial.length ? initial : [EMPTY_MATCHER]) addRow(matcher);
+  const read = () => readRows().filter((m, _i, all) => all.length === 1 || m.name || m.value);
   const view = h('div', {}, h('div', { class: 'row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Operator'), h('span', {}, 'Value'), h('span', {})), rows, h('div', { class: 'field' }, addButton));
   return { view, read, settled };
 }
 
 // ---- create / edit ----
-export async function inhibitRuleForm(ctx) {
+export async function inhibitRuleForm(ctx: PageContext) {
   const id = ctx.params[0] ? Number(ctx.params[0]) : null;
-  const rule = id ? await api.get(`/inhibit-rules/${id}`) : null;
-  ctx.title(id ? describe(rule) : 'New inhibition rule');
+  const rule = id ? await api.get<InhibitRule>(`/inhibit-rules/${id}`) : null;
+  ctx.title(rule ? describe(rule) : 'New inhibition rule');
   const initial = rule ?? { name: null, sourceMatchers: [], targetMatchers: [], equal: [], comment: '' };
 
   const source = matcherEditor('source', initial.sourceMatchers);
@@ -82,39 +83,39 @@ export async function inhibitRuleForm(ctx) {
       { class: 'form-actions' },
       submit,
       h('a', { class: 'btn btn-quiet', href: '#/inhibit-rules' }, 'Cancel'),
-      rule ? actionButton('Delete', { class: 'btn btn-danger', id: 'inhibit-delete', onclick: (event) => deleteRule(rule, event.currentTarget, () => ctx.go('#/inhibit-rules')) }) : null,
+      rule ? actionButton('Delete', { class: 'btn btn-danger', id: 'inhibit-delete', onclick: (event: Event) => void deleteRule(rule, buttonOf(event), () => ctx.go('#/inhibit-rules')) }) : null,
     ),
     readOnlyHint('changing inhibition rules'),
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    busy(
+    void busy(
       submit,
       async () => {
         await Promise.all([source.settled(), target.settled()]);
-        const values = Object.fromEntries(new FormData(form));
-        const name = String(values.name ?? '').trim();
+        const values = new FormData(form);
+        const name = String(values.get('name') ?? '').trim();
         const payload = {
           name: name || null,
           sourceMatchers: source.read(),
           targetMatchers: target.read(),
-          equal: String(values.equal ?? '')
+          equal: String(values.get('equal') ?? '')
             .split(',')
             .map((s) => s.trim())
             .filter(Boolean),
-          comment: String(values.comment ?? '').trim(),
+          comment: String(values.get('comment') ?? '').trim(),
         };
-        const saved = id ? await api.put(`/inhibit-rules/${id}`, payload) : await api.post('/inhibit-rules', payload);
+        const saved = id ? await api.put<InhibitRule>(`/inhibit-rules/${id}`, payload) : await api.post<InhibitRule>('/inhibit-rules', payload);
         toast(id ? 'Inhibition rule saved.' : `Inhibition rule ${saved.id} created.`);
         ctx.go(`#/inhibit-rules/${saved.id}`);
       },
       form,
     );
   });
-  if (!session.canEdit) for (const el of form.elements) el.disabled = true;
+  if (!session.canEdit) disableAll(form);
 
   return [
-    ...pageHead(id ? describe(rule) : 'New inhibition rule', {
+    ...pageHead(rule ? describe(rule) : 'New inhibition rule', {
       crumbs: [{ label: 'Inhibition rules', href: '#/inhibit-rules' }, { label: id ? `#${id}` : 'new' }],
       lede: rule ? `Created by ${rule.createdBy} on ${localTime(rule.createdAt)}, last changed ${localTime(rule.updatedAt)}.` : null,
     }),
