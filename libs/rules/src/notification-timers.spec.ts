@@ -21,6 +21,21 @@ describe('timersFor', () => {
     expect(timersFor({ rule: rule({ escalateTo: 8, escalateAfterMs: null }), action: 'send' }, 'firing', now)).toEqual([]);
   });
 
+  it("a grouped rule's repeat is its group's (one per rule and group key, from the alert's labels); its escalation stays the alert's", () => {
+    const grouped = rule({ repeatIntervalMs: 60_000, escalateTo: 8, escalateAfterMs: 300_000, groupBy: ['team', 'alertname'] });
+    const labels = { alertname: 'HighCPU', team: 'ops', instance: 'web-1' };
+    expect(timersFor({ rule: grouped, action: 'send' }, 'firing', now, 30_000, labels)).toEqual([
+      { kind: 'repeat', ruleId: 7, dueAt: at(60_000), sequence: 1, groupKey: JSON.stringify([['alertname', 'HighCPU'], ['team', 'ops']]) },
+      { kind: 'escalation', ruleId: 7, dueAt: at(300_000), sequence: 0 },
+    ]);
+    // Another alert of the same group asks for the same timer.
+    expect(timersFor({ rule: grouped, action: 'send' }, 'firing', now, 30_000, { ...labels, instance: 'web-2' })[0]).toEqual(timersFor({ rule: grouped, action: 'send' }, 'firing', now, 30_000, labels)[0]);
+    // Without groupBy the repeat is the alert's, whatever the labels.
+    expect(timersFor({ rule: rule({ repeatIntervalMs: 60_000, groupBy: null }), action: 'send' }, 'firing', now, 30_000, labels)).toEqual([{ kind: 'repeat', ruleId: 7, dueAt: at(60_000), sequence: 1 }]);
+    // A grouped rule's held-back firing waits as any other.
+    expect(timersFor({ rule: grouped, action: 'inhibited', by: inhibition }, 'firing', now, 30_000, labels)).toEqual([{ kind: 'silence_end', ruleId: 7, dueAt: at(30_000), sequence: 0 }]);
+  });
+
   it('a held-back firing waits for the end of its silence, or the recheck, whichever is first', () => {
     const silenced = (until: Date | null) => timersFor({ rule: rule(), action: 'suppressed', reason: 'silenced', silencedUntil: until?.toISOString() ?? null }, 'firing', now, 30_000);
     expect(silenced(at(5_000))).toEqual([{ kind: 'silence_end', ruleId: 7, dueAt: at(5_000), sequence: 0 }]);
