@@ -441,7 +441,11 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
     // One message of the group, not one per alert.
     expect(repeat?.split('\n')[0]).toBe(`[FIRING:3] HighCPU (team=${t})`);
     expect(linesOf(repeat)).toEqual(all);
-    const repeatRows = await database.db.selectFrom('notifications').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+    // The rows are recorded in the transaction that sent the message: it commits just after the receiver answered.
+    const repeatRows = await waitFor(async () => {
+      const rows = await database.db.selectFrom('notifications').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+      return rows.length === 3 && rows.every((row) => row.status !== 'pending') ? rows : null;
+    }, 20_000, 'the repeat rows recorded');
     expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(alerts.map((alert) => [alert.instanceId, 1, 'sent']).sort());
     expect(new Set(repeatRows.map((row) => row.digest_id)).size).toBe(1);
 
@@ -472,7 +476,10 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
     expect(textsTo(`#gheld-${t}`)).toHaveLength(2);
     expect(textsTo(`#gheld-${t}`)[1]?.split('\n')[0]).toBe(`[FIRING:2] DiskFull (team=${t})`);
     expect(linesOf(textsTo(`#gheld-${t}`)[1])).toEqual([`• gheld-${t}: DiskFull held-a-${t} firing`, `• gheld-${t}: DiskFull held-b-${t} firing`]);
-    const rows = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', held.map((alert) => alert.instanceId)).execute();
+    const rows = await waitFor(async () => {
+      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', held.map((alert) => alert.instanceId)).execute();
+      return all.every((row) => row.status !== 'pending') ? all : null;
+    }, 20_000, 'the released rows recorded');
     expect(rows.map((row) => [row.kind, row.status, row.group_key])).toEqual(held.map(() => ['firing', 'sent', JSON.stringify([['team', t]])]));
     expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
   });

@@ -454,7 +454,11 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
     // The repeat is one body of the group (not one per alert), with every alert still firing.
     expect(repeat).toMatchObject({ status: 'firing', groupLabels: { team: t } });
     expect(instancesOf(repeat ?? {})).toEqual(all);
-    const repeatRows = await database.db.selectFrom('notifications').selectAll().where('webhook_rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+    // The rows are recorded in the transaction that sent the message: it commits just after the receiver answered.
+    const repeatRows = await waitFor(async () => {
+      const rows = await database.db.selectFrom('notifications').selectAll().where('webhook_rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+      return rows.length === 3 && rows.every((row) => row.status !== 'pending') ? rows : null;
+    }, 20_000, 'the repeat rows recorded');
     expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(alerts.map((alert) => [alert.instanceId, 1, 'sent']).sort());
     expect(new Set(repeatRows.map((row) => row.digest_id)).size).toBe(1);
     const groupTimers = await database.db.selectFrom('notification_timers').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
@@ -489,7 +493,10 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
     await sleep(1_500);
     expect(bodies()).toHaveLength(2);
     expect(instancesOf(bodies()[1] ?? {})).toEqual([`held-a-${t} firing`, `held-b-${t} firing`]);
-    const rows = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', held.map((alert) => alert.instanceId)).execute();
+    const rows = await waitFor(async () => {
+      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', held.map((alert) => alert.instanceId)).execute();
+      return all.every((row) => row.status !== 'pending') ? all : null;
+    }, 20_000, 'the released rows recorded');
     expect(rows.map((row) => [row.kind, row.status, row.group_key])).toEqual(held.map(() => ['firing', 'sent', JSON.stringify([['team', t]])]));
     expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
   });
