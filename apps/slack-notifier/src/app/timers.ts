@@ -48,7 +48,7 @@ export interface SlackTimerDeps {
    * MESSAGE_RETRY_DELAYS_MS); after the last, its rows are `failed` and it is dead-lettered.
    */
   retryDelaysMs?: readonly number[];
-  /** Where a group's message that Slack never took goes (`slack-notifier.alerts-processed.dead`). */
+  /** Where a group's message that Slack never took goes (`slack-notifier.alerts-processed.dead`); without it its rows only fail. */
   deadLetter?: GroupDeadLetter;
 }
 
@@ -121,7 +121,7 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
         const text = rule?.replaceIpAddresses ? replaceIpAddresses(message.text) : message.text;
         const channel = pending[0]?.channel ?? deps.defaultChannel;
         const result = await deps.slack.deliver({ channel, text: truncateMessage(text) }, log);
-        const dead = result.outcome === 'retry' && !result.rateLimited && last && deps.deadLetter !== undefined;
+        const dead = result.outcome === 'retry' && !result.rateLimited && last;
         if (result.outcome === 'retry') retry = { error: result.error, dead };
         if (dead && result.outcome === 'retry') {
           // Published before the rows are recorded failed: a failed publish leaves them pending, tried again.

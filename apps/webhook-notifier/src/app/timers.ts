@@ -70,7 +70,7 @@ export interface WebhookTimerDeps {
    * MESSAGE_RETRY_DELAYS_MS); after the last, its rows are `failed` and it is dead-lettered.
    */
   retryDelaysMs?: readonly number[] | undefined;
-  /** Where a group's body that the receiver never took goes (`webhook-notifier.alerts-processed.dead`). */
+  /** Where a group's body that the receiver never took goes (`webhook-notifier.alerts-processed.dead`); without it its rows only fail. */
   deadLetter?: GroupDeadLetter | undefined;
 }
 
@@ -152,7 +152,7 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
             deps.countRequest(result.outcome === 'retry' && result.rateLimited ? 'rate_limited' : result.outcome);
           }
         }
-        const dead = result.outcome === 'retry' && !result.rateLimited && last && deps.deadLetter !== undefined;
+        const dead = result.outcome === 'retry' && !result.rateLimited && last;
         if (result.outcome === 'retry') retry = { error: result.error, dead };
         if (dead && result.outcome === 'retry') {
           // Published before the rows are recorded failed: a failed publish leaves them pending, tried again.
