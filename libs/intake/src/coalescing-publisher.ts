@@ -30,7 +30,7 @@ export const DEFAULT_COALESCING: Required<CoalescingOptions> = {
   maxInFlight: 16,
   maxBytes: 4 * MIB,
   maxWaitingRequests: 10_000,
-  maxWaitingBytes: 256 * MIB,
+  maxWaitingBytes: 16 * MIB,
 };
 
 /**

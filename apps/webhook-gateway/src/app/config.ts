@@ -32,7 +32,7 @@ export const GatewayConfig = z.object({
   /** Requests waiting for a publish slot (all sources); past it intake answers 503 with Retry-After. */
   GATEWAY_MAX_WAITING_REQUESTS: z.coerce.number().int().positive().default(10_000),
   /** Bytes of alerts waiting for a publish slot (all sources); past it intake answers 503 with Retry-After. */
-  GATEWAY_MAX_WAITING_BYTES: z.coerce.number().int().positive().default(256 * MIB),
+  GATEWAY_MAX_WAITING_BYTES: z.coerce.number().int().positive().default(16 * MIB),
   /** Comma-separated; every intake request must carry one of them (see WEBHOOK_ALLOW_ANONYMOUS). */
   WEBHOOK_TOKENS: z
     .string()
