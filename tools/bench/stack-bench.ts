@@ -305,20 +305,23 @@ async function main(): Promise<void> {
     // Requests still in flight when the load stopped may be accepted a moment later: the
     // gateway's count is read again while waiting, so it includes them.
     let accepted = afterLoad.accepted - before.accepted;
-    // Wait for the processor to store what was accepted.
+    // Wait for the processor to store what was accepted. A request the client gave up on when a
+    // timed load stopped may still be confirmed and accepted a moment later: drained is when the
+    // processor had caught up with an accepted count that then stayed the same for a second.
     let drainedAt: number | null = null;
     let stored = afterLoad.processed - before.processed;
     const deadline = performance.now() + options.drainTimeoutS * 1000;
+    let caughtUp = null as { at: number; accepted: number } | null;
     while (!alone && performance.now() < deadline) {
       const now = await counters(gateways, processors);
       accepted = now.accepted - before.accepted;
       stored = now.processed - before.processed;
-      if (stored >= accepted) {
-        drainedAt = performance.now();
-        break;
-      }
+      if (stored < accepted) caughtUp = null;
+      else if (caughtUp?.accepted !== accepted) caughtUp = { at: performance.now(), accepted };
+      else if (performance.now() - caughtUp.at >= 1_000) break;
       await sleep(100);
     }
+    if (caughtUp && stored >= accepted) drainedAt = caughtUp.at;
     // Receipt -> store, per alert, where every fingerprint was sent once (no body repeated).
     let receiptToStoreMs: ScenarioResult['receiptToStoreMs'] = null;
     let storedOnce: ScenarioResult['stored'];
