@@ -47,9 +47,8 @@ const promiseRules = {
 
 const unusedVars = ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }];
 
-/** Plain JavaScript. */
+/** Plain JavaScript: Node scripts and configs (the browser's code is TypeScript, apps/admin/src/console). */
 const jsFiles = ['**/*.js', '**/*.mjs', '**/*.cjs'];
-const consoleScripts = 'apps/admin/src/public/**/*.js';
 
 /**
  * The Node scripts and configs in JavaScript, type-checked (as JS, for the promise rules) through
@@ -83,19 +82,8 @@ export default defineConfig([
   {
     files: jsFiles,
     extends: [js.configs.recommended, tseslint.configs.recommended],
-    languageOptions: { ecmaVersion: 'latest', sourceType: 'module' },
+    languageOptions: { ecmaVersion: 'latest', sourceType: 'module', globals: globals.node },
     rules: { '@typescript-eslint/no-unused-vars': unusedVars },
-  },
-  {
-    files: jsFiles,
-    ignores: [consoleScripts],
-    languageOptions: { globals: globals.node },
-  },
-  {
-    // The admin console's browser scripts (being replaced by TypeScript), which use `() => {}` as a no-op.
-    files: [consoleScripts],
-    languageOptions: { globals: globals.browser },
-    rules: { '@typescript-eslint/no-empty-function': 'off' },
   },
   {
     files: ['**/*.ts', '**/*.mts', ...scripts],
