@@ -28,6 +28,11 @@ export interface ResendPlan {
   validForS: number;
 }
 
+/** Sleeps until performance.now() has reached `at` (a timer may fire a fraction of a millisecond early). */
+async function sleepUntil(at: number): Promise<void> {
+  while (performance.now() < at) await sleep(Math.max(1, at - performance.now()));
+}
+
 export function resendPlan(options: Options): ResendPlan {
   const intervalS = options.quick ? 2 : 15;
   return { alerts: options.quick ? 1_000 : 10_000, perRequest: PROMETHEUS_BATCH, intervalS, cycles: options.quick ? 2 : 4, validForS: 4 * intervalS };
@@ -146,7 +151,7 @@ export async function runResendLeg(name: string, target: ResendTarget, plan: Res
   const intervalMs = plan.intervalS * 1000;
   const idleBefore = await target.probe.read();
   const idleStart = performance.now();
-  await sleep(intervalMs);
+  await sleepUntil(idleStart + intervalMs);
   const idle = windowOf(idleBefore, await target.probe.read(), (performance.now() - idleStart) / 1000);
 
   const firstStart = performance.now();
@@ -161,16 +166,14 @@ export async function runResendLeg(name: string, target: ResendTarget, plan: Res
   const before = await target.probe.read();
   const windowStart = performance.now();
   for (let cycle = 0; cycle < plan.cycles; cycle++) {
-    const due = windowStart + cycle * intervalMs;
-    if (performance.now() < due) await sleep(due - performance.now());
+    await sleepUntil(windowStart + cycle * intervalMs);
     const endsAt = new Date(Date.now() + plan.validForS * 1000).toISOString();
     const sent = await postCycle(target.urls, plan, endsAt);
     for (const [code, count] of Object.entries(sent.statuses)) statuses[code] = (statuses[code] ?? 0) + count;
     latencies.push(...sent.latencies);
     cycleSendSeconds.push(sent.seconds);
   }
-  const end = windowStart + plan.cycles * intervalMs;
-  if (performance.now() < end) await sleep(end - performance.now());
+  await sleepUntil(windowStart + plan.cycles * intervalMs);
   const window = windowOf(before, await target.probe.read(), (performance.now() - windowStart) / 1000);
   const sorted = Float64Array.from(latencies).sort();
   console.log(`resend (${name}): ${fmt(window.totalCores, 3)} cores over ${plan.cycles} re-sends of ${fmt(plan.alerts)} alerts every ${plan.intervalS} s (idle ${fmt(idle.totalCores, 3)})`);

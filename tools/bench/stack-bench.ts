@@ -307,7 +307,8 @@ async function main(): Promise<void> {
     let accepted = afterLoad.accepted - before.accepted;
     // Wait for the processor to store what was accepted. A request the client gave up on when a
     // timed load stopped may still be confirmed and accepted a moment later: drained is when the
-    // processor had caught up with an accepted count that then stayed the same for a second.
+    // processor had caught up with an accepted count that then stayed the same for a second (half
+    // a second with --quick).
     let drainedAt: number | null = null;
     let stored = afterLoad.processed - before.processed;
     const deadline = performance.now() + options.drainTimeoutS * 1000;
@@ -318,7 +319,7 @@ async function main(): Promise<void> {
       stored = now.processed - before.processed;
       if (stored < accepted) caughtUp = null;
       else if (caughtUp?.accepted !== accepted) caughtUp = { at: performance.now(), accepted };
-      else if (performance.now() - caughtUp.at >= 1_000) break;
+      else if (performance.now() - caughtUp.at >= (options.quick ? 500 : 1_000)) break;
       await sleep(100);
     }
     if (caughtUp && stored >= accepted) drainedAt = caughtUp.at;
