@@ -40,6 +40,16 @@ export interface CommonOptions<T> {
   dependencyUnavailable?: (error: Error) => boolean;
 }
 
+/**
+ * A delivered message, not yet decoded: `open` decodes and parses it (call it once), or
+ * dead-letters an invalid one and returns null. A batch subscriber opens what it holds beyond
+ * its next batches only when their turn comes, so a long prefetch waits as bytes, not as objects.
+ */
+export interface Arrival<T> {
+  ackOrNack: AckOrNack;
+  open(): Delivery<T> | null;
+}
+
 type Decoded = { ok: true; json: unknown } | { ok: false; reason: string; path: string };
 
 const UTF8_ENCODINGS = new Set(['', 'utf-8', 'utf8', 'identity']);
@@ -143,7 +153,7 @@ export function provenanceOf(message: Message, queue: string, brokerUser: string
  *   queue's delivery limit dead-letters a message that keeps coming back.
  * A handler never crashes the process.
  */
-export async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accept: (delivery: Delivery<T>, ackOrNack: AckOrNack) => void) {
+export async function consume<T>(messaging: Messaging, options: CommonOptions<T>, accept: (arrival: Arrival<T>) => void) {
   const { queue, logger } = options;
   const requeueDelayMs = options.requeueDelayMs ?? 1_000;
   const retryDelaysMs = options.retryDelaysMs ?? messaging.retryDelaysMs ?? RETRY_DELAYS_MS;
@@ -210,7 +220,8 @@ export async function consume<T>(messaging: Messaging, options: CommonOptions<T>
     return settle(ackOrNack, log, () => retryLater(message, err, log));
   };
 
-  session.on('message', (message: Message, _content: unknown, ackOrNack: AckOrNack) => {
+  /** Decodes and parses a delivered message; an invalid one is dead-lettered, and null returned. */
+  const open = (message: Message, ackOrNack: AckOrNack): Delivery<T> | null => {
     const messageId = String(message.properties.messageId ?? '');
     const correlationId = String(message.properties.correlationId ?? messageId);
     const logOf = () => logger.child({ queue, messageId, correlationId });
@@ -219,7 +230,7 @@ export async function consume<T>(messaging: Messaging, options: CommonOptions<T>
       const log = logOf();
       log.warn({ reason: decoded.reason }, 'dead-lettering undecodable message');
       void settle(ackOrNack, log, () => deadLetter(message, decoded.reason, decoded.path));
-      return;
+      return null;
     }
     const parsed = options.parse(decoded.json);
     if (!parsed.success) {
@@ -229,7 +240,7 @@ export async function consume<T>(messaging: Messaging, options: CommonOptions<T>
       const log = logOf();
       log.warn({ reason, path }, 'dead-lettering invalid message');
       void settle(ackOrNack, log, () => deadLetter(message, reason, path));
-      return;
+      return null;
     }
     const lastAttempt = retriesDone(message, messaging.brokerUser, retryDelaysMs.length) >= retryDelaysMs.length;
     let child: Logger | undefined;
@@ -243,7 +254,11 @@ export async function consume<T>(messaging: Messaging, options: CommonOptions<T>
         return (child ??= logOf());
       },
     };
-    accept({ data: parsed.data, context }, ackOrNack);
+    return { data: parsed.data, context };
+  };
+
+  session.on('message', (message: Message, _content: unknown, ackOrNack: AckOrNack) => {
+    accept({ ackOrNack, open: () => open(message, ackOrNack) });
   });
   // Rascal nacks (and so loses, without a dead-letter exchange) what these events carry when
   // nobody listens: we dead-letter with the reason instead.

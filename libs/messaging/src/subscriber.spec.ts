@@ -319,3 +319,66 @@ describe('batch subscriber while a dependency is down', () => {
     expect(outcomes).toEqual({ acked: 3 });
   });
 });
+
+describe('batch subscriber with a long prefetch', () => {
+  const BATCH_QUEUE = QUEUES.adminAuditEvents;
+  const MAX_WEIGHT = 5;
+  let vhost: TestVhost;
+  let messaging: Messaging;
+  let connection: amqp.ChannelModel;
+  let channel: amqp.Channel;
+  const written: number[] = [];
+  let parsed = 0;
+  let release: () => void = () => undefined;
+  const firstBatchHeld = new Promise<void>((resolve) => (release = resolve));
+  let batches = 0;
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('messaging-prefetch');
+    // The queue's prefetch (50) takes every message below while the first batch is held.
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger, registry: createMetricsRegistry('prefetch-test'), retryDelaysMs: RETRY_DELAYS });
+    await subscribeBatch(messaging, {
+      queue: BATCH_QUEUE,
+      parse: (json) => {
+        parsed += 1;
+        return Body.safeParse(json);
+      },
+      logger,
+      maxWeight: MAX_WEIGHT,
+      maxWaitMs: 20,
+      handler: async (batch) => {
+        batches += 1;
+        if (batches === 1) await firstBatchHeld;
+        written.push(...batch.map((item) => item.data.n));
+      },
+    });
+    connection = await amqp.connect(vhost.url);
+    channel = await connection.createChannel();
+  });
+
+  afterAll(async () => {
+    release();
+    await connection?.close();
+    await messaging?.shutdown();
+    await vhost?.destroy();
+  });
+
+  it('parses no more than its next two batches ahead, and still writes everything in order and dead-letters the invalid', async () => {
+    const messages = Array.from({ length: 40 }, (_, n) => n);
+    for (const n of messages) {
+      await messaging.publish(EXCHANGES.audit, 'audit.test.prefetch', n === 30 ? { n: 'thirty', behaviour: 'ok' } : { n, behaviour: 'ok' }, { messageId: n === 30 ? 'bad-deep' : `m-${n}` });
+    }
+    // Every message delivered (none ready in the queue) while the first batch is still held.
+    await waitFor(() => channel.checkQueue(BATCH_QUEUE).then((queue) => (queue.messageCount === 0 && batches === 1 ? true : null)), 15_000, 'every message delivered');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The batch being written, then two batches parsed ahead (the last message may cross the mark); the rest waits as bytes.
+    expect(parsed).toBeLessThanOrEqual(MAX_WEIGHT + 2 * MAX_WEIGHT + 1);
+    release();
+    await waitFor(() => (written.length === 39 ? true : null), 15_000, 'every valid message written');
+    expect(written).toEqual(messages.filter((n) => n !== 30));
+    const dead = await waitFor(() => channel.get(`${BATCH_QUEUE}.dead`, { noAck: true }).then((m) => m || null), 15_000, 'the invalid message dead-lettered');
+    expect(dead.properties.messageId).toBe('bad-deep');
+    expect(String(dead.properties.headers?.['x-error'])).toMatch(/^invalid message: .* at n$/);
+    expect(parsed, 'each message parsed once').toBe(40);
+  });
+});

@@ -32,7 +32,9 @@ export interface Subscription {
 
 /** One message at a time: acked when the handler resolves, recovered when it throws. */
 export async function subscribe<T>(messaging: Messaging, options: SubscribeOptions<T>): Promise<Subscription> {
-  const { session, recover, count } = await consume(messaging, options, (delivery, ackOrNack) => {
+  const { session, recover, count } = await consume(messaging, options, ({ open, ackOrNack }) => {
+    const delivery = open();
+    if (!delivery) return;
     const timer = messaging.metrics?.handlerSeconds.startTimer({ queue: options.queue });
     options
       .handler(delivery.data, delivery.context)
@@ -56,11 +58,16 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
  * messages are recovered by the policy above instead); any other error
  * splits the batch in halves, handled again, until the messages that fail stand alone and
  * only they are retried or dead-lettered. Invalid messages are dead-lettered on their own and
- * never fail a batch.
+ * never fail a batch. Messages are decoded and parsed as they arrive only while fewer than two
+ * batches' weight is parsed and waiting; the rest of the prefetch waits as the bytes RabbitMQ
+ * delivered and is parsed when its batch is cut (a parsed alert takes several times its bytes).
  */
 export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubscribeOptions<T>): Promise<Subscription> {
   const weigh = options.weight ?? (() => 1);
-  let pending: { delivery: Delivery<T>; ackOrNack: AckOrNack }[] = [];
+  type Ready = { delivery: Delivery<T>; ackOrNack: AckOrNack; weight: number };
+  /** Gathered messages, in order: opened (parsed) ones, and past twice `maxWeight` unopened ones, parsed when their batch is cut. */
+  let pending: (Ready | { delivery: null; open: () => Delivery<T> | null; ackOrNack: AckOrNack })[] = [];
+  /** The weight of the opened messages of `pending`. */
   let pendingWeight = 0;
   let timer: NodeJS.Timeout | null = null;
   /** A batch is being written: the next one keeps gathering until it is done (or full). */
@@ -76,7 +83,7 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
       wakeHeld = () => (clearTimeout(timer), resolve());
     }).finally(() => (wakeHeld = null));
 
-  async function write(batch: typeof pending, held = 0): Promise<void> {
+  async function write(batch: Ready[], held = 0): Promise<void> {
     const stopTimer = messaging.metrics?.handlerSeconds.startTimer({ queue: options.queue });
     try {
       await options.handler(batch.map((item) => item.delivery));
@@ -115,16 +122,28 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
     timer = null;
     if (pending.length === 0 || writing) return;
     // At most maxWeight per batch (at least one message): the rest is the next batch.
+    const batch: Ready[] = [];
     let take = 0;
     let weight = 0;
-    while (take < pending.length && (take === 0 || weight < options.maxWeight)) {
-      const item = pending[take];
-      weight += item ? weigh(item.delivery.data) : 0;
+    while (take < pending.length && (batch.length === 0 || weight < options.maxWeight)) {
+      const item = pending[take] as (typeof pending)[number];
       take += 1;
+      let ready: Ready | null = null;
+      if (item.delivery === null) {
+        // Parsed now that its batch is cut; an invalid one is dead-lettered and left out.
+        const delivery = item.open();
+        if (delivery) ready = { delivery, ackOrNack: item.ackOrNack, weight: weigh(delivery.data) };
+      } else {
+        ready = item;
+        pendingWeight -= item.weight;
+      }
+      if (ready) {
+        batch.push(ready);
+        weight += ready.weight;
+      }
     }
-    const batch = pending.slice(0, take);
     pending = pending.slice(take);
-    pendingWeight -= weight;
+    if (batch.length === 0) return;
     writing = true;
     running = write(batch).finally(() => {
       writing = false;
@@ -133,9 +152,17 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
     });
   };
 
-  const { session, recover } = await consume(messaging, options, (delivery, ackOrNack) => {
-    pending.push({ delivery, ackOrNack });
-    pendingWeight += weigh(delivery.data);
+  const { session, recover } = await consume(messaging, options, ({ open, ackOrNack }) => {
+    if (pendingWeight < options.maxWeight * 2) {
+      const delivery = open();
+      if (!delivery) return;
+      const weight = weigh(delivery.data);
+      pending.push({ delivery, ackOrNack, weight });
+      pendingWeight += weight;
+    } else {
+      // Two batches are parsed and waiting: the rest of the prefetch stays bytes until its turn.
+      pending.push({ delivery: null, open, ackOrNack });
+    }
     if (pendingWeight >= options.maxWeight) flush();
     else timer ??= setTimeout(flush, options.maxWaitMs);
   });
