@@ -6,7 +6,7 @@ import { specFilesByKind, TEST_KINDS, type TestKind } from './test-kinds.js';
  * Nx plugin (nx.json `plugins`): infers `lint`, `test` and `test-<kind>` targets for every project
  * that has a project.json, so no project.json repeats them.
  *
- * - `lint`: ESLint on the project's folder, cached.
+ * - `lint`: ESLint, then Prettier's check, on the project's folder (what `npm run lint` does for the workspace), cached.
  * - `test-unit`, `test-integration`, `test-e2e`: `vitest run --project <kind>` on the project's
  *   folder, only for the kinds of spec file the project has (tools/nx/test-kinds.ts). Unit tests are
  *   cached; integration and end-to-end tests use the real PostgreSQL and RabbitMQ, so they are never
@@ -36,7 +36,7 @@ export const createNodes: CreateNodes = [
 function lintTarget(root: string): TargetConfiguration {
   return {
     executor: 'nx:run-commands',
-    options: { command: `eslint --max-warnings=0 ${root}` },
+    options: { command: `eslint --max-warnings=0 ${root} && prettier --check ${root} --log-level warn` },
     cache: true,
     // Type-aware rules read the types of the libs a project imports, and the module-boundary rule their tags.
     inputs: [
@@ -44,10 +44,12 @@ function lintTarget(root: string): TargetConfiguration {
       '^default',
       '{workspaceRoot}/eslint.config.mjs',
       '{workspaceRoot}/tsconfig.json',
-      { externalDependencies: ['eslint', 'typescript-eslint', '@nx/eslint-plugin', 'typescript'] },
+      '{workspaceRoot}/.prettierrc',
+      '{workspaceRoot}/.prettierignore',
+      { externalDependencies: ['eslint', 'typescript-eslint', '@nx/eslint-plugin', 'typescript', 'prettier'] },
     ],
     outputs: [],
-    metadata: { description: `ESLint on ${root}/ (npm run lint checks the whole workspace)` },
+    metadata: { description: `ESLint and Prettier's check on ${root}/ (npm run lint checks the whole workspace)` },
   };
 }
 

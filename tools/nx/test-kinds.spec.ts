@@ -75,7 +75,10 @@ describe('the Nx plugin', () => {
     const targets = await infer();
     expect([...targets.keys()]).toHaveLength(projectFiles.length);
     for (const [root, target] of targets) {
-      expect(target['lint'], root).toMatchObject({ cache: true, options: { command: `eslint --max-warnings=0 ${root}` } });
+      expect(target['lint'], root).toMatchObject({
+        cache: true,
+        options: { command: `eslint --max-warnings=0 ${root} && prettier --check ${root} --log-level warn` },
+      });
       expect(target['test'], root).toMatchObject({ executor: 'nx:noop' });
     }
   });
