@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 // The workspace's own vitest config (its path aliases), not another project's code.
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import base from '../../vitest.config';
+import base from '../../vitest.config.js';
 
 /** `npm run test:bench`: the bench's smoke test (`npm run bench -- --quick` beside Alertmanager), alone on the machine. */
 export default defineConfig({

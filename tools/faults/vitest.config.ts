@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 // The workspace's own vitest config (its path aliases), not another project's code.
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import base from '../../vitest.config';
+import base from '../../vitest.config.js';
 
 /** `npm run test:faults`: one scenario at a time, nothing else running. */
 export default defineConfig({
