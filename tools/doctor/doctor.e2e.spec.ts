@@ -13,28 +13,24 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = realpathSync(join(ROOT, 'node_modules/.bin/tsx'));
 const DOCTOR = join(ROOT, 'tools/doctor/doctor.ts');
 const TEST_POSTGRES_URL = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-/** A bound, not a benchmark: the doctor must stop within seconds even on a loaded machine. */
-const WITHIN_MS = 10_000;
 const prerequisites = loadPrerequisites();
 
 interface Run {
   code: number | null;
   output: string;
-  ms: number;
 }
 
 /** Runs the doctor as `npm run doctor` would, with some variables changed (undefined: removed). */
 function doctor(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
   const merged: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete merged[name];
-  const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [TSX, DOCTOR, ...args], { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output, ms: performance.now() - started }));
+    child.on('close', (code) => resolve({ code, output }));
   });
 }
 
@@ -63,7 +59,6 @@ describe('npm run doctor on this machine', () => {
     for (const entry of prerequisites) expect(section(run.output, entry.name)).toMatch(/^ {2}ok {7}/);
     expect(run.output).not.toMatch(/missing/);
     expect(run.code).toBe(0);
-    expect(run.ms).toBeLessThan(WITHIN_MS);
   });
 
   it('checks only what the chosen command needs', async () => {
@@ -105,7 +100,6 @@ describe('npm run doctor with a missing piece', () => {
     expect(section(run.output, 'PostgreSQL for the services')).toMatch(/^ {2}ok/);
     expect(run.output).toMatch(/1 of \d+ prerequisites missing: RabbitMQ for the services/);
     expect(run.code).toBe(1);
-    expect(run.ms).toBeLessThan(WITHIN_MS);
   });
 
   it('gives up on a broker that never answers after its timeout', async () => {
@@ -113,7 +107,6 @@ describe('npm run doctor with a missing piece', () => {
     expect(section(run.output, 'RabbitMQ for the services')).toContain('no AMQP handshake within 1000 ms');
     expect(run.output).toContain('fix: set RABBITMQ_URL to where RabbitMQ listens');
     expect(run.code).toBe(1);
-    expect(run.ms).toBeLessThan(WITHIN_MS);
   });
 
   it('with RABBITMQ_URLS, passes on the first node that answers and, when none does, names each node and RABBITMQ_URLS', async () => {
@@ -130,7 +123,6 @@ describe('npm run doctor with a missing piece', () => {
     expect(lines).toContain('fix: set RABBITMQ_URLS to where RabbitMQ listens');
     expect(none.output).not.toContain('hidden-pass');
     expect(none.code).toBe(1);
-    expect(none.ms).toBeLessThan(WITHIN_MS);
   });
 
   it('names a management API that refuses connections, with the command that enables the plugin', async () => {
@@ -144,7 +136,6 @@ describe('npm run doctor with a missing piece', () => {
     expect(section(run.output, 'RabbitMQ for the tests')).toMatch(/^ {2}ok/);
     expect(run.output).toMatch(/1 of \d+ prerequisites missing: RabbitMQ management API\. .* then npm test again/);
     expect(run.code).toBe(1);
-    expect(run.ms).toBeLessThan(WITHIN_MS);
   });
 
   it('tells a management API that refuses guest from one that is off', async () => {
@@ -172,7 +163,6 @@ describe('npm run doctor with a missing piece', () => {
     expect(section(run.output, 'Chromium')).toContain('fix: sudo apt-get install -y chromium');
     expect(run.output).toMatch(/4 of 4 prerequisites missing/);
     expect(run.code).toBe(1);
-    expect(run.ms).toBeLessThan(WITHIN_MS);
   });
 
   it('names a PostgreSQL user that may not create databases, with the ALTER ROLE for that user', async () => {
