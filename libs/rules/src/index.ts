@@ -10,3 +10,4 @@ export * from './slack-message';
 export * from './alertmanager-matchers';
 export * from './notification-policy';
 export * from './webhook-body';
+export * from './email-message';
