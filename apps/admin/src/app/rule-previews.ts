@@ -6,7 +6,16 @@
 import { groupSnapshot, instanceFields, instanceSnapshot } from '@sentryhub/alert-state';
 import type { EmailRuleBody, GroupSnapshot, InstanceSnapshot, SlackRuleBody } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance, EmailRule, SlackRule } from '@sentryhub/db';
-import { composeGroupMessage, composeMessage, groupKeyOf, groupLabelsOf, groupTitle, renderOrFallback, templateContext, templateError, usesGroupVariables } from '@sentryhub/rules';
+import {
+  composeGroupEmail,
+  composeGroupMessage,
+  composeMessage,
+  groupKeyOf,
+  groupLabelsOf,
+  renderOrFallback,
+  templateContext,
+  templateError,
+} from '@sentryhub/rules';
 
 /** The templates of a rule body that must parse, with the field each one came from. */
 export function templateProblems(templates: Record<string, string | null>): { path: string; message: string }[] {
@@ -23,17 +32,28 @@ export const emailTemplates = (body: EmailRuleBody) => ({ subjectTemplate: body.
  * A stored group and instance as the notifiers see them in `alert.processed` (the snapshot of
  * libs/alert-state); a group without a stored episode is pictured by its first occurrence.
  */
-export function snapshotOf(group: AlertGroup, instance: AlertInstance | undefined, silenced: { silenced: boolean; until: Date | null }): { group: GroupSnapshot; instance: InstanceSnapshot } {
+export function snapshotOf(
+  group: AlertGroup,
+  instance: AlertInstance | undefined,
+  silenced: { silenced: boolean; until: Date | null },
+): { group: GroupSnapshot; instance: InstanceSnapshot } {
   return {
     group: groupSnapshot(group, silenced),
     instance: instanceSnapshot(
-      instance ? instanceFields(instance) : { id: 0, status: group.current_status, startsAt: group.first_occurrence, endsAt: null, annotations: {}, generatorUrl: null, resolutionType: null },
+      instance
+        ? instanceFields(instance)
+        : { id: 0, status: group.current_status, startsAt: group.first_occurrence, endsAt: null, annotations: {}, generatorUrl: null, resolutionType: null },
     ),
   };
 }
 
 /** The Slack message of a rule for a snapshot: the notifier's own composition (libs/rules). */
-export function renderSlack(rule: SlackRule, snapshot: { group: GroupSnapshot; instance: InstanceSnapshot }, kind: 'firing' | 'resolved', defaultChannel: string) {
+export function renderSlack(
+  rule: SlackRule,
+  snapshot: { group: GroupSnapshot; instance: InstanceSnapshot },
+  kind: 'firing' | 'resolved',
+  defaultChannel: string,
+) {
   const messageRule = {
     name: rule.name,
     slackChannel: rule.slack_channel,
@@ -67,7 +87,14 @@ export function groupBuckets(groupBy: readonly string[], snapshots: readonly Rul
 /** One alert of a group message, as its row tells it: firing or resolved (`kind`, else its group's status). */
 export function entryOf(snapshot: RuleSnapshot, kind: 'firing' | 'resolved' | undefined, text: string) {
   const status = kind ?? snapshot.group.status;
-  return { status, labels: snapshot.group.labels, annotations: snapshot.instance.annotations, startsAt: snapshot.instance.startsAt, endsAt: status === 'resolved' ? snapshot.instance.endsAt : null, text };
+  return {
+    status,
+    labels: snapshot.group.labels,
+    annotations: snapshot.instance.annotations,
+    startsAt: snapshot.instance.startsAt,
+    endsAt: status === 'resolved' ? snapshot.instance.endsAt : null,
+    text,
+  };
 }
 
 /**
@@ -75,7 +102,12 @@ export function entryOf(snapshot: RuleSnapshot, kind: 'firing' | 'resolved' | un
  * them (libs/rules `composeGroupMessage`): the groups bucketed by the rule's `groupBy`, each
  * bucket one message, each alert as firing or resolved (`kind`, else its group's status).
  */
-export function renderSlackGroups(rule: SlackRule & { group_by: string[] }, snapshots: RuleSnapshot[], kind: 'firing' | 'resolved' | undefined, defaultChannel: string) {
+export function renderSlackGroups(
+  rule: SlackRule & { group_by: string[] },
+  snapshots: RuleSnapshot[],
+  kind: 'firing' | 'resolved' | undefined,
+  defaultChannel: string,
+) {
   const template = { ruleName: rule.name, source: rule.message_template, resolvedSource: rule.resolved_message_template, escape: 'slack' as const };
   return {
     messages: groupBuckets(rule.group_by, snapshots).map(([groupKey, members]) => {
@@ -83,7 +115,11 @@ export function renderSlackGroups(rule: SlackRule & { group_by: string[] }, snap
         const message = renderSlack(rule, snapshot, kind ?? snapshot.group.status, defaultChannel);
         return { message, entry: entryOf(snapshot, kind, message.text) };
       });
-      const composed = composeGroupMessage(groupKey, alerts.map((alert) => alert.entry), template);
+      const composed = composeGroupMessage(
+        groupKey,
+        alerts.map((alert) => alert.entry),
+        template,
+      );
       return {
         groupKey,
         groupLabels: groupLabelsOf(groupKey),
@@ -100,26 +136,24 @@ export function renderSlackGroups(rule: SlackRule & { group_by: string[] }, snap
 
 /**
  * A grouped email rule's emails for several groups, as the email-notifier's group flush makes
- * them: the body template as a group template (rendered once with the group) or the title, then
- * each alert's own body; the subject a group template too, else the title
- * (`[FIRING:3] HighCPU (team=ops)`).
+ * them (libs/rules `composeGroupEmail`): the body template as a group template (rendered once
+ * with the group) or the title, then each alert's own body; the subject a group template too,
+ * else the title (`[FIRING:3] HighCPU (team=ops)`).
  */
 export function renderEmailGroups(rule: EmailRule & { group_by: string[] }, snapshots: RuleSnapshot[], kind: 'firing' | 'resolved' | undefined) {
   return {
     messages: groupBuckets(rule.group_by, snapshots).map(([groupKey, members]) => {
       const entries = members.map((snapshot) => entryOf(snapshot, kind, renderEmail(rule, snapshot, kind ?? snapshot.group.status).body.text));
-      const body = composeGroupMessage(groupKey, entries, { ruleName: rule.name, source: rule.body_template });
-      const subject = usesGroupVariables(rule.subject_template) ? composeGroupMessage(groupKey, entries, { ruleName: rule.name, source: rule.subject_template }) : null;
-      const error = body.templateError ?? subject?.templateError ?? null;
+      const email = composeGroupEmail(rule, groupKey, entries);
       return {
         groupKey,
         groupLabels: groupLabelsOf(groupKey),
         groupIds: members.map((snapshot) => snapshot.group.id),
-        rendered: body.rendered,
-        subject: (subject && subject.templateError === null ? subject.text : groupTitle(body.context)).replace(/[\r\n]+/g, ' ').slice(0, 300),
-        text: body.text,
-        failed: error !== null,
-        ...(error === null ? {} : { error }),
+        rendered: email.rendered,
+        subject: email.subject,
+        text: email.text,
+        failed: email.templateError !== null,
+        ...(email.templateError === null ? {} : { error: email.templateError }),
         channel: rule.recipients.join(', '),
       };
     }),

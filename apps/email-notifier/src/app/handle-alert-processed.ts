@@ -1,10 +1,19 @@
 import type { AlertChange, AlertProcessed } from '@sentryhub/contracts';
 import { findInhibitingSource, firingsTold, recordInhibitedEmail, type Database, type RuleRepository, type StoredEmailRule } from '@sentryhub/db';
 import type { HandlerContext } from '@sentryhub/messaging';
-import { decide, describeInhibition, groupKeyOf, inhibitionPredicates, needsInhibitionCheck, routeAlert, type Decision, type Inhibition } from '@sentryhub/rules';
+import {
+  composeEmail,
+  decide,
+  describeInhibition,
+  groupKeyOf,
+  inhibitionPredicates,
+  needsInhibitionCheck,
+  routeAlert,
+  type Decision,
+  type Inhibition,
+} from '@sentryhub/rules';
 import { Counter, createLogger, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
-import { composeEmail } from './compose-email';
 import type { EmailQueue } from './email-queue';
 import { emailTimerHandler, scheduleEmailGroupFlush, scheduleEmailTimers } from './timers';
 
@@ -33,8 +42,17 @@ type Outcome = 'queued' | 'grouped' | 'duplicate' | 'no_rule' | 'not_sent_resolv
  * from the table, so that a requeued row and a redelivered event follow the same path.
  */
 export function alertProcessedHandler(deps: EnqueueDeps) {
-  const outcomes = new Counter({ name: 'sentryhub_email_changes_total', help: 'alert.processed changes seen by the email notifier, by outcome (one per applied rule)', labelNames: ['outcome'] as const, registers: [deps.registry] });
-  const templateFailures = new Counter({ name: 'sentryhub_email_template_failures_total', help: 'Emails sent with the safe default text because a template failed', registers: [deps.registry] });
+  const outcomes = new Counter({
+    name: 'sentryhub_email_changes_total',
+    help: 'alert.processed changes seen by the email notifier, by outcome (one per applied rule)',
+    labelNames: ['outcome'] as const,
+    registers: [deps.registry],
+  });
+  const templateFailures = new Counter({
+    name: 'sentryhub_email_template_failures_total',
+    help: 'Emails sent with the safe default text because a template failed',
+    registers: [deps.registry],
+  });
 
   async function inhibitionOf(change: AlertChange): Promise<Inhibition | null> {
     const rules = await deps.rules.activeInhibitRules();
@@ -49,7 +67,15 @@ export function alertProcessedHandler(deps: EnqueueDeps) {
     const kind = change.instance.status;
     const silence = { silenced: change.group.silenced, until: change.group.silencedUntil };
     const inhibition = !silence.silenced && needsInhibitionCheck(route, kind) ? await inhibitionOf(change) : null;
-    const firingSentUnder = kind === 'resolved' && (silence.silenced || inhibition) ? await firingsTold(deps.db, 'email', change.instance.id, route.applied.map((rule) => rule.id)) : new Set<number>();
+    const firingSentUnder =
+      kind === 'resolved' && (silence.silenced || inhibition)
+        ? await firingsTold(
+            deps.db,
+            'email',
+            change.instance.id,
+            route.applied.map((rule) => rule.id),
+          )
+        : new Set<number>();
     const { decisions } = decide(route, { kind, silence, inhibition, firingSentUnder });
     const results: Outcome[] = [];
     for (const decision of decisions) results.push(await handleDecision(change, decision, logger));
@@ -61,14 +87,29 @@ export function alertProcessedHandler(deps: EnqueueDeps) {
     const kind = change.instance.status;
     if (decision.action === 'skip') return 'not_sent_resolved';
     // Repeats and escalation of a told firing; the end of what holds a held-back one (idempotent).
-    await scheduleEmailTimers(deps.db, decision, { groupId: change.group.id, instanceId: change.instance.id, kind, labels: change.group.labels }, deps.heldRecheckMs);
+    await scheduleEmailTimers(
+      deps.db,
+      decision,
+      { groupId: change.group.id, instanceId: change.instance.id, kind, labels: change.group.labels },
+      deps.heldRecheckMs,
+    );
     // Silenced groups are not notified (no row), except the resolution of an episode whose firing went out.
     if (decision.action === 'suppressed') return 'silenced';
     const email = composeEmail(rule.row, change);
-    const held = { ruleId: rule.id, groupId: change.group.id, instanceId: change.instance.id, kind, recipients: rule.recipients, subject: email.subject, text: email.text, html: email.html };
+    const held = {
+      ruleId: rule.id,
+      groupId: change.group.id,
+      instanceId: change.instance.id,
+      kind,
+      recipients: rule.recipients,
+      subject: email.subject,
+      text: email.text,
+      html: email.html,
+    };
     if (decision.action === 'inhibited') {
       const reason = describeInhibition(decision.by);
-      if (await recordInhibitedEmail(deps.db, { ...held, inhibitedByGroupId: decision.by.sourceGroupId, reason })) logger.info({ rule: rule.name, inhibitedBy: decision.by }, 'group is inhibited; email held back');
+      if (await recordInhibitedEmail(deps.db, { ...held, inhibitedByGroupId: decision.by.sourceGroupId, reason }))
+        logger.info({ rule: rule.name, inhibitedBy: decision.by }, 'group is inhibited; email held back');
       return 'inhibited';
     }
     if (email.templateError) {

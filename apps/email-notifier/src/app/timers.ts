@@ -1,8 +1,27 @@
-import { dueTimerHandler, readEpisodes, timerRepo, type DueGroupRepeat, type DueTimerTell, type Database, type NotificationTimer, type RuleRepository, type StoredEmailRule, type TimerOutcome } from '@sentryhub/db';
+import {
+  dueTimerHandler,
+  readEpisodes,
+  timerRepo,
+  type DueGroupRepeat,
+  type DueTimerTell,
+  type Database,
+  type NotificationTimer,
+  type RuleRepository,
+  type StoredEmailRule,
+  type TimerOutcome,
+} from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { DEFAULT_HELD_RECHECK_MS, groupKeyOf, timerPolicy, timersFor, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import {
+  composeEmail,
+  composeGroupEmail,
+  DEFAULT_HELD_RECHECK_MS,
+  groupKeyOf,
+  timerPolicy,
+  timersFor,
+  type Decision,
+  type PolicyTimerKind,
+} from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
-import { composeEmail, composeGroupEmail } from './compose-email';
 import type { EmailQueue, QueuedEmail } from './email-queue';
 
 /**
@@ -66,7 +85,10 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
       timer.group_key,
       MAX_ALERTS_PER_GROUP_EMAIL,
       async (rows) => {
-        const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id ?? 0));
+        const episodes = await readEpisodes(
+          deps.db,
+          rows.map((row) => row.instance_id ?? 0),
+        );
         const entries = rows.map((row) => {
           const change = row.instance_id === null ? undefined : episodes.get(row.instance_id)?.change;
           return {
@@ -80,7 +102,8 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
         });
         // A rule deleted meanwhile: its templates are gone; the email lists each alert's own body.
         const email = composeGroupEmail(rule?.row ?? { name: `#${timer.rule_id}`, subject_template: '', body_template: '' }, timer.group_key, entries);
-        if (email.templateError !== null) log.warn({ templateError: email.templateError }, 'group template failed to render; the group email lists each alert instead');
+        if (email.templateError !== null)
+          log.warn({ templateError: email.templateError }, 'group template failed to render; the group email lists each alert instead');
         return { recipients: rule?.recipients ?? rows[0]?.recipients ?? [], subject: email.subject, text: email.text, html: email.html };
       },
       which,
@@ -95,16 +118,42 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
   async function tellGroupRepeat(due: DueGroupRepeat<StoredEmailRule>, _log: Logger, timer: NotificationTimer): Promise<void> {
     for (const change of due.changes) {
       const email = composeEmail(due.rule.row, change);
-      await deps.queue.enqueue({ ruleId: due.rule.id, groupId: change.group.id, instanceId: change.instance.id, kind: 'repeat', sequence: due.sequence, recipients: due.rule.recipients, subject: email.subject, text: email.text, html: email.html, groupKey: due.groupKey });
+      await deps.queue.enqueue({
+        ruleId: due.rule.id,
+        groupId: change.group.id,
+        instanceId: change.instance.id,
+        kind: 'repeat',
+        sequence: due.sequence,
+        recipients: due.rule.recipients,
+        subject: email.subject,
+        text: email.text,
+        html: email.html,
+        groupKey: due.groupKey,
+      });
     }
     // Every waiting repeat row of the group (a try that died after queueing them included).
     await queueGroupEmail(timer, due.rule, 'repeats');
   }
 
-  const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredEmailRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
+  const tell = async (
+    kind: PolicyTimerKind,
+    { rule, target, change, now }: DueTimerTell<StoredEmailRule>,
+    log: Logger,
+    timer: NotificationTimer,
+  ): Promise<TimerOutcome> => {
     const emailFor = (target: StoredEmailRule, emailKind: QueuedEmail['kind'], sequence: number): QueuedEmail => {
       const email = composeEmail(target.row, change);
-      return { ruleId: target.id, groupId: change.group.id, instanceId: change.instance.id, kind: emailKind, sequence, recipients: target.recipients, subject: email.subject, text: email.text, html: email.html };
+      return {
+        ruleId: target.id,
+        groupId: change.group.id,
+        instanceId: change.instance.id,
+        kind: emailKind,
+        sequence,
+        recipients: target.recipients,
+        subject: email.subject,
+        text: email.text,
+        html: email.html,
+      };
     };
     const queue = async (email: QueuedEmail) => {
       const queued = await deps.queue.enqueue(email);
@@ -120,8 +169,16 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
         const queued = released || (await queue({ ...emailFor(rule, 'firing', 0), groupKey }));
         if (groupKey !== null) await scheduleEmailGroupFlush(deps.db, rule, groupKey);
         else if (released) deps.wake();
-        log.info({ queued, grouped: groupKey !== null }, groupKey === null ? 'held-back firing queued: nothing holds it any more' : "held-back firing joins its group's next email: nothing holds it any more");
-        await scheduleEmailTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels }, recheckMs);
+        log.info(
+          { queued, grouped: groupKey !== null },
+          groupKey === null ? 'held-back firing queued: nothing holds it any more' : "held-back firing joins its group's next email: nothing holds it any more",
+        );
+        await scheduleEmailTimers(
+          deps.db,
+          { rule, action: 'send' },
+          { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
+          recheckMs,
+        );
         return { action: 'done' };
       }
       case 'repeat': {
@@ -148,6 +205,10 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
     logger: deps.logger,
     flushGroup,
     tell,
-    groupRepeat: { firingsTold: (ruleId, groupKey, limit) => deps.queue.firingsToldInGroup(ruleId, groupKey, limit), limit: MAX_ALERTS_PER_GROUP_EMAIL, tell: tellGroupRepeat },
+    groupRepeat: {
+      firingsTold: (ruleId, groupKey, limit) => deps.queue.firingsToldInGroup(ruleId, groupKey, limit),
+      limit: MAX_ALERTS_PER_GROUP_EMAIL,
+      tell: tellGroupRepeat,
+    },
   });
 }
