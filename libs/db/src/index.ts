@@ -8,3 +8,4 @@ export * from './repositories/silences';
 export * from './repositories/rules';
 export * from './repositories/notifications';
 export * from './repositories/timers';
+export * from './repositories/group-send';

@@ -1,11 +1,9 @@
 import {
   dueTimerHandler,
-  groupDeadLetterEvent,
-  groupSendAttempt,
+  groupSendTry,
+  notificationGroupTimers,
   readEpisodes,
-  TimerRetryError,
   timerRepo,
-  type DueGroupRepeat,
   type DueTimerTell,
   type Database,
   type GroupDeadLetter,
@@ -16,13 +14,24 @@ import {
   type TimerOutcome,
 } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { composeGroupMessage, composeMessage, DEFAULT_HELD_RECHECK_MS, groupKeyOf, replaceIpAddresses, truncateMessage, timerPolicy, timersFor, type Decision, type PolicyTimerKind } from '@sentryhub/rules';
+import {
+  composeGroupMessage,
+  composeMessage,
+  DEFAULT_HELD_RECHECK_MS,
+  groupKeyOf,
+  replaceIpAddresses,
+  truncateMessage,
+  timerPolicy,
+  timersFor,
+  type Decision,
+  type PolicyTimerKind,
+} from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
 import type { DeliveryOutcome, SlackDelivery } from './slack-delivery';
 import type { SlackSender } from './slack-client';
 import { randomUUID } from 'node:crypto';
-import { RETRY_DELAYS_MS } from '@sentryhub/contracts';
+import { RETRY_DELAYS_MS, type AlertChange } from '@sentryhub/contracts';
 
 /**
  * The Slack notifier's due timers (libs/db timers.ts claims them, libs/rules `timerVerdict`
@@ -96,9 +105,16 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
    * after the last delay records them `failed` and dead-letters the group's alerts.
    */
   async function sendGroup(timer: NotificationTimer, rule: StoredSlackRule | undefined, rows: Notification[], log: Logger): Promise<void> {
-    const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id));
-    const { last } = groupSendAttempt(timer, retryDelaysMs);
-    let retry: { error: string; dead: boolean } | null = null;
+    const episodes = await readEpisodes(
+      deps.db,
+      rows.map((row) => row.instance_id),
+    );
+    const attempt = groupSendTry(timer, {
+      retryDelaysMs,
+      deadLetter: deps.deadLetter,
+      retryFallbackMs: DEFAULT_HELD_RECHECK_MS,
+      notTaken: 'Slack did not take the group message',
+    });
     const claimed = await deps.notifications.claimPending(
       rows.map((row) => row.id),
       async (pending) => {
@@ -115,66 +131,60 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
         });
         // The rule's template, rendered once with the group context when it uses it (libs/rules composeGroupMessage).
         // (A rule deleted meanwhile: no template, the default message, still escaped for Slack.)
-        const template = rule ? { ruleName: rule.name, source: rule.messageTemplate, resolvedSource: rule.resolvedMessageTemplate, escape: 'slack' as const } : { ruleName: '', source: '', escape: 'slack' as const };
+        const template = rule
+          ? { ruleName: rule.name, source: rule.messageTemplate, resolvedSource: rule.resolvedMessageTemplate, escape: 'slack' as const }
+          : { ruleName: '', source: '', escape: 'slack' as const };
         const message = composeGroupMessage(timer.group_key, entries, template);
-        if (message.templateError !== null) log.warn({ templateError: message.templateError }, 'group template failed to render; the group message lists each alert instead');
+        if (message.templateError !== null)
+          log.warn({ templateError: message.templateError }, 'group template failed to render; the group message lists each alert instead');
         const text = rule?.replaceIpAddresses ? replaceIpAddresses(message.text) : message.text;
         const channel = pending[0]?.channel ?? deps.defaultChannel;
         const result = await deps.slack.deliver({ channel, text: truncateMessage(text) }, log);
-        const dead = result.outcome === 'retry' && !result.rateLimited && last;
-        if (result.outcome === 'retry') retry = { error: result.error, dead };
-        if (dead && result.outcome === 'retry') {
-          // Published before the rows are recorded failed: a failed publish leaves them pending, tried again.
-          const event = groupDeadLetterEvent(pending, episodes);
-          if (event) await deps.deadLetter?.(event, `retries exhausted after ${timer.attempts} attempts: ${result.error}`);
-        }
-        const record =
-          result.outcome === 'sent'
-            ? { status: 'sent' as const, lastError: null, deliveredVia: deps.slack.mode === 'sink' ? ('sink' as const) : ('slack' as const) }
-            : result.outcome === 'rejected' || dead
-              ? { status: 'failed' as const, lastError: result.error }
-              : { status: 'pending' as const, lastError: result.error };
-        return { records: new Map(pending.map((row) => [row.id, record])), digest: { id: randomUUID(), size: pending.length }, result: { channel, ...message.context } };
+        const record = await attempt.record(
+          result,
+          { status: 'sent', lastError: null, deliveredVia: deps.slack.mode === 'sink' ? 'sink' : 'slack' },
+          pending,
+          episodes,
+        );
+        return {
+          records: new Map(pending.map((row) => [row.id, record])),
+          digest: { id: randomUUID(), size: pending.length },
+          result: { channel, ...message.context },
+        };
       },
     );
-    // (Set in the attempt above; TypeScript does not follow assignments in callbacks.)
-    const failed = retry as { error: string; dead: boolean } | null;
-    if (failed?.dead) log.error({ alerts: claimed.attempted.length, attempts: timer.attempts, error: failed.error }, 'Slack never took the group message; its rows marked failed and the message dead-lettered');
-    else if (failed) throw new TimerRetryError(`Slack did not take the group message; tried again later: ${failed.error}`, groupSendAttempt(timer, retryDelaysMs).retryInMs || DEFAULT_HELD_RECHECK_MS);
-    else if (claimed.result) log.info({ channel: claimed.result.channel, firing: claimed.result.firing_count, resolved: claimed.result.resolved_count }, 'group message sent');
+    const dead = attempt.settle();
+    if (dead)
+      log.error(
+        { alerts: claimed.attempted.length, attempts: timer.attempts, error: dead.error },
+        'Slack never took the group message; its rows marked failed and the message dead-lettered',
+      );
+    else if (claimed.result)
+      log.info({ channel: claimed.result.channel, firing: claimed.result.firing_count, resolved: claimed.result.resolved_count }, 'group message sent');
   }
 
-  /** A group's flush: what fired and resolved since its last message. Due again after `groupInterval`; a flush that finds nothing ends the group's timer. */
-  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
-    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
-    const rule = (await deps.rules.activeSlackRules()).find((candidate) => candidate.id === timer.rule_id);
-    const rows = await deps.notifications.pendingInGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_MESSAGE);
-    if (rows.length === 0) return { action: 'done' };
-    await sendGroup(timer, rule, rows, log);
-    return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
-  }
+  const draftFor = (target: StoredSlackRule, change: AlertChange, kind: NotificationDraft['kind'], sequence: number): NotificationDraft => {
+    const message = composeMessage(target, change, deps.defaultChannel);
+    return { instanceId: change.instance.id, groupId: change.group.id, ruleId: target.id, kind, sequence, channel: message.channel, text: message.text };
+  };
 
-  /** A grouped rule's repeat (libs/db `dueTimerHandler` decides which alerts): each alert's `repeat` row, then one message of them. */
-  async function tellGroupRepeat(due: DueGroupRepeat<StoredSlackRule>, log: Logger, timer: NotificationTimer): Promise<void> {
-    await Promise.all(
-      due.changes.map((change) => {
-        const message = composeMessage(due.rule, change, deps.defaultChannel);
-        return deps.notifications.ensurePending({ instanceId: change.instance.id, groupId: change.group.id, ruleId: due.rule.id, kind: 'repeat', sequence: due.sequence, channel: message.channel, text: message.text, groupKey: due.groupKey });
-      }),
-    );
-    // Every pending repeat row of the group (a try that died after recording them included).
-    const rows = await deps.notifications.pendingInGroup(due.rule.id, due.groupKey, MAX_ALERTS_PER_GROUP_MESSAGE, 'repeats');
-    if (rows.length > 0) await sendGroup(timer, due.rule, rows, log);
-    log.info({ alerts: rows.length, sequence: due.sequence }, 'group still firing: told again');
-  }
+  // A group's flush and a grouped rule's repeat: one message of the group's pending rows (libs/db group-send.ts).
+  const group = notificationGroupTimers({
+    rules: () => deps.rules.activeSlackRules(),
+    notifications: deps.notifications,
+    limit: MAX_ALERTS_PER_GROUP_MESSAGE,
+    logger: deps.logger,
+    draftFor,
+    send: sendGroup,
+    repeatTold: 'group still firing: told again',
+  });
 
-  const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredSlackRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
-
-    const draftFor = (target: StoredSlackRule, notificationKind: NotificationDraft['kind'], sequence: number): NotificationDraft => {
-      const message = composeMessage(target, change, deps.defaultChannel);
-      return { instanceId: change.instance.id, groupId: change.group.id, ruleId: target.id, kind: notificationKind, sequence, channel: message.channel, text: message.text };
-    };
-
+  const tell = async (
+    kind: PolicyTimerKind,
+    { rule, target, change, now }: DueTimerTell<StoredSlackRule>,
+    log: Logger,
+    timer: NotificationTimer,
+  ): Promise<TimerOutcome> => {
     switch (kind) {
       case 'silence_end': {
         // The held row becomes pending; a firing held back before it was recorded (a crash) is recorded now.
@@ -182,24 +192,30 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
         const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
         const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
         if (groupKey !== null) {
-          const row = held ?? (await deps.notifications.ensurePending({ ...draftFor(rule, 'firing', 0), groupKey })).row;
+          const row = held ?? (await deps.notifications.ensurePending({ ...draftFor(rule, change, 'firing', 0), groupKey })).row;
           if (row.status === 'pending' && row.group_key !== null) await scheduleGroupFlush(deps.db, rule, row.group_key);
-          log.info({ status: row.status }, 'held-back firing joins its group\'s next message: nothing holds it any more');
+          log.info({ status: row.status }, "held-back firing joins its group's next message: nothing holds it any more");
         } else {
-          const outcome = held ? await deliverRow(held, log, now) : await deliver(draftFor(rule, 'firing', 0), log, now);
+          const outcome = held ? await deliverRow(held, log, now) : await deliver(draftFor(rule, change, 'firing', 0), log, now);
           log.info({ outcome }, 'held-back firing told: nothing holds it any more');
         }
-        await scheduleTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels }, now, recheckMs);
+        await scheduleTimers(
+          deps.db,
+          { rule, action: 'send' },
+          { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
+          now,
+          recheckMs,
+        );
         return { action: 'done' };
       }
       case 'repeat': {
         if (!rule.repeatIntervalMs) return { action: 'done' };
-        const outcome = await deliver(draftFor(rule, 'repeat', timer.sequence), log, now);
+        const outcome = await deliver(draftFor(rule, change, 'repeat', timer.sequence), log, now);
         log.info({ outcome, sequence: timer.sequence }, 'still firing: told again');
         return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
       }
       case 'escalation': {
-        const outcome = await deliver(draftFor(target, 'escalation', 0), log, now);
+        const outcome = await deliver(draftFor(target, change, 'escalation', 0), log, now);
         log.info({ outcome, escalatedTo: target.id }, 'still firing unacknowledged: escalated');
         return { action: 'done' };
       }
@@ -214,8 +230,8 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     recheckMs,
     told: 'a message',
     logger: deps.logger,
-    flushGroup,
+    flushGroup: group.flushGroup,
     tell,
-    groupRepeat: { firingsTold: (ruleId, groupKey, limit) => deps.notifications.firingsToldInGroup(ruleId, groupKey, limit), limit: MAX_ALERTS_PER_GROUP_MESSAGE, tell: tellGroupRepeat },
+    groupRepeat: group.groupRepeat,
   });
 }

@@ -3,13 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { RETRY_DELAYS_MS } from '@sentryhub/contracts';
 import {
   dueTimerHandler,
-  groupDeadLetterEvent,
-  groupSendAttempt,
+  groupSendTry,
+  notificationGroupTimers,
   readEpisodes,
-  TimerRetryError,
   timerRepo,
-  type AttemptRecord,
-  type DueGroupRepeat,
   type DueTimerTell,
   type GroupDeadLetter,
   type Database,
@@ -92,9 +89,6 @@ export async function scheduleWebhookGroupFlush(db: Kysely<Database>, rule: Stor
 /** At most this many alerts in one group body; the rest go in the next one. */
 export const MAX_ALERTS_PER_GROUP_BODY = 1_000;
 
-const recordOf = (result: WebhookResult): AttemptRecord =>
-  result.outcome === 'sent' ? { status: 'sent', lastError: null, deliveredVia: 'webhook' } : result.outcome === 'rejected' ? { status: 'failed', lastError: result.error } : { status: 'pending', lastError: result.error };
-
 /** A post that did not go out now (5xx, timeout, 429s) throws: the timer loop tries the timer again. */
 const FAILED_FOR_NOW = new Set(['in-progress']);
 
@@ -114,10 +108,17 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
    * group's alerts with the reason, as the broker does with an alert's post.
    */
   async function sendGroup(timer: NotificationTimer, rule: StoredWebhookRule | undefined, rows: Notification[], log: Logger): Promise<void> {
-    const episodes = await readEpisodes(deps.db, rows.map((row) => row.instance_id));
+    const episodes = await readEpisodes(
+      deps.db,
+      rows.map((row) => row.instance_id),
+    );
     if (rule) await deps.client.whenOpen(rule.receiver);
-    const { last, retryInMs } = groupSendAttempt(timer, retryDelaysMs);
-    let retry: { error: string; dead: boolean } | null = null;
+    const attempt = groupSendTry(timer, {
+      retryDelaysMs,
+      deadLetter: deps.deadLetter,
+      retryFallbackMs: recheckMs,
+      notTaken: 'the receiver did not take the group body',
+    });
     const claimed = await deps.notifications.claimPending(
       rows.map((row) => row.id),
       async (pending) => {
@@ -136,7 +137,13 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
         else if (entries.length === 0) result = { outcome: 'rejected', error: 'the alerts of the group are gone' };
         else {
           const receiver = deps.receivers.get(rule.receiver);
-          const context = webhookGroupContext(rule.id, timer.group_key, entries, { name: rule.receiver, params: Object.keys(receiver?.params ?? {}) }, { externalUrl: deps.externalUrl });
+          const context = webhookGroupContext(
+            rule.id,
+            timer.group_key,
+            entries,
+            { name: rule.receiver, params: Object.keys(receiver?.params ?? {}) },
+            { externalUrl: deps.externalUrl },
+          );
           firing = context['status'] === 'firing';
           const rendered = renderWebhookBody(source, context);
           if (!rendered.ok) result = { outcome: 'rejected', error: rendered.error };
@@ -152,58 +159,48 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
             deps.countRequest(result.outcome === 'retry' && result.rateLimited ? 'rate_limited' : result.outcome);
           }
         }
-        const dead = result.outcome === 'retry' && !result.rateLimited && last;
-        if (result.outcome === 'retry') retry = { error: result.error, dead };
-        if (dead && result.outcome === 'retry') {
-          // Published before the rows are recorded failed: a failed publish leaves them pending, tried again.
-          const event = groupDeadLetterEvent(pending, episodes);
-          if (event) await deps.deadLetter?.(event, `retries exhausted after ${timer.attempts} attempts: ${result.error}`);
-        }
-        const record: AttemptRecord = dead ? { status: 'failed', lastError: result.outcome === 'retry' ? result.error : null } : recordOf(result);
+        const record = await attempt.record(result, { status: 'sent', lastError: null, deliveredVia: 'webhook' }, pending, episodes);
         return { records: new Map(pending.map((row) => [row.id, record])), digest: { id: randomUUID(), size: pending.length }, result: { result, firing } };
       },
     );
-    // (Set in the attempt above; TypeScript does not follow assignments in callbacks.)
-    const failed = retry as { error: string; dead: boolean } | null;
-    if (failed && !failed.dead) throw new TimerRetryError(`the receiver did not take the group body; tried again later: ${failed.error}`, retryInMs || recheckMs);
+    const dead = attempt.settle();
     const outcome = claimed.result?.result;
     if (outcome?.outcome === 'sent') {
       deps.countSettled('sent', claimed.attempted.length);
       log.info({ receiver: rule?.receiver, alerts: claimed.attempted.length, firing: claimed.result?.firing }, 'group body posted');
     } else if (outcome?.outcome === 'rejected') {
       deps.countSettled('failed', claimed.attempted.length);
-      log.error({ receiver: rule?.receiver, alerts: claimed.attempted.length, error: outcome.error }, 'group body refused; its rows marked failed, not retried');
-    } else if (failed?.dead) {
+      log.error(
+        { receiver: rule?.receiver, alerts: claimed.attempted.length, error: outcome.error },
+        'group body refused; its rows marked failed, not retried',
+      );
+    } else if (dead) {
       deps.countSettled('failed', claimed.attempted.length);
-      log.error({ receiver: rule?.receiver, alerts: claimed.attempted.length, attempts: timer.attempts, error: failed.error }, 'the receiver never took the group body; its rows marked failed and the body dead-lettered');
+      log.error(
+        { receiver: rule?.receiver, alerts: claimed.attempted.length, attempts: timer.attempts, error: dead.error },
+        'the receiver never took the group body; its rows marked failed and the body dead-lettered',
+      );
     }
   }
 
-  /** A group's flush: what fired and resolved since its last body. Due again after `groupInterval`; a flush that finds nothing ends the group's timer. */
-  async function flushGroup(timer: NotificationTimer): Promise<TimerOutcome> {
-    const log = deps.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
-    const rule = (await deps.rules.activeWebhookRules()).find((candidate) => candidate.id === timer.rule_id);
-    const rows = await deps.notifications.pendingInGroup(timer.rule_id, timer.group_key, MAX_ALERTS_PER_GROUP_BODY);
-    if (rows.length === 0) return { action: 'done' };
-    await sendGroup(timer, rule, rows, log);
-    return { action: 'reschedule', dueAt: new Date(Date.now() + (rule?.groupIntervalMs ?? 0)) };
-  }
+  // A group's flush and a grouped rule's repeat (one firing body of the group's repeat rows under
+  // the group's dedup key, PagerDuty: a trigger of the group's incident): libs/db group-send.ts.
+  const group = notificationGroupTimers({
+    rules: () => deps.rules.activeWebhookRules(),
+    notifications: deps.notifications,
+    limit: MAX_ALERTS_PER_GROUP_BODY,
+    logger: deps.logger,
+    draftFor: deps.draftFor,
+    send: sendGroup,
+    repeatTold: 'group still firing: posted again',
+  });
 
-  /**
-   * A grouped rule's repeat (libs/db `dueTimerHandler` decides which alerts): each alert's `repeat`
-   * row, then one firing body of them under the group's dedup key (PagerDuty: a trigger of the
-   * group's incident).
-   */
-  async function tellGroupRepeat(due: DueGroupRepeat<StoredWebhookRule>, log: Logger, timer: NotificationTimer): Promise<void> {
-    await Promise.all(due.changes.map((change) => deps.notifications.ensurePending({ ...deps.draftFor(due.rule, change, 'repeat', due.sequence), groupKey: due.groupKey })));
-    // Every pending repeat row of the group (a try that died after recording them included).
-    const rows = await deps.notifications.pendingInGroup(due.rule.id, due.groupKey, MAX_ALERTS_PER_GROUP_BODY, 'repeats');
-    if (rows.length > 0) await sendGroup(timer, due.rule, rows, log);
-    log.info({ alerts: rows.length, sequence: due.sequence }, 'group still firing: posted again');
-  }
-
-  const tell = async (kind: PolicyTimerKind, { rule, target, change, now }: DueTimerTell<StoredWebhookRule>, log: Logger, timer: NotificationTimer): Promise<TimerOutcome> => {
-
+  const tell = async (
+    kind: PolicyTimerKind,
+    { rule, target, change, now }: DueTimerTell<StoredWebhookRule>,
+    log: Logger,
+    timer: NotificationTimer,
+  ): Promise<TimerOutcome> => {
     const settled = (outcome: string) => {
       // Another consumer holds the row right now: look again after its post.
       if (FAILED_FOR_NOW.has(outcome)) throw new Error('another consumer is posting this notification; tried again later');
@@ -221,10 +218,17 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
           if (row.status === 'pending' && row.group_key !== null) await scheduleWebhookGroupFlush(deps.db, rule, row.group_key);
           log.info({ status: row.status }, "held-back firing joins its group's next body: nothing holds it any more");
         } else {
-          const outcome = settled(held ? await deps.deliverRow(held, change, rule, log) : await deps.deliverDraft(deps.draftFor(rule, change, 'firing'), change, rule, log));
+          const outcome = settled(
+            held ? await deps.deliverRow(held, change, rule, log) : await deps.deliverDraft(deps.draftFor(rule, change, 'firing'), change, rule, log),
+          );
           log.info({ outcome }, 'held-back firing posted: nothing holds it any more');
         }
-        await scheduleWebhookTimers(deps.db, { rule, action: 'send' }, { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels }, recheckMs);
+        await scheduleWebhookTimers(
+          deps.db,
+          { rule, action: 'send' },
+          { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
+          recheckMs,
+        );
         return { action: 'done' };
       }
       case 'repeat': {
@@ -249,8 +253,8 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     recheckMs,
     told: 'a post',
     logger: deps.logger,
-    flushGroup,
+    flushGroup: group.flushGroup,
     tell,
-    groupRepeat: { firingsTold: (ruleId, groupKey, limit) => deps.notifications.firingsToldInGroup(ruleId, groupKey, limit), limit: MAX_ALERTS_PER_GROUP_BODY, tell: tellGroupRepeat },
+    groupRepeat: group.groupRepeat,
   });
 }

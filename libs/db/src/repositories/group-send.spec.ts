@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { groupDeadLetterEvent, groupDeadLetterPublisher, groupSendAttempt, type EpisodeNow } from './timers';
+import { groupDeadLetterEvent, groupDeadLetterPublisher, groupSendAttempt, groupSendTry } from './group-send';
+import { TimerRetryError, type EpisodeNow } from './timers';
 
 /** A group's message that its receiver does not take: how long it backs off, when it ends, what its dead letter says. */
 describe('groupSendAttempt', () => {
@@ -25,8 +26,29 @@ const episode = (instanceId: number, status: 'firing' | 'resolved'): EpisodeNow 
   latest: true,
   change: {
     change: 'created',
-    group: { id: instanceId * 10, fingerprint: `f${instanceId}`, name: 'HighCPU', labels: { alertname: 'HighCPU', team: 'ops' }, severity: 'warning', instance: null, source: 'webhook', status, firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
-    instance: { id: instanceId, status, startsAt: '2026-12-06T08:00:00.000Z', endsAt: status === 'resolved' ? '2026-12-06T09:00:00.000Z' : null, annotations: {}, generatorURL: null, resolutionType: status === 'resolved' ? 'normal' : null },
+    group: {
+      id: instanceId * 10,
+      fingerprint: `f${instanceId}`,
+      name: 'HighCPU',
+      labels: { alertname: 'HighCPU', team: 'ops' },
+      severity: 'warning',
+      instance: null,
+      source: 'webhook',
+      status,
+      firingCount: 1,
+      silenced: false,
+      silencedUntil: null,
+      acknowledged: false,
+    },
+    instance: {
+      id: instanceId,
+      status,
+      startsAt: '2026-12-06T08:00:00.000Z',
+      endsAt: status === 'resolved' ? '2026-12-06T09:00:00.000Z' : null,
+      annotations: {},
+      generatorURL: null,
+      resolutionType: status === 'resolved' ? 'normal' : null,
+    },
   },
 });
 
@@ -64,7 +86,10 @@ describe('groupDeadLetterEvent', () => {
 describe('groupDeadLetterPublisher', () => {
   it("publishes to the dead-letter exchange under the notifier's queue, with the reason and where it came from", async () => {
     const published: unknown[][] = [];
-    const deadLetter = groupDeadLetterPublisher(() => ({ publish: async (...args: unknown[]) => void published.push(args) }), 'slack-notifier.alerts-processed');
+    const deadLetter = groupDeadLetterPublisher(
+      () => ({ publish: async (...args: unknown[]) => void published.push(args) }),
+      'slack-notifier.alerts-processed',
+    );
     const event = groupDeadLetterEvent([{ instance_id: 1, kind: 'firing' }], new Map([[1, episode(1, 'firing')]]));
     if (!event) throw new Error('no event');
     await deadLetter(event, 'retries exhausted after 5 attempts: Slack answered 503');
@@ -92,5 +117,70 @@ describe('groupDeadLetterPublisher', () => {
     const event = groupDeadLetterEvent([{ instance_id: 1, kind: 'firing' }], new Map([[1, episode(1, 'firing')]]));
     if (!event) throw new Error('no event');
     await expect(deadLetter(event, 'x')).rejects.toThrow('not connected to the broker yet');
+  });
+});
+
+describe('groupSendTry', () => {
+  const delays = [1_000, 5_000];
+  const sent = { status: 'sent' as const, lastError: null, deliveredVia: 'webhook' as const };
+  const rows = [{ instance_id: 1, kind: 'firing' }];
+  const episodes = new Map([[1, episode(1, 'firing')]]);
+  const options = (deadLetters: unknown[][]) => ({
+    retryDelaysMs: delays,
+    deadLetter: async (...args: unknown[]) => void deadLetters.push(args),
+    retryFallbackMs: 60_000,
+    notTaken: 'the receiver did not take the group body',
+  });
+
+  it('records the rows sent when taken and failed when refused, without a retry or a dead letter', async () => {
+    const deadLetters: unknown[][] = [];
+    const taken = groupSendTry({ attempts: 3 }, options(deadLetters));
+    expect(await taken.record({ outcome: 'sent' }, sent, rows, episodes)).toEqual(sent);
+    expect(taken.settle()).toBeNull();
+    const refused = groupSendTry({ attempts: 3 }, options(deadLetters));
+    expect(await refused.record({ outcome: 'rejected', error: '400 bad body' }, sent, rows, episodes)).toEqual({ status: 'failed', lastError: '400 bad body' });
+    expect(refused.settle()).toBeNull();
+    expect(deadLetters).toEqual([]);
+  });
+
+  it('leaves the rows pending when not taken and tries again after the next delay', async () => {
+    const notTaken = groupSendTry({ attempts: 2 }, options([]));
+    expect(await notTaken.record({ outcome: 'retry', error: '503', rateLimited: false }, sent, rows, episodes)).toEqual({
+      status: 'pending',
+      lastError: '503',
+    });
+    const retry = (() => {
+      try {
+        notTaken.settle();
+      } catch (error) {
+        return error;
+      }
+      return null;
+    })();
+    expect(retry).toBeInstanceOf(TimerRetryError);
+    expect(retry).toMatchObject({ retryInMs: 5_000, message: 'the receiver did not take the group body; tried again later: 503' });
+  });
+
+  it('does not end on a 429: a rate-limited last try waits the fallback and stays pending', async () => {
+    const deadLetters: unknown[][] = [];
+    const limited = groupSendTry({ attempts: 3 }, options(deadLetters));
+    expect(await limited.record({ outcome: 'retry', error: '429', rateLimited: true }, sent, rows, episodes)).toEqual({ status: 'pending', lastError: '429' });
+    expect(() => limited.settle()).toThrow(expect.objectContaining({ retryInMs: 60_000 }));
+    expect(deadLetters).toEqual([]);
+  });
+
+  it('fails the rows on the last try not taken, after dead-lettering their alerts with the reason', async () => {
+    const deadLetters: unknown[][] = [];
+    const lastTry = groupSendTry({ attempts: 3 }, options(deadLetters));
+    expect(await lastTry.record({ outcome: 'retry', error: '503', rateLimited: false }, sent, rows, episodes)).toEqual({ status: 'failed', lastError: '503' });
+    expect(lastTry.settle()).toEqual({ error: '503' });
+    expect(deadLetters).toHaveLength(1);
+    expect(deadLetters[0]?.[0]).toMatchObject({ status: 'firing', changes: [{ instance: { id: 1 } }] });
+    expect(deadLetters[0]?.[1]).toBe('retries exhausted after 3 attempts: 503');
+  });
+
+  it('leaves the rows to the next try when the dead letter cannot be published', async () => {
+    const lastTry = groupSendTry({ attempts: 3 }, { ...options([]), deadLetter: async () => Promise.reject(new Error('not connected')) });
+    await expect(lastTry.record({ outcome: 'retry', error: '503', rateLimited: false }, sent, rows, episodes)).rejects.toThrow('not connected');
   });
 });

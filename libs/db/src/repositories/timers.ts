@@ -1,5 +1,4 @@
-import { EXCHANGES, HEADERS, ROUTING_KEYS, type AlertChange, type AlertProcessed, type LabelSet, type Severity } from '@sentryhub/contracts';
-import { randomUUID } from 'node:crypto';
+import type { AlertChange, LabelSet, Severity } from '@sentryhub/contracts';
 import { findInhibitingSource, type StoredInhibitRule } from './rules';
 import { activeSilences, type ActiveSilenceRow } from './silences';
 import { sql, type Kysely } from 'kysely';
@@ -119,7 +118,11 @@ export function timerRepo(db: Kysely<Database>) {
      * Schedules each of `timers` (the policy's `timersFor`) for one episode; idempotent. A timer
      * with a `groupKey` (a grouped rule's repeat) is the group's: no instance, one per rule and key.
      */
-    async scheduleAll(notifier: TimerNotifier, timers: readonly { kind: TimerKind; ruleId: number; dueAt: Date; sequence: number; groupKey?: string }[], episode: { groupId: number; instanceId: number }): Promise<void> {
+    async scheduleAll(
+      notifier: TimerNotifier,
+      timers: readonly { kind: TimerKind; ruleId: number; dueAt: Date; sequence: number; groupKey?: string }[],
+      episode: { groupId: number; instanceId: number },
+    ): Promise<void> {
       for (const timer of timers) {
         if (timer.groupKey === undefined) await this.schedule({ ...timer, notifier, groupId: episode.groupId, instanceId: episode.instanceId });
         else await this.schedule({ ...timer, notifier, groupId: null, instanceId: null, groupKey: timer.groupKey });
@@ -128,7 +131,15 @@ export function timerRepo(db: Kysely<Database>) {
 
     /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
     async scheduleGroupFlush(notifier: TimerNotifier, rule: { id: number; groupWaitMs: number }, groupKey: string): Promise<void> {
-      await this.schedule({ kind: 'group_flush', notifier, ruleId: rule.id, groupId: null, instanceId: null, groupKey, dueAt: new Date(Date.now() + rule.groupWaitMs) });
+      await this.schedule({
+        kind: 'group_flush',
+        notifier,
+        ruleId: rule.id,
+        groupId: null,
+        instanceId: null,
+        groupKey,
+        dueAt: new Date(Date.now() + rule.groupWaitMs),
+      });
     },
 
     /** The timers of one instance (tests, the console). */
@@ -184,19 +195,6 @@ export class TimerRetryError extends Error {
   }
 }
 
-/**
- * Where a group's send that a receiver did not take (5xx, timeout, 429) stands, from the timer's
- * `attempts` (counted by each claim, reset when a send is finished): tried again after the
- * `attempt`-th of `retryDelaysMs` (MESSAGE_RETRY_DELAYS_MS, the broker's retry delays), and the
- * attempt after the last delay is the last one, after which the rows fail and the group is
- * dead-lettered, as a broker message that used up its retries.
- */
-export function groupSendAttempt(timer: Pick<NotificationTimer, 'attempts'>, retryDelaysMs: readonly number[]): { last: boolean; retryInMs: number } {
-  const attempt = Math.max(1, timer.attempts);
-  const last = attempt > retryDelaysMs.length;
-  return { last, retryInMs: last ? 0 : (retryDelaysMs[attempt - 1] ?? 0) };
-}
-
 /** The poll loop every notifier runs (one per replica); see the top of this file. */
 export function timerLoop(options: TimerLoopOptions): TimerLoop {
   const repo = timerRepo(options.db);
@@ -218,7 +216,11 @@ export function timerLoop(options: TimerLoopOptions): TimerLoop {
     } catch (error) {
       const retryInMs = error instanceof TimerRetryError ? error.retryInMs : retryMs;
       options.logger.warn({ ...log, error: asMessage(error), retryInMs }, 'timer failed; it will be tried again');
-      await repo.failed(timer, asMessage(error), retryInMs).catch((failure: unknown) => options.logger.warn({ ...log, error: asMessage(failure) }, 'could not record the failure of a timer; its lease will run out'));
+      await repo
+        .failed(timer, asMessage(error), retryInMs)
+        .catch((failure: unknown) =>
+          options.logger.warn({ ...log, error: asMessage(failure) }, 'could not record the failure of a timer; its lease will run out'),
+        );
     }
   }
 
@@ -306,7 +308,15 @@ export async function readEpisodes(db: Kysely<Database>, instanceIds: readonly n
       'g.firing_count',
       'g.acknowledged',
     ])
-    .select((eb) => eb.selectFrom('alert_instances as newer').select('newer.id').whereRef('newer.group_id', '=', 'i.group_id').whereRef('newer.id', '>', 'i.id').limit(1).as('newerId'))
+    .select((eb) =>
+      eb
+        .selectFrom('alert_instances as newer')
+        .select('newer.id')
+        .whereRef('newer.group_id', '=', 'i.group_id')
+        .whereRef('newer.id', '>', 'i.id')
+        .limit(1)
+        .as('newerId'),
+    )
     .where('i.id', 'in', [...new Set(instanceIds)])
     .execute();
   for (const row of rows) {
@@ -341,59 +351,6 @@ export async function readEpisodes(db: Kysely<Database>, instanceIds: readonly n
     });
   }
   return found;
-}
-
-/**
- * Publishes a group's message that the receiver never took, once its rows are `failed`: the
- * notifier's dead-letter queue (`<queue>.dead`, reason in `x-error`), as a broker message that
- * used up its retries.
- */
-export type GroupDeadLetter = (event: AlertProcessed, reason: string) => Promise<void>;
-
-/** What `groupDeadLetterPublisher` needs of a broker connection (libs/messaging `Messaging`). */
-export interface DeadLetterPublisher {
-  publish(exchange: string, routingKey: string, body: unknown, meta?: { messageId?: string; headers?: Record<string, unknown> }): Promise<unknown>;
-}
-
-/**
- * The `GroupDeadLetter` of a notifier consuming `queue`: the event goes to the dead-letter
- * exchange under the queue's name (so to `<queue>.dead`) with the headers a dead-lettered
- * `alert.processed` message carries (`x-error`, `x-original-*`), so that the console's dead
- * letters show it and can replay it. `connection()` is the worker's broker connection, which
- * exists only once the worker is connected: before, the dead letter fails and the timer is tried again.
- */
-export function groupDeadLetterPublisher(connection: () => DeadLetterPublisher | null | undefined, queue: string): GroupDeadLetter {
-  return async (event, reason) => {
-    const broker = connection();
-    if (!broker) throw new Error('not connected to the broker yet: the dead letter is published on a later try');
-    await broker.publish(EXCHANGES.deadLetter, queue, event, {
-      messageId: event.id,
-      headers: {
-        [HEADERS.error]: reason.slice(0, 2000),
-        [HEADERS.errorPath]: '',
-        [HEADERS.originalExchange]: EXCHANGES.alerts,
-        [HEADERS.originalRoutingKey]: ROUTING_KEYS.alertProcessed(event.status),
-        [HEADERS.originalQueue]: queue,
-      },
-    });
-  };
-}
-
-/**
- * The dead letter of a group's message: an `alert.processed` event of its alerts as the rows told
- * them (a `resolved` row as the episode's end, any other as its firing), so that the dead-letter
- * pages show what was not told.
- */
-export function groupDeadLetterEvent(rows: readonly { instance_id: number | null; kind: string }[], episodes: ReadonlyMap<number, EpisodeNow>, now = new Date()): AlertProcessed | null {
-  const changes = rows.flatMap((row): AlertChange[] => {
-    const episode = row.instance_id === null ? undefined : episodes.get(row.instance_id);
-    if (!episode) return [];
-    const { change } = episode;
-    if (row.kind === 'resolved') return [{ ...change, change: 'resolved', instance: { ...change.instance, status: 'resolved' } }];
-    return [{ ...change, instance: { ...change.instance, status: 'firing', endsAt: null } }];
-  });
-  if (changes.length === 0) return null;
-  return { id: randomUUID(), processedAt: now.toISOString(), status: changes.some((change) => change.instance.status === 'firing') ? 'firing' : 'resolved', changes };
 }
 
 /** An episode as a due timer must judge it (libs/rules `EpisodeState`, `timerVerdict`). */
@@ -444,7 +401,12 @@ export async function timerEpisode(db: Kysely<Database>, instanceId: number, dep
 }
 
 /** `timerEpisode` for several instances (a group's repeat): one read of the episodes and of the silences. */
-export async function timerEpisodes(db: Kysely<Database>, instanceIds: readonly number[], deps: TimerEpisodeDeps, now: Date): Promise<Map<number, TimerEpisode>> {
+export async function timerEpisodes(
+  db: Kysely<Database>,
+  instanceIds: readonly number[],
+  deps: TimerEpisodeDeps,
+  now: Date,
+): Promise<Map<number, TimerEpisode>> {
   const episodes = await readEpisodes(db, instanceIds);
   const judged = new Map<number, TimerEpisode>();
   const anyFiring = [...episodes.values()].some((episode) => episode.latest && episode.change.instance.status === 'firing');
@@ -497,7 +459,11 @@ export interface DueTimerTell<R> {
  * timer's rule (gone or inactive: the timer ends), its episode now (none or gone: the timer
  * ends) and the verdict on it: `{ outcome }` when the timer ends or waits, else what to tell.
  */
-export async function dueTimerEpisode<R extends { id: number }>(db: Kysely<Database>, timer: Pick<NotificationTimer, 'rule_id' | 'instance_id'>, options: DueTimerOptions<R>): Promise<{ outcome: TimerOutcome } | DueTimerEpisode<R>> {
+export async function dueTimerEpisode<R extends { id: number }>(
+  db: Kysely<Database>,
+  timer: Pick<NotificationTimer, 'rule_id' | 'instance_id'>,
+  options: DueTimerOptions<R>,
+): Promise<{ outcome: TimerOutcome } | DueTimerEpisode<R>> {
   if (timer.instance_id === null) return { outcome: { action: 'done' } };
   const rules = await options.rules();
   const rule = rules.find((candidate) => candidate.id === timer.rule_id);
@@ -519,7 +485,12 @@ export async function dueTimerEpisode<R extends { id: number }>(db: Kysely<Datab
 
 /** What the pure policy (libs/rules `silenceState`, `inhibitionPredicates`, `timerVerdict`) decides of a due timer, handed in. */
 export interface DueTimerPolicy extends Pick<TimerEpisodeDeps, 'silenceState' | 'predicates'> {
-  verdict: (kind: Exclude<TimerKind, 'group_flush'>, episode: TimerEpisode, now: Date, recheckMs: number) => ReturnType<DueTimerOptions<{ id: number }>['verdict']>;
+  verdict: (
+    kind: Exclude<TimerKind, 'group_flush'>,
+    episode: TimerEpisode,
+    now: Date,
+    recheckMs: number,
+  ) => ReturnType<DueTimerOptions<{ id: number }>['verdict']>;
 }
 
 /** A grouped rule's repeat to tell now: the group's alerts that still fire, unacknowledged and not held back. */
@@ -546,7 +517,10 @@ export interface GroupRepeatOptions<R, L> {
   tell: (due: DueGroupRepeat<R>, log: L, timer: NotificationTimer) => Promise<void>;
 }
 
-export interface DueTimerHandlerOptions<R extends { id: number; escalateTo: number | null; repeatIntervalMs?: number | null }, L extends Pick<TimerLoopLogger, 'debug' | 'warn'>> {
+export interface DueTimerHandlerOptions<
+  R extends { id: number; escalateTo: number | null; repeatIntervalMs?: number | null },
+  L extends Pick<TimerLoopLogger, 'debug' | 'warn'>,
+> {
   db: Kysely<Database>;
   /** The notifier's active rules. */
   rules: () => Promise<R[]>;
@@ -573,9 +547,10 @@ export interface DueTimerHandlerOptions<R extends { id: number; escalateTo: numb
  * tell now (for an escalation: when its `escalateTo` rule is still active), goes to the
  * notifier's `tell`.
  */
-export function dueTimerHandler<R extends { id: number; escalateTo: number | null; repeatIntervalMs?: number | null }, L extends Pick<TimerLoopLogger, 'debug' | 'warn'>>(
-  options: DueTimerHandlerOptions<R, L>,
-): (timer: NotificationTimer) => Promise<TimerOutcome> {
+export function dueTimerHandler<
+  R extends { id: number; escalateTo: number | null; repeatIntervalMs?: number | null },
+  L extends Pick<TimerLoopLogger, 'debug' | 'warn'>,
+>(options: DueTimerHandlerOptions<R, L>): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const silences = recentSilences(options.db);
   const episodeDeps = { inhibitRules: options.inhibitRules, silenceState: options.policy.silenceState, predicates: options.policy.predicates, silences };
 
@@ -614,7 +589,13 @@ export function dueTimerHandler<R extends { id: number; escalateTo: number | nul
   return async (timer) => {
     if (timer.kind === 'group_flush') return options.flushGroup(timer);
     const kind = timer.kind;
-    const log = options.logger.child({ timerId: timer.id, timer: kind, ruleId: timer.rule_id, instanceId: timer.instance_id, ...(timer.instance_id === null ? { groupKey: timer.group_key } : {}) });
+    const log = options.logger.child({
+      timerId: timer.id,
+      timer: kind,
+      ruleId: timer.rule_id,
+      instanceId: timer.instance_id,
+      ...(timer.instance_id === null ? { groupKey: timer.group_key } : {}),
+    });
     if (kind === 'repeat' && timer.instance_id === null) return groupRepeat(timer, log);
     const due = await dueTimerEpisode(options.db, timer, {
       rules: options.rules,
