@@ -10,13 +10,7 @@ export default {
   checkers: ['typescript'],
   tsconfigFile: 'tools/mutation/tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
-  mutate: [
-    'libs/rules/src/**/*.ts',
-    'libs/contracts/src/**/*.ts',
-    'libs/alert-state/src/state-machine.ts',
-    '!**/*.spec.ts',
-    '!**/index.ts',
-  ],
+  mutate: ['libs/rules/src/**/*.ts', 'libs/contracts/src/**/*.ts', 'libs/alert-state/src/state-machine.ts', '!**/*.spec.ts', '!**/index.ts'],
   // The sandbox holds only what the core and its unit tests need (node_modules is linked).
   ignorePatterns: [
     '/apps',

@@ -18,7 +18,18 @@ import { createTestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import autocannon from 'autocannon';
 import { bodies as apiBodies } from './stack-bench-scenarios';
-import { cleanUp, cleanups, cpuSecondsBetween, freePort, isRabbitmqServer, parseMetrics, processTicks, ticksWhere, withTimeout, CLOCK_TICKS } from './system-stats';
+import {
+  cleanUp,
+  cleanups,
+  cpuSecondsBetween,
+  freePort,
+  isRabbitmqServer,
+  parseMetrics,
+  processTicks,
+  ticksWhere,
+  withTimeout,
+  CLOCK_TICKS,
+} from './system-stats';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -67,7 +78,8 @@ function body(request: number): string {
 
 type Samples = Map<string, { labels: string; value: number }[]>;
 const scrape = async (port: number): Promise<Samples> => parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
-const sum = (samples: Samples, name: string, labels = '') => (samples.get(name) ?? []).filter((s) => s.labels.includes(labels)).reduce((total, s) => total + s.value, 0);
+const sum = (samples: Samples, name: string, labels = '') =>
+  (samples.get(name) ?? []).filter((s) => s.labels.includes(labels)).reduce((total, s) => total + s.value, 0);
 
 /** Cumulative histogram buckets of one metric, `le` -> count, as a difference of two scrapes. */
 function buckets(before: Samples, after: Samples, name: string): { le: string; count: number }[] {
@@ -184,7 +196,10 @@ async function main(): Promise<void> {
   };
   cleanups.push({ what: 'stopping the gateway', run: stop });
   for (let tries = 0; ; tries++) {
-    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) break;
     if (tries > 300) throw new Error(`the gateway did not get ready:\n${output.join('')}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -222,7 +237,13 @@ async function main(): Promise<void> {
         duration: durationS,
         timeout: 30,
         headers: { 'content-type': 'application/json' },
-        requests: [{ method: 'POST', path: values.api ? '/api/v2/alerts' : '/api/v1/webhooks/alertmanager', setupRequest: (request) => ({ ...request, body: values.api ? apiBody(next++) : (bodies[next++ % bodies.length] ?? '') }) }],
+        requests: [
+          {
+            method: 'POST',
+            path: values.api ? '/api/v2/alerts' : '/api/v1/webhooks/alertmanager',
+            setupRequest: (request) => ({ ...request, body: values.api ? apiBody(next++) : (bodies[next++ % bodies.length] ?? '') }),
+          },
+        ],
       },
       (error: unknown, done: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolvePromise(done)),
     );
@@ -236,18 +257,31 @@ async function main(): Promise<void> {
   const statuses: Record<string, number> = {};
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
   const requests = Object.values(statuses).reduce((total, count) => total + count, 0);
-  const publishes = sum(after, 'sentryhub_messages_published_total', 'outcome="confirmed"') - sum(before, 'sentryhub_messages_published_total', 'outcome="confirmed"');
+  const publishes =
+    sum(after, 'sentryhub_messages_published_total', 'outcome="confirmed"') - sum(before, 'sentryhub_messages_published_total', 'outcome="confirmed"');
   const confirm = buckets(before, after, 'sentryhub_gateway_publish_seconds');
   const inFlight = buckets(before, after, 'sentryhub_gateway_publishes_in_flight');
   const perPublish = buckets(before, after, 'sentryhub_gateway_requests_per_publish');
 
-  console.log(`gateway alone, ${values.api ? 'POST /api/v2/alerts (new fingerprints)' : 'webhooks (5,000 bodies cycled)'}, ${connections} connections, ${alertsPerRequest} alert(s) per request, ${durationS} s${values.consume ? ', a consumer acking everything' : ', nobody consuming'}`);
-  console.log(`requests/s ${(requests / seconds).toFixed(0)}, latency p50 ${result.latency.p50} / p99 ${result.latency.p99} ms, statuses ${JSON.stringify(statuses)}, errors ${result.errors}`);
+  console.log(
+    `gateway alone, ${values.api ? 'POST /api/v2/alerts (new fingerprints)' : 'webhooks (5,000 bodies cycled)'}, ${connections} connections, ${alertsPerRequest} alert(s) per request, ${durationS} s${values.consume ? ', a consumer acking everything' : ', nobody consuming'}`,
+  );
+  console.log(
+    `requests/s ${(requests / seconds).toFixed(0)}, latency p50 ${result.latency.p50} / p99 ${result.latency.p99} ms, statuses ${JSON.stringify(statuses)}, errors ${result.errors}`,
+  );
   console.log(`confirmed publishes/s ${(publishes / seconds).toFixed(0)}, requests per publish ${(requests / Math.max(1, publishes)).toFixed(1)}`);
   console.log(`gateway CPU per request: ${((gatewaySeconds / Math.max(1, requests)) * 1e6).toFixed(0)} µs`);
-  console.log(`CPU s: gateway ${gatewaySeconds.toFixed(1)}, RabbitMQ ${rabbitSeconds.toFixed(1)}, this process (autocannon) ${((self.user + self.system) / 1e6).toFixed(1)}, over ${seconds.toFixed(1)} s`);
-  if (confirm.length) console.log(`publish -> confirm seconds: p50 <= ${bucketQuantile(confirm, 0.5)}, p90 <= ${bucketQuantile(confirm, 0.9)}, p99 <= ${bucketQuantile(confirm, 0.99)}; cumulative ${JSON.stringify(confirm)}`);
-  if (inFlight.length) console.log(`unconfirmed publishes of the source when one starts (itself included): p50 <= ${bucketQuantile(inFlight, 0.5)}, p90 <= ${bucketQuantile(inFlight, 0.9)}; cumulative ${JSON.stringify(inFlight)}`);
+  console.log(
+    `CPU s: gateway ${gatewaySeconds.toFixed(1)}, RabbitMQ ${rabbitSeconds.toFixed(1)}, this process (autocannon) ${((self.user + self.system) / 1e6).toFixed(1)}, over ${seconds.toFixed(1)} s`,
+  );
+  if (confirm.length)
+    console.log(
+      `publish -> confirm seconds: p50 <= ${bucketQuantile(confirm, 0.5)}, p90 <= ${bucketQuantile(confirm, 0.9)}, p99 <= ${bucketQuantile(confirm, 0.99)}; cumulative ${JSON.stringify(confirm)}`,
+    );
+  if (inFlight.length)
+    console.log(
+      `unconfirmed publishes of the source when one starts (itself included): p50 <= ${bucketQuantile(inFlight, 0.5)}, p90 <= ${bucketQuantile(inFlight, 0.9)}; cumulative ${JSON.stringify(inFlight)}`,
+    );
   if (perPublish.length) console.log(`requests per publish: cumulative ${JSON.stringify(perPublish)}`);
   if (values.consume) console.log(`consumed ${consumed} messages`);
 
@@ -262,9 +296,11 @@ async function main(): Promise<void> {
       .at(-1);
     if (newest) {
       console.log(`CPU profile ${newest} (the whole life of the process, start-up included).\nInclusive time by part (% of the time not idle; parts overlap):`);
-      for (const row of profileParts(newest)) console.log(`  ${Number.isNaN(row.share) ? '     ' : (row.share * 100).toFixed(1).padStart(5)} %  ${row.ms.toFixed(0).padStart(6)} ms  ${row.part}`);
+      for (const row of profileParts(newest))
+        console.log(`  ${Number.isNaN(row.share) ? '     ' : (row.share * 100).toFixed(1).padStart(5)} %  ${row.ms.toFixed(0).padStart(6)} ms  ${row.part}`);
       console.log('Self time by function (% of the whole profile):');
-      for (const row of topFunctions(newest, 25)) console.log(`  ${(row.share * 100).toFixed(1).padStart(5)} %  ${row.ms.toFixed(0).padStart(6)} ms  ${row.name}`);
+      for (const row of topFunctions(newest, 25))
+        console.log(`  ${(row.share * 100).toFixed(1).padStart(5)} %  ${row.ms.toFixed(0).padStart(6)} ms  ${row.name}`);
     }
   }
 }

@@ -31,7 +31,12 @@ function statementKind(query: string): string {
   return `${verb} ${table}`.trim();
 }
 
-export function startActivityProfile(connectionString: string, database: string, applicationName: string, intervalMs = 5): { stop(): Promise<ActivityProfile> } {
+export function startActivityProfile(
+  connectionString: string,
+  database: string,
+  applicationName: string,
+  intervalMs = 5,
+): { stop(): Promise<ActivityProfile> } {
   const client = new pg.Client({ connectionString, application_name: 'bench-profiler' });
   const counts = new Map<string, number>();
   let ticks = 0;

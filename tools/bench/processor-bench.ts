@@ -127,7 +127,6 @@ function parseOptions(): Options {
 // database and vhost are dropped.
 // ---------------------------------------------------------------------------------------------
 
-
 async function exitAfterCleanUp(code: number): Promise<never> {
   await cleanUp();
   process.exit(code);
@@ -230,7 +229,8 @@ function startProcessor(env: Record<string, string>, port: number): Processor {
   const exited = once(child, 'exit');
   let stopping = false;
   child.once('exit', (code, signal) => {
-    if (!stopping) fail(new Error(`the alert-processor exited during the run (code ${code}, signal ${signal}); its last output:\n${output.slice(-40).join('\n')}`));
+    if (!stopping)
+      fail(new Error(`the alert-processor exited during the run (code ${code}, signal ${signal}); its last output:\n${output.slice(-40).join('\n')}`));
   });
   const stop = async () => {
     stopping = true;
@@ -255,7 +255,8 @@ async function waitReady(processor: Processor, timeoutMs: number): Promise<numbe
       () => 0,
     );
     if (status === 200) return performance.now();
-    if (performance.now() > deadline) throw new Error(`the alert-processor was not ready (/readyz = 200) within ${timeoutMs / 1000} s; its output:\n${processor.output.join('\n')}`);
+    if (performance.now() > deadline)
+      throw new Error(`the alert-processor was not ready (/readyz = 200) within ${timeoutMs / 1000} s; its output:\n${processor.output.join('\n')}`);
     await guarded(new Promise((resolve) => setTimeout(resolve, 25)));
   }
 }
@@ -442,12 +443,26 @@ function markdownTable(result: Result): string {
   const r = result.results;
   const p = result.parameters;
   const rows: [string, string][] = [
-    ['mode', `${p.mode === 'preload' ? 'preload (publish all, then start the processor)' : 'concurrent (publish while the processor runs)'}${r.processor.count > 1 ? `, ${r.processor.count} processors` : ''}`],
+    [
+      'mode',
+      `${p.mode === 'preload' ? 'preload (publish all, then start the processor)' : 'concurrent (publish while the processor runs)'}${r.processor.count > 1 ? `, ${r.processor.count} processors` : ''}`,
+    ],
     ['alerts stored', `${fmt(p.alerts)} (${p.alertsPerMessage} per message, ${fmt(p.messages)} messages, unique fingerprints)`],
     ['**throughput**', `**${fmt(r.alertsPerSecond)} alerts/s** (${fmt(r.wallSeconds, 2)} s ${r.measuredFrom})`],
-    ...(r.alertsPerSecondAfterReady !== null ? ([['throughput after /readyz', `${fmt(r.alertsPerSecondAfterReady)} alerts/s (startup ${fmt(r.processorStartupSeconds, 2)} s excluded)`]] as [string, string][]) : []),
-    ['published', `${fmt(r.publishSeconds, 2)} s (${fmt(r.publishedAlertsPerSecond)} alerts/s confirmed; offered rate ${p.offeredRate === 'unlimited' ? 'unlimited' : `${fmt(p.offeredRate)}/s`})`],
-    ['latency publish -> event received p50 / p90 / p99 / max', `${fmt(r.latencyMs.p50)} / ${fmt(r.latencyMs.p90)} / ${fmt(r.latencyMs.p99)} / ${fmt(r.latencyMs.max)} ms`],
+    ...(r.alertsPerSecondAfterReady !== null
+      ? ([['throughput after /readyz', `${fmt(r.alertsPerSecondAfterReady)} alerts/s (startup ${fmt(r.processorStartupSeconds, 2)} s excluded)`]] as [
+          string,
+          string,
+        ][])
+      : []),
+    [
+      'published',
+      `${fmt(r.publishSeconds, 2)} s (${fmt(r.publishedAlertsPerSecond)} alerts/s confirmed; offered rate ${p.offeredRate === 'unlimited' ? 'unlimited' : `${fmt(p.offeredRate)}/s`})`,
+    ],
+    [
+      'latency publish -> event received p50 / p90 / p99 / max',
+      `${fmt(r.latencyMs.p50)} / ${fmt(r.latencyMs.p90)} / ${fmt(r.latencyMs.p99)} / ${fmt(r.latencyMs.max)} ms`,
+    ],
     [
       r.processor.count > 1 ? 'processor peak RSS (VmHWM, largest) / CPU over their lives (all)' : 'processor peak RSS (VmHWM) / CPU over its life',
       `${r.processor.peakRssMiB === null ? 'n/a' : `${fmt(r.processor.peakRssMiB)} MiB`} / ${fmt(r.processor.cpuSeconds, 1)} s`,
@@ -456,17 +471,25 @@ function markdownTable(result: Result): string {
       'CPU s in the window: processor / PostgreSQL / RabbitMQ / bench client / anything else',
       `${fmt(r.cpuSeconds.processor, 1)} / ${fmt(r.cpuSeconds.postgres, 1)} / ${fmt(r.cpuSeconds.rabbitmq, 1)} / ${fmt(r.cpuSeconds.benchClient, 1)} / ${fmt(r.cpuSeconds.otherProcesses, 1)}`,
     ],
-    ['machine CPU busy', `${fmt(r.cpuSeconds.machineBusyShare * 100)}% of ${result.machine.nproc} cores (before the run: ${fmt(result.machine.busyBeforeRun * 100)}% busy, load average ${result.machine.loadAverage})`],
+    [
+      'machine CPU busy',
+      `${fmt(r.cpuSeconds.machineBusyShare * 100)}% of ${result.machine.nproc} cores (before the run: ${fmt(result.machine.busyBeforeRun * 100)}% busy, load average ${result.machine.loadAverage})`,
+    ],
     ...(r.batches
       ? ([
           [
             'batches',
             `${fmt(r.batches.batches)}, mean ${fmt(r.batches.meanAlertsPerBatch)} alerts, mean storeBatch ${fmt(r.batches.meanStoreMs, 1)} ms (${fmt((r.batches.storeSecondsSum / r.wallSeconds) * 100)}% of wall time${r.processor.count > 1 ? ', summed over the processors' : ''})` +
-              (r.batches.handlerSecondsSum === null ? '' : `; whole handler incl. outbox publish ${fmt((r.batches.handlerSecondsSum / Math.max(1, r.batches.batches)) * 1000, 1)} ms per batch`),
+              (r.batches.handlerSecondsSum === null
+                ? ''
+                : `; whole handler incl. outbox publish ${fmt((r.batches.handlerSecondsSum / Math.max(1, r.batches.batches)) * 1000, 1)} ms per batch`),
           ],
         ] as [string, string][])
       : []),
-    ['checks', `${fmt(r.checks.alertInstances)} alert_instances, ${fmt(r.checks.alertGroups)} alert_groups, ${r.events.duplicates} duplicate changes, ${r.checks.deadLettered} dead-lettered, ${r.checks.outboxLeft} left in the outbox`],
+    [
+      'checks',
+      `${fmt(r.checks.alertInstances)} alert_instances, ${fmt(r.checks.alertGroups)} alert_groups, ${r.events.duplicates} duplicate changes, ${r.checks.deadLettered} dead-lettered, ${r.checks.outboxLeft} left in the outbox`,
+    ],
   ];
   return ['| metric | value |', '|---|---|', ...rows.map(([name, value]) => `| ${name} | ${value} |`)].join('\n');
 }
@@ -521,10 +544,13 @@ async function main(): Promise<void> {
   const runStart = performance.now();
   const deadline = runStart + options.timeoutS * 1000;
   // A last resort: whatever hangs, the run ends (and cleans up) a little after its timeout.
-  const watchdog = setTimeout(() => {
-    console.error(`the benchmark did not finish within ${options.timeoutS + 120} s; cleaning up`);
-    void exitAfterCleanUp(1);
-  }, (options.timeoutS + 120) * 1000);
+  const watchdog = setTimeout(
+    () => {
+      console.error(`the benchmark did not finish within ${options.timeoutS + 120} s; cleaning up`);
+      void exitAfterCleanUp(1);
+    },
+    (options.timeoutS + 120) * 1000,
+  );
   watchdog.unref();
 
   if (options.build) await buildProcessor();
@@ -537,7 +563,9 @@ async function main(): Promise<void> {
   console.log(`alert-processor benchmark: ${fmt(options.alerts)} alerts in ${fmt(messages)} messages, ${mode} mode`);
   const machine = await machineFacts(TEST_POSTGRES_URL);
   if (machine.busyBeforeRun > 0.15) {
-    console.warn(`warning: the machine was ${fmt(machine.busyBeforeRun * 100)}% busy before the run (load average ${machine.loadAverage}): other work will skew the figures`);
+    console.warn(
+      `warning: the machine was ${fmt(machine.busyBeforeRun * 100)}% busy before the run (load average ${machine.loadAverage}): other work will skew the figures`,
+    );
   }
   const workload = buildWorkload(options, startedAt);
 
@@ -620,7 +648,8 @@ async function main(): Promise<void> {
   const batches = await scrapeMetrics(processors.map((processor) => processor.port));
 
   // Cross-checks: every alert stored exactly once, nothing dead-lettered or left behind.
-  const count = async (table: 'alert_instances' | 'alert_groups' | 'alert_outbox') => (await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(database.db)).rows[0]?.n ?? -1;
+  const count = async (table: 'alert_instances' | 'alert_groups' | 'alert_outbox') =>
+    (await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(database.db)).rows[0]?.n ?? -1;
   let outboxLeft = await count('alert_outbox');
   for (let i = 0; i < 40 && outboxLeft > 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -637,7 +666,8 @@ async function main(): Promise<void> {
 
   // Latency per alert: arrival of its change event - publish of the message that carried it.
   const latencies = new Float64Array(options.alerts);
-  for (let n = 0; n < options.alerts; n++) latencies[n] = (collector.arrivedAt[n] ?? Number.NaN) - (published.publishedAt[Math.floor(n / options.perMessage)] ?? Number.NaN);
+  for (let n = 0; n < options.alerts; n++)
+    latencies[n] = (collector.arrivedAt[n] ?? Number.NaN) - (published.publishedAt[Math.floor(n / options.perMessage)] ?? Number.NaN);
   latencies.sort();
   const wallSeconds = (lastAt - t0) / 1000;
   const clientUsage = process.cpuUsage(before.client);
@@ -706,7 +736,12 @@ async function main(): Promise<void> {
         machineBusyShare: cpuUtilisation(before.system, after.system),
       },
       batches,
-      events: { messages: collector.stats.events, changes: collector.stats.changes, duplicates: collector.stats.duplicates, unknownFingerprints: collector.stats.unknown },
+      events: {
+        messages: collector.stats.events,
+        changes: collector.stats.changes,
+        duplicates: collector.stats.duplicates,
+        unknownFingerprints: collector.stats.unknown,
+      },
       checks,
       ...(profile ? { profile } : {}),
     },

@@ -55,7 +55,8 @@ export function renderChart(samples: TimelineSample[], title: string): string {
   let current = samples[0]?.scenario ?? '';
   let shade = false;
   const band = (from: number, to: number, name: string) => {
-    if (shade) parts.push(`<rect x="${x(from).toFixed(1)}" y="${TOP}" width="${Math.max(0, x(to) - x(from)).toFixed(1)}" height="${PANEL * 2 + GAP}" fill="#f2f2f2"/>`);
+    if (shade)
+      parts.push(`<rect x="${x(from).toFixed(1)}" y="${TOP}" width="${Math.max(0, x(to) - x(from)).toFixed(1)}" height="${PANEL * 2 + GAP}" fill="#f2f2f2"/>`);
     parts.push(`<text x="${(x(from) + 3).toFixed(1)}" y="${TOP + 12}" fill="#555" font-size="11">${escape(name)}</text>`);
     shade = !shade;
   };
@@ -86,14 +87,37 @@ export function renderChart(samples: TimelineSample[], title: string): string {
     parts.push(`<text x="${x(t)}" y="${top2 + PANEL + 16}" text-anchor="middle">${t.toFixed(0)} s</text>`);
   }
 
-  parts.push(polyline(samples.map((sample) => [x(sample.t), yRate(sample.acceptedPerSecond)]), '#1f77b4'));
-  parts.push(polyline(samples.map((sample) => [x(sample.t), yRate(sample.storedPerSecond)]), '#2ca02c', '5 3'));
+  parts.push(
+    polyline(
+      samples.map((sample) => [x(sample.t), yRate(sample.acceptedPerSecond)]),
+      '#1f77b4',
+    ),
+  );
+  parts.push(
+    polyline(
+      samples.map((sample) => [x(sample.t), yRate(sample.storedPerSecond)]),
+      '#2ca02c',
+      '5 3',
+    ),
+  );
   const withLatency = samples.filter((sample) => sample.p50Ms !== null && sample.p99Ms !== null);
-  parts.push(polyline(withLatency.map((sample) => [x(sample.t), yLatency(sample.p50Ms ?? 0)]), '#9467bd'));
-  parts.push(polyline(withLatency.map((sample) => [x(sample.t), yLatency(sample.p99Ms ?? 0)]), '#d62728'));
+  parts.push(
+    polyline(
+      withLatency.map((sample) => [x(sample.t), yLatency(sample.p50Ms ?? 0)]),
+      '#9467bd',
+    ),
+  );
+  parts.push(
+    polyline(
+      withLatency.map((sample) => [x(sample.t), yLatency(sample.p99Ms ?? 0)]),
+      '#d62728',
+    ),
+  );
 
   const legend = (lx: number, ly: number, color: string, text: string, dash = '') =>
-    parts.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/><text x="${lx + 30}" y="${ly + 4}">${escape(text)}</text>`);
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/><text x="${lx + 30}" y="${ly + 4}">${escape(text)}</text>`,
+    );
   legend(WIDTH - RIGHT - 330, TOP + 24, '#1f77b4', 'accepted by the gateway (confirmed), alerts/s');
   legend(WIDTH - RIGHT - 330, TOP + 40, '#2ca02c', 'stored by the processor (committed), alerts/s', '5 3');
   legend(WIDTH - RIGHT - 330, top2 + 20, '#9467bd', 'HTTP latency p50, per 500 ms');

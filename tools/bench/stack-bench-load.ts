@@ -47,7 +47,13 @@ export interface InstanceLoad {
  * autocannon's rate lets each connection send its whole quota at the start of every second (a
  * burst of the second's load, not a pace).
  */
-export async function drive(urls: string | string[], path: string, body: BodyOf, options: Options, run: { durationS?: number; amount?: number; rate?: number }): Promise<LoadResult> {
+export async function drive(
+  urls: string | string[],
+  path: string,
+  body: BodyOf,
+  options: Options,
+  run: { durationS?: number; amount?: number; rate?: number },
+): Promise<LoadResult> {
   const targets = typeof urls === 'string' ? [urls] : urls;
   const share = (totalValue: number, index: number) => Math.floor(totalValue / targets.length) + (index < totalValue % targets.length ? 1 : 0);
   let next = 0;
@@ -58,7 +64,10 @@ export async function drive(urls: string | string[], path: string, body: BodyOf,
     targets.map((url, index) =>
       run.rate
         ? runPaced(url, path, nextBody, { rate: run.rate / targets.length, durationS })
-        : runAutocannon(url, path, nextBody, { connections: share(options.connections, index), ...(run.amount ? { amount: share(run.amount, index) } : { durationS }) }),
+        : runAutocannon(url, path, nextBody, {
+            connections: share(options.connections, index),
+            ...(run.amount ? { amount: share(run.amount, index) } : { durationS }),
+          }),
     ),
   );
   // Our own clock: autocannon's duration is coarse for short runs.
@@ -66,7 +75,12 @@ export async function drive(urls: string | string[], path: string, body: BodyOf,
   const countOf = (statuses: Record<string, number>) => Object.values(statuses).reduce((sum, count) => sum + count, 0);
   const latencyOf = (latencies: number[]) => {
     const sorted = Float64Array.from(latencies).sort();
-    return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), p99_9: quantile(sorted, 0.999), max: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN };
+    return {
+      p50: quantile(sorted, 0.5),
+      p99: quantile(sorted, 0.99),
+      p99_9: quantile(sorted, 0.999),
+      max: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
+    };
   };
   const statuses: Record<string, number> = {};
   for (const result of results) for (const [code, count] of Object.entries(result.statuses)) statuses[code] = (statuses[code] ?? 0) + count;
@@ -94,7 +108,12 @@ export async function drive(urls: string | string[], path: string, body: BodyOf,
   };
 }
 
-export async function runAutocannon(url: string, path: string, nextBody: () => string, run: { connections: number; durationS?: number; amount?: number }): Promise<InstanceLoad> {
+export async function runAutocannon(
+  url: string,
+  path: string,
+  nextBody: () => string,
+  run: { connections: number; durationS?: number; amount?: number },
+): Promise<InstanceLoad> {
   const latencies: number[] = [];
   const done = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
@@ -123,27 +142,32 @@ export async function runPaced(url: string, path: string, nextBody: () => string
   const statuses: Record<string, number> = {};
   const latencies: number[] = [];
   let connectionErrors = 0;
-  await new Promise<void>((resolve, reject) => loadTest({
-    url: new URL(path, url).href,
-    method: 'POST',
-    contentType: 'application/json',
-    body: nextBody,
-    requestsPerSecond: Math.max(1, Math.round(run.rate)),
-    maxSeconds: run.durationS,
-    agentKeepAlive: true,
-    timeout: 30_000,
-    quiet: true,
-    statusCallback: (_error: unknown, result?: { statusCode?: number; requestElapsed?: number }) => {
-      if (result?.statusCode === undefined) {
-        connectionErrors += 1;
-        return;
-      }
-      statuses[result.statusCode] = (statuses[result.statusCode] ?? 0) + 1;
-      if (result.requestElapsed !== undefined) {
-        windowLatencies.push(result.requestElapsed);
-        latencies.push(result.requestElapsed);
-      }
-    },
-  }, (error: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    loadTest(
+      {
+        url: new URL(path, url).href,
+        method: 'POST',
+        contentType: 'application/json',
+        body: nextBody,
+        requestsPerSecond: Math.max(1, Math.round(run.rate)),
+        maxSeconds: run.durationS,
+        agentKeepAlive: true,
+        timeout: 30_000,
+        quiet: true,
+        statusCallback: (_error: unknown, result?: { statusCode?: number; requestElapsed?: number }) => {
+          if (result?.statusCode === undefined) {
+            connectionErrors += 1;
+            return;
+          }
+          statuses[result.statusCode] = (statuses[result.statusCode] ?? 0) + 1;
+          if (result.requestElapsed !== undefined) {
+            windowLatencies.push(result.requestElapsed);
+            latencies.push(result.requestElapsed);
+          }
+        },
+      },
+      (error: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()),
+    ),
+  );
   return { statuses, latencies, connectionErrors, timeouts: 0 };
 }

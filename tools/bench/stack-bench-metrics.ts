@@ -57,7 +57,12 @@ export const SENT_FIRING = `from notifications n join alert_groups g on g.id = n
  * alerts whose alertname starts with `prefix`, once `expected` of them were sent (or after
  * `timeoutMs`: then `sent` says how many were).
  */
-export async function receiptToSlack(databaseUrl: string, prefix: string, expected: number, timeoutMs: number): Promise<(LatencyMs & { sent: number; expected: number }) | null> {
+export async function receiptToSlack(
+  databaseUrl: string,
+  prefix: string,
+  expected: number,
+  timeoutMs: number,
+): Promise<(LatencyMs & { sent: number; expected: number }) | null> {
   const deadline = performance.now() + timeoutMs;
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -117,7 +122,8 @@ export function histogram(samples: Map<string, { labels: string; value: number }
 export function bucketQuantile(before: Counters['confirmSeconds'], after: Counters['confirmSeconds'], q: number): number | null {
   const count = after.count - before.count;
   if (count <= 0) return null;
-  for (const [le, cumulative] of after.buckets) if (cumulative - (before.buckets.get(le) ?? 0) >= q * count) return le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
+  for (const [le, cumulative] of after.buckets)
+    if (cumulative - (before.buckets.get(le) ?? 0) >= q * count) return le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
   return null;
 }
 
@@ -181,9 +187,22 @@ export async function counters(gateways: Service[], processors: Service[]): Prom
 }
 
 /** The scenario's CPU figures, with what the machine spent on anything else. */
-export function cpuFigures(cpu: { postgres: number; rabbitmq: number; benchClient: number; machineBusyShare: number; busySeconds: number; services: number }): ScenarioResult['cpuSeconds'] {
+export function cpuFigures(cpu: {
+  postgres: number;
+  rabbitmq: number;
+  benchClient: number;
+  machineBusyShare: number;
+  busySeconds: number;
+  services: number;
+}): ScenarioResult['cpuSeconds'] {
   const ours = cpu.services + cpu.postgres + cpu.rabbitmq + cpu.benchClient;
-  return { postgres: cpu.postgres, rabbitmq: cpu.rabbitmq, benchClient: cpu.benchClient, machineBusyShare: cpu.machineBusyShare, others: Math.max(0, cpu.busySeconds - ours) };
+  return {
+    postgres: cpu.postgres,
+    rabbitmq: cpu.rabbitmq,
+    benchClient: cpu.benchClient,
+    machineBusyShare: cpu.machineBusyShare,
+    others: Math.max(0, cpu.busySeconds - ours),
+  };
 }
 
 export function confirmFigures(before: Counters, after: Counters): ScenarioResult['gatewayConfirm'] {

@@ -11,7 +11,8 @@ export type AppName = (typeof APPS)[number];
 export const DEFAULT_ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-export const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+export const fmt = (value: number, digits = 0) =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
 
 export interface Options {
   quick: boolean;
@@ -108,7 +109,10 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
     limitMessages: quick ? 1_000 : 30_000,
     limitRows: quick ? 2_000 : 50_000,
     drainTimeoutS: quick ? 60 : 180,
-    only: (values.only ?? '').split(',').map((name) => name.trim()).filter(Boolean),
+    only: (values.only ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
     profileDir: values.profile ?? null,
     dist: values.dist ?? 'dist',
     processors: int('--processors', values.processors, 1),

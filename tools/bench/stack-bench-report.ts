@@ -14,7 +14,9 @@ import type { MachineFacts } from './system-stats';
 export function slackLatency(latency: (LatencyMs & { sent: number; expected: number }) | null): string {
   if (!latency) return 'n/a';
   const figures = `${Math.round(latency.p50).toLocaleString('en-US')} / ${Math.round(latency.p99).toLocaleString('en-US')}`;
-  return latency.sent >= latency.expected ? figures : `${figures} (${latency.sent.toLocaleString('en-US')} of ${latency.expected.toLocaleString('en-US')} sent)`;
+  return latency.sent >= latency.expected
+    ? figures
+    : `${figures} (${latency.sent.toLocaleString('en-US')} of ${latency.expected.toLocaleString('en-US')} sent)`;
 }
 
 export interface ServiceFigures {
@@ -138,7 +140,8 @@ const scenarioOf = (report: Report, name: string) => report.scenarios.find((s) =
  */
 export function headline(report: Report): HeadlineRow[] {
   const rows: HeadlineRow[] = [];
-  const ratio = (ours: number | null | undefined, theirs: number | null | undefined) => (ours == null || theirs == null || !(theirs > 0) || !Number.isFinite(ours) ? null : ours / theirs);
+  const ratio = (ours: number | null | undefined, theirs: number | null | undefined) =>
+    ours == null || theirs == null || !(theirs > 0) || !Number.isFinite(ours) ? null : ours / theirs;
   for (const [name, times] of [
     ['api-1', 2],
     ['api-10', 4],
@@ -147,7 +150,14 @@ export function headline(report: Report): HeadlineRow[] {
     if (!s) continue;
     const stored = s.endToEndAlertsPerSecond;
     const r = ratio(stored, s.peer?.alertsPerSecond);
-    const note = stored === null ? `not drained: ${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)} stored in time` : s.stored && !s.stored.once ? `NOT stored once: ${fmt(s.stored.groups)} groups, ${fmt(s.stored.instances)} episodes for ${fmt(s.acceptedAlerts)} accepted alerts` : s.peer ? undefined : 'no peer in this run';
+    const note =
+      stored === null
+        ? `not drained: ${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)} stored in time`
+        : s.stored && !s.stored.once
+          ? `NOT stored once: ${fmt(s.stored.groups)} groups, ${fmt(s.stored.instances)} episodes for ${fmt(s.acceptedAlerts)} accepted alerts`
+          : s.peer
+            ? undefined
+            : 'no peer in this run';
     rows.push({
       row: `whole stack, POST /api/v2/alerts, ${s.alertsPerRequest} alert${s.alertsPerRequest > 1 ? 's' : ''} per request, new fingerprints: stored alerts/s`,
       alertmanager: s.peer ? fmt(s.peer.alertsPerSecond) : 'n/a',
@@ -192,7 +202,13 @@ export function headline(report: Report): HeadlineRow[] {
       .map(([part, value]) => `${part.replace('webhook-', '').replace('alert-', '').replace('slack-', '')} ${fmt(value, 3)}`)
       .join(', ');
     const ok = (stack.statuses['202'] ?? 0) === stack.requests;
-    const note = !ok ? `not every request answered 202: ${JSON.stringify(stack.statuses)}` : !stack.drained ? 'the processor had not caught up when the window closed' : !stack.stored.once ? `NOT one episode per alert: ${fmt(stack.stored.groups)} groups, ${fmt(stack.stored.instances)} episodes` : undefined;
+    const note = !ok
+      ? `not every request answered 202: ${JSON.stringify(stack.statuses)}`
+      : !stack.drained
+        ? 'the processor had not caught up when the window closed'
+        : !stack.stored.once
+          ? `NOT one episode per alert: ${fmt(stack.stored.groups)} groups, ${fmt(stack.stored.instances)} episodes`
+          : undefined;
     rows.push({
       row: `a Prometheus re-sending ${fmt(plan.alerts)} active alerts every ${plan.intervalS} s (${plan.perRequest} per request, endsAt pushed forward): cores (CPU s ÷ wall s over ${plan.cycles} cycles; SentryHub: every service, PostgreSQL and RabbitMQ)`,
       alertmanager: alertmanager ? `${fmt(alertmanager.window.totalCores, 3)} core` : 'n/a',
@@ -225,7 +241,10 @@ function headlineMarkdown(report: Report): string[] {
     '',
     '| | Alertmanager | SentryHub | ratio | target | |',
     '|---|---|---|---|---|---|',
-    ...report.headline.map((h) => `| ${h.row} | ${h.alertmanager} | ${h.sentryhub} | ${h.ratio === null ? 'n/a' : `${fmt(h.ratio, 2)}x`} | ${h.target} | **${h.met ? 'met' : 'missed'}**${h.note ? ` (${h.note})` : ''} |`),
+    ...report.headline.map(
+      (h) =>
+        `| ${h.row} | ${h.alertmanager} | ${h.sentryhub} | ${h.ratio === null ? 'n/a' : `${fmt(h.ratio, 2)}x`} | ${h.target} | **${h.met ? 'met' : 'missed'}**${h.note ? ` (${h.note})` : ''} |`,
+    ),
     '',
   ];
   if (report.resend) lines.push(...resendMarkdown(report.resend));
@@ -283,7 +302,7 @@ export function markdown(report: Report): string {
       : []),
     `Machine: ${report.machine.nproc} cores (${report.machine.cpuModel}), ${fmt(report.machine.totalMemoryMiB)} MiB, ${report.machine.kernel}, Node ${report.machine.node}, PostgreSQL ${report.machine.postgres}, RabbitMQ ${report.machine.rabbitmq}; load average at start ${report.machine.loadAverage}, ${fmt(report.machine.busyBeforeRun * 100)}% busy the second before.`,
     '',
-    '## The machine\'s limits (same run)',
+    "## The machine's limits (same run)",
     '',
     '| limit | figure |',
     '|---|---|',
@@ -309,15 +328,35 @@ export function markdown(report: Report): string {
   }
   const replicaLines = report.scenarios.filter((s) => s.replicas || s.load.perGateway);
   if (replicaLines.length) {
-    lines.push('', '## Each replica', '', '| scenario | process | peak RSS MiB (heap) | CPU s | requests/s, p50 / p99 ms (gateways) |', '|---|---|---|---|---|');
+    lines.push(
+      '',
+      '## Each replica',
+      '',
+      '| scenario | process | peak RSS MiB (heap) | CPU s | requests/s, p50 / p99 ms (gateways) |',
+      '|---|---|---|---|---|',
+    );
     for (const s of replicaLines) {
       const gatewayNames = Object.keys(s.replicas ?? {}).filter((name) => name.startsWith('webhook-gateway'));
       for (const [name, figure] of Object.entries(s.replicas ?? {})) {
         const load = s.load.perGateway?.[gatewayNames.indexOf(name)];
-        lines.push(`| ${s.name} | ${name} | ${fmt(figure.peakRssMiB)} (${fmt(figure.peakHeapUsedMiB)}) | ${fmt(figure.cpuSeconds, 1)} | ${load ? `${fmt(load.requestsPerSecond)}, ${fmt(load.latencyMs.p50)} / ${fmt(load.latencyMs.p99)}` : ''} |`);
+        lines.push(
+          `| ${s.name} | ${name} | ${fmt(figure.peakRssMiB)} (${fmt(figure.peakHeapUsedMiB)}) | ${fmt(figure.cpuSeconds, 1)} | ${load ? `${fmt(load.requestsPerSecond)}, ${fmt(load.latencyMs.p50)} / ${fmt(load.latencyMs.p99)}` : ''} |`,
+        );
       }
     }
   }
-  lines.push('', '## Method', '', ...report.method.map((line) => `- ${line}`), '', `Settings: ${Object.entries(report.settings).map(([key, value]) => `${key}=${value}`).join(', ') || 'defaults'}.`, '');
+  lines.push(
+    '',
+    '## Method',
+    '',
+    ...report.method.map((line) => `- ${line}`),
+    '',
+    `Settings: ${
+      Object.entries(report.settings)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(', ') || 'defaults'
+    }.`,
+    '',
+  );
   return lines.join('\n');
 }

@@ -3,8 +3,8 @@
  * It sends the same alerts (same labels, same fingerprints, same `startsAt`) to
  * `POST /api/v2/alerts` again and again, every evaluation interval, with `endsAt` pushed forward
  * each time (`ValidUntil = now + 4 × max(resend delay, evaluation interval)` in Prometheus's
- * rules/alerting.go), in requests of at most 64 alerts (the notifier's `maxBatchSize` up to
- * Prometheus 3.3, Debian 12's 2.42 included; later releases default to 256), one request after
+ * rules/alerting.go), in requests of at most 64 alerts (the notifier's `maxBatchSize` in
+ * Prometheus 2, Debian 12's 2.42 included; since prometheus/prometheus#16254 the default is 256), one request after
  * the other (the notifier sends one batch at a time). The figure is the CPU it costs, as cores:
  * CPU seconds of each process over the re-send cycles ÷ their wall seconds.
  */
@@ -13,7 +13,7 @@ import { fmt, sleep, type Options } from './stack-bench-options';
 import { STARTS_AT } from './stack-bench-scenarios';
 import { quantile } from './system-stats';
 
-/** Alerts per request: Prometheus's notifier batch (`maxBatchSize` = 64 before 3.4). */
+/** Alerts per request: Prometheus's notifier batch (`maxBatchSize` = 64 in Prometheus 2). */
 export const PROMETHEUS_BATCH = 64;
 
 export interface ResendPlan {
@@ -119,7 +119,11 @@ export interface ResendTarget {
 }
 
 /** Posts one cycle, one request after the other (as Prometheus's notifier): the statuses and each request's time. */
-export async function postCycle(urls: string[], plan: ResendPlan, endsAt: string): Promise<{ statuses: Record<string, number>; latencies: number[]; seconds: number }> {
+export async function postCycle(
+  urls: string[],
+  plan: ResendPlan,
+  endsAt: string,
+): Promise<{ statuses: Record<string, number>; latencies: number[]; seconds: number }> {
   const statuses: Record<string, number> = {};
   const latencies: number[] = [];
   const started = performance.now();
@@ -129,7 +133,12 @@ export async function postCycle(urls: string[], plan: ResendPlan, endsAt: string
     const sent = performance.now();
     let status = 'error';
     try {
-      const response = await fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(`${url}/api/v2/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
       await response.arrayBuffer();
       status = String(response.status);
     } catch {
@@ -176,7 +185,9 @@ export async function runResendLeg(name: string, target: ResendTarget, plan: Res
   await sleepUntil(windowStart + plan.cycles * intervalMs);
   const window = windowOf(before, await target.probe.read(), (performance.now() - windowStart) / 1000);
   const sorted = Float64Array.from(latencies).sort();
-  console.log(`resend (${name}): ${fmt(window.totalCores, 3)} cores over ${plan.cycles} re-sends of ${fmt(plan.alerts)} alerts every ${plan.intervalS} s (idle ${fmt(idle.totalCores, 3)})`);
+  console.log(
+    `resend (${name}): ${fmt(window.totalCores, 3)} cores over ${plan.cycles} re-sends of ${fmt(plan.alerts)} alerts every ${plan.intervalS} s (idle ${fmt(idle.totalCores, 3)})`,
+  );
   return {
     statuses,
     requests: latencies.length,

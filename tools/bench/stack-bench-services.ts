@@ -59,7 +59,8 @@ export async function waitHttp(service: Service, path: string, timeoutMs = 30_00
       () => 0,
     );
     if (status === 200) return;
-    if (performance.now() > deadline) throw new Error(`${service.name} did not answer ${path} with 200 within ${timeoutMs / 1000} s; its output:\n${service.output.join('\n')}`);
+    if (performance.now() > deadline)
+      throw new Error(`${service.name} did not answer ${path} with 200 within ${timeoutMs / 1000} s; its output:\n${service.output.join('\n')}`);
     await sleep(50);
   }
 }
@@ -71,7 +72,12 @@ export async function startApp(app: AppName, env: Record<string, string>, dist: 
   const entry = resolve(ROOT, dist, `apps/${app}/main.js`);
   if (!existsSync(entry)) throw new Error(`${entry} is missing: drop --skip-build`);
   const port = await freePort();
-  const service = spawnNode(name ?? (replica === 1 ? app : `${app}#${replica}`), [...nodeArgs, entry], { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) }, port);
+  const service = spawnNode(
+    name ?? (replica === 1 ? app : `${app}#${replica}`),
+    [...nodeArgs, entry],
+    { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) },
+    port,
+  );
   await waitHttp(service, '/readyz');
   return service;
 }
@@ -91,7 +97,10 @@ await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
  * off (`--cluster.listen-address=`), on a free port of 127.0.0.1. It keeps alerts in memory only.
  */
 export async function startAlertmanager(binary: string): Promise<Service> {
-  if (!existsSync(binary)) throw new Error(`${binary} is missing: install Debian's prometheus-alertmanager (apt-get install prometheus-alertmanager), name another binary with --alertmanager, or run without the peer (--no-peer)`);
+  if (!existsSync(binary))
+    throw new Error(
+      `${binary} is missing: install Debian's prometheus-alertmanager (apt-get install prometheus-alertmanager), name another binary with --alertmanager, or run without the peer (--no-peer)`,
+    );
   const dir = mkdtempSync(join(tmpdir(), 'bench-alertmanager-'));
   cleanups.push({ what: 'removing the Alertmanager directory', run: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })) });
   const config = join(dir, 'alertmanager.yml');
@@ -100,7 +109,13 @@ export async function startAlertmanager(binary: string): Promise<Service> {
   const service = spawnProcess(
     'alertmanager',
     binary,
-    [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
+    [
+      `--config.file=${config}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
     {},
     port,
   );
@@ -126,5 +141,10 @@ export function runningStackFromEnv(env: NodeJS.ProcessEnv): RunningStack | null
   if (missing.length === names.length) return null;
   if (missing.length > 0) throw new Error(`a running stack needs all of ${names.join(', ')}; missing: ${missing.join(', ')}`);
   const trim = (url: string) => url.replace(/\/+$/, '');
-  return { gateway: trim(env['BENCH_GATEWAY_URL'] ?? ''), processor: trim(env['BENCH_PROCESSOR_URL'] ?? ''), notifier: trim(env['BENCH_NOTIFIER_URL'] ?? ''), databaseUrl: env['BENCH_DATABASE_URL'] ?? '' };
+  return {
+    gateway: trim(env['BENCH_GATEWAY_URL'] ?? ''),
+    processor: trim(env['BENCH_PROCESSOR_URL'] ?? ''),
+    notifier: trim(env['BENCH_NOTIFIER_URL'] ?? ''),
+    databaseUrl: env['BENCH_DATABASE_URL'] ?? '',
+  };
 }

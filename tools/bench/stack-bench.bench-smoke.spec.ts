@@ -72,10 +72,24 @@ describe('npm run bench -- --quick', () => {
     const report = JSON.parse(readFileSync(join(out, `${base}.json`), 'utf8')) as QuickReport;
     expect(report.benchmark).toBe('stack');
     expect(report.quick).toBe(true);
-    for (const limit of [report.limits.bareFastify.requestsPerSecond, report.limits.amqplibQuorumConfirmed.messagesPerSecond, report.limits.unnestUpsert.insertRowsPerSecond]) {
+    for (const limit of [
+      report.limits.bareFastify.requestsPerSecond,
+      report.limits.amqplibQuorumConfirmed.messagesPerSecond,
+      report.limits.unnestUpsert.insertRowsPerSecond,
+    ]) {
       expect(limit).toBeGreaterThan(0);
     }
-    expect(report.scenarios.map((scenario) => scenario.name)).toEqual(['paced-2000', 'api-1', 'api-10', 'gateway-alone', 'single', 'webhook10', 'api-batch', 'storm', 'repeat-storm']);
+    expect(report.scenarios.map((scenario) => scenario.name)).toEqual([
+      'paced-2000',
+      'api-1',
+      'api-10',
+      'gateway-alone',
+      'single',
+      'webhook10',
+      'api-batch',
+      'storm',
+      'repeat-storm',
+    ]);
     expect(report.peer?.version).toMatch(/^\d+\.\d+/);
     // The peer got the same requests with the same client: every one answered 200, and the stack
     // stored each of its new alerts exactly once (the run counted the rows).
@@ -92,7 +106,14 @@ describe('npm run bench -- --quick', () => {
     expect(report.peakRssMiBOverall['alertmanager']).toBeGreaterThan(0);
     expect(report.peakRssMiBOverall['webhook-gateway (alone)']).toBeGreaterThan(0);
     // The headline: every target, as a ratio to Alertmanager where it has one, met or missed.
-    expect(report.headline.map((row) => row.target)).toEqual(['≥ 2x Alertmanager', '≥ 4x Alertmanager', '≥ 20,000 requests/s', '≤ 100 ms', '< 0.1 core', '≤ 200 MB each']);
+    expect(report.headline.map((row) => row.target)).toEqual([
+      '≥ 2x Alertmanager',
+      '≥ 4x Alertmanager',
+      '≥ 20,000 requests/s',
+      '≤ 100 ms',
+      '< 0.1 core',
+      '≤ 200 MB each',
+    ]);
     for (const row of report.headline.slice(0, 2)) expect(Number.isFinite(row.ratio)).toBe(true);
     // Re-sent alerts: the same 1,000 alerts posted every cycle in Prometheus's batches of 64, to
     // Alertmanager and to the stack; the CPU of every part over the cycles, as cores.
@@ -142,7 +163,13 @@ describe('npm run bench -- --quick', () => {
       // counted as stored before it is counted as accepted.)
       expect(scenario.storedAlerts).toBeGreaterThanOrEqual(scenario.acceptedAlerts);
       expect(scenario.storedAlerts).toBeLessThanOrEqual(scenario.load.sent * perRequest);
-      for (const value of [scenario.load.latencyMs.p50, scenario.load.latencyMs.p99, scenario.load.latencyMs.p99_9, scenario.ratios.requestsToBareFastify, scenario.ratios.publishesToRawAmqp]) {
+      for (const value of [
+        scenario.load.latencyMs.p50,
+        scenario.load.latencyMs.p99,
+        scenario.load.latencyMs.p99_9,
+        scenario.ratios.requestsToBareFastify,
+        scenario.ratios.publishesToRawAmqp,
+      ]) {
         expect(Number.isFinite(value)).toBe(true);
       }
       expect(scenario.ratios.storedToRawUnnest).not.toBeNull();
@@ -152,7 +179,11 @@ describe('npm run bench -- --quick', () => {
     // Receipt -> store and -> Slack for the storm's unique fingerprints: every firing notification sent.
     const storm = report.scenarios.find((scenario) => scenario.name === 'storm');
     expect(storm?.receiptToStoreMs?.alerts).toBeGreaterThan(0);
-    expect(storm?.receiptToSlackMs).toMatchObject({ sent: storm?.receiptToStoreMs?.alerts, expected: storm?.receiptToStoreMs?.alerts, alerts: storm?.receiptToStoreMs?.alerts });
+    expect(storm?.receiptToSlackMs).toMatchObject({
+      sent: storm?.receiptToStoreMs?.alerts,
+      expected: storm?.receiptToStoreMs?.alerts,
+      alerts: storm?.receiptToStoreMs?.alerts,
+    });
     expect(Number.isFinite(storm?.receiptToSlackMs?.p99)).toBe(true);
     expect(report.timeline.length).toBeGreaterThan(0);
 
@@ -185,11 +216,21 @@ describe('npm run bench -- --quick against a stack it did not start (BENCH_*_URL
 
   it('drives that stack, reads its figures from its /metrics and stores in its database, starting nothing of its own', async () => {
     [database, vhost] = await Promise.all([createTestDatabase('bench_running'), createTestVhost('bench-running')]);
-    const stack = await startStack(['alert-processor', 'slack-notifier'], { DATABASE_URL: database.url, RABBITMQ_URL: vhost.url, WEBHOOK_ALLOW_ANONYMOUS: 'true' });
+    const stack = await startStack(['alert-processor', 'slack-notifier'], {
+      DATABASE_URL: database.url,
+      RABBITMQ_URL: vhost.url,
+      WEBHOOK_ALLOW_ANONYMOUS: 'true',
+    });
     services = stack.services;
     const urlOf = (name: string) => `http://127.0.0.1:${services.find((service) => service.name === name)?.port ?? 0}`;
     const args = ['--import', 'tsx', 'tools/bench/stack-bench.ts', '--quick', '--skip-build', '--only', 'paced-2000,single', '--out', own];
-    const env = { ...process.env, BENCH_GATEWAY_URL: stack.gatewayUrl, BENCH_PROCESSOR_URL: urlOf('alert-processor'), BENCH_NOTIFIER_URL: urlOf('slack-notifier'), BENCH_DATABASE_URL: database.url };
+    const env = {
+      ...process.env,
+      BENCH_GATEWAY_URL: stack.gatewayUrl,
+      BENCH_PROCESSOR_URL: urlOf('alert-processor'),
+      BENCH_NOTIFIER_URL: urlOf('slack-notifier'),
+      BENCH_DATABASE_URL: database.url,
+    };
     await promisify(execFile)(process.execPath, args, { cwd: ROOT, env, timeout: 200_000, maxBuffer: 16 * 1024 * 1024 });
 
     const json = readdirSync(own).find((file) => file.endsWith('.json'));

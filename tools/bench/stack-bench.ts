@@ -23,7 +23,19 @@ import { sql } from 'kysely';
 import { renderChart, type TimelineSample } from './stack-bench-chart';
 import { measureAmqp, measureBareFastify, measureUnnest, type Limits } from './stack-bench-limits';
 import { drive, windowLatencies } from './stack-bench-load';
-import { confirmFigures, counters, cpuFigures, cpuSecondsOf, receiptToSlack, receiptToStore, rssMiB, scrape, storedRows, total, waitQueueEmpty } from './stack-bench-metrics';
+import {
+  confirmFigures,
+  counters,
+  cpuFigures,
+  cpuSecondsOf,
+  receiptToSlack,
+  receiptToStore,
+  rssMiB,
+  scrape,
+  storedRows,
+  total,
+  waitQueueEmpty,
+} from './stack-bench-metrics';
 
 /** The notifier's queue of alert.processed events. */
 const NOTIFIER_QUEUE = 'slack-notifier.alerts-processed';
@@ -32,7 +44,21 @@ import { headline, markdown, type PeerLeg, type Report, type ResendResult, type 
 import { RESEND_PREFIX, resendPlan, resolveAll, runResendLeg, type CpuProbe } from './stack-bench-resend';
 import { bodies, scenarios, STARTS_AT } from './stack-bench-scenarios';
 import { appOf, runningStackFromEnv, startAlertmanager, startApp, waitHttp, type Service } from './stack-bench-services';
-import { cleanUp, cleanups, cpuSecondsBetween, cpuUtilisation, isPostgresFor, isRabbitmqServer, machineFacts, quantile, statusKiB, systemCpu, ticksWhere, withTimeout, CLOCK_TICKS } from './system-stats';
+import {
+  cleanUp,
+  cleanups,
+  cpuSecondsBetween,
+  cpuUtilisation,
+  isPostgresFor,
+  isRabbitmqServer,
+  machineFacts,
+  quantile,
+  statusKiB,
+  systemCpu,
+  ticksWhere,
+  withTimeout,
+  CLOCK_TICKS,
+} from './system-stats';
 
 // Whatever happens, processes stop and the database and vhosts go (as processor-bench.ts).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -57,7 +83,8 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const startedAt = new Date().toISOString();
   const running = runningStackFromEnv(process.env);
-  if (running && (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir)) throw new Error(`--gateways, --processors, --node-options and --profile start services: not with a running stack\n${USAGE}`);
+  if (running && (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir))
+    throw new Error(`--gateways, --processors, --node-options and --profile start services: not with a running stack\n${USAGE}`);
   if (options.build && !running) {
     process.stdout.write(`building ${APPS.join(', ')}... `);
     await promisify(execFile)(process.execPath, ['tools/build/build-app.mjs', ...APPS], { cwd: ROOT, timeout: 180_000 });
@@ -93,7 +120,9 @@ async function main(): Promise<void> {
   console.log('limits: bare fastify...');
   const bareFastify = await measureBareFastify(options, oneAlert);
   console.log('limits: raw amqplib confirmed publishing to a quorum queue...');
-  const singleMessage = Buffer.from(JSON.stringify({ id: 'x'.repeat(36), receivedAt: STARTS_AT, source: 'api', meta: {}, alerts: JSON.parse(oneAlert(0)) as unknown }));
+  const singleMessage = Buffer.from(
+    JSON.stringify({ id: 'x'.repeat(36), receivedAt: STARTS_AT, source: 'api', meta: {}, alerts: JSON.parse(oneAlert(0)) as unknown }),
+  );
   const amqpLimit = await measureAmqp(vhost.url, options, singleMessage);
   console.log('limits: raw unnest upsert...');
   const unnest = await measureUnnest(database.url, options);
@@ -120,7 +149,15 @@ async function main(): Promise<void> {
     const extra = options.nodeOptions;
     for (let n = 1; n <= options.processors; n++) processors.push(await startApp('alert-processor', env, options.dist, extra, n));
     for (let n = 1; n <= options.gateways; n++) {
-      gateways.push(await startApp('webhook-gateway', env, options.dist, [...extra, ...(options.profileDir && n === 1 ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])], n));
+      gateways.push(
+        await startApp(
+          'webhook-gateway',
+          env,
+          options.dist,
+          [...extra, ...(options.profileDir && n === 1 ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])],
+          n,
+        ),
+      );
     }
     notifier = await startApp('slack-notifier', { ...env, SLACK_INTERNAL_ENDPOINT: slack?.url ?? '' }, options.dist, extra);
   }
@@ -167,7 +204,12 @@ async function main(): Promise<void> {
         parts['RabbitMQ'] = cpuSecondsBetween(rabbitBase, ticksWhere(isRabbitmqServer));
         const now = await counters(gateways, processors);
         const client = process.cpuUsage();
-        return { parts, busy: systemCpu().busy / CLOCK_TICKS, client: (client.user + client.system) / 1e6, counts: { accepted: now.accepted, processed: now.processed } };
+        return {
+          parts,
+          busy: systemCpu().busy / CLOCK_TICKS,
+          client: (client.user + client.system) / 1e6,
+          counts: { accepted: now.accepted, processed: now.processed },
+        };
       },
     };
     /** Until the processor has processed every accepted alert (and, with the bench's own stack, the notifier's queue is empty), at most `timeoutMs`. */
@@ -185,7 +227,21 @@ async function main(): Promise<void> {
     if (alertmanager) {
       const peerService = alertmanager;
       console.log(`scenario resend: ${fmt(resendSettings.alerts)} alerts re-sent every ${resendSettings.intervalS} s, Alertmanager...`);
-      peerLeg = await runResendLeg('Alertmanager', { urls: [peerService.url], probe: { read: async () => ({ parts: { alertmanager: await cpuSecondsOf(peerService) }, busy: systemCpu().busy / CLOCK_TICKS, client: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 }) }, settle: () => Promise.resolve(true) }, resendSettings);
+      peerLeg = await runResendLeg(
+        'Alertmanager',
+        {
+          urls: [peerService.url],
+          probe: {
+            read: async () => ({
+              parts: { alertmanager: await cpuSecondsOf(peerService) },
+              busy: systemCpu().busy / CLOCK_TICKS,
+              client: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+            }),
+          },
+          settle: () => Promise.resolve(true),
+        },
+        resendSettings,
+      );
       await resolveAll([peerService.url], resendSettings);
     }
     console.log(`scenario resend: ${fmt(resendSettings.alerts)} alerts re-sent every ${resendSettings.intervalS} s...`);
@@ -194,11 +250,19 @@ async function main(): Promise<void> {
     await settleStack(options.drainTimeoutS * 1000);
     const rows = await storedRows(stackDatabaseUrl, RESEND_PREFIX);
     const stored = { ...rows, once: rows.groups === resendSettings.alerts && rows.instances === resendSettings.alerts && rows.groupsNotOnce === 0 };
-    if (!stored.once) storedOnceFailures.push(`resend: ${rows.groups} groups, ${rows.instances} episodes, ${rows.groupsNotOnce} groups without exactly one episode, for ${resendSettings.alerts} alerts re-sent`);
+    if (!stored.once)
+      storedOnceFailures.push(
+        `resend: ${rows.groups} groups, ${rows.instances} episodes, ${rows.groupsNotOnce} groups without exactly one episode, for ${resendSettings.alerts} alerts re-sent`,
+      );
     // Resolved, as Prometheus sends them when they end: nothing of theirs is left to expire later.
     const resolvedStatuses = await resolveAll(gatewayUrls, resendSettings);
     const resolvedDrained = await settleStack(options.drainTimeoutS * 1000);
-    resend = { plan: resendSettings, stack: { ...stackLeg, stored, drained }, alertmanager: peerLeg, resolved: { statuses: resolvedStatuses, drained: resolvedDrained } };
+    resend = {
+      plan: resendSettings,
+      stack: { ...stackLeg, stored, drained },
+      alertmanager: peerLeg,
+      resolved: { statuses: resolvedStatuses, drained: resolvedDrained },
+    };
     await sleep(options.quick ? 200 : 2_000);
   }
 
@@ -262,7 +326,10 @@ async function main(): Promise<void> {
       console.log(`scenario ${scenario.name}: skipped (it starts a gateway of its own: not with a running stack)`);
       continue;
     }
-    const run = { ...(scenario.amount ? { amount: scenario.amount } : { durationS: scenario.durationS ?? options.durationS }), ...(scenario.rate ? { rate: scenario.rate } : {}) };
+    const run = {
+      ...(scenario.amount ? { amount: scenario.amount } : { durationS: scenario.durationS ?? options.durationS }),
+      ...(scenario.rate ? { rate: scenario.rate } : {}),
+    };
     // Alertmanager first, the same requests (request n: body n) with the same client.
     let peerLeg: PeerLeg | undefined;
     if (scenario.peer && alertmanager) {
@@ -272,10 +339,18 @@ async function main(): Promise<void> {
       const load = await drive(alertmanager.url, scenario.path, scenario.body, options, run);
       const cpuSeconds = (await cpuSecondsOf(alertmanager)) - cpu;
       const ok = (load.statuses['200'] ?? 0) * scenario.alertsPerRequest;
-      peerLeg = { load, alertsPerSecond: ok / load.seconds, cpuSeconds, cpuMicrosPerAlert: ok ? (cpuSeconds / ok) * 1e6 : null, peakRssMiB: vmHwmMiB(alertmanager) ?? 0 };
+      peerLeg = {
+        load,
+        alertsPerSecond: ok / load.seconds,
+        cpuSeconds,
+        cpuMicrosPerAlert: ok ? (cpuSeconds / ok) * 1e6 : null,
+        peakRssMiB: vmHwmMiB(alertmanager) ?? 0,
+      };
       await sleep(options.quick ? 200 : 2_000);
     }
-    const alone = scenario.gatewayAlone ? await startApp('webhook-gateway', await aloneEnv(), options.dist, options.nodeOptions, 1, 'webhook-gateway (alone)') : null;
+    const alone = scenario.gatewayAlone
+      ? await startApp('webhook-gateway', await aloneEnv(), options.dist, options.nodeOptions, 1, 'webhook-gateway (alone)')
+      : null;
     const gateways = alone ? [alone] : stackGateways;
     const processors = alone ? [] : stackProcessors;
     const services = alone ? [alone] : stackServices;
@@ -331,7 +406,10 @@ async function main(): Promise<void> {
       // Every accepted alert stored exactly once: one group and one episode each, nothing more.
       const rows = await storedRows(stackDatabaseUrl, scenario.prefix);
       storedOnce = { ...rows, once: rows.groups === accepted && rows.instances === accepted && rows.groupsNotOnce === 0 };
-      if (!storedOnce.once) storedOnceFailures.push(`${scenario.name}: ${rows.groups} groups, ${rows.instances} episodes, ${rows.groupsNotOnce} groups without exactly one episode, for ${accepted} accepted alerts`);
+      if (!storedOnce.once)
+        storedOnceFailures.push(
+          `${scenario.name}: ${rows.groups} groups, ${rows.instances} episodes, ${rows.groupsNotOnce} groups without exactly one episode, for ${accepted} accepted alerts`,
+        );
     }
     const clientAfter = process.cpuUsage(clientBefore);
     const cpuSecondsPg = cpuSecondsBetween(pgBefore, ticksWhere(isPostgresFor(databaseName)));
@@ -339,7 +417,11 @@ async function main(): Promise<void> {
     const systemAfter = systemCpu();
     const perProcess: Record<string, ServiceFigures> = {};
     for (const service of services) {
-      perProcess[service.name] = { peakRssMiB: rssPeak.get(service.name) ?? 0, peakHeapUsedMiB: heapPeak.get(service.name) ?? 0, cpuSeconds: (await cpuSecondsOf(service)) - (cpuBefore.get(service.name) ?? 0) };
+      perProcess[service.name] = {
+        peakRssMiB: rssPeak.get(service.name) ?? 0,
+        peakHeapUsedMiB: heapPeak.get(service.name) ?? 0,
+        cpuSeconds: (await cpuSecondsOf(service)) - (cpuBefore.get(service.name) ?? 0),
+      };
     }
     // Per app: the largest RSS and heap of its replicas, the sum of their CPU.
     const figures: Record<string, ServiceFigures> = {};
@@ -349,7 +431,11 @@ async function main(): Promise<void> {
       const app = service === alone ? 'webhook-gateway' : appOf(service);
       const sofar = figures[app];
       figures[app] = sofar
-        ? { peakRssMiB: Math.max(sofar.peakRssMiB, own.peakRssMiB), peakHeapUsedMiB: Math.max(sofar.peakHeapUsedMiB, own.peakHeapUsedMiB), cpuSeconds: sofar.cpuSeconds + own.cpuSeconds }
+        ? {
+            peakRssMiB: Math.max(sofar.peakRssMiB, own.peakRssMiB),
+            peakHeapUsedMiB: Math.max(sofar.peakHeapUsedMiB, own.peakHeapUsedMiB),
+            cpuSeconds: sofar.cpuSeconds + own.cpuSeconds,
+          }
         : { ...own };
     }
     const publishes = afterLoad.publishes - before.publishes;
@@ -360,7 +446,10 @@ async function main(): Promise<void> {
     // message per channel per second, digests folding the rest): after the CPU figures above,
     // so that this wait is not counted in them.
     // With a running stack only where its own rules route the bench's alerts: not waited for.
-    const receiptToSlackMs = receiptToStoreMs && slack && scenario.slack ? await receiptToSlack(stackDatabaseUrl, scenario.prefix, receiptToStoreMs.alerts, options.quick ? 60_000 : 120_000) : null;
+    const receiptToSlackMs =
+      receiptToStoreMs && slack && scenario.slack
+        ? await receiptToSlack(stackDatabaseUrl, scenario.prefix, receiptToStoreMs.alerts, options.quick ? 60_000 : 120_000)
+        : null;
     results.push({
       name: scenario.name,
       title: scenario.title,
@@ -411,11 +500,13 @@ async function main(): Promise<void> {
   await sampler;
   for (const service of [...stackServices, ...(alertmanager ? [alertmanager] : [])]) {
     // A running stack's services: the largest RSS sampled (no /proc of theirs).
-    peakRssMiBOverall[service.name] = service.pid === undefined ? Math.max(0, ...timeline.map((sample) => sample.rssMiB[service.name] ?? 0)) : vmHwmMiB(service);
+    peakRssMiBOverall[service.name] =
+      service.pid === undefined ? Math.max(0, ...timeline.map((sample) => sample.rssMiB[service.name] ?? 0)) : vmHwmMiB(service);
   }
 
   const settings: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && /^(GATEWAY_COALESCE_|PROCESSOR_|DATABASE_POOL_SIZE|NOTIFIER_|SLACK_MAX)/.test(key)) settings[key] = value;
+  for (const [key, value] of Object.entries(process.env))
+    if (value !== undefined && /^(GATEWAY_COALESCE_|PROCESSOR_|DATABASE_POOL_SIZE|NOTIFIER_|SLACK_MAX)/.test(key)) settings[key] = value;
   const report: Report = {
     benchmark: 'stack',
     startedAt,
@@ -434,17 +525,17 @@ async function main(): Promise<void> {
       'npm run bench (tools/bench/stack-bench.ts): the built webhook-gateway, alert-processor and slack-notifier run as their own processes (NODE_ENV=production, LOG_LEVEL=warn) against a throwaway vhost and database on the same machine as RabbitMQ, PostgreSQL and the load generator; the Slack stand-in is startSlackMock of @sentryhub/testing.',
       `autocannon (in the bench process) with ${options.connections} connections; request n of a scenario gets body n, made when it is sent (a template filled in, no pool): every alert of a scenario marked "new" has a fingerprint never sent before (alertname <prefix><n / 100>, instance host-<n % 100>); the repeat storm cycles through its fingerprints.`,
       `the peer: ${peer ? `${peer.binary} (Alertmanager ${peer.version})` : 'none (--no-peer)'}, a temporary configuration whose one route (group_by alertname) ends in a receiver with no integration, --storage.path in a temporary directory, --cluster.listen-address= (no gossip), on 127.0.0.1; it keeps alerts in memory only. Scenarios marked peer (paced-2000, api-1, api-10) send the same requests with the same client to Alertmanager first, then to the stack; its alerts/s = alerts in 200 answers / load time, its CPU from /proc, its RSS its VmHWM.`,
-      'headline: whole-stack rows are stored alerts/s (accepted alerts ÷ time until the processor had committed them all), checked by counting alert_groups and alert_instances of the scenario\'s alerts after the drain (one group and one episode per accepted alert); the gateway alone is one more webhook-gateway on a vhost of its own with no consumer (RabbitMQ confirms, nobody processes); receipt -> commit is the paced scenario\'s p99; RSS is each process\'s VmHWM at the end of the run (MB = 10^6 bytes).',
+      "headline: whole-stack rows are stored alerts/s (accepted alerts ÷ time until the processor had committed them all), checked by counting alert_groups and alert_instances of the scenario's alerts after the drain (one group and one episode per accepted alert); the gateway alone is one more webhook-gateway on a vhost of its own with no consumer (RabbitMQ confirms, nobody processes); receipt -> commit is the paced scenario's p99; RSS is each process's VmHWM at the end of the run (MB = 10^6 bytes).",
       ...(resend
         ? [
-            `resend (first, before the timeline's scrapes start): ${fmt(resend.plan.alerts)} alerts with fixed labels and startsAt posted to POST /api/v2/alerts every ${resend.plan.intervalS} s, ${resend.plan.perRequest} per request one after the other (Prometheus's notifier batch up to 3.3), endsAt = send + ${resend.plan.validForS} s (Prometheus's ValidUntil, 4 × the interval); the first send makes them active and is waited for (processed, the notifier's queue empty; at most two intervals), then ${resend.plan.cycles} cycles at a fixed cadence; cores = CPU seconds over those cycles (/proc: each service, PostgreSQL server processes and the bench database's backends, the whole RabbitMQ broker) ÷ their wall seconds; idle = the same over one interval before the first send; Alertmanager gets the same cycles first. Afterwards every alert is resolved (endsAt now) and that is processed before the next scenario.`,
+            `resend (first, before the timeline's scrapes start): ${fmt(resend.plan.alerts)} alerts with fixed labels and startsAt posted to POST /api/v2/alerts every ${resend.plan.intervalS} s, ${resend.plan.perRequest} per request one after the other (the notifier batch of Prometheus 2), endsAt = send + ${resend.plan.validForS} s (Prometheus's ValidUntil, 4 × the interval); the first send makes them active and is waited for (processed, the notifier's queue empty; at most two intervals), then ${resend.plan.cycles} cycles at a fixed cadence; cores = CPU seconds over those cycles (/proc: each service, PostgreSQL server processes and the bench database's backends, the whole RabbitMQ broker) ÷ their wall seconds; idle = the same over one interval before the first send; Alertmanager gets the same cycles first. Afterwards every alert is resolved (endsAt now) and that is processed before the next scenario.`,
           ]
         : []),
-      'accepted alerts/s = the gateway\'s sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).',
+      "accepted alerts/s = the gateway's sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).",
       'gateway publish -> confirm = its sentryhub_gateway_publish_seconds over the load (from handing a coalesced publish to the broker until its confirm): the mean, and the upper bound of the histogram bucket that holds the p99; mean in flight = its sentryhub_gateway_publishes_in_flight (unconfirmed publishes of the source when one started, itself included).',
-      'end-to-end stored alerts/s = accepted alerts / (moment the processor\'s sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start), once the accepted count stayed the same for a second (a request given up by the client when a timed load stopped may be accepted after it).',
-      'receipt -> Slack (paced-2000 and storm only: the notifier folds a storm into digests at one message a second, so waiting for every scenario would only measure that pace) = notifications.sent_at (Slack\'s ok; for a digest, that of the one message folding them) - alert_groups.last_occurrence, over the firing notifications of the same alerts as receipt -> store, once all were sent (at most 120 s after the drain, 60 s with --quick; otherwise the column says how many were); before such a scenario starts, the run waits until the notifier\'s queue holds nothing from the scenarios before it. All alerts of a scenario go to one channel: the notifier sends at most SLACK_MAX_PER_SECOND (1) message a second there and folds the rest into digests, so this is the digest pace, not a delivery cost.',
-      'receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway\'s receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint is new. The paced scenario offers 2,000 alerts/s: loadtest sends a 10-alert POST /api/v2/alerts request every 5 ms whatever the responses (open loop); autocannon\'s overallRate would send each connection\'s quota at the start of every second, a burst rather than a pace.',
+      "end-to-end stored alerts/s = accepted alerts / (moment the processor's sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start), once the accepted count stayed the same for a second (a request given up by the client when a timed load stopped may be accepted after it).",
+      "receipt -> Slack (paced-2000 and storm only: the notifier folds a storm into digests at one message a second, so waiting for every scenario would only measure that pace) = notifications.sent_at (Slack's ok; for a digest, that of the one message folding them) - alert_groups.last_occurrence, over the firing notifications of the same alerts as receipt -> store, once all were sent (at most 120 s after the drain, 60 s with --quick; otherwise the column says how many were); before such a scenario starts, the run waits until the notifier's queue holds nothing from the scenarios before it. All alerts of a scenario go to one channel: the notifier sends at most SLACK_MAX_PER_SECOND (1) message a second there and folds the rest into digests, so this is the digest pace, not a delivery cost.",
+      "receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway's receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint is new. The paced scenario offers 2,000 alerts/s: loadtest sends a 10-alert POST /api/v2/alerts request every 5 ms whatever the responses (open loop); autocannon's overallRate would send each connection's quota at the start of every second, a burst rather than a pace.",
       'Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).',
       'anything else = CPU seconds the whole machine was busy (/proc/stat) minus those of the services, PostgreSQL, RabbitMQ and the bench: other work on a shared machine; where it is large, that scenario was held back by it.',
       "peak RSS per scenario = the largest VmRSS sampled every 500 ms (heap: the largest nodejs_heap_size_used_bytes of the service's /metrics, sampled with it, garbage not yet collected included); CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.",
@@ -455,7 +546,7 @@ async function main(): Promise<void> {
           ]
         : []),
       ...(options.nodeOptions.length ? [`node options of the services (not of the bench or the limits): ${options.nodeOptions.join(' ')}.`] : []),
-      'ratios: requests/s ÷ bare fastify requests/s; the gateway\'s confirmed publishes/s ÷ raw amqplib confirmed publishes/s; end-to-end stored alerts/s ÷ raw unnest rows/s.',
+      "ratios: requests/s ÷ bare fastify requests/s; the gateway's confirmed publishes/s ÷ raw amqplib confirmed publishes/s; end-to-end stored alerts/s ÷ raw unnest rows/s.",
     ],
     limits,
     scenarios: results,

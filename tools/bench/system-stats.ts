@@ -111,7 +111,10 @@ export function isPostgresFor(database: string): (comm: string, cmdline: string)
   return (comm, cmdline) => {
     if (comm !== 'postgres') return false;
     if (!cmdline.startsWith('postgres: ')) return true; // the postmaster
-    return cmdline.includes(` ${database} `) || /: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|stats collector)\s*$/.test(cmdline);
+    return (
+      cmdline.includes(` ${database} `) ||
+      /: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|stats collector)\s*$/.test(cmdline)
+    );
   };
 }
 

@@ -11,7 +11,10 @@ import { request } from 'undici';
 
 const GATEWAY_URL = (process.env['GATEWAY_URL'] || 'http://localhost:8080').replace(/\/+$/, '');
 const DATABASE_URL = process.env['DATABASE_URL'] || 'postgres://postgres@localhost:5432/sentryhub';
-const TOKEN = (process.env['WEBHOOK_TOKENS'] ?? '').split(',').map((token) => token.trim()).find(Boolean);
+const TOKEN = (process.env['WEBHOOK_TOKENS'] ?? '')
+  .split(',')
+  .map((token) => token.trim())
+  .find(Boolean);
 const WAIT_MS = 20_000;
 const POLL_MS = 500;
 
@@ -94,7 +97,9 @@ async function postWebhook(payload: ReturnType<typeof webhook>): Promise<string>
   try {
     response = await request(`${GATEWAY_URL}/api/v1/webhooks/alertmanager`, { method: 'POST', headers, body: JSON.stringify(payload), headersTimeout: 15_000 });
   } catch (error) {
-    throw new DemoError(`the webhook-gateway is not reachable at ${GATEWAY_URL} (${errorCode(error) ?? (error as Error).message}); is \`npm start\` still running?`);
+    throw new DemoError(
+      `the webhook-gateway is not reachable at ${GATEWAY_URL} (${errorCode(error) ?? (error as Error).message}); is \`npm start\` still running?`,
+    );
   }
   const text = await response.body.text();
   if (response.statusCode === 401) throw new DemoError('the gateway answered 401: set WEBHOOK_TOKENS to the token the gateway expects');
@@ -241,7 +246,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(error instanceof DemoError ? `demo: ${error.message}\n` : `demo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      error instanceof DemoError ? `demo: ${error.message}\n` : `demo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -58,7 +58,10 @@ export async function loadAppContract(app: string): Promise<AppContract> {
   if (portVars.length !== 1 || !portVar) throw new Error(`${app}: its schema must read exactly one of PORT and HEALTH_PORT`);
   const defaults = parseConfig(schema, {});
   if (!defaults.ok) throw new Error(`${app}: its schema has no defaults for an empty environment: ${defaults.problems.join('; ')}`);
-  const defaultPort = z.number().int().parse((defaults.config as Record<string, unknown>)[portVar]);
+  const defaultPort = z
+    .number()
+    .int()
+    .parse((defaults.config as Record<string, unknown>)[portVar]);
   return { name: app, schema, envNames, portVar, defaultPort };
 }
 
@@ -79,7 +82,10 @@ export function checkEnvironment(contract: AppContract, env: Record<string, stri
 export function portWith(contract: AppContract, env: Record<string, string>): number {
   const parsed = parseConfig(contract.schema, env);
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-  return z.number().int().parse((parsed.config as Record<string, unknown>)[contract.portVar]);
+  return z
+    .number()
+    .int()
+    .parse((parsed.config as Record<string, unknown>)[contract.portVar]);
 }
 
 /** The exact `docker-build` nx target command of an app. */
@@ -93,7 +99,9 @@ export const appImage = (app: string) => `sentryhub/${app}`;
 /** The variables the bundled migration command reads, from its source (it has no zod schema). */
 export function migrationEnvNames(): string[] {
   const source = readFileSync(join(ROOT, 'libs', 'db', 'src', 'cli', 'migrate.ts'), 'utf8');
-  return [...new Set([...source.matchAll(/process\.env\[['"]([A-Z0-9_]+)['"]\]|process\.env\.([A-Z0-9_]+)/g)].map((match) => match[1] ?? match[2] ?? ''))].filter(Boolean);
+  return [
+    ...new Set([...source.matchAll(/process\.env\[['"]([A-Z0-9_]+)['"]\]|process\.env\.([A-Z0-9_]+)/g)].map((match) => match[1] ?? match[2] ?? '')),
+  ].filter(Boolean);
 }
 
 /** The apps that read the webhook receivers file (WEBHOOK_RECEIVERS_FILE): the notifier sends to them, the admin lists and test-sends. */

@@ -3,9 +3,30 @@ import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { parseWebhookReceivers } from '@sentryhub/service-runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { appImage, appNames, checkEnvironment, loadAppContract, migrationEnvNames, portWith, RECEIVER_FILE_APPS, receiverProblems, receiverVariables, ROOT, type AppContract } from './app-contracts';
+import {
+  appImage,
+  appNames,
+  checkEnvironment,
+  loadAppContract,
+  migrationEnvNames,
+  portWith,
+  RECEIVER_FILE_APPS,
+  receiverProblems,
+  receiverVariables,
+  ROOT,
+  type AppContract,
+} from './app-contracts';
 import { readYamlDocuments } from './kustomize';
-import { composeSchemaProblems, dockerComposeConfig, hasDockerCompose, healthcheckTarget, readCompose, readComposeRaw, type ComposeFile, type ComposeService } from './compose';
+import {
+  composeSchemaProblems,
+  dockerComposeConfig,
+  hasDockerCompose,
+  healthcheckTarget,
+  readCompose,
+  readComposeRaw,
+  type ComposeFile,
+  type ComposeService,
+} from './compose';
 import { ENTRYPOINT_PROVIDED, readSlackProxyConf } from './slack-proxy';
 
 /**
@@ -62,7 +83,8 @@ describe('docker/compose.yaml', () => {
     const apps = contracts.map((contract) => contract.name);
     expect(Object.keys(compose.services).sort()).toEqual([...INFRASTRUCTURE, ...apps].sort());
     for (const [name, definition] of Object.entries(compose.services)) {
-      if (definition.image.startsWith('sentryhub/')) expect([...apps, 'migrate', 'slack-proxy'], `${name}: image ${definition.image}`).toContain(definition.image.slice('sentryhub/'.length));
+      if (definition.image.startsWith('sentryhub/'))
+        expect([...apps, 'migrate', 'slack-proxy'], `${name}: image ${definition.image}`).toContain(definition.image.slice('sentryhub/'.length));
     }
   });
 
@@ -70,15 +92,30 @@ describe('docker/compose.yaml', () => {
     for (const contract of contracts) {
       const { image, build } = service(contract.name);
       expect(image).toBe(appImage(contract.name));
-      expect(build).toEqual({ context: '..', dockerfile: 'docker/Dockerfile', args: { APP: contract.name, APP_PORT_VAR: contract.portVar, APP_PORT: String(contract.defaultPort) } });
+      expect(build).toEqual({
+        context: '..',
+        dockerfile: 'docker/Dockerfile',
+        args: { APP: contract.name, APP_PORT_VAR: contract.portVar, APP_PORT: String(contract.defaultPort) },
+      });
     }
     expect(service('migrate').build).toEqual({ context: '..', dockerfile: 'docker/Dockerfile', target: 'migrate' });
     expect(service('slack-proxy').build).toEqual({ context: 'nginx' });
-    expect(readFileSync(join(ROOT, 'docker', 'nginx', 'Dockerfile'), 'utf8')).toMatch(/^COPY slack-proxy\.conf \/etc\/nginx\/templates\/slack-proxy\.conf\.template$/m);
+    expect(readFileSync(join(ROOT, 'docker', 'nginx', 'Dockerfile'), 'utf8')).toMatch(
+      /^COPY slack-proxy\.conf \/etc\/nginx\/templates\/slack-proxy\.conf\.template$/m,
+    );
   });
 
   it('gives each app only variables it reads, with values it accepts, with the laptop defaults and with every variable set', () => {
-    const everySet = { RABBITMQ_PASSWORD: 'p', POSTGRES_PASSWORD: 'q', LOG_LEVEL: 'debug', WEBHOOK_TOKENS: 'a,b', SLACK_DEFAULT_CHANNEL: '#ops', ADMIN_BOOTSTRAP_KEY: 'k'.repeat(32), SMTP_URL: 'smtp://u:p@mail.example.com:587', EMAIL_FROM: 'Alerts <alerts@example.com>' };
+    const everySet = {
+      RABBITMQ_PASSWORD: 'p',
+      POSTGRES_PASSWORD: 'q',
+      LOG_LEVEL: 'debug',
+      WEBHOOK_TOKENS: 'a,b',
+      SLACK_DEFAULT_CHANNEL: '#ops',
+      ADMIN_BOOTSTRAP_KEY: 'k'.repeat(32),
+      SMTP_URL: 'smtp://u:p@mail.example.com:587',
+      EMAIL_FROM: 'Alerts <alerts@example.com>',
+    };
     for (const variant of [compose, readCompose(everySet)]) {
       for (const contract of contracts) {
         expect(checkEnvironment(contract, variant.services[contract.name]?.environment ?? {}, `docker/compose.yaml ${contract.name}`)).toEqual([]);
@@ -136,7 +173,8 @@ describe('docker/compose.yaml', () => {
     const conf = readSlackProxyConf();
     const users = contracts.filter((contract) => contract.envNames.has('SLACK_INTERNAL_ENDPOINT'));
     expect(users.map((contract) => contract.name)).toContain('slack-notifier');
-    for (const contract of users) expect(environment(contract.name)['SLACK_INTERNAL_ENDPOINT'], contract.name).toBe(`http://slack-proxy:${conf.listenPort}${conf.proxyPath}`);
+    for (const contract of users)
+      expect(environment(contract.name)['SLACK_INTERNAL_ENDPOINT'], contract.name).toBe(`http://slack-proxy:${conf.listenPort}${conf.proxyPath}`);
     const proxyEnv = environment('slack-proxy');
     for (const variable of conf.templateVariables) {
       const provided = ENTRYPOINT_PROVIDED[variable];
@@ -156,7 +194,10 @@ describe('docker/compose.yaml', () => {
   it('mounts the webhook receivers file into the admin and the webhook-notifier, with an env file holding every variable it names', () => {
     const DOCKER = join(ROOT, 'docker');
     const mine = { WEBHOOK_RECEIVERS: './webhook-receivers.yaml', WEBHOOK_RECEIVERS_ENV: './webhook-receivers.env' };
-    for (const [variant, env] of [['defaults', {}], ['own files', mine]] as const) {
+    for (const [variant, env] of [
+      ['defaults', {}],
+      ['own files', mine],
+    ] as const) {
       const file = readCompose(env);
       const config = (file as { configs?: Record<string, { file?: string }> }).configs?.['webhook-receivers']?.file;
       expect(config, variant).toBe(variant === 'defaults' ? './webhook-receivers.example.yaml' : mine.WEBHOOK_RECEIVERS);
@@ -177,7 +218,10 @@ describe('docker/compose.yaml', () => {
     const variables = receiverVariables(parseWebhookReceivers(text));
     expect(variables.length).toBeGreaterThan(0);
     expect(Object.keys(values).sort()).toEqual(variables);
-    expect(Object.values(values).every((value) => value.includes('change-me')), 'placeholders only').toBe(true);
+    expect(
+      Object.values(values).every((value) => value.includes('change-me')),
+      'placeholders only',
+    ).toBe(true);
     expect(receiverProblems(text, values, 'webhook-receivers.example.yaml')).toEqual([]);
     // ...and the same receivers as the Kubernetes ConfigMap.
     const [configMap] = readYamlDocuments(join(ROOT, 'deploy', 'k8s', 'base', 'webhook-receivers.yaml')) as { data: Record<string, string> }[];

@@ -15,28 +15,36 @@ export const COMPOSE_FILE = join(ROOT, 'docker', 'compose.yaml');
  */
 export function interpolate(value: unknown, env: Record<string, string> = {}): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, braced?: string, operator?: string, fallback?: string, bare?: string) => {
-      if (match === '$$') return '$';
-      const name = braced ?? bare ?? '';
-      const set = env[name];
-      if (operator === ':-') return set ? set : (fallback ?? '');
-      if (operator === '-') return set ?? fallback ?? '';
-      return set ?? '';
-    });
+    return value.replace(
+      /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+      (match, braced?: string, operator?: string, fallback?: string, bare?: string) => {
+        if (match === '$$') return '$';
+        const name = braced ?? bare ?? '';
+        const set = env[name];
+        if (operator === ':-') return set ? set : (fallback ?? '');
+        if (operator === '-') return set ?? fallback ?? '';
+        return set ?? '';
+      },
+    );
   }
   if (Array.isArray(value)) return value.map((item) => interpolate(item, env));
   if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolate(item, env)]));
   return value;
 }
 
-const Healthcheck = z.object({ test: z.array(z.string()).min(2), interval: z.string(), timeout: z.string(), retries: z.number(), start_period: z.string().optional() }).loose();
+const Healthcheck = z
+  .object({ test: z.array(z.string()).min(2), interval: z.string(), timeout: z.string(), retries: z.number(), start_period: z.string().optional() })
+  .loose();
 const DependsOn = z.record(z.string(), z.object({ condition: z.enum(['service_started', 'service_healthy', 'service_completed_successfully']) }).strict());
 const Environment = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String));
 
 const Service = z
   .object({
     image: z.string(),
-    build: z.object({ context: z.string(), dockerfile: z.string().optional(), target: z.string().optional(), args: z.record(z.string(), z.string()).optional() }).strict().optional(),
+    build: z
+      .object({ context: z.string(), dockerfile: z.string().optional(), target: z.string().optional(), args: z.record(z.string(), z.string()).optional() })
+      .strict()
+      .optional(),
     command: z.array(z.string()).optional(),
     environment: Environment.optional(),
     ports: z.array(z.string()).optional(),
@@ -69,7 +77,11 @@ export function readCompose(env: Record<string, string> = {}): ComposeFile {
 function withoutDraft4Ids(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutDraft4Ids);
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).filter(([key, item]) => !(key === 'id' && typeof item === 'string')).map(([key, item]) => [key, withoutDraft4Ids(item)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key, item]) => !(key === 'id' && typeof item === 'string'))
+      .map(([key, item]) => [key, withoutDraft4Ids(item)]),
+  );
 }
 
 /**

@@ -51,7 +51,10 @@ describe('docker/Dockerfile', () => {
     const version = pinned?.slice(1, 4).join('.');
     expect(packageJson.engines.node).toContain(`>=${pinned?.[1]}`);
     expect(packageJson.devDependencies['node']?.replace(/^[\^~]/, '')).toBe(version);
-    expect(instructions.filter((line) => /^FROM /i.test(line) && !/^FROM (\$\{NODE_IMAGE\}|[a-z-]+)( AS |$)/i.test(line)), 'every stage starts from NODE_IMAGE or another stage').toEqual([]);
+    expect(
+      instructions.filter((line) => /^FROM /i.test(line) && !/^FROM (\$\{NODE_IMAGE\}|[a-z-]+)( AS |$)/i.test(line)),
+      'every stage starts from NODE_IMAGE or another stage',
+    ).toEqual([]);
   });
 
   it('builds with every dependency and runs with the production ones only, as a non-root user', () => {
@@ -59,21 +62,30 @@ describe('docker/Dockerfile', () => {
     expect(stage('production-deps').join('\n')).toMatch(/npm ci --omit=dev/);
     for (const final of ['app', 'migrate']) {
       const lines = stage(final);
-      expect(lines.filter((line) => /^COPY --from=/.test(line)).map((line) => line.split(/\s+/)[1]), `${final}: copies only built files and production node_modules`).toEqual(
-        expect.arrayContaining(['--from=production-deps']),
-      );
-      expect(lines.some((line) => /^COPY --from=build-deps/.test(line)), `${final} must not copy the build stage's dev dependencies`).toBe(false);
-      expect(lines.filter((line) => /^USER /.test(line)), `${final} runs as the image's node user`).toEqual(['USER node']);
+      expect(
+        lines.filter((line) => /^COPY --from=/.test(line)).map((line) => line.split(/\s+/)[1]),
+        `${final}: copies only built files and production node_modules`,
+      ).toEqual(expect.arrayContaining(['--from=production-deps']));
+      expect(
+        lines.some((line) => /^COPY --from=build-deps/.test(line)),
+        `${final} must not copy the build stage's dev dependencies`,
+      ).toBe(false);
+      expect(
+        lines.filter((line) => /^USER /.test(line)),
+        `${final} runs as the image's node user`,
+      ).toEqual(['USER node']);
       expect(lines.findIndex((line) => /^USER /.test(line))).toBeLessThan(lines.findIndex((line) => /^(CMD|ENTRYPOINT) /.test(line)));
     }
     expect(stages.at(-1)?.name, 'the app stage is last, so a build without --target gives the app').toBe('app');
   });
 
   it('starts the bundle that tools/build/build-app.mjs writes, and the migration bundle of build-migrate.mjs', () => {
-    expect(readFileSync(join(ROOT, 'tools', 'build', 'build-app.mjs'), 'utf8')).toContain("`dist/apps/${app}/main.js`");
+    expect(readFileSync(join(ROOT, 'tools', 'build', 'build-app.mjs'), 'utf8')).toContain('`dist/apps/${app}/main.js`');
     expect(stage('build-app').join('\n')).toContain('node tools/build/build-app.mjs "${APP}"');
     expect(stage('app').join('\n')).toContain('COPY --from=build-app /app/dist/apps/${APP} ./dist/apps/${APP}');
-    expect(stage('app').find((line) => line.startsWith('CMD '))).toBe('CMD ["sh", "-c", "exec node --enable-source-maps \\"dist/apps/${SENTRYHUB_APP}/main.js\\""]');
+    expect(stage('app').find((line) => line.startsWith('CMD '))).toBe(
+      'CMD ["sh", "-c", "exec node --enable-source-maps \\"dist/apps/${SENTRYHUB_APP}/main.js\\""]',
+    );
     expect(stage('build-migrate').join('\n')).toContain('node tools/build/build-migrate.mjs dist/tools/migrate.js');
     expect(stage('migrate').find((line) => line.startsWith('CMD '))).toBe('CMD ["node", "--enable-source-maps", "dist/tools/migrate.js"]');
   });
@@ -92,7 +104,10 @@ describe('docker/Dockerfile', () => {
       .map((source) => source.replace('${APP}', appNames()[0] ?? ''));
     for (const source of sources) {
       expect(existsSync(join(ROOT, source)), `${source} exists`).toBe(true);
-      expect(allowed.some((entry) => source === entry || source.startsWith(`${entry}/`)), `${source} is let into the context by .dockerignore`).toBe(true);
+      expect(
+        allowed.some((entry) => source === entry || source.startsWith(`${entry}/`)),
+        `${source} is let into the context by .dockerignore`,
+      ).toBe(true);
     }
   });
 

@@ -3,9 +3,32 @@ import { basename, join, relative } from 'node:path';
 import type { IIoK8sApiCoreV1Container as Container, IIoK8sApiCoreV1PodSpec as PodSpec } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseWebhookReceivers } from '@sentryhub/service-runtime';
-import { appImage, appNames, checkEnvironment, loadAppContract, migrationEnvNames, portWith, RECEIVER_FILE_APPS, receiverProblems, receiverVariables, ROOT, type AppContract } from './app-contracts';
+import {
+  appImage,
+  appNames,
+  checkEnvironment,
+  loadAppContract,
+  migrationEnvNames,
+  portWith,
+  RECEIVER_FILE_APPS,
+  receiverProblems,
+  receiverVariables,
+  ROOT,
+  type AppContract,
+} from './app-contracts';
 import { ofKind, schemaProblems, type IDeployment } from './kubernetes-schemas';
-import { asK8sObject, hasKubectl, kubectlKustomize, kustomizationFiles, objectKey, readKustomization, readYamlDocuments, render, renderKustomization, type K8sObject } from './kustomize';
+import {
+  asK8sObject,
+  hasKubectl,
+  kubectlKustomize,
+  kustomizationFiles,
+  objectKey,
+  readKustomization,
+  readYamlDocuments,
+  render,
+  renderKustomization,
+  type K8sObject,
+} from './kustomize';
 import { ENTRYPOINT_PROVIDED, readSlackProxyConf } from './slack-proxy';
 
 /**
@@ -157,7 +180,9 @@ describe('deploy/k8s', () => {
   });
 
   it('deploys every app, with its image, port, probes and a configuration its own schema accepts', () => {
-    const overlayImages = new Map((readKustomization(PRODUCTION).images ?? []).map((image) => [image.name, `${image.newName ?? image.name}:${image.newTag ?? ''}`]));
+    const overlayImages = new Map(
+      (readKustomization(PRODUCTION).images ?? []).map((image) => [image.name, `${image.newName ?? image.name}:${image.newTag ?? ''}`]),
+    );
     for (const [variant, objects] of variants()) {
       const deployments = ofKind.deployments(objects);
       expect(deployments.map((d) => d.metadata.name).sort(), variant).toEqual([...contracts.map((c) => c.name), 'slack-proxy'].sort());
@@ -226,8 +251,13 @@ describe('deploy/k8s', () => {
     for (const [variant, objects] of variants()) {
       for (const worker of workers) {
         const deployment = ofKind.deployments(objects).find((candidate) => candidate.metadata.name === worker);
-        const reaching = ofKind.networkPolicies(objects).filter((policy) => policy.spec?.ingress && selects(policy.spec.podSelector?.matchLabels, deployment ? templateLabels(deployment) : undefined));
-        expect(reaching.map((policy) => policy.metadata.name), `${variant} ${worker}`).toEqual(['sentryhub-metrics-from-monitoring']);
+        const reaching = ofKind
+          .networkPolicies(objects)
+          .filter((policy) => policy.spec?.ingress && selects(policy.spec.podSelector?.matchLabels, deployment ? templateLabels(deployment) : undefined));
+        expect(
+          reaching.map((policy) => policy.metadata.name),
+          `${variant} ${worker}`,
+        ).toEqual(['sentryhub-metrics-from-monitoring']);
       }
     }
   });
@@ -236,7 +266,12 @@ describe('deploy/k8s', () => {
     const patched = readYamlDocuments(join(PRODUCTION, 'autoscaling.yaml')).map((value, index) => asK8sObject(value, `autoscaling.yaml#${index}`));
     const workers = contracts.filter((contract) => contract.portVar === 'HEALTH_PORT').map((contract) => contract.name);
     expect(workers).toContain('webhook-notifier');
-    expect(patched.filter((object) => object.kind === 'HorizontalPodAutoscaler').map((object) => object.metadata.name).sort()).toEqual(workers.sort());
+    expect(
+      patched
+        .filter((object) => object.kind === 'HorizontalPodAutoscaler')
+        .map((object) => object.metadata.name)
+        .sort(),
+    ).toEqual(workers.sort());
     const production = ofKind.hpas(rendered.get('production') ?? []);
     for (const worker of workers) expect(production.find((hpa) => hpa.metadata.name === worker)?.spec?.minReplicas, worker).toBeGreaterThanOrEqual(2);
   });
@@ -261,7 +296,10 @@ describe('deploy/k8s', () => {
         const deployment = ofKind.deployments(objects).find((d) => d.metadata.name === contract.name);
         if (!deployment) throw new Error(`${where}: no Deployment`);
         const labels = templateLabels(deployment);
-        expect(ofKind.pdbs(objects).filter((pdb) => selects(pdb.spec?.selector?.matchLabels, labels)), `${where}: one PDB`).toHaveLength(1);
+        expect(
+          ofKind.pdbs(objects).filter((pdb) => selects(pdb.spec?.selector?.matchLabels, labels)),
+          `${where}: one PDB`,
+        ).toHaveLength(1);
         const hpa = hpas.find((candidate) => candidate.spec?.scaleTargetRef.name === contract.name);
         if (contract.portVar === 'HEALTH_PORT') {
           // A worker: competing consumers, scaled by its HPA, which owns the replica count.
@@ -274,10 +312,16 @@ describe('deploy/k8s', () => {
           expect(deployment.spec?.replicas, `${where}: replicas for the PDB to keep one`).toBeGreaterThanOrEqual(2);
           const service = ofKind.services(objects).find((candidate) => candidate.metadata.name === contract.name);
           expect(service?.spec?.ports, where).toEqual([{ name: 'http', port: onlyContainer(deployment).ports?.[0]?.containerPort, targetPort: 'http' }]);
-          expect(selects(service?.spec?.selector, labels) && Object.keys(service?.spec?.selector ?? {}).length > 0, `${where}: Service selects its pods`).toBe(true);
+          expect(selects(service?.spec?.selector, labels) && Object.keys(service?.spec?.selector ?? {}).length > 0, `${where}: Service selects its pods`).toBe(
+            true,
+          );
         }
       }
-      for (const hpa of hpas) expect(contracts.map((c) => c.name), `${variant}: HPA ${hpa.metadata.name} targets an app`).toContain(hpa.spec?.scaleTargetRef.name);
+      for (const hpa of hpas)
+        expect(
+          contracts.map((c) => c.name),
+          `${variant}: HPA ${hpa.metadata.name} targets an app`,
+        ).toContain(hpa.spec?.scaleTargetRef.name);
     }
   });
 
@@ -300,29 +344,58 @@ describe('deploy/k8s', () => {
   it('keeps secrets out: no Secret object and no secret-looking literal anywhere', () => {
     for (const [variant, objects] of variants()) {
       expect(ofKind.secrets(objects), variant).toEqual([]);
-      for (const configMap of ofKind.configMaps(objects)) expect(Object.keys(configMap.data ?? {}).filter((key) => SECRET_VARIABLE.test(key)), `${variant} ConfigMap ${configMap.metadata.name}`).toEqual([]);
+      for (const configMap of ofKind.configMaps(objects))
+        expect(
+          Object.keys(configMap.data ?? {}).filter((key) => SECRET_VARIABLE.test(key)),
+          `${variant} ConfigMap ${configMap.metadata.name}`,
+        ).toEqual([]);
     }
-    expect(Object.values(secretExample).every((value) => value.includes('change-me')), 'secret.example.yaml holds placeholders only').toBe(true);
+    expect(
+      Object.values(secretExample).every((value) => value.includes('change-me')),
+      'secret.example.yaml holds placeholders only',
+    ).toBe(true);
   });
 
   it('lets only the gateway be reached from anywhere, and each other pod only from where it must', () => {
     for (const [variant, objects] of variants()) {
       const policies = ofKind.networkPolicies(objects);
       const deployments = ofKind.deployments(objects);
-      const selected = (podSelector: Record<string, string> | undefined) => deployments.filter((d) => selects(podSelector, templateLabels(d))).map((d) => d.metadata.name);
-      expect(policies.some((p) => Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 && !p.spec?.podSelector?.matchExpressions && p.spec?.policyTypes?.includes('Ingress') && !p.spec.ingress), `${variant}: default deny`).toBe(true);
-      for (const deployment of deployments) expect(templateLabels(deployment)['app.kubernetes.io/part-of'], `${deployment.metadata.name} is covered by the part-of policies`).toBe('sentryhub');
+      const selected = (podSelector: Record<string, string> | undefined) =>
+        deployments.filter((d) => selects(podSelector, templateLabels(d))).map((d) => d.metadata.name);
+      expect(
+        policies.some(
+          (p) =>
+            Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 &&
+            !p.spec?.podSelector?.matchExpressions &&
+            p.spec?.policyTypes?.includes('Ingress') &&
+            !p.spec.ingress,
+        ),
+        `${variant}: default deny`,
+      ).toBe(true);
+      for (const deployment of deployments)
+        expect(templateLabels(deployment)['app.kubernetes.io/part-of'], `${deployment.metadata.name} is covered by the part-of policies`).toBe('sentryhub');
 
-      const openToAll = policies.flatMap((policy) => ((policy.spec?.ingress ?? []).some((rule) => !rule.from || rule.from.length === 0) ? selected(policy.spec?.podSelector?.matchLabels) : []));
+      const openToAll = policies.flatMap((policy) =>
+        (policy.spec?.ingress ?? []).some((rule) => !rule.from || rule.from.length === 0) ? selected(policy.spec?.podSelector?.matchLabels) : [],
+      );
       expect([...new Set(openToAll)], variant).toEqual(['webhook-gateway']);
 
       // Everything else only from other pods of the namespace or named namespaces, never an ipBlock.
-      for (const policy of policies) for (const rule of policy.spec?.ingress ?? []) for (const peer of rule.from ?? []) expect(peer.ipBlock, `${variant} ${policy.metadata.name}`).toBeUndefined();
+      for (const policy of policies)
+        for (const rule of policy.spec?.ingress ?? [])
+          for (const peer of rule.from ?? []) expect(peer.ipBlock, `${variant} ${policy.metadata.name}`).toBeUndefined();
 
       // slack-proxy accepts exactly the pods that are configured to post to it.
-      const posters = deployments.filter((d) => onlyContainer(d).env?.some((variable) => variable.name === 'SLACK_INTERNAL_ENDPOINT')).map((d) => d.metadata.name);
-      const proxyPolicies = policies.filter((p) => selected(p.spec?.podSelector?.matchLabels).includes('slack-proxy') && p.spec?.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'slack-proxy');
-      const allowed = proxyPolicies.flatMap((p) => (p.spec?.ingress ?? []).flatMap((rule) => (rule.from ?? []).flatMap((peer) => selected(peer.podSelector?.matchLabels))));
+      const posters = deployments
+        .filter((d) => onlyContainer(d).env?.some((variable) => variable.name === 'SLACK_INTERNAL_ENDPOINT'))
+        .map((d) => d.metadata.name);
+      const proxyPolicies = policies.filter(
+        (p) =>
+          selected(p.spec?.podSelector?.matchLabels).includes('slack-proxy') && p.spec?.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'slack-proxy',
+      );
+      const allowed = proxyPolicies.flatMap((p) =>
+        (p.spec?.ingress ?? []).flatMap((rule) => (rule.from ?? []).flatMap((peer) => selected(peer.podSelector?.matchLabels))),
+      );
       expect(allowed.sort(), `${variant}: slack-proxy ingress`).toEqual(posters.sort());
     }
   });
@@ -358,13 +431,17 @@ describe('deploy/k8s', () => {
     expect(images.map((image) => image.name).sort()).toEqual([...baseImages].sort());
     for (const image of images) expect(image.newTag, image.name).toMatch(/^(?!latest$)[\w.-]+$/);
     const namespace = readKustomization(PRODUCTION).namespace;
-    for (const object of rendered.get('production') ?? []) if (object.kind !== 'Namespace') expect(object.metadata.namespace, objectKey(object)).toBe(namespace);
+    for (const object of rendered.get('production') ?? [])
+      if (object.kind !== 'Namespace') expect(object.metadata.namespace, objectKey(object)).toBe(namespace);
   });
 
   it('keeps apps that do not exist yet out of the deployment, and wants them in once they do', () => {
     for (const file of existsSync(TO_COME) ? yamlFiles(TO_COME) : []) {
       const app = basename(file).replace(/\.ya?ml$/, '');
-      expect(existsSync(join(ROOT, 'apps', app)), `apps/${app} exists now: deploy it (deploy/k8s/README.md, "Adding an app") and remove ${relative(ROOT, file)}`).toBe(false);
+      expect(
+        existsSync(join(ROOT, 'apps', app)),
+        `apps/${app} exists now: deploy it (deploy/k8s/README.md, "Adding an app") and remove ${relative(ROOT, file)}`,
+      ).toBe(false);
       const [deployment] = ofKind.deployments(objectsOf(file));
       expect(deployment?.metadata.name).toBe(app);
       expect(deployment && onlyContainer(deployment).image).toBe(appImage(app));
@@ -372,7 +449,11 @@ describe('deploy/k8s', () => {
         const key = variable.valueFrom?.secretKeyRef?.key;
         if (key) expect(secretExample[key], `${app}: key ${key} in secret.example.yaml`).toBeDefined();
       }
-      for (const [variant, objects] of variants()) expect(objects.filter((object) => object.metadata.name === app), `${variant} must not deploy ${app} yet`).toEqual([]);
+      for (const [variant, objects] of variants())
+        expect(
+          objects.filter((object) => object.metadata.name === app),
+          `${variant} must not deploy ${app} yet`,
+        ).toEqual([]);
     }
   });
 });

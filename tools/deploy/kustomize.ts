@@ -6,7 +6,11 @@ import { z } from 'zod';
 import { ROOT } from './app-contracts';
 
 /** A Kubernetes object as parsed from YAML; only the type meta is known for sure. */
-export type K8sObject = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+export type K8sObject = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+};
 
 const TypeMeta = z
   .object({
@@ -26,7 +30,9 @@ export const Kustomization = z
     kind: z.literal('Kustomization'),
     namespace: z.string().optional(),
     resources: z.array(z.string()).min(1),
-    labels: z.array(z.object({ pairs: z.record(z.string(), z.string()), includeSelectors: z.literal(false), includeTemplates: z.boolean().optional() }).strict()).optional(),
+    labels: z
+      .array(z.object({ pairs: z.record(z.string(), z.string()), includeSelectors: z.literal(false), includeTemplates: z.boolean().optional() }).strict())
+      .optional(),
     images: z.array(z.object({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() }).strict()).optional(),
     replicas: z.array(z.object({ name: z.string(), count: z.number().int().min(0) }).strict()).optional(),
     patches: z
@@ -57,7 +63,8 @@ export function readYamlDocuments(file: string): unknown[] {
 
 export function asK8sObject(value: unknown, where: string): K8sObject {
   const parsed = TypeMeta.safeParse(value);
-  if (!parsed.success) throw new Error(`${where}: not a Kubernetes object: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`${where}: not a Kubernetes object: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   return parsed.data as K8sObject;
 }
 

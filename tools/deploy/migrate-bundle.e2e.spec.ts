@@ -47,7 +47,11 @@ describe('the bundled migration command (docker/Dockerfile --target migrate)', (
   });
 
   it('exits 1 with the reason when the database cannot be reached', async () => {
-    const unreachable = run(process.execPath, [bundle], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, timeout: 60_000 });
+    const unreachable = run(process.execPath, [bundle], {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+      timeout: 60_000,
+    });
     await expect(unreachable).rejects.toMatchObject({ code: 1 });
   });
 });

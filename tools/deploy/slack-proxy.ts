@@ -25,7 +25,8 @@ export function readSlackProxyConf(): SlackProxyConf {
   // Each location block runs until the next `location`; the one that proxies is Slack's.
   const blocks = text.split(/^\s*location\s+/m).slice(1);
   const location = blocks.filter((block) => /\bproxy_pass\b/.test(block)).map((block) => block.split(/[\s{]/)[0] ?? '');
-  if (!listen?.[1] || location.length !== 1 || !location[0]) throw new Error('docker/nginx/slack-proxy.conf: expected one `listen <port>;` and one location with proxy_pass');
+  if (!listen?.[1] || location.length !== 1 || !location[0])
+    throw new Error('docker/nginx/slack-proxy.conf: expected one `listen <port>;` and one location with proxy_pass');
   const templateVariables = [...new Set([...text.matchAll(/\$\{([A-Z][A-Z0-9_]*)\}/g)].map((match) => match[1] ?? ''))].filter(Boolean).sort();
   return { listenPort: Number(listen[1]), proxyPath: location[0], templateVariables };
 }

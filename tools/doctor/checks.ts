@@ -25,7 +25,13 @@ const variable = (env: NodeJS.ProcessEnv, name: string): string | undefined => (
  * comma-separated) when set, else RABBITMQ_URL, else the parts; or the one the tests use.
  */
 export function amqpUrls(target: 'services' | 'tests', env: NodeJS.ProcessEnv): string[] {
-  const list = target === 'services' ? (variable(env, 'RABBITMQ_URLS') ?? '').split(',').map((url) => url.trim()).filter((url) => url !== '') : [];
+  const list =
+    target === 'services'
+      ? (variable(env, 'RABBITMQ_URLS') ?? '')
+          .split(',')
+          .map((url) => url.trim())
+          .filter((url) => url !== '')
+      : [];
   return list.length > 0 ? list : [amqpUrl(target, env)];
 }
 
@@ -100,16 +106,24 @@ async function checkAmqp(target: 'services' | 'tests', { env, timeoutMs }: Check
       const skipped = urls.indexOf(url);
       return { ok: true, detail: `${redact(url)} (RabbitMQ ${version})${skipped > 0 ? `; ${skipped} earlier address(es) did not answer` : ''}` };
     } catch (error) {
-      const failures = error instanceof BrokerUnreachableError ? error.failures.map(({ url, error: cause }) => ({ url, ...amqpFailure(cause, timeoutMs) })) : [{ url: shown, ...amqpFailure(error, timeoutMs) }];
+      const failures =
+        error instanceof BrokerUnreachableError
+          ? error.failures.map(({ url, error: cause }) => ({ url, ...amqpFailure(cause, timeoutMs) }))
+          : [{ url: shown, ...amqpFailure(error, timeoutMs) }];
       const detail = failures.map(({ url, message }) => `${url}: ${message}`).join('; ');
       const refusedBy = failures.find(({ reason }) => reason === 'credentials' || reason === 'vhost');
-      if (refusedBy?.reason === 'vhost') return { ok: false, reason: 'vhost', values, detail: `${detail} (vhost "${values.vhost}" missing or not allowed for ${values.user})` };
+      if (refusedBy?.reason === 'vhost')
+        return { ok: false, reason: 'vhost', values, detail: `${detail} (vhost "${values.vhost}" missing or not allowed for ${values.user})` };
       if (refusedBy) return { ok: false, reason: 'credentials', values, detail };
       return { ok: false, reason: failures.every(({ reason }) => reason === 'unreachable') ? 'unreachable' : undefined, values, detail };
     }
   })();
   // amqplib gives up on each address after timeoutMs; this only bounds the whole.
-  return within(attempt, timeoutMs * urls.length + 500, () => ({ ok: false, reason: 'unreachable', detail: `${shown}: no AMQP handshake within ${timeoutMs} ms` }));
+  return within(attempt, timeoutMs * urls.length + 500, () => ({
+    ok: false,
+    reason: 'unreachable',
+    detail: `${shown}: no AMQP handshake within ${timeoutMs} ms`,
+  }));
 }
 
 async function checkPostgres(target: 'services' | 'tests', { env, timeoutMs }: CheckContext): Promise<Outcome> {
@@ -228,13 +242,17 @@ async function checkCommand(command: string[], extraDirs: string[] | undefined, 
 
 async function checkBinary(name: string, extraDirs: string[] | undefined, { env }: CheckContext): Promise<Outcome> {
   const path = await findExecutable(name, env, extraDirs);
-  return path ? { ok: true, detail: path } : { ok: false, reason: 'missing', detail: `${name} is not on PATH${extraDirs?.length ? ` nor in ${extraDirs.join(', ')}` : ''}` };
+  return path
+    ? { ok: true, detail: path }
+    : { ok: false, reason: 'missing', detail: `${name} is not on PATH${extraDirs?.length ? ` nor in ${extraDirs.join(', ')}` : ''}` };
 }
 
 async function checkFile(path: string, envName: string | undefined, { env }: CheckContext): Promise<Outcome> {
   const chosen = (envName && variable(env, envName)) || path;
   const source = envName && variable(env, envName) ? ` (${envName})` : '';
-  return (await isExecutable(chosen)) ? { ok: true, detail: `${chosen}${source}` } : { ok: false, reason: 'missing', detail: `${chosen}${source} is missing or not executable` };
+  return (await isExecutable(chosen))
+    ? { ok: true, detail: `${chosen}${source}` }
+    : { ok: false, reason: 'missing', detail: `${chosen}${source} is missing or not executable` };
 }
 
 function checkNode(major: number): Outcome {

@@ -112,10 +112,14 @@ describe('npm run doctor with a missing piece', () => {
   it('with RABBITMQ_URLS, passes on the first node that answers and, when none does, names each node and RABBITMQ_URLS', async () => {
     const [first, second] = [await closedPort(), await closedPort()];
     const reachable = await doctor(['--only', 'rabbitmq'], { RABBITMQ_URLS: `amqp://guest:guest@127.0.0.1:${first}/,amqp://guest:guest@127.0.0.1:5672/` });
-    expect(section(reachable.output, 'RabbitMQ for the services')).toMatch(/^ {2}ok {7}RabbitMQ for the services .*127\.0\.0\.1:5672\/ \(RabbitMQ [\d.]+\); 1 earlier address\(es\) did not answer/);
+    expect(section(reachable.output, 'RabbitMQ for the services')).toMatch(
+      /^ {2}ok {7}RabbitMQ for the services .*127\.0\.0\.1:5672\/ \(RabbitMQ [\d.]+\); 1 earlier address\(es\) did not answer/,
+    );
     expect(reachable.code).toBe(0);
 
-    const none = await doctor(['--only', 'rabbitmq'], { RABBITMQ_URLS: `amqp://guest:hidden-pass@127.0.0.1:${first}/,amqp://guest:hidden-pass@127.0.0.1:${second}/` });
+    const none = await doctor(['--only', 'rabbitmq'], {
+      RABBITMQ_URLS: `amqp://guest:hidden-pass@127.0.0.1:${first}/,amqp://guest:hidden-pass@127.0.0.1:${second}/`,
+    });
     const lines = section(none.output, 'RabbitMQ for the services');
     expect(lines).toMatch(/^ {2}missing/);
     expect(lines).toContain(`127.0.0.1:${first}/: connect ECONNREFUSED`);
@@ -200,7 +204,14 @@ describe('the prerequisites list', () => {
   it('has a README section and the same fix commands in the README for every prerequisite', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     // GitHub's anchors: lower case, punctuation dropped, spaces to dashes.
-    const anchors = [...readme.matchAll(/^#+ (.+)$/gm)].map((match) => `#${(match[1] ?? '').trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')}`);
+    const anchors = [...readme.matchAll(/^#+ (.+)$/gm)].map(
+      (match) =>
+        `#${(match[1] ?? '')
+          .trim()
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-')}`,
+    );
     for (const entry of prerequisites) {
       expect(anchors, `${entry.id}: README anchor ${entry.readme}`).toContain(entry.readme);
       for (const fix of allFixes(entry).filter((command) => command.startsWith('sudo ') || command === 'npm ci')) {

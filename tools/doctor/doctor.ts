@@ -39,13 +39,17 @@ if (options.help) {
 
 const timeoutText = options.timeout ?? process.env['DOCTOR_TIMEOUT_MS'] ?? '8000';
 const timeoutMs = Number(timeoutText);
-if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 120_000) usage(`timeout ${timeoutText}: must be a whole number of milliseconds from 100 to 120000`);
+if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 120_000)
+  usage(`timeout ${timeoutText}: must be a whole number of milliseconds from 100 to 120000`);
 
 let selected: Prerequisite[];
 let purposes;
 try {
   purposes = parsePurposes(options.for);
-  const only = options.only.flatMap((value) => value.split(',')).map((id) => id.trim()).filter(Boolean);
+  const only = options.only
+    .flatMap((value) => value.split(','))
+    .map((id) => id.trim())
+    .filter(Boolean);
   selected = selectPrerequisites(loadPrerequisites(), purposes, only);
 } catch (error) {
   usage((error as Error).message);
@@ -54,7 +58,8 @@ if (selected.length === 0) usage('nothing to check for that selection');
 
 const context: CheckContext = { env: process.env, timeoutMs };
 const started = performance.now();
-const checkAll = (entries: Prerequisite[]) => Promise.all(entries.map(async (entry): Promise<Result> => ({ entry, outcome: await runCheck(entry.check, context) })));
+const checkAll = (entries: Prerequisite[]) =>
+  Promise.all(entries.map(async (entry): Promise<Result> => ({ entry, outcome: await runCheck(entry.check, context) })));
 
 let results = await checkAll(selected);
 

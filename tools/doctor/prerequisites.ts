@@ -35,7 +35,10 @@ const prerequisiteSchema = z
     check: checkSchema,
     fix: z.string().min(1).optional(),
     fixes: z.record(z.string(), z.string().min(1)).optional(),
-    debian: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/)).min(1).optional(),
+    debian: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/))
+      .min(1)
+      .optional(),
     auto: z.boolean().optional(),
     settleSeconds: z.number().positive().optional(),
     readme: z.string().startsWith('#'),
@@ -61,7 +64,10 @@ export function loadPrerequisites(file: URL | string = PREREQUISITES_FILE): Prer
 
 /** Splits `--for test,faults` values into purposes; an unknown one is an error listing the valid ones. */
 export function parsePurposes(values: string[]): Purpose[] {
-  const names = values.flatMap((value) => value.split(',')).map((name) => name.trim()).filter(Boolean);
+  const names = values
+    .flatMap((value) => value.split(','))
+    .map((name) => name.trim())
+    .filter(Boolean);
   const unknown = names.filter((name) => !(PURPOSES as readonly string[]).includes(name));
   if (unknown.length) throw new Error(`--for ${unknown.join(',')}: unknown; choose from ${PURPOSES.join(', ')}`);
   return [...new Set(names)] as Purpose[];
@@ -71,7 +77,9 @@ export function parsePurposes(values: string[]): Purpose[] {
 export function selectPrerequisites(all: Prerequisite[], purposes: Purpose[], only: string[] = []): Prerequisite[] {
   const unknown = only.filter((id) => !all.some((entry) => entry.id === id));
   if (unknown.length) throw new Error(`--only ${unknown.join(',')}: unknown; choose from ${all.map((entry) => entry.id).join(', ')}`);
-  return all.filter((entry) => (purposes.length === 0 || entry.for.some((purpose) => purposes.includes(purpose))) && (only.length === 0 || only.includes(entry.id)));
+  return all.filter(
+    (entry) => (purposes.length === 0 || entry.for.some((purpose) => purposes.includes(purpose))) && (only.length === 0 || only.includes(entry.id)),
+  );
 }
 
 export type Outcome =

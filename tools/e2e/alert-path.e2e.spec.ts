@@ -38,7 +38,11 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
   });
 
   const post = (payload: unknown) =>
-    fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer e2e-token' }, body: JSON.stringify(payload) });
+    fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer e2e-token' },
+      body: JSON.stringify(payload),
+    });
 
   beforeAll(async () => {
     [database, vhost, slack] = await Promise.all([createTestDatabase('e2e'), createTestVhost('e2e'), startSlackMock()]);
@@ -57,7 +61,13 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
         { name: 'catch-all', priority: 0, match_criteria: JSON.stringify({}), message_template: 'catch-all {{ alert_group.name }}', updated_at: new Date() },
       ])
       .execute();
-    const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url, SLACK_INTERNAL_ENDPOINT: slack.url, WEBHOOK_TOKENS: 'e2e-token', RABBITMQ_EXTERNAL_QUEUE: DEFAULT_EXTERNAL_QUEUE };
+    const env = {
+      RABBITMQ_URL: vhost.url,
+      DATABASE_URL: database.url,
+      SLACK_INTERNAL_ENDPOINT: slack.url,
+      WEBHOOK_TOKENS: 'e2e-token',
+      RABBITMQ_EXTERNAL_QUEUE: DEFAULT_EXTERNAL_QUEUE,
+    };
     const stack = await startStack(['alert-processor', 'slack-notifier', 'rabbit-consumer'], env);
     services.push(...stack.services);
     gatewayUrl = stack.gatewayUrl;
@@ -80,10 +90,14 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
     expect((await post(webhook('firing'))).status).toBe(202);
     // Wait until the duplicate has certainly been processed: the group's last occurrence moves.
     const before = await database.db.selectFrom('alert_groups').select('last_occurrence').executeTakeFirstOrThrow();
-    await waitFor(async () => {
-      const row = await database.db.selectFrom('alert_groups').select('last_occurrence').executeTakeFirstOrThrow();
-      return row.last_occurrence > before.last_occurrence ? row : null;
-    }, 10_000, 'the duplicate to be processed');
+    await waitFor(
+      async () => {
+        const row = await database.db.selectFrom('alert_groups').select('last_occurrence').executeTakeFirstOrThrow();
+        return row.last_occurrence > before.last_occurrence ? row : null;
+      },
+      10_000,
+      'the duplicate to be processed',
+    );
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(slack.requests).toHaveLength(1);
     const instances = await database.db.selectFrom('alert_instances').selectAll().execute();
@@ -95,10 +109,14 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
     const requests = await slack.waitForRequests(2);
     expect(requests[1]).toMatchObject({ channel: '#storage', text: ':white_check_mark: DiskFull on host-1 resolved' });
     // Slack answers before the notifier commits the row as sent: wait for the commit.
-    const notifications = await waitFor(async () => {
-      const rows = await database.db.selectFrom('notifications').select(['kind', 'status', 'channel']).orderBy('id').execute();
-      return rows.every((row) => row.status !== 'pending') ? rows : null;
-    }, 10_000, 'the notifications to be recorded');
+    const notifications = await waitFor(
+      async () => {
+        const rows = await database.db.selectFrom('notifications').select(['kind', 'status', 'channel']).orderBy('id').execute();
+        return rows.every((row) => row.status !== 'pending') ? rows : null;
+      },
+      10_000,
+      'the notifications to be recorded',
+    );
     expect(notifications).toEqual([
       { kind: 'firing', status: 'sent', channel: '#storage' },
       { kind: 'resolved', status: 'sent', channel: '#storage' },
@@ -112,7 +130,11 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
     const response = await post({ ...webhook('firing', 'host-2'), alerts: [{ status: 'firing', labels: { alertname: 'Broken' } }] });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { issues: unknown[] }).issues).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'alerts.0.startsAt' })]));
-    const unauthorised = await fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(webhook('firing', 'host-3')) });
+    const unauthorised = await fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(webhook('firing', 'host-3')),
+    });
     expect(unauthorised.status).toBe(401);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(await database.db.selectFrom('alert_groups').select('id').execute()).toEqual(groupsBefore);
@@ -123,7 +145,11 @@ describe('end to end: an Alertmanager webhook becomes one Slack message', () => 
     const connection = await amqp.connect(vhost.url);
     try {
       const channel = await connection.createConfirmChannel();
-      channel.sendToQueue(DEFAULT_EXTERNAL_QUEUE, Buffer.from(JSON.stringify({ labels: { alertname: 'QueueAlert', team: 'other' }, annotations: { summary: 'from the queue' } })), { persistent: true, contentType: 'application/json' });
+      channel.sendToQueue(
+        DEFAULT_EXTERNAL_QUEUE,
+        Buffer.from(JSON.stringify({ labels: { alertname: 'QueueAlert', team: 'other' }, annotations: { summary: 'from the queue' } })),
+        { persistent: true, contentType: 'application/json' },
+      );
       channel.sendToQueue(DEFAULT_EXTERNAL_QUEUE, Buffer.from('{not json'), { persistent: true, messageId: 'bad-1' });
       await channel.waitForConfirms();
       const requests = await slack.waitForRequests(3);

@@ -34,7 +34,12 @@ describe('end to end: twenty concurrent 1 MiB requests', () => {
     await channel.assertExchange(EXCHANGES.alerts, 'topic', { durable: true });
     await channel.assertQueue(OBSERVER, { durable: false });
     await channel.bindQueue(OBSERVER, EXCHANGES.alerts, '#');
-    const stack = await startStack(['alert-processor'], { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url, WEBHOOK_TOKENS: TOKEN, OUTBOX_SWEEP_MS: '1000' });
+    const stack = await startStack(['alert-processor'], {
+      RABBITMQ_URL: vhost.url,
+      DATABASE_URL: database.url,
+      WEBHOOK_TOKENS: TOKEN,
+      OUTBOX_SWEEP_MS: '1000',
+    });
     services.push(...stack.services);
     gatewayUrl = stack.gatewayUrl;
   });
@@ -50,7 +55,10 @@ describe('end to end: twenty concurrent 1 MiB requests', () => {
       JSON.stringify(
         alertmanagerWebhook(
           Array.from({ length: ALERTS_PER_REQUEST }, (_, n) =>
-            webhookAlert({ labels: { alertname: `Bulk${request}`, instance: `host-${n}`, severity: 'warning' }, annotations: { summary: `alert ${n}`, description: 'd'.repeat(8 * KIB) } }),
+            webhookAlert({
+              labels: { alertname: `Bulk${request}`, instance: `host-${n}`, severity: 'warning' },
+              annotations: { summary: `alert ${n}`, description: 'd'.repeat(8 * KIB) },
+            }),
           ),
         ),
       ),
@@ -58,13 +66,23 @@ describe('end to end: twenty concurrent 1 MiB requests', () => {
     expect(Math.min(...bodies.map((body) => body.length))).toBeGreaterThan(0.85 * MIB);
     expect(Math.max(...bodies.map((body) => body.length))).toBeLessThan(MIB);
     const answers = await Promise.all(
-      bodies.map((body) => fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body })),
+      bodies.map((body) =>
+        fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+          body,
+        }),
+      ),
     );
     expect(answers.map((answer) => answer.status)).toEqual(bodies.map(() => 202));
 
     const total = REQUESTS * ALERTS_PER_REQUEST;
     const count = async (query: ReturnType<typeof sql<{ n: string }>>) => Number((await query.execute(database.db)).rows[0]?.n ?? 0);
-    await waitFor(async () => ((await count(sql<{ n: string }>`select count(*) as n from alert_instances where status = 'firing'`)) === total ? true : null), 60_000, `${total} open episodes`);
+    await waitFor(
+      async () => ((await count(sql<{ n: string }>`select count(*) as n from alert_instances where status = 'firing'`)) === total ? true : null),
+      60_000,
+      `${total} open episodes`,
+    );
     expect(await count(sql<{ n: string }>`select count(*) as n from alert_groups`)).toBe(total);
     await waitFor(async () => ((await count(sql<{ n: string }>`select count(*) as n from alert_outbox`)) === 0 ? true : null), 30_000, 'an empty outbox');
 

@@ -21,7 +21,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function binary(name: string, debianPackage: string): string {
   const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
   const path = found.stdout.trim();
-  if (found.status !== 0 || !path) throw new Error(`${name} is not installed: install the Debian package "${debianPackage}" (apt-get install ${debianPackage}, or npm run doctor -- --fix)`);
+  if (found.status !== 0 || !path)
+    throw new Error(`${name} is not installed: install the Debian package "${debianPackage}" (apt-get install ${debianPackage}, or npm run doctor -- --fix)`);
   return path;
 }
 
@@ -66,7 +67,8 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
         where g.name = ${alertname} and g.labels->>'suite' = ${suite}
         order by i.starts_at`.execute(database.db)
     ).rows;
-  const changesOf = (alertname: string) => changes.filter((change) => change.group.name === alertname && change.group.labels['suite'] === suite).map((change) => change.change);
+  const changesOf = (alertname: string) =>
+    changes.filter((change) => change.group.name === alertname && change.group.labels['suite'] === suite).map((change) => change.change);
   const one = async (alertname: string): Promise<EpisodeRow | null> => {
     const rows = await episodes(alertname);
     if (rows.length > 1) throw new Error(`${alertname}: ${rows.length} episodes, expected one: ${JSON.stringify(rows)}`);
@@ -78,32 +80,61 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
     const labels = `{ severity: warning, suite: ${suite} }`;
     writeFileSync(
       join(workDir, 'rules.yml'),
-      ['groups:', '  - name: sentryhub-leases', '    interval: 1s', '    rules:',
-        '      - alert: PromAlwaysFiring', '        expr: vector(1) > 0', `        labels: ${labels}`, '        annotations: { summary: "always firing" }',
-        '      - alert: PromFlipFiring', '        expr: lease_flag == 1', `        labels: ${labels}`, '        annotations: { summary: "firing while the flag is 1" }',
+      [
+        'groups:',
+        '  - name: sentryhub-leases',
+        '    interval: 1s',
+        '    rules:',
+        '      - alert: PromAlwaysFiring',
+        '        expr: vector(1) > 0',
+        `        labels: ${labels}`,
+        '        annotations: { summary: "always firing" }',
+        '      - alert: PromFlipFiring',
+        '        expr: lease_flag == 1',
+        `        labels: ${labels}`,
+        '        annotations: { summary: "firing while the flag is 1" }',
       ].join('\n'),
     );
     writeFileSync(
       join(workDir, 'prometheus.yml'),
-      ['global: { scrape_interval: 1s, evaluation_interval: 1s }', 'rule_files: [rules.yml]',
-        'scrape_configs:', '  - job_name: flag', `    static_configs: [{ targets: ['127.0.0.1:${flagPort}'] }]`,
-        'alerting:', '  alertmanagers:', '    - api_version: v2', `      authorization: { credentials: ${TOKEN} }`, `      static_configs: [{ targets: ['127.0.0.1:${gatewayPort}'] }]`,
+      [
+        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+        'rule_files: [rules.yml]',
+        'scrape_configs:',
+        '  - job_name: flag',
+        `    static_configs: [{ targets: ['127.0.0.1:${flagPort}'] }]`,
+        'alerting:',
+        '  alertmanagers:',
+        '    - api_version: v2',
+        `      authorization: { credentials: ${TOKEN} }`,
+        `      static_configs: [{ targets: ['127.0.0.1:${gatewayPort}'] }]`,
       ].join('\n'),
     );
     const port = await freePort();
     prometheusOutput = [];
     prometheus = spawn(
       executable,
-      [`--config.file=${join(workDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(workDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--rules.alert.resend-delay=1s', '--rules.alert.for-grace-period=1s', '--log.level=warn'],
+      [
+        `--config.file=${join(workDir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(workDir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--rules.alert.resend-delay=1s',
+        '--rules.alert.for-grace-period=1s',
+        '--log.level=warn',
+      ],
       { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     prometheus.stdout?.on('data', (chunk: Buffer) => prometheusOutput.push(chunk.toString()));
     prometheus.stderr?.on('data', (chunk: Buffer) => prometheusOutput.push(chunk.toString()));
-    await waitFor(async () => {
-      if (prometheus?.exitCode !== null) throw new Error(`prometheus exited with ${prometheus?.exitCode}:\n${prometheusOutput.join('')}`);
-      const ready = await fetch(`http://127.0.0.1:${port}/-/ready`).catch(() => null);
-      return ready?.status === 200 ? true : null;
-    }, 30_000, 'prometheus to be ready');
+    await waitFor(
+      async () => {
+        if (prometheus?.exitCode !== null) throw new Error(`prometheus exited with ${prometheus?.exitCode}:\n${prometheusOutput.join('')}`);
+        const ready = await fetch(`http://127.0.0.1:${port}/-/ready`).catch(() => null);
+        return ready?.status === 200 ? true : null;
+      },
+      30_000,
+      'prometheus to be ready',
+    );
   }
 
   beforeAll(async () => {
@@ -145,18 +176,26 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  it('stores Prometheus\'s firing alerts with its lease (endsAt), renewed by every re-send without an event', async () => {
-    const [always, flip] = await waitFor(async () => {
-      const rows = [await one('PromAlwaysFiring'), await one('PromFlipFiring')];
-      return rows.every((row) => row?.status === 'firing' && row.lease_ends_at) ? rows : null;
-    }, 30_000, 'both Prometheus alerts firing in SentryHub');
+  it("stores Prometheus's firing alerts with its lease (endsAt), renewed by every re-send without an event", async () => {
+    const [always, flip] = await waitFor(
+      async () => {
+        const rows = [await one('PromAlwaysFiring'), await one('PromFlipFiring')];
+        return rows.every((row) => row?.status === 'firing' && row.lease_ends_at) ? rows : null;
+      },
+      30_000,
+      'both Prometheus alerts firing in SentryHub',
+    );
     for (const row of [always, flip]) {
       // The lease is Prometheus's endsAt: a few seconds ahead, never more than its 4 s past a send.
       expect(row?.lease_ends_at?.getTime()).toBeGreaterThan(Date.now() - 1_000);
       expect(row?.lease_ends_at?.getTime()).toBeLessThanOrEqual(Date.now() + PROMETHEUS_LEASE_MS + 500);
     }
     const first = always?.lease_ends_at?.getTime() ?? 0;
-    await waitFor(async () => ((await one('PromAlwaysFiring'))?.lease_ends_at?.getTime() ?? 0) > first + 1_500 || null, 15_000, 'the lease renewed by re-sends');
+    await waitFor(
+      async () => ((await one('PromAlwaysFiring'))?.lease_ends_at?.getTime() ?? 0) > first + 1_500 || null,
+      15_000,
+      'the lease renewed by re-sends',
+    );
     await sleep(PROMETHEUS_LEASE_MS);
     // Re-sent every second for longer than a lease: still the one episode, one event.
     expect(await one('PromAlwaysFiring')).toMatchObject({ status: 'firing', starts_at: always?.starts_at, ends_at: null, resolution_type: null });
@@ -165,10 +204,14 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
 
   it('resolves an alert whose rule stops firing (Prometheus sends its resolution)', async () => {
     flag = 0;
-    const resolved = await waitFor(async () => {
-      const row = await one('PromFlipFiring');
-      return row?.status === 'resolved' ? row : null;
-    }, 20_000, 'PromFlipFiring resolved');
+    const resolved = await waitFor(
+      async () => {
+        const row = await one('PromFlipFiring');
+        return row?.status === 'resolved' ? row : null;
+      },
+      20_000,
+      'PromFlipFiring resolved',
+    );
     expect(resolved).toMatchObject({ group_status: 'resolved', resolution_type: 'normal' });
     await waitFor(() => (changesOf('PromFlipFiring').includes('resolved') ? true : null), 10_000, 'the resolved event');
     expect(changesOf('PromFlipFiring')).toEqual(['created', 'resolved']);
@@ -196,10 +239,14 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
     expect(looks).toBeGreaterThan(5);
 
     // Once it has passed: resolved within about a second, ended at the lease end, type expired.
-    const expired = await waitFor(async () => {
-      const row = await one('PromAlwaysFiring');
-      return row?.status === 'resolved' ? row : null;
-    }, 10_000, 'PromAlwaysFiring expired');
+    const expired = await waitFor(
+      async () => {
+        const row = await one('PromAlwaysFiring');
+        return row?.status === 'resolved' ? row : null;
+      },
+      10_000,
+      'PromAlwaysFiring expired',
+    );
     expect(Date.now()).toBeGreaterThanOrEqual(lease.getTime());
     expect(Date.now()).toBeLessThan(lease.getTime() + 3_000);
     expect(expired).toMatchObject({ group_status: 'resolved', resolution_type: 'expired', ends_at: lease });
@@ -211,30 +258,55 @@ describe('end to end: a real Prometheus sending to the gateway, and leases', () 
   });
 
   it('the gateway leases an API v2 alert without endsAt for RESOLVE_TIMEOUT; a webhook alert never expires; two replicas expire each once', async () => {
-    const post = (path: string, body: unknown) => fetch(`${gatewayUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body) });
+    const post = (path: string, body: unknown) =>
+      fetch(`${gatewayUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(body),
+      });
     const labels = (alertname: string) => ({ alertname, severity: 'warning', suite });
     const many = Array.from({ length: 60 }, (_, index) => `ApiMany${String(index).padStart(2, '0')}`);
     const sentAt = Date.now();
     expect((await post('/api/v2/alerts', [{ labels: labels('ApiNoEndsAt') }, ...many.map((name) => ({ labels: labels(name) }))])).status).toBe(202);
-    const webhookAlert = { status: 'firing', labels: labels('WebhookFiring'), annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z' };
-    expect((await post('/api/v1/webhooks/alertmanager', { version: '4', groupKey: 'k', status: 'firing', receiver: 'sentryhub', alerts: [webhookAlert] })).status).toBe(202);
-    const leased = await waitFor(async () => {
-      const row = await one('ApiNoEndsAt');
-      return row?.lease_ends_at ? row : null;
-    }, 10_000, 'the API alert stored');
+    const webhookAlert = {
+      status: 'firing',
+      labels: labels('WebhookFiring'),
+      annotations: {},
+      startsAt: new Date().toISOString(),
+      endsAt: '0001-01-01T00:00:00Z',
+    };
+    expect(
+      (await post('/api/v1/webhooks/alertmanager', { version: '4', groupKey: 'k', status: 'firing', receiver: 'sentryhub', alerts: [webhookAlert] })).status,
+    ).toBe(202);
+    const leased = await waitFor(
+      async () => {
+        const row = await one('ApiNoEndsAt');
+        return row?.lease_ends_at ? row : null;
+      },
+      10_000,
+      'the API alert stored',
+    );
     expect(leased.lease_ends_at?.getTime()).toBeGreaterThanOrEqual(sentAt + RESOLVE_TIMEOUT_MS);
     expect(leased.lease_ends_at?.getTime()).toBeLessThanOrEqual(Date.now() + RESOLVE_TIMEOUT_MS);
-    const expired = await waitFor(async () => {
-      const row = await one('ApiNoEndsAt');
-      return row?.status === 'resolved' ? row : null;
-    }, 15_000, 'the API alert expired');
+    const expired = await waitFor(
+      async () => {
+        const row = await one('ApiNoEndsAt');
+        return row?.status === 'resolved' ? row : null;
+      },
+      15_000,
+      'the API alert expired',
+    );
     expect(expired).toMatchObject({ resolution_type: 'expired', ends_at: leased.lease_ends_at });
     expect(await one('WebhookFiring')).toMatchObject({ status: 'firing', lease_ends_at: null });
     // The 60 others expired with it, each once, whichever replica took it.
     await waitFor(() => (many.every((name) => changesOf(name).includes('resolved')) ? true : null), 15_000, 'every API alert expired');
     await sleep(1_000);
     for (const name of many) expect(changesOf(name), name).toEqual(['created', 'resolved']);
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from alert_instances i join alert_groups g on g.id = i.group_id where g.labels->>'suite' = ${suite} and g.name like 'ApiMany%' and i.resolution_type = 'expired'`.execute(database.db);
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from alert_instances i join alert_groups g on g.id = i.group_id where g.labels->>'suite' = ${suite} and g.name like 'ApiMany%' and i.resolution_type = 'expired'`.execute(
+      database.db,
+    );
     expect(rows[0]?.n).toBe(many.length);
   });
 });

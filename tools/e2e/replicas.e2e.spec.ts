@@ -50,10 +50,12 @@ function webhook(indexes: number[], status: 'firing' | 'resolved') {
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, offset) => from + offset);
-const chunks = (indexes: number[]) => range(0, Math.ceil(indexes.length / PER_WEBHOOK)).map((chunk) => indexes.slice(chunk * PER_WEBHOOK, (chunk + 1) * PER_WEBHOOK));
+const chunks = (indexes: number[]) =>
+  range(0, Math.ceil(indexes.length / PER_WEBHOOK)).map((chunk) => indexes.slice(chunk * PER_WEBHOOK, (chunk + 1) * PER_WEBHOOK));
 
 /** How many of the delivered Slack texts mention `line` (a whole word sequence). */
-const occurrences = (texts: string[], line: string) => texts.reduce((count, text) => count + (text.match(new RegExp(`(^|\\W)${line}(?!\\w)`, 'g'))?.length ?? 0), 0);
+const occurrences = (texts: string[], line: string) =>
+  texts.reduce((count, text) => count + (text.match(new RegExp(`(^|\\W)${line}(?!\\w)`, 'g'))?.length ?? 0), 0);
 
 describe('two replicas of alert-processor and slack-notifier: every alert stored once, every notification sent once', () => {
   let database: TestDatabase;
@@ -63,7 +65,11 @@ describe('two replicas of alert-processor and slack-notifier: every alert stored
   let gatewayUrl: string;
 
   const post = async (payload: unknown) => {
-    const response = await fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+    const response = await fetch(`${gatewayUrl}/api/v1/webhooks/alertmanager`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(payload),
+    });
     expect(response.status).toBe(202);
   };
 
@@ -115,7 +121,10 @@ describe('two replicas of alert-processor and slack-notifier: every alert stored
   it('has two consumers on each work queue', async () => {
     // list_consumers, not list_queues: a quorum queue's consumer count there lags behind.
     const { stdout } = await run('rabbitmqctl', ['-q', 'list_consumers', '-p', vhost.vhost, 'queue_name', '--no-table-headers'], { timeout: 60_000 });
-    const queues = stdout.trim().split('\n').map((line) => line.trim());
+    const queues = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.trim());
     expect(queues.filter((queue) => queue === 'alert-processor.alerts-received')).toHaveLength(2);
     expect(queues.filter((queue) => queue === 'slack-notifier.alerts-processed')).toHaveLength(2);
   });
@@ -148,7 +157,11 @@ describe('two replicas of alert-processor and slack-notifier: every alert stored
     const notifications = await database.db.selectFrom('notifications').select(['instance_id', 'rule_id', 'kind', 'status']).execute();
     expect(notifications).toHaveLength(ALERTS);
     expect(notifications.every((row) => row.kind === 'firing' && row.status === 'sent')).toBe(true);
-    const texts = await waitFor(() => (all.every((index) => occurrences(deliveredTexts(), `firing ${alertName(index)}`) > 0) ? deliveredTexts() : null), 60_000, 'every firing alert in a Slack text');
+    const texts = await waitFor(
+      () => (all.every((index) => occurrences(deliveredTexts(), `firing ${alertName(index)}`) > 0) ? deliveredTexts() : null),
+      60_000,
+      'every firing alert in a Slack text',
+    );
     expect(all.filter((index) => occurrences(texts, `firing ${alertName(index)}`) !== 1).map(alertName), 'alerts not delivered exactly once').toEqual([]);
   });
 
@@ -172,13 +185,18 @@ describe('two replicas of alert-processor and slack-notifier: every alert stored
     const notifications = await database.db.selectFrom('notifications').select(['instance_id', 'rule_id', 'kind', 'status', 'sent_at']).execute();
     expect(notifications).toHaveLength(ALERTS + RESOLVED);
     expect(notifications.filter((row) => row.status !== 'sent' || row.sent_at === null)).toEqual([]);
-    expect(new Set(notifications.map((row) => `${row.instance_id}/${row.rule_id}/${row.kind}`)).size, 'no (instance, rule, kind) twice').toBe(notifications.length);
+    expect(new Set(notifications.map((row) => `${row.instance_id}/${row.rule_id}/${row.kind}`)).size, 'no (instance, rule, kind) twice').toBe(
+      notifications.length,
+    );
     expect(notifications.filter((row) => row.kind === 'resolved')).toHaveLength(RESOLVED);
 
     const texts = deliveredTexts();
     const all = range(0, ALERTS);
     expect(all.filter((index) => occurrences(texts, `firing ${alertName(index)}`) !== 1).map(alertName), 'firing not delivered exactly once').toEqual([]);
-    expect(all.filter((index) => occurrences(texts, `resolved ${alertName(index)}`) !== (index < RESOLVED ? 1 : 0)).map(alertName), 'resolution not delivered exactly as often as it happened').toEqual([]);
+    expect(
+      all.filter((index) => occurrences(texts, `resolved ${alertName(index)}`) !== (index < RESOLVED ? 1 : 0)).map(alertName),
+      'resolution not delivered exactly as often as it happened',
+    ).toEqual([]);
     // With per-channel pacing, digests fold several notifications into one message.
     console.info(`${slack.requests.length} Slack requests delivered ${notifications.length} notifications`);
     const outbox = await database.db.selectFrom('alert_outbox').select('id').execute();
@@ -195,7 +213,10 @@ describe('two replicas of alert-processor and slack-notifier: every alert stored
         }),
     );
     expect(processed).toHaveLength(2);
-    expect(processed.every((count) => count > 0), `alerts per processor: ${processed.join(', ')}`).toBe(true);
+    expect(
+      processed.every((count) => count > 0),
+      `alerts per processor: ${processed.join(', ')}`,
+    ).toBe(true);
     const codes = await Promise.all(services.map((service) => service.stop()));
     expect(codes).toEqual(services.map(() => 0));
   });

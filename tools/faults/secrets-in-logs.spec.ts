@@ -1,7 +1,16 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { createTestDatabase, createTestVhost, startSlackMock, TEST_RABBITMQ_HOST, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import {
+  createTestDatabase,
+  createTestVhost,
+  startSlackMock,
+  TEST_RABBITMQ_HOST,
+  waitFor,
+  type SlackMock,
+  type TestDatabase,
+  type TestVhost,
+} from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type RunningService } from '../e2e/services';
 
@@ -36,7 +45,10 @@ describe('secrets never appear in logs, metrics or responses', () => {
     await rabbitmqctl('add_user', user, secrets.rabbitPassword);
     userCreated = true;
     await rabbitmqctl('set_permissions', '-p', vhost.vhost, user, '.*', '.*', '.*');
-    await database.db.insertInto('slack_rules').values({ name: 'all', priority: 0, match_criteria: JSON.stringify({}), message_template: '{{ alert_group.name }}', updated_at: new Date() }).execute();
+    await database.db
+      .insertInto('slack_rules')
+      .values({ name: 'all', priority: 0, match_criteria: JSON.stringify({}), message_template: '{{ alert_group.name }}', updated_at: new Date() })
+      .execute();
     // The first Slack answer is a 500: the retry path (and its error logging) runs too.
     let calls = 0;
     slack.respondWith(() => (++calls === 1 ? { status: 500, body: 'internal_error' } : { status: 200, body: 'ok' }));
@@ -63,7 +75,11 @@ describe('secrets never appear in logs, metrics or responses', () => {
     if (!gateway) throw new Error('the gateway did not start');
     const url = `http://127.0.0.1:${gateway.port}`;
     const post = async (path: string, body: string, authorization?: string) => {
-      const response = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body });
+      const response = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body,
+      });
       answers.push(`${response.status} ${JSON.stringify([...response.headers])} ${await response.text()}`);
       return response.status;
     };
@@ -76,10 +92,14 @@ describe('secrets never appear in logs, metrics or responses', () => {
     expect(await post('/api/v2/alerts', JSON.stringify([{ labels: {} }]), `Bearer ${secrets.webhookToken}`)).toBe(400);
 
     // Both alerts reach Slack (one after a 500 and a retry through the broker).
-    await waitFor(async () => {
-      const sent = await database.db.selectFrom('notifications').select('id').where('status', '=', 'sent').execute();
-      return sent.length >= 2 ? sent : null;
-    }, 60_000, 'both notifications to be sent');
+    await waitFor(
+      async () => {
+        const sent = await database.db.selectFrom('notifications').select('id').where('status', '=', 'sent').execute();
+        return sent.length >= 2 ? sent : null;
+      },
+      60_000,
+      'both notifications to be sent',
+    );
     for (const service of services) {
       const metrics = await fetch(`http://127.0.0.1:${service.port}/metrics`).then((response) => response.text());
       answers.push(metrics);
@@ -91,7 +111,9 @@ describe('secrets never appear in logs, metrics or responses', () => {
     const everything = [...services.flatMap((service) => service.output.map((line) => `${service.name}: ${line}`)), ...answers];
     expect(everything.length).toBeGreaterThan(10);
     for (const [name, secret] of Object.entries(secrets)) {
-      const leaks = everything.filter((line) => line.includes(secret) || line.includes(encodeURIComponent(secret)) || line.includes(Buffer.from(secret).toString('base64')));
+      const leaks = everything.filter(
+        (line) => line.includes(secret) || line.includes(encodeURIComponent(secret)) || line.includes(Buffer.from(secret).toString('base64')),
+      );
       expect(leaks, `${name} leaked`).toEqual([]);
     }
   }, 120_000);

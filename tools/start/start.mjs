@@ -50,7 +50,9 @@ say('migrating the database (npm run db:migrate)');
 const migration = spawnSync(process.execPath, [realpathSync(tsxCli), 'libs/db/src/cli/migrate.ts'], { cwd: ROOT, stdio: 'inherit', env: process.env });
 if (migration.error) fail(`could not run the migration: ${migration.error.message}`);
 if (migration.status !== 0) {
-  fail(`migration failed (exit ${migration.status ?? migration.signal}): is PostgreSQL running at DATABASE_URL (default postgres://postgres@localhost:5432/sentryhub)?`);
+  fail(
+    `migration failed (exit ${migration.status ?? migration.signal}): is PostgreSQL running at DATABASE_URL (default postgres://postgres@localhost:5432/sentryhub)?`,
+  );
 }
 
 // 2. Find the built apps: the known ones in start order, then any other built app.
@@ -217,7 +219,10 @@ async function readiness(name) {
 
 async function apiKeyState() {
   if (env.ADMIN_BOOTSTRAP_KEY) return { kind: 'bootstrap' };
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL || 'postgres://postgres@localhost:5432/sentryhub', connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({
+    connectionString: process.env.DATABASE_URL || 'postgres://postgres@localhost:5432/sentryhub',
+    connectionTimeoutMillis: 5_000,
+  });
   try {
     await client.connect();
     const { rows } = await client.query('select count(*)::int as count from api_keys where revoked_at is null');

@@ -8,11 +8,7 @@ export interface ServiceState {
   note?: string;
 }
 
-export type ApiKeyState =
-  | { kind: 'bootstrap' }
-  | { kind: 'exists'; count: number }
-  | { kind: 'none' }
-  | { kind: 'unknown'; reason: string };
+export type ApiKeyState = { kind: 'bootstrap' } | { kind: 'exists'; count: number } | { kind: 'none' } | { kind: 'unknown'; reason: string };
 
 export interface StartSummary {
   services: ServiceState[];

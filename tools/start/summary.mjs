@@ -15,13 +15,19 @@ export function formatSummary(summary, { color = false } = {}) {
   const lines = [
     ready.length === services.length
       ? paint(32, `SentryHub is running: ${services.length} services ready after ${seconds} s`)
-      : paint(33, `SentryHub: ${ready.length} of ${services.length} services ready after ${seconds} s; the others are still starting or waiting for a dependency`),
+      : paint(
+          33,
+          `SentryHub: ${ready.length} of ${services.length} services ready after ${seconds} s; the others are still starting or waiting for a dependency`,
+        ),
   ];
   for (const service of services) {
     const state = service.ready ? `${paint(32, 'ready')}    ` : paint(31, 'not ready');
-    const reasons = service.ready || !service.reasons || Object.keys(service.reasons).length === 0
-      ? ''
-      : `  (${Object.entries(service.reasons).map(([component, reason]) => `${component}: ${reason}`).join('; ')})`;
+    const reasons =
+      service.ready || !service.reasons || Object.keys(service.reasons).length === 0
+        ? ''
+        : `  (${Object.entries(service.reasons)
+            .map(([component, reason]) => `${component}: ${reason}`)
+            .join('; ')})`;
     lines.push(`  ${service.name.padEnd(width)}  ${service.url.padEnd(urlWidth)}  ${state}${service.note ? `  ${service.note}` : ''}${reasons}`.trimEnd());
   }
   if (summary.consoleUrl) lines.push(`  ${'console'.padEnd(width)}  ${summary.consoleUrl}`);

@@ -35,7 +35,12 @@ describe('the npm start summary', () => {
     const text = formatSummary({
       services: [
         ready('webhook-gateway', 'http://localhost:8080'),
-        { name: 'slack-notifier', url: 'http://localhost:9103/readyz', ready: false, reasons: { database: 'cannot reach PostgreSQL: ECONNREFUSED', broker: 'starting' } },
+        {
+          name: 'slack-notifier',
+          url: 'http://localhost:9103/readyz',
+          ready: false,
+          reasons: { database: 'cannot reach PostgreSQL: ECONNREFUSED', broker: 'starting' },
+        },
       ],
       seconds: 60,
       consoleUrl: 'http://localhost:8081/',
@@ -43,7 +48,9 @@ describe('the npm start summary', () => {
       apiKey: { kind: 'none' },
     });
     expect(text).toMatch(/^SentryHub: 1 of 2 services ready after 60 s/);
-    expect(text).toMatch(/slack-notifier +http:\/\/localhost:9103\/readyz {2}not ready {2}\(database: cannot reach PostgreSQL: ECONNREFUSED; broker: starting\)/);
+    expect(text).toMatch(
+      /slack-notifier +http:\/\/localhost:9103\/readyz {2}not ready {2}\(database: cannot reach PostgreSQL: ECONNREFUSED; broker: starting\)/,
+    );
     expect(text).toContain('intake:   requires one of WEBHOOK_TOKENS');
     expect(text).toContain('ADMIN_BOOTSTRAP_KEY=<a secret of 16+ characters> npm start');
   });

@@ -79,7 +79,11 @@ function rows(text: string): Map<string, string[]> {
   for (const line of text.split('\n')) {
     // Cells may be padded (a formatter aligns the columns); `\|` inside a cell is no separator.
     const match = /^\| `([^`]+)` +\|(.*)\|\s*$/.exec(line);
-    if (match) found.set(match[1] ?? '', (match[2] ?? '').split(/(?<!\\)\|/).map((cell) => cell.trim()));
+    if (match)
+      found.set(
+        match[1] ?? '',
+        (match[2] ?? '').split(/(?<!\\)\|/).map((cell) => cell.trim()),
+      );
   }
   return found;
 }
@@ -93,8 +97,10 @@ function documented(value: unknown): string {
   return `\`${Array.isArray(value) ? value.join(',') : String(value)}\``;
 }
 
-const missing = (what: string, names: Iterable<string>, present: (name: string) => boolean) => [...names].filter((name) => !present(name)).map((name) => `${DOC_PATH} lacks ${what} ${name}`);
-const stale = (what: string, names: Iterable<string>, exists: (name: string) => boolean) => [...names].filter((name) => !exists(name)).map((name) => `${DOC_PATH} names ${what} ${name}, which does not exist`);
+const missing = (what: string, names: Iterable<string>, present: (name: string) => boolean) =>
+  [...names].filter((name) => !present(name)).map((name) => `${DOC_PATH} lacks ${what} ${name}`);
+const stale = (what: string, names: Iterable<string>, exists: (name: string) => boolean) =>
+  [...names].filter((name) => !exists(name)).map((name) => `${DOC_PATH} names ${what} ${name}, which does not exist`);
 
 describe('docs/contracts.md: environment', () => {
   let apps: AppContract[];
@@ -104,7 +110,10 @@ describe('docs/contracts.md: environment', () => {
 
   it('lists the variables every service shares, with their defaults', () => {
     const table = rows(subsection('2', 'Every service').text);
-    expect([...missing('the shared variable', Object.keys(sharedEnv), (name) => table.has(name)), ...stale('the shared variable', table.keys(), (name) => name in sharedEnv)]).toEqual([]);
+    expect([
+      ...missing('the shared variable', Object.keys(sharedEnv), (name) => table.has(name)),
+      ...stale('the shared variable', table.keys(), (name) => name in sharedEnv),
+    ]).toEqual([]);
     for (const app of apps) {
       const defaults = parseConfig(app.schema, {});
       if (!defaults.ok) throw new Error(`${app.name}: ${defaults.problems.join('; ')}`);
@@ -118,14 +127,24 @@ describe('docs/contracts.md: environment', () => {
   it('lists exactly the variables of each service, with the defaults of its schema', () => {
     expect(apps.length).toBeGreaterThanOrEqual(6);
     const services = rows(section('1.1').text);
-    expect(missing('the service', apps.map((app) => app.name), (name) => services.has(name))).toEqual([]);
+    expect(
+      missing(
+        'the service',
+        apps.map((app) => app.name),
+        (name) => services.has(name),
+      ),
+    ).toEqual([]);
     for (const app of apps) {
       const table = rows(subsection('2', app.name).text);
       const own = [...app.envNames].filter((name) => !(name in sharedEnv));
-      expect([...missing(`${app.name}'s variable`, own, (name) => table.has(name)), ...stale(`${app.name}'s variable`, table.keys(), (name) => own.includes(name))]).toEqual([]);
+      expect([
+        ...missing(`${app.name}'s variable`, own, (name) => table.has(name)),
+        ...stale(`${app.name}'s variable`, table.keys(), (name) => own.includes(name)),
+      ]).toEqual([]);
       const defaults = parseConfig(app.schema, {});
       if (!defaults.ok) throw new Error(`${app.name}: ${defaults.problems.join('; ')}`);
-      for (const name of own) expect(table.get(name)?.[0], `${DOC_PATH} ${app.name} ${name} default`).toBe(documented((defaults.config as Record<string, unknown>)[name]));
+      for (const name of own)
+        expect(table.get(name)?.[0], `${DOC_PATH} ${app.name} ${name} default`).toBe(documented((defaults.config as Record<string, unknown>)[name]));
     }
   });
 
@@ -144,15 +163,27 @@ describe('docs/contracts.md: environment', () => {
 /** Every table of the `Database` interface of libs/db/src/schema.ts with its columns, read with the TypeScript checker (so `extends` counts). */
 function schemaTables(): Map<string, string[]> {
   const file = join(ROOT, 'libs', 'db', 'src', 'schema.ts');
-  const program = ts.createProgram([file], { strict: true, noEmit: true, skipLibCheck: true, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, target: ts.ScriptTarget.ES2022 });
+  const program = ts.createProgram([file], {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    target: ts.ScriptTarget.ES2022,
+  });
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(file);
-  const database = source?.statements.find((statement): statement is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(statement) && statement.name.text === 'Database');
+  const database = source?.statements.find(
+    (statement): statement is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(statement) && statement.name.text === 'Database',
+  );
   if (!source || !database) throw new Error(`${file}: no interface Database`);
   const tables = new Map<string, string[]>();
   for (const table of checker.getPropertiesOfType(checker.getTypeAtLocation(database))) {
     const type = checker.getTypeOfSymbolAtLocation(table, database);
-    tables.set(table.name, checker.getPropertiesOfType(type).map((column) => column.name));
+    tables.set(
+      table.name,
+      checker.getPropertiesOfType(type).map((column) => column.name),
+    );
   }
   return tables;
 }
@@ -166,7 +197,8 @@ describe('docs/contracts.md: tables, routes', () => {
   const logger = createLogger('contracts-doc', 'silent');
 
   /** An app module, imported at run time: tools may not import app code statically (module boundaries), but must check the real app. */
-  const appModule = async (app: string, file: string) => (await import(pathToFileURL(join(ROOT, 'apps', app, 'src', 'app', file)).href)) as Record<string, unknown>;
+  const appModule = async (app: string, file: string) =>
+    (await import(pathToFileURL(join(ROOT, 'apps', app, 'src', 'app', file)).href)) as Record<string, unknown>;
   const fn = <T>(module: Record<string, unknown>, name: string): T => {
     if (typeof module[name] !== 'function') throw new Error(`expected an exported function ${name}`);
     return module[name] as T;
@@ -176,7 +208,15 @@ describe('docs/contracts.md: tables, routes', () => {
     database = await createTestDatabase('contracts_doc');
     const keys = fn<(db: unknown) => unknown>(await appModule('admin', 'api-keys.ts'), 'apiKeyStore')(database.db);
     const buildAdmin = fn<(deps: Record<string, unknown>) => Promise<FastifyInstance>>(await appModule('admin', 'app.ts'), 'buildAdmin');
-    admin = await buildAdmin({ logger, db: database.db, keys, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('contracts-doc-admin'), defaultChannel: '#general' });
+    admin = await buildAdmin({
+      logger,
+      db: database.db,
+      keys,
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('contracts-doc-admin'),
+      defaultChannel: '#general',
+    });
     await admin.ready();
     adminRoutes = fn<(app: FastifyInstance) => { method: string; url: string; role: string }[]>(await appModule('admin', 'auth.ts'), 'declaredRoutes')(admin);
 
@@ -184,7 +224,14 @@ describe('docs/contracts.md: tables, routes', () => {
     // read): nothing is ever published, so no broker is involved.
     const buildGateway = fn<(deps: Record<string, unknown>) => Promise<FastifyInstance>>(await appModule('webhook-gateway', 'app.ts'), 'buildGateway');
     const nothingPublished = { publish: () => Promise.reject(new Error('the contracts check publishes nothing')) };
-    gateway = await buildGateway({ logger, messaging: nothingPublished, readiness: new Readiness([]), registry: createMetricsRegistry('contracts-doc-gateway'), tokens: ['contracts-doc-token'], bodyLimitBytes: 1_048_576 });
+    gateway = await buildGateway({
+      logger,
+      messaging: nothingPublished,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('contracts-doc-gateway'),
+      tokens: ['contracts-doc-token'],
+      bodyLimitBytes: 1_048_576,
+    });
     await gateway.ready();
 
     health = Fastify();
@@ -222,7 +269,10 @@ describe('docs/contracts.md: tables, routes', () => {
   });
 
   it('describes every table and column the migrations create', async () => {
-    const result = await sql<{ table_name: string; column_name: string }>`select table_name, column_name from information_schema.columns where table_schema = 'public'`.execute(database.db);
+    const result = await sql<{
+      table_name: string;
+      column_name: string;
+    }>`select table_name, column_name from information_schema.columns where table_schema = 'public'`.execute(database.db);
     expect(result.rows.length).toBeGreaterThan(50);
     const problems: string[] = [];
     for (const { table_name: table, column_name: column } of result.rows) {
@@ -256,14 +306,19 @@ describe('docs/contracts.md: tables, routes', () => {
   }
   /** `(GET, HEAD)` lines of printRoutes, for an app without a route table of its own. */
   function printedRoutes(app: FastifyInstance): { method: string; url: string }[] {
-    return [...app.printRoutes({ commonPrefix: false }).matchAll(/── (\S+) \(([A-Z, ]+)\)/g)].flatMap((match) => (match[2] ?? '').split(', ').map((method) => ({ method, url: match[1] ?? '' })));
+    return [...app.printRoutes({ commonPrefix: false }).matchAll(/── (\S+) \(([A-Z, ]+)\)/g)].flatMap((match) =>
+      (match[2] ?? '').split(', ').map((method) => ({ method, url: match[1] ?? '' })),
+    );
   }
 
   it('lists the health routes of every service', () => {
     const listed = documentedRoutes(section('3.2').text);
     const registered = withoutHeadTwins(printedRoutes(health));
     expect(registered.length).toBe(3);
-    expect([...missing('the health route', registered.map(key), (route) => listed.some((row) => key(row) === route)), ...stale('the health route', listed.map(key), (route) => registered.some((row) => key(row) === route))]).toEqual([]);
+    expect([
+      ...missing('the health route', registered.map(key), (route) => listed.some((row) => key(row) === route)),
+      ...stale('the health route', listed.map(key), (route) => registered.some((row) => key(row) === route)),
+    ]).toEqual([]);
     expect(listed.filter((row) => row.access !== 'public').map(key), 'health routes are public').toEqual([]);
   });
 
@@ -271,7 +326,10 @@ describe('docs/contracts.md: tables, routes', () => {
     const listed = documentedRoutes(section('3.3').text);
     const registered = withoutHeadTwins(printedRoutes(gateway));
     expect(registered.length).toBeGreaterThanOrEqual(7);
-    expect([...missing('the gateway route', registered.map(key), (route) => listed.some((row) => key(row) === route)), ...stale('the gateway route', listed.map(key), (route) => registered.some((row) => key(row) === route))]).toEqual([]);
+    expect([
+      ...missing('the gateway route', registered.map(key), (route) => listed.some((row) => key(row) === route)),
+      ...stale('the gateway route', listed.map(key), (route) => registered.some((row) => key(row) === route)),
+    ]).toEqual([]);
     for (const row of listed) {
       // Asked without a token: a `token` route answers 401 before reading anything, a public one never does.
       const answer = await gateway.inject({ method: row.method as 'GET', url: row.url, payload: row.method === 'POST' ? [] : undefined });
@@ -289,7 +347,8 @@ describe('docs/contracts.md: tables, routes', () => {
     ];
     for (const route of registered) {
       const row = listed.find((candidate) => key(candidate) === key(route));
-      if (row && row.access !== route.role) problems.push(`${DOC_PATH} §${row.number} gives ${key(route)} the role ${row.access}; the route declares ${route.role}`);
+      if (row && row.access !== route.role)
+        problems.push(`${DOC_PATH} §${row.number} gives ${key(route)} the role ${row.access}; the route declares ${route.role}`);
       const expected = route.url.startsWith('/api/v1/') ? '3.4' : route.url.startsWith('/api/v2/') ? '3.5' : null;
       if (row && expected && row.number !== expected) problems.push(`${DOC_PATH} lists ${key(route)} in §${row.number}, not in §${expected}`);
     }
@@ -305,7 +364,14 @@ describe('docs/contracts.md: exchanges, queues and messages', () => {
     const exchanges = Object.entries(vhost?.exchanges ?? {}) as [string, { type?: string }][];
     expect(exchanges.map(([name]) => name).sort()).toEqual(Object.values(EXCHANGES).sort());
     const table = rows(section('4.1').text);
-    expect([...missing('the exchange', exchanges.map(([name]) => name), (name) => table.get(name)?.[0]?.startsWith(exchanges.find(([other]) => other === name)?.[1].type ?? '?') ?? false), ...stale('the exchange', table.keys(), (name) => name in (vhost?.exchanges ?? {}))]).toEqual([]);
+    expect([
+      ...missing(
+        'the exchange',
+        exchanges.map(([name]) => name),
+        (name) => table.get(name)?.[0]?.startsWith(exchanges.find(([other]) => other === name)?.[1].type ?? '?') ?? false,
+      ),
+      ...stale('the exchange', table.keys(), (name) => name in (vhost?.exchanges ?? {})),
+    ]).toEqual([]);
   });
 
   it('names every queue of the topology (work, dead-letter, retry and external) and every binding', () => {
@@ -318,15 +384,26 @@ describe('docs/contracts.md: exchanges, queues and messages', () => {
     for (const binding of Object.values((vhost?.bindings ?? {}) as Record<string, { source: string; destination: string; bindingKey: string }>)) {
       if (binding.source === EXCHANGES.deadLetter) continue;
       const row = table.get(binding.destination);
-      if (row?.[0] !== `\`${binding.source}\`` || row[1] !== `\`${binding.bindingKey}\``) problems.push(`${DOC_PATH} §4.3 lacks the binding ${binding.source} -[${binding.bindingKey}]-> ${binding.destination}`);
+      if (row?.[0] !== `\`${binding.source}\`` || row[1] !== `\`${binding.bindingKey}\``)
+        problems.push(`${DOC_PATH} §4.3 lacks the binding ${binding.source} -[${binding.bindingKey}]-> ${binding.destination}`);
     }
     expect(problems).toEqual([]);
   });
 
   it('names every routing key and header', () => {
-    const keys = [...ALERT_SOURCES.map(ROUTING_KEYS.alertReceived), ...ALERT_STATUSES.map(ROUTING_KEYS.alertProcessed), 'audit.<entity>.<action>', ROUTING_KEYS.allAlertsReceived, ROUTING_KEYS.allAlertsProcessed, ROUTING_KEYS.allAudit];
+    const keys = [
+      ...ALERT_SOURCES.map(ROUTING_KEYS.alertReceived),
+      ...ALERT_STATUSES.map(ROUTING_KEYS.alertProcessed),
+      'audit.<entity>.<action>',
+      ROUTING_KEYS.allAlertsReceived,
+      ROUTING_KEYS.allAlertsProcessed,
+      ROUTING_KEYS.allAudit,
+    ];
     const named = backticked(topology);
-    expect([...missing('the routing key', keys, (name) => named.has(name)), ...missing('the header', Object.values(HEADERS), (name) => named.has(name))]).toEqual([]);
+    expect([
+      ...missing('the routing key', keys, (name) => named.has(name)),
+      ...missing('the header', Object.values(HEADERS), (name) => named.has(name)),
+    ]).toEqual([]);
   });
 
   /** Every field of the schemas is a row of the section, and every row is a field of one of them. */
@@ -338,7 +415,11 @@ describe('docs/contracts.md: exchanges, queues and messages', () => {
     return [
       ...fields.filter(({ field }) => !table.has(field)).map(({ name, field }) => `${DOC_PATH} §${number} lacks the field ${name}.${field}`),
       ...stale(`in §${number} the field`, table.keys(), (field) => fields.some((known) => known.field === field)),
-      ...Object.entries(mentionedOnly).flatMap(([name, schema]) => Object.keys(schema.shape).filter((field) => !named.has(field)).map((field) => `${DOC_PATH} §${number} lacks the field ${name}.${field}`)),
+      ...Object.entries(mentionedOnly).flatMap(([name, schema]) =>
+        Object.keys(schema.shape)
+          .filter((field) => !named.has(field))
+          .map((field) => `${DOC_PATH} §${number} lacks the field ${name}.${field}`),
+      ),
     ];
   }
 
@@ -355,7 +436,10 @@ describe('docs/contracts.md: exchanges, queues and messages', () => {
 /** `path:line:contracts.md §N` for every citation of a section of this page in the work tree (git grep exits 1 when there is none). */
 function citations(): string {
   try {
-    return execFileSync('git', ['grep', '--untracked', '-noE', 'contracts\\.md §[0-9]+(\\.[0-9]+)*', '--', '.', ':!node_modules', ':!dist', `:!${DOC_PATH}`], { cwd: ROOT, encoding: 'utf8' });
+    return execFileSync('git', ['grep', '--untracked', '-noE', 'contracts\\.md §[0-9]+(\\.[0-9]+)*', '--', '.', ':!node_modules', ':!dist', `:!${DOC_PATH}`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
   } catch (error) {
     if ((error as { status?: number }).status === 1) return '';
     throw error;
@@ -368,7 +452,10 @@ describe('docs/contracts.md: commands and citations', () => {
     const table = rows(section('1.3').text);
     const command = (script: string) => (script === 'start' || script === 'test' ? `npm ${script}` : `npm run ${script}`);
     const listed = [...table.keys()].map((cell) => /^npm (?:run )?([\w:-]+)$/.exec(cell)?.[1] ?? cell);
-    expect([...missing('the command', scripts.map(command), (name) => table.has(name)), ...stale('the npm script', listed, (name) => scripts.includes(name))]).toEqual([]);
+    expect([
+      ...missing('the command', scripts.map(command), (name) => table.has(name)),
+      ...stale('the npm script', listed, (name) => scripts.includes(name)),
+    ]).toEqual([]);
   });
 
   it('every "docs/contracts.md §N" in the repository, and every §N in it, is a section of it', () => {
@@ -379,6 +466,10 @@ describe('docs/contracts.md: commands and citations', () => {
       .filter(Boolean)
       .map((line) => ({ where: line.replace(/:contracts\.md §.*$/, ''), number: line.replace(/^.*§/, '') }));
     const inside = [...doc.matchAll(/§(\d+(?:\.\d+)*)/g)].map((match) => ({ where: DOC_PATH, number: match[1] ?? '' }));
-    expect([...cited, ...inside].filter(({ number }) => !numbers.has(number)).map(({ where, number }) => `${where} cites docs/contracts.md §${number}, which does not exist`)).toEqual([]);
+    expect(
+      [...cited, ...inside]
+        .filter(({ number }) => !numbers.has(number))
+        .map(({ where, number }) => `${where} cites docs/contracts.md §${number}, which does not exist`),
+    ).toEqual([]);
   });
 });

@@ -31,7 +31,10 @@ function intakeMetricNames(service: string): string[] {
   return registry.getMetricsAsArray().map((metric) => metric.name);
 }
 const intakeServices = [...source.matchAll(/intakeMetrics\([^,()]+, '([a-z_]+)'\)/g)].map((match) => match[1] ?? '');
-const registered = new Set([...[...source.matchAll(/name: '(sentryhub_[a-z_]+)'/g)].map((match) => match[1] ?? ''), ...intakeServices.flatMap(intakeMetricNames)]);
+const registered = new Set([
+  ...[...source.matchAll(/name: '(sentryhub_[a-z_]+)'/g)].map((match) => match[1] ?? ''),
+  ...intakeServices.flatMap(intakeMetricNames),
+]);
 /** A histogram's series carry suffixes that its registered name does not. */
 const baseName = (name: string) => name.replace(/_(bucket|sum|count)$/, '');
 const mentioned = (text: string) => new Set([...text.matchAll(/\bsentryhub_[a-z_]+\b/g)].map((match) => baseName(match[0])));
@@ -48,7 +51,13 @@ describe('observability docs', () => {
     expect(registered.size).toBeGreaterThan(15);
     // The gateway's and the admin's intake counters are registered by intakeMetrics under computed names.
     expect(intakeServices).toEqual(expect.arrayContaining(['gateway', 'admin']));
-    for (const name of ['sentryhub_gateway_alerts_accepted_total', 'sentryhub_gateway_requests_rejected_total', 'sentryhub_gateway_alerts_rejected_total', 'sentryhub_admin_alerts_accepted_total']) expect(registered, name).toContain(name);
+    for (const name of [
+      'sentryhub_gateway_alerts_accepted_total',
+      'sentryhub_gateway_requests_rejected_total',
+      'sentryhub_gateway_alerts_rejected_total',
+      'sentryhub_admin_alerts_accepted_total',
+    ])
+      expect(registered, name).toContain(name);
   });
 
   it('no metric is registered under a computed name the spec cannot see', () => {
@@ -76,12 +85,26 @@ describe('observability docs', () => {
   });
 
   it('the Grafana dashboard is valid JSON whose queries use registered metrics', () => {
-    const dashboard = JSON.parse(read('docs/grafana/sentryhub-dashboard.json')) as { title: string; panels: { id: number; title: string; targets?: { expr: string }[] }[] };
+    const dashboard = JSON.parse(read('docs/grafana/sentryhub-dashboard.json')) as {
+      title: string;
+      panels: { id: number; title: string; targets?: { expr: string }[] }[];
+    };
     expect(dashboard.title).toBe('SentryHub');
     const ids = dashboard.panels.map((panel) => panel.id);
     expect(new Set(ids).size).toBe(ids.length);
     const titles = dashboard.panels.map((panel) => panel.title).join('\n');
-    for (const topic of ['Alerts accepted', 'Alerts processed', 'Batch time', 'Dead letters', 'Retries', 'Slack notifications sent / failed', 'Broker connected', 'Event-loop lag']) expect(titles).toContain(topic);
-    for (const panel of dashboard.panels) for (const target of panel.targets ?? []) for (const name of mentioned(target.expr)) expect(registered.has(name), `${panel.title}: ${name}`).toBe(true);
+    for (const topic of [
+      'Alerts accepted',
+      'Alerts processed',
+      'Batch time',
+      'Dead letters',
+      'Retries',
+      'Slack notifications sent / failed',
+      'Broker connected',
+      'Event-loop lag',
+    ])
+      expect(titles).toContain(topic);
+    for (const panel of dashboard.panels)
+      for (const target of panel.targets ?? []) for (const name of mentioned(target.expr)) expect(registered.has(name), `${panel.title}: ${name}`).toBe(true);
   });
 });

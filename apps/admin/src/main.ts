@@ -2,7 +2,18 @@ import { fileURLToPath } from 'node:url';
 import { QUEUES } from '@sentryhub/contracts';
 import { createDb, watchDatabase } from '@sentryhub/db';
 import { buildBrokerConfig, connectWithRetry, type Messaging, type Subscription } from '@sentryhub/messaging';
-import { createLogger, createMetricsRegistry, loadConfig, rabbitmqUrl, rabbitmqUrls, Readiness, readWebhookReceivers, serviceLifecycle, WebhookReceiversError, type WebhookReceiversFile } from '@sentryhub/service-runtime';
+import {
+  createLogger,
+  createMetricsRegistry,
+  loadConfig,
+  rabbitmqUrl,
+  rabbitmqUrls,
+  Readiness,
+  readWebhookReceivers,
+  serviceLifecycle,
+  WebhookReceiversError,
+  type WebhookReceiversFile,
+} from '@sentryhub/service-runtime';
 import { apiKeyStore } from './app/api-keys';
 import { buildAdmin } from './app/app';
 import { subscribeAuditEvents } from './app/audit-consumer';
@@ -73,17 +84,27 @@ lifecycle.onStop(
 
 await app.listen({ port: config.PORT, host: config.HOST });
 await watchDatabase(db, readiness, logger);
-if (config.ADMIN_BOOTSTRAP_KEY && (await keys.ensureBootstrap(config.ADMIN_BOOTSTRAP_KEY))) logger.info('created the bootstrap admin API key from ADMIN_BOOTSTRAP_KEY');
+if (config.ADMIN_BOOTSTRAP_KEY && (await keys.ensureBootstrap(config.ADMIN_BOOTSTRAP_KEY)))
+  logger.info('created the bootstrap admin API key from ADMIN_BOOTSTRAP_KEY');
 const retryDelayMs = config.RABBITMQ_RETRY_DELAY * 1000;
-messaging = await connectWithRetry(buildBrokerConfig({ url: rabbitmqUrls(config), consumes: [QUEUES.adminAuditEvents], retryDelayMs, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }), {
-  logger,
-  retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
-  status: readiness,
-  registry,
-  publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
-  retryDelayMs,
-  stopped: lifecycle.stopping,
-});
+messaging = await connectWithRetry(
+  buildBrokerConfig({
+    url: rabbitmqUrls(config),
+    consumes: [QUEUES.adminAuditEvents],
+    retryDelayMs,
+    retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
+    publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
+  }),
+  {
+    logger,
+    retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
+    status: readiness,
+    registry,
+    publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
+    retryDelayMs,
+    stopped: lifecycle.stopping,
+  },
+);
 // Audit events of every service (and the admin's own, already stored: kept once) into audit_log.
 subscription = await subscribeAuditEvents(messaging, { db, logger, registry });
 readiness.ready('subscriptions');

@@ -35,22 +35,27 @@ await runWorker({
     ];
   },
   subscribe: async ({ messaging, logger, registry }) => {
-    const relay = { maxEventBytes: config.PROCESSOR_EVENT_MAX_BYTES, maxRefusals: config.PROCESSOR_OUTBOX_MAX_REFUSALS, logger, events: outboxMetrics(registry) };
+    const relay = {
+      maxEventBytes: config.PROCESSOR_EVENT_MAX_BYTES,
+      maxRefusals: config.PROCESSOR_OUTBOX_MAX_REFUSALS,
+      logger,
+      events: outboxMetrics(registry),
+    };
     stopSweeper = startOutboxSweeper(db, messaging, logger, { intervalMs: config.OUTBOX_SWEEP_MS, relay });
     // Leases (Alertmanager's semantics): due episodes resolve as expired; safe with several replicas.
     stopLeaseExpiry = startLeaseExpiry(db, messaging, logger, { intervalMs: config.LEASE_EXPIRY_INTERVAL_MS, relay, registry });
     const handler = alertBatchHandler(db, messaging, registry, logger, relay);
     const subscription = await subscribeBatch(messaging, {
-        queue: QUEUES.alertProcessorAlertsReceived,
-        parse: (json) => AlertReceived.safeParse(json),
-        handler,
-        weight: (message) => message.alerts.length,
-        maxWeight: config.PROCESSOR_BATCH_ALERTS,
-        maxWaitMs: config.PROCESSOR_BATCH_WAIT_MS,
-        // A database outage holds the batch (no republishing, no retry used up).
-        dependencyUnavailable: isDatabaseUnavailable,
-        logger,
-      });
+      queue: QUEUES.alertProcessorAlertsReceived,
+      parse: (json) => AlertReceived.safeParse(json),
+      handler,
+      weight: (message) => message.alerts.length,
+      maxWeight: config.PROCESSOR_BATCH_ALERTS,
+      maxWaitMs: config.PROCESSOR_BATCH_WAIT_MS,
+      // A database outage holds the batch (no republishing, no retry used up).
+      dependencyUnavailable: isDatabaseUnavailable,
+      logger,
+    });
     // On shutdown: finish the last batches, then their publishes, before the broker closes.
     return [{ ...subscription, cancel: async () => (await subscription.cancel(), await handler.drained()) }];
   },

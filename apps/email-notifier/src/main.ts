@@ -25,7 +25,15 @@ await runWorker({
     const stopWatching = await watchDatabase(db, readiness, logger);
     const mailer = createMailer(config.SMTP_URL, config.EMAIL_FROM, config.SMTP_TIMEOUT_MS);
     if (mailer.mode === 'log') logger.warn('SMTP_URL is not set: emails go to the log');
-    sender = startEmailSender({ queue: emailQueue(db), mailer, logger, registry, maxAttempts: config.EMAIL_MAX_ATTEMPTS, retryDelayMs: config.EMAIL_RETRY_DELAY_MS, pollMs: config.EMAIL_POLL_MS });
+    sender = startEmailSender({
+      queue: emailQueue(db),
+      mailer,
+      logger,
+      registry,
+      maxAttempts: config.EMAIL_MAX_ATTEMPTS,
+      retryDelayMs: config.EMAIL_RETRY_DELAY_MS,
+      pollMs: config.EMAIL_POLL_MS,
+    });
     const stopHousekeeping = startHousekeeping(emailQueue(db), config.EMAIL_RETENTION_DAYS, logger);
     handler = alertProcessedHandler({
       db,

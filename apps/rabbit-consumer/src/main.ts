@@ -12,7 +12,10 @@ await runWorker({
   topology,
   open: async ({ logger }) => {
     if (config.RABBITMQ_CA_FILE) {
-      logger.info({ file: config.RABBITMQ_CA_FILE, certificates: topology.socketOptions.ca?.length }, 'amqps:// broker certificate is checked against this CA bundle');
+      logger.info(
+        { file: config.RABBITMQ_CA_FILE, certificates: topology.socketOptions.ca?.length },
+        'amqps:// broker certificate is checked against this CA bundle',
+      );
     }
     return [];
   },

@@ -49,6 +49,21 @@ lifecycle.onStop({ name: 'http', run: () => app.close() }, { name: 'broker', run
 
 await app.listen({ port: config.PORT, host: config.HOST });
 messaging = await connectWithRetry(
-  buildBrokerConfig({ url: rabbitmqUrls(config), consumes: [], retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS }),
-  { logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, dedicatedPublishChannel: true, status: readiness, registry, publishTimeoutMs: config.PUBLISH_TIMEOUT_MS, retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000, stopped: lifecycle.stopping },
+  buildBrokerConfig({
+    url: rabbitmqUrls(config),
+    consumes: [],
+    retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000,
+    retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
+    publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
+  }),
+  {
+    logger,
+    retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
+    dedicatedPublishChannel: true,
+    status: readiness,
+    registry,
+    publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
+    retryDelayMs: config.RABBITMQ_RETRY_DELAY * 1000,
+    stopped: lifecycle.stopping,
+  },
 );

@@ -1,7 +1,14 @@
 import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
 import { createDb, groupDeadLetterPublisher, isDatabaseUnavailable, ruleRepository, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
 import { runWorker, subscribe, type Messaging } from '@sentryhub/messaging';
-import { createWebhookClient, loadConfig, readWebhookReceivers, resolveWebhookReceivers, WebhookReceiversError, type WebhookReceiver } from '@sentryhub/service-runtime';
+import {
+  createWebhookClient,
+  loadConfig,
+  readWebhookReceivers,
+  resolveWebhookReceivers,
+  WebhookReceiversError,
+  type WebhookReceiver,
+} from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { WebhookNotifierConfig } from './app/config';
 import { alertProcessedHandler } from './app/handle-alert-processed';
@@ -32,7 +39,7 @@ await runWorker({
   topology: { consumes: [QUEUES.webhookNotifierAlertsProcessed], prefetch: config.NOTIFIER_PREFETCH },
   components: ['database'],
   open: async ({ readiness, logger, registry }) => {
-    if (receivers.size === 0) logger.warn('WEBHOOK_RECEIVERS_FILE names no receivers: webhook rules\' notifications fail naming their receiver');
+    if (receivers.size === 0) logger.warn("WEBHOOK_RECEIVERS_FILE names no receivers: webhook rules' notifications fail naming their receiver");
     else logger.info({ receivers: [...receivers.keys()] }, 'webhook receivers configured');
     db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'webhook-notifier' });
     const rules = ruleRepository(db, {
@@ -40,7 +47,17 @@ await runWorker({
       onInvalid: (kind, rule, problem) => logger.warn({ kind, ruleId: rule.id, rule: rule.name, problem }, 'stored rule does not validate; ignored'),
     });
     const stopWatching = await watchDatabase(db, readiness, logger);
-    handler = alertProcessedHandler({ db, rules, client, receivers, registry, externalUrl: config.WEBHOOK_EXTERNAL_URL, logger, retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS, deadLetter: groupDeadLetterPublisher(() => broker, QUEUES.webhookNotifierAlertsProcessed) });
+    handler = alertProcessedHandler({
+      db,
+      rules,
+      client,
+      receivers,
+      registry,
+      externalUrl: config.WEBHOOK_EXTERNAL_URL,
+      logger,
+      retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
+      deadLetter: groupDeadLetterPublisher(() => broker, QUEUES.webhookNotifierAlertsProcessed),
+    });
     // Repeats, escalations and held-back firings: timers in PostgreSQL, shared by the replicas.
     const timers = timerLoop({ db, notifier: 'webhook', handle: handler.handleTimer, logger });
     timers.start();

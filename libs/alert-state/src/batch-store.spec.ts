@@ -21,7 +21,8 @@ function alert(name: string | null, status: 'firing' | 'resolved', startsAt: str
   return { fingerprint: fingerprint(labels), status, labels, annotations: { summary: 'summary' }, startsAt, endsAt, generatorURL: null, extra: {} };
 }
 
-const batchOf = (...alerts: NormalizedAlert[]): BatchAlert[] => alerts.map((a) => ({ alert: a, source: 'webhook', receivedAt: RECEIVED, correlationId: 'corr-1' }));
+const batchOf = (...alerts: NormalizedAlert[]): BatchAlert[] =>
+  alerts.map((a) => ({ alert: a, source: 'webhook', receivedAt: RECEIVED, correlationId: 'corr-1' }));
 
 /** Stores a batch and returns the changes its outbox events carry. */
 async function store(...alerts: NormalizedAlert[]): Promise<AlertChange[]> {
@@ -52,9 +53,18 @@ describe('the alert state rules, one case per rule, on a real PostgreSQL', () =>
     const a = alert(uniqueName('New'), 'firing', T1);
     const changes = await store(a);
     expect(changes).toHaveLength(1);
-    expect(changes[0]).toMatchObject({ change: 'created', correlationId: 'corr-1', group: { severity: 'critical', instance: 'host-1', source: 'webhook', status: 'firing', firingCount: 1, silenced: false }, instance: { status: 'firing', startsAt: T1, endsAt: null } });
+    expect(changes[0]).toMatchObject({
+      change: 'created',
+      correlationId: 'corr-1',
+      group: { severity: 'critical', instance: 'host-1', source: 'webhook', status: 'firing', firingCount: 1, silenced: false },
+      instance: { status: 'firing', startsAt: T1, endsAt: null },
+    });
     expect(await instances(a.fingerprint)).toEqual([{ status: 'firing', starts_at: new Date(T1), ends_at: null, resolution_type: null }]);
-    const stored = await test.db.selectFrom('alert_instances').select(['intake_source', 'annotations', 'generator_url']).where('id', '=', changes[0]?.instance.id ?? 0).executeTakeFirstOrThrow();
+    const stored = await test.db
+      .selectFrom('alert_instances')
+      .select(['intake_source', 'annotations', 'generator_url'])
+      .where('id', '=', changes[0]?.instance.id ?? 0)
+      .executeTakeFirstOrThrow();
     expect(stored).toEqual({ intake_source: 'webhook', annotations: { summary: 'summary' }, generator_url: null });
   });
 
@@ -91,7 +101,11 @@ describe('the alert state rules, one case per rule, on a real PostgreSQL', () =>
     const a = alert(name, 'firing', T1);
     await store(a);
     await store(alert(name, 'resolved', T1, T2));
-    await test.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'alice', acknowledged_at: new Date() }).where('fingerprint', '=', a.fingerprint).execute();
+    await test.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true, acknowledged_by: 'alice', acknowledged_at: new Date() })
+      .where('fingerprint', '=', a.fingerprint)
+      .execute();
     const [change] = await store(alert(name, 'firing', T3));
     expect(change).toMatchObject({ change: 'refired', group: { firingCount: 2, acknowledged: false, status: 'firing' } });
     expect(await group(a.fingerprint)).toMatchObject({ firing_count: 2, acknowledged: false, acknowledged_by: null });
@@ -110,7 +124,13 @@ describe('the alert state rules, one case per rule, on a real PostgreSQL', () =>
   });
 
   it('zero endsAt is read as "not ended"', async () => {
-    const webhookAlert: WebhookAlert = { status: 'firing', labels: { alertname: uniqueName('Zero') }, annotations: {}, startsAt: T1, endsAt: '0001-01-01T00:00:00Z' };
+    const webhookAlert: WebhookAlert = {
+      status: 'firing',
+      labels: { alertname: uniqueName('Zero') },
+      annotations: {},
+      startsAt: T1,
+      endsAt: '0001-01-01T00:00:00Z',
+    };
     const normalized = normalizeWebhookAlert(webhookAlert);
     expect(normalized.endsAt).toBeNull();
     const [change] = await store(normalized);
@@ -121,7 +141,11 @@ describe('the alert state rules, one case per rule, on a real PostgreSQL', () =>
   it('resolved with nothing open: a new resolved instance ("normal")', async () => {
     const a = alert(uniqueName('Lonely'), 'resolved', T1, T2);
     const [change] = await store(a);
-    expect(change).toMatchObject({ change: 'resolved', instance: { status: 'resolved', startsAt: T1, endsAt: T2, resolutionType: 'normal' }, group: { firingCount: 0, status: 'resolved' } });
+    expect(change).toMatchObject({
+      change: 'resolved',
+      instance: { status: 'resolved', startsAt: T1, endsAt: T2, resolutionType: 'normal' },
+      group: { firingCount: 0, status: 'resolved' },
+    });
   });
 
   it('resolved with no startsAt match: the latest open episode closes "inferred", and a late firing of the named episode stays resolved', async () => {
@@ -157,9 +181,9 @@ describe('the alert state rules, one case per rule, on a real PostgreSQL', () =>
     const a = alert(uniqueName('OneOpen'), 'firing', T1);
     await store(a);
     const { id } = await group(a.fingerprint);
-    await expect(
-      test.db.insertInto('alert_instances').values({ group_id: id, status: 'firing', starts_at: T2, annotations: '{}' }).execute(),
-    ).rejects.toThrow(/alert_instances_one_open_per_group/);
+    await expect(test.db.insertInto('alert_instances').values({ group_id: id, status: 'firing', starts_at: T2, annotations: '{}' }).execute()).rejects.toThrow(
+      /alert_instances_one_open_per_group/,
+    );
   });
 });
 
@@ -227,8 +251,20 @@ describe('silences at processing time', () => {
     await test.db
       .insertInto('silences')
       .values([
-        { matchers: JSON.stringify([{ name: 'alertname', value: silenced, isEqual: true, isRegex: false }]), starts_at: new Date(now.getTime() - 60_000), ends_at: until, created_by: 'bob', comment: 'maintenance' },
-        { matchers: JSON.stringify([{ name: 'alertname', value: expired, isEqual: true, isRegex: false }]), starts_at: new Date(now.getTime() - 7_200_000), ends_at: new Date(now.getTime() - 1), created_by: 'bob', comment: 'over' },
+        {
+          matchers: JSON.stringify([{ name: 'alertname', value: silenced, isEqual: true, isRegex: false }]),
+          starts_at: new Date(now.getTime() - 60_000),
+          ends_at: until,
+          created_by: 'bob',
+          comment: 'maintenance',
+        },
+        {
+          matchers: JSON.stringify([{ name: 'alertname', value: expired, isEqual: true, isRegex: false }]),
+          starts_at: new Date(now.getTime() - 7_200_000),
+          ends_at: new Date(now.getTime() - 1),
+          created_by: 'bob',
+          comment: 'over',
+        },
       ])
       .execute();
     const changes = await store(alert(silenced, 'firing', T1), alert(expired, 'firing', T1));
@@ -248,7 +284,12 @@ describe('outbox', () => {
       [`${batchId}:firing`, 'alert.processed.firing', 1],
       [`${batchId}:resolved`, 'alert.processed.resolved', 1],
     ]);
-    const rows = await test.db.selectFrom('alert_outbox').select(['message_id', 'routing_key']).where('message_id', 'like', `${batchId}:%`).orderBy('message_id').execute();
+    const rows = await test.db
+      .selectFrom('alert_outbox')
+      .select(['message_id', 'routing_key'])
+      .where('message_id', 'like', `${batchId}:%`)
+      .orderBy('message_id')
+      .execute();
     expect(rows).toEqual([
       { message_id: `${batchId}:firing`, routing_key: 'alert.processed.firing' },
       { message_id: `${batchId}:resolved`, routing_key: 'alert.processed.resolved' },
@@ -262,7 +303,13 @@ describe('a silence with an invalid regex written by hand', () => {
     const now = new Date();
     await test.db
       .insertInto('silences')
-      .values({ matchers: JSON.stringify([{ name: 'alertname', value: '(', isEqual: true, isRegex: true }]), starts_at: new Date(now.getTime() - 60_000), ends_at: new Date(now.getTime() + 60_000), created_by: 'hand', comment: 'broken' })
+      .values({
+        matchers: JSON.stringify([{ name: 'alertname', value: '(', isEqual: true, isRegex: true }]),
+        starts_at: new Date(now.getTime() - 60_000),
+        ends_at: new Date(now.getTime() + 60_000),
+        created_by: 'hand',
+        comment: 'broken',
+      })
       .execute();
     const [change] = await store(alert(name, 'firing', T1));
     expect(change?.group).toMatchObject({ name, silenced: false });
@@ -288,7 +335,9 @@ describe('alert_groups storage', () => {
     const counts = await waitFor(
       async () => {
         const { rows } = await sql<{ inserted: number; updated: number; hot: number }>`
-          select n_tup_ins::int as inserted, n_tup_upd::int as updated, n_tup_hot_upd::int as hot from pg_stat_user_tables where relname = 'alert_groups'`.execute(own.db);
+          select n_tup_ins::int as inserted, n_tup_upd::int as updated, n_tup_hot_upd::int as hot from pg_stat_user_tables where relname = 'alert_groups'`.execute(
+          own.db,
+        );
         return rows[0] && rows[0].updated >= NEW_GROUPS ? rows[0] : null;
       },
       10_000,

@@ -85,7 +85,9 @@ async function loadInstances(trx: Trx, groupIds: number[], pairs: { groupId: num
       on i.group_id = k.group_id and i.starts_at = k.starts_at
     union all
     select l.* from unnest(${groupIds}::bigint[]) as g(id)
-      cross join lateral (select * from alert_instances where group_id = g.id and starts_at <= ${now.toISOString()}::timestamptz order by starts_at desc limit 1) l`.execute(trx);
+      cross join lateral (select * from alert_instances where group_id = g.id and starts_at <= ${now.toISOString()}::timestamptz order by starts_at desc limit 1) l`.execute(
+    trx,
+  );
   return [...new Map(result.rows.map((row) => [row.id, row])).values()];
 }
 
@@ -185,7 +187,13 @@ function outboxEvents(batchId: string, changes: AlertChange[], processedAt: Date
     if (ofStatus.length === 0) continue;
     const messageId = `${batchId}:${status}`;
     const payload: AlertProcessed = { id: messageId, processedAt: processedAt.toISOString(), status, changes: ofStatus };
-    events.push({ messageId, routingKey: ROUTING_KEYS.alertProcessed(status), correlationId: ofStatus[0]?.correlationId ?? null, payload, body: JSON.stringify(payload) });
+    events.push({
+      messageId,
+      routingKey: ROUTING_KEYS.alertProcessed(status),
+      correlationId: ofStatus[0]?.correlationId ?? null,
+      payload,
+      body: JSON.stringify(payload),
+    });
   }
   return events;
 }
@@ -211,7 +219,9 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
     };
     const byId = new Map([...groups.values()].map((group) => [group.id, group]));
     // Millisecond precision, as episodes are stored: Alertmanager sends nanoseconds.
-    const pairs = ordered.flatMap((item) => (item.alert.startsAt ? [{ groupId: found(rows, item.alert.fingerprint).id, startsAt: new Date(item.alert.startsAt).toISOString() }] : []));
+    const pairs = ordered.flatMap((item) =>
+      item.alert.startsAt ? [{ groupId: found(rows, item.alert.fingerprint).id, startsAt: new Date(item.alert.startsAt).toISOString() }] : [],
+    );
     for (const instance of await loadInstances(trx, [...byId.keys()], pairs, now)) byId.get(instance.group_id)?.instances.push(toInstanceState(instance));
 
     const made: MadeChange[] = [];
@@ -240,9 +250,18 @@ export async function writeChanges(
 ): Promise<OutboxEvent[]> {
   const allInstances = groups.flatMap((group) => group.instances.map((instance) => ({ groupId: group.id, instance })));
   // Close first: one open episode per group is a unique index, checked on insert.
-  await updateInstances(trx, allInstances.filter((e) => e.instance.dirty).map((e) => e.instance));
-  await insertInstances(trx, allInstances.filter((e) => !e.instance.stored));
-  await updateGroups(trx, groups.filter((group) => group.dirty));
+  await updateInstances(
+    trx,
+    allInstances.filter((e) => e.instance.dirty).map((e) => e.instance),
+  );
+  await insertInstances(
+    trx,
+    allInstances.filter((e) => !e.instance.stored),
+  );
+  await updateGroups(
+    trx,
+    groups.filter((group) => group.dirty),
+  );
 
   const changes = made.map((m) => {
     const row = rows.get(m.fingerprint);

@@ -14,7 +14,16 @@ const NOW = new Date('2026-11-26T12:30:00.000Z');
 
 function firing(name: string): NormalizedAlert {
   const labels = { alertname: name, severity: 'critical', instance: 'host-1' };
-  return { fingerprint: fingerprint(labels), status: 'firing', labels, annotations: { summary: 'disk' }, startsAt: T1, endsAt: null, generatorURL: null, extra: {} };
+  return {
+    fingerprint: fingerprint(labels),
+    status: 'firing',
+    labels,
+    annotations: { summary: 'disk' },
+    startsAt: T1,
+    endsAt: null,
+    generatorURL: null,
+    extra: {},
+  };
 }
 
 /** A group with one open episode (stored through a batch, as the processor stores it); its id. */
@@ -48,7 +57,11 @@ describe('resolveGroupManually on a real PostgreSQL', () => {
     const group = await test.db.selectFrom('alert_groups').select(['current_status', 'firing_count']).where('id', '=', id).executeTakeFirstOrThrow();
     expect(group).toEqual({ current_status: 'resolved', firing_count: 1 });
 
-    const [row] = await test.db.selectFrom('alert_outbox').selectAll().where('message_id', '=', outcome.events[0]?.messageId ?? '').execute();
+    const [row] = await test.db
+      .selectFrom('alert_outbox')
+      .selectAll()
+      .where('message_id', '=', outcome.events[0]?.messageId ?? '')
+      .execute();
     expect(row).toMatchObject({ routing_key: 'alert.processed.resolved', correlation_id: 'req-1' });
     const payload = AlertProcessed.parse(typeof row?.payload === 'string' ? JSON.parse(row.payload) : row?.payload);
     expect(payload.status).toBe('resolved');
@@ -72,9 +85,15 @@ describe('resolveGroupManually on a real PostgreSQL', () => {
     expect(still).toEqual([{ status: 'firing', resolution_type: null }]);
 
     expect((await resolve({ groupId: id })).status).toBe('resolved');
-    const outbox = await test.db.selectFrom('alert_outbox').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const outbox = await test.db
+      .selectFrom('alert_outbox')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(await resolve({ groupId: id })).toEqual({ status: 'nothing-open', error: 'nothing to resolve: the group has no open episode' });
-    const after = await test.db.selectFrom('alert_outbox').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const after = await test.db
+      .selectFrom('alert_outbox')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(after.n).toBe(outbox.n);
   });
 });

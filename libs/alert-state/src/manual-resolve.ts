@@ -28,7 +28,10 @@ export interface ManualResolve {
  * that the notifiers learn of it like any other resolution. Refused, with nothing written, when
  * the group does not exist, has no open episode, or `at` is before an episode started.
  */
-export async function resolveGroupManually(trx: Transaction<Database>, { groupId, at, correlationId, silences, now }: ManualResolve): Promise<ManualResolveOutcome> {
+export async function resolveGroupManually(
+  trx: Transaction<Database>,
+  { groupId, at, correlationId, silences, now }: ManualResolve,
+): Promise<ManualResolveOutcome> {
   const row = await trx.selectFrom('alert_groups').selectAll().where('id', '=', groupId).forUpdate().executeTakeFirst();
   if (!row) return { status: 'not-found', error: `alert group ${groupId} not found` };
   const open = await trx.selectFrom('alert_instances').selectAll().where('group_id', '=', groupId).where('status', '=', 'firing').execute();

@@ -59,5 +59,13 @@ export function instanceSnapshot(instance: InstanceFields): InstanceSnapshot {
 
 /** A stored episode row as `instanceSnapshot` takes it. */
 export function instanceFields(row: AlertInstance): InstanceFields {
-  return { id: row.id, status: row.status, startsAt: row.starts_at, endsAt: row.ends_at, annotations: row.annotations, generatorUrl: row.generator_url, resolutionType: row.resolution_type };
+  return {
+    id: row.id,
+    status: row.status,
+    startsAt: row.starts_at,
+    endsAt: row.ends_at,
+    annotations: row.annotations,
+    generatorUrl: row.generator_url,
+    resolutionType: row.resolution_type,
+  };
 }

@@ -6,7 +6,12 @@ const T0 = '2026-11-26T10:00:00.000Z';
 const now = new Date('2026-11-26T12:00:00.000Z');
 const at = (offsetMs: number) => new Date(now.getTime() + offsetMs);
 
-const stored = (startsAt: string, leaseEndsAt: Date | null, status: 'firing' | 'resolved' = 'firing', resolutionType: InstanceState['resolutionType'] = null): InstanceState => ({
+const stored = (
+  startsAt: string,
+  leaseEndsAt: Date | null,
+  status: 'firing' | 'resolved' = 'firing',
+  resolutionType: InstanceState['resolutionType'] = null,
+): InstanceState => ({
   id: 7,
   status,
   startsAt: new Date(startsAt),
@@ -49,7 +54,7 @@ describe('leases in the state machine', () => {
     expect(made?.instance.leaseEndsAt).toEqual(at(4_000));
   });
 
-  it('a re-send renews the open episode\'s lease to the later of both, with no change', () => {
+  it("a re-send renews the open episode's lease to the later of both, with no change", () => {
     const open = stored(T0, at(4_000));
     const group = groupWith(open);
     expect(applyAlert(group, firing(T0, at(9_000)), now, 'api', now)).toBeNull();
@@ -81,7 +86,11 @@ describe('leases in the state machine', () => {
     const group = groupWith(due);
     const made = applyExpiry(group, now);
     expect(made).toHaveLength(1);
-    expect(made[0]).toMatchObject({ change: 'resolved', instanceAt: { status: 'resolved', endsAt: at(-1_500), resolutionType: 'expired' }, groupAt: { status: 'resolved' } });
+    expect(made[0]).toMatchObject({
+      change: 'resolved',
+      instanceAt: { status: 'resolved', endsAt: at(-1_500), resolutionType: 'expired' },
+      groupAt: { status: 'resolved' },
+    });
     expect(due).toMatchObject({ status: 'resolved', endsAt: at(-1_500), resolutionType: 'expired', dirty: true });
     expect(group.status).toBe('resolved');
     // Twice: nothing more.
@@ -110,7 +119,11 @@ describe('leases in the state machine', () => {
     expect(applyAlert(group, firing(T0, at(-100)), now, 'api', now)).toBeNull();
     expect(expired.status).toBe('resolved');
     const made = applyAlert(group, firing(T0, at(4_000)), now, 'api', now);
-    expect(made).toMatchObject({ change: 'refired', instanceAt: { status: 'firing', endsAt: null, resolutionType: null }, groupAt: { status: 'firing', firingCount: 2 } });
+    expect(made).toMatchObject({
+      change: 'refired',
+      instanceAt: { status: 'firing', endsAt: null, resolutionType: null },
+      groupAt: { status: 'firing', firingCount: 2 },
+    });
     expect(expired).toMatchObject({ status: 'firing', endsAt: null, resolutionType: null, leaseEndsAt: at(4_000), dirty: true });
 
     const normal = stored(T0, at(-2_000), 'resolved', 'normal');

@@ -38,7 +38,12 @@ const group = (...instances: InstanceState[]): GroupState => ({
   dirty: false,
 });
 
-const alert = (status: 'firing' | 'resolved', startsAt: string | null, endsAt: string | null = null, extra: Partial<NormalizedAlert> = {}): NormalizedAlert => ({
+const alert = (
+  status: 'firing' | 'resolved',
+  startsAt: string | null,
+  endsAt: string | null = null,
+  extra: Partial<NormalizedAlert> = {},
+): NormalizedAlert => ({
   fingerprint: 'd2aeefc389ca7746',
   status,
   labels: { alertname: 'Edge' },
@@ -52,7 +57,16 @@ const alert = (status: 'firing' | 'resolved', startsAt: string | null, endsAt: s
 
 describe('firing', () => {
   it('opens the first episode of a new group as `created`, with what the alert carried, and counts one firing', () => {
-    const g: GroupState = { id: 1, status: 'resolved', firingCount: 0, acknowledged: false, acknowledgedBy: null, acknowledgedAt: null, instances: [], dirty: false };
+    const g: GroupState = {
+      id: 1,
+      status: 'resolved',
+      firingCount: 0,
+      acknowledged: false,
+      acknowledgedBy: null,
+      acknowledgedAt: null,
+      instances: [],
+      dirty: false,
+    };
     const made = applyFiring(g, alert('firing', '09:00'), NOW, 'api');
     expect(made?.change).toBe('created');
     expect(made?.instance).toEqual({
@@ -178,7 +192,14 @@ describe('resolved', () => {
     expect(made?.instance).toBe(open);
     expect(open).toMatchObject({ status: 'resolved', resolutionType: 'inferred', endsAt: at('10:00') });
     expect(g.instances).toHaveLength(2);
-    expect(g.instances[1]).toMatchObject({ status: 'resolved', startsAt: at('09:00'), endsAt: at('10:00'), resolutionType: 'normal', stored: false, intakeSource: 'api' });
+    expect(g.instances[1]).toMatchObject({
+      status: 'resolved',
+      startsAt: at('09:00'),
+      endsAt: at('10:00'),
+      resolutionType: 'normal',
+      stored: false,
+      intakeSource: 'api',
+    });
     expect(g.status).toBe('resolved');
   });
 

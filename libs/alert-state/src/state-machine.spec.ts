@@ -15,8 +15,26 @@ const stored = (startsAt: string, status: 'firing' | 'resolved' = 'firing'): Ins
   stored: true,
   dirty: false,
 });
-const groupWith = (...instances: InstanceState[]): GroupState => ({ id: 1, status: 'firing', firingCount: 1, acknowledged: false, acknowledgedBy: null, acknowledgedAt: null, instances, dirty: false });
-const resolved = (startsAt: string | null, endsAt: string): NormalizedAlert => ({ fingerprint: 'd2aeefc389ca7746', status: 'resolved', labels: { alertname: 'X' }, annotations: {}, startsAt, endsAt, generatorURL: null, extra: {} });
+const groupWith = (...instances: InstanceState[]): GroupState => ({
+  id: 1,
+  status: 'firing',
+  firingCount: 1,
+  acknowledged: false,
+  acknowledgedBy: null,
+  acknowledgedAt: null,
+  instances,
+  dirty: false,
+});
+const resolved = (startsAt: string | null, endsAt: string): NormalizedAlert => ({
+  fingerprint: 'd2aeefc389ca7746',
+  status: 'resolved',
+  labels: { alertname: 'X' },
+  annotations: {},
+  startsAt,
+  endsAt,
+  generatorURL: null,
+  extra: {},
+});
 const now = new Date('2026-11-26T12:00:00Z');
 
 // The database keeps one open episode per group, so "two open" can only be pictured in memory:
@@ -65,7 +83,10 @@ describe('the far-future takeover (an episode stored before intake had bounds, o
     expect(made).toMatchObject({ change: 'refired', instance: { status: 'firing', startsAt: new Date(NOW - 60_000) } });
     expect(takeover).toMatchObject({ status: 'resolved', resolutionType: 'inferred', endsAt: new Date('9999-12-31T00:00:00Z') });
     // Its resolved closes it normally.
-    expect(applyAlert(group, event('resolved', NOW - 60_000, NOW), new Date(NOW), 'webhook', new Date(NOW))).toMatchObject({ change: 'resolved', instance: { resolutionType: 'normal', endsAt: new Date(NOW) } });
+    expect(applyAlert(group, event('resolved', NOW - 60_000, NOW), new Date(NOW), 'webhook', new Date(NOW))).toMatchObject({
+      change: 'resolved',
+      instance: { resolutionType: 'normal', endsAt: new Date(NOW) },
+    });
     expect(group.status).toBe('resolved');
   });
 
@@ -79,7 +100,10 @@ describe('the far-future takeover (an episode stored before intake had bounds, o
   it('a resolved naming a present episode closes an open episode that claims to start in the future', () => {
     const takeover = stored('9999-12-31T00:00:00Z');
     const group = groupWith(takeover);
-    expect(applyAlert(group, event('resolved', NOW - DAY, NOW - 1_000), new Date(NOW), 'api', new Date(NOW))).toMatchObject({ change: 'resolved', instance: takeover });
+    expect(applyAlert(group, event('resolved', NOW - DAY, NOW - 1_000), new Date(NOW), 'api', new Date(NOW))).toMatchObject({
+      change: 'resolved',
+      instance: takeover,
+    });
     expect(openOf(group)).toEqual([]);
     expect(group.status).toBe('resolved');
   });
@@ -113,9 +137,9 @@ describe('no sequence of events wedges a group (fast-check)', () => {
     receivedAt: fc.integer({ min: NOW - 30 * DAY, max: NOW - 1 }),
   });
   /** Episodes already stored, from before intake had bounds: distinct starts, at most one open (the database's unique index). */
-  const storedEpisodes = fc.uniqueArray(fc.record({ startsAt: instant, endsAt: fc.option(instant, { nil: null }) }), { maxLength: 4, selector: (episode) => episode.startsAt }).chain((episodes) =>
-    fc.record({ episodes: fc.constant(episodes), open: fc.integer({ min: -1, max: episodes.length - 1 }) }),
-  );
+  const storedEpisodes = fc
+    .uniqueArray(fc.record({ startsAt: instant, endsAt: fc.option(instant, { nil: null }) }), { maxLength: 4, selector: (episode) => episode.startsAt })
+    .chain((episodes) => fc.record({ episodes: fc.constant(episodes), open: fc.integer({ min: -1, max: episodes.length - 1 }) }));
 
   function invariants(group: GroupState, processedAt: number): void {
     const open = openOf(group);

@@ -86,7 +86,19 @@ function transition(group: GroupState, instance: InstanceState, change: ChangeKi
 }
 
 function newInstance(alert: NormalizedAlert, status: 'firing' | 'resolved', startsAt: Date, intakeSource: string): InstanceState {
-  return { id: null, status, startsAt, endsAt: null, annotations: alert.annotations, generatorUrl: alert.generatorURL, resolutionType: null, intakeSource, leaseEndsAt: null, stored: false, dirty: false };
+  return {
+    id: null,
+    status,
+    startsAt,
+    endsAt: null,
+    annotations: alert.annotations,
+    generatorUrl: alert.generatorURL,
+    resolutionType: null,
+    intakeSource,
+    leaseEndsAt: null,
+    stored: false,
+    dirty: false,
+  };
 }
 
 const leaseOf = (alert: NormalizedAlert): Date | null => (alert.status === 'firing' && alert.leaseEndsAt ? new Date(alert.leaseEndsAt) : null);

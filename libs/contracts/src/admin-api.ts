@@ -12,7 +12,8 @@ export type Role = z.infer<typeof Role>;
 /** PostgreSQL `integer` (int4): a body field stored in such a column is refused (400) outside it, not failed (500) in the database. */
 export const INT4_MIN = -2_147_483_648;
 export const INT4_MAX = 2_147_483_647;
-const int4 = (field: string) => z.number().int(`${field} must be an integer`).min(INT4_MIN, `${field} must be at least ${INT4_MIN}`).max(INT4_MAX, `${field} must be at most ${INT4_MAX}`);
+const int4 = (field: string) =>
+  z.number().int(`${field} must be an integer`).min(INT4_MIN, `${field} must be at least ${INT4_MIN}`).max(INT4_MAX, `${field} must be at most ${INT4_MAX}`);
 
 /** Ids are `bigserial`; zod's `.int()` already keeps them to safe integers (below 2^53). */
 export const IdParams = z.object({ id: z.coerce.number().int().positive() });
@@ -42,7 +43,10 @@ export const AlertGroupQuery = Pagination.extend({
   severity: z.enum(['critical', 'warning', 'info']).optional(),
   silenced: booleanQuery.optional(),
   acknowledged: booleanQuery.optional(),
-  label: z.union([LabelFilter, z.array(LabelFilter)]).optional().transform((value) => (value === undefined ? [] : Array.isArray(value) ? value : [value])),
+  label: z
+    .union([LabelFilter, z.array(LabelFilter)])
+    .optional()
+    .transform((value) => (value === undefined ? [] : Array.isArray(value) ? value : [value])),
   q: z.string().max(200).optional(),
 });
 export type AlertGroupQuery = z.infer<typeof AlertGroupQuery>;
@@ -81,7 +85,13 @@ export const AlertInstanceView = z.object({
 });
 
 export const CommentView = z.object({ id: z.number().int(), author: z.string(), body: z.string(), createdAt: Rfc3339 });
-export const AcknowledgementView = z.object({ id: z.number().int(), action: z.enum(['acknowledge', 'unacknowledge']), actor: z.string(), comment: z.string().nullable(), createdAt: Rfc3339 });
+export const AcknowledgementView = z.object({
+  id: z.number().int(),
+  action: z.enum(['acknowledge', 'unacknowledge']),
+  actor: z.string(),
+  comment: z.string().nullable(),
+  createdAt: Rfc3339,
+});
 
 export const NotificationView = z.object({
   id: z.number().int(),
@@ -183,12 +193,24 @@ export const RuleCommon = z.object({
   /** Tell a still-firing, unacknowledged, unsilenced episode again at this interval (Alertmanager's `repeat_interval`); null: never. */
   repeatInterval: positiveDuration('repeatInterval').nullable().default(null),
   /** The id of a rule of the same kind whose receiver is told too after `escalateAfter`, if the episode still fires unacknowledged. */
-  escalateTo: z.number().int().positive().max(2 ** 53 - 1).nullable().default(null),
+  escalateTo: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 53 - 1)
+    .nullable()
+    .default(null),
   /** How long an episode fires unacknowledged before `escalateTo` is told; required with it. */
   escalateAfter: positiveDuration('escalateAfter').nullable().default(null),
   /** Label names: one message per (rule, their values), as Alertmanager's `group_by`; null: one message per alert. */
   groupBy: z
-    .array(z.string().trim().regex(/^([a-zA-Z_][a-zA-Z0-9_]*|\.\.\.)$/, 'groupBy: each entry must be a label name (or "...")').max(200))
+    .array(
+      z
+        .string()
+        .trim()
+        .regex(/^([a-zA-Z_][a-zA-Z0-9_]*|\.\.\.)$/, 'groupBy: each entry must be a label name (or "...")')
+        .max(200),
+    )
     .max(50)
     .nullable()
     .default(null),
@@ -255,7 +277,15 @@ export const GroupPreviewView = z.object({
     }),
   ),
 });
-export const PreviewView = z.object({ groupId: z.number().int(), kind: z.enum(['firing', 'resolved']), text: z.string(), subject: z.string().optional(), failed: z.boolean(), error: z.string().optional(), channel: z.string().optional() });
+export const PreviewView = z.object({
+  groupId: z.number().int(),
+  kind: z.enum(['firing', 'resolved']),
+  text: z.string(),
+  subject: z.string().optional(),
+  failed: z.boolean(),
+  error: z.string().optional(),
+  channel: z.string().optional(),
+});
 
 export const ExplainBody = z.union([z.object({ labels: LabelSet }), z.object({ fingerprint: z.string().regex(/^[0-9a-f]{16}$/) })]);
 export const ExplainRule = z.object({
@@ -277,7 +307,13 @@ export const ExplainDecision = z.object({
   /** Why it is not sent (silenced, inhibited by ..., resolved notices not wanted), or null. */
   reason: z.string().nullable(),
 });
-export const ExplainInhibition = z.object({ ruleId: z.number().int(), ruleName: z.string().nullable(), sourceGroupId: z.number().int(), sourceFingerprint: z.string().nullable(), sourceName: z.string().nullable() });
+export const ExplainInhibition = z.object({
+  ruleId: z.number().int(),
+  ruleName: z.string().nullable(),
+  sourceGroupId: z.number().int(),
+  sourceFingerprint: z.string().nullable(),
+  sourceName: z.string().nullable(),
+});
 export const ExplainView = z.object({
   fingerprint: z.string(),
   labels: LabelSet,
@@ -331,7 +367,14 @@ export const InhibitRuleView = InhibitRuleBody.extend({ id: z.number().int(), cr
 export type InhibitRuleView = z.infer<typeof InhibitRuleView>;
 
 export const ApiKeyBody = z.object({ name: z.string().trim().min(1, 'name is required').max(200), role: Role });
-export const ApiKeyView = z.object({ id: z.number().int(), name: z.string(), role: Role, createdAt: Rfc3339, revokedAt: Rfc3339.nullable(), lastUsedAt: Rfc3339.nullable() });
+export const ApiKeyView = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  role: Role,
+  createdAt: Rfc3339,
+  revokedAt: Rfc3339.nullable(),
+  lastUsedAt: Rfc3339.nullable(),
+});
 export const CreatedApiKey = z.object({ id: z.number().int(), key: z.string(), name: z.string(), role: Role });
 
 export const NotificationQuery = Pagination.extend({
@@ -359,7 +402,16 @@ export const EmailQueueView = z.object({
 });
 export const EmailQueueQuery = Pagination.extend({ status: z.enum(['pending', 'processing', 'completed', 'failed', 'inhibited', 'grouped']).optional() });
 
-export const AuditLogView = z.object({ id: z.number().int(), eventId: z.string(), actor: z.string(), entity: z.string(), entityId: z.string().nullable(), action: z.string(), changes: z.record(z.string(), z.unknown()), at: Rfc3339 });
+export const AuditLogView = z.object({
+  id: z.number().int(),
+  eventId: z.string(),
+  actor: z.string(),
+  entity: z.string(),
+  entityId: z.string().nullable(),
+  action: z.string(),
+  changes: z.record(z.string(), z.unknown()),
+  at: Rfc3339,
+});
 export const AuditLogQuery = Pagination.extend({ entity: z.string().optional(), actor: z.string().optional(), entityId: z.string().optional() });
 
 /**
@@ -404,7 +456,13 @@ export const QueuePurgeBody = z.object({ confirm: z.string({ error: 'repeat the 
 export const QueuePurged = z.object({ queue: z.string(), purged: z.number().int() });
 
 export const DeadLetterQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) });
-export const DeadLetterDeath = z.object({ queue: z.string().nullable(), reason: z.string().nullable(), count: z.number().int(), exchange: z.string().nullable(), routingKeys: z.array(z.string()) });
+export const DeadLetterDeath = z.object({
+  queue: z.string().nullable(),
+  reason: z.string().nullable(),
+  count: z.number().int(),
+  exchange: z.string().nullable(),
+  routingKeys: z.array(z.string()),
+});
 export const DeadLetterView = z.object({
   messageId: z.string().nullable(),
   correlationId: z.string().nullable(),

@@ -190,7 +190,8 @@ export const AlertLabels = LabelSet.superRefine((labels, ctx) => {
 export const AlertAnnotations = LabelSet.superRefine((annotations, ctx) => {
   let bytes = 0;
   for (const [name, value] of Object.entries(annotations)) bytes += utf8Bytes(name) + utf8Bytes(value);
-  if (bytes > INTAKE_BOUNDS.maxAnnotationsBytes) refuse(ctx, 'annotations_size', `annotations are ${bytes} bytes, over ${INTAKE_BOUNDS.maxAnnotationsBytes} per alert`);
+  if (bytes > INTAKE_BOUNDS.maxAnnotationsBytes)
+    refuse(ctx, 'annotations_size', `annotations are ${bytes} bytes, over ${INTAKE_BOUNDS.maxAnnotationsBytes} per alert`);
 });
 
 /** endsAt before startsAt is refused (Alertmanager's "end time must not be before start time"); the zero time means "not ended". */
@@ -300,8 +301,7 @@ export interface RejectedAlert {
 }
 
 export type IntakeAlerts =
-  | { kind: 'webhook'; payload: Omit<AlertmanagerWebhook, 'alerts'>; alerts: WebhookAlert[] }
-  | { kind: 'postable'; alerts: PostableAlert[] };
+  { kind: 'webhook'; payload: Omit<AlertmanagerWebhook, 'alerts'>; alerts: WebhookAlert[] } | { kind: 'postable'; alerts: PostableAlert[] };
 
 export interface IntakeLimits {
   /** When the request or message was received. */
@@ -310,9 +310,7 @@ export interface IntakeLimits {
   maxFutureMs: number;
 }
 
-export type IntakeParse =
-  | { success: true; data: IntakeAlerts; rejected: RejectedAlert[] }
-  | { success: false; error: z.ZodError; rejected: RejectedAlert[] };
+export type IntakeParse = { success: true; data: IntakeAlerts; rejected: RejectedAlert[] } | { success: false; error: z.ZodError; rejected: RejectedAlert[] };
 
 /** The bound an issue reports: its own when it names one, `timestamp` for a malformed time, else `invalid_alert`. */
 function refusalOf(issue: z.core.$ZodIssue): IntakeRefusal {
@@ -323,11 +321,18 @@ function refusalOf(issue: z.core.$ZodIssue): IntakeRefusal {
 }
 
 /** startsAt and endsAt at most `maxFutureMs` after the receipt; the zero time (not ended) is not a time. */
-export function futureProblem(alert: { startsAt?: string | undefined; endsAt?: string | undefined }, limits: IntakeLimits): { refusal: IntakeRefusal; path: string; message: string } | null {
+export function futureProblem(
+  alert: { startsAt?: string | undefined; endsAt?: string | undefined },
+  limits: IntakeLimits,
+): { refusal: IntakeRefusal; path: string; message: string } | null {
   const latest = limits.receivedAt.getTime() + limits.maxFutureMs;
   const horizon = formatDuration(limits.maxFutureMs);
   if (alert.startsAt !== undefined && Date.parse(alert.startsAt) > latest) {
-    return { refusal: 'starts_in_future', path: 'startsAt', message: `startsAt ${alert.startsAt} is more than ${horizon} after the receipt time (INTAKE_MAX_FUTURE)` };
+    return {
+      refusal: 'starts_in_future',
+      path: 'startsAt',
+      message: `startsAt ${alert.startsAt} is more than ${horizon} after the receipt time (INTAKE_MAX_FUTURE)`,
+    };
   }
   if (alert.endsAt !== undefined && !isZeroTime(alert.endsAt) && Date.parse(alert.endsAt) > latest) {
     return { refusal: 'ends_in_future', path: 'endsAt', message: `endsAt ${alert.endsAt} is more than ${horizon} after the receipt time (INTAKE_MAX_FUTURE)` };
@@ -338,7 +343,13 @@ export function futureProblem(alert: { startsAt?: string | undefined; endsAt?: s
 /** At most this many issues of one alert are spelt out in its reason. */
 const REASON_ISSUES = 3;
 
-function judgeAlert<T extends z.ZodType>(schema: T, alert: unknown, index: number, prefix: (string | number)[] | null, limits: IntakeLimits): { ok: true; alert: z.infer<T> } | { ok: false; rejected: RejectedAlert } {
+function judgeAlert<T extends z.ZodType>(
+  schema: T,
+  alert: unknown,
+  index: number,
+  prefix: (string | number)[] | null,
+  limits: IntakeLimits,
+): { ok: true; alert: z.infer<T> } | { ok: false; rejected: RejectedAlert } {
   const result = schema.safeParse(alert);
   let issues: { path: (string | number)[]; message: string; refusal: IntakeRefusal }[];
   if (result.success) {
@@ -346,7 +357,11 @@ function judgeAlert<T extends z.ZodType>(schema: T, alert: unknown, index: numbe
     if (!problem) return { ok: true, alert: result.data };
     issues = [{ path: [problem.path], message: problem.message, refusal: problem.refusal }];
   } else {
-    issues = result.error.issues.map((issue) => ({ path: issue.path.map((key) => (typeof key === 'symbol' ? String(key) : key)), message: issue.message, refusal: refusalOf(issue) }));
+    issues = result.error.issues.map((issue) => ({
+      path: issue.path.map((key) => (typeof key === 'symbol' ? String(key) : key)),
+      message: issue.message,
+      refusal: refusalOf(issue),
+    }));
   }
   const [first] = issues;
   const reason = issues
@@ -356,7 +371,12 @@ function judgeAlert<T extends z.ZodType>(schema: T, alert: unknown, index: numbe
     .concat(issues.length > REASON_ISSUES ? ` (and ${issues.length - REASON_ISSUES} more)` : '');
   return {
     ok: false,
-    rejected: { index, refusal: first?.refusal ?? 'invalid_alert', reason, issues: issues.map((issue) => ({ path: prefix === null ? issue.path : [...prefix, index, ...issue.path], message: issue.message })) },
+    rejected: {
+      index,
+      refusal: first?.refusal ?? 'invalid_alert',
+      reason,
+      issues: issues.map((issue) => ({ path: prefix === null ? issue.path : [...prefix, index, ...issue.path], message: issue.message })),
+    },
   };
 }
 
@@ -386,7 +406,12 @@ export function parseIntakeAlerts(shape: IntakeShape, body: unknown, limits: Int
     // One postable alert: it is index 0 of the answer.
     items = [body];
   } else {
-    const expected = shape === 'alerts' ? 'an array of postable alerts' : shape === 'any' ? 'an Alertmanager webhook payload (version "4"), one postable alert {labels, ...} or an array of them' : 'one postable alert {labels, ...} or an array of them';
+    const expected =
+      shape === 'alerts'
+        ? 'an array of postable alerts'
+        : shape === 'any'
+          ? 'an Alertmanager webhook payload (version "4"), one postable alert {labels, ...} or an array of them'
+          : 'one postable alert {labels, ...} or an array of them';
     const got = body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body;
     return { success: false, error: new z.ZodError([{ code: 'custom', path: [], message: `expected ${expected}, got ${got}`, input: body }]), rejected: [] };
   }
@@ -402,7 +427,9 @@ export function parseIntakeAlerts(shape: IntakeShape, body: unknown, limits: Int
     else rejected.push(judged.rejected);
   });
   if (kept.length === 0) {
-    const issues = rejected.flatMap((refusal) => refusal.issues).map((issue) => ({ code: 'custom' as const, path: issue.path, message: issue.message, input: undefined }));
+    const issues = rejected
+      .flatMap((refusal) => refusal.issues)
+      .map((issue) => ({ code: 'custom' as const, path: issue.path, message: issue.message, input: undefined }));
     return { success: false, error: new z.ZodError(issues), rejected };
   }
   const data: IntakeAlerts = payload ? { kind: 'webhook', payload, alerts: kept as WebhookAlert[] } : { kind: 'postable', alerts: kept as PostableAlert[] };

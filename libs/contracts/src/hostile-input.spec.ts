@@ -25,11 +25,26 @@ const anyJson = fc.jsonValue({ maxDepth: 6 });
 /** Objects shaped roughly like the intake payloads, so the properties reach past the first field. */
 const labels = fc.dictionary(fc.string(), fc.string(), { maxKeys: 5 });
 const alertLike = fc.record(
-  { status: fc.constantFrom('firing', 'resolved', 'x'), labels, annotations: labels, startsAt: fc.constantFrom('2026-11-26T08:00:00Z', 'nope'), endsAt: fc.string(), fingerprint: fc.string(), generatorURL: fc.string() },
+  {
+    status: fc.constantFrom('firing', 'resolved', 'x'),
+    labels,
+    annotations: labels,
+    startsAt: fc.constantFrom('2026-11-26T08:00:00Z', 'nope'),
+    endsAt: fc.string(),
+    fingerprint: fc.string(),
+    generatorURL: fc.string(),
+  },
   { requiredKeys: [] },
 );
 const webhookLike = fc.record(
-  { version: fc.constantFrom('4', 4, '3'), groupKey: fc.string(), status: fc.constantFrom('firing', 'resolved'), receiver: fc.string(), alerts: fc.array(alertLike, { maxLength: 4 }), extra: anyJson },
+  {
+    version: fc.constantFrom('4', 4, '3'),
+    groupKey: fc.string(),
+    status: fc.constantFrom('firing', 'resolved'),
+    receiver: fc.string(),
+    alerts: fc.array(alertLike, { maxLength: 4 }),
+    extra: anyJson,
+  },
   { requiredKeys: [] },
 );
 const intakeBody = fc.oneof(anyJson, alertLike, fc.array(alertLike, { maxLength: 4 }), webhookLike);
@@ -81,7 +96,10 @@ describe('hostile intake input', () => {
 
   it('keeps control characters and SQL metacharacters verbatim, refuses NUL and lone surrogates', () => {
     // Label names keep Prometheus's grammar (intake bounds); values and annotations carry anything storable.
-    const verbatim = { labels: { alertname: "x'; DROP TABLE alert_groups; --", we_ird: 'tab\there\u001b[31m\r\n"\\%_\u0001' }, annotations: { 'we\u0001ird\n': "'; --" } };
+    const verbatim = {
+      labels: { alertname: "x'; DROP TABLE alert_groups; --", we_ird: 'tab\there\u001b[31m\r\n"\\%_\u0001' },
+      annotations: { 'we\u0001ird\n': "'; --" },
+    };
     expect(PostableAlert.parse(verbatim)).toMatchObject(verbatim);
     for (const bad of ['a\u0000b', 'lone \ud800 high', 'lone \udc00 low']) {
       expect(PostableAlert.safeParse({ labels: { alertname: bad } }).success).toBe(false);
@@ -92,8 +110,25 @@ describe('hostile intake input', () => {
   });
 
   it('refuses timestamps PostgreSQL cannot store (year 0000), keeps the zero time 0001-01-01', () => {
-    const webhookAlert = { status: 'firing', labels: { alertname: 'X' }, annotations: {}, startsAt: '2026-11-26T08:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '' };
-    const webhook = (startsAt: string) => ({ version: '4', groupKey: 'k', status: 'firing', receiver: 'r', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: '', alerts: [{ ...webhookAlert, startsAt }] });
+    const webhookAlert = {
+      status: 'firing',
+      labels: { alertname: 'X' },
+      annotations: {},
+      startsAt: '2026-11-26T08:00:00Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: '',
+    };
+    const webhook = (startsAt: string) => ({
+      version: '4',
+      groupKey: 'k',
+      status: 'firing',
+      receiver: 'r',
+      groupLabels: {},
+      commonLabels: {},
+      commonAnnotations: {},
+      externalURL: '',
+      alerts: [{ ...webhookAlert, startsAt }],
+    });
     expect(AlertmanagerWebhook.safeParse(webhook('2026-11-26T08:00:00Z')).success).toBe(true);
     const result = AlertmanagerWebhook.safeParse(webhook('0000-06-01T00:00:00Z'));
     expect(result.error?.issues).toMatchObject([{ path: ['alerts', 0, 'startsAt'], message: 'year 0000 cannot be stored: the first year is 0001' }]);
@@ -103,7 +138,13 @@ describe('hostile intake input', () => {
 });
 
 describe('regexes are RE2 (linear time): no "catastrophic pattern" is refused any more', () => {
-  const silence = (value: string) => ({ matchers: [{ name: 'host', value, isRegex: true }], startsAt: '2026-11-26T08:00:00Z', endsAt: '2026-11-27T08:00:00Z', createdBy: 'a', comment: 'c' });
+  const silence = (value: string) => ({
+    matchers: [{ name: 'host', value, isRegex: true }],
+    startsAt: '2026-11-26T08:00:00Z',
+    endsAt: '2026-11-27T08:00:00Z',
+    createdBy: 'a',
+    comment: 'c',
+  });
   const value = 'a'.repeat(8 * 1024);
 
   // Each of these backtracks exponentially (or in a high power of the length) in JS RegExp;
@@ -123,7 +164,21 @@ describe('regexes are RE2 (linear time): no "catastrophic pattern" is refused an
     },
   );
 
-  it.each(['host-[0-9]+', 'web-.*', '(prod|staging)', 'a+b*c{2,}', '(ab)+', '(?:web|db)-\\d+', '[(|)]+', '\\(a+\\)+', '(a+)?', '(a+){0,3}', '(?i)prod', '(?P<env>prod)', '\\pL+'])('accepts %s', (source) => {
+  it.each([
+    'host-[0-9]+',
+    'web-.*',
+    '(prod|staging)',
+    'a+b*c{2,}',
+    '(ab)+',
+    '(?:web|db)-\\d+',
+    '[(|)]+',
+    '\\(a+\\)+',
+    '(a+)?',
+    '(a+){0,3}',
+    '(?i)prod',
+    '(?P<env>prod)',
+    '\\pL+',
+  ])('accepts %s', (source) => {
     expect(regexError(source)).toBeNull();
     expect(PostableSilence.safeParse(silence(source)).success).toBe(true);
   });

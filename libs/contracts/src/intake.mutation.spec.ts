@@ -16,12 +16,20 @@ describe('bounds at their limit', () => {
   it('takes exactly the maximum of labels, name length, value bytes and annotation bytes, refuses one more', () => {
     const labels = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`l${i}`, 'v']));
     expect(rejectedOf({ labels: labels(INTAKE_BOUNDS.maxLabels) })).toEqual([]);
-    expect(rejectedOf({ labels: labels(INTAKE_BOUNDS.maxLabels + 1) })[0]).toMatchObject({ refusal: 'label_count', reason: 'labels: at most 128 labels per alert (got 129)' });
+    expect(rejectedOf({ labels: labels(INTAKE_BOUNDS.maxLabels + 1) })[0]).toMatchObject({
+      refusal: 'label_count',
+      reason: 'labels: at most 128 labels per alert (got 129)',
+    });
     expect(rejectedOf({ labels: { ['n'.repeat(256)]: 'v' } })).toEqual([]);
     expect(rejectedOf({ labels: { a: 'v'.repeat(16 * 1024) } })).toEqual([]);
-    expect(rejectedOf({ labels: { a: 'v'.repeat(16 * 1024 + 1) } })[0]).toMatchObject({ refusal: 'label_value_size', reason: 'labels.a: label value of "a" is 16385 bytes, over 16384' });
+    expect(rejectedOf({ labels: { a: 'v'.repeat(16 * 1024 + 1) } })[0]).toMatchObject({
+      refusal: 'label_value_size',
+      reason: 'labels.a: label value of "a" is 16385 bytes, over 16384',
+    });
     expect(rejectedOf({ labels: { a: 'b' }, annotations: { x: 'y'.repeat(65_535) } })).toEqual([]);
-    expect(rejectedOf({ labels: { a: 'b' }, annotations: { x: 'y'.repeat(65_536) } })[0]?.reason).toBe('annotations: annotations are 65537 bytes, over 65536 per alert');
+    expect(rejectedOf({ labels: { a: 'b' }, annotations: { x: 'y'.repeat(65_536) } })[0]?.reason).toBe(
+      'annotations: annotations are 65537 bytes, over 65536 per alert',
+    );
   });
 
   it('refuses empty labels with its own message', () => {
@@ -38,7 +46,9 @@ describe('bounds at their limit', () => {
       refusal: 'ends_in_future',
       reason: 'endsAt: endsAt 2026-11-26T12:10:00.001Z is more than 10m after the receipt time (INTAKE_MAX_FUTURE)',
     });
-    expect(rejectedOf({ labels: { a: 'b' }, startsAt: '2026-11-26T12:10:00.001Z' })[0]?.reason).toBe('startsAt: startsAt 2026-11-26T12:10:00.001Z is more than 10m after the receipt time (INTAKE_MAX_FUTURE)');
+    expect(rejectedOf({ labels: { a: 'b' }, startsAt: '2026-11-26T12:10:00.001Z' })[0]?.reason).toBe(
+      'startsAt: startsAt 2026-11-26T12:10:00.001Z is more than 10m after the receipt time (INTAKE_MAX_FUTURE)',
+    );
   });
 });
 
@@ -89,7 +99,9 @@ describe('body shapes', () => {
 
   it('names what each door expected and what it got', () => {
     expect(firstMessage(parseIntakeAlerts('alerts', null, limits))).toBe('expected an array of postable alerts, got null');
-    expect(firstMessage(parseIntakeAlerts('any', 'text', limits))).toBe('expected an Alertmanager webhook payload (version "4"), one postable alert {labels, ...} or an array of them, got string');
+    expect(firstMessage(parseIntakeAlerts('any', 'text', limits))).toBe(
+      'expected an Alertmanager webhook payload (version "4"), one postable alert {labels, ...} or an array of them, got string',
+    );
     expect(firstMessage(parseIntakeAlerts('alert-or-alerts', 42, limits))).toBe('expected one postable alert {labels, ...} or an array of them, got number');
   });
 

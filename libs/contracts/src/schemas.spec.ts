@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { AlertmanagerWebhook, AlertProcessed, AlertReceived, DurationEnv, externalIntakeSchema, formatDuration, MatchCriteria, parseDuration, parseIntakeAlerts, PostableAlert, PostableAlerts, utf8Bytes } from './index';
+import {
+  AlertmanagerWebhook,
+  AlertProcessed,
+  AlertReceived,
+  DurationEnv,
+  externalIntakeSchema,
+  formatDuration,
+  MatchCriteria,
+  parseDuration,
+  parseIntakeAlerts,
+  PostableAlert,
+  PostableAlerts,
+  utf8Bytes,
+} from './index';
 
 const webhookAlert = {
   status: 'firing',
@@ -38,9 +51,14 @@ describe('AlertmanagerWebhook (v4)', () => {
   it('names what is wrong', () => {
     expect(paths(AlertmanagerWebhook.safeParse({ ...webhook, version: '3' }))).toEqual(['version']);
     expect(paths(AlertmanagerWebhook.safeParse({ ...webhook, alerts: [] }))).toEqual(['alerts']);
-    expect(paths(AlertmanagerWebhook.safeParse({ ...webhook, alerts: [{ ...webhookAlert, status: 'pending', startsAt: 'yesterday' }] }))).toEqual(['alerts.0.status', 'alerts.0.startsAt']);
+    expect(paths(AlertmanagerWebhook.safeParse({ ...webhook, alerts: [{ ...webhookAlert, status: 'pending', startsAt: 'yesterday' }] }))).toEqual([
+      'alerts.0.status',
+      'alerts.0.startsAt',
+    ]);
     expect(paths(AlertmanagerWebhook.safeParse({ ...webhook, alerts: [{ ...webhookAlert, fingerprint: 'XYZ' }] }))).toEqual(['alerts.0.fingerprint']);
-    expect(paths(AlertmanagerWebhook.safeParse({ ...webhook, alerts: [{ ...webhookAlert, labels: { alertname: 5 } }] }))).toEqual(['alerts.0.labels.alertname']);
+    expect(paths(AlertmanagerWebhook.safeParse({ ...webhook, alerts: [{ ...webhookAlert, labels: { alertname: 5 } }] }))).toEqual([
+      'alerts.0.labels.alertname',
+    ]);
   });
 });
 
@@ -65,21 +83,46 @@ describe('externalIntakeSchema', () => {
 });
 
 describe('messages', () => {
-  const alert = { fingerprint: 'd2aeefc389ca7746', status: 'firing', labels: { alertname: 'X' }, annotations: {}, startsAt: null, endsAt: null, generatorURL: null };
+  const alert = {
+    fingerprint: 'd2aeefc389ca7746',
+    status: 'firing',
+    labels: { alertname: 'X' },
+    annotations: {},
+    startsAt: null,
+    endsAt: null,
+    generatorURL: null,
+  };
   it('AlertReceived needs an id, a source and at least one normalised alert', () => {
     expect(AlertReceived.safeParse({ id: '1', receivedAt: '2026-11-26T08:00:00Z', source: 'webhook', alerts: [alert] }).success).toBe(true);
     expect(paths(AlertReceived.safeParse({ id: '1', receivedAt: '2026-11-26T08:00:00Z', source: 'email', alerts: [alert] }))).toEqual(['source']);
-    expect(paths(AlertReceived.safeParse({ id: '1', receivedAt: '2026-11-26T08:00:00Z', source: 'api', alerts: [{ ...alert, fingerprint: 'short' }] }))).toEqual(['alerts.0.fingerprint']);
+    expect(
+      paths(AlertReceived.safeParse({ id: '1', receivedAt: '2026-11-26T08:00:00Z', source: 'api', alerts: [{ ...alert, fingerprint: 'short' }] })),
+    ).toEqual(['alerts.0.fingerprint']);
   });
 
   it('AlertProcessed carries group snapshot, instance and change', () => {
     const change = {
       change: 'created',
-      group: { id: 1, fingerprint: 'f', name: 'X', labels: {}, severity: 'warning', instance: null, source: 'api', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
+      group: {
+        id: 1,
+        fingerprint: 'f',
+        name: 'X',
+        labels: {},
+        severity: 'warning',
+        instance: null,
+        source: 'api',
+        status: 'firing',
+        firingCount: 1,
+        silenced: false,
+        silencedUntil: null,
+        acknowledged: false,
+      },
       instance: { id: 2, status: 'firing', startsAt: '2026-11-26T08:00:00Z', endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
     };
     expect(AlertProcessed.safeParse({ id: 'a', processedAt: '2026-11-26T08:00:00Z', status: 'firing', changes: [change] }).success).toBe(true);
-    expect(paths(AlertProcessed.safeParse({ id: 'a', processedAt: '2026-11-26T08:00:00Z', status: 'firing', changes: [{ ...change, change: 'updated' }] }))).toEqual(['changes.0.change']);
+    expect(
+      paths(AlertProcessed.safeParse({ id: 'a', processedAt: '2026-11-26T08:00:00Z', status: 'firing', changes: [{ ...change, change: 'updated' }] })),
+    ).toEqual(['changes.0.change']);
   });
 });
 
@@ -143,13 +186,16 @@ describe('intake bounds (parseIntakeAlerts)', () => {
   });
 
   it('counts UTF-8 bytes without encoding', () => {
-    for (const text of ['', 'ascii', 'é', '€', '🔥', 'a🔥é€', '\ud800 lone', '\ud800é', 'x\udc00', '\ud800']) expect(utf8Bytes(text)).toBe(Buffer.byteLength(text, 'utf8'));
+    for (const text of ['', 'ascii', 'é', '€', '🔥', 'a🔥é€', '\ud800 lone', '\ud800é', 'x\udc00', '\ud800'])
+      expect(utf8Bytes(text)).toBe(Buffer.byteLength(text, 'utf8'));
   });
 });
 
 describe('INTAKE_MAX_FUTURE durations', () => {
   it("reads Prometheus's and Alertmanager's syntax and refuses anything else, naming it", () => {
-    expect(['30s', '10m', '1h', '1h30m', '500ms', '1d', '1w', '0'].map(parseDuration)).toEqual([30_000, 600_000, 3_600_000, 5_400_000, 500, 86_400_000, 604_800_000, 0]);
+    expect(['30s', '10m', '1h', '1h30m', '500ms', '1d', '1w', '0'].map(parseDuration)).toEqual([
+      30_000, 600_000, 3_600_000, 5_400_000, 500, 86_400_000, 604_800_000, 0,
+    ]);
     for (const bad of ['', '10', '10 m', '-5m', 'm', '1.5h', '5min', '10M']) expect(parseDuration(bad)).toBeNull();
     expect(DurationEnv('10m').parse(undefined)).toBe(600_000);
     expect(DurationEnv('10m').parse('30s')).toBe(30_000);

@@ -1,11 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { PostableSilence, SilenceMatcher } from './silence';
 
-const silence = { matchers: [{ name: 'alertname', value: 'DiskFull' }], startsAt: '2026-11-26T10:00:00Z', endsAt: '2026-11-26T12:00:00Z', createdBy: 'alice', comment: 'maintenance' };
+const silence = {
+  matchers: [{ name: 'alertname', value: 'DiskFull' }],
+  startsAt: '2026-11-26T10:00:00Z',
+  endsAt: '2026-11-26T12:00:00Z',
+  createdBy: 'alice',
+  comment: 'maintenance',
+};
 
 describe('silence schemas', () => {
   it('accepts every matcher type: =, !=, =~, !~', () => {
-    for (const [isEqual, isRegex] of [[true, false], [false, false], [true, true], [false, true]] as const) {
+    for (const [isEqual, isRegex] of [
+      [true, false],
+      [false, false],
+      [true, true],
+      [false, true],
+    ] as const) {
       expect(SilenceMatcher.safeParse({ name: 'instance', value: 'db-.*', isEqual, isRegex }).success).toBe(true);
     }
     expect(SilenceMatcher.parse({ name: 'a', value: 'b' })).toEqual({ name: 'a', value: 'b', isEqual: true, isRegex: false });

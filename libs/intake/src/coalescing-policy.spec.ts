@@ -45,19 +45,16 @@ function submission(id: string, alerts = 1): IntakeSubmission {
     id,
     receivedAt: new Date('2026-03-01T12:00:00Z'),
     meta: { request: id },
-    alerts: Array.from(
-      { length: alerts },
-      (_, n): NormalizedAlert => ({
-        fingerprint: `${id}-${n}`.padEnd(16, '0').slice(0, 16),
-        status: 'firing',
-        labels: { alertname: id, n: String(n) },
-        annotations: {},
-        startsAt: '2026-03-01T12:00:00Z',
-        endsAt: null,
-        generatorURL: null,
-        extra: {},
-      }),
-    ),
+    alerts: Array.from({ length: alerts }, (_, n): NormalizedAlert => ({
+      fingerprint: `${id}-${n}`.padEnd(16, '0').slice(0, 16),
+      status: 'firing',
+      labels: { alertname: id, n: String(n) },
+      annotations: {},
+      startsAt: '2026-03-01T12:00:00Z',
+      endsAt: null,
+      generatorURL: null,
+      extra: {},
+    })),
   };
 }
 

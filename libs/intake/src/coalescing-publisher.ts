@@ -159,7 +159,9 @@ export class CoalescingPublisher {
   submit(source: AlertSource, submission: IntakeSubmission): Promise<void> {
     const { maxWaitingRequests, maxWaitingBytes } = this.options;
     if (this.waitingParts >= maxWaitingRequests) {
-      return Promise.reject(new IntakeBusyError(`${this.waitingParts} requests already wait for a publish slot (GATEWAY_MAX_WAITING_REQUESTS=${maxWaitingRequests})`));
+      return Promise.reject(
+        new IntakeBusyError(`${this.waitingParts} requests already wait for a publish slot (GATEWAY_MAX_WAITING_REQUESTS=${maxWaitingRequests})`),
+      );
     }
     let parts: Omit<Part, 'resolve' | 'reject'>[];
     try {
@@ -169,7 +171,9 @@ export class CoalescingPublisher {
     }
     const bytes = parts.reduce((sum, part) => sum + part.bytes, 0);
     if (this.waitingBytes > 0 && this.waitingBytes + bytes > maxWaitingBytes) {
-      return Promise.reject(new IntakeBusyError(`${this.waitingBytes} bytes of alerts already wait for a publish slot (GATEWAY_MAX_WAITING_BYTES=${maxWaitingBytes})`));
+      return Promise.reject(
+        new IntakeBusyError(`${this.waitingBytes} bytes of alerts already wait for a publish slot (GATEWAY_MAX_WAITING_BYTES=${maxWaitingBytes})`),
+      );
     }
     const lane = this.lane(source);
     const confirmed = parts.map((part) => new Promise<void>((resolve, reject) => this.enqueue(source, lane, { ...part, resolve, reject })));
@@ -200,13 +204,19 @@ export class CoalescingPublisher {
     // Its entry of meta.coalesced: {"correlationId":<id>,"meta":<meta>} and a comma.
     const entryBytes = 28 + byteLength(JSON.stringify(submission.id)) + byteLength(metaJson);
     const budget = this.alertBudget - entryBytes;
-    if (budget <= 0) throw new MessageTooLargeError(`the request's metadata alone is ${entryBytes} bytes of JSON; a message holds at most ${this.options.maxBytes} (GATEWAY_COALESCE_MAX_BYTES)`);
+    if (budget <= 0)
+      throw new MessageTooLargeError(
+        `the request's metadata alone is ${entryBytes} bytes of JSON; a message holds at most ${this.options.maxBytes} (GATEWAY_COALESCE_MAX_BYTES)`,
+      );
     const chunks: { alerts: string[]; bytes: number }[] = [];
     let chunk: { alerts: string[]; bytes: number } = { alerts: [], bytes: 0 };
     submission.alerts.forEach((alert, index) => {
       const json = JSON.stringify(alert);
       const size = byteLength(json) + 1;
-      if (size > budget) throw new MessageTooLargeError(`alert ${index} is ${size - 1} bytes of JSON; a message holds at most ${this.options.maxBytes} (GATEWAY_COALESCE_MAX_BYTES)`);
+      if (size > budget)
+        throw new MessageTooLargeError(
+          `alert ${index} is ${size - 1} bytes of JSON; a message holds at most ${this.options.maxBytes} (GATEWAY_COALESCE_MAX_BYTES)`,
+        );
       if (chunk.alerts.length > 0 && chunk.bytes + size > budget) {
         chunks.push(chunk);
         chunk = { alerts: [], bytes: 0 };

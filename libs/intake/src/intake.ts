@@ -117,17 +117,30 @@ export function createIntake(options: IntakeOptions): Intake {
       if (error instanceof MessageTooLargeError) return { kind: 'too-large', error: error.message };
       const reason = error instanceof IntakeBusyError ? 'busy' : `broker_${error instanceof PublishError ? error.reason : 'error'}`;
       rejectedRequests.inc({ reason });
-      if (error instanceof IntakeBusyError) request.log.warn({ alerts: alerts.length, reason: error.message }, 'too many requests wait for a publish slot; answering 503');
+      if (error instanceof IntakeBusyError)
+        request.log.warn({ alerts: alerts.length, reason: error.message }, 'too many requests wait for a publish slot; answering 503');
       else request.log.error({ err: error, alerts: alerts.length }, 'publish not confirmed; answering 503');
-      return { kind: 'unavailable', error: `alerts not accepted: ${error instanceof Error ? error.message : 'broker unavailable'}; retry later`, retryAfterSeconds: RETRY_AFTER_SECONDS };
+      return {
+        kind: 'unavailable',
+        error: `alerts not accepted: ${error instanceof Error ? error.message : 'broker unavailable'}; retry later`,
+        retryAfterSeconds: RETRY_AFTER_SECONDS,
+      };
     }
     acceptedAlerts.inc({ source }, alerts.length);
     if (parsed.rejected.length === 0) {
       request.log.debug({ alerts: alerts.length, source }, 'alerts accepted');
       return { kind: 'accepted', accepted: alerts.length, id: request.id };
     }
-    request.log.info({ alerts: alerts.length, refused: parsed.rejected.map(({ index, refusal }) => ({ index, bound: refusal })), source }, 'alerts accepted, some refused');
-    return { kind: 'accepted', accepted: alerts.length, id: request.id, rejected: parsed.rejected.map(({ index, reason, refusal }) => ({ index, reason, bound: refusal })) };
+    request.log.info(
+      { alerts: alerts.length, refused: parsed.rejected.map(({ index, refusal }) => ({ index, bound: refusal })), source },
+      'alerts accepted, some refused',
+    );
+    return {
+      kind: 'accepted',
+      accepted: alerts.length,
+      id: request.id,
+      rejected: parsed.rejected.map(({ index, reason, refusal }) => ({ index, reason, bound: refusal })),
+    };
   };
 }
 

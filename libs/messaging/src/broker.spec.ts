@@ -110,7 +110,12 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
     expect(readiness.status()).toEqual({ ready: true, notReady: {} });
     const rascalPublish = vi.spyOn(messaging.broker, 'publish');
 
-    const id = await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('webhook'), { hello: 'world' }, { messageId: 'dedicated-1', correlationId: 'corr-1', headers: { 'x-test': 'yes' } });
+    const id = await messaging.publish(
+      EXCHANGES.alerts,
+      ROUTING_KEYS.alertReceived('webhook'),
+      { hello: 'world' },
+      { messageId: 'dedicated-1', correlationId: 'corr-1', headers: { 'x-test': 'yes' } },
+    );
     expect(id).toBe('dedicated-1');
     expect(rascalPublish).not.toHaveBeenCalled();
 
@@ -119,7 +124,13 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
     if (!message) return;
     expect(JSON.parse(message.content.toString())).toEqual({ hello: 'world' });
     expect(message.fields.routingKey).toBe('alert.received.webhook');
-    expect(message.properties).toMatchObject({ messageId: 'dedicated-1', correlationId: 'corr-1', contentType: 'application/json', deliveryMode: 2, headers: { 'x-test': 'yes' } });
+    expect(message.properties).toMatchObject({
+      messageId: 'dedicated-1',
+      correlationId: 'corr-1',
+      contentType: 'application/json',
+      deliveryMode: 2,
+      headers: { 'x-test': 'yes' },
+    });
     expect(typeof message.properties.timestamp).toBe('number');
   });
 
@@ -127,10 +138,19 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
     const messaging = await connect(new Readiness([]));
     expect(await outcome(messaging.publish(EXCHANGES.alerts, 'nothing.is.bound.to.this', { lost: true }))).toBe('returned');
     // The same message id again, routable this time: the earlier return does not stick to it.
-    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { kept: true }, { messageId: 'returned-then-routed' }))).toBe('confirmed');
-    expect(await outcome(messaging.publish(EXCHANGES.alerts, 'nothing.is.bound.to.this', { lost: true }, { messageId: 'returned-then-routed' }))).toBe('returned');
-    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { kept: true }, { messageId: 'returned-then-routed' }))).toBe('confirmed');
-    const kept = [await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true }), await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })];
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { kept: true }, { messageId: 'returned-then-routed' }))).toBe(
+      'confirmed',
+    );
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, 'nothing.is.bound.to.this', { lost: true }, { messageId: 'returned-then-routed' }))).toBe(
+      'returned',
+    );
+    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { kept: true }, { messageId: 'returned-then-routed' }))).toBe(
+      'confirmed',
+    );
+    const kept = [
+      await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true }),
+      await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true }),
+    ];
     expect(kept.map((message) => (message ? message.properties.messageId : null))).toEqual(['returned-then-routed', 'returned-then-routed']);
   });
 
@@ -167,7 +187,9 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
     expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { while: 'blocked' }))).toBe('blocked');
     connections[0]?.emit('unblocked');
     expect(readiness.status()).toEqual({ ready: true, notReady: {} });
-    expect(await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { after: 'unblocked' }, { messageId: 'after-unblocked' }))).toBe('confirmed');
+    expect(
+      await outcome(messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { after: 'unblocked' }, { messageId: 'after-unblocked' })),
+    ).toBe('confirmed');
     const message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true });
     expect(message ? message.properties.messageId : null).toBe('after-unblocked');
     expect(await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })).toBe(false);
@@ -188,13 +210,21 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
     await closeServiceConnections();
     // It comes back without help, and publishes again.
     await waitFor(
-      async () => ((await outcome(fast.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { after: 'reconnect' }, { messageId: 'after-reconnect' }))) === 'confirmed' ? true : null),
+      async () =>
+        (await outcome(fast.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { after: 'reconnect' }, { messageId: 'after-reconnect' }))) ===
+        'confirmed'
+          ? true
+          : null,
       60_000,
       'a confirmed publish after the reconnect',
     );
     await waitFor(() => (fastReadiness.status().ready ? true : null), 30_000, 'readiness to be back');
     const messages: string[] = [];
-    for (let message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true }); message; message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })) {
+    for (
+      let message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true });
+      message;
+      message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })
+    ) {
       messages.push(String(message.properties.messageId));
     }
     expect(messages).toEqual(['after-reconnect']);
@@ -207,11 +237,16 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
       const url = new URL(vhost.url);
       url.port = String(proxy.port);
       // A publish timeout far beyond the close: a publish cut off by it cannot end as a timeout first.
-      const viaRascal = await connectMessaging(buildBrokerConfig({ url: url.toString(), consumes: [], retryDelayMs: 100, socketOptions: { clientProperties: { connection_name: name } } }), { logger, publishTimeoutMs: 90_000 });
+      const viaRascal = await connectMessaging(
+        buildBrokerConfig({ url: url.toString(), consumes: [], retryDelayMs: 100, socketOptions: { clientProperties: { connection_name: name } } }),
+        { logger, publishTimeoutMs: 90_000 },
+      );
       opened.push(viaRascal);
       // Confirmed publishes side by side leave rascal's confirm-channel pool with open channels:
       // a publish only goes on the wire on an open channel (opening one needs the broker's answer).
-      const warmUp = await Promise.all(Array.from({ length: 20 }, (_, index) => outcome(viaRascal.publish(EXCHANGES.audit, 'audit.broker-test', { warmUp: index }))));
+      const warmUp = await Promise.all(
+        Array.from({ length: 20 }, (_, index) => outcome(viaRascal.publish(EXCHANGES.audit, 'audit.broker-test', { warmUp: index }))),
+      );
       expect(new Set(warmUp)).toEqual(new Set(['confirmed']));
 
       // The proxy holds what the client sends from now on: a publish that leaves the client never
@@ -239,7 +274,10 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
         cutOff.map((marker) => `${marker}: ${results[markers.indexOf(marker)]}`),
         JSON.stringify(results),
       ).toEqual(cutOff.map((marker) => `${marker}: disconnected`));
-      expect(results.filter((result) => result !== 'confirmed' && result !== 'disconnected'), JSON.stringify(results)).toEqual([]);
+      expect(
+        results.filter((result) => result !== 'confirmed' && result !== 'disconnected'),
+        JSON.stringify(results),
+      ).toEqual([]);
 
       // rascal reconnects by itself (the proxy passes the new connection's bytes) and publishes again.
       await waitFor(
@@ -256,6 +294,10 @@ describe('publishing on a dedicated confirm channel (dedicatedPublishChannel) ag
     expect(sessionErrorReason(new Error('message nacked'))).toBe('error');
     expect(sessionErrorReason(new Error('Timedout after 10000ms waiting for broker to confirm publication to: alerts'))).toBe('timeout');
     expect(sessionErrorReason(new Error('channel closed'))).toBe('disconnected');
-    expect(sessionErrorReason(new Error("Connection closed: 320 (CONNECTION-FORCED) with message \"CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'\""))).toBe('disconnected');
+    expect(
+      sessionErrorReason(
+        new Error('Connection closed: 320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - broker forced connection closure with reason \'shutdown\'"'),
+      ),
+    ).toBe('disconnected');
   });
 });

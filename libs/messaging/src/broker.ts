@@ -54,7 +54,8 @@ export function brokerUserOf(config: BrokerConfig): string | undefined {
   const vhost = config.vhosts?.[VHOST_KEY] as { connection?: unknown; connections?: unknown[] } | undefined;
   // The nodes of a cluster share their users: the first address names the user of them all.
   const connection = vhost?.connection ?? vhost?.connections?.[0];
-  const url = typeof connection === 'string' ? connection : typeof connection === 'object' && connection !== null && 'url' in connection ? connection.url : undefined;
+  const url =
+    typeof connection === 'string' ? connection : typeof connection === 'object' && connection !== null && 'url' in connection ? connection.url : undefined;
   if (typeof url !== 'string') return undefined;
   try {
     return decodeURIComponent(new URL(url).username) || 'guest';
@@ -94,7 +95,12 @@ export async function connectMessaging(config: BrokerConfig, options: ConnectOpt
   let dedicated: DedicatedPublisher | null = null;
   if (options.dedicatedPublishChannel) {
     try {
-      dedicated = await openDedicatedPublisher(broker, { logger, publishTimeoutMs, retryDelayMs: options.retryDelayMs ?? 1_000, ...(status ? { status } : {}) });
+      dedicated = await openDedicatedPublisher(broker, {
+        logger,
+        publishTimeoutMs,
+        retryDelayMs: options.retryDelayMs ?? 1_000,
+        ...(status ? { status } : {}),
+      });
     } catch (error) {
       await broker.shutdown().catch(() => undefined);
       throw error;
@@ -219,10 +225,7 @@ export function sessionErrorReason(error: Error): 'error' | 'timeout' | 'disconn
  * `retryDelayMs`, doubling up to MAX_RECONNECT_DELAY_MS, 15 s) and a log line per attempt: a service may start
  * before RabbitMQ does.
  */
-export async function connectWithRetry(
-  config: BrokerConfig,
-  options: ConnectOptions & { retryDelayMs: number; stopped?: () => boolean },
-): Promise<Messaging> {
+export async function connectWithRetry(config: BrokerConfig, options: ConnectOptions & { retryDelayMs: number; stopped?: () => boolean }): Promise<Messaging> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await connectMessaging(config, options);

@@ -85,7 +85,9 @@ export async function openDedicatedPublisher(
     });
     let opening: ConfirmChannel;
     try {
-      opening = await new Promise<ConfirmChannel>((resolve, reject) => opened.createConfirmChannel((error, created) => (error ? reject(error as Error) : resolve(created))));
+      opening = await new Promise<ConfirmChannel>((resolve, reject) =>
+        opened.createConfirmChannel((error, created) => (error ? reject(error as Error) : resolve(created))),
+      );
     } catch (error) {
       opened.close(() => undefined);
       throw error;

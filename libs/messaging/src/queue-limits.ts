@@ -78,12 +78,17 @@ export function withQueueLimits(config: BrokerConfig): BrokerConfig {
     if (!queues || Array.isArray(queues)) continue;
     const bindings = vhost.bindings && !Array.isArray(vhost.bindings) ? Object.values(vhost.bindings) : [];
     const deadLetterQueues = new Set(
-      bindings.filter((binding) => binding.source === EXCHANGES.deadLetter && binding.destination === deadLetterQueueName(String(binding.bindingKey))).map((binding) => binding.destination),
+      bindings
+        .filter((binding) => binding.source === EXCHANGES.deadLetter && binding.destination === deadLetterQueueName(String(binding.bindingKey)))
+        .map((binding) => binding.destination),
     );
     for (const [name, queue] of Object.entries(queues)) {
       const existing = (queue.options?.arguments ?? {}) as Record<string, unknown>;
       const returnsTo = existing['x-dead-letter-exchange'] === '' ? existing['x-dead-letter-routing-key'] : undefined;
-      const isRetry = typeof returnsTo === 'string' && name.startsWith(`${returnsTo}.retry.`) && name === retryQueueName(returnsTo, Number(name.slice(`${returnsTo}.retry.`.length)));
+      const isRetry =
+        typeof returnsTo === 'string' &&
+        name.startsWith(`${returnsTo}.retry.`) &&
+        name === retryQueueName(returnsTo, Number(name.slice(`${returnsTo}.retry.`.length)));
       const limits = queueLimitArguments(deadLetterQueues.has(name) ? DEAD_LETTER_QUEUE_LIMITS : isRetry ? RETRY_QUEUE_LIMITS : workQueueLimits(name));
       if (Object.keys(limits).length === 0) continue;
       // The queue's own arguments (a retry queue's TTL is its delay) come last and win.

@@ -40,16 +40,20 @@ describe('raw amqplib connections over every broker address (real RabbitMQ)', ()
 
   it('withRawConnection runs the work on the reachable node and closes the connection afterwards', async () => {
     let closed = false;
-    const count = await withRawConnection([refusing, vhost.url], { socketOptions: { clientProperties: { connection_name: 'raw-connection spec' } } }, async (connection) => {
-      connection.on('close', () => (closed = true));
-      const channel = await connection.createChannel();
-      await channel.assertQueue('raw-connection-count', { durable: false });
-      channel.sendToQueue('raw-connection-count', Buffer.from('x'));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const { messageCount } = await channel.checkQueue('raw-connection-count');
-      await channel.deleteQueue('raw-connection-count');
-      return messageCount;
-    });
+    const count = await withRawConnection(
+      [refusing, vhost.url],
+      { socketOptions: { clientProperties: { connection_name: 'raw-connection spec' } } },
+      async (connection) => {
+        connection.on('close', () => (closed = true));
+        const channel = await connection.createChannel();
+        await channel.assertQueue('raw-connection-count', { durable: false });
+        channel.sendToQueue('raw-connection-count', Buffer.from('x'));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const { messageCount } = await channel.checkQueue('raw-connection-count');
+        await channel.deleteQueue('raw-connection-count');
+        return messageCount;
+      },
+    );
     expect(count).toBe(1);
     expect(closed).toBe(true);
   });

@@ -32,7 +32,10 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message.sp
  * with the connection and the address it reached; rejects with a BrokerUnreachableError listing
  * every address's failure (passwords hidden) when none did, or at once when the list is empty.
  */
-export async function connectFirstReachable(urls: string | readonly string[], options: RawConnectionOptions = {}): Promise<{ connection: ChannelModel; url: string }> {
+export async function connectFirstReachable(
+  urls: string | readonly string[],
+  options: RawConnectionOptions = {},
+): Promise<{ connection: ChannelModel; url: string }> {
   const list = typeof urls === 'string' ? [urls] : [...urls];
   if (list.length === 0) throw new Error('connectFirstReachable: no RabbitMQ URL given (RABBITMQ_URLS, RABBITMQ_URL or the RABBITMQ_* parts)');
   const failures: { url: string; error: unknown }[] = [];
@@ -55,7 +58,11 @@ export async function connectFirstReachable(urls: string | readonly string[], op
  * afterwards, whatever `work` did. A channel the broker closes (404, 406) also emits on the
  * connection: that event is swallowed here and the awaited amqplib call reports it instead.
  */
-export async function withRawConnection<T>(urls: string | readonly string[], options: RawConnectionOptions, work: (connection: ChannelModel, url: string) => Promise<T>): Promise<T> {
+export async function withRawConnection<T>(
+  urls: string | readonly string[],
+  options: RawConnectionOptions,
+  work: (connection: ChannelModel, url: string) => Promise<T>,
+): Promise<T> {
   const { connection, url } = await connectFirstReachable(urls, options);
   connection.on('error', () => undefined);
   try {

@@ -7,7 +7,6 @@ import type { z } from 'zod';
 import { DependencyUnavailableError, PermanentError } from './errors';
 import type { Messaging } from './broker';
 
-
 export interface HandlerContext {
   message: Message;
   correlationId: string;
@@ -98,7 +97,15 @@ export const PROVENANCE_HEADERS: readonly string[] = [
  * forgeable as the rest and are dropped too. (The admin's replay marks, `x-replayed-from` and
  * `x-replay-count`, are kept: the admin publishes replays on a connection of its own.)
  */
-const HISTORY_HEADERS: readonly string[] = ['x-death', 'x-first-death-reason', 'x-first-death-queue', 'x-first-death-exchange', 'x-last-death-reason', 'x-last-death-queue', 'x-last-death-exchange'];
+const HISTORY_HEADERS: readonly string[] = [
+  'x-death',
+  'x-first-death-reason',
+  'x-first-death-queue',
+  'x-first-death-exchange',
+  'x-last-death-reason',
+  'x-last-death-queue',
+  'x-last-death-exchange',
+];
 
 /**
  * Did a SentryHub connection publish this message (our own retry republish coming back from
@@ -173,7 +180,11 @@ export async function consume<T>(messaging: Messaging, options: CommonOptions<T>
   type Outcome = 'retried' | 'dead_lettered';
 
   const deadLetter = async (message: Message, reason: string, path: string): Promise<Outcome> => {
-    await forward(message, queue, { [HEADERS.error]: reason, [HEADERS.errorPath]: path, [HEADERS.retryCount]: retriesDone(message, messaging.brokerUser, retryDelaysMs.length) });
+    await forward(message, queue, {
+      [HEADERS.error]: reason,
+      [HEADERS.errorPath]: path,
+      [HEADERS.retryCount]: retriesDone(message, messaging.brokerUser, retryDelaysMs.length),
+    });
     return 'dead_lettered';
   };
 

@@ -124,7 +124,7 @@ describe('subscriber recovery policy against a real RabbitMQ', () => {
     'x-kept': 'any other header travels along',
   };
 
-  it('writes a dead letter\'s provenance from the delivery, whatever headers the publisher forged', async () => {
+  it("writes a dead letter's provenance from the delivery, whatever headers the publisher forged", async () => {
     channel.sendToQueue(QUEUE, Buffer.from('{oops'), { messageId: 'forged-bad-json', headers: { ...forged, 'x-retry-count': 3 } });
     const dead = await nextDeadLetter();
     expect(dead.properties.messageId).toBe('forged-bad-json');
@@ -141,28 +141,40 @@ describe('subscriber recovery policy against a real RabbitMQ', () => {
   });
 
   it('ignores a forged retry counter: every retry is used, none is skipped or added', async () => {
-    channel.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ n: 7, behaviour: 'fail-always' })), { messageId: 'forged-minus', headers: { ...forged, 'x-retry-count': -1_000 } });
+    channel.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ n: 7, behaviour: 'fail-always' })), {
+      messageId: 'forged-minus',
+      headers: { ...forged, 'x-retry-count': -1_000 },
+    });
     const dead = await nextDeadLetter();
     expect(dead.properties.messageId).toBe('forged-minus');
     expect(attempts.get(7)).toBe(RETRY_DELAYS.length + 1);
     expect(dead.properties.headers?.['x-retry-count']).toBe(RETRY_DELAYS.length);
-    expect(String(dead.properties.headers?.['x-error'])).toBe(`retries exhausted after ${RETRY_DELAYS.length} attempts: transient failure ${RETRY_DELAYS.length + 1}`);
+    expect(String(dead.properties.headers?.['x-error'])).toBe(
+      `retries exhausted after ${RETRY_DELAYS.length} attempts: transient failure ${RETRY_DELAYS.length + 1}`,
+    );
     // The retries SentryHub republished came back with its own record: the first delivery's route.
     expect(dead.properties.headers?.['x-original-exchange']).toBe('');
     expect(dead.properties.headers?.['x-original-routing-key']).toBe(QUEUE);
 
     // "Already on its last try": ignored as well, so a transient failure is still retried.
-    channel.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ n: 8, behaviour: 'fail-once' })), { messageId: 'forged-last', headers: { 'x-retry-count': RETRY_DELAYS.length } });
+    channel.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ n: 8, behaviour: 'fail-once' })), {
+      messageId: 'forged-last',
+      headers: { 'x-retry-count': RETRY_DELAYS.length },
+    });
     await waitFor(() => (handled.includes(8) ? true : null), 10_000, 'the retried message');
     expect(attempts.get(8)).toBe(2);
   });
 
-  it('keeps the recorded route through its own retries, and marks its publishes with the connection\'s user', async () => {
+  it("keeps the recorded route through its own retries, and marks its publishes with the connection's user", async () => {
     expect(messaging.brokerUser).toBe('guest');
     await publish({ n: 9, behaviour: 'fail-always' }, 'own-retries');
     const dead = await nextDeadLetter();
     expect(dead.properties.userId).toBe('guest');
-    expect(dead.properties.headers).toMatchObject({ 'x-original-exchange': 'alerts', 'x-original-routing-key': 'alert.received.api', 'x-retry-count': RETRY_DELAYS.length });
+    expect(dead.properties.headers).toMatchObject({
+      'x-original-exchange': 'alerts',
+      'x-original-routing-key': 'alert.received.api',
+      'x-retry-count': RETRY_DELAYS.length,
+    });
     expect(dead.properties.headers?.['x-death']).toHaveLength(RETRY_DELAYS.length);
   });
 
@@ -224,7 +236,11 @@ describe('batch subscriber: one failing message among good ones', () => {
   beforeAll(async () => {
     vhost = await createTestVhost('messaging-batch');
     // retryDelaysMs comes from the connection: the subscriber follows it without being told.
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger, registry: createMetricsRegistry('batch-test'), retryDelaysMs: RETRY_DELAYS });
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
+      logger,
+      registry: createMetricsRegistry('batch-test'),
+      retryDelaysMs: RETRY_DELAYS,
+    });
     // Lets the whole burst arrive before the first batch closes.
     await subscribeBatch(messaging, {
       queue: BATCH_QUEUE,
@@ -283,7 +299,11 @@ describe('batch subscriber while a dependency is down', () => {
 
   beforeAll(async () => {
     vhost = await createTestVhost('messaging-hold');
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger, registry, retryDelaysMs: RETRY_DELAYS });
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
+      logger,
+      registry,
+      retryDelaysMs: RETRY_DELAYS,
+    });
     await subscribeBatch(messaging, {
       queue: BATCH_QUEUE,
       parse: (json) => Body.safeParse(json),
@@ -336,7 +356,11 @@ describe('batch subscriber with a long prefetch', () => {
   beforeAll(async () => {
     vhost = await createTestVhost('messaging-prefetch');
     // The queue's prefetch (50) takes every message below while the first batch is held.
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), { logger, registry: createMetricsRegistry('prefetch-test'), retryDelaysMs: RETRY_DELAYS });
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
+      logger,
+      registry: createMetricsRegistry('prefetch-test'),
+      retryDelaysMs: RETRY_DELAYS,
+    });
     await subscribeBatch(messaging, {
       queue: BATCH_QUEUE,
       parse: (json) => {
@@ -366,10 +390,16 @@ describe('batch subscriber with a long prefetch', () => {
   it('parses no more than its next two batches ahead, and still writes everything in order and dead-letters the invalid', async () => {
     const messages = Array.from({ length: 40 }, (_, n) => n);
     for (const n of messages) {
-      await messaging.publish(EXCHANGES.audit, 'audit.test.prefetch', n === 30 ? { n: 'thirty', behaviour: 'ok' } : { n, behaviour: 'ok' }, { messageId: n === 30 ? 'bad-deep' : `m-${n}` });
+      await messaging.publish(EXCHANGES.audit, 'audit.test.prefetch', n === 30 ? { n: 'thirty', behaviour: 'ok' } : { n, behaviour: 'ok' }, {
+        messageId: n === 30 ? 'bad-deep' : `m-${n}`,
+      });
     }
     // Every message delivered (none ready in the queue) while the first batch is still held.
-    await waitFor(() => channel.checkQueue(BATCH_QUEUE).then((queue) => (queue.messageCount === 0 && batches === 1 ? true : null)), 15_000, 'every message delivered');
+    await waitFor(
+      () => channel.checkQueue(BATCH_QUEUE).then((queue) => (queue.messageCount === 0 && batches === 1 ? true : null)),
+      15_000,
+      'every message delivered',
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
     // The batch being written, then two batches parsed ahead (the last message may cross the mark); the rest waits as bytes.
     expect(parsed).toBeLessThanOrEqual(MAX_WEIGHT + 2 * MAX_WEIGHT + 1);

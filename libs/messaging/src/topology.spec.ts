@@ -15,14 +15,41 @@ const logger = createLogger('topology-test', 'silent');
  * buildBrokerConfig) and compared with what RabbitMQ reports after a service declared it.
  */
 const WORK = {
-  'alert-processor.alerts-received': { exchange: 'alerts', key: 'alert.received.*', limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
-  'slack-notifier.alerts-processed': { exchange: 'alerts', key: 'alert.processed.*', limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
-  'email-notifier.alerts-processed': { exchange: 'alerts', key: 'alert.processed.*', limits: { 'x-message-ttl': 86_400_000, 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
-  'webhook-notifier.alerts-processed': { exchange: 'alerts', key: 'alert.processed.*', limits: { 'x-message-ttl': 86_400_000, 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
-  'admin.audit-events': { exchange: 'audit', key: 'audit.#', limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' } },
+  'alert-processor.alerts-received': {
+    exchange: 'alerts',
+    key: 'alert.received.*',
+    limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' },
+  },
+  'slack-notifier.alerts-processed': {
+    exchange: 'alerts',
+    key: 'alert.processed.*',
+    limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' },
+  },
+  'email-notifier.alerts-processed': {
+    exchange: 'alerts',
+    key: 'alert.processed.*',
+    limits: { 'x-message-ttl': 86_400_000, 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' },
+  },
+  'webhook-notifier.alerts-processed': {
+    exchange: 'alerts',
+    key: 'alert.processed.*',
+    limits: { 'x-message-ttl': 86_400_000, 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' },
+  },
+  'admin.audit-events': {
+    exchange: 'audit',
+    key: 'audit.#',
+    limits: { 'x-max-length': 200_000, 'x-max-length-bytes': 1_073_741_824, 'x-overflow': 'drop-head' },
+  },
 } as const;
 const RETRY_TTLS = [1_000, 5_000, 30_000, 120_000];
-const DEAD_LIMITS = { 'x-queue-type': 'quorum', 'x-delivery-limit': 1_000, 'x-message-ttl': 1_209_600_000, 'x-max-length': 100_000, 'x-max-length-bytes': 536_870_912, 'x-overflow': 'drop-head' };
+const DEAD_LIMITS = {
+  'x-queue-type': 'quorum',
+  'x-delivery-limit': 1_000,
+  'x-message-ttl': 1_209_600_000,
+  'x-max-length': 100_000,
+  'x-max-length-bytes': 536_870_912,
+  'x-overflow': 'drop-head',
+};
 const RETRY_LIMITS = { 'x-queue-type': 'quorum', 'x-max-length': 50_000, 'x-overflow': 'reject-publish' };
 
 interface QueueRow {
@@ -90,21 +117,26 @@ describe('the topology declared on a real RabbitMQ', () => {
     });
   });
 
-  it.each(Object.keys(WORK))('%s.dead and its retry queues are quorum queues (replicated in a cluster), bounded, with the retry delays as TTL back to the work queue', (name) => {
-    const dead = queues.find((queue) => queue.name === `${name}.dead`);
-    expect(dead?.type).toBe('quorum');
-    expect(argumentsOf(dead)).toEqual(DEAD_LIMITS);
-    RETRY_TTLS.forEach((ttl, index) => {
-      const retry = queues.find((queue) => queue.name === `${name}.retry.${index + 1}`);
-      expect(retry?.type).toBe('quorum');
-      expect(argumentsOf(retry)).toEqual({ ...RETRY_LIMITS, 'x-message-ttl': ttl, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': name });
-    });
-  });
+  it.each(Object.keys(WORK))(
+    '%s.dead and its retry queues are quorum queues (replicated in a cluster), bounded, with the retry delays as TTL back to the work queue',
+    (name) => {
+      const dead = queues.find((queue) => queue.name === `${name}.dead`);
+      expect(dead?.type).toBe('quorum');
+      expect(argumentsOf(dead)).toEqual(DEAD_LIMITS);
+      RETRY_TTLS.forEach((ttl, index) => {
+        const retry = queues.find((queue) => queue.name === `${name}.retry.${index + 1}`);
+        expect(retry?.type).toBe('quorum');
+        expect(argumentsOf(retry)).toEqual({ ...RETRY_LIMITS, 'x-message-ttl': ttl, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': name });
+      });
+    },
+  );
 
   it('binds every queue as the contract says, and nothing else', async () => {
     const bindings = await list<BindingRow>(vhost.vhost, 'list_bindings', 'source_name', 'destination_name', 'destination_kind', 'routing_key');
     // The default exchange's implicit binding of every queue to its own name is not ours.
-    const ours = bindings.filter((binding) => binding.source_name !== '').map((binding) => `${binding.source_name} -[${binding.routing_key}]-> ${binding.destination_kind}:${binding.destination_name}`);
+    const ours = bindings
+      .filter((binding) => binding.source_name !== '')
+      .map((binding) => `${binding.source_name} -[${binding.routing_key}]-> ${binding.destination_kind}:${binding.destination_name}`);
     const expected = Object.entries(WORK).flatMap(([name, spec]) => [
       `${spec.exchange} -[${spec.key}]-> queue:${name}`,
       `dead-letter -[${name}]-> queue:${name}.dead`,
@@ -121,7 +153,10 @@ describe('the topology declared on a real RabbitMQ', () => {
     const connections = (Object.values(config.vhosts ?? {})[0] as { connections?: { url: string }[] }).connections;
     expect(connections?.map((connection) => connection.url)).toEqual([refusing.toString(), vhost.url]);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const messaging = await connectMessaging(buildBrokerConfig({ url: [refusing.toString(), vhost.url], consumes: [] }), { logger, dedicatedPublishChannel: true });
+      const messaging = await connectMessaging(buildBrokerConfig({ url: [refusing.toString(), vhost.url], consumes: [] }), {
+        logger,
+        dedicatedPublishChannel: true,
+      });
       try {
         expect(messaging.isConnected()).toBe(true);
         await expect(messaging.publish('audit', 'audit.topology-test', { attempt })).resolves.toEqual(expect.any(String));
@@ -148,7 +183,8 @@ describe('the topology declared on a real RabbitMQ', () => {
     const queues = Object.values(config.vhosts ?? {})[0]?.queues as Record<string, { options?: { arguments?: Record<string, unknown> } }>;
     expect(queues['other_systems_alerts.dead']?.options?.arguments).toEqual(DEAD_LIMITS);
     expect(queues['other_systems_alerts.retry.1']?.options?.arguments).toMatchObject({ ...RETRY_LIMITS, 'x-message-ttl': 1_000 });
-    for (const name of ['x-max-length', 'x-max-length-bytes', 'x-message-ttl', 'x-overflow']) expect(queues['other_systems_alerts']?.options?.arguments ?? {}).not.toHaveProperty(name);
+    for (const name of ['x-max-length', 'x-max-length-bytes', 'x-message-ttl', 'x-overflow'])
+      expect(queues['other_systems_alerts']?.options?.arguments ?? {}).not.toHaveProperty(name);
   });
 
   it('is refused (406) where a queue exists with older arguments, until that queue is re-created: the upgrade path of docs/architecture.md', async () => {

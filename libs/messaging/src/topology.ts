@@ -1,11 +1,4 @@
-import {
-  deadLetterQueueName,
-  EXCHANGES,
-  QUEUES,
-  RETRY_DELAYS_MS,
-  retryQueueName,
-  ROUTING_KEYS,
-} from '@sentryhub/contracts';
+import { deadLetterQueueName, EXCHANGES, QUEUES, RETRY_DELAYS_MS, retryQueueName, ROUTING_KEYS } from '@sentryhub/contracts';
 import type { BrokerConfig } from 'rascal';
 import { withQueueLimits } from './queue-limits';
 
@@ -100,7 +93,10 @@ export const DEAD_LETTER_DELIVERY_LIMIT = 1_000;
 type QueueConfig = NonNullable<NonNullable<BrokerConfig['vhosts']>[string]['queues']>;
 type BindingConfig = Record<string, { source: string; destination: string; bindingKey: string; destinationType?: 'queue' }>;
 
-function queuesFor(spec: { name: string; deliveryLimit: number; quorum: boolean; retryDelaysMs: readonly number[] }): { queues: Record<string, unknown>; bindings: BindingConfig } {
+function queuesFor(spec: { name: string; deliveryLimit: number; quorum: boolean; retryDelaysMs: readonly number[] }): {
+  queues: Record<string, unknown>;
+  bindings: BindingConfig;
+} {
   const queues: Record<string, unknown> = {
     [spec.name]: {
       options: {

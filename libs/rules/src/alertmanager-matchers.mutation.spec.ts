@@ -14,7 +14,11 @@ describe('parseMatcher', () => {
       caught = error;
     }
     expect(caught).toBeInstanceOf(MatcherParseError);
-    expect(caught).toMatchObject({ name: 'MatcherParseError', input: 'a=b"', message: 'matcher value contains an unescaped double quote: b" (write \\" inside a quoted value)' });
+    expect(caught).toMatchObject({
+      name: 'MatcherParseError',
+      input: 'a=b"',
+      message: 'matcher value contains an unescaped double quote: b" (write \\" inside a quoted value)',
+    });
   });
 });
 

@@ -58,7 +58,9 @@ describe('parseMatchers', () => {
   });
 
   it('does not split at commas inside quotes, escaped quotes included', () => {
-    expect(parseMatchers(String.raw`{quote="She said: \"Hi, ladies! That's gender-neutral…\""}`)).toEqual([m('quote', `She said: "Hi, ladies! That's gender-neutral…"`)]);
+    expect(parseMatchers(String.raw`{quote="She said: \"Hi, ladies! That's gender-neutral…\""}`)).toEqual([
+      m('quote', `She said: "Hi, ladies! That's gender-neutral…"`),
+    ]);
     expect(parseMatchers('{a="x,y",b=z}')).toEqual([m('a', 'x,y'), m('b', 'z')]);
     expect(parseMatchers('statuscode=~"5.."')).toEqual([m('statuscode', '5..', true, true)]);
   });
@@ -86,19 +88,30 @@ describe('filterMatches (the API filter)', () => {
 describe('properties (fast-check)', () => {
   const name = fc.stringMatching(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,10}$/);
   const plain = fc.record({ name, value: fc.string({ maxLength: 30, unit: 'grapheme' }), isEqual: fc.boolean(), isRegex: fc.constant(false) });
-  const regex = fc.record({ name, value: fc.constantFrom('.*', 'db-[0-9]+', '(a|b)', 'x\\.y', '"q"', 'a,b', ''), isEqual: fc.boolean(), isRegex: fc.constant(true) });
+  const regex = fc.record({
+    name,
+    value: fc.constantFrom('.*', 'db-[0-9]+', '(a|b)', 'x\\.y', '"q"', 'a,b', ''),
+    isEqual: fc.boolean(),
+    isRegex: fc.constant(true),
+  });
   const matcher = fc.oneof(plain, regex);
 
   it('what formatMatcher prints parses back to the same matcher', () => {
-    fc.assert(fc.property(matcher, (original) => {
-      expect(parseMatcher(formatMatcher(original))).toEqual(original);
-    }), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(matcher, (original) => {
+        expect(parseMatcher(formatMatcher(original))).toEqual(original);
+      }),
+      { numRuns: 2_000 },
+    );
   });
 
   it('a formatted list, in braces, parses back to the same list', () => {
-    fc.assert(fc.property(fc.array(matcher, { maxLength: 5 }), (list) => {
-      expect(parseMatchers(formatMatchers(list))).toEqual(list);
-    }), { numRuns: 1_000 });
+    fc.assert(
+      fc.property(fc.array(matcher, { maxLength: 5 }), (list) => {
+        expect(parseMatchers(formatMatchers(list))).toEqual(list);
+      }),
+      { numRuns: 1_000 },
+    );
   });
 
   it('a bare value without quotes, commas, backslashes or edge spaces reads as its quoted form', () => {
@@ -126,9 +139,16 @@ describe('properties (fast-check)', () => {
 
   it('filterMatches agrees with the silence evaluation whenever the value is not empty', () => {
     const labels = fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.constantFrom('x', 'db-1', 'a,b', ''), { maxKeys: 3 });
-    const nonEmpty = fc.record({ name: fc.constantFrom('a', 'b', 'c'), value: fc.constantFrom('x', 'db-[0-9]+', 'a,b'), isEqual: fc.boolean(), isRegex: fc.boolean() });
-    fc.assert(fc.property(fc.array(nonEmpty, { maxLength: 3 }), labels, (list, ls) => {
-      expect(filterMatches(list, ls)).toBe(list.every((one) => matcherHolds(one, ls)));
-    }));
+    const nonEmpty = fc.record({
+      name: fc.constantFrom('a', 'b', 'c'),
+      value: fc.constantFrom('x', 'db-[0-9]+', 'a,b'),
+      isEqual: fc.boolean(),
+      isRegex: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(nonEmpty, { maxLength: 3 }), labels, (list, ls) => {
+        expect(filterMatches(list, ls)).toBe(list.every((one) => matcherHolds(one, ls)));
+      }),
+    );
   });
 });

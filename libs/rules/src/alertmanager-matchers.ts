@@ -39,7 +39,10 @@ function checkRegex(value: string, input: string): void {
   try {
     anchoredRegex(value);
   } catch (error) {
-    throw new MatcherParseError(`invalid regular expression ${JSON.stringify(value)} in matcher ${JSON.stringify(input)}: ${error instanceof Error ? error.message : String(error)}`, input);
+    throw new MatcherParseError(
+      `invalid regular expression ${JSON.stringify(value)} in matcher ${JSON.stringify(input)}: ${error instanceof Error ? error.message : String(error)}`,
+      input,
+    );
   }
 }
 

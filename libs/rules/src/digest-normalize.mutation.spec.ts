@@ -25,7 +25,10 @@ describe('digestLine', () => {
 });
 
 describe('foldDigest', () => {
-  const entries = Array.from({ length: 5 }, (_, i) => ({ status: i % 2 ? ('resolved' as const) : ('firing' as const), text: `alert number ${i} ${'x'.repeat(40)}` }));
+  const entries = Array.from({ length: 5 }, (_, i) => ({
+    status: i % 2 ? ('resolved' as const) : ('firing' as const),
+    text: `alert number ${i} ${'x'.repeat(40)}`,
+  }));
 
   it('refuses an empty digest or a length too small, saying why', () => {
     expect(() => foldDigest([])).toThrow(new RangeError('a digest needs at least one notification'));
@@ -62,7 +65,12 @@ describe('fingerprint', () => {
   };
 
   it('hashes U+0080 and other non-ASCII text as its UTF-8 bytes', () => {
-    for (const labels of [{ a: '\u0080' } as Record<string, string>, { a: 'x\u007f' }, { name: 'caf\u00e9 \uD83D\uDE00' }, { alertname: 'HighCPU', job: 'node' }]) {
+    for (const labels of [
+      { a: '\u0080' } as Record<string, string>,
+      { a: 'x\u007f' },
+      { name: 'caf\u00e9 \uD83D\uDE00' },
+      { alertname: 'HighCPU', job: 'node' },
+    ]) {
       expect(fingerprint(labels)).toBe(reference(labels));
     }
   });
@@ -74,27 +82,65 @@ describe('normalisation', () => {
   it('keeps a sender fingerprint only for reference and a resolved webhook end', () => {
     const base = { status: 'resolved' as const, labels: { alertname: 'X' }, annotations: {}, startsAt: '2026-11-26T10:00:00Z', endsAt: '2026-11-26T11:00:00Z' };
     expect(normalizeWebhookAlert(base)).not.toHaveProperty('senderFingerprint');
-    expect(normalizeWebhookAlert({ ...base, fingerprint: '0123456789abcdef' })).toMatchObject({ senderFingerprint: '0123456789abcdef', fingerprint: fingerprint({ alertname: 'X' }), endsAt: '2026-11-26T11:00:00Z' });
+    expect(normalizeWebhookAlert({ ...base, fingerprint: '0123456789abcdef' })).toMatchObject({
+      senderFingerprint: '0123456789abcdef',
+      fingerprint: fingerprint({ alertname: 'X' }),
+      endsAt: '2026-11-26T11:00:00Z',
+    });
   });
 
   it('a postable alert whose endsAt is exactly now is resolved', () => {
-    expect(normalizePostableAlert({ labels: { a: 'b' }, annotations: {}, endsAt: now.toISOString() }, now)).toMatchObject({ status: 'resolved', endsAt: now.toISOString(), leaseEndsAt: null });
-    expect(normalizePostableAlert({ labels: { a: 'b' }, annotations: {}, endsAt: '2026-11-26T12:00:00.001Z' }, now)).toMatchObject({ status: 'firing', leaseEndsAt: '2026-11-26T12:00:00.001Z' });
+    expect(normalizePostableAlert({ labels: { a: 'b' }, annotations: {}, endsAt: now.toISOString() }, now)).toMatchObject({
+      status: 'resolved',
+      endsAt: now.toISOString(),
+      leaseEndsAt: null,
+    });
+    expect(normalizePostableAlert({ labels: { a: 'b' }, annotations: {}, endsAt: '2026-11-26T12:00:00.001Z' }, now)).toMatchObject({
+      status: 'firing',
+      leaseEndsAt: '2026-11-26T12:00:00.001Z',
+    });
   });
 
   it('keeps the unknown fields of a postable alert as extra, and only those', () => {
-    const alert = { labels: { a: 'b' }, annotations: { s: 't' }, startsAt: '2026-11-26T10:00:00Z', endsAt: '2026-11-26T11:00:00Z', generatorURL: 'http://g', team: 'ops' };
+    const alert = {
+      labels: { a: 'b' },
+      annotations: { s: 't' },
+      startsAt: '2026-11-26T10:00:00Z',
+      endsAt: '2026-11-26T11:00:00Z',
+      generatorURL: 'http://g',
+      team: 'ops',
+    };
     expect(normalizePostableAlert(alert, now).extra).toEqual({ team: 'ops' });
   });
 
   it('keeps the unknown fields of a webhook alert as extra, and only those', () => {
-    const alert = { status: 'firing' as const, labels: { a: 'b' }, annotations: {}, startsAt: '2026-11-26T10:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://g', fingerprint: '0123456789abcdef', routeLabels: 'r' };
+    const alert = {
+      status: 'firing' as const,
+      labels: { a: 'b' },
+      annotations: {},
+      startsAt: '2026-11-26T10:00:00Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://g',
+      fingerprint: '0123456789abcdef',
+      routeLabels: 'r',
+    };
     expect(normalizeWebhookAlert(alert).extra).toEqual({ routeLabels: 'r' });
   });
 
   it('reads a body with version and alerts as a webhook, any other object as one postable alert', () => {
     const webhookAlert = { status: 'firing' as const, labels: { a: 'b' }, annotations: {}, startsAt: '2026-11-26T10:00:00Z' };
-    const payload = { version: '4' as const, groupKey: 'k', truncatedAlerts: 0, status: 'firing' as const, receiver: 'r', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: '', alerts: [webhookAlert] };
+    const payload = {
+      version: '4' as const,
+      groupKey: 'k',
+      truncatedAlerts: 0,
+      status: 'firing' as const,
+      receiver: 'r',
+      groupLabels: {},
+      commonLabels: {},
+      commonAnnotations: {},
+      externalURL: '',
+      alerts: [webhookAlert],
+    };
     expect(normalizeIntakeBody(payload, now)).toMatchObject({ alerts: [{ status: 'firing', leaseEndsAt: null }], meta: { receiver: 'r', groupKey: 'k' } });
     expect(normalizeIntakeBody(payload, now).meta).not.toHaveProperty('alerts');
     const postable = { labels: { a: 'b' }, annotations: {}, version: 'x' };
@@ -105,7 +151,20 @@ describe('normalisation', () => {
 
   it('gives a parsed webhook its payload fields as meta', () => {
     const webhookAlert = { status: 'firing' as const, labels: { a: 'b' }, annotations: {}, startsAt: '2026-11-26T10:00:00Z' };
-    const payload = { version: '4' as const, groupKey: 'k', truncatedAlerts: 0, status: 'firing' as const, receiver: 'r', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am' };
-    expect(normalizeIntakeAlerts({ kind: 'webhook', payload, alerts: [webhookAlert] }, now)).toMatchObject({ meta: { receiver: 'r', externalURL: 'http://am' }, alerts: [{ labels: { a: 'b' } }] });
+    const payload = {
+      version: '4' as const,
+      groupKey: 'k',
+      truncatedAlerts: 0,
+      status: 'firing' as const,
+      receiver: 'r',
+      groupLabels: {},
+      commonLabels: {},
+      commonAnnotations: {},
+      externalURL: 'http://am',
+    };
+    expect(normalizeIntakeAlerts({ kind: 'webhook', payload, alerts: [webhookAlert] }, now)).toMatchObject({
+      meta: { receiver: 'r', externalURL: 'http://am' },
+      alerts: [{ labels: { a: 'b' } }],
+    });
   });
 });

@@ -20,7 +20,11 @@ describe('digestLine', () => {
 
 describe('foldDigest', () => {
   it('counts the notifications and lists each on its own line, in order', () => {
-    const digest = foldDigest([firing(':fire: DiskFull on host-1'), { text: ':white_check_mark: HighCPU on host-2\nresolved', status: 'resolved' }, firing(':fire: DiskFull on host-3')]);
+    const digest = foldDigest([
+      firing(':fire: DiskFull on host-1'),
+      { text: ':white_check_mark: HighCPU on host-2\nresolved', status: 'resolved' },
+      firing(':fire: DiskFull on host-3'),
+    ]);
     expect(digest).toEqual({
       listed: 3,
       more: 0,

@@ -34,6 +34,9 @@ describe('fingerprint', () => {
       return hash.toString(16).padStart(16, '0');
     };
     const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }));
-    fc.assert(fc.property(fc.dictionary(text, text, { maxKeys: 6 }), (labels) => fingerprint(labels) === reference(labels)), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(fc.dictionary(text, text, { maxKeys: 6 }), (labels) => fingerprint(labels) === reference(labels)),
+      { numRuns: 2_000 },
+    );
   });
 });

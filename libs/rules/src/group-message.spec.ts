@@ -48,17 +48,25 @@ describe('group templates', () => {
     expect(composeGroupMessage(key, [entry('resolved', 'a'), entry('firing', 'b')], template).text).toBe('1 firing');
   });
 
-  it('keeps the title plus each alert\'s text for a per-alert template, or without a rule', () => {
+  it("keeps the title plus each alert's text for a per-alert template, or without a rule", () => {
     const expected = ['[FIRING:1, RESOLVED:1] HighCPU (team=ops)', '• a firing', '• b resolved'];
-    expect(composeGroupMessage(key, [entry('resolved', 'b'), entry('firing', 'a')], { ruleName: 'ops', source: '{{ alert_group.name }} {{ status }}' })).toMatchObject({ rendered: 'per-alert', templateError: null });
-    expect(composeGroupMessage(key, [entry('resolved', 'b'), entry('firing', 'a')], { ruleName: 'ops', source: '{{ alert_group.name }}' }).text.split('\n')).toEqual(expected);
+    expect(
+      composeGroupMessage(key, [entry('resolved', 'b'), entry('firing', 'a')], { ruleName: 'ops', source: '{{ alert_group.name }} {{ status }}' }),
+    ).toMatchObject({ rendered: 'per-alert', templateError: null });
+    expect(
+      composeGroupMessage(key, [entry('resolved', 'b'), entry('firing', 'a')], { ruleName: 'ops', source: '{{ alert_group.name }}' }).text.split('\n'),
+    ).toEqual(expected);
     expect(composeGroupMessage(key, [entry('resolved', 'b'), entry('firing', 'a')]).text.split('\n')).toEqual(expected);
   });
 
   it('escapes values for Slack, the title included: a label cannot ping the channel', () => {
     const evil = groupKeyOf(['team'], { team: '<!channel>' }) ?? '';
     const alerts = [entry('firing', '<@U1>', { labels: { team: '<!channel>' } })];
-    const grouped = composeGroupMessage(evil, alerts, { ruleName: 'r', source: '{{ title }} {% for a in alerts %}{{ a.labels.instance }}{% endfor %} *bold*', escape: 'slack' });
+    const grouped = composeGroupMessage(evil, alerts, {
+      ruleName: 'r',
+      source: '{{ title }} {% for a in alerts %}{{ a.labels.instance }}{% endfor %} *bold*',
+      escape: 'slack',
+    });
     expect(grouped.text).toBe('[FIRING:1] HighCPU (team=&lt;!channel&gt;) &lt;@U1&gt; *bold*');
     const perAlert = composeGroupMessage(evil, alerts, { ruleName: 'r', source: '{{ labels.team }}', escape: 'slack' });
     expect(perAlert.text.split('\n')[0]).toBe('[FIRING:1] HighCPU (team=&lt;!channel&gt;)');
@@ -68,7 +76,11 @@ describe('group templates', () => {
     const slow = composeGroupMessage(key, [entry('firing', 'a')], { ruleName: 'ops', source: '{% for i in (1..100000000) %}{{ firing_count }}{% endfor %}' });
     expect(slow.rendered).toBe('per-alert');
     expect(slow.templateError).toMatch(/limit/i);
-    expect(slow.text.split('\n')).toEqual([expect.stringMatching(/^\[SentryHub\] The group template of rule "ops" could not be used \(.*limit.*\); the group's alerts:$/i), '[FIRING:1] HighCPU (team=ops)', '• a firing']);
+    expect(slow.text.split('\n')).toEqual([
+      expect.stringMatching(/^\[SentryHub\] The group template of rule "ops" could not be used \(.*limit.*\); the group's alerts:$/i),
+      '[FIRING:1] HighCPU (team=ops)',
+      '• a firing',
+    ]);
     const empty = composeGroupMessage(key, [entry('firing', 'a')], { ruleName: 'ops', source: '{% if firing_count > 99 %}many{% endif %}' });
     expect(empty).toMatchObject({ rendered: 'per-alert', templateError: 'the template rendered an empty message' });
   });

@@ -56,15 +56,18 @@ describe('matching never throws for what the schemas accept (fast-check)', () =>
  */
 const QUANTIFIERS = ['', '', '*', '+', '?', '{2}', '{1,3}', '{0,2}', '*?', '+?'];
 const BOUNDED_QUANTIFIERS = ['', '', '?', '{2}', '{1,2}', '{0,2}', '??'];
-const simplePattern: fc.Arbitrary<string> = fc.letrec<{ piece: string; seq: string; alt: string }>((tie) => ({
-  piece: fc.oneof(
-    { maxDepth: 2, depthIdentifier: 'group', withCrossShrink: true },
-    fc.tuple(fc.constantFrom('a', 'b', 'c', '.', '[ab]', '[^a]', '[a-c]', '\\d', '\\w', '-', '0', '1', '\\.'), fc.constantFrom(...QUANTIFIERS)).map(([atom, q]) => atom + q),
-    fc.tuple(fc.constantFrom('(', '(?:'), tie('alt'), fc.constantFrom(...BOUNDED_QUANTIFIERS)).map(([open, inner, q]) => `${open}${inner})${q}`),
-  ),
-  seq: fc.array(tie('piece'), { minLength: 1, maxLength: 3 }).map((pieces) => pieces.join('')),
-  alt: fc.array(tie('seq'), { minLength: 1, maxLength: 2 }).map((seqs) => seqs.join('|')),
-}))
+const simplePattern: fc.Arbitrary<string> = fc
+  .letrec<{ piece: string; seq: string; alt: string }>((tie) => ({
+    piece: fc.oneof(
+      { maxDepth: 2, depthIdentifier: 'group', withCrossShrink: true },
+      fc
+        .tuple(fc.constantFrom('a', 'b', 'c', '.', '[ab]', '[^a]', '[a-c]', '\\d', '\\w', '-', '0', '1', '\\.'), fc.constantFrom(...QUANTIFIERS))
+        .map(([atom, q]) => atom + q),
+      fc.tuple(fc.constantFrom('(', '(?:'), tie('alt'), fc.constantFrom(...BOUNDED_QUANTIFIERS)).map(([open, inner, q]) => `${open}${inner})${q}`),
+    ),
+    seq: fc.array(tie('piece'), { minLength: 1, maxLength: 3 }).map((pieces) => pieces.join('')),
+    alt: fc.array(tie('seq'), { minLength: 1, maxLength: 2 }).map((seqs) => seqs.join('|')),
+  }))
   // Short, so that JS RegExp stays quick.
   .alt.filter((pattern) => pattern.length <= 32);
 const simpleValue = fc.stringMatching(/^[-abc01.]{0,10}$/);

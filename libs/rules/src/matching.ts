@@ -1,4 +1,12 @@
-import { compileAnchoredRegex, RegexSyntaxError, type AnchoredRegex, type Criterion, type LabelSet, type MatchableRule, type MatchCriteria } from '@sentryhub/contracts';
+import {
+  compileAnchoredRegex,
+  RegexSyntaxError,
+  type AnchoredRegex,
+  type Criterion,
+  type LabelSet,
+  type MatchableRule,
+  type MatchCriteria,
+} from '@sentryhub/contracts';
 
 export { RegexSyntaxError, type AnchoredRegex } from '@sentryhub/contracts';
 

@@ -1,11 +1,4 @@
-import {
-  isZeroTime,
-  type AlertmanagerWebhook,
-  type IntakeAlerts,
-  type NormalizedAlert,
-  type PostableAlert,
-  type WebhookAlert,
-} from '@sentryhub/contracts';
+import { isZeroTime, type AlertmanagerWebhook, type IntakeAlerts, type NormalizedAlert, type PostableAlert, type WebhookAlert } from '@sentryhub/contracts';
 import { fingerprint } from './fingerprint';
 
 const WEBHOOK_ALERT_FIELDS = new Set(['status', 'labels', 'annotations', 'startsAt', 'endsAt', 'generatorURL', 'fingerprint']);
@@ -91,7 +84,11 @@ function isWebhook(body: IntakeBody): body is AlertmanagerWebhook {
 }
 
 /** Any accepted intake body (webhook, one postable alert, or an array) as normalised alerts; postable ones leased by `lease`. */
-export function normalizeIntakeBody(body: IntakeBody, now: Date, lease: LeasePolicy = SENDER_LEASE_ONLY): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
+export function normalizeIntakeBody(
+  body: IntakeBody,
+  now: Date,
+  lease: LeasePolicy = SENDER_LEASE_ONLY,
+): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
   if (isWebhook(body)) return { alerts: body.alerts.map(normalizeWebhookAlert), meta: webhookMeta(body) };
   const alerts = Array.isArray(body) ? body : [body];
   return { alerts: alerts.map((alert) => normalizePostableAlert(alert, now, lease)), meta: {} };
@@ -102,7 +99,11 @@ export function normalizeIntakeBody(body: IntakeBody, now: Date, lease: LeasePol
  * payload fields as meta. Postable alerts get their lease by `lease`: `{ resolveTimeoutMs }` on
  * `POST /api/v2/alerts`, SENDER_LEASE_ONLY (the default) elsewhere.
  */
-export function normalizeIntakeAlerts(data: IntakeAlerts, now: Date, lease: LeasePolicy = SENDER_LEASE_ONLY): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
+export function normalizeIntakeAlerts(
+  data: IntakeAlerts,
+  now: Date,
+  lease: LeasePolicy = SENDER_LEASE_ONLY,
+): { alerts: NormalizedAlert[]; meta: Record<string, unknown> } {
   if (data.kind === 'webhook') return { alerts: data.alerts.map(normalizeWebhookAlert), meta: { ...data.payload } };
   return { alerts: data.alerts.map((alert) => normalizePostableAlert(alert, now, lease)), meta: {} };
 }

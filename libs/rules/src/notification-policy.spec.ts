@@ -35,7 +35,14 @@ describe('routeAlert: fan-out with continue', () => {
     const route = routeAlert([catchAll, critical, { ...storage, continue: true }], labels);
     expect(route.applied.map((r) => r.name)).toEqual(['storage', 'critical']);
     expect(route.stoppedAt?.name).toBe('critical');
-    const all = routeAlert([{ ...catchAll, continue: true }, { ...critical, continue: true }, { ...storage, continue: true }], labels);
+    const all = routeAlert(
+      [
+        { ...catchAll, continue: true },
+        { ...critical, continue: true },
+        { ...storage, continue: true },
+      ],
+      labels,
+    );
     expect(all.applied.map((r) => r.name)).toEqual(['storage', 'critical', 'catch-all']);
     expect(all.stoppedAt).toBeNull();
   });
@@ -71,7 +78,7 @@ describe('decide', () => {
   it('skips resolved notices of a rule without sendResolved', () => {
     const result = notificationPolicy({ rules: [one, two], labels, kind: 'resolved', ...quiet });
     expect(result.decisions.map((d) => d.action)).toEqual(['send', 'skip']);
-    expect(decisionReason(result.decisions[1] ?? { rule: one, action: "send" })).toMatch(/resolved/);
+    expect(decisionReason(result.decisions[1] ?? { rule: one, action: 'send' })).toMatch(/resolved/);
   });
 
   it('suppresses a silenced group, but tells the end of an episode whose firing was told under that rule', () => {
@@ -101,7 +108,13 @@ describe('decide', () => {
 
 describe('inhibition (Alertmanager semantics)', () => {
   const m = (name: string, value: string, isRegex = false, isEqual = true) => ({ name, value, isEqual, isRegex });
-  const nodeDown: InhibitRule = { id: 1, name: 'node-down', sourceMatchers: [m('alertname', 'NodeDown')], targetMatchers: [m('severity', 'warning|info', true)], equal: ['instance'] };
+  const nodeDown: InhibitRule = {
+    id: 1,
+    name: 'node-down',
+    sourceMatchers: [m('alertname', 'NodeDown')],
+    targetMatchers: [m('severity', 'warning|info', true)],
+    equal: ['instance'],
+  };
   const source = { groupId: 1, labels: { alertname: 'NodeDown', instance: 'db-1', severity: 'critical' } };
   const target = { groupId: 2, labels: { alertname: 'DiskSlow', instance: 'db-1', severity: 'warning' } };
 

@@ -258,15 +258,23 @@ export const DEFAULT_HELD_RECHECK_MS = 30_000;
  * one per rule and group key, whichever alert of the group started it); `labels` (the alert's)
  * give the key.
  */
-export function timersFor<R extends PolicyRule>(decision: Decision<R>, kind: NotificationKind | 'repeat' | 'escalation', now: Date, recheckMs = DEFAULT_HELD_RECHECK_MS, labels: LabelSet = {}): PolicyTimer[] {
+export function timersFor<R extends PolicyRule>(
+  decision: Decision<R>,
+  kind: NotificationKind | 'repeat' | 'escalation',
+  now: Date,
+  recheckMs = DEFAULT_HELD_RECHECK_MS,
+  labels: LabelSet = {},
+): PolicyTimer[] {
   if (kind !== 'firing') return [];
   const { rule } = decision;
   const at = (ms: number) => new Date(now.getTime() + ms);
   if (decision.action === 'send') {
     const timers: PolicyTimer[] = [];
     const groupKey = groupKeyOf(rule.groupBy, labels);
-    if (rule.repeatIntervalMs) timers.push({ kind: 'repeat', ruleId: rule.id, dueAt: at(rule.repeatIntervalMs), sequence: 1, ...(groupKey === null ? {} : { groupKey }) });
-    if (rule.escalateTo != null && rule.escalateAfterMs != null) timers.push({ kind: 'escalation', ruleId: rule.id, dueAt: at(rule.escalateAfterMs), sequence: 0 });
+    if (rule.repeatIntervalMs)
+      timers.push({ kind: 'repeat', ruleId: rule.id, dueAt: at(rule.repeatIntervalMs), sequence: 1, ...(groupKey === null ? {} : { groupKey }) });
+    if (rule.escalateTo != null && rule.escalateAfterMs != null)
+      timers.push({ kind: 'escalation', ruleId: rule.id, dueAt: at(rule.escalateAfterMs), sequence: 0 });
     return timers;
   }
   if (decision.action === 'suppressed') {
@@ -375,7 +383,9 @@ export function groupContext(groupKey: string, entries: readonly GroupEntry[]): 
  * `[FIRING:2, RESOLVED:1] ...`, `[RESOLVED:2] ...`; the name is the common `alertname`, if any.
  */
 export function groupTitle(context: GroupContext): string {
-  const counts = [context.firing_count > 0 ? `FIRING:${context.firing_count}` : null, context.resolved_count > 0 ? `RESOLVED:${context.resolved_count}` : null].filter(Boolean).join(', ');
+  const counts = [context.firing_count > 0 ? `FIRING:${context.firing_count}` : null, context.resolved_count > 0 ? `RESOLVED:${context.resolved_count}` : null]
+    .filter(Boolean)
+    .join(', ');
   const name = context.common_labels['alertname'];
   const labels = Object.entries(context.group_labels)
     .filter(([label]) => label !== 'alertname')

@@ -26,7 +26,9 @@ describe('pathological regexes run in linear time (RE2, re2js)', () => {
       expect(matchCriteria({ host: { notRegex: source } }, { host: value }).matched).toBe(!matches);
       expect(matcherHolds({ name: 'host', value: source, isEqual: true, isRegex: true }, { host: value })).toBe(matches);
       expect(matcherHolds({ name: 'host', value: source, isEqual: false, isRegex: true }, { host: value })).toBe(!matches);
-      console.log(`regex ${source} against ${value.length} characters (${matches ? 'match' : 'no match'}): 4 evaluations in ${(performance.now() - t0).toFixed(1)} ms`);
+      console.log(
+        `regex ${source} against ${value.length} characters (${matches ? 'match' : 'no match'}): 4 evaluations in ${(performance.now() - t0).toFixed(1)} ms`,
+      );
     }
     const total = performance.now() - started;
     console.log(`all ${cases.length} pathological cases: ${total.toFixed(1)} ms`);

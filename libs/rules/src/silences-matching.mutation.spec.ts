@@ -5,7 +5,12 @@ import { matcherHolds, silenceMatches, silenceState, type ActiveSilence } from '
 /** Silence windows and matchers at their edges; why a rule criterion fails, in words; the rule order on ties. */
 
 const t = (hhmm: string) => new Date(`2026-11-26T${hhmm}:00.000Z`);
-const silence = (id: number, startsAt: string, endsAt: string, matchers: ActiveSilence['matchers']): ActiveSilence => ({ id, matchers, startsAt: t(startsAt), endsAt: t(endsAt) });
+const silence = (id: number, startsAt: string, endsAt: string, matchers: ActiveSilence['matchers']): ActiveSilence => ({
+  id,
+  matchers,
+  startsAt: t(startsAt),
+  endsAt: t(endsAt),
+});
 const envProd = [{ name: 'env', value: 'prod', isEqual: true, isRegex: false }];
 
 describe('silences', () => {
@@ -31,9 +36,16 @@ describe('silences', () => {
   });
 
   it('is silenced until the latest end among the matching silences only', () => {
-    const silences = [silence(1, '10:00', '12:00', envProd), silence(2, '10:00', '11:00', envProd), silence(3, '10:00', '13:00', [{ name: 'env', value: 'dev', isEqual: true, isRegex: false }])];
+    const silences = [
+      silence(1, '10:00', '12:00', envProd),
+      silence(2, '10:00', '11:00', envProd),
+      silence(3, '10:00', '13:00', [{ name: 'env', value: 'dev', isEqual: true, isRegex: false }]),
+    ];
     expect(silenceState(silences, { env: 'prod' }, t('10:30'))).toEqual({ silenced: true, until: t('12:00') });
-    expect(silenceState([silences[1] as ActiveSilence, silences[0] as ActiveSilence], { env: 'prod' }, t('10:30'))).toEqual({ silenced: true, until: t('12:00') });
+    expect(silenceState([silences[1] as ActiveSilence, silences[0] as ActiveSilence], { env: 'prod' }, t('10:30'))).toEqual({
+      silenced: true,
+      until: t('12:00'),
+    });
     expect(silenceState(silences, { env: 'test' }, t('10:30'))).toEqual({ silenced: false, until: null });
   });
 });

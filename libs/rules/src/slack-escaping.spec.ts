@@ -28,7 +28,13 @@ const instance: InstanceSnapshot = {
   generatorURL: null,
   resolutionType: null,
 };
-const rule = (messageTemplate: string): SlackMessageRule => ({ name: 'r <!here>', slackChannel: '#ops', messageTemplate, resolvedMessageTemplate: null, replaceIpAddresses: false });
+const rule = (messageTemplate: string): SlackMessageRule => ({
+  name: 'r <!here>',
+  slackChannel: '#ops',
+  messageTemplate,
+  resolvedMessageTemplate: null,
+  replaceIpAddresses: false,
+});
 const escaped = '&lt;!channel&gt; &amp; &lt;http://evil.example|click&gt; &lt;@U123&gt;';
 
 /** Slack control sequences (mentions, links) in a text: what a label must never add. */
@@ -41,7 +47,11 @@ describe('Slack escaping of interpolated values', () => {
   });
 
   it('escapes every {{ output }} while keeping the rule author markup', () => {
-    const { text, templateError: error } = composeMessage(rule('<!here> :fire: {{ labels.host }} <https://grafana/d|dashboard> {{ summary | upcase }}'), { group, instance }, '#general');
+    const { text, templateError: error } = composeMessage(
+      rule('<!here> :fire: {{ labels.host }} <https://grafana/d|dashboard> {{ summary | upcase }}'),
+      { group, instance },
+      '#general',
+    );
     expect(error).toBeNull();
     expect(text).toBe(`<!here> :fire: ${escaped} <https://grafana/d|dashboard> ${escapeSlack(hostile.toUpperCase())}`);
     expect(controls(text)).toEqual(['<!here>', '<https://grafana/d|dashboard>']);
@@ -64,7 +74,10 @@ describe('Slack escaping of interpolated values', () => {
 
   it('a digest of composed messages stays escaped and never cuts inside an escape or markup', () => {
     const composed = composeMessage(rule('{{ labels.host }}'), { group, instance }, '#general').text;
-    const digest = foldDigest([{ text: composed, status: 'firing' }, { text: composed, status: 'resolved' }]);
+    const digest = foldDigest([
+      { text: composed, status: 'firing' },
+      { text: composed, status: 'resolved' },
+    ]);
     expect(controls(digest.text)).toEqual([]);
     for (let length = 5; length < 40; length += 1) {
       const line = digestLine(`x ${escaped}`, length);

@@ -22,7 +22,12 @@ describe('groupAttributes', () => {
 
   it('falls back: "Unknown Alert" without (or with an empty) alertname, warning for a missing or unknown severity, no instance, the intake as source', () => {
     expect(groupAttributes({}, 'external')).toEqual({ name: 'Unknown Alert', severity: 'warning', instance: null, source: 'external' });
-    expect(groupAttributes({ alertname: '', severity: 'page', source: '' }, 'api')).toEqual({ name: 'Unknown Alert', severity: 'warning', instance: null, source: 'api' });
+    expect(groupAttributes({ alertname: '', severity: 'page', source: '' }, 'api')).toEqual({
+      name: 'Unknown Alert',
+      severity: 'warning',
+      instance: null,
+      source: 'api',
+    });
     expect(groupAttributes({ alertname: 'X', severity: 'Critical' }, 'api').severity).toBe('warning');
     expect(groupAttributes({ alertname: 'X', instance: '' }, 'api').instance).toBe('');
   });
@@ -73,9 +78,15 @@ describe('pickChannel', () => {
 
 describe('composeMessage', () => {
   it('uses the firing template for a firing change and the resolved one for a resolved change, else the firing one', () => {
-    expect(composeMessage(rule(), { group: group(), instance: instance('firing') }, '#d')).toEqual({ channel: '#d', text: 'FIRING disk 97% full on 10.1.2.3', templateError: null });
+    expect(composeMessage(rule(), { group: group(), instance: instance('firing') }, '#d')).toEqual({
+      channel: '#d',
+      text: 'FIRING disk 97% full on 10.1.2.3',
+      templateError: null,
+    });
     expect(composeMessage(rule(), { group: group(), instance: instance('resolved') }, '#d').text).toBe('RESOLVED disk 97% full on 10.1.2.3');
-    expect(composeMessage(rule({ resolvedMessageTemplate: null }), { group: group(), instance: instance('resolved') }, '#d').text).toBe('FIRING disk 97% full on 10.1.2.3');
+    expect(composeMessage(rule({ resolvedMessageTemplate: null }), { group: group(), instance: instance('resolved') }, '#d').text).toBe(
+      'FIRING disk 97% full on 10.1.2.3',
+    );
   });
 
   it('replaces IP addresses only for a rule that asks for it', () => {
@@ -84,7 +95,11 @@ describe('composeMessage', () => {
   });
 
   it('an empty or blank rendering gives the safe default text, escaped, naming rule, alert, status and severity', () => {
-    const composed = composeMessage(rule({ name: 'r<1>', messageTemplate: '  {{ nothing }}  ' }), { group: group({}, { name: 'Disk&Full', severity: 'warning' }), instance: instance('firing') }, '#d');
+    const composed = composeMessage(
+      rule({ name: 'r<1>', messageTemplate: '  {{ nothing }}  ' }),
+      { group: group({}, { name: 'Disk&Full', severity: 'warning' }), instance: instance('firing') },
+      '#d',
+    );
     expect(composed).toEqual({
       channel: '#d',
       text: '[SentryHub] The template of rule "r&lt;1&gt;" rendered an empty message. Alert Disk&amp;Full is firing (severity warning).',
@@ -96,7 +111,9 @@ describe('composeMessage', () => {
     const failing = rule({ messageTemplate: '{{ summary | nosuchfilter }}' });
     const plain = composeMessage(failing, { group: group(), instance: instance('firing') }, '#d');
     expect(plain.templateError).toMatch(/undefined filter: nosuchfilter/);
-    expect(plain.text).toMatch(/^\[SentryHub\] The template of rule "disk" failed to render .*Alert DiskFull is firing \(severity critical\): disk 97% full on 10\.1\.2\.3$/);
+    expect(plain.text).toMatch(
+      /^\[SentryHub\] The template of rule "disk" failed to render .*Alert DiskFull is firing \(severity critical\): disk 97% full on 10\.1\.2\.3$/,
+    );
     const replaced = composeMessage({ ...failing, replaceIpAddresses: true }, { group: group(), instance: instance('firing') }, '#d');
     expect(replaced.text).toBe(plain.text.replace('10.1.2.3', 'IP'));
     expect(replaced.templateError).toBe(plain.templateError);

@@ -5,7 +5,16 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeMessage } from './slack-message';
-import { NO_FILE_SYSTEM, REFUSED_TAGS, refusedTagMessage, renderOrFallback, renderTemplate, TEMPLATE_ENGINE_OPTIONS, templateContext, templateError } from './templates';
+import {
+  NO_FILE_SYSTEM,
+  REFUSED_TAGS,
+  refusedTagMessage,
+  renderOrFallback,
+  renderTemplate,
+  TEMPLATE_ENGINE_OPTIONS,
+  templateContext,
+  templateError,
+} from './templates';
 
 const group: GroupSnapshot = {
   id: 7,
@@ -21,7 +30,15 @@ const group: GroupSnapshot = {
   silencedUntil: null,
   acknowledged: false,
 };
-const instance: InstanceSnapshot = { id: 11, status: 'firing', startsAt: '2026-11-26T08:00:00Z', endsAt: null, annotations: { summary: 'CPU above 90%' }, generatorURL: null, resolutionType: null };
+const instance: InstanceSnapshot = {
+  id: 11,
+  status: 'firing',
+  startsAt: '2026-11-26T08:00:00Z',
+  endsAt: null,
+  annotations: { summary: 'CPU above 90%' },
+  generatorURL: null,
+  resolutionType: null,
+};
 const context = templateContext(group, instance);
 
 const SECRET = `SENTRYHUB_TEMPLATE_SECRET_${process.pid}_${Date.now()}`;
@@ -50,7 +67,21 @@ afterAll(() => {
 function loadingTemplates(): { template: string; tag: string }[] {
   const absolute = join(dir, 'secret.env');
   const fromRepo = relative(previousCwd, absolute);
-  const names = ['"secret.env"', "'secret.env'", 'secret', '"secret"', '"docker/.env"', '"./secret.env"', '"sub/../secret.env"', '"../secret.env"', `"${absolute}"`, `"${fromRepo}"`, '"/etc/passwd"', '"file:///etc/passwd"', '"http://127.0.0.1:1/x"'];
+  const names = [
+    '"secret.env"',
+    "'secret.env'",
+    'secret',
+    '"secret"',
+    '"docker/.env"',
+    '"./secret.env"',
+    '"sub/../secret.env"',
+    '"../secret.env"',
+    `"${absolute}"`,
+    `"${fromRepo}"`,
+    '"/etc/passwd"',
+    '"file:///etc/passwd"',
+    '"http://127.0.0.1:1/x"',
+  ];
   // Dynamic partial names: a variable (here a label holding the file name) and an interpolation.
   const dynamic = ['labels.partial', '{{ labels.partial }}', 'alert_group.labels["partial"]'];
   return REFUSED_TAGS.flatMap((tag) => [
@@ -88,7 +119,11 @@ describe('templates cannot reach files (include, render, layout are refused)', (
       expect(outcome.text).not.toContain(SECRET);
       expect(outcome.text).toContain('template of rule "evil-rule" failed to render');
       // The Slack path (notifier, admin preview and test send) as a whole.
-      const message = composeMessage({ name: 'evil-rule', slackChannel: '#x', messageTemplate: template, resolvedMessageTemplate: null, replaceIpAddresses: false }, { group, instance }, '#d');
+      const message = composeMessage(
+        { name: 'evil-rule', slackChannel: '#x', messageTemplate: template, resolvedMessageTemplate: null, replaceIpAddresses: false },
+        { group, instance },
+        '#d',
+      );
       expect(message.templateError).toContain(refusedTagMessage(tag));
       expect(message.text).not.toContain(SECRET);
     }
@@ -100,7 +135,14 @@ describe('templates cannot reach files (include, render, layout are refused)', (
     const rootsAlone = Object.fromEntries(Object.entries(TEMPLATE_ENGINE_OPTIONS).filter(([key]) => key !== 'fs'));
     const engines = { options: new Liquid(TEMPLATE_ENGINE_OPTIONS), fsAlone: new Liquid({ fs: NO_FILE_SYSTEM }), rootsAlone: new Liquid(rootsAlone) };
     for (const [name, engine] of Object.entries(engines)) {
-      for (const template of ['{% include "secret.env" %}', '{% render "secret.liquid" %}', '{% layout "docker/.env" %}x', `{% include "${join(dir, 'secret.env')}" %}`, '{% include "../secret.env" %}', '{% include "sub/../secret.env" %}']) {
+      for (const template of [
+        '{% include "secret.env" %}',
+        '{% render "secret.liquid" %}',
+        '{% layout "docker/.env" %}x',
+        `{% include "${join(dir, 'secret.env')}" %}`,
+        '{% include "../secret.env" %}',
+        '{% include "sub/../secret.env" %}',
+      ]) {
         let output = '';
         try {
           output = engine.parseAndRenderSync(template);
@@ -117,7 +159,9 @@ describe('templates cannot reach files (include, render, layout are refused)', (
     expect(templateError('{% raw %}{% include "secret.env" %}{% endraw %}')).toBeNull();
     expect(renderTemplate('{% raw %}{% include "secret.env" %}{% endraw %}', context)).toBe('{% include "secret.env" %}');
     expect(templateError('{% comment %}{% include "x" %}{% endcomment %}ok')).toBeNull();
-    expect(renderTemplate('{% assign n = alert_group.name %}{% capture c %}{{ n }}!{% endcapture %}{{ c }} include render layout', context)).toBe('HighCPU! include render layout');
+    expect(renderTemplate('{% assign n = alert_group.name %}{% capture c %}{{ n }}!{% endcapture %}{{ c }} include render layout', context)).toBe(
+      'HighCPU! include render layout',
+    );
     expect(renderTemplate('{{ "include" | upcase }}', context)).toBe('INCLUDE');
   });
 });

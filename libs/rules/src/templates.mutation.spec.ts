@@ -85,7 +85,9 @@ describe('renderOrFallback', () => {
     const context = templateContext(sample.group, sample.instance);
     const outcome = renderOrFallback('{{ summary | nosuchfilter }}', context, 'a <b> rule', 'slack');
     expect(outcome.failed).toBe(true);
-    expect(outcome.text).toMatch(/^\[SentryHub\] The template of rule "a &lt;b&gt; rule" failed to render \(.*nosuchfilter.*\)\. Alert HighCPU is firing \(severity critical\): CPU above 90% for 5 minutes "quoted"$/);
+    expect(outcome.text).toMatch(
+      /^\[SentryHub\] The template of rule "a &lt;b&gt; rule" failed to render \(.*nosuchfilter.*\)\. Alert HighCPU is firing \(severity critical\): CPU above 90% for 5 minutes "quoted"$/,
+    );
   });
 
   it('keeps the rule name as written for plain text, and names an unknown alert', () => {

@@ -52,7 +52,7 @@ describe('templates', () => {
     expect(outcome.text).toContain('HighCPU');
   });
 
-  it('keeps messages under Slack\'s limit', () => {
+  it("keeps messages under Slack's limit", () => {
     const text = renderTemplate('{% for i in (1..5000) %}0123456789{% endfor %}', templateContext(group, instance));
     expect(text.length).toBeLessThanOrEqual(MAX_MESSAGE_LENGTH);
     expect(text.endsWith('(truncated)')).toBe(true);

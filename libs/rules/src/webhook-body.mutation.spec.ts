@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ALERTMANAGER_ZERO_TIME, receiverParamPlaceholder, renderWebhookBody, sampleWebhookSnapshots, webhookContext, webhookRuleProblems } from './webhook-body';
+import {
+  ALERTMANAGER_ZERO_TIME,
+  receiverParamPlaceholder,
+  renderWebhookBody,
+  sampleWebhookSnapshots,
+  webhookContext,
+  webhookRuleProblems,
+} from './webhook-body';
 
 /** What a webhook template sees for one alert, and what keeps a webhook rule from being saved. */
 
@@ -81,12 +88,24 @@ describe('webhookRuleProblems', () => {
   });
 
   it('renders the template with the receiver params as placeholders', () => {
-    expect(webhookRuleProblems({ bodyTemplate: '{"k": {{ receiver.params.routingKey | json }}, "n": {{ receiver.name | json }}}', preset: null, receiver: 'alpha' }, receivers, options)).toEqual([]);
+    expect(
+      webhookRuleProblems(
+        { bodyTemplate: '{"k": {{ receiver.params.routingKey | json }}, "n": {{ receiver.name | json }}}', preset: null, receiver: 'alpha' },
+        receivers,
+        options,
+      ),
+    ).toEqual([]);
   });
 
   it('says which sample alert a template fails for', () => {
-    const problems = webhookRuleProblems({ bodyTemplate: '{% if status == "resolved" %}not json{% else %}{}{% endif %}', preset: null, receiver: 'zeta' }, receivers, options);
-    expect(problems).toEqual([{ path: 'bodyTemplate', message: expect.stringMatching(/^the template does not render valid JSON: .*\(sample resolved alert\)$/) }]);
+    const problems = webhookRuleProblems(
+      { bodyTemplate: '{% if status == "resolved" %}not json{% else %}{}{% endif %}', preset: null, receiver: 'zeta' },
+      receivers,
+      options,
+    );
+    expect(problems).toEqual([
+      { path: 'bodyTemplate', message: expect.stringMatching(/^the template does not render valid JSON: .*\(sample resolved alert\)$/) },
+    ]);
   });
 });
 

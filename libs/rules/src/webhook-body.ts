@@ -40,7 +40,12 @@ export interface WebhookContextOptions {
  * `common_labels`, `common_annotations`, `firing_count`, `resolved_count`, `group_key`,
  * `external_url`; `receiver` (name, params) and `dedup_key` (one per episode).
  */
-export function webhookContext(group: GroupSnapshot, instance: InstanceSnapshot, receiver: WebhookTemplateReceiver, options: WebhookContextOptions): TemplateContext {
+export function webhookContext(
+  group: GroupSnapshot,
+  instance: InstanceSnapshot,
+  receiver: WebhookTemplateReceiver,
+  options: WebhookContextOptions,
+): TemplateContext {
   const status = instance.status;
   const alert = {
     status,
@@ -78,7 +83,8 @@ export interface WebhookGroupEntry {
  * alias), as Alertmanager's hash of the group key: one per rule and group, so the message in which
  * every alert resolved closes the incident the first one opened.
  */
-export const groupDedupKey = (ruleId: number, groupKey: string) => `sentryhub-group-${ruleId}-${createHash('sha256').update(groupKey).digest('hex').slice(0, 32)}`;
+export const groupDedupKey = (ruleId: number, groupKey: string) =>
+  `sentryhub-group-${ruleId}-${createHash('sha256').update(groupKey).digest('hex').slice(0, 32)}`;
 
 /**
  * The context of a grouped rule's body: one body per group message (Alertmanager's webhook: the
@@ -89,14 +95,27 @@ export const groupDedupKey = (ruleId: number, groupKey: string) => `sentryhub-gr
  * summary or the title (`[FIRING:3] HighCPU (team=ops)`), `dedup_key` the group's; the per-alert
  * names (`alert_group`, `latest_instance`, `severity`) describe the message's first alert.
  */
-export function webhookGroupContext(ruleId: number, groupKey: string, entries: readonly WebhookGroupEntry[], receiver: WebhookTemplateReceiver, options: WebhookContextOptions): TemplateContext {
+export function webhookGroupContext(
+  ruleId: number,
+  groupKey: string,
+  entries: readonly WebhookGroupEntry[],
+  receiver: WebhookTemplateReceiver,
+  options: WebhookContextOptions,
+): TemplateContext {
   const ordered = [...entries.filter((entry) => entry.instance.status === 'firing'), ...entries.filter((entry) => entry.instance.status === 'resolved')];
   const [first] = ordered;
   if (!first) throw new Error('a group message needs at least one alert');
   const alerts = ordered.map((entry) => (webhookContext(entry.group, entry.instance, receiver, options)['alerts'] as unknown[])[0]);
   const group = groupContext(
     groupKey,
-    ordered.map((entry) => ({ status: entry.instance.status, labels: entry.group.labels, annotations: entry.instance.annotations, startsAt: entry.instance.startsAt, endsAt: entry.instance.endsAt, text: '' })),
+    ordered.map((entry) => ({
+      status: entry.instance.status,
+      labels: entry.group.labels,
+      annotations: entry.instance.annotations,
+      startsAt: entry.instance.startsAt,
+      endsAt: entry.instance.endsAt,
+      text: '',
+    })),
   );
   const title = groupTitle(group);
   const groupLabels = Object.entries(group.group_labels)
@@ -270,7 +289,8 @@ export const WEBHOOK_PRESETS = {
     title: 'Opsgenie Alert API (create, close by alias)',
     docs: 'https://docs.opsgenie.com/docs/alert-api',
     requiredParams: [],
-    receiverHint: 'url https://api.opsgenie.com/v2/alerts; headers.Authorization from the environment ("GenieKey <key>"); resolvedPath /v2/alerts/{dedup_key}/close?identifierType=alias',
+    receiverHint:
+      'url https://api.opsgenie.com/v2/alerts; headers.Authorization from the environment ("GenieKey <key>"); resolvedPath /v2/alerts/{dedup_key}/close?identifierType=alias',
     template: OPSGENIE,
   },
   alertmanager: {
@@ -339,12 +359,19 @@ export interface WebhookRuleCheck {
  * firing or resolved alert; a receiver not configured, or one without the parameters the
  * preset uses. `receivers` are the configured receivers' names and parameter names.
  */
-export function webhookRuleProblems(rule: WebhookRuleCheck, receivers: ReadonlyMap<string, readonly string[]>, options: WebhookContextOptions): { path: string; message: string }[] {
+export function webhookRuleProblems(
+  rule: WebhookRuleCheck,
+  receivers: ReadonlyMap<string, readonly string[]>,
+  options: WebhookContextOptions,
+): { path: string; message: string }[] {
   const problems: { path: string; message: string }[] = [];
   const params = receivers.get(rule.receiver);
   if (!params) {
     const known = [...receivers.keys()].sort();
-    problems.push({ path: 'receiver', message: `receiver "${rule.receiver}" is not configured (WEBHOOK_RECEIVERS_FILE names ${known.length ? known.map((name) => `"${name}"`).join(', ') : 'no receivers'})` });
+    problems.push({
+      path: 'receiver',
+      message: `receiver "${rule.receiver}" is not configured (WEBHOOK_RECEIVERS_FILE names ${known.length ? known.map((name) => `"${name}"`).join(', ') : 'no receivers'})`,
+    });
   }
   if (rule.preset !== null && !isWebhookPreset(rule.preset)) {
     problems.push({ path: 'preset', message: `unknown preset "${rule.preset}" (one of ${WEBHOOK_PRESET_IDS.join(', ')})` });
@@ -352,7 +379,11 @@ export function webhookRuleProblems(rule: WebhookRuleCheck, receivers: ReadonlyM
   }
   if (rule.preset !== null && params && rule.bodyTemplate === null) {
     const missing = WEBHOOK_PRESETS[rule.preset].requiredParams.filter((name) => !params.includes(name));
-    if (missing.length) problems.push({ path: 'receiver', message: `the ${rule.preset} preset needs receiver params ${missing.join(', ')}, which receiver "${rule.receiver}" does not have` });
+    if (missing.length)
+      problems.push({
+        path: 'receiver',
+        message: `the ${rule.preset} preset needs receiver params ${missing.join(', ')}, which receiver "${rule.receiver}" does not have`,
+      });
   }
   const source = webhookTemplateOf(rule);
   if (source === null) {

@@ -18,7 +18,15 @@ const entry = (id: number, instance: string, status: 'firing' | 'resolved'): { g
     silencedUntil: null,
     acknowledged: false,
   },
-  instance: { id: id * 10, status, startsAt: '2026-12-06T10:00:00.000Z', endsAt: status === 'resolved' ? '2026-12-06T10:05:00.000Z' : null, annotations: { summary: 'CPU high' }, generatorURL: null, resolutionType: null },
+  instance: {
+    id: id * 10,
+    status,
+    startsAt: '2026-12-06T10:00:00.000Z',
+    endsAt: status === 'resolved' ? '2026-12-06T10:05:00.000Z' : null,
+    annotations: { summary: 'CPU high' },
+    generatorURL: null,
+    resolutionType: null,
+  },
 });
 const key = groupKeyOf(['alertname', 'team'], { alertname: 'HighCPU', team: 'ops' }) ?? '';
 const receiver = { name: 'hook', params: ['routingKey'] };
@@ -40,7 +48,14 @@ describe('grouped webhook bodies', () => {
       commonAnnotations: { summary: 'CPU high' },
       externalURL: 'http://sentryhub.example',
     });
-    expect(body.alerts.map((alert: { labels: { instance: string }; status: string; endsAt: string; fingerprint: string }) => [alert.labels.instance, alert.status, alert.endsAt, alert.fingerprint])).toEqual([
+    expect(
+      body.alerts.map((alert: { labels: { instance: string }; status: string; endsAt: string; fingerprint: string }) => [
+        alert.labels.instance,
+        alert.status,
+        alert.endsAt,
+        alert.fingerprint,
+      ]),
+    ).toEqual([
       ['b', 'firing', ALERTMANAGER_ZERO_TIME, 'fp2'],
       ['c', 'firing', ALERTMANAGER_ZERO_TIME, 'fp3'],
       ['a', 'resolved', '2026-12-06T10:05:00.000Z', 'fp1'],

@@ -7,7 +7,17 @@ const Schema = z.object({ ...sharedEnv, PORT: z.coerce.number().int().default(80
 describe('parseConfig', () => {
   it('applies the documented defaults', () => {
     const result = parseConfig(Schema, {});
-    expect(result).toMatchObject({ ok: true, config: { RABBITMQ_HOST: 'localhost', RABBITMQ_PORT: 5672, RABBITMQ_HEARTBEAT: 10, DATABASE_URL: 'postgres://postgres@localhost:5432/sentryhub', LOG_LEVEL: 'info', PORT: 8080 } });
+    expect(result).toMatchObject({
+      ok: true,
+      config: {
+        RABBITMQ_HOST: 'localhost',
+        RABBITMQ_PORT: 5672,
+        RABBITMQ_HEARTBEAT: 10,
+        DATABASE_URL: 'postgres://postgres@localhost:5432/sentryhub',
+        LOG_LEVEL: 'info',
+        PORT: 8080,
+      },
+    });
   });
 
   it('names every bad variable', () => {
@@ -28,10 +38,17 @@ describe('rabbitmqUrl', () => {
     expect(rabbitmqUrl({ ...parts, RABBITMQ_URL: 'amqps://a:b@host/v?heartbeat=5' })).toBe('amqps://a:b@host/v?heartbeat=5');
   });
   it('takes RABBITMQ_URLS over RABBITMQ_URL and the parts: every node in order, each with the heartbeat unless it names one', () => {
-    const parsed = parseConfig(Schema, { RABBITMQ_URLS: ' amqp://u:p@mq-a:5672/v , amqp://u:p@mq-b:5672/v?heartbeat=3,amqps://u:p@mq-c/v', RABBITMQ_URL: 'amqp://other/' });
+    const parsed = parseConfig(Schema, {
+      RABBITMQ_URLS: ' amqp://u:p@mq-a:5672/v , amqp://u:p@mq-b:5672/v?heartbeat=3,amqps://u:p@mq-c/v',
+      RABBITMQ_URL: 'amqp://other/',
+    });
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
     expect(parsed.config.RABBITMQ_URLS).toEqual(['amqp://u:p@mq-a:5672/v', 'amqp://u:p@mq-b:5672/v?heartbeat=3', 'amqps://u:p@mq-c/v']);
-    expect(rabbitmqUrls(parsed.config)).toEqual(['amqp://u:p@mq-a:5672/v?heartbeat=10', 'amqp://u:p@mq-b:5672/v?heartbeat=3', 'amqps://u:p@mq-c/v?heartbeat=10']);
+    expect(rabbitmqUrls(parsed.config)).toEqual([
+      'amqp://u:p@mq-a:5672/v?heartbeat=10',
+      'amqp://u:p@mq-b:5672/v?heartbeat=3',
+      'amqps://u:p@mq-c/v?heartbeat=10',
+    ]);
     expect(rabbitmqUrl(parsed.config)).toBe('amqp://u:p@mq-a:5672/v?heartbeat=10');
   });
   it('without RABBITMQ_URLS, one address: RABBITMQ_URL or the parts', () => {

@@ -2,14 +2,22 @@ import { z } from 'zod';
 
 /** Environment variables every service shares (docs/contracts.md §2.1). */
 export const sharedEnv = {
-  RABBITMQ_URL: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').optional(),
+  RABBITMQ_URL: z
+    .string()
+    .regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')
+    .optional(),
   /**
    * Every node of a RabbitMQ cluster, comma-separated full URLs (vhost included): a service
    * connects to one of them and moves to the next when it is lost. Wins over RABBITMQ_URL and the parts.
    */
   RABBITMQ_URLS: z
     .string()
-    .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
     .pipe(
       z
         .array(z.string().regex(/^amqps?:\/\/[^/?#]/, 'each URL must start with amqp:// or amqps:// and name a host'))
@@ -35,7 +43,10 @@ export const sharedEnv = {
     .default('1000,5000,30000,120000')
     .transform((value) => value.split(',').map((part) => Number(part.trim())))
     .pipe(z.array(z.number().int('each delay must be a whole number of milliseconds').positive('each delay must be positive')).min(1).max(10)),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').default('postgres://postgres@localhost:5432/sentryhub'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .default('postgres://postgres@localhost:5432/sentryhub'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

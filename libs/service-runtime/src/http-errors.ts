@@ -18,7 +18,9 @@ export const httpErrors = fp(
     app.setErrorHandler((error: FastifyError, request, reply) => {
       if (hasZodFastifySchemaValidationErrors(error)) {
         const issues = error.validation.map((issue) => ({ path: dottedPath(issue.instancePath), message: issue.message ?? 'invalid' }));
-        return reply.code(400).send({ error: `invalid ${error.validationContext ?? 'request'}: ${issues[0]?.path || '(root)'}: ${issues[0]?.message}`, issues });
+        return reply
+          .code(400)
+          .send({ error: `invalid ${error.validationContext ?? 'request'}: ${issues[0]?.path || '(root)'}: ${issues[0]?.message}`, issues });
       }
       const status = error.statusCode ?? 500;
       if (status >= 500) {

@@ -23,7 +23,8 @@ export interface WebhookRequest {
  * - `retry`: 429 (`rateLimited`, after its Retry-After), 408, 425, 5xx, a timeout or a network
  *   failure: worth trying again later.
  */
-export type WebhookResult = { outcome: 'sent'; status: number } | { outcome: 'rejected'; error: string } | { outcome: 'retry'; error: string; rateLimited: boolean };
+export type WebhookResult =
+  { outcome: 'sent'; status: number } | { outcome: 'rejected'; error: string } | { outcome: 'retry'; error: string; rateLimited: boolean };
 
 export interface WebhookClient {
   deliver(request: WebhookRequest): Promise<WebhookResult>;
@@ -71,7 +72,12 @@ export function createWebhookClient(receivers: ReadonlyMap<string, WebhookReceiv
   const poolOf = (receiver: WebhookReceiver): Pool => {
     let pool = pools.get(receiver.name);
     if (!pool) {
-      pool = new Pool(receiver.url.origin, { connections: 8, connectTimeout: receiver.timeoutMs, headersTimeout: receiver.timeoutMs, bodyTimeout: receiver.timeoutMs });
+      pool = new Pool(receiver.url.origin, {
+        connections: 8,
+        connectTimeout: receiver.timeoutMs,
+        headersTimeout: receiver.timeoutMs,
+        bodyTimeout: receiver.timeoutMs,
+      });
       pools.set(receiver.name, pool);
     }
     return pool;
@@ -105,12 +111,21 @@ export function createWebhookClient(receivers: ReadonlyMap<string, WebhookReceiv
     let text: string;
     let retryAfter: string | string[] | undefined;
     try {
-      const response = await poolOf(receiver).request({ path: requestPath(receiver, request.kind, request.dedupKey), method: 'POST', headers, body: request.body });
+      const response = await poolOf(receiver).request({
+        path: requestPath(receiver, request.kind, request.dedupKey),
+        method: 'POST',
+        headers,
+        body: request.body,
+      });
       statusCode = response.statusCode;
       retryAfter = response.headers['retry-after'];
       text = await readLimited(response.body, MAX_ERROR_BODY);
     } catch (error) {
-      return { outcome: 'retry', error: `receiver ${receiver.name}: request failed: ${error instanceof Error ? error.message : String(error)}`, rateLimited: false };
+      return {
+        outcome: 'retry',
+        error: `receiver ${receiver.name}: request failed: ${error instanceof Error ? error.message : String(error)}`,
+        rateLimited: false,
+      };
     }
     if (statusCode >= 200 && statusCode < 300) return { outcome: 'sent', status: statusCode };
     const answer = `receiver ${receiver.name} answered ${statusCode}${text ? `: ${text}` : ''}`;

@@ -68,7 +68,11 @@ export const WebhookReceiverFileEntry = z.strictObject({
 });
 export type WebhookReceiverFileEntry = z.infer<typeof WebhookReceiverFileEntry>;
 
-export const WebhookReceiversFile = namedRecord(RECEIVER_NAME_PATTERN, 'a receiver name: a receiver name is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit', WebhookReceiverFileEntry);
+export const WebhookReceiversFile = namedRecord(
+  RECEIVER_NAME_PATTERN,
+  'a receiver name: a receiver name is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+  WebhookReceiverFileEntry,
+);
 export type WebhookReceiversFile = z.infer<typeof WebhookReceiversFile>;
 
 /** A receiver with its values read from the environment: what the notifier sends with. */
@@ -174,7 +178,16 @@ export function resolveWebhookReceivers(file: WebhookReceiversFile, env: NodeJS.
     const params = Object.fromEntries(Object.entries(entry.params).map(([param, from]) => [param, read(`receiver ${name}: param ${param}`, from)]));
     const hmacSecret = entry.hmacSecretEnv ? read(`receiver ${name}: hmacSecretEnv`, { env: entry.hmacSecretEnv }) : null;
     if (url) {
-      receivers.set(name, { name, url, headers, params, hmacSecret, signatureHeader: entry.signatureHeader, resolvedPath: entry.resolvedPath ?? null, timeoutMs: entry.timeoutMs });
+      receivers.set(name, {
+        name,
+        url,
+        headers,
+        params,
+        hmacSecret,
+        signatureHeader: entry.signatureHeader,
+        resolvedPath: entry.resolvedPath ?? null,
+        timeoutMs: entry.timeoutMs,
+      });
     }
   }
   if (problems.length > 0) throw new WebhookReceiversError(problems.join('; '), problems);

@@ -56,7 +56,8 @@ export async function startSlackMock(): Promise<SlackMock> {
     respondWith: (next) => {
       reply = next;
     },
-    waitForRequests: (count, timeoutMs = 20_000) => waitFor(() => (requests.length >= count ? requests.slice() : null), timeoutMs, `${count} Slack requests (got ${requests.length})`),
+    waitForRequests: (count, timeoutMs = 20_000) =>
+      waitFor(() => (requests.length >= count ? requests.slice() : null), timeoutMs, `${count} Slack requests (got ${requests.length})`),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -27,13 +27,24 @@ export const rabbitmq = {
   },
 };
 
-const pgVersion = () => readdirSync('/etc/postgresql').sort((a, b) => Number(a) - Number(b)).at(-1) ?? '';
+const pgVersion = () =>
+  readdirSync('/etc/postgresql')
+    .sort((a, b) => Number(a) - Number(b))
+    .at(-1) ?? '';
 
 export const postgres = {
   stop: () => exec('pg_ctlcluster', ['--skip-systemctl-redirect', pgVersion(), 'main', 'stop', '-m', 'fast'], { timeout: 120_000 }),
   start: async () => {
     await exec('pg_ctlcluster', ['--skip-systemctl-redirect', pgVersion(), 'main', 'start'], { timeout: 120_000 });
-    await waitFor(() => exec('pg_isready', ['-q', '-h', '127.0.0.1', '-p', '5432']).then(() => true, () => null), 60_000, 'PostgreSQL to accept connections');
+    await waitFor(
+      () =>
+        exec('pg_isready', ['-q', '-h', '127.0.0.1', '-p', '5432']).then(
+          () => true,
+          () => null,
+        ),
+      60_000,
+      'PostgreSQL to accept connections',
+    );
   },
 };
 
@@ -92,8 +103,19 @@ export async function deadLetterReasons(vhostUrl: string, perQueue = 3): Promise
         const message = await channel.get(`${queue}.dead`, { noAck: false });
         if (!message) break;
         const headers: Record<string, unknown> = message.properties.headers ?? {};
-        const why = [headers['x-first-death-reason'], headers['x-first-death-queue'], headers['x-error'], message.properties.type, message.fields.routingKey].filter((part) => part !== undefined && part !== '');
-        (reasons[queue] ??= []).push(why.map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join(' / ').slice(0, 300));
+        const why = [
+          headers['x-first-death-reason'],
+          headers['x-first-death-queue'],
+          headers['x-error'],
+          message.properties.type,
+          message.fields.routingKey,
+        ].filter((part) => part !== undefined && part !== '');
+        (reasons[queue] ??= []).push(
+          why
+            .map((part) => (typeof part === 'string' ? part : JSON.stringify(part)))
+            .join(' / ')
+            .slice(0, 300),
+        );
       }
       await channel.close();
     }

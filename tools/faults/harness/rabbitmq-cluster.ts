@@ -52,7 +52,12 @@ export class RabbitCluster {
     await RabbitCluster.removeLeftovers();
     const names = options.nodes ?? ['a', 'b', 'c'];
     const firstPort = options.firstPort ?? 5681;
-    const nodes = names.map((suffix, index) => ({ name: `sh-rmq-${suffix}@localhost`, port: firstPort + index, distPort: firstPort + index + 20_000, dir: '' }));
+    const nodes = names.map((suffix, index) => ({
+      name: `sh-rmq-${suffix}@localhost`,
+      port: firstPort + index,
+      distPort: firstPort + index + 20_000,
+      dir: '',
+    }));
     for (const node of nodes) {
       for (const port of [node.port, node.distPort]) {
         if (await listening(port)) throw new Error(`cannot start the test RabbitMQ cluster: port ${port} (node ${node.name}) is already in use on 127.0.0.1`);
@@ -111,11 +116,22 @@ export class RabbitCluster {
   /** Starts (or restarts) one node and waits until it booted and, in a formed cluster, rejoined. */
   async startNode(node: ClusterNode): Promise<void> {
     await exec(tool('rabbitmq-server'), ['-detached'], { env: this.env(node), timeout: 60_000 }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') throw new Error(`cannot start the test RabbitMQ cluster: rabbitmq-server is not installed (neither ${SCRIPTS}/rabbitmq-server nor on PATH)`, { cause: error });
+      if (error.code === 'ENOENT')
+        throw new Error(`cannot start the test RabbitMQ cluster: rabbitmq-server is not installed (neither ${SCRIPTS}/rabbitmq-server nor on PATH)`, {
+          cause: error,
+        });
       throw error;
     });
     // `-detached` returns before the VM registered with epmd: until then await_startup fails at once.
-    await waitFor(() => this.ctl(node, 'await_startup', '--timeout', '120').then(() => true, () => null), 120_000, `test RabbitMQ node ${node.name} to boot`);
+    await waitFor(
+      () =>
+        this.ctl(node, 'await_startup', '--timeout', '120').then(
+          () => true,
+          () => null,
+        ),
+      120_000,
+      `test RabbitMQ node ${node.name} to boot`,
+    );
   }
 
   /** Stops one node's Erlang VM (`rabbitmqctl stop`): its connections close, its queue replicas go offline. */

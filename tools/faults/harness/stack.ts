@@ -75,7 +75,8 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     service.process.once('exit', (code, signal) => {
       exited.add(service);
       // A service that dies on its own is a finding: show why.
-      if (!signalled.has(service)) console.error(`${service.name} exited by itself (code ${code}, signal ${signal}); its last lines:\n${service.output.slice(-15).join('\n')}`);
+      if (!signalled.has(service))
+        console.error(`${service.name} exited by itself (code ${code}, signal ${signal}); its last lines:\n${service.output.slice(-15).join('\n')}`);
     });
     started.push(service);
     return service;

@@ -22,9 +22,7 @@ export class TcpProxy {
   /** Connections the proxy has accepted since it started. */
   accepted = 0;
 
-  constructor(
-    private readonly target: { host: string; port: number },
-  ) {}
+  constructor(private readonly target: { host: string; port: number }) {}
 
   async listen(): Promise<number> {
     this.server = createServer((client) => this.accept(client));

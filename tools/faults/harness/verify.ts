@@ -86,7 +86,9 @@ export async function settle(stack: FaultStack, load: AlertLoad, options: { time
 
 export function formatSummary(title: string, summary: Summary): string {
   const { sent, accepted, stored, notified, lost, duplicated, storedWithout2xx } = summary;
-  const lines = [`${title}: sent ${sent}, accepted ${accepted}, stored ${stored}, notified ${notified}, lost ${lost}, duplicated ${duplicated} (stored without a 2xx: ${storedWithout2xx})`];
+  const lines = [
+    `${title}: sent ${sent}, accepted ${accepted}, stored ${stored}, notified ${notified}, lost ${lost}, duplicated ${duplicated} (stored without a 2xx: ${storedWithout2xx})`,
+  ];
   if (summary.lostNames.length > 0) lines.push(`  lost, first ones: ${summary.lostNames.join(', ')}`);
   if (summary.duplicatedNames.length > 0) lines.push(`  duplicated, first ones: ${summary.duplicatedNames.join(', ')}`);
   return lines.join('\n');

@@ -41,8 +41,16 @@ export const brokerRestart: Scenario = {
 
       const during = load.answers.filter((answer) => answer.sentAt >= stopped && answer.at <= brokerBack);
       checks.that('requests sent while the broker was down got answers', during.length > 0, `${during.length} answers`);
-      checks.that('while the broker was down: 503, never a 2xx', during.every((answer) => answer.status === 503), load.statusCounts(during));
-      checks.that('every refusal was a 503', load.answers.every((answer) => answer.status === 202 || answer.status === 503), load.statusCounts());
+      checks.that(
+        'while the broker was down: 503, never a 2xx',
+        during.every((answer) => answer.status === 503),
+        load.statusCounts(during),
+      );
+      checks.that(
+        'every refusal was a 503',
+        load.answers.every((answer) => answer.status === 202 || answer.status === 503),
+        load.statusCounts(),
+      );
       checks.that('every service ready again within 30 s of the broker', readyAt - brokerBack <= 30_000, `${readyAt - brokerBack} ms`);
       checks.that('the resent alerts were all accepted', load.rejectedIndexes().length === 0, `${load.rejectedIndexes().length} never accepted`);
       checks.nothingLostOrDuplicated(summary);

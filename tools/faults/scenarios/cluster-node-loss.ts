@@ -78,7 +78,10 @@ export const clusterNodeLoss: Scenario = {
       // Every service ready again while the old leader is still down: they failed over by themselves.
       const readyWhileDown = await allReady(stack.started, Math.max(1_000, stopped + DOWN_MS - Date.now())).catch(() => null);
       const connectionsWhileDown = await cluster.connectionsPerNode(survivor);
-      const notReadyWhileDown = readyWhileDown === null ? (await Promise.all(stack.started.map(async (service) => ((await isReady(service)) ? null : service.name)))).filter(Boolean) : [];
+      const notReadyWhileDown =
+        readyWhileDown === null
+          ? (await Promise.all(stack.started.map(async (service) => ((await isReady(service)) ? null : service.name)))).filter(Boolean)
+          : [];
       await sleep(Math.max(0, stopped + DOWN_MS - Date.now()));
       const restarting = Date.now();
       await cluster.startNode(leader);
@@ -101,8 +104,16 @@ export const clusterNodeLoss: Scenario = {
         (connectionsWhileDown[leader.name] ?? 0) === 0 && sum(connectionsWhileDown) >= sum(connections),
         { before: connections, whileDown: connectionsWhileDown },
       );
-      checks.that('a new leader of the work queues was elected among the two nodes left', elected - stopped <= 15_000, `${elected - stopped} ms after the stop`);
-      checks.that('every refusal was a 503', refusals.every((answer) => answer.status === 503), load.statusCounts(refusals));
+      checks.that(
+        'a new leader of the work queues was elected among the two nodes left',
+        elected - stopped <= 15_000,
+        `${elected - stopped} ms after the stop`,
+      );
+      checks.that(
+        'every refusal was a 503',
+        refusals.every((answer) => answer.status === 503),
+        load.statusCounts(refusals),
+      );
       checks.that(
         `503 only until a quorum could confirm again (no request sent later than ${FAILOVER_GRACE_MS / 1000} s after the new leader was refused)`,
         lateRefusals.length === 0,
@@ -113,9 +124,21 @@ export const clusterNodeLoss: Scenario = {
         duringOutage.length > 0 && duringOutage.every((answer) => answer.status === 202),
         load.statusCounts(duringOutage),
       );
-      checks.that('every service was ready again while the node was still down (moved to another node on its own)', readyWhileDown !== null, `not ready: ${notReadyWhileDown.join(', ')}`);
-      checks.that('the stopped node rejoined the cluster', cluster.nodes.every((node) => running.includes(node.name)), running);
-      checks.that('its queue replicas are back online', WORK_QUEUES.every((name) => after.find((queue) => queue.name === name)?.online.length === cluster.nodes.length), after.filter((queue) => WORK_QUEUES.includes(queue.name)).map((queue) => `${queue.name}: ${queue.online.join(',')}`));
+      checks.that(
+        'every service was ready again while the node was still down (moved to another node on its own)',
+        readyWhileDown !== null,
+        `not ready: ${notReadyWhileDown.join(', ')}`,
+      );
+      checks.that(
+        'the stopped node rejoined the cluster',
+        cluster.nodes.every((node) => running.includes(node.name)),
+        running,
+      );
+      checks.that(
+        'its queue replicas are back online',
+        WORK_QUEUES.every((name) => after.find((queue) => queue.name === name)?.online.length === cluster.nodes.length),
+        after.filter((queue) => WORK_QUEUES.includes(queue.name)).map((queue) => `${queue.name}: ${queue.online.join(',')}`),
+      );
       checks.that('every service ready after the node came back', readyAt - back <= 30_000, `${readyAt - back} ms`);
       checks.that('the resent alerts were all accepted', load.rejectedIndexes().length === 0, `${load.rejectedIndexes().length} never accepted`);
       const deadLettered = Object.values(dead).some((count) => count > 0);
@@ -136,7 +159,9 @@ export const clusterNodeLoss: Scenario = {
           'new leaders': WORK_QUEUES.map((name) => `${name}: ${after.find((queue) => queue.name === name)?.leader ?? '?'}`),
           'services ready while the node was down, after the stop (ms)': readyWhileDown === null ? 'no' : readyWhileDown - stopped,
           'node down (ms)': back - stopping,
-          'answers while failing over': load.statusCounts(load.answers.filter((answer) => answer.sentAt >= stopping && answer.sentAt <= elected + FAILOVER_GRACE_MS)),
+          'answers while failing over': load.statusCounts(
+            load.answers.filter((answer) => answer.sentAt >= stopping && answer.sentAt <= elected + FAILOVER_GRACE_MS),
+          ),
           'last 503 sent after the stop (ms)': refusals.length > 0 ? Math.max(...refusals.map((answer) => answer.sentAt)) - stopping : 'none',
         },
       };

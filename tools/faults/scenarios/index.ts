@@ -10,4 +10,14 @@ import { sigterm } from './sigterm';
 import { slackOutage } from './slack-outage';
 
 /** The eight scenarios of issue 11, in its order, then the cluster's (issue 20). */
-export const SCENARIOS: readonly Scenario[] = [brokerRestart, processorKills, postgresRestart, poisonMessage, slackOutage, networkCut, memoryAlarm, sigterm, clusterNodeLoss];
+export const SCENARIOS: readonly Scenario[] = [
+  brokerRestart,
+  processorKills,
+  postgresRestart,
+  poisonMessage,
+  slackOutage,
+  networkCut,
+  memoryAlarm,
+  sigterm,
+  clusterNodeLoss,
+];

@@ -45,7 +45,11 @@ export const memoryAlarm: Scenario = {
       await rabbitmq.setWatermark(watermark);
       alarmOn = false;
       const clearedAt = Date.now();
-      const recovered = await waitFor(() => load.answers.find((answer) => answer.sentAt > clearedAt && answer.status === 202) ?? null, 30_000, 'a 202 after the alarm cleared');
+      const recovered = await waitFor(
+        () => load.answers.find((answer) => answer.sentAt > clearedAt && answer.status === 202) ?? null,
+        30_000,
+        'a 202 after the alarm cleared',
+      );
       await sending;
       await load.resend(RATE);
       const summary = await settle(stack, load);
@@ -55,7 +59,11 @@ export const memoryAlarm: Scenario = {
       checks.that('during the alarm the gateway answered 503', during.length > 0 && during.every((answer) => answer.status === 503), load.statusCounts(during));
       checks.that('each within the publish timeout', slowest <= PUBLISH_TIMEOUT_MS + 1_000, `slowest ${slowest} ms, timeout ${PUBLISH_TIMEOUT_MS} ms`);
       checks.that('accepting again once the alarm cleared', recovered.at - clearedAt < 30_000, `${recovered.at - clearedAt} ms`);
-      checks.that('gateway memory did not balloon (under +50 MB)', rssPeak - rssBefore < 50 * MB, `${(rssBefore / MB).toFixed(0)} MB -> peak ${(rssPeak / MB).toFixed(0)} MB`);
+      checks.that(
+        'gateway memory did not balloon (under +50 MB)',
+        rssPeak - rssBefore < 50 * MB,
+        `${(rssBefore / MB).toFixed(0)} MB -> peak ${(rssPeak / MB).toFixed(0)} MB`,
+      );
       checks.that('the resent alerts were all accepted', load.rejectedIndexes().length === 0, `${load.rejectedIndexes().length} never accepted`);
       checks.nothingLostOrDuplicated(summary);
       return {

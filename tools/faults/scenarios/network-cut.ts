@@ -44,10 +44,16 @@ export const networkCut: Scenario = {
       proxy.setMode({ kind: 'pass' });
       const healedAt = Date.now();
       const readyAt = await waitFor(async () => ((await isReady(processor)) ? Date.now() : null), 60_000, 'the processor to be ready again');
-      const consumers = await waitFor(async () => {
-        const { stdout } = await exec('rabbitmqctl', ['-q', 'list_consumers', '-p', stack.vhost.vhost, 'queue_name', '--no-table-headers'], { timeout: 60_000 });
-        return stdout.split('\n').some((line) => line.trim() === QUEUES.alertProcessorAlertsReceived) ? stdout : null;
-      }, 30_000, 'the processor to consume again');
+      const consumers = await waitFor(
+        async () => {
+          const { stdout } = await exec('rabbitmqctl', ['-q', 'list_consumers', '-p', stack.vhost.vhost, 'queue_name', '--no-table-headers'], {
+            timeout: 60_000,
+          });
+          return stdout.split('\n').some((line) => line.trim() === QUEUES.alertProcessorAlertsReceived) ? stdout : null;
+        },
+        30_000,
+        'the processor to consume again',
+      );
       await sending;
       const summary = await settle(stack, load, { timeoutMs: 120_000 });
 
@@ -56,7 +62,11 @@ export const networkCut: Scenario = {
       // declares the connection dead at the second consecutive check that saw none: two missed
       // heartbeats, which is 2 to 3 intervals after the cut depending on the checks' phase
       // (the broker's own heartbeats arrive every half interval). Plus ~100 ms of readiness poll.
-      checks.that('the cut was detected at the second missed heartbeat', detectMs <= 3 * HEARTBEAT_S * 1000 + 500, `${detectMs} ms with a ${HEARTBEAT_S} s heartbeat`);
+      checks.that(
+        'the cut was detected at the second missed heartbeat',
+        detectMs <= 3 * HEARTBEAT_S * 1000 + 500,
+        `${detectMs} ms with a ${HEARTBEAT_S} s heartbeat`,
+      );
       checks.that('the processor opened a new connection through the proxy', proxy.accepted >= 2, `${proxy.accepted} connections in all`);
       checks.that('and re-subscribed to its queue', consumers.includes(QUEUES.alertProcessorAlertsReceived));
       checks.that('every request was accepted (the gateway was not cut)', load.rejectedIndexes().length === 0, load.statusCounts());
@@ -69,4 +79,3 @@ export const networkCut: Scenario = {
     }
   },
 };
-

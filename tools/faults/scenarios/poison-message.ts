@@ -51,13 +51,29 @@ export const poisonMessage: Scenario = {
     const connection = await amqp.connect(stack.vhost.url);
     try {
       const channel = await connection.createConfirmChannel();
-      const storedCount = async () => Number((await stack.db.db.selectFrom('alert_groups').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+      const storedCount = async () =>
+        Number(
+          (
+            await stack.db.db
+              .selectFrom('alert_groups')
+              .select((eb) => eb.fn.countAll<string>().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
       const sending = load.run(RATE * 16, RATE);
       await sleep(3_000);
       const windowStart = { at: Date.now(), stored: await storedCount(), sent: load.sent };
-      channel.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), Buffer.from(JSON.stringify(poison())), { persistent: true, messageId: 'poison-1', contentType: 'application/json' });
+      channel.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), Buffer.from(JSON.stringify(poison())), {
+        persistent: true,
+        messageId: 'poison-1',
+        contentType: 'application/json',
+      });
       await channel.waitForConfirms();
-      const dead = await waitFor(() => channel.get(`${QUEUES.alertProcessorAlertsReceived}.dead`, { noAck: true }).then((message) => message || null), 30_000, 'the poison in the dead letters');
+      const dead = await waitFor(
+        () => channel.get(`${QUEUES.alertProcessorAlertsReceived}.dead`, { noAck: true }).then((message) => message || null),
+        30_000,
+        'the poison in the dead letters',
+      );
       await sleep(3_000);
       const windowEnd = { at: Date.now(), stored: await storedCount(), sent: load.sent };
       await sending;
@@ -69,10 +85,21 @@ export const poisonMessage: Scenario = {
       const error = String(dead.properties.headers?.['x-error'] ?? '');
       checks.that('the poison reached the dead-letter queue', dead.properties.messageId === 'poison-1', dead.properties.messageId);
       checks.that('after its retries, with the error attached', /^retries exhausted after 3 attempts: .*0x00/.test(error), error);
-      checks.that('good traffic kept at least 90 % of its rate while the poison was retried', storedRate >= 0.9 * offered, `stored ${storedRate.toFixed(0)}/s of ${offered.toFixed(0)}/s sent over ${seconds} s`);
-      checks.that('the poison alert was not stored', !(await stack.db.db.selectFrom('alert_groups').select('id').where('name', '=', 'Poison').executeTakeFirst()));
+      checks.that(
+        'good traffic kept at least 90 % of its rate while the poison was retried',
+        storedRate >= 0.9 * offered,
+        `stored ${storedRate.toFixed(0)}/s of ${offered.toFixed(0)}/s sent over ${seconds} s`,
+      );
+      checks.that(
+        'the poison alert was not stored',
+        !(await stack.db.db.selectFrom('alert_groups').select('id').where('name', '=', 'Poison').executeTakeFirst()),
+      );
       checks.nothingLostOrDuplicated(summary);
-      return { summary, checks: checks.list, facts: { 'dead letter x-error': error, 'good rate while poisoned (stored/s of sent/s)': `${storedRate.toFixed(0)} / ${offered.toFixed(0)}` } };
+      return {
+        summary,
+        checks: checks.list,
+        facts: { 'dead letter x-error': error, 'good rate while poisoned (stored/s of sent/s)': `${storedRate.toFixed(0)} / ${offered.toFixed(0)}` },
+      };
     } finally {
       await connection.close();
       await load.close();

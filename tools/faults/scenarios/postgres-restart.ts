@@ -27,7 +27,9 @@ export const postgresRestart: Scenario = {
       await sleep(5_000);
       const [processor] = stack.running('alert-processor');
       const [notifier] = stack.running('slack-notifier');
-      const retriedBefore = processor ? await metricValue(processor, 'sentryhub_messages_consumed_total', { queue: QUEUES.alertProcessorAlertsReceived, outcome: 'retried' }) : 0;
+      const retriedBefore = processor
+        ? await metricValue(processor, 'sentryhub_messages_consumed_total', { queue: QUEUES.alertProcessorAlertsReceived, outcome: 'retried' })
+        : 0;
       const cpuBefore = [cpuSeconds(processor?.process.pid), cpuSeconds(notifier?.process.pid)];
       const requestsBefore = load.answers.length;
       await postgres.stop();
@@ -35,7 +37,10 @@ export const postgresRestart: Scenario = {
       const stoppedAt = Date.now();
       await sleep(OUTAGE_MS);
       const cpuDuring = [cpuSeconds(processor?.process.pid) - (cpuBefore[0] ?? 0), cpuSeconds(notifier?.process.pid) - (cpuBefore[1] ?? 0)];
-      const retried = processor ? (await metricValue(processor, 'sentryhub_messages_consumed_total', { queue: QUEUES.alertProcessorAlertsReceived, outcome: 'retried' })) - retriedBefore : 0;
+      const retried = processor
+        ? (await metricValue(processor, 'sentryhub_messages_consumed_total', { queue: QUEUES.alertProcessorAlertsReceived, outcome: 'retried' })) -
+          retriedBefore
+        : 0;
       const requestsDuring = load.answers.length - requestsBefore;
       await postgres.start();
       databaseDown = false;
@@ -47,9 +52,21 @@ export const postgresRestart: Scenario = {
       const seconds = outageMs / 1000;
       checks.that('the gateway kept accepting while the database was down', load.rejectedIndexes().length === 0, load.statusCounts());
       // The outage retry queue holds a message 5 s: each message comes round at most ~once per 5 s.
-      checks.that('no hot retry loop: each message retried at most once per outage delay', retried <= requestsDuring * (seconds / 5 + 2), `${retried} retries of ${requestsDuring} requests' messages in ${seconds} s`);
-      checks.that('no hot loop: processor and notifier used under half a core while waiting', cpuDuring.every((cpu) => cpu / seconds < 0.5), `CPU seconds during ${seconds} s: processor ${cpuDuring[0]}, notifier ${cpuDuring[1]}`);
-      checks.that('no good message dead-lettered', Object.values(dead).every((count) => count === 0), dead);
+      checks.that(
+        'no hot retry loop: each message retried at most once per outage delay',
+        retried <= requestsDuring * (seconds / 5 + 2),
+        `${retried} retries of ${requestsDuring} requests' messages in ${seconds} s`,
+      );
+      checks.that(
+        'no hot loop: processor and notifier used under half a core while waiting',
+        cpuDuring.every((cpu) => cpu / seconds < 0.5),
+        `CPU seconds during ${seconds} s: processor ${cpuDuring[0]}, notifier ${cpuDuring[1]}`,
+      );
+      checks.that(
+        'no good message dead-lettered',
+        Object.values(dead).every((count) => count === 0),
+        dead,
+      );
       checks.nothingLostOrDuplicated(summary);
       return {
         summary,

@@ -40,15 +40,26 @@ export const sigterm: Scenario = {
       const summary = await settle(stack, load);
 
       const suspicious = stopping.flatMap((service) => suspiciousLines(service).map((line) => `${service.name}: ${line}`));
-      checks.that('every service exited with code 0', exits.every((exit) => exit.code === 0), exits);
-      checks.that('each within 10 s', exits.every((exit) => exit.ms <= 10_000), exits.map((exit) => `${exit.name} ${exit.ms} ms`).join(', '));
+      checks.that(
+        'every service exited with code 0',
+        exits.every((exit) => exit.code === 0),
+        exits,
+      );
+      checks.that(
+        'each within 10 s',
+        exits.every((exit) => exit.ms <= 10_000),
+        exits.map((exit) => `${exit.name} ${exit.ms} ms`).join(', '),
+      );
       checks.that('no "unknown delivery tag" or unhandled error in the logs', suspicious.length === 0, suspicious.slice(0, 5));
       checks.nothingLostOrDuplicated(summary);
-      return { summary, checks: checks.list, facts: { exits: exits.map((exit) => `${exit.name}: code ${exit.code} after ${exit.ms} ms`), 'answers before the restart': load.statusCounts() } };
+      return {
+        summary,
+        checks: checks.list,
+        facts: { exits: exits.map((exit) => `${exit.name}: code ${exit.code} after ${exit.ms} ms`), 'answers before the restart': load.statusCounts() },
+      };
     } finally {
       await load.close();
       await stack.destroy();
     }
   },
 };
-

@@ -47,7 +47,11 @@ export const slackOutage: Scenario = {
       return {
         summary,
         checks: checks.list,
-        facts: { '429 answers': rateLimitedAt.length, 'Slack requests in all': stack.slack.requests.length, 'all delivered after (s)': Math.round((Date.now() - began) / 1000) },
+        facts: {
+          '429 answers': rateLimitedAt.length,
+          'Slack requests in all': stack.slack.requests.length,
+          'all delivered after (s)': Math.round((Date.now() - began) / 1000),
+        },
       };
     } finally {
       await load.close();

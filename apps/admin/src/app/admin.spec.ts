@@ -24,15 +24,41 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
 
   type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
   const call = (method: Method, url: string, role: keyof typeof keys | null, payload?: unknown) =>
-    app.inject({ method, url: `/api/v1${url}`, headers: role ? { authorization: `Bearer ${keys[role]}` } : {}, ...(payload === undefined ? {} : { payload: payload as object }) });
+    app.inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: role ? { authorization: `Bearer ${keys[role]}` } : {},
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
 
   async function seedGroup(name: string, labels: Record<string, string>, status: 'firing' | 'resolved', startsAt: string) {
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: `${name.toLowerCase().padEnd(16, '0').slice(0, 16)}`, name, labels: JSON.stringify({ alertname: name, ...labels }), severity: labels['severity'] ?? 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: status, firing_count: 1, first_occurrence: startsAt, last_occurrence: startsAt })
+      .values({
+        fingerprint: `${name.toLowerCase().padEnd(16, '0').slice(0, 16)}`,
+        name,
+        labels: JSON.stringify({ alertname: name, ...labels }),
+        severity: labels['severity'] ?? 'warning',
+        instance: labels['instance'] ?? null,
+        source: 'webhook',
+        current_status: status,
+        firing_count: 1,
+        first_occurrence: startsAt,
+        last_occurrence: startsAt,
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await database.db.insertInto('alert_instances').values({ group_id: group.id, status, starts_at: startsAt, ends_at: status === 'resolved' ? new Date(Date.parse(startsAt) + 60_000) : null, annotations: JSON.stringify({ summary: `${name} is bad` }), resolution_type: status === 'resolved' ? 'normal' : null }).execute();
+    await database.db
+      .insertInto('alert_instances')
+      .values({
+        group_id: group.id,
+        status,
+        starts_at: startsAt,
+        ends_at: status === 'resolved' ? new Date(Date.parse(startsAt) + 60_000) : null,
+        annotations: JSON.stringify({ summary: `${name} is bad` }),
+        resolution_type: status === 'resolved' ? 'normal' : null,
+      })
+      .execute();
     groupIds[name] = group.id;
     return group.id;
   }
@@ -42,7 +68,16 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger });
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(BOOTSTRAP);
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), registry: createMetricsRegistry('admin-test'), slackEndpoint: slack.url, defaultChannel: '#general' });
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => messaging,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('admin-test'),
+      slackEndpoint: slack.url,
+      defaultChannel: '#general',
+    });
     connection = await amqp.connect(vhost.url);
     channel = await connection.createChannel();
     await seedGroup('DiskFull', { severity: 'critical', instance: 'db-1', team: 'storage' }, 'firing', '2026-11-26T08:00:00.000Z');
@@ -115,16 +150,25 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect(all.items.map((g: { name: string }) => g.name)).toEqual(['HighCPU', 'DiskFull', 'OldNews']);
       const page2 = (await call('GET', '/alert-groups?page=2&pageSize=2', 'viewer')).json();
       expect(page2).toMatchObject({ total: 3, page: 2, pageSize: 2, items: [{ name: 'OldNews' }] });
-      expect((await call('GET', '/alert-groups?status=firing&severity=critical', 'viewer')).json().items.map((g: { name: string }) => g.name)).toEqual(['DiskFull']);
+      expect((await call('GET', '/alert-groups?status=firing&severity=critical', 'viewer')).json().items.map((g: { name: string }) => g.name)).toEqual([
+        'DiskFull',
+      ]);
       expect((await call('GET', '/alert-groups?label=team=web', 'viewer')).json().total).toBe(2);
-      expect((await call('GET', '/alert-groups?label=team=web&label=instance=web-2', 'viewer')).json().items.map((g: { name: string }) => g.name)).toEqual(['OldNews']);
+      expect((await call('GET', '/alert-groups?label=team=web&label=instance=web-2', 'viewer')).json().items.map((g: { name: string }) => g.name)).toEqual([
+        'OldNews',
+      ]);
       expect((await call('GET', '/alert-groups?q=cpu', 'viewer')).json().items.map((g: { name: string }) => g.name)).toEqual(['HighCPU']);
     });
 
     it('explains bad filters with the error shape', async () => {
       const bad = await call('GET', '/alert-groups?status=burning&pageSize=1000', 'viewer');
       expect(bad.statusCode).toBe(400);
-      expect(bad.json().issues.map((i: { path: string }) => i.path).sort()).toEqual(['pageSize', 'status']);
+      expect(
+        bad
+          .json()
+          .issues.map((i: { path: string }) => i.path)
+          .sort(),
+      ).toEqual(['pageSize', 'status']);
     });
 
     it('acknowledges and unacknowledges with history, audit rows and audit events', async () => {
@@ -180,7 +224,13 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     let silenceId: number;
 
     it('validates: at least one matcher, end after start, valid regexes', async () => {
-      const base = { matchers: [{ name: 'team', value: 'storage', isEqual: true, isRegex: false }], startsAt: new Date(Date.now() - 60_000).toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), createdBy: 'alice', comment: 'disk swap' };
+      const base = {
+        matchers: [{ name: 'team', value: 'storage', isEqual: true, isRegex: false }],
+        startsAt: new Date(Date.now() - 60_000).toISOString(),
+        endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+        createdBy: 'alice',
+        comment: 'disk swap',
+      };
       const noMatchers = await call('POST', '/silences', 'editor', { ...base, matchers: [] });
       expect(noMatchers.statusCode).toBe(400);
       expect(noMatchers.json().issues[0]).toEqual({ path: 'matchers', message: 'a silence needs at least one matcher' });
@@ -199,13 +249,21 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     it('lists the groups it silences now, and the groups show as silenced', async () => {
       const matches = (await call('GET', `/silences/${silenceId}/matches`, 'viewer')).json();
       expect(matches.items.map((g: { name: string }) => g.name)).toEqual(['DiskFull']);
-      expect((await call('GET', '/alert-groups?silenced=true', 'viewer')).json().items.map((g: { name: string; silenced: boolean }) => [g.name, g.silenced])).toEqual([['DiskFull', true]]);
+      expect(
+        (await call('GET', '/alert-groups?silenced=true', 'viewer')).json().items.map((g: { name: string; silenced: boolean }) => [g.name, g.silenced]),
+      ).toEqual([['DiskFull', true]]);
       expect((await call('GET', '/alert-groups?silenced=false', 'viewer')).json().total).toBe(2);
     });
 
     it('updates, lists by state and deletes', async () => {
       const current = (await call('GET', `/silences/${silenceId}`, 'viewer')).json();
-      const updated = await call('PUT', `/silences/${silenceId}`, 'editor', { matchers: current.matchers, startsAt: current.startsAt, endsAt: new Date(Date.now() - 1_000).toISOString(), createdBy: 'alice', comment: 'ended early' });
+      const updated = await call('PUT', `/silences/${silenceId}`, 'editor', {
+        matchers: current.matchers,
+        startsAt: current.startsAt,
+        endsAt: new Date(Date.now() - 1_000).toISOString(),
+        createdBy: 'alice',
+        comment: 'ended early',
+      });
       expect(updated.json()).toMatchObject({ state: 'expired', comment: 'ended early' });
       expect((await call('GET', '/silences?state=active', 'viewer')).json().total).toBe(0);
       expect((await call('GET', '/silences?state=expired', 'viewer')).json().total).toBe(1);
@@ -218,7 +276,14 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
 
   describe('rules, preview, test and explain', () => {
     let ruleId: number;
-    const rule = { name: 'storage', priority: 10, matchCriteria: { team: 'storage' }, slackChannel: '#storage', messageTemplate: '{{ alert_group.name }} on {{ labels.instance }}: {{ summary }}', resolvedMessageTemplate: '{{ alert_group.name }} resolved' };
+    const rule = {
+      name: 'storage',
+      priority: 10,
+      matchCriteria: { team: 'storage' },
+      slackChannel: '#storage',
+      messageTemplate: '{{ alert_group.name }} on {{ labels.instance }}: {{ summary }}',
+      resolvedMessageTemplate: '{{ alert_group.name }} resolved',
+    };
 
     it('validates templates and criteria when a rule is saved', async () => {
       const bad = await call('POST', '/slack-rules', 'editor', { ...rule, messageTemplate: '{{ alert_group.name ' });
@@ -233,7 +298,10 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     it('refuses integers outside their column types with 400 naming the field, and stores the extremes that fit', async () => {
       for (const priority of [2_147_483_648, -2_147_483_649, 1e20, 2 ** 53]) {
         for (const kind of ['slack', 'email'] as const) {
-          const body = kind === 'slack' ? { ...rule, name: `big-${kind}`, priority } : { name: `big-${kind}`, priority, recipients: ['ops@example.com'], subjectTemplate: 's', bodyTemplate: 'b' };
+          const body =
+            kind === 'slack'
+              ? { ...rule, name: `big-${kind}`, priority }
+              : { name: `big-${kind}`, priority, recipients: ['ops@example.com'], subjectTemplate: 's', bodyTemplate: 'b' };
           const refused = await call('POST', `/${kind}-rules`, 'editor', body);
           expect(refused.statusCode, `${kind} priority ${priority}`).toBe(400);
           expect(refused.json().issues[0].path).toBe('priority');
@@ -246,7 +314,13 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
         expect((await call('DELETE', `/slack-rules/${stored.json().id}`, 'editor')).statusCode).toBe(204);
       }
       // Query and path integers: out of range is the caller's error, not the database's.
-      for (const url of ['/alert-groups?page=2147483648', '/alert-groups?page=1e300', '/notifications?groupId=1e20', '/alert-groups/99999999999999999999', '/silences?pageSize=201']) {
+      for (const url of [
+        '/alert-groups?page=2147483648',
+        '/alert-groups?page=1e300',
+        '/notifications?groupId=1e20',
+        '/alert-groups/99999999999999999999',
+        '/silences?pageSize=201',
+      ]) {
         const refused = await call('GET', url, 'viewer');
         expect(refused.statusCode, url).toBe(400);
         expect(refused.json().error, url).toMatch(/^invalid (querystring|params)/);
@@ -266,7 +340,13 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
 
     it('previews against a real group and sends a test message', async () => {
       const preview = await call('POST', `/slack-rules/${ruleId}/preview`, 'editor', { groupId: groupIds['DiskFull'] });
-      expect(preview.json()).toEqual({ groupId: groupIds['DiskFull'], kind: 'firing', text: 'DiskFull on db-1: DiskFull is bad', failed: false, channel: '#storage' });
+      expect(preview.json()).toEqual({
+        groupId: groupIds['DiskFull'],
+        kind: 'firing',
+        text: 'DiskFull on db-1: DiskFull is bad',
+        failed: false,
+        channel: '#storage',
+      });
       const test = await call('POST', `/slack-rules/${ruleId}/test`, 'editor', { groupId: groupIds['DiskFull'] });
       expect(test.statusCode).toBe(200);
       expect(test.json()).toMatchObject({ channel: '#storage', delivered: 'slack' });
@@ -275,15 +355,37 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     });
 
     it('previews a grouped rule for several groups: one message per group key, its group template rendered once', async () => {
-      const grouped = await call('POST', '/slack-rules', 'editor', { ...rule, name: 'grouped-preview', priority: 1, groupBy: ['team'], messageTemplate: '{{ title }}{% for a in alerts %} | {{ a.labels.instance }} {{ a.status }}{% endfor %}' });
+      const grouped = await call('POST', '/slack-rules', 'editor', {
+        ...rule,
+        name: 'grouped-preview',
+        priority: 1,
+        groupBy: ['team'],
+        messageTemplate: '{{ title }}{% for a in alerts %} | {{ a.labels.instance }} {{ a.status }}{% endfor %}',
+      });
       expect(grouped.statusCode).toBe(201);
       const id = grouped.json().id;
       const groups = [groupIds['HighCPU'], groupIds['OldNews'], groupIds['DiskFull']];
       const preview = await call('POST', `/slack-rules/${id}/group-preview`, 'editor', { groupIds: groups, kind: 'firing' });
       expect(preview.statusCode).toBe(200);
       expect(preview.json().messages).toEqual([
-        { groupKey: '[["team","web"]]', groupLabels: { team: 'web' }, groupIds: [groupIds['HighCPU'], groupIds['OldNews']], rendered: 'group', text: '[FIRING:2] (team=web) | web-1 firing | web-2 firing', failed: false, channel: '#storage' },
-        { groupKey: '[["team","storage"]]', groupLabels: { team: 'storage' }, groupIds: [groupIds['DiskFull']], rendered: 'group', text: '[FIRING:1] DiskFull (team=storage) | db-1 firing', failed: false, channel: '#storage' },
+        {
+          groupKey: '[["team","web"]]',
+          groupLabels: { team: 'web' },
+          groupIds: [groupIds['HighCPU'], groupIds['OldNews']],
+          rendered: 'group',
+          text: '[FIRING:2] (team=web) | web-1 firing | web-2 firing',
+          failed: false,
+          channel: '#storage',
+        },
+        {
+          groupKey: '[["team","storage"]]',
+          groupLabels: { team: 'storage' },
+          groupIds: [groupIds['DiskFull']],
+          rendered: 'group',
+          text: '[FIRING:1] DiskFull (team=storage) | db-1 firing',
+          failed: false,
+          channel: '#storage',
+        },
       ]);
       // Every alert as resolved: the rule's resolved template, which is per-alert, under the title.
       const resolved = await call('POST', `/slack-rules/${id}/group-preview`, 'editor', { groupIds: [groupIds['DiskFull']], kind: 'resolved' });
@@ -312,13 +414,23 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       const bad = await call('POST', '/email-rules', 'editor', { name: 'mail', recipients: ['not-an-address'], subjectTemplate: 'x', bodyTemplate: 'y' });
       expect(bad.statusCode).toBe(400);
       expect(bad.json().issues[0]).toMatchObject({ path: 'recipients.0' });
-      const created = await call('POST', '/email-rules', 'editor', { name: 'mail', matchCriteria: { severity: 'critical' }, recipients: ['ops@example.com'], subjectTemplate: '[{{ alert_group.severity }}] {{ alert_group.name }}', bodyTemplate: '{{ description }}' });
+      const created = await call('POST', '/email-rules', 'editor', {
+        name: 'mail',
+        matchCriteria: { severity: 'critical' },
+        recipients: ['ops@example.com'],
+        subjectTemplate: '[{{ alert_group.severity }}] {{ alert_group.name }}',
+        bodyTemplate: '{{ description }}',
+      });
       expect(created.statusCode).toBe(201);
       const preview = (await call('POST', `/email-rules/${created.json().id}/preview`, 'editor', { groupId: groupIds['DiskFull'] })).json();
       expect(preview).toMatchObject({ subject: '[critical] DiskFull', text: 'No description provided.', failed: false });
       const test = await call('POST', `/email-rules/${created.json().id}/test`, 'editor', { groupId: groupIds['DiskFull'] });
       expect(test.statusCode).toBe(202);
-      const queued = await database.db.selectFrom('email_queue').select(['status', 'kind', 'subject', 'recipients']).where('id', '=', test.json().emailId).executeTakeFirstOrThrow();
+      const queued = await database.db
+        .selectFrom('email_queue')
+        .select(['status', 'kind', 'subject', 'recipients'])
+        .where('id', '=', test.json().emailId)
+        .executeTakeFirstOrThrow();
       expect(queued).toEqual({ status: 'pending', kind: 'test', subject: '[test of rule "mail"] [critical] DiskFull', recipients: ['ops@example.com'] });
     });
 
@@ -328,9 +440,22 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       const body = explained.json();
       expect(body.fingerprint).toMatch(/^[0-9a-f]{16}$/);
       expect(body.groupId).toBeNull();
-      expect(body.slack.rules).toEqual([{ id: ruleId, name: 'storage', priority: 20, isActive: true, continue: false, matched: false, outcome: 'no-match', reason: 'team: expected "storage", got "web"' }]);
+      expect(body.slack.rules).toEqual([
+        {
+          id: ruleId,
+          name: 'storage',
+          priority: 20,
+          isActive: true,
+          continue: false,
+          matched: false,
+          outcome: 'no-match',
+          reason: 'team: expected "storage", got "web"',
+        },
+      ]);
       expect(body.slack.winner).toBeNull();
-      const matched = (await call('POST', '/explain', 'editor', { labels: { alertname: 'DiskFull', team: 'storage', instance: 'db-9', severity: 'critical' } })).json();
+      const matched = (
+        await call('POST', '/explain', 'editor', { labels: { alertname: 'DiskFull', team: 'storage', instance: 'db-9', severity: 'critical' } })
+      ).json();
       expect(matched.slack).toMatchObject({ winner: 'storage', channel: '#storage', text: 'DiskFull on db-9: DiskFull' });
       expect(matched.email).toMatchObject({ winner: 'mail', recipients: ['ops@example.com'], subject: '[critical] DiskFull' });
     });
@@ -345,10 +470,31 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     it('lists notifications with filters', async () => {
       const groupId = groupIds['DiskFull'] ?? 0;
       const instance = await database.db.selectFrom('alert_instances').select('id').where('group_id', '=', groupId).executeTakeFirstOrThrow();
-      await database.db.insertInto('notifications').values([
-        { channel: '#storage', group_id: groupId, instance_id: instance.id, kind: 'firing', status: 'sent', text: 'sent one', attempts: 1, delivered_via: 'sink' },
-        { channel: '#storage', group_id: groupId, instance_id: instance.id, kind: 'resolved', status: 'failed', text: 'failed one', attempts: 5, last_error: 'channel_not_found' },
-      ]).execute();
+      await database.db
+        .insertInto('notifications')
+        .values([
+          {
+            channel: '#storage',
+            group_id: groupId,
+            instance_id: instance.id,
+            kind: 'firing',
+            status: 'sent',
+            text: 'sent one',
+            attempts: 1,
+            delivered_via: 'sink',
+          },
+          {
+            channel: '#storage',
+            group_id: groupId,
+            instance_id: instance.id,
+            kind: 'resolved',
+            status: 'failed',
+            text: 'failed one',
+            attempts: 5,
+            last_error: 'channel_not_found',
+          },
+        ])
+        .execute();
       const failed = (await call('GET', '/notifications?status=failed', 'viewer')).json();
       expect(failed.items.map((n: { text: string; lastError: string }) => [n.text, n.lastError])).toEqual([['failed one', 'channel_not_found']]);
       expect((await call('GET', `/notifications?groupId=${groupId}`, 'viewer')).json().total).toBe(2);
@@ -368,11 +514,23 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
       expect((await call('POST', `/email-queue/${failed?.id}/requeue`, 'viewer')).statusCode).toBe(403);
       const requeued = await call('POST', `/email-queue/${failed?.id}/requeue`, 'editor');
       expect(requeued.statusCode).toBe(202);
-      expect((await database.db.selectFrom('email_queue').select(['status', 'last_error']).where('id', '=', failed?.id ?? 0).executeTakeFirstOrThrow())).toEqual({ status: 'pending', last_error: null });
+      expect(
+        await database.db
+          .selectFrom('email_queue')
+          .select(['status', 'last_error'])
+          .where('id', '=', failed?.id ?? 0)
+          .executeTakeFirstOrThrow(),
+      ).toEqual({ status: 'pending', last_error: null });
       const refused = await call('POST', `/email-queue/${done?.id}/requeue`, 'editor');
       expect(refused.statusCode).toBe(409);
       expect((await call('GET', '/email-queue?status=pending', 'viewer')).json().items.map((e: { id: number }) => e.id)).toContain(failed?.id);
-      expect(await database.db.selectFrom('email_queue').select(['attempts']).where('id', '=', failed?.id ?? 0).executeTakeFirstOrThrow()).toEqual({ attempts: 0 });
+      expect(
+        await database.db
+          .selectFrom('email_queue')
+          .select(['attempts'])
+          .where('id', '=', failed?.id ?? 0)
+          .executeTakeFirstOrThrow(),
+      ).toEqual({ attempts: 0 });
     });
 
     it('requeues many failed emails at once, and only failed ones', async () => {
@@ -402,7 +560,17 @@ describe('admin API on a real PostgreSQL and RabbitMQ', () => {
     it('publishes an OpenAPI document with every route', async () => {
       const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
       expect(Object.keys(doc.paths)).toEqual(
-        expect.arrayContaining(['/api/v1/alert-groups', '/api/v1/alert-groups/{id}/resolve', '/api/v1/silences/{id}/matches', '/api/v1/slack-rules/{id}/preview', '/api/v1/email-rules/{id}/preview', '/api/v1/explain', '/api/v1/email-queue/{id}/requeue', '/api/v1/api-keys', '/api/v1/audit-log']),
+        expect.arrayContaining([
+          '/api/v1/alert-groups',
+          '/api/v1/alert-groups/{id}/resolve',
+          '/api/v1/silences/{id}/matches',
+          '/api/v1/slack-rules/{id}/preview',
+          '/api/v1/email-rules/{id}/preview',
+          '/api/v1/explain',
+          '/api/v1/email-queue/{id}/requeue',
+          '/api/v1/api-keys',
+          '/api/v1/audit-log',
+        ]),
       );
     });
   });

@@ -13,13 +13,21 @@ type AlertEmailKind = (typeof ALERT_EMAIL_KINDS)[number];
 const iso = (value: Date | null) => (value === null ? null : value.toISOString());
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 
-const inhibitedBy = (groupId: number | null, name: string | null) => (groupId === null ? 'inhibited' : `inhibited by alert group #${groupId}${name ? ` (${name})` : ''}`);
+const inhibitedBy = (groupId: number | null, name: string | null) =>
+  groupId === null ? 'inhibited' : `inhibited by alert group #${groupId}${name ? ` (${name})` : ''}`;
 
 /**
  * Why a notification was not sent, or how it went, in a few words: the silence that held it
  * back, the group that inhibited it, the error, the group message it waits for or went in.
  */
-function reasonOf(row: { status: Status; lastError: string | null; inhibitedByGroupId: number | null; inhibitorName: string | null; grouped: boolean; together: number | null }): string | null {
+function reasonOf(row: {
+  status: Status;
+  lastError: string | null;
+  inhibitedByGroupId: number | null;
+  inhibitorName: string | null;
+  grouped: boolean;
+  together: number | null;
+}): string | null {
   switch (row.status) {
     case 'suppressed':
       return 'silenced: a silence matched the alert when it was to be told';
@@ -66,7 +74,13 @@ export async function alertNotifications(db: Kysely<Database>, groupId: number, 
       .leftJoin('email_queue as g', 'g.id', 'e.group_email_id')
       .leftJoin('alert_groups as i', 'i.id', 'e.inhibited_by_group_id')
       .selectAll('e')
-      .select(['r.name as rule_name', 'i.name as inhibitor_name', 'g.status as group_email_status', 'g.last_error as group_email_error', 'g.sent_at as group_email_sent_at'])
+      .select([
+        'r.name as rule_name',
+        'i.name as inhibitor_name',
+        'g.status as group_email_status',
+        'g.last_error as group_email_error',
+        'g.sent_at as group_email_sent_at',
+      ])
       .where('e.group_id', '=', groupId)
       .where('e.kind', 'in', ALERT_EMAIL_KINDS)
       .orderBy('e.id', 'desc')
@@ -90,7 +104,14 @@ export async function alertNotifications(db: Kysely<Database>, groupId: number, 
       text: row.text,
       attempts: row.attempts,
       lastError: row.last_error,
-      reason: reasonOf({ status: row.status, lastError: row.last_error, inhibitedByGroupId: row.inhibited_by_group_id, inhibitorName: row.inhibitor_name, grouped: row.group_key !== null, together: row.digest_size }),
+      reason: reasonOf({
+        status: row.status,
+        lastError: row.last_error,
+        inhibitedByGroupId: row.inhibited_by_group_id,
+        inhibitorName: row.inhibitor_name,
+        grouped: row.group_key !== null,
+        together: row.digest_size,
+      }),
       inhibitedByGroupId: row.inhibited_by_group_id,
       sentAt: iso(row.sent_at),
       createdAt: row.created_at.toISOString(),
@@ -102,7 +123,14 @@ export async function alertNotifications(db: Kysely<Database>, groupId: number, 
     const viaGroup = row.group_email_id !== null && row.group_email_status !== null;
     const status = emailStatus(viaGroup ? (row.group_email_status ?? row.status) : row.status);
     const lastError = viaGroup ? row.group_email_error : row.last_error;
-    const base = reasonOf({ status, lastError, inhibitedByGroupId: row.inhibited_by_group_id, inhibitorName: row.inhibitor_name, grouped: row.status === 'grouped', together: null });
+    const base = reasonOf({
+      status,
+      lastError,
+      inhibitedByGroupId: row.inhibited_by_group_id,
+      inhibitorName: row.inhibitor_name,
+      grouped: row.status === 'grouped',
+      together: null,
+    });
     return {
       id: row.id,
       notifier: 'email',

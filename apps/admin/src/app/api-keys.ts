@@ -50,11 +50,21 @@ export function apiKeyStore(db: Kysely<Database>) {
     async authenticate(key: string): Promise<Principal | null> {
       const cached = cache.get(cacheKey(key));
       if (cached && cached.until > Date.now()) return cached.principal;
-      const row = await db.selectFrom('api_keys').select(['id', 'name', 'role', 'key_hash']).where('key_prefix', '=', keyLookup(key)).where('revoked_at', 'is', null).executeTakeFirst();
+      const row = await db
+        .selectFrom('api_keys')
+        .select(['id', 'name', 'role', 'key_hash'])
+        .where('key_prefix', '=', keyLookup(key))
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
       if (!row || !(await keyMatches(key, row.key_hash))) return null;
       const principal = { id: row.id, name: row.name, role: row.role };
       cache.set(cacheKey(key), { principal, until: Date.now() + CACHE_MS });
-      void db.updateTable('api_keys').set({ last_used_at: new Date() }).where('id', '=', row.id).execute().catch(() => undefined);
+      void db
+        .updateTable('api_keys')
+        .set({ last_used_at: new Date() })
+        .where('id', '=', row.id)
+        .execute()
+        .catch(() => undefined);
       return principal;
     },
     async create(name: string, role: Role, key = generateKey()): Promise<{ id: number; key: string }> {

@@ -73,7 +73,11 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   });
   await app.register(httpErrors);
   await app.register(swagger, {
-    openapi: { info: { title: 'SentryHub admin API', version: '1.0.0' }, components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } }, security: [{ apiKey: [] }] },
+    openapi: {
+      info: { title: 'SentryHub admin API', version: '1.0.0' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
     transform: jsonSchemaTransform,
   });
   await app.register(healthRoutes, { readiness: deps.readiness, registry: deps.registry });
@@ -86,7 +90,13 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
       await api.register(silenceRoutes, { db: deps.db, audit });
       await api.register(inhibitRuleRoutes, { db: deps.db, audit });
       await api.register(ruleRoutes, { db: deps.db, audit, slack: slackTester(deps.slackEndpoint), defaultChannel: deps.defaultChannel });
-      await api.register(webhookRuleRoutes, { db: deps.db, audit, receivers: deps.webhookReceivers ?? {}, env: deps.env ?? process.env, externalUrl: deps.webhookExternalUrl ?? 'http://localhost:8081' });
+      await api.register(webhookRuleRoutes, {
+        db: deps.db,
+        audit,
+        receivers: deps.webhookReceivers ?? {},
+        env: deps.env ?? process.env,
+        externalUrl: deps.webhookExternalUrl ?? 'http://localhost:8081',
+      });
       await api.register(explainRoutes, { db: deps.db, defaultChannel: deps.defaultChannel });
       await api.register(logRoutes, { db: deps.db, audit });
       await api.register(matcherRoutes);
@@ -132,7 +142,10 @@ const consoleFromSource: FastifyPluginAsync = async (scope) => {
   scope.get('/console.js', { config: { role: 'public' } }, async (request, reply) => {
     const { bundleConsole } = (await import(bundler)) as { bundleConsole: () => Promise<string> };
     try {
-      return await reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-store').send(await bundleConsole());
+      return await reply
+        .type('text/javascript; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(await bundleConsole());
     } catch (error) {
       request.log.error({ err: error }, 'the console could not be bundled from source');
       return reply.code(500).send({ error: 'the console could not be bundled from source: see the admin log' });

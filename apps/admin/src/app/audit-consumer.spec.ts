@@ -60,7 +60,13 @@ describe('the admin audit consumer on a real RabbitMQ and PostgreSQL', () => {
     await waitFor(async () => ((await counted('duplicate')) >= before + 1 ? true : null), 10_000, 'the duplicate to be consumed');
     const rows = await rowsOf(expired.id);
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ actor: 'service:alert-processor', entity: 'silence', entity_id: '42', action: 'expire', changes: { endsAt: '2026-11-26T10:00:00.000Z' } });
+    expect(rows[0]).toMatchObject({
+      actor: 'service:alert-processor',
+      entity: 'silence',
+      entity_id: '42',
+      action: 'expire',
+      changes: { endsAt: '2026-11-26T10:00:00.000Z' },
+    });
     expect(rows[0]?.at.toISOString()).toBe('2026-11-26T10:00:00.000Z');
   });
 
@@ -68,7 +74,11 @@ describe('the admin audit consumer on a real RabbitMQ and PostgreSQL', () => {
     const twice = event({ entity: 'slack_rule', action: 'update', entityId: '7' });
     const before = await counted('duplicate');
     await Promise.all([publish(twice), publish(twice)]);
-    await waitFor(async () => ((await counted('duplicate')) >= before + 1 && (await rowsOf(twice.id)).length === 1 ? true : null), 10_000, 'both copies to be consumed');
+    await waitFor(
+      async () => ((await counted('duplicate')) >= before + 1 && (await rowsOf(twice.id)).length === 1 ? true : null),
+      10_000,
+      'both copies to be consumed',
+    );
     expect(await rowsOf(twice.id)).toHaveLength(1);
   });
 

@@ -30,7 +30,17 @@ export function auditEventsHandler(db: Kysely<Database>, registry: Registry) {
     const events = [...new Map(batch.map(({ data }) => [data.id, data])).values()];
     const inserted = await db
       .insertInto('audit_log')
-      .values(events.map((event) => ({ event_id: event.id, actor: event.actor, entity: event.entity, entity_id: event.entityId, action: event.action, changes: JSON.stringify(event.changes), at: event.at })))
+      .values(
+        events.map((event) => ({
+          event_id: event.id,
+          actor: event.actor,
+          entity: event.entity,
+          entity_id: event.entityId,
+          action: event.action,
+          changes: JSON.stringify(event.changes),
+          at: event.at,
+        })),
+      )
       .onConflict((conflict) => conflict.column('event_id').doNothing())
       .returning('id')
       .execute();
@@ -40,7 +50,10 @@ export function auditEventsHandler(db: Kysely<Database>, registry: Registry) {
 }
 
 /** The admin's consumer of `admin.audit-events` (bound to `audit` with `audit.#`). */
-export function subscribeAuditEvents(messaging: Messaging, options: { db: Kysely<Database>; logger: Logger; registry: Registry; retryDelaysMs?: readonly number[] }): Promise<Subscription> {
+export function subscribeAuditEvents(
+  messaging: Messaging,
+  options: { db: Kysely<Database>; logger: Logger; registry: Registry; retryDelaysMs?: readonly number[] },
+): Promise<Subscription> {
   return subscribeBatch(messaging, {
     queue: QUEUES.adminAuditEvents,
     parse: (json) => AuditEvent.safeParse(json),

@@ -32,7 +32,15 @@ export function auditTrail(messaging: () => Pick<Messaging, 'publish'> | null, l
       };
       await trx
         .insertInto('audit_log')
-        .values({ event_id: event.id, actor: event.actor, entity: event.entity, entity_id: event.entityId, action: event.action, changes: JSON.stringify(event.changes), at: event.at })
+        .values({
+          event_id: event.id,
+          actor: event.actor,
+          entity: event.entity,
+          entity_id: event.entityId,
+          action: event.action,
+          changes: JSON.stringify(event.changes),
+          at: event.at,
+        })
         .execute();
       return event;
     },

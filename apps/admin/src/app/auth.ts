@@ -86,7 +86,11 @@ async function authenticate(keys: ApiKeyStore, request: FastifyRequest): Promise
  * Registers a plugin whose routes are all public (it cannot be given route config itself, as
  * @fastify/static's routes): the scope is marked, and its routes get `config.role = 'public'`.
  */
-export async function registerPublic<Options extends FastifyPluginOptions>(app: FastifyInstance, plugin: FastifyPluginAsync<Options>, options: Options): Promise<void> {
+export async function registerPublic<Options extends FastifyPluginOptions>(
+  app: FastifyInstance,
+  plugin: FastifyPluginAsync<Options>,
+  options: Options,
+): Promise<void> {
   await app.register(async (scope) => {
     publicScopes.add(scope);
     await scope.register(plugin, options);

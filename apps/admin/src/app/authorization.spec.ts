@@ -87,7 +87,15 @@ describe('admin authorization: every route, every spelling', () => {
   let routes: readonly DeclaredRoute[];
   const keys: Record<KeyedRole, string> = { viewer: '', editor: '', admin: BOOTSTRAP };
 
-  const deps = (): AdminDeps => ({ logger, db: database.db, keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('authorization-test'), defaultChannel: '#general' });
+  const deps = (): AdminDeps => ({
+    logger,
+    db: database.db,
+    keys: store,
+    messaging: () => null,
+    readiness: new Readiness([]),
+    registry: createMetricsRegistry('authorization-test'),
+    defaultChannel: '#general',
+  });
 
   beforeAll(async () => {
     database = await createTestDatabase('authorization');
@@ -113,7 +121,17 @@ describe('admin authorization: every route, every spelling', () => {
     const printedMethods = [...printed.matchAll(/\(([A-Z, ]+)\)/g)].flatMap((match) => (match[1] ?? '').split(', '));
     expect(routes.length).toBe(printedMethods.length);
     const urls = new Set(routes.map((route) => route.url));
-    for (const expected of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/api/v1/alert-groups', '/api/v1/slack-rules', '/api/v1/api-keys/:id', '/api/v1/queues']) expect(urls).toContain(expected);
+    for (const expected of [
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/openapi.json',
+      '/api/v1/alert-groups',
+      '/api/v1/slack-rules',
+      '/api/v1/api-keys/:id',
+      '/api/v1/queues',
+    ])
+      expect(urls).toContain(expected);
     expect(routes.filter((route) => route.role !== 'public').length).toBeGreaterThan(30);
   });
 
@@ -141,21 +159,31 @@ describe('admin authorization: every route, every spelling', () => {
         if (anonymous.status === 401) {
           // The route was reached: the key decides, by role.
           reachedSpellings++;
-          if (route.method !== 'HEAD' && JSON.parse(anonymous.body).error !== 'missing or invalid API key') failures.push(`${where}: 401 body ${anonymous.body}`);
+          if (route.method !== 'HEAD' && JSON.parse(anonymous.body).error !== 'missing or invalid API key')
+            failures.push(`${where}: 401 body ${anonymous.body}`);
           if (allowed.status === 401 || allowed.status === 403) failures.push(`${where}: ${role} key got ${allowed.status}`);
           for (const weak of weaker) {
             const refused = await send(port, route.method, spelling.path, keys[weak]);
             if (refused.status !== 403) failures.push(`${where}: ${weak} key got ${refused.status}, expected 403`);
-            else if (route.method !== 'HEAD' && !JSON.parse(refused.body).error.includes(`needs the ${role} role`)) failures.push(`${where}: 403 body ${refused.body}`);
+            else if (route.method !== 'HEAD' && !JSON.parse(refused.body).error.includes(`needs the ${role} role`))
+              failures.push(`${where}: 403 body ${refused.body}`);
           }
           const wrong = await send(port, route.method, spelling.path, 'shk_not-a-key-at-all');
           if (wrong.status !== 401) failures.push(`${where}: a wrong key got ${wrong.status}`);
         } else {
           // Not reached: an error answer that no key changes, so no route's data or action was behind it.
           if (anonymous.status < 400 || anonymous.status >= 500) failures.push(`${where}: without a key ${anonymous.status} ${anonymous.body.slice(0, 200)}`);
-          if (allowed.status !== anonymous.status || allowed.body !== anonymous.body) failures.push(`${where}: the ${role} key changed the answer (${anonymous.status} -> ${allowed.status}): the route was reached without authentication`);
+          if (allowed.status !== anonymous.status || allowed.body !== anonymous.body)
+            failures.push(
+              `${where}: the ${role} key changed the answer (${anonymous.status} -> ${allowed.status}): the route was reached without authentication`,
+            );
         }
-        if (spelling.name === 'as registered' || spelling.name === 'first letter percent-encoded' || spelling.name === 'every segment starts percent-encoded' || spelling.name === 'query string') {
+        if (
+          spelling.name === 'as registered' ||
+          spelling.name === 'first letter percent-encoded' ||
+          spelling.name === 'every segment starts percent-encoded' ||
+          spelling.name === 'query string'
+        ) {
           // These spellings route to the handler, so they must be the authenticated ones.
           if (anonymous.status !== 401) failures.push(`${where}: expected 401 without a key, got ${anonymous.status}`);
         }
@@ -231,10 +259,20 @@ describe('admin authorization: every route, every spelling', () => {
     const rule = { name: 'sneaky', messageTemplate: 'x' };
     const created = await app.inject({ method: 'POST', url: '/api/v1/slack-rules', headers: { authorization: `Bearer ${keys.viewer}` }, payload: rule });
     expect(created.statusCode).toBe(403);
-    const real = await app.inject({ method: 'POST', url: '/api/v1/slack-rules', headers: { authorization: `Bearer ${keys.editor}` }, payload: { name: 'real', messageTemplate: 'x' } });
+    const real = await app.inject({
+      method: 'POST',
+      url: '/api/v1/slack-rules',
+      headers: { authorization: `Bearer ${keys.editor}` },
+      payload: { name: 'real', messageTemplate: 'x' },
+    });
     expect(real.statusCode).toBe(201);
     const id = real.json().id as number;
-    const changed = await app.inject({ method: 'PUT', url: `/%61pi/v1/slack-rules/${id}`, headers: { authorization: `Bearer ${keys.viewer}` }, payload: { name: 'renamed', messageTemplate: 'y' } });
+    const changed = await app.inject({
+      method: 'PUT',
+      url: `/%61pi/v1/slack-rules/${id}`,
+      headers: { authorization: `Bearer ${keys.viewer}` },
+      payload: { name: 'renamed', messageTemplate: 'y' },
+    });
     expect(changed.statusCode).toBe(403);
     const deleted = await app.inject({ method: 'DELETE', url: `/api/v1/slack-rules/${id}`, headers: { authorization: `Bearer ${keys.viewer}` } });
     expect(deleted.statusCode).toBe(403);
@@ -260,7 +298,9 @@ describe('admin authorization: every route, every spelling', () => {
 
     const unknown = await buildAdmin(deps());
     try {
-      expect(() => unknown.get('/api/v9/odd', { config: { role: 'superuser' as RouteRole } }, async () => ({}))).toThrow(/route GET \/api\/v9\/odd declares an unknown role "superuser"/);
+      expect(() => unknown.get('/api/v9/odd', { config: { role: 'superuser' as RouteRole } }, async () => ({}))).toThrow(
+        /route GET \/api\/v9\/odd declares an unknown role "superuser"/,
+      );
     } finally {
       await unknown.close();
     }

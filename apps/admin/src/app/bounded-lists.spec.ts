@@ -3,7 +3,15 @@ import { silenceMatches, silenceState } from '@sentryhub/rules';
 import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
 import type { FastifyInstance } from 'fastify';
-import { sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely';
+import {
+  sql,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { apiKeyStore } from './api-keys';
 import { buildAdmin } from './app';
@@ -50,7 +58,13 @@ describe('admin list and match endpoints hold at most a page of rows', () => {
       method: 'POST',
       url: '/api/v1/silences',
       headers: { authorization: `Bearer ${editor}` },
-      payload: { matchers, startsAt: new Date(Date.now() - 60_000).toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), createdBy: 'test', comment: 'bounded lists' },
+      payload: {
+        matchers,
+        startsAt: new Date(Date.now() - 60_000).toISOString(),
+        endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+        createdBy: 'test',
+        comment: 'bounded lists',
+      },
     });
     expect(response.statusCode, response.body).toBe(201);
     return response.json().id;
@@ -83,7 +97,9 @@ describe('admin list and match endpoints hold at most a page of rows', () => {
     const now = new Date();
     const [silenceRow] = (await activeSilences(database.db, now)).filter((one) => one.id === silenceId);
     if (!silenceRow) throw new Error(`silence ${silenceId} is not active`);
-    const expected = (await allGroups()).filter((group: AlertGroup) => group.current_status === 'firing' && silenceMatches(silenceRow, group.labels, now)).map((group) => group.name);
+    const expected = (await allGroups())
+      .filter((group: AlertGroup) => group.current_status === 'firing' && silenceMatches(silenceRow, group.labels, now))
+      .map((group) => group.name);
     expect(expected.length).toBeGreaterThan(30);
     for (const limit of [30, expected.length, 500]) {
       held.max = 0;
@@ -99,7 +115,15 @@ describe('admin list and match endpoints hold at most a page of rows', () => {
     const store = apiKeyStore(database.db);
     editor = (await store.create('editor', 'editor')).key;
     viewer = (await store.create('viewer', 'viewer')).key;
-    app = await buildAdmin({ logger, db: database.db.withPlugin(held), keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('bounded-lists-test'), defaultChannel: '#general' });
+    app = await buildAdmin({
+      logger,
+      db: database.db.withPlugin(held),
+      keys: store,
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('bounded-lists-test'),
+      defaultChannel: '#general',
+    });
     // Groups with shared and microsecond-apart last occurrences (the keyset must not skip or repeat any);
     // `env` only on some, so that a matcher on a missing label ("") is exercised.
     await sql`
@@ -136,7 +160,10 @@ describe('admin list and match endpoints hold at most a page of rows', () => {
       { name: 'team', value: 'b', isEqual: true, isRegex: false },
       { name: 'instance', value: 'web-1[0-9]*', isEqual: true, isRegex: true },
     ]);
-    await silence([{ name: 'instance', value: 'web-[0-9]*[05]', isEqual: false, isRegex: true }, { name: 'env', value: 'prod', isEqual: false, isRegex: false }]);
+    await silence([
+      { name: 'instance', value: 'web-[0-9]*[05]', isEqual: false, isRegex: true },
+      { name: 'env', value: 'prod', isEqual: false, isRegex: false },
+    ]);
     await expectSilencedPagesMatchTheRules();
     await expectMatchesFollowTheRules(id);
   });
@@ -149,7 +176,13 @@ describe('admin list and match endpoints hold at most a page of rows', () => {
       method: 'POST',
       url: '/api/v1/silences',
       headers: { authorization: `Bearer ${editor}` },
-      payload: { matchers: [{ name: 'team', value: 'a', isEqual: true, isRegex: false }], startsAt: new Date(Date.now() + 3_600_000).toISOString(), endsAt: new Date(Date.now() + 7_200_000).toISOString(), createdBy: 'test', comment: 'later' },
+      payload: {
+        matchers: [{ name: 'team', value: 'a', isEqual: true, isRegex: false }],
+        startsAt: new Date(Date.now() + 3_600_000).toISOString(),
+        endsAt: new Date(Date.now() + 7_200_000).toISOString(),
+        createdBy: 'test',
+        comment: 'later',
+      },
     });
     expect(await get(`/silences/${pending.json().id}/matches`)).toEqual({ items: [], more: false });
   });

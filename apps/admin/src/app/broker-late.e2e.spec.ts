@@ -80,11 +80,24 @@ describe('a service started before the broker', () => {
   };
   /** Another service's audit event, published straight to the shared broker (not through the proxy). */
   async function auditFromElsewhere(): Promise<string> {
-    const event: AuditEvent = { id: randomUUID(), actor: 'service:alert-processor', entity: 'silence', entityId: '1', action: 'expire', changes: {}, at: new Date().toISOString() };
+    const event: AuditEvent = {
+      id: randomUUID(),
+      actor: 'service:alert-processor',
+      entity: 'silence',
+      entityId: '1',
+      action: 'expire',
+      changes: {},
+      at: new Date().toISOString(),
+    };
     const connection = await amqp.connect(vhost.url);
     try {
       const channel = await connection.createConfirmChannel();
-      channel.publish(EXCHANGES.audit, ROUTING_KEYS.audit(event.entity, event.action), Buffer.from(JSON.stringify(event)), { messageId: event.id, contentType: 'application/json', persistent: true, mandatory: true });
+      channel.publish(EXCHANGES.audit, ROUTING_KEYS.audit(event.entity, event.action), Buffer.from(JSON.stringify(event)), {
+        messageId: event.id,
+        contentType: 'application/json',
+        persistent: true,
+        mandatory: true,
+      });
       await channel.waitForConfirms();
     } finally {
       await connection.close();
@@ -92,7 +105,11 @@ describe('a service started before the broker', () => {
     return event.id;
   }
   const stored = (eventId: string) =>
-    waitFor(async () => ((await database.db.selectFrom('audit_log').select('id').where('event_id', '=', eventId).execute()).length === 1 ? true : null), 15_000, `audit event ${eventId} in audit_log`);
+    waitFor(
+      async () => ((await database.db.selectFrom('audit_log').select('id').where('event_id', '=', eventId).execute()).length === 1 ? true : null),
+      15_000,
+      `audit event ${eventId} in audit_log`,
+    );
 
   beforeAll(async () => {
     await run(process.execPath, ['tools/build/build-app.mjs', 'admin'], { timeout: 120_000 });
@@ -145,10 +162,18 @@ describe('a service started before the broker', () => {
     expect(notReady.body.reasons?.['subscriptions']).toBe('starting');
     // Anyone can reach /readyz: it names the component, never the error (hosts, ports, messages).
     expect(JSON.stringify(notReady.body)).not.toMatch(/RabbitMQ|ECONNREFUSED|127\.0\.0\.1/);
-    await waitFor(() => (output.some((line) => line.includes('"not ready"') && /cannot connect to RabbitMQ: .*ECONNREFUSED/.test(line)) ? true : null), 5_000, 'the reason in the log');
+    await waitFor(
+      () => (output.some((line) => line.includes('"not ready"') && /cannot connect to RabbitMQ: .*ECONNREFUSED/.test(line)) ? true : null),
+      5_000,
+      'the reason in the log',
+    );
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     // Still refusing after a few more attempts: it keeps retrying, it does not give up or exit.
-    await waitFor(() => (output.filter((line) => line.includes('cannot connect to RabbitMQ; retrying')).length >= 3 ? true : null), 15_000, 'three logged connection attempts');
+    await waitFor(
+      () => (output.filter((line) => line.includes('cannot connect to RabbitMQ; retrying')).length >= 3 ? true : null),
+      15_000,
+      'three logged connection attempts',
+    );
     expect(child.exitCode).toBeNull();
     expect((await readyz()).status).toBe(503);
   });
@@ -158,15 +183,24 @@ describe('a service started before the broker', () => {
     await waitFor(async () => ((await readyz()).status === 200 ? true : null), 30_000, 'the admin to become ready');
     expect(await metric(/^sentryhub_broker_connected\{[^}]*\} (\d+)$/m)).toBe(1);
     await stored(await auditFromElsewhere());
-    await waitFor(async () => ((await metric(/^sentryhub_messages_consumed_total\{[^}]*queue="admin.audit-events"[^}]*outcome="acked"[^}]*\} (\d+)$/m)) ?? 0) >= 1 ? true : null, 5_000, 'the consumed counter');
+    await waitFor(
+      async () =>
+        ((await metric(/^sentryhub_messages_consumed_total\{[^}]*queue="admin.audit-events"[^}]*outcome="acked"[^}]*\} (\d+)$/m)) ?? 0) >= 1 ? true : null,
+      5_000,
+      'the consumed counter',
+    );
   });
 
   it('reports the lost connection, and recovers with its subscription when the broker comes back', async () => {
     await proxy.stop();
-    const lost = await waitFor(async () => {
-      const state = await readyz();
-      return state.status === 503 ? state : null;
-    }, 15_000, 'the admin to notice the lost broker');
+    const lost = await waitFor(
+      async () => {
+        const state = await readyz();
+        return state.status === 503 ? state : null;
+      },
+      15_000,
+      'the admin to notice the lost broker',
+    );
     expect(lost.body.reasons?.['broker']).toBe('down');
     expect(await metric(/^sentryhub_broker_connected\{[^}]*\} (\d+)$/m)).toBe(0);
     await proxy.start();

@@ -49,12 +49,31 @@ describe('the web console in headless Chromium', () => {
     fingerprints[name] = print;
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: print, name, labels: JSON.stringify(allLabels), severity: labels['severity'] ?? 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: status, firing_count: 1, first_occurrence: at, last_occurrence: at })
+      .values({
+        fingerprint: print,
+        name,
+        labels: JSON.stringify(allLabels),
+        severity: labels['severity'] ?? 'warning',
+        instance: labels['instance'] ?? null,
+        source: 'webhook',
+        current_status: status,
+        firing_count: 1,
+        first_occurrence: at,
+        last_occurrence: at,
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     const instance = await database.db
       .insertInto('alert_instances')
-      .values({ group_id: group.id, status, starts_at: at, ends_at: status === 'resolved' ? new Date(at.getTime() + 60_000) : null, annotations: JSON.stringify({ summary: `${name} is bad`, description: `Runbook: fix ${name}.` }), resolution_type: status === 'resolved' ? 'normal' : null, intake_source: 'webhook' })
+      .values({
+        group_id: group.id,
+        status,
+        starts_at: at,
+        ends_at: status === 'resolved' ? new Date(at.getTime() + 60_000) : null,
+        annotations: JSON.stringify({ summary: `${name} is bad`, description: `Runbook: fix ${name}.` }),
+        resolution_type: status === 'resolved' ? 'normal' : null,
+        intake_source: 'webhook',
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     groupIds[name] = group.id;
@@ -90,8 +109,27 @@ describe('the web console in headless Chromium', () => {
     // One webhook receiver (never called here): the webhook rule form offers it.
     const webhookReceivers = parseWebhookReceivers('pagerduty:\n  url: http://127.0.0.1:9/v2/enqueue\n  params:\n    routingKey: { env: PD_ROUTING_KEY }\n');
     // Queue management on, against the test vhost: the queues page lists the topology the connection above declared.
-    const management = { enabled: true, url: MANAGEMENT_URL, user: 'guest', password: 'guest', vhost: vhost.vhost, amqpUrl: vhost.url, publishTimeoutMs: 5_000 };
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), registry: createMetricsRegistry('console-e2e'), slackEndpoint: slack.url, defaultChannel: '#general', webhookReceivers, management });
+    const management = {
+      enabled: true,
+      url: MANAGEMENT_URL,
+      user: 'guest',
+      password: 'guest',
+      vhost: vhost.vhost,
+      amqpUrl: vhost.url,
+      publishTimeoutMs: 5_000,
+    };
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => messaging,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('console-e2e'),
+      slackEndpoint: slack.url,
+      defaultChannel: '#general',
+      webhookReceivers,
+      management,
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
@@ -101,15 +139,51 @@ describe('the web console in headless Chromium', () => {
     await database.db
       .insertInto('notifications')
       .values([
-        { channel: '#storage', group_id: disk.groupId, instance_id: disk.instanceId, kind: 'firing', status: 'sent', text: 'FIRING: DiskFull on db-1: DiskFull is bad', attempts: 1, sent_at: new Date() },
-        { channel: '#ops', group_id: cpu.groupId, instance_id: cpu.instanceId, kind: 'firing', status: 'failed', text: 'HighCPU on web-1', attempts: 5, last_error: 'channel_not_found' },
+        {
+          channel: '#storage',
+          group_id: disk.groupId,
+          instance_id: disk.instanceId,
+          kind: 'firing',
+          status: 'sent',
+          text: 'FIRING: DiskFull on db-1: DiskFull is bad',
+          attempts: 1,
+          sent_at: new Date(),
+        },
+        {
+          channel: '#ops',
+          group_id: cpu.groupId,
+          instance_id: cpu.instanceId,
+          kind: 'firing',
+          status: 'failed',
+          text: 'HighCPU on web-1',
+          attempts: 5,
+          last_error: 'channel_not_found',
+        },
       ])
       .execute();
     await database.db
       .insertInto('email_queue')
       .values([
-        { kind: 'firing', group_id: disk.groupId, recipients: ['ops@example.com'], subject: '[critical] DiskFull is firing', body_text: 'b', status: 'failed', attempts: 3, last_error: 'connection refused' },
-        { kind: 'firing', group_id: disk.groupId, recipients: ['ops@example.com'], subject: '[critical] DiskFull is firing', body_text: 'b', status: 'completed', attempts: 1, sent_at: new Date() },
+        {
+          kind: 'firing',
+          group_id: disk.groupId,
+          recipients: ['ops@example.com'],
+          subject: '[critical] DiskFull is firing',
+          body_text: 'b',
+          status: 'failed',
+          attempts: 3,
+          last_error: 'connection refused',
+        },
+        {
+          kind: 'firing',
+          group_id: disk.groupId,
+          recipients: ['ops@example.com'],
+          subject: '[critical] DiskFull is firing',
+          body_text: 'b',
+          status: 'completed',
+          attempts: 1,
+          sent_at: new Date(),
+        },
       ])
       .execute();
 
@@ -119,7 +193,16 @@ describe('the web console in headless Chromium', () => {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1400, height: 900 },
       timezoneId: 'UTC',
       locale: 'en-GB',
@@ -252,7 +335,9 @@ describe('the web console in headless Chromium', () => {
     await heading('Webhook rules').waitFor();
     await see(page.locator('tbody tr', { hasText: 'pagerduty critical' }), 'pagerduty preset');
     // Saved unchanged, the rule follows the preset rather than a copy of its template.
-    expect(await database.db.selectFrom('webhook_rules').select(['name', 'receiver', 'preset', 'body_template']).execute()).toEqual([{ name: 'pagerduty critical', receiver: 'pagerduty', preset: 'pagerduty', body_template: null }]);
+    expect(await database.db.selectFrom('webhook_rules').select(['name', 'receiver', 'preset', 'body_template']).execute()).toEqual([
+      { name: 'pagerduty critical', receiver: 'pagerduty', preset: 'pagerduty', body_template: null },
+    ]);
     await shot('05-webhook-rules');
   });
 
@@ -315,12 +400,18 @@ describe('the web console in headless Chromium', () => {
     await shot('10-silences');
   });
 
-  it("takes Alertmanager's matcher syntax in a label field: a silence from {alertname=\"X\",instance=~\"h.*\"}, an inhibition rule from bare and braced matchers", async () => {
+  it('takes Alertmanager\'s matcher syntax in a label field: a silence from {alertname="X",instance=~"h.*"}, an inhibition rule from bare and braced matchers', async () => {
     await go('#/silences/new');
     await heading('New silence').waitFor();
     const rows = page.locator('.matcher-row');
     const rowValues = async () =>
-      Promise.all((await rows.all()).map(async (row) => [await row.locator('input').first().inputValue(), await row.locator('select').inputValue(), await row.locator('input').nth(1).inputValue()]));
+      Promise.all(
+        (await rows.all()).map(async (row) => [
+          await row.locator('input').first().inputValue(),
+          await row.locator('select').inputValue(),
+          await row.locator('input').nth(1).inputValue(),
+        ]),
+      );
     // A text the parser refuses stays as typed, with the parser's message under the row.
     await rows.first().locator('input').first().fill('{alertname="X", instance=~"h.("}');
     await rows.first().locator('input').first().press('Tab');
@@ -426,7 +517,12 @@ describe('the web console in headless Chromium', () => {
     for (const action of ['acknowledge', 'create', 'requeue', 'test']) await see(page.locator('tbody td strong'), action);
     await shot('16-audit-log');
 
-    const created = await app.inject({ method: 'POST', url: '/api/v1/email-rules', headers: { authorization: `Bearer ${BOOTSTRAP}` }, payload: { name: 'storage mail', recipients: ['storage@example.com'], subjectTemplate: '{{ alert_group.name }}', bodyTemplate: '{{ summary }}' } });
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/v1/email-rules',
+      headers: { authorization: `Bearer ${BOOTSTRAP}` },
+      payload: { name: 'storage mail', recipients: ['storage@example.com'], subjectTemplate: '{{ alert_group.name }}', bodyTemplate: '{{ summary }}' },
+    });
     expect(created.statusCode).toBe(201);
     await go('#/email-rules');
     await heading('Email rules').waitFor();
@@ -451,7 +547,13 @@ describe('the web console in headless Chromium', () => {
       channel.sendToQueue(`${work}.dead`, Buffer.from(JSON.stringify({ changes: 'not a list' })), {
         messageId: 'dead-1',
         contentType: 'application/json',
-        headers: { [HEADERS.error]: 'changes: expected array, received string', [HEADERS.originalExchange]: 'alerts.processed', [HEADERS.originalRoutingKey]: 'alert.changed', [HEADERS.originalQueue]: work, [HEADERS.retryCount]: 3 },
+        headers: {
+          [HEADERS.error]: 'changes: expected array, received string',
+          [HEADERS.originalExchange]: 'alerts.processed',
+          [HEADERS.originalRoutingKey]: 'alert.changed',
+          [HEADERS.originalQueue]: work,
+          [HEADERS.retryCount]: 3,
+        },
       });
       await channel.close();
 
@@ -461,11 +563,14 @@ describe('the web console in headless Chromium', () => {
       await page.locator('tbody tr').getByText(work, { exact: true }).waitFor();
       // The management API's statistics lag a few seconds behind: reload until the dead letter is counted.
       await expect
-        .poll(async () => {
-          await page.reload();
-          await heading('Queues').waitFor();
-          return deadRow.locator('td').nth(3).innerText();
-        }, { timeout: 20_000, interval: 1_000 })
+        .poll(
+          async () => {
+            await page.reload();
+            await heading('Queues').waitFor();
+            return deadRow.locator('td').nth(3).innerText();
+          },
+          { timeout: 20_000, interval: 1_000 },
+        )
         .toBe('1');
       await shot('18a-queues');
 
@@ -493,43 +598,148 @@ describe('the web console in headless Chromium', () => {
     const outage = await seedGroup('Outage', { severity: 'critical', instance: 'lb-1', team: 'net' }, 'firing', 3);
     const source = await seedGroup('CoreDown', { severity: 'critical', instance: 'core-1', team: 'net' }, 'firing', 4);
     const criteria = JSON.stringify({ team: 'net' });
-    const slackRule = await database.db.insertInto('slack_rules').values({ name: 'net pager', match_criteria: criteria, message_template: 'x' }).returning('id').executeTakeFirstOrThrow();
-    const emailRule = await database.db.insertInto('email_rules').values({ name: 'net mail', match_criteria: criteria, recipients: ['net@example.com'], subject_template: 's', body_template: 'b', group_by: ['team'] }).returning('id').executeTakeFirstOrThrow();
-    const webhookRule = await database.db.insertInto('webhook_rules').values({ name: 'net hook', match_criteria: criteria, receiver: 'pagerduty', preset: 'pagerduty' }).returning('id').executeTakeFirstOrThrow();
+    const slackRule = await database.db
+      .insertInto('slack_rules')
+      .values({ name: 'net pager', match_criteria: criteria, message_template: 'x' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const emailRule = await database.db
+      .insertInto('email_rules')
+      .values({ name: 'net mail', match_criteria: criteria, recipients: ['net@example.com'], subject_template: 's', body_template: 'b', group_by: ['team'] })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const webhookRule = await database.db
+      .insertInto('webhook_rules')
+      .values({ name: 'net hook', match_criteria: criteria, receiver: 'pagerduty', preset: 'pagerduty' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
     const row = { group_id: outage.groupId, instance_id: outage.instanceId };
     await database.db
       .insertInto('notifications')
       .values([
         { ...row, channel: '#net', rule_id: slackRule.id, kind: 'firing', status: 'suppressed', text: 'Outage on lb-1 (silenced)', created_at: at(3) },
-        { ...row, channel: '#net', rule_id: slackRule.id, kind: 'repeat', sequence: 1, status: 'inhibited', inhibited_by_group_id: source.groupId, text: 'Outage on lb-1 (repeat)', created_at: at(2.5) },
-        { ...row, channel: 'pagerduty', notifier: 'webhook', webhook_rule_id: webhookRule.id, kind: 'firing', status: 'failed', attempts: 5, last_error: 'HTTP 400 from the receiver', text: '{"event_action":"trigger"}', created_at: at(2) },
+        {
+          ...row,
+          channel: '#net',
+          rule_id: slackRule.id,
+          kind: 'repeat',
+          sequence: 1,
+          status: 'inhibited',
+          inhibited_by_group_id: source.groupId,
+          text: 'Outage on lb-1 (repeat)',
+          created_at: at(2.5),
+        },
+        {
+          ...row,
+          channel: 'pagerduty',
+          notifier: 'webhook',
+          webhook_rule_id: webhookRule.id,
+          kind: 'firing',
+          status: 'failed',
+          attempts: 5,
+          last_error: 'HTTP 400 from the receiver',
+          text: '{"event_action":"trigger"}',
+          created_at: at(2),
+        },
       ])
       .execute();
     // A grouped alert email that went out in its group's email (which failed), and one that waits for the next.
     const groupEmail = await database.db
       .insertInto('email_queue')
-      .values({ rule_id: emailRule.id, kind: 'group', recipients: ['net@example.com'], subject: '[FIRING:2] (team=net)', body_text: 'b', status: 'failed', attempts: 3, last_error: '550 mailbox unavailable', group_key: '[["team","net"]]' })
+      .values({
+        rule_id: emailRule.id,
+        kind: 'group',
+        recipients: ['net@example.com'],
+        subject: '[FIRING:2] (team=net)',
+        body_text: 'b',
+        status: 'failed',
+        attempts: 3,
+        last_error: '550 mailbox unavailable',
+        group_key: '[["team","net"]]',
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     await database.db
       .insertInto('email_queue')
       .values([
-        { ...row, rule_id: emailRule.id, kind: 'firing', recipients: ['net@example.com'], subject: 'Outage is firing', body_text: 'b', status: 'completed', group_key: '[["team","net"]]', group_email_id: groupEmail.id, created_at: at(1.5) },
-        { ...row, rule_id: emailRule.id, kind: 'resolved', recipients: ['net@example.com'], subject: 'Outage resolved', body_text: 'b', status: 'grouped', group_key: '[["team","net"]]', created_at: at(1) },
-        { ...row, rule_id: emailRule.id, kind: 'test', recipients: ['net@example.com'], subject: '[test of rule "net mail"]', body_text: 'b', status: 'completed', created_at: at(0.5) },
+        {
+          ...row,
+          rule_id: emailRule.id,
+          kind: 'firing',
+          recipients: ['net@example.com'],
+          subject: 'Outage is firing',
+          body_text: 'b',
+          status: 'completed',
+          group_key: '[["team","net"]]',
+          group_email_id: groupEmail.id,
+          created_at: at(1.5),
+        },
+        {
+          ...row,
+          rule_id: emailRule.id,
+          kind: 'resolved',
+          recipients: ['net@example.com'],
+          subject: 'Outage resolved',
+          body_text: 'b',
+          status: 'grouped',
+          group_key: '[["team","net"]]',
+          created_at: at(1),
+        },
+        {
+          ...row,
+          rule_id: emailRule.id,
+          kind: 'test',
+          recipients: ['net@example.com'],
+          subject: '[test of rule "net mail"]',
+          body_text: 'b',
+          status: 'completed',
+          created_at: at(0.5),
+        },
       ])
       .execute();
 
     // The API: every notifier's rows (not the test email), newest first, each with its rule and reason.
     const answer = await app.inject({ method: 'GET', url: `/api/v1/alert-groups/${outage.groupId}`, headers: { authorization: `Bearer ${viewerKey}` } });
-    const listed = (answer.json() as { notifications: { notifier: string; kind: string; status: string; ruleName: string | null; destination: string; reason: string | null }[] }).notifications;
+    const listed = (
+      answer.json() as {
+        notifications: { notifier: string; kind: string; status: string; ruleName: string | null; destination: string; reason: string | null }[];
+      }
+    ).notifications;
     expect(listed.map(({ notifier, kind, status, ruleName, destination, reason }) => ({ notifier, kind, status, ruleName, destination, reason }))).toEqual([
-      { notifier: 'email', kind: 'resolved', status: 'pending', ruleName: 'net mail', destination: 'net@example.com', reason: 'waiting for its group’s next message (groupWait / groupInterval)' },
-      { notifier: 'email', kind: 'firing', status: 'failed', ruleName: 'net mail', destination: 'net@example.com', reason: `in group email #${groupEmail.id}: failed: 550 mailbox unavailable` },
+      {
+        notifier: 'email',
+        kind: 'resolved',
+        status: 'pending',
+        ruleName: 'net mail',
+        destination: 'net@example.com',
+        reason: 'waiting for its group’s next message (groupWait / groupInterval)',
+      },
+      {
+        notifier: 'email',
+        kind: 'firing',
+        status: 'failed',
+        ruleName: 'net mail',
+        destination: 'net@example.com',
+        reason: `in group email #${groupEmail.id}: failed: 550 mailbox unavailable`,
+      },
       { notifier: 'webhook', kind: 'firing', status: 'failed', ruleName: 'net hook', destination: 'pagerduty', reason: 'failed: HTTP 400 from the receiver' },
-      { notifier: 'slack', kind: 'repeat', status: 'inhibited', ruleName: 'net pager', destination: '#net', reason: `inhibited by alert group #${source.groupId} (CoreDown)` },
-      { notifier: 'slack', kind: 'firing', status: 'suppressed', ruleName: 'net pager', destination: '#net', reason: 'silenced: a silence matched the alert when it was to be told' },
+      {
+        notifier: 'slack',
+        kind: 'repeat',
+        status: 'inhibited',
+        ruleName: 'net pager',
+        destination: '#net',
+        reason: `inhibited by alert group #${source.groupId} (CoreDown)`,
+      },
+      {
+        notifier: 'slack',
+        kind: 'firing',
+        status: 'suppressed',
+        ruleName: 'net pager',
+        destination: '#net',
+        reason: 'silenced: a silence matched the alert when it was to be told',
+      },
     ]);
 
     // The page shows the same rows.
@@ -542,11 +752,16 @@ describe('the web console in headless Chromium', () => {
     expect(texts[0]).toMatch(/Email[\s\S]*net@example.com[\s\S]*net mail[\s\S]*resolved[\s\S]*pending[\s\S]*waiting for its group/);
     expect(texts[1]).toMatch(new RegExp(`Email[\\s\\S]*net mail[\\s\\S]*failed[\\s\\S]*in group email #${groupEmail.id}: failed: 550 mailbox unavailable`));
     expect(texts[2]).toMatch(/Webhook[\s\S]*pagerduty[\s\S]*net hook[\s\S]*failed[\s\S]*HTTP 400 from the receiver/);
-    expect(texts[3]).toMatch(new RegExp(`Slack[\\s\\S]*#net[\\s\\S]*net pager[\\s\\S]*repeat 1[\\s\\S]*inhibited[\\s\\S]*inhibited by alert group #${source.groupId} \\(CoreDown\\)`));
+    expect(texts[3]).toMatch(
+      new RegExp(`Slack[\\s\\S]*#net[\\s\\S]*net pager[\\s\\S]*repeat 1[\\s\\S]*inhibited[\\s\\S]*inhibited by alert group #${source.groupId} \\(CoreDown\\)`),
+    );
     expect(texts[4]).toMatch(/Slack[\s\S]*net pager[\s\S]*suppressed[\s\S]*silenced/);
     // The rule names link to their rules, the inhibitor to its alert.
     expect(await rows.nth(2).getByRole('link', { name: 'net hook' }).getAttribute('href')).toBe(`#/webhook-rules/${webhookRule.id}`);
-    await rows.nth(3).getByRole('link', { name: `see #${source.groupId}` }).click();
+    await rows
+      .nth(3)
+      .getByRole('link', { name: `see #${source.groupId}` })
+      .click();
     await heading('CoreDown').waitFor();
     await go(`#/alerts/${outage.groupId}`);
     await heading('Outage').waitFor();

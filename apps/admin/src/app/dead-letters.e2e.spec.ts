@@ -37,9 +37,11 @@ describe('a poison message, from first failure to replay', () => {
   const deliveries: { n: number; at: number }[] = [];
   const handled: number[] = [];
 
-  const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` }, payload });
+  const post = (url: string, payload: object) =>
+    app.inject({ method: 'POST', url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` }, payload });
   const get = (url: string) => app.inject({ method: 'GET', url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` } });
-  const publish = (n: number, poison = false) => messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { n, poison }, { messageId: `message-${n}`, correlationId: `request-${n}` });
+  const publish = (n: number, poison = false) =>
+    messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), { n, poison }, { messageId: `message-${n}`, correlationId: `request-${n}` });
   const attemptsOf = (n: number) => deliveries.filter((delivery) => delivery.n === n);
 
   beforeAll(async () => {
@@ -131,7 +133,12 @@ describe('a poison message, from first failure to replay', () => {
     // Its recorded route is one this queue is bound by, so it may go back through the exchange.
     const replay = await post(`/dead-letters/${QUEUE}/replay`, { messageIds: ['message-2'], to: 'exchange' });
     expect(replay.statusCode).toBe(200);
-    expect(replay.json()).toMatchObject({ replayed: [{ messageId: 'message-2', exchange: 'alerts', routingKey: 'alert.received.api' }], notFound: [], failed: [], duplicates: [] });
+    expect(replay.json()).toMatchObject({
+      replayed: [{ messageId: 'message-2', exchange: 'alerts', routingKey: 'alert.received.api' }],
+      notFound: [],
+      failed: [],
+      duplicates: [],
+    });
     await waitFor(() => (handled.includes(2) ? true : null), 5_000, 'the replayed message');
     // Nothing else arrives: no second copy, neither from the replay nor from the dead-letter queue.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
@@ -142,7 +149,12 @@ describe('a poison message, from first failure to replay', () => {
 
     const again = await post(`/dead-letters/${QUEUE}/replay`, { messageIds: ['message-2'] });
     expect(again.json()).toMatchObject({ replayed: [], notFound: ['message-2'] });
-    const audit = await database.db.selectFrom('audit_log').select(['actor', 'entity', 'entity_id', 'action', 'changes']).where('action', '=', 'replay').orderBy('id').execute();
+    const audit = await database.db
+      .selectFrom('audit_log')
+      .select(['actor', 'entity', 'entity_id', 'action', 'changes'])
+      .where('action', '=', 'replay')
+      .orderBy('id')
+      .execute();
     expect(audit).toMatchObject([
       { actor: 'key:bootstrap', entity: 'queue', entity_id: `${QUEUE}.dead`, changes: { replayed: ['message-2'] } },
       { changes: { replayed: [], notFound: ['message-2'] } },
@@ -182,7 +194,8 @@ describe('a dead letter of the external queue with forged provenance headers', (
   let connection: amqp.ChannelModel;
   let channel: amqp.ConfirmChannel;
 
-  const post = (url: string, payload: object) => app.inject({ method: 'POST', url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` }, payload });
+  const post = (url: string, payload: object) =>
+    app.inject({ method: 'POST', url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` }, payload });
   const get = (url: string) => app.inject({ method: 'GET', url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` } });
   const depth = async (queue: string) => (await channel.checkQueue(queue)).messageCount;
   const forgeries = {
@@ -261,7 +274,13 @@ describe('a dead letter of the external queue with forged provenance headers', (
     const items = list.json().items as { messageId: string }[];
     expect(items.map((item) => item.messageId).sort()).toEqual(Object.keys(forgeries).sort());
     for (const item of items) {
-      expect(item).toMatchObject({ originalExchange: '', originalRoutingKey: EXTERNAL, originalQueue: EXTERNAL, error: expect.stringMatching(/^invalid JSON: /), retryCount: 0 });
+      expect(item).toMatchObject({
+        originalExchange: '',
+        originalRoutingKey: EXTERNAL,
+        originalQueue: EXTERNAL,
+        error: expect.stringMatching(/^invalid JSON: /),
+        retryCount: 0,
+      });
     }
   });
 
@@ -288,7 +307,8 @@ describe('a dead letter of the external queue with forged provenance headers', (
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await depth(PROBES.alerts)).toBe(0);
     const audit: amqp.GetMessage[] = [];
-    for (let message = await channel.get(PROBES.audit, { noAck: true }); message; message = await channel.get(PROBES.audit, { noAck: true })) audit.push(message);
+    for (let message = await channel.get(PROBES.audit, { noAck: true }); message; message = await channel.get(PROBES.audit, { noAck: true }))
+      audit.push(message);
     // Only the admin's own audit events of the two replay requests: none of the forged messages.
     expect(audit.map((message) => message.fields.routingKey)).toEqual(['audit.queue.replay', 'audit.queue.replay']);
     for (const message of audit) {

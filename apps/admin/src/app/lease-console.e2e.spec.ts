@@ -38,22 +38,59 @@ describe('episode leases in the admin API and console', () => {
     database = await createTestDatabase('lease_console');
     const store = apiKeyStore(database.db);
     viewerKey = (await store.create('lease-viewer', 'viewer')).key;
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('lease-console'), defaultChannel: '#general' });
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('lease-console'),
+      defaultChannel: '#general',
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
     const labels = { alertname: 'LeaseShown', severity: 'warning', instance: 'prom-1' };
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: fingerprint(labels), name: 'LeaseShown', labels: JSON.stringify(labels), severity: 'warning', instance: 'prom-1', source: 'api', current_status: 'firing', firing_count: 2, first_occurrence: new Date(now - 20 * MINUTE), last_occurrence: new Date(now) })
+      .values({
+        fingerprint: fingerprint(labels),
+        name: 'LeaseShown',
+        labels: JSON.stringify(labels),
+        severity: 'warning',
+        instance: 'prom-1',
+        source: 'api',
+        current_status: 'firing',
+        firing_count: 2,
+        first_occurrence: new Date(now - 20 * MINUTE),
+        last_occurrence: new Date(now),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     groupId = group.id;
     await database.db
       .insertInto('alert_instances')
       .values([
-        { group_id: groupId, status: 'resolved', starts_at: new Date(now - 20 * MINUTE), ends_at: expiredLease, lease_ends_at: expiredLease, resolution_type: 'expired', annotations: JSON.stringify({ summary: 'the first episode' }), intake_source: 'api' },
-        { group_id: groupId, status: 'firing', starts_at: new Date(now - 5 * MINUTE), ends_at: null, lease_ends_at: runningLease, resolution_type: null, annotations: JSON.stringify({ summary: 'the second episode' }), intake_source: 'api' },
+        {
+          group_id: groupId,
+          status: 'resolved',
+          starts_at: new Date(now - 20 * MINUTE),
+          ends_at: expiredLease,
+          lease_ends_at: expiredLease,
+          resolution_type: 'expired',
+          annotations: JSON.stringify({ summary: 'the first episode' }),
+          intake_source: 'api',
+        },
+        {
+          group_id: groupId,
+          status: 'firing',
+          starts_at: new Date(now - 5 * MINUTE),
+          ends_at: null,
+          lease_ends_at: runningLease,
+          resolution_type: null,
+          annotations: JSON.stringify({ summary: 'the second episode' }),
+          intake_source: 'api',
+        },
       ])
       .execute();
 
@@ -61,7 +98,15 @@ describe('episode leases in the admin API and console', () => {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       timezoneId: 'UTC',
       locale: 'en-GB',
     });
@@ -76,7 +121,7 @@ describe('episode leases in the admin API and console', () => {
     await database?.destroy();
   });
 
-  it('GET /api/v1/alert-groups/:id returns each episode\'s lease end and the expired resolution', async () => {
+  it("GET /api/v1/alert-groups/:id returns each episode's lease end and the expired resolution", async () => {
     const response = await app.inject({ method: 'GET', url: `/api/v1/alert-groups/${groupId}`, headers: { authorization: `Bearer ${viewerKey}` } });
     expect(response.statusCode).toBe(200);
     const detail = AlertGroupDetail.parse(response.json());
@@ -86,7 +131,7 @@ describe('episode leases in the admin API and console', () => {
     ]);
   });
 
-  it('the alert detail shows each episode\'s lease end, and the expired resolution as such', async () => {
+  it("the alert detail shows each episode's lease end, and the expired resolution as such", async () => {
     await page.goto(`${base}/`);
     await page.getByLabel('API key').fill(viewerKey);
     await page.getByRole('button', { name: 'Log in' }).click();

@@ -85,7 +85,9 @@ export function replayRoute(queue: string, to: 'exchange' | 'queue', origin: Pic
   if (to === 'queue') return { exchange: '', routingKey: queue };
   const spec = WORK_QUEUES.find((candidate) => candidate.name === queue);
   if (!spec) {
-    return { refused: `${queue} is not a SentryHub work queue: its messages were published to it by other systems, so they can only be replayed to the queue ("to": "queue")` };
+    return {
+      refused: `${queue} is not a SentryHub work queue: its messages were published to it by other systems, so they can only be replayed to the queue ("to": "queue")`,
+    };
   }
   if (origin.exchange === null || origin.routingKey === null) {
     return { refused: 'no original exchange and routing key recorded: replay it with "to": "queue"' };
@@ -99,7 +101,18 @@ export function replayRoute(queue: string, to: 'exchange' | 'queue', origin: Pic
 }
 
 /** Headers a replayed message must not carry: its failure history would count against it again. */
-const HISTORY_HEADERS = new Set<string>([HEADERS.error, HEADERS.errorPath, HEADERS.retryCount, 'x-death', 'x-first-death-reason', 'x-first-death-queue', 'x-first-death-exchange', 'x-last-death-reason', 'x-last-death-queue', 'x-last-death-exchange']);
+const HISTORY_HEADERS = new Set<string>([
+  HEADERS.error,
+  HEADERS.errorPath,
+  HEADERS.retryCount,
+  'x-death',
+  'x-first-death-reason',
+  'x-first-death-queue',
+  'x-first-death-exchange',
+  'x-last-death-reason',
+  'x-last-death-queue',
+  'x-last-death-exchange',
+]);
 
 export interface ReplayRequest {
   /** The work queue whose `<queue>.dead` is replayed. */
@@ -167,7 +180,13 @@ export function queueOperations(settings: { amqpUrl: string | readonly string[];
   }
 
   /** Resolves once the broker confirmed the publish; rejects when it was returned unroutable, nacked or not confirmed in time. */
-  function publishConfirmed(channel: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, options: Options.Publish & { messageId: string }): Promise<void> {
+  function publishConfirmed(
+    channel: ConfirmChannel,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Options.Publish & { messageId: string },
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let returned = false;
       const onReturn = (message: { properties: { messageId?: string } }) => {
@@ -190,7 +209,11 @@ export function queueOperations(settings: { amqpUrl: string | readonly string[];
 
   return {
     /** A JSON test message straight to the queue (default exchange), confirmed. */
-    async publishTest(queue: string, body: unknown, meta: { messageId?: string | undefined; correlationId?: string | undefined; headers: Record<string, string | number | boolean> }): Promise<string> {
+    async publishTest(
+      queue: string,
+      body: unknown,
+      meta: { messageId?: string | undefined; correlationId?: string | undefined; headers: Record<string, string | number | boolean> },
+    ): Promise<string> {
       return withConnection(async (connection) => {
         await messageCount(connection, queue);
         const channel = await connection.createConfirmChannel();

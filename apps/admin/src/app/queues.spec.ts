@@ -31,7 +31,12 @@ describe('queue management routes', () => {
 
   type Role = keyof typeof keys;
   const call = (method: 'GET' | 'POST', url: string, role: Role | null, payload?: object, target: () => FastifyInstance = () => app) =>
-    target().inject({ method, url: `/api/v1${url}`, headers: role ? { authorization: `Bearer ${keys[role]}` } : {}, ...(payload === undefined ? {} : { payload }) });
+    target().inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: role ? { authorization: `Bearer ${keys[role]}` } : {},
+      ...(payload === undefined ? {} : { payload }),
+    });
   const messagesIn = async (queue: string) => (await channel.checkQueue(queue)).messageCount;
   const auditRows = (action: string) => database.db.selectFrom('audit_log').selectAll().where('entity', '=', 'queue').where('action', '=', action).execute();
 
@@ -39,14 +44,27 @@ describe('queue management routes', () => {
     [database, vhost] = await Promise.all([createTestDatabase('queues'), createTestVhost('queues')]);
     messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [SLACK] }), { logger });
     // Stands in for the slack-notifier: every body it cannot parse is dead-lettered with the reason.
-    subscription = await subscribe(messaging, { queue: SLACK, parse: (json) => z.object({ changes: z.array(z.unknown()) }).safeParse(json), logger, handler: async () => undefined });
+    subscription = await subscribe(messaging, {
+      queue: SLACK,
+      parse: (json) => z.object({ changes: z.array(z.unknown()) }).safeParse(json),
+      logger,
+      handler: async () => undefined,
+    });
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(BOOTSTRAP);
     keys.editor = (await store.create('editor', 'editor')).key;
     keys.viewer = (await store.create('viewer', 'viewer')).key;
     // A cluster whose first node refuses connections (nothing listens on port 1): purge, test publish and replay go to the next.
     const refusingNode = `amqp://guest:guest@127.0.0.1:1/${encodeURIComponent(vhost.vhost)}`;
-    const management: ManagementSettings = { enabled: true, url: MANAGEMENT_URL, user: 'guest', password: 'guest', vhost: vhost.vhost, amqpUrl: [refusingNode, vhost.url], publishTimeoutMs: 5_000 };
+    const management: ManagementSettings = {
+      enabled: true,
+      url: MANAGEMENT_URL,
+      user: 'guest',
+      password: 'guest',
+      vhost: vhost.vhost,
+      amqpUrl: [refusingNode, vhost.url],
+      publishTimeoutMs: 5_000,
+    };
     const deps = { logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), defaultChannel: '#general' };
     app = await buildAdmin({ ...deps, registry: createMetricsRegistry('queues-test'), management });
     disabled = await buildAdmin({ ...deps, registry: createMetricsRegistry('queues-test-disabled'), management: { ...management, enabled: false } });
@@ -109,7 +127,13 @@ describe('queue management routes', () => {
     // Every queue the topology declares (each work queue with its .dead and .retry.<n> queues), and nothing else.
     const declared = Object.values(buildBrokerConfig({ url: vhost.url, consumes: [SLACK] }).vhosts ?? {}).flatMap((config) => Object.keys(config.queues ?? {}));
     expect(listed.items.map((queue) => queue.name).sort()).toEqual([...declared].sort());
-    expect(listed.items.find((queue) => queue.name === EMAIL)).toMatchObject({ type: 'quorum', durable: true, messagesReady: 1, consumers: 0, arguments: { 'x-message-ttl': 86_400_000 } });
+    expect(listed.items.find((queue) => queue.name === EMAIL)).toMatchObject({
+      type: 'quorum',
+      durable: true,
+      messagesReady: 1,
+      consumers: 0,
+      arguments: { 'x-message-ttl': 86_400_000 },
+    });
     expect(listed.items.find((queue) => queue.name === `${EMAIL}.dead`)).toMatchObject({ type: 'quorum', messages: 0 });
     const rates = listed.items.find((queue) => queue.name === SLACK) as unknown as { rates: Record<string, number> };
     expect(Object.keys(rates.rates).sort()).toEqual(['ack', 'deliver', 'publish', 'redeliver']);
@@ -132,7 +156,11 @@ describe('queue management routes', () => {
   });
 
   it('publishes a confirmed test message straight to a queue, and audits it', async () => {
-    const published = await call('POST', `/queues/${EMAIL}/publish`, 'admin', { payload: { hello: 'queue' }, messageId: 'test-message-1', headers: { 'x-test': true } });
+    const published = await call('POST', `/queues/${EMAIL}/publish`, 'admin', {
+      payload: { hello: 'queue' },
+      messageId: 'test-message-1',
+      headers: { 'x-test': true },
+    });
     expect(published.statusCode).toBe(202);
     expect(published.json()).toEqual({ queue: EMAIL, messageId: 'test-message-1' });
     const message = await waitFor(async () => (await channel.get(EMAIL, { noAck: true })) || null, 5_000, 'the test message');
@@ -146,11 +174,18 @@ describe('queue management routes', () => {
 
   it("lists a dead-letter queue's messages with their reasons and origins, without consuming them", async () => {
     // Dead-lettered by the recovery policy: not JSON.
-    await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), Buffer.from('{not json'), { messageId: 'bad-json', correlationId: 'corr-1' });
+    await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), Buffer.from('{not json'), {
+      messageId: 'bad-json',
+      correlationId: 'corr-1',
+    });
     // Dead-lettered by RabbitMQ itself: expired before anyone took it.
     await channel.purgeQueue(EMAIL);
     channel.sendToQueue(EMAIL, Buffer.from('{"changes": []}'), { messageId: 'expired-1', expiration: '1', persistent: true, contentType: 'application/json' });
-    await waitFor(async () => ((await messagesIn(`${SLACK}.dead`)) === 1 && (await messagesIn(`${EMAIL}.dead`)) === 1 ? true : null), 10_000, 'both dead letters');
+    await waitFor(
+      async () => ((await messagesIn(`${SLACK}.dead`)) === 1 && (await messagesIn(`${EMAIL}.dead`)) === 1 ? true : null),
+      10_000,
+      'both dead letters',
+    );
 
     const slack = await call('GET', `/dead-letters/${SLACK}`, 'admin');
     expect(slack.statusCode).toBe(200);
@@ -180,7 +215,16 @@ describe('queue management routes', () => {
     await waitFor(async () => ((await messagesIn(`${SLACK}.dead`)) === 1 ? true : null), 5_000, 'the listed dead letter back in its queue');
 
     const email = (await call('GET', `/dead-letters/${EMAIL}`, 'admin')).json();
-    expect(email.items).toMatchObject([{ messageId: 'expired-1', error: 'dead-lettered by RabbitMQ: expired', originalExchange: '', originalRoutingKey: EMAIL, originalQueue: EMAIL, deaths: [{ queue: EMAIL, reason: 'expired', count: 1 }] }]);
+    expect(email.items).toMatchObject([
+      {
+        messageId: 'expired-1',
+        error: 'dead-lettered by RabbitMQ: expired',
+        originalExchange: '',
+        originalRoutingKey: EMAIL,
+        originalQueue: EMAIL,
+        deaths: [{ queue: EMAIL, reason: 'expired', count: 1 }],
+      },
+    ]);
 
     expect((await call('GET', '/dead-letters/no-such-queue', 'admin')).statusCode).toBe(404);
     expect((await call('GET', `/dead-letters/${SLACK}?limit=0`, 'admin')).statusCode).toBe(400);
@@ -235,13 +279,23 @@ describe('where a replay may send a dead letter', () => {
   it('to the queue by default; to the exchange only on a route the work queue is bound by', () => {
     const processor = QUEUES.alertProcessorAlertsReceived;
     expect(replayRoute(processor, 'queue', { exchange: EXCHANGES.audit, routingKey: 'audit.x.y' })).toEqual({ exchange: '', routingKey: processor });
-    expect(replayRoute(processor, 'exchange', { exchange: EXCHANGES.alerts, routingKey: 'alert.received.api' })).toEqual({ exchange: EXCHANGES.alerts, routingKey: 'alert.received.api' });
+    expect(replayRoute(processor, 'exchange', { exchange: EXCHANGES.alerts, routingKey: 'alert.received.api' })).toEqual({
+      exchange: EXCHANGES.alerts,
+      routingKey: 'alert.received.api',
+    });
     // Recorded headers naming another exchange, or a key the queue is not bound by, choose nothing.
-    expect(replayRoute(processor, 'exchange', { exchange: EXCHANGES.audit, routingKey: 'audit.api_key.create' })).toEqual({ refused: expect.stringMatching(/is not one that alert-processor.alerts-received is bound by/) });
+    expect(replayRoute(processor, 'exchange', { exchange: EXCHANGES.audit, routingKey: 'audit.api_key.create' })).toEqual({
+      refused: expect.stringMatching(/is not one that alert-processor.alerts-received is bound by/),
+    });
     expect(replayRoute(processor, 'exchange', { exchange: EXCHANGES.alerts, routingKey: 'alert.processed.firing' })).toHaveProperty('refused');
     expect(replayRoute(processor, 'exchange', { exchange: null, routingKey: null })).toEqual({ refused: expect.stringMatching(/no original exchange/) });
-    expect(replayRoute(QUEUES.adminAuditEvents, 'exchange', { exchange: EXCHANGES.audit, routingKey: 'audit.rule.update' })).toEqual({ exchange: EXCHANGES.audit, routingKey: 'audit.rule.update' });
+    expect(replayRoute(QUEUES.adminAuditEvents, 'exchange', { exchange: EXCHANGES.audit, routingKey: 'audit.rule.update' })).toEqual({
+      exchange: EXCHANGES.audit,
+      routingKey: 'audit.rule.update',
+    });
     // The external queue and any other queue: never an exchange.
-    expect(replayRoute('sentryhub_alerts_external', 'exchange', { exchange: EXCHANGES.alerts, routingKey: 'alert.received.webhook' })).toEqual({ refused: expect.stringMatching(/not a SentryHub work queue/) });
+    expect(replayRoute('sentryhub_alerts_external', 'exchange', { exchange: EXCHANGES.alerts, routingKey: 'alert.received.webhook' })).toEqual({
+      refused: expect.stringMatching(/not a SentryHub work queue/),
+    });
   });
 });

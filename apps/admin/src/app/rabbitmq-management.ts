@@ -78,15 +78,23 @@ export function managementClient(settings: ManagementSettings) {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new ManagementUnavailableError(`RabbitMQ management API at ${settings.url} is unreachable (${(error as Error).message}): is the rabbitmq_management plugin enabled?`, { cause: error });
+      throw new ManagementUnavailableError(
+        `RabbitMQ management API at ${settings.url} is unreachable (${(error as Error).message}): is the rabbitmq_management plugin enabled?`,
+        { cause: error },
+      );
     }
     if (response.status === 404) return null;
     if (response.status === 401 || response.status === 403) {
-      throw new ManagementUnavailableError(`RabbitMQ management API refused user "${settings.user}" (${response.status}): it needs the management or administrator tag`);
+      throw new ManagementUnavailableError(
+        `RabbitMQ management API refused user "${settings.user}" (${response.status}): it needs the management or administrator tag`,
+      );
     }
     if (!response.ok) throw new ManagementUnavailableError(`RabbitMQ management API answered ${response.status} to ${method} ${url.pathname}`);
     const parsed = schema.safeParse(await response.json());
-    if (!parsed.success) throw new ManagementUnavailableError(`unexpected answer from the RabbitMQ management API to ${method} ${url.pathname}: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`);
+    if (!parsed.success)
+      throw new ManagementUnavailableError(
+        `unexpected answer from the RabbitMQ management API to ${method} ${url.pathname}: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`,
+      );
     return parsed.data;
   }
 
@@ -104,7 +112,12 @@ export function managementClient(settings: ManagementSettings) {
      * (`ack_requeue_true`); null when the queue does not exist.
      */
     async peek(queue: string, count: number): Promise<RawMessage[] | null> {
-      return call(z.array(RawMessage), 'POST', `queues/${vhost}/${encodeURIComponent(queue)}/get`, { count, ackmode: 'ack_requeue_true', encoding: 'auto', truncate: 50_000 });
+      return call(z.array(RawMessage), 'POST', `queues/${vhost}/${encodeURIComponent(queue)}/get`, {
+        count,
+        ackmode: 'ack_requeue_true',
+        encoding: 'auto',
+        truncate: 50_000,
+      });
     },
   };
 }

@@ -10,7 +10,10 @@ const run = promisify(execFile);
 /** The admin's entry point (through tsx): a bad receivers file stops it before it connects anything. */
 async function start(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
   try {
-    await run('npx', ['tsx', 'apps/admin/src/main.ts'], { env: { ...process.env, ...env, PORT: '0', RABBITMQ_PORT: '1', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, timeout: 60_000 });
+    await run('npx', ['tsx', 'apps/admin/src/main.ts'], {
+      env: { ...process.env, ...env, PORT: '0', RABBITMQ_PORT: '1', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+      timeout: 60_000,
+    });
     return { code: 0, stderr: '' };
   } catch (error) {
     const failure = error as { code: number; stderr: string };
@@ -22,7 +25,10 @@ describe('admin start-up with WEBHOOK_RECEIVERS_FILE', () => {
   it('exits 1 naming the problem of a bad receivers file, and never prints the literal it refuses', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'admin-receivers-'));
     const file = join(dir, 'receivers.json');
-    writeFileSync(file, JSON.stringify({ pd: { url: 'https://events.pagerduty.com/v2/enqueue', headers: { Authorization: 'Bearer literal-that-must-not-leak' } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ pd: { url: 'https://events.pagerduty.com/v2/enqueue', headers: { Authorization: 'Bearer literal-that-must-not-leak' } } }),
+    );
     const result = await start({ WEBHOOK_RECEIVERS_FILE: file });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/invalid configuration: WEBHOOK_RECEIVERS_FILE .*pd\.headers\.Authorization: must be \{ env: VARIABLE_NAME \}/);

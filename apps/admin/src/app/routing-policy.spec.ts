@@ -15,12 +15,28 @@ describe('admin API: inhibition rules and the routing policy in explain', () => 
   const keys = { admin: BOOTSTRAP, editor: '', viewer: '' };
   type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
   const call = (method: Method, url: string, role: keyof typeof keys, payload?: unknown) =>
-    app.inject({ method, url: `/api/v1${url}`, headers: { authorization: `Bearer ${keys[role]}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    app.inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: { authorization: `Bearer ${keys[role]}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
 
   async function seedGroup(fingerprint: string, labels: Record<string, string>, status: 'firing' | 'resolved') {
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: labels['severity'] ?? 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: status, firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .values({
+        fingerprint,
+        name: labels['alertname'] ?? 'x',
+        labels: JSON.stringify(labels),
+        severity: labels['severity'] ?? 'warning',
+        instance: labels['instance'] ?? null,
+        source: 'webhook',
+        current_status: status,
+        firing_count: 1,
+        first_occurrence: new Date(),
+        last_occurrence: new Date(),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     return group.id;
@@ -38,7 +54,15 @@ describe('admin API: inhibition rules and the routing policy in explain', () => 
     database = await createTestDatabase('admin-routing');
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(BOOTSTRAP);
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('admin-routing-test'), defaultChannel: '#general' });
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('admin-routing-test'),
+      defaultChannel: '#general',
+    });
     for (const role of ['editor', 'viewer'] as const) keys[role] = (await call('POST', '/api-keys', 'admin', { name: `${role}-key`, role })).json().key;
   });
 
@@ -70,7 +94,11 @@ describe('admin API: inhibition rules and the routing policy in explain', () => 
       const noSource = await call('POST', '/inhibit-rules', 'editor', { ...nodeDown, name: 'x', sourceMatchers: [] });
       expect(noSource.statusCode).toBe(400);
       expect(noSource.body).toContain('at least one source matcher');
-      const badRegex = await call('POST', '/inhibit-rules', 'editor', { ...nodeDown, name: 'y', targetMatchers: [{ name: 'severity', value: '(', isEqual: true, isRegex: true }] });
+      const badRegex = await call('POST', '/inhibit-rules', 'editor', {
+        ...nodeDown,
+        name: 'y',
+        targetMatchers: [{ name: 'severity', value: '(', isEqual: true, isRegex: true }],
+      });
       expect(badRegex.statusCode).toBe(400);
       expect(badRegex.body).toContain('invalid regular expression');
       const twice = await call('POST', '/inhibit-rules', 'editor', { ...nodeDown, name: 'z', equal: ['instance', 'instance'] });
@@ -87,19 +115,28 @@ describe('admin API: inhibition rules and the routing policy in explain', () => 
       expect((await call('PUT', '/inhibit-rules/999999', 'editor', nodeDown)).statusCode).toBe(404);
       expect((await call('DELETE', `/inhibit-rules/${id}`, 'editor')).statusCode).toBe(204);
       expect((await call('GET', `/inhibit-rules/${id}`, 'viewer')).statusCode).toBe(404);
-      const audit = await database.db.selectFrom('audit_log').select('action').where('entity', '=', 'inhibit_rule').where('entity_id', '=', String(id)).orderBy('id').execute();
+      const audit = await database.db
+        .selectFrom('audit_log')
+        .select('action')
+        .where('entity', '=', 'inhibit_rule')
+        .where('entity_id', '=', String(id))
+        .orderBy('id')
+        .execute();
       expect(audit.map((row) => row.action)).toEqual(['create', 'update', 'delete']);
     });
   });
 
   describe('explain', () => {
     it('shows every rule that applies with continue, and where the search stopped', async () => {
-      const slack = (name: string, priority: number, extra: Record<string, unknown>) => call('POST', '/slack-rules', 'editor', { name, priority, messageTemplate: `${name}: {{ alert_group.name }}`, ...extra });
+      const slack = (name: string, priority: number, extra: Record<string, unknown>) =>
+        call('POST', '/slack-rules', 'editor', { name, priority, messageTemplate: `${name}: {{ alert_group.name }}`, ...extra });
       expect((await slack('team-storage', 30, { matchCriteria: { team: 'storage' }, slackChannel: '#storage', continue: true })).statusCode).toBe(201);
       expect((await slack('critical', 20, { matchCriteria: { severity: 'critical' }, slackChannel: '#critical' })).statusCode).toBe(201);
       expect((await slack('catch-all', 0, { slackChannel: '#all' })).statusCode).toBe(201);
 
-      const x = (await call('POST', '/explain', 'editor', { labels: { alertname: 'DiskFull', team: 'storage', severity: 'critical', instance: 'db-1' } })).json();
+      const x = (
+        await call('POST', '/explain', 'editor', { labels: { alertname: 'DiskFull', team: 'storage', severity: 'critical', instance: 'db-1' } })
+      ).json();
       expect(x.slack.applied.map((a: { rule: string; channel: string; decision: string }) => [a.rule, a.channel, a.decision])).toEqual([
         ['team-storage', '#storage', 'send'],
         ['critical', '#critical', 'send'],
@@ -128,11 +165,23 @@ describe('admin API: inhibition rules and the routing policy in explain', () => 
       const sourceId = await seedGroup('aaaaaaaaaaaaaaa1', { alertname: 'NodeDown', severity: 'critical', instance: 'db-7' }, 'firing');
       await seedGroup('aaaaaaaaaaaaaaa2', { alertname: 'NodeDown', severity: 'critical', instance: 'db-8' }, 'firing');
       const during = (await call('POST', '/explain', 'editor', { labels: target })).json();
-      expect(during.inhibitedBy).toEqual({ ruleId: rule.id, ruleName: nodeDown.name, sourceGroupId: sourceId, sourceFingerprint: 'aaaaaaaaaaaaaaa1', sourceName: 'NodeDown' });
-      expect(during.slack.applied[0]).toMatchObject({ rule: 'catch-all', decision: 'inhibited', reason: `inhibited by alert group ${sourceId} (inhibit rule "${nodeDown.name}" (${rule.id}))` });
+      expect(during.inhibitedBy).toEqual({
+        ruleId: rule.id,
+        ruleName: nodeDown.name,
+        sourceGroupId: sourceId,
+        sourceFingerprint: 'aaaaaaaaaaaaaaa1',
+        sourceName: 'NodeDown',
+      });
+      expect(during.slack.applied[0]).toMatchObject({
+        rule: 'catch-all',
+        decision: 'inhibited',
+        reason: `inhibited by alert group ${sourceId} (inhibit rule "${nodeDown.name}" (${rule.id}))`,
+      });
       // Another instance's disks are not held back; neither is the source itself.
       expect((await call('POST', '/explain', 'editor', { labels: { ...target, instance: 'db-9' } })).json().inhibitedBy).toBeNull();
-      expect((await call('POST', '/explain', 'editor', { labels: { alertname: 'NodeDown', severity: 'critical', instance: 'db-7' } })).json().inhibitedBy).toBeNull();
+      expect(
+        (await call('POST', '/explain', 'editor', { labels: { alertname: 'NodeDown', severity: 'critical', instance: 'db-7' } })).json().inhibitedBy,
+      ).toBeNull();
 
       await database.db.updateTable('alert_groups').set({ current_status: 'resolved' }).where('id', '=', sourceId).execute();
       const after = (await call('POST', '/explain', 'editor', { labels: target })).json();

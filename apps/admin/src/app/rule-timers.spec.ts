@@ -13,15 +13,40 @@ describe('admin API: repeats and escalation on rules', () => {
   let database: TestDatabase;
   let app: FastifyInstance;
   const call = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) =>
-    app.inject({ method, url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
-  const slackRule = (name: string, extra: Record<string, unknown> = {}) => ({ name, matchCriteria: { team: 'ops' }, slackChannel: '#ops', messageTemplate: '{{ alert_group.name }}', ...extra });
-  const emailRule = (name: string, extra: Record<string, unknown> = {}) => ({ name, recipients: ['ops@example.com'], subjectTemplate: '{{ alert_group.name }}', bodyTemplate: '{{ status }}', ...extra });
+    app.inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: { authorization: `Bearer ${BOOTSTRAP}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+  const slackRule = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    matchCriteria: { team: 'ops' },
+    slackChannel: '#ops',
+    messageTemplate: '{{ alert_group.name }}',
+    ...extra,
+  });
+  const emailRule = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    recipients: ['ops@example.com'],
+    subjectTemplate: '{{ alert_group.name }}',
+    bodyTemplate: '{{ status }}',
+    ...extra,
+  });
 
   beforeAll(async () => {
     database = await createTestDatabase('admin-rule-timers');
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(BOOTSTRAP);
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('admin-rule-timers-test'), defaultChannel: '#general' });
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('admin-rule-timers-test'),
+      defaultChannel: '#general',
+    });
   });
 
   afterAll(async () => {
@@ -35,7 +60,11 @@ describe('admin API: repeats and escalation on rules', () => {
     const created = await call('POST', '/slack-rules', slackRule('ops', { repeatInterval: '4h', escalateTo: manager.id, escalateAfter: '30m' }));
     expect(created.statusCode).toBe(201);
     expect(created.json()).toMatchObject({ repeatInterval: '4h', escalateTo: manager.id, escalateAfter: '30m' });
-    const row = await database.db.selectFrom('slack_rules').select(['repeat_interval', 'escalate_to', 'escalate_after']).where('id', '=', created.json().id).executeTakeFirstOrThrow();
+    const row = await database.db
+      .selectFrom('slack_rules')
+      .select(['repeat_interval', 'escalate_to', 'escalate_after'])
+      .where('id', '=', created.json().id)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ repeat_interval: '4h', escalate_to: manager.id, escalate_after: '30m' });
     const cleared = await call('PUT', `/slack-rules/${created.json().id}`, slackRule('ops'));
     expect(cleared.json()).toMatchObject({ repeatInterval: null, escalateTo: null, escalateAfter: null });
@@ -68,7 +97,11 @@ describe('admin API: repeats and escalation on rules', () => {
     const created = await call('POST', '/slack-rules', slackRule('grouped', { groupBy: ['alertname', 'team'], groupWait: '30s', groupInterval: '5m' }));
     expect(created.statusCode).toBe(201);
     expect(created.json()).toMatchObject({ groupBy: ['alertname', 'team'], groupWait: '30s', groupInterval: '5m' });
-    const row = await database.db.selectFrom('slack_rules').select(['group_by', 'group_wait', 'group_interval']).where('id', '=', created.json().id).executeTakeFirstOrThrow();
+    const row = await database.db
+      .selectFrom('slack_rules')
+      .select(['group_by', 'group_wait', 'group_interval'])
+      .where('id', '=', created.json().id)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ group_by: ['alertname', 'team'], group_wait: '30s', group_interval: '5m' });
     const badLabel = await call('POST', '/slack-rules', slackRule('bad-label', { groupBy: ['team-name'] }));
     expect(badLabel.statusCode).toBe(400);

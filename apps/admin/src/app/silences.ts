@@ -21,7 +21,6 @@ export function silenceView(row: Silence, now: Date) {
   };
 }
 
-
 /** A silence as both APIs write it (`/api/v1/silences` and Alertmanager's `/api/v2/silences`). */
 export interface SilenceInput {
   matchers: SilenceMatcherRow[];
@@ -39,10 +38,20 @@ export interface SilenceWriter {
   correlationId: string;
 }
 
-const silenceColumns = (input: SilenceInput) => ({ matchers: JSON.stringify(input.matchers), starts_at: input.startsAt, ends_at: input.endsAt, created_by: input.createdBy, comment: input.comment });
+const silenceColumns = (input: SilenceInput) => ({
+  matchers: JSON.stringify(input.matchers),
+  starts_at: input.startsAt,
+  ends_at: input.endsAt,
+  created_by: input.createdBy,
+  comment: input.comment,
+});
 
 /** Creates a silence and its `silence.create` audit row in one transaction; the event after commit. */
-export async function createSilence({ db, audit, actor, correlationId }: SilenceWriter, input: SilenceInput, changes: Record<string, unknown> = { ...input }): Promise<Silence> {
+export async function createSilence(
+  { db, audit, actor, correlationId }: SilenceWriter,
+  input: SilenceInput,
+  changes: Record<string, unknown> = { ...input },
+): Promise<Silence> {
   const { row, event } = await db.transaction().execute(async (trx) => {
     const row = await trx.insertInto('silences').values(silenceColumns(input)).returningAll().executeTakeFirstOrThrow();
     return { row, event: await audit.record(trx, { actor, entity: 'silence', entityId: row.id, action: 'create', changes }) };
@@ -52,7 +61,12 @@ export async function createSilence({ db, audit, actor, correlationId }: Silence
 }
 
 /** Rewrites a silence in place (`silence.update` audit row); null when there is no such silence. */
-export async function updateSilence({ db, audit, actor, correlationId }: SilenceWriter, id: number, input: SilenceInput, changes: Record<string, unknown> = { ...input }): Promise<Silence | null> {
+export async function updateSilence(
+  { db, audit, actor, correlationId }: SilenceWriter,
+  id: number,
+  input: SilenceInput,
+  changes: Record<string, unknown> = { ...input },
+): Promise<Silence | null> {
   const result = await db.transaction().execute(async (trx) => {
     const row = await trx
       .updateTable('silences')
@@ -72,15 +86,30 @@ export async function updateSilence({ db, audit, actor, correlationId }: Silence
  * now, a pending one starts and ends now (a millisecond apart: a silence ends after it starts).
  * `not-found`, or `already-expired` for one that has ended: nothing is written then.
  */
-export async function expireSilence({ db, audit, actor, correlationId }: SilenceWriter, id: number, now = new Date()): Promise<Silence | 'not-found' | 'already-expired'> {
+export async function expireSilence(
+  { db, audit, actor, correlationId }: SilenceWriter,
+  id: number,
+  now = new Date(),
+): Promise<Silence | 'not-found' | 'already-expired'> {
   const result = await db.transaction().execute(async (trx) => {
     const current = await trx.selectFrom('silences').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!current) return 'not-found' as const;
     const state = silenceStateAt(current, now);
     if (state === 'expired') return 'already-expired' as const;
     const startsAt = current.starts_at.getTime() >= now.getTime() ? new Date(now.getTime() - 1) : current.starts_at;
-    const row = await trx.updateTable('silences').set({ starts_at: startsAt, ends_at: now, updated_at: now }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
-    const event = await audit.record(trx, { actor, entity: 'silence', entityId: row.id, action: 'expire', changes: { startsAt: startsAt.toISOString(), endsAt: now.toISOString(), previousEndsAt: current.ends_at.toISOString() } });
+    const row = await trx
+      .updateTable('silences')
+      .set({ starts_at: startsAt, ends_at: now, updated_at: now })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const event = await audit.record(trx, {
+      actor,
+      entity: 'silence',
+      entityId: row.id,
+      action: 'expire',
+      changes: { startsAt: startsAt.toISOString(), endsAt: now.toISOString(), previousEndsAt: current.ends_at.toISOString() },
+    });
     return { row, event };
   });
   if (typeof result === 'string') return result;

@@ -32,16 +32,49 @@ describe('admin: templates cannot reach files (real PostgreSQL)', () => {
   let groupId = 0;
 
   const call = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) =>
-    app.inject({ method, url: `/api/v1${url}`, headers: { authorization: `Bearer ${ADMIN}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    app.inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: { authorization: `Bearer ${ADMIN}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
 
-  const slackRule = (name: string, messageTemplate: string, resolvedMessageTemplate: string | null = null) => ({ name, priority: 1, matchCriteria: {}, slackChannel: '#sandbox', messageTemplate, resolvedMessageTemplate });
-  const emailRule = (name: string, subjectTemplate: string, bodyTemplate: string) => ({ name, priority: 1, matchCriteria: {}, recipients: ['ops@example.com'], subjectTemplate, bodyTemplate });
+  const slackRule = (name: string, messageTemplate: string, resolvedMessageTemplate: string | null = null) => ({
+    name,
+    priority: 1,
+    matchCriteria: {},
+    slackChannel: '#sandbox',
+    messageTemplate,
+    resolvedMessageTemplate,
+  });
+  const emailRule = (name: string, subjectTemplate: string, bodyTemplate: string) => ({
+    name,
+    priority: 1,
+    matchCriteria: {},
+    recipients: ['ops@example.com'],
+    subjectTemplate,
+    bodyTemplate,
+  });
 
   /** include/render/layout with literal, quoted, absolute, relative and dynamic file names. */
   function loadingTemplates(): { template: string; tag: string }[] {
     const absolute = join(dir, 'secret.env');
-    const names = ['"secret.env"', "'docker/.env'", '"./secret.env"', '"sub/../secret.env"', '"../secret.env"', `"${absolute}"`, `"${relative(previousCwd, absolute)}"`, '"/etc/passwd"', 'labels.partial', '{{ labels.partial }}'];
-    return ['include', 'render', 'layout'].flatMap((tag) => [...names.map((name) => ({ template: `Alert {{ alert_group.name }} {% ${tag} ${name} %}`, tag })), { template: `{% liquid\n ${tag} "secret.env"\n%}`, tag }]);
+    const names = [
+      '"secret.env"',
+      "'docker/.env'",
+      '"./secret.env"',
+      '"sub/../secret.env"',
+      '"../secret.env"',
+      `"${absolute}"`,
+      `"${relative(previousCwd, absolute)}"`,
+      '"/etc/passwd"',
+      'labels.partial',
+      '{{ labels.partial }}',
+    ];
+    return ['include', 'render', 'layout'].flatMap((tag) => [
+      ...names.map((name) => ({ template: `Alert {{ alert_group.name }} {% ${tag} ${name} %}`, tag })),
+      { template: `{% liquid\n ${tag} "secret.env"\n%}`, tag },
+    ]);
   }
 
   beforeAll(async () => {
@@ -49,14 +82,44 @@ describe('admin: templates cannot reach files (real PostgreSQL)', () => {
     messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger });
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(ADMIN);
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => messaging, readiness: new Readiness([]), registry: createMetricsRegistry('admin-tpl-test'), slackEndpoint: slack.url, defaultChannel: '#general' });
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => messaging,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('admin-tpl-test'),
+      slackEndpoint: slack.url,
+      defaultChannel: '#general',
+    });
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: 'abcdef0123456789', name: 'DiskFull', labels: JSON.stringify({ alertname: 'DiskFull', partial: 'secret.env' }), severity: 'critical', instance: 'db-1', source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: '2026-11-26T08:00:00Z', last_occurrence: '2026-11-26T08:00:00Z' })
+      .values({
+        fingerprint: 'abcdef0123456789',
+        name: 'DiskFull',
+        labels: JSON.stringify({ alertname: 'DiskFull', partial: 'secret.env' }),
+        severity: 'critical',
+        instance: 'db-1',
+        source: 'webhook',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: '2026-11-26T08:00:00Z',
+        last_occurrence: '2026-11-26T08:00:00Z',
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     groupId = group.id;
-    await database.db.insertInto('alert_instances').values({ group_id: groupId, status: 'firing', starts_at: '2026-11-26T08:00:00Z', ends_at: null, annotations: JSON.stringify({ summary: 'disk full' }), resolution_type: null }).execute();
+    await database.db
+      .insertInto('alert_instances')
+      .values({
+        group_id: groupId,
+        status: 'firing',
+        starts_at: '2026-11-26T08:00:00Z',
+        ends_at: null,
+        annotations: JSON.stringify({ summary: 'disk full' }),
+        resolution_type: null,
+      })
+      .execute();
     previousCwd = process.cwd();
     dir = mkdtempSync(join(tmpdir(), 'sentryhub-admin-template-'));
     writeFileSync(join(dir, 'secret.env'), SECRET);
@@ -119,7 +182,14 @@ describe('admin: templates cannot reach files (real PostgreSQL)', () => {
     const template = '{% include "secret.env" %}{% render "docker/.env" %}';
     const slackRow = await database.db
       .insertInto('slack_rules')
-      .values({ name: 'hand-written', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#sandbox', message_template: template, resolved_message_template: null })
+      .values({
+        name: 'hand-written',
+        priority: 0,
+        match_criteria: JSON.stringify({}),
+        slack_channel: '#sandbox',
+        message_template: template,
+        resolved_message_template: null,
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     const preview = await call('POST', `/slack-rules/${slackRow.id}/preview`, { groupId });
@@ -137,7 +207,14 @@ describe('admin: templates cannot reach files (real PostgreSQL)', () => {
 
     const emailRow = await database.db
       .insertInto('email_rules')
-      .values({ name: 'hand-written-email', priority: 0, match_criteria: JSON.stringify({}), recipients: ['ops@example.com'], subject_template: '{% layout "secret.env" %}', body_template: template })
+      .values({
+        name: 'hand-written-email',
+        priority: 0,
+        match_criteria: JSON.stringify({}),
+        recipients: ['ops@example.com'],
+        subject_template: '{% layout "secret.env" %}',
+        body_template: template,
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     const emailPreview = await call('POST', `/email-rules/${emailRow.id}/preview`, { groupId });
@@ -146,7 +223,11 @@ describe('admin: templates cannot reach files (real PostgreSQL)', () => {
     expect(emailPreview.body).not.toContain(SECRET);
     const emailTest = await call('POST', `/email-rules/${emailRow.id}/test`, { groupId });
     expect(emailTest.statusCode).toBe(202);
-    const queued = await database.db.selectFrom('email_queue').select(['subject', 'body_text']).where('id', '=', emailTest.json().emailId).executeTakeFirstOrThrow();
+    const queued = await database.db
+      .selectFrom('email_queue')
+      .select(['subject', 'body_text'])
+      .where('id', '=', emailTest.json().emailId)
+      .executeTakeFirstOrThrow();
     expect(`${queued.subject}\n${queued.body_text}`).not.toContain(SECRET);
     expect(queued.body_text).toContain('failed to render');
   });
@@ -154,16 +235,31 @@ describe('admin: templates cannot reach files (real PostgreSQL)', () => {
   it('regexes are checked with RE2 when a rule or silence is saved: 400 naming the problem; linear-time patterns accepted', async () => {
     const lookahead = await call('POST', '/slack-rules', { ...slackRule('lookahead', 'x'), matchCriteria: { instance: { regex: '(?=db)db-.*' } } });
     expect(lookahead.statusCode).toBe(400);
-    expect(lookahead.json().issues[0]).toEqual({ path: 'matchCriteria.instance.regex', message: 'invalid regular expression: invalid or unsupported Perl syntax: `(?=`' });
+    expect(lookahead.json().issues[0]).toEqual({
+      path: 'matchCriteria.instance.regex',
+      message: 'invalid regular expression: invalid or unsupported Perl syntax: `(?=`',
+    });
     const backreference = await call('POST', '/email-rules', { ...emailRule('backref', 's', 'b'), matchCriteria: { instance: { notRegex: '(a)\\1' } } });
     expect(backreference.statusCode).toBe(400);
     expect(backreference.json().issues[0].message).toBe('invalid regular expression: invalid escape sequence: `\\1`');
-    const silence = { matchers: [{ name: 'instance', value: '(?!db)', isEqual: true, isRegex: true }], startsAt: new Date(Date.now() - 60_000).toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), createdBy: 'alice', comment: 'c' };
+    const silence = {
+      matchers: [{ name: 'instance', value: '(?!db)', isEqual: true, isRegex: true }],
+      startsAt: new Date(Date.now() - 60_000).toISOString(),
+      endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+      createdBy: 'alice',
+      comment: 'c',
+    };
     const badSilence = await call('POST', '/silences', silence);
     expect(badSilence.statusCode).toBe(400);
-    expect(badSilence.json().issues[0]).toEqual({ path: 'matchers.0.value', message: 'invalid regular expression "(?!db)": invalid or unsupported Perl syntax: `(?!`' });
+    expect(badSilence.json().issues[0]).toEqual({
+      path: 'matchers.0.value',
+      message: 'invalid regular expression "(?!db)": invalid or unsupported Perl syntax: `(?!`',
+    });
     // Once refused as "catastrophic", now fine: RE2 runs them in linear time.
-    const nested = await call('POST', '/slack-rules', { ...slackRule('nested', 'x'), matchCriteria: { instance: { regex: '(a+)+$' }, team: { regex: '(.*.*){1,20}x' } } });
+    const nested = await call('POST', '/slack-rules', {
+      ...slackRule('nested', 'x'),
+      matchCriteria: { instance: { regex: '(a+)+$' }, team: { regex: '(.*.*){1,20}x' } },
+    });
     expect(nested.statusCode).toBe(201);
     const goodSilence = await call('POST', '/silences', { ...silence, matchers: [{ name: 'instance', value: '(db|web)+-.*', isEqual: true, isRegex: true }] });
     expect(goodSilence.statusCode).toBe(201);

@@ -82,7 +82,13 @@ const ruleCommon = (row: SlackRule | EmailRule | WebhookRule) => ({
 });
 
 export function slackRuleView(row: SlackRule): SlackRuleView {
-  return { ...ruleCommon(row), slackChannel: row.slack_channel, messageTemplate: row.message_template, resolvedMessageTemplate: row.resolved_message_template, replaceIpAddresses: row.replace_ip_addresses };
+  return {
+    ...ruleCommon(row),
+    slackChannel: row.slack_channel,
+    messageTemplate: row.message_template,
+    resolvedMessageTemplate: row.resolved_message_template,
+    replaceIpAddresses: row.replace_ip_addresses,
+  };
 }
 
 export function emailRuleView(row: EmailRule): EmailRuleView {

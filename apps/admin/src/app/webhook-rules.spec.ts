@@ -41,10 +41,21 @@ describe('admin: webhook rules and receivers (real PostgreSQL, a local receiver)
 
   type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
   const call = (method: Method, url: string, role: keyof typeof keys, payload?: unknown) =>
-    app.inject({ method, url: `/api/v1${url}`, headers: { authorization: `Bearer ${keys[role]}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    app.inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: { authorization: `Bearer ${keys[role]}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
 
   const auditOf = (entityId: number) =>
-    database.db.selectFrom('audit_log').select(['action', 'actor', 'changes']).where('entity', '=', 'webhook_rule').where('entity_id', '=', String(entityId)).orderBy('id').execute();
+    database.db
+      .selectFrom('audit_log')
+      .select(['action', 'actor', 'changes'])
+      .where('entity', '=', 'webhook_rule')
+      .where('entity_id', '=', String(entityId))
+      .orderBy('id')
+      .execute();
 
   beforeAll(async () => {
     server = createServer((request, response) => {
@@ -95,7 +106,18 @@ unset-vars:
 
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: 'd15cf011d15cf011', name: 'DiskFull', labels: JSON.stringify({ alertname: 'DiskFull', severity: 'critical', instance: 'db-1', team: 'storage' }), severity: 'critical', instance: 'db-1', source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: '2026-11-26T08:00:00.000Z', last_occurrence: '2026-11-26T08:00:00.000Z' })
+      .values({
+        fingerprint: 'd15cf011d15cf011',
+        name: 'DiskFull',
+        labels: JSON.stringify({ alertname: 'DiskFull', severity: 'critical', instance: 'db-1', team: 'storage' }),
+        severity: 'critical',
+        instance: 'db-1',
+        source: 'webhook',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: '2026-11-26T08:00:00.000Z',
+        last_occurrence: '2026-11-26T08:00:00.000Z',
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     groupId = group.id;
@@ -132,9 +154,22 @@ unset-vars:
   let pagerdutyRule: number;
 
   it('creates a rule from a preset (editor), audited, and lists it to a viewer', async () => {
-    const created = await call('POST', '/webhook-rules', 'editor', { name: 'pd-critical', priority: 5, matchCriteria: { severity: 'critical' }, receiver: 'pagerduty', preset: 'pagerduty' });
+    const created = await call('POST', '/webhook-rules', 'editor', {
+      name: 'pd-critical',
+      priority: 5,
+      matchCriteria: { severity: 'critical' },
+      receiver: 'pagerduty',
+      preset: 'pagerduty',
+    });
     expect(created.statusCode).toBe(201);
-    expect(created.json()).toMatchObject({ name: 'pd-critical', receiver: 'pagerduty', preset: 'pagerduty', bodyTemplate: null, sendResolved: true, continue: false });
+    expect(created.json()).toMatchObject({
+      name: 'pd-critical',
+      receiver: 'pagerduty',
+      preset: 'pagerduty',
+      bodyTemplate: null,
+      sendResolved: true,
+      continue: false,
+    });
     pagerdutyRule = created.json().id;
     const listed = await call('GET', '/webhook-rules', 'viewer');
     expect(listed.json().items.map((rule: { name: string }) => rule.name)).toEqual(['pd-critical']);
@@ -142,18 +177,26 @@ unset-vars:
     const audit = await auditOf(pagerdutyRule);
     expect(audit.map((row) => [row.action, row.actor])).toEqual([['create', 'key:editor-key']]);
     expect(audit[0]?.changes).toMatchObject({ receiver: 'pagerduty', preset: 'pagerduty' });
-    expect(await database.db.selectFrom('webhook_rules').select(['receiver', 'preset', 'body_template']).where('id', '=', pagerdutyRule).executeTakeFirst()).toEqual({ receiver: 'pagerduty', preset: 'pagerduty', body_template: null });
+    expect(
+      await database.db.selectFrom('webhook_rules').select(['receiver', 'preset', 'body_template']).where('id', '=', pagerdutyRule).executeTakeFirst(),
+    ).toEqual({ receiver: 'pagerduty', preset: 'pagerduty', body_template: null });
   });
 
   it('refuses with 400 naming the problem: an unknown receiver, a body that is not JSON, no body, an unknown preset, a preset the receiver lacks params for', async () => {
     const base = { name: 'bad', receiver: 'hook' };
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ ...base, receiver: 'nope', preset: 'alertmanager' }, /^invalid webhook rule: receiver: receiver "nope" is not configured \(WEBHOOK_RECEIVERS_FILE names "hook", "pagerduty", "unset-vars"\)/],
+      [
+        { ...base, receiver: 'nope', preset: 'alertmanager' },
+        /^invalid webhook rule: receiver: receiver "nope" is not configured \(WEBHOOK_RECEIVERS_FILE names "hook", "pagerduty", "unset-vars"\)/,
+      ],
       [{ ...base, bodyTemplate: '{"text": {{ summary }}}' }, /^invalid webhook rule: bodyTemplate: the template does not render valid JSON/],
       [{ ...base, bodyTemplate: '{"text": "{% if %}"}' }, /^invalid webhook rule: bodyTemplate: template does not parse/],
       [base, /^invalid webhook rule: bodyTemplate: a webhook rule needs a bodyTemplate or a preset/],
       [{ ...base, preset: 'slack' }, /^invalid webhook rule: preset: unknown preset "slack" \(one of pagerduty, teams, opsgenie, alertmanager\)/],
-      [{ ...base, preset: 'pagerduty' }, /^invalid webhook rule: receiver: the pagerduty preset needs receiver params routingKey, which receiver "hook" does not have/],
+      [
+        { ...base, preset: 'pagerduty' },
+        /^invalid webhook rule: receiver: the pagerduty preset needs receiver params routingKey, which receiver "hook" does not have/,
+      ],
       [{ ...base, receiver: 'http://169.254.169.254/latest', preset: 'alertmanager' }, /receiver must be the name of a receiver in WEBHOOK_RECEIVERS_FILE/],
     ];
     for (const [body, error] of cases) {
@@ -208,7 +251,10 @@ unset-vars:
     const draft = { name: 'draft', receiver: 'hook', bodyTemplate: '{"alert": {{ alert_group.name | json }}, "labels": {{ labels | json }}}' };
     const preview = await call('POST', '/webhook-rules/preview', 'editor', { rule: draft, groupId });
     expect(preview.statusCode).toBe(200);
-    expect(JSON.parse(preview.json().text)).toEqual({ alert: 'DiskFull', labels: { alertname: 'DiskFull', severity: 'critical', instance: 'db-1', team: 'storage' } });
+    expect(JSON.parse(preview.json().text)).toEqual({
+      alert: 'DiskFull',
+      labels: { alertname: 'DiskFull', severity: 'critical', instance: 'db-1', team: 'storage' },
+    });
     const broken = await call('POST', '/webhook-rules/preview', 'editor', { rule: { ...draft, bodyTemplate: '{"alert": {{ alert_group.name }}}' }, groupId });
     expect(broken.statusCode).toBe(400);
     expect(broken.json().error).toMatch(/does not render valid JSON/);
@@ -231,7 +277,13 @@ unset-vars:
     expect(request.headers['x-hook-signature']).toBe(signBody(request.body, ENV.HOOK_HMAC));
     expect(request.headers['x-sentryhub-notification']).toMatch(/^test-/);
     const body = JSON.parse(request.body);
-    expect(body).toMatchObject({ version: '4', status: 'firing', receiver: 'hook', externalURL: 'https://sentryhub.example', alerts: [{ labels: { alertname: 'DiskFull' }, annotations: { summary: 'disk /var is 97% full' } }] });
+    expect(body).toMatchObject({
+      version: '4',
+      status: 'firing',
+      receiver: 'hook',
+      externalURL: 'https://sentryhub.example',
+      alerts: [{ labels: { alertname: 'DiskFull' }, annotations: { summary: 'disk /var is 97% full' } }],
+    });
     expect(test.json().body).toBe(request.body);
     const audit = await auditOf(ruleId);
     expect(audit.map((row) => row.action)).toEqual(['create', 'test']);
@@ -243,7 +295,11 @@ unset-vars:
     const test = await call('POST', `/webhook-rules/${pagerdutyRule}/test`, 'editor', {});
     expect(test.statusCode).toBe(200);
     const sent = JSON.parse(received[0]?.body ?? '{}');
-    expect(sent).toMatchObject({ routing_key: ENV.PD_ROUTING_KEY, event_action: 'trigger', payload: { summary: 'HighCPU: CPU above 90% for 5 minutes "quoted"' } });
+    expect(sent).toMatchObject({
+      routing_key: ENV.PD_ROUTING_KEY,
+      event_action: 'trigger',
+      payload: { summary: 'HighCPU: CPU above 90% for 5 minutes "quoted"' },
+    });
     expect(received[0]?.path).toBe('/pagerduty/v2/enqueue');
     // The answer shows the body as stored and previewed: the placeholder, never the key.
     expect(test.body).not.toContain(ENV.PD_ROUTING_KEY);
@@ -260,13 +316,20 @@ unset-vars:
     const before = received.length;
     const notSet = await call('POST', `/webhook-rules/${unset.json().id}/test`, 'editor', {});
     expect(notSet.statusCode).toBe(503);
-    expect(notSet.json().error).toBe('the admin cannot send to receiver "unset-vars": receiver unset-vars: header Authorization: environment variable NOT_SET_ANYWHERE is not set');
+    expect(notSet.json().error).toBe(
+      'the admin cannot send to receiver "unset-vars": receiver unset-vars: header Authorization: environment variable NOT_SET_ANYWHERE is not set',
+    );
     expect(received.length).toBe(before);
     expect((await auditOf(hook.id)).map((row) => row.action)).toEqual(['create', 'test']);
   });
 
   it('updates and deletes a rule (editor), audited; 404 for a rule that is not there', async () => {
-    const updated = await call('PUT', `/webhook-rules/${pagerdutyRule}`, 'editor', { name: 'pd-critical', receiver: 'hook', bodyTemplate: '{"summary": {{ summary | json }}}', isActive: false });
+    const updated = await call('PUT', `/webhook-rules/${pagerdutyRule}`, 'editor', {
+      name: 'pd-critical',
+      receiver: 'hook',
+      bodyTemplate: '{"summary": {{ summary | json }}}',
+      isActive: false,
+    });
     expect(updated.statusCode).toBe(200);
     expect(updated.json()).toMatchObject({ receiver: 'hook', preset: null, bodyTemplate: '{"summary": {{ summary | json }}}', isActive: false });
     expect((await call('DELETE', `/webhook-rules/${pagerdutyRule}`, 'editor')).statusCode).toBe(204);

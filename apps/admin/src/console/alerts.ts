@@ -42,7 +42,8 @@ const RESOLUTIONS: Record<string, string> = {
  * and POST /api/v2/alerts). An open episode without one waits for its resolved alert.
  */
 function leaseCell(instance: AlertInstance) {
-  if (!instance.leaseEndsAt) return h('span', { class: 'hint', title: 'No lease: it ends only when its resolved alert arrives (webhook alerts, or no endsAt on /api/v1)' }, 'none');
+  if (!instance.leaseEndsAt)
+    return h('span', { class: 'hint', title: 'No lease: it ends only when its resolved alert arrives (webhook alerts, or no endsAt on /api/v1)' }, 'none');
   if (instance.status !== 'firing') return when(instance.leaseEndsAt, { relative: false });
   return h('span', { title: 'Renewed by every re-send; resolves as expired if none comes before then' }, when(instance.leaseEndsAt));
 }
@@ -67,7 +68,10 @@ export function groupColumns({ compact = false } = {}): Column<AlertGroup>[] {
     compact ? null : { label: 'Labels', cell: (g) => labelChips(g.labels, { skip: ['alertname', 'severity', 'instance'] }) },
     { label: 'Last seen', class: 'nowrap', cell: (g) => when(g.lastOccurrence) },
     { label: 'Count', class: 'num', cell: (g) => String(g.firingCount) },
-    { label: 'State', cell: (g) => h('span', { class: 'chips' }, stateBadges(g).filter(Boolean).length ? stateBadges(g) : h('span', { class: 'hint' }, 'Open')) },
+    {
+      label: 'State',
+      cell: (g) => h('span', { class: 'chips' }, stateBadges(g).filter(Boolean).length ? stateBadges(g) : h('span', { class: 'hint' }, 'Open')),
+    },
   ];
   return columns.filter((column) => column !== null);
 }
@@ -95,10 +99,16 @@ export async function dashboard(ctx: PageContext) {
 async function dashboardBody() {
   const count = (query: Record<string, string>) => api.get<Page<AlertGroup>>('/alert-groups', { ...query, pageSize: 1 }).then((page) => page.total);
   const [[firing, unacked, silenced, ...bySeverity], newest] = await Promise.all([
-    Promise.all([count({ status: 'firing' }), count({ status: 'firing', acknowledged: 'false' }), count({ status: 'firing', silenced: 'true' }), ...SEVERITIES.map((severity) => count({ status: 'firing', severity }))]),
+    Promise.all([
+      count({ status: 'firing' }),
+      count({ status: 'firing', acknowledged: 'false' }),
+      count({ status: 'firing', silenced: 'true' }),
+      ...SEVERITIES.map((severity) => count({ status: 'firing', severity })),
+    ]),
     api.get<Page<AlertGroup>>('/alert-groups', { status: 'firing', pageSize: 10 }),
   ]);
-  const card = (value: number | undefined, label: string, link: string, tone: string) => h('a', { class: `card tone-${tone}`, href: link }, h('span', { class: 'card-value' }, String(value)), h('span', { class: 'card-label' }, label));
+  const card = (value: number | undefined, label: string, link: string, tone: string) =>
+    h('a', { class: `card tone-${tone}`, href: link }, h('span', { class: 'card-value' }, String(value)), h('span', { class: 'card-label' }, label));
   return [
     h(
       'section',
@@ -110,14 +120,32 @@ async function dashboardBody() {
         card(firing, 'Firing', href('/alerts', { status: 'firing' }), firing ? 'danger' : 'ok'),
         card(unacked, 'Firing, unacknowledged', href('/alerts', { status: 'firing', acknowledged: 'false' }), unacked ? 'warn' : 'ok'),
         card(silenced, 'Firing, silenced', href('/alerts', { status: 'firing', silenced: 'true' }), 'purple'),
-        ...SEVERITIES.map((severity, i) => card(bySeverity[i], `Firing ${severity}`, href('/alerts', { status: 'firing', severity }), severity === 'critical' ? 'danger' : severity === 'warning' ? 'warn' : 'info')),
+        ...SEVERITIES.map((severity, i) =>
+          card(
+            bySeverity[i],
+            `Firing ${severity}`,
+            href('/alerts', { status: 'firing', severity }),
+            severity === 'critical' ? 'danger' : severity === 'warning' ? 'warn' : 'info',
+          ),
+        ),
       ),
     ),
     h(
       'section',
       { class: 'panel', 'aria-labelledby': 'dash-newest' },
-      h('div', { class: 'panel-head' }, h('h2', { id: 'dash-newest' }, 'Newest firing alert groups'), h('a', { href: href('/alerts', { status: 'firing' }) }, `All ${firing} firing`)),
-      table({ caption: 'Newest firing alert groups', columns: groupColumns({ compact: true }), rows: newest.items, emptyTitle: 'Nothing is firing', emptyText: 'All quiet. New alerts appear here as they arrive.' }),
+      h(
+        'div',
+        { class: 'panel-head' },
+        h('h2', { id: 'dash-newest' }, 'Newest firing alert groups'),
+        h('a', { href: href('/alerts', { status: 'firing' }) }, `All ${firing} firing`),
+      ),
+      table({
+        caption: 'Newest firing alert groups',
+        columns: groupColumns({ compact: true }),
+        rows: newest.items,
+        emptyTitle: 'Nothing is firing',
+        emptyText: 'All quiet. New alerts appear here as they arrive.',
+      }),
     ),
   ];
 }
@@ -145,19 +173,64 @@ export async function alertList(ctx: PageContext) {
   const form = h(
     'form',
     { class: 'filters', role: 'search', 'aria-label': 'Filter alert groups' },
-    field({ label: 'Status', name: 'status', kind: 'select', value: filters.status, options: [['', 'Any'], ['firing', 'Firing'], ['resolved', 'Resolved']] }),
-    field({ label: 'Severity', name: 'severity', kind: 'select', value: filters.severity, options: [['', 'Any'], ...SEVERITIES.map((s): [string, string] => [s, s.charAt(0).toUpperCase() + s.slice(1)])] }),
+    field({
+      label: 'Status',
+      name: 'status',
+      kind: 'select',
+      value: filters.status,
+      options: [
+        ['', 'Any'],
+        ['firing', 'Firing'],
+        ['resolved', 'Resolved'],
+      ],
+    }),
+    field({
+      label: 'Severity',
+      name: 'severity',
+      kind: 'select',
+      value: filters.severity,
+      options: [['', 'Any'], ...SEVERITIES.map((s): [string, string] => [s, s.charAt(0).toUpperCase() + s.slice(1)])],
+    }),
     field({ label: 'Silenced', name: 'silenced', kind: 'select', value: filters.silenced, options: yesNo }),
     field({ label: 'Acknowledged', name: 'acknowledged', kind: 'select', value: filters.acknowledged, options: yesNo }),
-    field({ label: 'Labels', name: 'label', value: filters.label.join(', '), wrapClass: 'wide', attrs: { placeholder: 'team=storage, env=prod', class: 'code' } }),
+    field({
+      label: 'Labels',
+      name: 'label',
+      value: filters.label.join(', '),
+      wrapClass: 'wide',
+      attrs: { placeholder: 'team=storage, env=prod', class: 'code' },
+    }),
     field({ label: 'Text', name: 'q', type: 'search', value: filters.q, wrapClass: 'wide', attrs: { placeholder: 'name or label' } }),
-    field({ label: 'Per page', name: 'pageSize', kind: 'select', wrapClass: 'narrow', value: String(filters.pageSize), options: [['25', '25'], ['50', '50'], ['100', '100'], ['200', '200']] }),
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'), h('a', { class: 'btn btn-quiet', href: '#/alerts' }, 'Clear')),
+    field({
+      label: 'Per page',
+      name: 'pageSize',
+      kind: 'select',
+      wrapClass: 'narrow',
+      value: String(filters.pageSize),
+      options: [
+        ['25', '25'],
+        ['50', '50'],
+        ['100', '100'],
+        ['200', '200'],
+      ],
+    }),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+      h('a', { class: 'btn btn-quiet', href: '#/alerts' }, 'Clear'),
+    ),
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const values = formValues(form);
-    const labels = typeof values['label'] === 'string' && values['label'] ? values['label'].split(',').map((s) => s.trim()).filter(Boolean) : [];
+    const labels =
+      typeof values['label'] === 'string' && values['label']
+        ? values['label']
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [];
     ctx.go(href('/alerts', { ...values, label: labels, pageSize: values['pageSize'] === '50' ? '' : values['pageSize'] }));
   });
 
@@ -169,7 +242,13 @@ export async function alertList(ctx: PageContext) {
       'section',
       { class: 'panel', 'aria-labelledby': 'alerts-results' },
       h('div', { class: 'panel-head' }, h('h2', { id: 'alerts-results' }, 'Alert groups'), h('span', { class: 'count' }, `${page.total} found, newest first`)),
-      table({ caption: 'Alert groups', columns: groupColumns(), rows: page.items, emptyTitle: 'No alert groups match', emptyText: 'Change or clear the filters.' }),
+      table({
+        caption: 'Alert groups',
+        columns: groupColumns(),
+        rows: page.items,
+        emptyTitle: 'No alert groups match',
+        emptyText: 'Change or clear the filters.',
+      }),
       pager(page, pageHref),
     );
   } catch (error) {
@@ -213,37 +292,93 @@ export async function alertDetail(ctx: PageContext) {
       h('dt', {}, 'Acknowledged'),
       h('dd', {}, g.acknowledged ? [`by ${g.acknowledgedBy ?? 'someone'} `, when(g.acknowledgedAt, { relative: false })] : 'No'),
       h('dt', {}, 'Silenced'),
-      h('dd', {}, g.silenced ? ['Yes, until ', when(g.silencedUntil, { relative: false }), ' · ', h('a', { href: href('/silences', { state: 'active' }) }, 'active silences')] : 'No'),
+      h(
+        'dd',
+        {},
+        g.silenced
+          ? ['Yes, until ', when(g.silencedUntil, { relative: false }), ' · ', h('a', { href: href('/silences', { state: 'active' }) }, 'active silences')]
+          : 'No',
+      ),
     ),
   );
 
   const instances = h(
     'section',
     { class: 'panel', 'aria-labelledby': 'inst' },
-    h('div', { class: 'panel-head' }, h('h2', { id: 'inst' }, 'Instances'), h('span', { class: 'count' }, `${g.instances.length} episode${g.instances.length === 1 ? '' : 's'}`)),
+    h(
+      'div',
+      { class: 'panel-head' },
+      h('h2', { id: 'inst' }, 'Instances'),
+      h('span', { class: 'count' }, `${g.instances.length} episode${g.instances.length === 1 ? '' : 's'}`),
+    ),
     table({
       caption: 'Instances, newest first',
       rows: g.instances,
       emptyTitle: 'No instances recorded',
       columns: [
-        { label: 'Status', cell: (i) => [badge(i.status), i.resolutionType ? h('span', { class: 'sub', title: RESOLUTIONS[i.resolutionType] ?? '' }, i.resolutionType === 'expired' ? 'expired (lease ran out)' : i.resolutionType) : null] },
+        {
+          label: 'Status',
+          cell: (i) => [
+            badge(i.status),
+            i.resolutionType
+              ? h(
+                  'span',
+                  { class: 'sub', title: RESOLUTIONS[i.resolutionType] ?? '' },
+                  i.resolutionType === 'expired' ? 'expired (lease ran out)' : i.resolutionType,
+                )
+              : null,
+          ],
+        },
         { label: 'Started', class: 'nowrap', cell: (i) => when(i.startsAt) },
         { label: 'Ended', class: 'nowrap', cell: (i) => when(i.endsAt) },
         { label: 'Lease ends', class: 'nowrap', cell: leaseCell },
         { label: 'Summary', class: 'text-cell', cell: (i) => i.annotations?.summary ?? h('span', { class: 'hint' }, '—') },
-        { label: 'Via', cell: (i) => [i.intakeSource ?? '—', safeUrl(i.generatorURL) ? h('a', { class: 'sub', href: safeUrl(i.generatorURL), rel: 'noopener noreferrer', target: '_blank' }, 'source ↗') : null] },
+        {
+          label: 'Via',
+          cell: (i) => [
+            i.intakeSource ?? '—',
+            safeUrl(i.generatorURL) ? h('a', { class: 'sub', href: safeUrl(i.generatorURL), rel: 'noopener noreferrer', target: '_blank' }, 'source ↗') : null,
+          ],
+        },
       ],
     }),
   );
 
   const history = <T>(title: string, id: string, items: T[], render: (item: T) => HTMLElement, emptyTitle: string) =>
-    h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id }, title), items.length ? h('ol', { class: 'timeline' }, items.map(render)) : empty(emptyTitle));
-  const comments = history('Comments', 'cm', g.comments, (c) => h('li', {}, h('span', { class: 'who' }, c.author), h('span', { class: 'when' }, when(c.createdAt, { relative: false })), h('div', { class: 'body' }, c.body)), 'No comments yet');
+    h(
+      'section',
+      { class: 'panel', 'aria-labelledby': id },
+      h('h2', { id }, title),
+      items.length ? h('ol', { class: 'timeline' }, items.map(render)) : empty(emptyTitle),
+    );
+  const comments = history(
+    'Comments',
+    'cm',
+    g.comments,
+    (c) =>
+      h(
+        'li',
+        {},
+        h('span', { class: 'who' }, c.author),
+        h('span', { class: 'when' }, when(c.createdAt, { relative: false })),
+        h('div', { class: 'body' }, c.body),
+      ),
+    'No comments yet',
+  );
   const acks = history(
     'Acknowledgement history',
     'ah',
     g.acknowledgements,
-    (a) => h('li', {}, badge(a.action === 'acknowledge' ? 'Acknowledged' : 'Unacknowledged', a.action === 'acknowledge' ? 'acked' : 'expired'), ' ', h('span', { class: 'who' }, a.actor), h('span', { class: 'when' }, when(a.createdAt, { relative: false })), a.comment ? h('div', { class: 'body' }, a.comment) : null),
+    (a) =>
+      h(
+        'li',
+        {},
+        badge(a.action === 'acknowledge' ? 'Acknowledged' : 'Unacknowledged', a.action === 'acknowledge' ? 'acked' : 'expired'),
+        ' ',
+        h('span', { class: 'who' }, a.actor),
+        h('span', { class: 'when' }, when(a.createdAt, { relative: false })),
+        a.comment ? h('div', { class: 'body' }, a.comment) : null,
+      ),
     'Never acknowledged',
   );
   const notifications = h(
@@ -257,7 +392,15 @@ export async function alertDetail(ctx: PageContext) {
       columns: [
         { label: 'When', class: 'nowrap', cell: (n) => when(n.createdAt) },
         { label: 'Via', cell: (n) => [NOTIFIERS[n.notifier], h('span', { class: 'sub' }, n.destination)] },
-        { label: 'Rule', cell: (n) => (n.ruleId === null ? h('span', { class: 'hint' }, '—') : n.ruleName === null ? `#${n.ruleId} (deleted)` : h('a', { href: `#/${n.notifier}-rules/${n.ruleId}` }, n.ruleName)) },
+        {
+          label: 'Rule',
+          cell: (n) =>
+            n.ruleId === null
+              ? h('span', { class: 'hint' }, '—')
+              : n.ruleName === null
+                ? `#${n.ruleId} (deleted)`
+                : h('a', { href: `#/${n.notifier}-rules/${n.ruleId}` }, n.ruleName),
+        },
         { label: 'Kind', cell: (n) => (n.kind === 'repeat' ? `repeat ${n.sequence}` : n.kind) },
         {
           label: 'Status',
@@ -277,7 +420,12 @@ export async function alertDetail(ctx: PageContext) {
       crumbs: [{ label: 'Alerts', href: '#/alerts' }, { label: `#${g.id}` }],
       actions: [badge(g.severity), badge(g.status), ...stateBadges(g)],
     }),
-    h('div', { class: 'grid-2' }, h('div', {}, overview, instances, acks, comments, notifications), h('aside', { class: 'stack', 'aria-label': 'Actions' }, actionPanels(g, ctx))),
+    h(
+      'div',
+      { class: 'grid-2' },
+      h('div', {}, overview, instances, acks, comments, notifications),
+      h('aside', { class: 'stack', 'aria-label': 'Actions' }, actionPanels(g, ctx)),
+    ),
   ];
 }
 
@@ -287,9 +435,17 @@ function actionPanels(g: AlertGroupDetail, ctx: PageContext) {
     'form',
     { class: 'panel', 'aria-labelledby': ackId },
     h('h2', { id: ackId }, g.acknowledged ? 'Unacknowledge' : 'Acknowledge'),
-    h('p', { class: 'hint' }, g.acknowledged ? `Acknowledged by ${g.acknowledgedBy ?? 'someone'}. Unacknowledge to hand it back.` : 'Tell everyone you are on it.'),
+    h(
+      'p',
+      { class: 'hint' },
+      g.acknowledged ? `Acknowledged by ${g.acknowledgedBy ?? 'someone'}. Unacknowledge to hand it back.` : 'Tell everyone you are on it.',
+    ),
     field({ label: 'Comment', name: 'comment', kind: 'textarea', optional: true, id: 'ack-comment', attrs: { rows: 2, disabled: !session.canEdit } }),
-    h('div', { class: 'form-actions' }, actionButton(g.acknowledged ? 'Unacknowledge' : 'Acknowledge', { type: 'submit', class: 'btn btn-primary', id: 'ack-submit' })),
+    h(
+      'div',
+      { class: 'form-actions' },
+      actionButton(g.acknowledged ? 'Unacknowledge' : 'Acknowledge', { type: 'submit', class: 'btn btn-primary', id: 'ack-submit' }),
+    ),
     readOnlyHint('acknowledging'),
   );
   ackForm.addEventListener('submit', (event) => {
@@ -334,7 +490,15 @@ function actionPanels(g: AlertGroupDetail, ctx: PageContext) {
     g.status === 'firing'
       ? [
           h('p', { class: 'hint' }, 'Closes every open instance as resolved manually; notifiers send the resolved message.'),
-          field({ label: 'Resolved at', name: 'at', type: 'datetime-local', value: toLocalInput(new Date()), hint: 'Your local time. Not before the episode started.', id: 'resolve-at', attrs: { step: '1', disabled: !session.canEdit } }),
+          field({
+            label: 'Resolved at',
+            name: 'at',
+            type: 'datetime-local',
+            value: toLocalInput(new Date()),
+            hint: 'Your local time. Not before the episode started.',
+            id: 'resolve-at',
+            attrs: { step: '1', disabled: !session.canEdit },
+          }),
           field({ label: 'Comment', name: 'comment', kind: 'textarea', optional: true, id: 'resolve-comment', attrs: { rows: 2, disabled: !session.canEdit } }),
           h('div', { class: 'form-actions' }, actionButton('Resolve', { type: 'submit', class: 'btn btn-danger', id: 'resolve-submit' })),
           readOnlyHint('resolving'),
@@ -373,7 +537,10 @@ function actionPanels(g: AlertGroupDetail, ctx: PageContext) {
 
 /** Recent groups for a <select>: firing first. */
 export async function groupOptions() {
-  const [firing, recent] = await Promise.all([api.get<Page<AlertGroup>>('/alert-groups', { status: 'firing', pageSize: 50 }), api.get<Page<AlertGroup>>('/alert-groups', { pageSize: 50 })]);
+  const [firing, recent] = await Promise.all([
+    api.get<Page<AlertGroup>>('/alert-groups', { status: 'firing', pageSize: 50 }),
+    api.get<Page<AlertGroup>>('/alert-groups', { pageSize: 50 }),
+  ]);
   const seen = new Set<number>();
   return [...firing.items, ...recent.items].filter((g) => !seen.has(g.id) && seen.add(g.id));
 }

@@ -196,7 +196,12 @@ function renderLogin(message?: string) {
       if (!location.hash || location.hash === '#') location.hash = '#/';
       await render();
     } catch (error) {
-      const text = error instanceof ApiError && error.status === 401 ? 'This API key was not accepted. Check it and try again.' : error instanceof Error ? error.message : String(error);
+      const text =
+        error instanceof ApiError && error.status === 401
+          ? 'This API key was not accepted. Check it and try again.'
+          : error instanceof Error
+            ? error.message
+            : String(error);
       showErrors(form, new ApiError(400, { error: text, issues: [{ path: 'key', message: text }] }));
     } finally {
       button.disabled = false;

@@ -84,7 +84,11 @@ export function sortedLabels(labels: Record<string, string> | null | undefined) 
 }
 export function labelChips(labels: Record<string, string> | null | undefined, { skip = [] as string[] } = {}) {
   const entries = sortedLabels(labels).filter(([name]) => !skip.includes(name));
-  return h('span', { class: 'chips' }, entries.map(([name, value]) => h('span', { class: 'chip' }, `${name}=${value}`)));
+  return h(
+    'span',
+    { class: 'chips' },
+    entries.map(([name, value]) => h('span', { class: 'chip' }, `${name}=${value}`)),
+  );
 }
 export function empty(title: string, text?: string) {
   return h('div', { class: 'empty' }, h('strong', {}, title), text ? h('span', {}, text) : null);
@@ -109,7 +113,19 @@ export interface Column<T> {
 }
 
 /** A table: columns [{label, cell(row), class?}], rows; an empty state when there are none. */
-export function table<T>({ caption, columns, rows, emptyTitle = 'Nothing here', emptyText = '' }: { caption?: string; columns: Column<T>[]; rows: readonly T[]; emptyTitle?: string; emptyText?: string }) {
+export function table<T>({
+  caption,
+  columns,
+  rows,
+  emptyTitle = 'Nothing here',
+  emptyText = '',
+}: {
+  caption?: string;
+  columns: Column<T>[];
+  rows: readonly T[];
+  emptyTitle?: string;
+  emptyText?: string;
+}) {
   if (rows.length === 0) return empty(emptyTitle, emptyText);
   return h(
     'div',
@@ -118,8 +134,26 @@ export function table<T>({ caption, columns, rows, emptyTitle = 'Nothing here', 
       'table',
       {},
       caption ? h('caption', { class: 'visually-hidden' }, caption) : null,
-      h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)))),
-      h('tbody', {}, rows.map((row) => h('tr', {}, columns.map((c) => h('td', { class: c.class }, c.cell(row)))))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        rows.map((row) =>
+          h(
+            'tr',
+            {},
+            columns.map((c) => h('td', { class: c.class }, c.cell(row))),
+          ),
+        ),
+      ),
     ),
   );
 }
@@ -135,11 +169,17 @@ export function pager({ page, pageSize, total }: { page: number; pageSize: numbe
     { class: 'pager', 'aria-label': 'Pages' },
     h('span', {}, first > total ? `page ${page} is past the end (${total} in all)` : `${first}–${last} of ${total}`),
     h('span', { class: 'spacer' }),
-    pages === 1 ? null : [
-    page > 1 ? h('a', { class: 'btn btn-small', href: hrefFor(page - 1), rel: 'prev' }, '← Previous') : h('span', { class: 'btn btn-small', 'aria-disabled': 'true' }, '← Previous'),
-    h('span', {}, `Page ${page} of ${pages}`),
-    page < pages ? h('a', { class: 'btn btn-small', href: hrefFor(page + 1), rel: 'next' }, 'Next →') : h('span', { class: 'btn btn-small', 'aria-disabled': 'true' }, 'Next →'),
-    ],
+    pages === 1
+      ? null
+      : [
+          page > 1
+            ? h('a', { class: 'btn btn-small', href: hrefFor(page - 1), rel: 'prev' }, '← Previous')
+            : h('span', { class: 'btn btn-small', 'aria-disabled': 'true' }, '← Previous'),
+          h('span', {}, `Page ${page} of ${pages}`),
+          page < pages
+            ? h('a', { class: 'btn btn-small', href: hrefFor(page + 1), rel: 'next' }, 'Next →')
+            : h('span', { class: 'btn btn-small', 'aria-disabled': 'true' }, 'Next →'),
+        ],
   );
 }
 
@@ -147,7 +187,8 @@ export function pager({ page, pageSize, total }: { page: number; pageSize: numbe
 export function href(path: string, params?: Record<string, unknown>) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params ?? {})) {
-    for (const one of Array.isArray(value) ? (value as unknown[]) : [value]) if (one !== undefined && one !== null && one !== '') search.append(name, String(one as string));
+    for (const one of Array.isArray(value) ? (value as unknown[]) : [value])
+      if (one !== undefined && one !== null && one !== '') search.append(name, String(one as string));
   }
   const text = search.toString();
   return `#${path}${text ? `?${text}` : ''}`;
@@ -175,17 +216,40 @@ export interface FieldOptions {
   wrapClass?: string;
 }
 
-export function field({ label, name, path = name, kind = 'input', type = 'text', value, options = [], hint, required, optional, attrs = {}, id = uid(name), wrapClass = '' }: FieldOptions) {
+export function field({
+  label,
+  name,
+  path = name,
+  kind = 'input',
+  type = 'text',
+  value,
+  options = [],
+  hint,
+  required,
+  optional,
+  attrs = {},
+  id = uid(name),
+  wrapClass = '',
+}: FieldOptions) {
   const wrap = `field${wrapClass ? ` ${wrapClass}` : ''}`;
   const hintId = hint ? `${id}-hint` : undefined;
   const common = { id, name, 'data-path': path, 'aria-describedby': hintId, required, ...attrs };
   if (kind === 'checkbox') {
-    return h('div', { class: wrap }, h('label', { class: 'check' }, h('input', { ...common, type: 'checkbox', checked: value }), label), hint ? h('p', { class: 'hint', id: hintId }, hint) : null);
+    return h(
+      'div',
+      { class: wrap },
+      h('label', { class: 'check' }, h('input', { ...common, type: 'checkbox', checked: value }), label),
+      hint ? h('p', { class: 'hint', id: hintId }, hint) : null,
+    );
   }
   let control: HTMLElement;
   if (kind === 'textarea') control = h('textarea', { ...common, value: value ?? '' });
   else if (kind === 'select') {
-    control = h('select', common, options.map(([v, text]) => h('option', { value: v, selected: String(value ?? '') === v }, text)));
+    control = h(
+      'select',
+      common,
+      options.map(([v, text]) => h('option', { value: v, selected: String(value ?? '') === v }, text)),
+    );
   } else control = h('input', { ...common, type, value: value ?? '' });
   return h(
     'div',
@@ -245,12 +309,20 @@ export function showErrors(form: HTMLElement, error: unknown) {
       'div',
       { class: 'notice notice-danger form-error', role: 'alert', tabindex: '-1' },
       h('p', {}, first ? 'Some problems could not be shown next to a field:' : message),
-      unplaced.length ? h('ul', {}, unplaced.map((i) => h('li', {}, i.path ? `${i.path}: ${i.message}` : i.message))) : null,
+      unplaced.length
+        ? h(
+            'ul',
+            {},
+            unplaced.map((i) => h('li', {}, i.path ? `${i.path}: ${i.message}` : i.message)),
+          )
+        : null,
     );
     form.prepend(summary);
     if (!first) summary.focus();
   } else {
-    form.prepend(h('p', { class: 'visually-hidden form-error', role: 'alert' }, `Not saved: ${issues.length} problem${issues.length === 1 ? '' : 's'}. ${message}`));
+    form.prepend(
+      h('p', { class: 'visually-hidden form-error', role: 'alert' }, `Not saved: ${issues.length} problem${issues.length === 1 ? '' : 's'}. ${message}`),
+    );
   }
   first?.focus();
 }
@@ -279,7 +351,11 @@ export async function busy<T>(button: HTMLButtonElement | null | undefined, work
 /** A button that is disabled (with the read-only hint nearby) for viewer keys. */
 export function actionButton(text: string, attrs: Attrs = {}) {
   const disabled = !session.canEdit;
-  return h('button', { type: 'button', class: 'btn', ...attrs, disabled: disabled || attrs.disabled, title: disabled ? 'Needs an editor or admin key' : attrs.title }, text);
+  return h(
+    'button',
+    { type: 'button', class: 'btn', ...attrs, disabled: disabled || attrs.disabled, title: disabled ? 'Needs an editor or admin key' : attrs.title },
+    text,
+  );
 }
 
 // ---- toasts and dialogs ----
@@ -294,12 +370,28 @@ export function toast(message: string, kind: 'ok' | 'error' = 'ok') {
 }
 
 /** A modal confirmation; resolves true when confirmed. Escape and Cancel resolve false. */
-export function confirmDialog({ title, text, confirmLabel = 'Delete', danger = true }: { title: string; text?: string; confirmLabel?: string; danger?: boolean }): Promise<boolean> {
+export function confirmDialog({
+  title,
+  text,
+  confirmLabel = 'Delete',
+  danger = true,
+}: {
+  title: string;
+  text?: string;
+  confirmLabel?: string;
+  danger?: boolean;
+}): Promise<boolean> {
   return new Promise((resolve) => {
     const titleId = uid('dlg');
     const cancel = h('button', { type: 'button', class: 'btn', value: 'cancel' }, 'Cancel');
     const ok = h('button', { type: 'button', class: `btn ${danger ? 'btn-danger btn-solid' : 'btn-primary'}`, value: 'ok' }, confirmLabel);
-    const dialog = h('dialog', { 'aria-labelledby': titleId }, h('h2', { id: titleId }, title), text ? h('p', {}, text) : null, h('div', { class: 'form-actions' }, cancel, ok));
+    const dialog = h(
+      'dialog',
+      { 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, title),
+      text ? h('p', {}, text) : null,
+      h('div', { class: 'form-actions' }, cancel, ok),
+    );
     const opener = document.activeElement;
     const close = (result: boolean) => {
       dialog.close();
@@ -322,7 +414,13 @@ export function confirmDialog({ title, text, confirmLabel = 'Delete', danger = t
 /** Page heading with optional breadcrumbs, lede and actions on the right. */
 export function pageHead(title: Child, { crumbs, lede, actions }: { crumbs?: { label: Child; href?: string }[]; lede?: Child; actions?: Child } = {}) {
   return [
-    crumbs ? h('div', { class: 'crumbs' }, crumbs.flatMap((c, i) => [i ? ' / ' : null, c.href ? h('a', { href: c.href }, c.label) : c.label])) : null,
+    crumbs
+      ? h(
+          'div',
+          { class: 'crumbs' },
+          crumbs.flatMap((c, i) => [i ? ' / ' : null, c.href ? h('a', { href: c.href }, c.label) : c.label]),
+        )
+      : null,
     h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, title), actions ? h('div', { class: 'actions' }, actions) : null),
     lede ? h('p', { class: 'lede' }, lede) : null,
   ];
@@ -352,7 +450,9 @@ export function formValues(form: HTMLFormElement): Record<string, string | boole
 
 /** A form's inputs, selects, textareas and buttons. */
 export function controls(form: HTMLFormElement): (HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement | HTMLButtonElement)[] {
-  return [...form.elements].filter((el) => el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement || el instanceof HTMLButtonElement);
+  return [...form.elements].filter(
+    (el) => el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement || el instanceof HTMLButtonElement,
+  );
 }
 
 /** The value of a form's named control ('' when there is none). */

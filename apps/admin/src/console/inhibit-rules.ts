@@ -33,7 +33,11 @@ export async function inhibitRuleList(ctx: PageContext) {
       actions: session.canEdit ? h('a', { class: 'btn btn-primary', href: '#/inhibit-rules/new' }, 'New inhibition rule') : null,
     }),
     readOnlyHint('creating or changing inhibition rules'),
-    h('section', { class: 'panel', 'aria-label': 'Inhibition rules' }, table({ caption: 'Inhibition rules', columns, rows: items, emptyTitle: 'No inhibition rules', emptyText: 'Every matching alert is notified.' })),
+    h(
+      'section',
+      { class: 'panel', 'aria-label': 'Inhibition rules' },
+      table({ caption: 'Inhibition rules', columns, rows: items, emptyTitle: 'No inhibition rules', emptyText: 'Every matching alert is notified.' }),
+    ),
   ];
 }
 
@@ -53,10 +57,28 @@ async function deleteRule(rule: InhibitRule, button: HTMLButtonElement, after: (
 
 /** An editable list of matchers; `read()` gives them in the API's shape. */
 function matcherEditor(side: 'source' | 'target', initial: SilenceMatcher[]) {
-  const { rows, addRow, addButton, read: readRows, settled } = matcherRows({ path: `${side}Matchers`, label: `${side} matcher`, idPrefix: side, addButtonId: `add-${side}-matcher`, rowsAttrs: { id: `${side}-matchers` } });
+  const {
+    rows,
+    addRow,
+    addButton,
+    read: readRows,
+    settled,
+  } = matcherRows({
+    path: `${side}Matchers`,
+    label: `${side} matcher`,
+    idPrefix: side,
+    addButtonId: `add-${side}-matcher`,
+    rowsAttrs: { id: `${side}-matchers` },
+  });
   for (const matcher of initial.length ? initial : [EMPTY_MATCHER]) addRow(matcher);
   const read = () => readRows().filter((m, _i, all) => all.length === 1 || m.name || m.value);
-  const view = h('div', {}, h('div', { class: 'row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Operator'), h('span', {}, 'Value'), h('span', {})), rows, h('div', { class: 'field' }, addButton));
+  const view = h(
+    'div',
+    {},
+    h('div', { class: 'row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Operator'), h('span', {}, 'Value'), h('span', {})),
+    rows,
+    h('div', { class: 'field' }, addButton),
+  );
   return { view, read, settled };
 }
 
@@ -74,16 +96,45 @@ export async function inhibitRuleForm(ctx: PageContext) {
     'form',
     { class: 'panel', 'aria-label': id ? 'Edit inhibition rule' : 'New inhibition rule', novalidate: true },
     field({ label: 'Name', name: 'name', value: initial.name ?? '', id: 'inhibit-name', optional: true, hint: 'Optional; unique when given.' }),
-    h('fieldset', {}, h('legend', {}, 'Source: while an alert matching these fires'), h('p', { class: 'hint' }, 'A label field also takes matchers as Alertmanager writes them, {alertname="X", instance=~"h.*"} or severity=critical, and splits them into rows.'), source.view),
-    h('fieldset', {}, h('legend', {}, 'Target: alerts matching these are held back'), h('p', { class: 'hint' }, 'An alert that matches both sides never holds itself back.'), target.view),
-    field({ label: 'Equal labels', name: 'equal', value: initial.equal.join(', '), id: 'inhibit-equal', hint: 'Comma-separated label names whose values source and target must share (a missing label counts as empty).', attrs: { class: 'code', spellcheck: 'false' } }),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Source: while an alert matching these fires'),
+      h(
+        'p',
+        { class: 'hint' },
+        'A label field also takes matchers as Alertmanager writes them, {alertname="X", instance=~"h.*"} or severity=critical, and splits them into rows.',
+      ),
+      source.view,
+    ),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Target: alerts matching these are held back'),
+      h('p', { class: 'hint' }, 'An alert that matches both sides never holds itself back.'),
+      target.view,
+    ),
+    field({
+      label: 'Equal labels',
+      name: 'equal',
+      value: initial.equal.join(', '),
+      id: 'inhibit-equal',
+      hint: 'Comma-separated label names whose values source and target must share (a missing label counts as empty).',
+      attrs: { class: 'code', spellcheck: 'false' },
+    }),
     field({ label: 'Comment', name: 'comment', kind: 'textarea', value: initial.comment, id: 'inhibit-comment', attrs: { rows: 3 } }),
     h(
       'div',
       { class: 'form-actions' },
       submit,
       h('a', { class: 'btn btn-quiet', href: '#/inhibit-rules' }, 'Cancel'),
-      rule ? actionButton('Delete', { class: 'btn btn-danger', id: 'inhibit-delete', onclick: (event: Event) => void deleteRule(rule, buttonOf(event), () => ctx.go('#/inhibit-rules')) }) : null,
+      rule
+        ? actionButton('Delete', {
+            class: 'btn btn-danger',
+            id: 'inhibit-delete',
+            onclick: (event: Event) => void deleteRule(rule, buttonOf(event), () => ctx.go('#/inhibit-rules')),
+          })
+        : null,
     ),
     readOnlyHint('changing inhibition rules'),
   );

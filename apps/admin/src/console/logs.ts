@@ -2,7 +2,25 @@
 // (with requeue) and the audit log.
 
 import { ApiError, api } from './api';
-import { actionButton, badge, busy, buttonOf, field, formValues, h, href, pageHead, pager, readOnlyHint, showErrors, table, toast, when, type Child, type Column } from './dom';
+import {
+  actionButton,
+  badge,
+  busy,
+  buttonOf,
+  field,
+  formValues,
+  h,
+  href,
+  pageHead,
+  pager,
+  readOnlyHint,
+  showErrors,
+  table,
+  toast,
+  when,
+  type Child,
+  type Column,
+} from './dom';
 import type { AuditEntry, EmailQueueEntry, Notification, Page, PageContext } from './types';
 
 const pageOf = (query: URLSearchParams) => Number(query.get('page') ?? 1) || 1;
@@ -12,7 +30,12 @@ function filterForm(ctx: PageContext, path: string, fields: Child, label: string
     'form',
     { class: 'filters', role: 'search', 'aria-label': label },
     fields,
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'), h('a', { class: 'btn btn-quiet', href: `#${path}` }, 'Clear')),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+      h('a', { class: 'btn btn-quiet', href: `#${path}` }, 'Clear'),
+    ),
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -46,7 +69,20 @@ export async function notificationLog(ctx: PageContext) {
     ctx,
     '/notifications',
     [
-      field({ label: 'Status', name: 'status', kind: 'select', value: filters.status, options: [['', 'Any'], ['pending', 'Pending'], ['sent', 'Sent'], ['failed', 'Failed'], ['suppressed', 'Suppressed'], ['inhibited', 'Inhibited']] }),
+      field({
+        label: 'Status',
+        name: 'status',
+        kind: 'select',
+        value: filters.status,
+        options: [
+          ['', 'Any'],
+          ['pending', 'Pending'],
+          ['sent', 'Sent'],
+          ['failed', 'Failed'],
+          ['suppressed', 'Suppressed'],
+          ['inhibited', 'Inhibited'],
+        ],
+      }),
       field({ label: 'Channel', name: 'channel', value: filters.channel, attrs: { placeholder: '#general', class: 'code' } }),
       field({ label: 'Alert group id', name: 'groupId', type: 'number', value: filters.groupId, attrs: { min: '1' } }),
     ],
@@ -91,7 +127,13 @@ export async function slackSink(ctx: PageContext) {
         'div',
         { class: 'notice notice-info', id: 'sink-unsupported' },
         h('p', {}, h('strong', {}, 'This server cannot tell yet which messages went to the sink.')),
-        h('p', {}, 'The admin API does not support the deliveredVia filter of the notifications log. Once it does, this page lists them. Meanwhile, sink messages are in the slack-notifier log (lines “slack message (sink)”) and in the ', h('a', { href: '#/notifications' }, 'notifications log'), '.'),
+        h(
+          'p',
+          {},
+          'The admin API does not support the deliveredVia filter of the notifications log. Once it does, this page lists them. Meanwhile, sink messages are in the slack-notifier log (lines “slack message (sink)”) and in the ',
+          h('a', { href: '#/notifications' }, 'notifications log'),
+          '.',
+        ),
       ),
     ];
   }
@@ -160,7 +202,19 @@ export async function emailQueue(ctx: PageContext) {
           { label: 'Status', cell: (e) => [badge(e.status), e.lastError ? h('span', { class: 'sub' }, e.lastError) : null] },
           { label: 'Tries', class: 'num', cell: (e) => String(e.attempts) },
           { label: 'Sent', class: 'nowrap', cell: (e) => when(e.sentAt) },
-          { label: 'Actions', class: 'actions-cell', cell: (e) => (e.status === 'failed' ? actionButton('Requeue', { class: 'btn btn-small', id: `requeue-${e.id}`, 'aria-label': `Requeue email ${e.id}`, onclick: (event: Event) => requeue(e, buttonOf(event)) }) : null) },
+          {
+            label: 'Actions',
+            class: 'actions-cell',
+            cell: (e) =>
+              e.status === 'failed'
+                ? actionButton('Requeue', {
+                    class: 'btn btn-small',
+                    id: `requeue-${e.id}`,
+                    'aria-label': `Requeue email ${e.id}`,
+                    onclick: (event: Event) => requeue(e, buttonOf(event)),
+                  })
+                : null,
+          },
         ],
       }),
       page.items.some((e) => e.status === 'failed') ? readOnlyHint('requeueing') : null,
@@ -178,7 +232,16 @@ export async function auditLog(ctx: PageContext) {
     ctx,
     '/audit-log',
     [
-      field({ label: 'Entity', name: 'entity', kind: 'select', value: filters.entity, options: [['', 'Any'], ...['alert_group', 'silence', 'slack_rule', 'email_rule', 'email_queue', 'api_key'].map((e): [string, string] => [e, e.replace('_', ' ')])] }),
+      field({
+        label: 'Entity',
+        name: 'entity',
+        kind: 'select',
+        value: filters.entity,
+        options: [
+          ['', 'Any'],
+          ...['alert_group', 'silence', 'slack_rule', 'email_rule', 'email_queue', 'api_key'].map((e): [string, string] => [e, e.replace('_', ' ')]),
+        ],
+      }),
       field({ label: 'Entity id', name: 'entityId', value: filters.entityId }),
       field({ label: 'Actor', name: 'actor', value: filters.actor, attrs: { placeholder: 'key:ops', class: 'code' } }),
     ],
@@ -199,7 +262,14 @@ export async function auditLog(ctx: PageContext) {
           { label: 'Actor', cell: (a) => a.actor },
           { label: 'Action', cell: (a) => h('strong', {}, a.action) },
           { label: 'Entity', cell: (a) => [a.entity.replace('_', ' '), a.entityId ? ` #${a.entityId}` : ''] },
-          { label: 'Changes', class: 'text-cell', cell: (a) => (Object.keys(a.changes ?? {}).length ? h('details', {}, h('summary', {}, Object.keys(a.changes).join(', ')), h('pre', { class: 'output' }, JSON.stringify(a.changes, null, 2))) : h('span', { class: 'hint' }, '—')) },
+          {
+            label: 'Changes',
+            class: 'text-cell',
+            cell: (a) =>
+              Object.keys(a.changes ?? {}).length
+                ? h('details', {}, h('summary', {}, Object.keys(a.changes).join(', ')), h('pre', { class: 'output' }, JSON.stringify(a.changes, null, 2)))
+                : h('span', { class: 'hint' }, '—'),
+          },
         ],
       }),
       pager(page, (n) => href('/audit-log', { ...filters, page: n })),

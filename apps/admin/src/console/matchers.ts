@@ -118,11 +118,30 @@ export function matcherRows({
   };
   const addRow = (m: SilenceMatcher): HTMLElement => {
     const rowId = uid(idPrefix);
-    const name = h('input', { type: 'text', id: `${rowId}-name`, class: 'code', value: m.name, autocomplete: 'off', spellcheck: 'false', placeholder: 'alertname, or {alertname="X", …}' });
-    const op = h('select', { id: `${rowId}-op` }, OPERATORS.map(([sym, text]) => h('option', { value: sym, selected: sym === operatorOf(m) }, `${sym}  ${text}`)));
+    const name = h('input', {
+      type: 'text',
+      id: `${rowId}-name`,
+      class: 'code',
+      value: m.name,
+      autocomplete: 'off',
+      spellcheck: 'false',
+      placeholder: 'alertname, or {alertname="X", …}',
+    });
+    const op = h(
+      'select',
+      { id: `${rowId}-op` },
+      OPERATORS.map(([sym, text]) => h('option', { value: sym, selected: sym === operatorOf(m) }, `${sym}  ${text}`)),
+    );
     const value = h('input', { type: 'text', id: `${rowId}-value`, class: 'code', value: m.value, autocomplete: 'off', spellcheck: 'false' });
     const remove = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': 'Remove this matcher' }, 'Remove');
-    const row = h('div', { class: 'matcher-row' }, h('div', { class: 'field' }, name), h('div', { class: 'field' }, op), h('div', { class: 'field' }, value), remove);
+    const row = h(
+      'div',
+      { class: 'matcher-row' },
+      h('div', { class: 'field' }, name),
+      h('div', { class: 'field' }, op),
+      h('div', { class: 'field' }, value),
+      remove,
+    );
     remove.addEventListener('click', () => {
       const next = row.nextElementSibling ?? row.previousElementSibling;
       row.remove();

@@ -36,7 +36,9 @@ const count = (n: number | null | undefined) => (typeof n === 'number' ? n.toLoc
 // ---- queues ----
 export async function queueList(ctx: PageContext) {
   ctx.title('Queues');
-  const head = pageHead('Queues', { lede: 'The RabbitMQ queues of SentryHub’s vhost, from the management API. Each work queue has a dead-letter queue (<queue>.dead) that holds the messages it could not process.' });
+  const head = pageHead('Queues', {
+    lede: 'The RabbitMQ queues of SentryHub’s vhost, from the management API. Each work queue has a dead-letter queue (<queue>.dead) that holds the messages it could not process.',
+  });
   let list: QueueList;
   try {
     list = await api.get<QueueList>('/queues');
@@ -87,7 +89,17 @@ export async function queueList(ctx: PageContext) {
             class: 'actions-cell',
             cell: (q) => [
               deadLetterLink(q),
-              h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Purge ${q.name}`, disabled: q.messagesReady === 0, onclick: (event: Event) => void purge(q, buttonOf(event)) }, 'Purge'),
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn btn-small btn-danger',
+                  'aria-label': `Purge ${q.name}`,
+                  disabled: q.messagesReady === 0,
+                  onclick: (event: Event) => void purge(q, buttonOf(event)),
+                },
+                'Purge',
+              ),
             ],
           },
         ],
@@ -98,7 +110,10 @@ export async function queueList(ctx: PageContext) {
 
 // ---- dead letters ----
 function origin(message: DeadLetter) {
-  const route = message.originalExchange === null && message.originalRoutingKey === null ? null : `${message.originalExchange || '(default exchange)'} / ${message.originalRoutingKey ?? '—'}`;
+  const route =
+    message.originalExchange === null && message.originalRoutingKey === null
+      ? null
+      : `${message.originalExchange || '(default exchange)'} / ${message.originalRoutingKey ?? '—'}`;
   return [
     route ? h('div', {}, h('span', { class: 'hint' }, 'x-original-exchange / routing key: '), h('code', {}, route)) : null,
     message.originalQueue ? h('div', {}, h('span', { class: 'hint' }, 'x-original-queue: '), h('code', {}, message.originalQueue)) : null,
@@ -159,7 +174,12 @@ export async function deadLetters(ctx: PageContext) {
       await ctx.reload();
     });
   const replayAll = async (button: HTMLButtonElement) => {
-    const sure = await confirmDialog({ title: `Replay every dead letter of ${queue}?`, text: `${list.total} message(s) go back for processing; those that fail again are dead-lettered again.`, confirmLabel: 'Replay all', danger: false });
+    const sure = await confirmDialog({
+      title: `Replay every dead letter of ${queue}?`,
+      text: `${list.total} message(s) go back for processing; those that fail again are dead-lettered again.`,
+      confirmLabel: 'Replay all',
+      danger: false,
+    });
     if (sure) await replay({ all: true }, button);
   };
   return [
@@ -173,16 +193,37 @@ export async function deadLetters(ctx: PageContext) {
         h('h2', {}, h('code', {}, list.deadLetterQueue)),
         h('span', { class: 'count' }, list.total > list.items.length ? `${list.items.length} of ${list.total} shown` : `${list.total} message(s)`),
       ),
-      list.items.length ? h('div', { class: 'row' }, target, h('div', { class: 'form-actions' }, h('button', { type: 'button', class: 'btn', id: 'replay-all', onclick: (event: Event) => void replayAll(buttonOf(event)) }, 'Replay all'))) : null,
+      list.items.length
+        ? h(
+            'div',
+            { class: 'row' },
+            target,
+            h(
+              'div',
+              { class: 'form-actions' },
+              h('button', { type: 'button', class: 'btn', id: 'replay-all', onclick: (event: Event) => void replayAll(buttonOf(event)) }, 'Replay all'),
+            ),
+          )
+        : null,
       table({
         caption: `Dead letters of ${queue}`,
         rows: list.items,
         emptyTitle: 'No dead letters',
         emptyText: `Every message of ${queue} was processed or is still waiting.`,
         columns: [
-          { label: 'Message', cell: (m) => [m.messageId ? h('code', {}, m.messageId) : h('span', { class: 'hint' }, 'no id'), m.correlationId ? h('span', { class: 'sub' }, `correlation ${m.correlationId}`) : null] },
+          {
+            label: 'Message',
+            cell: (m) => [
+              m.messageId ? h('code', {}, m.messageId) : h('span', { class: 'hint' }, 'no id'),
+              m.correlationId ? h('span', { class: 'sub' }, `correlation ${m.correlationId}`) : null,
+            ],
+          },
           { label: 'Published', class: 'nowrap', cell: (m) => when(m.timestamp) },
-          { label: 'Error (x-error)', class: 'text-cell', cell: (m) => [m.error ?? h('span', { class: 'hint' }, 'none recorded'), m.errorPath ? h('span', { class: 'sub' }, `at ${m.errorPath}`) : null] },
+          {
+            label: 'Error (x-error)',
+            class: 'text-cell',
+            cell: (m) => [m.error ?? h('span', { class: 'hint' }, 'none recorded'), m.errorPath ? h('span', { class: 'sub' }, `at ${m.errorPath}`) : null],
+          },
           { label: 'From', cell: origin },
           { label: 'Retries', class: 'num', cell: (m) => String(m.retryCount) },
           { label: 'Payload', class: 'text-cell', cell: payloadOf },
@@ -191,7 +232,16 @@ export async function deadLetters(ctx: PageContext) {
             class: 'actions-cell',
             cell: (m) =>
               m.messageId
-                ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Replay ${m.messageId}`, onclick: (event: Event) => void replay({ messageIds: [m.messageId ?? ''] }, buttonOf(event)) }, 'Replay')
+                ? h(
+                    'button',
+                    {
+                      type: 'button',
+                      class: 'btn btn-small',
+                      'aria-label': `Replay ${m.messageId}`,
+                      onclick: (event: Event) => void replay({ messageIds: [m.messageId ?? ''] }, buttonOf(event)),
+                    },
+                    'Replay',
+                  )
                 : h('span', { class: 'hint', title: 'Without a message id, only "Replay all" can pick it' }, 'no id'),
           },
         ],

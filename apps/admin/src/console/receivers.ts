@@ -25,8 +25,20 @@ export async function receiverList(ctx: PageContext) {
     { label: 'Presets it can use', cell: (r) => r.presets.join(', ') },
   ];
   return [
-    ...pageHead('Receivers', { lede: 'Where webhook rules post their bodies. Operators name receivers in the receivers file (WEBHOOK_RECEIVERS_FILE); header and parameter values come from environment variables and are never shown.' }),
-    h('section', { class: 'panel', 'aria-label': 'Receivers' }, table({ caption: 'Configured receivers', columns, rows: items, emptyTitle: 'No receivers configured', emptyText: 'Set WEBHOOK_RECEIVERS_FILE for the admin and the webhook-notifier (docs/routing.md, Outgoing webhooks).' })),
+    ...pageHead('Receivers', {
+      lede: 'Where webhook rules post their bodies. Operators name receivers in the receivers file (WEBHOOK_RECEIVERS_FILE); header and parameter values come from environment variables and are never shown.',
+    }),
+    h(
+      'section',
+      { class: 'panel', 'aria-label': 'Receivers' },
+      table({
+        caption: 'Configured receivers',
+        columns,
+        rows: items,
+        emptyTitle: 'No receivers configured',
+        emptyText: 'Set WEBHOOK_RECEIVERS_FILE for the admin and the webhook-notifier (docs/routing.md, Outgoing webhooks).',
+      }),
+    ),
     h(
       'section',
       { class: 'panel', 'aria-labelledby': 'presets-title' },

@@ -100,7 +100,8 @@ const TESTABLE = new Set<RuleKind>(['slack', 'email', 'webhook']);
 
 function testOutcome(rule: Rule, result: TestResult) {
   if ('receiver' in result) return `Test body for ${rule.name} posted to receiver ${result.receiver}: it answered ${result.status}.`;
-  if ('emailId' in result) return `Test email for ${rule.name} queued as email ${result.emailId} to ${result.recipients.join(', ')}: the email-notifier sends it (see the email queue).`;
+  if ('emailId' in result)
+    return `Test email for ${rule.name} queued as email ${result.emailId} to ${result.recipients.join(', ')}: the email-notifier sends it (see the email queue).`;
   const where = result.delivered === 'sink' ? 'the Slack sink (the log: no Slack endpoint is configured)' : 'Slack';
   return `Test message for ${rule.name} sent to ${result.channel} via ${where}.`;
 }
@@ -152,9 +153,23 @@ export function ruleList(kind: RuleKind) {
         label: 'Actions',
         class: 'actions-cell',
         cell: (r) => [
-          h('a', { class: 'btn btn-small', href: `#/${k.path}/${r.id}`, 'aria-label': `${session.canEdit ? 'Edit' : 'View'} ${r.name}` }, session.canEdit ? 'Edit' : 'View'),
-          TESTABLE.has(kind) ? actionButton('Test', { class: 'btn btn-small', 'aria-label': `Send a test ${kind === 'email' ? 'email' : 'message'} for ${r.name}`, onclick: (event: Event) => void testRule(kind, r, null, buttonOf(event)) }) : null,
-          actionButton('Delete', { class: 'btn btn-small btn-danger', 'aria-label': `Delete ${r.name}`, onclick: (event: Event) => void deleteRule(kind, r, buttonOf(event), ctx.reload) }),
+          h(
+            'a',
+            { class: 'btn btn-small', href: `#/${k.path}/${r.id}`, 'aria-label': `${session.canEdit ? 'Edit' : 'View'} ${r.name}` },
+            session.canEdit ? 'Edit' : 'View',
+          ),
+          TESTABLE.has(kind)
+            ? actionButton('Test', {
+                class: 'btn btn-small',
+                'aria-label': `Send a test ${kind === 'email' ? 'email' : 'message'} for ${r.name}`,
+                onclick: (event: Event) => void testRule(kind, r, null, buttonOf(event)),
+              })
+            : null,
+          actionButton('Delete', {
+            class: 'btn btn-small btn-danger',
+            'aria-label': `Delete ${r.name}`,
+            onclick: (event: Event) => void deleteRule(kind, r, buttonOf(event), ctx.reload),
+          }),
         ],
       },
     ];
@@ -164,7 +179,18 @@ export function ruleList(kind: RuleKind) {
       h(
         'section',
         { class: 'panel', 'aria-label': k.title },
-        table({ caption: `${k.title}, highest priority first`, columns, rows: items, emptyTitle: `No ${k.title.toLowerCase()} yet`, emptyText: kind === 'webhook' ? 'Without rules, no webhook is posted.' : kind === 'slack' ? 'Without rules, no Slack message is sent.' : 'Without rules, no email is sent.' }),
+        table({
+          caption: `${k.title}, highest priority first`,
+          columns,
+          rows: items,
+          emptyTitle: `No ${k.title.toLowerCase()} yet`,
+          emptyText:
+            kind === 'webhook'
+              ? 'Without rules, no webhook is posted.'
+              : kind === 'slack'
+                ? 'Without rules, no Slack message is sent.'
+                : 'Without rules, no email is sent.',
+        }),
       ),
     ];
   };
@@ -247,11 +273,38 @@ export function ruleForm(kind: RuleKind) {
       const rowId = uid('c');
       const op = typeof criterion === 'string' ? 'eq' : Object.keys(criterion)[0];
       const text = typeof criterion === 'string' ? criterion : Object.values(criterion)[0];
-      const nameInput = h('input', { type: 'text', class: 'code', id: `${rowId}-name`, value: name, 'aria-label': 'Label name', autocomplete: 'off', spellcheck: 'false' });
-      const opSelect = h('select', { id: `${rowId}-op`, 'aria-label': 'Condition' }, CRITERION_OPS.map(([v, t]) => h('option', { value: v, selected: v === op }, t)));
-      const valueInput = h('input', { type: 'text', class: 'code', id: `${rowId}-value`, value: text, 'aria-label': 'Value', autocomplete: 'off', spellcheck: 'false' });
+      const nameInput = h('input', {
+        type: 'text',
+        class: 'code',
+        id: `${rowId}-name`,
+        value: name,
+        'aria-label': 'Label name',
+        autocomplete: 'off',
+        spellcheck: 'false',
+      });
+      const opSelect = h(
+        'select',
+        { id: `${rowId}-op`, 'aria-label': 'Condition' },
+        CRITERION_OPS.map(([v, t]) => h('option', { value: v, selected: v === op }, t)),
+      );
+      const valueInput = h('input', {
+        type: 'text',
+        class: 'code',
+        id: `${rowId}-value`,
+        value: text,
+        'aria-label': 'Value',
+        autocomplete: 'off',
+        spellcheck: 'false',
+      });
       const remove = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': 'Remove this criterion' }, 'Remove');
-      const row = h('div', { class: 'criterion-row' }, h('div', { class: 'field' }, nameInput), h('div', { class: 'field' }, opSelect), h('div', { class: 'field' }, valueInput), remove);
+      const row = h(
+        'div',
+        { class: 'criterion-row' },
+        h('div', { class: 'field' }, nameInput),
+        h('div', { class: 'field' }, opSelect),
+        h('div', { class: 'field' }, valueInput),
+        remove,
+      );
       nameInput.addEventListener('input', renumber);
       remove.addEventListener('click', () => {
         const next = row.nextElementSibling ?? row.previousElementSibling;
@@ -307,24 +360,94 @@ export function ruleForm(kind: RuleKind) {
       kind === 'webhook'
         ? webhookFields(r, receivers)
         : kind === 'slack'
-        ? [
-            field({ label: 'Channel', name: 'slackChannel', value: r.slackChannel ?? '', optional: true, id: 'rule-channel', hint: 'e.g. #storage. Empty: the alert’s channel label, else the default channel.', attrs: { class: 'code', autocomplete: 'off' } }),
-            field({ label: 'Message template', name: 'messageTemplate', kind: 'textarea', value: r.messageTemplate ?? '', id: 'rule-message', attrs: { class: 'code', rows: 4, spellcheck: 'false' } }),
-            field({ label: 'Resolved message template', name: 'resolvedMessageTemplate', kind: 'textarea', value: r.resolvedMessageTemplate ?? '', optional: true, id: 'rule-resolved-message', hint: 'Empty: the message template is used for resolutions too.', attrs: { class: 'code', rows: 3, spellcheck: 'false' } }),
-          ]
-        : [
-            field({ label: 'Recipients', name: 'recipients', kind: 'textarea', value: (r.recipients ?? []).join('\n'), id: 'rule-recipients', hint: 'One address per line (or separated by commas).', attrs: { class: 'code', rows: 3, spellcheck: 'false' } }),
-            field({ label: 'Subject template', name: 'subjectTemplate', value: r.subjectTemplate ?? '', id: 'rule-subject', attrs: { class: 'code', spellcheck: 'false' } }),
-            field({ label: 'Body template', name: 'bodyTemplate', kind: 'textarea', value: r.bodyTemplate ?? '', id: 'rule-body', attrs: { class: 'code', rows: 6, spellcheck: 'false' } }),
-          ];
+          ? [
+              field({
+                label: 'Channel',
+                name: 'slackChannel',
+                value: r.slackChannel ?? '',
+                optional: true,
+                id: 'rule-channel',
+                hint: 'e.g. #storage. Empty: the alert’s channel label, else the default channel.',
+                attrs: { class: 'code', autocomplete: 'off' },
+              }),
+              field({
+                label: 'Message template',
+                name: 'messageTemplate',
+                kind: 'textarea',
+                value: r.messageTemplate ?? '',
+                id: 'rule-message',
+                attrs: { class: 'code', rows: 4, spellcheck: 'false' },
+              }),
+              field({
+                label: 'Resolved message template',
+                name: 'resolvedMessageTemplate',
+                kind: 'textarea',
+                value: r.resolvedMessageTemplate ?? '',
+                optional: true,
+                id: 'rule-resolved-message',
+                hint: 'Empty: the message template is used for resolutions too.',
+                attrs: { class: 'code', rows: 3, spellcheck: 'false' },
+              }),
+            ]
+          : [
+              field({
+                label: 'Recipients',
+                name: 'recipients',
+                kind: 'textarea',
+                value: (r.recipients ?? []).join('\n'),
+                id: 'rule-recipients',
+                hint: 'One address per line (or separated by commas).',
+                attrs: { class: 'code', rows: 3, spellcheck: 'false' },
+              }),
+              field({
+                label: 'Subject template',
+                name: 'subjectTemplate',
+                value: r.subjectTemplate ?? '',
+                id: 'rule-subject',
+                attrs: { class: 'code', spellcheck: 'false' },
+              }),
+              field({
+                label: 'Body template',
+                name: 'bodyTemplate',
+                kind: 'textarea',
+                value: r.bodyTemplate ?? '',
+                id: 'rule-body',
+                attrs: { class: 'code', rows: 6, spellcheck: 'false' },
+              }),
+            ];
 
     const submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'rule-submit' }, id ? 'Save changes' : 'Create rule');
     const form = h(
       'form',
       { class: 'panel', 'aria-label': id ? `Edit ${k.one}` : `New ${k.one}`, novalidate: true },
-      h('div', { class: 'row' }, field({ label: 'Name', name: 'name', value: r.name, id: 'rule-name', attrs: { autocomplete: 'off' } }), field({ label: 'Priority', name: 'priority', type: 'number', value: String(r.priority), id: 'rule-priority', wrapClass: 'narrow', hint: 'Tried highest first.', attrs: { step: '1' } })),
-      h('div', { class: 'row' }, field({ label: 'Active', name: 'isActive', kind: 'checkbox', value: r.isActive, id: 'rule-active' }), field({ label: 'Send resolved messages', name: 'sendResolved', kind: 'checkbox', value: r.sendResolved, id: 'rule-send-resolved' }),
-        field({ label: 'Continue', name: 'continue', kind: 'checkbox', value: Boolean(r.continue), id: 'rule-continue', hint: 'Also try the rules after this one: the next matching rule notifies too.' }),
+      h(
+        'div',
+        { class: 'row' },
+        field({ label: 'Name', name: 'name', value: r.name, id: 'rule-name', attrs: { autocomplete: 'off' } }),
+        field({
+          label: 'Priority',
+          name: 'priority',
+          type: 'number',
+          value: String(r.priority),
+          id: 'rule-priority',
+          wrapClass: 'narrow',
+          hint: 'Tried highest first.',
+          attrs: { step: '1' },
+        }),
+      ),
+      h(
+        'div',
+        { class: 'row' },
+        field({ label: 'Active', name: 'isActive', kind: 'checkbox', value: r.isActive, id: 'rule-active' }),
+        field({ label: 'Send resolved messages', name: 'sendResolved', kind: 'checkbox', value: r.sendResolved, id: 'rule-send-resolved' }),
+        field({
+          label: 'Continue',
+          name: 'continue',
+          kind: 'checkbox',
+          value: Boolean(r.continue),
+          id: 'rule-continue',
+          hint: 'Also try the rules after this one: the next matching rule notifies too.',
+        }),
       ),
       h(
         'fieldset',
@@ -341,14 +464,49 @@ export function ruleForm(kind: RuleKind) {
         h(
           'div',
           { class: 'row' },
-          field({ label: 'Group by', name: 'groupBy', value: (r.groupBy ?? []).join(', '), id: 'rule-group-by', optional: true, hint: 'Label names, comma separated: one message per group of alerts with the same values (Alertmanager’s group_by). Empty: one message per alert.', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
-          field({ label: 'Group wait', name: 'groupWait', value: r.groupWait ?? '', id: 'rule-group-wait', optional: true, wrapClass: 'narrow', hint: 'Before a new group’s first message (default 0s).', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
-          field({ label: 'Group interval', name: 'groupInterval', value: r.groupInterval ?? '', id: 'rule-group-interval', optional: true, wrapClass: 'narrow', hint: 'Between a group’s messages (default 5m).', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
+          field({
+            label: 'Group by',
+            name: 'groupBy',
+            value: (r.groupBy ?? []).join(', '),
+            id: 'rule-group-by',
+            optional: true,
+            hint: 'Label names, comma separated: one message per group of alerts with the same values (Alertmanager’s group_by). Empty: one message per alert.',
+            attrs: { autocomplete: 'off', spellcheck: 'false' },
+          }),
+          field({
+            label: 'Group wait',
+            name: 'groupWait',
+            value: r.groupWait ?? '',
+            id: 'rule-group-wait',
+            optional: true,
+            wrapClass: 'narrow',
+            hint: 'Before a new group’s first message (default 0s).',
+            attrs: { autocomplete: 'off', spellcheck: 'false' },
+          }),
+          field({
+            label: 'Group interval',
+            name: 'groupInterval',
+            value: r.groupInterval ?? '',
+            id: 'rule-group-interval',
+            optional: true,
+            wrapClass: 'narrow',
+            hint: 'Between a group’s messages (default 5m).',
+            attrs: { autocomplete: 'off', spellcheck: 'false' },
+          }),
         ),
         h(
           'div',
           { class: 'row' },
-          field({ label: 'Repeat every', name: 'repeatInterval', value: r.repeatInterval ?? '', id: 'rule-repeat-interval', optional: true, wrapClass: 'narrow', hint: 'Tell a still-firing, unacknowledged, unsilenced alert again at this interval (30s, 5m, 4h, 1h30m). Empty: never. Acknowledging stops it.', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
+          field({
+            label: 'Repeat every',
+            name: 'repeatInterval',
+            value: r.repeatInterval ?? '',
+            id: 'rule-repeat-interval',
+            optional: true,
+            wrapClass: 'narrow',
+            hint: 'Tell a still-firing, unacknowledged, unsilenced alert again at this interval (30s, 5m, 4h, 1h30m). Empty: never. Acknowledging stops it.',
+            attrs: { autocomplete: 'off', spellcheck: 'false' },
+          }),
           field({
             label: 'Escalate to',
             name: 'escalateTo',
@@ -356,10 +514,22 @@ export function ruleForm(kind: RuleKind) {
             value: r.escalateTo === null ? '' : String(r.escalateTo),
             id: 'rule-escalate-to',
             optional: true,
-            options: [['', 'No escalation'], ...siblings.items.filter((other) => other.id !== id).map((other): [string, string] => [String(other.id), other.name])],
+            options: [
+              ['', 'No escalation'],
+              ...siblings.items.filter((other) => other.id !== id).map((other): [string, string] => [String(other.id), other.name]),
+            ],
             hint: 'If the alert still fires unacknowledged after the delay, this rule’s receiver is told too, once.',
           }),
-          field({ label: 'after', name: 'escalateAfter', value: r.escalateAfter ?? '', id: 'rule-escalate-after', optional: true, wrapClass: 'narrow', hint: 'A duration such as 30m; required with an escalation.', attrs: { autocomplete: 'off', spellcheck: 'false' } }),
+          field({
+            label: 'after',
+            name: 'escalateAfter',
+            value: r.escalateAfter ?? '',
+            id: 'rule-escalate-after',
+            optional: true,
+            wrapClass: 'narrow',
+            hint: 'A duration such as 30m; required with an escalation.',
+            attrs: { autocomplete: 'off', spellcheck: 'false' },
+          }),
         ),
       ),
       specific,
@@ -369,7 +539,13 @@ export function ruleForm(kind: RuleKind) {
         { class: 'form-actions' },
         submit,
         h('a', { class: 'btn btn-quiet', href: `#/${k.path}` }, id ? 'Back to the list' : 'Cancel'),
-        rule ? actionButton('Delete', { class: 'btn btn-danger', id: 'rule-delete', onclick: (event: Event) => void deleteRule(kind, rule, buttonOf(event), () => ctx.go(`#/${k.path}`)) }) : null,
+        rule
+          ? actionButton('Delete', {
+              class: 'btn btn-danger',
+              id: 'rule-delete',
+              onclick: (event: Event) => void deleteRule(kind, rule, buttonOf(event), () => ctx.go(`#/${k.path}`)),
+            })
+          : null,
       ),
       readOnlyHint(`changing ${k.title.toLowerCase()}`),
     );
@@ -393,13 +569,32 @@ export function ruleForm(kind: RuleKind) {
         repeatInterval: text('repeatInterval').trim() || null,
         escalateTo: text('escalateTo') ? Number(text('escalateTo')) : null,
         escalateAfter: text('escalateAfter').trim() || null,
-        groupBy: text('groupBy').trim() ? text('groupBy').split(',').map((name) => name.trim()).filter(Boolean) : null,
+        groupBy: text('groupBy').trim()
+          ? text('groupBy')
+              .split(',')
+              .map((name) => name.trim())
+              .filter(Boolean)
+          : null,
         groupWait: text('groupWait').trim() || null,
         groupInterval: text('groupInterval').trim() || null,
       };
       if (kind === 'webhook') return { ...common, ...webhookBody(text, receivers) };
-      if (kind === 'slack') return { ...common, slackChannel: text('slackChannel').trim() || null, messageTemplate: text('messageTemplate'), resolvedMessageTemplate: text('resolvedMessageTemplate').trim() ? text('resolvedMessageTemplate') : null };
-      return { ...common, recipients: text('recipients').split(/[\n,;]/).map((s) => s.trim()).filter(Boolean), subjectTemplate: text('subjectTemplate'), bodyTemplate: text('bodyTemplate') };
+      if (kind === 'slack')
+        return {
+          ...common,
+          slackChannel: text('slackChannel').trim() || null,
+          messageTemplate: text('messageTemplate'),
+          resolvedMessageTemplate: text('resolvedMessageTemplate').trim() ? text('resolvedMessageTemplate') : null,
+        };
+      return {
+        ...common,
+        recipients: text('recipients')
+          .split(/[\n,;]/)
+          .map((s) => s.trim())
+          .filter(Boolean),
+        subjectTemplate: text('subjectTemplate'),
+        bodyTemplate: text('bodyTemplate'),
+      };
     };
     const savedBody = rule ? JSON.stringify(readBody()) : null;
 
@@ -422,7 +617,11 @@ export function ruleForm(kind: RuleKind) {
 
     // ---- preview ----
     const previewOut = h('div', { 'aria-live': 'polite', id: 'preview-output' });
-    const dirtyNote = h('p', { class: 'notice notice-warn', hidden: true }, 'You have unsaved changes: the preview shows the saved rule. Save to preview your edits.');
+    const dirtyNote = h(
+      'p',
+      { class: 'notice notice-warn', hidden: true },
+      'You have unsaved changes: the preview shows the saved rule. Save to preview your edits.',
+    );
     function markDirty() {
       if (savedBody) dirtyNote.hidden = JSON.stringify(readBody()) === savedBody;
     }
@@ -437,17 +636,46 @@ export function ruleForm(kind: RuleKind) {
       value: String(Number(ctx.query.get('group')) || groups[0]?.id || ''),
       options: groups.map((g) => [String(g.id), `${g.name}${g.instance ? ` (${g.instance})` : ''} · ${g.status}`]),
     });
-    const kindSelect = field({ label: 'Message for', name: 'kind', kind: 'select', id: 'preview-kind', options: [['', 'its current status'], ['firing', 'firing'], ['resolved', 'resolved']] });
+    const kindSelect = field({
+      label: 'Message for',
+      name: 'kind',
+      kind: 'select',
+      id: 'preview-kind',
+      options: [
+        ['', 'its current status'],
+        ['firing', 'firing'],
+        ['resolved', 'resolved'],
+      ],
+    });
     const testOut = h('div', {});
     const previewForm = h(
       'form',
       { class: 'panel', 'aria-labelledby': 'preview-title' },
       h('h2', { id: 'preview-title' }, 'Preview'),
-      groups.length === 0 ? empty('No alert groups yet', 'The preview renders the templates against a real alert group.') : [h('div', { class: 'row' }, groupSelect, kindSelect)],
-      kind === 'webhook' ? h('p', { class: 'hint' }, 'The body of the form as it is now, with the receiver’s parameters as placeholders.') : rule ? dirtyNote : h('p', { class: 'notice notice-info' }, 'Save the rule to preview its own templates. Until then, this shows what the saved rules send for the chosen group.'),
+      groups.length === 0
+        ? empty('No alert groups yet', 'The preview renders the templates against a real alert group.')
+        : [h('div', { class: 'row' }, groupSelect, kindSelect)],
+      kind === 'webhook'
+        ? h('p', { class: 'hint' }, 'The body of the form as it is now, with the receiver’s parameters as placeholders.')
+        : rule
+          ? dirtyNote
+          : h(
+              'p',
+              { class: 'notice notice-info' },
+              'Save the rule to preview its own templates. Until then, this shows what the saved rules send for the chosen group.',
+            ),
       previewOut,
       rule && TESTABLE.has(kind) && groups.length
-        ? h('div', { class: 'form-actions' }, actionButton(kind === 'email' ? 'Send test email' : 'Send test message', { id: 'rule-test', onclick: (event: Event) => void testRule(kind, rule, Number(selectIn(groupSelect).value) || null, buttonOf(event), testOut).catch(() => undefined) }), readOnlyHint('sending a test'))
+        ? h(
+            'div',
+            { class: 'form-actions' },
+            actionButton(kind === 'email' ? 'Send test email' : 'Send test message', {
+              id: 'rule-test',
+              onclick: (event: Event) =>
+                void testRule(kind, rule, Number(selectIn(groupSelect).value) || null, buttonOf(event), testOut).catch(() => undefined),
+            }),
+            readOnlyHint('sending a test'),
+          )
         : null,
       testOut,
     );
@@ -489,7 +717,9 @@ export function ruleForm(kind: RuleKind) {
     return [
       ...pageHead(rule ? rule.name : `New ${k.one}`, {
         crumbs: [{ label: k.title, href: `#/${k.path}` }, { label: rule ? `#${rule.id}` : 'new' }],
-        actions: rule ? [rule.isActive ? badge('active') : badge('inactive'), h('span', { class: 'hint' }, 'updated ', when(rule.updatedAt, { relative: false }))] : null,
+        actions: rule
+          ? [rule.isActive ? badge('active') : badge('inactive'), h('span', { class: 'hint' }, 'updated ', when(rule.updatedAt, { relative: false }))]
+          : null,
       }),
       h('div', { class: 'grid-form' }, form, h('aside', { class: 'stack sticky', 'aria-label': 'Preview' }, previewForm, grouped?.panel)),
     ];
@@ -502,12 +732,25 @@ export function ruleForm(kind: RuleKind) {
  */
 function groupedPreview(k: KindInfo, rule: Rule, groups: AlertGroup[], previewKind: () => string) {
   const out = h('div', { 'aria-live': 'polite', id: 'group-preview-output' });
-  const boxes = groups.slice(0, 100).map((g) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'groupIds', value: String(g.id), checked: true }), `${g.name}${g.instance ? ` (${g.instance})` : ''} · ${g.status}`));
+  const boxes = groups
+    .slice(0, 100)
+    .map((g) =>
+      h(
+        'label',
+        { class: 'check' },
+        h('input', { type: 'checkbox', name: 'groupIds', value: String(g.id), checked: true }),
+        `${g.name}${g.instance ? ` (${g.instance})` : ''} · ${g.status}`,
+      ),
+    );
   const form = h(
     'form',
     { class: 'panel', 'aria-labelledby': 'group-preview-title' },
     h('h2', { id: 'group-preview-title' }, 'Grouped message'),
-    h('p', { class: 'hint' }, `The saved rule groups by ${(rule.groupBy ?? []).join(', ')}: the alert groups ticked make one message per group, as the notifier sends it after groupWait.`),
+    h(
+      'p',
+      { class: 'hint' },
+      `The saved rule groups by ${(rule.groupBy ?? []).join(', ')}: the alert groups ticked make one message per group, as the notifier sends it after groupWait.`,
+    ),
     h('fieldset', { class: 'field' }, h('legend', {}, 'Alert groups in the message'), boxes),
     out,
   );
@@ -530,9 +773,27 @@ function groupedPreview(k: KindInfo, rule: Rule, groups: AlertGroup[], previewKi
           h(
             'div',
             { class: 'group-message' },
-            message.failed ? h('div', { class: 'notice notice-danger', role: 'alert' }, h('p', {}, `The group template failed: ${message.error ?? 'unknown error'}.`)) : null,
-            h('p', { class: 'hint' }, `${Object.entries(message.groupLabels).map(([name, value]) => `${name}=${value}`).join(', ') || 'no group labels'} · ${message.groupIds.length} alert${message.groupIds.length === 1 ? '' : 's'}${message.channel ? ` · to ${message.channel}` : ''}:`),
-            h('pre', { class: k.path === 'slack-rules' ? 'output slack' : 'output' }, message.subject === undefined ? (k.path === 'webhook-rules' ? prettyJson(message.text) : message.text) : [h('strong', {}, `Subject: ${message.subject}`), '\n\n', message.text]),
+            message.failed
+              ? h('div', { class: 'notice notice-danger', role: 'alert' }, h('p', {}, `The group template failed: ${message.error ?? 'unknown error'}.`))
+              : null,
+            h(
+              'p',
+              { class: 'hint' },
+              `${
+                Object.entries(message.groupLabels)
+                  .map(([name, value]) => `${name}=${value}`)
+                  .join(', ') || 'no group labels'
+              } · ${message.groupIds.length} alert${message.groupIds.length === 1 ? '' : 's'}${message.channel ? ` · to ${message.channel}` : ''}:`,
+            ),
+            h(
+              'pre',
+              { class: k.path === 'slack-rules' ? 'output slack' : 'output' },
+              message.subject === undefined
+                ? k.path === 'webhook-rules'
+                  ? prettyJson(message.text)
+                  : message.text
+                : [h('strong', {}, `Subject: ${message.subject}`), '\n\n', message.text],
+            ),
           ),
         ),
       );
@@ -548,7 +809,14 @@ function groupedPreview(k: KindInfo, rule: Rule, groups: AlertGroup[], previewKi
 
 function previewView(kind: RuleKind, rule: RuleDraft & { id?: number }, result: Preview, why: Explain | null) {
   const parts: HTMLElement[] = [];
-  if (result.failed) parts.push(h('div', { class: 'notice notice-danger', role: 'alert' }, h('p', {}, `The template failed to render: ${result.error ?? 'unknown error'}. This safe default would be sent instead:`)));
+  if (result.failed)
+    parts.push(
+      h(
+        'div',
+        { class: 'notice notice-danger', role: 'alert' },
+        h('p', {}, `The template failed to render: ${result.error ?? 'unknown error'}. This safe default would be sent instead:`),
+      ),
+    );
   if (kind === 'webhook') {
     parts.push(h('p', { class: 'hint' }, `POST to receiver ${result.channel}, ${result.kind} body:`));
     parts.push(h('pre', { class: 'output', id: 'preview-text' }, prettyJson(result.text)));
@@ -578,7 +846,14 @@ function previewView(kind: RuleKind, rule: RuleDraft & { id?: number }, result: 
 function currentRouting(kind: RuleKind, why: Explain | null) {
   if (!why) return [h('p', { class: 'hint' }, 'No explanation available for this group.')];
   const section = kind === 'slack' ? why.slack : why.email;
-  if (!section.winner) return [h('p', { class: 'hint' }, kind === 'slack' ? 'Today no Slack rule matches this group: no Slack message is sent.' : 'Today no email rule matches this group: no email is sent.')];
+  if (!section.winner)
+    return [
+      h(
+        'p',
+        { class: 'hint' },
+        kind === 'slack' ? 'Today no Slack rule matches this group: no Slack message is sent.' : 'Today no email rule matches this group: no email is sent.',
+      ),
+    ];
   const to = kind === 'slack' ? why.slack.channel : why.email.recipients.join(', ');
   return [
     h('p', { class: 'hint' }, `Today “${section.winner}” handles this group${to ? `, to ${to}` : ''}:`),
@@ -606,8 +881,13 @@ function webhookFields(r: RuleDraft, receivers: Receivers) {
     kind: 'select',
     value: r.receiver,
     id: 'rule-receiver',
-    options: [...(known || !r.receiver ? [] : [[r.receiver, `${r.receiver} (not configured)`] as [string, string]]), ...receivers.items.map((item): [string, string] => [item.name, `${item.name}${item.params.length ? ` · params ${item.params.join(', ')}` : ''}`])],
-    hint: receivers.items.length ? 'A receiver of the webhook-notifier’s receivers file (see Receivers).' : 'No receivers are configured (WEBHOOK_RECEIVERS_FILE): a rule cannot be saved until one is.',
+    options: [
+      ...(known || !r.receiver ? [] : [[r.receiver, `${r.receiver} (not configured)`] as [string, string]]),
+      ...receivers.items.map((item): [string, string] => [item.name, `${item.name}${item.params.length ? ` · params ${item.params.join(', ')}` : ''}`]),
+    ],
+    hint: receivers.items.length
+      ? 'A receiver of the webhook-notifier’s receivers file (see Receivers).'
+      : 'No receivers are configured (WEBHOOK_RECEIVERS_FILE): a rule cannot be saved until one is.',
   });
   const presetField = field({
     label: 'Preset',
@@ -635,7 +915,11 @@ function webhookFields(r: RuleDraft, receivers: Receivers) {
     const preset = presetOf(presetSelect.value);
     const receiver = receivers.items.find((item) => item.name === receiverSelect.value);
     const usable = !preset || !receiver || receiver.presets.includes(preset.id);
-    hintOut.replaceChildren(preset ? `Receiver needs: ${preset.receiverHint}.${usable ? '' : ` Receiver ${receiver?.name ?? ''} lacks the parameters ${preset.requiredParams.join(', ')}.`}` : '');
+    hintOut.replaceChildren(
+      preset
+        ? `Receiver needs: ${preset.receiverHint}.${usable ? '' : ` Receiver ${receiver?.name ?? ''} lacks the parameters ${preset.requiredParams.join(', ')}.`}`
+        : '',
+    );
   };
   presetSelect.addEventListener('change', () => {
     const preset = presetOf(presetSelect.value);

@@ -82,7 +82,13 @@ export async function silenceList(ctx: PageContext) {
     h(
       'section',
       { class: 'panel', 'aria-label': 'Silences' },
-      table({ caption: `${state} silences`, columns, rows: result.items, emptyTitle: `No ${state === 'all' ? '' : `${state} `}silences`, emptyText: state === 'active' ? 'Nothing is muted right now.' : '' }),
+      table({
+        caption: `${state} silences`,
+        columns,
+        rows: result.items,
+        emptyTitle: `No ${state === 'all' ? '' : `${state} `}silences`,
+        emptyText: state === 'active' ? 'Nothing is muted right now.' : '',
+      }),
       pager(result, (n) => href('/silences', { state, page: n })),
     ),
   ];
@@ -99,7 +105,15 @@ function matchesDisclosure(id: number) {
     loaded = true;
     try {
       const { items } = await api.get<Items<AlertGroup>>(`/silences/${id}/matches`);
-      body.replaceChildren(items.length ? h('ul', {}, items.map((g) => h('li', {}, h('a', { href: `#/alerts/${g.id}` }, g.name), g.instance ? ` (${g.instance})` : ''))) : h('p', { class: 'hint' }, 'No firing group matches.'));
+      body.replaceChildren(
+        items.length
+          ? h(
+              'ul',
+              {},
+              items.map((g) => h('li', {}, h('a', { href: `#/alerts/${g.id}` }, g.name), g.instance ? ` (${g.instance})` : '')),
+            )
+          : h('p', { class: 'hint' }, 'No firing group matches.'),
+      );
     } catch (error) {
       loaded = false;
       body.replaceChildren(h('p', { class: 'hint' }, error instanceof Error ? error.message : String(error)));
@@ -136,24 +150,52 @@ export async function silenceForm(ctx: PageContext) {
 
   const now = new Date();
   const initial: Pick<Silence, 'matchers' | 'startsAt' | 'endsAt' | 'createdBy' | 'comment'> = silence ?? {
-    matchers: group ? sortedLabels(group.labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false })) : [{ name: '', value: '', isEqual: true, isRegex: false }],
+    matchers: group
+      ? sortedLabels(group.labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))
+      : [{ name: '', value: '', isEqual: true, isRegex: false }],
     startsAt: now.toISOString(),
     endsAt: new Date(now.getTime() + 2 * 3600_000).toISOString(),
     createdBy: sessionStorage.getItem(AUTHOR) ?? '',
     comment: '',
   };
 
-  const { rows, addRow, addButton, renumber, read: readMatchers, settled } = matcherRows({ path: 'matchers', label: 'Matcher', idPrefix: 'm', addButtonId: 'add-matcher', onChange: () => preview(), focusAfterRemove: true });
+  const {
+    rows,
+    addRow,
+    addButton,
+    renumber,
+    read: readMatchers,
+    settled,
+  } = matcherRows({ path: 'matchers', label: 'Matcher', idPrefix: 'm', addButtonId: 'add-matcher', onChange: () => preview(), focusAfterRemove: true });
   for (const matcher of initial.matchers) addRow(matcher);
 
-  const starts = field({ label: 'Starts at', name: 'startsAt', type: 'datetime-local', value: toLocalInput(initial.startsAt), id: 'silence-starts', attrs: { step: '1' }, hint: 'Your local time.' });
-  const ends = field({ label: 'Ends at', name: 'endsAt', type: 'datetime-local', value: toLocalInput(initial.endsAt), id: 'silence-ends', attrs: { step: '1' } });
+  const starts = field({
+    label: 'Starts at',
+    name: 'startsAt',
+    type: 'datetime-local',
+    value: toLocalInput(initial.startsAt),
+    id: 'silence-starts',
+    attrs: { step: '1' },
+    hint: 'Your local time.',
+  });
+  const ends = field({
+    label: 'Ends at',
+    name: 'endsAt',
+    type: 'datetime-local',
+    value: toLocalInput(initial.endsAt),
+    id: 'silence-ends',
+    attrs: { step: '1' },
+  });
   const startsInput = starts.querySelector('input') as HTMLInputElement;
   const endsInput = ends.querySelector('input') as HTMLInputElement;
   const durationText = h('span', { class: 'hint', 'aria-live': 'polite' });
   const showDuration = () => {
     const ms = Date.parse(fromLocalInput(endsInput.value)) - Date.parse(fromLocalInput(startsInput.value));
-    durationText.textContent = Number.isFinite(ms) ? (ms > 0 ? `Lasts ${ms >= 86400_000 ? `${(ms / 86400_000).toFixed(1).replace(/\.0$/, '')} d` : `${(ms / 3600_000).toFixed(1).replace(/\.0$/, '')} h`}.` : 'Ends before it starts.') : '';
+    durationText.textContent = Number.isFinite(ms)
+      ? ms > 0
+        ? `Lasts ${ms >= 86400_000 ? `${(ms / 86400_000).toFixed(1).replace(/\.0$/, '')} d` : `${(ms / 3600_000).toFixed(1).replace(/\.0$/, '')} h`}.`
+        : 'Ends before it starts.'
+      : '';
   };
   const durations = h(
     'div',
@@ -167,16 +209,20 @@ export async function silenceForm(ctx: PageContext) {
         ['7d', 7 * 86400_000],
       ] as const
     ).map(([text, ms]) =>
-      h('button', {
-        type: 'button',
-        class: 'btn btn-small btn-quiet',
-        'aria-label': `End ${text} after the start`,
-        onclick: () => {
-          const start = Date.parse(fromLocalInput(startsInput.value)) || Date.now();
-          endsInput.value = toLocalInput(new Date(start + ms));
-          showDuration();
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'btn btn-small btn-quiet',
+          'aria-label': `End ${text} after the start`,
+          onclick: () => {
+            const start = Date.parse(fromLocalInput(startsInput.value)) || Date.now();
+            endsInput.value = toLocalInput(new Date(start + ms));
+            showDuration();
+          },
         },
-      }, text),
+        text,
+      ),
     ),
     durationText,
   );
@@ -192,22 +238,46 @@ export async function silenceForm(ctx: PageContext) {
       'fieldset',
       {},
       h('legend', {}, 'Matchers'),
-      h('p', { class: 'hint' }, 'An alert is silenced when every matcher holds. Regular expressions must match the whole value. A label field also takes matchers as Alertmanager writes them, {alertname="X", instance=~"h.*"} or instance=web-1, and splits them into rows.'),
+      h(
+        'p',
+        { class: 'hint' },
+        'An alert is silenced when every matcher holds. Regular expressions must match the whole value. A label field also takes matchers as Alertmanager writes them, {alertname="X", instance=~"h.*"} or instance=web-1, and splits them into rows.',
+      ),
       h('div', { class: 'row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Operator'), h('span', {}, 'Value'), h('span', {})),
       rows,
       h('div', { class: 'field' }, addButton),
     ),
     h('div', { class: 'row' }, starts, ends),
     durations,
-    h('div', { class: 'row' }, field({ label: 'Created by', name: 'createdBy', value: initial.createdBy, id: 'silence-author', attrs: { autocomplete: 'name' } })),
-    field({ label: 'Comment', name: 'comment', kind: 'textarea', value: initial.comment, id: 'silence-comment', hint: 'Why, and a ticket if there is one.', attrs: { rows: 3 } }),
+    h(
+      'div',
+      { class: 'row' },
+      field({ label: 'Created by', name: 'createdBy', value: initial.createdBy, id: 'silence-author', attrs: { autocomplete: 'name' } }),
+    ),
+    field({
+      label: 'Comment',
+      name: 'comment',
+      kind: 'textarea',
+      value: initial.comment,
+      id: 'silence-comment',
+      hint: 'Why, and a ticket if there is one.',
+      attrs: { rows: 3 },
+    }),
     h(
       'div',
       { class: 'form-actions' },
       submit,
       h('a', { class: 'btn btn-quiet', href: '#/silences' }, 'Cancel'),
-      silence && silence.state === 'active' ? actionButton('Expire now', { id: 'silence-expire', onclick: (event: Event) => void expireNow(buttonOf(event)) }) : null,
-      silence ? actionButton('Delete', { class: 'btn btn-danger', id: 'silence-delete', onclick: (event: Event) => void deleteSilence(silence, buttonOf(event), () => ctx.go('#/silences')) }) : null,
+      silence && silence.state === 'active'
+        ? actionButton('Expire now', { id: 'silence-expire', onclick: (event: Event) => void expireNow(buttonOf(event)) })
+        : null,
+      silence
+        ? actionButton('Delete', {
+            class: 'btn btn-danger',
+            id: 'silence-delete',
+            onclick: (event: Event) => void deleteSilence(silence, buttonOf(event), () => ctx.go('#/silences')),
+          })
+        : null,
     ),
     readOnlyHint('changing silences'),
   );
@@ -268,8 +338,20 @@ export async function silenceForm(ctx: PageContext) {
       return previewList.replaceChildren(h('p', { class: 'hint' }, `Cannot preview: ${error instanceof Error ? error.message : String(error)}`));
     }
     previewList.replaceChildren(
-      ...nodes(h('p', { 'aria-live': 'polite' }, `${hits.length} of ${firing.items.length} firing group${firing.items.length === 1 ? '' : 's'} match${firing.total > firing.items.length ? ` (the newest ${firing.items.length} of ${firing.total} were checked)` : ''}.`),
-      hits.length ? h('ul', {}, hits.slice(0, 25).map((g) => h('li', {}, h('a', { href: `#/alerts/${g.id}` }, g.name), g.instance ? ` (${g.instance})` : ''))) : null),
+      ...nodes(
+        h(
+          'p',
+          { 'aria-live': 'polite' },
+          `${hits.length} of ${firing.items.length} firing group${firing.items.length === 1 ? '' : 's'} match${firing.total > firing.items.length ? ` (the newest ${firing.items.length} of ${firing.total} were checked)` : ''}.`,
+        ),
+        hits.length
+          ? h(
+              'ul',
+              {},
+              hits.slice(0, 25).map((g) => h('li', {}, h('a', { href: `#/alerts/${g.id}` }, g.name), g.instance ? ` (${g.instance})` : '')),
+            )
+          : null,
+      ),
     );
   };
   let timer = 0;
@@ -288,16 +370,30 @@ export async function silenceForm(ctx: PageContext) {
           'section',
           { class: 'panel', 'aria-labelledby': 'silencing-now' },
           h('div', { class: 'panel-head' }, h('h2', { id: 'silencing-now' }, 'Silencing now'), badge(silence.state)),
-          table({ caption: 'Groups this silence mutes now', columns: groupColumns({ compact: true }).slice(0, 3), rows: current.items, emptyTitle: 'No firing group is silenced by it now' }),
+          table({
+            caption: 'Groups this silence mutes now',
+            columns: groupColumns({ compact: true }).slice(0, 3),
+            rows: current.items,
+            emptyTitle: 'No firing group is silenced by it now',
+          }),
         )
       : null,
-    h('section', { class: 'panel', 'aria-labelledby': 'would-match' }, h('h2', { id: 'would-match' }, id ? 'Preview of your edits' : 'Would silence'), previewList),
+    h(
+      'section',
+      { class: 'panel', 'aria-labelledby': 'would-match' },
+      h('h2', { id: 'would-match' }, id ? 'Preview of your edits' : 'Would silence'),
+      previewList,
+    ),
   );
 
   return [
     ...pageHead(id ? `Silence ${id}` : 'New silence', {
       crumbs: [{ label: 'Silences', href: '#/silences' }, { label: id ? `#${id}` : 'new' }],
-      lede: silence ? `Created by ${silence.createdBy} on ${localTime(silence.createdAt)}, last changed ${localTime(silence.updatedAt)}.` : group ? `Prefilled from alert group ${group.name}: remove the labels that should not count.` : null,
+      lede: silence
+        ? `Created by ${silence.createdBy} on ${localTime(silence.createdAt)}, last changed ${localTime(silence.updatedAt)}.`
+        : group
+          ? `Prefilled from alert group ${group.name}: remove the labels that should not count.`
+          : null,
       actions: silence ? badge(silence.state) : null,
     }),
     h('div', { class: 'grid-form' }, form, aside),

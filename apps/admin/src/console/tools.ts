@@ -14,7 +14,27 @@ export async function explain(ctx: PageContext) {
   const form = h(
     'form',
     { class: 'panel', 'aria-label': 'What to explain', novalidate: true },
-    h('div', { class: 'row' }, field({ label: 'Labels', name: 'labels', kind: 'textarea', value: labelsText, id: 'explain-labels', hint: 'One name=value per line, e.g. alertname=DiskFull.', attrs: { class: 'code', rows: 4, spellcheck: 'false' } }), field({ label: 'or a fingerprint', name: 'fingerprint', value: fingerprint, id: 'explain-fingerprint', hint: '16 hex digits of a known alert group.', attrs: { class: 'code', spellcheck: 'false', autocomplete: 'off' } })),
+    h(
+      'div',
+      { class: 'row' },
+      field({
+        label: 'Labels',
+        name: 'labels',
+        kind: 'textarea',
+        value: labelsText,
+        id: 'explain-labels',
+        hint: 'One name=value per line, e.g. alertname=DiskFull.',
+        attrs: { class: 'code', rows: 4, spellcheck: 'false' },
+      }),
+      field({
+        label: 'or a fingerprint',
+        name: 'fingerprint',
+        value: fingerprint,
+        id: 'explain-fingerprint',
+        hint: '16 hex digits of a known alert group.',
+        attrs: { class: 'code', spellcheck: 'false', autocomplete: 'off' },
+      }),
+    ),
     h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Explain')),
   );
   form.addEventListener('submit', (event) => {
@@ -37,7 +57,13 @@ export async function explain(ctx: PageContext) {
       showErrors(form, error);
     }
   }
-  return [...pageHead('Explain', { lede: 'For a set of labels: the fingerprint, the silences that match now, each rule with why it matches or not, the winner and what it would send.' }), form, result];
+  return [
+    ...pageHead('Explain', {
+      lede: 'For a set of labels: the fingerprint, the silences that match now, each rule with why it matches or not, the winner and what it would send.',
+    }),
+    form,
+    result,
+  ];
 }
 
 /** Every rule that applies (fan-out with continue), what each does now, and where the search stopped. */
@@ -46,8 +72,18 @@ function appliedList<S extends ExplainSection>(kind: S, target: (applied: S['app
   return h(
     'div',
     {},
-    h('p', {}, `${kind.applied.length} rule${kind.applied.length === 1 ? ' applies' : 's apply'}; ${kind.stoppedAt ? `the search stopped at ${kind.stoppedAt} (no continue).` : 'every rule was tried.'}`),
-    h('ul', {}, kind.applied.map((a: S['applied'][number]) => h('li', {}, h('strong', {}, a.rule), ` ${target(a)}: `, a.decision === 'send' ? 'sent' : [badge(a.decision), a.reason ? ` ${a.reason}` : '']))),
+    h(
+      'p',
+      {},
+      `${kind.applied.length} rule${kind.applied.length === 1 ? ' applies' : 's apply'}; ${kind.stoppedAt ? `the search stopped at ${kind.stoppedAt} (no continue).` : 'every rule was tried.'}`,
+    ),
+    h(
+      'ul',
+      {},
+      kind.applied.map((a: S['applied'][number]) =>
+        h('li', {}, h('strong', {}, a.rule), ` ${target(a)}: `, a.decision === 'send' ? 'sent' : [badge(a.decision), a.reason ? ` ${a.reason}` : '']),
+      ),
+    ),
   );
 }
 
@@ -62,7 +98,11 @@ function explanation(x: Explain) {
         { label: 'Rule', cell: (r) => r.name },
         { label: 'Active', cell: (r) => (r.isActive ? 'yes' : 'no') },
         { label: 'Continue', cell: (r) => (r.continue ? 'yes' : 'no') },
-        { label: 'Search', cell: (r) => (r.outcome === 'applied' ? badge('applies', 'resolved') : r.outcome === 'not-reached' ? badge('not tried', 'pending') : badge('no match', 'expired')) },
+        {
+          label: 'Search',
+          cell: (r) =>
+            r.outcome === 'applied' ? badge('applies', 'resolved') : r.outcome === 'not-reached' ? badge('not tried', 'pending') : badge('no match', 'expired'),
+        },
         { label: 'Why not', cell: (r) => r.reason ?? '' },
       ],
     });
@@ -81,13 +121,30 @@ function explanation(x: Explain) {
         h('dt', {}, 'Alert group'),
         h('dd', {}, x.groupId ? h('a', { href: `#/alerts/${x.groupId}` }, `#${x.groupId}`) : 'not seen yet'),
         h('dt', {}, 'Silenced'),
-        h('dd', {}, x.silenced ? [badge('silenced'), ' by ', x.silences.map((s, i) => [i ? ', ' : '', h('a', { href: `#/silences/${s.id}` }, `silence ${s.id}`), ` until ${localTime(s.endsAt)}`])] : 'no'),
+        h(
+          'dd',
+          {},
+          x.silenced
+            ? [
+                badge('silenced'),
+                ' by ',
+                x.silences.map((s, i) => [i ? ', ' : '', h('a', { href: `#/silences/${s.id}` }, `silence ${s.id}`), ` until ${localTime(s.endsAt)}`]),
+              ]
+            : 'no',
+        ),
         h('dt', {}, 'Inhibited'),
         h(
           'dd',
           {},
           x.inhibitedBy
-            ? [badge('inhibited'), ' while ', h('a', { href: `#/alerts/${x.inhibitedBy.sourceGroupId}` }, x.inhibitedBy.sourceName ?? `group ${x.inhibitedBy.sourceGroupId}`), ' fires (', h('a', { href: `#/inhibit-rules/${x.inhibitedBy.ruleId}` }, x.inhibitedBy.ruleName ?? `inhibit rule ${x.inhibitedBy.ruleId}`), ')']
+            ? [
+                badge('inhibited'),
+                ' while ',
+                h('a', { href: `#/alerts/${x.inhibitedBy.sourceGroupId}` }, x.inhibitedBy.sourceName ?? `group ${x.inhibitedBy.sourceGroupId}`),
+                ' fires (',
+                h('a', { href: `#/inhibit-rules/${x.inhibitedBy.ruleId}` }, x.inhibitedBy.ruleName ?? `inhibit rule ${x.inhibitedBy.ruleId}`),
+                ')',
+              ]
             : 'no',
         ),
       ),
@@ -105,7 +162,11 @@ function explanation(x: Explain) {
       'section',
       { class: 'panel', 'aria-labelledby': 'ex-email' },
       h('h2', { id: 'ex-email' }, 'Email'),
-      h('p', {}, x.email.winner ? ['Winner: ', h('strong', {}, x.email.winner), ` → ${x.email.recipients.join(', ')}`] : 'No email rule matches: no email is sent.'),
+      h(
+        'p',
+        {},
+        x.email.winner ? ['Winner: ', h('strong', {}, x.email.winner), ` → ${x.email.recipients.join(', ')}`] : 'No email rule matches: no email is sent.',
+      ),
       x.email.subject ? h('pre', { class: 'output' }, `Subject: ${x.email.subject}`) : null,
       appliedList(x.email, (a) => `→ ${a.recipients.join(', ')}`),
       ruleTable(x.email.rules, 'Email rules'),
@@ -127,8 +188,25 @@ export async function apiKeys(ctx: PageContext) {
     h(
       'div',
       { class: 'row' },
-      field({ label: 'Name', name: 'name', id: 'key-name', hint: 'Who or what uses it; shown in the audit log as key:<name>.', attrs: { autocomplete: 'off' } }),
-      field({ label: 'Role', name: 'role', kind: 'select', id: 'key-role', value: 'viewer', options: [['viewer', 'viewer: read only'], ['editor', 'editor: rules, silences, ack, comment, resolve'], ['admin', 'admin: everything, keys too']] }),
+      field({
+        label: 'Name',
+        name: 'name',
+        id: 'key-name',
+        hint: 'Who or what uses it; shown in the audit log as key:<name>.',
+        attrs: { autocomplete: 'off' },
+      }),
+      field({
+        label: 'Role',
+        name: 'role',
+        kind: 'select',
+        id: 'key-role',
+        value: 'viewer',
+        options: [
+          ['viewer', 'viewer: read only'],
+          ['editor', 'editor: rules, silences, ack, comment, resolve'],
+          ['admin', 'admin: everything, keys too'],
+        ],
+      }),
     ),
     h('div', { class: 'form-actions' }, submit),
     reveal,
@@ -139,7 +217,14 @@ export async function apiKeys(ctx: PageContext) {
       submit,
       async () => {
         const created = await api.post<CreatedApiKey>('/api-keys', { name: valueOf(form, 'name').trim(), role: valueOf(form, 'role') });
-        const input = h('input', { type: 'text', readonly: true, value: created.key, id: 'created-key', 'aria-label': `The new key for ${created.name}`, spellcheck: 'false' });
+        const input = h('input', {
+          type: 'text',
+          readonly: true,
+          value: created.key,
+          id: 'created-key',
+          'aria-label': `The new key for ${created.name}`,
+          spellcheck: 'false',
+        });
         const copy = h('button', { type: 'button', class: 'btn' }, 'Copy');
         copy.addEventListener('click', () => {
           input.select();
@@ -147,12 +232,17 @@ export async function apiKeys(ctx: PageContext) {
           Promise.resolve()
             .then(() => navigator.clipboard.writeText(created.key))
             .then(
-            () => toast('Copied.'),
-            () => toast('Press Ctrl+C to copy the selected key.'),
-          );
+              () => toast('Copied.'),
+              () => toast('Press Ctrl+C to copy the selected key.'),
+            );
         });
         reveal.replaceChildren(
-          h('div', { class: 'notice notice-warn', role: 'status' }, h('p', {}, h('strong', {}, `Key for ${created.name} (${created.role}). `), 'Copy it now: it is shown only once.'), h('div', { class: 'key-reveal' }, input, copy)),
+          h(
+            'div',
+            { class: 'notice notice-warn', role: 'status' },
+            h('p', {}, h('strong', {}, `Key for ${created.name} (${created.role}). `), 'Copy it now: it is shown only once.'),
+            h('div', { class: 'key-reveal' }, input, copy),
+          ),
         );
         const nameInput = form.elements.namedItem('name');
         if (nameInput instanceof HTMLInputElement) nameInput.value = '';
@@ -165,7 +255,11 @@ export async function apiKeys(ctx: PageContext) {
     );
   });
   const keyTable = h('div', {}, keysTable(items, ctx));
-  return [...pageHead('API keys', { lede: 'Keys are stored hashed: a key is shown once, when it is created. Revoking one stops it at once.' }), form, h('section', { class: 'panel', 'aria-label': 'Keys' }, keyTable)];
+  return [
+    ...pageHead('API keys', { lede: 'Keys are stored hashed: a key is shown once, when it is created. Revoking one stops it at once.' }),
+    form,
+    h('section', { class: 'panel', 'aria-label': 'Keys' }, keyTable),
+  ];
 }
 
 function keysTable(items: ApiKey[], ctx: PageContext) {
@@ -184,18 +278,29 @@ function keysTable(items: ApiKey[], ctx: PageContext) {
         cell: (k) =>
           k.revokedAt
             ? null
-            : h('button', {
-                type: 'button',
-                class: 'btn btn-small btn-danger',
-                'aria-label': `Revoke ${k.name}`,
-                onclick: (event: Event) => void revoke(k, event.currentTarget as HTMLButtonElement),
-              }, 'Revoke'),
+            : h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn btn-small btn-danger',
+                  'aria-label': `Revoke ${k.name}`,
+                  onclick: (event: Event) => void revoke(k, event.currentTarget as HTMLButtonElement),
+                },
+                'Revoke',
+              ),
       },
     ],
   });
 
   async function revoke(k: ApiKey, button: HTMLButtonElement) {
-    if (!(await confirmDialog({ title: `Revoke the key “${k.name}”?`, text: 'Anything using it gets 401 from now on. If it is the key you are logged in with, you will be logged out.', confirmLabel: 'Revoke key' }))) return;
+    if (
+      !(await confirmDialog({
+        title: `Revoke the key “${k.name}”?`,
+        text: 'Anything using it gets 401 from now on. If it is the key you are logged in with, you will be logged out.',
+        confirmLabel: 'Revoke key',
+      }))
+    )
+      return;
     await busy(button, async () => {
       await api.del(`/api-keys/${k.id}`);
       toast(`Key ${k.name} revoked.`);

@@ -14,7 +14,11 @@ export const ProcessorConfig = z.object({
   /** How often the outbox relay looks for events left unpublished (by a crash or a broker outage). */
   OUTBOX_SWEEP_MS: z.coerce.number().int().positive().default(5_000),
   /** No `alert.processed` message body above this many bytes: a bigger event is published in parts. */
-  PROCESSOR_EVENT_MAX_BYTES: z.coerce.number().int().min(64 * 1024, 'must be at least 65536 (64 KiB)').default(4 * 1024 * 1024),
+  PROCESSOR_EVENT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024, 'must be at least 65536 (64 KiB)')
+    .default(4 * 1024 * 1024),
   /** An event the broker refuses (nack, returned) is retried by the sweeper until refused this many times, then set aside in the notifiers' `.dead` queues. */
   PROCESSOR_OUTBOX_MAX_REFUSALS: z.coerce.number().int().min(1, 'must be at least 1 (1: set aside at the first refusal)').default(6),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),

@@ -27,11 +27,32 @@ const MAX_BATCHES_HOLDING_BODIES = 4;
  * after the commit; its events are published while the next batch is written, and a publish
  * that fails is left to the outbox relay: never lost.
  */
-export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, registry: Registry, logger: Logger, relay: RelayOptions = DEFAULT_RELAY_OPTIONS) {
+export function alertBatchHandler(
+  db: Kysely<Database>,
+  messaging: Pick<Messaging, 'publish'>,
+  registry: Registry,
+  logger: Logger,
+  relay: RelayOptions = DEFAULT_RELAY_OPTIONS,
+) {
   const alertsProcessed = new Counter({ name: 'sentryhub_processor_alerts_total', help: 'Alerts processed', registers: [registry] });
-  const changesPublished = new Counter({ name: 'sentryhub_processor_changes_total', help: 'State changes recorded for alert.processed', labelNames: ['change'] as const, registers: [registry] });
-  const batchAlerts = new Histogram({ name: 'sentryhub_processor_batch_alerts', help: 'Alerts per batch', buckets: [1, 10, 50, 100, 250, 500, 1000], registers: [registry] });
-  const batchSeconds = new Histogram({ name: 'sentryhub_processor_batch_seconds', help: 'Time to store a batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+  const changesPublished = new Counter({
+    name: 'sentryhub_processor_changes_total',
+    help: 'State changes recorded for alert.processed',
+    labelNames: ['change'] as const,
+    registers: [registry],
+  });
+  const batchAlerts = new Histogram({
+    name: 'sentryhub_processor_batch_alerts',
+    help: 'Alerts per batch',
+    buckets: [1, 10, 50, 100, 250, 500, 1000],
+    registers: [registry],
+  });
+  const batchSeconds = new Histogram({
+    name: 'sentryhub_processor_batch_seconds',
+    help: 'Time to store a batch',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
 
   let publishing: Promise<void> = Promise.resolve();
   /** Batches whose events wait in the chain below with their bodies in memory. */
@@ -39,7 +60,12 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
 
   const handle = async (batch: Delivery<AlertReceived>[]): Promise<void> => {
     const alerts: BatchAlert[] = batch.flatMap(({ data, context }) =>
-      data.alerts.map((alert) => ({ alert: keyedByLabels(alert), source: data.source, receivedAt: new Date(data.receivedAt), correlationId: alert.correlationId ?? context.correlationId })),
+      data.alerts.map((alert) => ({
+        alert: keyedByLabels(alert),
+        source: data.source,
+        receivedAt: new Date(data.receivedAt),
+        correlationId: alert.correlationId ?? context.correlationId,
+      })),
     );
     const batchId = randomUUID();
     const timer = batchSeconds.startTimer();
@@ -57,7 +83,9 @@ export function alertBatchHandler(db: Kysely<Database>, messaging: Pick<Messagin
     // past MAX_BATCHES_HOLDING_BODIES waiting batches only the ids wait in the chain and the
     // payloads are read back from the outbox, so the backlog is not held in memory.
     const keepBodies = holdingBodies < MAX_BATCHES_HOLDING_BODIES;
-    const selection: OutboxSelection = keepBodies ? { events: events.map(({ messageId, routingKey, correlationId, body }) => ({ messageId, routingKey, correlationId, body })) } : { messageIds: events.map((event) => event.messageId) };
+    const selection: OutboxSelection = keepBodies
+      ? { events: events.map(({ messageId, routingKey, correlationId, body }) => ({ messageId, routingKey, correlationId, body })) }
+      : { messageIds: events.map((event) => event.messageId) };
     if (keepBodies) holdingBodies += 1;
     publishing = publishing.then(() =>
       relayOutbox(db, messaging, selection, relay)

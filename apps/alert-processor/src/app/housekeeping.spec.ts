@@ -32,7 +32,18 @@ async function group(status: 'firing' | 'resolved', lastSeen: Date): Promise<num
   const fingerprint = `fp-${++fingerprints}`;
   const row = await db
     .insertInto('alert_groups')
-    .values({ fingerprint, name: fingerprint, labels: JSON.stringify({ alertname: fingerprint }), severity: 'warning', instance: null, source: 'test', current_status: status, firing_count: 1, first_occurrence: lastSeen, last_occurrence: lastSeen } as never)
+    .values({
+      fingerprint,
+      name: fingerprint,
+      labels: JSON.stringify({ alertname: fingerprint }),
+      severity: 'warning',
+      instance: null,
+      source: 'test',
+      current_status: status,
+      firing_count: 1,
+      first_occurrence: lastSeen,
+      last_occurrence: lastSeen,
+    } as never)
     .returning('id')
     .executeTakeFirstOrThrow();
   return Number(row.id);
@@ -50,7 +61,16 @@ async function instance(groupId: number, status: 'firing' | 'resolved', startsAt
 async function notification(groupId: number, instanceId: number, createdAt: Date, kind: 'firing' | 'resolved' = 'firing'): Promise<number> {
   const row = await db
     .insertInto('notifications')
-    .values({ channel: '#c', group_id: groupId, instance_id: instanceId, kind, status: 'sent', text: 't', created_at: createdAt, updated_at: createdAt } as never)
+    .values({
+      channel: '#c',
+      group_id: groupId,
+      instance_id: instanceId,
+      kind,
+      status: 'sent',
+      text: 't',
+      created_at: createdAt,
+      updated_at: createdAt,
+    } as never)
     .returning('id')
     .executeTakeFirstOrThrow();
   return Number(row.id);
@@ -59,15 +79,37 @@ async function notification(groupId: number, instanceId: number, createdAt: Date
 async function email(groupId: number, instanceId: number, updatedAt: Date): Promise<number> {
   const row = await db
     .insertInto('email_queue')
-    .values({ group_id: groupId, instance_id: instanceId, kind: 'firing', recipients: sql`array['ops@example.com']`, subject: 's', body_text: 'b', status: 'failed', created_at: updatedAt, updated_at: updatedAt } as never)
+    .values({
+      group_id: groupId,
+      instance_id: instanceId,
+      kind: 'firing',
+      recipients: sql`array['ops@example.com']`,
+      subject: 's',
+      body_text: 'b',
+      status: 'failed',
+      created_at: updatedAt,
+      updated_at: updatedAt,
+    } as never)
     .returning('id')
     .executeTakeFirstOrThrow();
   return Number(row.id);
 }
 
 async function audit(count: number, at: Date, prefix: string): Promise<void> {
-  const rows = Array.from({ length: count }, (_, index) => ({ event_id: `${prefix}-${index}`, actor: 'key:test', entity: 'rule', entity_id: String(index), action: 'update', changes: '{}', at }));
-  for (let start = 0; start < rows.length; start += 1_000) await db.insertInto('audit_log').values(rows.slice(start, start + 1_000) as never).execute();
+  const rows = Array.from({ length: count }, (_, index) => ({
+    event_id: `${prefix}-${index}`,
+    actor: 'key:test',
+    entity: 'rule',
+    entity_id: String(index),
+    action: 'update',
+    changes: '{}',
+    at,
+  }));
+  for (let start = 0; start < rows.length; start += 1_000)
+    await db
+      .insertInto('audit_log')
+      .values(rows.slice(start, start + 1_000) as never)
+      .execute();
 }
 
 const ids = async (table: 'alert_groups' | 'alert_instances' | 'notifications' | 'email_queue' | 'audit_log') =>
@@ -118,7 +160,9 @@ describe('retention', () => {
     // Nothing more to do: a second pass deletes nothing.
     expect(await applyRetention(db, POLICY, NOW)).toEqual({ notifications: 0, auditLog: 0, alertInstances: 0, alertGroups: 0 });
     // 0 days keeps everything.
-    expect(await applyRetention(db, { ...POLICY, notificationsDays: 0, auditLogDays: 0, resolvedAlertsDays: 0 }, new Date(NOW.getTime() + 10_000 * 86_400_000))).toEqual({
+    expect(
+      await applyRetention(db, { ...POLICY, notificationsDays: 0, auditLogDays: 0, resolvedAlertsDays: 0 }, new Date(NOW.getTime() + 10_000 * 86_400_000)),
+    ).toEqual({
       notifications: 0,
       auditLog: 0,
       alertInstances: 0,

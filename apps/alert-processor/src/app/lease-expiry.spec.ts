@@ -1,5 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { AlertProcessed, AlertReceived, EXCHANGES, parseIntakeAlerts, QUEUES, ROUTING_KEYS, type AlertChange, type AlertSource, type IntakeShape, type NormalizedAlert } from '@sentryhub/contracts';
+import {
+  AlertProcessed,
+  AlertReceived,
+  EXCHANGES,
+  parseIntakeAlerts,
+  QUEUES,
+  ROUTING_KEYS,
+  type AlertChange,
+  type AlertSource,
+  type IntakeShape,
+  type NormalizedAlert,
+} from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, subscribeBatch, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { fingerprint, normalizeIntakeAlerts, SENDER_LEASE_ONLY, type LeasePolicy } from '@sentryhub/rules';
 import { createLogger, createMetricsRegistry, type Registry } from '@sentryhub/service-runtime';
@@ -55,15 +66,27 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     database.db
       .selectFrom('alert_instances')
       .innerJoin('alert_groups', 'alert_groups.id', 'alert_instances.group_id')
-      .select(['alert_instances.id', 'alert_instances.status', 'alert_instances.starts_at', 'alert_instances.ends_at', 'alert_instances.resolution_type', 'alert_instances.lease_ends_at', 'alert_groups.current_status'])
+      .select([
+        'alert_instances.id',
+        'alert_instances.status',
+        'alert_instances.starts_at',
+        'alert_instances.ends_at',
+        'alert_instances.resolution_type',
+        'alert_instances.lease_ends_at',
+        'alert_groups.current_status',
+      ])
       .where('alert_groups.fingerprint', '=', fingerprint(labels))
       .orderBy('alert_instances.starts_at')
       .execute();
   const changeOf = (labels: Record<string, string>, kind: AlertChange['change'], count = 1) =>
-    waitFor(() => {
-      const found = changesOf(labels).filter((change) => change.change === kind);
-      return found.length >= count ? found : null;
-    }, 20_000, `${count} ${kind} change(s) of ${labels['alertname']}`);
+    waitFor(
+      () => {
+        const found = changesOf(labels).filter((change) => change.change === kind);
+        return found.length >= count ? found : null;
+      },
+      20_000,
+      `${count} ${kind} change(s) of ${labels['alertname']}`,
+    );
 
   async function startReplica(): Promise<void> {
     const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.alertProcessorAlertsReceived], prefetch: 200 }), { logger });
@@ -142,20 +165,30 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     expect((await episodes(labels))[0]?.status).toBe('firing');
     const [resolved] = await changeOf(labels, 'resolved');
     expect(Date.now()).toBeGreaterThanOrEqual(lease.getTime());
-    expect(resolved).toMatchObject({ change: 'resolved', group: { status: 'resolved' }, instance: { id: created?.instance.id, status: 'resolved', endsAt: lease.toISOString(), resolutionType: 'expired' } });
+    expect(resolved).toMatchObject({
+      change: 'resolved',
+      group: { status: 'resolved' },
+      instance: { id: created?.instance.id, status: 'resolved', endsAt: lease.toISOString(), resolutionType: 'expired' },
+    });
     expect(await episodes(labels)).toMatchObject([{ status: 'resolved', ends_at: lease, resolution_type: 'expired', current_status: 'resolved' }]);
     // Both replicas kept looking: still exactly one resolved event.
     await sleep(1_000);
     expect(changesOf(labels).map((change) => change.change)).toEqual(['created', 'resolved']);
   });
 
-  it('webhook alerts never expire, and /api/v1/alerts or the external queue only with a sender\'s endsAt', async () => {
+  it("webhook alerts never expire, and /api/v1/alerts or the external queue only with a sender's endsAt", async () => {
     const webhook = labelsOf('WebhookNoLease');
     const v1 = labelsOf('V1NoEndsAt');
     const v1WithEnd = labelsOf('V1WithEndsAt');
     const external = labelsOf('ExternalNoEndsAt');
     const soon = () => new Date(Date.now() + 1_000).toISOString();
-    const payload = { version: '4', groupKey: 'k', status: 'firing', receiver: 'sentryhub', alerts: [{ status: 'firing', labels: webhook, startsAt: new Date().toISOString(), endsAt: soon() }] };
+    const payload = {
+      version: '4',
+      groupKey: 'k',
+      status: 'firing',
+      receiver: 'sentryhub',
+      alerts: [{ status: 'firing', labels: webhook, startsAt: new Date().toISOString(), endsAt: soon() }],
+    };
     await publish('webhook', intake('webhook', payload, SENDER_LEASE_ONLY));
     await publish('api', intake('alert-or-alerts', [{ labels: v1 }, { labels: v1WithEnd, endsAt: soon() }], SENDER_LEASE_ONLY));
     await publish('external', intake('any', { labels: external }, SENDER_LEASE_ONLY));
@@ -174,7 +207,10 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     const startsAt = new Date(Date.now() - 5_000).toISOString();
     await publish('api', intake('alerts', [{ labels, startsAt, endsAt: new Date(Date.now() + 1_500).toISOString() }], V2));
     await changeOf(labels, 'created');
-    await publish('webhook', intake('webhook', { version: '4', groupKey: 'k', status: 'firing', receiver: 'r', alerts: [{ status: 'firing', labels, startsAt }] }, SENDER_LEASE_ONLY));
+    await publish(
+      'webhook',
+      intake('webhook', { version: '4', groupKey: 'k', status: 'firing', receiver: 'r', alerts: [{ status: 'firing', labels, startsAt }] }, SENDER_LEASE_ONLY),
+    );
     await waitFor(async () => ((await episodes(labels))[0]?.lease_ends_at === null ? true : null), 10_000, 'the lease cleared');
     await sleep(2_000);
     expect(await episodes(labels)).toMatchObject([{ status: 'firing', lease_ends_at: null }]);
@@ -191,8 +227,13 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     const renewedTo = new Date(Date.now() + 5 * 60_000);
     await publish('api', intake('alerts', [{ labels, startsAt, endsAt: renewedTo.toISOString() }], V2));
     const [refired] = await changeOf(labels, 'refired');
-    expect(refired).toMatchObject({ group: { status: 'firing', firingCount: 2 }, instance: { id: created?.instance.id, status: 'firing', endsAt: null, resolutionType: null } });
-    expect(await episodes(labels)).toMatchObject([{ status: 'firing', ends_at: null, resolution_type: null, lease_ends_at: renewedTo, current_status: 'firing' }]);
+    expect(refired).toMatchObject({
+      group: { status: 'firing', firingCount: 2 },
+      instance: { id: created?.instance.id, status: 'firing', endsAt: null, resolutionType: null },
+    });
+    expect(await episodes(labels)).toMatchObject([
+      { status: 'firing', ends_at: null, resolution_type: null, lease_ends_at: renewedTo, current_status: 'firing' },
+    ]);
     expect(changesOf(labels).map((change) => change.change)).toEqual(['created', 'resolved', 'refired']);
   });
 
@@ -207,7 +248,14 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     const metricBefore = await expiredMetric();
     const labels = Array.from({ length: 300 }, () => labelsOf('LeaseReplicas'));
     const lease = new Date(Date.now() + 2_000);
-    await publish('api', intake('alerts', labels.map((set) => ({ labels: set, endsAt: lease.toISOString() })), V2));
+    await publish(
+      'api',
+      intake(
+        'alerts',
+        labels.map((set) => ({ labels: set, endsAt: lease.toISOString() })),
+        V2,
+      ),
+    );
     const fingerprints = new Set(labels.map((set) => fingerprint(set)));
     const ofThese = () => changes.filter((change) => fingerprints.has(change.group.fingerprint));
     await waitFor(() => (ofThese().filter((change) => change.change === 'resolved').length >= labels.length ? true : null), 30_000, 'every episode expired');
@@ -228,18 +276,37 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     const labels = Array.from({ length: 120 }, () => labelsOf('LeaseRace'));
     const past = new Date(Date.now() - 1_000);
     await Promise.all(replicas.map((replica) => replica.stopExpiry()));
-    await publish('api', intake('alerts', labels.map((set) => ({ labels: set, endsAt: new Date(Date.now() + 60_000).toISOString() })), V2));
+    await publish(
+      'api',
+      intake(
+        'alerts',
+        labels.map((set) => ({ labels: set, endsAt: new Date(Date.now() + 60_000).toISOString() })),
+        V2,
+      ),
+    );
     const fingerprints = labels.map((set) => fingerprint(set));
-    await waitFor(async () => {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from alert_instances i join alert_groups g on g.id = i.group_id where g.fingerprint = any(${fingerprints}::text[]) and i.status = 'firing'`.execute(database.db);
-      return rows[0]?.n === labels.length ? true : null;
-    }, 20_000, 'every episode stored');
-    await sql`update alert_instances i set lease_ends_at = ${past.toISOString()}::timestamptz from alert_groups g where g.id = i.group_id and g.fingerprint = any(${fingerprints}::text[])`.execute(database.db);
+    await waitFor(
+      async () => {
+        const { rows } = await sql<{
+          n: number;
+        }>`select count(*)::int as n from alert_instances i join alert_groups g on g.id = i.group_id where g.fingerprint = any(${fingerprints}::text[]) and i.status = 'firing'`.execute(
+          database.db,
+        );
+        return rows[0]?.n === labels.length ? true : null;
+      },
+      20_000,
+      'every episode stored',
+    );
+    await sql`update alert_instances i set lease_ends_at = ${past.toISOString()}::timestamptz from alert_groups g where g.id = i.group_id and g.fingerprint = any(${fingerprints}::text[])`.execute(
+      database.db,
+    );
     const now = new Date();
     const rounds = await Promise.all(Array.from({ length: 8 }, () => expireLeases(database.db, now, 40)));
     const again = await expireLeases(database.db, now, 500);
     const ours = new Set(fingerprints);
-    const expired = [...rounds, again].flatMap((round) => round.events.flatMap((event) => event.payload.changes)).filter((change) => ours.has(change.group.fingerprint));
+    const expired = [...rounds, again]
+      .flatMap((round) => round.events.flatMap((event) => event.payload.changes))
+      .filter((change) => ours.has(change.group.fingerprint));
     expect(expired).toHaveLength(labels.length);
     expect(new Set(expired.map((change) => change.instance.id)).size).toBe(labels.length);
     expect(rounds.filter((round) => round.expired > 0).length).toBeGreaterThan(1);

@@ -23,7 +23,11 @@ const MAX_ROUNDS_PER_TICK = 20;
  * as a batch of alerts does. A lease renewed meanwhile, or an episode another replica expired
  * first, is seen under the lock and left alone: each episode expires once.
  */
-export async function expireLeases(db: Kysely<Database>, now = new Date(), limit = LEASE_EXPIRY_BATCH): Promise<{ events: OutboxEvent[]; candidates: number; expired: number }> {
+export async function expireLeases(
+  db: Kysely<Database>,
+  now = new Date(),
+  limit = LEASE_EXPIRY_BATCH,
+): Promise<{ events: OutboxEvent[]; candidates: number; expired: number }> {
   const batchId = `lease-expiry:${randomUUID()}`;
   return db.transaction().execute(async (trx) => {
     const due = await sql<AlertGroup & { candidates: string }>`
@@ -78,7 +82,11 @@ const countersByRegistry = new WeakMap<Registry, Counter>();
 function expiredCounter(registry: Registry): Counter {
   const known = countersByRegistry.get(registry);
   if (known) return known;
-  const counter = new Counter({ name: 'sentryhub_processor_leases_expired_total', help: 'Episodes resolved because their lease ran out without a re-send (resolution type expired)', registers: [registry] });
+  const counter = new Counter({
+    name: 'sentryhub_processor_leases_expired_total',
+    help: 'Episodes resolved because their lease ran out without a re-send (resolution type expired)',
+    registers: [registry],
+  });
   countersByRegistry.set(registry, counter);
   return counter;
 }
@@ -89,7 +97,12 @@ function expiredCounter(registry: Registry): Counter {
  * replicas (see expireLeases). A tick that outlasts the interval is not overlapped. Returns a
  * stop function that waits for the tick under way.
  */
-export function startLeaseExpiry(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, logger: Logger, options: LeaseExpiryOptions): () => Promise<void> {
+export function startLeaseExpiry(
+  db: Kysely<Database>,
+  messaging: Pick<Messaging, 'publish'>,
+  logger: Logger,
+  options: LeaseExpiryOptions,
+): () => Promise<void> {
   const limit = options.batchSize ?? LEASE_EXPIRY_BATCH;
   const relay = options.relay ?? DEFAULT_RELAY_OPTIONS;
   const expired = options.registry ? expiredCounter(options.registry) : null;
@@ -103,9 +116,14 @@ export function startLeaseExpiry(db: Kysely<Database>, messaging: Pick<Messaging
       failing = false;
       if (result.expired > 0) {
         expired?.inc(result.expired);
-        logger.info({ expired: result.expired, instances: result.events.flatMap((event) => event.payload.changes.map((change) => change.instance.id)) }, 'leases expired: episodes resolved (expired)');
+        logger.info(
+          { expired: result.expired, instances: result.events.flatMap((event) => event.payload.changes.map((change) => change.instance.id)) },
+          'leases expired: episodes resolved (expired)',
+        );
         const held = result.events.map(({ messageId, routingKey, correlationId, body }) => ({ messageId, routingKey, correlationId, body }));
-        await relayOutbox(db, messaging, { events: held }, relay).catch((error: unknown) => logger.warn({ err: error }, 'expiry events stored but not yet published; the outbox relay will publish them'));
+        await relayOutbox(db, messaging, { events: held }, relay).catch((error: unknown) =>
+          logger.warn({ err: error }, 'expiry events stored but not yet published; the outbox relay will publish them'),
+        );
       }
       // A full round may leave more due: go on at once; otherwise wait for the next tick.
       if (result.candidates < limit) return;

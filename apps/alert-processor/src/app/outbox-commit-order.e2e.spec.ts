@@ -119,7 +119,13 @@ beforeAll(async () => {
     void (async () => {
       for (const change of event.changes) {
         const { rows } = await reader.query<{ status: string }>('select status from alert_instances where id = $1', [change.instance.id]);
-        observations.push({ eventId: event.id, alertname: change.group.name, status: change.instance.status, instanceId: change.instance.id, stored: rows[0]?.status ?? null });
+        observations.push({
+          eventId: event.id,
+          alertname: change.group.name,
+          status: change.instance.status,
+          instanceId: change.instance.id,
+          stored: rows[0]?.status ?? null,
+        });
       }
       consumer.ack(message);
     })();
@@ -154,7 +160,11 @@ const alertOf = (alertname: string, status: 'firing' | 'resolved'): NormalizedAl
 async function receive(alerts: NormalizedAlert[]): Promise<void> {
   for (const alert of alerts) {
     const message: AlertReceived = { id: randomUUID(), receivedAt: new Date().toISOString(), source: 'api', meta: {}, alerts: [alert] };
-    publisher.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), Buffer.from(JSON.stringify(message)), { contentType: 'application/json', persistent: true, messageId: message.id });
+    publisher.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), Buffer.from(JSON.stringify(message)), {
+      contentType: 'application/json',
+      persistent: true,
+      messageId: message.id,
+    });
   }
   await publisher.waitForConfirms();
 }
@@ -172,8 +182,12 @@ describe('alert.processed is published only after its transaction committed (the
     const mine = observations.filter((o) => names.includes(o.alertname));
     // Firing: the episode exists (it may be resolved already by the time of the read);
     // resolved: the resolution is visible.
-    expect(mine.filter((o) => o.status === 'firing').map((o) => [o.alertname, o.stored !== null])).toEqual(mine.filter((o) => o.status === 'firing').map((o) => [o.alertname, true]));
-    expect(mine.filter((o) => o.status === 'resolved').map((o) => [o.alertname, o.stored])).toEqual(mine.filter((o) => o.status === 'resolved').map((o) => [o.alertname, 'resolved']));
+    expect(mine.filter((o) => o.status === 'firing').map((o) => [o.alertname, o.stored !== null])).toEqual(
+      mine.filter((o) => o.status === 'firing').map((o) => [o.alertname, true]),
+    );
+    expect(mine.filter((o) => o.status === 'resolved').map((o) => [o.alertname, o.stored])).toEqual(
+      mine.filter((o) => o.status === 'resolved').map((o) => [o.alertname, 'resolved']),
+    );
     expect(mine).toHaveLength(names.length * 2);
   });
 

@@ -11,15 +11,38 @@ import { outboxSweep } from './outbox-sweeper';
 const logger = createLogger('outbox-relay-test', 'silent');
 const KIB = 1024;
 /** Every notifier's queue: all the work queues bound to `alert.processed.*` (slack, email, webhook). */
-const NOTIFIER_QUEUES = WORK_QUEUES.filter((queue) => queue.exchange === EXCHANGES.alerts && queue.bindingKeys.includes(ROUTING_KEYS.allAlertsProcessed)).map((queue) => queue.name);
+const NOTIFIER_QUEUES = WORK_QUEUES.filter((queue) => queue.exchange === EXCHANGES.alerts && queue.bindingKeys.includes(ROUTING_KEYS.allAlertsProcessed)).map(
+  (queue) => queue.name,
+);
 
 /** A change whose annotation makes it about `bytes` long. */
 function change(n: number, bytes = 1_000): AlertChange {
   return {
     change: 'created',
     correlationId: `req-${n}`,
-    group: { id: n, fingerprint: n.toString(16).padStart(16, '0'), name: `Bound${n}`, labels: { alertname: `Bound${n}` }, severity: 'warning', instance: null, source: 'api', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
-    instance: { id: n, status: 'firing', startsAt: '2026-11-26T10:00:00.000Z', endsAt: null, annotations: { blob: 'x'.repeat(Math.max(0, bytes - 600)) }, generatorURL: null, resolutionType: null },
+    group: {
+      id: n,
+      fingerprint: n.toString(16).padStart(16, '0'),
+      name: `Bound${n}`,
+      labels: { alertname: `Bound${n}` },
+      severity: 'warning',
+      instance: null,
+      source: 'api',
+      status: 'firing',
+      firingCount: 1,
+      silenced: false,
+      silencedUntil: null,
+      acknowledged: false,
+    },
+    instance: {
+      id: n,
+      status: 'firing',
+      startsAt: '2026-11-26T10:00:00.000Z',
+      endsAt: null,
+      annotations: { blob: 'x'.repeat(Math.max(0, bytes - 600)) },
+      generatorURL: null,
+      resolutionType: null,
+    },
   };
 }
 
@@ -38,11 +61,21 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
   async function insertRows(events: AlertProcessed[], ageMs = 60_000): Promise<void> {
     await database.db
       .insertInto('alert_outbox')
-      .values(events.map((e) => ({ message_id: e.id, routing_key: `alert.processed.${e.status}`, correlation_id: e.changes[0]?.correlationId ?? null, payload: JSON.stringify(e), created_at: new Date(Date.now() - ageMs) })))
+      .values(
+        events.map((e) => ({
+          message_id: e.id,
+          routing_key: `alert.processed.${e.status}`,
+          correlation_id: e.changes[0]?.correlationId ?? null,
+          payload: JSON.stringify(e),
+          created_at: new Date(Date.now() - ageMs),
+        })),
+      )
       .execute();
   }
 
-  const outbox = async () => (await sql<{ id: string; message_id: string; created_at: Date }>`select id, message_id, created_at from alert_outbox order by id`.execute(database.db)).rows;
+  const outbox = async () =>
+    (await sql<{ id: string; message_id: string; created_at: Date }>`select id, message_id, created_at from alert_outbox order by id`.execute(database.db))
+      .rows;
 
   async function drain(queue: string): Promise<amqp.GetMessage[]> {
     const messages: amqp.GetMessage[] = [];
@@ -92,7 +125,11 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
   });
 
   it('splits an event over the byte limit into parts under it, every change once, with stable ids', () => {
-    const big = event('batch-1:firing', 'firing', Array.from({ length: 40 }, (_, n) => change(n, 4 * KIB)));
+    const big = event(
+      'batch-1:firing',
+      'firing',
+      Array.from({ length: 40 }, (_, n) => change(n, 4 * KIB)),
+    );
     const body = JSON.stringify(big);
     expect(Buffer.byteLength(body)).toBeGreaterThan(128 * KIB);
     const parts = splitEvent(big.id, body, 64 * KIB);
@@ -112,10 +149,19 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
   });
 
   it('publishes a big event as parts under PROCESSOR_EVENT_MAX_BYTES, each consumer queue getting every change once', async () => {
-    const big = event('big-batch:firing', 'firing', Array.from({ length: 60 }, (_, n) => change(n, 3 * KIB)));
+    const big = event(
+      'big-batch:firing',
+      'firing',
+      Array.from({ length: 60 }, (_, n) => change(n, 3 * KIB)),
+    );
     await insertRows([big]);
     const registry = createMetricsRegistry('outbox-relay-test');
-    const result = await relayOutbox(database.db, messaging, { olderThanMs: 0, limit: 10 }, { maxEventBytes: 64 * KIB, logger, events: outboxMetrics(registry) });
+    const result = await relayOutbox(
+      database.db,
+      messaging,
+      { olderThanMs: 0, limit: 10 },
+      { maxEventBytes: 64 * KIB, logger, events: outboxMetrics(registry) },
+    );
     expect(result).toMatchObject({ rows: 1, published: 1, setAside: 0, kept: 0 });
     expect(await outbox()).toEqual([]);
     for (const queue of NOTIFIER_QUEUES) {
@@ -134,7 +180,10 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
     await withFiringUnroutable(async () => {
       await insertRows([event('old:firing', 'firing', [change(1)]), event('new:resolved', 'resolved', [change(2)])]);
       const registry = createMetricsRegistry('outbox-relay-refused');
-      const sweep = outboxSweep(database.db, messaging, logger, { leftoverAgeMs: 0, relay: { maxEventBytes: 64 * KIB, maxRefusals: 1, logger, events: outboxMetrics(registry) } });
+      const sweep = outboxSweep(database.db, messaging, logger, {
+        leftoverAgeMs: 0,
+        relay: { maxEventBytes: 64 * KIB, maxRefusals: 1, logger, events: outboxMetrics(registry) },
+      });
       expect(await sweep()).toEqual({ published: 1, setAside: 1, kept: 0 });
       expect(await outbox()).toEqual([]);
       for (const queue of NOTIFIER_QUEUES) {
@@ -142,7 +191,11 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
         const [dead, ...more] = await drain(`${queue}.dead`);
         expect(more).toHaveLength(0);
         expect(dead?.properties.messageId).toBe('old:firing');
-        expect(dead?.properties.headers).toMatchObject({ 'x-original-exchange': 'alerts', 'x-original-routing-key': 'alert.processed.firing', 'x-original-queue': queue });
+        expect(dead?.properties.headers).toMatchObject({
+          'x-original-exchange': 'alerts',
+          'x-original-routing-key': 'alert.processed.firing',
+          'x-original-queue': queue,
+        });
         expect(String(dead?.properties.headers?.['x-error'])).toMatch(/^the broker refused the event \(\d+ bytes\): unroutable/);
         expect(AlertProcessed.parse(JSON.parse(dead?.content.toString() ?? '')).changes[0]?.group.id).toBe(1);
       }
@@ -164,13 +217,17 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
     }
   }
 
-  const refusalsOf = async (messageId: string) => (await sql<{ refusals: number }>`select refusals from alert_outbox where message_id = ${messageId}`.execute(database.db)).rows[0]?.refusals;
+  const refusalsOf = async (messageId: string) =>
+    (await sql<{ refusals: number }>`select refusals from alert_outbox where message_id = ${messageId}`.execute(database.db)).rows[0]?.refusals;
 
   it('keeps a nacked event in the outbox, counting its refusals in the row, and sets it aside at the maxRefusals-th', async () => {
     await withFiringNacked(async () => {
       await insertRows([event('nacked:firing', 'firing', [change(1)]), event('fine:resolved', 'resolved', [change(2)])]);
       const registry = createMetricsRegistry('outbox-relay-nacked');
-      const sweep = outboxSweep(database.db, messaging, logger, { leftoverAgeMs: 0, relay: { maxEventBytes: 64 * KIB, maxRefusals: 3, logger, events: outboxMetrics(registry) } });
+      const sweep = outboxSweep(database.db, messaging, logger, {
+        leftoverAgeMs: 0,
+        relay: { maxEventBytes: 64 * KIB, maxRefusals: 3, logger, events: outboxMetrics(registry) },
+      });
       // Refusals 1 and 2: kept (same row, same age), the newer event goes meanwhile.
       const before = (await outbox()).filter((row) => row.message_id === 'nacked:firing');
       expect(await sweep()).toEqual({ published: 1, setAside: 0, kept: 1 });
@@ -205,7 +262,9 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
       refusing = queue;
       await insertRows([event('failover:firing', 'firing', [change(1)])]);
       // The batch path: relayed at once from memory-held bodies or by id; refused once.
-      expect(await relayOutbox(database.db, messaging, { messageIds: ['failover:firing'] }, { maxEventBytes: 64 * KIB, maxRefusals: 2, logger })).toMatchObject({ rows: 1, kept: 1, setAside: 0, unavailable: 0 });
+      expect(await relayOutbox(database.db, messaging, { messageIds: ['failover:firing'] }, { maxEventBytes: 64 * KIB, maxRefusals: 2, logger })).toMatchObject(
+        { rows: 1, kept: 1, setAside: 0, unavailable: 0 },
+      );
       expect(await refusalsOf('failover:firing')).toBe(1);
     });
     // The nacking queue is gone: the next sweep publishes it to the notifiers, nothing dead-lettered.
@@ -232,7 +291,8 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
       } finally {
         await restarted.shutdown();
       }
-      for (const queue of NOTIFIER_QUEUES) expect(String((await drain(`${queue}.dead`))[0]?.properties.headers?.['x-error'])).toContain('(refusal 5 of 5 allowed)');
+      for (const queue of NOTIFIER_QUEUES)
+        expect(String((await drain(`${queue}.dead`))[0]?.properties.headers?.['x-error'])).toContain('(refusal 5 of 5 allowed)');
     });
   });
 
@@ -250,7 +310,14 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
       expect(await sweep()).toEqual({ published: 5, setAside: 0, kept: 4 });
       const left = await outbox();
       expect(left).toEqual(before.filter((row) => row.message_id.startsWith('stuck-')));
-      for (const queue of NOTIFIER_QUEUES) expect((await drain(queue)).map((message) => message.properties.messageId).sort()).toEqual(['newer-0:resolved', 'newer-1:resolved', 'newer-2:resolved', 'newer-3:resolved', 'newer-4:resolved']);
+      for (const queue of NOTIFIER_QUEUES)
+        expect((await drain(queue)).map((message) => message.properties.messageId).sort()).toEqual([
+          'newer-0:resolved',
+          'newer-1:resolved',
+          'newer-2:resolved',
+          'newer-3:resolved',
+          'newer-4:resolved',
+        ]);
 
       // Rows that arrive later go out on the next sweep, past the stuck ones again.
       await insertRows([event('later:resolved', 'resolved', [change(300)])]);
@@ -261,7 +328,8 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
       for (const queue of NOTIFIER_QUEUES) await channel.bindQueue(`${queue}.dead`, EXCHANGES.deadLetter, queue);
       expect(await sweep()).toEqual({ published: 0, setAside: 4, kept: 0 });
       expect(await outbox()).toEqual([]);
-      for (const queue of NOTIFIER_QUEUES) expect((await drain(`${queue}.dead`)).map((message) => message.properties.messageId).sort()).toEqual(stuck.map((e) => e.id));
+      for (const queue of NOTIFIER_QUEUES)
+        expect((await drain(`${queue}.dead`)).map((message) => message.properties.messageId).sort()).toEqual(stuck.map((e) => e.id));
     }).finally(async () => {
       for (const queue of NOTIFIER_QUEUES) await channel.bindQueue(`${queue}.dead`, EXCHANGES.deadLetter, queue);
     });

@@ -81,7 +81,9 @@ export function outboxMetrics(registry: Registry): Counter<'outcome'> {
 }
 
 /** The queues an `alert.processed` event is meant for: where a refused one is set aside. */
-const CONSUMER_QUEUES = WORK_QUEUES.filter((queue) => queue.exchange === EXCHANGES.alerts && queue.bindingKeys.includes(ROUTING_KEYS.allAlertsProcessed)).map((queue) => queue.name);
+const CONSUMER_QUEUES = WORK_QUEUES.filter((queue) => queue.exchange === EXCHANGES.alerts && queue.bindingKeys.includes(ROUTING_KEYS.allAlertsProcessed)).map(
+  (queue) => queue.name,
+);
 
 /** One message of an event: the event itself, or one part of an event too big for one message. */
 interface EventPart {
@@ -105,7 +107,8 @@ export function splitEvent(messageId: string, body: string, maxBytes: number): E
   const event = JSON.parse(body) as AlertProcessed;
   const changes = event.changes.map((change) => JSON.stringify(change));
   // Everything but the changes, with room for the longest part id.
-  const frame = (id: string, joined: string) => `{"id":${JSON.stringify(id)},"processedAt":${JSON.stringify(event.processedAt)},"status":${JSON.stringify(event.status)},"changes":[${joined}]}`;
+  const frame = (id: string, joined: string) =>
+    `{"id":${JSON.stringify(id)},"processedAt":${JSON.stringify(event.processedAt)},"status":${JSON.stringify(event.status)},"changes":[${joined}]}`;
   const overhead = byteLength(frame(`${messageId}:${changes.length}`, ''));
   const runs: string[][] = [];
   let run: string[] = [];
@@ -129,7 +132,8 @@ export function splitEvent(messageId: string, body: string, maxBytes: number): E
 }
 
 /** The broker is away (or blocking): the event is kept for later, not set aside. */
-const brokerUnavailable = (error: unknown) => error instanceof PublishError && (error.reason === 'timeout' || error.reason === 'disconnected' || error.reason === 'blocked');
+const brokerUnavailable = (error: unknown) =>
+  error instanceof PublishError && (error.reason === 'timeout' || error.reason === 'disconnected' || error.reason === 'blocked');
 
 /** The broker refused this very message (nack, unroutable, a channel error such as its size): retrying it changes nothing. */
 const refused = (error: unknown) => error instanceof PublishError && (error.reason === 'error' || error.reason === 'returned');
@@ -155,9 +159,16 @@ const reasonOf = (error: unknown) => (error instanceof Error ? error.message : S
  * id(s); consumers are idempotent. Events whose bodies the caller holds (`events`) are published
  * from memory: their payloads are not read back.
  */
-export async function relayOutbox(db: Kysely<Database>, messaging: Pick<Messaging, 'publish'>, select: OutboxSelection, options: RelayOptions = DEFAULT_RELAY_OPTIONS): Promise<RelayResult> {
+export async function relayOutbox(
+  db: Kysely<Database>,
+  messaging: Pick<Messaging, 'publish'>,
+  select: OutboxSelection,
+  options: RelayOptions = DEFAULT_RELAY_OPTIONS,
+): Promise<RelayResult> {
   const held = 'events' in select ? new Map(select.events.map((event) => [event.messageId, event])) : null;
-  const returning = held ? sql`id, message_id, routing_key, correlation_id, created_at, refusals` : sql`id, message_id, routing_key, correlation_id, created_at, refusals, payload`;
+  const returning = held
+    ? sql`id, message_id, routing_key, correlation_id, created_at, refusals`
+    : sql`id, message_id, routing_key, correlation_id, created_at, refusals, payload`;
   return db.transaction().execute(async (trx) => {
     const rows = (
       await sql<OutboxRow>`
@@ -174,7 +185,9 @@ export async function relayOutbox(db: Kysely<Database>, messaging: Pick<Messagin
     const kept = withBodies.filter((_, index) => outcomes[index]?.outcome === 'kept');
     if (kept.length > 0) {
       // Back as they were (same id, same age, this attempt's refusals counted): a later sweep takes them again.
-      const refusals = withBodies.map(({ row }, index) => row.refusals + (outcomes[index]?.refused ? 1 : 0)).filter((_, index) => outcomes[index]?.outcome === 'kept');
+      const refusals = withBodies
+        .map(({ row }, index) => row.refusals + (outcomes[index]?.refused ? 1 : 0))
+        .filter((_, index) => outcomes[index]?.outcome === 'kept');
       await sql`
         insert into alert_outbox (id, message_id, routing_key, correlation_id, payload, created_at, refusals)
         select * from unnest(${kept.map(({ row }) => row.id)}::bigint[], ${kept.map(({ row }) => row.message_id)}::text[], ${kept.map(({ row }) => row.routing_key)}::text[],
@@ -206,7 +219,11 @@ async function relayRow(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, b
   const maxRefusals = options.maxRefusals ?? DEFAULT_MAX_REFUSALS;
   const refusal = row.refusals + 1;
   const parts = splitEvent(row.message_id, body, options.maxEventBytes);
-  if (parts.length > 1) options.logger?.info({ messageId: row.message_id, bytes: byteLength(body), parts: parts.length, maxBytes: options.maxEventBytes }, 'event over PROCESSOR_EVENT_MAX_BYTES; published in parts');
+  if (parts.length > 1)
+    options.logger?.info(
+      { messageId: row.message_id, bytes: byteLength(body), parts: parts.length, maxBytes: options.maxEventBytes },
+      'event over PROCESSOR_EVENT_MAX_BYTES; published in parts',
+    );
   const results = await Promise.all(
     parts.map(async (part): Promise<RowOutcome> => {
       let reason: string;
@@ -222,7 +239,10 @@ async function relayRow(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, b
             return { outcome: 'kept', unavailable: brokerUnavailable(error) };
           }
           if (refusal < maxRefusals) {
-            options.logger?.warn({ err: error, messageId: part.messageId, refusal, maxRefusals }, 'event refused by the broker; kept in the outbox for the next sweep');
+            options.logger?.warn(
+              { err: error, messageId: part.messageId, refusal, maxRefusals },
+              'event refused by the broker; kept in the outbox for the next sweep',
+            );
             return { outcome: 'kept', refused: true };
           }
           reason = `the broker refused the event (${part.bytes} bytes): ${reasonOf(error)} (refusal ${refusal} of ${maxRefusals} allowed)`;
@@ -243,7 +263,14 @@ async function relayRow(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, b
  * going: the admin's dead letters list it and replay it once the cause is fixed. Kept in the
  * outbox when even that is refused.
  */
-async function setAside(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, part: EventPart, correlationId: string, reason: string, options: RelayOptions): Promise<RowOutcome> {
+async function setAside(
+  messaging: Pick<Messaging, 'publish'>,
+  row: OutboxRow,
+  part: EventPart,
+  correlationId: string,
+  reason: string,
+  options: RelayOptions,
+): Promise<RowOutcome> {
   try {
     await Promise.all(
       CONSUMER_QUEUES.map((queue) =>
@@ -259,10 +286,16 @@ async function setAside(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, p
         }),
       ),
     );
-    options.logger?.error({ messageId: part.messageId, routingKey: row.routing_key, reason, queues: CONSUMER_QUEUES }, 'event set aside in the dead-letter queues');
+    options.logger?.error(
+      { messageId: part.messageId, routingKey: row.routing_key, reason, queues: CONSUMER_QUEUES },
+      'event set aside in the dead-letter queues',
+    );
     return { outcome: 'set_aside' };
   } catch (error) {
-    options.logger?.error({ err: error, messageId: part.messageId, reason }, 'event refused and could not be set aside; kept in the outbox, retried after the newer events');
+    options.logger?.error(
+      { err: error, messageId: part.messageId, reason },
+      'event refused and could not be set aside; kept in the outbox, retried after the newer events',
+    );
     return { outcome: 'kept', unavailable: brokerUnavailable(error) };
   }
 }

@@ -176,7 +176,11 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
     const good: AlertReceived = { id: 'good', receivedAt: new Date().toISOString(), source: 'api', meta: {}, alerts: [alertOf(20_002, 'firing')] };
     await publisher.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), good, { messageId: 'good' });
     await waitFor(() => (changes.length >= 1 ? true : null), 10_000, 'the good message');
-    const dead = await waitFor(() => channel.get(`${QUEUES.alertProcessorAlertsReceived}.dead`, { noAck: true }).then((m) => m || null), 10_000, 'the dead letter');
+    const dead = await waitFor(
+      () => channel.get(`${QUEUES.alertProcessorAlertsReceived}.dead`, { noAck: true }).then((m) => m || null),
+      10_000,
+      'the dead letter',
+    );
     expect(dead.properties.messageId).toBe('broken');
     expect(String(dead.properties.headers?.['x-error'])).toMatch(/invalid message/);
   });
@@ -192,11 +196,22 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
   const episodesOf = async (labels: Record<string, string>) =>
     sql<{ status: string; starts_at: Date; ends_at: Date | null; resolution_type: string | null; current_status: string }>`
       select i.status, i.starts_at, i.ends_at, i.resolution_type, g.current_status from alert_instances i join alert_groups g on g.id = i.group_id
-      where g.fingerprint = ${fingerprint(labels)} order by i.starts_at`.execute(database.db).then((result) => result.rows);
+      where g.fingerprint = ${fingerprint(labels)} order by i.starts_at`
+      .execute(database.db)
+      .then((result) => result.rows);
 
   it('a far-future episode (sent around intake, or stored before its bounds) cannot take its group over', async () => {
     const labels = { alertname: 'Takeover', instance: 'processor' };
-    const alert = (status: 'firing' | 'resolved', startsAt: string, endsAt: string | null = null): NormalizedAlert => ({ fingerprint: fingerprint(labels), status, labels, annotations: {}, startsAt, endsAt, generatorURL: null, extra: {} });
+    const alert = (status: 'firing' | 'resolved', startsAt: string, endsAt: string | null = null): NormalizedAlert => ({
+      fingerprint: fingerprint(labels),
+      status,
+      labels,
+      annotations: {},
+      startsAt,
+      endsAt,
+      generatorURL: null,
+      extra: {},
+    });
     const earlier = new Date(Date.now() - 3_600_000).toISOString();
     await deliver(alert('firing', earlier));
     await deliver(alert('firing', '9999-12-31T00:00:00.000Z'));
@@ -224,10 +239,33 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
     const groupA = { alertname: 'SpoofTarget', team: 'a' };
     const groupB = { alertname: 'Spoofer', team: 'b' };
     const startsAt = new Date(Date.now() - 60_000).toISOString();
-    await deliver({ fingerprint: fingerprint(groupA), status: 'firing', labels: groupA, annotations: {}, startsAt, endsAt: null, generatorURL: null, extra: {} });
+    await deliver({
+      fingerprint: fingerprint(groupA),
+      status: 'firing',
+      labels: groupA,
+      annotations: {},
+      startsAt,
+      endsAt: null,
+      generatorURL: null,
+      extra: {},
+    });
     // As an intake before this change passed a sender's field on, or a publisher on the alerts exchange would.
-    await deliver({ fingerprint: fingerprint(groupA), status: 'resolved', labels: groupB, annotations: {}, startsAt, endsAt: new Date().toISOString(), generatorURL: null, extra: {} });
-    const groups = await database.db.selectFrom('alert_groups').select(['fingerprint', 'labels', 'name', 'current_status']).where('fingerprint', 'in', [fingerprint(groupA), fingerprint(groupB)]).orderBy('name').execute();
+    await deliver({
+      fingerprint: fingerprint(groupA),
+      status: 'resolved',
+      labels: groupB,
+      annotations: {},
+      startsAt,
+      endsAt: new Date().toISOString(),
+      generatorURL: null,
+      extra: {},
+    });
+    const groups = await database.db
+      .selectFrom('alert_groups')
+      .select(['fingerprint', 'labels', 'name', 'current_status'])
+      .where('fingerprint', 'in', [fingerprint(groupA), fingerprint(groupB)])
+      .orderBy('name')
+      .execute();
     expect(groups).toEqual([
       { fingerprint: fingerprint(groupA), labels: groupA, name: 'SpoofTarget', current_status: 'firing' },
       { fingerprint: fingerprint(groupB), labels: groupB, name: 'Spoofer', current_status: 'resolved' },

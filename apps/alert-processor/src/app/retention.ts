@@ -28,7 +28,12 @@ export interface RetentionPolicy {
   batchSize: number;
 }
 
-export function retentionPolicy(config: { RETENTION_NOTIFICATIONS_DAYS: number; RETENTION_AUDIT_LOG_DAYS: number; RETENTION_RESOLVED_ALERTS_DAYS: number; RETENTION_BATCH_SIZE: number }): RetentionPolicy {
+export function retentionPolicy(config: {
+  RETENTION_NOTIFICATIONS_DAYS: number;
+  RETENTION_AUDIT_LOG_DAYS: number;
+  RETENTION_RESOLVED_ALERTS_DAYS: number;
+  RETENTION_BATCH_SIZE: number;
+}): RetentionPolicy {
   return {
     notificationsDays: config.RETENTION_NOTIFICATIONS_DAYS,
     auditLogDays: config.RETENTION_AUDIT_LOG_DAYS,

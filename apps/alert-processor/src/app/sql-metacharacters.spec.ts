@@ -42,7 +42,11 @@ describe('SQL metacharacters and control characters are stored verbatim', () => 
     );
     const receivedAt = new Date();
     const { alerts } = normalizeIntakeBody(body, receivedAt);
-    const events = await storeBatch(test.db, randomUUID(), alerts.map((alert) => ({ alert, source: 'api', receivedAt, correlationId: "c'; --" })));
+    const events = await storeBatch(
+      test.db,
+      randomUUID(),
+      alerts.map((alert) => ({ alert, source: 'api', receivedAt, correlationId: "c'; --" })),
+    );
     expect(events.flatMap((event) => event.payload.changes)).toHaveLength(hostile.length);
 
     for (const alert of alerts) {
@@ -55,7 +59,10 @@ describe('SQL metacharacters and control characters are stored verbatim', () => 
       expect(instance.generator_url).toBe(alert.generatorURL);
     }
     // The tables are all still there and hold exactly what was sent.
-    const count = await test.db.selectFrom('alert_groups').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const count = await test.db
+      .selectFrom('alert_groups')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(count.n)).toBe(hostile.length);
   });
 });

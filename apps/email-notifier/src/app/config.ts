@@ -5,7 +5,10 @@ export const EmailNotifierConfig = z.object({
   ...sharedEnv,
   HEALTH_PORT: portEnv(9104),
   /** smtp:// or smtps://, with auth and TLS as the URL says; unset means emails go to the log. */
-  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional(),
   EMAIL_FROM: z.string().min(3).default('SentryHub <sentryhub@localhost>'),
   /** Attempts per email before it is marked failed (a requeue gives it as many again). */
   EMAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(5),

@@ -84,13 +84,40 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     instanceSeq += 1;
     const instance = await database.db
       .insertInto('alert_instances')
-      .values({ group_id: groupId, status: 'resolved', starts_at: new Date(Date.UTC(2026, 10, 26, 8, instanceSeq)), ends_at: new Date(), annotations: JSON.stringify({ summary: 'Disk 97% full' }) })
+      .values({
+        group_id: groupId,
+        status: 'resolved',
+        starts_at: new Date(Date.UTC(2026, 10, 26, 8, instanceSeq)),
+        ends_at: new Date(),
+        annotations: JSON.stringify({ summary: 'Disk 97% full' }),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     return {
       change: status === 'firing' ? 'created' : 'resolved',
-      group: { id: groupId, fingerprint: 'd2aeefc389ca7746', name: 'DiskFull', labels: { alertname: 'DiskFull', ...labels }, severity: 'critical', instance: 'db-1', source: 'webhook', status, firingCount: 1, silenced, silencedUntil: null, acknowledged: false },
-      instance: { id: instance.id, status, startsAt: new Date().toISOString(), endsAt: null, annotations: { summary: 'Disk 97% full' }, generatorURL: null, resolutionType: status === 'resolved' ? 'normal' : null },
+      group: {
+        id: groupId,
+        fingerprint: 'd2aeefc389ca7746',
+        name: 'DiskFull',
+        labels: { alertname: 'DiskFull', ...labels },
+        severity: 'critical',
+        instance: 'db-1',
+        source: 'webhook',
+        status,
+        firingCount: 1,
+        silenced,
+        silencedUntil: null,
+        acknowledged: false,
+      },
+      instance: {
+        id: instance.id,
+        status,
+        startsAt: new Date().toISOString(),
+        endsAt: null,
+        annotations: { summary: 'Disk 97% full' },
+        generatorURL: null,
+        resolutionType: status === 'resolved' ? 'normal' : null,
+      },
     };
   }
 
@@ -106,24 +133,56 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
    * (docs/testing.md, "A flaky test").
    */
   const receivedWhenIdle = () =>
-    waitFor(async () => ((await database.db.selectFrom('email_queue').select('id').where('status', 'in', ['pending', 'processing']).executeTakeFirst()) ? null : smtp.received.length), 15_000, 'no email pending or being sent');
+    waitFor(
+      async () =>
+        (await database.db.selectFrom('email_queue').select('id').where('status', 'in', ['pending', 'processing']).executeTakeFirst())
+          ? null
+          : smtp.received.length,
+      15_000,
+      'no email pending or being sent',
+    );
 
   beforeAll(async () => {
     [database, vhost, smtp] = await Promise.all([createTestDatabase('email'), createTestVhost('email'), startSmtp()]);
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: 'd2aeefc389ca7746', name: 'DiskFull', labels: '{}', severity: 'critical', source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .values({
+        fingerprint: 'd2aeefc389ca7746',
+        name: 'DiskFull',
+        labels: '{}',
+        severity: 'critical',
+        source: 'webhook',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: new Date(),
+        last_occurrence: new Date(),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     groupId = group.id;
     await database.db
       .insertInto('email_rules')
-      .values({ name: 'storage-mail', priority: 5, match_criteria: JSON.stringify({ team: 'storage' }), recipients: ['ops@example.com', 'dba@example.com'], subject_template: '[{{ status | upcase }}] {{ alert_group.name }} on {{ alert_group.instance }}', body_template: '{{ summary }}\n<b>{{ labels.team }}</b> team' })
+      .values({
+        name: 'storage-mail',
+        priority: 5,
+        match_criteria: JSON.stringify({ team: 'storage' }),
+        recipients: ['ops@example.com', 'dba@example.com'],
+        subject_template: '[{{ status | upcase }}] {{ alert_group.name }} on {{ alert_group.instance }}',
+        body_template: '{{ summary }}\n<b>{{ labels.team }}</b> team',
+      })
       .execute();
     messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.emailNotifierAlertsProcessed] }), { logger });
     const queue = emailQueue(database.db);
     const registry = createMetricsRegistry('email-test');
-    sender = startEmailSender({ queue, mailer: createMailer(smtp.url, 'SentryHub <sentryhub@example.com>', 5_000), logger, registry, maxAttempts: 3, retryDelayMs: 200, pollMs: 100 });
+    sender = startEmailSender({
+      queue,
+      mailer: createMailer(smtp.url, 'SentryHub <sentryhub@example.com>', 5_000),
+      logger,
+      registry,
+      maxAttempts: 3,
+      retryDelayMs: 200,
+      pollMs: 100,
+    });
     await subscribe(messaging, {
       queue: QUEUES.emailNotifierAlertsProcessed,
       parse: (json) => AlertProcessed.safeParse(json),
@@ -138,7 +197,7 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     await Promise.all([database?.destroy(), vhost?.destroy(), smtp?.close()]);
   });
 
-  it('sends the winning rule\'s email with its recipients, subject and both bodies', async () => {
+  it("sends the winning rule's email with its recipients, subject and both bodies", async () => {
     const firing = await change('firing', { team: 'storage' });
     await publish([firing], 'evt-1');
     const [mail] = await waitFor(() => (smtp.received.length >= 1 ? smtp.received : null), 15_000, 'the email');
@@ -171,10 +230,14 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     } finally {
       held.release();
     }
-    const row = await waitFor(async () => {
-      const [current] = await rowsFor(firing.instance.id);
-      return current?.status === 'completed' ? current : null;
-    }, 15_000, 'the row completed after the 250');
+    const row = await waitFor(
+      async () => {
+        const [current] = await rowsFor(firing.instance.id);
+        return current?.status === 'completed' ? current : null;
+      },
+      15_000,
+      'the row completed after the 250',
+    );
     expect(row).toMatchObject({ attempts: 1, last_error: null });
     expect(row.sent_at).not.toBeNull();
     expect(smtp.received.length).toBe(before + 1);
@@ -209,16 +272,24 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     smtp.refuseWith('mailbox unavailable');
     const firing = await change('firing', { team: 'storage' });
     await publish([firing], 'evt-4');
-    const failed = await waitFor(async () => {
-      const [row] = await rowsFor(firing.instance.id);
-      return row?.status === 'failed' ? row : null;
-    }, 20_000, 'the email to fail');
+    const failed = await waitFor(
+      async () => {
+        const [row] = await rowsFor(firing.instance.id);
+        return row?.status === 'failed' ? row : null;
+      },
+      20_000,
+      'the email to fail',
+    );
     expect(failed.attempts).toBe(3);
     expect(failed.last_error).toMatch(/mailbox unavailable/);
     expect(smtp.received.length).toBe(before);
     // What the admin API's requeue does.
     smtp.refuseWith(null);
-    await database.db.updateTable('email_queue').set({ status: 'pending', attempts: 0, last_error: null, next_attempt_at: new Date() }).where('id', '=', failed.id).execute();
+    await database.db
+      .updateTable('email_queue')
+      .set({ status: 'pending', attempts: 0, last_error: null, next_attempt_at: new Date() })
+      .where('id', '=', failed.id)
+      .execute();
     sender.wake();
     await waitFor(async () => ((await rowsFor(firing.instance.id))[0]?.status === 'completed' ? true : null), 15_000, 'the requeued email');
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -231,18 +302,47 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
     // The working sender stops first, so that only the one facing the dead server sees the row.
     await sender.stop();
     const firing = await change('firing', { team: 'storage' });
-    await queue.enqueue({ ruleId: 1, groupId, instanceId: firing.instance.id, kind: 'firing', recipients: ['ops@example.com'], subject: 's', text: 't', html: 'h' });
-    const downSender = startEmailSender({ queue, mailer: down, logger, registry: createMetricsRegistry('email-down'), maxAttempts: 2, retryDelayMs: 100, pollMs: 100 });
+    await queue.enqueue({
+      ruleId: 1,
+      groupId,
+      instanceId: firing.instance.id,
+      kind: 'firing',
+      recipients: ['ops@example.com'],
+      subject: 's',
+      text: 't',
+      html: 'h',
+    });
+    const downSender = startEmailSender({
+      queue,
+      mailer: down,
+      logger,
+      registry: createMetricsRegistry('email-down'),
+      maxAttempts: 2,
+      retryDelayMs: 100,
+      pollMs: 100,
+    });
     try {
-      const row = await waitFor(async () => {
-        const [current] = await rowsFor(firing.instance.id);
-        return current?.status === 'failed' ? current : null;
-      }, 20_000, 'the email to fail');
+      const row = await waitFor(
+        async () => {
+          const [current] = await rowsFor(firing.instance.id);
+          return current?.status === 'failed' ? current : null;
+        },
+        20_000,
+        'the email to fail',
+      );
       expect(row.attempts).toBe(2);
       expect(row.last_error).toMatch(/ECONNREFUSED|connect/i);
     } finally {
       await downSender.stop();
-      sender = startEmailSender({ queue, mailer: createMailer(smtp.url, 'SentryHub <sentryhub@example.com>', 5_000), logger, registry: createMetricsRegistry('email-test-2'), maxAttempts: 3, retryDelayMs: 200, pollMs: 100 });
+      sender = startEmailSender({
+        queue,
+        mailer: createMailer(smtp.url, 'SentryHub <sentryhub@example.com>', 5_000),
+        logger,
+        registry: createMetricsRegistry('email-test-2'),
+        maxAttempts: 3,
+        retryDelayMs: 200,
+        pollMs: 100,
+      });
     }
   });
 
@@ -258,8 +358,25 @@ describe('email-notifier against real RabbitMQ, PostgreSQL and SMTP', () => {
       .execute();
     const stop = startHousekeeping(emailQueue(database.db), 30, logger, 60_000);
     try {
-      await waitFor(async () => ((await database.db.selectFrom('email_queue').select('id').where('id', '=', completed?.id ?? 0).executeTakeFirst()) ? null : true), 5_000, 'the old row deleted');
-      expect(await database.db.selectFrom('email_queue').select('status').where('id', '=', failed?.id ?? 0).executeTakeFirst()).toEqual({ status: 'failed' });
+      await waitFor(
+        async () =>
+          (await database.db
+            .selectFrom('email_queue')
+            .select('id')
+            .where('id', '=', completed?.id ?? 0)
+            .executeTakeFirst())
+            ? null
+            : true,
+        5_000,
+        'the old row deleted',
+      );
+      expect(
+        await database.db
+          .selectFrom('email_queue')
+          .select('status')
+          .where('id', '=', failed?.id ?? 0)
+          .executeTakeFirst(),
+      ).toEqual({ status: 'failed' });
     } finally {
       stop();
     }

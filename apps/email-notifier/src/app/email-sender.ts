@@ -28,7 +28,12 @@ export const backoffMs = (attempts: number, retryDelayMs: number) => backoffDela
 export function startEmailSender(options: SenderOptions) {
   const { queue, mailer, logger } = options;
   const leaseMs = options.leaseMs ?? 5 * 60_000;
-  const sent = new Counter({ name: 'sentryhub_emails_total', help: 'Email attempts by outcome (completed, retry, failed)', labelNames: ['outcome'] as const, registers: [options.registry] });
+  const sent = new Counter({
+    name: 'sentryhub_emails_total',
+    help: 'Email attempts by outcome (completed, retry, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [options.registry],
+  });
   let stopped = false;
   let running: Promise<void> | null = null;
   let again = false;
@@ -41,7 +46,10 @@ export function startEmailSender(options: SenderOptions) {
         rows.map(async (row) => {
           const log = logger.child({ emailId: row.id, groupId: row.group_id, attempt: row.attempts });
           try {
-            await mailer.send({ to: row.recipients, subject: row.subject, text: row.body_text, html: row.body_html ?? row.body_text, attachments: row.attachments as [] }, log);
+            await mailer.send(
+              { to: row.recipients, subject: row.subject, text: row.body_text, html: row.body_html ?? row.body_text, attachments: row.attachments as [] },
+              log,
+            );
             await queue.completed(row.id);
             sent.inc({ outcome: 'completed' });
             log.info({ to: row.recipients.length, via: mailer.mode }, 'email sent');

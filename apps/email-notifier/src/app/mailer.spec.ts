@@ -60,7 +60,13 @@ describe('nodemailer runs without file and URL access', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const email = (attachments: OutgoingEmail['attachments']): OutgoingEmail => ({ to: ['ops@example.com'], subject: 'DiskFull', text: 'disk full', html: '<p>disk full</p>', attachments });
+  const email = (attachments: OutgoingEmail['attachments']): OutgoingEmail => ({
+    to: ['ops@example.com'],
+    subject: 'DiskFull',
+    text: 'disk full',
+    html: '<p>disk full</p>',
+    attachments,
+  });
 
   it('sends an ordinary email, an inline-content attachment included (the setup works)', async () => {
     const mailer = createMailer(smtpUrl, 'SentryHub <sentryhub@example.com>', 5_000);

@@ -44,7 +44,15 @@ describe('email-notifier: fan-out with continue and inhibition', () => {
     messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.emailNotifierAlertsProcessed] }), { logger });
     const queue = emailQueue(database.db);
     const registry = createMetricsRegistry('email-routing-test');
-    sender = startEmailSender({ queue, mailer: createMailer(`smtp://127.0.0.1:${port}`, 'SentryHub <sentryhub@example.com>', 5_000), logger, registry, maxAttempts: 3, retryDelayMs: 200, pollMs: 100 });
+    sender = startEmailSender({
+      queue,
+      mailer: createMailer(`smtp://127.0.0.1:${port}`, 'SentryHub <sentryhub@example.com>', 5_000),
+      logger,
+      registry,
+      maxAttempts: 3,
+      retryDelayMs: 200,
+      pollMs: 100,
+    });
     const handler = alertProcessedHandler({ db: database.db, rules: ruleRepository(database.db, { cacheMs: 0 }), queue, registry, wake: () => sender.wake() });
     await subscribe(messaging, {
       queue: QUEUES.emailNotifierAlertsProcessed,
@@ -68,28 +76,77 @@ describe('email-notifier: fan-out with continue and inhibition', () => {
   const insertRule = (name: string, priority: number, criteria: Record<string, string>, to: string, options: { continue?: boolean } = {}) =>
     database.db
       .insertInto('email_rules')
-      .values({ name, priority, match_criteria: JSON.stringify(criteria), recipients: [to], subject_template: `${name}: {{ alert_group.name }}`, body_template: '{{ status }}', continue: options.continue ?? false, updated_at: new Date() })
+      .values({
+        name,
+        priority,
+        match_criteria: JSON.stringify(criteria),
+        recipients: [to],
+        subject_template: `${name}: {{ alert_group.name }}`,
+        body_template: '{{ status }}',
+        continue: options.continue ?? false,
+        updated_at: new Date(),
+      })
       .execute();
 
   async function seed(labels: Record<string, string>) {
     const fingerprint = randomBytes(8).toString('hex');
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: 'warning', source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .values({
+        fingerprint,
+        name: labels['alertname'] ?? 'x',
+        labels: JSON.stringify(labels),
+        severity: 'warning',
+        source: 'webhook',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: new Date(),
+        last_occurrence: new Date(),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const instance = await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'resolved', starts_at: new Date(), ends_at: new Date(), annotations: '{}' }).returning('id').executeTakeFirstOrThrow();
+    const instance = await database.db
+      .insertInto('alert_instances')
+      .values({ group_id: group.id, status: 'resolved', starts_at: new Date(), ends_at: new Date(), annotations: '{}' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const change: AlertChange = {
       change: 'created',
-      group: { id: group.id, fingerprint, name: labels['alertname'] ?? 'x', labels, severity: 'warning', instance: null, source: 'webhook', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
-      instance: { id: instance.id, status: 'firing', startsAt: new Date().toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+      group: {
+        id: group.id,
+        fingerprint,
+        name: labels['alertname'] ?? 'x',
+        labels,
+        severity: 'warning',
+        instance: null,
+        source: 'webhook',
+        status: 'firing',
+        firingCount: 1,
+        silenced: false,
+        silencedUntil: null,
+        acknowledged: false,
+      },
+      instance: {
+        id: instance.id,
+        status: 'firing',
+        startsAt: new Date().toISOString(),
+        endsAt: null,
+        annotations: {},
+        generatorURL: null,
+        resolutionType: null,
+      },
     };
     return change;
   }
 
   async function deliver(change: AlertChange) {
     const id = randomUUID();
-    await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), { id, processedAt: new Date().toISOString(), status: 'firing', changes: [change] }, { messageId: id });
+    await messaging.publish(
+      EXCHANGES.alerts,
+      ROUTING_KEYS.alertProcessed('firing'),
+      { id, processedAt: new Date().toISOString(), status: 'firing', changes: [change] },
+      { messageId: id },
+    );
     await waitFor(() => (handled.includes(id) ? true : null), 20_000, `event ${id} handled`);
   }
   const rowsOf = (instanceId: number) => database.db.selectFrom('email_queue').selectAll().where('instance_id', '=', instanceId).orderBy('rule_id').execute();
@@ -103,10 +160,14 @@ describe('email-notifier: fan-out with continue and inhibition', () => {
     const change = await seed({ alertname: 'DiskFull', team: t });
     await deliver(change);
     await deliver(change);
-    const rows = await waitFor(async () => {
-      const all = await rowsOf(change.instance.id);
-      return all.length === 2 && all.every((row) => row.status === 'completed') ? all : null;
-    }, 15_000, 'both emails sent');
+    const rows = await waitFor(
+      async () => {
+        const all = await rowsOf(change.instance.id);
+        return all.length === 2 && all.every((row) => row.status === 'completed') ? all : null;
+      },
+      15_000,
+      'both emails sent',
+    );
     expect(rows.map((row) => row.recipients[0]).sort()).toEqual([`a-${t}@example.com`, `b-${t}@example.com`]);
     expect(mailsTo(`a-${t}@`)).toEqual([`a-${t}: DiskFull`]);
     expect(mailsTo(`b-${t}@`)).toEqual([`b-${t}: DiskFull`]);
@@ -118,7 +179,16 @@ describe('email-notifier: fan-out with continue and inhibition', () => {
     await insertRule(`inh-${t}`, 0, { cluster: t }, `inh-${t}@example.com`);
     await database.db
       .insertInto('inhibit_rules')
-      .values({ name: `crit-${t}`, source_matchers: JSON.stringify([{ name: 'severity', value: 'critical', isEqual: true, isRegex: false }, { name: 'cluster', value: t, isEqual: true, isRegex: false }]), target_matchers: JSON.stringify([{ name: 'severity', value: 'critical', isEqual: false, isRegex: false }]), equal: ['cluster'], created_by: 'test' })
+      .values({
+        name: `crit-${t}`,
+        source_matchers: JSON.stringify([
+          { name: 'severity', value: 'critical', isEqual: true, isRegex: false },
+          { name: 'cluster', value: t, isEqual: true, isRegex: false },
+        ]),
+        target_matchers: JSON.stringify([{ name: 'severity', value: 'critical', isEqual: false, isRegex: false }]),
+        equal: ['cluster'],
+        created_by: 'test',
+      })
       .execute();
     const source = await seed({ alertname: 'ClusterDown', severity: 'critical', cluster: t });
     await deliver(source);

@@ -54,9 +54,25 @@ describe('email-notifier timers', () => {
     const port = (smtp.server.address() as AddressInfo).port;
     messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.emailNotifierAlertsProcessed] }), { logger });
     const registry = createMetricsRegistry('email-timers-test');
-    sender = startEmailSender({ queue: emailQueue(database.db), mailer: createMailer(`smtp://127.0.0.1:${port}`, 'SentryHub <sentryhub@example.com>', 5_000), logger, registry, maxAttempts: 3, retryDelayMs: 200, pollMs: 100 });
+    sender = startEmailSender({
+      queue: emailQueue(database.db),
+      mailer: createMailer(`smtp://127.0.0.1:${port}`, 'SentryHub <sentryhub@example.com>', 5_000),
+      logger,
+      registry,
+      maxAttempts: 3,
+      retryDelayMs: 200,
+      pollMs: 100,
+    });
     const replicas = [database.db, secondDb].map((db, index) =>
-      alertProcessedHandler({ db, rules: ruleRepository(db, { cacheMs: 0 }), queue: emailQueue(db), registry: index === 0 ? registry : createMetricsRegistry('email-timers-test-2'), wake: () => sender.wake(), logger, heldRecheckMs: RECHECK_MS }),
+      alertProcessedHandler({
+        db,
+        rules: ruleRepository(db, { cacheMs: 0 }),
+        queue: emailQueue(db),
+        registry: index === 0 ? registry : createMetricsRegistry('email-timers-test-2'),
+        wake: () => sender.wake(),
+        logger,
+        heldRecheckMs: RECHECK_MS,
+      }),
     );
     const [first] = replicas;
     if (!first) throw new Error('no replica');
@@ -90,7 +106,16 @@ describe('email-notifier timers', () => {
     name: string,
     criteria: Record<string, string>,
     to: string,
-    options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string; groupBy?: string[]; groupWait?: string; groupInterval?: string; subject?: string; body?: string } = {},
+    options: {
+      repeatInterval?: string;
+      escalateTo?: number;
+      escalateAfter?: string;
+      groupBy?: string[];
+      groupWait?: string;
+      groupInterval?: string;
+      subject?: string;
+      body?: string;
+    } = {},
   ) =>
     (
       await database.db
@@ -117,27 +142,72 @@ describe('email-notifier timers', () => {
     const fingerprint = randomBytes(8).toString('hex');
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: 'warning', source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .values({
+        fingerprint,
+        name: labels['alertname'] ?? 'x',
+        labels: JSON.stringify(labels),
+        severity: 'warning',
+        source: 'webhook',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: new Date(),
+        last_occurrence: new Date(),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const instance = await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}' }).returning('id').executeTakeFirstOrThrow();
+    const instance = await database.db
+      .insertInto('alert_instances')
+      .values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const change: AlertChange = {
       change: 'created',
-      group: { id: group.id, fingerprint, name: labels['alertname'] ?? 'x', labels, severity: 'warning', instance: null, source: 'webhook', status: 'firing', firingCount: 1, silenced: silencedUntil !== null, silencedUntil: silencedUntil?.toISOString() ?? null, acknowledged: false },
-      instance: { id: instance.id, status: 'firing', startsAt: new Date().toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+      group: {
+        id: group.id,
+        fingerprint,
+        name: labels['alertname'] ?? 'x',
+        labels,
+        severity: 'warning',
+        instance: null,
+        source: 'webhook',
+        status: 'firing',
+        firingCount: 1,
+        silenced: silencedUntil !== null,
+        silencedUntil: silencedUntil?.toISOString() ?? null,
+        acknowledged: false,
+      },
+      instance: {
+        id: instance.id,
+        status: 'firing',
+        startsAt: new Date().toISOString(),
+        endsAt: null,
+        annotations: {},
+        generatorURL: null,
+        resolutionType: null,
+      },
     };
     return change;
   }
 
   async function deliver(...changes: AlertChange[]) {
     const id = randomUUID();
-    await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), { id, processedAt: new Date().toISOString(), status: 'firing', changes }, { messageId: id });
+    await messaging.publish(
+      EXCHANGES.alerts,
+      ROUTING_KEYS.alertProcessed('firing'),
+      { id, processedAt: new Date().toISOString(), status: 'firing', changes },
+      { messageId: id },
+    );
     await waitFor(() => (handled.includes(id) ? true : null), 20_000, `event ${id} handled`);
   }
   const rowsOf = (instanceId: number) => database.db.selectFrom('email_queue').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
   const timersOf = (instanceId: number) => database.db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).execute();
   const mailsTo = (address: string) => received.filter((mail) => JSON.stringify(mail.to).includes(address)).map((mail) => mail.subject);
-  const acknowledge = (groupId: number) => database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', groupId).execute();
+  const acknowledge = (groupId: number) =>
+    database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
+      .where('id', '=', groupId)
+      .execute();
 
   it('repeats a firing at repeatInterval, numbered, until it is acknowledged', async () => {
     const t = tag();
@@ -163,7 +233,13 @@ describe('email-notifier timers', () => {
     const endsAt = new Date(Date.now() + 2_000);
     await database.db
       .insertInto('silences')
-      .values({ matchers: JSON.stringify([{ name: 'team', value: t, isEqual: true, isRegex: false }]), starts_at: new Date(Date.now() - 1_000), ends_at: endsAt, created_by: 'test', comment: 'email timers' })
+      .values({
+        matchers: JSON.stringify([{ name: 'team', value: t, isEqual: true, isRegex: false }]),
+        starts_at: new Date(Date.now() - 1_000),
+        ends_at: endsAt,
+        created_by: 'test',
+        comment: 'email timers',
+      })
       .execute();
     const change = await seed({ alertname: 'DiskFull', team: t }, endsAt);
     await deliver(change);
@@ -176,9 +252,14 @@ describe('email-notifier timers', () => {
     expect(await timersOf(change.instance.id)).toEqual([]);
   });
 
-  it('groups a grouped rule\'s alerts into one email per group and groupInterval: per-alert bodies under the title, or a group template', async () => {
+  it("groups a grouped rule's alerts into one email per group and groupInterval: per-alert bodies under the title, or a group template", async () => {
     const t = tag();
-    await insertRule(`grp-${t}`, { team: t }, `grp-${t}@example.com`, { groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '2s', body: '{{ labels.host }} {{ status }}' });
+    await insertRule(`grp-${t}`, { team: t }, `grp-${t}@example.com`, {
+      groupBy: ['alertname', 'team'],
+      groupWait: '1s',
+      groupInterval: '2s',
+      body: '{{ labels.host }} {{ status }}',
+    });
     await insertRule(`gt-${t}`, { team: t }, `gt-${t}@example.com`, {
       groupBy: ['team'],
       groupWait: '1s',
@@ -201,7 +282,15 @@ describe('email-notifier timers', () => {
     expect(mailsTo(`gt-${t}@`)).toEqual([`12 firing in ${t}`]);
     expect(new Set(bodiesTo(`gt-${t}@`)[0]?.split(';').filter(Boolean))).toEqual(new Set(changes.map((_, index) => `h${index}=firing`)));
     // Each alert's own row, completed with the group email that told it.
-    const rows = await database.db.selectFrom('email_queue').selectAll().where('instance_id', 'in', changes.map((change) => change.instance.id)).execute();
+    const rows = await database.db
+      .selectFrom('email_queue')
+      .selectAll()
+      .where(
+        'instance_id',
+        'in',
+        changes.map((change) => change.instance.id),
+      )
+      .execute();
     expect(rows).toHaveLength(24);
     expect(rows.every((row) => row.status === 'completed' && row.group_email_id !== null)).toBe(true);
     expect(new Set(rows.map((row) => row.group_email_id)).size).toBe(2);
@@ -209,7 +298,12 @@ describe('email-notifier timers', () => {
     // Two resolve: one next email per rule, not before the group interval.
     for (const change of changes.slice(0, 2)) {
       await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', change.instance.id).execute();
-      await deliver({ ...change, change: 'resolved', group: { ...change.group, status: 'resolved' }, instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' } });
+      await deliver({
+        ...change,
+        change: 'resolved',
+        group: { ...change.group, status: 'resolved' },
+        instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' },
+      });
     }
     await waitFor(() => (mailsTo(`grp-${t}@`).length >= 2 && mailsTo(`gt-${t}@`).length >= 2 ? true : null), 20_000, 'the next group emails');
     expect(Date.now() - firstAt).toBeGreaterThanOrEqual(1_000);
@@ -221,7 +315,13 @@ describe('email-notifier timers', () => {
 
   it("repeats a grouped rule's group: one email per repeatInterval with the group's still-firing, unacknowledged alerts", async () => {
     const t = tag();
-    const ruleId = await insertRule(`grep-${t}`, { team: t }, `grep-${t}@example.com`, { groupBy: ['team'], groupWait: '300ms', groupInterval: '1s', repeatInterval: '3s', body: '{{ labels.host }} {{ status }}' });
+    const ruleId = await insertRule(`grep-${t}`, { team: t }, `grep-${t}@example.com`, {
+      groupBy: ['team'],
+      groupWait: '300ms',
+      groupInterval: '1s',
+      repeatInterval: '3s',
+      body: '{{ labels.host }} {{ status }}',
+    });
     const changes = await Promise.all([0, 1, 2].map((index) => seed({ alertname: 'HighCPU', team: t, host: `r${index}` })));
     await deliver(...changes);
     const mails = () => received.filter((mail) => JSON.stringify(mail.to).includes(`grep-${t}@`));
@@ -231,15 +331,31 @@ describe('email-notifier timers', () => {
     expect([first?.subject, repeat?.subject]).toEqual([`[FIRING:3] HighCPU (team=${t})`, `[FIRING:3] HighCPU (team=${t})`]);
     expect(hostsOf(repeat?.text)).toEqual(['• r0 firing', '• r1 firing', '• r2 firing']);
     const repeatRows = await database.db.selectFrom('email_queue').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
-    expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(changes.map((change) => [change.instance.id, 1, 'completed']).sort());
+    expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(
+      changes.map((change) => [change.instance.id, 1, 'completed']).sort(),
+    );
     expect(new Set(repeatRows.map((row) => row.group_email_id)).size).toBe(1);
 
     const told = mails().length;
     await acknowledge(changes[0]?.group.id ?? 0);
     const resolving = changes[1] as AlertChange;
     await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', resolving.instance.id).execute();
-    await deliver({ ...resolving, change: 'resolved', group: { ...resolving.group, status: 'resolved' }, instance: { ...resolving.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' } });
-    await waitFor(() => (mails().slice(told).some((mail) => mail.subject?.startsWith('[FIRING')) ? true : null), 20_000, 'the second repeat');
+    await deliver({
+      ...resolving,
+      change: 'resolved',
+      group: { ...resolving.group, status: 'resolved' },
+      instance: { ...resolving.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' },
+    });
+    await waitFor(
+      () =>
+        mails()
+          .slice(told)
+          .some((mail) => mail.subject?.startsWith('[FIRING'))
+          ? true
+          : null,
+      20_000,
+      'the second repeat',
+    );
     const later = mails().slice(told);
     const nextRepeat = later.find((mail) => mail.subject?.startsWith('[FIRING'));
     expect(nextRepeat?.subject).toBe(`[FIRING:1] HighCPU (team=${t})`);
@@ -249,11 +365,25 @@ describe('email-notifier timers', () => {
 
   it("puts a grouped rule's silenced firing in its group's next email when the silence ends, not in an email of its own", async () => {
     const t = tag();
-    await insertRule(`gheld-${t}`, { team: t }, `gheld-${t}@example.com`, { groupBy: ['team'], groupWait: '500ms', groupInterval: '4s', body: '{{ labels.host }} {{ status }}' });
+    await insertRule(`gheld-${t}`, { team: t }, `gheld-${t}@example.com`, {
+      groupBy: ['team'],
+      groupWait: '500ms',
+      groupInterval: '4s',
+      body: '{{ labels.host }} {{ status }}',
+    });
     const endsAt = new Date(Date.now() + 2_000);
     await database.db
       .insertInto('silences')
-      .values({ matchers: JSON.stringify([{ name: 'team', value: t, isEqual: true, isRegex: false }, { name: 'hold', value: 'yes', isEqual: true, isRegex: false }]), starts_at: new Date(Date.now() - 1_000), ends_at: endsAt, created_by: 'test', comment: 'email timers' })
+      .values({
+        matchers: JSON.stringify([
+          { name: 'team', value: t, isEqual: true, isRegex: false },
+          { name: 'hold', value: 'yes', isEqual: true, isRegex: false },
+        ]),
+        starts_at: new Date(Date.now() - 1_000),
+        ends_at: endsAt,
+        created_by: 'test',
+        comment: 'email timers',
+      })
       .execute();
     const told = await seed({ alertname: 'DiskFull', team: t, host: 'told' });
     const held = await Promise.all(['a', 'b'].map((name) => seed({ alertname: 'DiskFull', team: t, host: `held-${name}`, hold: 'yes' }, endsAt)));
@@ -265,7 +395,15 @@ describe('email-notifier timers', () => {
     await sleep(1_500);
     expect(mails().map((mail) => mail.subject)).toEqual([`[FIRING:1] DiskFull (team=${t})`, `[FIRING:2] DiskFull (team=${t})`]);
     expect((mails()[1]?.text ?? '').trim().split('\n').slice(1).sort()).toEqual(['• held-a firing', '• held-b firing']);
-    const rows = await database.db.selectFrom('email_queue').selectAll().where('instance_id', 'in', held.map((change) => change.instance.id)).execute();
+    const rows = await database.db
+      .selectFrom('email_queue')
+      .selectAll()
+      .where(
+        'instance_id',
+        'in',
+        held.map((change) => change.instance.id),
+      )
+      .execute();
     expect(rows.map((row) => [row.kind, row.status, row.group_key])).toEqual(held.map(() => ['firing', 'completed', JSON.stringify([['team', t]])]));
     expect(new Set(rows.map((row) => row.group_email_id)).size).toBe(1);
   });

@@ -38,8 +38,23 @@ beforeAll(async () => {
   const keyFile = join(dir, 'key.pem');
   const selfSigned = (key: string, cert: string) =>
     run('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', key, '-out', cert,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
     ]);
   await Promise.all([selfSigned(keyFile, caFile), selfSigned(join(dir, 'other-key.pem'), otherCaFile)]);
   vhost = await createTestVhost('rabbit-consumer-tls');

@@ -14,8 +14,16 @@ describe('ConsumerConfig', () => {
   });
 
   it('reads its variables from the environment', () => {
-    const result = parseConfig(ConsumerConfig, { RABBITMQ_EXTERNAL_QUEUE: 'partner_alerts', RABBITMQ_PREFETCH: '5', HEALTH_PORT: '9200', BODY_LIMIT_BYTES: '65536' });
-    expect(result).toMatchObject({ ok: true, config: { RABBITMQ_EXTERNAL_QUEUE: 'partner_alerts', RABBITMQ_PREFETCH: 5, HEALTH_PORT: 9200, BODY_LIMIT_BYTES: 65_536 } });
+    const result = parseConfig(ConsumerConfig, {
+      RABBITMQ_EXTERNAL_QUEUE: 'partner_alerts',
+      RABBITMQ_PREFETCH: '5',
+      HEALTH_PORT: '9200',
+      BODY_LIMIT_BYTES: '65536',
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      config: { RABBITMQ_EXTERNAL_QUEUE: 'partner_alerts', RABBITMQ_PREFETCH: 5, HEALTH_PORT: 9200, BODY_LIMIT_BYTES: 65_536 },
+    });
   });
 
   it('reports one problem per bad variable, naming it', () => {

@@ -61,7 +61,9 @@ async function startApp(app: string, env: Record<string, string>): Promise<Runni
   const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean));
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const running = { port, child, output, exited };
   processes.add(running);
   await waitFor(
@@ -148,11 +150,15 @@ async function groupsNamed(name: string) {
 }
 
 async function waitForGroups(name: string, count: number, timeoutMs = 60_000) {
-  return waitFor(async () => {
-    const groups = await groupsNamed(name);
-    if (groups.length > count) throw new Error(`${groups.length} groups named ${name}, expected ${count}`);
-    return groups.length === count ? groups : null;
-  }, timeoutMs, `${count} groups named ${name}`);
+  return waitFor(
+    async () => {
+      const groups = await groupsNamed(name);
+      if (groups.length > count) throw new Error(`${groups.length} groups named ${name}, expected ${count}`);
+      return groups.length === count ? groups : null;
+    },
+    timeoutMs,
+    `${count} groups named ${name}`,
+  );
 }
 
 /** Every dead letter on `<queue>.dead`, by message id, with its reason. */
@@ -173,7 +179,11 @@ describe('each accepted body shape ends as alert state in PostgreSQL', () => {
       webhookAlert({ labels: { alertname: 'ShapeWebhook', instance: 'host-1', severity: 'critical' }, startsAt: t0 }),
       webhookAlert({ status: 'resolved', labels: { alertname: 'ShapeWebhookResolved', instance: 'host-2' }, startsAt: t0, endsAt: t1 }),
     ]);
-    const single = { labels: { alertname: 'ShapeSingle', instance: 'web-1', severity: 'info', source: 'partner' }, annotations: { summary: 'one alert' }, startsAt: t0 };
+    const single = {
+      labels: { alertname: 'ShapeSingle', instance: 'web-1', severity: 'info', source: 'partner' },
+      annotations: { summary: 'one alert' },
+      startsAt: t0,
+    };
     const array = [
       { labels: { alertname: 'ShapeArray', instance: 'db-1' }, annotations: { summary: 'first of two' }, startsAt: t0 },
       { labels: { alertname: 'ShapeArrayResolved', instance: 'db-2' }, startsAt: t0, endsAt: t1 },
@@ -185,10 +195,14 @@ describe('each accepted body shape ends as alert state in PostgreSQL', () => {
     ]);
 
     const names = ['ShapeWebhook', 'ShapeWebhookResolved', 'ShapeSingle', 'ShapeArray', 'ShapeArrayResolved'];
-    await waitFor(async () => {
-      const rows = await database.db.selectFrom('alert_groups').select('name').where('name', 'in', names).execute();
-      return rows.length === names.length ? rows : null;
-    }, 30_000, 'the five groups');
+    await waitFor(
+      async () => {
+        const rows = await database.db.selectFrom('alert_groups').select('name').where('name', 'in', names).execute();
+        return rows.length === names.length ? rows : null;
+      },
+      30_000,
+      'the five groups',
+    );
     const rows = await database.db
       .selectFrom('alert_groups')
       .innerJoin('alert_instances', 'alert_instances.group_id', 'alert_groups.id')
@@ -213,11 +227,56 @@ describe('each accepted body shape ends as alert state in PostgreSQL', () => {
     const firing = { current_status: 'firing', firing_count: 1, status: 'firing', ends_at: null, resolution_type: null };
     const resolved = { current_status: 'resolved', firing_count: 0, status: 'resolved', ends_at: at(t1), resolution_type: 'normal' };
     expect(rows).toEqual([
-      { name: 'ShapeArray', fingerprint: fingerprint(array[0]?.labels ?? {}), severity: 'warning', instance: 'db-1', source: 'external', ...firing, starts_at: at(t0), annotations: { summary: 'first of two' } },
-      { name: 'ShapeArrayResolved', fingerprint: fingerprint(array[1]?.labels ?? {}), severity: 'warning', instance: 'db-2', source: 'external', ...resolved, starts_at: at(t0), annotations: {} },
-      { name: 'ShapeSingle', fingerprint: fingerprint(single.labels), severity: 'info', instance: 'web-1', source: 'partner', ...firing, starts_at: at(t0), annotations: { summary: 'one alert' } },
-      { name: 'ShapeWebhook', fingerprint: fingerprint({ alertname: 'ShapeWebhook', instance: 'host-1', severity: 'critical' }), severity: 'critical', instance: 'host-1', source: 'external', ...firing, starts_at: at(t0), annotations: { summary: 'CPU above 90%' } },
-      { name: 'ShapeWebhookResolved', fingerprint: fingerprint({ alertname: 'ShapeWebhookResolved', instance: 'host-2' }), severity: 'warning', instance: 'host-2', source: 'external', ...resolved, starts_at: at(t0), annotations: { summary: 'CPU above 90%' } },
+      {
+        name: 'ShapeArray',
+        fingerprint: fingerprint(array[0]?.labels ?? {}),
+        severity: 'warning',
+        instance: 'db-1',
+        source: 'external',
+        ...firing,
+        starts_at: at(t0),
+        annotations: { summary: 'first of two' },
+      },
+      {
+        name: 'ShapeArrayResolved',
+        fingerprint: fingerprint(array[1]?.labels ?? {}),
+        severity: 'warning',
+        instance: 'db-2',
+        source: 'external',
+        ...resolved,
+        starts_at: at(t0),
+        annotations: {},
+      },
+      {
+        name: 'ShapeSingle',
+        fingerprint: fingerprint(single.labels),
+        severity: 'info',
+        instance: 'web-1',
+        source: 'partner',
+        ...firing,
+        starts_at: at(t0),
+        annotations: { summary: 'one alert' },
+      },
+      {
+        name: 'ShapeWebhook',
+        fingerprint: fingerprint({ alertname: 'ShapeWebhook', instance: 'host-1', severity: 'critical' }),
+        severity: 'critical',
+        instance: 'host-1',
+        source: 'external',
+        ...firing,
+        starts_at: at(t0),
+        annotations: { summary: 'CPU above 90%' },
+      },
+      {
+        name: 'ShapeWebhookResolved',
+        fingerprint: fingerprint({ alertname: 'ShapeWebhookResolved', instance: 'host-2' }),
+        severity: 'warning',
+        instance: 'host-2',
+        source: 'external',
+        ...resolved,
+        starts_at: at(t0),
+        annotations: { summary: 'CPU above 90%' },
+      },
     ]);
   });
 });
@@ -228,21 +287,30 @@ describe('a consumer killed with SIGKILL in the middle of 2,000 messages', () =>
     const isBad = (n: number) => n % 100 === 50;
     const alert = (n: number) => ({ labels: { alertname: 'KillTest', n: String(n) }, startsAt: '2026-03-01T11:00:00Z' });
     // The three accepted shapes in turn, and a bad message every 100.
-    const body = (n: number) => (isBad(n) ? Buffer.from(`{"labels": {"n": ${n}`) : [alertmanagerWebhook([webhookAlert(alert(n))]), alert(n), [alert(n)]][n % 3]);
+    const body = (n: number) =>
+      isBad(n) ? Buffer.from(`{"labels": {"n": ${n}`) : [alertmanagerWebhook([webhookAlert(alert(n))]), alert(n), [alert(n)]][n % 3];
     const before = await acceptedMessages(consumer);
     await send(Array.from({ length: total }, (_, n) => ({ body: body(n), messageId: `kill-${n}` })));
 
-    const acceptedAtKill = await waitFor(async () => {
-      const accepted = (await acceptedMessages(consumer)) - before;
-      return accepted >= 300 ? accepted : null;
-    }, 30_000, 'the consumer to be under way');
+    const acceptedAtKill = await waitFor(
+      async () => {
+        const accepted = (await acceptedMessages(consumer)) - before;
+        return accepted >= 300 ? accepted : null;
+      },
+      30_000,
+      'the consumer to be under way',
+    );
     consumer.child.kill('SIGKILL');
     expect(await consumer.exited).toEqual({ code: null, signal: 'SIGKILL' });
     // In the middle indeed: what it had not acked is back in the queue.
-    const left = await waitFor(async () => {
-      const { messageCount, consumerCount } = await channel.checkQueue(QUEUE);
-      return consumerCount === 0 ? messageCount : null;
-    }, 10_000, 'the broker to notice the dead consumer');
+    const left = await waitFor(
+      async () => {
+        const { messageCount, consumerCount } = await channel.checkQueue(QUEUE);
+        return consumerCount === 0 ? messageCount : null;
+      },
+      10_000,
+      'the broker to notice the dead consumer',
+    );
     expect(acceptedAtKill).toBeLessThan(total);
     expect(left).toBeGreaterThan(0);
 
@@ -272,7 +340,10 @@ async function consumerConnectionPid(): Promise<string> {
   const rows = stdout
     .split('\n')
     .map((line) => line.split('\t'))
-    .filter(([, name, properties]) => name === vhost.vhost && properties?.includes(`"connection_name","${CONNECTION_NAME_PREFIX}`) && !properties.includes('(declaring'));
+    .filter(
+      ([, name, properties]) =>
+        name === vhost.vhost && properties?.includes(`"connection_name","${CONNECTION_NAME_PREFIX}`) && !properties.includes('(declaring'),
+    );
   if (rows.length !== 1) throw new Error(`expected one consumer connection in ${vhost.vhost}, found ${rows.length}:\n${stdout}`);
   return rows[0]?.[0] ?? '';
 }

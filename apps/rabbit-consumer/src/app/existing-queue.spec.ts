@@ -35,8 +35,12 @@ afterAll(async () => {
 });
 
 async function queueArguments(queue: string): Promise<Record<string, unknown>> {
-  const { stdout } = await run('rabbitmqctl', ['-q', 'list_queues', '-p', vhost.vhost, 'name', 'durable', 'arguments', '--formatter', 'json'], { timeout: 60_000 });
-  const row = (JSON.parse(stdout) as { name: string; durable: boolean; arguments: [string, string, unknown][] }[]).find((candidate) => candidate.name === queue);
+  const { stdout } = await run('rabbitmqctl', ['-q', 'list_queues', '-p', vhost.vhost, 'name', 'durable', 'arguments', '--formatter', 'json'], {
+    timeout: 60_000,
+  });
+  const row = (JSON.parse(stdout) as { name: string; durable: boolean; arguments: [string, string, unknown][] }[]).find(
+    (candidate) => candidate.name === queue,
+  );
   if (!row?.durable) throw new Error(`durable queue ${queue} not found`);
   // rabbitmqctl prints queue arguments as [name, type, value] triples.
   return Object.fromEntries(row.arguments.map(([name, , value]) => [name, value]));
@@ -74,7 +78,11 @@ describe('an external queue that exists before the consumer starts', () => {
         retryDelayMs: 200,
       });
       try {
-        const republished = await waitFor(async () => (await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })) || null, 15_000, 'the republished alert');
+        const republished = await waitFor(
+          async () => (await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true })) || null,
+          15_000,
+          'the republished alert',
+        );
         const body = AlertReceived.parse(JSON.parse(republished.content.toString('utf8')));
         expect(body).toMatchObject({ id: `${queue}-good`, source: 'external', alerts: [{ labels: { alertname: 'WaitingAlready' } }] });
 

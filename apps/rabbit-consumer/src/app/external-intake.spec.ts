@@ -1,15 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import {
-  AlertReceived,
-  deadLetterQueueName,
-  DEFAULT_EXTERNAL_QUEUE,
-  EXCHANGES,
-  HEADERS,
-  QUEUES,
-  retryQueueName,
-  ROUTING_KEYS,
-} from '@sentryhub/contracts';
+import { AlertReceived, deadLetterQueueName, DEFAULT_EXTERNAL_QUEUE, EXCHANGES, HEADERS, QUEUES, retryQueueName, ROUTING_KEYS } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { fingerprint } from '@sentryhub/rules';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
@@ -112,17 +103,26 @@ async function list<T>(command: 'list_queues' | 'list_consumers', ...columns: st
 
 /** Ready and unacknowledged counts of the external queue, as the broker sees them. */
 async function externalQueueState(): Promise<{ ready: number; unacked: number }> {
-  const rows = await list<{ name: string; messages_ready: number; messages_unacknowledged: number }>('list_queues', 'name', 'messages_ready', 'messages_unacknowledged');
+  const rows = await list<{ name: string; messages_ready: number; messages_unacknowledged: number }>(
+    'list_queues',
+    'name',
+    'messages_ready',
+    'messages_unacknowledged',
+  );
   const row = rows.find((candidate) => candidate.name === QUEUE);
   if (!row) throw new Error(`queue ${QUEUE} not found in vhost ${vhost.vhost}`);
   return { ready: row.messages_ready, unacked: row.messages_unacknowledged };
 }
 
 async function expectExternalQueueSettled(): Promise<void> {
-  await waitFor(async () => {
-    const state = await externalQueueState();
-    return state.ready === 0 && state.unacked === 0 ? state : null;
-  }, 20_000, `${QUEUE} to hold no ready or unacknowledged message`);
+  await waitFor(
+    async () => {
+      const state = await externalQueueState();
+      return state.ready === 0 && state.unacked === 0 ? state : null;
+    },
+    20_000,
+    `${QUEUE} to hold no ready or unacknowledged message`,
+  );
 }
 
 const webhook = alertmanagerWebhook(
@@ -144,12 +144,23 @@ const webhook = alertmanagerWebhook(
 describe('the external queue', () => {
   it('is declared as existing publishers declare it (durable, classic, no arguments), beside <queue>.dead, and consumed with acks and the prefetch', async () => {
     // rabbitmqctl prints queue arguments as [name, type, value] triples.
-    const queues = await list<{ name: string; durable: boolean; type: string; arguments: [string, string, unknown][] }>('list_queues', 'name', 'durable', 'type', 'arguments');
+    const queues = await list<{ name: string; durable: boolean; type: string; arguments: [string, string, unknown][] }>(
+      'list_queues',
+      'name',
+      'durable',
+      'type',
+      'arguments',
+    );
     const external = queues.find((queue) => queue.name === QUEUE);
     expect(external).toMatchObject({ durable: true, type: 'classic', arguments: [] });
     expect(queues.find((queue) => queue.name === DEAD)).toMatchObject({ durable: true });
 
-    const consumers = await list<{ queue_name: string; ack_required: boolean; prefetch_count: number }>('list_consumers', 'queue_name', 'ack_required', 'prefetch_count');
+    const consumers = await list<{ queue_name: string; ack_required: boolean; prefetch_count: number }>(
+      'list_consumers',
+      'queue_name',
+      'ack_required',
+      'prefetch_count',
+    );
     expect(consumers.filter((consumer) => consumer.queue_name === QUEUE)).toEqual([{ queue_name: QUEUE, ack_required: true, prefetch_count: PREFETCH }]);
   });
 
@@ -444,14 +455,38 @@ describe('intake bounds on the external queue: a bad alert is refused alone', ()
 
   const cases: { bound: string; alert: (now: number) => Record<string, unknown>; reason: RegExp }[] = [
     { bound: 'label_count', alert: () => ({ labels: manyLabels(129) }), reason: /labels: at most 128 labels per alert \(got 129\)/ },
-    { bound: 'label_name', alert: () => ({ labels: { alertname: 'X', 'app.kubernetes.io/name': 'x' } }), reason: /label name "app\.kubernetes\.io\/name" is not of the grammar/ },
+    {
+      bound: 'label_name',
+      alert: () => ({ labels: { alertname: 'X', 'app.kubernetes.io/name': 'x' } }),
+      reason: /label name "app\.kubernetes\.io\/name" is not of the grammar/,
+    },
     { bound: 'label_name_size', alert: () => ({ labels: { alertname: 'X', ['n'.repeat(257)]: 'x' } }), reason: /longer than 256 bytes/ },
     { bound: 'label_value_size', alert: () => ({ labels: { alertname: 'X', text: 'é'.repeat(8_193) } }), reason: /is 16386 bytes, over 16384/ },
-    { bound: 'annotations_size', alert: () => ({ labels: { alertname: 'X' }, annotations: { a: 'x'.repeat(33_000), b: 'y'.repeat(33_000) } }), reason: /annotations are 66002 bytes, over 65536/ },
-    { bound: 'starts_in_future', alert: () => ({ labels: { alertname: 'X' }, startsAt: '9999-12-31T00:00:00Z' }), reason: /startsAt 9999-12-31T00:00:00Z is more than 10m after the receipt time/ },
-    { bound: 'starts_in_future', alert: (now) => ({ labels: { alertname: 'X' }, startsAt: plusTwo(now + 11 * MINUTE) }), reason: /\+02:00 is more than 10m after/ },
-    { bound: 'ends_in_future', alert: (now) => ({ labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now + 11 * MINUTE) }), reason: /endsAt .* is more than 10m after/ },
-    { bound: 'ends_before_starts', alert: (now) => ({ labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now - 2 * MINUTE) }), reason: /endsAt .* is before startsAt/ },
+    {
+      bound: 'annotations_size',
+      alert: () => ({ labels: { alertname: 'X' }, annotations: { a: 'x'.repeat(33_000), b: 'y'.repeat(33_000) } }),
+      reason: /annotations are 66002 bytes, over 65536/,
+    },
+    {
+      bound: 'starts_in_future',
+      alert: () => ({ labels: { alertname: 'X' }, startsAt: '9999-12-31T00:00:00Z' }),
+      reason: /startsAt 9999-12-31T00:00:00Z is more than 10m after the receipt time/,
+    },
+    {
+      bound: 'starts_in_future',
+      alert: (now) => ({ labels: { alertname: 'X' }, startsAt: plusTwo(now + 11 * MINUTE) }),
+      reason: /\+02:00 is more than 10m after/,
+    },
+    {
+      bound: 'ends_in_future',
+      alert: (now) => ({ labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now + 11 * MINUTE) }),
+      reason: /endsAt .* is more than 10m after/,
+    },
+    {
+      bound: 'ends_before_starts',
+      alert: (now) => ({ labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now - 2 * MINUTE) }),
+      reason: /endsAt .* is before startsAt/,
+    },
     { bound: 'timestamp', alert: () => ({ labels: { alertname: 'X' }, startsAt: '2026-02-30T00:00:00Z' }), reason: /startsAt: / },
   ];
 
@@ -481,13 +516,18 @@ describe('intake bounds on the external queue: a bad alert is refused alone', ()
   });
 
   it('in a webhook payload: the far-future alert that took groups over is refused, its batch-mate goes through', async () => {
-    const payload = alertmanagerWebhook([webhookAlert({ labels: { alertname: 'Takeover' }, startsAt: '9999-12-31T00:00:00Z' }), webhookAlert({ labels: { alertname: 'Takeover', instance: 'real' } })]);
+    const payload = alertmanagerWebhook([
+      webhookAlert({ labels: { alertname: 'Takeover' }, startsAt: '9999-12-31T00:00:00Z' }),
+      webhookAlert({ labels: { alertname: 'Takeover', instance: 'real' } }),
+    ]);
     await send(payload, { messageId: 'takeover' });
     const { body } = await received();
     expect(body.alerts.map((one) => [one.labels, one.startsAt])).toEqual([[{ alertname: 'Takeover', instance: 'real' }, '2026-11-26T08:00:00.123456789Z']]);
     expect(body.meta).toMatchObject({ receiver: 'sentryhub' });
     const dead = await next(DEAD);
-    expect(String(dead.properties.headers?.[HEADERS.error])).toMatch(/^1 of 2 alerts refused .*alert 0 \(starts_in_future\): startsAt: startsAt 9999-12-31T00:00:00Z/);
+    expect(String(dead.properties.headers?.[HEADERS.error])).toMatch(
+      /^1 of 2 alerts refused .*alert 0 \(starts_in_future\): startsAt: startsAt 9999-12-31T00:00:00Z/,
+    );
     expect(dead.properties.headers?.[HEADERS.errorPath]).toBe('alerts.0.startsAt');
   });
 

@@ -91,7 +91,10 @@ export function externalMessageHandler(
       // too, which the processor takes as the duplicates they are.
       await deadLetterCopy(context, rejected, alerts.length + rejected.length);
       for (const alert of rejected) options.rejectedAlerts.inc({ reason: alert.refusal });
-      context.logger.warn({ id, alerts: alerts.length, refused: rejected.map(({ index, refusal }) => ({ index, bound: refusal })) }, 'some alerts refused at intake; a copy of the message is dead-lettered with the reasons');
+      context.logger.warn(
+        { id, alerts: alerts.length, refused: rejected.map(({ index, refusal }) => ({ index, bound: refusal })) },
+        'some alerts refused at intake; a copy of the message is dead-lettered with the reasons',
+      );
     }
     context.logger.info({ id, alerts: alerts.length }, 'external message republished as alert.received.external');
   };

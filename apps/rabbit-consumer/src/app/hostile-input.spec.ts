@@ -15,15 +15,33 @@ function expectSuccessOrReason(json: unknown): void {
 describe('rabbit-consumer parse path under hostile input', () => {
   it('never throws for arbitrary JSON: success, or a reason for the dead letter (fast-check)', () => {
     const labels = fc.dictionary(fc.string(), fc.string(), { maxKeys: 4 });
-    const alertLike = fc.record({ status: fc.constantFrom('firing', 'resolved'), labels, startsAt: fc.constantFrom('2026-11-26T08:00:00Z', 'x'), extra: fc.jsonValue({ maxDepth: 4 }) }, { requiredKeys: [] });
-    const webhookLike = fc.record({ version: fc.constantFrom('4', 4), groupKey: fc.string(), status: fc.constantFrom('firing'), receiver: fc.string(), alerts: fc.array(alertLike, { maxLength: 3 }) }, { requiredKeys: [] });
-    fc.assert(fc.property(fc.oneof(fc.jsonValue({ maxDepth: 6 }), alertLike, fc.array(alertLike, { maxLength: 3 }), webhookLike), expectSuccessOrReason), { numRuns: 2_000 });
+    const alertLike = fc.record(
+      { status: fc.constantFrom('firing', 'resolved'), labels, startsAt: fc.constantFrom('2026-11-26T08:00:00Z', 'x'), extra: fc.jsonValue({ maxDepth: 4 }) },
+      { requiredKeys: [] },
+    );
+    const webhookLike = fc.record(
+      {
+        version: fc.constantFrom('4', 4),
+        groupKey: fc.string(),
+        status: fc.constantFrom('firing'),
+        receiver: fc.string(),
+        alerts: fc.array(alertLike, { maxLength: 3 }),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(fc.property(fc.oneof(fc.jsonValue({ maxDepth: 6 }), alertLike, fc.array(alertLike, { maxLength: 3 }), webhookLike), expectSuccessOrReason), {
+      numRuns: 2_000,
+    });
   });
 
   it('never throws for arbitrary bytes that happen to decode to JSON, invalid UTF-8 included (fast-check)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-        const wrapped = Buffer.concat([Buffer.from('{"labels":{"alertname":"'), Buffer.from(bytes.filter((b) => b !== 0x22 && b !== 0x5c && b >= 0x20)), Buffer.from('"}}')]);
+        const wrapped = Buffer.concat([
+          Buffer.from('{"labels":{"alertname":"'),
+          Buffer.from(bytes.filter((b) => b !== 0x22 && b !== 0x5c && b >= 0x20)),
+          Buffer.from('"}}'),
+        ]);
         const json = decode(wrapped);
         expectSuccessOrReason(json);
         const result = parseExternalMessage(json);

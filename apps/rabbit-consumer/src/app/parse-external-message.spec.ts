@@ -17,8 +17,14 @@ describe('parseExternalMessage', () => {
       receiver: 'r',
       alerts: [{ status: 'firing', labels: { alertname: 'X' }, startsAt: '2025-01-01T00:00:00Z' }],
     };
-    expect(parseExternalMessage(webhook)).toMatchObject({ success: true, data: { alerts: { kind: 'webhook', payload: { receiver: 'r', truncatedAlerts: 0 }, alerts: [{ labels: { alertname: 'X' } }] }, rejected: [] } });
-    expect(parseExternalMessage({ labels: { alertname: 'X' } })).toMatchObject({ success: true, data: { alerts: { kind: 'postable', alerts: [{ annotations: {} }] } } });
+    expect(parseExternalMessage(webhook)).toMatchObject({
+      success: true,
+      data: { alerts: { kind: 'webhook', payload: { receiver: 'r', truncatedAlerts: 0 }, alerts: [{ labels: { alertname: 'X' } }] }, rejected: [] },
+    });
+    expect(parseExternalMessage({ labels: { alertname: 'X' } })).toMatchObject({
+      success: true,
+      data: { alerts: { kind: 'postable', alerts: [{ annotations: {} }] } },
+    });
     expect(parseExternalMessage([{ labels: { alertname: 'X' } }, { labels: { alertname: 'Y' } }])).toMatchObject({
       success: true,
       data: { alerts: { kind: 'postable', alerts: [{ labels: { alertname: 'X' } }, { labels: { alertname: 'Y' } }] }, rejected: [] },
@@ -31,19 +37,30 @@ describe('parseExternalMessage', () => {
     // One bad alert among good ones is refused alone, naming its field; the good one is kept.
     expect(parseExternalMessage([{ labels: { alertname: 'ok' } }, { foo: 1 }])).toMatchObject({
       success: true,
-      data: { alerts: { alerts: [{ labels: { alertname: 'ok' } }] }, rejected: [{ index: 1, refusal: 'invalid_alert', reason: expect.stringMatching(/^labels: .*expected record/) }] },
+      data: {
+        alerts: { alerts: [{ labels: { alertname: 'ok' } }] },
+        rejected: [{ index: 1, refusal: 'invalid_alert', reason: expect.stringMatching(/^labels: .*expected record/) }],
+      },
     });
     expect(failure({ labels: { alertname: 'X' }, startsAt: 'yesterday' })).toEqual({ path: 'startsAt', message: expect.stringMatching(/datetime/i) });
   });
 
   it('says which shapes are accepted when the JSON is not an object or array', () => {
-    for (const [json, kind] of [['text', 'string'], [42, 'number'], [null, 'null'], [true, 'boolean']] as const) {
+    for (const [json, kind] of [
+      ['text', 'string'],
+      [42, 'number'],
+      [null, 'null'],
+      [true, 'boolean'],
+    ] as const) {
       expect(failure(json)).toEqual({ path: '', message: expect.stringMatching(new RegExp(`^expected an Alertmanager webhook payload.*got ${kind}$`)) });
     }
   });
 
-  it('judges a body with a version as a webhook, with the webhook\'s own errors', () => {
-    expect(failure({ version: '4', groupKey: 'g', status: 'firing', receiver: 'r', alerts: [] })).toEqual({ path: 'alerts', message: 'alerts must not be empty' });
+  it("judges a body with a version as a webhook, with the webhook's own errors", () => {
+    expect(failure({ version: '4', groupKey: 'g', status: 'firing', receiver: 'r', alerts: [] })).toEqual({
+      path: 'alerts',
+      message: 'alerts must not be empty',
+    });
     expect(failure({ version: '3', groupKey: 'g', status: 'firing', receiver: 'r', alerts: [] }).path).toBe('version');
     expect(failure([])).toEqual({ path: '', message: 'alerts must not be empty' });
   });

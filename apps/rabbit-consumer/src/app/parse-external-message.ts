@@ -53,7 +53,11 @@ export function tooDeep(json: unknown, limit = MAX_DEPTH): (string | number)[] |
 export function parseExternalMessage(json: unknown, limits: IntakeLimits = { receivedAt: new Date(), maxFutureMs: DEFAULT_MAX_FUTURE_MS }): ParseResult {
   const deepPath = tooDeep(json);
   if (deepPath) {
-    return { success: false, error: new z.ZodError([{ code: 'custom', path: deepPath, message: `nested deeper than ${MAX_DEPTH} levels`, input: undefined }]), rejected: [] };
+    return {
+      success: false,
+      error: new z.ZodError([{ code: 'custom', path: deepPath, message: `nested deeper than ${MAX_DEPTH} levels`, input: undefined }]),
+      rejected: [],
+    };
   }
   const result = parseIntakeAlerts('any', json, limits);
   if (!result.success) return result;

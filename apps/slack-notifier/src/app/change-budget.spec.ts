@@ -67,7 +67,13 @@ describe('alertProcessedHandler with NOTIFIER_MAX_PENDING_CHANGES (real database
     database = await createTestDatabase('slack_budget');
     await database.db
       .insertInto('slack_rules')
-      .values({ name: 'budget', match_criteria: JSON.stringify({ team: 'budget' }), slack_channel: CHANNEL, message_template: '{{ alert_group.name }}', updated_at: new Date() })
+      .values({
+        name: 'budget',
+        match_criteria: JSON.stringify({ team: 'budget' }),
+        slack_channel: CHANNEL,
+        message_template: '{{ alert_group.name }}',
+        updated_at: new Date(),
+      })
       .execute();
   });
 
@@ -99,12 +105,27 @@ describe('alertProcessedHandler with NOTIFIER_MAX_PENDING_CHANGES (real database
       .execute();
     const instances = await database.db
       .insertInto('alert_instances')
-      .values(groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: JSON.stringify({}), generator_url: null })))
+      .values(
+        groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: JSON.stringify({}), generator_url: null })),
+      )
       .returningAll()
       .execute();
     return groups.map((group, i) => ({
       change: 'created',
-      group: { id: group.id, fingerprint: group.fingerprint, name: group.name, labels: group.labels, severity: 'warning', instance: 'host-1', source: 'webhook', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
+      group: {
+        id: group.id,
+        fingerprint: group.fingerprint,
+        name: group.name,
+        labels: group.labels,
+        severity: 'warning',
+        instance: 'host-1',
+        source: 'webhook',
+        status: 'firing',
+        firingCount: 1,
+        silenced: false,
+        silencedUntil: null,
+        acknowledged: false,
+      },
       instance: { id: instances[i]?.id ?? 0, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
     }));
   }
@@ -131,10 +152,29 @@ describe('alertProcessedHandler with NOTIFIER_MAX_PENDING_CHANGES (real database
       close: () => Promise.resolve(),
     };
     // maxPerSecond 1,000: the pacer's interval does not matter here, Slack's answers do.
-    const handler = alertProcessedHandler({ db: database.db, slack, registry, defaultChannel: '#general', rulesCacheMs: 0, maxPerSecond: 1_000, maxPendingChanges: 5 });
+    const handler = alertProcessedHandler({
+      db: database.db,
+      slack,
+      registry,
+      defaultChannel: '#general',
+      rulesCacheMs: 0,
+      maxPerSecond: 1_000,
+      maxPendingChanges: 5,
+    });
     const context = (id: string): HandlerContext =>
-      ({ message: {} as HandlerContext['message'], correlationId: id, messageId: id, logger: createLogger('budget-test', 'silent'), lastAttempt: false }) as HandlerContext;
-    const event = (eventChanges: AlertChange[]): AlertProcessed => ({ id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes: eventChanges });
+      ({
+        message: {} as HandlerContext['message'],
+        correlationId: id,
+        messageId: id,
+        logger: createLogger('budget-test', 'silent'),
+        lastAttempt: false,
+      }) as HandlerContext;
+    const event = (eventChanges: AlertChange[]): AlertProcessed => ({
+      id: randomUUID(),
+      processedAt: new Date().toISOString(),
+      status: 'firing',
+      changes: eventChanges,
+    });
     const gauge = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
 
     const first = await changes(4);

@@ -60,11 +60,14 @@ export function channelPacer<T, R>(options: ChannelPacerOptions<T, R>): ChannelP
   const arm = (channel: string, lane: Lane<T, R>) => {
     // Even an open slot waits for the next macrotask: items submitted in the same turn (the
     // changes of one event) go out together.
-    lane.timer = setTimeout(() => {
-      lane.timer = null;
-      if (lane.waiting.length > 0) void run(channel, lane);
-      else lanes.delete(channel);
-    }, Math.max(0, lane.nextSlotAt - Date.now()));
+    lane.timer = setTimeout(
+      () => {
+        lane.timer = null;
+        if (lane.waiting.length > 0) void run(channel, lane);
+        else lanes.delete(channel);
+      },
+      Math.max(0, lane.nextSlotAt - Date.now()),
+    );
   };
 
   const run = async (channel: string, lane: Lane<T, R>) => {

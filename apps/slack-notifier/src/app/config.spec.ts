@@ -7,7 +7,14 @@ describe('SlackNotifierConfig', () => {
     const result = parseConfig(SlackNotifierConfig, {});
     expect(result).toMatchObject({
       ok: true,
-      config: { HEALTH_PORT: 9103, SLACK_DEFAULT_CHANNEL: '#general', SLACK_TIMEOUT_MS: 10_000, SLACK_MAX_PER_SECOND: 1, NOTIFIER_PREFETCH: 200, DATABASE_POOL_SIZE: 10 },
+      config: {
+        HEALTH_PORT: 9103,
+        SLACK_DEFAULT_CHANNEL: '#general',
+        SLACK_TIMEOUT_MS: 10_000,
+        SLACK_MAX_PER_SECOND: 1,
+        NOTIFIER_PREFETCH: 200,
+        DATABASE_POOL_SIZE: 10,
+      },
     });
     expect(result.ok && result.config.SLACK_INTERNAL_ENDPOINT).toBeUndefined();
   });

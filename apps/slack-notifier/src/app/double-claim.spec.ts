@@ -43,7 +43,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function insertRule(name: string, team: string, channel: string): Promise<number> {
   const row = await database.db
     .insertInto('slack_rules')
-    .values({ name, match_criteria: JSON.stringify({ team }), slack_channel: channel, message_template: '{{ status }} {{ alert_group.name }} #{{ latest_instance.id }}', updated_at: new Date() })
+    .values({
+      name,
+      match_criteria: JSON.stringify({ team }),
+      slack_channel: channel,
+      message_template: '{{ status }} {{ alert_group.name }} #{{ latest_instance.id }}',
+      updated_at: new Date(),
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
@@ -55,13 +61,41 @@ async function firingChange(team: string, name = 'DoubleDelivery'): Promise<Aler
   const fingerprint = randomBytes(8).toString('hex');
   const group = await database.db
     .insertInto('alert_groups')
-    .values({ fingerprint, name, labels: JSON.stringify(labels), severity: 'critical', instance: null, source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: STARTS_AT, last_occurrence: STARTS_AT })
+    .values({
+      fingerprint,
+      name,
+      labels: JSON.stringify(labels),
+      severity: 'critical',
+      instance: null,
+      source: 'webhook',
+      current_status: 'firing',
+      firing_count: 1,
+      first_occurrence: STARTS_AT,
+      last_occurrence: STARTS_AT,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
-  const instance = await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: STARTS_AT, annotations: '{}', generator_url: null }).returning('id').executeTakeFirstOrThrow();
+  const instance = await database.db
+    .insertInto('alert_instances')
+    .values({ group_id: group.id, status: 'firing', starts_at: STARTS_AT, annotations: '{}', generator_url: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   return {
     change: 'created',
-    group: { id: group.id, fingerprint, name, labels, severity: 'critical', instance: null, source: 'webhook', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
+    group: {
+      id: group.id,
+      fingerprint,
+      name,
+      labels,
+      severity: 'critical',
+      instance: null,
+      source: 'webhook',
+      status: 'firing',
+      firingCount: 1,
+      silenced: false,
+      silencedUntil: null,
+      acknowledged: false,
+    },
     instance: { id: instance.id, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
   };
 }
@@ -75,18 +109,36 @@ describe('claimPending', () => {
     const ruleId = await insertRule(t, t, `#${t}`);
     const repo = notificationRepo(database.db);
     const changes = await Promise.all([firingChange(t), firingChange(t), firingChange(t), firingChange(t)]);
-    const drafts = changes.map((change) => ({ instanceId: change.instance.id, ruleId, kind: 'firing' as const, groupId: change.group.id, channel: `#${t}`, text: `row ${change.instance.id}` }));
+    const drafts = changes.map((change) => ({
+      instanceId: change.instance.id,
+      ruleId,
+      kind: 'firing' as const,
+      groupId: change.group.id,
+      channel: `#${t}`,
+      text: `row ${change.instance.id}`,
+    }));
     const [sentDraft, failedDraft, suppressedDraft, pendingDraft] = drafts;
     if (!sentDraft || !failedDraft || !suppressedDraft || !pendingDraft) throw new Error('four drafts expected');
     const sent = (await repo.ensurePending(sentDraft)).row;
     const failed = (await repo.ensurePending(failedDraft)).row;
     expect(await repo.recordSuppressed(suppressedDraft)).toBe(true);
-    const suppressed = await database.db.selectFrom('notifications').selectAll().where('instance_id', '=', suppressedDraft.instanceId).executeTakeFirstOrThrow();
+    const suppressed = await database.db
+      .selectFrom('notifications')
+      .selectAll()
+      .where('instance_id', '=', suppressedDraft.instanceId)
+      .executeTakeFirstOrThrow();
     const pending = (await repo.ensurePending(pendingDraft)).row;
 
     // First attempt: `sent` is sent, `failed` is rejected by Slack.
     const first = await repo.claimPending([sent.id, failed.id], async (rows) => ({
-      records: new Map(rows.map((row) => [row.id, row.id === sent.id ? { status: 'sent' as const, lastError: null, deliveredVia: 'slack' as const } : { status: 'failed' as const, lastError: '400 invalid_payload' }])),
+      records: new Map(
+        rows.map((row) => [
+          row.id,
+          row.id === sent.id
+            ? { status: 'sent' as const, lastError: null, deliveredVia: 'slack' as const }
+            : { status: 'failed' as const, lastError: '400 invalid_payload' },
+        ]),
+      ),
       digest: null,
       result: 'first',
     }));
@@ -99,7 +151,11 @@ describe('claimPending', () => {
     const offered: number[][] = [];
     const second = await repo.claimPending([sent.id, failed.id, suppressed.id, pending.id], async (rows) => {
       offered.push(rows.map((row) => row.id));
-      return { records: new Map(rows.map((row) => [row.id, { status: 'sent' as const, lastError: null, deliveredVia: 'slack' as const }])), digest: null, result: 'second' };
+      return {
+        records: new Map(rows.map((row) => [row.id, { status: 'sent' as const, lastError: null, deliveredVia: 'slack' as const }])),
+        digest: null,
+        result: 'second',
+      };
     });
     expect(offered).toEqual([[pending.id]]);
     expect(second.attempted.map((row) => row.id)).toEqual([pending.id]);
@@ -115,7 +171,12 @@ describe('claimPending', () => {
     expect(third).toMatchObject({ attempted: [], result: null });
     expect(third.locked).toHaveLength(4);
 
-    const after = await database.db.selectFrom('notifications').select(['id', 'status', 'attempts']).where('id', 'in', [sent.id, failed.id, suppressed.id, pending.id]).orderBy('id').execute();
+    const after = await database.db
+      .selectFrom('notifications')
+      .select(['id', 'status', 'attempts'])
+      .where('id', 'in', [sent.id, failed.id, suppressed.id, pending.id])
+      .orderBy('id')
+      .execute();
     expect(after).toEqual(
       [
         { id: sent.id, status: 'sent', attempts: 1 },
@@ -162,7 +223,10 @@ describe('two copies of one alert.processed event at once, on two slack-notifier
 
     expect(viaFast).toEqual(['sent']);
     expect(viaPaced).toEqual(['already-settled']);
-    expect(requestsTo(channel).map((request) => request.text)).toEqual([`firing WarmUp #${warmUp.instance.id}`, `firing DoubleDelivery #${change.instance.id}`]);
+    expect(requestsTo(channel).map((request) => request.text)).toEqual([
+      `firing WarmUp #${warmUp.instance.id}`,
+      `firing DoubleDelivery #${change.instance.id}`,
+    ]);
     const rows = await rowsOf(change.instance.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 'sent', attempts: 1 });
@@ -176,8 +240,17 @@ describe('two copies of one alert.processed event at once, on two slack-notifier
     beforeAll(async () => {
       vhost = await createTestVhost('double-claim');
       for (const name of ['a', 'b']) {
-        const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.slackNotifierAlertsProcessed], retryDelayMs: 200 }), { logger: logger.child({ replica: name }) });
-        const handler = alertProcessedHandler({ db: database.db, slack, registry: new Registry(), defaultChannel: '#default', rulesCacheMs: 0, maxPerSecond: 100 });
+        const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.slackNotifierAlertsProcessed], retryDelayMs: 200 }), {
+          logger: logger.child({ replica: name }),
+        });
+        const handler = alertProcessedHandler({
+          db: database.db,
+          slack,
+          registry: new Registry(),
+          defaultChannel: '#default',
+          rulesCacheMs: 0,
+          maxPerSecond: 100,
+        });
         const subscription = await subscribe(messaging, {
           queue: QUEUES.slackNotifierAlertsProcessed,
           parse: (json) => AlertProcessedSchema.safeParse(json),
@@ -214,14 +287,22 @@ describe('two copies of one alert.processed event at once, on two slack-notifier
         await Promise.all([copy(), copy()]);
         await waitFor(() => (handled.filter((id) => id === event.id).length >= 2 ? true : null), 20_000, `both copies of round ${round} handled`);
         // Vary the phase between rounds, so that the copies meet at different points of a send.
-        await sleep(round % 4 * 7);
+        await sleep((round % 4) * 7);
       }
 
       const texts = requestsTo(channel).map((request) => request.text);
       // A message may be a digest of several rounds' rows; each alert appears in exactly one.
       const mentions = changes.map((change) => texts.filter((text) => text.split('\n').some((line) => line.endsWith(`#${change.instance.id}`))).length);
       expect(mentions).toEqual(changes.map(() => 1));
-      const rows = await database.db.selectFrom('notifications').select(['instance_id', 'status', 'attempts']).where('instance_id', 'in', changes.map((change) => change.instance.id)).execute();
+      const rows = await database.db
+        .selectFrom('notifications')
+        .select(['instance_id', 'status', 'attempts'])
+        .where(
+          'instance_id',
+          'in',
+          changes.map((change) => change.instance.id),
+        )
+        .execute();
       expect(rows).toHaveLength(changes.length);
       expect(rows.every((row) => row.status === 'sent' && row.attempts === 1)).toBe(true);
     });

@@ -104,7 +104,9 @@ async function openInspector(url: string): Promise<Inspector> {
 async function liveHeapBytes(inspector: Inspector): Promise<number> {
   await inspector.call('HeapProfiler.collectGarbage');
   await inspector.call('HeapProfiler.collectGarbage');
-  const { result } = (await inspector.call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result: { value: number } };
+  const { result } = (await inspector.call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as {
+    result: { value: number };
+  };
   return result.value;
 }
 
@@ -124,7 +126,11 @@ let notifier: { child: ChildProcess; output: string[]; port: number; inspector: 
 beforeAll(async () => {
   // The bundle exactly as `npm run build` makes it, from the sources under test.
   await run(process.execPath, ['tools/build/build-app.mjs', 'slack-notifier'], { cwd: ROOT, timeout: 60_000 });
-  [database, vhost, slackMock] = await Promise.all([createTestDatabase('slack_group_storm_process'), createTestVhost('slack-group-storm-process'), startSlackMock()]);
+  [database, vhost, slackMock] = await Promise.all([
+    createTestDatabase('slack_group_storm_process'),
+    createTestVhost('slack-group-storm-process'),
+    startSlackMock(),
+  ]);
   const port = await freePort();
   const output: string[] = [];
   const child = spawn(process.execPath, [...v8HeapFlags(memoryLimitBytes()), '--inspect=127.0.0.1:0', 'dist/apps/slack-notifier/main.js'], {
@@ -144,7 +150,11 @@ beforeAll(async () => {
   const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean));
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  const inspectorUrl = await waitFor(() => output.map((line) => /Debugger listening on (ws:\/\/\S+)/.exec(line)?.[1]).find(Boolean), 30_000, 'the inspector URL');
+  const inspectorUrl = await waitFor(
+    () => output.map((line) => /Debugger listening on (ws:\/\/\S+)/.exec(line)?.[1]).find(Boolean),
+    30_000,
+    'the inspector URL',
+  );
   await waitFor(
     async () => {
       if (child.exitCode !== null) throw new Error(`slack-notifier exited with ${child.exitCode}:\n${output.join('\n')}`);
@@ -226,7 +236,20 @@ async function seedRound(round: number): Promise<AlertChange[]> {
       if (!instance) throw new Error(`no instance for group ${group.id}`);
       changes.push({
         change: 'created',
-        group: { id: group.id, fingerprint: group.fingerprint, name: group.name, labels: group.labels, severity: 'critical', instance: group.instance, source: 'webhook', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
+        group: {
+          id: group.id,
+          fingerprint: group.fingerprint,
+          name: group.name,
+          labels: group.labels,
+          severity: 'critical',
+          instance: group.instance,
+          source: 'webhook',
+          status: 'firing',
+          firingCount: 1,
+          silenced: false,
+          silencedUntil: null,
+          acknowledged: false,
+        },
         instance: { id: instance.id, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
       });
     }
@@ -234,7 +257,16 @@ async function seedRound(round: number): Promise<AlertChange[]> {
   return changes;
 }
 
-const sentRows = async () => Number((await database.db.selectFrom('notifications').select((eb) => eb.fn.countAll<string>().as('count')).where('status', '=', 'sent').executeTakeFirstOrThrow()).count);
+const sentRows = async () =>
+  Number(
+    (
+      await database.db
+        .selectFrom('notifications')
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .where('status', '=', 'sent')
+        .executeTakeFirstOrThrow()
+    ).count,
+  );
 
 describe('a storm into one groupBy, against the notifier as a real process', () => {
   it(`rounds of ${ALERTS_PER_ROUND.toLocaleString('en')} alerts: every alert told in group messages, the resident set within the container's limit, the live heap not growing with the alerts told`, async () => {
@@ -245,19 +277,29 @@ describe('a storm into one groupBy, against the notifier as a real process', () 
     for (let round = 1; round <= ROUNDS; round++) {
       const changes = await seedRound(round);
       for (let start = 0; start < changes.length; start += CHANGES_PER_EVENT) {
-        const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes: changes.slice(start, start + CHANGES_PER_EVENT) };
+        const event: AlertProcessed = {
+          id: randomUUID(),
+          processedAt: new Date().toISOString(),
+          status: 'firing',
+          changes: changes.slice(start, start + CHANGES_PER_EVENT),
+        };
         await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), event, { messageId: event.id });
       }
       await waitFor(
         async () => {
-          if (notifier.child.exitCode !== null || notifier.child.signalCode !== null) throw new Error(`slack-notifier died in round ${round}:\n${notifier.output.slice(-20).join('\n')}`);
+          if (notifier.child.exitCode !== null || notifier.child.signalCode !== null)
+            throw new Error(`slack-notifier died in round ${round}:\n${notifier.output.slice(-20).join('\n')}`);
           return (await sentRows()) === ALERTS_PER_ROUND * 2 * round ? true : null;
         },
         240_000,
         `every row of both rules sent in round ${round}`,
       );
       // The group flushes that found nothing have ended: the notifier holds nothing in flight.
-      await waitFor(async () => ((await database.db.selectFrom('notification_timers').select('id').execute()).length === 0 ? true : null), 30_000, `the group timers of round ${round} to end`);
+      await waitFor(
+        async () => ((await database.db.selectFrom('notification_timers').select('id').execute()).length === 0 ? true : null),
+        30_000,
+        `the group timers of round ${round} to end`,
+      );
       heaps.push(await liveHeapBytes(notifier.inspector));
     }
 

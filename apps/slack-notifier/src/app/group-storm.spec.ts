@@ -37,10 +37,14 @@ beforeAll(async () => {
   secondDb = createDb(database.url, { maxConnections: 10, applicationName: 'group-storm-replica-2' });
   slack = createSlackSender({ endpoint: slackMock.url, timeoutMs: 5_000 });
   const logger = createLogger('slack-group-storm-test', 'silent');
-  messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.slackNotifierAlertsProcessed], prefetch: 20, retryDelayMs: 200 }), { logger });
+  messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.slackNotifierAlertsProcessed], prefetch: 20, retryDelayMs: 200 }), {
+    logger,
+  });
   for (const db of [database.db, secondDb]) {
     const handler = alertProcessedHandler({ db, slack, registry: new Registry(), defaultChannel: '#general', rulesCacheMs: 0, maxPerSecond: 1, logger });
-    subscriptions.push(await subscribe(messaging, { queue: QUEUES.slackNotifierAlertsProcessed, parse: (json) => AlertProcessedSchema.safeParse(json), logger, handler }));
+    subscriptions.push(
+      await subscribe(messaging, { queue: QUEUES.slackNotifierAlertsProcessed, parse: (json) => AlertProcessedSchema.safeParse(json), logger, handler }),
+    );
     const loop = timerLoop({ db, notifier: 'slack', pollMs: 100, logger, handle: handler.handleTimer });
     loop.start();
     loops.push(loop);
@@ -115,7 +119,20 @@ async function seedStorm(): Promise<AlertChange[]> {
       if (!instance) throw new Error(`no instance for group ${group.id}`);
       changes.push({
         change: 'created',
-        group: { id: group.id, fingerprint: group.fingerprint, name: group.name, labels: group.labels, severity: 'critical', instance: group.instance, source: 'webhook', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
+        group: {
+          id: group.id,
+          fingerprint: group.fingerprint,
+          name: group.name,
+          labels: group.labels,
+          severity: 'critical',
+          instance: group.instance,
+          source: 'webhook',
+          status: 'firing',
+          firingCount: 1,
+          silenced: false,
+          silencedUntil: null,
+          acknowledged: false,
+        },
         instance: { id: instance.id, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
       });
     }
@@ -130,14 +147,23 @@ describe('a storm into grouped rules', () => {
     const changes = await seedStorm();
     const startedAt = Date.now();
     for (let start = 0; start < changes.length; start += CHANGES_PER_EVENT) {
-      const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes: changes.slice(start, start + CHANGES_PER_EVENT) };
+      const event: AlertProcessed = {
+        id: randomUUID(),
+        processedAt: new Date().toISOString(),
+        status: 'firing',
+        changes: changes.slice(start, start + CHANGES_PER_EVENT),
+      };
       await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), event, { messageId: event.id });
     }
 
     // Every alert's row under each rule recorded sent (in the transaction that sent its message).
     await waitFor(
       async () => {
-        const { count } = await database.db.selectFrom('notifications').select((eb) => eb.fn.countAll<string>().as('count')).where('status', '=', 'sent').executeTakeFirstOrThrow();
+        const { count } = await database.db
+          .selectFrom('notifications')
+          .select((eb) => eb.fn.countAll<string>().as('count'))
+          .where('status', '=', 'sent')
+          .executeTakeFirstOrThrow();
         return Number(count) === ALERTS * 2 ? true : null;
       },
       55_000,

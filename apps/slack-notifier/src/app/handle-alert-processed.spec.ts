@@ -229,10 +229,14 @@ async function publish(changes: AlertChange[], options: { id?: string; headers?:
 
 /** Waits until the handler ran `count` times for the event (a redelivery or a retry is a run). */
 const handled = (eventId: string, count = 1) =>
-  waitFor(() => {
-    const done = runs.filter((run) => run.eventId === eventId);
-    return done.length >= count ? done : null;
-  }, 20_000, `${count} handler runs of ${eventId}`);
+  waitFor(
+    () => {
+      const done = runs.filter((run) => run.eventId === eventId);
+      return done.length >= count ? done : null;
+    },
+    20_000,
+    `${count} handler runs of ${eventId}`,
+  );
 
 const requestsTo = (channel: string) => slackMock.requests.filter((request) => request.channel === channel);
 
@@ -261,10 +265,22 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     const t = unique('winner');
     const criteria = { team: t };
     await insertRule({ name: `${t}-zeta`, criteria, priority: 10, channel: `#${t}-zeta`, template: 'zeta' });
-    await insertRule({ name: `${t}-alpha`, criteria, priority: 10, channel: `#${t}-alpha`, template: 'ALPHA {{ status }} {{ alert_group.name }} on {{ labels.instance }}: {{ summary }}' });
+    await insertRule({
+      name: `${t}-alpha`,
+      criteria,
+      priority: 10,
+      channel: `#${t}-alpha`,
+      template: 'ALPHA {{ status }} {{ alert_group.name }} on {{ labels.instance }}: {{ summary }}',
+    });
     await insertRule({ name: `${t}-aaa-low`, criteria, priority: 5, channel: `#${t}-low`, template: 'low' });
     await insertRule({ name: `${t}-aaa-inactive`, criteria, priority: 100, isActive: false, channel: `#${t}-inactive`, template: 'inactive' });
-    await insertRule({ name: `${t}-aaa-nomatch`, criteria: { team: t, env: { regex: 'prod|staging' } }, priority: 50, channel: `#${t}-nomatch`, template: 'nomatch' });
+    await insertRule({
+      name: `${t}-aaa-nomatch`,
+      criteria: { team: t, env: { regex: 'prod|staging' } },
+      priority: 50,
+      channel: `#${t}-nomatch`,
+      template: 'nomatch',
+    });
     const seeded = await seedAlert({ alertname: 'DiskFull', instance: 'host-7', team: t, env: 'dev', channel: `#${t}-label` });
     const sentBefore = await metricValue('sentryhub_slack_notifications_total', { status: 'sent' });
 
@@ -276,7 +292,16 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     const sent = slackMock.requests.filter((request) => request.channel.startsWith(`#${t}`));
     expect(sent).toEqual([expect.objectContaining({ channel: `#${t}-alpha`, text: 'ALPHA firing DiskFull on host-7: disk almost full' })]);
     const [row] = await rowsOf(seeded.instanceId);
-    expect(row).toMatchObject({ status: 'sent', kind: 'firing', channel: `#${t}-alpha`, attempts: 1, group_id: seeded.groupId, digest_id: null, digest_size: null, delivered_via: 'slack' });
+    expect(row).toMatchObject({
+      status: 'sent',
+      kind: 'firing',
+      channel: `#${t}-alpha`,
+      attempts: 1,
+      group_id: seeded.groupId,
+      digest_id: null,
+      digest_size: null,
+      delivered_via: 'slack',
+    });
     expect(row?.sent_at).toBeInstanceOf(Date);
     expect(await metricValue('sentryhub_slack_notifications_total', { status: 'sent' })).toBe(sentBefore + 1);
     // One latency for the channel, from the event's processedAt to Slack's ok.
@@ -321,7 +346,16 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     const seeded = await seedAlert({ alertname: 'Crashed', team: t });
     await database.db
       .insertInto('notifications')
-      .values({ channel: `#${t}`, rule_id: ruleId, group_id: seeded.groupId, instance_id: seeded.instanceId, kind: 'firing', status: 'pending', text: 'recorded before the crash', updated_at: new Date() })
+      .values({
+        channel: `#${t}`,
+        rule_id: ruleId,
+        group_id: seeded.groupId,
+        instance_id: seeded.instanceId,
+        kind: 'firing',
+        status: 'pending',
+        text: 'recorded before the crash',
+        updated_at: new Date(),
+      })
       .execute();
 
     const event = await publish([changeOf(seeded, 'firing')]);
@@ -335,7 +369,13 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
 
   it('uses the resolved template for a resolved change, and the firing template when there is none', async () => {
     const t = unique('resolved');
-    await insertRule({ name: `${t}-a`, criteria: { team: t, part: 'a' }, channel: `#${t}-a`, template: 'FIRING {{ alert_group.name }}', resolvedTemplate: 'RESOLVED {{ alert_group.name }} ({{ status }})' });
+    await insertRule({
+      name: `${t}-a`,
+      criteria: { team: t, part: 'a' },
+      channel: `#${t}-a`,
+      template: 'FIRING {{ alert_group.name }}',
+      resolvedTemplate: 'RESOLVED {{ alert_group.name }} ({{ status }})',
+    });
     await insertRule({ name: `${t}-b`, criteria: { team: t, part: 'b' }, channel: `#${t}-b`, template: 'ONLY {{ status }} {{ alert_group.name }}' });
     const a = await seedAlert({ alertname: 'WithResolved', team: t, part: 'a' });
     const b = await seedAlert({ alertname: 'WithoutResolved', team: t, part: 'b' });
@@ -405,7 +445,7 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     ]);
   });
 
-  it.each(['invalid_payload', 'channel_not_found'])('marks a notification failed with Slack\'s error on a 400 %s, and never retries it', async (slackError) => {
+  it.each(['invalid_payload', 'channel_not_found'])("marks a notification failed with Slack's error on a 400 %s, and never retries it", async (slackError) => {
     const t = unique('rejected');
     replies.set(`#${t}`, () => ({ status: 400, body: slackError }));
     await insertRule({ name: t, criteria: { team: t }, channel: `#${t}` });
@@ -525,10 +565,14 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
     expect((await handled(event.id))[0]?.ok).toBe(false);
     expect((await rowsOf(seeded.instanceId))[0]).toMatchObject({ status: 'pending', attempts: 1 });
     // Back through the outage retry queue (5 s), not to the dead letters.
-    const rows = await waitFor(async () => {
-      const found = await rowsOf(seeded.instanceId);
-      return found[0]?.status === 'sent' ? found : null;
-    }, 20_000, 'the rate-limited notification to be delivered');
+    const rows = await waitFor(
+      async () => {
+        const found = await rowsOf(seeded.instanceId);
+        return found[0]?.status === 'sent' ? found : null;
+      },
+      20_000,
+      'the rate-limited notification to be delivered',
+    );
     expect(rows[0]).toMatchObject({ status: 'sent', attempts: 2 });
     expect(requestsTo(`#${t}`)).toHaveLength(2);
   });
@@ -552,7 +596,12 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
   it('sends to the rule channel, else the `channel` label, else SLACK_DEFAULT_CHANNEL', async () => {
     const t = unique('channels');
     await insertRule({ name: `${t}-with`, criteria: { team: t, part: 'rule' }, channel: `#${t}-rule`, template: 'rule {{ labels.part }}' });
-    await insertRule({ name: `${t}-without`, criteria: { team: t, part: { regex: 'label|default' } }, channel: null, template: 'no-rule-channel {{ labels.part }}' });
+    await insertRule({
+      name: `${t}-without`,
+      criteria: { team: t, part: { regex: 'label|default' } },
+      channel: null,
+      template: 'no-rule-channel {{ labels.part }}',
+    });
     const ruleChannel = await seedAlert({ alertname: 'A', team: t, part: 'rule', channel: `#${t}-ignored-label` });
     const labelChannel = await seedAlert({ alertname: 'B', team: t, part: 'label', channel: `#${t}-label` });
     const defaultChannel = await seedAlert({ alertname: 'C', team: t, part: 'default' });
@@ -638,16 +687,31 @@ describe('slack-notifier: alert.processed -> Slack, through RabbitMQ and Postgre
   it('replaces IP addresses with IP for a rule that asks for it, and only for that rule (README example)', async () => {
     const t = unique('ips');
     const template = ':rotating_light: {{ alert_group.name }} on {{ labels.instance }}: {{ summary }}';
-    await insertRule({ name: `${t}-ops-critical`, criteria: { team: t, severity: { regex: 'critical|page' } }, channel: `#${t}-ops-alerts`, template, replaceIpAddresses: true });
+    await insertRule({
+      name: `${t}-ops-critical`,
+      criteria: { team: t, severity: { regex: 'critical|page' } },
+      channel: `#${t}-ops-alerts`,
+      template,
+      replaceIpAddresses: true,
+    });
     await insertRule({ name: `${t}-keep`, criteria: { team: t, severity: 'warning' }, channel: `#${t}-keep`, template });
-    const hidden = await seedAlert({ alertname: 'DiskFull', instance: '10.20.30.40:9100', team: t, severity: 'critical' }, { summary: 'Disk almost full on 10.20.30.40 (peer 2001:db8::7)' });
-    const kept = await seedAlert({ alertname: 'DiskFull', instance: '10.20.30.41:9100', team: t, severity: 'warning' }, { summary: 'Disk almost full on 10.20.30.41' });
+    const hidden = await seedAlert(
+      { alertname: 'DiskFull', instance: '10.20.30.40:9100', team: t, severity: 'critical' },
+      { summary: 'Disk almost full on 10.20.30.40 (peer 2001:db8::7)' },
+    );
+    const kept = await seedAlert(
+      { alertname: 'DiskFull', instance: '10.20.30.41:9100', team: t, severity: 'warning' },
+      { summary: 'Disk almost full on 10.20.30.41' },
+    );
 
     const event = await publish([changeOf(hidden, 'firing'), changeOf(kept, 'firing')]);
     await handled(event.id);
 
     expect(requestsTo(`#${t}-ops-alerts`).map((request) => request.text)).toEqual([':rotating_light: DiskFull on IP:9100: Disk almost full on IP (peer IP)']);
     expect(requestsTo(`#${t}-keep`).map((request) => request.text)).toEqual([':rotating_light: DiskFull on 10.20.30.41:9100: Disk almost full on 10.20.30.41']);
-    expect((await rowsOf(hidden.instanceId))[0]).toMatchObject({ status: 'sent', text: ':rotating_light: DiskFull on IP:9100: Disk almost full on IP (peer IP)' });
+    expect((await rowsOf(hidden.instanceId))[0]).toMatchObject({
+      status: 'sent',
+      text: ':rotating_light: DiskFull on IP:9100: Disk almost full on IP (peer IP)',
+    });
   });
 });

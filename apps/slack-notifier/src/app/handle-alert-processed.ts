@@ -103,7 +103,9 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     const notifyOptions = { logger: context.logger, lastAttempt: context.lastAttempt, processedAt: event.processedAt };
     const perChange = await Promise.allSettled(event.changes.map((change) => prepareChange(deps, change, notifyOptions)));
     // One preparation per applied rule of each change (fan-out); a change that failed counts once.
-    const prepared = perChange.flatMap((result): PromiseSettledResult<PreparedChange>[] => (result.status === 'fulfilled' ? result.value.map((value) => ({ status: 'fulfilled', value })) : [result]));
+    const prepared = perChange.flatMap((result): PromiseSettledResult<PreparedChange>[] =>
+      result.status === 'fulfilled' ? result.value.map((value) => ({ status: 'fulfilled', value })) : [result],
+    );
     // Submitted in one synchronous pass: the pacers see the whole event at once.
     const settled = await Promise.allSettled(
       prepared.map((preparation): Promise<NotifyOutcome> => {
@@ -119,7 +121,10 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
       if (result.status === 'fulfilled') outcomes[result.value] = (outcomes[result.value] ?? 0) + 1;
       else failures.push(asError(result.reason));
     }
-    context.logger.debug({ eventId: event.id, changes: event.changes.length, outcomes, failures: failures.length, lastAttempt: context.lastAttempt }, 'alert.processed handled');
+    context.logger.debug(
+      { eventId: event.id, changes: event.changes.length, outcomes, failures: failures.length, lastAttempt: context.lastAttempt },
+      'alert.processed handled',
+    );
     const [first] = failures;
     if (first) {
       const message = failures.length === 1 ? first.message : `${failures.length} of ${event.changes.length} notifications failed; first: ${first.message}`;

@@ -18,7 +18,11 @@ describe('Slack metrics label bounds', () => {
 
     const histogram = (await registry.getMetricsAsJSON()).find((metric) => metric.name === 'sentryhub_slack_delivery_latency_seconds');
     const values = (histogram?.values ?? []) as { metricName?: string; labels: Record<string, string | number>; value: number }[];
-    const counts = new Map(values.filter((value) => value.metricName === 'sentryhub_slack_delivery_latency_seconds_count').map((value) => [String(value.labels['channel']), value.value]));
+    const counts = new Map(
+      values
+        .filter((value) => value.metricName === 'sentryhub_slack_delivery_latency_seconds_count')
+        .map((value) => [String(value.labels['channel']), value.value]),
+    );
     expect(counts.size).toBe(MAX_CHANNEL_LABELS + 1);
     expect(counts.get('other')).toBe(25);
     expect(counts.get('#alerts-0')).toBe(2);

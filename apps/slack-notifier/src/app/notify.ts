@@ -1,7 +1,17 @@
 import type { AlertChange } from '@sentryhub/contracts';
 import { findInhibitingSource, firingsTold, recordInhibitedNotification, type Database, type RuleRepository, type StoredSlackRule } from '@sentryhub/db';
 import type { Logger } from '@sentryhub/service-runtime';
-import { composeMessage, decide, describeInhibition, groupKeyOf, inhibitionPredicates, needsInhibitionCheck, routeAlert, type Decision, type Inhibition } from '@sentryhub/rules';
+import {
+  composeMessage,
+  decide,
+  describeInhibition,
+  groupKeyOf,
+  inhibitionPredicates,
+  needsInhibitionCheck,
+  routeAlert,
+  type Decision,
+  type Inhibition,
+} from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { SlackMetrics } from './metrics';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
@@ -61,12 +71,25 @@ export async function prepareChange(deps: NotifyDeps, change: AlertChange, optio
   // firings for a resolved change under a silence or an inhibition.
   const inhibition = !silence.silenced && needsInhibitionCheck(route, kind) ? await inhibitionOf(deps, change.group.id, change.group.labels) : null;
   const firingSentUnder =
-    kind === 'resolved' && (silence.silenced || inhibition) ? await firingsTold(deps.db, 'slack', change.instance.id, route.applied.map((rule) => rule.id)) : new Set<number>();
+    kind === 'resolved' && (silence.silenced || inhibition)
+      ? await firingsTold(
+          deps.db,
+          'slack',
+          change.instance.id,
+          route.applied.map((rule) => rule.id),
+        )
+      : new Set<number>();
   const { decisions } = decide(route, { kind, silence, inhibition, firingSentUnder });
   return Promise.all(decisions.map((decision) => prepareDecision(deps, change, decision, base, options)));
 }
 
-async function prepareDecision(deps: NotifyDeps, change: AlertChange, decision: Decision<StoredSlackRule>, base: Logger, options: NotifyOptions): Promise<PreparedChange> {
+async function prepareDecision(
+  deps: NotifyDeps,
+  change: AlertChange,
+  decision: Decision<StoredSlackRule>,
+  base: Logger,
+  options: NotifyOptions,
+): Promise<PreparedChange> {
   const { rule } = decision;
   const kind = change.instance.status;
   const log = base.child({ ruleId: rule.id, rule: rule.name });

@@ -51,7 +51,15 @@ const tag = () => randomBytes(4).toString('hex');
 async function insertRule(name: string, priority: number, criteria: Record<string, string>, channel: string, options: { continue?: boolean } = {}) {
   await database.db
     .insertInto('slack_rules')
-    .values({ name, priority, match_criteria: JSON.stringify(criteria), slack_channel: channel, message_template: `${name}: {{ alert_group.name }} {{ status }}`, continue: options.continue ?? false, updated_at: new Date() })
+    .values({
+      name,
+      priority,
+      match_criteria: JSON.stringify(criteria),
+      slack_channel: channel,
+      message_template: `${name}: {{ alert_group.name }} {{ status }}`,
+      continue: options.continue ?? false,
+      updated_at: new Date(),
+    })
     .execute();
 }
 
@@ -66,22 +74,58 @@ async function seed(labels: Record<string, string>): Promise<Seeded> {
   const fingerprint = randomBytes(8).toString('hex');
   const group = await database.db
     .insertInto('alert_groups')
-    .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+    .values({
+      fingerprint,
+      name: labels['alertname'] ?? 'x',
+      labels: JSON.stringify(labels),
+      severity: 'warning',
+      instance: labels['instance'] ?? null,
+      source: 'webhook',
+      current_status: 'firing',
+      firing_count: 1,
+      first_occurrence: new Date(),
+      last_occurrence: new Date(),
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return { groupId: group.id, instanceId: await newEpisode(group.id), labels, fingerprint };
 }
 
 async function newEpisode(groupId: number): Promise<number> {
-  const row = await database.db.insertInto('alert_instances').values({ group_id: groupId, status: 'resolved', starts_at: new Date(), ends_at: new Date(), annotations: '{}', generator_url: null }).returning('id').executeTakeFirstOrThrow();
+  const row = await database.db
+    .insertInto('alert_instances')
+    .values({ group_id: groupId, status: 'resolved', starts_at: new Date(), ends_at: new Date(), annotations: '{}', generator_url: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   return row.id;
 }
 
 function changeOf(seeded: Seeded, status: 'firing' | 'resolved'): AlertChange {
   return {
     change: status === 'firing' ? 'created' : 'resolved',
-    group: { id: seeded.groupId, fingerprint: seeded.fingerprint, name: seeded.labels['alertname'] ?? 'x', labels: seeded.labels, severity: 'warning', instance: seeded.labels['instance'] ?? null, source: 'webhook', status, firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
-    instance: { id: seeded.instanceId, status, startsAt: new Date().toISOString(), endsAt: status === 'resolved' ? new Date().toISOString() : null, annotations: {}, generatorURL: null, resolutionType: status === 'resolved' ? 'normal' : null },
+    group: {
+      id: seeded.groupId,
+      fingerprint: seeded.fingerprint,
+      name: seeded.labels['alertname'] ?? 'x',
+      labels: seeded.labels,
+      severity: 'warning',
+      instance: seeded.labels['instance'] ?? null,
+      source: 'webhook',
+      status,
+      firingCount: 1,
+      silenced: false,
+      silencedUntil: null,
+      acknowledged: false,
+    },
+    instance: {
+      id: seeded.instanceId,
+      status,
+      startsAt: new Date().toISOString(),
+      endsAt: status === 'resolved' ? new Date().toISOString() : null,
+      annotations: {},
+      generatorURL: null,
+      resolutionType: status === 'resolved' ? 'normal' : null,
+    },
   };
 }
 

@@ -43,7 +43,11 @@ describe('Slack HTTP sender (against a local Slack mock)', () => {
       mock.respondWith(() => ({ status: 404, body: 'channel_not_found' }));
       expect(await sender.deliver({ channel: '#c', text: 'x' }, logger)).toEqual({ outcome: 'rejected', error: 'Slack answered 404: channel_not_found' });
       mock.respondWith(() => ({ status: 502, body: 'bad gateway' }));
-      expect(await sender.deliver({ channel: '#c', text: 'x' }, logger)).toEqual({ outcome: 'retry', error: 'Slack answered 502: bad gateway', rateLimited: false });
+      expect(await sender.deliver({ channel: '#c', text: 'x' }, logger)).toEqual({
+        outcome: 'retry',
+        error: 'Slack answered 502: bad gateway',
+        rateLimited: false,
+      });
       mock.respondWith(() => ({ status: 200, body: 'invalid_token' }));
       expect(await sender.deliver({ channel: '#c', text: 'x' }, logger)).toMatchObject({ outcome: 'retry', error: expect.stringContaining('invalid_token') });
     } finally {
@@ -57,7 +61,11 @@ describe('Slack HTTP sender (against a local Slack mock)', () => {
       let calls = 0;
       mock.respondWith(() => (++calls === 1 ? { status: 429, body: 'rate_limited', headers: { 'retry-after': '1' } } : { status: 200, body: 'ok' }));
       const start = mock.requests.length;
-      expect(await sender.deliver({ channel: '#c', text: 'first' }, logger)).toEqual({ outcome: 'retry', error: 'Slack rate limited (429); retry after 1000 ms: rate_limited', rateLimited: true });
+      expect(await sender.deliver({ channel: '#c', text: 'first' }, logger)).toEqual({
+        outcome: 'retry',
+        error: 'Slack rate limited (429); retry after 1000 ms: rate_limited',
+        rateLimited: true,
+      });
       expect(await sender.deliver({ channel: '#other', text: 'second' }, logger)).toEqual({ outcome: 'sent' });
       const [first, second] = mock.requests.slice(start);
       expect((second?.receivedAt ?? 0) - (first?.receivedAt ?? Infinity)).toBeGreaterThanOrEqual(950);
@@ -73,7 +81,10 @@ describe('Slack HTTP sender (against a local Slack mock)', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const sender = createSlackSender({ endpoint: `http://127.0.0.1:${port}/slack`, timeoutMs: 1_000 });
     try {
-      expect(await sender.deliver({ channel: '#c', text: 'x' }, logger)).toMatchObject({ outcome: 'retry', error: expect.stringContaining('Slack request failed') });
+      expect(await sender.deliver({ channel: '#c', text: 'x' }, logger)).toMatchObject({
+        outcome: 'retry',
+        error: expect.stringContaining('Slack request failed'),
+      });
     } finally {
       await sender.close();
     }

@@ -82,7 +82,9 @@ function createHttpSender(endpoint: string, timeoutMs: number): SlackSender {
       return { outcome: 'retry', error: `Slack request failed: ${error instanceof Error ? error.message : String(error)}`, rateLimited: false };
     }
     if (statusCode >= 200 && statusCode < 300) {
-      return body === 'ok' ? { outcome: 'sent' } : { outcome: 'retry', error: `Slack answered ${statusCode} without "ok": ${body || '(empty body)'}`, rateLimited: false };
+      return body === 'ok'
+        ? { outcome: 'sent' }
+        : { outcome: 'retry', error: `Slack answered ${statusCode} without "ok": ${body || '(empty body)'}`, rateLimited: false };
     }
     if (statusCode === 429) {
       const delay = gate.rateLimited(retryAfter);

@@ -29,15 +29,41 @@ describe('slack delivery when the database loses the record of a send', () => {
 
   it('records the accepted notification on the next attempt without a second Slack request', async () => {
     const { db } = database;
-    const rule = await db.insertInto('slack_rules').values({ name: 'r', match_criteria: '{}', message_template: 'x', updated_at: new Date() }).returning('id').executeTakeFirstOrThrow();
-    const group = await db
-      .insertInto('alert_groups')
-      .values({ fingerprint: randomBytes(8).toString('hex'), name: 'DiskFull', labels: '{}', severity: 'warning', instance: null, source: 'api', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+    const rule = await db
+      .insertInto('slack_rules')
+      .values({ name: 'r', match_criteria: '{}', message_template: 'x', updated_at: new Date() })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const instance = await db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: new Date(), annotations: '{}', generator_url: null }).returning('id').executeTakeFirstOrThrow();
+    const group = await db
+      .insertInto('alert_groups')
+      .values({
+        fingerprint: randomBytes(8).toString('hex'),
+        name: 'DiskFull',
+        labels: '{}',
+        severity: 'warning',
+        instance: null,
+        source: 'api',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: new Date(),
+        last_occurrence: new Date(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const instance = await db
+      .insertInto('alert_instances')
+      .values({ group_id: group.id, status: 'firing', starts_at: new Date(), annotations: '{}', generator_url: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const repo = notificationRepo(db);
-    const { row } = await repo.ensurePending({ instanceId: instance.id, ruleId: rule.id, kind: 'firing', groupId: group.id, channel: '#ops', text: 'DiskFull on db-1' });
+    const { row } = await repo.ensurePending({
+      instanceId: instance.id,
+      ruleId: rule.id,
+      kind: 'firing',
+      groupId: group.id,
+      channel: '#ops',
+      text: 'DiskFull on db-1',
+    });
 
     // The first commit after Slack's answer fails, as when PostgreSQL restarts right then.
     let failNextCommit = true;
@@ -53,7 +79,12 @@ describe('slack delivery when the database loses the record of a send', () => {
           return result;
         }),
     };
-    const delivery = slackDelivery({ notifications: flaky, slack: createSlackSender({ endpoint: slack.url, timeoutMs: 2_000 }), metrics: slackMetrics(new Registry()), maxPerSecond: 100 });
+    const delivery = slackDelivery({
+      notifications: flaky,
+      slack: createSlackSender({ endpoint: slack.url, timeoutMs: 2_000 }),
+      metrics: slackMetrics(new Registry()),
+      maxPerSecond: 100,
+    });
     const request = { notificationId: row.id, lastAttempt: false, processedAt: new Date().toISOString(), logger };
 
     await expect(delivery.submit('#ops', request)).rejects.toBeInstanceOf(DependencyUnavailableError);
@@ -63,7 +94,11 @@ describe('slack delivery when the database loses the record of a send', () => {
     // The message comes back (broker retry): recorded as sent, Slack not asked again.
     await expect(delivery.submit('#ops', request)).resolves.toBe('sent');
     expect(slack.requests).toHaveLength(1);
-    expect(await db.selectFrom('notifications').select(['status', 'attempts', 'delivered_via']).where('id', '=', row.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', attempts: 1, delivered_via: 'slack' });
+    expect(await db.selectFrom('notifications').select(['status', 'attempts', 'delivered_via']).where('id', '=', row.id).executeTakeFirstOrThrow()).toEqual({
+      status: 'sent',
+      attempts: 1,
+      delivered_via: 'slack',
+    });
   });
 });
 
@@ -83,19 +118,49 @@ describe('notification rows of one event-loop turn', () => {
       transformQuery: ({ node }: { node: RootOperationNode }) => (statements.push(node.kind), node),
       transformResult: async ({ result }) => result,
     };
-    const rule = await db.insertInto('slack_rules').values({ name: 'rows', match_criteria: '{}', message_template: 'x', updated_at: new Date() }).returning('id').executeTakeFirstOrThrow();
+    const rule = await db
+      .insertInto('slack_rules')
+      .values({ name: 'rows', match_criteria: '{}', message_template: 'x', updated_at: new Date() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const group = await db
       .insertInto('alert_groups')
-      .values({ fingerprint: randomBytes(8).toString('hex'), name: 'Rows', labels: '{}', severity: 'warning', instance: null, source: 'api', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .values({
+        fingerprint: randomBytes(8).toString('hex'),
+        name: 'Rows',
+        labels: '{}',
+        severity: 'warning',
+        instance: null,
+        source: 'api',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: new Date(),
+        last_occurrence: new Date(),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     const instances = await db
       .insertInto('alert_instances')
-      .values(Array.from({ length: 20 }, (_, index) => ({ group_id: group.id, status: 'resolved' as const, starts_at: new Date(Date.UTC(2026, 10, 26, 0, index)), annotations: '{}', generator_url: null })))
+      .values(
+        Array.from({ length: 20 }, (_, index) => ({
+          group_id: group.id,
+          status: 'resolved' as const,
+          starts_at: new Date(Date.UTC(2026, 10, 26, 0, index)),
+          annotations: '{}',
+          generator_url: null,
+        })),
+      )
       .returning('id')
       .execute();
     const repo = notificationRepo(db.withPlugin(counting));
-    const drafts = instances.map((instance) => ({ instanceId: instance.id, ruleId: rule.id, kind: 'firing' as const, groupId: group.id, channel: '#rows', text: `row ${instance.id}` }));
+    const drafts = instances.map((instance) => ({
+      instanceId: instance.id,
+      ruleId: rule.id,
+      kind: 'firing' as const,
+      groupId: group.id,
+      channel: '#rows',
+      text: `row ${instance.id}`,
+    }));
     const [firstDraft] = drafts;
     if (!firstDraft) throw new Error('no drafts');
 

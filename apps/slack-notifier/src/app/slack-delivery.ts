@@ -122,27 +122,33 @@ export function slackDelivery(options: SlackDeliveryOptions): SlackDelivery {
 
     /** The rows Slack accepted in this send, until their `sent` is committed. */
     let accepted: number[] = [];
-    const claim = await notifications.claimPending([...byRow.keys()], async (pending) => {
-      const digest = pending.length > 1 ? { id: randomUUID(), size: pending.length } : null;
-      const firstLogger = loggerOf(pending[0]?.id ?? -1) ?? requests[0]?.logger;
-      if (!firstLogger) throw new Error('a send without requests');
-      const log = digest ? firstLogger.child({ digestId: digest.id, digestSize: digest.size }) : firstLogger;
-      const result = await slack.deliver({ channel, text: messageText(pending, digest) }, log);
-      if (result.outcome === 'sent') accepted = pending.map((row) => row.id);
-      metrics.requests.inc({ result: result.outcome });
-      if (result.outcome === 'retry' && result.rateLimited) metrics.rateLimited.inc();
-      if (digest && result.outcome === 'sent') {
-        metrics.digests.inc();
-        metrics.digestNotifications.inc(digest.size);
-        log.info({ channel }, 'slack digest sent');
-      }
-      const records = new Map(pending.map((row) => [row.id, attemptRecord(result, lastAttempt(row.id), deliveredVia)]));
-      return { records, digest, result };
-    }).catch((error: unknown) => {
-      for (const id of accepted) acceptedUnrecorded.add(id);
-      if (accepted.length > 0) requests[0]?.logger.warn({ err: error, notificationIds: accepted }, 'Slack accepted, but recording it failed; recorded on the next attempt, not sent again');
-      throw error;
-    });
+    const claim = await notifications
+      .claimPending([...byRow.keys()], async (pending) => {
+        const digest = pending.length > 1 ? { id: randomUUID(), size: pending.length } : null;
+        const firstLogger = loggerOf(pending[0]?.id ?? -1) ?? requests[0]?.logger;
+        if (!firstLogger) throw new Error('a send without requests');
+        const log = digest ? firstLogger.child({ digestId: digest.id, digestSize: digest.size }) : firstLogger;
+        const result = await slack.deliver({ channel, text: messageText(pending, digest) }, log);
+        if (result.outcome === 'sent') accepted = pending.map((row) => row.id);
+        metrics.requests.inc({ result: result.outcome });
+        if (result.outcome === 'retry' && result.rateLimited) metrics.rateLimited.inc();
+        if (digest && result.outcome === 'sent') {
+          metrics.digests.inc();
+          metrics.digestNotifications.inc(digest.size);
+          log.info({ channel }, 'slack digest sent');
+        }
+        const records = new Map(pending.map((row) => [row.id, attemptRecord(result, lastAttempt(row.id), deliveredVia)]));
+        return { records, digest, result };
+      })
+      .catch((error: unknown) => {
+        for (const id of accepted) acceptedUnrecorded.add(id);
+        if (accepted.length > 0)
+          requests[0]?.logger.warn(
+            { err: error, notificationIds: accepted },
+            'Slack accepted, but recording it failed; recorded on the next attempt, not sent again',
+          );
+        throw error;
+      });
 
     /** Counts, logs and settles one row that this send attempted. */
     const settleAttempted = (row: Notification, result: DeliveryResult): Settlement<DeliveryOutcome> => {

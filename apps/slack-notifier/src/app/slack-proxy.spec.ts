@@ -22,7 +22,9 @@ import { createSlackSender, type SlackSender } from './slack-client';
 const TEMPLATE = fileURLToPath(new URL('../../../../docker/nginx/slack-proxy.conf', import.meta.url));
 const STARTS_AT = '2026-11-26T08:00:00.000Z';
 /** Debian's nginx (.ci/run installs nginx-light when it is missing); sbin is not on every PATH. */
-const NGINX = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].map((dir) => join(dir, 'nginx')).find((path) => existsSync(path)) ?? 'nginx';
+const NGINX =
+  [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].map((dir) => join(dir, 'nginx')).find((path) => existsSync(path)) ??
+  'nginx';
 
 let database: TestDatabase;
 let vhost: TestVhost;
@@ -191,8 +193,29 @@ async function firingAlert(labels: Record<string, string>): Promise<AlertChange>
     .executeTakeFirstOrThrow();
   return {
     change: 'created',
-    group: { id: group.id, fingerprint: 'f', name, labels, severity: 'critical', instance: null, source: 'webhook', status: 'firing', firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
-    instance: { id: instance.id, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: { summary: `${name} summary` }, generatorURL: null, resolutionType: null },
+    group: {
+      id: group.id,
+      fingerprint: 'f',
+      name,
+      labels,
+      severity: 'critical',
+      instance: null,
+      source: 'webhook',
+      status: 'firing',
+      firingCount: 1,
+      silenced: false,
+      silencedUntil: null,
+      acknowledged: false,
+    },
+    instance: {
+      id: instance.id,
+      status: 'firing',
+      startsAt: STARTS_AT,
+      endsAt: null,
+      annotations: { summary: `${name} summary` },
+      generatorURL: null,
+      resolutionType: null,
+    },
   };
 }
 
@@ -210,13 +233,21 @@ const sentRows = (team: string) =>
     .execute();
 
 describe('slack-notifier through the nginx Slack proxy (docker/nginx/slack-proxy.conf)', () => {
-  it('forwards {channel, text} to the webhook and Slack\'s answers back, and serves nothing else', async () => {
+  it("forwards {channel, text} to the webhook and Slack's answers back, and serves nothing else", async () => {
     await database.db
       .insertInto('slack_rules')
-      .values({ name: 'proxied', match_criteria: JSON.stringify({ team: 'proxied' }), message_template: '{{ alert_group.name }}: {{ summary }}', updated_at: new Date() })
+      .values({
+        name: 'proxied',
+        match_criteria: JSON.stringify({ team: 'proxied' }),
+        message_template: '{{ alert_group.name }}: {{ summary }}',
+        updated_at: new Date(),
+      })
       .execute();
     slackMock.respondWith((request) => (request.channel === '#proxy-refused' ? { status: 400, body: 'invalid_payload' } : { status: 200, body: 'ok' }));
-    await publish([await firingAlert({ alertname: 'ViaProxy', team: 'proxied', channel: '#proxy-ok' }), await firingAlert({ alertname: 'Refused', team: 'proxied', channel: '#proxy-refused' })]);
+    await publish([
+      await firingAlert({ alertname: 'ViaProxy', team: 'proxied', channel: '#proxy-ok' }),
+      await firingAlert({ alertname: 'Refused', team: 'proxied', channel: '#proxy-refused' }),
+    ]);
 
     const rows = await waitFor(async () => {
       const found = await sentRows('proxied');
@@ -243,10 +274,15 @@ describe('slack-notifier through the nginx Slack proxy (docker/nginx/slack-proxy
     slackMock.respondWith(() => ({ status: 200, body: 'ok' }));
   });
 
-  it('honours the proxy\'s limit_req 429: nothing is sent before its Retry-After, then everything is delivered', async () => {
+  it("honours the proxy's limit_req 429: nothing is sent before its Retry-After, then everything is delivered", async () => {
     await database.db
       .insertInto('slack_rules')
-      .values({ name: 'limited', match_criteria: JSON.stringify({ team: 'limited' }), message_template: 'limited {{ alert_group.name }}', updated_at: new Date() })
+      .values({
+        name: 'limited',
+        match_criteria: JSON.stringify({ team: 'limited' }),
+        message_template: 'limited {{ alert_group.name }}',
+        updated_at: new Date(),
+      })
       .execute();
     // One alert per channel: per-channel pacing lets all of them go at once, more than the
     // proxy's burst (5) allows, so the proxy answers some with 429.

@@ -44,7 +44,12 @@ describe('slack-notifier without SLACK_INTERNAL_ENDPOINT (Slack sink)', () => {
     const { db } = database;
     await db
       .insertInto('slack_rules')
-      .values({ name: 'sink-rule', match_criteria: JSON.stringify({ job: 'node' }), message_template: '{{ alert_group.name }}: {{ summary }}', updated_at: new Date() })
+      .values({
+        name: 'sink-rule',
+        match_criteria: JSON.stringify({ job: 'node' }),
+        message_template: '{{ alert_group.name }}: {{ summary }}',
+        updated_at: new Date(),
+      })
       .execute();
     const group = await db
       .insertInto('alert_groups')

@@ -78,7 +78,9 @@ async function seedStorm(count = ALERTS, prefix = 'Storm'): Promise<AlertChange[
     .execute();
   const instances = await database.db
     .insertInto('alert_instances')
-    .values(groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: JSON.stringify({}), generator_url: null })))
+    .values(
+      groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: JSON.stringify({}), generator_url: null })),
+    )
     .returningAll()
     .execute();
   return groups.map((group, i): AlertChange => {
@@ -113,13 +115,19 @@ describe('slack-notifier: an alert storm for one channel', () => {
   it('sends 200 alerts fired within a second as a few paced messages, each alert in exactly one, each row sent', async () => {
     await database.db
       .insertInto('slack_rules')
-      .values({ name: 'storm', match_criteria: JSON.stringify({ team: 'storm' }), slack_channel: CHANNEL, message_template: '{{ status }} {{ alert_group.name }} on {{ labels.instance }}', updated_at: new Date() })
+      .values({
+        name: 'storm',
+        match_criteria: JSON.stringify({ team: 'storm' }),
+        slack_channel: CHANNEL,
+        message_template: '{{ status }} {{ alert_group.name }} on {{ labels.instance }}',
+        updated_at: new Date(),
+      })
       .execute();
     const changes = await seedStorm();
 
     // As the alert processor publishes a storm: some batches of many changes, some single ones, interleaved.
     const events: AlertChange[][] = [];
-    for (let next = 0; next < changes.length; ) {
+    for (let next = 0; next < changes.length;) {
       const size = events.length % 2 === 0 ? 30 : 1;
       events.push(changes.slice(next, next + size));
       next += size;
@@ -133,10 +141,14 @@ describe('slack-notifier: an alert storm for one channel', () => {
     );
 
     // Every alert has a `sent` row: nothing was dropped.
-    const rows = await waitFor(async () => {
-      const found = await database.db.selectFrom('notifications').selectAll().where('status', '=', 'sent').execute();
-      return found.length === ALERTS ? found : null;
-    }, 30_000, `${ALERTS} sent notifications`);
+    const rows = await waitFor(
+      async () => {
+        const found = await database.db.selectFrom('notifications').selectAll().where('status', '=', 'sent').execute();
+        return found.length === ALERTS ? found : null;
+      },
+      30_000,
+      `${ALERTS} sent notifications`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 1_200)); // nothing more may follow
     const messages = slackMock.requests.filter((request) => request.channel === CHANNEL);
 
@@ -187,7 +199,13 @@ describe('slack-notifier: an alert storm for one channel', () => {
     const TRICKLE = 400;
     await database.db
       .insertInto('slack_rules')
-      .values({ name: 'trickle', match_criteria: JSON.stringify({ team: 'trickle' }), slack_channel: '#trickle', message_template: '{{ status }} {{ alert_group.name }}', updated_at: new Date() })
+      .values({
+        name: 'trickle',
+        match_criteria: JSON.stringify({ team: 'trickle' }),
+        slack_channel: '#trickle',
+        message_template: '{{ status }} {{ alert_group.name }}',
+        updated_at: new Date(),
+      })
       .execute();
     const changes = await seedStorm(TRICKLE, 'Trickle');
     await Promise.all(
@@ -196,10 +214,14 @@ describe('slack-notifier: an alert storm for one channel', () => {
         return messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), event, { correlationId: `trickle-${event.id}` });
       }),
     );
-    await waitFor(async () => {
-      const sent = await database.db.selectFrom('notifications').select('id').where('channel', '=', '#trickle').where('status', '=', 'sent').execute();
-      return sent.length === TRICKLE ? sent : null;
-    }, 30_000, `${TRICKLE} sent notifications in #trickle`);
+    await waitFor(
+      async () => {
+        const sent = await database.db.selectFrom('notifications').select('id').where('channel', '=', '#trickle').where('status', '=', 'sent').execute();
+        return sent.length === TRICKLE ? sent : null;
+      },
+      30_000,
+      `${TRICKLE} sent notifications in #trickle`,
+    );
     const messages = slackMock.requests.filter((request) => request.channel === '#trickle');
     // 400 one-change events: a prefetch of 25 took 16 digests or more; the defaults take a few.
     expect(messages.length).toBeLessThanOrEqual(4);

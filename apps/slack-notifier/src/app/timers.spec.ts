@@ -1,5 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { AlertProcessed as AlertProcessedSchema, deadLetterQueueName, EXCHANGES, HEADERS, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import {
+  AlertProcessed as AlertProcessedSchema,
+  deadLetterQueueName,
+  EXCHANGES,
+  HEADERS,
+  QUEUES,
+  ROUTING_KEYS,
+  type AlertChange,
+  type AlertProcessed,
+} from '@sentryhub/contracts';
 import amqplib from 'amqplib';
 import { createDb, groupDeadLetterPublisher, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
@@ -100,7 +109,16 @@ async function insertRule(
   name: string,
   criteria: Record<string, string>,
   channel: string | null,
-  options: { repeatInterval?: string; escalateTo?: number; escalateAfter?: string; priority?: number; groupBy?: string[]; groupWait?: string; groupInterval?: string; template?: string } = {},
+  options: {
+    repeatInterval?: string;
+    escalateTo?: number;
+    escalateAfter?: string;
+    priority?: number;
+    groupBy?: string[];
+    groupWait?: string;
+    groupInterval?: string;
+    template?: string;
+  } = {},
 ): Promise<number> {
   const row = await database.db
     .insertInto('slack_rules')
@@ -135,18 +153,54 @@ async function seed(labels: Record<string, string>): Promise<Seeded> {
   const fingerprint = randomBytes(8).toString('hex');
   const group = await database.db
     .insertInto('alert_groups')
-    .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+    .values({
+      fingerprint,
+      name: labels['alertname'] ?? 'x',
+      labels: JSON.stringify(labels),
+      severity: 'warning',
+      instance: labels['instance'] ?? null,
+      source: 'webhook',
+      current_status: 'firing',
+      firing_count: 1,
+      first_occurrence: new Date(),
+      last_occurrence: new Date(),
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
-  const instance = await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}', generator_url: null }).returning('id').executeTakeFirstOrThrow();
+  const instance = await database.db
+    .insertInto('alert_instances')
+    .values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}', generator_url: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   return { groupId: group.id, instanceId: instance.id, labels, fingerprint };
 }
 
 function changeOf(seeded: Seeded, silencedUntil: Date | null = null): AlertChange {
   return {
     change: 'created',
-    group: { id: seeded.groupId, fingerprint: seeded.fingerprint, name: seeded.labels['alertname'] ?? 'x', labels: seeded.labels, severity: 'warning', instance: seeded.labels['instance'] ?? null, source: 'webhook', status: 'firing', firingCount: 1, silenced: silencedUntil !== null, silencedUntil: silencedUntil?.toISOString() ?? null, acknowledged: false },
-    instance: { id: seeded.instanceId, status: 'firing', startsAt: new Date().toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+    group: {
+      id: seeded.groupId,
+      fingerprint: seeded.fingerprint,
+      name: seeded.labels['alertname'] ?? 'x',
+      labels: seeded.labels,
+      severity: 'warning',
+      instance: seeded.labels['instance'] ?? null,
+      source: 'webhook',
+      status: 'firing',
+      firingCount: 1,
+      silenced: silencedUntil !== null,
+      silencedUntil: silencedUntil?.toISOString() ?? null,
+      acknowledged: false,
+    },
+    instance: {
+      id: seeded.instanceId,
+      status: 'firing',
+      startsAt: new Date().toISOString(),
+      endsAt: null,
+      annotations: {},
+      generatorURL: null,
+      resolutionType: null,
+    },
   };
 }
 
@@ -159,7 +213,12 @@ async function deliver(...changes: AlertChange[]): Promise<void> {
 
 function resolvedOf(seeded: Seeded): AlertChange {
   const change = changeOf(seeded);
-  return { ...change, change: 'resolved', group: { ...change.group, status: 'resolved' }, instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' } };
+  return {
+    ...change,
+    change: 'resolved',
+    group: { ...change.group, status: 'resolved' },
+    instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' },
+  };
 }
 
 const rowsOf = (instanceId: number) => database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
@@ -168,7 +227,13 @@ const textsTo = (channel: string) => slackMock.requests.filter((request) => requ
 const silenceOn = (labels: Record<string, string>, endsAt: Date) =>
   database.db
     .insertInto('silences')
-    .values({ matchers: JSON.stringify(Object.entries(labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))), starts_at: new Date(Date.now() - 1_000), ends_at: endsAt, created_by: 'test', comment: 'timers test' })
+    .values({
+      matchers: JSON.stringify(Object.entries(labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))),
+      starts_at: new Date(Date.now() - 1_000),
+      ends_at: endsAt,
+      created_by: 'test',
+      comment: 'timers test',
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
 
@@ -188,7 +253,11 @@ describe('repeats', () => {
     ]);
     expect(textsTo(`#rep-${t}`).slice(0, 3)).toEqual([text, text, text]);
 
-    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', alert.groupId).execute();
+    await database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
+      .where('id', '=', alert.groupId)
+      .execute();
     // The timer ends at its next due time; a repeat already in flight may still land.
     await waitFor(async () => ((await timersOf(alert.instanceId)).length === 0 ? true : null), 20_000, 'the repeat timer ends');
     const told = textsTo(`#rep-${t}`).length;
@@ -249,7 +318,10 @@ describe('inhibition', () => {
       .insertInto('inhibit_rules')
       .values({
         name: `node-${t}`,
-        source_matchers: JSON.stringify([{ name: 'alertname', value: 'NodeDown', isEqual: true, isRegex: false }, { name: 'cluster', value: t, isEqual: true, isRegex: false }]),
+        source_matchers: JSON.stringify([
+          { name: 'alertname', value: 'NodeDown', isEqual: true, isRegex: false },
+          { name: 'cluster', value: t, isEqual: true, isRegex: false },
+        ]),
         target_matchers: JSON.stringify([{ name: 'alertname', value: 'DiskFull', isEqual: true, isRegex: false }]),
         equal: ['instance'],
         created_by: 'test',
@@ -279,7 +351,11 @@ describe('escalation', () => {
     const unacked = await seed({ alertname: 'Outage', instance: `u-${t}`, team: t });
     const acked = await seed({ alertname: 'Outage', instance: `k-${t}`, team: t });
     await deliver(changeOf(unacked), changeOf(acked));
-    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', acked.groupId).execute();
+    await database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
+      .where('id', '=', acked.groupId)
+      .execute();
 
     await waitFor(() => (textsTo(`#mgr-${t}`).length > 0 ? true : null), 20_000, 'the escalation');
     await waitFor(async () => ((await timersOf(acked.instanceId)).length === 0 ? true : null), 20_000, 'the acknowledged episode’s escalation ends');
@@ -300,13 +376,40 @@ describe('two replicas', () => {
   it('share the timers: every repeat goes out exactly once', async () => {
     const t = tag();
     await insertRule(`rr-${t}`, { team: t }, null, { repeatInterval: '1s' });
-    const alerts = await Promise.all(Array.from({ length: 20 }, (_, index) => seed({ alertname: 'Load', instance: `n${index}-${t}`, team: t, channel: `#rr-${t}-${index}` })));
+    const alerts = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => seed({ alertname: 'Load', instance: `n${index}-${t}`, team: t, channel: `#rr-${t}-${index}` })),
+    );
     await deliver(...alerts.map((alert) => changeOf(alert)));
     const channels = alerts.map((_, index) => `#rr-${t}-${index}`);
     await waitFor(() => (channels.every((channel) => textsTo(channel).length >= 4) ? true : null), 30_000, 'three repeats of every alert');
     // Stop the repeats and let what is in flight land before counting.
-    await database.db.updateTable('alert_groups').set({ acknowledged: true }).where('id', 'in', alerts.map((alert) => alert.groupId)).execute();
-    await waitFor(async () => ((await database.db.selectFrom('notification_timers').select('id').where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute()).length === 0 ? true : null), 20_000, 'every timer ends');
+    await database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true })
+      .where(
+        'id',
+        'in',
+        alerts.map((alert) => alert.groupId),
+      )
+      .execute();
+    await waitFor(
+      async () =>
+        (
+          await database.db
+            .selectFrom('notification_timers')
+            .select('id')
+            .where(
+              'instance_id',
+              'in',
+              alerts.map((alert) => alert.instanceId),
+            )
+            .execute()
+        ).length === 0
+          ? true
+          : null,
+      20_000,
+      'every timer ends',
+    );
     await sleep(500);
     for (const [index, alert] of alerts.entries()) {
       const rows = await rowsOf(alert.instanceId);
@@ -330,10 +433,24 @@ describe('a replica killed mid-way', () => {
     expect(timer).toMatchObject({ kind: 'repeat', sequence: 1, rule_id: ruleId });
 
     // The dead replica had claimed the timer (lease of 2 s) and recorded the repeat's row, then died before sending.
-    await database.db.updateTable('notification_timers').set({ due_at: new Date(), leased_until: new Date(Date.now() + 2_000), attempts: 1 }).where('id', '=', timer?.id ?? 0).execute();
+    await database.db
+      .updateTable('notification_timers')
+      .set({ due_at: new Date(), leased_until: new Date(Date.now() + 2_000), attempts: 1 })
+      .where('id', '=', timer?.id ?? 0)
+      .execute();
     await database.db
       .insertInto('notifications')
-      .values({ channel: `#kill-${t}`, rule_id: ruleId, group_id: alert.groupId, instance_id: alert.instanceId, kind: 'repeat', sequence: 1, status: 'pending', text: `kill-${t}: repeat`, updated_at: new Date() })
+      .values({
+        channel: `#kill-${t}`,
+        rule_id: ruleId,
+        group_id: alert.groupId,
+        instance_id: alert.instanceId,
+        kind: 'repeat',
+        sequence: 1,
+        status: 'pending',
+        text: `kill-${t}: repeat`,
+        updated_at: new Date(),
+      })
       .execute();
     await sleep(500);
     expect(textsTo(`#kill-${t}`)).toHaveLength(1);
@@ -365,10 +482,22 @@ describe('grouping', () => {
     expect(first?.text.split('\n').slice(1)).toHaveLength(50);
     for (const alert of alerts) expect(first?.text).toContain(`h${alerts.indexOf(alert)}-${t} firing`);
     // The rows are recorded in the transaction that sent the message: it commits just after Slack answered.
-    const rows = await waitFor(async () => {
-      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
-      return all.every((row) => row.status === 'sent') ? all : null;
-    }, 20_000, 'every row of the group recorded sent');
+    const rows = await waitFor(
+      async () => {
+        const all = await database.db
+          .selectFrom('notifications')
+          .selectAll()
+          .where(
+            'instance_id',
+            'in',
+            alerts.map((alert) => alert.instanceId),
+          )
+          .execute();
+        return all.every((row) => row.status === 'sent') ? all : null;
+      },
+      20_000,
+      'every row of the group recorded sent',
+    );
     expect(rows).toHaveLength(50);
     expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
     expect(rows[0]?.digest_size).toBe(50);
@@ -386,15 +515,28 @@ describe('grouping', () => {
     expect(second[0]).toBe(`[FIRING:2, RESOLVED:3] HighCPU (team=${t})`);
     // What fired first, then what resolved (in any order within each).
     expect(second.slice(1, 3).sort()).toEqual([`• grp-${t}: HighCPU h50-${t} firing`, `• grp-${t}: HighCPU h51-${t} firing`]);
-    expect(second.slice(3).sort()).toEqual([`• grp-${t}: HighCPU h0-${t} resolved`, `• grp-${t}: HighCPU h1-${t} resolved`, `• grp-${t}: HighCPU h2-${t} resolved`]);
+    expect(second.slice(3).sort()).toEqual([
+      `• grp-${t}: HighCPU h0-${t} resolved`,
+      `• grp-${t}: HighCPU h1-${t} resolved`,
+      `• grp-${t}: HighCPU h2-${t} resolved`,
+    ]);
   });
 
   it("renders a rule's group template once per message with the group context", async () => {
     const t = tag();
-    const template = '{{ title }}: {{ firing_count }} firing, {{ resolved_count }} resolved in {{ group_labels.team }}{% for a in alerts %}\n{{ a.status }} {{ a.labels.instance }} {{ a.annotations.summary }}{% endfor %}';
+    const template =
+      '{{ title }}: {{ firing_count }} firing, {{ resolved_count }} resolved in {{ group_labels.team }}{% for a in alerts %}\n{{ a.status }} {{ a.labels.instance }} {{ a.annotations.summary }}{% endfor %}';
     await insertRule(`gt-${t}`, { team: t }, `#gt-${t}`, { groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '1s', template });
     const alerts = await Promise.all(Array.from({ length: 3 }, (_, index) => seed({ alertname: 'HighCPU', instance: `g${index}-${t}`, team: t })));
-    await database.db.updateTable('alert_instances').set({ annotations: JSON.stringify({ summary: 'CPU above 90%' }) }).where('id', 'in', alerts.map((alert) => alert.instanceId)).execute();
+    await database.db
+      .updateTable('alert_instances')
+      .set({ annotations: JSON.stringify({ summary: 'CPU above 90%' }) })
+      .where(
+        'id',
+        'in',
+        alerts.map((alert) => alert.instanceId),
+      )
+      .execute();
     await deliver(...alerts.map((alert) => changeOf(alert)));
     await waitFor(() => (textsTo(`#gt-${t}`).length > 0 ? true : null), 20_000, 'the group message');
     const [first] = textsTo(`#gt-${t}`);
@@ -413,9 +555,18 @@ describe('grouping', () => {
     await insertRule(`gk-${t}`, { team: t }, `#gk-${t}`, { groupBy: ['team'], groupWait: '1h' });
     const alerts = await Promise.all(Array.from({ length: 5 }, (_, index) => seed({ alertname: 'Disk', instance: `d${index}-${t}`, team: t })));
     await deliver(...alerts.map((alert) => changeOf(alert)));
-    const timer = await database.db.selectFrom('notification_timers').selectAll().where('kind', '=', 'group_flush').where('group_key', 'like', `%${t}%`).executeTakeFirstOrThrow();
+    const timer = await database.db
+      .selectFrom('notification_timers')
+      .selectAll()
+      .where('kind', '=', 'group_flush')
+      .where('group_key', 'like', `%${t}%`)
+      .executeTakeFirstOrThrow();
     // The dead replica had picked the group (lease of 2 s) and never sent.
-    await database.db.updateTable('notification_timers').set({ due_at: new Date(), leased_until: new Date(Date.now() + 2_000) }).where('id', '=', timer.id).execute();
+    await database.db
+      .updateTable('notification_timers')
+      .set({ due_at: new Date(), leased_until: new Date(Date.now() + 2_000) })
+      .where('id', '=', timer.id)
+      .execute();
     await sleep(500);
     expect(textsTo(`#gk-${t}`)).toEqual([]);
     await waitFor(() => (textsTo(`#gk-${t}`).length > 0 ? true : null), 20_000, 'the group message');
@@ -431,7 +582,12 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
 
   it("repeats are the group's: one message per repeatInterval with the group's still-firing, unacknowledged alerts", async () => {
     const t = tag();
-    const ruleId = await insertRule(`grep-${t}`, { team: t }, `#grep-${t}`, { groupBy: ['team'], groupWait: '300ms', groupInterval: '1s', repeatInterval: '3s' });
+    const ruleId = await insertRule(`grep-${t}`, { team: t }, `#grep-${t}`, {
+      groupBy: ['team'],
+      groupWait: '300ms',
+      groupInterval: '1s',
+      repeatInterval: '3s',
+    });
     const alerts = await Promise.all([0, 1, 2].map((index) => seed({ alertname: 'HighCPU', instance: `r${index}-${t}`, team: t })));
     await deliver(...alerts.map((alert) => changeOf(alert)));
     await waitFor(() => (textsTo(`#grep-${t}`).length >= 2 ? true : null), 20_000, 'the first message and the first repeat');
@@ -442,18 +598,39 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
     expect(repeat?.split('\n')[0]).toBe(`[FIRING:3] HighCPU (team=${t})`);
     expect(linesOf(repeat)).toEqual(all);
     // The rows are recorded in the transaction that sent the message: it commits just after the receiver answered.
-    const repeatRows = await waitFor(async () => {
-      const rows = await database.db.selectFrom('notifications').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
-      return rows.length === 3 && rows.every((row) => row.status !== 'pending') ? rows : null;
-    }, 20_000, 'the repeat rows recorded');
+    const repeatRows = await waitFor(
+      async () => {
+        const rows = await database.db.selectFrom('notifications').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+        return rows.length === 3 && rows.every((row) => row.status !== 'pending') ? rows : null;
+      },
+      20_000,
+      'the repeat rows recorded',
+    );
     expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(alerts.map((alert) => [alert.instanceId, 1, 'sent']).sort());
     expect(new Set(repeatRows.map((row) => row.digest_id)).size).toBe(1);
 
     const told = textsTo(`#grep-${t}`).length;
-    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', alerts[0]?.groupId ?? 0).execute();
-    await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', alerts[1]?.instanceId ?? 0).execute();
+    await database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
+      .where('id', '=', alerts[0]?.groupId ?? 0)
+      .execute();
+    await database.db
+      .updateTable('alert_instances')
+      .set({ status: 'resolved', ends_at: new Date() })
+      .where('id', '=', alerts[1]?.instanceId ?? 0)
+      .execute();
     await deliver(resolvedOf(alerts[1] as Seeded));
-    await waitFor(() => (textsTo(`#grep-${t}`).slice(told).some((text) => text.startsWith('[FIRING')) ? true : null), 20_000, 'the second repeat');
+    await waitFor(
+      () =>
+        textsTo(`#grep-${t}`)
+          .slice(told)
+          .some((text) => text.startsWith('[FIRING'))
+          ? true
+          : null,
+      20_000,
+      'the second repeat',
+    );
     const later = textsTo(`#grep-${t}`).slice(told);
     const nextRepeat = later.find((text) => text.startsWith('[FIRING'));
     expect(nextRepeat?.split('\n')[0]).toBe(`[FIRING:1] HighCPU (team=${t})`);
@@ -476,10 +653,22 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
     expect(textsTo(`#gheld-${t}`)).toHaveLength(2);
     expect(textsTo(`#gheld-${t}`)[1]?.split('\n')[0]).toBe(`[FIRING:2] DiskFull (team=${t})`);
     expect(linesOf(textsTo(`#gheld-${t}`)[1])).toEqual([`• gheld-${t}: DiskFull held-a-${t} firing`, `• gheld-${t}: DiskFull held-b-${t} firing`]);
-    const rows = await waitFor(async () => {
-      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', held.map((alert) => alert.instanceId)).execute();
-      return all.every((row) => row.status !== 'pending') ? all : null;
-    }, 20_000, 'the released rows recorded');
+    const rows = await waitFor(
+      async () => {
+        const all = await database.db
+          .selectFrom('notifications')
+          .selectAll()
+          .where(
+            'instance_id',
+            'in',
+            held.map((alert) => alert.instanceId),
+          )
+          .execute();
+        return all.every((row) => row.status !== 'pending') ? all : null;
+      },
+      20_000,
+      'the released rows recorded',
+    );
     expect(rows.map((row) => [row.kind, row.status, row.group_key])).toEqual(held.map(() => ['firing', 'sent', JSON.stringify([['team', t]])]));
     expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
   });
@@ -490,27 +679,45 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
     const alerts = await Promise.all([0, 1].map((index) => seed({ alertname: 'NodeDown', instance: `n${index}-${t}`, team: t })));
     await deliver(...alerts.map((alert) => changeOf(alert)));
     const tries = () => slackMock.requests.filter((request) => request.channel === `#down-${t}`);
-    const rows = await waitFor(async () => {
-      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
-      return all.length === 2 && all.every((row) => row.status === 'failed') ? all : null;
-    }, 20_000, 'the rows recorded failed');
+    const rows = await waitFor(
+      async () => {
+        const all = await database.db
+          .selectFrom('notifications')
+          .selectAll()
+          .where(
+            'instance_id',
+            'in',
+            alerts.map((alert) => alert.instanceId),
+          )
+          .execute();
+        return all.length === 2 && all.every((row) => row.status === 'failed') ? all : null;
+      },
+      20_000,
+      'the rows recorded failed',
+    );
     expect(rows.every((row) => (row.last_error ?? '').includes('503'))).toBe(true);
     expect(tries()).toHaveLength(GROUP_RETRY_DELAYS_MS.length + 1);
     tries()
       .slice(1)
-      .forEach((attempt, index) => expect(attempt.receivedAt - (tries()[index]?.receivedAt ?? 0)).toBeGreaterThanOrEqual((GROUP_RETRY_DELAYS_MS[index] ?? 0) - 20));
+      .forEach((attempt, index) =>
+        expect(attempt.receivedAt - (tries()[index]?.receivedAt ?? 0)).toBeGreaterThanOrEqual((GROUP_RETRY_DELAYS_MS[index] ?? 0) - 20),
+      );
     await sleep(2_500);
     expect(tries()).toHaveLength(GROUP_RETRY_DELAYS_MS.length + 1);
 
     const connection = await amqplib.connect(vhost.url);
     try {
       const channel = await connection.createChannel();
-      const dead = await waitFor(async () => {
-        const message = await channel.get(deadLetterQueueName(QUEUES.slackNotifierAlertsProcessed), { noAck: true });
-        if (!message) return null;
-        const event = AlertProcessedSchema.parse(JSON.parse(message.content.toString()));
-        return event.changes.some((change) => change.group.labels['team'] === t) ? { message, event } : null;
-      }, 10_000, 'the dead-lettered group');
+      const dead = await waitFor(
+        async () => {
+          const message = await channel.get(deadLetterQueueName(QUEUES.slackNotifierAlertsProcessed), { noAck: true });
+          if (!message) return null;
+          const event = AlertProcessedSchema.parse(JSON.parse(message.content.toString()));
+          return event.changes.some((change) => change.group.labels['team'] === t) ? { message, event } : null;
+        },
+        10_000,
+        'the dead-lettered group',
+      );
       expect(String(dead.message.properties.headers?.[HEADERS.error])).toMatch(/retries exhausted after 3 attempts: .*503/);
       expect(dead.event.changes.map((change) => change.instance.id).sort()).toEqual(alerts.map((alert) => alert.instanceId).sort());
     } finally {

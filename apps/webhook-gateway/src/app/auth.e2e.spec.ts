@@ -68,7 +68,14 @@ describe('intake authentication', () => {
     messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger, publishTimeoutMs: 5_000, dedicatedPublishChannel: true });
     connection = await amqp.connect(vhost.url);
     channel = await connection.createChannel();
-    secured = await buildGateway({ logger, messaging, readiness: new Readiness([]), registry: createMetricsRegistry('gw-auth'), tokens: [TOKEN], bodyLimitBytes: 64 * 1024 });
+    secured = await buildGateway({
+      logger,
+      messaging,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('gw-auth'),
+      tokens: [TOKEN],
+      bodyLimitBytes: 64 * 1024,
+    });
     await secured.listen({ port: 0, host: '127.0.0.1' });
     const address = secured.server.address();
     port = typeof address === 'object' && address ? address.port : 0;
@@ -131,7 +138,12 @@ describe('intake authentication', () => {
     ['an invalid alert', { 'content-type': 'application/json' }, JSON.stringify([{ labels: {} }])],
   ])('answers 401, not 400/413/415, to a wrong token with %s', async (_what, headers, payload) => {
     for (const authorization of [undefined, 'Bearer wrong-token', `Basic ${Buffer.from('alertmanager:wrong').toString('base64')}`]) {
-      const response = await secured.inject({ method: 'POST', url: '/api/v2/alerts', payload, headers: { ...headers, ...(authorization ? { authorization } : {}) } });
+      const response = await secured.inject({
+        method: 'POST',
+        url: '/api/v2/alerts',
+        payload,
+        headers: { ...headers, ...(authorization ? { authorization } : {}) },
+      });
       expect(response.statusCode).toBe(401);
       expect(response.headers['www-authenticate']).toBe('Bearer realm="sentryhub"');
       expect(response.json()).toEqual({ error: 'missing or invalid token' });

@@ -33,7 +33,16 @@ describe('gateway messages bounded in bytes, and waiters capped (real RabbitMQ)'
   const apps: FastifyInstance[] = [];
 
   async function build(coalescing: CoalescingOptions, publisher: Pick<Messaging, 'publish'> = messaging, bodyLimitBytes = MIB): Promise<FastifyInstance> {
-    const app = await buildGateway({ logger, messaging: publisher, readiness: new Readiness([]), registry: createMetricsRegistry('bounds'), tokens: [], allowAnonymous: true, bodyLimitBytes, coalescing });
+    const app = await buildGateway({
+      logger,
+      messaging: publisher,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('bounds'),
+      tokens: [],
+      allowAnonymous: true,
+      bodyLimitBytes,
+      coalescing,
+    });
     apps.push(app);
     return app;
   }
@@ -55,7 +64,11 @@ describe('gateway messages bounded in bytes, and waiters capped (real RabbitMQ)'
 
   beforeAll(async () => {
     vhost = await createTestVhost('coalesce-bounds');
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), { logger, publishTimeoutMs: 10_000, dedicatedPublishChannel: true });
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [] }), {
+      logger,
+      publishTimeoutMs: 10_000,
+      dedicatedPublishChannel: true,
+    });
     connection = await amqp.connect(vhost.url);
     channel = await connection.createChannel();
   });
@@ -80,13 +93,22 @@ describe('gateway messages bounded in bytes, and waiters capped (real RabbitMQ)'
       expect(body.length).toBeLessThan(MIB);
     }
     const answers = await Promise.all(
-      bodies.map((payload, n) => app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload, headers: { 'content-type': 'application/json', 'x-request-id': `bulky-${n}` } })),
+      bodies.map((payload, n) =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/webhooks/alertmanager',
+          payload,
+          headers: { 'content-type': 'application/json', 'x-request-id': `bulky-${n}` },
+        }),
+      ),
     );
     expect(answers.map((answer) => answer.statusCode)).toEqual(bodies.map(() => 202));
 
     const messages = await drainReceived();
     const sizes = messages.map((message) => message.bytes);
-    console.info(`20 requests of ~${bodies[0]?.length ?? 0} bytes -> ${messages.length} messages of ${sizes.map((size) => (size / MIB).toFixed(2)).join(', ')} MiB`);
+    console.info(
+      `20 requests of ~${bodies[0]?.length ?? 0} bytes -> ${messages.length} messages of ${sizes.map((size) => (size / MIB).toFixed(2)).join(', ')} MiB`,
+    );
     expect(Math.max(...sizes)).toBeLessThanOrEqual(4 * MIB);
     // They were coalesced (a message carries several requests), up to the bound.
     expect(messages.length).toBeLessThan(20);
@@ -104,7 +126,12 @@ describe('gateway messages bounded in bytes, and waiters capped (real RabbitMQ)'
 
   it('splits one request bigger than a message over several, and answers once all are confirmed', async () => {
     const app = await build({ maxAlerts: 2_000, maxWaitMs: 0, maxInFlight: 4, maxBytes: 256 * KIB });
-    const response = await app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: bulkyWebhook(99, 100, 8 * KIB), headers: { 'x-request-id': 'split-me' } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/webhooks/alertmanager',
+      payload: bulkyWebhook(99, 100, 8 * KIB),
+      headers: { 'x-request-id': 'split-me' },
+    });
     expect(response.statusCode).toBe(202);
     expect(response.json()).toMatchObject({ accepted: 100, id: 'split-me' });
     const messages = await drainReceived();
@@ -130,7 +157,8 @@ describe('gateway messages bounded in bytes, and waiters capped (real RabbitMQ)'
     const gate = new Promise<void>((resolve) => (release = resolve));
     const held: Pick<Messaging, 'publish'> = { publish: async (...args) => (await gate, messaging.publish(...args)) };
     const app = await build({ maxAlerts: 2_000, maxWaitMs: 0, maxInFlight: 1, maxWaitingRequests: 3 }, held);
-    const post = (n: number) => app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: `Waiter${n}` } }], headers: { 'x-request-id': `waiter-${n}` } });
+    const post = (n: number) =>
+      app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: `Waiter${n}` } }], headers: { 'x-request-id': `waiter-${n}` } });
 
     // One in flight, then three waiting for the slot.
     const first = post(0);

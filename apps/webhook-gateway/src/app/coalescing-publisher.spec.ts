@@ -58,7 +58,11 @@ describe('gateway group commit against a real RabbitMQ', () => {
     for (;;) {
       const message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true });
       if (!message) return out;
-      out.push({ body: AlertReceived.parse(JSON.parse(message.content.toString())), routingKey: message.fields.routingKey, correlationId: message.properties.correlationId });
+      out.push({
+        body: AlertReceived.parse(JSON.parse(message.content.toString())),
+        routingKey: message.fields.routingKey,
+        correlationId: message.properties.correlationId,
+      });
     }
   }
 
@@ -89,13 +93,15 @@ describe('gateway group commit against a real RabbitMQ', () => {
     const requests = 40;
     const answered = await Promise.all(
       Array.from({ length: requests }, (_, n) =>
-        app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: webhook(n, 3), headers: { 'x-request-id': `req-${n}` } }).then((response) => ({
-          n,
-          status: response.statusCode,
-          body: response.json<{ accepted: number; id: string }>(),
-          // Read at the moment the answer arrived: the confirm of its message must have come first.
-          confirmedBefore: confirmedRequests.has(`req-${n}`),
-        })),
+        app
+          .inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: webhook(n, 3), headers: { 'x-request-id': `req-${n}` } })
+          .then((response) => ({
+            n,
+            status: response.statusCode,
+            body: response.json<{ accepted: number; id: string }>(),
+            // Read at the moment the answer arrived: the confirm of its message must have come first.
+            confirmedBefore: confirmedRequests.has(`req-${n}`),
+          })),
       ),
     );
     for (const answer of answered) {
@@ -130,8 +136,12 @@ describe('gateway group commit against a real RabbitMQ', () => {
   it('coalesces per source: webhooks and API alerts never share a message', async () => {
     const app = await build(recording, { maxAlerts: 1_000, maxWaitMs: 5, maxInFlight: 1 });
     const answers = await Promise.all([
-      ...Array.from({ length: 10 }, (_, n) => app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: webhook(n, 2), headers: { 'x-request-id': `req-${n}` } })),
-      ...Array.from({ length: 10 }, (_, n) => app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: `Api${n}` } }], headers: { 'x-request-id': `api-${n}` } })),
+      ...Array.from({ length: 10 }, (_, n) =>
+        app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: webhook(n, 2), headers: { 'x-request-id': `req-${n}` } }),
+      ),
+      ...Array.from({ length: 10 }, (_, n) =>
+        app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: `Api${n}` } }], headers: { 'x-request-id': `api-${n}` } }),
+      ),
     ]);
     expect(answers.map((answer) => answer.statusCode)).toEqual(Array.from({ length: 20 }, () => 202));
     const messages = await drainReceived();
@@ -171,7 +181,9 @@ describe('gateway group commit against a real RabbitMQ', () => {
       await promisify(execFile)('rabbitmqctl', ['-q', 'delete_vhost', doomed.vhost], { timeout: 60_000 });
       await waitFor(() => (doomedMessaging.isConnected() ? null : true), 30_000, 'the client to notice the vhost is gone');
       const answers = await Promise.all(
-        Array.from({ length: 12 }, (_, n) => app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: webhook(n, 2), headers: { 'x-request-id': `doomed-${n}` } })),
+        Array.from({ length: 12 }, (_, n) =>
+          app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: webhook(n, 2), headers: { 'x-request-id': `doomed-${n}` } }),
+        ),
       );
       for (const answer of answers) {
         expect(answer.statusCode).toBe(503);

@@ -24,7 +24,11 @@ export const GatewayConfig = z.object({
   /** Group commit: at most this many alerts per coalesced `AlertReceived` (a bigger request travels alone). */
   GATEWAY_COALESCE_MAX_ALERTS: z.coerce.number().int().positive().default(2_000),
   /** ...and at most this many bytes of JSON per message: a bigger request is split over several messages. */
-  GATEWAY_COALESCE_MAX_BYTES: z.coerce.number().int().min(64 * 1024, 'must be at least 65536 (64 KiB)').default(4 * MIB),
+  GATEWAY_COALESCE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024, 'must be at least 65536 (64 KiB)')
+    .default(4 * MIB),
   /** How long a group waits for more requests while a publish slot is free; 0: to the end of the event-loop turn. */
   GATEWAY_COALESCE_MAX_WAIT_MS: z.coerce.number().min(0).default(0),
   /** Unconfirmed coalesced publishes per source; while all are in flight, requests gather. */
@@ -32,12 +36,21 @@ export const GatewayConfig = z.object({
   /** Requests waiting for a publish slot (all sources); past it intake answers 503 with Retry-After. */
   GATEWAY_MAX_WAITING_REQUESTS: z.coerce.number().int().positive().default(10_000),
   /** Bytes of alerts waiting for a publish slot (all sources); past it intake answers 503 with Retry-After. */
-  GATEWAY_MAX_WAITING_BYTES: z.coerce.number().int().positive().default(16 * MIB),
+  GATEWAY_MAX_WAITING_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(16 * MIB),
   /** Comma-separated; every intake request must carry one of them (see WEBHOOK_ALLOW_ANONYMOUS). */
   WEBHOOK_TOKENS: z
     .string()
     .optional()
-    .transform((value) => (value ?? '').split(',').map((token) => token.trim()).filter(Boolean)),
+    .transform((value) =>
+      (value ?? '')
+        .split(',')
+        .map((token) => token.trim())
+        .filter(Boolean),
+    ),
   /** `true`: without WEBHOOK_TOKENS, intake takes requests from anyone who reaches the port. Never the default. */
   WEBHOOK_ALLOW_ANONYMOUS: booleanEnv(false),
 });

@@ -10,7 +10,8 @@ import { buildGateway } from './app';
 
 const logger = createLogger('webhook-gateway-test', 'silent');
 
-const webhook = (overrides: Record<string, unknown> = {}) => alertmanagerWebhook([webhookAlert({ generatorURL: 'http://prometheus/graph' })], overrides) as { alerts: Record<string, unknown>[] };
+const webhook = (overrides: Record<string, unknown> = {}) =>
+  alertmanagerWebhook([webhookAlert({ generatorURL: 'http://prometheus/graph' })], overrides) as { alerts: Record<string, unknown>[] };
 
 describe('webhook-gateway against a real RabbitMQ', () => {
   let vhost: TestVhost;
@@ -20,7 +21,15 @@ describe('webhook-gateway against a real RabbitMQ', () => {
   let app: FastifyInstance;
 
   const build = (tokens: string[] = [], publisher: Pick<Messaging, 'publish'> = messaging) =>
-    buildGateway({ logger, messaging: publisher, readiness: new Readiness([]), registry: createMetricsRegistry('gw-test'), tokens, allowAnonymous: tokens.length === 0, bodyLimitBytes: 64 * 1024 });
+    buildGateway({
+      logger,
+      messaging: publisher,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('gw-test'),
+      tokens,
+      allowAnonymous: tokens.length === 0,
+      bodyLimitBytes: 64 * 1024,
+    });
 
   /** Every message waiting in the processor's queue, parsed. */
   async function drainReceived(): Promise<{ body: AlertReceived; routingKey: string; correlationId: string }[]> {
@@ -28,7 +37,11 @@ describe('webhook-gateway against a real RabbitMQ', () => {
     for (;;) {
       const message = await channel.get(QUEUES.alertProcessorAlertsReceived, { noAck: true });
       if (!message) return out;
-      out.push({ body: AlertReceived.parse(JSON.parse(message.content.toString())), routingKey: message.fields.routingKey, correlationId: message.properties.correlationId });
+      out.push({
+        body: AlertReceived.parse(JSON.parse(message.content.toString())),
+        routingKey: message.fields.routingKey,
+        correlationId: message.properties.correlationId,
+      });
     }
   }
 
@@ -63,7 +76,12 @@ describe('webhook-gateway against a real RabbitMQ', () => {
     expect(message?.body.source).toBe('webhook');
     expect(message?.body.meta).toMatchObject({ receiver: 'sentryhub', notification_reason: 'new' });
     // No fingerprint given: the Alertmanager-identical one is computed.
-    expect(message?.body.alerts[0]).toMatchObject({ fingerprint: '0000b575cf5f7ad3', status: 'firing', endsAt: null, annotations: { summary: 'CPU above 90%' } });
+    expect(message?.body.alerts[0]).toMatchObject({
+      fingerprint: '0000b575cf5f7ad3',
+      status: 'firing',
+      endsAt: null,
+      annotations: { summary: 'CPU above 90%' },
+    });
   });
 
   it("keys every alert by the fingerprint of its labels: a sender's fingerprint is kept for reference only", async () => {
@@ -108,11 +126,17 @@ describe('webhook-gateway against a real RabbitMQ', () => {
   });
 
   it('answers 400 with the error shape and publishes nothing for a malformed webhook', async () => {
-    const response = await app.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: webhook({ alerts: [{ status: 'firing', labels: {} }] }) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/webhooks/alertmanager',
+      payload: webhook({ alerts: [{ status: 'firing', labels: {} }] }),
+    });
     expect(response.statusCode).toBe(400);
     const body = response.json();
     expect(body.error).toMatch(/alerts\.0/);
-    expect(body.issues).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'alerts.0.startsAt' }), expect.objectContaining({ path: 'alerts.0.labels' })]));
+    expect(body.issues).toEqual(
+      expect.arrayContaining([expect.objectContaining({ path: 'alerts.0.startsAt' }), expect.objectContaining({ path: 'alerts.0.labels' })]),
+    );
     const empty = await app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [] });
     expect(empty.statusCode).toBe(400);
     expect(await drainReceived()).toHaveLength(0);
@@ -134,10 +158,20 @@ describe('webhook-gateway against a real RabbitMQ', () => {
     try {
       const none = await secured.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: 'X' } }] });
       expect(none.statusCode).toBe(401);
-      const wrong = await secured.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: 'X' } }], headers: { authorization: 'Bearer nope' } });
+      const wrong = await secured.inject({
+        method: 'POST',
+        url: '/api/v2/alerts',
+        payload: [{ labels: { alertname: 'X' } }],
+        headers: { authorization: 'Bearer nope' },
+      });
       expect(wrong.statusCode).toBe(401);
       expect(await drainReceived()).toHaveLength(0);
-      const bearer = await secured.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: 'X' } }], headers: { authorization: 'Bearer s3cret' } });
+      const bearer = await secured.inject({
+        method: 'POST',
+        url: '/api/v2/alerts',
+        payload: [{ labels: { alertname: 'X' } }],
+        headers: { authorization: 'Bearer s3cret' },
+      });
       expect(bearer.statusCode).toBe(202);
       const basic = await secured.inject({
         method: 'POST',
@@ -157,7 +191,11 @@ describe('webhook-gateway against a real RabbitMQ', () => {
     ["rascal's publish path", false],
   ])('answers 503 with Retry-After, never 202, when the broker does not confirm (%s)', async (_path, dedicatedPublishChannel) => {
     const closedVhost = await createTestVhost('gateway-down');
-    const down = await connectMessaging(buildBrokerConfig({ url: closedVhost.url, consumes: [] }), { logger, publishTimeoutMs: 1_000, dedicatedPublishChannel });
+    const down = await connectMessaging(buildBrokerConfig({ url: closedVhost.url, consumes: [] }), {
+      logger,
+      publishTimeoutMs: 1_000,
+      dedicatedPublishChannel,
+    });
     await down.shutdown();
     const gateway = await build([], down);
     try {
@@ -174,7 +212,15 @@ describe('webhook-gateway against a real RabbitMQ', () => {
   it('serves /healthz, /readyz and an OpenAPI document generated from the schemas', async () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     const readiness = new Readiness(['broker']);
-    const notReady = await buildGateway({ logger, messaging, readiness, registry: createMetricsRegistry('gw-test-2'), tokens: [], allowAnonymous: true, bodyLimitBytes: 1024 });
+    const notReady = await buildGateway({
+      logger,
+      messaging,
+      readiness,
+      registry: createMetricsRegistry('gw-test-2'),
+      tokens: [],
+      allowAnonymous: true,
+      bodyLimitBytes: 1024,
+    });
     const ready503 = await notReady.inject({ method: 'GET', url: '/readyz' });
     expect(ready503.statusCode).toBe(503);
     expect(ready503.json().reasons).toEqual({ broker: 'starting' });
@@ -213,23 +259,56 @@ describe('webhook-gateway against a real RabbitMQ', () => {
     /** A bad alert of each bound, as postable-alert fields (the webhook adds status firing and a startsAt unless given). */
     const badCases: { bound: string; fields: (now: number) => Record<string, unknown>; reason: RegExp }[] = [
       { bound: 'label_count', fields: () => ({ labels: manyLabels(129) }), reason: /^labels: at most 128 labels per alert \(got 129\)$/ },
-      { bound: 'label_name', fields: () => ({ labels: { alertname: 'X', 'app.kubernetes.io/name': 'x' } }), reason: /label name "app\.kubernetes\.io\/name" is not of the grammar/ },
+      {
+        bound: 'label_name',
+        fields: () => ({ labels: { alertname: 'X', 'app.kubernetes.io/name': 'x' } }),
+        reason: /label name "app\.kubernetes\.io\/name" is not of the grammar/,
+      },
       { bound: 'label_name', fields: () => ({ labels: { alertname: 'X', '1st': 'x' } }), reason: /label name "1st"/ },
       { bound: 'label_name_size', fields: () => ({ labels: { alertname: 'X', ['n'.repeat(257)]: 'x' } }), reason: /longer than 256 bytes/ },
       // 8,193 characters, 16,386 bytes of UTF-8: the bound counts bytes.
-      { bound: 'label_value_size', fields: () => ({ labels: { alertname: 'X', text: 'é'.repeat(8_193) } }), reason: /label value of "text" is 16386 bytes, over 16384/ },
-      { bound: 'annotations_size', fields: () => ({ labels: { alertname: 'X' }, annotations: { a: 'x'.repeat(33_000), b: 'y'.repeat(33_000) } }), reason: /^annotations: annotations are 66002 bytes, over 65536 per alert$/ },
-      { bound: 'starts_in_future', fields: () => ({ labels: { alertname: 'X' }, startsAt: '9999-12-31T00:00:00Z' }), reason: /^startsAt: startsAt 9999-12-31T00:00:00Z is more than 10m after the receipt time \(INTAKE_MAX_FUTURE\)$/ },
+      {
+        bound: 'label_value_size',
+        fields: () => ({ labels: { alertname: 'X', text: 'é'.repeat(8_193) } }),
+        reason: /label value of "text" is 16386 bytes, over 16384/,
+      },
+      {
+        bound: 'annotations_size',
+        fields: () => ({ labels: { alertname: 'X' }, annotations: { a: 'x'.repeat(33_000), b: 'y'.repeat(33_000) } }),
+        reason: /^annotations: annotations are 66002 bytes, over 65536 per alert$/,
+      },
+      {
+        bound: 'starts_in_future',
+        fields: () => ({ labels: { alertname: 'X' }, startsAt: '9999-12-31T00:00:00Z' }),
+        reason: /^startsAt: startsAt 9999-12-31T00:00:00Z is more than 10m after the receipt time \(INTAKE_MAX_FUTURE\)$/,
+      },
       // 11 minutes ahead, written with an offset: parsed to the instant, not read as text.
-      { bound: 'starts_in_future', fields: (now) => ({ labels: { alertname: 'X' }, startsAt: plusTwo(now + 11 * MINUTE) }), reason: /more than 10m after the receipt time/ },
-      { bound: 'ends_in_future', fields: (now) => ({ status: 'resolved', labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now + 11 * MINUTE) }), reason: /^endsAt: endsAt .* is more than 10m after the receipt time/ },
-      { bound: 'ends_before_starts', fields: (now) => ({ status: 'resolved', labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now - 2 * MINUTE) }), reason: /^endsAt: endsAt .* is before startsAt/ },
+      {
+        bound: 'starts_in_future',
+        fields: (now) => ({ labels: { alertname: 'X' }, startsAt: plusTwo(now + 11 * MINUTE) }),
+        reason: /more than 10m after the receipt time/,
+      },
+      {
+        bound: 'ends_in_future',
+        fields: (now) => ({ status: 'resolved', labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now + 11 * MINUTE) }),
+        reason: /^endsAt: endsAt .* is more than 10m after the receipt time/,
+      },
+      {
+        bound: 'ends_before_starts',
+        fields: (now) => ({ status: 'resolved', labels: { alertname: 'X' }, startsAt: iso(now - MINUTE), endsAt: iso(now - 2 * MINUTE) }),
+        reason: /^endsAt: endsAt .* is before startsAt/,
+      },
       { bound: 'timestamp', fields: () => ({ labels: { alertname: 'X' }, startsAt: '2026-02-30T00:00:00Z' }), reason: /^startsAt: / },
       { bound: 'timestamp', fields: () => ({ labels: { alertname: 'X' }, startsAt: '2026-11-26 08:00' }), reason: /^startsAt: / },
     ];
 
     const routes = [
-      { url: '/api/v1/webhooks/alertmanager', source: 'webhook', body: (alerts: Record<string, unknown>[]) => webhook({ alerts: alerts.map((alert) => webhookAlert({ startsAt: iso(Date.now() - 5 * MINUTE), annotations: {}, ...alert })) }) },
+      {
+        url: '/api/v1/webhooks/alertmanager',
+        source: 'webhook',
+        body: (alerts: Record<string, unknown>[]) =>
+          webhook({ alerts: alerts.map((alert) => webhookAlert({ startsAt: iso(Date.now() - 5 * MINUTE), annotations: {}, ...alert })) }),
+      },
       { url: '/api/v2/alerts', source: 'api', body: (alerts: Record<string, unknown>[]) => alerts.map(({ status: _status, ...alert }) => alert) },
     ];
 
@@ -279,11 +358,30 @@ describe('webhook-gateway against a real RabbitMQ', () => {
     });
 
     it('honours INTAKE_MAX_FUTURE as configured', async () => {
-      const strict = await buildGateway({ logger, messaging, readiness: new Readiness([]), registry: createMetricsRegistry('gw-strict'), tokens: [], allowAnonymous: true, bodyLimitBytes: 65_536, intakeMaxFutureMs: 30_000 });
+      const strict = await buildGateway({
+        logger,
+        messaging,
+        readiness: new Readiness([]),
+        registry: createMetricsRegistry('gw-strict'),
+        tokens: [],
+        allowAnonymous: true,
+        bodyLimitBytes: 65_536,
+        intakeMaxFutureMs: 30_000,
+      });
       try {
         const now = Date.now();
-        const response = await strict.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: 'Soon' }, startsAt: iso(now + 10_000) }, { labels: { alertname: 'Later' }, startsAt: iso(now + 5 * MINUTE) }] });
-        expect(response.json()).toMatchObject({ accepted: 1, rejected: [{ index: 1, bound: 'starts_in_future', reason: expect.stringMatching(/more than 30s after/) }] });
+        const response = await strict.inject({
+          method: 'POST',
+          url: '/api/v2/alerts',
+          payload: [
+            { labels: { alertname: 'Soon' }, startsAt: iso(now + 10_000) },
+            { labels: { alertname: 'Later' }, startsAt: iso(now + 5 * MINUTE) },
+          ],
+        });
+        expect(response.json()).toMatchObject({
+          accepted: 1,
+          rejected: [{ index: 1, bound: 'starts_in_future', reason: expect.stringMatching(/more than 30s after/) }],
+        });
         expect((await drainReceived())[0]?.body.alerts.map((alert) => alert.labels['alertname'])).toEqual(['Soon']);
       } finally {
         await strict.close();
@@ -292,7 +390,10 @@ describe('webhook-gateway against a real RabbitMQ', () => {
 
     it('the far-future alert that took a group over is refused, and its good batch-mates still go through', async () => {
       const payload = webhook({
-        alerts: [webhookAlert({ labels: { alertname: 'Takeover' }, startsAt: '9999-12-31T00:00:00Z' }), webhookAlert({ labels: { alertname: 'Takeover', instance: 'real' } })],
+        alerts: [
+          webhookAlert({ labels: { alertname: 'Takeover' }, startsAt: '9999-12-31T00:00:00Z' }),
+          webhookAlert({ labels: { alertname: 'Takeover', instance: 'real' } }),
+        ],
       });
       const response = await roomy.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload });
       expect(response.json()).toMatchObject({ accepted: 1, rejected: [{ index: 0, bound: 'starts_in_future' }] });
@@ -302,7 +403,11 @@ describe('webhook-gateway against a real RabbitMQ', () => {
 
     it('answers 400 and publishes nothing when every alert is refused, naming each problem; a single alert is index 0', async () => {
       const before = await rejectedCount('api', 'starts_in_future');
-      const all = await roomy.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: 'A' }, startsAt: '9999-01-01T00:00:00Z' }, { labels: { 'bad-name': 'x' } }] });
+      const all = await roomy.inject({
+        method: 'POST',
+        url: '/api/v2/alerts',
+        payload: [{ labels: { alertname: 'A' }, startsAt: '9999-01-01T00:00:00Z' }, { labels: { 'bad-name': 'x' } }],
+      });
       expect(all.statusCode).toBe(400);
       expect(all.json()).toEqual({
         error: expect.stringMatching(/^no alert accepted \(2 refused\): 0\.startsAt: startsAt 9999-01-01T00:00:00Z is more than 10m/),

@@ -31,7 +31,15 @@ describe('webhook-gateway under hostile input, against a real RabbitMQ', () => {
   }
 
   const build = (bodyLimitBytes: number) =>
-    buildGateway({ logger, messaging, readiness: new Readiness([]), registry: createMetricsRegistry('gw-hostile'), tokens: [], allowAnonymous: true, bodyLimitBytes });
+    buildGateway({
+      logger,
+      messaging,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('gw-hostile'),
+      tokens: [],
+      allowAnonymous: true,
+      bodyLimitBytes,
+    });
 
   beforeAll(async () => {
     vhost = await createTestVhost('gateway-hostile');
@@ -67,7 +75,13 @@ describe('webhook-gateway under hostile input, against a real RabbitMQ', () => {
     const refused = await roomy.inject({ method: 'POST', url: '/api/v2/alerts', payload, headers: json });
     expect(refused.statusCode).toBe(400);
     expect(refused.json().error).toMatch(`at most ${MAX_ALERTS_PER_REQUEST} alerts per request`);
-    const webhook = { version: '4', groupKey: 'k', status: 'firing', receiver: 'r', alerts: Array.from({ length: MAX_ALERTS_PER_REQUEST + 1 }, () => ({ status: 'firing', labels: { alertname: 'X' }, startsAt: '2026-11-26T08:00:00Z' })) };
+    const webhook = {
+      version: '4',
+      groupKey: 'k',
+      status: 'firing',
+      receiver: 'r',
+      alerts: Array.from({ length: MAX_ALERTS_PER_REQUEST + 1 }, () => ({ status: 'firing', labels: { alertname: 'X' }, startsAt: '2026-11-26T08:00:00Z' })),
+    };
     expect((await roomy.inject({ method: 'POST', url: '/api/v1/webhooks/alertmanager', payload: webhook })).statusCode).toBe(400);
     expect(await drainReceived()).toHaveLength(0);
   }, 60_000);
@@ -103,7 +117,11 @@ describe('webhook-gateway under hostile input, against a real RabbitMQ', () => {
   it('publishes control characters and SQL metacharacters in label values and annotations verbatim; refuses them in label names', async () => {
     const labels = { alertname: "x'); DROP TABLE alert_groups; --", weird: '%_\\"\r\n\u007f$1 OR 1=1\u0001\u001b[31m\t', sev: "O'Brien" };
     const annotations = { summary: "'; SELECT pg_sleep(10); --", "we'ird\u0001\u001b[31m\t\n": 'sev"; --' };
-    const response = await app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels, annotations }, { labels: { alertname: 'X', "we'ird\u0001": 'v' } }] });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v2/alerts',
+      payload: [{ labels, annotations }, { labels: { alertname: 'X', "we'ird\u0001": 'v' } }],
+    });
     expect(response.statusCode).toBe(202);
     expect(response.json().rejected).toEqual([{ index: 1, bound: 'label_name', reason: expect.stringMatching(/is not of the grammar/) }]);
     const [message] = await drainReceived();
@@ -113,7 +131,10 @@ describe('webhook-gateway under hostile input, against a real RabbitMQ', () => {
   });
 
   it('answers every arbitrary JSON body with 202 or a 4xx, never a 5xx (fast-check)', async () => {
-    const alertLike = fc.record({ labels: fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }), startsAt: fc.string(), extra: fc.jsonValue({ maxDepth: 3 }) }, { requiredKeys: [] });
+    const alertLike = fc.record(
+      { labels: fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }), startsAt: fc.string(), extra: fc.jsonValue({ maxDepth: 3 }) },
+      { requiredKeys: [] },
+    );
     const body = fc.oneof(fc.jsonValue({ maxDepth: 4 }), alertLike, fc.array(alertLike, { maxLength: 3 }));
     const routes = fc.constantFrom('/api/v1/webhooks/alertmanager', '/api/v2/alerts', '/api/v1/alerts');
     await fc.assert(

@@ -1,4 +1,12 @@
-import { AcceptedResponse, AlertmanagerWebhook, ErrorResponse, PostableAlertOrAlerts, PostableAlerts, type AlertSource, type IntakeShape } from '@sentryhub/contracts';
+import {
+  AcceptedResponse,
+  AlertmanagerWebhook,
+  ErrorResponse,
+  PostableAlertOrAlerts,
+  PostableAlerts,
+  type AlertSource,
+  type IntakeShape,
+} from '@sentryhub/contracts';
 import { createIntake, judgedByIntake, type IntakeOptions } from '@sentryhub/intake';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -49,12 +57,20 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRoutesOp
   );
   routes.post(
     '/api/v2/alerts',
-    { onRequest, validatorCompiler: judgedByIntake, schema: { summary: 'Alertmanager API v2: an array of postable alerts', body: PostableAlerts, response: responses } },
+    {
+      onRequest,
+      validatorCompiler: judgedByIntake,
+      schema: { summary: 'Alertmanager API v2: an array of postable alerts', body: PostableAlerts, response: responses },
+    },
     (request, reply) => accept(request, reply, 'alerts', 'api'),
   );
   routes.post(
     '/api/v1/alerts',
-    { onRequest, validatorCompiler: judgedByIntake, schema: { summary: 'One postable alert or an array of them', body: PostableAlertOrAlerts, response: responses } },
+    {
+      onRequest,
+      validatorCompiler: judgedByIntake,
+      schema: { summary: 'One postable alert or an array of them', body: PostableAlertOrAlerts, response: responses },
+    },
     (request, reply) => accept(request, reply, 'alert-or-alerts', 'api'),
   );
 }

@@ -1,5 +1,16 @@
 import type { AlertChange, AlertProcessed } from '@sentryhub/contracts';
-import { findInhibitingSource, firingsTold, notificationRepo, type AttemptRecord, type Database, type Notification, type NotificationDraft, type RuleRepository, type StoredWebhookRule, type GroupDeadLetter } from '@sentryhub/db';
+import {
+  findInhibitingSource,
+  firingsTold,
+  notificationRepo,
+  type AttemptRecord,
+  type Database,
+  type Notification,
+  type NotificationDraft,
+  type RuleRepository,
+  type StoredWebhookRule,
+  type GroupDeadLetter,
+} from '@sentryhub/db';
 import { DependencyUnavailableError, type HandlerContext } from '@sentryhub/messaging';
 import {
   decide,
@@ -133,7 +144,14 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     const silence = { silenced: change.group.silenced, until: change.group.silencedUntil };
     const inhibition = !silence.silenced && needsInhibitionCheck(route, kind) ? await inhibitionOf(change.group.id, change.group.labels) : null;
     const firingSentUnder =
-      kind === 'resolved' && (silence.silenced || inhibition) ? await firingsTold(db, 'webhook', change.instance.id, route.applied.map((rule) => rule.id)) : new Set<number>();
+      kind === 'resolved' && (silence.silenced || inhibition)
+        ? await firingsTold(
+            db,
+            'webhook',
+            change.instance.id,
+            route.applied.map((rule) => rule.id),
+          )
+        : new Set<number>();
     const { decisions } = decide(route, { kind, silence, inhibition, firingSentUnder });
     const settled = await Promise.allSettled(decisions.map((decision) => handleDecision(change, decision, base, context.lastAttempt)));
     const failures = settled.flatMap((result) => (result.status === 'rejected' ? [asError(result.reason)] : []));
@@ -153,7 +171,12 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     const draft = draftFor(rule, change, kind);
     // Repeats and escalation of a told firing; the end of what holds a held-back one (idempotent,
     // before the row: a crash after them leaves the notice to the timer, never lost).
-    await scheduleWebhookTimers(db, decision, { groupId: change.group.id, instanceId: change.instance.id, kind, labels: change.group.labels }, options.heldRecheckMs);
+    await scheduleWebhookTimers(
+      db,
+      decision,
+      { groupId: change.group.id, instanceId: change.instance.id, kind, labels: change.group.labels },
+      options.heldRecheckMs,
+    );
 
     if (decision.action === 'suppressed') {
       if (await notifications.recordSuppressed(draft)) {
@@ -190,7 +213,15 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     const rendered =
       source === null
         ? ({ ok: false, error: `rule has neither a body template nor a known preset ("${rule.preset ?? ''}")` } as const)
-        : renderWebhookBody(source, webhookContext(change.group, change.instance, { name: rule.receiver, params: Object.keys(receiver?.params ?? {}) }, { externalUrl: options.externalUrl }));
+        : renderWebhookBody(
+            source,
+            webhookContext(
+              change.group,
+              change.instance,
+              { name: rule.receiver, params: Object.keys(receiver?.params ?? {}) },
+              { externalUrl: options.externalUrl },
+            ),
+          );
     return {
       instanceId: change.instance.id,
       ruleId: rule.id,
@@ -203,7 +234,13 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
   }
 
   /** Creates (or finds) the draft's row and posts it once, exactly as an event's notification. */
-  async function deliverDraft(draft: NotificationDraft, change: AlertChange, rule: StoredWebhookRule, log: Logger, lastAttempt: boolean): Promise<WebhookOutcome> {
+  async function deliverDraft(
+    draft: NotificationDraft,
+    change: AlertChange,
+    rule: StoredWebhookRule,
+    log: Logger,
+    lastAttempt: boolean,
+  ): Promise<WebhookOutcome> {
     const { row } = await notifications.ensurePending(draft);
     return deliverRow(row, change, rule, log, lastAttempt);
   }
@@ -252,7 +289,13 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
         if (only.text.startsWith(NO_BODY)) result = { outcome: 'rejected', error: only.text };
         else {
           // The row's text: a row left pending by a crash is posted as it was recorded.
-          result = await client.deliver({ receiver: rule.receiver, body: withReceiverParams(only.text, receiver?.params ?? {}), kind, dedupKey: episodeDedupKey(change.group.id, change.instance.id), notificationId: only.id });
+          result = await client.deliver({
+            receiver: rule.receiver,
+            body: withReceiverParams(only.text, receiver?.params ?? {}),
+            kind,
+            dedupKey: episodeDedupKey(change.group.id, change.instance.id),
+            notificationId: only.id,
+          });
           metrics.requests.inc({ result: result.outcome === 'retry' && result.rateLimited ? 'rate_limited' : result.outcome });
         }
         accepted = result.outcome === 'sent';
@@ -299,7 +342,10 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
   const handler = async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
     const settled = await Promise.allSettled(event.changes.map((change) => handleChange(change, context)));
     const failures = settled.flatMap((result) => (result.status === 'rejected' ? [asError(result.reason)] : []));
-    context.logger.debug({ eventId: event.id, changes: event.changes.length, failures: failures.length, lastAttempt: context.lastAttempt }, 'alert.processed handled');
+    context.logger.debug(
+      { eventId: event.id, changes: event.changes.length, failures: failures.length, lastAttempt: context.lastAttempt },
+      'alert.processed handled',
+    );
     const [first] = failures.filter((error) => !(error instanceof WebhookRateLimitedError));
     if (first) throw first;
     if (failures[0]) throw failures[0];

@@ -10,7 +10,10 @@ const run = promisify(execFile);
 /** The notifier's entry point, as `npm start` runs it (through tsx here): it must refuse a bad receivers file before connecting anything. */
 async function start(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
   try {
-    await run('npx', ['tsx', 'apps/webhook-notifier/src/main.ts'], { env: { ...process.env, ...env, RABBITMQ_PORT: '1', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, timeout: 60_000 });
+    await run('npx', ['tsx', 'apps/webhook-notifier/src/main.ts'], {
+      env: { ...process.env, ...env, RABBITMQ_PORT: '1', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+      timeout: 60_000,
+    });
     return { code: 0, stderr: '' };
   } catch (error) {
     const failure = error as { code: number; stderr: string };
@@ -22,7 +25,10 @@ describe('webhook-notifier start-up', () => {
   it('exits 1 naming the receiver and the missing variable, and never prints a value', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'receivers-'));
     const file = join(dir, 'receivers.yaml');
-    writeFileSync(file, 'pd:\n  url: https://events.pagerduty.com/v2/enqueue\n  headers:\n    X-Token: { env: WH_TEST_TOKEN }\n  params:\n    routingKey: { env: WH_TEST_MISSING }\n');
+    writeFileSync(
+      file,
+      'pd:\n  url: https://events.pagerduty.com/v2/enqueue\n  headers:\n    X-Token: { env: WH_TEST_TOKEN }\n  params:\n    routingKey: { env: WH_TEST_MISSING }\n',
+    );
     const result = await start({ WEBHOOK_RECEIVERS_FILE: file, WH_TEST_TOKEN: 'value-that-must-not-leak' });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('invalid configuration: receiver pd: param routingKey: environment variable WH_TEST_MISSING is not set');

@@ -1,7 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AlertmanagerWebhook, AlertProcessed as AlertProcessedSchema, deadLetterQueueName, EXCHANGES, HEADERS, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import {
+  AlertmanagerWebhook,
+  AlertProcessed as AlertProcessedSchema,
+  deadLetterQueueName,
+  EXCHANGES,
+  HEADERS,
+  QUEUES,
+  ROUTING_KEYS,
+  type AlertChange,
+  type AlertProcessed,
+} from '@sentryhub/contracts';
 import amqplib from 'amqplib';
 import { createDb, groupDeadLetterPublisher, ruleRepository, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
@@ -140,7 +150,15 @@ async function insertRule(
   name: string,
   criteria: Record<string, string>,
   receiver: string,
-  options: { preset?: string; repeatInterval?: string; escalateTo?: number; escalateAfter?: string; groupBy?: string[]; groupWait?: string; groupInterval?: string } = {},
+  options: {
+    preset?: string;
+    repeatInterval?: string;
+    escalateTo?: number;
+    escalateAfter?: string;
+    groupBy?: string[];
+    groupWait?: string;
+    groupInterval?: string;
+  } = {},
 ): Promise<number> {
   const row = await database.db
     .insertInto('webhook_rules')
@@ -149,7 +167,9 @@ async function insertRule(
       match_criteria: JSON.stringify(criteria),
       receiver,
       preset: options.preset ?? null,
-      body_template: options.preset ? null : `{"rule":"${name}","alert":"{{ alert_group.name }}","instance":"{{ alert_group.labels.instance }}","status":"{{ latest_instance.status }}"}`,
+      body_template: options.preset
+        ? null
+        : `{"rule":"${name}","alert":"{{ alert_group.name }}","instance":"{{ alert_group.labels.instance }}","status":"{{ latest_instance.status }}"}`,
       send_resolved: true,
       repeat_interval: options.repeatInterval ?? null,
       escalate_to: options.escalateTo ?? null,
@@ -176,18 +196,54 @@ async function seed(labels: Record<string, string>): Promise<Seeded> {
   const fingerprint = randomBytes(8).toString('hex');
   const group = await database.db
     .insertInto('alert_groups')
-    .values({ fingerprint, name: labels['alertname'] ?? 'x', labels: JSON.stringify(labels), severity: 'warning', instance: labels['instance'] ?? null, source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+    .values({
+      fingerprint,
+      name: labels['alertname'] ?? 'x',
+      labels: JSON.stringify(labels),
+      severity: 'warning',
+      instance: labels['instance'] ?? null,
+      source: 'webhook',
+      current_status: 'firing',
+      firing_count: 1,
+      first_occurrence: new Date(),
+      last_occurrence: new Date(),
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
-  const instance = await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}', generator_url: null }).returning('id').executeTakeFirstOrThrow();
+  const instance = await database.db
+    .insertInto('alert_instances')
+    .values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}', generator_url: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   return { groupId: group.id, instanceId: instance.id, labels, fingerprint };
 }
 
 function changeOf(seeded: Seeded, silencedUntil: Date | null = null): AlertChange {
   return {
     change: 'created',
-    group: { id: seeded.groupId, fingerprint: seeded.fingerprint, name: seeded.labels['alertname'] ?? 'x', labels: seeded.labels, severity: 'warning', instance: seeded.labels['instance'] ?? null, source: 'webhook', status: 'firing', firingCount: 1, silenced: silencedUntil !== null, silencedUntil: silencedUntil?.toISOString() ?? null, acknowledged: false },
-    instance: { id: seeded.instanceId, status: 'firing', startsAt: new Date().toISOString(), endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
+    group: {
+      id: seeded.groupId,
+      fingerprint: seeded.fingerprint,
+      name: seeded.labels['alertname'] ?? 'x',
+      labels: seeded.labels,
+      severity: 'warning',
+      instance: seeded.labels['instance'] ?? null,
+      source: 'webhook',
+      status: 'firing',
+      firingCount: 1,
+      silenced: silencedUntil !== null,
+      silencedUntil: silencedUntil?.toISOString() ?? null,
+      acknowledged: false,
+    },
+    instance: {
+      id: seeded.instanceId,
+      status: 'firing',
+      startsAt: new Date().toISOString(),
+      endsAt: null,
+      annotations: {},
+      generatorURL: null,
+      resolutionType: null,
+    },
   };
 }
 
@@ -199,21 +255,41 @@ async function deliver(...changes: AlertChange[]): Promise<void> {
 
 function resolvedOf(seeded: Seeded): AlertChange {
   const change = changeOf(seeded);
-  return { ...change, change: 'resolved', group: { ...change.group, status: 'resolved' }, instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' } };
+  return {
+    ...change,
+    change: 'resolved',
+    group: { ...change.group, status: 'resolved' },
+    instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' },
+  };
 }
 
 /** What the processor stores when an episode resolves (a group flush reads the episodes). */
 const resolveStored = (alerts: Seeded[]) =>
-  database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', 'in', alerts.map((alert) => alert.instanceId)).execute();
+  database.db
+    .updateTable('alert_instances')
+    .set({ status: 'resolved', ends_at: new Date() })
+    .where(
+      'id',
+      'in',
+      alerts.map((alert) => alert.instanceId),
+    )
+    .execute();
 
 const rowsOf = (instanceId: number) => database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
 const timersOf = (instanceId: number) => database.db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).execute();
 /** The bodies `endpoint` received from rule `rule` (a custom body names its rule). */
-const bodiesOf = (endpoint: string, rule: string) => received.filter((request) => request.endpoint === endpoint && request.body['rule'] === rule).map((request) => request.body);
+const bodiesOf = (endpoint: string, rule: string) =>
+  received.filter((request) => request.endpoint === endpoint && request.body['rule'] === rule).map((request) => request.body);
 const silenceOn = (labels: Record<string, string>, endsAt: Date) =>
   database.db
     .insertInto('silences')
-    .values({ matchers: JSON.stringify(Object.entries(labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))), starts_at: new Date(Date.now() - 1_000), ends_at: endsAt, created_by: 'test', comment: 'webhook timers test' })
+    .values({
+      matchers: JSON.stringify(Object.entries(labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))),
+      starts_at: new Date(Date.now() - 1_000),
+      ends_at: endsAt,
+      created_by: 'test',
+      comment: 'webhook timers test',
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
 
@@ -226,7 +302,11 @@ describe('repeats', () => {
     const posts = () => received.filter((request) => request.endpoint === 'pagerduty' && request.body['dedup_key'] === dedupKey).map((request) => request.body);
     await deliver(changeOf(alert));
     await waitFor(() => (posts().length >= 3 ? true : null), 20_000, 'the trigger and two repeats');
-    expect(posts().slice(0, 3).map((body) => [body['event_action'], body['routing_key']])).toEqual([
+    expect(
+      posts()
+        .slice(0, 3)
+        .map((body) => [body['event_action'], body['routing_key']]),
+    ).toEqual([
       ['trigger', ENV.PD_ROUTING_KEY],
       ['trigger', ENV.PD_ROUTING_KEY],
       ['trigger', ENV.PD_ROUTING_KEY],
@@ -240,7 +320,11 @@ describe('repeats', () => {
     // The stored body has the placeholder, never the routing key itself.
     expect(rows.every((row) => !row.text.includes(ENV.PD_ROUTING_KEY))).toBe(true);
 
-    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', alert.groupId).execute();
+    await database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
+      .where('id', '=', alert.groupId)
+      .execute();
     await waitFor(async () => ((await timersOf(alert.instanceId)).length === 0 ? true : null), 20_000, 'the repeat timer ends');
     const told = posts().length;
     await sleep(2_500);
@@ -299,7 +383,10 @@ describe('inhibition', () => {
       .insertInto('inhibit_rules')
       .values({
         name: `node-${t}`,
-        source_matchers: JSON.stringify([{ name: 'alertname', value: 'NodeDown', isEqual: true, isRegex: false }, { name: 'cluster', value: t, isEqual: true, isRegex: false }]),
+        source_matchers: JSON.stringify([
+          { name: 'alertname', value: 'NodeDown', isEqual: true, isRegex: false },
+          { name: 'cluster', value: t, isEqual: true, isRegex: false },
+        ]),
         target_matchers: JSON.stringify([{ name: 'alertname', value: 'DiskFull', isEqual: true, isRegex: false }]),
         equal: ['instance'],
         created_by: 'test',
@@ -330,13 +417,21 @@ describe('escalation', () => {
     const unacked = await seed({ alertname: 'Outage', instance: `u-${t}`, team: t });
     const acked = await seed({ alertname: 'Outage', instance: `k-${t}`, team: t });
     await deliver(changeOf(unacked), changeOf(acked));
-    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', acked.groupId).execute();
+    await database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
+      .where('id', '=', acked.groupId)
+      .execute();
 
     await waitFor(() => (bodiesOf('manager', `mgr-${t}`).length > 0 ? true : null), 20_000, 'the escalation');
     await waitFor(async () => ((await timersOf(acked.instanceId)).length === 0 ? true : null), 20_000, 'the acknowledged episode’s escalation ends');
     await sleep(2_000);
     expect(bodiesOf('manager', `mgr-${t}`)).toEqual([{ rule: `mgr-${t}`, alert: 'Outage', instance: `u-${t}`, status: 'firing' }]);
-    expect(bodiesOf('hook', `team-${t}`).map((body) => body['instance']).sort()).toEqual([`k-${t}`, `u-${t}`].sort());
+    expect(
+      bodiesOf('hook', `team-${t}`)
+        .map((body) => body['instance'])
+        .sort(),
+    ).toEqual([`k-${t}`, `u-${t}`].sort());
     expect((await rowsOf(unacked.instanceId)).map((row) => [row.kind, row.webhook_rule_id, row.channel, row.status])).toEqual([
       ['firing', team, 'hook', 'sent'],
       ['escalation', manager, 'manager', 'sent'],
@@ -354,8 +449,33 @@ describe('two replicas', () => {
     await deliver(...alerts.map((alert) => changeOf(alert)));
     const postsOf = (index: number) => bodiesOf('hook', `rr-${t}`).filter((body) => body['instance'] === `n${index}-${t}`);
     await waitFor(() => (alerts.every((_, index) => postsOf(index).length >= 4) ? true : null), 30_000, 'three repeats of every alert');
-    await database.db.updateTable('alert_groups').set({ acknowledged: true }).where('id', 'in', alerts.map((alert) => alert.groupId)).execute();
-    await waitFor(async () => ((await database.db.selectFrom('notification_timers').select('id').where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute()).length === 0 ? true : null), 20_000, 'every timer ends');
+    await database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true })
+      .where(
+        'id',
+        'in',
+        alerts.map((alert) => alert.groupId),
+      )
+      .execute();
+    await waitFor(
+      async () =>
+        (
+          await database.db
+            .selectFrom('notification_timers')
+            .select('id')
+            .where(
+              'instance_id',
+              'in',
+              alerts.map((alert) => alert.instanceId),
+            )
+            .execute()
+        ).length === 0
+          ? true
+          : null,
+      20_000,
+      'every timer ends',
+    );
     await sleep(500);
     for (const [index, alert] of alerts.entries()) {
       const rows = await rowsOf(alert.instanceId);
@@ -375,21 +495,43 @@ describe('grouping', () => {
     await insertRule(`amg-${t}`, { team: t }, 'hook', { preset: 'alertmanager', groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '2s' });
     const alerts = await Promise.all(Array.from({ length: 30 }, (_, index) => seed({ alertname: 'HighCPU', instance: `h${index}-${t}`, team: t })));
     for (let start = 0; start < 30; start += 10) await deliver(...alerts.slice(start, start + 10).map((alert) => changeOf(alert)));
-    const bodies = () => received.filter((request) => request.endpoint === 'hook' && (request.body['groupLabels'] as Record<string, string> | undefined)?.['team'] === t).map((request) => request.body);
+    const bodies = () =>
+      received
+        .filter((request) => request.endpoint === 'hook' && (request.body['groupLabels'] as Record<string, string> | undefined)?.['team'] === t)
+        .map((request) => request.body);
     await waitFor(() => (bodies().length > 0 ? true : null), 20_000, 'the first group body');
     const firstAt = Date.now();
     const [first] = bodies();
     expect(AlertmanagerWebhook.safeParse(first).success).toBe(true);
-    expect(first).toMatchObject({ version: '4', status: 'firing', receiver: 'hook', groupLabels: { alertname: 'HighCPU', team: t }, commonLabels: { alertname: 'HighCPU', team: t }, truncatedAlerts: 0 });
+    expect(first).toMatchObject({
+      version: '4',
+      status: 'firing',
+      receiver: 'hook',
+      groupLabels: { alertname: 'HighCPU', team: t },
+      commonLabels: { alertname: 'HighCPU', team: t },
+      truncatedAlerts: 0,
+    });
     const firstAlerts = first?.['alerts'] as { status: string; labels: Record<string, string>; endsAt: string; fingerprint: string }[];
     expect(firstAlerts.map((alert) => alert.labels['instance']).sort()).toEqual(alerts.map((_, index) => `h${index}-${t}`).sort());
     expect(new Set(firstAlerts.map((alert) => alert.status))).toEqual(new Set(['firing']));
     expect(new Set(firstAlerts.map((alert) => alert.fingerprint)).size).toBe(30);
     // Every alert still has its own row, all recorded with the body they went out in.
-    const rows = await waitFor(async () => {
-      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
-      return all.every((row) => row.status === 'sent') ? all : null;
-    }, 20_000, 'every row of the group recorded sent');
+    const rows = await waitFor(
+      async () => {
+        const all = await database.db
+          .selectFrom('notifications')
+          .selectAll()
+          .where(
+            'instance_id',
+            'in',
+            alerts.map((alert) => alert.instanceId),
+          )
+          .execute();
+        return all.every((row) => row.status === 'sent') ? all : null;
+      },
+      20_000,
+      'every row of the group recorded sent',
+    );
     expect(rows).toHaveLength(30);
     expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
     expect(rows[0]).toMatchObject({ notifier: 'webhook', digest_size: 30, delivered_via: 'webhook' });
@@ -419,7 +561,13 @@ describe('grouping', () => {
     await insertRule(`pdg-${t}`, { team: t }, 'pagerduty', { preset: 'pagerduty', groupBy: ['team'], groupWait: '500ms', groupInterval: '1s' });
     const alerts = await Promise.all(Array.from({ length: 4 }, (_, index) => seed({ alertname: 'DiskFull', instance: `d${index}-${t}`, team: t })));
     await deliver(...alerts.map((alert) => changeOf(alert)));
-    const posts = () => received.filter((request) => request.endpoint === 'pagerduty' && String(request.body['dedup_key']).startsWith('sentryhub-group-') && JSON.stringify(request.body).includes(t)).map((request) => request.body);
+    const posts = () =>
+      received
+        .filter(
+          (request) =>
+            request.endpoint === 'pagerduty' && String(request.body['dedup_key']).startsWith('sentryhub-group-') && JSON.stringify(request.body).includes(t),
+        )
+        .map((request) => request.body);
     await waitFor(() => (posts().length > 0 ? true : null), 20_000, 'the trigger');
     const [trigger] = posts();
     expect(trigger).toMatchObject({ event_action: 'trigger', routing_key: ENV.PD_ROUTING_KEY });
@@ -439,11 +587,18 @@ describe('grouping', () => {
 describe('grouped rules: repeats, held-back firings, a receiver that stays down', () => {
   const groupBodies = (endpoint: string, team: string) =>
     received.filter((request) => request.endpoint === endpoint && (request.body['groupLabels'] as Record<string, string> | undefined)?.['team'] === team);
-  const instancesOf = (body: Record<string, unknown>) => (body['alerts'] as { status: string; labels: Record<string, string> }[]).map((alert) => `${alert.labels['instance']} ${alert.status}`).sort();
+  const instancesOf = (body: Record<string, unknown>) =>
+    (body['alerts'] as { status: string; labels: Record<string, string> }[]).map((alert) => `${alert.labels['instance']} ${alert.status}`).sort();
 
   it("repeats are the group's: one body per repeatInterval with the group's still-firing, unacknowledged alerts", async () => {
     const t = tag();
-    const ruleId = await insertRule(`grp-rep-${t}`, { team: t }, 'manager', { preset: 'alertmanager', groupBy: ['team'], groupWait: '300ms', groupInterval: '1s', repeatInterval: '3s' });
+    const ruleId = await insertRule(`grp-rep-${t}`, { team: t }, 'manager', {
+      preset: 'alertmanager',
+      groupBy: ['team'],
+      groupWait: '300ms',
+      groupInterval: '1s',
+      repeatInterval: '3s',
+    });
     const alerts = await Promise.all([0, 1, 2].map((index) => seed({ alertname: 'HighCPU', instance: `r${index}-${t}`, team: t })));
     await deliver(...alerts.map((alert) => changeOf(alert)));
     const bodies = () => groupBodies('manager', t).map((request) => request.body);
@@ -455,10 +610,14 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
     expect(repeat).toMatchObject({ status: 'firing', groupLabels: { team: t } });
     expect(instancesOf(repeat ?? {})).toEqual(all);
     // The rows are recorded in the transaction that sent the message: it commits just after the receiver answered.
-    const repeatRows = await waitFor(async () => {
-      const rows = await database.db.selectFrom('notifications').selectAll().where('webhook_rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
-      return rows.length === 3 && rows.every((row) => row.status !== 'pending') ? rows : null;
-    }, 20_000, 'the repeat rows recorded');
+    const repeatRows = await waitFor(
+      async () => {
+        const rows = await database.db.selectFrom('notifications').selectAll().where('webhook_rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
+        return rows.length === 3 && rows.every((row) => row.status !== 'pending') ? rows : null;
+      },
+      20_000,
+      'the repeat rows recorded',
+    );
     expect(repeatRows.map((row) => [row.instance_id, row.sequence, row.status]).sort()).toEqual(alerts.map((alert) => [alert.instanceId, 1, 'sent']).sort());
     expect(new Set(repeatRows.map((row) => row.digest_id)).size).toBe(1);
     const groupTimers = await database.db.selectFrom('notification_timers').selectAll().where('rule_id', '=', ruleId).where('kind', '=', 'repeat').execute();
@@ -466,10 +625,23 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
 
     // One acknowledged, one resolved: the next repeat tells only the third.
     const told = bodies().length;
-    await database.db.updateTable('alert_groups').set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() }).where('id', '=', alerts[0]?.groupId ?? 0).execute();
+    await database.db
+      .updateTable('alert_groups')
+      .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
+      .where('id', '=', alerts[0]?.groupId ?? 0)
+      .execute();
     await resolveStored([alerts[1] as Seeded]);
     await deliver(resolvedOf(alerts[1] as Seeded));
-    await waitFor(() => (bodies().slice(told).some((body) => body['status'] === 'firing') ? true : null), 20_000, 'the second repeat');
+    await waitFor(
+      () =>
+        bodies()
+          .slice(told)
+          .some((body) => body['status'] === 'firing')
+          ? true
+          : null,
+      20_000,
+      'the second repeat',
+    );
     const later = bodies().slice(told);
     const nextRepeat = later.find((body) => body['status'] === 'firing');
     expect(instancesOf(nextRepeat ?? {})).toEqual([`r2-${t} firing`]);
@@ -493,10 +665,22 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
     await sleep(1_500);
     expect(bodies()).toHaveLength(2);
     expect(instancesOf(bodies()[1] ?? {})).toEqual([`held-a-${t} firing`, `held-b-${t} firing`]);
-    const rows = await waitFor(async () => {
-      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', held.map((alert) => alert.instanceId)).execute();
-      return all.every((row) => row.status !== 'pending') ? all : null;
-    }, 20_000, 'the released rows recorded');
+    const rows = await waitFor(
+      async () => {
+        const all = await database.db
+          .selectFrom('notifications')
+          .selectAll()
+          .where(
+            'instance_id',
+            'in',
+            held.map((alert) => alert.instanceId),
+          )
+          .execute();
+        return all.every((row) => row.status !== 'pending') ? all : null;
+      },
+      20_000,
+      'the released rows recorded',
+    );
     expect(rows.map((row) => [row.kind, row.status, row.group_key])).toEqual(held.map(() => ['firing', 'sent', JSON.stringify([['team', t]])]));
     expect(new Set(rows.map((row) => row.digest_id)).size).toBe(1);
   });
@@ -507,10 +691,22 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
     const alerts = await Promise.all([0, 1].map((index) => seed({ alertname: 'NodeDown', instance: `n${index}-${t}`, team: t })));
     await deliver(...alerts.map((alert) => changeOf(alert)));
     const tries = () => groupBodies('down', t);
-    const rows = await waitFor(async () => {
-      const all = await database.db.selectFrom('notifications').selectAll().where('instance_id', 'in', alerts.map((alert) => alert.instanceId)).execute();
-      return all.length === 2 && all.every((row) => row.status === 'failed') ? all : null;
-    }, 20_000, 'the rows recorded failed');
+    const rows = await waitFor(
+      async () => {
+        const all = await database.db
+          .selectFrom('notifications')
+          .selectAll()
+          .where(
+            'instance_id',
+            'in',
+            alerts.map((alert) => alert.instanceId),
+          )
+          .execute();
+        return all.length === 2 && all.every((row) => row.status === 'failed') ? all : null;
+      },
+      20_000,
+      'the rows recorded failed',
+    );
     expect(rows.every((row) => (row.last_error ?? '').includes('503'))).toBe(true);
     // The first try and one per retry delay, each after at least its delay; then no more.
     expect(tries()).toHaveLength(GROUP_RETRY_DELAYS_MS.length + 1);
@@ -519,17 +715,28 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
       .forEach((attempt, index) => expect(attempt.at - (tries()[index]?.at ?? 0)).toBeGreaterThanOrEqual((GROUP_RETRY_DELAYS_MS[index] ?? 0) - 20));
     await sleep(2_500);
     expect(tries()).toHaveLength(GROUP_RETRY_DELAYS_MS.length + 1);
-    expect(await database.db.selectFrom('notification_timers').select('id').where('kind', '=', 'group_flush').where('group_key', '=', JSON.stringify([['team', t]])).execute()).toEqual([]);
+    expect(
+      await database.db
+        .selectFrom('notification_timers')
+        .select('id')
+        .where('kind', '=', 'group_flush')
+        .where('group_key', '=', JSON.stringify([['team', t]]))
+        .execute(),
+    ).toEqual([]);
 
     const connection = await amqplib.connect(vhost.url);
     try {
       const channel = await connection.createChannel();
-      const dead = await waitFor(async () => {
-        const message = await channel.get(deadLetterQueueName(QUEUES.webhookNotifierAlertsProcessed), { noAck: true });
-        if (!message) return null;
-        const event = AlertProcessedSchema.parse(JSON.parse(message.content.toString()));
-        return event.changes.some((change) => change.group.labels['team'] === t) ? { message, event } : null;
-      }, 10_000, 'the dead-lettered group');
+      const dead = await waitFor(
+        async () => {
+          const message = await channel.get(deadLetterQueueName(QUEUES.webhookNotifierAlertsProcessed), { noAck: true });
+          if (!message) return null;
+          const event = AlertProcessedSchema.parse(JSON.parse(message.content.toString()));
+          return event.changes.some((change) => change.group.labels['team'] === t) ? { message, event } : null;
+        },
+        10_000,
+        'the dead-lettered group',
+      );
       expect(String(dead.message.properties.headers?.[HEADERS.error])).toMatch(/retries exhausted after 3 attempts: .*503/);
       expect(dead.message.properties.headers?.[HEADERS.originalQueue]).toBe(QUEUES.webhookNotifierAlertsProcessed);
       expect(dead.event.changes.map((change) => change.instance.id).sort()).toEqual(alerts.map((alert) => alert.instanceId).sort());

@@ -1,7 +1,17 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AlertmanagerWebhook, deadLetterQueueName, EXCHANGES, HEADERS, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed, AlertProcessed as AlertProcessedSchema } from '@sentryhub/contracts';
+import {
+  AlertmanagerWebhook,
+  deadLetterQueueName,
+  EXCHANGES,
+  HEADERS,
+  QUEUES,
+  ROUTING_KEYS,
+  type AlertChange,
+  type AlertProcessed,
+  AlertProcessed as AlertProcessedSchema,
+} from '@sentryhub/contracts';
 import { ruleRepository, type Notification } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, createWebhookClient, parseWebhookReceivers, Registry, resolveWebhookReceivers, type WebhookClient } from '@sentryhub/service-runtime';
@@ -60,10 +70,13 @@ beforeAll(async () => {
       const path = request.url ?? '/';
       received.push({ path, headers: request.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
       const answer = answers.get(endpointOf(path))?.shift() ?? { status: 200 };
-      setTimeout(() => {
-        response.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-        response.end(answer.status < 300 ? '{"status":"success"}' : '{"error":"nope"}');
-      }, slowness.get(endpointOf(path)) ?? 0);
+      setTimeout(
+        () => {
+          response.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+          response.end(answer.status < 300 ? '{"status":"success"}' : '{"error":"nope"}');
+        },
+        slowness.get(endpointOf(path)) ?? 0,
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -103,7 +116,10 @@ slow:
   [database, vhost] = await Promise.all([createTestDatabase('webhook_notifier'), createTestVhost('webhook-notifier')]);
   const logger = createLogger('webhook-notifier-test', (process.env['TEST_LOG_LEVEL'] ?? 'silent') as 'silent');
   for (let replica = 0; replica < 2; replica++) {
-    const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.webhookNotifierAlertsProcessed], retryDelayMs: 200, retryDelaysMs: RETRY_DELAYS_MS }), { logger, retryDelaysMs: RETRY_DELAYS_MS });
+    const messaging = await connectMessaging(
+      buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.webhookNotifierAlertsProcessed], retryDelayMs: 200, retryDelaysMs: RETRY_DELAYS_MS }),
+      { logger, retryDelaysMs: RETRY_DELAYS_MS },
+    );
     const client = createWebhookClient(receivers);
     const handler = alertProcessedHandler({
       db: database.db,
@@ -114,7 +130,12 @@ slow:
       externalUrl: 'http://sentryhub.example:8081',
       logger,
     });
-    const subscription = await subscribe(messaging, { queue: QUEUES.webhookNotifierAlertsProcessed, parse: (json) => AlertProcessedSchema.safeParse(json), logger, handler });
+    const subscription = await subscribe(messaging, {
+      queue: QUEUES.webhookNotifierAlertsProcessed,
+      parse: (json) => AlertProcessedSchema.safeParse(json),
+      logger,
+      handler,
+    });
     replicas.push({ messaging, subscription, client });
   }
 });
@@ -132,7 +153,13 @@ afterAll(async () => {
 
 // ---- helpers -------------------------------------------------------------------------------
 
-async function insertRule(rule: { receiver: string; preset?: string; bodyTemplate?: string; labels: Record<string, string>; sendResolved?: boolean }): Promise<number> {
+async function insertRule(rule: {
+  receiver: string;
+  preset?: string;
+  bodyTemplate?: string;
+  labels: Record<string, string>;
+  sendResolved?: boolean;
+}): Promise<number> {
   const row = await database.db
     .insertInto('webhook_rules')
     .values({
@@ -160,12 +187,29 @@ async function seedAlert(labels: Record<string, string>): Promise<Seeded> {
   const fingerprint = randomBytes(8).toString('hex');
   const group = await database.db
     .insertInto('alert_groups')
-    .values({ fingerprint, name: labels['alertname'] ?? 'Unknown', labels: JSON.stringify(labels), severity: 'critical', instance: labels['instance'] ?? null, source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: STARTS_AT, last_occurrence: STARTS_AT })
+    .values({
+      fingerprint,
+      name: labels['alertname'] ?? 'Unknown',
+      labels: JSON.stringify(labels),
+      severity: 'critical',
+      instance: labels['instance'] ?? null,
+      source: 'webhook',
+      current_status: 'firing',
+      firing_count: 1,
+      first_occurrence: STARTS_AT,
+      last_occurrence: STARTS_AT,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const instance = await database.db
     .insertInto('alert_instances')
-    .values({ group_id: group.id, status: 'firing', starts_at: STARTS_AT, annotations: JSON.stringify({ summary: 'disk "sda" almost full', description: 'line one\nline two' }), generator_url: 'http://prometheus.example/graph' })
+    .values({
+      group_id: group.id,
+      status: 'firing',
+      starts_at: STARTS_AT,
+      annotations: JSON.stringify({ summary: 'disk "sda" almost full', description: 'line one\nline two' }),
+      generator_url: 'http://prometheus.example/graph',
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return { groupId: group.id, instanceId: instance.id, labels, fingerprint };
@@ -174,7 +218,20 @@ async function seedAlert(labels: Record<string, string>): Promise<Seeded> {
 function changeOf(seeded: Seeded, status: 'firing' | 'resolved'): AlertChange {
   return {
     change: status === 'firing' ? 'created' : 'resolved',
-    group: { id: seeded.groupId, fingerprint: seeded.fingerprint, name: seeded.labels['alertname'] ?? 'Unknown', labels: seeded.labels, severity: 'critical', instance: seeded.labels['instance'] ?? null, source: 'webhook', status, firingCount: 1, silenced: false, silencedUntil: null, acknowledged: false },
+    group: {
+      id: seeded.groupId,
+      fingerprint: seeded.fingerprint,
+      name: seeded.labels['alertname'] ?? 'Unknown',
+      labels: seeded.labels,
+      severity: 'critical',
+      instance: seeded.labels['instance'] ?? null,
+      source: 'webhook',
+      status,
+      firingCount: 1,
+      silenced: false,
+      silencedUntil: null,
+      acknowledged: false,
+    },
     instance: {
       id: seeded.instanceId,
       status,
@@ -190,14 +247,22 @@ function changeOf(seeded: Seeded, status: 'firing' | 'resolved'): AlertChange {
 async function publish(changes: AlertChange[], copies = 1): Promise<AlertProcessed> {
   const status = changes[0]?.instance.status ?? 'firing';
   const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status, changes };
-  for (let copy = 0; copy < copies; copy++) await replicas[copy % replicas.length]?.messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed(status), event, { correlationId: `corr-${event.id}` });
+  for (let copy = 0; copy < copies; copy++)
+    await replicas[copy % replicas.length]?.messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed(status), event, {
+      correlationId: `corr-${event.id}`,
+    });
   return event;
 }
 
-const rowsOf = (instanceId: number): Promise<Notification[]> => database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
+const rowsOf = (instanceId: number): Promise<Notification[]> =>
+  database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
 
 const settledRow = (instanceId: number, kind: 'firing' | 'resolved', status: Notification['status'] = 'sent') =>
-  waitFor(async () => (await rowsOf(instanceId)).find((row) => row.kind === kind && row.status === status), 20_000, `a ${status} ${kind} row of instance ${instanceId}`);
+  waitFor(
+    async () => (await rowsOf(instanceId)).find((row) => row.kind === kind && row.status === status),
+    20_000,
+    `a ${status} ${kind} row of instance ${instanceId}`,
+  );
 
 const unique = () => `t${randomBytes(3).toString('hex')}`;
 
@@ -276,7 +341,7 @@ describe('webhook-notifier: presets through RabbitMQ, PostgreSQL and local recei
     expect(JSON.parse(close?.body ?? '{}')).toMatchObject({ source: 'SentryHub', user: 'SentryHub' });
   });
 
-  it('Alertmanager webhook v4: a body SentryHub\'s own intake schema accepts, with headers from the environment and a verifiable HMAC-SHA256 signature', async () => {
+  it("Alertmanager webhook v4: a body SentryHub's own intake schema accepts, with headers from the environment and a verifiable HMAC-SHA256 signature", async () => {
     const team = unique();
     await insertRule({ receiver: 'hook', preset: 'alertmanager', labels: { team } });
     const alert = await seedAlert({ alertname: 'Latency', instance: 'api-1', team });
@@ -287,16 +352,37 @@ describe('webhook-notifier: presets through RabbitMQ, PostgreSQL and local recei
     const [firing, resolved] = requestsTo('hook').filter((request) => request.body.includes(team));
     for (const request of [firing, resolved]) {
       expect(request?.headers['authorization']).toBe(ENV.HOOK_TOKEN);
-      const expected = `sha256=${createHmac('sha256', ENV.HOOK_HMAC).update(request?.body ?? '', 'utf8').digest('hex')}`;
+      const expected = `sha256=${createHmac('sha256', ENV.HOOK_HMAC)
+        .update(request?.body ?? '', 'utf8')
+        .digest('hex')}`;
       expect(request?.headers['x-sentryhub-signature']).toBe(expected);
       // A wrong key does not verify: the header really is the body's HMAC.
-      expect(request?.headers['x-sentryhub-signature']).not.toBe(`sha256=${createHmac('sha256', 'other').update(request?.body ?? '', 'utf8').digest('hex')}`);
+      expect(request?.headers['x-sentryhub-signature']).not.toBe(
+        `sha256=${createHmac('sha256', 'other')
+          .update(request?.body ?? '', 'utf8')
+          .digest('hex')}`,
+      );
     }
     const body = JSON.parse(firing?.body ?? '{}');
     expect(AlertmanagerWebhook.safeParse(body).success).toBe(true);
-    expect(body).toMatchObject({ version: '4', status: 'firing', receiver: 'hook', groupLabels: alert.labels, commonLabels: alert.labels, externalURL: 'http://sentryhub.example:8081' });
+    expect(body).toMatchObject({
+      version: '4',
+      status: 'firing',
+      receiver: 'hook',
+      groupLabels: alert.labels,
+      commonLabels: alert.labels,
+      externalURL: 'http://sentryhub.example:8081',
+    });
     expect(body.alerts).toEqual([
-      { status: 'firing', labels: alert.labels, annotations: { summary: 'disk "sda" almost full', description: 'line one\nline two' }, startsAt: STARTS_AT, endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prometheus.example/graph', fingerprint: alert.fingerprint },
+      {
+        status: 'firing',
+        labels: alert.labels,
+        annotations: { summary: 'disk "sda" almost full', description: 'line one\nline two' },
+        startsAt: STARTS_AT,
+        endsAt: '0001-01-01T00:00:00Z',
+        generatorURL: 'http://prometheus.example/graph',
+        fingerprint: alert.fingerprint,
+      },
     ]);
     const end = JSON.parse(resolved?.body ?? '{}');
     expect(AlertmanagerWebhook.safeParse(end).success).toBe(true);
@@ -310,7 +396,10 @@ describe('webhook-notifier: delivery', () => {
     const team = unique();
     await insertRule({ receiver: 'failing', bodyTemplate: '{"alert": "{{ alert_group.name }}", "team": {{ labels.team | json }}}', labels: { team } });
     const alert = await seedAlert({ alertname: 'AlwaysFails', team });
-    answers.set('failing', Array.from({ length: 10 }, () => ({ status: 500 })));
+    answers.set(
+      'failing',
+      Array.from({ length: 10 }, () => ({ status: 500 })),
+    );
     const event = await publish([changeOf(alert, 'firing')]);
     const row = await settledRow(alert.instanceId, 'firing', 'failed');
     // The first attempt and one per retry queue, no more.
@@ -325,10 +414,14 @@ describe('webhook-notifier: delivery', () => {
     const connection = await amqplib.connect(vhost.url);
     try {
       const channel = await connection.createChannel();
-      const dead = await waitFor(async () => {
-        const message = await channel.get(deadLetterQueueName(QUEUES.webhookNotifierAlertsProcessed), { noAck: true });
-        return message && JSON.parse(message.content.toString()).id === event.id ? message : null;
-      }, 10_000, 'the dead-lettered event');
+      const dead = await waitFor(
+        async () => {
+          const message = await channel.get(deadLetterQueueName(QUEUES.webhookNotifierAlertsProcessed), { noAck: true });
+          return message && JSON.parse(message.content.toString()).id === event.id ? message : null;
+        },
+        10_000,
+        'the dead-lettered event',
+      );
       expect(String(dead.properties.headers?.[HEADERS.error])).toContain('answered 500');
     } finally {
       await connection.close();
@@ -339,7 +432,10 @@ describe('webhook-notifier: delivery', () => {
     const team = unique();
     await insertRule({ receiver: 'limited', bodyTemplate: '{"team": {{ labels.team | json }}}', labels: { team } });
     const alert = await seedAlert({ alertname: 'RateLimited', team });
-    answers.set('limited', [{ status: 429, headers: { 'retry-after': '2' } }, { status: 429, headers: { 'retry-after': '1' } }]);
+    answers.set('limited', [
+      { status: 429, headers: { 'retry-after': '2' } },
+      { status: 429, headers: { 'retry-after': '1' } },
+    ]);
     await publish([changeOf(alert, 'firing')]);
     const row = await settledRow(alert.instanceId, 'firing');
     const attempts = requestsTo('limited').filter((request) => request.body.includes(team));

@@ -136,7 +136,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(now))
     .addColumn('sent_at', 'timestamptz')
     .execute();
-  await sql`create unique index email_queue_once_per_instance_rule_kind on email_queue (instance_id, coalesce(rule_id, 0), kind) where instance_id is not null`.execute(db);
+  await sql`create unique index email_queue_once_per_instance_rule_kind on email_queue (instance_id, coalesce(rule_id, 0), kind) where instance_id is not null`.execute(
+    db,
+  );
   await db.schema.createIndex('email_queue_status_idx').on('email_queue').columns(['status', 'updated_at']).execute();
 
   await db.schema

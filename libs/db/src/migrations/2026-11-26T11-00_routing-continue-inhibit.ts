@@ -31,16 +31,22 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 
   await sql`alter table notifications drop constraint notifications_status_check`.execute(db);
-  await sql`alter table notifications add constraint notifications_status_check check (status in ('pending', 'sent', 'failed', 'suppressed', 'inhibited'))`.execute(db);
+  await sql`alter table notifications add constraint notifications_status_check check (status in ('pending', 'sent', 'failed', 'suppressed', 'inhibited'))`.execute(
+    db,
+  );
   await sql`alter table email_queue drop constraint email_queue_status_check`.execute(db);
-  await sql`alter table email_queue add constraint email_queue_status_check check (status in ('pending', 'processing', 'completed', 'failed', 'inhibited'))`.execute(db);
+  await sql`alter table email_queue add constraint email_queue_status_check check (status in ('pending', 'processing', 'completed', 'failed', 'inhibited'))`.execute(
+    db,
+  );
   for (const table of ['notifications', 'email_queue']) {
     await db.schema
       .alterTable(table)
       .addColumn('inhibited_by_group_id', 'bigint', (c) => c.references('alert_groups.id').onDelete('set null'))
       .execute();
     // Deleting a group (retention) looks up the rows it inhibited.
-    await sql`create index ${sql.raw(`${table}_inhibited_by_idx`)} on ${sql.table(table)} (inhibited_by_group_id) where inhibited_by_group_id is not null`.execute(db);
+    await sql`create index ${sql.raw(`${table}_inhibited_by_idx`)} on ${sql.table(table)} (inhibited_by_group_id) where inhibited_by_group_id is not null`.execute(
+      db,
+    );
   }
 }
 

@@ -32,11 +32,18 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .alterTable('notifications')
-    .addColumn('notifier', 'text', (c) => c.notNull().defaultTo('slack').check(sql`notifier in ('slack', 'webhook')`))
+    .addColumn('notifier', 'text', (c) =>
+      c
+        .notNull()
+        .defaultTo('slack')
+        .check(sql`notifier in ('slack', 'webhook')`),
+    )
     .addColumn('webhook_rule_id', 'bigint')
     .execute();
   await sql`drop index notifications_once_per_instance_rule_kind`.execute(db);
-  await sql`create unique index notifications_once_per_instance_rule_kind on notifications (instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind)`.execute(db);
+  await sql`create unique index notifications_once_per_instance_rule_kind on notifications (instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind)`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -41,32 +41,48 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await sql`create unique index notification_timers_once on notification_timers (kind, notifier, rule_id, instance_id, group_key) nulls not distinct`.execute(db);
+  await sql`create unique index notification_timers_once on notification_timers (kind, notifier, rule_id, instance_id, group_key) nulls not distinct`.execute(
+    db,
+  );
   await sql`create index notification_timers_due on notification_timers (notifier, due_at)`.execute(db);
   // Retention deletes instances and groups: their timers go with them (cascade) through these.
   await sql`create index notification_timers_instance on notification_timers (instance_id)`.execute(db);
   await sql`create index notification_timers_group on notification_timers (group_id)`.execute(db);
 
-  await db.schema.alterTable('notifications').addColumn('sequence', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('notifications')
+    .addColumn('sequence', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   await sql`alter table notifications drop constraint notifications_kind_check`.execute(db);
   await sql`alter table notifications add constraint notifications_kind_check check (kind in ('firing', 'resolved', 'repeat', 'escalation'))`.execute(db);
   await sql`drop index notifications_once_per_instance_rule_kind`.execute(db);
-  await sql`create unique index notifications_once_per_instance_rule_kind on notifications (instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind, sequence)`.execute(db);
+  await sql`create unique index notifications_once_per_instance_rule_kind on notifications (instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind, sequence)`.execute(
+    db,
+  );
 
-  await db.schema.alterTable('email_queue').addColumn('sequence', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('email_queue')
+    .addColumn('sequence', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   await sql`drop index email_queue_once_per_instance_rule_kind`.execute(db);
-  await sql`create unique index email_queue_once_per_instance_rule_kind on email_queue (instance_id, coalesce(rule_id, 0), kind, sequence) where instance_id is not null`.execute(db);
+  await sql`create unique index email_queue_once_per_instance_rule_kind on email_queue (instance_id, coalesce(rule_id, 0), kind, sequence) where instance_id is not null`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`delete from email_queue where sequence <> 0 or kind in ('repeat', 'escalation')`.execute(db);
   await sql`drop index email_queue_once_per_instance_rule_kind`.execute(db);
-  await sql`create unique index email_queue_once_per_instance_rule_kind on email_queue (instance_id, coalesce(rule_id, 0), kind) where instance_id is not null`.execute(db);
+  await sql`create unique index email_queue_once_per_instance_rule_kind on email_queue (instance_id, coalesce(rule_id, 0), kind) where instance_id is not null`.execute(
+    db,
+  );
   await db.schema.alterTable('email_queue').dropColumn('sequence').execute();
 
   await sql`delete from notifications where sequence <> 0 or kind in ('repeat', 'escalation')`.execute(db);
   await sql`drop index notifications_once_per_instance_rule_kind`.execute(db);
-  await sql`create unique index notifications_once_per_instance_rule_kind on notifications (instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind)`.execute(db);
+  await sql`create unique index notifications_once_per_instance_rule_kind on notifications (instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind)`.execute(
+    db,
+  );
   await sql`alter table notifications drop constraint notifications_kind_check`.execute(db);
   await sql`alter table notifications add constraint notifications_kind_check check (kind in ('firing', 'resolved'))`.execute(db);
   await db.schema.alterTable('notifications').dropColumn('sequence').execute();

@@ -12,12 +12,19 @@ import { sql, type Kysely } from 'kysely';
  */
 export async function up(db: Kysely<any>): Promise<void> {
   for (const table of ['slack_rules', 'email_rules', 'webhook_rules']) {
-    await db.schema.alterTable(table).addColumn('group_by', sql`text[]`).addColumn('group_wait', 'text').addColumn('group_interval', 'text').execute();
+    await db.schema
+      .alterTable(table)
+      .addColumn('group_by', sql`text[]`)
+      .addColumn('group_wait', 'text')
+      .addColumn('group_interval', 'text')
+      .execute();
   }
   await db.schema.alterTable('notifications').addColumn('group_key', 'text').execute();
   // A group's flush timer belongs to no one alert group.
   await sql`alter table notification_timers alter column group_id drop not null`.execute(db);
-  await sql`create index notifications_group_pending on notifications (notifier, coalesce(rule_id, webhook_rule_id), group_key, id) where status = 'pending' and group_key is not null`.execute(db);
+  await sql`create index notifications_group_pending on notifications (notifier, coalesce(rule_id, webhook_rule_id), group_key, id) where status = 'pending' and group_key is not null`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -15,7 +15,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('group_email_id', 'bigint', (column) => column.references('email_queue.id').onDelete('set null'))
     .execute();
   await sql`alter table email_queue drop constraint email_queue_status_check`.execute(db);
-  await sql`alter table email_queue add constraint email_queue_status_check check (status in ('pending', 'processing', 'completed', 'failed', 'inhibited', 'grouped'))`.execute(db);
+  await sql`alter table email_queue add constraint email_queue_status_check check (status in ('pending', 'processing', 'completed', 'failed', 'inhibited', 'grouped'))`.execute(
+    db,
+  );
   await sql`create index email_queue_group_waiting on email_queue (rule_id, group_key, id) where status = 'grouped'`.execute(db);
   await sql`create index email_queue_group_email on email_queue (group_email_id) where group_email_id is not null`.execute(db);
 }
@@ -25,6 +27,8 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop index if exists email_queue_group_waiting`.execute(db);
   await sql`delete from email_queue where status = 'grouped'`.execute(db);
   await sql`alter table email_queue drop constraint email_queue_status_check`.execute(db);
-  await sql`alter table email_queue add constraint email_queue_status_check check (status in ('pending', 'processing', 'completed', 'failed', 'inhibited'))`.execute(db);
+  await sql`alter table email_queue add constraint email_queue_status_check check (status in ('pending', 'processing', 'completed', 'failed', 'inhibited'))`.execute(
+    db,
+  );
   await db.schema.alterTable('email_queue').dropColumn('group_email_id').dropColumn('group_key').execute();
 }

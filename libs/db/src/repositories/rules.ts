@@ -77,7 +77,9 @@ export type InvalidRuleListener = (kind: RuleKind, rule: { id: number; name: str
 
 function commonOf(row: SlackRule | EmailRule | WebhookRule): StoredRule {
   const criteria = MatchCriteria.safeParse(row.match_criteria);
-  const criteriaError = criteria.success ? null : criteria.error.issues.map((issue) => `${issue.path.join('.') || 'match_criteria'}: ${issue.message}`).join('; ');
+  const criteriaError = criteria.success
+    ? null
+    : criteria.error.issues.map((issue) => `${issue.path.join('.') || 'match_criteria'}: ${issue.message}`).join('; ');
   return {
     id: row.id,
     name: row.name,
@@ -300,7 +302,12 @@ export async function findInhibitingSource(
 
     let afterId = 0;
     for (;;) {
-      let query = db.selectFrom('alert_groups').select(['id', 'labels']).where('current_status', '=', 'firing').where('id', '<>', target.groupId).where('id', '>', afterId);
+      let query = db
+        .selectFrom('alert_groups')
+        .select(['id', 'labels'])
+        .where('current_status', '=', 'firing')
+        .where('id', '<>', target.groupId)
+        .where('id', '>', afterId);
       for (const condition of conditions) query = query.where(condition);
       const batch = await query.orderBy('id').limit(INHIBITION_SCAN_BATCH).execute();
       for (const row of batch) {
@@ -319,16 +326,43 @@ export async function findInhibitingSource(
  * notification, a `completed` email. The policy tells their resolved notices even under a
  * silence or an inhibition.
  */
-export async function firingsTold(db: Kysely<Database>, kind: 'slack' | 'email' | 'webhook', instanceId: number, ruleIds: readonly number[]): Promise<Set<number>> {
+export async function firingsTold(
+  db: Kysely<Database>,
+  kind: 'slack' | 'email' | 'webhook',
+  instanceId: number,
+  ruleIds: readonly number[],
+): Promise<Set<number>> {
   if (ruleIds.length === 0) return new Set();
   if (kind === 'webhook') {
-    const rows = await db.selectFrom('notifications').select('webhook_rule_id').where('instance_id', '=', instanceId).where('notifier', '=', 'webhook').where('webhook_rule_id', 'in', ruleIds).where('kind', '=', 'firing').where('status', '=', 'sent').execute();
+    const rows = await db
+      .selectFrom('notifications')
+      .select('webhook_rule_id')
+      .where('instance_id', '=', instanceId)
+      .where('notifier', '=', 'webhook')
+      .where('webhook_rule_id', 'in', ruleIds)
+      .where('kind', '=', 'firing')
+      .where('status', '=', 'sent')
+      .execute();
     return new Set(rows.flatMap((row) => (row.webhook_rule_id === null ? [] : [row.webhook_rule_id])));
   }
   const rows =
     kind === 'slack'
-      ? await db.selectFrom('notifications').select('rule_id').where('instance_id', '=', instanceId).where('rule_id', 'in', ruleIds).where('kind', '=', 'firing').where('status', '=', 'sent').execute()
-      : await db.selectFrom('email_queue').select('rule_id').where('instance_id', '=', instanceId).where('rule_id', 'in', ruleIds).where('kind', '=', 'firing').where('status', '=', 'completed').execute();
+      ? await db
+          .selectFrom('notifications')
+          .select('rule_id')
+          .where('instance_id', '=', instanceId)
+          .where('rule_id', 'in', ruleIds)
+          .where('kind', '=', 'firing')
+          .where('status', '=', 'sent')
+          .execute()
+      : await db
+          .selectFrom('email_queue')
+          .select('rule_id')
+          .where('instance_id', '=', instanceId)
+          .where('rule_id', 'in', ruleIds)
+          .where('kind', '=', 'firing')
+          .where('status', '=', 'completed')
+          .execute();
   return new Set(rows.flatMap((row) => (row.rule_id === null ? [] : [row.rule_id])));
 }
 
@@ -351,7 +385,18 @@ export interface HeldBackNotification {
 export async function recordInhibitedNotification(db: Kysely<Database>, held: HeldBackNotification & { channel: string; text: string }): Promise<boolean> {
   const row = await db
     .insertInto('notifications')
-    .values({ channel: held.channel, rule_id: held.ruleId, group_id: held.groupId, instance_id: held.instanceId, kind: held.kind, status: 'inhibited', text: held.text, last_error: held.reason, inhibited_by_group_id: held.inhibitedByGroupId, updated_at: new Date() })
+    .values({
+      channel: held.channel,
+      rule_id: held.ruleId,
+      group_id: held.groupId,
+      instance_id: held.instanceId,
+      kind: held.kind,
+      status: 'inhibited',
+      text: held.text,
+      last_error: held.reason,
+      inhibited_by_group_id: held.inhibitedByGroupId,
+      updated_at: new Date(),
+    })
     .onConflict((oc) => oc.expression(sql`instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind, sequence`).doNothing())
     .returning('id')
     .executeTakeFirst();
@@ -359,7 +404,10 @@ export async function recordInhibitedNotification(db: Kysely<Database>, held: He
 }
 
 /** The same for an email: an `email_queue` row with status `inhibited` that the sender never picks. */
-export async function recordInhibitedEmail(db: Kysely<Database>, held: HeldBackNotification & { recipients: string[]; subject: string; text: string; html: string | null }): Promise<boolean> {
+export async function recordInhibitedEmail(
+  db: Kysely<Database>,
+  held: HeldBackNotification & { recipients: string[]; subject: string; text: string; html: string | null },
+): Promise<boolean> {
   const result = await sql`
     insert into email_queue (rule_id, group_id, instance_id, kind, recipients, subject, body_text, body_html, status, last_error, inhibited_by_group_id)
     values (${held.ruleId}, ${held.groupId}, ${held.instanceId}, ${held.kind}, ${held.recipients}::text[], ${held.subject}, ${held.text}, ${held.html}, 'inhibited', ${held.reason}, ${held.inhibitedByGroupId})

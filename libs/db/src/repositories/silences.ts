@@ -23,6 +23,8 @@ export async function activeSilences(db: Kysely<Database>, now: Date): Promise<A
   const rows = await db.selectFrom('silences').selectAll().where('starts_at', '<=', now).where('ends_at', '>', now).execute();
   return rows.flatMap((row) => {
     const matchers = StoredMatchers.safeParse(row.matchers);
-    return matchers.success ? [{ id: row.id, matchers: matchers.data, startsAt: row.starts_at, endsAt: row.ends_at, comment: row.comment, createdBy: row.created_by }] : [];
+    return matchers.success
+      ? [{ id: row.id, matchers: matchers.data, startsAt: row.starts_at, endsAt: row.ends_at, comment: row.comment, createdBy: row.created_by }]
+      : [];
   });
 }

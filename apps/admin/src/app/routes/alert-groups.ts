@@ -39,72 +39,92 @@ const RESOLVE_REFUSED = { 'not-found': 404, 'nothing-open': 409, 'before-start':
 export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: AlertGroupRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
 
-  routes.get('/alert-groups', { config: { role: 'viewer' }, schema: { querystring: AlertGroupQuery, response: { 200: pageOf(AlertGroupView), 400: ErrorResponse } } }, async (request, reply) => {
-    const query = request.query;
-    const now = new Date();
-    let base = db.selectFrom('alert_groups');
-    if (query.status) base = base.where('current_status', '=', query.status);
-    if (query.severity) base = base.where('severity', '=', query.severity);
-    if (query.acknowledged !== undefined) base = base.where('acknowledged', '=', query.acknowledged);
-    for (const label of query.label) base = base.where(sql<boolean>`labels @> ${JSON.stringify({ [label.name]: label.value })}::jsonb`);
-    if (query.q) {
-      const like = `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      base = base.where((eb) => eb.or([eb('name', 'ilike', like), eb('fingerprint', '=', query.q ?? ''), eb(sql<string>`labels::text`, 'ilike', like)]));
-    }
-    const silences = await activeSilences(db, now);
-    const offset = (query.page - 1) * query.pageSize;
-    const page = (rows: AlertGroup[], total: number) => ({ items: rows.map((row) => groupView(row, silences, now)), total, page: query.page, pageSize: query.pageSize });
-    const listed = (filtered: typeof base) =>
-      Promise.all([
-        filtered.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(query.pageSize).offset(offset).execute(),
-        filtered.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      ]);
-    if (query.silenced === undefined) {
-      const [rows, count] = await listed(base);
-      return page(rows, Number(count.n));
-    }
-    // Silence state is evaluated now, not stored: in SQL when every active silence is made of
-    // equality matchers (exact), else SQL narrows and the regexes are checked batch by batch.
-    const silenced = silencedSql(silences);
-    if (silenced.exact) {
-      const [rows, count] = await listed(base.where(query.silenced ? silenced.where : sql<SqlBool>`not ${silenced.where}`));
-      return page(rows, Number(count.n));
-    }
-    const candidates = query.silenced ? base.where(silenced.where) : base;
-    const { n } = await candidates.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    if (Number(n) > SILENCE_FILTER_LIMIT) return reply.code(400).send({ error: `too many groups to filter by a regex silence (over ${SILENCE_FILTER_LIMIT}): add another filter` });
-    const items: AlertGroup[] = [];
-    let total = 0;
-    for await (const batch of scanGroups(candidates)) {
-      for (const row of batch) {
-        if (silenceState(silences, row.labels, now).silenced !== query.silenced) continue;
-        if (total >= offset && items.length < query.pageSize) items.push(row);
-        total++;
+  routes.get(
+    '/alert-groups',
+    { config: { role: 'viewer' }, schema: { querystring: AlertGroupQuery, response: { 200: pageOf(AlertGroupView), 400: ErrorResponse } } },
+    async (request, reply) => {
+      const query = request.query;
+      const now = new Date();
+      let base = db.selectFrom('alert_groups');
+      if (query.status) base = base.where('current_status', '=', query.status);
+      if (query.severity) base = base.where('severity', '=', query.severity);
+      if (query.acknowledged !== undefined) base = base.where('acknowledged', '=', query.acknowledged);
+      for (const label of query.label) base = base.where(sql<boolean>`labels @> ${JSON.stringify({ [label.name]: label.value })}::jsonb`);
+      if (query.q) {
+        const like = `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        base = base.where((eb) => eb.or([eb('name', 'ilike', like), eb('fingerprint', '=', query.q ?? ''), eb(sql<string>`labels::text`, 'ilike', like)]));
       }
-    }
-    return page(items, total);
-  });
+      const silences = await activeSilences(db, now);
+      const offset = (query.page - 1) * query.pageSize;
+      const page = (rows: AlertGroup[], total: number) => ({
+        items: rows.map((row) => groupView(row, silences, now)),
+        total,
+        page: query.page,
+        pageSize: query.pageSize,
+      });
+      const listed = (filtered: typeof base) =>
+        Promise.all([
+          filtered.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(query.pageSize).offset(offset).execute(),
+          filtered.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+        ]);
+      if (query.silenced === undefined) {
+        const [rows, count] = await listed(base);
+        return page(rows, Number(count.n));
+      }
+      // Silence state is evaluated now, not stored: in SQL when every active silence is made of
+      // equality matchers (exact), else SQL narrows and the regexes are checked batch by batch.
+      const silenced = silencedSql(silences);
+      if (silenced.exact) {
+        const [rows, count] = await listed(base.where(query.silenced ? silenced.where : sql<SqlBool>`not ${silenced.where}`));
+        return page(rows, Number(count.n));
+      }
+      const candidates = query.silenced ? base.where(silenced.where) : base;
+      const { n } = await candidates.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      if (Number(n) > SILENCE_FILTER_LIMIT)
+        return reply.code(400).send({ error: `too many groups to filter by a regex silence (over ${SILENCE_FILTER_LIMIT}): add another filter` });
+      const items: AlertGroup[] = [];
+      let total = 0;
+      for await (const batch of scanGroups(candidates)) {
+        for (const row of batch) {
+          if (silenceState(silences, row.labels, now).silenced !== query.silenced) continue;
+          if (total >= offset && items.length < query.pageSize) items.push(row);
+          total++;
+        }
+      }
+      return page(items, total);
+    },
+  );
 
-  routes.get('/alert-groups/:id', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: AlertGroupDetail, ...errors } } }, async (request, reply) => {
-    const { id } = request.params;
-    const group = await db.selectFrom('alert_groups').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!group) return reply.code(404).send({ error: `alert group ${id} not found` });
-    const now = new Date();
-    const [instances, comments, acknowledgements, notifications, silences] = await Promise.all([
-      db.selectFrom('alert_instances').selectAll().where('group_id', '=', id).orderBy('starts_at', 'desc').limit(200).execute(),
-      db.selectFrom('alert_comments').selectAll().where('group_id', '=', id).orderBy('created_at', 'desc').limit(200).execute(),
-      db.selectFrom('alert_acknowledgements').selectAll().where('group_id', '=', id).orderBy('created_at', 'desc').limit(200).execute(),
-      alertNotifications(db, id),
-      activeSilences(db, now),
-    ]);
-    return {
-      ...groupView(group, silences, now),
-      instances: instances.map(instanceView),
-      comments: comments.map((c) => ({ id: c.id, author: c.author, body: c.body, createdAt: c.created_at.toISOString() })),
-      acknowledgements: acknowledgements.map((a) => ({ id: a.id, action: a.action, actor: a.actor, comment: a.comment, createdAt: a.created_at.toISOString() })),
-      notifications,
-    };
-  });
+  routes.get(
+    '/alert-groups/:id',
+    { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: AlertGroupDetail, ...errors } } },
+    async (request, reply) => {
+      const { id } = request.params;
+      const group = await db.selectFrom('alert_groups').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!group) return reply.code(404).send({ error: `alert group ${id} not found` });
+      const now = new Date();
+      const [instances, comments, acknowledgements, notifications, silences] = await Promise.all([
+        db.selectFrom('alert_instances').selectAll().where('group_id', '=', id).orderBy('starts_at', 'desc').limit(200).execute(),
+        db.selectFrom('alert_comments').selectAll().where('group_id', '=', id).orderBy('created_at', 'desc').limit(200).execute(),
+        db.selectFrom('alert_acknowledgements').selectAll().where('group_id', '=', id).orderBy('created_at', 'desc').limit(200).execute(),
+        alertNotifications(db, id),
+        activeSilences(db, now),
+      ]);
+      return {
+        ...groupView(group, silences, now),
+        instances: instances.map(instanceView),
+        comments: comments.map((c) => ({ id: c.id, author: c.author, body: c.body, createdAt: c.created_at.toISOString() })),
+        acknowledgements: acknowledgements.map((a) => ({
+          id: a.id,
+          action: a.action,
+          actor: a.actor,
+          comment: a.comment,
+          createdAt: a.created_at.toISOString(),
+        })),
+        notifications,
+      };
+    },
+  );
 
   for (const action of ['acknowledge', 'unacknowledge'] as const) {
     routes.post(
@@ -117,7 +137,11 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
         const result = await db.transaction().execute(async (trx) => {
           const row = await trx
             .updateTable('alert_groups')
-            .set(action === 'acknowledge' ? { acknowledged: true, acknowledged_by: actor, acknowledged_at: new Date() } : { acknowledged: false, acknowledged_by: null, acknowledged_at: null })
+            .set(
+              action === 'acknowledge'
+                ? { acknowledged: true, acknowledged_by: actor, acknowledged_at: new Date() }
+                : { acknowledged: false, acknowledged_by: null, acknowledged_at: null },
+            )
             .where('id', '=', id)
             .returningAll()
             .executeTakeFirst();
@@ -143,7 +167,11 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
       const result = await db.transaction().execute(async (trx) => {
         const exists = await trx.selectFrom('alert_groups').select('id').where('id', '=', id).executeTakeFirst();
         if (!exists) return null;
-        const row = await trx.insertInto('alert_comments').values({ group_id: id, author: actor, body: request.body.body }).returningAll().executeTakeFirstOrThrow();
+        const row = await trx
+          .insertInto('alert_comments')
+          .values({ group_id: id, author: actor, body: request.body.body })
+          .returningAll()
+          .executeTakeFirstOrThrow();
         const event = await audit.record(trx, { actor, entity: 'alert_group', entityId: id, action: 'comment', changes: { commentId: row.id } });
         return { row, event };
       });
@@ -168,7 +196,13 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
         const resolved = await resolveGroupManually(trx, { groupId: id, at, correlationId: request.id, silences, now });
         if (resolved.status !== 'resolved') return { status: RESOLVE_REFUSED[resolved.status], error: resolved.error };
         if (request.body?.comment) await trx.insertInto('alert_comments').values({ group_id: id, author: actor, body: request.body.comment }).execute();
-        const event = await audit.record(trx, { actor, entity: 'alert_group', entityId: id, action: 'resolve', changes: { at: at.toISOString(), instances: resolved.closed } });
+        const event = await audit.record(trx, {
+          actor,
+          entity: 'alert_group',
+          entityId: id,
+          action: 'resolve',
+          changes: { at: at.toISOString(), instances: resolved.closed },
+        });
         return { status: 200 as const, view: groupView(resolved.group, silences, now), event };
       });
       if (outcome.status !== 200) return reply.code(outcome.status).send({ error: outcome.error });

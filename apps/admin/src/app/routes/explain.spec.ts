@@ -23,11 +23,31 @@ describe('POST /api/v1/explain: webhook rules', () => {
     database = await createTestDatabase('admin-explain-webhook');
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(BOOTSTRAP);
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('admin-explain-webhook-test'), defaultChannel: '#general' });
-    const rule = (name: string, priority: number, criteria: object, receiver: string, more: { continue?: boolean; is_active?: boolean } = {}) => ({ name, priority, match_criteria: JSON.stringify(criteria), receiver, preset: 'alertmanager', ...more });
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('admin-explain-webhook-test'),
+      defaultChannel: '#general',
+    });
+    const rule = (name: string, priority: number, criteria: object, receiver: string, more: { continue?: boolean; is_active?: boolean } = {}) => ({
+      name,
+      priority,
+      match_criteria: JSON.stringify(criteria),
+      receiver,
+      preset: 'alertmanager',
+      ...more,
+    });
     await database.db
       .insertInto('webhook_rules')
-      .values([rule('hook-storage', 30, { team: 'storage' }, 'storage-hook', { continue: true }), rule('hook-critical', 20, { severity: 'critical' }, 'pager-hook'), rule('hook-all', 0, {}, 'all-hook'), rule('hook-off', 40, {}, 'off-hook', { is_active: false })])
+      .values([
+        rule('hook-storage', 30, { team: 'storage' }, 'storage-hook', { continue: true }),
+        rule('hook-critical', 20, { severity: 'critical' }, 'pager-hook'),
+        rule('hook-all', 0, {}, 'all-hook'),
+        rule('hook-off', 40, {}, 'off-hook', { is_active: false }),
+      ])
       .execute();
   });
 
@@ -60,12 +80,29 @@ describe('POST /api/v1/explain: webhook rules', () => {
     const target = { alertname: 'DiskSlow', severity: 'warning', instance: 'db-7' };
     await database.db
       .insertInto('inhibit_rules')
-      .values({ name: 'node down', source_matchers: JSON.stringify([{ name: 'alertname', value: 'NodeDown', isEqual: true, isRegex: false }]), target_matchers: JSON.stringify([{ name: 'severity', value: 'warning', isEqual: true, isRegex: false }]), equal: ['instance'], created_by: 'test' })
+      .values({
+        name: 'node down',
+        source_matchers: JSON.stringify([{ name: 'alertname', value: 'NodeDown', isEqual: true, isRegex: false }]),
+        target_matchers: JSON.stringify([{ name: 'severity', value: 'warning', isEqual: true, isRegex: false }]),
+        equal: ['instance'],
+        created_by: 'test',
+      })
       .execute();
     expect((await explain(target)).webhook.applied.map((a: Applied) => a.decision)).toEqual(['send']);
     await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: '00000000000000aa', name: 'NodeDown', labels: JSON.stringify({ alertname: 'NodeDown', instance: 'db-7' }), severity: 'critical', instance: 'db-7', source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .values({
+        fingerprint: '00000000000000aa',
+        name: 'NodeDown',
+        labels: JSON.stringify({ alertname: 'NodeDown', instance: 'db-7' }),
+        severity: 'critical',
+        instance: 'db-7',
+        source: 'webhook',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: new Date(),
+        last_occurrence: new Date(),
+      })
       .execute();
     const inhibited = await explain(target);
     expect(inhibited.webhook.applied.map((a: Applied) => [a.rule, a.decision])).toEqual([['hook-all', 'inhibited']]);
@@ -74,7 +111,13 @@ describe('POST /api/v1/explain: webhook rules', () => {
 
     await database.db
       .insertInto('silences')
-      .values({ matchers: JSON.stringify([{ name: 'instance', value: 'db-9', isEqual: true, isRegex: false }]), starts_at: new Date(Date.now() - 60_000), ends_at: new Date(Date.now() + 3_600_000), created_by: 'test', comment: 'db-9 work' })
+      .values({
+        matchers: JSON.stringify([{ name: 'instance', value: 'db-9', isEqual: true, isRegex: false }]),
+        starts_at: new Date(Date.now() - 60_000),
+        ends_at: new Date(Date.now() + 3_600_000),
+        created_by: 'test',
+        comment: 'db-9 work',
+      })
       .execute();
     const silenced = await explain({ ...target, instance: 'db-9' });
     expect(silenced.webhook.applied.map((a: Applied) => [a.rule, a.decision])).toEqual([['hook-all', 'suppressed']]);

@@ -18,15 +18,30 @@ describe('admin: the grouped preview of email and webhook rules (real PostgreSQL
   let database: TestDatabase;
   let app: FastifyInstance;
   const groups: Record<string, number> = {};
-  const call = (method: 'POST' | 'DELETE', url: string, payload?: object) => app.inject({ method, url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` }, ...(payload ? { payload } : {}) });
+  const call = (method: 'POST' | 'DELETE', url: string, payload?: object) =>
+    app.inject({ method, url: `/api/v1${url}`, headers: { authorization: `Bearer ${BOOTSTRAP}` }, ...(payload ? { payload } : {}) });
 
   async function seed(key: string, labels: Record<string, string>) {
     const group = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: fingerprint(labels), name: labels['alertname'] ?? key, labels: JSON.stringify(labels), severity: 'critical', instance: labels['instance'] ?? null, source: 'webhook', current_status: 'firing', firing_count: 1, first_occurrence: '2026-12-01T08:00:00.000Z', last_occurrence: '2026-12-01T08:00:00.000Z' })
+      .values({
+        fingerprint: fingerprint(labels),
+        name: labels['alertname'] ?? key,
+        labels: JSON.stringify(labels),
+        severity: 'critical',
+        instance: labels['instance'] ?? null,
+        source: 'webhook',
+        current_status: 'firing',
+        firing_count: 1,
+        first_occurrence: '2026-12-01T08:00:00.000Z',
+        last_occurrence: '2026-12-01T08:00:00.000Z',
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await database.db.insertInto('alert_instances').values({ group_id: group.id, status: 'firing', starts_at: '2026-12-01T08:00:00.000Z', annotations: JSON.stringify({ summary: `${key} is bad` }) }).execute();
+    await database.db
+      .insertInto('alert_instances')
+      .values({ group_id: group.id, status: 'firing', starts_at: '2026-12-01T08:00:00.000Z', annotations: JSON.stringify({ summary: `${key} is bad` }) })
+      .execute();
     groups[key] = group.id;
   }
 
@@ -35,7 +50,16 @@ describe('admin: the grouped preview of email and webhook rules (real PostgreSQL
     const store = apiKeyStore(database.db);
     await store.ensureBootstrap(BOOTSTRAP);
     const webhookReceivers = parseWebhookReceivers('am:\n  url: http://127.0.0.1:9/hook\n');
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('admin-group-preview'), defaultChannel: '#general', webhookReceivers });
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('admin-group-preview'),
+      defaultChannel: '#general',
+      webhookReceivers,
+    });
     await seed('web-1', { alertname: 'HighCPU', instance: 'web-1', team: 'web' });
     await seed('web-2', { alertname: 'HighCPU', instance: 'web-2', team: 'web' });
     await seed('db-1', { alertname: 'DiskFull', instance: 'db-1', team: 'storage' });
@@ -47,22 +71,65 @@ describe('admin: the grouped preview of email and webhook rules (real PostgreSQL
   });
 
   it('previews a grouped email rule: one email per group key, the title as subject, then each alert’s own body', async () => {
-    const created = await call('POST', '/email-rules', { name: 'grouped mail', matchCriteria: {}, recipients: ['ops@example.com'], subjectTemplate: '{{ alert_group.name }}', bodyTemplate: '{{ labels.instance }}: {{ summary }}', groupBy: ['team'] });
+    const created = await call('POST', '/email-rules', {
+      name: 'grouped mail',
+      matchCriteria: {},
+      recipients: ['ops@example.com'],
+      subjectTemplate: '{{ alert_group.name }}',
+      bodyTemplate: '{{ labels.instance }}: {{ summary }}',
+      groupBy: ['team'],
+    });
     expect(created.statusCode).toBe(201);
     const id = created.json().id;
     const preview = await call('POST', `/email-rules/${id}/group-preview`, { groupIds: [groups['web-1'], groups['db-1'], groups['web-2']] });
     expect(preview.statusCode).toBe(200);
     expect(preview.json().messages).toEqual([
-      { groupKey: '[["team","web"]]', groupLabels: { team: 'web' }, groupIds: [groups['web-1'], groups['web-2']], rendered: 'per-alert', subject: '[FIRING:2] HighCPU (team=web)', text: '[FIRING:2] HighCPU (team=web)\n• web-1: web-1 is bad\n• web-2: web-2 is bad', failed: false, channel: 'ops@example.com' },
-      { groupKey: '[["team","storage"]]', groupLabels: { team: 'storage' }, groupIds: [groups['db-1']], rendered: 'per-alert', subject: '[FIRING:1] DiskFull (team=storage)', text: '[FIRING:1] DiskFull (team=storage)\n• db-1: db-1 is bad', failed: false, channel: 'ops@example.com' },
+      {
+        groupKey: '[["team","web"]]',
+        groupLabels: { team: 'web' },
+        groupIds: [groups['web-1'], groups['web-2']],
+        rendered: 'per-alert',
+        subject: '[FIRING:2] HighCPU (team=web)',
+        text: '[FIRING:2] HighCPU (team=web)\n• web-1: web-1 is bad\n• web-2: web-2 is bad',
+        failed: false,
+        channel: 'ops@example.com',
+      },
+      {
+        groupKey: '[["team","storage"]]',
+        groupLabels: { team: 'storage' },
+        groupIds: [groups['db-1']],
+        rendered: 'per-alert',
+        subject: '[FIRING:1] DiskFull (team=storage)',
+        text: '[FIRING:1] DiskFull (team=storage)\n• db-1: db-1 is bad',
+        failed: false,
+        channel: 'ops@example.com',
+      },
     ]);
 
     // Group templates: rendered once with the group, the subject included.
-    const groupTemplates = await call('POST', '/email-rules', { name: 'group templates', matchCriteria: {}, recipients: ['ops@example.com'], subjectTemplate: '{{ firing_count }} firing', bodyTemplate: '{% for a in alerts %}{{ a.labels.instance }} {{ a.status }};{% endfor %}', groupBy: ['team'] });
-    const resolved = await call('POST', `/email-rules/${groupTemplates.json().id}/group-preview`, { groupIds: [groups['web-1'], groups['web-2']], kind: 'resolved' });
-    expect(resolved.json().messages).toEqual([expect.objectContaining({ rendered: 'group', subject: '0 firing', text: 'web-1 resolved;web-2 resolved;', failed: false })]);
+    const groupTemplates = await call('POST', '/email-rules', {
+      name: 'group templates',
+      matchCriteria: {},
+      recipients: ['ops@example.com'],
+      subjectTemplate: '{{ firing_count }} firing',
+      bodyTemplate: '{% for a in alerts %}{{ a.labels.instance }} {{ a.status }};{% endfor %}',
+      groupBy: ['team'],
+    });
+    const resolved = await call('POST', `/email-rules/${groupTemplates.json().id}/group-preview`, {
+      groupIds: [groups['web-1'], groups['web-2']],
+      kind: 'resolved',
+    });
+    expect(resolved.json().messages).toEqual([
+      expect.objectContaining({ rendered: 'group', subject: '0 firing', text: 'web-1 resolved;web-2 resolved;', failed: false }),
+    ]);
 
-    const ungrouped = await call('POST', '/email-rules', { name: 'one by one', matchCriteria: {}, recipients: ['ops@example.com'], subjectTemplate: 's', bodyTemplate: 'b' });
+    const ungrouped = await call('POST', '/email-rules', {
+      name: 'one by one',
+      matchCriteria: {},
+      recipients: ['ops@example.com'],
+      subjectTemplate: 's',
+      bodyTemplate: 'b',
+    });
     const refused = await call('POST', `/email-rules/${ungrouped.json().id}/group-preview`, { groupIds: [groups['web-1']] });
     expect(refused.statusCode).toBe(400);
     expect(refused.json().error).toBe(`email rule ${ungrouped.json().id} has no groupBy: each alert is its own message (use /preview)`);
@@ -70,7 +137,13 @@ describe('admin: the grouped preview of email and webhook rules (real PostgreSQL
   });
 
   it('previews a grouped webhook rule: one body per group key with every alert of the group (the Alertmanager preset)', async () => {
-    const created = await call('POST', '/webhook-rules', { name: 'grouped hook', matchCriteria: {}, receiver: 'am', preset: 'alertmanager', groupBy: ['team'] });
+    const created = await call('POST', '/webhook-rules', {
+      name: 'grouped hook',
+      matchCriteria: {},
+      receiver: 'am',
+      preset: 'alertmanager',
+      groupBy: ['team'],
+    });
     expect(created.statusCode).toBe(201);
     const id = created.json().id;
     const preview = await call('POST', `/webhook-rules/${id}/group-preview`, { groupIds: [groups['web-1'], groups['web-2'], groups['db-1']], kind: 'firing' });

@@ -18,7 +18,15 @@ describe('POST /api/v1/matchers/parse', () => {
     const keys = apiKeyStore(database.db);
     await keys.ensureBootstrap('matchers-parse-bootstrap-key-0123456789');
     viewer = (await keys.create('reader', 'viewer')).key;
-    app = await buildAdmin({ logger: createLogger('matchers-parse', 'silent'), db: database.db, keys, messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('matchers-parse'), defaultChannel: '#general' });
+    app = await buildAdmin({
+      logger: createLogger('matchers-parse', 'silent'),
+      db: database.db,
+      keys,
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('matchers-parse'),
+      defaultChannel: '#general',
+    });
     await app.ready();
   });
 

@@ -18,18 +18,24 @@ export const ParsedMatchers = z.object({ matchers: z.array(SilenceMatcher) });
  * console, which is plain JavaScript and cannot import it. 400 names what is wrong with the text.
  */
 export async function matcherRoutes(app: FastifyInstance): Promise<void> {
-  app.withTypeProvider<ZodTypeProvider>().post(
-    '/matchers/parse',
-    { config: { role: 'viewer' }, schema: { body: ParseMatchersBody, response: { 200: ParsedMatchers, 400: ErrorResponse } } },
-    async (request, reply) => {
-      try {
-        const matchers = parseMatchers(request.body.text.trim());
-        if (matchers.length === 0) return reply.code(400).send({ error: 'no matcher in the text: write one like alertname="DiskFull", or a list like {alertname="DiskFull", instance=~"db-.*"}', issues: [{ path: 'text', message: 'no matcher' }] });
-        return { matchers };
-      } catch (error) {
-        if (error instanceof MatcherParseError) return reply.code(400).send({ error: error.message, issues: [{ path: 'text', message: error.message }] });
-        throw error;
-      }
-    },
-  );
+  app
+    .withTypeProvider<ZodTypeProvider>()
+    .post(
+      '/matchers/parse',
+      { config: { role: 'viewer' }, schema: { body: ParseMatchersBody, response: { 200: ParsedMatchers, 400: ErrorResponse } } },
+      async (request, reply) => {
+        try {
+          const matchers = parseMatchers(request.body.text.trim());
+          if (matchers.length === 0)
+            return reply.code(400).send({
+              error: 'no matcher in the text: write one like alertname="DiskFull", or a list like {alertname="DiskFull", instance=~"db-.*"}',
+              issues: [{ path: 'text', message: 'no matcher' }],
+            });
+          return { matchers };
+        } catch (error) {
+          if (error instanceof MatcherParseError) return reply.code(400).send({ error: error.message, issues: [{ path: 'text', message: error.message }] });
+          throw error;
+        }
+      },
+    );
 }

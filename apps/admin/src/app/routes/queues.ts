@@ -131,56 +131,91 @@ export async function queueRoutes(app: FastifyInstance, { db, audit, management,
     }
   });
 
-  routes.post('/queues/:name/publish', { onRequest: enabled, config: { role: 'admin' }, schema: { params: QueueNameParams, body: QueuePublishBody, response: { 202: QueuePublished, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
-    const { name } = request.params;
-    const actor = actorOf(request);
-    const payload = request.body.payload ?? { test: true, sentBy: actor, sentAt: new Date().toISOString() };
-    let messageId: string;
-    try {
-      messageId = await whenEnabled(amqpOps).publishTest(name, payload, { messageId: request.body.messageId, correlationId: request.body.correlationId ?? request.id, headers: request.body.headers });
-    } catch (error) {
-      operations.inc({ operation: 'publish', outcome: 'failed' });
-      return failed(reply, error);
-    }
-    operations.inc({ operation: 'publish', outcome: 'done' });
-    const event = await audit.record(db, { actor, entity: 'queue', entityId: name, action: 'publish', changes: { messageId } });
-    await audit.publish(event, request.id);
-    return reply.code(202).send({ queue: name, messageId });
-  });
+  routes.post(
+    '/queues/:name/publish',
+    {
+      onRequest: enabled,
+      config: { role: 'admin' },
+      schema: { params: QueueNameParams, body: QueuePublishBody, response: { 202: QueuePublished, 400: ErrorResponse, ...errors } },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const actor = actorOf(request);
+      const payload = request.body.payload ?? { test: true, sentBy: actor, sentAt: new Date().toISOString() };
+      let messageId: string;
+      try {
+        messageId = await whenEnabled(amqpOps).publishTest(name, payload, {
+          messageId: request.body.messageId,
+          correlationId: request.body.correlationId ?? request.id,
+          headers: request.body.headers,
+        });
+      } catch (error) {
+        operations.inc({ operation: 'publish', outcome: 'failed' });
+        return failed(reply, error);
+      }
+      operations.inc({ operation: 'publish', outcome: 'done' });
+      const event = await audit.record(db, { actor, entity: 'queue', entityId: name, action: 'publish', changes: { messageId } });
+      await audit.publish(event, request.id);
+      return reply.code(202).send({ queue: name, messageId });
+    },
+  );
 
-  routes.post('/queues/:name/purge', { onRequest: enabled, config: { role: 'admin' }, schema: { params: QueueNameParams, body: QueuePurgeBody, response: { 200: QueuePurged, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
-    const { name } = request.params;
-    if (request.body.confirm !== name) {
-      return reply.code(400).send({ error: `purging deletes every ready message of ${name}: send {"confirm": "${name}"} to confirm`, issues: [{ path: 'confirm', message: `must be "${name}"` }] });
-    }
-    let purged: number;
-    try {
-      purged = await whenEnabled(amqpOps).purge(name);
-    } catch (error) {
-      operations.inc({ operation: 'purge', outcome: 'failed' });
-      return failed(reply, error);
-    }
-    operations.inc({ operation: 'purge', outcome: 'done' });
-    const event = await audit.record(db, { actor: actorOf(request), entity: 'queue', entityId: name, action: 'purge', changes: { purged } });
-    await audit.publish(event, request.id);
-    return { queue: name, purged };
-  });
+  routes.post(
+    '/queues/:name/purge',
+    {
+      onRequest: enabled,
+      config: { role: 'admin' },
+      schema: { params: QueueNameParams, body: QueuePurgeBody, response: { 200: QueuePurged, 400: ErrorResponse, ...errors } },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      if (request.body.confirm !== name) {
+        return reply.code(400).send({
+          error: `purging deletes every ready message of ${name}: send {"confirm": "${name}"} to confirm`,
+          issues: [{ path: 'confirm', message: `must be "${name}"` }],
+        });
+      }
+      let purged: number;
+      try {
+        purged = await whenEnabled(amqpOps).purge(name);
+      } catch (error) {
+        operations.inc({ operation: 'purge', outcome: 'failed' });
+        return failed(reply, error);
+      }
+      operations.inc({ operation: 'purge', outcome: 'done' });
+      const event = await audit.record(db, { actor: actorOf(request), entity: 'queue', entityId: name, action: 'purge', changes: { purged } });
+      await audit.publish(event, request.id);
+      return { queue: name, purged };
+    },
+  );
 
-  routes.get('/dead-letters/:queue', { onRequest: enabled, config: { role: 'admin' }, schema: { params: DeadLetterParams, querystring: DeadLetterQuery, response: { 200: DeadLetterList, 400: ErrorResponse, ...errors } } }, async (request, reply) => {
-    const names = deadLetterNames(request.params.queue);
-    try {
-      const messages = await whenEnabled(client).peek(names.deadLetterQueue, request.query.limit);
-      if (messages === null) return reply.code(404).send({ error: `queue ${names.deadLetterQueue} does not exist` });
-      const first = messages[0];
-      return { ...names, total: first ? first.message_count + 1 : 0, items: messages.map(deadLetterView) };
-    } catch (error) {
-      return failed(reply, error);
-    }
-  });
+  routes.get(
+    '/dead-letters/:queue',
+    {
+      onRequest: enabled,
+      config: { role: 'admin' },
+      schema: { params: DeadLetterParams, querystring: DeadLetterQuery, response: { 200: DeadLetterList, 400: ErrorResponse, ...errors } },
+    },
+    async (request, reply) => {
+      const names = deadLetterNames(request.params.queue);
+      try {
+        const messages = await whenEnabled(client).peek(names.deadLetterQueue, request.query.limit);
+        if (messages === null) return reply.code(404).send({ error: `queue ${names.deadLetterQueue} does not exist` });
+        const first = messages[0];
+        return { ...names, total: first ? first.message_count + 1 : 0, items: messages.map(deadLetterView) };
+      } catch (error) {
+        return failed(reply, error);
+      }
+    },
+  );
 
   routes.post(
     '/dead-letters/:queue/replay',
-    { onRequest: enabled, config: { role: 'admin' }, schema: { params: DeadLetterParams, body: DeadLetterReplayBody, response: { 200: DeadLetterReplayResult, 400: ErrorResponse, ...errors } } },
+    {
+      onRequest: enabled,
+      config: { role: 'admin' },
+      schema: { params: DeadLetterParams, body: DeadLetterReplayBody, response: { 200: DeadLetterReplayResult, 400: ErrorResponse, ...errors } },
+    },
     async (request, reply) => {
       const names = deadLetterNames(request.params.queue);
       const { messageIds, to } = request.body;
@@ -199,7 +234,13 @@ export async function queueRoutes(app: FastifyInstance, { db, audit, management,
         entity: 'queue',
         entityId: names.deadLetterQueue,
         action: 'replay',
-        changes: { to, requested: messageIds ?? 'all', replayed: outcome.replayed.map((item) => item.messageId), failed: outcome.failed, notFound: outcome.notFound },
+        changes: {
+          to,
+          requested: messageIds ?? 'all',
+          replayed: outcome.replayed.map((item) => item.messageId),
+          failed: outcome.failed,
+          notFound: outcome.notFound,
+        },
       });
       await audit.publish(event, request.id);
       return { ...names, ...outcome };

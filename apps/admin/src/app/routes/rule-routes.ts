@@ -1,4 +1,16 @@
-import { ErrorResponse, escalationProblem, GroupPreviewBody, GroupPreviewView, IdParams, PreviewBody, PreviewView, type AuditEvent, type GroupSnapshot, type InstanceSnapshot, type MatchCriteria } from '@sentryhub/contracts';
+import {
+  ErrorResponse,
+  escalationProblem,
+  GroupPreviewBody,
+  GroupPreviewView,
+  IdParams,
+  PreviewBody,
+  PreviewView,
+  type AuditEvent,
+  type GroupSnapshot,
+  type InstanceSnapshot,
+  type MatchCriteria,
+} from '@sentryhub/contracts';
 import { activeSilences, type Database } from '@sentryhub/db';
 import { silenceState } from '@sentryhub/rules';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -122,7 +134,11 @@ export async function snapshotFor(db: Kysely<Database>, groupId: number): Promis
 }
 
 /** Registers the routes of one rule kind on `app` (under its /api/v1 prefix). */
-export function registerRuleKind<Body extends RuleBodyCommon, Row extends RuleRowCommon, View>(app: FastifyInstance, { db, audit }: RuleRoutesDeps, kind: RuleKindRoutes<Body, Row, View>): void {
+export function registerRuleKind<Body extends RuleBodyCommon, Row extends RuleRowCommon, View>(
+  app: FastifyInstance,
+  { db, audit }: RuleRoutesDeps,
+  kind: RuleKindRoutes<Body, Row, View>,
+): void {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const base = `/${kind.path}`;
   // Kysely types each table's rows; the tables of every kind share the columns used here, so the
@@ -168,7 +184,16 @@ export function registerRuleKind<Body extends RuleBodyCommon, Row extends RuleRo
     try {
       const created = await db.transaction().execute(async (trx) => {
         const stored = (await trx.insertInto(table).values(row(body)).returningAll().executeTakeFirstOrThrow()) as Row;
-        return { stored, event: await audit.record(trx, { actor: actorOf(request), entity: kind.entity, entityId: stored.id, action: 'create', changes: body as Record<string, unknown> }) };
+        return {
+          stored,
+          event: await audit.record(trx, {
+            actor: actorOf(request),
+            entity: kind.entity,
+            entityId: stored.id,
+            action: 'create',
+            changes: body as Record<string, unknown>,
+          }),
+        };
       });
       await audit.publish(created.event, request.id);
       return reply.code(201).send(kind.toView(created.stored));
@@ -178,77 +203,112 @@ export function registerRuleKind<Body extends RuleBodyCommon, Row extends RuleRo
     }
   });
 
-  routes.put(`${base}/:id`, { config: { role: 'editor' }, schema: { params: IdParams, body: bodySchema, response: { 200: viewSchema, ...errors } } }, async (request, reply) => {
-    const body = request.body as Body;
-    const refused = await refusalOf(body, request.params.id);
-    if (refused) return reply.code(400).send(refused);
-    try {
-      const result = await db.transaction().execute(async (trx) => {
-        const stored = (await trx
-          .updateTable(table)
-          .set({ ...(row(body) as object), updated_at: new Date() })
-          .where('id', '=', request.params.id)
-          .returningAll()
-          .executeTakeFirst()) as Row | undefined;
-        return stored ? { stored, event: await audit.record(trx, { actor: actorOf(request), entity: kind.entity, entityId: stored.id, action: 'update', changes: body as Record<string, unknown> }) } : null;
-      });
-      if (!result) return reply.code(404).send(notFound(request.params.id));
-      await audit.publish(result.event, request.id);
-      return kind.toView(result.stored);
-    } catch (error) {
-      if (isUniqueViolation(error)) return reply.code(409).send(duplicate(body.name));
-      throw error;
-    }
-  });
+  routes.put(
+    `${base}/:id`,
+    { config: { role: 'editor' }, schema: { params: IdParams, body: bodySchema, response: { 200: viewSchema, ...errors } } },
+    async (request, reply) => {
+      const body = request.body as Body;
+      const refused = await refusalOf(body, request.params.id);
+      if (refused) return reply.code(400).send(refused);
+      try {
+        const result = await db.transaction().execute(async (trx) => {
+          const stored = (await trx
+            .updateTable(table)
+            .set({ ...(row(body) as object), updated_at: new Date() })
+            .where('id', '=', request.params.id)
+            .returningAll()
+            .executeTakeFirst()) as Row | undefined;
+          return stored
+            ? {
+                stored,
+                event: await audit.record(trx, {
+                  actor: actorOf(request),
+                  entity: kind.entity,
+                  entityId: stored.id,
+                  action: 'update',
+                  changes: body as Record<string, unknown>,
+                }),
+              }
+            : null;
+        });
+        if (!result) return reply.code(404).send(notFound(request.params.id));
+        await audit.publish(result.event, request.id);
+        return kind.toView(result.stored);
+      } catch (error) {
+        if (isUniqueViolation(error)) return reply.code(409).send(duplicate(body.name));
+        throw error;
+      }
+    },
+  );
 
   routes.delete(`${base}/:id`, { config: { role: 'editor' }, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
     const event = await db.transaction().execute(async (trx) => {
       const deleted = (await trx.deleteFrom(table).where('id', '=', request.params.id).returningAll().executeTakeFirst()) as Row | undefined;
-      return deleted ? audit.record(trx, { actor: actorOf(request), entity: kind.entity, entityId: deleted.id, action: 'delete', changes: kind.toView(deleted) as Record<string, unknown> }) : null;
+      return deleted
+        ? audit.record(trx, {
+            actor: actorOf(request),
+            entity: kind.entity,
+            entityId: deleted.id,
+            action: 'delete',
+            changes: kind.toView(deleted) as Record<string, unknown>,
+          })
+        : null;
     });
     if (!event) return reply.code(404).send(notFound(request.params.id));
     await audit.publish(event, request.id);
     return reply.code(204).send(null);
   });
 
-  routes.post(`${base}/:id/preview`, { config: { role: 'editor' }, schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
-    const rule = await find(request.params.id);
-    if (!rule) return reply.code(404).send(notFound(request.params.id));
-    const snapshot = await snapshotFor(db, request.body.groupId);
-    if (!snapshot) return reply.code(404).send(groupNotFound(request.body.groupId));
-    return previewOf(rule, snapshot, request.body.kind);
-  });
+  routes.post(
+    `${base}/:id/preview`,
+    { config: { role: 'editor' }, schema: { params: IdParams, body: PreviewBody, response: { 200: PreviewView, ...errors } } },
+    async (request, reply) => {
+      const rule = await find(request.params.id);
+      if (!rule) return reply.code(404).send(notFound(request.params.id));
+      const snapshot = await snapshotFor(db, request.body.groupId);
+      if (!snapshot) return reply.code(404).send(groupNotFound(request.body.groupId));
+      return previewOf(rule, snapshot, request.body.kind);
+    },
+  );
 
   const groupPreview = kind.groupPreview;
   if (groupPreview) {
     // Several alert groups in one grouped message (the console's preview of a grouped rule).
-    routes.post(`${base}/:id/group-preview`, { config: { role: 'editor' }, schema: { params: IdParams, body: GroupPreviewBody, response: { 200: GroupPreviewView, ...errors } } }, async (request, reply) => {
-      const rule = await find(request.params.id);
-      if (!rule) return reply.code(404).send(notFound(request.params.id));
-      const groupBy = rule.group_by;
-      if (!groupBy) return reply.code(400).send({ error: `${kind.noun} ${rule.id} has no groupBy: each alert is its own message (use /preview)` });
-      const snapshots: Snapshot[] = [];
-      for (const groupId of new Set(request.body.groupIds)) {
-        const snapshot = await snapshotFor(db, groupId);
-        if (!snapshot) return reply.code(404).send(groupNotFound(groupId));
-        snapshots.push(snapshot);
-      }
-      return groupPreview({ ...rule, group_by: groupBy }, snapshots, request.body.kind);
-    });
+    routes.post(
+      `${base}/:id/group-preview`,
+      { config: { role: 'editor' }, schema: { params: IdParams, body: GroupPreviewBody, response: { 200: GroupPreviewView, ...errors } } },
+      async (request, reply) => {
+        const rule = await find(request.params.id);
+        if (!rule) return reply.code(404).send(notFound(request.params.id));
+        const groupBy = rule.group_by;
+        if (!groupBy) return reply.code(400).send({ error: `${kind.noun} ${rule.id} has no groupBy: each alert is its own message (use /preview)` });
+        const snapshots: Snapshot[] = [];
+        for (const groupId of new Set(request.body.groupIds)) {
+          const snapshot = await snapshotFor(db, groupId);
+          if (!snapshot) return reply.code(404).send(groupNotFound(groupId));
+          snapshots.push(snapshot);
+        }
+        return groupPreview({ ...rule, group_by: groupBy }, snapshots, request.body.kind);
+      },
+    );
   }
 
   if (kind.draftPreview) {
     // A rule being edited, not saved yet: the console's live preview.
     const DraftPreview = z.object({ rule: bodySchema, groupId: z.number().int().positive(), kind: z.enum(['firing', 'resolved']).optional() });
-    routes.post(`${base}/preview`, { config: { role: 'editor' }, schema: { body: DraftPreview, response: { 200: PreviewView, ...errors } } }, async (request, reply) => {
-      const body = request.body.rule as Body;
-      const refused = kind.refusal(body);
-      if (refused) return reply.code(400).send(refused);
-      const snapshot = await snapshotFor(db, request.body.groupId);
-      if (!snapshot) return reply.code(404).send(groupNotFound(request.body.groupId));
-      const draft = { ...kind.columns(body), id: 0, match_criteria: body.matchCriteria, created_at: new Date(), updated_at: new Date() } as unknown as Row;
-      return previewOf(draft, snapshot, request.body.kind);
-    });
+    routes.post(
+      `${base}/preview`,
+      { config: { role: 'editor' }, schema: { body: DraftPreview, response: { 200: PreviewView, ...errors } } },
+      async (request, reply) => {
+        const body = request.body.rule as Body;
+        const refused = kind.refusal(body);
+        if (refused) return reply.code(400).send(refused);
+        const snapshot = await snapshotFor(db, request.body.groupId);
+        if (!snapshot) return reply.code(404).send(groupNotFound(request.body.groupId));
+        const draft = { ...kind.columns(body), id: 0, match_criteria: body.matchCriteria, created_at: new Date(), updated_at: new Date() } as unknown as Row;
+        return previewOf(draft, snapshot, request.body.kind);
+      },
+    );
   }
 
   routes.post(
@@ -260,7 +320,8 @@ export function registerRuleKind<Body extends RuleBodyCommon, Row extends RuleRo
       const groupId = request.body?.groupId;
       const snapshot = groupId ? await snapshotFor(db, groupId) : null;
       if (groupId && !snapshot) return reply.code(404).send(groupNotFound(groupId));
-      const record = (changes: Record<string, unknown>, trx?: Transaction<Database>) => audit.record(trx ?? db, { actor: actorOf(request), entity: kind.entity, entityId: rule.id, action: 'test', changes });
+      const record = (changes: Record<string, unknown>, trx?: Transaction<Database>) =>
+        audit.record(trx ?? db, { actor: actorOf(request), entity: kind.entity, entityId: rule.id, action: 'test', changes });
       const publish = (event: AuditEvent) => audit.publish(event, request.id);
       return kind.test.send({ rule, snapshot, kind: request.body?.kind, request, reply, log: request.log, record, publish });
     },

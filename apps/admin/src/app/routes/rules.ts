@@ -54,7 +54,12 @@ function slackRules(slack: SlackTester, defaultChannel: string): RuleKindRoutes<
     refusal: (body) => templateRefusal(templateProblems(slackTemplates(body))),
     preview: (rule, snapshot, kind) => {
       const message = renderSlack(rule, snapshot, kind, defaultChannel);
-      return { text: message.text, failed: message.templateError !== null, ...(message.templateError ? { error: message.templateError } : {}), channel: message.channel };
+      return {
+        text: message.text,
+        failed: message.templateError !== null,
+        ...(message.templateError ? { error: message.templateError } : {}),
+        channel: message.channel,
+      };
     },
     groupPreview: (rule, snapshots, kind) => renderSlackGroups(rule, snapshots, kind, defaultChannel),
     draftPreview: true,
@@ -104,7 +109,15 @@ function emailRules(db: Kysely<Database>): RuleKindRoutes<EmailRuleBody, EmailRu
         const { row, event } = await db.transaction().execute(async (trx) => {
           const row = await trx
             .insertInto('email_queue')
-            .values({ rule_id: rule.id, group_id: snapshot?.group.id ?? null, kind: 'test', recipients: rule.recipients, subject, body_text: text, status: 'pending' })
+            .values({
+              rule_id: rule.id,
+              group_id: snapshot?.group.id ?? null,
+              kind: 'test',
+              recipients: rule.recipients,
+              subject,
+              body_text: text,
+              status: 'pending',
+            })
             .returning('id')
             .executeTakeFirstOrThrow();
           return { row, event: await record({ emailId: row.id }, trx) };

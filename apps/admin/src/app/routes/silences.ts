@@ -34,37 +34,63 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
     if (state === 'pending') base = base.where('starts_at', '>', now);
     if (state === 'expired') base = base.where('ends_at', '<=', now);
     const [rows, count] = await Promise.all([
-      base.selectAll().orderBy('ends_at', 'desc').orderBy('id', 'desc').limit(pageSize).offset((page - 1) * pageSize).execute(),
+      base
+        .selectAll()
+        .orderBy('ends_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(pageSize)
+        .offset((page - 1) * pageSize)
+        .execute(),
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return { items: rows.map((row) => silenceView(row, now)), total: Number(count.n), page, pageSize };
   });
 
-  routes.get('/silences/:id', { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
-    const row = await db.selectFrom('silences').selectAll().where('id', '=', request.params.id).executeTakeFirst();
-    return row ? silenceView(row, new Date()) : reply.code(404).send(notFound(request.params.id));
-  });
+  routes.get(
+    '/silences/:id',
+    { config: { role: 'viewer' }, schema: { params: IdParams, response: { 200: SilenceView, ...errors } } },
+    async (request, reply) => {
+      const row = await db.selectFrom('silences').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+      return row ? silenceView(row, new Date()) : reply.code(404).send(notFound(request.params.id));
+    },
+  );
 
   routes.post('/silences', { config: { role: 'editor' }, schema: { body: SilenceBody, response: { 201: SilenceView, ...errors } } }, async (request, reply) => {
     const row = await createSilence({ db, audit, actor: actorOf(request), correlationId: request.id }, request.body);
     return reply.code(201).send(silenceView(row, new Date()));
   });
 
-  routes.put('/silences/:id', { config: { role: 'editor' }, schema: { params: IdParams, body: SilenceBody, response: { 200: SilenceView, ...errors } } }, async (request, reply) => {
-    const row = await updateSilence({ db, audit, actor: actorOf(request), correlationId: request.id }, request.params.id, request.body);
-    if (!row) return reply.code(404).send(notFound(request.params.id));
-    return silenceView(row, new Date());
-  });
+  routes.put(
+    '/silences/:id',
+    { config: { role: 'editor' }, schema: { params: IdParams, body: SilenceBody, response: { 200: SilenceView, ...errors } } },
+    async (request, reply) => {
+      const row = await updateSilence({ db, audit, actor: actorOf(request), correlationId: request.id }, request.params.id, request.body);
+      if (!row) return reply.code(404).send(notFound(request.params.id));
+      return silenceView(row, new Date());
+    },
+  );
 
-  routes.delete('/silences/:id', { config: { role: 'editor' }, schema: { params: IdParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
-    const event = await db.transaction().execute(async (trx) => {
-      const row = await trx.deleteFrom('silences').where('id', '=', request.params.id).returningAll().executeTakeFirst();
-      return row ? audit.record(trx, { actor: actorOf(request), entity: 'silence', entityId: row.id, action: 'delete', changes: { matchers: row.matchers, comment: row.comment } }) : null;
-    });
-    if (!event) return reply.code(404).send(notFound(request.params.id));
-    await audit.publish(event, request.id);
-    return reply.code(204).send(null);
-  });
+  routes.delete(
+    '/silences/:id',
+    { config: { role: 'editor' }, schema: { params: IdParams, response: { 204: z.null(), ...errors } } },
+    async (request, reply) => {
+      const event = await db.transaction().execute(async (trx) => {
+        const row = await trx.deleteFrom('silences').where('id', '=', request.params.id).returningAll().executeTakeFirst();
+        return row
+          ? audit.record(trx, {
+              actor: actorOf(request),
+              entity: 'silence',
+              entityId: row.id,
+              action: 'delete',
+              changes: { matchers: row.matchers, comment: row.comment },
+            })
+          : null;
+      });
+      if (!event) return reply.code(404).send(notFound(request.params.id));
+      await audit.publish(event, request.id);
+      return reply.code(204).send(null);
+    },
+  );
 
   routes.get(
     '/silences/:id/matches',
@@ -85,7 +111,12 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
       if (silenceStateAt(row, now) !== 'active') {
         // A pending or expired silence mutes nothing now.
       } else if (matching.exact) {
-        const rows = await candidates.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+        const rows = await candidates
+          .selectAll()
+          .orderBy('last_occurrence', 'desc')
+          .orderBy('id', 'desc')
+          .limit(limit + 1)
+          .execute();
         more = rows.length > limit;
         items.push(...rows.slice(0, limit));
       } else {

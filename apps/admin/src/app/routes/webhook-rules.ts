@@ -13,7 +13,14 @@ import {
   withReceiverParams,
   type WebhookRender,
 } from '@sentryhub/rules';
-import { createWebhookClient, resolveWebhookReceivers, summarizeWebhookReceivers, WebhookReceiversError, type WebhookReceiver, type WebhookReceiversFile } from '@sentryhub/service-runtime';
+import {
+  createWebhookClient,
+  resolveWebhookReceivers,
+  summarizeWebhookReceivers,
+  WebhookReceiversError,
+  type WebhookReceiver,
+  type WebhookReceiversFile,
+} from '@sentryhub/service-runtime';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
@@ -50,7 +57,12 @@ export async function webhookRuleRoutes(app: FastifyInstance, { db, audit, recei
   const render = (rule: WebhookRule, snapshot: Snapshot, kind: AlertKind): WebhookRender => {
     const source = webhookTemplateOf({ bodyTemplate: rule.body_template, preset: rule.preset });
     if (source === null) return { ok: false, error: `rule has neither a body template nor a known preset ("${rule.preset ?? ''}")` };
-    const context = webhookContext(snapshot.group, { ...snapshot.instance, status: kind }, { name: rule.receiver, params: paramNames.get(rule.receiver) ?? [] }, { externalUrl });
+    const context = webhookContext(
+      snapshot.group,
+      { ...snapshot.instance, status: kind },
+      { name: rule.receiver, params: paramNames.get(rule.receiver) ?? [] },
+      { externalUrl },
+    );
     return renderWebhookBody(source, context);
   };
 
@@ -85,7 +97,9 @@ export async function webhookRuleRoutes(app: FastifyInstance, { db, audit, recei
     },
     preview: (rule, snapshot, alertKind) => {
       const rendered = render(rule, snapshot, alertKind);
-      return rendered.ok ? { text: rendered.body, failed: false, channel: rule.receiver } : { text: '', failed: true, error: rendered.error, channel: rule.receiver };
+      return rendered.ok
+        ? { text: rendered.body, failed: false, channel: rule.receiver }
+        : { text: '', failed: true, error: rendered.error, channel: rule.receiver };
     },
     // One body per group key, rendered with the group context as the webhook-notifier's group flush does.
     groupPreview: (rule, snapshots, alertKind) => ({
@@ -97,7 +111,9 @@ export async function webhookRuleRoutes(app: FastifyInstance, { db, audit, recei
         });
         const receiver = { name: rule.receiver, params: paramNames.get(rule.receiver) ?? [] };
         const rendered: WebhookRender =
-          source === null ? { ok: false, error: `rule has neither a body template nor a known preset ("${rule.preset ?? ''}")` } : renderWebhookBody(source, webhookGroupContext(rule.id, groupKey, entries, receiver, { externalUrl }));
+          source === null
+            ? { ok: false, error: `rule has neither a body template nor a known preset ("${rule.preset ?? ''}")` }
+            : renderWebhookBody(source, webhookGroupContext(rule.id, groupKey, entries, receiver, { externalUrl }));
         return {
           groupKey,
           groupLabels: groupLabelsOf(groupKey),
@@ -114,7 +130,8 @@ export async function webhookRuleRoutes(app: FastifyInstance, { db, audit, recei
     test: {
       response: { 200: WebhookTestView, 502: ErrorResponse, 503: ErrorResponse },
       send: async ({ rule, snapshot, kind: requested, request, reply, log, record, publish }) => {
-        if (!receivers[rule.receiver]) return reply.code(400).send({ error: `receiver "${rule.receiver}" is not configured (WEBHOOK_RECEIVERS_FILE): the rule cannot be tested` });
+        if (!receivers[rule.receiver])
+          return reply.code(400).send({ error: `receiver "${rule.receiver}" is not configured (WEBHOOK_RECEIVERS_FILE): the rule cannot be tested` });
         const receiver = resolved(rule.receiver);
         if (typeof receiver === 'string') return reply.code(503).send({ error: `the admin cannot send to receiver "${rule.receiver}": ${receiver}` });
         // Without a group, the sample alert the save-time check renders.
@@ -153,7 +170,14 @@ export async function webhookRuleRoutes(app: FastifyInstance, { db, audit, recei
     })),
     presets: WEBHOOK_PRESET_IDS.map((id) => {
       const preset = WEBHOOK_PRESETS[id];
-      return { id: preset.id, title: preset.title, docs: preset.docs, requiredParams: [...preset.requiredParams], receiverHint: preset.receiverHint, template: preset.template };
+      return {
+        id: preset.id,
+        title: preset.title,
+        docs: preset.docs,
+        requiredParams: [...preset.requiredParams],
+        receiverHint: preset.receiverHint,
+        template: preset.template,
+      };
     }),
   }));
 }

@@ -33,7 +33,8 @@ const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 
 /** The tests skip nothing: a missing binary fails them, naming the Debian package to install. */
 function requireBinary(path: string, debianPackage: string): void {
-  if (!existsSync(path)) throw new Error(`${path} is missing: install the Debian package ${debianPackage} (apt-get install ${debianPackage}; .ci/run installs it)`);
+  if (!existsSync(path))
+    throw new Error(`${path} is missing: install the Debian package ${debianPackage} (apt-get install ${debianPackage}; .ci/run installs it)`);
 }
 
 async function freePort(): Promise<number> {
@@ -81,7 +82,14 @@ async function startSentryHub(label: string, options: { resolveTimeoutMs?: numbe
     // The real alert-processor, as a process run from its source.
     const healthPort = await freePort();
     processor = spawn(process.execPath, ['--import', 'tsx', 'apps/alert-processor/src/main.ts'], {
-      env: { ...process.env, DATABASE_URL: database.url, RABBITMQ_URL: vhost.url, HEALTH_PORT: String(healthPort), LOG_LEVEL: 'warn', PROCESSOR_BATCH_WAIT_MS: '5' },
+      env: {
+        ...process.env,
+        DATABASE_URL: database.url,
+        RABBITMQ_URL: vhost.url,
+        HEALTH_PORT: String(healthPort),
+        LOG_LEVEL: 'warn',
+        PROCESSOR_BATCH_WAIT_MS: '5',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const child = processor;
@@ -106,8 +114,20 @@ async function startSentryHub(label: string, options: { resolveTimeoutMs?: numbe
     const [editor, viewer] = await Promise.all([store.create('amtool-editor', 'editor'), store.create('amtool-viewer', 'viewer')]);
     const keys = { editor: editor.key, viewer: viewer.key };
     const httpConfig = { editor: join(dir, 'editor.yml'), viewer: join(dir, 'viewer.yml') };
-    await Promise.all([writeFile(httpConfig.editor, `authorization:\n  credentials: ${keys.editor}\n`), writeFile(httpConfig.viewer, `authorization:\n  credentials: ${keys.viewer}\n`)]);
-    app = await buildAdmin({ logger, db: database.db, keys: store, messaging: () => broker, readiness: new Readiness([]), registry: createMetricsRegistry(`${label}-admin`), defaultChannel: '#general', ...(options.resolveTimeoutMs === undefined ? {} : { resolveTimeoutMs: options.resolveTimeoutMs }) });
+    await Promise.all([
+      writeFile(httpConfig.editor, `authorization:\n  credentials: ${keys.editor}\n`),
+      writeFile(httpConfig.viewer, `authorization:\n  credentials: ${keys.viewer}\n`),
+    ]);
+    app = await buildAdmin({
+      logger,
+      db: database.db,
+      keys: store,
+      messaging: () => broker,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry(`${label}-admin`),
+      defaultChannel: '#general',
+      ...(options.resolveTimeoutMs === undefined ? {} : { resolveTimeoutMs: options.resolveTimeoutMs }),
+    });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
 
     let sent = 0;
@@ -127,9 +147,14 @@ async function startSentryHub(label: string, options: { resolveTimeoutMs?: numbe
         await waitFor(async () => ((await processedAlerts()) >= sent ? true : null), 20_000, `${sent} alerts stored by the processor`);
       },
       async postViaAdmin(alerts) {
-        const response = await fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { authorization: `Bearer ${keys.editor}`, 'content-type': 'application/json' }, body: JSON.stringify(alerts) });
+        const response = await fetch(`${url}/api/v2/alerts`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${keys.editor}`, 'content-type': 'application/json' },
+          body: JSON.stringify(alerts),
+        });
         const body = (await response.json()) as { accepted?: number };
-        if (response.status !== 200 || body.accepted !== alerts.length) throw new Error(`POST /api/v2/alerts answered ${response.status} ${JSON.stringify(body)}`);
+        if (response.status !== 200 || body.accepted !== alerts.length)
+          throw new Error(`POST /api/v2/alerts answered ${response.status} ${JSON.stringify(body)}`);
         sent += alerts.length;
         await waitFor(async () => ((await processedAlerts()) >= sent ? true : null), 20_000, `${sent} alerts stored by the processor`);
       },
@@ -159,10 +184,15 @@ interface CommandResult {
 /** Runs amtool against a URL with an HTTP client configuration (the API key). */
 function amtool(url: string, httpConfigFile: string, args: string[]): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(AMTOOL, [`--alertmanager.url=${url}`, `--http.config.file=${httpConfigFile}`, '--no-version-check', ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      AMTOOL,
+      [`--alertmanager.url=${url}`, `--http.config.file=${httpConfigFile}`, '--no-version-check', ...args],
+      { timeout: 30_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -173,7 +203,9 @@ interface RealAlertmanager {
 }
 
 /** A real Alertmanager: temp config and storage, clustering off, on a free port of 127.0.0.1. */
-async function startAlertmanager(configuration = 'route:\n  receiver: sentryhub\n  group_wait: 1s\nreceivers:\n  - name: sentryhub\n'): Promise<RealAlertmanager> {
+async function startAlertmanager(
+  configuration = 'route:\n  receiver: sentryhub\n  group_wait: 1s\nreceivers:\n  - name: sentryhub\n',
+): Promise<RealAlertmanager> {
   requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
   const dir = await mkdtemp(join(tmpdir(), 'alertmanager-'));
   const config = join(dir, 'alertmanager.yml');
@@ -181,7 +213,17 @@ async function startAlertmanager(configuration = 'route:\n  receiver: sentryhub\
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';
-  const child: ChildProcess = spawn(ALERTMANAGER, [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(
+    ALERTMANAGER,
+    [
+      `--config.file=${config}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -208,7 +250,10 @@ async function startAlertmanager(configuration = 'route:\n  receiver: sentryhub\
   return {
     url,
     async api(method, path, body) {
-      const response = await fetch(`${url}${path}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
+      const response = await fetch(`${url}${path}`, {
+        method,
+        ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      });
       const text = await response.text();
       let json: unknown = text;
       try {
@@ -236,7 +281,12 @@ interface AmtoolSilence {
   comment: string;
 }
 
-const alert = (labels: Record<string, string>) => ({ labels, annotations: { summary: `${labels['alertname']} on ${labels['instance']}` }, startsAt: '2026-11-26T10:00:00Z', generatorURL: 'http://prometheus.example:9090/graph' });
+const alert = (labels: Record<string, string>) => ({
+  labels,
+  annotations: { summary: `${labels['alertname']} on ${labels['instance']}` },
+  startsAt: '2026-11-26T10:00:00Z',
+  generatorURL: 'http://prometheus.example:9090/graph',
+});
 
 describe('amtool against the admin service (Alertmanager API v2, API keys in --http.config.file)', () => {
   let hub: SentryHub;
@@ -252,7 +302,10 @@ describe('amtool against the admin service (Alertmanager API v2, API keys in --h
     requireBinary(AMTOOL, 'prometheus-alertmanager');
     hub = await startSentryHub('amtool');
     // A Slack rule for the web team: a receiver of the web alerts only.
-    await hub.database.db.insertInto('slack_rules').values({ name: 'web-team', priority: 10, match_criteria: JSON.stringify({ team: 'web' }), slack_channel: '#web', message_template: '{{ summary }}' }).execute();
+    await hub.database.db
+      .insertInto('slack_rules')
+      .values({ name: 'web-team', priority: 10, match_criteria: JSON.stringify({ team: 'web' }), slack_channel: '#web', message_template: '{{ summary }}' })
+      .execute();
     await hub.postAlerts([
       alert({ alertname: 'DiskFull', instance: 'db-1', severity: 'critical', team: 'storage' }),
       alert({ alertname: 'HighCPU', instance: 'web-1', severity: 'warning', team: 'web' }),
@@ -297,7 +350,18 @@ describe('amtool against the admin service (Alertmanager API v2, API keys in --h
   let silenceId = '';
 
   it('silence add with a regex matcher: the matched alerts report silencedBy with its id', async () => {
-    const added = await run('editor', 'silence', 'add', 'instance=~"web-1|db-.*"', '-c', 'maintenance of web-1 and the databases', '-a', 'ops@example.com', '-d', '2h');
+    const added = await run(
+      'editor',
+      'silence',
+      'add',
+      'instance=~"web-1|db-.*"',
+      '-c',
+      'maintenance of web-1 and the databases',
+      '-a',
+      'ops@example.com',
+      '-d',
+      '2h',
+    );
     expect(added.stderr).toBe('');
     expect(added.code).toBe(0);
     silenceId = added.stdout.trim();
@@ -318,7 +382,13 @@ describe('amtool against the admin service (Alertmanager API v2, API keys in --h
   it('silence query shows it; it is the same silence as /api/v1/silences, with its audit row', async () => {
     const silences = json<AmtoolSilence[]>(await run('viewer', 'silence', 'query', '-o', 'json'));
     expect(silences).toHaveLength(1);
-    expect(silences[0]).toMatchObject({ id: silenceId, status: { state: 'active' }, createdBy: 'ops@example.com', comment: 'maintenance of web-1 and the databases', matchers: [{ name: 'instance', value: 'web-1|db-.*', isRegex: true, isEqual: true }] });
+    expect(silences[0]).toMatchObject({
+      id: silenceId,
+      status: { state: 'active' },
+      createdBy: 'ops@example.com',
+      comment: 'maintenance of web-1 and the databases',
+      matchers: [{ name: 'instance', value: 'web-1|db-.*', isRegex: true, isEqual: true }],
+    });
     expect((await run('viewer', 'silence', 'query', '-q')).stdout.trim()).toBe(silenceId);
     expect(json<AmtoolSilence[]>(await run('viewer', 'silence', 'query', '-o', 'json', 'instance=~"web-1|db-.*"'))).toHaveLength(1);
     expect(json<AmtoolSilence[]>(await run('viewer', 'silence', 'query', '-o', 'json', 'instance=web-1'))).toHaveLength(0);
@@ -380,13 +450,18 @@ describe('amtool against the admin service (Alertmanager API v2, API keys in --h
   });
 });
 
-describe('POST /api/v2/alerts on the admin: the intake of the gateway (@sentryhub/intake), on the admin\'s broker', () => {
+describe("POST /api/v2/alerts on the admin: the intake of the gateway (@sentryhub/intake), on the admin's broker", () => {
   let hub: SentryHub;
   const post = async (role: 'editor' | 'viewer', body: unknown, url = hub.url) => {
-    const response = await fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { authorization: `Bearer ${hub.keys[role]}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${url}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${hub.keys[role]}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: response.status, retryAfter: response.headers.get('retry-after'), json: (await response.json()) as unknown };
   };
-  const storedNames = async () => (await hub.database.db.selectFrom('alert_groups').select('labels').execute()).map((g) => (g.labels as Record<string, string>)['alertname']).sort();
+  const storedNames = async () =>
+    (await hub.database.db.selectFrom('alert_groups').select('labels').execute()).map((g) => (g.labels as Record<string, string>)['alertname']).sort();
   const waitStored = (name: string) => waitFor(async () => ((await storedNames()).includes(name) ? true : null), 20_000, `${name} stored by the processor`);
 
   beforeAll(async () => {
@@ -452,7 +527,15 @@ describe('POST /api/v2/alerts on the admin: the intake of the gateway (@sentryhu
   });
 
   it('503 with Retry-After while the admin has no broker connection', async () => {
-    const disconnected = await buildAdmin({ logger, db: hub.database.db, keys: apiKeyStore(hub.database.db), messaging: () => null, readiness: new Readiness([]), registry: createMetricsRegistry('am-post-disconnected'), defaultChannel: '#general' });
+    const disconnected = await buildAdmin({
+      logger,
+      db: hub.database.db,
+      keys: apiKeyStore(hub.database.db),
+      messaging: () => null,
+      readiness: new Readiness([]),
+      registry: createMetricsRegistry('am-post-disconnected'),
+      defaultChannel: '#general',
+    });
     try {
       const url = await disconnected.listen({ port: 0, host: '127.0.0.1' });
       const answer = await post('editor', [{ labels: { alertname: 'NoBroker', instance: 'n-1' } }], url);
@@ -469,7 +552,12 @@ describe('POST /api/v2/alerts on the admin: the intake of the gateway (@sentryhu
 function shapeOf(value: unknown): unknown {
   if (Array.isArray(value)) return { array: [...new Set(value.map((item) => JSON.stringify(shapeOf(item))))].sort() };
   if (value === null) return 'null';
-  if (typeof value === 'object') return Object.fromEntries(Object.keys(value as object).sort().map((key) => [key, shapeOf((value as Record<string, unknown>)[key])]));
+  if (typeof value === 'object')
+    return Object.fromEntries(
+      Object.keys(value as object)
+        .sort()
+        .map((key) => [key, shapeOf((value as Record<string, unknown>)[key])]),
+    );
   return typeof value;
 }
 
@@ -487,7 +575,12 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
     { alertname: 'HighCPU', instance: 'web-1', severity: 'warning', team: 'web' },
     { alertname: 'HighCPU', instance: 'web-2', severity: 'warning', team: 'web' },
     { alertname: 'Latency', instance: 'api-1', severity: 'warning', team: 'api', path: '/v1/orders' },
-  ].map((labels) => ({ labels, annotations: { summary: `${labels.alertname} on ${labels.instance}` }, startsAt, generatorURL: 'http://prometheus.example:9090/graph?g0.expr=up' }));
+  ].map((labels) => ({
+    labels,
+    annotations: { summary: `${labels.alertname} on ${labels.instance}` },
+    startsAt,
+    generatorURL: 'http://prometheus.example:9090/graph?g0.expr=up',
+  }));
 
   const silence = (matchers: { name: string; value: string; isRegex: boolean; isEqual: boolean }[], comment: string, from = new Date(), hours = 2) => ({
     matchers,
@@ -530,7 +623,10 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
     requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
     [hub, am] = await Promise.all([startSentryHub('differential'), startAlertmanager()]);
     // Alertmanager's one receiver is `sentryhub`; SentryHub's receivers are its rules: a catch-all of that name.
-    await hub.database.db.insertInto('slack_rules').values({ name: 'sentryhub', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#alerts', message_template: '{{ summary }}' }).execute();
+    await hub.database.db
+      .insertInto('slack_rules')
+      .values({ name: 'sentryhub', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#alerts', message_template: '{{ summary }}' })
+      .execute();
   });
 
   afterAll(async () => {
@@ -543,20 +639,45 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
     await hub.postAlerts(alerts);
 
     const web = await postBoth(silence([{ name: 'team', value: 'web|api', isRegex: true, isEqual: true }], 'web and api maintenance'));
-    const disks = await postBoth(silence([{ name: 'alertname', value: 'DiskFull', isRegex: false, isEqual: true }, { name: 'severity', value: 'critical', isRegex: false, isEqual: false }], 'small disks'));
-    const pending = await postBoth(silence([{ name: 'instance', value: 'db-1', isRegex: false, isEqual: true }], 'db-1 tonight', new Date(Date.now() + 3_600_000)));
-    const web2 = await postBoth(silence([{ name: 'alertname', value: 'HighCPU', isRegex: false, isEqual: true }, { name: 'instance', value: 'web-2', isRegex: false, isEqual: true }], 'web-2 reboot'));
+    const disks = await postBoth(
+      silence(
+        [
+          { name: 'alertname', value: 'DiskFull', isRegex: false, isEqual: true },
+          { name: 'severity', value: 'critical', isRegex: false, isEqual: false },
+        ],
+        'small disks',
+      ),
+    );
+    const pending = await postBoth(
+      silence([{ name: 'instance', value: 'db-1', isRegex: false, isEqual: true }], 'db-1 tonight', new Date(Date.now() + 3_600_000)),
+    );
+    const web2 = await postBoth(
+      silence(
+        [
+          { name: 'alertname', value: 'HighCPU', isRegex: false, isEqual: true },
+          { name: 'instance', value: 'web-2', isRegex: false, isEqual: true },
+        ],
+        'web-2 reboot',
+      ),
+    );
 
     // Same matchers, later end: updated in place on both (the id stays).
     const extended = await updateBoth(disks, (s) => ({ ...s, endsAt: new Date(Date.now() + 5 * 3_600_000).toISOString() }));
     expect(extended).toBe(disks);
     expect(ids.get(extended)).toBe(ids.get(disks));
     // Other matchers: the old one is expired and a new one (new id) replaces it, on both.
-    const webOnly = await updateBoth(web, (s) => ({ ...s, matchers: [{ name: 'team', value: 'web', isRegex: false, isEqual: true }], comment: 'web maintenance' }));
+    const webOnly = await updateBoth(web, (s) => ({
+      ...s,
+      matchers: [{ name: 'team', value: 'web', isRegex: false, isEqual: true }],
+      comment: 'web maintenance',
+    }));
     expect(webOnly).not.toBe(web);
     expect(ids.get(webOnly)).not.toBe(ids.get(web));
     // Expired through DELETE on both.
-    const [amDelete, hubDelete] = await Promise.all([am.api('DELETE', `/api/v2/silence/${web2}`), hub.api('DELETE', `/api/v2/silence/${ids.get(web2)}`, 'editor')]);
+    const [amDelete, hubDelete] = await Promise.all([
+      am.api('DELETE', `/api/v2/silence/${web2}`),
+      hub.api('DELETE', `/api/v2/silence/${ids.get(web2)}`, 'editor'),
+    ]);
     expect([amDelete.status, hubDelete.status]).toEqual([200, 200]);
     expect(ids.size).toBe(5);
     expect(pending).toBeTruthy();
@@ -568,7 +689,11 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
     const ours = byFingerprint(hubAlerts.json);
     expect([...ours.keys()].sort()).toEqual([...theirs.keys()].sort());
     expect(ours.size).toBe(5);
-    const states = (alertsByFp: Map<string, GettableAlertJson>, state: string) => [...alertsByFp.values()].filter((a) => a.status.state === state).map((a) => a.fingerprint).sort();
+    const states = (alertsByFp: Map<string, GettableAlertJson>, state: string) =>
+      [...alertsByFp.values()]
+        .filter((a) => a.status.state === state)
+        .map((a) => a.fingerprint)
+        .sort();
     expect(states(ours, 'active')).toEqual(states(theirs, 'active'));
     expect(states(ours, 'suppressed')).toEqual(states(theirs, 'suppressed'));
     for (const [fingerprint, alert] of theirs) {
@@ -578,11 +703,24 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
     }
     // And what that is: web-1 and web-2 by the replacing silence, db-2 by the extended one; db-1 and api-1 active.
     const instanceStates = Object.fromEntries([...ours.values()].map((a) => [a.labels['instance'], [a.status.state, a.status.silencedBy.length]]));
-    expect(instanceStates).toEqual({ 'db-1': ['active', 0], 'db-2': ['suppressed', 1], 'web-1': ['suppressed', 1], 'web-2': ['suppressed', 1], 'api-1': ['active', 0] });
+    expect(instanceStates).toEqual({
+      'db-1': ['active', 0],
+      'db-2': ['suppressed', 1],
+      'web-1': ['suppressed', 1],
+      'web-2': ['suppressed', 1],
+      'api-1': ['active', 0],
+    });
   });
 
   it('filters the same: matchers, active, silenced', async () => {
-    for (const query of ['?filter=team%3D~%22web%7Capi%22', '?filter=alertname%3DDiskFull&filter=instance!%3Ddb-1', '?active=false', '?silenced=false', '?filter=path%3D%22%2Fv1%2Forders%22', '?filter=path%3D%22%22']) {
+    for (const query of [
+      '?filter=team%3D~%22web%7Capi%22',
+      '?filter=alertname%3DDiskFull&filter=instance!%3Ddb-1',
+      '?active=false',
+      '?silenced=false',
+      '?filter=path%3D%22%2Fv1%2Forders%22',
+      '?filter=path%3D%22%22',
+    ]) {
       const [theirs, ours] = await Promise.all([am.api('GET', `/api/v2/alerts${query}`), hub.api('GET', `/api/v2/alerts${query}`)]);
       expect(ours.status, query).toBe(theirs.status);
       expect([...byFingerprint(ours.json).keys()].sort(), query).toEqual([...byFingerprint(theirs.json).keys()].sort());
@@ -597,7 +735,9 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
     const amList = theirs.json as S[];
     const hubList = ours.json as S[];
     expect(hubList.map((s) => s.id)).toEqual(amList.map((s) => ids.get(s.id)));
-    expect(hubList.map((s) => [s.status.state, s.comment, s.createdBy, s.matchers])).toEqual(amList.map((s) => [s.status.state, s.comment, s.createdBy, s.matchers]));
+    expect(hubList.map((s) => [s.status.state, s.comment, s.createdBy, s.matchers])).toEqual(
+      amList.map((s) => [s.status.state, s.comment, s.createdBy, s.matchers]),
+    );
     expect(hubList.map((s) => s.status.state).sort()).toEqual(['active', 'active', 'expired', 'expired', 'pending']);
   });
 
@@ -616,7 +756,8 @@ describe('differential: the same alerts and silences sent to a real Alertmanager
       expect(shapeOf(ours.json), hubPath).toEqual(shapeOf(theirs.json));
     }
     const [amGroups, hubGroups] = await Promise.all([am.api('GET', '/api/v2/alerts/groups'), hub.api('GET', '/api/v2/alerts/groups')]);
-    const members = (groups: unknown) => (groups as { receiver: { name: string }; alerts: { fingerprint: string }[] }[]).map((g) => [g.receiver.name, g.alerts.map((a) => a.fingerprint).sort()]);
+    const members = (groups: unknown) =>
+      (groups as { receiver: { name: string }; alerts: { fingerprint: string }[] }[]).map((g) => [g.receiver.name, g.alerts.map((a) => a.fingerprint).sort()]);
     expect(members(hubGroups.json)).toEqual(members(amGroups.json));
   });
 });
@@ -640,7 +781,12 @@ describe('differential with leases: short leases, resolve_timeout, silences and 
   let startsAt = '';
   const at = (ms: number) => new Date(t0 + ms).toISOString();
   const labelsOf = (instance: string) => ({ alertname: 'LeaseDiff', instance, team: instance.replace(/-\d+$/, '') });
-  const post = (instance: string, endsAt?: string) => ({ labels: labelsOf(instance), annotations: { summary: `lease of ${instance}` }, startsAt, ...(endsAt === undefined ? {} : { endsAt }) });
+  const post = (instance: string, endsAt?: string) => ({
+    labels: labelsOf(instance),
+    annotations: { summary: `lease of ${instance}` },
+    startsAt,
+    ...(endsAt === undefined ? {} : { endsAt }),
+  });
   /** instance label -> fingerprint, read from Alertmanager's first answer. */
   const fingerprints = new Map<string, string>();
   const instanceOf = (fp: string) => [...fingerprints].find(([, value]) => value === fp)?.[0] ?? `unknown:${fp}`;
@@ -666,7 +812,12 @@ describe('differential with leases: short leases, resolve_timeout, silences and 
     const ours = await waitFor(
       async () => {
         const { json } = await hub.api('GET', '/api/v2/alerts');
-        return (json as Listed[]).map((a) => a.labels['instance']).sort().join() === names.join() ? (json as Listed[]) : null;
+        return (json as Listed[])
+          .map((a) => a.labels['instance'])
+          .sort()
+          .join() === names.join()
+          ? (json as Listed[])
+          : null;
       },
       10_000,
       `${step}: SentryHub listing ${names.join(', ')}`,
@@ -674,7 +825,10 @@ describe('differential with leases: short leases, resolve_timeout, silences and 
     const theirs = (await am.api('GET', '/api/v2/alerts')).json as Listed[];
     expect(theirs.map((a) => a.labels['instance']).sort(), `${step}: Alertmanager's alerts`).toEqual(names);
     expect(ours.map((a) => a.fingerprint).sort(), step).toEqual(theirs.map((a) => a.fingerprint).sort());
-    expect(view(ours, (id) => id), step).toEqual(view(theirs, (id) => ids.get(id) ?? `unmapped:${id}`));
+    expect(
+      view(ours, (id) => id),
+      step,
+    ).toEqual(view(theirs, (id) => ids.get(id) ?? `unmapped:${id}`));
     expect(Object.fromEntries(ours.map((a) => [a.labels['instance'], a.status.state])), step).toEqual(expected);
     const theirEnds = new Map(theirs.map((a) => [a.fingerprint, ms(a.endsAt)]));
     for (const alert of ours) {
@@ -688,11 +842,23 @@ describe('differential with leases: short leases, resolve_timeout, silences and 
 
   /** The resolutions told to notifiers: Alertmanager's webhook (send_resolved), SentryHub's unsilenced `resolved` changes of type expired. */
   const hubToldResolved = () =>
-    new Map(hubChanges.filter((c) => c.change === 'resolved' && c.instance.resolutionType === 'expired' && !c.group.silenced).map((c) => [c.group.fingerprint, c.instance.endsAt ?? '']));
+    new Map(
+      hubChanges
+        .filter((c) => c.change === 'resolved' && c.instance.resolutionType === 'expired' && !c.group.silenced)
+        .map((c) => [c.group.fingerprint, c.instance.endsAt ?? '']),
+    );
   async function sameResolutions(instances: string[], step: string): Promise<void> {
     const wanted = instances.map((instance) => fingerprints.get(instance) ?? instance).sort();
-    await waitFor(() => (wanted.every((fp) => amResolved.has(fp)) ? true : null), 10_000, `${step}: Alertmanager's webhook telling ${instances.join(', ')} resolved`);
-    await waitFor(() => (wanted.every((fp) => hubToldResolved().has(fp)) ? true : null), 10_000, `${step}: SentryHub's resolved changes of ${instances.join(', ')}`);
+    await waitFor(
+      () => (wanted.every((fp) => amResolved.has(fp)) ? true : null),
+      10_000,
+      `${step}: Alertmanager's webhook telling ${instances.join(', ')} resolved`,
+    );
+    await waitFor(
+      () => (wanted.every((fp) => hubToldResolved().has(fp)) ? true : null),
+      10_000,
+      `${step}: SentryHub's resolved changes of ${instances.join(', ')}`,
+    );
     expect([...amResolved.keys()].map(instanceOf).sort(), step).toEqual([...instances].sort());
     expect([...hubToldResolved().keys()].map(instanceOf).sort(), step).toEqual([...instances].sort());
     for (const fp of wanted) {
@@ -734,7 +900,10 @@ describe('differential with leases: short leases, resolve_timeout, silences and 
       '',
     ].join('\n');
     [hub, am] = await Promise.all([startSentryHub('lease-differential', { resolveTimeoutMs: RESOLVE_TIMEOUT_MS }), startAlertmanager(configuration)]);
-    await hub.database.db.insertInto('slack_rules').values({ name: 'sentryhub', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#alerts', message_template: '{{ summary }}' }).execute();
+    await hub.database.db
+      .insertInto('slack_rules')
+      .values({ name: 'sentryhub', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#alerts', message_template: '{{ summary }}' })
+      .execute();
     amqpConnection = await amqp.connect(hub.rabbitUrl);
     const channel = await amqpConnection.createChannel();
     await channel.consume(QUEUES.slackNotifierAlertsProcessed, (message) => {
@@ -767,10 +936,28 @@ describe('differential with leases: short leases, resolve_timeout, silences and 
     await hub.postViaAdmin(first);
     for (const alert of (await am.api('GET', '/api/v2/alerts')).json as Listed[]) fingerprints.set(alert.labels['instance'] ?? '', alert.fingerprint);
     expect(fingerprints.size).toBe(8);
-    const silence = { matchers: [{ name: 'instance', value: 'quiet-.*', isRegex: true, isEqual: true }], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), createdBy: 'differential@example.com', comment: 'quiet ones' };
+    const silence = {
+      matchers: [{ name: 'instance', value: 'quiet-.*', isRegex: true, isEqual: true }],
+      startsAt: new Date().toISOString(),
+      endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+      createdBy: 'differential@example.com',
+      comment: 'quiet ones',
+    };
     const [amSilence, hubSilence] = await Promise.all([am.api('POST', '/api/v2/silences', silence), hub.api('POST', '/api/v2/silences', 'editor', silence)]);
     ids.set((amSilence.json as { silenceID: string }).silenceID, (hubSilence.json as { silenceID: string }).silenceID);
-    await agree({ 'short-1': 'active', 'short-2': 'active', 'quiet-1': 'suppressed', 'quiet-2': 'suppressed', 'refire-1': 'active', 'timeout-1': 'active', 'timeout-2': 'active', 'long-1': 'active' }, 'before any lease ends');
+    await agree(
+      {
+        'short-1': 'active',
+        'short-2': 'active',
+        'quiet-1': 'suppressed',
+        'quiet-2': 'suppressed',
+        'refire-1': 'active',
+        'timeout-1': 'active',
+        'timeout-2': 'active',
+        'long-1': 'active',
+      },
+      'before any lease ends',
+    );
     // Step 1 must be over before the short leases end, or the steps below test nothing.
     expect(Date.now() - t0, 'the first step took longer than the short leases').toBeLessThan(SHORT_MS - 1_000);
 
@@ -791,7 +978,10 @@ describe('differential with leases: short leases, resolve_timeout, silences and 
     expect((await am.api('POST', '/api/v2/alerts', again)).status).toBe(200);
     await hub.postViaAdmin(again);
     expect(Date.now() - t0, 'timeout-2 was re-sent after its resolve_timeout had passed').toBeLessThan(RESOLVE_TIMEOUT_MS - 2_000);
-    await agree({ 'short-2': 'active', 'quiet-2': 'suppressed', 'refire-1': 'active', 'timeout-1': 'active', 'timeout-2': 'active', 'long-1': 'active' }, 'refire-1 sent again');
+    await agree(
+      { 'short-2': 'active', 'quiet-2': 'suppressed', 'refire-1': 'active', 'timeout-1': 'active', 'timeout-2': 'active', 'long-1': 'active' },
+      'refire-1 sent again',
+    );
 
     // 5. resolve_timeout passes: timeout-1 is gone from both, timeout-2 (re-sent) stays.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, t0 + RESOLVE_TIMEOUT_MS + 500 - Date.now())));
@@ -826,7 +1016,10 @@ describe("Grafana's Alertmanager data source (implementation Prometheus): the ca
 
   beforeAll(async () => {
     hub = await startSentryHub('grafana');
-    await hub.database.db.insertInto('slack_rules').values({ name: 'ops', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#ops', message_template: '{{ summary }}' }).execute();
+    await hub.database.db
+      .insertInto('slack_rules')
+      .values({ name: 'ops', priority: 0, match_criteria: JSON.stringify({}), slack_channel: '#ops', message_template: '{{ summary }}' })
+      .execute();
     await hub.postAlerts([
       { labels: { alertname: 'DiskFull', instance: 'db-1', severity: 'critical' }, annotations: { summary: 'disk' }, startsAt: '2026-11-26T10:00:00Z' },
       { labels: { alertname: 'HighCPU', instance: 'web-1', severity: 'warning' }, annotations: { summary: 'cpu' }, startsAt: '2026-11-26T10:00:00Z' },
@@ -845,7 +1038,10 @@ describe("Grafana's Alertmanager data source (implementation Prometheus): the ca
     expect(cluster.status).toBe('disabled');
     expect(versionInfo.version).toMatch(/^sentryhub-/);
     // Contact points and notification policies are read from it (read-only for this implementation).
-    expect(parseYaml(config.original)).toEqual({ route: { receiver: 'sentryhub', routes: [{ receiver: 'ops', continue: true }] }, receivers: [{ name: 'sentryhub' }, { name: 'ops' }] });
+    expect(parseYaml(config.original)).toEqual({
+      route: { receiver: 'sentryhub', routes: [{ receiver: 'ops', continue: true }] },
+      receivers: [{ name: 'sentryhub' }, { name: 'ops' }],
+    });
   });
 
   it('alert list and groups, with the filters Grafana sends', async () => {
@@ -857,16 +1053,26 @@ describe("Grafana's Alertmanager data source (implementation Prometheus): the ca
   });
 
   it('silences: create (editor key), read, list, expire; a viewer key is refused the create', async () => {
-    const body = { matchers: [{ name: 'alertname', value: 'High.*', isRegex: true, isEqual: true }], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), createdBy: 'grafana-user', comment: 'from Grafana' };
+    const body = {
+      matchers: [{ name: 'alertname', value: 'High.*', isRegex: true, isEqual: true }],
+      startsAt: new Date().toISOString(),
+      endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+      createdBy: 'grafana-user',
+      comment: 'from Grafana',
+    };
     expect((await grafana('POST', '/api/v2/silences', 'viewer', body)).status).toBe(403);
     const created = await grafana('POST', '/api/v2/silences', 'editor', body);
     expect(created.status).toBe(200);
     const id = (created.json as { silenceID: string }).silenceID;
     expect(((await grafana('GET', `/api/v2/silence/${id}`)).json as { comment: string }).comment).toBe('from Grafana');
     const suppressed = await grafana('GET', '/api/v2/alerts?active=false');
-    expect((suppressed.json as { labels: Record<string, string>; status: { silencedBy: string[] } }[]).map((a) => [a.labels['alertname'], a.status.silencedBy])).toEqual([['HighCPU', [id]]]);
+    expect(
+      (suppressed.json as { labels: Record<string, string>; status: { silencedBy: string[] } }[]).map((a) => [a.labels['alertname'], a.status.silencedBy]),
+    ).toEqual([['HighCPU', [id]]]);
     expect((await grafana('DELETE', `/api/v2/silence/${id}`, 'editor')).status).toBe(200);
-    expect(((await grafana('GET', '/api/v2/silences')).json as { id: string; status: { state: string } }[]).map((s) => [s.id, s.status.state])).toEqual([[id, 'expired']]);
+    expect(((await grafana('GET', '/api/v2/silences')).json as { id: string; status: { state: string } }[]).map((s) => [s.id, s.status.state])).toEqual([
+      [id, 'expired'],
+    ]);
     expect((await grafana('GET', '/api/v2/silence/not-a-uuid')).status).toBe(422);
     expect((await grafana('GET', '/api/v2/silence/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
@@ -910,7 +1116,12 @@ describe('differential: inhibit_rules and continue on a real Alertmanager and on
     diskA: { alertname: 'DiskFull', instance: 'd-1', severity: 'warning', cluster: 'a', team: 'storage' },
     infoA: { alertname: 'Latency', instance: 'a-1', severity: 'info', cluster: 'a', team: 'api' },
   };
-  const posted = (set: Record<string, string>, endsAt?: string) => ({ labels: set, annotations: { summary: `${set['alertname']} on ${set['instance']}` }, startsAt, ...(endsAt === undefined ? {} : { endsAt }) });
+  const posted = (set: Record<string, string>, endsAt?: string) => ({
+    labels: set,
+    annotations: { summary: `${set['alertname']} on ${set['instance']}` },
+    startsAt,
+    ...(endsAt === undefined ? {} : { endsAt }),
+  });
 
   interface Listed {
     fingerprint: string;
@@ -922,15 +1133,27 @@ describe('differential: inhibit_rules and continue on a real Alertmanager and on
   const view = (list: unknown) => {
     const alerts = list as Listed[];
     const instanceOf = (fp: string) => alerts.find((a) => a.fingerprint === fp)?.labels['instance'] ?? `unlisted:${fp}`;
-    return Object.fromEntries(alerts.map((a) => [a.labels['instance'], [a.status.state, a.status.inhibitedBy.map(instanceOf), a.receivers.map((r) => r.name)]]));
+    return Object.fromEntries(
+      alerts.map((a) => [a.labels['instance'], [a.status.state, a.status.inhibitedBy.map(instanceOf), a.receivers.map((r) => r.name)]]),
+    );
   };
   const fingerprintOf = (list: unknown, instance: string) => (list as Listed[]).find((a) => a.labels['instance'] === instance)?.fingerprint;
 
   beforeAll(async () => {
     requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
     [hub, am] = await Promise.all([startSentryHub('inhibition'), startAlertmanager(AM_CONFIG)]);
-    const rule = (name: string, priority: number, criteria: object, more: { continue?: boolean } = {}) => ({ name, priority, match_criteria: JSON.stringify(criteria), slack_channel: `#${name}`, message_template: '{{ summary }}', ...more });
-    await hub.database.db.insertInto('slack_rules').values([rule('web-team', 30, { team: 'web' }, { continue: true }), rule('pager', 20, { severity: 'critical' }), rule('sentryhub', 0, {})]).execute();
+    const rule = (name: string, priority: number, criteria: object, more: { continue?: boolean } = {}) => ({
+      name,
+      priority,
+      match_criteria: JSON.stringify(criteria),
+      slack_channel: `#${name}`,
+      message_template: '{{ summary }}',
+      ...more,
+    });
+    await hub.database.db
+      .insertInto('slack_rules')
+      .values([rule('web-team', 30, { team: 'web' }, { continue: true }), rule('pager', 20, { severity: 'critical' }), rule('sentryhub', 0, {})])
+      .execute();
     await hub.database.db
       .insertInto('inhibit_rules')
       .values({
@@ -955,25 +1178,37 @@ describe('differential: inhibit_rules and continue on a real Alertmanager and on
     'a-1': ['active', [], ['sentryhub']],
   };
 
-  it('a firing source: its cluster\'s warnings report inhibitedBy [its fingerprint] and suppressed, on both; receivers follow continue', async () => {
+  it("a firing source: its cluster's warnings report inhibitedBy [its fingerprint] and suppressed, on both; receivers follow continue", async () => {
     const all = Object.values(labels).map((set) => posted(set));
     expect((await am.api('POST', '/api/v2/alerts', all)).status).toBe(200);
     await hub.postAlerts(all);
     // Alertmanager's inhibitor sees the source once its subscription took it in.
-    const theirs = await waitFor(async () => {
-      const answer = await am.api('GET', '/api/v2/alerts');
-      return isDeepStrictEqual(view(answer.json), expectedFiring) ? answer.json : null;
-    }, 20_000, 'Alertmanager inhibits the warnings of cluster a');
+    const theirs = await waitFor(
+      async () => {
+        const answer = await am.api('GET', '/api/v2/alerts');
+        return isDeepStrictEqual(view(answer.json), expectedFiring) ? answer.json : null;
+      },
+      20_000,
+      'Alertmanager inhibits the warnings of cluster a',
+    );
     const ours = (await hub.api('GET', '/api/v2/alerts')).json;
     expect(view(ours)).toEqual(expectedFiring);
     // The very fingerprints, not only the same instances.
     const source = fingerprintOf(ours, 'n-1');
     expect(source).toBe(fingerprintOf(theirs, 'n-1'));
-    for (const instance of ['w-1', 'd-1']) expect((ours as Listed[]).find((a) => a.labels['instance'] === instance)?.status).toEqual({ state: 'suppressed', silencedBy: [], inhibitedBy: [source] });
+    for (const instance of ['w-1', 'd-1'])
+      expect((ours as Listed[]).find((a) => a.labels['instance'] === instance)?.status).toEqual({ state: 'suppressed', silencedBy: [], inhibitedBy: [source] });
   });
 
   it('filters the same: inhibited=false, active=false, matchers', async () => {
-    for (const query of ['?inhibited=false', '?active=false', '?inhibited=false&active=false', '?filter=cluster%3Da&inhibited=false', '?receiver=pager', '?receiver=sentryhub&inhibited=false']) {
+    for (const query of [
+      '?inhibited=false',
+      '?active=false',
+      '?inhibited=false&active=false',
+      '?filter=cluster%3Da&inhibited=false',
+      '?receiver=pager',
+      '?receiver=sentryhub&inhibited=false',
+    ]) {
       const [theirs, ours] = await Promise.all([am.api('GET', `/api/v2/alerts${query}`), hub.api('GET', `/api/v2/alerts${query}`)]);
       expect(ours.status, query).toBe(200);
       expect(Object.keys(view(ours.json)).sort(), query).toEqual(Object.keys(view(theirs.json)).sort());
@@ -1002,9 +1237,22 @@ describe('differential: inhibit_rules and continue on a real Alertmanager and on
     const resolved = [posted(labels.source, new Date(Date.now() - 1_000).toISOString())];
     expect((await am.api('POST', '/api/v2/alerts', resolved)).status).toBe(200);
     await hub.postAlerts(resolved);
-    const expected = { 'w-1': ['active', [], ['web-team', 'sentryhub']], 'w-2': ['active', [], ['web-team', 'sentryhub']], 'd-1': ['active', [], ['sentryhub']], 'a-1': ['active', [], ['sentryhub']] };
-    await waitFor(async () => (isDeepStrictEqual(view((await am.api('GET', '/api/v2/alerts')).json), expected) ? true : null), 20_000, 'Alertmanager lifts the inhibition');
-    await waitFor(async () => (isDeepStrictEqual(view((await hub.api('GET', '/api/v2/alerts')).json), expected) ? true : null), 20_000, 'SentryHub lifts the inhibition');
+    const expected = {
+      'w-1': ['active', [], ['web-team', 'sentryhub']],
+      'w-2': ['active', [], ['web-team', 'sentryhub']],
+      'd-1': ['active', [], ['sentryhub']],
+      'a-1': ['active', [], ['sentryhub']],
+    };
+    await waitFor(
+      async () => (isDeepStrictEqual(view((await am.api('GET', '/api/v2/alerts')).json), expected) ? true : null),
+      20_000,
+      'Alertmanager lifts the inhibition',
+    );
+    await waitFor(
+      async () => (isDeepStrictEqual(view((await hub.api('GET', '/api/v2/alerts')).json), expected) ? true : null),
+      20_000,
+      'SentryHub lifts the inhibition',
+    );
     expect(view((await hub.api('GET', '/api/v2/alerts?inhibited=false')).json)).toEqual(expected);
   });
 
@@ -1012,7 +1260,10 @@ describe('differential: inhibit_rules and continue on a real Alertmanager and on
     const names = (list: unknown) => (list as { name: string }[]).map((r) => r.name).sort();
     const [theirs, ours] = await Promise.all([am.api('GET', '/api/v2/receivers'), hub.api('GET', '/api/v2/receivers')]);
     expect(names(ours.json)).toEqual(names(theirs.json));
-    await hub.database.db.insertInto('webhook_rules').values({ name: 'storage-hook', priority: 5, match_criteria: JSON.stringify({ team: 'storage' }), receiver: 'ops-hook', preset: 'alertmanager' }).execute();
+    await hub.database.db
+      .insertInto('webhook_rules')
+      .values({ name: 'storage-hook', priority: 5, match_criteria: JSON.stringify({ team: 'storage' }), receiver: 'ops-hook', preset: 'alertmanager' })
+      .execute();
     expect(names((await hub.api('GET', '/api/v2/receivers')).json)).toEqual(['pager', 'sentryhub', 'storage-hook', 'web-team']);
     // Each kind is routed on its own: the Slack catch-all and the webhook rule both apply, by priority.
     expect(view((await hub.api('GET', '/api/v2/alerts')).json)['d-1']).toEqual(['active', [], ['storage-hook', 'sentryhub']]);

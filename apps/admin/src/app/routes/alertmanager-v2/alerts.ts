@@ -42,7 +42,11 @@ export async function routingRules(db: Kysely<Database>): Promise<RoutingRules> 
 
 /** Every rule name of every kind, once each (the receivers `GET /api/v2/receivers` lists). */
 export async function receiverNames(db: Kysely<Database>): Promise<string[]> {
-  const rows = await Promise.all([db.selectFrom('slack_rules').select('name').execute(), db.selectFrom('email_rules').select('name').execute(), db.selectFrom('webhook_rules').select('name').execute()]);
+  const rows = await Promise.all([
+    db.selectFrom('slack_rules').select('name').execute(),
+    db.selectFrom('email_rules').select('name').execute(),
+    db.selectFrom('webhook_rules').select('name').execute(),
+  ]);
   return [...new Set(rows.flat().map((row) => row.name))].sort();
 }
 
@@ -84,16 +88,46 @@ export async function listAlerts(db: Kysely<Database>, filter: AlertFilter, now 
   let query = db.selectFrom('alert_groups').selectAll().where('current_status', '=', 'firing');
   // Equality matchers narrow the query in PostgreSQL; every matcher is applied below anyway.
   for (const matcher of filter.matchers) {
-    if (matcher.isEqual && !matcher.isRegex && matcher.value !== '') query = query.where(sql<boolean>`labels @> ${JSON.stringify({ [matcher.name]: matcher.value })}::jsonb`);
+    if (matcher.isEqual && !matcher.isRegex && matcher.value !== '')
+      query = query.where(sql<boolean>`labels @> ${JSON.stringify({ [matcher.name]: matcher.value })}::jsonb`);
   }
-  const groups = (await query.orderBy('fingerprint').limit(ALERT_LIMIT + 1).execute()).filter((group) => filterMatches(filter.matchers, group.labels));
+  const groups = (
+    await query
+      .orderBy('fingerprint')
+      .limit(ALERT_LIMIT + 1)
+      .execute()
+  ).filter((group) => filterMatches(filter.matchers, group.labels));
   if (groups.length > ALERT_LIMIT) throw new ApiV2Error(400, `more than ${ALERT_LIMIT} firing alerts match; narrow the filter`);
   if (groups.length === 0) return [];
 
   const repository = ruleRepository(db, { cacheMs: 0 });
-  const [instances, silences, rules, inhibitRules] = await Promise.all([openInstances(db, groups), activeSilences(db, now), routingRules(db), repository.activeInhibitRules()]);
-  const inhibitedBy = await inhibitingSources(db, inhibitRules, groups.map((group) => ({ groupId: group.id, labels: group.labels })));
-  const uuids = silences.length === 0 ? new Map<number, string>() : new Map((await db.selectFrom('silences').select(['id', 'uuid']).where('id', 'in', silences.map((s) => s.id)).execute()).map((row) => [row.id, row.uuid]));
+  const [instances, silences, rules, inhibitRules] = await Promise.all([
+    openInstances(db, groups),
+    activeSilences(db, now),
+    routingRules(db),
+    repository.activeInhibitRules(),
+  ]);
+  const inhibitedBy = await inhibitingSources(
+    db,
+    inhibitRules,
+    groups.map((group) => ({ groupId: group.id, labels: group.labels })),
+  );
+  const uuids =
+    silences.length === 0
+      ? new Map<number, string>()
+      : new Map(
+          (
+            await db
+              .selectFrom('silences')
+              .select(['id', 'uuid'])
+              .where(
+                'id',
+                'in',
+                silences.map((s) => s.id),
+              )
+              .execute()
+          ).map((row) => [row.id, row.uuid]),
+        );
 
   const alerts: GettableAlert[] = [];
   for (const group of groups) {
@@ -153,7 +187,10 @@ async function openInstances(db: Kysely<Database>, groups: readonly AlertGroup[]
  * rules have no `group_by`, so there is one group per receiver (rule) with empty group labels,
  * and one for the alerts no rule matches (receiver `""`, as no Alertmanager route has).
  */
-export function groupByReceiver(alerts: readonly GettableAlert[], receiverFilter?: string): { labels: Record<string, string>; receiver: { name: string }; alerts: GettableAlert[] }[] {
+export function groupByReceiver(
+  alerts: readonly GettableAlert[],
+  receiverFilter?: string,
+): { labels: Record<string, string>; receiver: { name: string }; alerts: GettableAlert[] }[] {
   const regex = receiverFilter === undefined ? null : anchoredRegex(receiverFilter);
   const groups = new Map<string, GettableAlert[]>();
   for (const alert of alerts) {

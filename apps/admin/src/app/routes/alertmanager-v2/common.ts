@@ -14,7 +14,8 @@ export class ApiV2Error extends Error {
   }
 }
 
-export const sendError = (reply: FastifyReply, statusCode: number, message: string) => reply.code(statusCode).type('application/json; charset=utf-8').send(JSON.stringify(message));
+export const sendError = (reply: FastifyReply, statusCode: number, message: string) =>
+  reply.code(statusCode).type('application/json; charset=utf-8').send(JSON.stringify(message));
 
 type Query = Record<string, string | string[] | undefined>;
 

@@ -27,7 +27,13 @@ function alertFilter(query: Query): AlertFilter {
   if (receiver.length > 1) throw new ApiV2Error(400, 'receiver is given more than once; give one regex');
   // `unprocessed` is accepted and changes nothing: every alert SentryHub lists has been processed.
   queryBool(query, 'unprocessed', true);
-  return { matchers: filterMatchers(query), active: queryBool(query, 'active', true), silenced: queryBool(query, 'silenced', true), inhibited: queryBool(query, 'inhibited', true), receiver: receiver[0] };
+  return {
+    matchers: filterMatchers(query),
+    active: queryBool(query, 'active', true),
+    silenced: queryBool(query, 'silenced', true),
+    inhibited: queryBool(query, 'inhibited', true),
+    receiver: receiver[0],
+  };
 }
 
 /**
@@ -80,7 +86,12 @@ export async function alertmanagerV2Routes(app: FastifyInstance, { db, audit, in
 
   app.get('/silences', { config: { role: 'viewer' }, schema: { tags } }, async (request) => {
     const q = query(request);
-    return listSilences(db, { matchers: filterMatchers(q), active: queryBool(q, 'active', true), pending: queryBool(q, 'pending', true), expired: queryBool(q, 'expired', true) });
+    return listSilences(db, {
+      matchers: filterMatchers(q),
+      active: queryBool(q, 'active', true),
+      pending: queryBool(q, 'pending', true),
+      expired: queryBool(q, 'expired', true),
+    });
   });
 
   app.post('/silences', { config: { role: 'editor' }, schema: { tags } }, async (request) => ({ silenceID: await postSilence(writer(request), request.body) }));

@@ -13,7 +13,18 @@ describe('inhibitingSources', () => {
   async function seed(name: string, labels: Record<string, string>, status: 'firing' | 'resolved' = 'firing') {
     const row = await database.db
       .insertInto('alert_groups')
-      .values({ fingerprint: fingerprint(labels), name: labels['alertname'] ?? name, labels: JSON.stringify(labels), severity: labels['severity'] ?? 'warning', instance: labels['instance'] ?? null, source: 'api', current_status: status, firing_count: 1, first_occurrence: new Date(), last_occurrence: new Date() })
+      .values({
+        fingerprint: fingerprint(labels),
+        name: labels['alertname'] ?? name,
+        labels: JSON.stringify(labels),
+        severity: labels['severity'] ?? 'warning',
+        instance: labels['instance'] ?? null,
+        source: 'api',
+        current_status: status,
+        firing_count: 1,
+        first_occurrence: new Date(),
+        last_occurrence: new Date(),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     ids.set(name, row.id);
@@ -33,7 +44,10 @@ describe('inhibitingSources', () => {
     updatedAt: new Date(),
   });
   /** A node down holds back the warnings of its instance; a critical alert those of its cluster (a missing cluster is ""). */
-  const rules = [rule(1, [['alertname', 'NodeDown', false]], [['severity', 'warning|info', true]], ['instance']), rule(2, [['severity', 'crit.*', true]], [['severity', 'warning', false]], ['cluster'])];
+  const rules = [
+    rule(1, [['alertname', 'NodeDown', false]], [['severity', 'warning|info', true]], ['instance']),
+    rule(2, [['severity', 'crit.*', true]], [['severity', 'warning', false]], ['cluster']),
+  ];
   const byName = (found: Map<number, string>) => Object.fromEntries([...ids].filter(([, id]) => found.has(id)).map(([name, id]) => [name, found.get(id)]));
 
   beforeAll(async () => {
@@ -65,7 +79,10 @@ describe('inhibitingSources', () => {
   it('the first rule in order wins; no rule, no inhibition', async () => {
     // disk-i1 is a warning on cluster "" too: a critical source without a cluster would inhibit it under rule 2 as well.
     await seed('crit-none', { alertname: 'Crit', severity: 'critical', instance: 'other' });
-    expect(byName(await inhibitingSources(database.db, rules, targets('disk-i1', 'disk-i2')))).toEqual({ 'disk-i1': fp('node-i1'), 'disk-i2': fp('crit-none') });
+    expect(byName(await inhibitingSources(database.db, rules, targets('disk-i1', 'disk-i2')))).toEqual({
+      'disk-i1': fp('node-i1'),
+      'disk-i2': fp('crit-none'),
+    });
     expect(byName(await inhibitingSources(database.db, [...rules].reverse(), targets('disk-i1')))).toEqual({ 'disk-i1': fp('crit-none') });
     expect((await inhibitingSources(database.db, [], all())).size).toBe(0);
   });
@@ -77,6 +94,9 @@ describe('inhibitingSources', () => {
     expect(byName(await inhibitingSources(database.db, twoSided, targets('both-1', 'both-2')))).toEqual({});
     expect(byName(await inhibitingSources(database.db, twoSided, targets('both-1', 'both-2'), 0))).toEqual({});
     await seed('only-a', { alertname: 'OnlyA', a: 'x' });
-    expect(byName(await inhibitingSources(database.db, twoSided, targets('both-1', 'both-2', 'only-a')))).toEqual({ 'both-1': fp('only-a'), 'both-2': fp('only-a') });
+    expect(byName(await inhibitingSources(database.db, twoSided, targets('both-1', 'both-2', 'only-a')))).toEqual({
+      'both-1': fp('only-a'),
+      'both-2': fp('only-a'),
+    });
   });
 });

@@ -51,15 +51,25 @@ function sourceConditions(rule: StoredInhibitRule) {
  * among `targets`, one query reads its firing source candidates, at most
  * `sourceLimit` of them. Returns groupId -> the source's fingerprint.
  */
-export async function inhibitingSources(db: Kysely<Database>, rules: readonly StoredInhibitRule[], targets: readonly InhibitionTarget[], sourceLimit = INHIBITION_SOURCE_LIMIT): Promise<Map<number, string>> {
+export async function inhibitingSources(
+  db: Kysely<Database>,
+  rules: readonly StoredInhibitRule[],
+  targets: readonly InhibitionTarget[],
+  sourceLimit = INHIBITION_SOURCE_LIMIT,
+): Promise<Map<number, string>> {
   const found = new Map<number, string>();
   const fallbackSources = new Map<number, number>();
   for (const rule of rules) {
-    const pending = targets.filter((target) => !found.has(target.groupId) && !fallbackSources.has(target.groupId) && matchersHold(rule.targetMatchers, target.labels));
+    const pending = targets.filter(
+      (target) => !found.has(target.groupId) && !fallbackSources.has(target.groupId) && matchersHold(rule.targetMatchers, target.labels),
+    );
     if (pending.length === 0) continue;
     let query = db.selectFrom('alert_groups').select(['id', 'fingerprint', 'labels']).where('current_status', '=', 'firing');
     for (const condition of sourceConditions(rule)) query = query.where(condition);
-    const candidates = await query.orderBy('fingerprint').limit(sourceLimit + 1).execute();
+    const candidates = await query
+      .orderBy('fingerprint')
+      .limit(sourceLimit + 1)
+      .execute();
     if (candidates.length > sourceLimit) {
       // Too many firing sources to hold at once: each target's own search, in bounded batches.
       for (const target of pending) {
@@ -76,13 +86,17 @@ export async function inhibitingSources(db: Kysely<Database>, rules: readonly St
       else byEqual.set(key, [candidate]);
     }
     for (const target of pending) {
-      const source = byEqual.get(equalKey(rule.equal, target.labels))?.find((candidate) => inhibits(rule, { groupId: candidate.id, labels: candidate.labels }, target));
+      const source = byEqual
+        .get(equalKey(rule.equal, target.labels))
+        ?.find((candidate) => inhibits(rule, { groupId: candidate.id, labels: candidate.labels }, target));
       if (source) found.set(target.groupId, source.fingerprint);
     }
   }
   if (fallbackSources.size > 0) {
     const ids = [...new Set(fallbackSources.values())];
-    const fingerprints = new Map((await db.selectFrom('alert_groups').select(['id', 'fingerprint']).where('id', 'in', ids).execute()).map((row) => [row.id, row.fingerprint]));
+    const fingerprints = new Map(
+      (await db.selectFrom('alert_groups').select(['id', 'fingerprint']).where('id', 'in', ids).execute()).map((row) => [row.id, row.fingerprint]),
+    );
     for (const [targetId, sourceId] of fallbackSources) {
       const print = fingerprints.get(sourceId);
       if (print !== undefined) found.set(targetId, print);

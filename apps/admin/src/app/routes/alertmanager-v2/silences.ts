@@ -45,9 +45,14 @@ export function sortSilences(silences: GettableSilence[]): GettableSilence[] {
 }
 
 /** A filter matches a silence that has a matcher with the same name, operator and value. */
-const hasMatcher = (row: Silence, wanted: SilenceMatcher) => row.matchers.some((m) => m.name === wanted.name && m.value === wanted.value && m.isEqual === wanted.isEqual && m.isRegex === wanted.isRegex);
+const hasMatcher = (row: Silence, wanted: SilenceMatcher) =>
+  row.matchers.some((m) => m.name === wanted.name && m.value === wanted.value && m.isEqual === wanted.isEqual && m.isRegex === wanted.isRegex);
 
-export async function listSilences(db: Kysely<Database>, filter: { matchers: SilenceMatcher[]; active: boolean; pending: boolean; expired: boolean }, now = new Date()): Promise<GettableSilence[]> {
+export async function listSilences(
+  db: Kysely<Database>,
+  filter: { matchers: SilenceMatcher[]; active: boolean; pending: boolean; expired: boolean },
+  now = new Date(),
+): Promise<GettableSilence[]> {
   const rows = await db.selectFrom('silences').selectAll().execute();
   const kept = rows.filter((row) => filter[silenceStateAt(row, now)] && filter.matchers.every((matcher) => hasMatcher(row, matcher)));
   return sortSilences(kept.map((row) => gettableSilence(row, now)));

@@ -21,6 +21,13 @@ export async function alertmanagerStatus(db: Kysely<Database>, startedAt: Date) 
     cluster: { peers: [], status: 'disabled' as const },
     config: { original: stringify(config) },
     uptime: startedAt.toISOString(),
-    versionInfo: { branch: 'main', buildDate: '', buildUser: 'sentryhub', goVersion: `node ${process.version}`, revision: '', version: `sentryhub-${SENTRYHUB_VERSION}` },
+    versionInfo: {
+      branch: 'main',
+      buildDate: '',
+      buildUser: 'sentryhub',
+      goVersion: `node ${process.version}`,
+      revision: '',
+      version: `sentryhub-${SENTRYHUB_VERSION}`,
+    },
   };
 }
