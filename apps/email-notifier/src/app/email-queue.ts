@@ -1,4 +1,4 @@
-import { deleteInBatches, type Database, type EmailQueueRow } from '@sentryhub/db';
+import { deleteInBatches, stillFiring, type Database, type EmailQueueRow } from '@sentryhub/db';
 import { sql, type Kysely } from 'kysely';
 
 export interface QueuedEmail {
@@ -42,7 +42,14 @@ export function emailQueue(db: Kysely<Database>) {
     async releaseInhibited(instanceId: number, ruleId: number, groupKey: string | null = null): Promise<boolean> {
       const result = await db
         .updateTable('email_queue')
-        .set({ status: groupKey === null ? 'pending' : 'grouped', group_key: groupKey, last_error: null, inhibited_by_group_id: null, next_attempt_at: new Date(), updated_at: new Date() })
+        .set({
+          status: groupKey === null ? 'pending' : 'grouped',
+          group_key: groupKey,
+          last_error: null,
+          inhibited_by_group_id: null,
+          next_attempt_at: new Date(),
+          updated_at: new Date(),
+        })
         .where('instance_id', '=', instanceId)
         .where('rule_id', '=', ruleId)
         .where('kind', '=', 'firing')
@@ -84,10 +91,29 @@ export function emailQueue(db: Kysely<Database>) {
         const email = await compose(rows);
         const { id } = await trx
           .insertInto('email_queue')
-          .values({ rule_id: ruleId, group_id: null, instance_id: null, kind: 'group', recipients: email.recipients, subject: email.subject, body_text: email.text, body_html: email.html, status: 'pending', group_key: groupKey })
+          .values({
+            rule_id: ruleId,
+            group_id: null,
+            instance_id: null,
+            kind: 'group',
+            recipients: email.recipients,
+            subject: email.subject,
+            body_text: email.text,
+            body_html: email.html,
+            status: 'pending',
+            group_key: groupKey,
+          })
           .returning('id')
           .executeTakeFirstOrThrow();
-        await trx.updateTable('email_queue').set({ status: 'completed', group_email_id: id, updated_at: new Date() }).where('id', 'in', rows.map((row) => row.id)).execute();
+        await trx
+          .updateTable('email_queue')
+          .set({ status: 'completed', group_email_id: id, updated_at: new Date() })
+          .where(
+            'id',
+            'in',
+            rows.map((row) => row.id),
+          )
+          .execute();
         return { emailId: id, rows };
       });
     },
@@ -106,8 +132,7 @@ export function emailQueue(db: Kysely<Database>) {
         .where('e.group_key', '=', groupKey)
         .where('e.kind', '=', 'firing')
         .where('e.status', '=', 'completed')
-        .where('i.status', '=', 'firing')
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('alert_instances as newer').select('newer.id').whereRef('newer.group_id', '=', 'i.group_id').whereRef('newer.id', '>', 'i.id'))))
+        .where(stillFiring('i'))
         .orderBy('i.id')
         .limit(limit)
         .execute();
@@ -116,7 +141,14 @@ export function emailQueue(db: Kysely<Database>) {
 
     /** Whether the firing email of this episode went out (its resolved is then always sent). */
     async firingWasSent(instanceId: number, ruleId: number): Promise<boolean> {
-      const row = await db.selectFrom('email_queue').select('id').where('instance_id', '=', instanceId).where('rule_id', '=', ruleId).where('kind', '=', 'firing').where('status', '=', 'completed').executeTakeFirst();
+      const row = await db
+        .selectFrom('email_queue')
+        .select('id')
+        .where('instance_id', '=', instanceId)
+        .where('rule_id', '=', ruleId)
+        .where('kind', '=', 'firing')
+        .where('status', '=', 'completed')
+        .executeTakeFirst();
       return row !== undefined;
     },
 
@@ -137,7 +169,11 @@ export function emailQueue(db: Kysely<Database>) {
     },
 
     async completed(id: number): Promise<void> {
-      await db.updateTable('email_queue').set({ status: 'completed', sent_at: new Date(), last_error: null, claimed_at: null, updated_at: new Date() }).where('id', '=', id).execute();
+      await db
+        .updateTable('email_queue')
+        .set({ status: 'completed', sent_at: new Date(), last_error: null, claimed_at: null, updated_at: new Date() })
+        .where('id', '=', id)
+        .execute();
     },
 
     /** A failed attempt: tried again after `retryInMs`, or failed for good when `retryInMs` is null. */

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import type { Database, Notification } from '../schema';
 
 /**
@@ -8,6 +8,14 @@ import type { Database, Notification } from '../schema';
  * A Slack row names its rule in `rule_id`, a webhook row in `webhook_rule_id`.
  */
 export type Notifier = 'slack' | 'webhook';
+
+/**
+ * The alert instance joined as `alias` still fires: not resolved, and its group's newest episode
+ * (an older one never fires again). What a grouped rule's repeat tells again, in every notifier.
+ */
+export function stillFiring(alias: string): RawBuilder<SqlBool> {
+  return sql<SqlBool>`${sql.ref(`${alias}.status`)} = 'firing' and not exists (select 1 from alert_instances as newer where newer.group_id = ${sql.ref(`${alias}.group_id`)} and newer.id > ${sql.ref(`${alias}.id`)})`;
+}
 
 /** `repeat` rows carry their number in `sequence`; `escalation` rows name the rule escalated to. */
 export type NotificationKind = 'firing' | 'resolved' | 'repeat' | 'escalation';
@@ -101,7 +109,11 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
   const ruleColumns = (ruleId: number) => (notifier === 'slack' ? { notifier, rule_id: ruleId } : { notifier, rule_id: null, webhook_rule_id: ruleId });
 
   /** The new row, or undefined when the notification already has one. */
-  const insert = (draft: NotificationDraft, status: 'pending' | 'suppressed' | 'inhibited', extra: { inhibited_by_group_id?: number; last_error?: string } = {}): Promise<Notification | undefined> =>
+  const insert = (
+    draft: NotificationDraft,
+    status: 'pending' | 'suppressed' | 'inhibited',
+    extra: { inhibited_by_group_id?: number; last_error?: string } = {},
+  ): Promise<Notification | undefined> =>
     db
       .insertInto('notifications')
       .values({
@@ -134,7 +146,20 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
       const now = new Date();
       const inserted = await db
         .insertInto('notifications')
-        .values(drafts.map((draft) => ({ channel: draft.channel, ...ruleColumns(draft.ruleId), group_id: draft.groupId, instance_id: draft.instanceId, kind: draft.kind, sequence: draft.sequence ?? 0, group_key: draft.groupKey ?? null, status: 'pending' as const, text: draft.text, updated_at: now })))
+        .values(
+          drafts.map((draft) => ({
+            channel: draft.channel,
+            ...ruleColumns(draft.ruleId),
+            group_id: draft.groupId,
+            instance_id: draft.instanceId,
+            kind: draft.kind,
+            sequence: draft.sequence ?? 0,
+            group_key: draft.groupKey ?? null,
+            status: 'pending' as const,
+            text: draft.text,
+            updated_at: now,
+          })),
+        )
         .onConflict((oc) => oc.expression(ONCE_PER_INSTANCE_RULE_KIND).doNothing())
         .returningAll()
         .execute();
@@ -146,7 +171,18 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
           .selectFrom('notifications')
           .selectAll()
           .where('notifier', '=', notifier)
-          .where((eb) => eb.or(missing.map((draft) => eb.and([eb('instance_id', '=', draft.instanceId), eb(ruleColumn, '=', draft.ruleId), eb('kind', '=', draft.kind), eb('sequence', '=', draft.sequence ?? 0)]))))
+          .where((eb) =>
+            eb.or(
+              missing.map((draft) =>
+                eb.and([
+                  eb('instance_id', '=', draft.instanceId),
+                  eb(ruleColumn, '=', draft.ruleId),
+                  eb('kind', '=', draft.kind),
+                  eb('sequence', '=', draft.sequence ?? 0),
+                ]),
+              ),
+            ),
+          )
           .execute();
         for (const row of rows) existing.set(rowKey(row), row);
       }
@@ -212,7 +248,15 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
         .returningAll()
         .executeTakeFirst();
       if (released) return released;
-      return db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).where('notifier', '=', notifier).where(ruleColumn, '=', ruleId).where('kind', '=', 'firing').where('sequence', '=', 0).executeTakeFirst();
+      return db
+        .selectFrom('notifications')
+        .selectAll()
+        .where('instance_id', '=', instanceId)
+        .where('notifier', '=', notifier)
+        .where(ruleColumn, '=', ruleId)
+        .where('kind', '=', 'firing')
+        .where('sequence', '=', 0)
+        .executeTakeFirst();
     },
 
     /**
@@ -249,8 +293,7 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
         .where('n.group_key', '=', groupKey)
         .where('n.kind', '=', 'firing')
         .where('n.status', '=', 'sent')
-        .where('i.status', '=', 'firing')
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('alert_instances as newer').select('newer.id').whereRef('newer.group_id', '=', 'i.group_id').whereRef('newer.id', '>', 'i.id'))))
+        .where(stillFiring('i'))
         .orderBy('n.instance_id')
         .limit(limit)
         .execute();
