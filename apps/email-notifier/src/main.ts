@@ -1,8 +1,7 @@
-import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, isDatabaseUnavailable, ruleRepository, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
+import { QUEUES } from '@sentryhub/contracts';
+import { alertProcessedSubscription, openNotifierDatabase, ruleRepository } from '@sentryhub/db';
 import { runWorker, subscribe } from '@sentryhub/messaging';
 import { loadConfig, type ShutdownStep } from '@sentryhub/service-runtime';
-import type { Kysely } from 'kysely';
 import { EmailNotifierConfig } from './app/config';
 import { emailQueue } from './app/email-queue';
 import { startEmailSender } from './app/email-sender';
@@ -11,7 +10,6 @@ import { startHousekeeping } from './app/housekeeping';
 import { createMailer } from './app/mailer';
 
 const config = loadConfig(EmailNotifierConfig);
-let db: Kysely<Database>;
 let sender: ReturnType<typeof startEmailSender>;
 let handler: ReturnType<typeof alertProcessedHandler>;
 
@@ -21,8 +19,8 @@ await runWorker({
   topology: { consumes: [QUEUES.emailNotifierAlertsProcessed], prefetch: 20 },
   components: ['database'],
   open: async ({ readiness, logger, registry }): Promise<ShutdownStep[]> => {
-    db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'email-notifier' });
-    const stopWatching = await watchDatabase(db, readiness, logger);
+    const database = await openNotifierDatabase({ notifier: 'email', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, readiness, logger });
+    const db = database.db;
     const mailer = createMailer(config.SMTP_URL, config.EMAIL_FROM, config.SMTP_TIMEOUT_MS);
     if (mailer.mode === 'log') logger.warn('SMTP_URL is not set: emails go to the log');
     sender = startEmailSender({
@@ -46,24 +44,12 @@ await runWorker({
       wake: () => sender.wake(),
       logger,
     });
-    // Repeats, escalations and held-back firings: timers in PostgreSQL, shared by the replicas.
-    const timers = timerLoop({ db, notifier: 'email', handle: handler.handleTimer, logger });
-    timers.start();
     return [
-      { name: 'timers', run: () => timers.stop() },
+      database.startTimers(handler.handleTimer),
       { name: 'email sender', run: () => sender.stop() },
       { name: 'mailer', run: async () => (stopHousekeeping(), mailer.close()) },
-      { name: 'database', run: () => (stopWatching(), db.destroy()) },
+      database.close,
     ];
   },
-  subscribe: async ({ messaging, logger }) => [
-    await subscribe(messaging, {
-      queue: QUEUES.emailNotifierAlertsProcessed,
-      parse: (json) => AlertProcessed.safeParse(json),
-      // A database outage waits (outage retry queue) without using up the message's retries.
-      dependencyUnavailable: isDatabaseUnavailable,
-      handler,
-      logger,
-    }),
-  ],
+  subscribe: async ({ messaging, logger }) => [await subscribe(messaging, alertProcessedSubscription(QUEUES.emailNotifierAlertsProcessed, handler, logger))],
 });

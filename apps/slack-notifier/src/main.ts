@@ -1,15 +1,13 @@
-import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, groupDeadLetterPublisher, isDatabaseUnavailable, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
+import { QUEUES } from '@sentryhub/contracts';
+import { groupDeadLetterPublisher, alertProcessedSubscription, openNotifierDatabase } from '@sentryhub/db';
 import { runWorker, subscribe, type Messaging } from '@sentryhub/messaging';
 import { loadConfig } from '@sentryhub/service-runtime';
-import type { Kysely } from 'kysely';
 import { SlackNotifierConfig } from './app/config';
 import { alertProcessedHandler } from './app/handle-alert-processed';
 import { createSlackSender } from './app/slack-client';
 
 const config = loadConfig(SlackNotifierConfig);
 const slack = createSlackSender({ endpoint: config.SLACK_INTERNAL_ENDPOINT, timeoutMs: config.SLACK_TIMEOUT_MS });
-let db: Kysely<Database>;
 let handler: ReturnType<typeof alertProcessedHandler>;
 /** The broker connection, once the worker has it: a group's message that was never taken is dead-lettered through it. */
 let broker: Messaging | null = null;
@@ -21,10 +19,9 @@ await runWorker({
   components: ['database'],
   open: async ({ readiness, logger, registry }) => {
     if (slack.mode === 'sink') logger.warn('SLACK_INTERNAL_ENDPOINT is not set: Slack messages go to the log (Slack sink)');
-    db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'slack-notifier' });
-    const stopWatching = await watchDatabase(db, readiness, logger);
+    const database = await openNotifierDatabase({ notifier: 'slack', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, readiness, logger });
     handler = alertProcessedHandler({
-      db,
+      db: database.db,
       slack,
       registry,
       defaultChannel: config.SLACK_DEFAULT_CHANNEL,
@@ -35,26 +32,10 @@ await runWorker({
       retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
       deadLetter: groupDeadLetterPublisher(() => broker, QUEUES.slackNotifierAlertsProcessed),
     });
-    // Repeats, escalations and held-back firings: timers in PostgreSQL, shared by the replicas.
-    const timers = timerLoop({ db, notifier: 'slack', handle: handler.handleTimer, logger });
-    timers.start();
-    return [
-      { name: 'timers', run: () => timers.stop() },
-      { name: 'slack client', run: () => slack.close() },
-      { name: 'database', run: () => (stopWatching(), db.destroy()) },
-    ];
+    return [database.startTimers(handler.handleTimer), { name: 'slack client', run: () => slack.close() }, database.close];
   },
   subscribe: async ({ messaging, logger }) => {
     broker = messaging;
-    return [
-      await subscribe(messaging, {
-        queue: QUEUES.slackNotifierAlertsProcessed,
-        parse: (json) => AlertProcessed.safeParse(json),
-        // A database outage waits (outage retry queue) without using up the message's retries.
-        dependencyUnavailable: isDatabaseUnavailable,
-        handler,
-        logger,
-      }),
-    ];
+    return [await subscribe(messaging, alertProcessedSubscription(QUEUES.slackNotifierAlertsProcessed, handler, logger))];
   },
 });

@@ -1,5 +1,5 @@
-import { AlertProcessed, QUEUES } from '@sentryhub/contracts';
-import { createDb, groupDeadLetterPublisher, isDatabaseUnavailable, ruleRepository, timerLoop, watchDatabase, type Database } from '@sentryhub/db';
+import { QUEUES } from '@sentryhub/contracts';
+import { groupDeadLetterPublisher, alertProcessedSubscription, openNotifierDatabase, ruleRepository } from '@sentryhub/db';
 import { runWorker, subscribe, type Messaging } from '@sentryhub/messaging';
 import {
   createWebhookClient,
@@ -9,7 +9,6 @@ import {
   WebhookReceiversError,
   type WebhookReceiver,
 } from '@sentryhub/service-runtime';
-import type { Kysely } from 'kysely';
 import { WebhookNotifierConfig } from './app/config';
 import { alertProcessedHandler } from './app/handle-alert-processed';
 
@@ -28,7 +27,6 @@ function loadReceivers(): Map<string, WebhookReceiver> {
 
 const receivers = loadReceivers();
 const client = createWebhookClient(receivers);
-let db: Kysely<Database>;
 let handler: ReturnType<typeof alertProcessedHandler>;
 /** The broker connection, once the worker has it: a group's message that was never taken is dead-lettered through it. */
 let broker: Messaging | null = null;
@@ -41,12 +39,12 @@ await runWorker({
   open: async ({ readiness, logger, registry }) => {
     if (receivers.size === 0) logger.warn("WEBHOOK_RECEIVERS_FILE names no receivers: webhook rules' notifications fail naming their receiver");
     else logger.info({ receivers: [...receivers.keys()] }, 'webhook receivers configured');
-    db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'webhook-notifier' });
+    const database = await openNotifierDatabase({ notifier: 'webhook', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, readiness, logger });
+    const db = database.db;
     const rules = ruleRepository(db, {
       cacheMs: config.WEBHOOK_RULES_CACHE_MS,
       onInvalid: (kind, rule, problem) => logger.warn({ kind, ruleId: rule.id, rule: rule.name, problem }, 'stored rule does not validate; ignored'),
     });
-    const stopWatching = await watchDatabase(db, readiness, logger);
     handler = alertProcessedHandler({
       db,
       rules,
@@ -58,26 +56,10 @@ await runWorker({
       retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
       deadLetter: groupDeadLetterPublisher(() => broker, QUEUES.webhookNotifierAlertsProcessed),
     });
-    // Repeats, escalations and held-back firings: timers in PostgreSQL, shared by the replicas.
-    const timers = timerLoop({ db, notifier: 'webhook', handle: handler.handleTimer, logger });
-    timers.start();
-    return [
-      { name: 'timers', run: () => timers.stop() },
-      { name: 'webhook client', run: () => client.close() },
-      { name: 'database', run: () => (stopWatching(), db.destroy()) },
-    ];
+    return [database.startTimers(handler.handleTimer), { name: 'webhook client', run: () => client.close() }, database.close];
   },
   subscribe: async ({ messaging, logger }) => {
     broker = messaging;
-    return [
-      await subscribe(messaging, {
-        queue: QUEUES.webhookNotifierAlertsProcessed,
-        parse: (json) => AlertProcessed.safeParse(json),
-        // A database outage waits (outage retry queue) without using up the message's retries.
-        dependencyUnavailable: isDatabaseUnavailable,
-        handler,
-        logger,
-      }),
-    ];
+    return [await subscribe(messaging, alertProcessedSubscription(QUEUES.webhookNotifierAlertsProcessed, handler, logger))];
   },
 });

@@ -9,3 +9,4 @@ export * from './repositories/rules';
 export * from './repositories/notifications';
 export * from './repositories/timers';
 export * from './repositories/group-send';
+export * from './repositories/notifier-database';
