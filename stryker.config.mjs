@@ -1,7 +1,8 @@
 // Mutation testing of the pure core (docs/testing.md, "Mutation"): `npm run test:mutation`.
-// The core is what decides without I/O: libs/rules (matchers, rule choice, silences,
-// templates, fingerprints, digests), libs/contracts (the schemas every message and request
-// passes), and the alert state machine. Its unit tests run under tools/mutation/vitest.config.ts.
+// The core is what decides without I/O: libs/alert-identity (fingerprints, intake
+// normalisation), libs/rules (matchers, rule choice, silences, templates, digests),
+// libs/contracts (the schemas every message and request passes), and the alert state machine.
+// Its unit tests run under tools/mutation/vitest.config.ts.
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   packageManager: 'npm',
@@ -10,11 +11,19 @@ export default {
   checkers: ['typescript'],
   tsconfigFile: 'tools/mutation/tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
-  mutate: ['libs/rules/src/**/*.ts', 'libs/contracts/src/**/*.ts', 'libs/alert-state/src/state-machine.ts', '!**/*.spec.ts', '!**/index.ts'],
+  mutate: [
+    'libs/alert-identity/src/**/*.ts',
+    'libs/rules/src/**/*.ts',
+    'libs/contracts/src/**/*.ts',
+    'libs/alert-state/src/state-machine.ts',
+    '!**/*.spec.ts',
+    '!**/index.ts',
+  ],
   // The sandbox holds only what the core and its unit tests need (node_modules is linked).
   ignorePatterns: [
     '/apps',
     '/libs/*',
+    '!/libs/alert-identity',
     '!/libs/rules',
     '!/libs/contracts',
     '!/libs/alert-state',

@@ -11,6 +11,7 @@ const files = specFilesByKind(root);
 export default defineConfig({
   resolve: {
     alias: {
+      '@sentryhub/alert-identity': lib('alert-identity'),
       '@sentryhub/alert-state': lib('alert-state'),
       '@sentryhub/contracts': lib('contracts'),
       '@sentryhub/db': lib('db'),

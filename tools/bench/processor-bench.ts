@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { deadLetterQueueName, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertProcessed, type NormalizedAlert } from '@sentryhub/contracts';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createTestDatabase, createTestVhost, TEST_POSTGRES_URL, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import { sql } from 'kysely';

@@ -8,12 +8,18 @@ export default defineConfig({
   root: fileURLToPath(new URL('../..', import.meta.url)),
   resolve: {
     alias: {
+      '@sentryhub/alert-identity': lib('alert-identity'),
       '@sentryhub/contracts': lib('contracts'),
       '@sentryhub/rules': lib('rules'),
     },
   },
   test: {
-    include: ['libs/rules/src/**/*.spec.ts', 'libs/contracts/src/**/*.spec.ts', 'libs/alert-state/src/state-machine*.spec.ts'],
+    include: [
+      'libs/alert-identity/src/**/*.spec.ts',
+      'libs/rules/src/**/*.spec.ts',
+      'libs/contracts/src/**/*.spec.ts',
+      'libs/alert-state/src/state-machine*.spec.ts',
+    ],
     exclude: ['**/node_modules/**', '**/.stryker-tmp/**'],
     environment: 'node',
     pool: 'forks',

@@ -35,7 +35,7 @@ describe('module boundaries', () => {
     expect(
       await lint(
         'libs/intake/src/ok.ts',
-        "import { PublishError } from '@sentryhub/messaging';\nimport { fingerprint } from '@sentryhub/rules';\nexport const x = [PublishError, fingerprint];\n",
+        "import { PublishError } from '@sentryhub/messaging';\nimport { fingerprint } from '@sentryhub/alert-identity';\nexport const x = [PublishError, fingerprint];\n",
       ),
     ).toEqual([]);
     expect((await lint('libs/db/src/bad.ts', "import { createIntake } from '@sentryhub/intake';\nexport const x = createIntake;\n")).join('\n')).toMatch(
@@ -45,7 +45,7 @@ describe('module boundaries', () => {
   });
 
   it('forbids contracts from importing anything but util libs', async () => {
-    const messages = await lint('libs/contracts/src/bad.ts', "import { fingerprint } from '@sentryhub/rules';\nexport const x = fingerprint;\n");
+    const messages = await lint('libs/contracts/src/bad.ts', "import { fingerprint } from '@sentryhub/alert-identity';\nexport const x = fingerprint;\n");
     expect(messages.length).toBeGreaterThan(0);
   });
 
@@ -58,7 +58,7 @@ describe('module boundaries', () => {
   it('forbids deep imports into a lib', async () => {
     const messages = await lint(
       'apps/webhook-gateway/src/app/bad.ts',
-      "import { fingerprint } from '../../../../libs/rules/src/fingerprint';\nexport const x = fingerprint;\n",
+      "import { fingerprint } from '../../../../libs/alert-identity/src/fingerprint';\nexport const x = fingerprint;\n",
     );
     expect(messages.length).toBeGreaterThan(0);
   });

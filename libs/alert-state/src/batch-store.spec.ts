@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AlertChange, NormalizedAlert, WebhookAlert } from '@sentryhub/contracts';
-import { fingerprint, normalizeWebhookAlert } from '@sentryhub/rules';
+import { fingerprint, normalizeWebhookAlert } from '@sentryhub/alert-identity';
 import { createTestDatabase, waitFor, type TestDatabase } from '@sentryhub/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AlertProcessed, type NormalizedAlert } from '@sentryhub/contracts';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeBatch } from './batch-store';

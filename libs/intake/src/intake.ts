@@ -1,6 +1,6 @@
 import { parseIntakeAlerts, toErrorIssues, type AlertSource, type ErrorResponse, type IntakeShape, type RejectedAlert } from '@sentryhub/contracts';
 import { PublishError } from '@sentryhub/messaging';
-import { normalizeIntakeAlerts, SENDER_LEASE_ONLY } from '@sentryhub/rules';
+import { normalizeIntakeAlerts, SENDER_LEASE_ONLY } from '@sentryhub/alert-identity';
 import { Counter, type Registry } from '@sentryhub/service-runtime';
 import type { FastifyBaseLogger } from 'fastify';
 import { IntakeBusyError, MessageTooLargeError, type CoalescingPublisher } from './coalescing-publisher';

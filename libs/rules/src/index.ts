@@ -1,5 +1,3 @@
-export * from './fingerprint';
-export * from './normalize-alerts';
 export * from './matching';
 export * from './templates';
 export * from './silences';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HEADERS, QUEUES } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createLogger, createMetricsRegistry, parseWebhookReceivers, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, startSlackMock, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';

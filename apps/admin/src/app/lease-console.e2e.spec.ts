@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlertGroupDetail } from '@sentryhub/contracts';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
 import type { FastifyInstance } from 'fastify';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AlertReceived, NormalizedAlert } from '@sentryhub/contracts';
 import type { Database } from '@sentryhub/db';
 import type { Delivery, Messaging } from '@sentryhub/messaging';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { storeBatch, type BatchAlert } from '@sentryhub/alert-state';

@@ -12,7 +12,7 @@ import {
   type NormalizedAlert,
 } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, subscribeBatch, type Messaging, type Subscription } from '@sentryhub/messaging';
-import { fingerprint, normalizeIntakeAlerts, SENDER_LEASE_ONLY, type LeasePolicy } from '@sentryhub/rules';
+import { fingerprint, normalizeIntakeAlerts, SENDER_LEASE_ONLY, type LeasePolicy } from '@sentryhub/alert-identity';
 import { createLogger, createMetricsRegistry, type Registry } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { AlertProcessed, deadLetterQueueName, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertReceived, type NormalizedAlert } from '@sentryhub/contracts';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { sql } from 'kysely';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AlertProcessed, AlertReceived, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type NormalizedAlert } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, subscribeBatch, type Messaging, type Subscription } from '@sentryhub/messaging';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PostableAlerts } from '@sentryhub/contracts';
-import { normalizeIntakeBody } from '@sentryhub/rules';
+import { normalizeIntakeBody } from '@sentryhub/alert-identity';
 import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeBatch } from '@sentryhub/alert-state';

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { deadLetterQueueName, DEFAULT_EXTERNAL_QUEUE, HEADERS, QUEUES } from '@sentryhub/contracts';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { alertmanagerWebhook, createTestDatabase, createTestVhost, waitFor, webhookAlert, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { sql } from 'kysely';

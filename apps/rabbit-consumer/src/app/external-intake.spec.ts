@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AlertReceived, deadLetterQueueName, DEFAULT_EXTERNAL_QUEUE, EXCHANGES, HEADERS, QUEUES, retryQueueName, ROUTING_KEYS } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging, type Subscription } from '@sentryhub/messaging';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
 import { alertmanagerWebhook, createTestVhost, waitFor, webhookAlert, type TestVhost } from '@sentryhub/testing';
 import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EXCHANGES, HEADERS, ROUTING_KEYS, type AlertReceived, type RejectedAlert } from '@sentryhub/contracts';
 import { PermanentError, type HandlerContext, type Messaging } from '@sentryhub/messaging';
-import { normalizeIntakeAlerts } from '@sentryhub/rules';
+import { normalizeIntakeAlerts } from '@sentryhub/alert-identity';
 import { Counter, type Registry } from '@sentryhub/service-runtime';
 import type { ExternalIntake } from './parse-external-message';
 

@@ -1,7 +1,7 @@
 import { AlertReceived, QUEUES } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
 import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { alertmanagerWebhook, createTestVhost, webhookAlert, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import type { FastifyInstance } from 'fastify';

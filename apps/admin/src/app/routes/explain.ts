@@ -1,9 +1,9 @@
 import { ErrorResponse, ExplainBody, ExplainView, type LabelSet } from '@sentryhub/contracts';
 import { activeSilences, findInhibitingSource, firingsTold, ruleRepository, type Database, type StoredRule } from '@sentryhub/db';
+import { fingerprint } from '@sentryhub/alert-identity';
 import {
   decide,
   decisionReason,
-  fingerprint,
   groupAttributes,
   inhibitionPredicates,
   matchCriteria,

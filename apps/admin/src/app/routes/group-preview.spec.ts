@@ -1,4 +1,4 @@
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createLogger, createMetricsRegistry, parseWebhookReceivers, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
 import type { FastifyInstance } from 'fastify';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { AlertProcessed, AlertReceived, EXCHANGES, PostableAlert, QUEUES, ROUTING_KEYS, type AlertChange } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
-import { normalizePostableAlert } from '@sentryhub/rules';
+import { normalizePostableAlert } from '@sentryhub/alert-identity';
 import { createLogger, createMetricsRegistry, Readiness } from '@sentryhub/service-runtime';
 import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';

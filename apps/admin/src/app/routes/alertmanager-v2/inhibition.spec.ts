@@ -1,5 +1,5 @@
 import type { StoredInhibitRule } from '@sentryhub/db';
-import { fingerprint } from '@sentryhub/rules';
+import { fingerprint } from '@sentryhub/alert-identity';
 import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inhibitingSources } from './inhibition';

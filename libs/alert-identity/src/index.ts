@@ -1,0 +1,2 @@
+export * from './fingerprint';
+export * from './normalize-alerts';
