@@ -2,3 +2,4 @@ export * from './database';
 export * from './vhost';
 export * from './slack-mock';
 export * from './fixtures';
+export * from './alerts';

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AlertChange, AlertProcessed } from '@sentryhub/contracts';
 import type { HandlerContext } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
-import { createTestDatabase, waitFor, type TestDatabase } from '@sentryhub/testing';
+import { createTestDatabase, seedFiringAlerts, waitFor, type TestDatabase } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeBudget } from './change-budget';
 import { alertProcessedHandler } from './handle-alert-processed';
@@ -82,52 +82,11 @@ describe('alertProcessedHandler with NOTIFIER_MAX_PENDING_CHANGES (real database
   });
 
   async function changes(count: number): Promise<AlertChange[]> {
-    const groups = await database.db
-      .insertInto('alert_groups')
-      .values(
-        Array.from({ length: count }, () => {
-          const name = `Budget-${randomBytes(4).toString('hex')}`;
-          return {
-            fingerprint: randomBytes(8).toString('hex'),
-            name,
-            labels: JSON.stringify({ alertname: name, team: 'budget' }),
-            severity: 'warning',
-            instance: 'host-1',
-            source: 'webhook',
-            current_status: 'firing' as const,
-            firing_count: 1,
-            first_occurrence: STARTS_AT,
-            last_occurrence: STARTS_AT,
-          };
-        }),
-      )
-      .returningAll()
-      .execute();
-    const instances = await database.db
-      .insertInto('alert_instances')
-      .values(
-        groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: JSON.stringify({}), generator_url: null })),
-      )
-      .returningAll()
-      .execute();
-    return groups.map((group, i) => ({
-      change: 'created',
-      group: {
-        id: group.id,
-        fingerprint: group.fingerprint,
-        name: group.name,
-        labels: group.labels,
-        severity: 'warning',
-        instance: 'host-1',
-        source: 'webhook',
-        status: 'firing',
-        firingCount: 1,
-        silenced: false,
-        silencedUntil: null,
-        acknowledged: false,
-      },
-      instance: { id: instances[i]?.id ?? 0, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
-    }));
+    const alerts = Array.from({ length: count }, () => {
+      const name = `Budget-${randomBytes(4).toString('hex')}`;
+      return { name, labels: { alertname: name, team: 'budget' }, instance: 'host-1', severity: 'warning' as const };
+    });
+    return seedFiringAlerts(database.db, alerts, STARTS_AT);
   }
 
   const rowsOf = async (change: AlertChange[]) =>

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,16 @@ import { promisify } from 'node:util';
 import { EXCHANGES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
 import { createLogger } from '@sentryhub/service-runtime';
-import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import {
+  createTestDatabase,
+  createTestVhost,
+  seedFiringAlerts,
+  startSlackMock,
+  waitFor,
+  type SlackMock,
+  type TestDatabase,
+  type TestVhost,
+} from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /*
@@ -201,60 +210,11 @@ async function insertRule(name: string, channel: string, priority: number, optio
 
 /** `ALERTS_PER_ROUND` firing groups with one episode each (round `round`), as the alert processor leaves them. */
 async function seedRound(round: number): Promise<AlertChange[]> {
-  const changes: AlertChange[] = [];
-  for (let start = 0; start < ALERTS_PER_ROUND; start += 1_000) {
-    const groups = await database.db
-      .insertInto('alert_groups')
-      .values(
-        Array.from({ length: 1_000 }, (_, offset) => {
-          const i = start + offset;
-          const instance = `r${round}-i${i}`;
-          return {
-            fingerprint: randomBytes(8).toString('hex'),
-            name: 'Storm',
-            labels: JSON.stringify({ alertname: 'Storm', team: TEAMS[i % TEAMS.length] ?? 'a', instance }),
-            severity: 'critical',
-            instance,
-            source: 'webhook',
-            current_status: 'firing' as const,
-            firing_count: 1,
-            first_occurrence: STARTS_AT,
-            last_occurrence: STARTS_AT,
-          };
-        }),
-      )
-      .returningAll()
-      .execute();
-    const instances = await database.db
-      .insertInto('alert_instances')
-      .values(groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: '{}', generator_url: null })))
-      .returningAll()
-      .execute();
-    const byGroup = new Map(instances.map((instance) => [instance.group_id, instance]));
-    for (const group of groups) {
-      const instance = byGroup.get(group.id);
-      if (!instance) throw new Error(`no instance for group ${group.id}`);
-      changes.push({
-        change: 'created',
-        group: {
-          id: group.id,
-          fingerprint: group.fingerprint,
-          name: group.name,
-          labels: group.labels,
-          severity: 'critical',
-          instance: group.instance,
-          source: 'webhook',
-          status: 'firing',
-          firingCount: 1,
-          silenced: false,
-          silencedUntil: null,
-          acknowledged: false,
-        },
-        instance: { id: instance.id, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
-      });
-    }
-  }
-  return changes;
+  const alerts = Array.from({ length: ALERTS_PER_ROUND }, (_, i) => {
+    const instance = `r${round}-i${i}`;
+    return { name: 'Storm', labels: { alertname: 'Storm', team: TEAMS[i % TEAMS.length] ?? 'a', instance }, instance };
+  });
+  return seedFiringAlerts(database.db, alerts, STARTS_AT);
 }
 
 const sentRows = async () =>

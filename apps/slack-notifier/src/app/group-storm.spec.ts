@@ -1,9 +1,18 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
 import { createDb, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
-import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import {
+  createTestDatabase,
+  createTestVhost,
+  seedFiringAlerts,
+  startSlackMock,
+  waitFor,
+  type SlackMock,
+  type TestDatabase,
+  type TestVhost,
+} from '@sentryhub/testing';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertProcessedHandler } from './handle-alert-processed';
@@ -85,59 +94,12 @@ async function insertRule(name: string, channel: string, priority: number, optio
 
 /** `ALERTS` firing groups with one episode each, as the alert processor leaves them, in chunks. */
 async function seedStorm(): Promise<AlertChange[]> {
-  const changes: AlertChange[] = [];
-  for (let start = 0; start < ALERTS; start += 1_000) {
-    const groups = await database.db
-      .insertInto('alert_groups')
-      .values(
-        Array.from({ length: 1_000 }, (_, offset) => {
-          const i = start + offset;
-          return {
-            fingerprint: randomBytes(8).toString('hex'),
-            name: 'Storm',
-            labels: JSON.stringify({ alertname: 'Storm', team: TEAMS[i % TEAMS.length] ?? 'a', instance: `i${i}` }),
-            severity: 'critical',
-            instance: `i${i}`,
-            source: 'webhook',
-            current_status: 'firing' as const,
-            firing_count: 1,
-            first_occurrence: STARTS_AT,
-            last_occurrence: STARTS_AT,
-          };
-        }),
-      )
-      .returningAll()
-      .execute();
-    const instances = await database.db
-      .insertInto('alert_instances')
-      .values(groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: '{}', generator_url: null })))
-      .returningAll()
-      .execute();
-    const byGroup = new Map(instances.map((instance) => [instance.group_id, instance]));
-    for (const group of groups) {
-      const instance = byGroup.get(group.id);
-      if (!instance) throw new Error(`no instance for group ${group.id}`);
-      changes.push({
-        change: 'created',
-        group: {
-          id: group.id,
-          fingerprint: group.fingerprint,
-          name: group.name,
-          labels: group.labels,
-          severity: 'critical',
-          instance: group.instance,
-          source: 'webhook',
-          status: 'firing',
-          firingCount: 1,
-          silenced: false,
-          silencedUntil: null,
-          acknowledged: false,
-        },
-        instance: { id: instance.id, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
-      });
-    }
-  }
-  return changes;
+  const alerts = Array.from({ length: ALERTS }, (_, i) => ({
+    name: 'Storm',
+    labels: { alertname: 'Storm', team: TEAMS[i % TEAMS.length] ?? 'a', instance: `i${i}` },
+    instance: `i${i}`,
+  }));
+  return seedFiringAlerts(database.db, alerts, STARTS_AT);
 }
 
 describe('a storm into grouped rules', () => {

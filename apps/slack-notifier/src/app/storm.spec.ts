@@ -1,8 +1,17 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, parseConfig, Registry } from '@sentryhub/service-runtime';
-import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import {
+  createTestDatabase,
+  createTestVhost,
+  seedFiringAlerts,
+  startSlackMock,
+  waitFor,
+  type SlackMock,
+  type TestDatabase,
+  type TestVhost,
+} from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlackNotifierConfig } from './config';
 import { alertProcessedHandler } from './handle-alert-processed';
@@ -58,53 +67,12 @@ const nameOf = (index: number, prefix = 'Storm') => `${prefix}-${String(index).p
 
 /** `count` groups with one firing instance each, as the alert processor leaves them. */
 async function seedStorm(count = ALERTS, prefix = 'Storm'): Promise<AlertChange[]> {
-  const groups = await database.db
-    .insertInto('alert_groups')
-    .values(
-      Array.from({ length: count }, (_, i) => ({
-        fingerprint: randomBytes(8).toString('hex'),
-        name: nameOf(i + 1, prefix),
-        labels: JSON.stringify({ alertname: nameOf(i + 1, prefix), team: prefix.toLowerCase(), instance: `host-${i + 1}` }),
-        severity: 'critical',
-        instance: `host-${i + 1}`,
-        source: 'webhook',
-        current_status: 'firing' as const,
-        firing_count: 1,
-        first_occurrence: STARTS_AT,
-        last_occurrence: STARTS_AT,
-      })),
-    )
-    .returningAll()
-    .execute();
-  const instances = await database.db
-    .insertInto('alert_instances')
-    .values(
-      groups.map((group) => ({ group_id: group.id, status: 'firing' as const, starts_at: STARTS_AT, annotations: JSON.stringify({}), generator_url: null })),
-    )
-    .returningAll()
-    .execute();
-  return groups.map((group, i): AlertChange => {
-    const instance = instances[i];
-    if (!instance || instance.group_id !== group.id) throw new Error('instances out of order');
-    return {
-      change: 'created',
-      group: {
-        id: group.id,
-        fingerprint: group.fingerprint,
-        name: group.name,
-        labels: group.labels,
-        severity: 'critical',
-        instance: group.instance,
-        source: 'webhook',
-        status: 'firing',
-        firingCount: 1,
-        silenced: false,
-        silencedUntil: null,
-        acknowledged: false,
-      },
-      instance: { id: instance.id, status: 'firing', startsAt: STARTS_AT, endsAt: null, annotations: {}, generatorURL: null, resolutionType: null },
-    };
-  });
+  const alerts = Array.from({ length: count }, (_, i) => ({
+    name: nameOf(i + 1, prefix),
+    labels: { alertname: nameOf(i + 1, prefix), team: prefix.toLowerCase(), instance: `host-${i + 1}` },
+    instance: `host-${i + 1}`,
+  }));
+  return seedFiringAlerts(database.db, alerts, STARTS_AT);
 }
 
 async function metric(name: string): Promise<number> {

@@ -13,7 +13,20 @@ import amqplib from 'amqplib';
 import { createDb, groupDeadLetterPublisher, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
-import { createTestDatabase, createTestVhost, startSlackMock, waitFor, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import {
+  createTestDatabase,
+  createTestVhost,
+  firingChange,
+  insertSilence,
+  resolvedChange,
+  seedAlert,
+  startSlackMock,
+  waitFor,
+  type SeededAlert,
+  type SlackMock,
+  type TestDatabase,
+  type TestVhost,
+} from '@sentryhub/testing';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertProcessedHandler } from './handle-alert-processed';
@@ -141,68 +154,8 @@ async function insertRule(
   return row.id;
 }
 
-interface Seeded {
-  groupId: number;
-  instanceId: number;
-  labels: Record<string, string>;
-  fingerprint: string;
-}
-
 /** A firing group with a firing episode, as the alert processor stores them. */
-async function seed(labels: Record<string, string>): Promise<Seeded> {
-  const fingerprint = randomBytes(8).toString('hex');
-  const group = await database.db
-    .insertInto('alert_groups')
-    .values({
-      fingerprint,
-      name: labels['alertname'] ?? 'x',
-      labels: JSON.stringify(labels),
-      severity: 'warning',
-      instance: labels['instance'] ?? null,
-      source: 'webhook',
-      current_status: 'firing',
-      firing_count: 1,
-      first_occurrence: new Date(),
-      last_occurrence: new Date(),
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  const instance = await database.db
-    .insertInto('alert_instances')
-    .values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}', generator_url: null })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { groupId: group.id, instanceId: instance.id, labels, fingerprint };
-}
-
-function changeOf(seeded: Seeded, silencedUntil: Date | null = null): AlertChange {
-  return {
-    change: 'created',
-    group: {
-      id: seeded.groupId,
-      fingerprint: seeded.fingerprint,
-      name: seeded.labels['alertname'] ?? 'x',
-      labels: seeded.labels,
-      severity: 'warning',
-      instance: seeded.labels['instance'] ?? null,
-      source: 'webhook',
-      status: 'firing',
-      firingCount: 1,
-      silenced: silencedUntil !== null,
-      silencedUntil: silencedUntil?.toISOString() ?? null,
-      acknowledged: false,
-    },
-    instance: {
-      id: seeded.instanceId,
-      status: 'firing',
-      startsAt: new Date().toISOString(),
-      endsAt: null,
-      annotations: {},
-      generatorURL: null,
-      resolutionType: null,
-    },
-  };
-}
+const seed = (labels: Record<string, string>) => seedAlert(database.db, labels);
 
 async function deliver(...changes: AlertChange[]): Promise<void> {
   const status = changes[0]?.instance.status ?? 'firing';
@@ -211,41 +164,28 @@ async function deliver(...changes: AlertChange[]): Promise<void> {
   await waitFor(() => (handledEvents.includes(event.id) ? true : null), 20_000, `event ${event.id} handled`);
 }
 
-function resolvedOf(seeded: Seeded): AlertChange {
-  const change = changeOf(seeded);
-  return {
-    ...change,
-    change: 'resolved',
-    group: { ...change.group, status: 'resolved' },
-    instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' },
-  };
-}
-
 const rowsOf = (instanceId: number) => database.db.selectFrom('notifications').selectAll().where('instance_id', '=', instanceId).orderBy('id').execute();
 const timersOf = (instanceId: number) => database.db.selectFrom('notification_timers').selectAll().where('instance_id', '=', instanceId).execute();
 const textsTo = (channel: string) => slackMock.requests.filter((request) => request.channel === channel).map((request) => request.text);
-const silenceOn = (labels: Record<string, string>, endsAt: Date) =>
-  database.db
-    .insertInto('silences')
-    .values({
-      matchers: JSON.stringify(Object.entries(labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))),
-      starts_at: new Date(Date.now() - 1_000),
-      ends_at: endsAt,
-      created_by: 'test',
-      comment: 'timers test',
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+const silenceOn = (labels: Record<string, string>, endsAt: Date) => insertSilence(database.db, labels, endsAt, 'timers test');
 
 describe('repeats', () => {
   it('tell a still-firing episode again at repeatInterval, numbered, until it is acknowledged', async () => {
     const t = tag();
     await insertRule(`rep-${t}`, { team: t }, `#rep-${t}`, { repeatInterval: '1s' });
     const alert = await seed({ alertname: 'HighCPU', instance: `web-${t}`, team: t });
-    await deliver(changeOf(alert));
+    await deliver(firingChange(alert));
     const text = `rep-${t}: HighCPU web-${t} firing`;
     await waitFor(() => (textsTo(`#rep-${t}`).length >= 3 ? true : null), 20_000, 'the firing and two repeats');
-    const rows = await rowsOf(alert.instanceId);
+    // A row is recorded just after Slack answered: wait until the three are settled.
+    const rows = await waitFor(
+      async () => {
+        const all = await rowsOf(alert.instanceId);
+        return all.length >= 3 && all.slice(0, 3).every((row) => row.status !== 'pending') ? all : null;
+      },
+      20_000,
+      'the firing and two repeats recorded',
+    );
     expect(rows.slice(0, 3).map((row) => [row.kind, row.sequence, row.status])).toEqual([
       ['firing', 0, 'sent'],
       ['repeat', 1, 'sent'],
@@ -277,7 +217,7 @@ describe('the end of a silence', () => {
     const endsAt = new Date(Date.now() + 2_000);
     await silenceOn({ team: t }, endsAt);
     const alert = await seed(labels);
-    await deliver(changeOf(alert, endsAt));
+    await deliver(firingChange(alert, endsAt));
     expect((await rowsOf(alert.instanceId)).map((row) => row.status)).toEqual(['suppressed']);
     expect(textsTo(`#sil-${t}`)).toEqual([]);
 
@@ -296,7 +236,7 @@ describe('the end of a silence', () => {
     const silence = await silenceOn({ team: t }, endsAt);
     const held = await seed({ alertname: 'DiskFull', instance: `a-${t}`, team: t });
     const gone = await seed({ alertname: 'DiskFull', instance: `b-${t}`, team: t });
-    await deliver(changeOf(held, endsAt), changeOf(gone, endsAt));
+    await deliver(firingChange(held, endsAt), firingChange(gone, endsAt));
     await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', gone.instanceId).execute();
     await sleep(RECHECK_MS * 3);
     expect(textsTo(`#del-${t}`)).toEqual([]);
@@ -329,8 +269,8 @@ describe('inhibition', () => {
       .execute();
     const source = await seed({ alertname: 'NodeDown', instance: `db-${t}`, cluster: t });
     const target = await seed({ alertname: 'DiskFull', instance: `db-${t}`, cluster: t });
-    await deliver(changeOf(source));
-    await deliver(changeOf(target));
+    await deliver(firingChange(source));
+    await deliver(firingChange(target));
     expect((await rowsOf(target.instanceId)).map((row) => [row.status, row.inhibited_by_group_id])).toEqual([['inhibited', source.groupId]]);
     await sleep(RECHECK_MS * 3);
     expect(textsTo(`#inh-${t}`).filter((text) => text.includes('DiskFull'))).toEqual([]);
@@ -350,7 +290,7 @@ describe('escalation', () => {
     const team = await insertRule(`team-${t}`, { team: t }, `#team-${t}`, { escalateTo: manager, escalateAfter: '1s' });
     const unacked = await seed({ alertname: 'Outage', instance: `u-${t}`, team: t });
     const acked = await seed({ alertname: 'Outage', instance: `k-${t}`, team: t });
-    await deliver(changeOf(unacked), changeOf(acked));
+    await deliver(firingChange(unacked), firingChange(acked));
     await database.db
       .updateTable('alert_groups')
       .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
@@ -379,7 +319,7 @@ describe('two replicas', () => {
     const alerts = await Promise.all(
       Array.from({ length: 20 }, (_, index) => seed({ alertname: 'Load', instance: `n${index}-${t}`, team: t, channel: `#rr-${t}-${index}` })),
     );
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     const channels = alerts.map((_, index) => `#rr-${t}-${index}`);
     await waitFor(() => (channels.every((channel) => textsTo(channel).length >= 4) ? true : null), 30_000, 'three repeats of every alert');
     // Stop the repeats and let what is in flight land before counting.
@@ -427,7 +367,7 @@ describe('a replica killed mid-way', () => {
     const t = tag();
     const ruleId = await insertRule(`kill-${t}`, { team: t }, `#kill-${t}`, { repeatInterval: '1h' });
     const alert = await seed({ alertname: 'Dying', instance: `k-${t}`, team: t });
-    await deliver(changeOf(alert));
+    await deliver(firingChange(alert));
     await waitFor(() => (textsTo(`#kill-${t}`).length === 1 ? true : null), 20_000, 'the firing');
     const [timer] = await timersOf(alert.instanceId);
     expect(timer).toMatchObject({ kind: 'repeat', sequence: 1, rule_id: ruleId });
@@ -474,7 +414,7 @@ describe('grouping', () => {
     const t = tag();
     await insertRule(`grp-${t}`, { team: t }, `#grp-${t}`, { groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '2s' });
     const alerts = await Promise.all(Array.from({ length: 50 }, (_, index) => seed({ alertname: 'HighCPU', instance: `h${index}-${t}`, team: t })));
-    for (let start = 0; start < 50; start += 10) await deliver(...alerts.slice(start, start + 10).map((alert) => changeOf(alert)));
+    for (let start = 0; start < 50; start += 10) await deliver(...alerts.slice(start, start + 10).map((alert) => firingChange(alert)));
     await waitFor(() => (textsTo(`#grp-${t}`).length > 0 ? true : null), 20_000, 'the first group message');
     const [first] = slackMock.requests.filter((request) => request.channel === `#grp-${t}`);
     const firstAt = Date.now();
@@ -504,8 +444,8 @@ describe('grouping', () => {
 
     // Three resolve and two more fire: one next message, not before the group interval.
     const more = await Promise.all([50, 51].map((index) => seed({ alertname: 'HighCPU', instance: `h${index}-${t}`, team: t })));
-    await deliver(...alerts.slice(0, 3).map(resolvedOf));
-    await deliver(...more.map((alert) => changeOf(alert)));
+    await deliver(...alerts.slice(0, 3).map(resolvedChange));
+    await deliver(...more.map((alert) => firingChange(alert)));
     await waitFor(() => (textsTo(`#grp-${t}`).length >= 2 ? true : null), 20_000, 'the second group message');
     expect(Date.now() - firstAt).toBeGreaterThanOrEqual(1_000);
     await sleep(2_500);
@@ -537,7 +477,7 @@ describe('grouping', () => {
         alerts.map((alert) => alert.instanceId),
       )
       .execute();
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     await waitFor(() => (textsTo(`#gt-${t}`).length > 0 ? true : null), 20_000, 'the group message');
     const [first] = textsTo(`#gt-${t}`);
     const lines = first?.split('\n') ?? [];
@@ -545,7 +485,7 @@ describe('grouping', () => {
     // One line per alert from the template's loop, with each episode's annotations.
     expect(lines.slice(1).sort()).toEqual(alerts.map((_, index) => `firing g${index}-${t} CPU above 90%`).sort());
 
-    await deliver(resolvedOf(alerts[0] as Seeded));
+    await deliver(resolvedChange(alerts[0] as SeededAlert));
     await waitFor(() => (textsTo(`#gt-${t}`).length >= 2 ? true : null), 20_000, 'the next group message');
     expect(textsTo(`#gt-${t}`)[1]?.split('\n')[0]).toBe(`[RESOLVED:1] HighCPU (team=${t}): 0 firing, 1 resolved in ${t}`);
   });
@@ -554,7 +494,7 @@ describe('grouping', () => {
     const t = tag();
     await insertRule(`gk-${t}`, { team: t }, `#gk-${t}`, { groupBy: ['team'], groupWait: '1h' });
     const alerts = await Promise.all(Array.from({ length: 5 }, (_, index) => seed({ alertname: 'Disk', instance: `d${index}-${t}`, team: t })));
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     const timer = await database.db
       .selectFrom('notification_timers')
       .selectAll()
@@ -589,7 +529,7 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
       repeatInterval: '3s',
     });
     const alerts = await Promise.all([0, 1, 2].map((index) => seed({ alertname: 'HighCPU', instance: `r${index}-${t}`, team: t })));
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     await waitFor(() => (textsTo(`#grep-${t}`).length >= 2 ? true : null), 20_000, 'the first message and the first repeat');
     const [first, repeat] = textsTo(`#grep-${t}`);
     const all = [0, 1, 2].map((index) => `• grep-${t}: HighCPU r${index}-${t} firing`);
@@ -620,7 +560,7 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
       .set({ status: 'resolved', ends_at: new Date() })
       .where('id', '=', alerts[1]?.instanceId ?? 0)
       .execute();
-    await deliver(resolvedOf(alerts[1] as Seeded));
+    await deliver(resolvedChange(alerts[1] as SeededAlert));
     await waitFor(
       () =>
         textsTo(`#grep-${t}`)
@@ -645,7 +585,7 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
     const held = await Promise.all(['a', 'b'].map((name) => seed({ alertname: 'DiskFull', instance: `held-${name}-${t}`, team: t, hold: 'yes' })));
     const silenceEnds = new Date(Date.now() + 2_000);
     await silenceOn({ team: t, hold: 'yes' }, silenceEnds);
-    await deliver(changeOf(told), ...held.map((alert) => changeOf(alert, silenceEnds)));
+    await deliver(firingChange(told), ...held.map((alert) => firingChange(alert, silenceEnds)));
     await waitFor(() => (textsTo(`#gheld-${t}`).length >= 1 ? true : null), 20_000, 'the first group message');
     expect(linesOf(textsTo(`#gheld-${t}`)[0])).toEqual([`• gheld-${t}: DiskFull told-${t} firing`]);
     await waitFor(() => (textsTo(`#gheld-${t}`).length >= 2 ? true : null), 20_000, 'the message of the released firings');
@@ -677,7 +617,7 @@ describe('grouped rules: repeats, held-back firings, a Slack that stays down', (
     const t = tag();
     await insertRule(`gdown-${t}`, { team: t }, `#down-${t}`, { groupBy: ['team'], groupWait: '200ms', groupInterval: '1s' });
     const alerts = await Promise.all([0, 1].map((index) => seed({ alertname: 'NodeDown', instance: `n${index}-${t}`, team: t })));
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     const tries = () => slackMock.requests.filter((request) => request.channel === `#down-${t}`);
     const rows = await waitFor(
       async () => {

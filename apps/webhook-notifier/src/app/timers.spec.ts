@@ -16,7 +16,18 @@ import amqplib from 'amqplib';
 import { createDb, groupDeadLetterPublisher, ruleRepository, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, createWebhookClient, parseWebhookReceivers, Registry, resolveWebhookReceivers, type WebhookClient } from '@sentryhub/service-runtime';
-import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import {
+  createTestDatabase,
+  createTestVhost,
+  firingChange,
+  insertSilence,
+  resolvedChange,
+  seedAlert,
+  waitFor,
+  type SeededAlert,
+  type TestDatabase,
+  type TestVhost,
+} from '@sentryhub/testing';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertProcessedHandler } from './handle-alert-processed';
@@ -184,68 +195,8 @@ async function insertRule(
   return row.id;
 }
 
-interface Seeded {
-  groupId: number;
-  instanceId: number;
-  labels: Record<string, string>;
-  fingerprint: string;
-}
-
 /** A firing group with a firing episode, as the alert processor stores them. */
-async function seed(labels: Record<string, string>): Promise<Seeded> {
-  const fingerprint = randomBytes(8).toString('hex');
-  const group = await database.db
-    .insertInto('alert_groups')
-    .values({
-      fingerprint,
-      name: labels['alertname'] ?? 'x',
-      labels: JSON.stringify(labels),
-      severity: 'warning',
-      instance: labels['instance'] ?? null,
-      source: 'webhook',
-      current_status: 'firing',
-      firing_count: 1,
-      first_occurrence: new Date(),
-      last_occurrence: new Date(),
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  const instance = await database.db
-    .insertInto('alert_instances')
-    .values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}', generator_url: null })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { groupId: group.id, instanceId: instance.id, labels, fingerprint };
-}
-
-function changeOf(seeded: Seeded, silencedUntil: Date | null = null): AlertChange {
-  return {
-    change: 'created',
-    group: {
-      id: seeded.groupId,
-      fingerprint: seeded.fingerprint,
-      name: seeded.labels['alertname'] ?? 'x',
-      labels: seeded.labels,
-      severity: 'warning',
-      instance: seeded.labels['instance'] ?? null,
-      source: 'webhook',
-      status: 'firing',
-      firingCount: 1,
-      silenced: silencedUntil !== null,
-      silencedUntil: silencedUntil?.toISOString() ?? null,
-      acknowledged: false,
-    },
-    instance: {
-      id: seeded.instanceId,
-      status: 'firing',
-      startsAt: new Date().toISOString(),
-      endsAt: null,
-      annotations: {},
-      generatorURL: null,
-      resolutionType: null,
-    },
-  };
-}
+const seed = (labels: Record<string, string>) => seedAlert(database.db, labels);
 
 async function deliver(...changes: AlertChange[]): Promise<void> {
   const event: AlertProcessed = { id: randomUUID(), processedAt: new Date().toISOString(), status: 'firing', changes };
@@ -253,18 +204,8 @@ async function deliver(...changes: AlertChange[]): Promise<void> {
   await waitFor(() => (handledEvents.includes(event.id) ? true : null), 20_000, `event ${event.id} handled`);
 }
 
-function resolvedOf(seeded: Seeded): AlertChange {
-  const change = changeOf(seeded);
-  return {
-    ...change,
-    change: 'resolved',
-    group: { ...change.group, status: 'resolved' },
-    instance: { ...change.instance, status: 'resolved', endsAt: new Date().toISOString(), resolutionType: 'normal' },
-  };
-}
-
 /** What the processor stores when an episode resolves (a group flush reads the episodes). */
-const resolveStored = (alerts: Seeded[]) =>
+const resolveStored = (alerts: SeededAlert[]) =>
   database.db
     .updateTable('alert_instances')
     .set({ status: 'resolved', ends_at: new Date() })
@@ -280,18 +221,7 @@ const timersOf = (instanceId: number) => database.db.selectFrom('notification_ti
 /** The bodies `endpoint` received from rule `rule` (a custom body names its rule). */
 const bodiesOf = (endpoint: string, rule: string) =>
   received.filter((request) => request.endpoint === endpoint && request.body['rule'] === rule).map((request) => request.body);
-const silenceOn = (labels: Record<string, string>, endsAt: Date) =>
-  database.db
-    .insertInto('silences')
-    .values({
-      matchers: JSON.stringify(Object.entries(labels).map(([name, value]) => ({ name, value, isEqual: true, isRegex: false }))),
-      starts_at: new Date(Date.now() - 1_000),
-      ends_at: endsAt,
-      created_by: 'test',
-      comment: 'webhook timers test',
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+const silenceOn = (labels: Record<string, string>, endsAt: Date) => insertSilence(database.db, labels, endsAt, 'webhook timers test');
 
 describe('repeats', () => {
   it('post a still-firing episode again at repeatInterval (PagerDuty: a trigger under the same dedup_key), numbered, until it is acknowledged', async () => {
@@ -300,7 +230,7 @@ describe('repeats', () => {
     const alert = await seed({ alertname: 'HighCPU', instance: `web-${t}`, team: t });
     const dedupKey = `sentryhub-${alert.groupId}-${alert.instanceId}`;
     const posts = () => received.filter((request) => request.endpoint === 'pagerduty' && request.body['dedup_key'] === dedupKey).map((request) => request.body);
-    await deliver(changeOf(alert));
+    await deliver(firingChange(alert));
     await waitFor(() => (posts().length >= 3 ? true : null), 20_000, 'the trigger and two repeats');
     expect(
       posts()
@@ -342,7 +272,7 @@ describe('the end of a silence', () => {
     const endsAt = new Date(Date.now() + 2_000);
     await silenceOn({ team: t }, endsAt);
     const alert = await seed({ alertname: 'DiskFull', instance: `db-${t}`, team: t });
-    await deliver(changeOf(alert, endsAt));
+    await deliver(firingChange(alert, endsAt));
     expect((await rowsOf(alert.instanceId)).map((row) => row.status)).toEqual(['suppressed']);
     expect(bodiesOf('hook', `sil-${t}`)).toEqual([]);
 
@@ -361,7 +291,7 @@ describe('the end of a silence', () => {
     const silence = await silenceOn({ team: t }, endsAt);
     const held = await seed({ alertname: 'DiskFull', instance: `a-${t}`, team: t });
     const gone = await seed({ alertname: 'DiskFull', instance: `b-${t}`, team: t });
-    await deliver(changeOf(held, endsAt), changeOf(gone, endsAt));
+    await deliver(firingChange(held, endsAt), firingChange(gone, endsAt));
     await database.db.updateTable('alert_instances').set({ status: 'resolved', ends_at: new Date() }).where('id', '=', gone.instanceId).execute();
     await sleep(RECHECK_MS * 3);
     expect(bodiesOf('hook', `del-${t}`)).toEqual([]);
@@ -394,8 +324,8 @@ describe('inhibition', () => {
       .execute();
     const source = await seed({ alertname: 'NodeDown', instance: `db-${t}`, cluster: t });
     const target = await seed({ alertname: 'DiskFull', instance: `db-${t}`, cluster: t });
-    await deliver(changeOf(source));
-    await deliver(changeOf(target));
+    await deliver(firingChange(source));
+    await deliver(firingChange(target));
     const targetPosts = () => bodiesOf('hook', `inh-${t}`).filter((body) => body['alert'] === 'DiskFull');
     expect((await rowsOf(target.instanceId)).map((row) => [row.status, row.inhibited_by_group_id])).toEqual([['inhibited', source.groupId]]);
     await sleep(RECHECK_MS * 3);
@@ -416,7 +346,7 @@ describe('escalation', () => {
     const team = await insertRule(`team-${t}`, { team: t }, 'hook', { escalateTo: manager, escalateAfter: '1s' });
     const unacked = await seed({ alertname: 'Outage', instance: `u-${t}`, team: t });
     const acked = await seed({ alertname: 'Outage', instance: `k-${t}`, team: t });
-    await deliver(changeOf(unacked), changeOf(acked));
+    await deliver(firingChange(unacked), firingChange(acked));
     await database.db
       .updateTable('alert_groups')
       .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
@@ -446,7 +376,7 @@ describe('two replicas', () => {
     const t = tag();
     await insertRule(`rr-${t}`, { team: t }, 'hook', { repeatInterval: '1s' });
     const alerts = await Promise.all(Array.from({ length: 20 }, (_, index) => seed({ alertname: 'Load', instance: `n${index}-${t}`, team: t })));
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     const postsOf = (index: number) => bodiesOf('hook', `rr-${t}`).filter((body) => body['instance'] === `n${index}-${t}`);
     await waitFor(() => (alerts.every((_, index) => postsOf(index).length >= 4) ? true : null), 30_000, 'three repeats of every alert');
     await database.db
@@ -494,7 +424,7 @@ describe('grouping', () => {
     const t = tag();
     await insertRule(`amg-${t}`, { team: t }, 'hook', { preset: 'alertmanager', groupBy: ['alertname', 'team'], groupWait: '1s', groupInterval: '2s' });
     const alerts = await Promise.all(Array.from({ length: 30 }, (_, index) => seed({ alertname: 'HighCPU', instance: `h${index}-${t}`, team: t })));
-    for (let start = 0; start < 30; start += 10) await deliver(...alerts.slice(start, start + 10).map((alert) => changeOf(alert)));
+    for (let start = 0; start < 30; start += 10) await deliver(...alerts.slice(start, start + 10).map((alert) => firingChange(alert)));
     const bodies = () =>
       received
         .filter((request) => request.endpoint === 'hook' && (request.body['groupLabels'] as Record<string, string> | undefined)?.['team'] === t)
@@ -539,8 +469,8 @@ describe('grouping', () => {
     // Three resolve and one more fires: one next body, not before the group interval.
     const more = await seed({ alertname: 'HighCPU', instance: `h30-${t}`, team: t });
     await resolveStored(alerts.slice(0, 3));
-    await deliver(...alerts.slice(0, 3).map(resolvedOf));
-    await deliver(changeOf(more));
+    await deliver(...alerts.slice(0, 3).map(resolvedChange));
+    await deliver(firingChange(more));
     await waitFor(() => (bodies().length >= 2 ? true : null), 20_000, 'the second group body');
     expect(Date.now() - firstAt).toBeGreaterThanOrEqual(1_000);
     await sleep(2_500);
@@ -560,7 +490,7 @@ describe('grouping', () => {
     const t = tag();
     await insertRule(`pdg-${t}`, { team: t }, 'pagerduty', { preset: 'pagerduty', groupBy: ['team'], groupWait: '500ms', groupInterval: '1s' });
     const alerts = await Promise.all(Array.from({ length: 4 }, (_, index) => seed({ alertname: 'DiskFull', instance: `d${index}-${t}`, team: t })));
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     const posts = () =>
       received
         .filter(
@@ -574,7 +504,7 @@ describe('grouping', () => {
     expect((trigger?.['payload'] as Record<string, unknown>)['summary']).toBe(`DiskFull: [FIRING:4] DiskFull (team=${t})`);
 
     await resolveStored(alerts);
-    await deliver(...alerts.map(resolvedOf));
+    await deliver(...alerts.map(resolvedChange));
     await waitFor(() => (posts().length >= 2 ? true : null), 20_000, 'the resolve');
     await sleep(1_500);
     expect(posts().map((body) => [body['event_action'], body['dedup_key']])).toEqual([
@@ -600,7 +530,7 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
       repeatInterval: '3s',
     });
     const alerts = await Promise.all([0, 1, 2].map((index) => seed({ alertname: 'HighCPU', instance: `r${index}-${t}`, team: t })));
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     const bodies = () => groupBodies('manager', t).map((request) => request.body);
     await waitFor(() => (bodies().length >= 2 ? true : null), 20_000, 'the first body and the first repeat');
     const [first, repeat] = bodies();
@@ -630,8 +560,8 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
       .set({ acknowledged: true, acknowledged_by: 'oncall', acknowledged_at: new Date() })
       .where('id', '=', alerts[0]?.groupId ?? 0)
       .execute();
-    await resolveStored([alerts[1] as Seeded]);
-    await deliver(resolvedOf(alerts[1] as Seeded));
+    await resolveStored([alerts[1] as SeededAlert]);
+    await deliver(resolvedChange(alerts[1] as SeededAlert));
     await waitFor(
       () =>
         bodies()
@@ -656,7 +586,7 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
     const held = await Promise.all(['a', 'b'].map((name) => seed({ alertname: 'DiskFull', instance: `held-${name}-${t}`, team: t, hold: 'yes' })));
     const silenceEnds = new Date(Date.now() + 2_000);
     await silenceOn({ team: t, hold: 'yes' }, silenceEnds);
-    await deliver(changeOf(told), ...held.map((alert) => changeOf(alert, silenceEnds)));
+    await deliver(firingChange(told), ...held.map((alert) => firingChange(alert, silenceEnds)));
     const bodies = () => groupBodies('manager', t).map((request) => request.body);
     await waitFor(() => (bodies().length >= 1 ? true : null), 20_000, 'the first group body');
     expect(instancesOf(bodies()[0] ?? {})).toEqual([`told-${t} firing`]);
@@ -689,7 +619,7 @@ describe('grouped rules: repeats, held-back firings, a receiver that stays down'
     const t = tag();
     await insertRule(`grp-down-${t}`, { team: t }, 'down', { preset: 'alertmanager', groupBy: ['team'], groupWait: '200ms', groupInterval: '1s' });
     const alerts = await Promise.all([0, 1].map((index) => seed({ alertname: 'NodeDown', instance: `n${index}-${t}`, team: t })));
-    await deliver(...alerts.map((alert) => changeOf(alert)));
+    await deliver(...alerts.map((alert) => firingChange(alert)));
     const tries = () => groupBodies('down', t);
     const rows = await waitFor(
       async () => {
