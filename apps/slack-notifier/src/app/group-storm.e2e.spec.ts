@@ -1,10 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { EXCHANGES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import type { AlertChange } from '@sentryhub/contracts';
 import { buildBrokerConfig, connectMessaging, type Messaging } from '@sentryhub/messaging';
 import { createLogger } from '@sentryhub/service-runtime';
 import {
@@ -18,6 +17,7 @@ import {
   type TestVhost,
 } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertStormRule, publishStorm, stormAlerts } from './group-storm.fixtures';
 
 /*
  * The storm of group-storm.spec.ts against the built slack-notifier run as a real process
@@ -38,7 +38,6 @@ const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const ALERTS_PER_ROUND = 10_000;
 /** The first round warms the process up; each later one adds 20,000 rows that must leave nothing behind. */
 const ROUNDS = 2;
-const TEAMS = ['a', 'b', 'c', 'd'];
 const GROUP_INTERVAL_MS = 2_000;
 const CHANGES_PER_EVENT = 200;
 const STARTS_AT = '2026-12-06T08:00:00.000Z';
@@ -190,31 +189,16 @@ afterAll(async () => {
   await vhost?.destroy();
 });
 
-async function insertRule(name: string, channel: string, priority: number, options: { continue?: boolean } = {}): Promise<void> {
-  await database.db
-    .insertInto('slack_rules')
-    .values({
-      name,
-      priority,
-      continue: options.continue ?? false,
-      match_criteria: JSON.stringify({ alertname: 'Storm' }),
-      slack_channel: channel,
-      message_template: '{{ labels.instance }}',
-      group_by: ['alertname', 'team'],
-      group_wait: '1s',
-      group_interval: `${GROUP_INTERVAL_MS / 1000}s`,
-      updated_at: new Date(),
-    })
-    .execute();
-}
+const insertRule = (name: string, channel: string, priority: number, options: { continue?: boolean } = {}) =>
+  insertStormRule(database.db, { name, channel, priority, groupIntervalMs: GROUP_INTERVAL_MS, ...options });
 
 /** `ALERTS_PER_ROUND` firing groups with one episode each (round `round`), as the alert processor leaves them. */
 async function seedRound(round: number): Promise<AlertChange[]> {
-  const alerts = Array.from({ length: ALERTS_PER_ROUND }, (_, i) => {
-    const instance = `r${round}-i${i}`;
-    return { name: 'Storm', labels: { alertname: 'Storm', team: TEAMS[i % TEAMS.length] ?? 'a', instance }, instance };
-  });
-  return seedFiringAlerts(database.db, alerts, STARTS_AT);
+  return seedFiringAlerts(
+    database.db,
+    stormAlerts(ALERTS_PER_ROUND, (i) => `r${round}-i${i}`),
+    STARTS_AT,
+  );
 }
 
 const sentRows = async () =>
@@ -236,15 +220,7 @@ describe('a storm into one groupBy, against the notifier as a real process', () 
     const heaps: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const changes = await seedRound(round);
-      for (let start = 0; start < changes.length; start += CHANGES_PER_EVENT) {
-        const event: AlertProcessed = {
-          id: randomUUID(),
-          processedAt: new Date().toISOString(),
-          status: 'firing',
-          changes: changes.slice(start, start + CHANGES_PER_EVENT),
-        };
-        await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), event, { messageId: event.id });
-      }
+      await publishStorm(messaging, changes, CHANGES_PER_EVENT);
       await waitFor(
         async () => {
           if (notifier.child.exitCode !== null || notifier.child.signalCode !== null)

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { AlertProcessed as AlertProcessedSchema, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange, type AlertProcessed } from '@sentryhub/contracts';
+import { AlertProcessed as AlertProcessedSchema, QUEUES, type AlertChange } from '@sentryhub/contracts';
 import { createDb, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging, type Subscription } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
@@ -15,6 +14,7 @@ import {
 } from '@sentryhub/testing';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertStormRule, publishStorm, stormAlerts, STORM_TEAMS } from './group-storm.fixtures';
 import { alertProcessedHandler } from './handle-alert-processed';
 import { createSlackSender, type SlackSender } from './slack-client';
 
@@ -27,7 +27,6 @@ import { createSlackSender, type SlackSender } from './slack-client';
  * the built notifier as a process, and what it costs in memory: group-storm.e2e.spec.ts.
  */
 const ALERTS = 10_000;
-const TEAMS = ['a', 'b', 'c', 'd'];
 const GROUP_INTERVAL_MS = 3_000;
 const CHANGES_PER_EVENT = 200;
 const STARTS_AT = '2026-12-06T08:00:00.000Z';
@@ -71,35 +70,16 @@ afterAll(async () => {
   await vhost?.destroy();
 });
 
-async function insertRule(name: string, channel: string, priority: number, options: { continue?: boolean } = {}): Promise<number> {
-  const row = await database.db
-    .insertInto('slack_rules')
-    .values({
-      name,
-      priority,
-      continue: options.continue ?? false,
-      match_criteria: JSON.stringify({ alertname: 'Storm' }),
-      slack_channel: channel,
-      // Short lines: a message of 1,000 alerts stays far below Slack's length limit.
-      message_template: '{{ labels.instance }}',
-      group_by: ['alertname', 'team'],
-      group_wait: '1s',
-      group_interval: `${GROUP_INTERVAL_MS / 1000}s`,
-      updated_at: new Date(),
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return row.id;
-}
+const insertRule = (name: string, channel: string, priority: number, options: { continue?: boolean } = {}) =>
+  insertStormRule(database.db, { name, channel, priority, groupIntervalMs: GROUP_INTERVAL_MS, ...options });
 
 /** `ALERTS` firing groups with one episode each, as the alert processor leaves them, in chunks. */
 async function seedStorm(): Promise<AlertChange[]> {
-  const alerts = Array.from({ length: ALERTS }, (_, i) => ({
-    name: 'Storm',
-    labels: { alertname: 'Storm', team: TEAMS[i % TEAMS.length] ?? 'a', instance: `i${i}` },
-    instance: `i${i}`,
-  }));
-  return seedFiringAlerts(database.db, alerts, STARTS_AT);
+  return seedFiringAlerts(
+    database.db,
+    stormAlerts(ALERTS, (i) => `i${i}`),
+    STARTS_AT,
+  );
 }
 
 describe('a storm into grouped rules', () => {
@@ -108,15 +88,7 @@ describe('a storm into grouped rules', () => {
     const second = await insertRule('storm-second', '#storm-second', 0);
     const changes = await seedStorm();
     const startedAt = Date.now();
-    for (let start = 0; start < changes.length; start += CHANGES_PER_EVENT) {
-      const event: AlertProcessed = {
-        id: randomUUID(),
-        processedAt: new Date().toISOString(),
-        status: 'firing',
-        changes: changes.slice(start, start + CHANGES_PER_EVENT),
-      };
-      await messaging.publish(EXCHANGES.alerts, ROUTING_KEYS.alertProcessed('firing'), event, { messageId: event.id });
-    }
+    await publishStorm(messaging, changes, CHANGES_PER_EVENT);
 
     // Every alert's row under each rule recorded sent (in the transaction that sent its message).
     await waitFor(
@@ -136,7 +108,7 @@ describe('a storm into grouped rules', () => {
     // Only group messages went out: nothing per alert, nothing to another channel.
     expect(new Set(slackMock.requests.map((request) => request.channel))).toEqual(new Set(['#storm-first', '#storm-second']));
     for (const channel of ['#storm-first', '#storm-second']) {
-      for (const team of TEAMS) {
+      for (const team of STORM_TEAMS) {
         const messages = slackMock.requests.filter((request) => request.channel === channel && request.text.split('\n')[0]?.endsWith(`Storm (team=${team})`));
         expect(messages.length).toBeGreaterThan(0);
         // At most one message per group per groupInterval: consecutive ones at least that far apart.
@@ -144,10 +116,10 @@ describe('a storm into grouped rules', () => {
         for (let n = 1; n < times.length; n++) expect((times[n] ?? 0) - (times[n - 1] ?? 0)).toBeGreaterThanOrEqual(GROUP_INTERVAL_MS);
         // Every alert of the group in exactly one of them.
         const told = messages.flatMap((request) => request.text.split('\n').slice(1));
-        expect(told).toHaveLength(ALERTS / TEAMS.length);
-        expect(new Set(told).size).toBe(ALERTS / TEAMS.length);
+        expect(told).toHaveLength(ALERTS / STORM_TEAMS.length);
+        expect(new Set(told).size).toBe(ALERTS / STORM_TEAMS.length);
         for (const line of told) expect(line).toMatch(/^• i\d+$/);
-        expect(told.every((line) => Number(line.slice(3)) % TEAMS.length === TEAMS.indexOf(team))).toBe(true);
+        expect(told.every((line) => Number(line.slice(3)) % STORM_TEAMS.length === STORM_TEAMS.indexOf(team))).toBe(true);
       }
     }
     // Each message's rows share its digest id: as many digests per rule as messages to its channel.
