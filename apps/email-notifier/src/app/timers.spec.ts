@@ -4,7 +4,7 @@ import { AlertProcessed, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertChange } fro
 import { createDb, ruleRepository, timerLoop, type Database, type TimerLoop } from '@sentryhub/db';
 import { buildBrokerConfig, connectMessaging, subscribe, type Messaging } from '@sentryhub/messaging';
 import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime';
-import { createTestDatabase, createTestVhost, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
+import { createTestDatabase, createTestVhost, firingChange, seedAlert, waitFor, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import type { Kysely } from 'kysely';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
@@ -138,56 +138,8 @@ describe('email-notifier timers', () => {
         .executeTakeFirstOrThrow()
     ).id;
 
-  async function seed(labels: Record<string, string>, silencedUntil: Date | null = null) {
-    const fingerprint = randomBytes(8).toString('hex');
-    const group = await database.db
-      .insertInto('alert_groups')
-      .values({
-        fingerprint,
-        name: labels['alertname'] ?? 'x',
-        labels: JSON.stringify(labels),
-        severity: 'warning',
-        source: 'webhook',
-        current_status: 'firing',
-        firing_count: 1,
-        first_occurrence: new Date(),
-        last_occurrence: new Date(),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const instance = await database.db
-      .insertInto('alert_instances')
-      .values({ group_id: group.id, status: 'firing', starts_at: new Date(), ends_at: null, annotations: '{}' })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const change: AlertChange = {
-      change: 'created',
-      group: {
-        id: group.id,
-        fingerprint,
-        name: labels['alertname'] ?? 'x',
-        labels,
-        severity: 'warning',
-        instance: null,
-        source: 'webhook',
-        status: 'firing',
-        firingCount: 1,
-        silenced: silencedUntil !== null,
-        silencedUntil: silencedUntil?.toISOString() ?? null,
-        acknowledged: false,
-      },
-      instance: {
-        id: instance.id,
-        status: 'firing',
-        startsAt: new Date().toISOString(),
-        endsAt: null,
-        annotations: {},
-        generatorURL: null,
-        resolutionType: null,
-      },
-    };
-    return change;
-  }
+  /** A firing group with a firing episode, as the alert processor stores them, and its change. */
+  const seed = async (labels: Record<string, string>, silencedUntil: Date | null = null) => firingChange(await seedAlert(database.db, labels), silencedUntil);
 
   async function deliver(...changes: AlertChange[]) {
     const id = randomUUID();
