@@ -177,6 +177,7 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     draftFor,
     send: sendGroup,
     repeatTold: 'group still firing: told again',
+    scheduleFlush: (rule, groupKey) => scheduleGroupFlush(deps.db, rule, groupKey),
   });
 
   const tell = async (
@@ -192,8 +193,7 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
         const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
         const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
         if (groupKey !== null) {
-          const row = held ?? (await deps.notifications.ensurePending({ ...draftFor(rule, change, 'firing', 0), groupKey })).row;
-          if (row.status === 'pending' && row.group_key !== null) await scheduleGroupFlush(deps.db, rule, row.group_key);
+          const row = await group.joinGroup(rule, change, held, groupKey);
           log.info({ status: row.status }, "held-back firing joins its group's next message: nothing holds it any more");
         } else {
           const outcome = held ? await deliverRow(held, log, now) : await deliver(draftFor(rule, change, 'firing', 0), log, now);

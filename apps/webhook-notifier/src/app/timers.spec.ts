@@ -241,7 +241,15 @@ describe('repeats', () => {
       ['trigger', ENV.PD_ROUTING_KEY],
       ['trigger', ENV.PD_ROUTING_KEY],
     ]);
-    const rows = await rowsOf(alert.instanceId);
+    // A row is recorded just after the receiver answered: wait until the three are settled.
+    const rows = await waitFor(
+      async () => {
+        const all = await rowsOf(alert.instanceId);
+        return all.length >= 3 && all.slice(0, 3).every((row) => row.status !== 'pending') ? all : null;
+      },
+      20_000,
+      'the trigger and two repeats recorded',
+    );
     expect(rows.slice(0, 3).map((row) => [row.notifier, row.webhook_rule_id, row.kind, row.sequence, row.status])).toEqual([
       ['webhook', ruleId, 'firing', 0, 'sent'],
       ['webhook', ruleId, 'repeat', 1, 'sent'],

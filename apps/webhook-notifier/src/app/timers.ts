@@ -193,6 +193,7 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     draftFor: deps.draftFor,
     send: sendGroup,
     repeatTold: 'group still firing: posted again',
+    scheduleFlush: (rule, groupKey) => scheduleWebhookGroupFlush(deps.db, rule, groupKey),
   });
 
   const tell = async (
@@ -214,8 +215,7 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
         const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
         const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
         if (groupKey !== null) {
-          const row = held ?? (await deps.notifications.ensurePending({ ...deps.draftFor(rule, change, 'firing'), groupKey })).row;
-          if (row.status === 'pending' && row.group_key !== null) await scheduleWebhookGroupFlush(deps.db, rule, row.group_key);
+          const row = await group.joinGroup(rule, change, held, groupKey);
           log.info({ status: row.status }, "held-back firing joins its group's next body: nothing holds it any more");
         } else {
           const outcome = settled(

@@ -165,6 +165,8 @@ export interface NotificationGroupOptions<R extends { id: number; groupIntervalM
   send: (timer: NotificationTimer, rule: R | undefined, rows: Notification[], log: L) => Promise<void>;
   /** The log line of a group's repeat told ("group still firing: told again"). */
   repeatTold: string;
+  /** Schedules the group's flush (the notifier's `group_flush` timer; a timer that exists stays as it is). */
+  scheduleFlush: (rule: R, groupKey: string) => Promise<void>;
 }
 
 /**
@@ -172,11 +174,18 @@ export interface NotificationGroupOptions<R extends { id: number; groupIntervalM
  * rows. A flush: what fired and resolved since the group's last message, sent; due again after
  * `groupInterval`; a flush that finds nothing ends the group's timer. A repeat (`dueTimerHandler`
  * decides which alerts): each alert's `repeat` row, then one message of every pending repeat row
- * of the group (a try that died after recording them included).
+ * of the group (a try that died after recording them included). A held-back firing released
+ * (its silence or inhibition ended: `joinGroup`): its row (the held one, or one recorded now
+ * when it was held back before it was recorded, a crash) waits in its group, whose flush is
+ * scheduled while the row is pending.
  */
 export function notificationGroupTimers<R extends { id: number; groupIntervalMs: number }, L extends Pick<TimerLoopLogger, 'info'>>(
   options: NotificationGroupOptions<R, L>,
-): { flushGroup: (timer: NotificationTimer) => Promise<TimerOutcome>; groupRepeat: GroupRepeatOptions<R, L> } {
+): {
+  flushGroup: (timer: NotificationTimer) => Promise<TimerOutcome>;
+  groupRepeat: GroupRepeatOptions<R, L>;
+  joinGroup: (rule: R, change: AlertChange, held: Notification | undefined, groupKey: string) => Promise<Notification>;
+} {
   return {
     async flushGroup(timer) {
       const log = options.logger.child({ timerId: timer.id, timer: 'group_flush', ruleId: timer.rule_id, groupKey: timer.group_key });
@@ -199,6 +208,11 @@ export function notificationGroupTimers<R extends { id: number; groupIntervalMs:
         if (rows.length > 0) await options.send(timer, due.rule, rows, log);
         log.info({ alerts: rows.length, sequence: due.sequence }, options.repeatTold);
       },
+    },
+    async joinGroup(rule, change, held, groupKey) {
+      const row = held ?? (await options.notifications.ensurePending({ ...options.draftFor(rule, change, 'firing', 0), groupKey })).row;
+      if (row.status === 'pending' && row.group_key !== null) await options.scheduleFlush(rule, row.group_key);
+      return row;
     },
   };
 }
