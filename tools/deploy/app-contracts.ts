@@ -65,13 +65,16 @@ export async function loadAppContract(app: string): Promise<AppContract> {
   return { name: app, schema, envNames, portVar, defaultPort };
 }
 
+/** Variables that Node itself reads (not the app's config schema): allowed in any app's environment. */
+export const NODE_RUNTIME_ENV: ReadonlySet<string> = new Set(['NODE_OPTIONS']);
+
 /**
  * What an environment given to an app would do: variables the app does not read (usually a
  * typo, or a setting for another app), and the problems the app itself would exit with.
  */
 export function checkEnvironment(contract: AppContract, env: Record<string, string>, where: string): string[] {
   const unknown = Object.keys(env)
-    .filter((name) => !contract.envNames.has(name))
+    .filter((name) => !contract.envNames.has(name) && !NODE_RUNTIME_ENV.has(name))
     .map((name) => `${where}: ${name} is not read by ${contract.name} (its config schema has no such variable)`);
   const parsed = parseConfig(contract.schema, env);
   const invalid = parsed.ok ? [] : parsed.problems.map((problem) => `${where}: ${contract.name} would refuse to start: ${problem}`);

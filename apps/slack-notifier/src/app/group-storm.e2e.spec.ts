@@ -24,7 +24,7 @@ import { insertStormRule, publishStorm, stormAlerts } from './group-storm.fixtur
  * (`node dist/apps/slack-notifier/main.js`, as production runs it), to see what it costs in
  * memory: rounds of 10,000 alerts into one `groupBy` (four groups, two rules, the first with
  * `continue`), each round's every row sent in group messages, with the heap the notifier is given
- * inside the container's memory limit (deploy/k8s/base/slack-notifier.yaml; `v8HeapFlags`). Its
+ * inside the container's memory limit (deploy/k8s/base/slack-notifier.yaml: its limits.memory and NODE_OPTIONS). Its
  * memory is read from outside: the process must live through the storm (a heap that runs out
  * kills it), its peak resident set (VmHWM in /proc/<pid>/status) must stay below the limit, and
  * the live heap after a full garbage collection (through the inspector protocol:
@@ -53,15 +53,18 @@ function memoryLimitBytes(): number {
 }
 
 /**
- * The heap the notifier is given inside its limit. Node sizes V8's heap from the memory it sees
- * (the host's here; in a container about the whole cgroup limit, which leaves nothing for
- * buffers and native memory), so the process is told its share: old space at half the limit,
- * young-generation semi-spaces of 8 MiB; the rest is for code, buffers, the database and broker
- * clients. (A storm of this size does not fit in 3/8 of the limit: the heap runs out.)
+ * The heap the notifier is given inside its limit: the Deployment's NODE_OPTIONS (V8 sizes its
+ * heap from the memory it sees, in a container about the whole cgroup limit, which leaves nothing
+ * for buffers and native memory; the Deployment gives old space half the limit and small
+ * young-generation semi-spaces). The storm runs the process with exactly those flags.
  */
-function v8HeapFlags(limitBytes: number): string[] {
-  const limitMiB = limitBytes / 1024 / 1024;
-  return [`--max-old-space-size=${Math.floor(limitMiB / 2)}`, '--max-semi-space-size=8'];
+function deploymentNodeOptions(): string[] {
+  const manifest = readFileSync(`${ROOT}deploy/k8s/base/slack-notifier.yaml`, 'utf8');
+  const match = /- name: NODE_OPTIONS\s*\n\s*value:\s*"([^"]+)"/.exec(manifest);
+  if (!match?.[1]) throw new Error('deploy/k8s/base/slack-notifier.yaml gives the notifier no NODE_OPTIONS');
+  const flags = match[1].split(/\s+/);
+  if (!flags.some((flag) => flag.startsWith('--max-old-space-size='))) throw new Error(`NODE_OPTIONS "${match[1]}" sets no --max-old-space-size`);
+  return flags;
 }
 
 async function freePort(): Promise<number> {
@@ -141,7 +144,7 @@ beforeAll(async () => {
   ]);
   const port = await freePort();
   const output: string[] = [];
-  const child = spawn(process.execPath, [...v8HeapFlags(memoryLimitBytes()), '--inspect=127.0.0.1:0', 'dist/apps/slack-notifier/main.js'], {
+  const child = spawn(process.execPath, [...deploymentNodeOptions(), '--inspect=127.0.0.1:0', 'dist/apps/slack-notifier/main.js'], {
     cwd: ROOT,
     env: {
       ...process.env,
