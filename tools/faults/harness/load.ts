@@ -63,19 +63,24 @@ export class AlertLoad {
     return Array.from({ length: this.next }, (_, index) => index).filter((index) => !this.accepted.has(index));
   }
 
-  /** Sends `total` new alerts at `alertsPerSecond` and resolves once every request is answered. */
+  /**
+   * Sends `total` new alerts at `alertsPerSecond` and resolves once every request is answered.
+   * Alerts are numbered from one counter, so two runs may overlap (a scenario probing the
+   * gateway while its main load goes on).
+   */
   async run(total: number, alertsPerSecond: number, onTick?: (sent: number) => void): Promise<void> {
-    const first = this.next;
     const began = Date.now();
     const requests: Promise<void>[] = [];
-    while (this.next < first + total) {
-      const due = Math.min(first + total, first + Math.floor(((Date.now() - began) / 1000) * alertsPerSecond) + 1);
-      while (this.next < due) {
-        const indexes = range(this.next, Math.min(due, this.next + this.options.perRequest, first + total));
-        this.next += indexes.length;
-        requests.push(this.post(indexes));
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((Date.now() - began) / 1000) * alertsPerSecond) + 1);
+      while (sent < due) {
+        const count = Math.min(due - sent, this.options.perRequest);
+        requests.push(this.post(range(this.next, this.next + count)));
+        this.next += count;
+        sent += count;
       }
-      onTick?.(this.next - first);
+      onTick?.(sent);
       await sleep(10);
     }
     await Promise.all(requests);

@@ -6,10 +6,14 @@ import { settle } from '../harness/verify';
 
 const TOTAL = 10_000;
 const RATE = 1_000;
+/** Sent while the broker is down, whatever the main load has left to send by then. */
+const PROBE_ALERTS = 400;
+const PROBE_RATE = 100;
 
 /**
  * Scenario 1: `rabbitmqctl stop_app` three seconds into 10,000 alerts at 1,000/s, `start_app`
- * five seconds later. The gateway must answer 503 (never 2xx) while it has no confirm; every
+ * five seconds later. Once the broker is stopped, 400 more alerts go out at 100/s (stop_app can
+ * take longer than the main load lasts). The gateway must answer 503 (never 2xx) while it has no confirm; every
  * alert that got a 2xx must be stored and notified exactly once; every service must be ready
  * again within 30 s of the broker. Alerts answered 503 are sent again afterwards, as
  * Alertmanager would.
@@ -29,12 +33,13 @@ export const brokerRestart: Scenario = {
       brokerDown = true;
       await rabbitmq.stopApp();
       const stopped = Date.now();
+      const probing = load.run(PROBE_ALERTS, PROBE_RATE);
       await sleep(5_000);
       await rabbitmq.startApp();
       brokerDown = false;
       const brokerBack = Date.now();
       const readyAt = await allReady(stack.started, 60_000);
-      await sending;
+      await Promise.all([sending, probing]);
       const firstRound = load.statusCounts();
       await load.resend(RATE);
       const summary = await settle(stack, load);
