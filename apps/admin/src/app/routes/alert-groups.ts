@@ -18,6 +18,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { sql, type Kysely, type SqlBool } from 'kysely';
 import type { AuditTrail } from '../audit';
 import { actorOf } from '../auth';
+import { pageWithTotal } from '../paging';
 import { scanGroups, silencedSql } from '../silence-sql';
 import { alertNotifications } from '../alert-notifications';
 import { groupView, instanceView } from '../views';
@@ -55,33 +56,25 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
         base = base.where((eb) => eb.or([eb('name', 'ilike', like), eb('fingerprint', '=', query.q ?? ''), eb(sql<string>`labels::text`, 'ilike', like)]));
       }
       const silences = await activeSilences(db, now);
-      const offset = (query.page - 1) * query.pageSize;
-      const page = (rows: AlertGroup[], total: number) => ({
+      const page = ({ rows, total }: { rows: AlertGroup[]; total: number }) => ({
         items: rows.map((row) => groupView(row, silences, now)),
         total,
         page: query.page,
         pageSize: query.pageSize,
       });
-      const listed = (filtered: typeof base) =>
-        Promise.all([
-          filtered.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc').limit(query.pageSize).offset(offset).execute(),
-          filtered.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-        ]);
-      if (query.silenced === undefined) {
-        const [rows, count] = await listed(base);
-        return page(rows, Number(count.n));
-      }
+      const listed = (filtered: typeof base) => pageWithTotal(filtered, filtered.selectAll().orderBy('last_occurrence', 'desc').orderBy('id', 'desc'), query);
+      if (query.silenced === undefined) return page(await listed(base));
       // Silence state is evaluated now, not stored: in SQL when every active silence is made of
       // equality matchers (exact), else SQL narrows and the regexes are checked batch by batch.
       const silenced = silencedSql(silences);
       if (silenced.exact) {
-        const [rows, count] = await listed(base.where(query.silenced ? silenced.where : sql<SqlBool>`not ${silenced.where}`));
-        return page(rows, Number(count.n));
+        return page(await listed(base.where(query.silenced ? silenced.where : sql<SqlBool>`not ${silenced.where}`)));
       }
       const candidates = query.silenced ? base.where(silenced.where) : base;
       const { n } = await candidates.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       if (Number(n) > SILENCE_FILTER_LIMIT)
         return reply.code(400).send({ error: `too many groups to filter by a regex silence (over ${SILENCE_FILTER_LIMIT}): add another filter` });
+      const offset = (query.page - 1) * query.pageSize;
       const items: AlertGroup[] = [];
       let total = 0;
       for await (const batch of scanGroups(candidates)) {
@@ -91,7 +84,7 @@ export async function alertGroupRoutes(app: FastifyInstance, { db, audit }: Aler
           total++;
         }
       }
-      return page(items, total);
+      return page({ rows: items, total });
     },
   );
 

@@ -16,6 +16,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
 import { actorOf } from '../auth';
+import { pageWithTotal } from '../paging';
 import { notificationView } from '../views';
 
 export interface LogRoutesOptions {
@@ -39,16 +40,8 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
       if (status) base = base.where('status', '=', status);
       if (channel) base = base.where('channel', '=', channel);
       if (groupId) base = base.where('group_id', '=', groupId);
-      const [rows, count] = await Promise.all([
-        base
-          .selectAll()
-          .orderBy('id', 'desc')
-          .limit(pageSize)
-          .offset((page - 1) * pageSize)
-          .execute(),
-        base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      ]);
-      return { items: rows.map(notificationView), total: Number(count.n), page, pageSize };
+      const { rows, total } = await pageWithTotal(base, base.selectAll().orderBy('id', 'desc'), request.query);
+      return { items: rows.map(notificationView), total, page, pageSize };
     },
   );
 
@@ -59,15 +52,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
       const { page, pageSize, status } = request.query;
       let base = db.selectFrom('email_queue');
       if (status) base = base.where('status', '=', status);
-      const [rows, count] = await Promise.all([
-        base
-          .selectAll()
-          .orderBy('id', 'desc')
-          .limit(pageSize)
-          .offset((page - 1) * pageSize)
-          .execute(),
-        base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      ]);
+      const { rows, total } = await pageWithTotal(base, base.selectAll().orderBy('id', 'desc'), request.query);
       return {
         items: rows.map((row) => ({
           id: row.id,
@@ -84,7 +69,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
           updatedAt: row.updated_at.toISOString(),
           sentAt: iso(row.sent_at),
         })),
-        total: Number(count.n),
+        total,
         page,
         pageSize,
       };
@@ -155,15 +140,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
       if (entity) base = base.where('entity', '=', entity);
       if (actor) base = base.where('actor', '=', actor);
       if (entityId) base = base.where('entity_id', '=', entityId);
-      const [rows, count] = await Promise.all([
-        base
-          .selectAll()
-          .orderBy('id', 'desc')
-          .limit(pageSize)
-          .offset((page - 1) * pageSize)
-          .execute(),
-        base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      ]);
+      const { rows, total } = await pageWithTotal(base, base.selectAll().orderBy('id', 'desc'), request.query);
       return {
         items: rows.map((row) => ({
           id: row.id,
@@ -175,7 +152,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
           changes: row.changes,
           at: row.at.toISOString(),
         })),
-        total: Number(count.n),
+        total,
         page,
         pageSize,
       };

@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AuditTrail } from '../audit';
 import { actorOf } from '../auth';
+import { pageWithTotal } from '../paging';
 import { regexMatchersHold, scanGroups, silenceSql } from '../silence-sql';
 import { createSilence, silenceStateAt, silenceView, updateSilence } from '../silences';
 import { groupView } from '../views';
@@ -33,17 +34,8 @@ export async function silenceRoutes(app: FastifyInstance, { db, audit }: Silence
     if (state === 'active') base = base.where('starts_at', '<=', now).where('ends_at', '>', now);
     if (state === 'pending') base = base.where('starts_at', '>', now);
     if (state === 'expired') base = base.where('ends_at', '<=', now);
-    const [rows, count] = await Promise.all([
-      base
-        .selectAll()
-        .orderBy('ends_at', 'desc')
-        .orderBy('id', 'desc')
-        .limit(pageSize)
-        .offset((page - 1) * pageSize)
-        .execute(),
-      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-    ]);
-    return { items: rows.map((row) => silenceView(row, now)), total: Number(count.n), page, pageSize };
+    const { rows, total } = await pageWithTotal(base, base.selectAll().orderBy('ends_at', 'desc').orderBy('id', 'desc'), request.query);
+    return { items: rows.map((row) => silenceView(row, now)), total, page, pageSize };
   });
 
   routes.get(
