@@ -56,7 +56,11 @@ export function brokerUserOf(config: BrokerConfig): string | undefined {
   const connection = vhost?.connection ?? vhost?.connections?.[0];
   const url =
     typeof connection === 'string' ? connection : typeof connection === 'object' && connection !== null && 'url' in connection ? connection.url : undefined;
-  if (typeof url !== 'string') return undefined;
+  return typeof url === 'string' ? userOfAmqpUrl(url) : undefined;
+}
+
+/** The user an AMQP URL connects as (`guest` when it names none); undefined when it is not a URL. */
+export function userOfAmqpUrl(url: string): string | undefined {
   try {
     return decodeURIComponent(new URL(url).username) || 'guest';
   } catch {

@@ -128,6 +128,17 @@ describe('a poison message, from first failure to replay', () => {
     expect(history).toEqual(RETRY_DELAYS.map((_, index) => `${QUEUE}.retry.${index + 1}:expired`));
   });
 
+  it('keeps its original route when a replay through the queue fails again', async () => {
+    // Replayed before the cause is fixed, through the default exchange (the default "to").
+    const replay = await post(`/dead-letters/${QUEUE}/replay`, { messageIds: ['message-2'] });
+    expect(replay.json()).toMatchObject({ replayed: [{ messageId: 'message-2', exchange: '', routingKey: QUEUE }], failed: [] });
+    await waitFor(() => (attemptsOf(2).length === 2 * (RETRY_DELAYS.length + 1) ? true : null), 15_000, 'every retry of the replayed message');
+    await waitFor(async () => ((await channel.checkQueue(`${QUEUE}.dead`)).messageCount === 1 ? true : null), 5_000, 'the second dead letter');
+    const [dead] = (await get(`/dead-letters/${QUEUE}`)).json().items;
+    // The route it was first published with, not the default exchange the replay used.
+    expect(dead).toMatchObject({ messageId: 'message-2', originalExchange: 'alerts', originalRoutingKey: 'alert.received.api', retryCount: 4 });
+  });
+
   it('replays it once through the admin API when the cause is fixed', async () => {
     healed = true;
     // Its recorded route is one this queue is bound by, so it may go back through the exchange.
@@ -143,7 +154,7 @@ describe('a poison message, from first failure to replay', () => {
     // Nothing else arrives: no second copy, neither from the replay nor from the dead-letter queue.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(handled.filter((n) => n === 2)).toHaveLength(1);
-    expect(attemptsOf(2)).toHaveLength(RETRY_DELAYS.length + 2);
+    expect(attemptsOf(2)).toHaveLength(2 * (RETRY_DELAYS.length + 1) + 1);
     expect((await channel.checkQueue(`${QUEUE}.dead`)).messageCount).toBe(0);
     expect((await channel.checkQueue(QUEUE)).messageCount).toBe(0);
 
@@ -156,6 +167,7 @@ describe('a poison message, from first failure to replay', () => {
       .orderBy('id')
       .execute();
     expect(audit).toMatchObject([
+      { actor: 'key:bootstrap', entity: 'queue', entity_id: `${QUEUE}.dead`, changes: { replayed: ['message-2'] } },
       { actor: 'key:bootstrap', entity: 'queue', entity_id: `${QUEUE}.dead`, changes: { replayed: ['message-2'] } },
       { changes: { replayed: [], notFound: ['message-2'] } },
     ]);

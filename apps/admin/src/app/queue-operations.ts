@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HEADERS } from '@sentryhub/contracts';
-import { WORK_QUEUES, withRawConnection } from '@sentryhub/messaging';
+import { userOfAmqpUrl, WORK_QUEUES, withRawConnection } from '@sentryhub/messaging';
 import type { Channel, ChannelModel, ConfirmChannel, GetMessage, Options } from 'amqplib';
 
 /** One `x-death` entry: RabbitMQ's own record of a dead-lettering (TTL expired, delivery limit, max length). */
@@ -146,6 +146,10 @@ export class QueueNotFoundError extends Error {
  * are rare operator actions): a confirmed, mandatory test publish; purge; replay of dead letters.
  */
 export function queueOperations(settings: { amqpUrl: string | readonly string[]; publishTimeoutMs: number }) {
+  // A replay is published as SentryHub's own message (RabbitMQ checks user-id against the
+  // connection's user): if it fails again, the recovery policy keeps the route recorded on it.
+  const brokerUser = userOfAmqpUrl(typeof settings.amqpUrl === 'string' ? settings.amqpUrl : (settings.amqpUrl[0] ?? ''));
+
   /** On the first node that answers (every node of a cluster given); a channel closed by the broker (404) is handled where it happens. */
   function withConnection<T>(work: (connection: ChannelModel) => Promise<T>): Promise<T> {
     return withRawConnection(settings.amqpUrl, { socketOptions: { clientProperties: { connection_name: 'sentryhub-admin queue management' } } }, work);
@@ -290,6 +294,11 @@ export function queueOperations(settings: { amqpUrl: string | readonly string[];
               continue;
             }
             const kept = Object.fromEntries(Object.entries(headers).filter(([name]) => !HISTORY_HEADERS.has(name)));
+            // The route it was first published with, whichever way it is replayed, so that a later replay can still take it.
+            const route =
+              origin.exchange !== null && origin.routingKey !== null
+                ? { [HEADERS.originalExchange]: origin.exchange, [HEADERS.originalRoutingKey]: origin.routingKey }
+                : {};
             const replays = Number(headers['x-replay-count'] ?? 0);
             const publishId = messageId ?? randomUUID();
             try {
@@ -299,7 +308,8 @@ export function queueOperations(settings: { amqpUrl: string | readonly string[];
                 ...(message.properties.contentType ? { contentType: String(message.properties.contentType) } : {}),
                 ...(message.properties.contentEncoding ? { contentEncoding: String(message.properties.contentEncoding) } : {}),
                 ...(typeof message.properties.timestamp === 'number' ? { timestamp: message.properties.timestamp } : {}),
-                headers: { ...kept, 'x-replayed-from': request.deadLetterQueue, 'x-replay-count': (Number.isFinite(replays) ? replays : 0) + 1 },
+                ...(brokerUser !== undefined ? { userId: brokerUser } : {}),
+                headers: { ...kept, ...route, 'x-replayed-from': request.deadLetterQueue, 'x-replay-count': (Number.isFinite(replays) ? replays : 0) + 1 },
               });
             } catch (error) {
               outcome.failed.push({ messageId, error: (error as Error).message });
