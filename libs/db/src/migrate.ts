@@ -18,6 +18,7 @@ import * as notificationTimers from './migrations/2026-11-26T13-00_notification-
 import * as ruleGrouping from './migrations/2026-11-26T13-30_rule-grouping';
 import * as outboxRefusals from './migrations/2026-11-26T14-00_outbox-refusals';
 import * as emailGrouping from './migrations/2026-12-06T11-30_email-grouping';
+import * as groupRepeatIndexes from './migrations/2026-12-06T16-00_group-repeat-indexes';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -42,6 +43,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T13-30_rule-grouping': ruleGrouping,
   '2026-11-26T14-00_outbox-refusals': outboxRefusals,
   '2026-12-06T11-30_email-grouping': emailGrouping,
+  '2026-12-06T16-00_group-repeat-indexes': groupRepeatIndexes,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };
