@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { createTestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import autocannon from 'autocannon';
+import { deployedNodeOptions } from '../deploy/node-options';
 import { bodies as apiBodies } from './stack-bench-scenarios';
 import {
   cleanUp,
@@ -26,6 +27,7 @@ import {
   isRabbitmqServer,
   parseMetrics,
   processTicks,
+  statusKiB,
   ticksWhere,
   withTimeout,
   CLOCK_TICKS,
@@ -179,7 +181,12 @@ async function main(): Promise<void> {
   const port = await freePort();
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(values['node-arg'] ?? [])];
+  // As deployed (the image's or the Deployment's NODE_OPTIONS), then the probe's own.
+  const nodeArgs = [
+    ...deployedNodeOptions('webhook-gateway'),
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ...(values['node-arg'] ?? []),
+  ];
   const output: string[] = [];
   const child = spawn(process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
@@ -271,6 +278,8 @@ async function main(): Promise<void> {
   );
   console.log(`confirmed publishes/s ${(publishes / seconds).toFixed(0)}, requests per publish ${(requests / Math.max(1, publishes)).toFixed(1)}`);
   console.log(`gateway CPU per request: ${((gatewaySeconds / Math.max(1, requests)) * 1e6).toFixed(0)} µs`);
+  const peakKiB = statusKiB(pid, 'VmHWM');
+  console.log(`gateway peak RSS (VmHWM): ${peakKiB === null ? 'n/a' : `${Math.round((peakKiB * 1024) / 1e6)} MB`}`);
   console.log(
     `CPU s: gateway ${gatewaySeconds.toFixed(1)}, RabbitMQ ${rabbitSeconds.toFixed(1)}, this process (autocannon) ${((self.user + self.system) / 1e6).toFixed(1)}, over ${seconds.toFixed(1)} s`,
   );

@@ -20,6 +20,7 @@ import { deadLetterQueueName, EXCHANGES, QUEUES, ROUTING_KEYS, type AlertProcess
 import { fingerprint } from '@sentryhub/alert-identity';
 import { createTestDatabase, createTestVhost, TEST_POSTGRES_URL, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
+import { deployedNodeOptions } from '../deploy/node-options';
 import { sql } from 'kysely';
 import {
   cleanUp,
@@ -218,7 +219,8 @@ function startProcessor(env: Record<string, string>, port: number): Processor {
     if (output.length > 400) output.splice(0, output.length - 400);
   };
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [ENTRY], {
+  // As deployed: the image's or the Deployment's NODE_OPTIONS.
+  const child = spawn(process.execPath, [...deployedNodeOptions('alert-processor'), ENTRY], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production', ...env, HEALTH_PORT: String(port), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

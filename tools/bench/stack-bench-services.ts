@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { deployedNodeOptions } from '../deploy/node-options';
 import { ROOT, sleep, type AppName } from './stack-bench-options';
 import { cleanups, freePort, withTimeout } from './system-stats';
 
@@ -33,7 +34,13 @@ function spawnProcess(name: string, command: string, args: string[], env: Record
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = once(child, 'exit');
+  let stopping = false;
+  // A service that dies under load is a finding, not something to time out on silently.
+  child.on('exit', (code, signal) => {
+    if (!stopping) console.error(`${name} exited during the run (code ${code}, signal ${signal}); its last output:\n${output.slice(-20).join('\n')}`);
+  });
   const stop = async () => {
+    stopping = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     try {
@@ -74,7 +81,8 @@ export async function startApp(app: AppName, env: Record<string, string>, dist: 
   const port = await freePort();
   const service = spawnNode(
     name ?? (replica === 1 ? app : `${app}#${replica}`),
-    [...nodeArgs, entry],
+    // As deployed: the app's Deployment's NODE_OPTIONS, else the image's; then the bench's own.
+    [...deployedNodeOptions(app), ...nodeArgs, entry],
     { ...env, [app === 'webhook-gateway' ? 'PORT' : 'HEALTH_PORT']: String(port) },
     port,
   );

@@ -39,6 +39,7 @@ import {
 
 /** The notifier's queue of alert.processed events. */
 const NOTIFIER_QUEUE = 'slack-notifier.alerts-processed';
+import { deployedNodeOptions } from '../deploy/node-options';
 import { APPS, ROOT, USAGE, fmt, parseOptions, sleep } from './stack-bench-options';
 import { headline, markdown, type PeerLeg, type Report, type ResendResult, type ScenarioResult, type ServiceFigures } from './stack-bench-report';
 import { RESEND_PREFIX, resendPlan, resolveAll, runResendLeg, type CpuProbe } from './stack-bench-resend';
@@ -545,7 +546,7 @@ async function main(): Promise<void> {
             `replicas: ${options.gateways} webhook-gateway and ${options.processors} alert-processor processes (the processors compete for one queue and share the database; one autocannon instance per gateway, started together, with the connections, a fixed number of requests and an offered rate split evenly; requests and statuses summed, latency percentiles over every response of all instances, each instance also on its own in load.perGateway). Peak RSS and heap per app = the largest of its replicas; CPU = their sum; each process is in the scenario's replicas.`,
           ]
         : []),
-      ...(options.nodeOptions.length ? [`node options of the services (not of the bench or the limits): ${options.nodeOptions.join(' ')}.`] : []),
+      `node options of the services, as deployed (each app's Deployment's NODE_OPTIONS in deploy/k8s/base, else the image's): ${APPS.map((app) => `${app} ${deployedNodeOptions(app).join(' ')}`).join('; ')}${options.nodeOptions.length ? `; then --node-options ${options.nodeOptions.join(' ')}` : ''} (not for the bench, the peer or the limits).`,
       "ratios: requests/s ÷ bare fastify requests/s; the gateway's confirmed publishes/s ÷ raw amqplib confirmed publishes/s; end-to-end stored alerts/s ÷ raw unnest rows/s.",
     ],
     limits,

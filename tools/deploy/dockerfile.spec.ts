@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appNames, dockerBuildCommand, loadAppContract, readProject, ROOT, type AppContract } from './app-contracts';
+import { deployedNodeOptions, IMAGE_NODE_OPTIONS } from './node-options';
 
 /**
  * docker/Dockerfile and each app's nx `docker-build` target, against the apps' own config
@@ -88,6 +89,14 @@ describe('docker/Dockerfile', () => {
     );
     expect(stage('build-migrate').join('\n')).toContain('node tools/build/build-migrate.mjs dist/tools/migrate.js');
     expect(stage('migrate').find((line) => line.startsWith('CMD '))).toBe('CMD ["node", "--enable-source-maps", "dist/tools/migrate.js"]');
+  });
+
+  it('gives every app the node options the bench measures it with, unless its Deployment sets its own', () => {
+    const env = stage('app').find((line) => line.startsWith('ENV ') && line.includes('NODE_OPTIONS='));
+    expect(env, 'the app stage sets NODE_OPTIONS').toBeDefined();
+    expect(env).toContain(`NODE_OPTIONS="${IMAGE_NODE_OPTIONS.join(' ')}"`);
+    expect(deployedNodeOptions('webhook-gateway')).toEqual(IMAGE_NODE_OPTIONS);
+    expect(deployedNodeOptions('slack-notifier'), "the notifier's Deployment sets its own").toContain('--max-old-space-size=128');
   });
 
   it('copies only files that exist and that the .dockerignore files let into the build context', () => {

@@ -127,7 +127,7 @@ function podTemplate(object: Record<string, unknown>): Record<string, unknown> |
   return isRecord(template) ? template : undefined;
 }
 
-function containersOf(object: Record<string, unknown>): Record<string, unknown>[] {
+export function containersOf(object: Record<string, unknown>): Record<string, unknown>[] {
   const template = podTemplate(object);
   const spec = template ? template['spec'] : undefined;
   if (!isRecord(spec)) return [];

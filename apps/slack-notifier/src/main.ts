@@ -28,6 +28,7 @@ await runWorker({
       rulesCacheMs: config.SLACK_RULES_CACHE_MS,
       maxPerSecond: config.SLACK_MAX_PER_SECOND,
       maxPendingChanges: config.NOTIFIER_MAX_PENDING_CHANGES,
+      maxPendingBytes: config.NOTIFIER_MAX_PENDING_BYTES,
       logger,
       retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
       deadLetter: groupDeadLetterPublisher(() => broker, QUEUES.slackNotifierAlertsProcessed),
@@ -36,6 +37,6 @@ await runWorker({
   },
   subscribe: async ({ messaging, logger }) => {
     broker = messaging;
-    return [await subscribe(messaging, alertProcessedSubscription(QUEUES.slackNotifierAlertsProcessed, handler, logger))];
+    return [await subscribe(messaging, { ...alertProcessedSubscription(QUEUES.slackNotifierAlertsProcessed, handler, logger), admit: handler.admit })];
   },
 });

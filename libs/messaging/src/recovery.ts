@@ -46,6 +46,8 @@ export interface CommonOptions<T> {
  */
 export interface Arrival<T> {
   ackOrNack: AckOrNack;
+  /** The size of the message's body as delivered, before it is decoded. */
+  bytes: number;
   open(): Delivery<T> | null;
 }
 
@@ -269,7 +271,7 @@ export async function consume<T>(messaging: Messaging, options: CommonOptions<T>
   };
 
   session.on('message', (message: Message, _content: unknown, ackOrNack: AckOrNack) => {
-    accept({ ackOrNack, open: () => open(message, ackOrNack) });
+    accept({ ackOrNack, bytes: message.content.length, open: () => open(message, ackOrNack) });
   });
   // Rascal nacks (and so loses, without a dead-letter exchange) what these events carry when
   // nobody listens: we dead-letter with the reason instead.

@@ -412,3 +412,76 @@ describe('batch subscriber with a long prefetch', () => {
     expect(parsed, 'each message parsed once').toBe(40);
   });
 });
+
+describe('subscriber with an admission gate (admit)', () => {
+  const GATED_QUEUE = QUEUES.adminAuditEvents;
+  const ADMITTED_AT_ONCE = 3;
+  let vhost: TestVhost;
+  let messaging: Messaging;
+  let connection: amqp.ChannelModel;
+  let channel: amqp.Channel;
+  const parsedIds: number[] = [];
+  const handled: number[] = [];
+  const admittedBytes: number[] = [];
+  let held = 0;
+  const waitingForRoom: (() => void)[] = [];
+  let openHandlers: () => void = () => undefined;
+  const handlersHeld = new Promise<void>((resolve) => (openHandlers = resolve));
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('messaging-admit');
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [GATED_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
+      logger,
+      registry: createMetricsRegistry('admit-test'),
+      retryDelaysMs: RETRY_DELAYS,
+    });
+    await subscribe(messaging, {
+      queue: GATED_QUEUE,
+      parse: (json) => {
+        const result = Body.safeParse(json);
+        parsedIds.push(result.success ? result.data.n : -1);
+        return result;
+      },
+      logger,
+      // At most ADMITTED_AT_ONCE messages parsed and unsettled; the others wait for room.
+      admit: async (bytes) => {
+        admittedBytes.push(bytes);
+        if (held >= ADMITTED_AT_ONCE) await new Promise<void>((resolve) => waitingForRoom.push(resolve));
+        held += 1;
+        return () => {
+          held -= 1;
+          waitingForRoom.shift()?.();
+        };
+      },
+      handler: async (body) => {
+        await handlersHeld;
+        handled.push(body.n);
+      },
+    });
+    connection = await amqp.connect(vhost.url);
+    channel = await connection.createChannel();
+  });
+
+  afterAll(async () => {
+    openHandlers();
+    await connection?.close();
+    await messaging?.shutdown();
+    await vhost?.destroy();
+  });
+
+  it('parses a message only once it is admitted, and gives its room back when it is settled, a dead-lettered one too', async () => {
+    const bodies = [{ n: 1 }, { n: 'two' }, { n: 3 }, { n: 4 }, { n: 5 }, { n: 6 }, { n: 7 }].map((body) => ({ ...body, behaviour: 'ok' }));
+    for (const [index, body] of bodies.entries()) await messaging.publish(EXCHANGES.audit, 'audit.test.admit', body, { messageId: `admit-${index}` });
+    await waitFor(() => (admittedBytes.length === bodies.length ? true : null), 15_000, 'every message delivered and offered to admit');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // 1 and 3 wait in their handlers; 'two' was parsed, dead-lettered and gave its room to 4.
+    expect(parsedIds).toEqual([1, -1, 3, 4]);
+    expect(admittedBytes).toEqual(bodies.map((body) => Buffer.byteLength(JSON.stringify(body))));
+    openHandlers();
+    await waitFor(() => (handled.length === 6 ? true : null), 15_000, 'every valid message handled');
+    expect(handled).toEqual([1, 3, 4, 5, 6, 7]);
+    expect(held).toBe(0);
+    const dead = await waitFor(() => channel.get(`${GATED_QUEUE}.dead`, { noAck: true }).then((m) => m || null), 15_000, 'the invalid message dead-lettered');
+    expect(dead.properties.messageId).toBe('admit-1');
+  });
+});

@@ -1,12 +1,19 @@
 import { backoffDelay } from '@sentryhub/service-runtime';
 import type { AckOrNack, SubscriberSessionAsPromised } from 'rascal';
 import type { Messaging } from './broker';
-import { consume, isDependencyDown, type CommonOptions, type Delivery, type HandlerContext } from './recovery';
+import { consume, isDependencyDown, type Arrival, type CommonOptions, type Delivery, type HandlerContext } from './recovery';
 
 export { PROVENANCE_HEADERS, provenanceOf, publishedBySentryHub, retriesDone, type Delivery, type HandlerContext } from './recovery';
 
 export interface SubscribeOptions<T> extends CommonOptions<T> {
   handler: (data: T, context: HandlerContext) => Promise<void>;
+  /**
+   * Taken with the size of each delivered message before it is decoded and parsed; the release
+   * it resolves with is called once the message is acked, retried or dead-lettered. It bounds in
+   * bytes what the prefetch holds parsed (a parsed message takes several times its bytes): the
+   * messages it has not admitted yet wait as the bytes RabbitMQ delivered.
+   */
+  admit?: (bytes: number) => Promise<() => void>;
 }
 
 export interface BatchSubscribeOptions<T> extends CommonOptions<T> {
@@ -32,9 +39,9 @@ export interface Subscription {
 
 /** One message at a time: acked when the handler resolves, recovered when it throws. */
 export async function subscribe<T>(messaging: Messaging, options: SubscribeOptions<T>): Promise<Subscription> {
-  const { session, recover, count } = await consume(messaging, options, ({ open, ackOrNack }) => {
+  const handle = ({ open, ackOrNack }: Arrival<T>, release: () => void) => {
     const delivery = open();
-    if (!delivery) return;
+    if (!delivery) return release();
     const timer = messaging.metrics?.handlerSeconds.startTimer({ queue: options.queue });
     options
       .handler(delivery.data, delivery.context)
@@ -44,7 +51,13 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
         count('acked');
       })
       .catch((error: unknown) => recover(delivery, ackOrNack, error))
-      .catch((error: unknown) => options.logger.error({ err: error }, 'unexpected subscriber failure'));
+      .catch((error: unknown) => options.logger.error({ err: error }, 'unexpected subscriber failure'))
+      .finally(release);
+  };
+  const { admit } = options;
+  const { session, recover, count } = await consume(messaging, options, (arrival) => {
+    if (!admit) return handle(arrival, () => undefined);
+    void admit(arrival.bytes).then((release) => handle(arrival, release));
   });
   return { session, cancel: async () => void (await session.cancel()) };
 }

@@ -22,8 +22,8 @@ export const SlackNotifierConfig = z.object({
    * channel takes at most prefetch x (changes per message) per slot, capped by
    * NOTIFIER_MAX_PENDING_CHANGES. At a steady pace the processor's events carry a few changes
    * each: 25 held a hot channel to ~1,000 changes/s (at 2,000 alerts/s it fell 17 s behind in
-   * the stack benchmark). Memory is bounded by the change budget for prepared changes; the
-   * messages waiting for it hold only their parsed payload.
+   * the stack benchmark). Memory is bounded by the change budget for prepared changes and
+   * by the byte budget for parsed messages; the rest of the prefetch waits as bytes.
    */
   NOTIFIER_PREFETCH: z.coerce.number().int().positive().default(200),
   /**
@@ -32,6 +32,15 @@ export const SlackNotifierConfig = z.object({
    * reached, the broker keeps the rest. A message with more changes goes alone.
    */
   NOTIFIER_MAX_PENDING_CHANGES: z.coerce.number().int().positive().default(2_000),
+  /**
+   * Bytes of delivered messages decoded and parsed at once (a parsed message takes several times
+   * its bytes): past it, delivered messages wait as their bytes, unparsed. A bigger message goes alone.
+   */
+  NOTIFIER_MAX_PENDING_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 });
 export type SlackNotifierConfig = z.infer<typeof SlackNotifierConfig>;

@@ -3,7 +3,7 @@ import { ruleRepository, type Database, type GroupDeadLetter } from '@sentryhub/
 import type { HandlerContext } from '@sentryhub/messaging';
 import { createLogger, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
-import { changeBudget } from './change-budget';
+import { budget } from './budget';
 import { slackMetrics } from './metrics';
 import { notificationRepo } from './notification-repo';
 import { prepareChange, type NotifyOutcome, type PreparedChange } from './notify';
@@ -20,10 +20,15 @@ export interface AlertProcessedHandlerOptions {
   /** SLACK_MAX_PER_SECOND; 1 when not given. */
   maxPerSecond?: number;
   /**
-   * NOTIFIER_MAX_PENDING_CHANGES: changes held at once, over all messages (change-budget.ts);
+   * NOTIFIER_MAX_PENDING_CHANGES: changes held at once, over all messages (budget.ts);
    * unbounded when not given.
    */
   maxPendingChanges?: number;
+  /**
+   * NOTIFIER_MAX_PENDING_BYTES: bytes of messages decoded and parsed at once, taken by the
+   * handler's `admit` before a message is parsed (budget.ts); unbounded when not given.
+   */
+  maxPendingBytes?: number;
   /** Where a stored rule that does not validate is reported (it is ignored). */
   logger?: Logger;
   /** How often a held-back firing (silence, inhibition) is looked at again, at least; 30 s when not given. */
@@ -60,16 +65,30 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     ...(options.heldRecheckMs === undefined ? {} : { heldRecheckMs: options.heldRecheckMs }),
   };
   const delivery = slackDelivery({ notifications, slack: options.slack, metrics, maxPerSecond: options.maxPerSecond ?? 1 });
-  const budget = changeBudget(options.maxPendingChanges ?? Number.MAX_SAFE_INTEGER);
-  metrics.changesHeld.set(0);
-  metrics.changesWaiting.set(0);
+  const changes = budget(options.maxPendingChanges ?? Number.MAX_SAFE_INTEGER);
+  const bytes = budget(options.maxPendingBytes ?? Number.MAX_SAFE_INTEGER);
   const gauge = () => {
-    metrics.changesHeld.set(budget.held);
-    metrics.changesWaiting.set(budget.waiting.changes);
+    metrics.changesHeld.set(changes.held);
+    metrics.changesWaiting.set(changes.waiting.units);
+    metrics.bytesHeld.set(bytes.held);
+    metrics.messagesWaitingUnparsed.set(bytes.waiting.messages);
+  };
+  gauge();
+
+  /** For the subscriber: taken with a message's size before it is parsed, given back once it is settled. */
+  const admit = async (size: number): Promise<() => void> => {
+    const taken = bytes.acquire(size);
+    gauge();
+    const giveBack = await taken;
+    gauge();
+    return () => {
+      giveBack();
+      gauge();
+    };
   };
 
   const handler = async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
-    const release = budget.acquire(event.changes.length);
+    const release = changes.acquire(event.changes.length);
     gauge();
     const giveBack = await release;
     gauge();
@@ -97,7 +116,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     ...(options.retryDelaysMs === undefined ? {} : { retryDelaysMs: options.retryDelaysMs }),
     ...(options.deadLetter === undefined ? {} : { deadLetter: options.deadLetter }),
   });
-  return Object.assign(handler, { handleTimer });
+  return Object.assign(handler, { handleTimer, admit });
 
   async function handle(event: AlertProcessed, context: HandlerContext): Promise<void> {
     const notifyOptions = { logger: context.logger, lastAttempt: context.lastAttempt, processedAt: event.processedAt };

@@ -4,16 +4,16 @@ import type { HandlerContext } from '@sentryhub/messaging';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
 import { createTestDatabase, seedFiringAlerts, waitFor, type TestDatabase } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeBudget } from './change-budget';
+import { budget as makeBudget } from './budget';
 import { alertProcessedHandler } from './handle-alert-processed';
 import type { DeliveryResult, SlackSender } from './slack-client';
 
 /** Lets every pending callback run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-describe('changeBudget', () => {
+describe('budget', () => {
   it('admits messages while their changes fit, then holds the next ones, unprepared, in arrival order', async () => {
-    const budget = changeBudget(10);
+    const budget = makeBudget(10);
     const order: string[] = [];
     const take = (name: string, changes: number) => budget.acquire(changes).then((release) => (order.push(name), release));
     const a = take('a', 6);
@@ -24,7 +24,7 @@ describe('changeBudget', () => {
     // a and b spend the 10; c waits, and d (1 change) waits behind c rather than overtake it.
     expect(order).toEqual(['a', 'b']);
     expect(budget.held).toBe(10);
-    expect(budget.waiting).toEqual({ messages: 2, changes: 4 });
+    expect(budget.waiting).toEqual({ messages: 2, units: 4 });
     (await a)();
     await settle();
     expect(order).toEqual(['a', 'b', 'c', 'd']);
@@ -33,11 +33,11 @@ describe('changeBudget', () => {
     (await c)();
     (await d)();
     expect(budget.held).toBe(0);
-    expect(budget.waiting).toEqual({ messages: 0, changes: 0 });
+    expect(budget.waiting).toEqual({ messages: 0, units: 0 });
   });
 
   it('lets a message bigger than the budget go alone, and small ones wait behind it', async () => {
-    const budget = changeBudget(10);
+    const budget = makeBudget(10);
     const order: string[] = [];
     const take = (name: string, changes: number) => budget.acquire(changes).then((release) => (order.push(name), release));
     const small = take('small', 2);
