@@ -51,5 +51,7 @@ await runWorker({
       database.close,
     ];
   },
-  subscribe: async ({ messaging, logger }) => [await subscribe(messaging, alertProcessedSubscription(QUEUES.emailNotifierAlertsProcessed, handler, logger))],
+  subscribe: async ({ messaging, logger }) => [
+    await subscribe(messaging, alertProcessedSubscription(QUEUES.emailNotifierAlertsProcessed, handler, logger, config.NOTIFIER_MAX_PENDING_BYTES)),
+  ],
 });

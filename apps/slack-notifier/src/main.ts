@@ -28,7 +28,6 @@ await runWorker({
       rulesCacheMs: config.SLACK_RULES_CACHE_MS,
       maxPerSecond: config.SLACK_MAX_PER_SECOND,
       maxPendingChanges: config.NOTIFIER_MAX_PENDING_CHANGES,
-      maxPendingBytes: config.NOTIFIER_MAX_PENDING_BYTES,
       logger,
       retryDelaysMs: config.MESSAGE_RETRY_DELAYS_MS,
       deadLetter: groupDeadLetterPublisher(() => broker, QUEUES.slackNotifierAlertsProcessed),
@@ -37,6 +36,6 @@ await runWorker({
   },
   subscribe: async ({ messaging, logger }) => {
     broker = messaging;
-    return [await subscribe(messaging, { ...alertProcessedSubscription(QUEUES.slackNotifierAlertsProcessed, handler, logger), admit: handler.admit })];
+    return [await subscribe(messaging, alertProcessedSubscription(QUEUES.slackNotifierAlertsProcessed, handler, logger, config.NOTIFIER_MAX_PENDING_BYTES))];
   },
 });

@@ -60,6 +60,6 @@ await runWorker({
   },
   subscribe: async ({ messaging, logger }) => {
     broker = messaging;
-    return [await subscribe(messaging, alertProcessedSubscription(QUEUES.webhookNotifierAlertsProcessed, handler, logger))];
+    return [await subscribe(messaging, alertProcessedSubscription(QUEUES.webhookNotifierAlertsProcessed, handler, logger, config.NOTIFIER_MAX_PENDING_BYTES))];
   },
 });

@@ -5,3 +5,4 @@ export * from './subscriber';
 export * from './worker';
 export * from './metrics';
 export * from './raw-connection';
+export * from './budget';

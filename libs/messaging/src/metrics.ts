@@ -5,6 +5,9 @@ export interface MessagingMetrics {
   published: Counter<'exchange' | 'outcome'>;
   consumed: Counter<'queue' | 'outcome'>;
   handlerSeconds: Histogram<'queue'>;
+  /** What a subscriber with `maxParsedBytes` holds parsed, and what waits unparsed. */
+  parsedBytes: Gauge<'queue'>;
+  unparsedMessages: Gauge<'queue'>;
   connected: Gauge;
 }
 
@@ -31,6 +34,18 @@ export function messagingMetrics(registry: Registry): MessagingMetrics {
       help: 'Time handlers take per message or batch',
       labelNames: ['queue'] as const,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    parsedBytes: new Gauge({
+      name: 'sentryhub_consumer_parsed_bytes',
+      help: 'Bytes of delivered messages parsed and not yet settled, by queue (at most its maxParsedBytes, or one larger message)',
+      labelNames: ['queue'] as const,
+      registers: [registry],
+    }),
+    unparsedMessages: new Gauge({
+      name: 'sentryhub_consumer_unparsed_messages',
+      help: 'Delivered messages kept as their bytes, unparsed, until the queue consumer has room under its maxParsedBytes',
+      labelNames: ['queue'] as const,
       registers: [registry],
     }),
     connected: new Gauge({ name: 'sentryhub_broker_connected', help: '1 while connected to RabbitMQ and not blocked', registers: [registry] }),

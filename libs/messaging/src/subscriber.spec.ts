@@ -413,49 +413,42 @@ describe('batch subscriber with a long prefetch', () => {
   });
 });
 
-describe('subscriber with an admission gate (admit)', () => {
+describe('subscriber with maxParsedBytes', () => {
   const GATED_QUEUE = QUEUES.adminAuditEvents;
-  const ADMITTED_AT_ONCE = 3;
+  const body = (n: number | string) => ({ n, behaviour: 'ok' });
+  const size = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+  // Room for 1, the invalid 'x' and 3 together; 4 fits once 'x' is dead-lettered, 5 does not.
+  const MAX_PARSED_BYTES = size(body(1)) + size(body('x')) + size(body(3));
   let vhost: TestVhost;
   let messaging: Messaging;
   let connection: amqp.ChannelModel;
   let channel: amqp.Channel;
-  const parsedIds: number[] = [];
+  const registry = createMetricsRegistry('parsed-bytes-test');
+  const parsedIds: (number | string)[] = [];
   const handled: number[] = [];
-  const admittedBytes: number[] = [];
-  let held = 0;
-  const waitingForRoom: (() => void)[] = [];
   let openHandlers: () => void = () => undefined;
   const handlersHeld = new Promise<void>((resolve) => (openHandlers = resolve));
+  const gauge = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values.find((value) => value.labels['queue'] === GATED_QUEUE)?.value;
 
   beforeAll(async () => {
-    vhost = await createTestVhost('messaging-admit');
+    vhost = await createTestVhost('messaging-parsed-bytes');
     messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [GATED_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
       logger,
-      registry: createMetricsRegistry('admit-test'),
+      registry,
       retryDelaysMs: RETRY_DELAYS,
     });
     await subscribe(messaging, {
       queue: GATED_QUEUE,
       parse: (json) => {
         const result = Body.safeParse(json);
-        parsedIds.push(result.success ? result.data.n : -1);
+        parsedIds.push(result.success ? result.data.n : 'invalid');
         return result;
       },
       logger,
-      // At most ADMITTED_AT_ONCE messages parsed and unsettled; the others wait for room.
-      admit: async (bytes) => {
-        admittedBytes.push(bytes);
-        if (held >= ADMITTED_AT_ONCE) await new Promise<void>((resolve) => waitingForRoom.push(resolve));
-        held += 1;
-        return () => {
-          held -= 1;
-          waitingForRoom.shift()?.();
-        };
-      },
-      handler: async (body) => {
+      maxParsedBytes: MAX_PARSED_BYTES,
+      handler: async (data) => {
         await handlersHeld;
-        handled.push(body.n);
+        handled.push(data.n);
       },
     });
     connection = await amqp.connect(vhost.url);
@@ -469,19 +462,20 @@ describe('subscriber with an admission gate (admit)', () => {
     await vhost?.destroy();
   });
 
-  it('parses a message only once it is admitted, and gives its room back when it is settled, a dead-lettered one too', async () => {
-    const bodies = [{ n: 1 }, { n: 'two' }, { n: 3 }, { n: 4 }, { n: 5 }, { n: 6 }, { n: 7 }].map((body) => ({ ...body, behaviour: 'ok' }));
-    for (const [index, body] of bodies.entries()) await messaging.publish(EXCHANGES.audit, 'audit.test.admit', body, { messageId: `admit-${index}` });
-    await waitFor(() => (admittedBytes.length === bodies.length ? true : null), 15_000, 'every message delivered and offered to admit');
+  it('parses a message only once its bytes fit, and gives them back when it is settled, a dead-lettered one too', async () => {
+    const bodies = [body(1), body('x'), body(3), body(4), body(5), body(6), body(7)];
+    for (const [index, each] of bodies.entries()) await messaging.publish(EXCHANGES.audit, 'audit.test.parsed-bytes', each, { messageId: `gated-${index}` });
+    await waitFor(async () => ((await gauge('sentryhub_consumer_unparsed_messages')) === 3 ? true : null), 15_000, 'three messages waiting unparsed');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    // 1 and 3 wait in their handlers; 'two' was parsed, dead-lettered and gave its room to 4.
-    expect(parsedIds).toEqual([1, -1, 3, 4]);
-    expect(admittedBytes).toEqual(bodies.map((body) => Buffer.byteLength(JSON.stringify(body))));
+    // 1 and 3 wait in their handlers; 'x' was parsed, dead-lettered and gave its bytes to 4.
+    expect(parsedIds).toEqual([1, 'invalid', 3, 4]);
+    expect(await gauge('sentryhub_consumer_parsed_bytes')).toBe(size(body(1)) + size(body(3)) + size(body(4)));
     openHandlers();
     await waitFor(() => (handled.length === 6 ? true : null), 15_000, 'every valid message handled');
     expect(handled).toEqual([1, 3, 4, 5, 6, 7]);
-    expect(held).toBe(0);
+    expect(await gauge('sentryhub_consumer_parsed_bytes')).toBe(0);
+    expect(await gauge('sentryhub_consumer_unparsed_messages')).toBe(0);
     const dead = await waitFor(() => channel.get(`${GATED_QUEUE}.dead`, { noAck: true }).then((m) => m || null), 15_000, 'the invalid message dead-lettered');
-    expect(dead.properties.messageId).toBe('admit-1');
+    expect(dead.properties.messageId).toBe('gated-1');
   });
 });

@@ -1,6 +1,7 @@
 import { backoffDelay } from '@sentryhub/service-runtime';
 import type { AckOrNack, SubscriberSessionAsPromised } from 'rascal';
 import type { Messaging } from './broker';
+import { budget } from './budget';
 import { consume, isDependencyDown, type Arrival, type CommonOptions, type Delivery, type HandlerContext } from './recovery';
 
 export { PROVENANCE_HEADERS, provenanceOf, publishedBySentryHub, retriesDone, type Delivery, type HandlerContext } from './recovery';
@@ -8,12 +9,13 @@ export { PROVENANCE_HEADERS, provenanceOf, publishedBySentryHub, retriesDone, ty
 export interface SubscribeOptions<T> extends CommonOptions<T> {
   handler: (data: T, context: HandlerContext) => Promise<void>;
   /**
-   * Taken with the size of each delivered message before it is decoded and parsed; the release
-   * it resolves with is called once the message is acked, retried or dead-lettered. It bounds in
-   * bytes what the prefetch holds parsed (a parsed message takes several times its bytes): the
-   * messages it has not admitted yet wait as the bytes RabbitMQ delivered.
+   * Bytes of delivered messages decoded and parsed at once: each message takes its size before it
+   * is parsed and gives it back once it is acked, retried or dead-lettered (budget.ts). A parsed
+   * message takes several times its bytes, so a prefetch in messages alone bounds nothing in
+   * memory; past this bound the rest of the prefetch waits as the bytes RabbitMQ delivered.
+   * Unbounded when not given.
    */
-  admit?: (bytes: number) => Promise<() => void>;
+  maxParsedBytes?: number;
 }
 
 export interface BatchSubscribeOptions<T> extends CommonOptions<T> {
@@ -54,10 +56,22 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
       .catch((error: unknown) => options.logger.error({ err: error }, 'unexpected subscriber failure'))
       .finally(release);
   };
-  const { admit } = options;
+  const parsed = options.maxParsedBytes === undefined ? null : budget(options.maxParsedBytes);
+  const gauge = () => {
+    messaging.metrics?.parsedBytes.set({ queue: options.queue }, parsed?.held ?? 0);
+    messaging.metrics?.unparsedMessages.set({ queue: options.queue }, parsed?.waiting.messages ?? 0);
+  };
   const { session, recover, count } = await consume(messaging, options, (arrival) => {
-    if (!admit) return handle(arrival, () => undefined);
-    void admit(arrival.bytes).then((release) => handle(arrival, release));
+    if (!parsed) return handle(arrival, () => undefined);
+    const taken = parsed.acquire(arrival.bytes);
+    gauge();
+    void taken.then((giveBack) => {
+      gauge();
+      handle(arrival, () => {
+        giveBack();
+        gauge();
+      });
+    });
   });
   return { session, cancel: async () => void (await session.cancel()) };
 }

@@ -1,5 +1,19 @@
 import { z } from 'zod';
 
+/** Environment variables every notifier (Slack, email, webhook) reads besides sharedEnv. */
+export const notifierEnv = {
+  /**
+   * Bytes of delivered `alert.processed` messages decoded and parsed at once (a parsed message
+   * takes several times its bytes): past it, delivered messages wait as their bytes, unparsed,
+   * and with the prefetch reached the broker keeps the rest. A bigger message goes alone.
+   */
+  NOTIFIER_MAX_PENDING_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
+};
+
 /** Environment variables every service shares (docs/contracts.md §2.1). */
 export const sharedEnv = {
   RABBITMQ_URL: z

@@ -1,8 +1,9 @@
-import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
+import { notifierEnv, portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
 
 export const EmailNotifierConfig = z.object({
   ...sharedEnv,
+  ...notifierEnv,
   HEALTH_PORT: portEnv(9104),
   /** smtp:// or smtps://, with auth and TLS as the URL says; unset means emails go to the log. */
   SMTP_URL: z

@@ -1,8 +1,9 @@
-import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
+import { notifierEnv, portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
 
 export const SlackNotifierConfig = z.object({
   ...sharedEnv,
+  ...notifierEnv,
   HEALTH_PORT: portEnv(9103),
   /** The nginx proxy that holds the real webhook URL; unset means the log "Slack sink". */
   SLACK_INTERNAL_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
@@ -32,15 +33,6 @@ export const SlackNotifierConfig = z.object({
    * reached, the broker keeps the rest. A message with more changes goes alone.
    */
   NOTIFIER_MAX_PENDING_CHANGES: z.coerce.number().int().positive().default(2_000),
-  /**
-   * Bytes of delivered messages decoded and parsed at once (a parsed message takes several times
-   * its bytes): past it, delivered messages wait as their bytes, unparsed. A bigger message goes alone.
-   */
-  NOTIFIER_MAX_PENDING_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(4 * 1024 * 1024),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 });
 export type SlackNotifierConfig = z.infer<typeof SlackNotifierConfig>;

@@ -1,9 +1,8 @@
 import type { AlertProcessed } from '@sentryhub/contracts';
 import { ruleRepository, type Database, type GroupDeadLetter } from '@sentryhub/db';
-import type { HandlerContext } from '@sentryhub/messaging';
+import { budget, type HandlerContext } from '@sentryhub/messaging';
 import { createLogger, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
-import { budget } from './budget';
 import { slackMetrics } from './metrics';
 import { notificationRepo } from './notification-repo';
 import { prepareChange, type NotifyOutcome, type PreparedChange } from './notify';
@@ -20,15 +19,10 @@ export interface AlertProcessedHandlerOptions {
   /** SLACK_MAX_PER_SECOND; 1 when not given. */
   maxPerSecond?: number;
   /**
-   * NOTIFIER_MAX_PENDING_CHANGES: changes held at once, over all messages (budget.ts);
+   * NOTIFIER_MAX_PENDING_CHANGES: changes held at once, over all messages (a budget of @sentryhub/messaging);
    * unbounded when not given.
    */
   maxPendingChanges?: number;
-  /**
-   * NOTIFIER_MAX_PENDING_BYTES: bytes of messages decoded and parsed at once, taken by the
-   * handler's `admit` before a message is parsed (budget.ts); unbounded when not given.
-   */
-  maxPendingBytes?: number;
   /** Where a stored rule that does not validate is reported (it is ignored). */
   logger?: Logger;
   /** How often a held-back firing (silence, inhibition) is looked at again, at least; 30 s when not given. */
@@ -66,26 +60,11 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
   };
   const delivery = slackDelivery({ notifications, slack: options.slack, metrics, maxPerSecond: options.maxPerSecond ?? 1 });
   const changes = budget(options.maxPendingChanges ?? Number.MAX_SAFE_INTEGER);
-  const bytes = budget(options.maxPendingBytes ?? Number.MAX_SAFE_INTEGER);
   const gauge = () => {
     metrics.changesHeld.set(changes.held);
     metrics.changesWaiting.set(changes.waiting.units);
-    metrics.bytesHeld.set(bytes.held);
-    metrics.messagesWaitingUnparsed.set(bytes.waiting.messages);
   };
   gauge();
-
-  /** For the subscriber: taken with a message's size before it is parsed, given back once it is settled. */
-  const admit = async (size: number): Promise<() => void> => {
-    const taken = bytes.acquire(size);
-    gauge();
-    const giveBack = await taken;
-    gauge();
-    return () => {
-      giveBack();
-      gauge();
-    };
-  };
 
   const handler = async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
     const release = changes.acquire(event.changes.length);
@@ -116,7 +95,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
     ...(options.retryDelaysMs === undefined ? {} : { retryDelaysMs: options.retryDelaysMs }),
     ...(options.deadLetter === undefined ? {} : { deadLetter: options.deadLetter }),
   });
-  return Object.assign(handler, { handleTimer, admit });
+  return Object.assign(handler, { handleTimer });
 
   async function handle(event: AlertProcessed, context: HandlerContext): Promise<void> {
     const notifyOptions = { logger: context.logger, lastAttempt: context.lastAttempt, processedAt: event.processedAt };

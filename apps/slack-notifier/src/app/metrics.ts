@@ -82,16 +82,6 @@ export function slackMetrics(registry: Registry) {
       help: 'Changes of delivered messages waiting, unprepared, for NOTIFIER_MAX_PENDING_CHANGES to have room',
       registers: [registry],
     }),
-    bytesHeld: new Gauge({
-      name: 'sentryhub_slack_message_bytes_held',
-      help: 'Bytes of alert.processed messages parsed and not yet settled; at most NOTIFIER_MAX_PENDING_BYTES, or one larger message',
-      registers: [registry],
-    }),
-    messagesWaitingUnparsed: new Gauge({
-      name: 'sentryhub_slack_messages_waiting_unparsed',
-      help: 'Delivered messages kept as their bytes, unparsed, until NOTIFIER_MAX_PENDING_BYTES has room',
-      registers: [registry],
-    }),
   };
   // Every series exists from the start, so a dashboard's rate() sees the first increment.
   for (const status of ['sent', 'failed', 'suppressed']) metrics.notifications.inc({ status }, 0);

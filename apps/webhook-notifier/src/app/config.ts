@@ -1,8 +1,9 @@
-import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
+import { notifierEnv, portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
 
 export const WebhookNotifierConfig = z.object({
   ...sharedEnv,
+  ...notifierEnv,
   HEALTH_PORT: portEnv(9105),
   /**
    * The receivers (YAML or JSON): name -> url, headers and params from environment variables,

@@ -52,9 +52,10 @@ export async function openNotifierDatabase(options: NotifierDatabaseOptions): Pr
 
 /**
  * The options of a notifier's subscription (libs/messaging `subscribe`) to its `alert.processed`
- * queue: events parsed as `AlertProcessed`; a database outage waits (the outage retry queue)
- * without using up the message's retries.
+ * queue: events parsed as `AlertProcessed`, at most `maxParsedBytes` of them parsed at once
+ * (NOTIFIER_MAX_PENDING_BYTES); a database outage waits (the outage retry queue) without using up
+ * the message's retries.
  */
-export function alertProcessedSubscription<H, L>(queue: string, handler: H, logger: L) {
-  return { queue, parse: (json: unknown) => AlertProcessed.safeParse(json), dependencyUnavailable: isDatabaseUnavailable, handler, logger };
+export function alertProcessedSubscription<H, L>(queue: string, handler: H, logger: L, maxParsedBytes: number) {
+  return { queue, parse: (json: unknown) => AlertProcessed.safeParse(json), dependencyUnavailable: isDatabaseUnavailable, handler, logger, maxParsedBytes };
 }

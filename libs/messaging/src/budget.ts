@@ -1,15 +1,10 @@
 /**
- * A bound on what the notifier holds at once, in units taken by each message and given back
- * when it is handled, two of them:
- * - bytes (NOTIFIER_MAX_PENDING_BYTES), taken with a message's size before it is decoded and
- *   parsed (the subscriber's `admit`): a parsed message takes several times its bytes, so the
- *   prefetch alone bounds nothing in memory;
- * - changes (NOTIFIER_MAX_PENDING_CHANGES), taken with the number of changes a parsed
- *   `alert.processed` message carries (one change or a whole processor batch) before any is
- *   prepared (rule, silence, `notifications` row, a place in its channel's pacer).
- * While the budget is spent, messages wait in arrival order, unacked; once the prefetch is
- * reached the broker stops delivering, so the backlog of a storm stays in RabbitMQ instead of
- * in this process. A message bigger than the whole budget goes alone, once nothing else is held.
+ * A bound on what a consumer holds at once, in units that each message takes and gives back
+ * when it is settled: bytes of parsed messages (the subscriber's `maxParsedBytes`), or the
+ * changes a notifier holds prepared (the slack-notifier's NOTIFIER_MAX_PENDING_CHANGES). While
+ * the budget is spent, messages wait in arrival order, unacked; once the prefetch is reached
+ * the broker stops delivering, so the backlog of a storm stays in RabbitMQ instead of in the
+ * process. A message bigger than the whole budget goes alone, once nothing else is held.
  */
 export interface Budget {
   /** Waits until `units` fit, takes them, and resolves with the function that gives them back (once). */
