@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { createTestDatabase, createTestVhost, startSlackMock, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import { sql } from 'kysely';
+import { deployedNodeOptions } from '../deploy/node-options';
 import { renderChart, type TimelineSample } from './stack-bench-chart';
 import { measureAmqp, measureBareFastify, measureUnnest, type Limits } from './stack-bench-limits';
 import { drive, windowLatencies } from './stack-bench-load';
@@ -36,10 +37,6 @@ import {
   total,
   waitQueueEmpty,
 } from './stack-bench-metrics';
-
-/** The notifier's queue of alert.processed events. */
-const NOTIFIER_QUEUE = 'slack-notifier.alerts-processed';
-import { deployedNodeOptions } from '../deploy/node-options';
 import { APPS, ROOT, USAGE, fmt, parseOptions, sleep } from './stack-bench-options';
 import { headline, markdown, type PeerLeg, type Report, type ResendResult, type ScenarioResult, type ServiceFigures } from './stack-bench-report';
 import { RESEND_PREFIX, resendPlan, resolveAll, runResendLeg, type CpuProbe } from './stack-bench-resend';
@@ -60,6 +57,9 @@ import {
   withTimeout,
   CLOCK_TICKS,
 } from './system-stats';
+
+/** The notifier's queue of alert.processed events. */
+const NOTIFIER_QUEUE = 'slack-notifier.alerts-processed';
 
 // Whatever happens, processes stop and the database and vhosts go (as processor-bench.ts).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
