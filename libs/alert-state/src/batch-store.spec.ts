@@ -24,9 +24,16 @@ function alert(name: string | null, status: 'firing' | 'resolved', startsAt: str
 const batchOf = (...alerts: NormalizedAlert[]): BatchAlert[] =>
   alerts.map((a) => ({ alert: a, source: 'webhook', receivedAt: RECEIVED, correlationId: 'corr-1' }));
 
-/** Stores a batch and returns the changes its outbox events carry. */
+/**
+ * Stores a batch and returns the changes its outbox events carry. Each event's body, built from its
+ * changes serialised one by one, must be exactly its payload as JSON.
+ */
 async function store(...alerts: NormalizedAlert[]): Promise<AlertChange[]> {
   const events = await storeBatch(test.db, randomUUID(), batchOf(...alerts));
+  for (const event of events) {
+    expect(event.body).toBe(JSON.stringify(event.payload));
+    expect(event.changeBodies).toEqual(event.payload.changes.map((change) => JSON.stringify(change)));
+  }
   return events.flatMap((event) => event.payload.changes);
 }
 

@@ -25,6 +25,11 @@ export interface OutboxEvent {
   payload: AlertProcessed;
   /** The payload serialised once: what the outbox row holds and what is published. */
   body: string;
+  /**
+   * The payload's changes, each serialised once, in order: `body` is made of them, and an event
+   * too big for one message is cut along them without being parsed again.
+   */
+  changeBodies: readonly string[];
 }
 
 /** A change the state machine made to the group of `fingerprint`, with the correlation id its event carries. */
@@ -187,12 +192,15 @@ function outboxEvents(batchId: string, changes: AlertChange[], processedAt: Date
     if (ofStatus.length === 0) continue;
     const messageId = `${batchId}:${status}`;
     const payload: AlertProcessed = { id: messageId, processedAt: processedAt.toISOString(), status, changes: ofStatus };
+    const changeBodies = ofStatus.map((change) => JSON.stringify(change));
     events.push({
       messageId,
       routingKey: ROUTING_KEYS.alertProcessed(status),
       correlationId: ofStatus[0]?.correlationId ?? null,
       payload,
-      body: JSON.stringify(payload),
+      // JSON.stringify(payload), its changes serialised once.
+      body: `{"id":${JSON.stringify(messageId)},"processedAt":"${payload.processedAt}","status":"${status}","changes":[${changeBodies.join(',')}]}`,
+      changeBodies,
     });
   }
   return events;

@@ -6,7 +6,7 @@ import { fingerprint } from '@sentryhub/alert-identity';
 import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { storeBatch, type BatchAlert } from '@sentryhub/alert-state';
-import { DEFAULT_RELAY_OPTIONS, relayOutbox, type OutboxSelection, type RelayOptions } from './outbox-relay';
+import { DEFAULT_RELAY_OPTIONS, heldEvent, relayOutbox, type OutboxSelection, type RelayOptions } from './outbox-relay';
 
 /**
  * The alert with the fingerprint of its own labels. The group an alert updates is decided here,
@@ -83,9 +83,7 @@ export function alertBatchHandler(
     // past MAX_BATCHES_HOLDING_BODIES waiting batches only the ids wait in the chain and the
     // payloads are read back from the outbox, so the backlog is not held in memory.
     const keepBodies = holdingBodies < MAX_BATCHES_HOLDING_BODIES;
-    const selection: OutboxSelection = keepBodies
-      ? { events: events.map(({ messageId, routingKey, correlationId, body }) => ({ messageId, routingKey, correlationId, body })) }
-      : { messageIds: events.map((event) => event.messageId) };
+    const selection: OutboxSelection = keepBodies ? { events: events.map(heldEvent) } : { messageIds: events.map((event) => event.messageId) };
     if (keepBodies) holdingBodies += 1;
     publishing = publishing.then(() =>
       relayOutbox(db, messaging, selection, relay)

@@ -4,7 +4,7 @@ import { activeSilences, type AlertGroup, type AlertInstance, type Database } fr
 import type { Messaging } from '@sentryhub/messaging';
 import { Counter, type Logger, type Registry } from '@sentryhub/service-runtime';
 import { sql, type Kysely } from 'kysely';
-import { DEFAULT_RELAY_OPTIONS, relayOutbox, type RelayOptions } from './outbox-relay';
+import { DEFAULT_RELAY_OPTIONS, heldEvent, relayOutbox, type RelayOptions } from './outbox-relay';
 
 /** Episodes expired per transaction; a longer backlog is worked off in further rounds at once. */
 export const LEASE_EXPIRY_BATCH = 500;
@@ -120,7 +120,7 @@ export function startLeaseExpiry(
           { expired: result.expired, instances: result.events.flatMap((event) => event.payload.changes.map((change) => change.instance.id)) },
           'leases expired: episodes resolved (expired)',
         );
-        const held = result.events.map(({ messageId, routingKey, correlationId, body }) => ({ messageId, routingKey, correlationId, body }));
+        const held = result.events.map(heldEvent);
         await relayOutbox(db, messaging, { events: held }, relay).catch((error: unknown) =>
           logger.warn({ err: error }, 'expiry events stored but not yet published; the outbox relay will publish them'),
         );

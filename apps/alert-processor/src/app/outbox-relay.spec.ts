@@ -4,7 +4,7 @@ import { createLogger, createMetricsRegistry } from '@sentryhub/service-runtime'
 import { createTestDatabase, createTestVhost, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import amqp from 'amqplib';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { outboxMetrics, relayOutbox, splitEvent } from './outbox-relay';
 import { outboxSweep } from './outbox-sweeper';
 
@@ -144,6 +144,12 @@ describe('outbox relay: bounded messages, refused events set aside, stuck rows p
     expect(parts.map((part) => part.messageId)).toEqual(parts.map((_, index) => `batch-1:firing:${index + 1}`));
     expect(parts.flatMap((part) => AlertProcessed.parse(JSON.parse(part.body)).changes)).toEqual(big.changes);
     expect(splitEvent(big.id, body, 64 * KIB)).toEqual(parts);
+    // A batch just stored holds its changes serialised: cut along them, the same parts, nothing parsed.
+    const held = { processedAt: big.processedAt, status: big.status, changeBodies: big.changes.map((c) => JSON.stringify(c)) };
+    const parse = vi.spyOn(JSON, 'parse');
+    expect(splitEvent(big.id, body, 64 * KIB, held)).toEqual(parts);
+    expect(parse).not.toHaveBeenCalled();
+    parse.mockRestore();
     // One that fits is published as it is.
     expect(splitEvent('small', '{"id":"small"}', 64 * KIB)).toEqual([{ messageId: 'small', body: '{"id":"small"}', bytes: 14 }]);
   });

@@ -19,8 +19,21 @@ interface OutboxRow {
   payload?: string;
 }
 
-/** The events of a batch just committed, their serialised bodies still in memory. */
-export type HeldEvent = Omit<OutboxEvent, 'payload'>;
+/** An event of a batch just committed, its serialised body (and changes) still in memory, not its objects. */
+export type HeldEvent = Omit<OutboxEvent, 'payload'> & Pick<AlertProcessed, 'processedAt' | 'status'>;
+
+export function heldEvent({ payload, ...event }: OutboxEvent): HeldEvent {
+  return { ...event, processedAt: payload.processedAt, status: payload.status };
+}
+
+/** What a part's frame needs besides its changes, each change serialised. */
+type SplittableEvent = Pick<HeldEvent, 'processedAt' | 'status' | 'changeBodies'>;
+
+/** For an event read back from the outbox: its body parsed, the changes serialised again. */
+function splittable(body: string): SplittableEvent {
+  const event = JSON.parse(body) as AlertProcessed;
+  return { processedAt: event.processedAt, status: event.status, changeBodies: event.changes.map((change) => JSON.stringify(change)) };
+}
 
 export type OutboxSelection =
   | { events: HeldEvent[] }
@@ -99,13 +112,14 @@ const byteLength = (text: string) => Buffer.byteLength(text, 'utf8');
  * `<id>:2`, ... with the same status and processedAt and consecutive runs of its changes. The
  * split depends only on the body and the limit, so a part published again carries the same id.
  * A single change bigger than the limit is a part of its own, over the limit: the caller sets it
- * aside instead of publishing it.
+ * aside instead of publishing it. `known` is the event's head and changes where the caller still
+ * holds them serialised (a batch just stored); without it the body is parsed.
  */
-export function splitEvent(messageId: string, body: string, maxBytes: number): EventPart[] {
+export function splitEvent(messageId: string, body: string, maxBytes: number, known?: SplittableEvent): EventPart[] {
   const bytes = byteLength(body);
   if (bytes <= maxBytes) return [{ messageId, body, bytes }];
-  const event = JSON.parse(body) as AlertProcessed;
-  const changes = event.changes.map((change) => JSON.stringify(change));
+  const event = known ?? splittable(body);
+  const changes = event.changeBodies;
   // Everything but the changes, with room for the longest part id.
   const frame = (id: string, joined: string) =>
     `{"id":${JSON.stringify(id)},"processedAt":${JSON.stringify(event.processedAt)},"status":${JSON.stringify(event.status)},"changes":[${joined}]}`;
@@ -176,12 +190,13 @@ export async function relayOutbox(
         returning ${returning}`.execute(trx)
     ).rows;
     const withBodies = rows.map((row) => {
-      const body = held ? held.get(row.message_id)?.body : row.payload;
+      const event = held?.get(row.message_id);
+      const body = held ? event?.body : row.payload;
       // Nothing to publish or to put back: roll everything back, as it was.
       if (body === undefined) throw new Error(`outbox row ${row.message_id} has no body to publish`);
-      return { row, body };
+      return { row, body, event };
     });
-    const outcomes = await Promise.all(withBodies.map(({ row, body }) => relayRow(messaging, row, body, options)));
+    const outcomes = await Promise.all(withBodies.map(({ row, body, event }) => relayRow(messaging, row, body, options, event)));
     const kept = withBodies.filter((_, index) => outcomes[index]?.outcome === 'kept');
     if (kept.length > 0) {
       // Back as they were (same id, same age, this attempt's refusals counted): a later sweep takes them again.
@@ -214,11 +229,17 @@ type RowOutcome = { outcome: RelayOutcome; unavailable?: boolean; refused?: bool
  * later sweep until the row's `maxRefusals`-th refusal, then set aside; `refused` says this
  * attempt was refused, so that the row's count goes up.
  */
-async function relayRow(messaging: Pick<Messaging, 'publish'>, row: OutboxRow, body: string, options: RelayOptions): Promise<RowOutcome> {
+async function relayRow(
+  messaging: Pick<Messaging, 'publish'>,
+  row: OutboxRow,
+  body: string,
+  options: RelayOptions,
+  held?: SplittableEvent,
+): Promise<RowOutcome> {
   const correlationId = row.correlation_id ?? row.message_id;
   const maxRefusals = options.maxRefusals ?? DEFAULT_MAX_REFUSALS;
   const refusal = row.refusals + 1;
-  const parts = splitEvent(row.message_id, body, options.maxEventBytes);
+  const parts = splitEvent(row.message_id, body, options.maxEventBytes, held);
   if (parts.length > 1)
     options.logger?.info(
       { messageId: row.message_id, bytes: byteLength(body), parts: parts.length, maxBytes: options.maxEventBytes },

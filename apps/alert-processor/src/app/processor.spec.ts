@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeBatch } from '@sentryhub/alert-state';
 import { alertBatchHandler } from './handle-alert-batch';
-import { relayOutbox } from './outbox-relay';
+import { heldEvent, relayOutbox } from './outbox-relay';
 
 const logger = createLogger('processor-test', 'silent');
 const FINGERPRINTS = 500;
@@ -155,13 +155,13 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
 
     // The publish fails (not a refusal of the message by the broker): the row is put back for the sweeper.
     const refusing = { publish: () => Promise.reject(new Error('broker unreachable')) };
-    await expect(relayOutbox(database.db, refusing, { events })).resolves.toMatchObject({ rows: 1, published: 0, kept: 1 });
+    await expect(relayOutbox(database.db, refusing, { events: events.map(heldEvent) })).resolves.toMatchObject({ rows: 1, published: 0, kept: 1 });
     expect(await outboxRows()).toHaveLength(1);
 
-    expect(await relayOutbox(database.db, firstReplica(), { events })).toMatchObject({ published: 1 });
+    expect(await relayOutbox(database.db, firstReplica(), { events: events.map(heldEvent) })).toMatchObject({ published: 1 });
     expect(await outboxRows()).toHaveLength(0);
     // Its row is gone: the same events are not published again.
-    expect(await relayOutbox(database.db, firstReplica(), { events })).toMatchObject({ rows: 0 });
+    expect(await relayOutbox(database.db, firstReplica(), { events: events.map(heldEvent) })).toMatchObject({ rows: 0 });
     await waitFor(() => (eventIds.length >= 1 ? true : null), 10_000, 'the published event');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(eventIds).toEqual(['memory-batch:firing']);
