@@ -1,5 +1,6 @@
 import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
+import { DEFAULT_EVENT_MAX_BYTES } from './outbox-relay';
 import { retentionEnv } from './retention';
 
 export const ProcessorConfig = z.object({
@@ -18,7 +19,7 @@ export const ProcessorConfig = z.object({
     .number()
     .int()
     .min(64 * 1024, 'must be at least 65536 (64 KiB)')
-    .default(4 * 1024 * 1024),
+    .default(DEFAULT_EVENT_MAX_BYTES),
   /** An event the broker refuses (nack, returned) is retried by the sweeper until refused this many times, then set aside in the notifiers' `.dead` queues. */
   PROCESSOR_OUTBOX_MAX_REFUSALS: z.coerce.number().int().min(1, 'must be at least 1 (1: set aside at the first refusal)').default(6),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),

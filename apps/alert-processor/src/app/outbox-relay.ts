@@ -5,8 +5,6 @@ import { Counter, type Logger, type Registry } from '@sentryhub/service-runtime'
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { OutboxEvent } from '@sentryhub/alert-state';
 
-const MIB = 1024 * 1024;
-
 interface OutboxRow {
   id: string;
   message_id: string;
@@ -58,7 +56,11 @@ export interface RelayOptions {
   events?: Counter<'outcome'>;
 }
 
-export const DEFAULT_EVENT_MAX_BYTES = 4 * MIB;
+/**
+ * 256 KiB: a notifier holds up to its prefetch of these delivered (200 x 256 KiB = 50 MiB for the
+ * slack-notifier, inside its Deployment's 256 MiB); 4 MiB events let it hold 800 MiB.
+ */
+export const DEFAULT_EVENT_MAX_BYTES = 256 * 1024;
 /** With the 5 s sweep and the 10 s leftover age, about 35 s of refusals: longer than a quorum queue's failover. */
 export const DEFAULT_MAX_REFUSALS = 6;
 export const DEFAULT_RELAY_OPTIONS: RelayOptions = { maxEventBytes: DEFAULT_EVENT_MAX_BYTES, maxRefusals: DEFAULT_MAX_REFUSALS };
