@@ -18,14 +18,14 @@ async function onServer(statement: string): Promise<void> {
   }
 }
 
-describe('createDb: a connection that dies while checked out', () => {
+describe('createDb against a throwaway database', () => {
   // A throwaway, empty database: the test needs connections, not tables.
   const name = `sentryhub_create_db_${randomBytes(4).toString('hex')}`;
   const database = { url: Object.assign(new URL(SERVER_URL), { pathname: `/${name}` }).toString() };
   beforeAll(() => onServer(`create database "${name}"`));
   afterAll(() => onServer(`drop database if exists "${name}" with (force)`));
 
-  it('fails the transaction as "database unavailable" without killing the process, and the pool recovers', async () => {
+  it('a connection that dies while checked out fails the transaction as "database unavailable" without killing the process, and the pool recovers', async () => {
     const db = createDb(database.url, { maxConnections: 1 });
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
@@ -56,6 +56,21 @@ describe('createDb: a connection that dies while checked out', () => {
     } finally {
       process.off('uncaughtException', onUncaught);
       await admin.end();
+      await db.destroy();
+    }
+  });
+
+  it('reads a timestamptz back as the instant stored, whatever time zone the session writes it in', async () => {
+    const db = createDb(database.url, { maxConnections: 1 });
+    try {
+      const instants = ['2026-12-06T18:12:28.123Z', '2026-12-06T18:12:28.000Z', '0050-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z'];
+      for (const zone of ['UTC', 'Asia/Kolkata', 'America/St_Johns']) {
+        // One connection: the session's time zone holds for the select.
+        await sql`set time zone ${sql.lit(zone)}`.execute(db);
+        const read = await sql<{ at: Date }>`select unnest(${instants}::timestamptz[]) as at`.execute(db);
+        expect(read.rows.map((row) => row.at.toISOString())).toEqual(instants);
+      }
+    } finally {
       await db.destroy();
     }
   });

@@ -1,12 +1,18 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
+import { parseTimestamptz } from './timestamps';
 
 const INT8_OID = 20;
-const NUMERIC_TYPES = {
+const PARSED_TYPES = {
   // bigserial ids and counts fit in a JS number; return them as numbers, not strings.
+  // timestamptz through a fast path for the UTC form PostgreSQL writes (timestamps.ts).
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID ? (value: string) => Number.parseInt(value, 10) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === INT8_OID
+      ? (value: string) => Number.parseInt(value, 10)
+      : oid === pg.types.builtins.TIMESTAMPTZ && format !== 'binary'
+        ? parseTimestamptz
+        : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 export interface DbOptions {
@@ -19,7 +25,7 @@ export function createPool(connectionString: string, options: DbOptions = {}): p
     connectionString,
     max: options.maxConnections ?? 10,
     application_name: options.applicationName ?? 'sentryhub',
-    types: NUMERIC_TYPES,
+    types: PARSED_TYPES,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
