@@ -78,13 +78,17 @@ function describe(error: unknown): { code: string | undefined; message: string }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', '57P03']);
 
-/** Why one address refused: its login, its vhost, or nothing answering there. */
-function amqpFailure(error: unknown, timeoutMs: number): { reason: 'credentials' | 'vhost' | 'unreachable' | undefined; message: string } {
+/**
+ * Why one address refused: its login, its vhost, or nothing answering there. The broker's refusals
+ * are known by their names (amqplib: `403 (ACCESS-REFUSED)`, `530 (NOT-ALLOWED)`), never by the
+ * bare numbers, which an address's port may contain (`ECONNREFUSED 127.0.0.1:40343`).
+ */
+export function amqpFailure(error: unknown, timeoutMs: number): { reason: 'credentials' | 'vhost' | 'unreachable' | undefined; message: string } {
   const { code, message } = describe(error);
   // amqplib's own `timeout`: the socket opened (or not) but no handshake came.
   if (message === 'connect ETIMEDOUT') return { reason: 'unreachable', message: `no AMQP handshake within ${timeoutMs} ms` };
-  if (/ACCESS[-_]REFUSED|403/.test(message)) return { reason: 'credentials', message: `login refused (${message})` };
-  if (/NOT[-_]ALLOWED|530/.test(message)) return { reason: 'vhost', message };
+  if (/ACCESS[-_]REFUSED/.test(message)) return { reason: 'credentials', message: `login refused (${message})` };
+  if (/NOT[-_]ALLOWED/.test(message)) return { reason: 'vhost', message };
   return { reason: code && UNREACHABLE.has(code) ? 'unreachable' : undefined, message };
 }
 
