@@ -242,8 +242,9 @@ async function relayRow(
   const maxRefusals = options.maxRefusals ?? DEFAULT_MAX_REFUSALS;
   const refusal = row.refusals + 1;
   const parts = splitEvent(row.message_id, body, options.maxEventBytes, held);
+  // A large batch's event goes in parts as a matter of course (256 KiB by default): debug, not info.
   if (parts.length > 1)
-    options.logger?.info(
+    options.logger?.debug(
       { messageId: row.message_id, bytes: byteLength(body), parts: parts.length, maxBytes: options.maxEventBytes },
       'event over PROCESSOR_EVENT_MAX_BYTES; published in parts',
     );
