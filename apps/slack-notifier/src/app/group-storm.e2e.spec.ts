@@ -17,6 +17,7 @@ import {
   type TestVhost,
 } from '@sentryhub/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { insertStormRule, publishStorm, stormAlerts } from './group-storm.fixtures';
 
 /*
@@ -44,11 +45,27 @@ const STARTS_AT = '2026-12-06T08:00:00.000Z';
 /** What the live heap may grow by per alert told (both rules), from the first round to the last: far less than any per-alert record. */
 const MAX_RETAINED_BYTES_PER_ROW = 64;
 
+interface NotifierContainer {
+  env?: { name: string; value?: string }[];
+  resources?: { limits?: { memory?: string } };
+}
+
+/** The slack-notifier container of its Deployment (deploy/k8s/base/slack-notifier.yaml), as YAML read it. */
+function notifierContainer(): NotifierContainer {
+  const documents = parseAllDocuments(readFileSync(`${ROOT}deploy/k8s/base/slack-notifier.yaml`, 'utf8')).map(
+    (document) => document.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: (NotifierContainer & { name?: string })[] } } } } | null,
+  );
+  const deployment = documents.find((document) => document?.kind === 'Deployment');
+  const container = deployment?.spec?.template?.spec?.containers?.find((candidate) => candidate.name === 'slack-notifier');
+  if (!container) throw new Error('deploy/k8s/base/slack-notifier.yaml has no Deployment with a slack-notifier container');
+  return container;
+}
+
 /** The container's memory limit (`limits.memory` of the slack-notifier Deployment), in bytes. */
 function memoryLimitBytes(): number {
-  const manifest = readFileSync(`${ROOT}deploy/k8s/base/slack-notifier.yaml`, 'utf8');
-  const match = /limits:\s*\n\s*memory:\s*(\d+)Mi/.exec(manifest);
-  if (!match?.[1]) throw new Error('deploy/k8s/base/slack-notifier.yaml has no limits.memory in Mi');
+  const memory = notifierContainer().resources?.limits?.memory;
+  const match = /^(\d+)Mi$/.exec(memory ?? '');
+  if (!match?.[1]) throw new Error(`the slack-notifier's limits.memory is ${JSON.stringify(memory)}, not a number of Mi`);
   return Number(match[1]) * 1024 * 1024;
 }
 
@@ -59,11 +76,10 @@ function memoryLimitBytes(): number {
  * young-generation semi-spaces). The storm runs the process with exactly those flags.
  */
 function deploymentNodeOptions(): string[] {
-  const manifest = readFileSync(`${ROOT}deploy/k8s/base/slack-notifier.yaml`, 'utf8');
-  const match = /- name: NODE_OPTIONS\s*\n\s*value:\s*"([^"]+)"/.exec(manifest);
-  if (!match?.[1]) throw new Error('deploy/k8s/base/slack-notifier.yaml gives the notifier no NODE_OPTIONS');
-  const flags = match[1].split(/\s+/);
-  if (!flags.some((flag) => flag.startsWith('--max-old-space-size='))) throw new Error(`NODE_OPTIONS "${match[1]}" sets no --max-old-space-size`);
+  const value = notifierContainer().env?.find((variable) => variable.name === 'NODE_OPTIONS')?.value;
+  if (!value) throw new Error('deploy/k8s/base/slack-notifier.yaml gives the notifier no NODE_OPTIONS');
+  const flags = value.split(/\s+/).filter(Boolean);
+  if (!flags.some((flag) => flag.startsWith('--max-old-space-size='))) throw new Error(`NODE_OPTIONS "${value}" sets no --max-old-space-size`);
   return flags;
 }
 
