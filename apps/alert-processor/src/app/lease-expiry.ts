@@ -28,18 +28,17 @@ export async function expireLeases(
   now = new Date(),
   limit = LEASE_EXPIRY_BATCH,
 ): Promise<{ events: OutboxEvent[]; candidates: number; expired: number }> {
+  // An open episode whose lease has ended (the partial index alert_instances_open_lease_idx).
+  const leaseEnded = sql`status = 'firing' and lease_ends_at is not null and lease_ends_at <= ${now.toISOString()}::timestamptz`;
   // Most ticks find nothing due: that costs one indexed select, outside any transaction.
-  const anyDue = await sql`
-    select 1 from alert_instances
-    where status = 'firing' and lease_ends_at is not null and lease_ends_at <= ${now.toISOString()}::timestamptz
-    limit 1`.execute(db);
+  const anyDue = await sql`select 1 from alert_instances where ${leaseEnded} limit 1`.execute(db);
   if (anyDue.rows.length === 0) return { events: [], candidates: 0, expired: 0 };
   const batchId = `lease-expiry:${randomUUID()}`;
   return db.transaction().execute(async (trx) => {
     const due = await sql<AlertGroup & { candidates: string }>`
       with due as (
         select group_id from alert_instances
-        where status = 'firing' and lease_ends_at is not null and lease_ends_at <= ${now.toISOString()}::timestamptz
+        where ${leaseEnded}
         order by lease_ends_at
         limit ${limit}
         for update skip locked
