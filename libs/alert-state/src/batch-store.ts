@@ -2,6 +2,7 @@ import { ROUTING_KEYS, type AlertChange, type AlertProcessed, type NormalizedAle
 import { activeSilences, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
 import { groupAttributes, silenceState, type ActiveSilence } from '@sentryhub/rules';
 import { sql, type Kysely, type Transaction } from 'kysely';
+import type { OpenEpisodes } from './lease-renewal';
 import { groupSnapshot, instanceSnapshot } from './snapshot';
 import { applyAlert, type GroupState, type InstanceState, type Transition } from './state-machine';
 
@@ -209,15 +210,24 @@ function outboxEvents(batchId: string, changes: AlertChange[], processedAt: Date
 /**
  * Applies a batch of alerts in one transaction with set-based SQL: upsert and lock the groups,
  * load the instances that matter, run the state machine in memory, write back what changed,
- * and put the resulting events in the outbox, all or nothing.
+ * and put the resulting events in the outbox, all or nothing. Given `open` (the episodes this
+ * processor last stored as open), a batch made only of lease renewals takes one statement
+ * instead (renewLeases), and `open` learns each group's open episode after every commit.
  */
-export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: readonly BatchAlert[], now = new Date()): Promise<OutboxEvent[]> {
+export async function storeBatch(
+  db: Kysely<Database>,
+  batchId: string,
+  alerts: readonly BatchAlert[],
+  now = new Date(),
+  open?: OpenEpisodes,
+): Promise<OutboxEvent[]> {
   if (alerts.length === 0) return [];
   const ordered = [...alerts].sort(byFingerprint);
   const silences = await activeSilences(db, now);
-  return db.transaction().execute(async (trx) => {
+  let groups = new Map<string, GroupState>();
+  const events = await db.transaction().execute(async (trx) => {
     const rows = await upsertGroups(trx, ordered);
-    const groups = new Map<string, GroupState>();
+    groups = new Map<string, GroupState>();
     for (const [fingerprint, row] of rows) groups.set(fingerprint, groupStateOf(row, []));
     /** Every fingerprint of the batch was upserted just above, so each has its row and state. */
     const found = <V>(map: Map<string, V>, fingerprint: string): V => {
@@ -240,6 +250,17 @@ export async function storeBatch(db: Kysely<Database>, batchId: string, alerts: 
 
     return writeChanges(trx, batchId, [...groups.values()], rows, made, silences, now);
   });
+  if (open) rememberOpenEpisodes(open, groups);
+  return events;
+}
+
+/** After a commit: which episode of each group of the batch is open now, for the next renewal. */
+function rememberOpenEpisodes(open: OpenEpisodes, groups: ReadonlyMap<string, GroupState>): void {
+  for (const [fingerprint, group] of groups) {
+    const episode = group.instances.find((instance) => instance.status === 'firing');
+    if (episode) open.remember(fingerprint, episode.startsAt.getTime());
+    else open.forget(fingerprint);
+  }
 }
 
 /**

@@ -101,17 +101,21 @@ function newInstance(alert: NormalizedAlert, status: 'firing' | 'resolved', star
   };
 }
 
-const leaseOf = (alert: NormalizedAlert): Date | null => (alert.status === 'firing' && alert.leaseEndsAt ? new Date(alert.leaseEndsAt) : null);
+/** The lease a firing alert asks for (none for a resolved one, or from a door without leases). */
+export const leaseOf = (alert: NormalizedAlert): Date | null => (alert.status === 'firing' && alert.leaseEndsAt ? new Date(alert.leaseEndsAt) : null);
 
 /**
- * A re-sent firing renews the open episode's lease, without a change: the later of both leases,
- * and none at all when either has none (a door without leases, such as the webhook, keeps the
- * episode open until its resolved comes).
+ * The lease of an open episode after a re-sent firing: the later of both leases, and none at all
+ * when either has none (a door without leases, such as the webhook, keeps the episode open until
+ * its resolved comes).
  */
+export const renewedLease = (current: Date | null, incoming: Date | null): Date | null =>
+  current === null || incoming === null ? null : later(current, incoming);
+
+/** A re-sent firing renews the open episode's lease (see renewedLease), without a change. */
 function renewLease(instance: InstanceState, alert: NormalizedAlert): void {
   const current = instance.leaseEndsAt ?? null;
-  const incoming = leaseOf(alert);
-  const renewed = current === null || incoming === null ? null : later(current, incoming);
+  const renewed = renewedLease(current, leaseOf(alert));
   if ((renewed?.getTime() ?? null) === (current?.getTime() ?? null)) return;
   instance.leaseEndsAt = renewed;
   if (instance.stored) instance.dirty = true;

@@ -5,7 +5,7 @@ import type { Delivery, Messaging } from '@sentryhub/messaging';
 import { fingerprint } from '@sentryhub/alert-identity';
 import { Counter, Histogram, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
-import { storeBatch, type BatchAlert } from '@sentryhub/alert-state';
+import { OpenEpisodes, renewLeases, storeBatch, type BatchAlert } from '@sentryhub/alert-state';
 import { DEFAULT_RELAY_OPTIONS, heldEvent, relayOutbox, type OutboxSelection, type RelayOptions } from './outbox-relay';
 
 /**
@@ -54,6 +54,14 @@ export function alertBatchHandler(
     registers: [registry],
   });
 
+  const renewalBatches = new Counter({
+    name: 'sentryhub_processor_renewal_batches_total',
+    help: 'Batches made only of lease renewals of open episodes, stored in one statement',
+    registers: [registry],
+  });
+  /** The episodes this processor last stored as open: batches of re-sent alerts take one statement. */
+  const openEpisodes = new OpenEpisodes();
+
   let publishing: Promise<void> = Promise.resolve();
   /** Batches whose events wait in the chain below with their bodies in memory. */
   let holdingBodies = 0;
@@ -71,7 +79,12 @@ export function alertBatchHandler(
     const timer = batchSeconds.startTimer();
     // A database error that means "unavailable" reaches the subscriber as it is: its
     // dependencyUnavailable option (main.ts) holds the batch instead of retrying it.
-    const events = await storeBatch(db, batchId, alerts).finally(() => timer());
+    const store = async () => {
+      if (await renewLeases(db, alerts, openEpisodes)) return { renewed: true, events: [] };
+      return { renewed: false, events: await storeBatch(db, batchId, alerts, undefined, openEpisodes) };
+    };
+    const { renewed, events } = await store().finally(() => timer());
+    if (renewed) renewalBatches.inc();
     alertsProcessed.inc(alerts.length);
     batchAlerts.observe(alerts.length);
     for (const event of events) for (const change of event.payload.changes) changesPublished.inc({ change: change.change });

@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import type { AlertChange, NormalizedAlert } from '@sentryhub/contracts';
+import { fingerprint } from '@sentryhub/alert-identity';
+import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeBatch, type BatchAlert } from './batch-store';
+import { OpenEpisodes, renewLeases } from './lease-renewal';
+
+let test: TestDatabase;
+let runs = 0;
+
+beforeAll(async () => {
+  test = await createTestDatabase('lease_renewal');
+});
+afterAll(async () => {
+  await test?.destroy();
+});
+
+const STARTS = ['2026-11-26T10:00:00.000Z', '2026-11-26T11:00:00.000Z'] as const;
+const LEASES = ['2031-01-01T00:00:00.000Z', '2031-01-01T00:01:00.000Z', '2031-01-01T00:02:00.000Z', null] as const;
+
+interface Sent {
+  alert: number;
+  status: 'firing' | 'resolved';
+  startsAt: (typeof STARTS)[number];
+  lease: (typeof LEASES)[number];
+}
+
+function alertOf(world: string, sent: Sent): NormalizedAlert {
+  const labels = { alertname: 'Renewed', instance: `host-${sent.alert}`, world };
+  return {
+    fingerprint: fingerprint(labels),
+    status: sent.status,
+    labels,
+    annotations: { summary: 'summary' },
+    startsAt: sent.startsAt,
+    endsAt: sent.status === 'resolved' ? '2026-11-26T12:00:00.000Z' : null,
+    generatorURL: null,
+    extra: {},
+    leaseEndsAt: sent.status === 'firing' ? sent.lease : null,
+  };
+}
+
+const batchAt = (alerts: NormalizedAlert[], receivedAt: Date): BatchAlert[] =>
+  alerts.map((alert) => ({ alert, source: 'api', receivedAt, correlationId: 'corr' }));
+
+/** Every group of a world and its episodes, as they are stored (fingerprints left out: they differ by world). */
+async function stateOf(world: string) {
+  const { rows } = await sql<Record<string, unknown>>`
+    select g.labels->>'instance' as alert, g.current_status, g.firing_count, g.first_occurrence, g.last_occurrence,
+           i.status, i.starts_at, i.ends_at, i.resolution_type, i.lease_ends_at
+    from alert_groups g join alert_instances i on i.group_id = g.id
+    where g.labels->>'world' = ${world} order by 1, i.starts_at`.execute(test.db);
+  return rows;
+}
+
+/** The changes of a world's events, without what differs by world (ids, fingerprints, labels). */
+const comparable = (changes: AlertChange[]) =>
+  changes.map((change) => ({
+    change: change.change,
+    alert: change.group.labels['instance'],
+    status: change.instance.status,
+    startsAt: change.instance.startsAt,
+  }));
+
+describe('lease renewals in one statement', () => {
+  it('a re-sent batch of open episodes moves their leases and last occurrence, and publishes nothing', async () => {
+    const open = new OpenEpisodes();
+    const world = `w${++runs}`;
+    const first = [0, 1, 2].map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[0] }));
+    await storeBatch(test.db, randomUUID(), batchAt(first, new Date('2026-11-26T12:00:00Z')), undefined, open);
+    expect(open.size).toBe(3);
+    const outboxBefore = await test.db
+      .selectFrom('alert_outbox')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+
+    const again = [0, 1, 2].map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[1] }));
+    expect(await renewLeases(test.db, batchAt(again, new Date('2026-11-26T12:00:15Z')), open)).toBe(true);
+
+    const state = await stateOf(world);
+    expect(state).toHaveLength(3);
+    for (const row of state)
+      expect(row).toMatchObject({ status: 'firing', lease_ends_at: new Date(LEASES[1]), last_occurrence: new Date('2026-11-26T12:00:15Z'), firing_count: 1 });
+    const outboxAfter = await test.db
+      .selectFrom('alert_outbox')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(outboxAfter.n).toBe(outboxBefore.n);
+  });
+
+  it('writes nothing and forgets the batch when one episode was closed behind its back', async () => {
+    const open = new OpenEpisodes();
+    const world = `w${++runs}`;
+    const sent = [0, 1].map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[0] }));
+    await storeBatch(test.db, randomUUID(), batchAt(sent, new Date('2026-11-26T12:00:00Z')), undefined, open);
+    // Another writer (lease expiry, an operator, another processor) closes one of them.
+    await sql`update alert_instances set status = 'resolved', ends_at = now(), resolution_type = 'manual'
+      where group_id = (select id from alert_groups where fingerprint = ${sent[1]?.fingerprint ?? ''})`.execute(test.db);
+    const before = await stateOf(world);
+
+    const again = [0, 1].map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[2] }));
+    expect(await renewLeases(test.db, batchAt(again, new Date('2026-11-26T12:00:15Z')), open)).toBe(false);
+    expect(await stateOf(world)).toEqual(before);
+    expect(open.size).toBe(0);
+  });
+
+  it('leaves a batch with anything but renewals of known open episodes to the full way', async () => {
+    const open = new OpenEpisodes();
+    const world = `w${++runs}`;
+    const known = alertOf(world, { alert: 0, status: 'firing', startsAt: STARTS[0], lease: LEASES[0] });
+    await storeBatch(test.db, randomUUID(), batchAt([known], new Date('2026-11-26T12:00:00Z')), undefined, open);
+    const before = await stateOf(world);
+    const cases: NormalizedAlert[][] = [
+      [known, alertOf(world, { alert: 1, status: 'firing', startsAt: STARTS[0], lease: LEASES[1] })], // a new group
+      [alertOf(world, { alert: 0, status: 'firing', startsAt: STARTS[1], lease: LEASES[1] })], // a new episode
+      [alertOf(world, { alert: 0, status: 'resolved', startsAt: STARTS[0], lease: null })], // a resolve
+      [{ ...known, startsAt: null }], // no startsAt
+      [],
+    ];
+    for (const alerts of cases) expect(await renewLeases(test.db, batchAt(alerts, new Date('2026-11-26T12:00:15Z')), open)).toBe(false);
+    expect(await stateOf(world)).toEqual(before);
+    expect(open.size).toBe(1);
+  });
+
+  it('is in the same state and makes the same events as the full way after every batch, whatever is sent and closed in between', async () => {
+    const step = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc.array(
+          fc.record({
+            alert: fc.integer({ min: 0, max: 2 }),
+            // Mostly re-sends of one episode, as a Prometheus sends, with resolves and new episodes among them.
+            status: fc.oneof({ weight: 8, arbitrary: fc.constant('firing' as const) }, { weight: 1, arbitrary: fc.constant('resolved' as const) }),
+            startsAt: fc.oneof({ weight: 8, arbitrary: fc.constant(STARTS[0]) }, { weight: 1, arbitrary: fc.constant(STARTS[1]) }),
+            lease: fc.constantFrom(...LEASES),
+          }),
+          { minLength: 1, maxLength: 3 },
+        ),
+      },
+      { weight: 1, arbitrary: fc.record({ close: fc.integer({ min: 0, max: 2 }), expired: fc.boolean() }) },
+    );
+    let renewedBatches = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 10 }), async (steps) => {
+        const run = ++runs;
+        const full = `full${run}`;
+        const renewing = `renewing${run}`;
+        const open = new OpenEpisodes();
+        let at = Date.parse('2026-11-26T12:00:00Z');
+        for (const item of steps) {
+          at += 15_000;
+          if (!Array.isArray(item)) {
+            // Another writer closes the alert's open episode in both worlds (expiry may be re-opened by a re-send).
+            for (const world of [full, renewing]) {
+              const fp = alertOf(world, { alert: item.close, status: 'firing', startsAt: STARTS[0], lease: null }).fingerprint;
+              await sql`update alert_instances set status = 'resolved', ends_at = starts_at, resolution_type = ${item.expired ? 'expired' : 'manual'}
+                where status = 'firing' and group_id = (select id from alert_groups where fingerprint = ${fp})`.execute(test.db);
+            }
+            continue;
+          }
+          const now = new Date(at);
+          const fullEvents = await storeBatch(
+            test.db,
+            randomUUID(),
+            batchAt(
+              item.map((sent) => alertOf(full, sent)),
+              now,
+            ),
+            now,
+          );
+          const alerts = batchAt(
+            item.map((sent) => alertOf(renewing, sent)),
+            now,
+          );
+          const renewed = await renewLeases(test.db, alerts, open);
+          if (renewed) renewedBatches += 1;
+          const renewingEvents = renewed ? [] : await storeBatch(test.db, randomUUID(), alerts, now, open);
+          expect(comparable(renewingEvents.flatMap((event) => event.payload.changes))).toEqual(
+            comparable(fullEvents.flatMap((event) => event.payload.changes)),
+          );
+          expect(await stateOf(renewing)).toEqual(await stateOf(full));
+        }
+      }),
+      { numRuns: 50 },
+    );
+    // The one-statement way was taken often, not only the full way.
+    expect(renewedBatches).toBeGreaterThan(10);
+  });
+
+  it('remembers at most its capacity, forgetting the group remembered longest ago', () => {
+    const open = new OpenEpisodes(2);
+    open.remember('a', 1);
+    open.remember('b', 2);
+    open.remember('a', 3);
+    open.remember('c', 4);
+    expect([open.isOpen('a', 3), open.isOpen('b', 2), open.isOpen('c', 4), open.size]).toEqual([true, false, true, 2]);
+  });
+});
