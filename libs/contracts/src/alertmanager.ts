@@ -31,9 +31,19 @@ export function unstorableText(text: string): string | null {
   return null;
 }
 
-const StoredText = z.string().superRefine((text, ctx) => {
-  const error = unstorableText(text);
-  if (error) ctx.addIssue({ code: 'custom', message: error, params: { refusal: 'unstorable_text' } });
+/**
+ * Reports an intake problem of the value a check is given, as `superRefine`'s `ctx.addIssue`
+ * would (the other checks still run). Intake's checks are zod `.check` functions rather than
+ * `superRefine`, which allocates a closure for every value it checks: intake checks every
+ * label and annotation of every alert.
+ */
+function report(payload: z.core.ParsePayload, refusal: IntakeRefusal, message: string, path: (string | number)[] = []): void {
+  payload.issues.push({ code: 'custom', message, path, params: { refusal }, input: payload.value, continue: true });
+}
+
+const StoredText = z.string().check((payload) => {
+  const error = unstorableText(payload.value);
+  if (error) report(payload, 'unstorable_text', error);
 });
 
 /** A node still to check: its value, depth, and how to rebuild its path should it fail. */
@@ -77,13 +87,12 @@ export function jsonValueProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): { p
   return null;
 }
 
-/** A refinement refusing what jsonValueProblem finds (deeper than `maxDepth` below this value). */
+/** A check refusing what jsonValueProblem finds (deeper than `maxDepth` below this value). */
 function storableWithin(maxDepth: number) {
-  return (value: unknown, ctx: z.RefinementCtx): void => {
-    const problem = jsonValueProblem(value, maxDepth);
+  return (payload: z.core.ParsePayload): void => {
+    const problem = jsonValueProblem(payload.value, maxDepth);
     if (!problem) return;
-    const refusal: IntakeRefusal = problem.message.startsWith('JSON nested') ? 'nested_too_deep' : 'unstorable_text';
-    ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message, params: { refusal } });
+    report(payload, problem.message.startsWith('JSON nested') ? 'nested_too_deep' : 'unstorable_text', problem.message, problem.path);
   };
 }
 const storable = storableWithin(MAX_JSON_DEPTH);
@@ -162,43 +171,41 @@ export function utf8Bytes(text: string): number {
 /** A label name shown in a message: JSON-quoted, cut at 64 characters (a refused name may be huge). */
 const shown = (name: string) => JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
 
-function refuse(ctx: z.RefinementCtx, refusal: IntakeRefusal, message: string, path: (string | number)[] = []): void {
-  ctx.addIssue({ code: 'custom', message, path, params: { refusal } });
-}
-
 /** The labels of one alert: not empty, at most 128, names of Prometheus's grammar up to 256 bytes, values up to 16 KiB. */
-export const AlertLabels = LabelSet.superRefine((labels, ctx) => {
+export const AlertLabels = LabelSet.check((payload) => {
+  const labels = payload.value;
   const names = Object.keys(labels);
-  if (names.length === 0) return refuse(ctx, 'invalid_alert', 'labels must not be empty');
+  if (names.length === 0) return report(payload, 'invalid_alert', 'labels must not be empty');
   if (names.length > INTAKE_BOUNDS.maxLabels) {
-    return refuse(ctx, 'label_count', `at most ${INTAKE_BOUNDS.maxLabels} labels per alert (got ${names.length})`);
+    return report(payload, 'label_count', `at most ${INTAKE_BOUNDS.maxLabels} labels per alert (got ${names.length})`);
   }
   for (const name of names) {
     if (name.length > INTAKE_BOUNDS.maxLabelNameBytes) {
-      refuse(ctx, 'label_name_size', `label name ${shown(name)} is longer than ${INTAKE_BOUNDS.maxLabelNameBytes} bytes`, [name]);
+      report(payload, 'label_name_size', `label name ${shown(name)} is longer than ${INTAKE_BOUNDS.maxLabelNameBytes} bytes`, [name]);
     } else if (!LABEL_NAME.test(name)) {
-      refuse(ctx, 'label_name', `label name ${shown(name)} is not of the grammar [a-zA-Z_][a-zA-Z0-9_]*`, [name]);
+      report(payload, 'label_name', `label name ${shown(name)} is not of the grammar [a-zA-Z_][a-zA-Z0-9_]*`, [name]);
     }
     const bytes = utf8Bytes(labels[name] ?? '');
     if (bytes > INTAKE_BOUNDS.maxLabelValueBytes) {
-      refuse(ctx, 'label_value_size', `label value of ${shown(name)} is ${bytes} bytes, over ${INTAKE_BOUNDS.maxLabelValueBytes}`, [name]);
+      report(payload, 'label_value_size', `label value of ${shown(name)} is ${bytes} bytes, over ${INTAKE_BOUNDS.maxLabelValueBytes}`, [name]);
     }
   }
 });
 
 /** The annotations of one alert: at most 64 KiB of names and values together. */
-export const AlertAnnotations = LabelSet.superRefine((annotations, ctx) => {
+export const AlertAnnotations = LabelSet.check((payload) => {
   let bytes = 0;
-  for (const [name, value] of Object.entries(annotations)) bytes += utf8Bytes(name) + utf8Bytes(value);
+  for (const name in payload.value) bytes += utf8Bytes(name) + utf8Bytes(payload.value[name] ?? '');
   if (bytes > INTAKE_BOUNDS.maxAnnotationsBytes)
-    refuse(ctx, 'annotations_size', `annotations are ${bytes} bytes, over ${INTAKE_BOUNDS.maxAnnotationsBytes} per alert`);
+    report(payload, 'annotations_size', `annotations are ${bytes} bytes, over ${INTAKE_BOUNDS.maxAnnotationsBytes} per alert`);
 });
 
 /** endsAt before startsAt is refused (Alertmanager's "end time must not be before start time"); the zero time means "not ended". */
-function endsNotBeforeStarts(alert: { startsAt?: string | undefined; endsAt?: string | undefined }, ctx: z.RefinementCtx): void {
+function endsNotBeforeStarts(payload: z.core.ParsePayload<{ startsAt?: string | undefined; endsAt?: string | undefined }>): void {
+  const alert = payload.value;
   if (alert.startsAt === undefined || alert.endsAt === undefined || isZeroTime(alert.endsAt)) return;
   if (Date.parse(alert.endsAt) < Date.parse(alert.startsAt)) {
-    refuse(ctx, 'ends_before_starts', `endsAt ${alert.endsAt} is before startsAt ${alert.startsAt}`, ['endsAt']);
+    report(payload, 'ends_before_starts', `endsAt ${alert.endsAt} is before startsAt ${alert.startsAt}`, ['endsAt']);
   }
 }
 
@@ -220,7 +227,7 @@ const webhookAlertShape = {
 };
 
 /** One alert of an Alertmanager webhook (version 4), within the intake bounds. Unknown fields are kept. */
-export const WebhookAlert = z.looseObject(webhookAlertShape).superRefine(endsNotBeforeStarts).superRefine(storableAlert);
+export const WebhookAlert = z.looseObject(webhookAlertShape).check(endsNotBeforeStarts, storableAlert);
 export type WebhookAlert = z.infer<typeof WebhookAlert>;
 
 const webhookEnvelopeShape = {
@@ -241,7 +248,7 @@ const alertList = <T extends z.ZodType>(alert: T) =>
 const AnyAlertList = alertList(z.unknown());
 
 /** The Alertmanager webhook payload, version 4 (webhook_configs), every alert valid. Unknown fields are kept. */
-export const AlertmanagerWebhook = z.looseObject({ ...webhookEnvelopeShape, alerts: alertList(WebhookAlert) }).superRefine(storable);
+export const AlertmanagerWebhook = z.looseObject({ ...webhookEnvelopeShape, alerts: alertList(WebhookAlert) }).check(storable);
 export type AlertmanagerWebhook = z.infer<typeof AlertmanagerWebhook>;
 
 /**
@@ -250,7 +257,7 @@ export type AlertmanagerWebhook = z.infer<typeof AlertmanagerWebhook>;
  */
 export const WebhookEnvelope = z
   .looseObject({ ...webhookEnvelopeShape, alerts: alertList(z.unknown()) })
-  .superRefine((payload, ctx) => storable({ ...payload, alerts: [] }, ctx));
+  .check((payload) => storable({ ...payload, value: { ...payload.value, alerts: [] } }));
 
 /** An Alertmanager API v2 "postable alert", as Prometheus sends it to POST /api/v2/alerts, within the intake bounds. */
 export const PostableAlert = z
@@ -261,8 +268,7 @@ export const PostableAlert = z
     endsAt: Rfc3339.optional(),
     generatorURL: z.string().optional(),
   })
-  .superRefine(endsNotBeforeStarts)
-  .superRefine(storable);
+  .check(endsNotBeforeStarts, storable);
 export type PostableAlert = z.infer<typeof PostableAlert>;
 
 export const PostableAlerts = alertList(PostableAlert);
