@@ -61,6 +61,23 @@ describe('the reason of a refused alert', () => {
     expect(refused?.issues).toHaveLength(5);
   });
 
+  it('reports every broken bound of an alert: one check failing does not stop the next', () => {
+    const [refused] = rejectedOf({
+      labels: { 'a-1': 'nul\u0000' },
+      annotations: { summary: 'x'.repeat(65_536) },
+      startsAt: '2026-11-26T11:00:00Z',
+      endsAt: '2026-11-26T10:00:00Z',
+      extra: { note: 'nul\u0000' },
+    });
+    expect(refused?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+      ['1.labels.a-1', 'must not contain NUL (\\u0000)'],
+      ['1.labels.a-1', 'label name "a-1" is not of the grammar [a-zA-Z_][a-zA-Z0-9_]*'],
+      ['1.annotations', 'annotations are 65543 bytes, over 65536 per alert'],
+      ['1.endsAt', 'endsAt 2026-11-26T10:00:00Z is before startsAt 2026-11-26T11:00:00Z'],
+      ['1.extra.note', 'must not contain NUL (\\u0000)'],
+    ]);
+  });
+
   it('gives exactly three issues without a count', () => {
     const [refused] = rejectedOf({ labels: { 'a-1': 'x', 'b-2': 'x', 'c-3': 'x' } });
     expect(refused?.reason).not.toContain('more');
