@@ -190,12 +190,19 @@ describe('lease renewals in one statement', () => {
     expect(renewedBatches).toBeGreaterThan(10);
   });
 
-  it('remembers at most its capacity, forgetting the group remembered longest ago', () => {
-    const open = new OpenEpisodes(2);
-    open.remember('a', 1);
-    open.remember('b', 2);
-    open.remember('a', 3);
-    open.remember('c', 4);
-    expect([open.isOpen('a', 3), open.isOpen('b', 2), open.isOpen('c', 4), open.size]).toEqual([true, false, true, 2]);
+  it('remembers at most its capacity; a group still looked up stays, the others go', () => {
+    const open = new OpenEpisodes(4);
+    open.remember('kept', 1);
+    open.remember('passing', 2);
+    const sizes: number[] = [];
+    for (let n = 0; n < 20; n++) {
+      open.remember(`other-${n}`, n);
+      sizes.push(open.size);
+      expect(open.isOpen('kept', 1)).toBe(true);
+    }
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(4);
+    expect([open.isOpen('passing', 2), open.isOpen('other-0', 0), open.isOpen('other-19', 19), open.isOpen('kept', 2)]).toEqual([false, false, true, false]);
+    open.forget('kept');
+    expect(open.isOpen('kept', 1)).toBe(false);
   });
 });

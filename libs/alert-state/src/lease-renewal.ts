@@ -10,33 +10,44 @@ export const DEFAULT_OPEN_EPISODES = 100_000;
  * The episodes this processor last stored as open: for each group fingerprint, the startsAt (ms)
  * of its open episode. A hint, never the truth: another processor, lease expiry or an operator
  * may have closed an episode since, and {@link renewLeases} checks every one in the database.
- * Bounded: past `capacity` the group remembered longest ago is forgotten.
+ * Bounded in two generations of at most half the capacity each: when the newer one is full, the
+ * older one is dropped and the newer one takes its place, so a group remembered or looked up
+ * recently stays and every operation is one or two map lookups (evicting one entry at a time
+ * from a single JavaScript Map costs a scan over the entries deleted before it).
  */
 export class OpenEpisodes {
-  private readonly startsAt = new Map<string, number>();
+  private newer = new Map<string, number>();
+  private older = new Map<string, number>();
 
   constructor(readonly capacity = DEFAULT_OPEN_EPISODES) {}
 
   /** Whether the open episode of `fingerprint` was last stored with this startsAt. */
   isOpen(fingerprint: string, startsAtMs: number): boolean {
-    return this.startsAt.get(fingerprint) === startsAtMs;
+    const known = this.newer.get(fingerprint);
+    if (known !== undefined) return known === startsAtMs;
+    const older = this.older.get(fingerprint);
+    if (older === undefined) return false;
+    // Still in use: carried into the newer generation.
+    this.remember(fingerprint, older);
+    return older === startsAtMs;
   }
 
   remember(fingerprint: string, startsAtMs: number): void {
-    this.startsAt.delete(fingerprint);
-    this.startsAt.set(fingerprint, startsAtMs);
-    if (this.startsAt.size > this.capacity) {
-      const oldest = this.startsAt.keys().next();
-      if (!oldest.done) this.startsAt.delete(oldest.value);
+    this.older.delete(fingerprint);
+    this.newer.set(fingerprint, startsAtMs);
+    if (this.newer.size >= Math.max(1, Math.floor(this.capacity / 2))) {
+      this.older = this.newer;
+      this.newer = new Map();
     }
   }
 
   forget(fingerprint: string): void {
-    this.startsAt.delete(fingerprint);
+    this.newer.delete(fingerprint);
+    this.older.delete(fingerprint);
   }
 
   get size(): number {
-    return this.startsAt.size;
+    return this.newer.size + this.older.size;
   }
 }
 
