@@ -195,6 +195,27 @@ describe('the alert state rules, one case per rule, on a real PostgreSQL', () =>
 });
 
 describe('redelivery and reordering', () => {
+  it('an expired episode re-sent together with a newer one: re-opened, closed "inferred" for the newer, the batch stored', async () => {
+    const name = uniqueName('ExpiredThenNewer');
+    const lease = '2031-01-01T00:00:00.000Z';
+    const first = { ...alert(name, 'firing', T1), leaseEndsAt: lease };
+    await store(first);
+    // Its lease ran out without a re-send (what lease expiry writes).
+    await sql`update alert_instances set status = 'resolved', ends_at = starts_at, resolution_type = 'expired'
+      where group_id = (select id from alert_groups where fingerprint = ${first.fingerprint})`.execute(test.db);
+
+    // One request re-sends the expired episode with a running lease and starts a newer one.
+    const changes = await store(first, { ...alert(name, 'firing', T2), leaseEndsAt: lease });
+    expect(changes.map((change) => [change.change, change.instance.startsAt])).toEqual([
+      ['refired', T1],
+      ['refired', T2],
+    ]);
+    expect(await instances(first.fingerprint)).toEqual([
+      { status: 'resolved', starts_at: new Date(T1), ends_at: new Date(T2), resolution_type: 'inferred' },
+      { status: 'firing', starts_at: new Date(T2), ends_at: null, resolution_type: null },
+    ]);
+  });
+
   it('the same payload twice in one batch and across batches: one instance, one event', async () => {
     const a = alert(uniqueName('Twice'), 'firing', T1);
     expect(await store(a, a)).toHaveLength(1);

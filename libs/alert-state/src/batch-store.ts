@@ -129,7 +129,9 @@ export function toInstanceState(row: AlertInstance): InstanceState {
 
 /**
  * Closes stored episodes, renews their leases, re-opens expired ones; the guard (`status =
- * 'firing'`, or an expired episode being re-opened) makes a lost race an error, not a double close.
+ * 'firing'`, or an expired episode, which only a re-opening in this batch touches, whatever the
+ * batch did with it next, such as closing it again for a newer episode) makes a lost race an
+ * error, not a double close.
  */
 async function updateInstances(trx: Trx, instances: InstanceState[]): Promise<void> {
   if (instances.length === 0) return;
@@ -139,7 +141,7 @@ async function updateInstances(trx: Trx, instances: InstanceState[]): Promise<vo
                 ${instances.map((i) => iso(i.endsAt))}::timestamptz[], ${instances.map((i) => i.resolutionType)}::text[],
                 ${instances.map((i) => iso(i.leaseEndsAt ?? null))}::timestamptz[])
       as u(id, status, ends_at, resolution_type, lease_ends_at)
-    where i.id = u.id and (i.status = 'firing' or (i.resolution_type = 'expired' and u.status = 'firing'))`.execute(trx);
+    where i.id = u.id and (i.status = 'firing' or i.resolution_type = 'expired')`.execute(trx);
   if (Number(result.numAffectedRows) !== instances.length) throw new Error('alert instances changed under the batch; retrying it');
 }
 
