@@ -59,16 +59,22 @@ describe('alert-processor replicas on a real RabbitMQ and PostgreSQL', () => {
     replicas.push({ messaging, subscription });
   }
 
-  /** 10,000 alerts over 500 fingerprints: every fingerprint 20 times, in messages of 10. */
+  /**
+   * 10,000 alerts over 500 fingerprints: every fingerprint 20 times, in messages of 10, at most
+   * 100 unconfirmed at a time (a thousand at once can wait longer than the publish timeout for
+   * their confirms on a machine busy with the rest of the suite).
+   */
   async function publishAll(status: 'firing' | 'resolved'): Promise<void> {
     const publisher = firstReplica();
-    const sends: Promise<string>[] = [];
-    for (let m = 0; m < MESSAGES; m++) {
-      const alerts = Array.from({ length: ALERTS_PER_MESSAGE }, (_, j) => alertOf((m * ALERTS_PER_MESSAGE + j) % FINGERPRINTS, status));
-      const message: AlertReceived = { id: randomUUID(), receivedAt: new Date().toISOString(), source: 'api', meta: {}, alerts };
-      sends.push(publisher.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), message, { messageId: message.id }));
+    for (let first = 0; first < MESSAGES; first += 100) {
+      const sends: Promise<string>[] = [];
+      for (let m = first; m < Math.min(first + 100, MESSAGES); m++) {
+        const alerts = Array.from({ length: ALERTS_PER_MESSAGE }, (_, j) => alertOf((m * ALERTS_PER_MESSAGE + j) % FINGERPRINTS, status));
+        const message: AlertReceived = { id: randomUUID(), receivedAt: new Date().toISOString(), source: 'api', meta: {}, alerts };
+        sends.push(publisher.publish(EXCHANGES.alerts, ROUTING_KEYS.alertReceived('api'), message, { messageId: message.id }));
+      }
+      await Promise.all(sends);
     }
-    await Promise.all(sends);
   }
 
   async function queueDrained(): Promise<boolean> {
