@@ -213,8 +213,8 @@ function outboxEvents(batchId: string, changes: AlertChange[], processedAt: Date
  * Applies a batch of alerts in one transaction with set-based SQL: upsert and lock the groups,
  * load the instances that matter, run the state machine in memory, write back what changed,
  * and put the resulting events in the outbox, all or nothing. Given `open` (the episodes this
- * processor last stored as open), a batch made only of lease renewals takes one statement
- * instead (renewLeases), and `open` learns each group's open episode after every commit.
+ * processor last stored as open, which renewLeases reads), it learns each group's open episode
+ * once the batch is committed.
  */
 export async function storeBatch(
   db: Kysely<Database>,
