@@ -3,7 +3,7 @@ import { activeSilences, type AlertGroup, type AlertInstance, type Database } fr
 import { groupAttributes, silenceState, type ActiveSilence } from '@sentryhub/rules';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { OpenEpisodes } from './lease-renewal';
-import { groupSnapshot, instanceSnapshot } from './snapshot';
+import { groupSnapshot, instanceSnapshot, iso } from './snapshot';
 import { applyAlert, type GroupState, type InstanceState, type Transition } from './state-machine';
 
 type Trx = Transaction<Database>;
@@ -40,7 +40,6 @@ export interface MadeChange {
   correlationId: string;
 }
 
-const iso = (value: Date | null) => (value === null ? null : value.toISOString());
 const byFingerprint = (a: BatchAlert, b: BatchAlert) => (a.alert.fingerprint < b.alert.fingerprint ? -1 : a.alert.fingerprint > b.alert.fingerprint ? 1 : 0);
 
 /**

@@ -1,6 +1,7 @@
 import type { Database } from '@sentryhub/db';
 import { sql, type Kysely } from 'kysely';
 import type { BatchAlert } from './batch-store';
+import { iso } from './snapshot';
 import { leaseOf, renewedLease } from './state-machine';
 
 /** How many groups a processor remembers as open (about 80 bytes each). */
@@ -97,7 +98,6 @@ class NotAllRenewed extends Error {}
 export async function renewLeases(db: Kysely<Database>, alerts: readonly BatchAlert[], open: OpenEpisodes): Promise<boolean> {
   const renewals = renewalsOf(alerts, open);
   if (renewals === null || renewals.length === 0) return false;
-  const iso = (value: Date | null) => (value === null ? null : value.toISOString());
   try {
     await db.transaction().execute(async (trx) => {
       const result = await sql<{ renewed: number }>`

@@ -1,7 +1,8 @@
 import { Severity, type GroupSnapshot, type InstanceSnapshot } from '@sentryhub/contracts';
 import type { AlertGroup, AlertInstance } from '@sentryhub/db';
 
-const iso = (value: Date | null) => (value === null ? null : value.toISOString());
+/** A nullable time as stored and sent: ISO 8601, or null. */
+export const iso = (value: Date | null) => (value === null ? null : value.toISOString());
 
 /** What a group's snapshot says of its state; by default the stored row's. */
 export interface GroupStateAt {
