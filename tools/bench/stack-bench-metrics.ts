@@ -99,6 +99,27 @@ export async function waitQueueEmpty(url: string, queue: string, timeoutMs: numb
   }
 }
 
+/**
+ * Waits until the database at `databaseUrl` holds no notification still to be sent (or
+ * `timeoutMs` passed) and returns how many were left: the notifier folds what it took from its
+ * queue into digests at the per-channel pace, so an empty queue does not yet mean its work is done.
+ */
+export async function waitNotificationsSent(databaseUrl: string, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    for (;;) {
+      const { rows } = await client.query<{ pending: number }>(`select count(*)::int as pending from notifications where status = 'pending'`);
+      const pending = rows[0]?.pending ?? 0;
+      if (pending === 0 || performance.now() > deadline) return pending;
+      await sleep(250);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 export interface Counters {
   accepted: number;
   publishes: number;

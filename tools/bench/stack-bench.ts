@@ -35,6 +35,7 @@ import {
   scrape,
   storedRows,
   total,
+  waitNotificationsSent,
   waitQueueEmpty,
 } from './stack-bench-metrics';
 import { APPS, ROOT, USAGE, fmt, parseOptions, sleep } from './stack-bench-options';
@@ -213,7 +214,12 @@ async function main(): Promise<void> {
         };
       },
     };
-    /** Until the processor has processed every accepted alert (and, with the bench's own stack, the notifier's queue is empty), at most `timeoutMs`. */
+    /**
+     * Until the processor has processed every accepted alert and the notifier has sent what it
+     * made of them (with the bench's own stack: its queue empty and no notification pending), at
+     * most `timeoutMs`: the re-send cycles measure what re-sending costs, not the tail of the
+     * first send's digests.
+     */
     const settleStack = async (timeoutMs: number): Promise<boolean> => {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
@@ -222,7 +228,9 @@ async function main(): Promise<void> {
         if (performance.now() > deadline) return false;
         await sleep(100);
       }
-      return running ? true : (await waitQueueEmpty(vhost.url, NOTIFIER_QUEUE, Math.max(0, deadline - performance.now()))) === 0;
+      if (running) return true;
+      if ((await waitQueueEmpty(vhost.url, NOTIFIER_QUEUE, Math.max(0, deadline - performance.now()))) > 0) return false;
+      return (await waitNotificationsSent(stackDatabaseUrl, Math.max(0, deadline - performance.now()))) === 0;
     };
     let peerLeg: ResendResult['alertmanager'] = null;
     if (alertmanager) {
@@ -529,7 +537,7 @@ async function main(): Promise<void> {
       "headline: whole-stack rows are stored alerts/s (accepted alerts ÷ time until the processor had committed them all), checked by counting alert_groups and alert_instances of the scenario's alerts after the drain (one group and one episode per accepted alert); the gateway alone is one more webhook-gateway on a vhost of its own with no consumer (RabbitMQ confirms, nobody processes); receipt -> commit is the paced scenario's p99; RSS is each process's VmHWM at the end of the run (MB = 10^6 bytes).",
       ...(resend
         ? [
-            `resend (first, before the timeline's scrapes start): ${fmt(resend.plan.alerts)} alerts with fixed labels and startsAt posted to POST /api/v2/alerts every ${resend.plan.intervalS} s, ${resend.plan.perRequest} per request one after the other (the notifier batch of Prometheus 2), endsAt = send + ${resend.plan.validForS} s (Prometheus's ValidUntil, 4 × the interval); the first send makes them active and is waited for (processed, the notifier's queue empty; at most two intervals), then ${resend.plan.cycles} cycles at a fixed cadence; cores = CPU seconds over those cycles (/proc: each service, PostgreSQL server processes and the bench database's backends, the whole RabbitMQ broker) ÷ their wall seconds; idle = the same over one interval before the first send; Alertmanager gets the same cycles first. Afterwards every alert is resolved (endsAt now) and that is processed before the next scenario.`,
+            `resend (first, before the timeline's scrapes start): ${fmt(resend.plan.alerts)} alerts with fixed labels and startsAt posted to POST /api/v2/alerts every ${resend.plan.intervalS} s, ${resend.plan.perRequest} per request one after the other (the notifier batch of Prometheus 2), endsAt = send + ${resend.plan.validForS} s (Prometheus's ValidUntil, 4 × the interval); the first send makes them active and is waited for (processed, the notifier's queue empty and no notification of theirs still pending: its digests go at one message a second per channel; at most two intervals), then ${resend.plan.cycles} cycles at a fixed cadence; cores = CPU seconds over those cycles (/proc: each service, PostgreSQL server processes and the bench database's backends, the whole RabbitMQ broker) ÷ their wall seconds; idle = the same over one interval before the first send; Alertmanager gets the same cycles first. Afterwards every alert is resolved (endsAt now) and that is processed before the next scenario.`,
           ]
         : []),
       "accepted alerts/s = the gateway's sentryhub_gateway_alerts_accepted_total over the load time; every accepted alert was confirmed by RabbitMQ before its 202 (the gateway coalesces concurrent requests into one confirmed publish per source).",
