@@ -277,7 +277,7 @@ function resendMarkdown(resend: ResendResult): string[] {
   };
   const names = [...parts, ...(alertmanager ? ['alertmanager'] : [])];
   return [
-    `Re-sent alerts (\`resend\`): ${fmt(plan.alerts)} active alerts posted again every ${plan.intervalS} s to \`POST /api/v2/alerts\`, ${plan.perRequest} per request one after the other, endsAt = send + ${plan.validForS} s; cores = CPU s ÷ wall s over ${plan.cycles} cycles (${fmt(stack.window.seconds, 1)} s) after the first send; idle = the same processes over one interval before it, nothing sent:`,
+    `Re-sent alerts (\`resend\`): ${fmt(plan.alerts)} active alerts posted again every ${plan.intervalS} s to \`POST /api/v2/alerts\`, ${plan.perRequest} per request one after the other, endsAt = send + ${plan.validForS} s; cores = CPU s ÷ wall s over ${plan.cycles} cycles (${fmt(stack.window.seconds, 1)} s) after the first send and one unmeasured re-send; idle = the same processes over one interval before it, nothing sent:`,
     '',
     `| | ${names.join(' | ')} | total cores | idle cores | CPU µs per re-sent alert | anything else, cores | request p50 / p99 ms | longest cycle send, s |`,
     `|---|${names.map(() => '---|').join('')}---|---|---|---|---|---|`,

@@ -152,9 +152,9 @@ export async function postCycle(
 
 /**
  * One leg: idle for an interval (measured), the first send (the alerts become active), a wait
- * until its work is done (at most two intervals, so that no lease of 4 intervals runs out), then
- * `cycles` re-sends at a fixed cadence, the CPU read at the start of the first and at the end of
- * the last interval.
+ * until its work is done (at most two intervals, so that no lease of 4 intervals runs out), one
+ * re-send not measured (warm-up), then `cycles` re-sends at a fixed cadence, the CPU read at the
+ * start of the first and at the end of the last interval.
  */
 export async function runResendLeg(name: string, target: ResendTarget, plan: ResendPlan): Promise<ResendLeg> {
   const intervalMs = plan.intervalS * 1000;
@@ -168,6 +168,13 @@ export async function runResendLeg(name: string, target: ResendTarget, plan: Res
   const firstOk = (first.statuses['200'] ?? 0) + (first.statuses['202'] ?? 0);
   if (firstOk === 0) throw new Error(`resend: ${name} answered no request of the first send with 2xx: ${JSON.stringify(first.statuses)}`);
   const settled = await target.settle(Math.max(0, 2 * intervalMs - (performance.now() - firstStart)));
+  // One re-send cycle before the measured ones, not measured: what the first send leaves behind
+  // (a notifier collecting the garbage of the digests it made of new alerts) is not what
+  // re-sending costs.
+  await sleepUntil(firstStart + intervalMs);
+  const warmUpStart = performance.now();
+  await postCycle(target.urls, plan, new Date(Date.now() + plan.validForS * 1000).toISOString());
+  await sleepUntil(warmUpStart + intervalMs);
 
   const statuses: Record<string, number> = {};
   const latencies: number[] = [];
