@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AlertChange, NormalizedAlert } from '@sentryhub/contracts';
 import { fingerprint } from '@sentryhub/alert-identity';
-import { createTestDatabase, type TestDatabase } from '@sentryhub/testing';
+import { createDb } from '@sentryhub/db';
+import { createTestDatabase, waitFor, type TestDatabase } from '@sentryhub/testing';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -188,6 +189,93 @@ describe('lease renewals in one statement', () => {
     );
     // The one-statement way was taken often, not only the full way.
     expect(renewedBatches).toBeGreaterThan(10);
+  });
+
+  it('moves only unindexed columns: the lease check stays, so renewals are heap-only (HOT) updates of both rows', async () => {
+    // No index of either table may cover a column a renewal writes: with one, PostgreSQL writes
+    // every renewal as a new row version with an entry in every index of the table.
+    const { rows: covering } = await sql<{ index: string; column: string }>`
+      with renewed(tab, col) as (values ('alert_instances', 'lease_ends_at'), ('alert_groups', 'last_occurrence'), ('alert_groups', 'first_occurrence'))
+      select i.indexrelid::regclass::text as index, r.col as column from renewed r
+      join pg_index i on i.indrelid = r.tab::regclass
+      join pg_attribute a on a.attrelid = i.indrelid and a.attname = r.col
+      where a.attnum = any(i.indkey)
+         or coalesce(pg_get_expr(i.indpred, i.indrelid), '') like '%' || r.col || '%'
+         or coalesce(pg_get_expr(i.indexprs, i.indrelid), '') like '%' || r.col || '%'`.execute(test.db);
+    expect(covering).toEqual([]);
+
+    // One connection, so that its table statistics can be flushed and read back.
+    const single = createDb(test.url, { maxConnections: 1 });
+    const updates = async () => {
+      await sql`select pg_stat_force_next_flush()`.execute(single);
+      await sql`select pg_stat_clear_snapshot()`.execute(test.db);
+      const { rows } = await sql<{ relname: string; upd: string; hot: string }>`
+        select relname, n_tup_upd as upd, n_tup_hot_upd as hot from pg_stat_user_tables where relname in ('alert_groups', 'alert_instances')`.execute(test.db);
+      return Object.fromEntries(rows.map((row) => [row.relname, { updates: Number(row.upd), hot: Number(row.hot) }]));
+    };
+    try {
+      const open = new OpenEpisodes();
+      const world = `w${++runs}`;
+      const alerts = Array.from({ length: 20 }, (_, n) => n);
+      await storeBatch(
+        single,
+        randomUUID(),
+        batchAt(
+          alerts.map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[0] })),
+          new Date('2026-11-26T12:00:00Z'),
+        ),
+        undefined,
+        open,
+      );
+      const checkAt = async () =>
+        (
+          await sql<{
+            check: Date;
+          }>`select distinct i.lease_check_at as check from alert_instances i join alert_groups g on g.id = i.group_id where g.labels->>'world' = ${world}`.execute(
+            test.db,
+          )
+        ).rows;
+      expect(await checkAt()).toEqual([{ check: new Date(LEASES[0]) }]);
+      const before = await updates();
+
+      for (const [round, lease] of [LEASES[1], LEASES[2], LEASES[2]].entries()) {
+        const again = alerts.map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease }));
+        expect(await renewLeases(single, batchAt(again, new Date(Date.parse('2026-11-26T12:00:00Z') + (round + 1) * 15_000)), open)).toBe(true);
+      }
+      // The lease moved, its check did not: the expiry moves the check up when it comes due.
+      expect(await checkAt()).toEqual([{ check: new Date(LEASES[0]) }]);
+      const after = await waitFor(
+        async () => {
+          const now = await updates();
+          return (now['alert_instances']?.updates ?? 0) - (before['alert_instances']?.updates ?? 0) >= 60 ? now : null;
+        },
+        15_000,
+        'the renewals counted in the table statistics',
+      );
+      for (const table of ['alert_groups', 'alert_instances']) {
+        const hot = (after[table]?.hot ?? 0) - (before[table]?.hot ?? 0);
+        // Every one when the pages had room; none at all if a renewed column were indexed.
+        expect(hot, `${table}: HOT updates of 60 renewals`).toBeGreaterThan(30);
+      }
+    } finally {
+      await single.destroy();
+    }
+  });
+
+  it('the database refuses an open episode whose lease check is after its lease end, or missing', async () => {
+    const open = new OpenEpisodes();
+    const world = `w${++runs}`;
+    const sent = alertOf(world, { alert: 0, status: 'firing', startsAt: STARTS[0], lease: LEASES[1] });
+    await storeBatch(test.db, randomUUID(), batchAt([sent], new Date('2026-11-26T12:00:00Z')), undefined, open);
+    const where = sql`group_id = (select id from alert_groups where fingerprint = ${sent.fingerprint})`;
+    await expect(sql`update alert_instances set lease_ends_at = ${LEASES[0]}::timestamptz where ${where}`.execute(test.db)).rejects.toThrow(
+      /alert_instances_lease_checked/,
+    );
+    await expect(sql`update alert_instances set lease_check_at = null where ${where}`.execute(test.db)).rejects.toThrow(/alert_instances_lease_checked/);
+    // A closed episode's lease is no longer checked.
+    await sql`update alert_instances set status = 'resolved', ends_at = now(), resolution_type = 'manual', lease_check_at = null where ${where}`.execute(
+      test.db,
+    );
   });
 
   it('remembers at most its capacity; a group still looked up stays, the others go', () => {

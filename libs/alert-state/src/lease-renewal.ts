@@ -90,7 +90,9 @@ class NotAllRenewed extends Error {}
  * A batch of pure lease renewals (what a Prometheus re-sending its active alerts sends) stored in
  * one statement: lock the groups in fingerprint order (the order every writer locks them in),
  * move each open episode's lease as the state machine would (the later of both, none when either
- * has none) and the group's last occurrence. A renewal changes nothing else and publishes no event.
+ * has none) and the group's last occurrence. A renewal changes nothing else and publishes no event;
+ * none of the columns it writes is indexed (lease expiry reads `lease_check_at`, which a renewal
+ * leaves alone), so PostgreSQL keeps both rows on their pages (HOT updates, no index entries).
  * Returns false, having written nothing, when the batch is not made only of renewals of episodes
  * `open` knows, or when the database shows one of them is no longer open: the batch then goes
  * the full way (storeBatch), which also corrects the hint.

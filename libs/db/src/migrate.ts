@@ -19,6 +19,7 @@ import * as ruleGrouping from './migrations/2026-11-26T13-30_rule-grouping';
 import * as outboxRefusals from './migrations/2026-11-26T14-00_outbox-refusals';
 import * as emailGrouping from './migrations/2026-12-06T11-30_email-grouping';
 import * as groupRepeatIndexes from './migrations/2026-12-06T16-00_group-repeat-indexes';
+import * as hotLeaseRenewals from './migrations/2026-12-06T23-30_hot-lease-renewals';
 
 /**
  * Migrations are listed here, not read from a folder: the apps are bundled into one file each,
@@ -44,6 +45,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T14-00_outbox-refusals': outboxRefusals,
   '2026-12-06T11-30_email-grouping': emailGrouping,
   '2026-12-06T16-00_group-repeat-indexes': groupRepeatIndexes,
+  '2026-12-06T23-30_hot-lease-renewals': hotLeaseRenewals,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

@@ -8,38 +8,59 @@ import { DEFAULT_RELAY_OPTIONS, heldEvent, relayOutbox, type RelayOptions } from
 
 /** Episodes expired per transaction; a longer backlog is worked off in further rounds at once. */
 export const LEASE_EXPIRY_BATCH = 500;
+/** Renewed leases whose check moves up to their lease end per round; a longer backlog takes further rounds. */
+export const REARM_BATCH = 5_000;
 /** Rounds of one tick at most (a storm of expiries must not starve the rest of the loop). */
 const MAX_ROUNDS_PER_TICK = 20;
 
 /**
- * One round of lease expiry, in one transaction: up to `limit` open episodes whose lease ended by
- * `now` (the partial index `alert_instances_open_lease_idx` finds them, earliest first), and
- * their groups, all locked `FOR UPDATE SKIP LOCKED` (rows another replica's round holds are left
- * to it, so concurrent rounds take disjoint episodes; a group that a batch or a manual resolve
- * holds is left for the next round: expiry never waits for a lock, so it cannot deadlock with
- * them, which take the group first); their open episodes read
- * again under that lock, expired by the state machine (endsAt = the lease end, resolution type
- * `expired`), written back and their `alert.processed.resolved` event put in the outbox, exactly
- * as a batch of alerts does. A lease renewed meanwhile, or an episode another replica expired
- * first, is seen under the lock and left alone: each episode expires once.
+ * One round of lease expiry. Due episodes are found by `lease_check_at` (the partial index
+ * `alert_instances_lease_check_idx`), a time at or before the lease end: a renewal moves only
+ * `lease_ends_at`, so that it stays a HOT update, and the round first moves the check of up to
+ * REARM_BATCH due episodes whose lease was renewed up to their lease end (or clears it, the lease
+ * gone), taking only rows nobody else holds (`SKIP LOCKED`: it never waits, so it cannot deadlock
+ * with a batch). Then, when a due lease has ended, in one transaction: up to `limit` open episodes whose lease ended by `now`, earliest check
+ * first, and their groups, all locked `FOR UPDATE SKIP LOCKED` (rows another replica's round holds
+ * are left to it, so concurrent rounds take disjoint episodes; a group that a batch or a manual
+ * resolve holds is left for the next round: expiry never waits for a lock, so it cannot deadlock
+ * with them, which take the group first); their open episodes read again under that lock, expired
+ * by the state machine (endsAt = the lease end, resolution type `expired`), written back and
+ * their `alert.processed.resolved` event put in the outbox, exactly as a batch of alerts does. A
+ * lease renewed meanwhile, or an episode another replica expired first, is seen under the lock and
+ * left alone: each episode expires once.
  */
 export async function expireLeases(
   db: Kysely<Database>,
   now = new Date(),
   limit = LEASE_EXPIRY_BATCH,
-): Promise<{ events: OutboxEvent[]; candidates: number; expired: number }> {
-  // An open episode whose lease has ended (the partial index alert_instances_open_lease_idx).
-  const leaseEnded = sql`status = 'firing' and lease_ends_at is not null and lease_ends_at <= ${now.toISOString()}::timestamptz`;
-  // Most ticks find nothing due: that costs one indexed select, outside any transaction.
-  const anyDue = await sql`select 1 from alert_instances where ${leaseEnded} limit 1`.execute(db);
-  if (anyDue.rows.length === 0) return { events: [], candidates: 0, expired: 0 };
+): Promise<{ events: OutboxEvent[]; candidates: number; expired: number; rearmed: number }> {
+  const at = now.toISOString();
+  // An open episode whose lease check is due (the partial index alert_instances_lease_check_idx).
+  const checkDue = sql`status = 'firing' and lease_check_at <= ${at}::timestamptz`;
+  // One statement, outside any transaction: moves the check of renewed leases up to their end
+  // (or clears it, the lease gone), then says whether any lease has ended. It reads its snapshot
+  // from before the update, but a renewed lease has not ended either way. Idle, it is one look
+  // into the index.
+  const { rows } = await sql<{ rearmed: number; ended: boolean }>`
+    with renewed as (
+      update alert_instances i set lease_check_at = i.lease_ends_at
+      from (select id from alert_instances
+            where ${checkDue} and (lease_ends_at is null or lease_ends_at > ${at}::timestamptz)
+            order by lease_check_at limit ${REARM_BATCH} for update skip locked) as due
+      where i.id = due.id
+      returning 1
+    )
+    select (select count(*) from renewed)::int as rearmed,
+           exists (select 1 from alert_instances where ${checkDue} and lease_ends_at <= ${at}::timestamptz) as ended`.execute(db);
+  const rearmed = rows[0]?.rearmed ?? 0;
+  if (!rows[0]?.ended) return { events: [], candidates: 0, expired: 0, rearmed };
   const batchId = `lease-expiry:${randomUUID()}`;
   return db.transaction().execute(async (trx) => {
     const due = await sql<AlertGroup & { candidates: string }>`
       with due as (
         select group_id from alert_instances
-        where ${leaseEnded}
-        order by lease_ends_at
+        where ${checkDue} and lease_ends_at <= ${at}::timestamptz
+        order by lease_check_at
         limit ${limit}
         for update skip locked
       )
@@ -48,7 +69,7 @@ export async function expireLeases(
       order by g.fingerprint
       for update of g skip locked`.execute(trx);
     const candidates = Number(due.rows[0]?.candidates ?? 0);
-    if (due.rows.length === 0) return { events: [], candidates, expired: 0 };
+    if (due.rows.length === 0) return { events: [], candidates, expired: 0, rearmed };
 
     const silences = await activeSilences(trx, now);
     const ids = due.rows.map((row) => row.id);
@@ -68,7 +89,7 @@ export async function expireLeases(
       for (const transition of transitions) made.push({ fingerprint: row.fingerprint, transition, correlationId: batchId });
     }
     const events = await writeChanges(trx, batchId, groups, rows, made, silences, now);
-    return { events, candidates, expired: made.length };
+    return { events, candidates, expired: made.length, rearmed };
   });
 }
 
@@ -130,7 +151,7 @@ export function startLeaseExpiry(
         );
       }
       // A full round may leave more due: go on at once; otherwise wait for the next tick.
-      if (result.candidates < limit) return;
+      if (result.candidates < limit && result.rearmed < REARM_BATCH) return;
     }
   };
 
