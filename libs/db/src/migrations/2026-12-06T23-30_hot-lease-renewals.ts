@@ -13,7 +13,7 @@ import { sql, type Kysely } from 'kysely';
  *   `lease_ends_at`, so a lease renewed every 15 s costs one index update per lease length, not one
  *   per renewal.
  * - `alert_groups.last_occurrence` loses its index: the console's newest-first lists sort the rows
- *   they already read to count them, and retention's batches read resolved groups only.
+ *   they already read to count them, and retention's hourly pass over groups reads the table.
  * - `alert_instances` gets fillfactor 50 (`alert_groups` has 45): episodes stored together are
  *   re-sent together, and a statement renewing every row of a page needs room on that page for a
  *   second version of each (the first ones cannot be pruned before it commits). At 100, about
