@@ -19,15 +19,16 @@ const MAX_ROUNDS_PER_TICK = 20;
  * `lease_ends_at`, so that it stays a HOT update, and the round first moves the check of up to
  * REARM_BATCH due episodes whose lease was renewed up to their lease end (or clears it, the lease
  * gone), taking only rows nobody else holds (`SKIP LOCKED`: it never waits, so it cannot deadlock
- * with a batch). Then, when a due lease has ended, in one transaction: up to `limit` open episodes whose lease ended by `now`, earliest check
- * first, and their groups, all locked `FOR UPDATE SKIP LOCKED` (rows another replica's round holds
- * are left to it, so concurrent rounds take disjoint episodes; a group that a batch or a manual
- * resolve holds is left for the next round: expiry never waits for a lock, so it cannot deadlock
- * with them, which take the group first); their open episodes read again under that lock, expired
- * by the state machine (endsAt = the lease end, resolution type `expired`), written back and
- * their `alert.processed.resolved` event put in the outbox, exactly as a batch of alerts does. A
- * lease renewed meanwhile, or an episode another replica expired first, is seen under the lock and
- * left alone: each episode expires once.
+ * with a batch). Then, when a due lease has ended, in one transaction: up to `limit` open
+ * episodes whose lease ended by `now`, earliest check first, and their groups, all locked `FOR
+ * UPDATE SKIP LOCKED` (rows another replica's round holds are left to it, so concurrent rounds
+ * take disjoint episodes; a group that a batch or a manual resolve holds is left for the next
+ * round: expiry never waits for a lock, so it cannot deadlock with them, which take the group
+ * first); their open episodes read again under that lock, expired by the state machine (endsAt =
+ * the lease end, resolution type `expired`), written back and their `alert.processed.resolved`
+ * event put in the outbox, exactly as a batch of alerts does. A lease renewed meanwhile, or an
+ * episode another replica expired first, is seen under the lock and left alone: each episode
+ * expires once.
  */
 export async function expireLeases(
   db: Kysely<Database>,
