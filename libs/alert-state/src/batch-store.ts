@@ -127,8 +127,7 @@ export function toInstanceState(row: AlertInstance): InstanceState {
 }
 
 /**
- * Closes stored episodes, renews their leases (the lease check with them: lease expiry looks at
- * the episode at its lease end), re-opens expired ones; the guard (`status =
+ * Closes stored episodes, renews their leases, re-opens expired ones; the guard (`status =
  * 'firing'`, or an expired episode, which only a re-opening in this batch touches, whatever the
  * batch did with it next, such as closing it again for a newer episode) makes a lost race an
  * error, not a double close.
@@ -136,8 +135,7 @@ export function toInstanceState(row: AlertInstance): InstanceState {
 async function updateInstances(trx: Trx, instances: InstanceState[]): Promise<void> {
   if (instances.length === 0) return;
   const result = await sql`
-    update alert_instances i set status = u.status, ends_at = u.ends_at, resolution_type = u.resolution_type, lease_ends_at = u.lease_ends_at,
-      lease_check_at = u.lease_ends_at
+    update alert_instances i set status = u.status, ends_at = u.ends_at, resolution_type = u.resolution_type, lease_ends_at = u.lease_ends_at
     from unnest(${instances.map((i) => i.id)}::bigint[], ${instances.map((i) => i.status)}::text[],
                 ${instances.map((i) => iso(i.endsAt))}::timestamptz[], ${instances.map((i) => i.resolutionType)}::text[],
                 ${instances.map((i) => iso(i.leaseEndsAt ?? null))}::timestamptz[])
@@ -150,8 +148,8 @@ async function updateInstances(trx: Trx, instances: InstanceState[]): Promise<vo
 async function insertInstances(trx: Trx, entries: { groupId: number; instance: InstanceState }[]): Promise<void> {
   if (entries.length === 0) return;
   const result = await sql<{ id: number; group_id: number; starts_at: Date }>`
-    insert into alert_instances (group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source, lease_ends_at, lease_check_at)
-    select group_id, status, starts_at, ends_at, annotations::jsonb, generator_url, resolution_type, intake_source, lease_ends_at, lease_ends_at
+    insert into alert_instances (group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source, lease_ends_at)
+    select group_id, status, starts_at, ends_at, annotations::jsonb, generator_url, resolution_type, intake_source, lease_ends_at
     from unnest(${entries.map((e) => e.groupId)}::bigint[], ${entries.map((e) => e.instance.status)}::text[],
                 ${entries.map((e) => e.instance.startsAt.toISOString())}::timestamptz[], ${entries.map((e) => iso(e.instance.endsAt))}::timestamptz[],
                 ${entries.map((e) => JSON.stringify(e.instance.annotations))}::text[], ${entries.map((e) => e.instance.generatorUrl)}::text[],

@@ -39,9 +39,9 @@ export interface AlertInstancesTable {
   lease_ends_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /**
    * When lease expiry next looks at this episode (its index finds the due ones): at or before
-   * `lease_ends_at` (a check constraint), set with the lease and moved up by the expiry when it
-   * finds the lease renewed. A renewal moves only `lease_ends_at`, an unindexed column, so it is a
-   * HOT update.
+   * `lease_ends_at` (the trigger `alert_instances_lease_check` sets it to the lease end when it is
+   * missing or later), and moved up by the expiry when it finds the lease renewed. A renewal moves
+   * only `lease_ends_at`, an unindexed column, so it is a HOT update.
    */
   lease_check_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: CreatedAt;

@@ -87,8 +87,6 @@ describe('episode leases in the admin API and console', () => {
           starts_at: new Date(now - 5 * MINUTE),
           ends_at: null,
           lease_ends_at: runningLease,
-          // As the processor stores a lease: lease expiry next looks at the episode at its end.
-          lease_check_at: runningLease,
           resolution_type: null,
           annotations: JSON.stringify({ summary: 'the second episode' }),
           intake_source: 'api',

@@ -297,7 +297,7 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
       20_000,
       'every episode stored',
     );
-    await sql`update alert_instances i set lease_ends_at = ${past.toISOString()}::timestamptz, lease_check_at = ${past.toISOString()}::timestamptz from alert_groups g where g.id = i.group_id and g.fingerprint = any(${fingerprints}::text[])`.execute(
+    await sql`update alert_instances i set lease_ends_at = ${past.toISOString()}::timestamptz from alert_groups g where g.id = i.group_id and g.fingerprint = any(${fingerprints}::text[])`.execute(
       database.db,
     );
     const now = new Date();
