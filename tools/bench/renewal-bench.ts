@@ -3,7 +3,8 @@
  * runs for each request of re-sent alerts (`renewLeases`), with nothing else running through the
  * database. It stores N open episodes the full way, then renews all of them, 64 a statement (a
  * Prometheus request), for a number of cycles, and reports PostgreSQL's CPU per 1,000 renewals
- * (utime + stime from /proc of its server processes and the bench database's backends) and how many row updates of each table
+ * (utime + stime from /proc of its server processes and the bench database's backends), the CPU of
+ * this process (which calls `renewLeases` as a processor does) per 1,000 renewals, and how many row updates of each table
  * were heap-only (HOT). `--schema indexed` first puts back what the current schema leaves out for
  * renewals (an index on `alert_groups.last_occurrence` and on the open episodes' `lease_ends_at`,
  * `alert_instances` at fillfactor 100), to compare both in one session.
@@ -83,17 +84,21 @@ try {
   // PostgreSQL's server processes and this database's backends.
   const postgres = isPostgresFor(new URL(database.url).pathname.slice(1));
   const cpuBefore = ticksWhere(postgres);
+  // This process does what a processor does per request: build the statement, send it, read the answer.
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   let statements = 0;
   for (let cycle = 1; cycle <= cycles; cycle++) {
     for (let first = 0; first < alerts; first += PER_STATEMENT) {
-      if (!(await renewLeases(db, request(first, cycle), open)))
+      if ((await renewLeases(db, request(first, cycle), open)).length > 0)
         throw new Error(`cycle ${cycle}: a renewal went the full way; the figures would not be renewals`);
       statements++;
     }
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu = cpuSecondsBetween(cpuBefore, ticksWhere(postgres));
+  const clientUsage = process.cpuUsage(clientBefore);
+  const client = (clientUsage.user + clientUsage.system) / 1e6;
   await new Promise((resolve) => setTimeout(resolve, STATS_FLUSH_MS));
   const after = await tables();
 
@@ -102,6 +107,7 @@ try {
     `schema ${schema}: ${renewals.toLocaleString('en-US')} renewals of ${alerts.toLocaleString('en-US')} open episodes in ${statements} statements of ${PER_STATEMENT}, ${seconds.toFixed(1)} s`,
   );
   console.log(`PostgreSQL CPU: ${((cpu / renewals) * 1000).toFixed(3)} s per 1,000 renewals (${cpu.toFixed(2)} s)`);
+  console.log(`client CPU (renewLeases in this process, as in a processor): ${((client / renewals) * 1000).toFixed(3)} s per 1,000 renewals (${client.toFixed(2)} s)`);
   for (const row of after) {
     const was = before.find((entry) => entry.table === row.table);
     const updates = row.updates - (was?.updates ?? 0);

@@ -34,6 +34,8 @@ export interface Options {
   only: string[];
   /** Directory for a `node --cpu-prof` profile of the gateway, or none. */
   profileDir: string | null;
+  /** Directory for CPU profiles of every stack service over the resend scenario's measured cycles, or none. */
+  profileResendDir: string | null;
   /** Where the built apps are (`<dist>/apps/<app>/main.js`). */
   dist: string;
   /** alert-processor processes (competing consumers of one queue, one database) and webhook-gateway processes (the load split evenly across their ports). */
@@ -54,6 +56,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --out DIR          where the result files go (default bench/results)
   --only A,B         only these scenarios (resend, paced-2000, api-1, api-10, gateway-alone, single, webhook10, api-batch, storm, repeat-storm)
   --profile DIR      run the gateway under node --cpu-prof and write its profile to DIR
+  --profile-resend DIR  profile every service over the resend scenario's measured cycles only (through its inspector) and write the profiles to DIR
   --dist DIR         run the apps built in DIR/apps/<app>/main.js (default dist; with --skip-build)
   --processors N     N alert-processor processes, competing consumers of one queue (default 1)
   --gateways N       N webhook-gateway processes; one autocannon per gateway, connections and rate split evenly (default 1)
@@ -76,6 +79,7 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
       out: { type: 'string' },
       only: { type: 'string' },
       profile: { type: 'string' },
+      'profile-resend': { type: 'string' },
       dist: { type: 'string' },
       processors: { type: 'string' },
       gateways: { type: 'string' },
@@ -114,6 +118,7 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
       .map((name) => name.trim())
       .filter(Boolean),
     profileDir: values.profile ?? null,
+    profileResendDir: values['profile-resend'] ?? null,
     dist: values.dist ?? 'dist',
     processors: int('--processors', values.processors, 1),
     gateways: int('--gateways', values.gateways, 1),

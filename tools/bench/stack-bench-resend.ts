@@ -116,6 +116,8 @@ export interface ResendTarget {
   probe: CpuProbe;
   /** Waits until the first send's work is done, at most `timeoutMs`; true if it was. */
   settle(timeoutMs: number): Promise<boolean>;
+  /** Starts profiling the measured cycles (--profile-resend); what it returns stops and writes the profiles. */
+  profile?: () => Promise<() => Promise<string[]>>;
 }
 
 /** Posts one cycle, one request after the other (as Prometheus's notifier): the statuses and each request's time. */
@@ -179,6 +181,7 @@ export async function runResendLeg(name: string, target: ResendTarget, plan: Res
   const statuses: Record<string, number> = {};
   const latencies: number[] = [];
   const cycleSendSeconds: number[] = [];
+  const stopProfiles = await target.profile?.();
   const before = await target.probe.read();
   const windowStart = performance.now();
   for (let cycle = 0; cycle < plan.cycles; cycle++) {
@@ -191,6 +194,7 @@ export async function runResendLeg(name: string, target: ResendTarget, plan: Res
   }
   await sleepUntil(windowStart + plan.cycles * intervalMs);
   const window = windowOf(before, await target.probe.read(), (performance.now() - windowStart) / 1000);
+  if (stopProfiles) console.log(`resend (${name}): profiles of the measured cycles in ${(await stopProfiles()).join(', ')}`);
   const sorted = Float64Array.from(latencies).sort();
   console.log(
     `resend (${name}): ${fmt(window.totalCores, 3)} cores over ${plan.cycles} re-sends of ${fmt(plan.alerts)} alerts every ${plan.intervalS} s (idle ${fmt(idle.totalCores, 3)})`,

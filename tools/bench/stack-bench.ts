@@ -42,6 +42,7 @@ import { APPS, ROOT, USAGE, fmt, parseOptions, sleep } from './stack-bench-optio
 import { headline, markdown, type PeerLeg, type Report, type ResendResult, type ScenarioResult, type ServiceFigures } from './stack-bench-report';
 import { RESEND_PREFIX, resendPlan, resolveAll, runResendLeg, type CpuProbe } from './stack-bench-resend';
 import { bodies, scenarios, STARTS_AT } from './stack-bench-scenarios';
+import { profileWindow } from './window-profile';
 import { appOf, runningStackFromEnv, startAlertmanager, startApp, waitHttp, type Service } from './stack-bench-services';
 import {
   cleanUp,
@@ -85,8 +86,8 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const startedAt = new Date().toISOString();
   const running = runningStackFromEnv(process.env);
-  if (running && (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir))
-    throw new Error(`--gateways, --processors, --node-options and --profile start services: not with a running stack\n${USAGE}`);
+  if (running && (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir || options.profileResendDir))
+    throw new Error(`--gateways, --processors, --node-options, --profile and --profile-resend start services: not with a running stack\n${USAGE}`);
   if (options.build && !running) {
     process.stdout.write(`building ${APPS.join(', ')}... `);
     await promisify(execFile)(process.execPath, ['tools/build/build-app.mjs', ...APPS], { cwd: ROOT, timeout: 180_000 });
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
     // The load is sent without a token: open intake, as a decision (the gateway refuses to start otherwise).
     const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url, WEBHOOK_ALLOW_ANONYMOUS: 'true' };
     //  With replicas, the first of each starts alone (the first processor declares the topology).
-    const extra = options.nodeOptions;
+    const extra = [...options.nodeOptions, ...(options.profileResendDir ? ['--inspect=127.0.0.1:0'] : [])];
     for (let n = 1; n <= options.processors; n++) processors.push(await startApp('alert-processor', env, options.dist, extra, n));
     for (let n = 1; n <= options.gateways; n++) {
       gateways.push(
@@ -254,7 +255,9 @@ async function main(): Promise<void> {
       await resolveAll([peerService.url], resendSettings);
     }
     console.log(`scenario resend: ${fmt(resendSettings.alerts)} alerts re-sent every ${resendSettings.intervalS} s...`);
-    const stackLeg = await runResendLeg('SentryHub', { urls: gatewayUrls, probe: stackProbe, settle: settleStack }, resendSettings);
+    const profileDir = options.profileResendDir;
+    const profile = profileDir ? () => profileWindow(stackServices, profileDir, 'resend') : undefined;
+    const stackLeg = await runResendLeg('SentryHub', { urls: gatewayUrls, probe: stackProbe, settle: settleStack, ...(profile ? { profile } : {}) }, resendSettings);
     const drained = (stackLeg.window.counts['processed'] ?? 0) >= (stackLeg.window.counts['accepted'] ?? 0);
     await settleStack(options.drainTimeoutS * 1000);
     const rows = await storedRows(stackDatabaseUrl, RESEND_PREFIX);

@@ -79,7 +79,7 @@ describe('lease renewals in one statement', () => {
       .executeTakeFirstOrThrow();
 
     const again = [0, 1, 2].map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[1] }));
-    expect(await renewLeases(test.db, batchAt(again, new Date('2026-11-26T12:00:15Z')), open)).toBe(true);
+    expect(await renewLeases(test.db, batchAt(again, new Date('2026-11-26T12:00:15Z')), open)).toEqual([]);
 
     const state = await stateOf(world);
     expect(state).toHaveLength(3);
@@ -92,7 +92,7 @@ describe('lease renewals in one statement', () => {
     expect(outboxAfter.n).toBe(outboxBefore.n);
   });
 
-  it('writes nothing and forgets the batch when one episode was closed behind its back', async () => {
+  it('renews the episodes still open and leaves the alerts of one closed behind its back to the full way, forgetting it', async () => {
     const open = new OpenEpisodes();
     const world = `w${++runs}`;
     const sent = [0, 1].map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[0] }));
@@ -100,12 +100,18 @@ describe('lease renewals in one statement', () => {
     // Another writer (lease expiry, an operator, another processor) closes one of them.
     await sql`update alert_instances set status = 'resolved', ends_at = now(), resolution_type = 'manual'
       where group_id = (select id from alert_groups where fingerprint = ${sent[1]?.fingerprint ?? ''})`.execute(test.db);
-    const before = await stateOf(world);
+    const [, closedBefore] = await stateOf(world);
 
     const again = [0, 1].map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[2] }));
-    expect(await renewLeases(test.db, batchAt(again, new Date('2026-11-26T12:00:15Z')), open)).toBe(false);
-    expect(await stateOf(world)).toEqual(before);
-    expect(open.size).toBe(0);
+    const batch = batchAt(again, new Date('2026-11-26T12:00:15Z'));
+    const rest = await renewLeases(test.db, batch, open);
+    // The closed one's alert is left, as it was sent, for storeBatch; the open one is renewed.
+    expect(rest).toEqual([batch[1]]);
+    const [renewed, closed] = await stateOf(world);
+    expect(renewed).toMatchObject({ status: 'firing', lease_ends_at: new Date(LEASES[2]), last_occurrence: new Date('2026-11-26T12:00:15Z') });
+    expect(closed).toEqual(closedBefore);
+    expect(open.isOpen(again[0]?.fingerprint ?? '', Date.parse(STARTS[0]))).toBe(true);
+    expect(open.isOpen(again[1]?.fingerprint ?? '', Date.parse(STARTS[0]))).toBe(false);
   });
 
   it('leaves a batch with anything but renewals of known open episodes to the full way', async () => {
@@ -121,7 +127,10 @@ describe('lease renewals in one statement', () => {
       [{ ...known, startsAt: null }], // no startsAt
       [],
     ];
-    for (const alerts of cases) expect(await renewLeases(test.db, batchAt(alerts, new Date('2026-11-26T12:00:15Z')), open)).toBe(false);
+    for (const alerts of cases) {
+      const batch = batchAt(alerts, new Date('2026-11-26T12:00:15Z'));
+      expect(await renewLeases(test.db, batch, open)).toBe(batch);
+    }
     expect(await stateOf(world)).toEqual(before);
     expect(open.size).toBe(1);
   });
@@ -176,9 +185,9 @@ describe('lease renewals in one statement', () => {
             item.map((sent) => alertOf(renewing, sent)),
             now,
           );
-          const renewed = await renewLeases(test.db, alerts, open);
-          if (renewed) renewedBatches += 1;
-          const renewingEvents = renewed ? [] : await storeBatch(test.db, randomUUID(), alerts, now, open);
+          const rest = await renewLeases(test.db, alerts, open);
+          if (rest.length < alerts.length) renewedBatches += 1;
+          const renewingEvents = rest.length === 0 ? [] : await storeBatch(test.db, randomUUID(), rest, now, open);
           expect(comparable(renewingEvents.flatMap((event) => event.payload.changes))).toEqual(
             comparable(fullEvents.flatMap((event) => event.payload.changes)),
           );
@@ -240,7 +249,7 @@ describe('lease renewals in one statement', () => {
 
       for (const [round, lease] of [LEASES[1], LEASES[2], LEASES[2]].entries()) {
         const again = alerts.map((n) => alertOf(world, { alert: n, status: 'firing', startsAt: STARTS[0], lease }));
-        expect(await renewLeases(single, batchAt(again, new Date(Date.parse('2026-11-26T12:00:00Z') + (round + 1) * 15_000)), open)).toBe(true);
+        expect(await renewLeases(single, batchAt(again, new Date(Date.parse('2026-11-26T12:00:00Z') + (round + 1) * 15_000)), open)).toEqual([]);
       }
       // The lease moved, its check did not: the expiry moves the check up when it comes due.
       expect(await checkAt()).toEqual([{ check: new Date(LEASES[0]) }]);
@@ -259,6 +268,48 @@ describe('lease renewals in one statement', () => {
       }
     } finally {
       await single.destroy();
+    }
+  });
+
+  it('reads only the open episodes it renews, whatever the statistics say (taken before a storm of new episodes)', async () => {
+    // A database of its own whose statistics never saw its open episodes (no ANALYZE, no
+    // autovacuum): PostgreSQL then believes a handful are open. Planned from such statistics, a
+    // renewal that filtered the updated table by status read every open episode per statement.
+    const own = await createTestDatabase('lease_renewal_plan');
+    const single = createDb(own.url, { maxConnections: 1 });
+    try {
+      await sql`alter table alert_instances set (autovacuum_enabled = false)`.execute(single);
+      await sql`alter table alert_groups set (autovacuum_enabled = false)`.execute(single);
+      const open = new OpenEpisodes();
+      const sent = Array.from({ length: 2_000 }, (_, n) => alertOf('storm', { alert: n, status: 'firing', startsAt: STARTS[0], lease: LEASES[0] }));
+      for (let first = 0; first < sent.length; first += 500)
+        await storeBatch(single, randomUUID(), batchAt(sent.slice(first, first + 500), new Date('2026-11-26T12:00:00Z')), undefined, open);
+      const openEpisodesRead = async () => {
+        await sql`select pg_stat_force_next_flush()`.execute(single);
+        await sql`select pg_stat_clear_snapshot()`.execute(own.db);
+        const { rows } = await sql<{ read: string }>`
+          select idx_tup_read as read from pg_stat_user_indexes where indexrelname = 'alert_instances_one_open_per_group'`.execute(own.db);
+        return Number(rows[0]?.read);
+      };
+      const before = await openEpisodesRead();
+
+      const again = sent.slice(0, 64).map((alert) => ({ ...alert, leaseEndsAt: LEASES[1] }));
+      expect(await renewLeases(single, batchAt(again, new Date('2026-11-26T12:00:15Z')), open)).toEqual([]);
+      // One probe per renewed group: 64 entries of the index, not the 2,000 open episodes.
+      const after = await waitFor(
+        async () => {
+          const now = await openEpisodesRead();
+          return now > before ? now : null;
+        },
+        15_000,
+        'the renewal counted in the index statistics',
+      );
+      expect(after - before).toBeLessThanOrEqual(2 * again.length);
+      const { rows } = await sql<{ leases: string }>`select count(*) as leases from alert_instances where lease_ends_at = ${LEASES[1]}::timestamptz`.execute(own.db);
+      expect(Number(rows[0]?.leases)).toBe(again.length);
+    } finally {
+      await single.destroy();
+      await own.destroy();
     }
   });
 

@@ -84,48 +84,59 @@ function renewalsOf(alerts: readonly BatchAlert[], open: OpenEpisodes): Renewal[
   return [...renewals.values()];
 }
 
-class NotAllRenewed extends Error {}
-
 /**
  * A batch of pure lease renewals (what a Prometheus re-sending its active alerts sends) stored in
- * one statement: lock the groups in fingerprint order (the order every writer locks them in),
- * move each open episode's lease as the state machine would (the later of both, none when either
- * has none) and the group's last occurrence. A renewal changes nothing else and publishes no event;
- * none of the columns it writes is indexed (lease expiry reads `lease_check_at`, which a renewal
- * leaves alone), so PostgreSQL keeps both rows on their pages (HOT updates, no index entries).
- * Returns false, having written nothing, when the batch is not made only of renewals of episodes
- * `open` knows, or when the database shows one of them is no longer open: the batch then goes
- * the full way (storeBatch), which also corrects the hint.
+ * one statement, outside any transaction (one round trip; a statement is atomic on its own): lock
+ * the groups in fingerprint order (the order every writer locks them in), move each open
+ * episode's lease as the state machine would (the later of both, none when either has none) and
+ * the group's last occurrence. A renewal changes nothing else and publishes no event; none of the
+ * columns it writes is indexed (lease expiry reads `lease_check_at`, which a renewal leaves
+ * alone), so PostgreSQL keeps both rows on their pages (HOT updates, no index entries).
+ *
+ * The plan does not depend on PostgreSQL's statistics: each group's open episode is looked up by
+ * itself (a lateral subquery with a limit is never turned into a join, so it is one probe of the
+ * open-episode index per group), and the episode is then updated by its primary key. With the
+ * filter `status = 'firing'` on the updated table instead, statistics taken before a storm of
+ * new alerts (a few open episodes) made PostgreSQL read every open episode for each statement.
+ * The episode is re-checked as it is when the update reaches it (another writer may have closed
+ * it meanwhile): a closed one keeps its lease and its group is not counted as renewed.
+ *
+ * Returns the alerts still to be stored the full way (storeBatch): all of them, with nothing
+ * written, when the batch is not made only of renewals of episodes `open` knows; none when every
+ * one was renewed; else the alerts of the groups whose episode the database shows is no longer
+ * open (another processor, lease expiry or an operator closed it), which `open` then forgets.
+ * What the full way does with those is what it would have done with the whole batch: the groups
+ * renewed here are left as it would leave them.
  */
-export async function renewLeases(db: Kysely<Database>, alerts: readonly BatchAlert[], open: OpenEpisodes): Promise<boolean> {
+export async function renewLeases(db: Kysely<Database>, alerts: readonly BatchAlert[], open: OpenEpisodes): Promise<readonly BatchAlert[]> {
   const renewals = renewalsOf(alerts, open);
-  if (renewals === null || renewals.length === 0) return false;
-  try {
-    await db.transaction().execute(async (trx) => {
-      const result = await sql<{ renewed: number }>`
-        with incoming as (
-          select * from unnest(${renewals.map((r) => r.fingerprint)}::text[], ${renewals.map((r) => r.startsAt.toISOString())}::timestamptz[],
-                               ${renewals.map((r) => iso(r.lease))}::timestamptz[], ${renewals.map((r) => r.seen.toISOString())}::timestamptz[])
-            as t(fingerprint, starts_at, lease, seen)
-        ), locked as (
-          select g.id, t.starts_at, t.lease, t.seen from alert_groups g join incoming t on t.fingerprint = g.fingerprint
-          order by g.fingerprint for update of g
-        ), renewed as (
-          update alert_instances i set lease_ends_at = case when i.lease_ends_at is null or l.lease is null then null else greatest(i.lease_ends_at, l.lease) end
-          from locked l where i.group_id = l.id and i.starts_at = l.starts_at and i.status = 'firing'
-          returning i.id
-        ), seen as (
-          update alert_groups g set last_occurrence = greatest(g.last_occurrence, l.seen), first_occurrence = least(g.first_occurrence, l.starts_at)
-          from locked l where g.id = l.id
-          returning g.id
-        )
-        select (select count(*) from renewed)::int as renewed`.execute(trx);
-      if (result.rows[0]?.renewed !== renewals.length) throw new NotAllRenewed();
-    });
-    return true;
-  } catch (error) {
-    if (!(error instanceof NotAllRenewed)) throw error;
-    for (const renewal of renewals) open.forget(renewal.fingerprint);
-    return false;
-  }
+  if (renewals === null || renewals.length === 0) return alerts;
+  const result = await sql<{ fingerprint: string }>`
+    with incoming as (
+      select * from unnest(${renewals.map((r) => r.fingerprint)}::text[], ${renewals.map((r) => r.startsAt.toISOString())}::timestamptz[],
+                           ${renewals.map((r) => iso(r.lease))}::timestamptz[], ${renewals.map((r) => r.seen.toISOString())}::timestamptz[])
+        as t(fingerprint, starts_at, lease, seen)
+    ), locked as (
+      select g.id, g.fingerprint, t.starts_at, t.lease, t.seen, episode.id as instance_id
+      from incoming t join alert_groups g on g.fingerprint = t.fingerprint
+      join lateral (select i.id from alert_instances i where i.group_id = g.id and i.status = 'firing' limit 1) episode on true
+      order by g.fingerprint for update of g
+    ), renewed as (
+      update alert_instances i set lease_ends_at = case
+        when i.status <> 'firing' then i.lease_ends_at
+        when i.lease_ends_at is null or l.lease is null then null
+        else greatest(i.lease_ends_at, l.lease) end
+      from locked l where i.id = l.instance_id and i.starts_at = l.starts_at
+      returning l.id, l.fingerprint, l.starts_at, l.seen, i.status
+    ), seen as (
+      update alert_groups g set last_occurrence = greatest(g.last_occurrence, r.seen), first_occurrence = least(g.first_occurrence, r.starts_at)
+      from renewed r where g.id = r.id and r.status = 'firing'
+      returning g.fingerprint
+    )
+    select t.fingerprint from incoming t where not exists (select from seen where seen.fingerprint = t.fingerprint)`.execute(db);
+  // The groups not renewed (none, nearly always: no row to read back).
+  if (result.rows.length === 0) return [];
+  const left = new Set(result.rows.map((row) => row.fingerprint));
+  for (const fingerprint of left) open.forget(fingerprint);
+  return alerts.filter(({ alert }) => left.has(alert.fingerprint));
 }

@@ -80,8 +80,9 @@ export function alertBatchHandler(
     // A database error that means "unavailable" reaches the subscriber as it is: its
     // dependencyUnavailable option (main.ts) holds the batch instead of retrying it.
     const store = async () => {
-      if (await renewLeases(db, alerts, openEpisodes)) return { renewed: true, events: [] };
-      return { renewed: false, events: await storeBatch(db, batchId, alerts, undefined, openEpisodes) };
+      const rest = await renewLeases(db, alerts, openEpisodes);
+      if (rest.length === 0) return { renewed: true, events: [] };
+      return { renewed: false, events: await storeBatch(db, batchId, rest, undefined, openEpisodes) };
     };
     const { renewed, events } = await store().finally(() => timer());
     if (renewed) renewalBatches.inc();

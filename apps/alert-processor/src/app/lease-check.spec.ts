@@ -70,7 +70,7 @@ describe('lease expiry by the lease check (renewals move only the lease end)', (
     });
     // Re-sent: one with a later lease, one with none (it never expires now); the third is not.
     const again = [alertOf('renewed', at('12:02:00')), alertOf('unleased', null)];
-    expect(await renewLeases(test.db, batchOf(again, at('12:00:15')), open)).toBe(true);
+    expect(await renewLeases(test.db, batchOf(again, at('12:00:15')), open)).toEqual([]);
     expect(await episodes()).toMatchObject({
       renewed: { lease_ends_at: at('12:02:00'), lease_check_at: at('12:01:00') },
       unleased: { lease_ends_at: null, lease_check_at: at('12:01:00') },
