@@ -107,7 +107,9 @@ try {
     `schema ${schema}: ${renewals.toLocaleString('en-US')} renewals of ${alerts.toLocaleString('en-US')} open episodes in ${statements} statements of ${PER_STATEMENT}, ${seconds.toFixed(1)} s`,
   );
   console.log(`PostgreSQL CPU: ${((cpu / renewals) * 1000).toFixed(3)} s per 1,000 renewals (${cpu.toFixed(2)} s)`);
-  console.log(`client CPU (renewLeases in this process, as in a processor): ${((client / renewals) * 1000).toFixed(3)} s per 1,000 renewals (${client.toFixed(2)} s)`);
+  console.log(
+    `client CPU (renewLeases in this process, as in a processor): ${((client / renewals) * 1000).toFixed(3)} s per 1,000 renewals (${client.toFixed(2)} s)`,
+  );
   for (const row of after) {
     const was = before.find((entry) => entry.table === row.table);
     const updates = row.updates - (was?.updates ?? 0);

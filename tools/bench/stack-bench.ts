@@ -257,7 +257,11 @@ async function main(): Promise<void> {
     console.log(`scenario resend: ${fmt(resendSettings.alerts)} alerts re-sent every ${resendSettings.intervalS} s...`);
     const profileDir = options.profileResendDir;
     const profile = profileDir ? () => profileWindow(stackServices, profileDir, 'resend') : undefined;
-    const stackLeg = await runResendLeg('SentryHub', { urls: gatewayUrls, probe: stackProbe, settle: settleStack, ...(profile ? { profile } : {}) }, resendSettings);
+    const stackLeg = await runResendLeg(
+      'SentryHub',
+      { urls: gatewayUrls, probe: stackProbe, settle: settleStack, ...(profile ? { profile } : {}) },
+      resendSettings,
+    );
     const drained = (stackLeg.window.counts['processed'] ?? 0) >= (stackLeg.window.counts['accepted'] ?? 0);
     await settleStack(options.drainTimeoutS * 1000);
     const rows = await storedRows(stackDatabaseUrl, RESEND_PREFIX);

@@ -305,7 +305,9 @@ describe('lease renewals in one statement', () => {
         'the renewal counted in the index statistics',
       );
       expect(after - before).toBeLessThanOrEqual(2 * again.length);
-      const { rows } = await sql<{ leases: string }>`select count(*) as leases from alert_instances where lease_ends_at = ${LEASES[1]}::timestamptz`.execute(own.db);
+      const { rows } = await sql<{ leases: string }>`select count(*) as leases from alert_instances where lease_ends_at = ${LEASES[1]}::timestamptz`.execute(
+        own.db,
+      );
       expect(Number(rows[0]?.leases)).toBe(again.length);
     } finally {
       await single.destroy();
