@@ -11,6 +11,7 @@ import { startStack, type RunningService } from '../e2e/services';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'stack-bench-'));
+const profiles = mkdtempSync(join(tmpdir(), 'stack-bench-profiles-'));
 
 interface QuickReport {
   benchmark: string;
@@ -56,11 +57,14 @@ interface ResendLeg {
 // Not a timed test: it checks that `npm run bench -- --quick` completes and writes a well-formed
 // report, never how fast anything was. Not part of `npm test` (minutes of load): `npm run test:bench`.
 describe('npm run bench -- --quick', () => {
-  afterAll(() => rmSync(out, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(out, { recursive: true, force: true });
+    rmSync(profiles, { recursive: true, force: true });
+  });
 
   it('runs the whole stack beside Alertmanager and writes JSON, Markdown and SVG with every figure, ratio and target', async () => {
     const built = ['webhook-gateway', 'alert-processor', 'slack-notifier'].every((app) => existsSync(join(ROOT, `dist/apps/${app}/main.js`)));
-    const args = ['--import', 'tsx', 'tools/bench/stack-bench.ts', '--quick', '--out', out, ...(built ? ['--skip-build'] : [])];
+    const args = ['--import', 'tsx', 'tools/bench/stack-bench.ts', '--quick', '--out', out, '--profile-resend', profiles, ...(built ? ['--skip-build'] : [])];
     await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 });
 
     const files = readdirSync(out);
@@ -141,6 +145,15 @@ describe('npm run bench -- --quick', () => {
     // A re-send renews an alert: one group and one episode each after every cycle.
     expect(resend?.stack.stored).toEqual({ groups: 1_000, instances: 1_000, groupsNotOnce: 0, once: true });
     expect(resend?.resolved.statuses).toEqual({ '202': requestsPerCycle });
+    // --profile-resend: a V8 profile of each service over the measured re-sends, each with
+    // samples, the processor's with its own code in them.
+    const profileFiles = readdirSync(profiles).sort();
+    expect(profileFiles).toEqual(['alert-processor-resend.cpuprofile', 'slack-notifier-resend.cpuprofile', 'webhook-gateway-resend.cpuprofile']);
+    for (const file of profileFiles) {
+      const profile = JSON.parse(readFileSync(join(profiles, file), 'utf8')) as { nodes: { callFrame: { url: string } }[]; samples: number[] };
+      expect(profile.samples.length, file).toBeGreaterThan(0);
+      if (file.startsWith('alert-processor')) expect(profile.nodes.some((node) => node.callFrame.url.endsWith('apps/alert-processor/main.js'))).toBe(true);
+    }
     const resendRow = report.headline.find((row) => row.target === '< 0.1 core');
     expect(resendRow?.row).toContain('re-sending 1,000 active alerts every 2 s');
     expect(Number.isFinite(resendRow?.ratio)).toBe(true);
