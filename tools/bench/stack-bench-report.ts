@@ -13,6 +13,7 @@ import type { MachineFacts } from './system-stats';
 /** The receipt -> Slack cell: p50 / p99, or how many of the notifications were sent in time. */
 export function slackLatency(latency: (LatencyMs & { sent: number; expected: number }) | null): string {
   if (!latency) return 'n/a';
+  if (latency.sent === 0) return `none of ${latency.expected.toLocaleString('en-US')} sent in the wait`;
   const figures = `${Math.round(latency.p50).toLocaleString('en-US')} / ${Math.round(latency.p99).toLocaleString('en-US')}`;
   return latency.sent >= latency.expected
     ? figures
