@@ -11,7 +11,9 @@ import { startStack, type RunningService } from '../e2e/services';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'stack-bench-'));
-const profiles = mkdtempSync(join(tmpdir(), 'stack-bench-profiles-'));
+const profileRoot = mkdtempSync(join(tmpdir(), 'stack-bench-profiles-'));
+// A directory that does not exist yet: the bench makes it.
+const profiles = join(profileRoot, 'resend');
 
 interface QuickReport {
   benchmark: string;
@@ -59,7 +61,7 @@ interface ResendLeg {
 describe('npm run bench -- --quick', () => {
   afterAll(() => {
     rmSync(out, { recursive: true, force: true });
-    rmSync(profiles, { recursive: true, force: true });
+    rmSync(profileRoot, { recursive: true, force: true });
   });
 
   it('runs the whole stack beside Alertmanager and writes JSON, Markdown and SVG with every figure, ratio and target', async () => {

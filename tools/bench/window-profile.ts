@@ -3,7 +3,7 @@
  * `node --cpu-prof` gives): the service runs with `--inspect=127.0.0.1:0`, and this connects to
  * its inspector over the DevTools protocol, starts V8's profiler and stops it at the window's end.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Service } from './stack-bench-services';
 
 /** The inspector's WebSocket address the service printed on start ("Debugger listening on ws://..."). */
@@ -23,15 +23,24 @@ async function devtools(url: string) {
     socket.addEventListener('error', () => reject(new Error(`could not connect to ${url}`)), { once: true });
   });
   let next = 0;
-  const waiting = new Map<number, (result: unknown) => void>();
+  const waiting = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
   socket.addEventListener('message', (message: MessageEvent) => {
-    const data = JSON.parse(String(message.data)) as { id?: number; result?: unknown };
-    if (data.id !== undefined) waiting.get(data.id)?.(data.result);
+    const data = JSON.parse(String(message.data)) as { id?: number; result?: unknown; error?: { message?: string } };
+    if (data.id === undefined) return;
+    const call = waiting.get(data.id);
+    waiting.delete(data.id);
+    if (data.error) call?.reject(new Error(`${url}: ${data.error.message ?? 'DevTools error'}`));
+    else call?.resolve(data.result);
+  });
+  // A service that exits (or a socket that breaks) fails the calls still waiting instead of leaving them hanging.
+  socket.addEventListener('close', () => {
+    for (const call of waiting.values()) call.reject(new Error(`${url}: inspector connection closed`));
+    waiting.clear();
   });
   const send = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<unknown>((resolve) => {
+    new Promise<unknown>((resolve, reject) => {
       next += 1;
-      waiting.set(next, resolve);
+      waiting.set(next, { resolve, reject });
       socket.send(JSON.stringify({ id: next, method, params }));
     });
   return { send, close: () => socket.close() };
@@ -42,15 +51,28 @@ async function devtools(url: string) {
  * `<dir>/<service>-<label>.cpuprofile` (open it in Chrome's DevTools or speedscope).
  */
 export async function profileWindow(services: Service[], dir: string, label: string): Promise<() => Promise<string[]>> {
-  const sessions = await Promise.all(
+  mkdirSync(dir, { recursive: true });
+  const started = await Promise.allSettled(
     services.map(async (service) => {
       const session = await devtools(inspectorUrl(service));
-      await session.send('Profiler.enable');
-      await session.send('Profiler.setSamplingInterval', { interval: 200 });
-      await session.send('Profiler.start');
+      try {
+        await session.send('Profiler.enable');
+        await session.send('Profiler.setSamplingInterval', { interval: 200 });
+        await session.send('Profiler.start');
+      } catch (error) {
+        session.close();
+        throw error;
+      }
       return { service, session };
     }),
   );
+  const sessions = started.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+  const failed = started.find((outcome) => outcome.status === 'rejected');
+  if (failed) {
+    // None half-profiled: close the sessions that did start.
+    for (const { session } of sessions) session.close();
+    throw failed.reason;
+  }
   return async () =>
     Promise.all(
       sessions.map(async ({ service, session }) => {

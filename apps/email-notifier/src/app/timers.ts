@@ -10,17 +10,9 @@ import {
   type StoredEmailRule,
   type TimerOutcome,
 } from '@sentryhub/db';
+import type { AlertChange } from '@sentryhub/contracts';
 import type { Logger } from '@sentryhub/service-runtime';
-import {
-  composeEmail,
-  composeGroupEmail,
-  DEFAULT_HELD_RECHECK_MS,
-  groupKeyOf,
-  timerPolicy,
-  timersFor,
-  type Decision,
-  type PolicyTimerKind,
-} from '@sentryhub/rules';
+import { composeEmail, composeGroupEmail, DEFAULT_HELD_RECHECK_MS, groupKeyOf, timerPolicy, timersFor, type Decision } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { EmailQueue, QueuedEmail } from './email-queue';
 
@@ -135,64 +127,45 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
     await queueGroupEmail(timer, due.rule, 'repeats');
   }
 
-  const tell = async (
-    kind: PolicyTimerKind,
-    { rule, target, change, now }: DueTimerTell<StoredEmailRule>,
-    log: Logger,
-    timer: NotificationTimer,
-  ): Promise<TimerOutcome> => {
-    const emailFor = (target: StoredEmailRule, emailKind: QueuedEmail['kind'], sequence: number): QueuedEmail => {
-      const email = composeEmail(target.row, change);
-      return {
-        ruleId: target.id,
-        groupId: change.group.id,
-        instanceId: change.instance.id,
-        kind: emailKind,
-        sequence,
-        recipients: target.recipients,
-        subject: email.subject,
-        text: email.text,
-        html: email.html,
-      };
+  const emailFor = (target: StoredEmailRule, change: AlertChange, kind: QueuedEmail['kind'], sequence: number): QueuedEmail => {
+    const email = composeEmail(target.row, change);
+    return {
+      ruleId: target.id,
+      groupId: change.group.id,
+      instanceId: change.instance.id,
+      kind,
+      sequence,
+      recipients: target.recipients,
+      subject: email.subject,
+      text: email.text,
+      html: email.html,
     };
-    const queue = async (email: QueuedEmail) => {
-      const queued = await deps.queue.enqueue(email);
-      if (queued) deps.wake();
-      return queued;
-    };
+  };
+  /** Queues the email (once per row: false when it was queued before) and wakes the sender. */
+  const queue = async (email: QueuedEmail) => {
+    const queued = await deps.queue.enqueue(email);
+    if (queued) deps.wake();
+    return queued;
+  };
 
-    switch (kind) {
-      case 'silence_end': {
-        // A grouped rule's email waits in its group for the group's next email.
-        const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
-        const released = await deps.queue.releaseInhibited(change.instance.id, rule.id, groupKey);
-        const queued = released || (await queue({ ...emailFor(rule, 'firing', 0), groupKey }));
-        if (groupKey !== null) await scheduleEmailGroupFlush(deps.db, rule, groupKey);
-        else if (released) deps.wake();
-        log.info(
-          { queued, grouped: groupKey !== null },
-          groupKey === null ? 'held-back firing queued: nothing holds it any more' : "held-back firing joins its group's next email: nothing holds it any more",
-        );
-        await scheduleEmailTimers(
-          deps.db,
-          { rule, action: 'send' },
-          { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
-          recheckMs,
-        );
-        return { action: 'done' };
-      }
-      case 'repeat': {
-        if (!rule.repeatIntervalMs) return { action: 'done' };
-        const queued = await queue(emailFor(rule, 'repeat', timer.sequence));
-        log.info({ queued, sequence: timer.sequence }, 'still firing: repeat queued');
-        return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
-      }
-      case 'escalation': {
-        const queued = await queue(emailFor(target, 'escalation', 0));
-        log.info({ queued, escalatedTo: target.id }, 'still firing unacknowledged: escalation queued');
-        return { action: 'done' };
-      }
-    }
+  // A silence end: a grouped rule's email waits in its group for the group's next email.
+  const tellReleased = async ({ rule, change }: DueTimerTell<StoredEmailRule>, log: Logger): Promise<TimerOutcome> => {
+    const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
+    const released = await deps.queue.releaseInhibited(change.instance.id, rule.id, groupKey);
+    const queued = released || (await queue({ ...emailFor(rule, change, 'firing', 0), groupKey }));
+    if (groupKey !== null) await scheduleEmailGroupFlush(deps.db, rule, groupKey);
+    else if (released) deps.wake();
+    log.info(
+      { queued, grouped: groupKey !== null },
+      groupKey === null ? 'held-back firing queued: nothing holds it any more' : "held-back firing joins its group's next email: nothing holds it any more",
+    );
+    await scheduleEmailTimers(
+      deps.db,
+      { rule, action: 'send' },
+      { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
+      recheckMs,
+    );
+    return { action: 'done' };
   };
 
   return dueTimerHandler({
@@ -204,7 +177,9 @@ export function emailTimerHandler(deps: EmailTimerDeps): (timer: NotificationTim
     told: 'an email',
     logger: deps.logger,
     flushGroup,
-    tell,
+    tellReleased,
+    tellAgain: (kind, { target, change }, sequence) => queue(emailFor(target, change, kind, sequence)),
+    toldAgain: 'still firing: repeat queued',
     groupRepeat: {
       firingsTold: (ruleId, groupKey, limit) => deps.queue.firingsToldInGroup(ruleId, groupKey, limit),
       limit: MAX_ALERTS_PER_GROUP_EMAIL,

@@ -24,7 +24,6 @@ import {
   timerPolicy,
   timersFor,
   type Decision,
-  type PolicyTimerKind,
 } from '@sentryhub/rules';
 import type { Kysely } from 'kysely';
 import type { NotificationDraft, NotificationRepo } from './notification-repo';
@@ -180,46 +179,26 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     scheduleFlush: (rule, groupKey) => scheduleGroupFlush(deps.db, rule, groupKey),
   });
 
-  const tell = async (
-    kind: PolicyTimerKind,
-    { rule, target, change, now }: DueTimerTell<StoredSlackRule>,
-    log: Logger,
-    timer: NotificationTimer,
-  ): Promise<TimerOutcome> => {
-    switch (kind) {
-      case 'silence_end': {
-        // The held row becomes pending; a firing held back before it was recorded (a crash) is recorded now.
-        // A grouped rule's row waits in its group for the group's next message.
-        const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
-        const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
-        if (groupKey !== null) {
-          const row = await group.joinGroup(rule, change, held, groupKey);
-          log.info({ status: row.status }, "held-back firing joins its group's next message: nothing holds it any more");
-        } else {
-          const outcome = held ? await deliverRow(held, log, now) : await deliver(draftFor(rule, change, 'firing', 0), log, now);
-          log.info({ outcome }, 'held-back firing told: nothing holds it any more');
-        }
-        await scheduleTimers(
-          deps.db,
-          { rule, action: 'send' },
-          { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
-          now,
-          recheckMs,
-        );
-        return { action: 'done' };
-      }
-      case 'repeat': {
-        if (!rule.repeatIntervalMs) return { action: 'done' };
-        const outcome = await deliver(draftFor(rule, change, 'repeat', timer.sequence), log, now);
-        log.info({ outcome, sequence: timer.sequence }, 'still firing: told again');
-        return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
-      }
-      case 'escalation': {
-        const outcome = await deliver(draftFor(target, change, 'escalation', 0), log, now);
-        log.info({ outcome, escalatedTo: target.id }, 'still firing unacknowledged: escalated');
-        return { action: 'done' };
-      }
+  // A silence end: the held row becomes pending; a firing held back before it was recorded (a
+  // crash) is recorded now. A grouped rule's row waits in its group for the group's next message.
+  const tellReleased = async ({ rule, change, now }: DueTimerTell<StoredSlackRule>, log: Logger): Promise<TimerOutcome> => {
+    const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
+    const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
+    if (groupKey !== null) {
+      const row = await group.joinGroup(rule, change, held, groupKey);
+      log.info({ status: row.status }, "held-back firing joins its group's next message: nothing holds it any more");
+    } else {
+      const outcome = held ? await deliverRow(held, log, now) : await deliver(draftFor(rule, change, 'firing', 0), log, now);
+      log.info({ outcome }, 'held-back firing told: nothing holds it any more');
     }
+    await scheduleTimers(
+      deps.db,
+      { rule, action: 'send' },
+      { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
+      now,
+      recheckMs,
+    );
+    return { action: 'done' };
   };
 
   return dueTimerHandler({
@@ -231,7 +210,9 @@ export function slackTimerHandler(deps: SlackTimerDeps): (timer: NotificationTim
     told: 'a message',
     logger: deps.logger,
     flushGroup: group.flushGroup,
-    tell,
     groupRepeat: group.groupRepeat,
+    tellReleased,
+    tellAgain: (kind, { target, change, now }, sequence, log) => deliver(draftFor(target, change, kind, sequence), log, now),
+    toldAgain: 'still firing: told again',
   });
 }

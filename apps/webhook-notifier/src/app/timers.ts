@@ -29,7 +29,6 @@ import {
   webhookTemplateOf,
   withReceiverParams,
   type Decision,
-  type PolicyTimerKind,
   type WebhookGroupEntry,
 } from '@sentryhub/rules';
 import type { Logger, WebhookClient, WebhookReceiver, WebhookResult } from '@sentryhub/service-runtime';
@@ -196,53 +195,33 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     scheduleFlush: (rule, groupKey) => scheduleWebhookGroupFlush(deps.db, rule, groupKey),
   });
 
-  const tell = async (
-    kind: PolicyTimerKind,
-    { rule, target, change, now }: DueTimerTell<StoredWebhookRule>,
-    log: Logger,
-    timer: NotificationTimer,
-  ): Promise<TimerOutcome> => {
-    const settled = (outcome: string) => {
-      // Another consumer holds the row right now: look again after its post.
-      if (FAILED_FOR_NOW.has(outcome)) throw new Error('another consumer is posting this notification; tried again later');
-      return outcome;
-    };
+  const settled = (outcome: string) => {
+    // Another consumer holds the row right now: look again after its post.
+    if (FAILED_FOR_NOW.has(outcome)) throw new Error('another consumer is posting this notification; tried again later');
+    return outcome;
+  };
 
-    switch (kind) {
-      case 'silence_end': {
-        // The held row becomes pending; a firing held back before it was recorded (a crash) is recorded now.
-        // A grouped rule's row waits in its group for the group's next body.
-        const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
-        const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
-        if (groupKey !== null) {
-          const row = await group.joinGroup(rule, change, held, groupKey);
-          log.info({ status: row.status }, "held-back firing joins its group's next body: nothing holds it any more");
-        } else {
-          const outcome = settled(
-            held ? await deps.deliverRow(held, change, rule, log) : await deps.deliverDraft(deps.draftFor(rule, change, 'firing'), change, rule, log),
-          );
-          log.info({ outcome }, 'held-back firing posted: nothing holds it any more');
-        }
-        await scheduleWebhookTimers(
-          deps.db,
-          { rule, action: 'send' },
-          { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
-          recheckMs,
-        );
-        return { action: 'done' };
-      }
-      case 'repeat': {
-        if (!rule.repeatIntervalMs) return { action: 'done' };
-        const outcome = settled(await deps.deliverDraft(deps.draftFor(rule, change, 'repeat', timer.sequence), change, rule, log));
-        log.info({ outcome, sequence: timer.sequence }, 'still firing: posted again');
-        return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
-      }
-      case 'escalation': {
-        const outcome = settled(await deps.deliverDraft(deps.draftFor(target, change, 'escalation'), change, target, log));
-        log.info({ outcome, escalatedTo: target.id }, 'still firing unacknowledged: escalated');
-        return { action: 'done' };
-      }
+  // A silence end: the held row becomes pending; a firing held back before it was recorded (a
+  // crash) is recorded now. A grouped rule's row waits in its group for the group's next body.
+  const tellReleased = async ({ rule, change }: DueTimerTell<StoredWebhookRule>, log: Logger): Promise<TimerOutcome> => {
+    const groupKey = groupKeyOf(rule.groupBy, change.group.labels);
+    const held = await deps.notifications.releaseHeld(change.instance.id, rule.id, groupKey);
+    if (groupKey !== null) {
+      const row = await group.joinGroup(rule, change, held, groupKey);
+      log.info({ status: row.status }, "held-back firing joins its group's next body: nothing holds it any more");
+    } else {
+      const outcome = settled(
+        held ? await deps.deliverRow(held, change, rule, log) : await deps.deliverDraft(deps.draftFor(rule, change, 'firing'), change, rule, log),
+      );
+      log.info({ outcome }, 'held-back firing posted: nothing holds it any more');
     }
+    await scheduleWebhookTimers(
+      deps.db,
+      { rule, action: 'send' },
+      { groupId: change.group.id, instanceId: change.instance.id, kind: 'firing', labels: change.group.labels },
+      recheckMs,
+    );
+    return { action: 'done' };
   };
 
   return dueTimerHandler({
@@ -254,7 +233,10 @@ export function webhookTimerHandler(deps: WebhookTimerDeps): (timer: Notificatio
     told: 'a post',
     logger: deps.logger,
     flushGroup: group.flushGroup,
-    tell,
     groupRepeat: group.groupRepeat,
+    tellReleased,
+    tellAgain: async (kind, { target, change }, sequence, log) =>
+      settled(await deps.deliverDraft(deps.draftFor(target, change, kind, sequence), change, target, log)),
+    toldAgain: 'still firing: posted again',
   });
 }

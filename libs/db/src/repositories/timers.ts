@@ -519,7 +519,7 @@ export interface GroupRepeatOptions<R, L> {
 
 export interface DueTimerHandlerOptions<
   R extends { id: number; escalateTo: number | null; repeatIntervalMs?: number | null },
-  L extends Pick<TimerLoopLogger, 'debug' | 'warn'>,
+  L extends Pick<TimerLoopLogger, 'debug' | 'info' | 'warn'>,
 > {
   db: Kysely<Database>;
   /** The notifier's active rules. */
@@ -534,8 +534,19 @@ export interface DueTimerHandlerOptions<
   logger: { child(bindings: Record<string, unknown>): L };
   /** A group's `group_flush`. */
   flushGroup: (timer: NotificationTimer) => Promise<TimerOutcome>;
-  /** A repeat, an escalation or a silence end to tell now. */
-  tell: (kind: Exclude<TimerKind, 'group_flush'>, due: DueTimerTell<R>, log: L, timer: NotificationTimer) => Promise<TimerOutcome>;
+  /**
+   * A silence end: the firing held back is told now (an ungrouped rule), or joins its group's
+   * next message (a grouped rule); then the episode's repeat and escalation timers start.
+   */
+  tellReleased: (due: DueTimerTell<R>, log: L, timer: NotificationTimer) => Promise<TimerOutcome>;
+  /**
+   * Tells the episode again under `due.target`: a repeat (the timer's rule, `sequence` the
+   * timer's) or an escalation (the `escalateTo` rule, `sequence` 0). What it returns (the
+   * delivery's outcome) goes in the log line; throwing tries the timer again.
+   */
+  tellAgain: (kind: 'repeat' | 'escalation', due: DueTimerTell<R>, sequence: number, log: L) => Promise<unknown>;
+  /** The log line of a repeat told ("still firing: told again"). */
+  toldAgain: string;
   /** A grouped rule's repeat (a `repeat` timer of a group key, no instance). */
   groupRepeat: GroupRepeatOptions<R, L>;
 }
@@ -544,12 +555,13 @@ export interface DueTimerHandlerOptions<
  * Every notifier's timer handler (the `handle` of `timerLoop`): a group flush goes to the
  * notifier's `flushGroup`; a repeat, an escalation or a silence end starts at `dueTimerEpisode`
  * (the silences read at most twice a second, `recentSilences`) and, when there is something to
- * tell now (for an escalation: when its `escalateTo` rule is still active), goes to the
- * notifier's `tell`.
+ * tell now (for an escalation: when its `escalateTo` rule is still active), is told through
+ * the notifier's `tellReleased` (a silence end) or `tellAgain` (a repeat, due again after the
+ * rule's `repeatInterval`; an escalation, which ends).
  */
 export function dueTimerHandler<
   R extends { id: number; escalateTo: number | null; repeatIntervalMs?: number | null },
-  L extends Pick<TimerLoopLogger, 'debug' | 'warn'>,
+  L extends Pick<TimerLoopLogger, 'debug' | 'info' | 'warn'>,
 >(options: DueTimerHandlerOptions<R, L>): (timer: NotificationTimer) => Promise<TimerOutcome> {
   const silences = recentSilences(options.db);
   const episodeDeps = { inhibitRules: options.inhibitRules, silenceState: options.policy.silenceState, predicates: options.policy.predicates, silences };
@@ -597,20 +609,30 @@ export function dueTimerHandler<
       ...(timer.instance_id === null ? { groupKey: timer.group_key } : {}),
     });
     if (kind === 'repeat' && timer.instance_id === null) return groupRepeat(timer, log);
-    const due = await dueTimerEpisode(options.db, timer, {
+    const episode = await dueTimerEpisode(options.db, timer, {
       rules: options.rules,
       episode: episodeDeps,
       verdict: (episode, now) => options.policy.verdict(kind, episode, now, options.recheckMs),
       told: options.told,
       logger: log,
     });
-    if ('outcome' in due) return due.outcome;
-    const { rule, rules, change, now } = due;
+    if ('outcome' in episode) return episode.outcome;
+    const { rule, rules, change, now } = episode;
     const target = kind !== 'escalation' ? rule : rule.escalateTo === null ? undefined : rules.find((candidate) => candidate.id === rule.escalateTo);
     if (!target) {
       log.warn({ escalateTo: rule.escalateTo }, 'escalation rule is gone or inactive; not escalated');
       return { action: 'done' };
     }
-    return options.tell(kind, { rule, target, change, now }, log, timer);
+    const due: DueTimerTell<R> = { rule, target, change, now };
+    if (kind === 'silence_end') return options.tellReleased(due, log, timer);
+    if (kind === 'escalation') {
+      const outcome = await options.tellAgain('escalation', due, 0, log);
+      log.info({ outcome, escalatedTo: target.id }, 'still firing unacknowledged: escalated');
+      return { action: 'done' };
+    }
+    if (!rule.repeatIntervalMs) return { action: 'done' };
+    const outcome = await options.tellAgain('repeat', due, timer.sequence, log);
+    log.info({ outcome, sequence: timer.sequence }, options.toldAgain);
+    return { action: 'reschedule', dueAt: new Date(now.getTime() + rule.repeatIntervalMs), sequence: timer.sequence + 1 };
   };
 }
