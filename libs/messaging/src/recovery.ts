@@ -2,6 +2,7 @@
 import { EXCHANGES, HEADERS, RETRY_DELAYS_MS, retryQueueName } from '@sentryhub/contracts';
 import type { Message } from 'amqplib';
 import type { Logger } from 'pino';
+import { lazyChild } from '@sentryhub/service-runtime';
 import type { AckOrNack } from 'rascal';
 import type { z } from 'zod';
 import { DependencyUnavailableError, PermanentError } from './errors';
@@ -256,17 +257,9 @@ export async function consume<T>(messaging: Messaging, options: CommonOptions<T>
       return null;
     }
     const lastAttempt = retriesDone(message, messaging.brokerUser, retryDelaysMs.length) >= retryDelaysMs.length;
-    let child: Logger | undefined;
-    const context: HandlerContext = {
-      message,
-      correlationId,
-      messageId,
-      lastAttempt,
-      // A pino child costs about a microsecond and an allocation per message: made only when something logs.
-      get logger() {
-        return (child ??= logOf());
-      },
-    };
+    // The message's child logger is made only when something logs at an enabled level (a pino
+    // child costs more than the lines most messages write); children of it stay lazy too.
+    const context: HandlerContext = { message, correlationId, messageId, lastAttempt, logger: lazyChild(logger, { queue, messageId, correlationId }) };
     return { data: parsed.data, context };
   };
 

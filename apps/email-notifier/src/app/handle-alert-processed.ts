@@ -12,7 +12,7 @@ import {
   type Decision,
   type Inhibition,
 } from '@sentryhub/rules';
-import { Counter, createLogger, type Logger, type Registry } from '@sentryhub/service-runtime';
+import { Counter, createLogger, lazyChild, type Logger, type Registry } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import type { EmailQueue } from './email-queue';
 import { emailTimerHandler, scheduleEmailGroupFlush, scheduleEmailTimers } from './timers';
@@ -130,7 +130,7 @@ export function alertProcessedHandler(deps: EnqueueDeps) {
   const handler = async (event: AlertProcessed, context: HandlerContext): Promise<void> => {
     let queued = 0;
     for (const change of event.changes) {
-      const logger = context.logger.child({ groupId: change.group.id, instanceId: change.instance.id });
+      const logger = lazyChild(context.logger, { groupId: change.group.id, instanceId: change.instance.id });
       for (const outcome of await handleChange(change, logger)) {
         outcomes.inc({ outcome });
         if (outcome === 'queued') queued += 1;

@@ -1,6 +1,6 @@
 import type { AlertChange } from '@sentryhub/contracts';
 import { findInhibitingSource, firingsTold, recordInhibitedNotification, type Database, type RuleRepository, type StoredSlackRule } from '@sentryhub/db';
-import type { Logger } from '@sentryhub/service-runtime';
+import { lazyChild, type Logger } from '@sentryhub/service-runtime';
 import {
   composeMessage,
   decide,
@@ -60,7 +60,7 @@ export async function inhibitionOf(deps: Pick<NotifyDeps, 'db' | 'rules'>, group
  */
 export async function prepareChange(deps: NotifyDeps, change: AlertChange, options: NotifyOptions): Promise<PreparedChange[]> {
   const kind = change.instance.status;
-  const base = options.logger.child({ groupId: change.group.id, instanceId: change.instance.id, kind });
+  const base = lazyChild(options.logger, { groupId: change.group.id, instanceId: change.instance.id, kind });
   const route = routeAlert(await deps.rules.activeSlackRules(), change.group.labels);
   if (route.applied.length === 0) {
     base.debug({ labels: change.group.labels }, 'no active slack rule matches; not notified');
@@ -92,7 +92,7 @@ async function prepareDecision(
 ): Promise<PreparedChange> {
   const { rule } = decision;
   const kind = change.instance.status;
-  const log = base.child({ ruleId: rule.id, rule: rule.name });
+  const log = lazyChild(base, { ruleId: rule.id, rule: rule.name });
   if (decision.action === 'skip') {
     log.debug('rule does not send resolved notifications');
     return { settled: 'resolved-disabled' };

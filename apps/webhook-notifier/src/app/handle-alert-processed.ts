@@ -27,7 +27,7 @@ import {
   type Decision,
   type Inhibition,
 } from '@sentryhub/rules';
-import { Counter, type Logger, type Registry, type WebhookClient, type WebhookReceiver, type WebhookResult } from '@sentryhub/service-runtime';
+import { Counter, lazyChild, type Logger, type Registry, type WebhookClient, type WebhookReceiver, type WebhookResult } from '@sentryhub/service-runtime';
 import type { Kysely } from 'kysely';
 import { scheduleWebhookGroupFlush, scheduleWebhookTimers, webhookTimerHandler } from './timers';
 
@@ -138,7 +138,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
 
   async function handleChange(change: AlertChange, context: HandlerContext): Promise<WebhookOutcome[]> {
     const kind = change.instance.status;
-    const base = context.logger.child({ groupId: change.group.id, instanceId: change.instance.id, kind });
+    const base = lazyChild(context.logger, { groupId: change.group.id, instanceId: change.instance.id, kind });
     const route = routeAlert(await rules.activeWebhookRules(), change.group.labels);
     if (route.applied.length === 0) return ['no-rule'];
     const silence = { silenced: change.group.silenced, until: change.group.silencedUntil };
@@ -165,7 +165,7 @@ export function alertProcessedHandler(options: AlertProcessedHandlerOptions) {
   async function handleDecision(change: AlertChange, decision: Decision<StoredWebhookRule>, base: Logger, lastAttempt: boolean): Promise<WebhookOutcome> {
     const { rule } = decision;
     const kind = change.instance.status;
-    const log = base.child({ ruleId: rule.id, rule: rule.name, receiver: rule.receiver });
+    const log = lazyChild(base, { ruleId: rule.id, rule: rule.name, receiver: rule.receiver });
     if (decision.action === 'skip') return 'resolved-disabled';
 
     const draft = draftFor(rule, change, kind);
