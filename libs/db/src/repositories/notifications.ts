@@ -83,7 +83,7 @@ const updateOf = (row: Notification) => ({
 /** The unique index `notifications_once_per_instance_rule_kind` as an ON CONFLICT target. */
 const ONCE_PER_INSTANCE_RULE_KIND = sql`instance_id, notifier, coalesce(rule_id, 0), coalesce(webhook_rule_id, 0), kind, sequence`;
 
-/** At most this many drafts in one INSERT (10 parameters each). */
+/** At most this many drafts in one INSERT: a turn's drafts past it go in the next one. */
 const MAX_DRAFTS_PER_INSERT = 500;
 
 interface QueuedDraft {
@@ -142,27 +142,26 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
   /** One INSERT for every draft (in key order: two replicas never lock each other's keys crosswise), one SELECT for those that existed. */
   async function ensurePendingAll(batch: QueuedDraft[]): Promise<void> {
     try {
-      const drafts = batch.map((item) => item.draft).sort((a, b) => draftKey(a).localeCompare(draftKey(b)));
-      const now = new Date();
-      const inserted = await db
-        .insertInto('notifications')
-        .values(
-          drafts.map((draft) => ({
-            channel: draft.channel,
-            ...ruleColumns(draft.ruleId),
-            group_id: draft.groupId,
-            instance_id: draft.instanceId,
-            kind: draft.kind,
-            sequence: draft.sequence ?? 0,
-            group_key: draft.groupKey ?? null,
-            status: 'pending' as const,
-            text: draft.text,
-            updated_at: now,
-          })),
-        )
-        .onConflict((oc) => oc.expression(ONCE_PER_INSTANCE_RULE_KIND).doNothing())
-        .returningAll()
-        .execute();
+      // Each key made once (a comparator that builds both keys makes two strings a comparison).
+      const drafts = batch
+        .map((item) => ({ draft: item.draft, key: draftKey(item.draft) }))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+        .map(({ draft }) => draft);
+      // One array parameter a column (unnest), not a parameter a value: nothing to compile per
+      // row here, nothing to parse per value in PostgreSQL.
+      const ruleIds = sql`${drafts.map((draft) => draft.ruleId)}::bigint[]`;
+      const { rows: inserted } = await sql<Notification>`
+        insert into notifications (channel, notifier, rule_id, webhook_rule_id, group_id, instance_id, kind, sequence, group_key, status, text, updated_at)
+        select d.channel, ${notifier}, d.slack_rule_id, d.webhook_rule_id, d.group_id, d.instance_id, d.kind, d.sequence, d.group_key, 'pending', d.text, ${new Date()}
+        from unnest(${drafts.map((draft) => draft.channel)}::text[],
+                    ${notifier === 'slack' ? ruleIds : sql`array_fill(null::bigint, array[${drafts.length}::int])`},
+                    ${notifier === 'slack' ? sql`array_fill(null::bigint, array[${drafts.length}::int])` : ruleIds},
+                    ${drafts.map((draft) => draft.groupId)}::bigint[], ${drafts.map((draft) => draft.instanceId)}::bigint[],
+                    ${drafts.map((draft) => draft.kind)}::text[], ${drafts.map((draft) => draft.sequence ?? 0)}::int[],
+                    ${drafts.map((draft) => draft.groupKey ?? null)}::text[], ${drafts.map((draft) => draft.text)}::text[])
+          as d(channel, slack_rule_id, webhook_rule_id, group_id, instance_id, kind, sequence, group_key, text)
+        on conflict (${ONCE_PER_INSTANCE_RULE_KIND}) do nothing
+        returning *`.execute(db);
       const created = new Map(inserted.map((row) => [rowKey(row), row]));
       const missing = drafts.filter((draft) => !created.has(draftKey(draft)));
       const existing = new Map<string, Notification>();
