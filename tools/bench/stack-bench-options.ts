@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parseDuration } from '@sentryhub/contracts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const APPS = ['webhook-gateway', 'alert-processor', 'slack-notifier'] as const;
@@ -45,6 +46,8 @@ export interface Options {
   nodeOptions: string[];
   /** The Alertmanager binary driven beside the stack (the peer), or null with --no-peer. */
   alertmanager: string | null;
+  /** The catch-all Slack rule's repeat interval (an Alertmanager duration), or null: no repeat timers. */
+  ruleRepeat: string | null;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -63,6 +66,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --node-options=S   extra node options for the services only (note the =), e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=256"
   --alertmanager P   the Alertmanager binary driven beside the stack (default ${DEFAULT_ALERTMANAGER})
   --no-peer          no Alertmanager: the headline then has no ratios
+  --rule-repeat D    the catch-all Slack rule repeats a firing every D (an Alertmanager duration, e.g. 4h), so each one also schedules a repeat timer (default: no repeat)
 Gateway and processor settings come from the environment (GATEWAY_COALESCE_*, PROCESSOR_*, DATABASE_POOL_SIZE).
 A stack already running instead of the bench's own: BENCH_GATEWAY_URL, BENCH_PROCESSOR_URL and
 BENCH_NOTIFIER_URL (each service's HTTP port, e.g. http://127.0.0.1:8080) and BENCH_DATABASE_URL.`;
@@ -86,6 +90,7 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
       'node-options': { type: 'string' },
       alertmanager: { type: 'string' },
       'no-peer': { type: 'boolean' },
+      'rule-repeat': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -124,7 +129,10 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
     gateways: int('--gateways', values.gateways, 1),
     nodeOptions: (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
     alertmanager: values['no-peer'] ? null : (values.alertmanager ?? DEFAULT_ALERTMANAGER),
+    ruleRepeat: values['rule-repeat'] ?? null,
   };
+  if (options.ruleRepeat !== null && !(parseDuration(options.ruleRepeat) ?? 0))
+    throw new Error(`--rule-repeat must be a positive Alertmanager duration such as 4h, got "${options.ruleRepeat}"\n${USAGE}`);
   if (options.gateways > options.connections) throw new Error(`--gateways ${options.gateways} needs at least as many --connections\n${USAGE}`);
   if (values.dist !== undefined && !values['skip-build']) throw new Error(`--dist needs --skip-build (the build writes to dist/)\n${USAGE}`);
   if (values['no-peer'] && values.alertmanager !== undefined) throw new Error(`--alertmanager and --no-peer contradict each other\n${USAGE}`);

@@ -88,6 +88,7 @@ async function main(): Promise<void> {
   const running = runningStackFromEnv(process.env);
   if (running && (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir || options.profileResendDir))
     throw new Error(`--gateways, --processors, --node-options, --profile and --profile-resend start services: not with a running stack\n${USAGE}`);
+  if (running && options.ruleRepeat !== null) throw new Error(`--rule-repeat sets the bench's own Slack rule: a running stack gets none\n${USAGE}`);
   if (options.build && !running) {
     process.stdout.write(`building ${APPS.join(', ')}... `);
     await promisify(execFile)(process.execPath, ['tools/build/build-app.mjs', ...APPS], { cwd: ROOT, timeout: 180_000 });
@@ -106,8 +107,11 @@ async function main(): Promise<void> {
     const mock = await startSlackMock();
     slack = mock;
     cleanups.push({ what: 'closing the Slack stand-in', run: () => mock.close() });
-    // One catch-all Slack rule, so that the notifier has work (digests at the per-channel rate).
-    await sql`insert into slack_rules (name, slack_channel, message_template) values ('bench', '#bench', 'bench alert')`.execute(database.db);
+    // One catch-all Slack rule, so that the notifier has work (digests at the per-channel rate);
+    // with --rule-repeat it also repeats, so that each firing schedules a repeat timer.
+    await sql`insert into slack_rules (name, slack_channel, message_template, repeat_interval) values ('bench', '#bench', 'bench alert', ${options.ruleRepeat})`.execute(
+      database.db,
+    );
   }
   const databaseName = new URL(stackDatabaseUrl).pathname.slice(1);
   const machine = await machineFacts(stackDatabaseUrl);
@@ -552,7 +556,7 @@ async function main(): Promise<void> {
       "end-to-end stored alerts/s = accepted alerts / (moment the processor's sentryhub_processor_alerts_total, counted after each commit, reached them - scenario start), once the accepted count stayed the same for a second (a request given up by the client when a timed load stopped may be accepted after it).",
       "receipt -> Slack (paced-2000 and storm only: the notifier folds a storm into digests at one message a second, so waiting for every scenario would only measure that pace) = notifications.sent_at (Slack's ok; for a digest, that of the one message folding them) - alert_groups.last_occurrence, over the firing notifications of the same alerts as receipt -> store, once all were sent (at most 120 s after the drain, 60 s with --quick; otherwise the column says how many were); before such a scenario starts, the run waits until the notifier's queue holds nothing from the scenarios before it. All alerts of a scenario go to one channel: the notifier sends at most SLACK_MAX_PER_SECOND (1) message a second there and folds the rest into digests, so this is the digest pace, not a delivery cost.",
       "receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway's receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint is new. The paced scenario offers 2,000 alerts/s: loadtest sends a 10-alert POST /api/v2/alerts request every 5 ms whatever the responses (open loop); autocannon's overallRate would send each connection's quota at the start of every second, a burst rather than a pace.",
-      'Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).',
+      `Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule${options.ruleRepeat === null ? ', no repeat' : `, repeating every ${options.ruleRepeat} (--rule-repeat: each firing also schedules a repeat timer)`}; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).`,
       'anything else = CPU seconds the whole machine was busy (/proc/stat) minus those of the services, PostgreSQL, RabbitMQ and the bench: other work on a shared machine; where it is large, that scenario was held back by it.',
       "peak RSS per scenario = the largest VmRSS sampled every 500 ms (heap: the largest nodejs_heap_size_used_bytes of the service's /metrics, sampled with it, garbage not yet collected included); CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.",
       'limits: the bare fastify route runs in its own process and gets the same single-alert POST /api/v2/alerts bodies; raw amqplib publishes a message of the size of one single-alert AlertReceived, persistent, to a quorum queue, 500 unconfirmed at most; the raw upsert inserts rows of 3 columns plus jsonb labels, 1,000 per statement, into an empty table (new) and again (conflicting).',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DependencyUnavailableError } from '@sentryhub/messaging';
+import { timerRepo } from '@sentryhub/db';
 import { createLogger, Registry } from '@sentryhub/service-runtime';
 import { createTestDatabase, startSlackMock, type SlackMock, type TestDatabase } from '@sentryhub/testing';
 import type { KyselyPlugin, RootOperationNode } from 'kysely';
@@ -111,16 +112,12 @@ describe('notification rows of one event-loop turn', () => {
     await database?.destroy();
   });
 
-  it('are created with one INSERT, found again with one INSERT and one SELECT, each change getting its own row', async () => {
+  /** A rule, a group and twenty episodes of it. */
+  async function seed() {
     const { db } = database;
-    const statements: string[] = [];
-    const counting: KyselyPlugin = {
-      transformQuery: ({ node }: { node: RootOperationNode }) => (statements.push(node.kind), node),
-      transformResult: async ({ result }) => result,
-    };
     const rule = await db
       .insertInto('slack_rules')
-      .values({ name: 'rows', match_criteria: '{}', message_template: 'x', updated_at: new Date() })
+      .values({ name: `rows-${randomBytes(4).toString('hex')}`, match_criteria: '{}', message_template: 'x', updated_at: new Date() })
       .returning('id')
       .executeTakeFirstOrThrow();
     const group = await db
@@ -152,6 +149,23 @@ describe('notification rows of one event-loop turn', () => {
       )
       .returning('id')
       .execute();
+    return { rule, group, instances };
+  }
+
+  /** The kinds of the statements run through the plugin, in order. */
+  function counted() {
+    const statements: string[] = [];
+    const counting: KyselyPlugin = {
+      transformQuery: ({ node }: { node: RootOperationNode }) => (statements.push(node.kind), node),
+      transformResult: async ({ result }) => result,
+    };
+    return { statements, counting };
+  }
+
+  it('are created with one INSERT, found again with one INSERT and one SELECT, each change getting its own row', async () => {
+    const { db } = database;
+    const { statements, counting } = counted();
+    const { rule, group, instances } = await seed();
     const repo = notificationRepo(db.withPlugin(counting));
     const drafts = instances.map((instance) => ({
       instanceId: instance.id,
@@ -176,5 +190,40 @@ describe('notification rows of one event-loop turn', () => {
     const again = await Promise.all(drafts.map((draft) => repo.ensurePending(draft)));
     expect(statements).toEqual(['RawNode', 'SelectQueryNode']);
     expect(again.map((result) => [result.created, result.row.id])).toEqual(first.slice(0, 20).map((result) => [false, result.row.id]));
+  });
+  it('have their timers scheduled with one INSERT a turn; a timer that exists stays as it was', async () => {
+    const { db } = database;
+    const { statements, counting } = counted();
+    const { rule, group, instances } = await seed();
+    const timers = timerRepo(db.withPlugin(counting));
+    const firstDue = new Date(Date.now() + 60_000);
+    const ask = (dueAt: Date) =>
+      Promise.all(
+        instances.map((instance) =>
+          timers.scheduleAll(
+            'slack',
+            [
+              { kind: 'repeat', ruleId: rule.id, dueAt, sequence: 1 },
+              // A grouped rule's repeat: the group's, one for all twenty episodes.
+              { kind: 'repeat', ruleId: rule.id, dueAt, sequence: 1, groupKey: 'g' },
+            ],
+            { groupId: group.id, instanceId: instance.id },
+          ),
+        ),
+      );
+
+    await ask(firstDue);
+    expect(statements).toEqual(['RawNode']);
+    const stored = await db.selectFrom('notification_timers').selectAll().where('rule_id', '=', rule.id).orderBy('id').execute();
+    expect(stored.filter((timer) => timer.instance_id !== null).map((timer) => timer.instance_id)).toEqual(instances.map((instance) => instance.id));
+    expect(stored.filter((timer) => timer.instance_id === null).map((timer) => [timer.group_key, timer.group_id])).toEqual([['g', null]]);
+    expect(new Set(stored.map((timer) => timer.due_at.getTime()))).toEqual(new Set([firstDue.getTime()]));
+
+    // Asked again (a redelivered event), later: nothing moves.
+    statements.length = 0;
+    await ask(new Date(firstDue.getTime() + 60_000));
+    expect(statements).toEqual(['RawNode']);
+    const again = await db.selectFrom('notification_timers').selectAll().where('rule_id', '=', rule.id).orderBy('id').execute();
+    expect(again.map((timer) => [timer.id, timer.due_at.getTime()])).toEqual(stored.map((timer) => [timer.id, firstDue.getTime()]));
   });
 });

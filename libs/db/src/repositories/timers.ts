@@ -42,6 +42,58 @@ export type TimerOutcome =
   /** Due again at `dueAt`, with `sequence` (a repeat moves on to the next one; otherwise unchanged). */
   | { action: 'reschedule'; dueAt: Date; sequence?: number };
 
+/** A timer's identity, as the unique index `notification_timers_once` sees it. */
+const timerKey = (draft: TimerDraft) => `${draft.kind}/${draft.notifier}/${draft.ruleId}/${draft.instanceId ?? ''}/${draft.groupKey ?? ''}`;
+
+/** Creates the timers that do not exist yet (one that exists stays as it is) in one INSERT, in key order. */
+async function insertTimers(db: Kysely<Database>, drafts: readonly TimerDraft[]): Promise<void> {
+  // Key order: two replicas never lock each other's keys crosswise.
+  const sorted = drafts
+    .map((draft) => ({ draft, key: timerKey(draft) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map(({ draft }) => draft);
+  await sql`
+    insert into notification_timers (kind, notifier, rule_id, group_id, instance_id, group_key, sequence, due_at)
+    select * from unnest(${sorted.map((d) => d.kind)}::text[], ${sorted.map((d) => d.notifier)}::text[], ${sorted.map((d) => d.ruleId)}::bigint[],
+                         ${sorted.map((d) => d.groupId)}::bigint[], ${sorted.map((d) => d.instanceId)}::bigint[], ${sorted.map((d) => d.groupKey ?? '')}::text[],
+                         ${sorted.map((d) => d.sequence ?? 0)}::int[], ${sorted.map((d) => d.dueAt.toISOString())}::timestamptz[])
+    on conflict (kind, notifier, rule_id, instance_id, group_key) do nothing`.execute(db);
+}
+
+/** The timers asked for in the current event-loop turn, per database, and who waits for them. */
+interface TurnTimers {
+  drafts: TimerDraft[];
+  waiting: { resolve: () => void; reject: (error: unknown) => void }[];
+}
+const timersOfTurn = new WeakMap<Kysely<Database>, TurnTimers>();
+
+/**
+ * Schedules `drafts` together with every other call of the same event-loop turn on `db`: the
+ * changes of an event cost one INSERT, not one a change (each awaited one by one, they also
+ * spread the event's notification rows over many turns, and so over many inserts). Inside a
+ * transaction the timers are inserted at once, in it.
+ */
+function scheduleInTurn(db: Kysely<Database>, drafts: readonly TimerDraft[]): Promise<void> {
+  if (drafts.length === 0) return Promise.resolve();
+  if (db.isTransaction) return insertTimers(db, drafts);
+  let turn = timersOfTurn.get(db);
+  if (!turn) {
+    const started: TurnTimers = { drafts: [], waiting: [] };
+    turn = started;
+    timersOfTurn.set(db, started);
+    setImmediate(() => {
+      timersOfTurn.delete(db);
+      insertTimers(db, started.drafts).then(
+        () => started.waiting.forEach((call) => call.resolve()),
+        (error: unknown) => started.waiting.forEach((call) => call.reject(error)),
+      );
+    });
+  }
+  turn.drafts.push(...drafts);
+  const { waiting } = turn;
+  return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+}
+
 export function timerRepo(db: Kysely<Database>) {
   return {
     /**
@@ -117,29 +169,36 @@ export function timerRepo(db: Kysely<Database>) {
     /**
      * Schedules each of `timers` (the policy's `timersFor`) for one episode; idempotent. A timer
      * with a `groupKey` (a grouped rule's repeat) is the group's: no instance, one per rule and key.
+     * The calls of one event-loop turn share one INSERT.
      */
     async scheduleAll(
       notifier: TimerNotifier,
       timers: readonly { kind: TimerKind; ruleId: number; dueAt: Date; sequence: number; groupKey?: string }[],
       episode: { groupId: number; instanceId: number },
     ): Promise<void> {
-      for (const timer of timers) {
-        if (timer.groupKey === undefined) await this.schedule({ ...timer, notifier, groupId: episode.groupId, instanceId: episode.instanceId });
-        else await this.schedule({ ...timer, notifier, groupId: null, instanceId: null, groupKey: timer.groupKey });
-      }
+      await scheduleInTurn(
+        db,
+        timers.map((timer) =>
+          timer.groupKey === undefined
+            ? { ...timer, notifier, groupId: episode.groupId, instanceId: episode.instanceId }
+            : { ...timer, notifier, groupId: null, instanceId: null, groupKey: timer.groupKey },
+        ),
+      );
     },
 
     /** A group's rows wait for its flush: at `groupWait` after the first, at `groupInterval` after a message (the timer exists then). */
     async scheduleGroupFlush(notifier: TimerNotifier, rule: { id: number; groupWaitMs: number }, groupKey: string): Promise<void> {
-      await this.schedule({
-        kind: 'group_flush',
-        notifier,
-        ruleId: rule.id,
-        groupId: null,
-        instanceId: null,
-        groupKey,
-        dueAt: new Date(Date.now() + rule.groupWaitMs),
-      });
+      await scheduleInTurn(db, [
+        {
+          kind: 'group_flush',
+          notifier,
+          ruleId: rule.id,
+          groupId: null,
+          instanceId: null,
+          groupKey,
+          dueAt: new Date(Date.now() + rule.groupWaitMs),
+        },
+      ]);
     },
 
     /** The timers of one instance (tests, the console). */
