@@ -45,7 +45,10 @@ export type TimerOutcome =
 /** A timer's identity, as the unique index `notification_timers_once` sees it. */
 const timerKey = (draft: TimerDraft) => `${draft.kind}/${draft.notifier}/${draft.ruleId}/${draft.instanceId ?? ''}/${draft.groupKey ?? ''}`;
 
-/** Creates the timers that do not exist yet (one that exists stays as it is) in one INSERT, in key order. */
+/**
+ * Creates the timers that do not exist yet in one INSERT, in key order; one that exists stays as
+ * it is (a redelivered event never pushes a repeat further out).
+ */
 async function insertTimers(db: Kysely<Database>, drafts: readonly TimerDraft[]): Promise<void> {
   // Key order: two replicas never lock each other's keys crosswise.
   const sorted = drafts
@@ -96,29 +99,6 @@ function scheduleInTurn(db: Kysely<Database>, drafts: readonly TimerDraft[]): Pr
 
 export function timerRepo(db: Kysely<Database>) {
   return {
-    /**
-     * Creates the timer unless one with the same key exists (then nothing changes: a
-     * redelivered event never pushes a repeat further out); true when this call created it.
-     */
-    async schedule(draft: TimerDraft): Promise<boolean> {
-      const row = await db
-        .insertInto('notification_timers')
-        .values({
-          kind: draft.kind,
-          notifier: draft.notifier,
-          rule_id: draft.ruleId,
-          group_id: draft.groupId,
-          instance_id: draft.instanceId,
-          group_key: draft.groupKey ?? '',
-          sequence: draft.sequence ?? 0,
-          due_at: draft.dueAt,
-        })
-        .onConflict((oc) => oc.columns(['kind', 'notifier', 'rule_id', 'instance_id', 'group_key']).doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      return row !== undefined;
-    },
-
     /**
      * (The lease end is cut to milliseconds: it comes back as a JavaScript Date, and `finish`
      * compares it with what is stored.)
