@@ -36,7 +36,11 @@ const webhookReceivers = loadReceivers();
 const logger = createLogger('admin', config.LOG_LEVEL);
 const readiness = new Readiness(['database', 'broker', 'subscriptions']);
 const registry = createMetricsRegistry('admin');
-const db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'admin' });
+const db = createDb(config.DATABASE_URL, {
+  maxConnections: config.DATABASE_POOL_SIZE,
+  applicationName: 'admin',
+  preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
+});
 const keys = apiKeyStore(db);
 const amqpUrl = rabbitmqUrl(config);
 let messaging: Messaging | null = null;

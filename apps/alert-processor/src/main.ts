@@ -23,7 +23,11 @@ await runWorker({
   topology: { consumes: [QUEUES.alertProcessorAlertsReceived], prefetch: config.PROCESSOR_PREFETCH },
   components: ['database'],
   open: async ({ readiness, logger }): Promise<ShutdownStep[]> => {
-    db = createDb(config.DATABASE_URL, { maxConnections: config.DATABASE_POOL_SIZE, applicationName: 'alert-processor' });
+    db = createDb(config.DATABASE_URL, {
+      maxConnections: config.DATABASE_POOL_SIZE,
+      applicationName: 'alert-processor',
+      preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
+    });
     const stopWatching = await watchDatabase(db, readiness, logger);
     // Retention (RETENTION_*): batched deletes, safe with several replicas.
     stopHousekeeping = startHousekeeping(db, retentionPolicy(config), logger, config.RETENTION_INTERVAL_MINUTES * 60_000);

@@ -19,7 +19,14 @@ await runWorker({
   topology: { consumes: [QUEUES.emailNotifierAlertsProcessed], prefetch: 20 },
   components: ['database'],
   open: async ({ readiness, logger, registry }): Promise<ShutdownStep[]> => {
-    const database = await openNotifierDatabase({ notifier: 'email', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, readiness, logger });
+    const database = await openNotifierDatabase({
+      notifier: 'email',
+      url: config.DATABASE_URL,
+      poolSize: config.DATABASE_POOL_SIZE,
+      preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
+      readiness,
+      logger,
+    });
     const db = database.db;
     const mailer = createMailer(config.SMTP_URL, config.EMAIL_FROM, config.SMTP_TIMEOUT_MS);
     if (mailer.mode === 'log') logger.warn('SMTP_URL is not set: emails go to the log');

@@ -19,7 +19,14 @@ await runWorker({
   components: ['database'],
   open: async ({ readiness, logger, registry }) => {
     if (slack.mode === 'sink') logger.warn('SLACK_INTERNAL_ENDPOINT is not set: Slack messages go to the log (Slack sink)');
-    const database = await openNotifierDatabase({ notifier: 'slack', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, readiness, logger });
+    const database = await openNotifierDatabase({
+      notifier: 'slack',
+      url: config.DATABASE_URL,
+      poolSize: config.DATABASE_POOL_SIZE,
+      preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
+      readiness,
+      logger,
+    });
     handler = alertProcessedHandler({
       db: database.db,
       slack,

@@ -39,7 +39,14 @@ await runWorker({
   open: async ({ readiness, logger, registry }) => {
     if (receivers.size === 0) logger.warn("WEBHOOK_RECEIVERS_FILE names no receivers: webhook rules' notifications fail naming their receiver");
     else logger.info({ receivers: [...receivers.keys()] }, 'webhook receivers configured');
-    const database = await openNotifierDatabase({ notifier: 'webhook', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, readiness, logger });
+    const database = await openNotifierDatabase({
+      notifier: 'webhook',
+      url: config.DATABASE_URL,
+      poolSize: config.DATABASE_POOL_SIZE,
+      preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
+      readiness,
+      logger,
+    });
     const db = database.db;
     const rules = ruleRepository(db, {
       cacheMs: config.WEBHOOK_RULES_CACHE_MS,

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from './create-db';
+import { anyId, isStalePreparedStatement } from './prepared-statements';
+import type { Database } from './schema';
 import { isDatabaseUnavailable } from './errors';
 
 const SERVER_URL = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -73,5 +75,82 @@ describe('createDb against a throwaway database', () => {
     } finally {
       await db.destroy();
     }
+  });
+
+  describe('prepared statements', () => {
+    /** What the one connection of `db` has prepared: text -> executions (generic + custom plans). */
+    async function preparedOn(db: Kysely<Database>): Promise<Map<string, number>> {
+      const { rows } = await sql<{
+        statement: string;
+        executions: number;
+      }>`select statement, generic_plans + custom_plans as executions from pg_prepared_statements`.execute(db);
+      return new Map(rows.map((row) => [row.statement, Number(row.executions)]));
+    }
+
+    it('a statement with parameters is prepared once on a connection and executed again without parsing; one without parameters runs as text', async () => {
+      const db = createDb(database.url, { maxConnections: 1 });
+      try {
+        for (const n of [1, 2, 3]) {
+          const { rows } = await sql<{ n: number }>`select ${n}::int as n`.execute(db);
+          expect(rows).toEqual([{ n }]);
+        }
+        // Several statements in one text, no parameter: only the simple protocol accepts it.
+        await sql`select 1; select 2`.execute(db);
+        expect(await preparedOn(db)).toEqual(new Map([['select $1::int as n', 3]]));
+      } finally {
+        await db.destroy();
+      }
+    });
+
+    it('prepares at most preparedStatements texts (0: none); texts past the bound run unnamed, with the same results', async () => {
+      const bounded = createDb(database.url, { maxConnections: 1, preparedStatements: 2 });
+      const none = createDb(database.url, { maxConnections: 1, preparedStatements: 0 });
+      try {
+        for (const db of [bounded, none])
+          for (const column of ['a', 'b', 'c']) {
+            const { rows } = await sql<Record<string, number>>`select ${7}::int as ${sql.ref(column)}`.execute(db);
+            expect(rows).toEqual([{ [column]: 7 }]);
+          }
+        expect([...(await preparedOn(bounded)).keys()].sort()).toEqual(['select $1::int as "a"', 'select $1::int as "b"']);
+        expect(await preparedOn(none)).toEqual(new Map());
+      } finally {
+        await bounded.destroy();
+        await none.destroy();
+      }
+    });
+
+    it("a schema change that alters a prepared statement's result fails the one execution that meets it; the next prepares it again", async () => {
+      const db = createDb(database.url, { maxConnections: 1 });
+      try {
+        await sql`create table rolling (id int)`.execute(db);
+        await sql`insert into rolling values (1)`.execute(db);
+        const read = () => sql<Record<string, unknown>>`select * from rolling where id = ${1}`.execute(db);
+        expect((await read()).rows).toEqual([{ id: 1 }]);
+        // What a migration does while an older replica runs.
+        await sql`alter table rolling add column note text default 'new'`.execute(db);
+        const stale = await read().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        expect(isStalePreparedStatement(stale)).toBe(true);
+        expect((await read()).rows).toEqual([{ id: 1, note: 'new' }]);
+      } finally {
+        await sql`drop table if exists rolling`.execute(db);
+        await db.destroy();
+      }
+    });
+
+    it('anyId keeps one text whatever the number of ids', async () => {
+      const db = createDb(database.url, { maxConnections: 1 });
+      try {
+        for (const ids of [[1], [1, 2, 3], [4, 5]]) {
+          const { rows } = await sql<{ id: number }>`select id from generate_series(1, 4) as id where id = ${anyId(ids)} order by id`.execute(db);
+          expect(rows.map((row) => row.id)).toEqual(ids.filter((id) => id <= 4));
+        }
+        expect([...(await preparedOn(db)).values()]).toEqual([3]);
+      } finally {
+        await db.destroy();
+      }
+    });
   });
 });

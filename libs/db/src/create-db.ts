@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
 import { parseTimestamptz } from './timestamps';
+import { prepareStatements, StatementNames } from './prepared-statements';
 
 const INT8_OID = 20;
 const PARSED_TYPES = {
@@ -18,9 +19,15 @@ const PARSED_TYPES = {
 export interface DbOptions {
   maxConnections?: number;
   applicationName?: string;
+  /** DATABASE_PREPARED_STATEMENTS: how many distinct statement texts each connection prepares (0: none). */
+  preparedStatements?: number;
 }
 
+/** Enough for every statement of a service's steady work (the processor's hot path is about 20). */
+export const DEFAULT_PREPARED_STATEMENTS = 100;
+
 export function createPool(connectionString: string, options: DbOptions = {}): pg.Pool {
+  const names = new StatementNames(options.preparedStatements ?? DEFAULT_PREPARED_STATEMENTS);
   const pool = new pg.Pool({
     connectionString,
     max: options.maxConnections ?? 10,
@@ -33,7 +40,10 @@ export function createPool(connectionString: string, options: DbOptions = {}): p
   // dies emits 'error' on itself, and an 'error' nobody listens to kills the process (found
   // by the PostgreSQL-restart fault scenario). The statement in flight still fails with the
   // error, and the pool drops the broken client when it is released.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    if (names.max > 0) prepareStatements(client, names);
+  });
   return pool;
 }
 

@@ -1,5 +1,6 @@
 export * from './schema';
 export * from './create-db';
+export * from './prepared-statements';
 export * from './migrate';
 export * from './database-health';
 export * from './errors';

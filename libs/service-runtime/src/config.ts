@@ -61,6 +61,8 @@ export const sharedEnv = {
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .default('postgres://postgres@localhost:5432/sentryhub'),
+  /** How many distinct statement texts a service prepares on each PostgreSQL connection (0: none, for a pooler that cannot keep prepared statements). */
+  DATABASE_PREPARED_STATEMENTS: z.coerce.number().int().min(0).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { applyExpiry, groupStateOf, writeChanges, type GroupState, type MadeChange, type OutboxEvent } from '@sentryhub/alert-state';
-import { activeSilences, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
+import { activeSilences, anyId, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
 import type { Messaging } from '@sentryhub/messaging';
 import { Counter, type Logger, type Registry } from '@sentryhub/service-runtime';
 import { sql, type Kysely } from 'kysely';
@@ -74,7 +74,7 @@ export async function expireLeases(
 
     const silences = await activeSilences(trx, now);
     const ids = due.rows.map((row) => row.id);
-    const open = await trx.selectFrom('alert_instances').selectAll().where('group_id', 'in', ids).where('status', '=', 'firing').execute();
+    const open = await trx.selectFrom('alert_instances').selectAll().where('group_id', '=', anyId(ids)).where('status', '=', 'firing').execute();
     const instancesOf = new Map<number, AlertInstance[]>();
     for (const row of open) instancesOf.set(row.group_id, [...(instancesOf.get(row.group_id) ?? []), row]);
 

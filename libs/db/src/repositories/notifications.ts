@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
+import { anyId } from '../prepared-statements';
 import type { Database, Notification } from '../schema';
 
 /**
@@ -324,7 +325,7 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
       const rows = await db
         .updateTable('notifications')
         .set((eb) => ({ status: 'sent', attempts: eb('attempts', '+', 1), last_error: null, sent_at: now, updated_at: now, delivered_via: deliveredVia }))
-        .where('id', 'in', ids)
+        .where('id', '=', anyId(ids))
         .where('status', '=', 'pending')
         .returning('id')
         .execute();
@@ -340,7 +341,7 @@ export function notificationRepo(db: Kysely<Database>, options: NotificationRepo
     async claimPending<T>(ids: readonly number[], attempt: (pending: Notification[]) => Promise<BatchAttempt<T>>): Promise<ClaimedBatch<T>> {
       if (ids.length === 0) return { locked: [], attempted: [], result: null };
       return db.transaction().execute(async (trx): Promise<ClaimedBatch<T>> => {
-        const locked = await trx.selectFrom('notifications').selectAll().where('id', 'in', ids).orderBy('id').forUpdate().skipLocked().execute();
+        const locked = await trx.selectFrom('notifications').selectAll().where('id', '=', anyId(ids)).orderBy('id').forUpdate().skipLocked().execute();
         const order = new Map(ids.map((id, index) => [id, index]));
         const pending = locked.filter((row) => row.status === 'pending').sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
         if (pending.length === 0) return { locked, attempted: [], result: null };

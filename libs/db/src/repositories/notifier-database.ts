@@ -14,6 +14,8 @@ export interface NotifierDatabaseOptions {
   url: string;
   /** DATABASE_POOL_SIZE. */
   poolSize: number;
+  /** DATABASE_PREPARED_STATEMENTS. */
+  preparedStatements?: number;
   /** The `database` component of `/readyz`. */
   readiness: DatabaseStatusListener;
   logger: TimerLoopLogger & Parameters<typeof watchDatabase>[2];
@@ -37,7 +39,11 @@ export interface NotifierDatabase {
  * database answers (`watchDatabase`, which then keeps `/readyz` truthful).
  */
 export async function openNotifierDatabase(options: NotifierDatabaseOptions): Promise<NotifierDatabase> {
-  const db = createDb(options.url, { maxConnections: options.poolSize, applicationName: `${options.notifier}-notifier` });
+  const db = createDb(options.url, {
+    maxConnections: options.poolSize,
+    applicationName: `${options.notifier}-notifier`,
+    preparedStatements: options.preparedStatements,
+  });
   const stopWatching = await watchDatabase(db, options.readiness, options.logger);
   return {
     db,

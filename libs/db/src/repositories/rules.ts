@@ -2,6 +2,7 @@ import { MatchCriteria, parseDuration, SilenceMatcher, type LabelSet } from '@se
 import { sql, type Kysely, type SqlBool } from 'kysely';
 import { z } from 'zod';
 import type { Database, EmailRule, InhibitRuleRow, SlackRule, WebhookRule } from '../schema';
+import { anyId } from '../prepared-statements';
 
 /**
  * Rule storage, one place for every app: the notifiers read the active rules of their kind
@@ -339,7 +340,7 @@ export async function firingsTold(
       .select('webhook_rule_id')
       .where('instance_id', '=', instanceId)
       .where('notifier', '=', 'webhook')
-      .where('webhook_rule_id', 'in', ruleIds)
+      .where('webhook_rule_id', '=', anyId(ruleIds))
       .where('kind', '=', 'firing')
       .where('status', '=', 'sent')
       .execute();
@@ -351,7 +352,7 @@ export async function firingsTold(
           .selectFrom('notifications')
           .select('rule_id')
           .where('instance_id', '=', instanceId)
-          .where('rule_id', 'in', ruleIds)
+          .where('rule_id', '=', anyId(ruleIds))
           .where('kind', '=', 'firing')
           .where('status', '=', 'sent')
           .execute()
@@ -359,7 +360,7 @@ export async function firingsTold(
           .selectFrom('email_queue')
           .select('rule_id')
           .where('instance_id', '=', instanceId)
-          .where('rule_id', 'in', ruleIds)
+          .where('rule_id', '=', anyId(ruleIds))
           .where('kind', '=', 'firing')
           .where('status', '=', 'completed')
           .execute();

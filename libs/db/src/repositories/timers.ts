@@ -3,6 +3,7 @@ import { findInhibitingSource, type StoredInhibitRule } from './rules';
 import { activeSilences, type ActiveSilenceRow } from './silences';
 import { sql, type Kysely } from 'kysely';
 import type { Database, NotificationTimer, TimerKind } from '../schema';
+import { anyId } from '../prepared-statements';
 
 /**
  * Timers in PostgreSQL, shared by every notifier (Slack, email, webhook): repeats, the end of
@@ -356,7 +357,7 @@ export async function readEpisodes(db: Kysely<Database>, instanceIds: readonly n
         .limit(1)
         .as('newerId'),
     )
-    .where('i.id', 'in', [...new Set(instanceIds)])
+    .where('i.id', '=', anyId([...new Set(instanceIds)]))
     .execute();
   for (const row of rows) {
     found.set(row.instanceId, {
