@@ -291,24 +291,32 @@ describe('lease renewals in one statement', () => {
           select idx_tup_read as read from pg_stat_user_indexes where indexrelname = 'alert_instances_one_open_per_group'`.execute(own.db);
         return Number(rows[0]?.read);
       };
-      const before = await openEpisodesRead();
-
-      const again = sent.slice(0, 64).map((alert) => ({ ...alert, leaseEndsAt: LEASES[1] }));
-      expect(await renewLeases(single, batchAt(again, new Date('2026-11-26T12:00:15Z')), open)).toEqual([]);
+      /** Renews the 64 alerts from `first` on; the entries of the open-episode index it read. */
+      const renewalReads = async (first: number): Promise<number> => {
+        const before = await openEpisodesRead();
+        const again = sent.slice(first, first + 64).map((alert) => ({ ...alert, leaseEndsAt: LEASES[1] }));
+        expect(await renewLeases(single, batchAt(again, new Date('2026-11-26T12:00:15Z')), open)).toEqual([]);
+        const after = await waitFor(
+          async () => {
+            const now = await openEpisodesRead();
+            return now > before ? now : null;
+          },
+          15_000,
+          'the renewal counted in the index statistics',
+        );
+        return after - before;
+      };
       // One probe per renewed group: 64 entries of the index, not the 2,000 open episodes.
-      const after = await waitFor(
-        async () => {
-          const now = await openEpisodesRead();
-          return now > before ? now : null;
-        },
-        15_000,
-        'the renewal counted in the index statistics',
-      );
-      expect(after - before).toBeLessThanOrEqual(2 * again.length);
+      expect(await renewalReads(0)).toBeLessThanOrEqual(2 * 64);
+      // The statement is a prepared one (DATABASE_PREPARED_STATEMENTS): after a few executions
+      // PostgreSQL may keep one generic plan for it, made without the values. Forced here, that
+      // plan must probe the same way.
+      await sql`set plan_cache_mode = force_generic_plan`.execute(single);
+      expect(await renewalReads(64)).toBeLessThanOrEqual(2 * 64);
       const { rows } = await sql<{ leases: string }>`select count(*) as leases from alert_instances where lease_ends_at = ${LEASES[1]}::timestamptz`.execute(
         own.db,
       );
-      expect(Number(rows[0]?.leases)).toBe(again.length);
+      expect(Number(rows[0]?.leases)).toBe(128);
     } finally {
       await single.destroy();
       await own.destroy();
