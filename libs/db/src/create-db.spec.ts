@@ -140,6 +140,22 @@ describe('createDb against a throwaway database', () => {
       }
     });
 
+    it('a statement that PostgreSQL could not prepare (its table did not exist yet) is prepared once the table exists', async () => {
+      const db = createDb(database.url, { maxConnections: 1 });
+      try {
+        const read = () => sql<{ id: number }>`select id from later where id = ${1}`.execute(db);
+        await expect(read()).rejects.toThrow(/relation "later" does not exist/);
+        // What a service started before its migration meets, on the same connection.
+        await sql`create table later (id int)`.execute(db);
+        await sql`insert into later values (1)`.execute(db);
+        expect((await read()).rows).toEqual([{ id: 1 }]);
+        expect([...(await preparedOn(db)).keys()]).toEqual(['select id from later where id = $1']);
+      } finally {
+        await sql`drop table if exists later`.execute(db);
+        await db.destroy();
+      }
+    });
+
     it('anyId keeps one text whatever the number of ids', async () => {
       const db = createDb(database.url, { maxConnections: 1 });
       try {

@@ -35,10 +35,6 @@ export class StatementNames {
   renew(text: string): void {
     if (this.#names.delete(text)) this.nameOf(text);
   }
-
-  get size(): number {
-    return this.#names.size;
-  }
 }
 
 /**
