@@ -134,6 +134,11 @@ describe('createDb against a throwaway database', () => {
         );
         expect(isStalePreparedStatement(stale)).toBe(true);
         expect((await read()).rows).toEqual([{ id: 1, note: 'new' }]);
+        // Prepared again as a new text, which a pooler sharing statements by text cannot mistake for the stale one.
+        expect([...(await preparedOn(db)).keys()].filter((text) => text.includes('from rolling where')).sort((a, b) => b.length - a.length)).toEqual([
+          expect.stringMatching(/^\/\* sentryhub_\d+ \*\/ select \* from rolling where id = \$1$/),
+          'select * from rolling where id = $1',
+        ]);
       } finally {
         await sql`drop table if exists rolling`.execute(db);
         await db.destroy();
@@ -154,6 +159,35 @@ describe('createDb against a throwaway database', () => {
         await sql`drop table if exists later`.execute(db);
         await db.destroy();
       }
+    });
+
+    it('a prepared statement gone from its connection (DEALLOCATE ALL) fails the one execution that meets it; the next prepares it again', async () => {
+      const db = createDb(database.url, { maxConnections: 1 });
+      try {
+        const read = () => sql<{ n: number }>`select ${5}::int as n`.execute(db);
+        expect((await read()).rows).toEqual([{ n: 5 }]);
+        await sql`deallocate all`.execute(db);
+        const gone = await read().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        expect(isStalePreparedStatement(gone)).toBe(true);
+        expect((await read()).rows).toEqual([{ n: 5 }]);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+    it('tells a stale prepared statement by its code and routine, in whatever language the server answers', () => {
+      const error = (fields: Record<string, string>) => Object.assign(new Error(fields['message'] ?? ''), fields);
+      expect(
+        isStalePreparedStatement(
+          error({ code: '0A000', routine: 'RevalidateCachedQuery', message: 'le plan en cache ne doit pas modifier le type en résultat' }),
+        ),
+      ).toBe(true);
+      expect(isStalePreparedStatement(error({ code: '0A000', routine: 'ExecInitExpr', message: 'cannot use subquery here' }))).toBe(false);
+      expect(isStalePreparedStatement(error({ code: '42P01', message: 'relation "t" does not exist' }))).toBe(false);
+      expect(isStalePreparedStatement('cached plan must not change result type')).toBe(false);
     });
 
     it('anyId keeps one text whatever the number of ids', async () => {

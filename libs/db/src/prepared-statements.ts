@@ -10,6 +10,12 @@ export function anyId(ids: readonly number[]): RawBuilder<number> {
   return sql<number>`any(${ids}::bigint[])`;
 }
 
+/** A text's prepared statement: its name, and the text sent under it. */
+export interface PreparedText {
+  name: string;
+  text: string;
+}
+
 /**
  * The names under which a pool's connections prepare the statements it runs. A text gets a
  * name the first time it is sent, up to `max` texts (0: none); past that, texts run unnamed,
@@ -17,32 +23,43 @@ export function anyId(ids: readonly number[]): RawBuilder<number> {
  * texts holds a bounded number of prepared statements on each connection.
  */
 export class StatementNames {
-  readonly #names = new Map<string, string>();
+  readonly #prepared = new Map<string, PreparedText>();
   #made = 0;
 
   constructor(readonly max: number) {}
 
-  nameOf(text: string): string | undefined {
-    let name = this.#names.get(text);
-    if (name === undefined && this.#names.size < this.max) {
-      name = `sentryhub_${++this.#made}`;
-      this.#names.set(text, name);
+  preparedFor(text: string): PreparedText | undefined {
+    let prepared = this.#prepared.get(text);
+    if (prepared === undefined && this.#prepared.size < this.max) {
+      prepared = { name: `sentryhub_${++this.#made}`, text };
+      this.#prepared.set(text, prepared);
     }
-    return name;
+    return prepared;
   }
 
-  /** The prepared form of `text` is unusable: its next execution prepares it again, under a new name. */
+  /**
+   * The prepared form of `text` is unusable: its next execution prepares it again, under a new
+   * name and with a comment that makes the text new too (a pooler that shares prepared
+   * statements between clients, such as PgBouncer, finds them by their text).
+   */
   renew(text: string): void {
-    if (this.#names.delete(text)) this.nameOf(text);
+    if (!this.#prepared.has(text)) return;
+    const name = `sentryhub_${++this.#made}`;
+    this.#prepared.set(text, { name, text: `/* ${name} */ ${text}` });
   }
 }
 
 /**
- * PostgreSQL's answer to a prepared statement whose result columns a schema change altered
- * (`select *` from a table that gained a column during a rolling upgrade).
+ * PostgreSQL's answers that a connection's prepared statement cannot serve any more: a schema
+ * change altered its result columns (`select *` or `returning *` from a table that gained a
+ * column during a rolling upgrade; the routine's name, unlike the message, is not translated),
+ * or the statement is gone from the connection (`DEALLOCATE`, or a value that could not be
+ * bound, after which node-postgres closes it but still believes it prepared).
  */
 export function isStalePreparedStatement(error: unknown): boolean {
-  return error instanceof Error && (error as { code?: unknown }).code === '0A000' && /cached plan must not change result type/.test(error.message);
+  if (!(error instanceof Error)) return false;
+  const { code, routine } = error as { code?: unknown; routine?: unknown };
+  return (code === '0A000' && (routine === 'RevalidateCachedQuery' || /cached plan must not change result type/.test(error.message))) || code === '26000';
 }
 
 type QueryWithValues = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
@@ -54,18 +71,18 @@ type QueryWithConfig = (config: pg.QueryConfig) => Promise<pg.QueryResult>;
  * and its plan cache (`plan_cache_mode = auto`) keeps a generic plan where one serves as well
  * as planning every time. Statements without parameters go as before, by the simple protocol
  * (a migration's several statements in one text keep working). When a schema change makes a
- * prepared statement unusable, the execution that meets it fails as PostgreSQL says, and the
- * next one prepares the text again.
+ * prepared statement unusable (isStalePreparedStatement), the execution that meets it fails as
+ * PostgreSQL says, and the next one prepares the text again.
  */
 export function prepareStatements(client: pg.PoolClient, names: StatementNames): void {
   const query = client.query.bind(client) as unknown as (...args: unknown[]) => unknown;
-  const prepared = (text: unknown, values?: unknown, ...rest: unknown[]): unknown => {
-    const name = rest.length === 0 && typeof text === 'string' && Array.isArray(values) && values.length > 0 ? names.nameOf(text) : undefined;
-    if (name === undefined) return query(text, values, ...rest);
-    return (query as QueryWithConfig)({ name, text: text as string, values: values as unknown[] }).catch((error: unknown) => {
+  const run = (text: unknown, values?: unknown, ...rest: unknown[]): unknown => {
+    const prepared = rest.length === 0 && typeof text === 'string' && Array.isArray(values) && values.length > 0 ? names.preparedFor(text) : undefined;
+    if (prepared === undefined) return query(text, values, ...rest);
+    return (query as QueryWithConfig)({ ...prepared, values: values as unknown[] }).catch((error: unknown) => {
       if (isStalePreparedStatement(error)) names.renew(text as string);
       throw error;
     });
   };
-  (client as unknown as { query: QueryWithValues }).query = prepared as QueryWithValues;
+  (client as unknown as { query: QueryWithValues }).query = run as QueryWithValues;
 }

@@ -1,4 +1,4 @@
-import { deleteInBatches, stillFiring, type Database, type EmailQueueRow } from '@sentryhub/db';
+import { anyId, deleteInBatches, stillFiring, type Database, type EmailQueueRow } from '@sentryhub/db';
 import { sql, type Kysely } from 'kysely';
 
 export interface QueuedEmail {
@@ -108,11 +108,7 @@ export function emailQueue(db: Kysely<Database>) {
         await trx
           .updateTable('email_queue')
           .set({ status: 'completed', group_email_id: id, updated_at: new Date() })
-          .where(
-            'id',
-            'in',
-            rows.map((row) => row.id),
-          )
+          .where('id', '=', anyId(rows.map((row) => row.id)))
           .execute();
         return { emailId: id, rows };
       });

@@ -9,7 +9,7 @@ import {
   NotificationView,
   pageOf,
 } from '@sentryhub/contracts';
-import type { Database } from '@sentryhub/db';
+import { anyId, type Database } from '@sentryhub/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
@@ -116,7 +116,7 @@ export async function logRoutes(app: FastifyInstance, { db, audit }: LogRoutesOp
         const rows = await trx
           .updateTable('email_queue')
           .set({ status: 'pending', attempts: 0, last_error: null, next_attempt_at: new Date(), updated_at: new Date() })
-          .where('id', 'in', request.body.ids)
+          .where('id', '=', anyId(request.body.ids))
           .where('status', '=', 'failed')
           .returning('id')
           .execute();

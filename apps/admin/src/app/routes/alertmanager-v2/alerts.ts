@@ -1,4 +1,4 @@
-import { activeSilences, ruleRepository, type AlertGroup, type AlertInstance, type Database, type StoredRule } from '@sentryhub/db';
+import { activeSilences, anyId, ruleRepository, type AlertGroup, type AlertInstance, type Database, type StoredRule } from '@sentryhub/db';
 import { anchoredRegex, compareRules, filterMatches, routeAlert, silenceMatches, type SilenceMatcher } from '@sentryhub/rules';
 import type { LabelSet } from '@sentryhub/contracts';
 import { sql, type Kysely } from 'kysely';
@@ -171,7 +171,7 @@ async function openInstances(db: Kysely<Database>, groups: readonly AlertGroup[]
       .selectFrom('alert_instances')
       .selectAll()
       .distinctOn('group_id')
-      .where('group_id', 'in', ids)
+      .where('group_id', '=', anyId(ids))
       .where('status', '=', 'firing')
       .orderBy('group_id')
       .orderBy('starts_at', 'desc')

@@ -1,4 +1,4 @@
-import { findInhibitingSource, type Database, type StoredInhibitRule } from '@sentryhub/db';
+import { anyId, findInhibitingSource, type Database, type StoredInhibitRule } from '@sentryhub/db';
 import type { LabelSet } from '@sentryhub/contracts';
 import { inhibitionPredicates, inhibits, matchersHold } from '@sentryhub/rules';
 import { sql, type Kysely, type SqlBool } from 'kysely';
@@ -95,7 +95,7 @@ export async function inhibitingSources(
   if (fallbackSources.size > 0) {
     const ids = [...new Set(fallbackSources.values())];
     const fingerprints = new Map(
-      (await db.selectFrom('alert_groups').select(['id', 'fingerprint']).where('id', 'in', ids).execute()).map((row) => [row.id, row.fingerprint]),
+      (await db.selectFrom('alert_groups').select(['id', 'fingerprint']).where('id', '=', anyId(ids)).execute()).map((row) => [row.id, row.fingerprint]),
     );
     for (const [targetId, sourceId] of fallbackSources) {
       const print = fingerprints.get(sourceId);
