@@ -31,7 +31,7 @@ export class StatementNames {
   preparedFor(text: string): PreparedText | undefined {
     let prepared = this.#prepared.get(text);
     if (prepared === undefined && this.#prepared.size < this.max) {
-      prepared = { name: `sentryhub_${++this.#made}`, text };
+      prepared = { name: this.#nextName(), text };
       this.#prepared.set(text, prepared);
     }
     return prepared;
@@ -44,8 +44,13 @@ export class StatementNames {
    */
   renew(text: string): void {
     if (!this.#prepared.has(text)) return;
-    const name = `sentryhub_${++this.#made}`;
+    const name = this.#nextName();
     this.#prepared.set(text, { name, text: `/* ${name} */ ${text}` });
+  }
+
+  #nextName(): string {
+    this.#made += 1;
+    return `sentryhub_${this.#made}`;
   }
 }
 
