@@ -20,6 +20,13 @@ async function onServer(statement: string): Promise<void> {
   }
 }
 
+/** The error `run` fails with, or null when it succeeds. */
+const failureOf = (run: Promise<unknown>): Promise<unknown> =>
+  run.then(
+    () => null,
+    (error: unknown) => error,
+  );
+
 describe('createDb against a throwaway database', () => {
   // A throwaway, empty database: the test needs connections, not tables.
   const name = `sentryhub_create_db_${randomBytes(4).toString('hex')}`;
@@ -35,20 +42,16 @@ describe('createDb against a throwaway database', () => {
     const onUncaught = (error: unknown) => processErrors.push(error);
     process.on('uncaughtException', onUncaught);
     try {
-      const failure = await db
-        .transaction()
-        .execute(async (trx) => {
+      const failure = await failureOf(
+        db.transaction().execute(async (trx) => {
           const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
           // What a PostgreSQL restart does to every connection, while this one is checked out
           // and idle between two statements.
           await admin.query('select pg_terminate_backend($1)', [rows[0]?.pid]);
           await new Promise((resolve) => setTimeout(resolve, 300));
           await sql`select 1`.execute(trx);
-        })
-        .then(
-          () => null,
-          (error: unknown) => error,
-        );
+        }),
+      );
       expect(failure).toBeInstanceOf(Error);
       expect(isDatabaseUnavailable(failure)).toBe(true);
       // The broken client was dropped: the next statement gets a fresh connection.
@@ -128,10 +131,7 @@ describe('createDb against a throwaway database', () => {
         expect((await read()).rows).toEqual([{ id: 1 }]);
         // What a migration does while an older replica runs.
         await sql`alter table rolling add column note text default 'new'`.execute(db);
-        const stale = await read().then(
-          () => null,
-          (error: unknown) => error,
-        );
+        const stale = await failureOf(read());
         expect(isStalePreparedStatement(stale)).toBe(true);
         expect((await read()).rows).toEqual([{ id: 1, note: 'new' }]);
         // Prepared again as a new text, which a pooler sharing statements by text cannot mistake for the stale one.
@@ -167,10 +167,7 @@ describe('createDb against a throwaway database', () => {
         const read = () => sql<{ n: number }>`select ${5}::int as n`.execute(db);
         expect((await read()).rows).toEqual([{ n: 5 }]);
         await sql`deallocate all`.execute(db);
-        const gone = await read().then(
-          () => null,
-          (error: unknown) => error,
-        );
+        const gone = await failureOf(read());
         expect(isStalePreparedStatement(gone)).toBe(true);
         expect((await read()).rows).toEqual([{ n: 5 }]);
       } finally {
