@@ -10,8 +10,12 @@ export const ProcessorConfig = z.object({
   PROCESSOR_PREFETCH: z.coerce.number().int().positive().default(1000),
   /** A batch is written once it holds this many alerts... */
   PROCESSOR_BATCH_ALERTS: z.coerce.number().int().positive().default(500),
-  /** ...or this long after its first message arrived. */
-  PROCESSOR_BATCH_WAIT_MS: z.coerce.number().int().min(0).default(5),
+  /**
+   * ...or this long after its first message arrived. Below a full batch, a longer wait gathers
+   * more alerts per transaction (what a batch costs whatever its size is paid less often) for at
+   * most this much latency: 20 ms measured lower CPU per alert and a lower p99 than 5 or 50.
+   */
+  PROCESSOR_BATCH_WAIT_MS: z.coerce.number().int().min(0).default(20),
   /** How often the outbox relay looks for events left unpublished (by a crash or a broker outage). */
   OUTBOX_SWEEP_MS: z.coerce.number().int().positive().default(5_000),
   /** No `alert.processed` message body above this many bytes: a bigger event is published in parts. */
