@@ -12,6 +12,8 @@ export interface CoalescingOptions {
   /**
    * How long a group waits for more requests while a publish slot is free. 0: until the end of
    * the current event-loop turn, so that every request parsed in that turn shares the publish.
+   * 3 ms by default: at a steady 200 requests/s a publish of each request alone cost every
+   * service (gateway, RabbitMQ, processor) more than the wait costs in latency.
    */
   maxWaitMs: number;
   /** Unconfirmed publishes per source; while all are in flight, requests gather. */
@@ -26,7 +28,7 @@ export interface CoalescingOptions {
 
 export const DEFAULT_COALESCING: Required<CoalescingOptions> = {
   maxAlerts: 2_000,
-  maxWaitMs: 0,
+  maxWaitMs: 3,
   maxInFlight: 16,
   maxBytes: 4 * MIB,
   maxWaitingRequests: 10_000,
@@ -125,7 +127,7 @@ const byteLength = (text: string) => Buffer.byteLength(text, 'utf8');
  *   event-loop turn in which its first request arrived (`maxWaitMs` 0), or `maxWaitMs` later;
  * - while all `maxInFlight` are unconfirmed, it keeps gathering requests and goes the moment
  *   one of them is confirmed (or failed).
- * So at low load a request waits for nothing but its own confirm, and under load the slots stay
+ * So at low load a request waits `maxWaitMs` and its own confirm, and under load the slots stay
  * busy with groups that grow as the broker slows down.
  *
  * Bounds: no message body is larger than `maxBytes`. A request that does not fit in the open

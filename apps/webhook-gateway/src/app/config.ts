@@ -1,4 +1,5 @@
 import { DEFAULT_INTAKE_MAX_FUTURE, DEFAULT_RESOLVE_TIMEOUT, DurationEnv } from '@sentryhub/contracts';
+import { DEFAULT_COALESCING } from '@sentryhub/intake';
 import { portEnv, sharedEnv } from '@sentryhub/service-runtime';
 import { z } from 'zod';
 
@@ -30,7 +31,7 @@ export const GatewayConfig = z.object({
     .min(64 * 1024, 'must be at least 65536 (64 KiB)')
     .default(4 * MIB),
   /** How long a group waits for more requests while a publish slot is free; 0: to the end of the event-loop turn. */
-  GATEWAY_COALESCE_MAX_WAIT_MS: z.coerce.number().min(0).default(0),
+  GATEWAY_COALESCE_MAX_WAIT_MS: z.coerce.number().min(0).default(DEFAULT_COALESCING.maxWaitMs),
   /** Unconfirmed coalesced publishes per source; while all are in flight, requests gather. */
   GATEWAY_COALESCE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(16),
   /** Requests waiting for a publish slot (all sources); past it intake answers 503 with Retry-After. */
