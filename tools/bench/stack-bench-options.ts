@@ -44,6 +44,8 @@ export interface Options {
   gateways: number;
   /** Extra node options for the spawned services only (not the bench process, not the limits). */
   nodeOptions: string[];
+  /** Directory for each spawned process's whole output, or none (only its last lines, shown when it fails). */
+  serviceLogDir: string | null;
   /** The Alertmanager binary driven beside the stack (the peer), or null with --no-peer. */
   alertmanager: string | null;
   /** The catch-all Slack rule's repeat interval (an Alertmanager duration), or null: no repeat timers. */
@@ -64,6 +66,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --processors N     N alert-processor processes, competing consumers of one queue (default 1)
   --gateways N       N webhook-gateway processes; one autocannon per gateway, connections and rate split evenly (default 1)
   --node-options=S   extra node options for the services only (note the =), e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=256"
+  --service-logs DIR write each spawned process's whole output to DIR/<name>.log (e.g. with --node-options=--trace-gc)
   --alertmanager P   the Alertmanager binary driven beside the stack (default ${DEFAULT_ALERTMANAGER})
   --no-peer          no Alertmanager: the headline then has no ratios
   --rule-repeat D    the catch-all Slack rule repeats a firing every D (an Alertmanager duration, e.g. 4h), so each one also schedules a repeat timer (default: no repeat)
@@ -88,6 +91,7 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
       processors: { type: 'string' },
       gateways: { type: 'string' },
       'node-options': { type: 'string' },
+      'service-logs': { type: 'string' },
       alertmanager: { type: 'string' },
       'no-peer': { type: 'boolean' },
       'rule-repeat': { type: 'string' },
@@ -128,6 +132,7 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
     processors: int('--processors', values.processors, 1),
     gateways: int('--gateways', values.gateways, 1),
     nodeOptions: (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
+    serviceLogDir: values['service-logs'] ?? null,
     alertmanager: values['no-peer'] ? null : (values.alertmanager ?? DEFAULT_ALERTMANAGER),
     ruleRepeat: values['rule-repeat'] ?? null,
   };

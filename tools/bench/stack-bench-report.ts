@@ -25,6 +25,8 @@ export interface ServiceFigures {
   peakRssMiB: number;
   /** The largest V8 heap in use (nodejs_heap_size_used_bytes, garbage not yet collected included), sampled every 500 ms. */
   peakHeapUsedMiB: number;
+  /** The largest memory outside V8's heap that V8 accounts for (nodejs_external_memory_bytes: Buffers such as delivered and unconfirmed messages), sampled with it. */
+  peakExternalMiB: number;
   cpuSeconds: number;
 }
 
@@ -322,9 +324,10 @@ export function markdown(report: Report): string {
       .map(([code, count]) => `${code}: ${fmt(count)}`)
       .join(', ');
     const errors = s.load.connectionErrors ? `, ${fmt(s.load.connectionErrors)} connection errors` : '';
-    const svc = (name: string) => s.services[name] ?? { peakRssMiB: Number.NaN, peakHeapUsedMiB: Number.NaN, cpuSeconds: Number.NaN };
+    const svc = (name: string) =>
+      s.services[name] ?? { peakRssMiB: Number.NaN, peakHeapUsedMiB: Number.NaN, peakExternalMiB: Number.NaN, cpuSeconds: Number.NaN };
     lines.push(
-      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${!s.services['alert-processor'] ? 'n/a (no processor)' : s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : s.fingerprints === 'new' ? 'n/a' : 'n/a (repeated fingerprints)'} | ${slackLatency(s.receiptToSlackMs)} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} (heap ${fmt(svc('webhook-gateway').peakHeapUsedMiB)} / ${fmt(svc('alert-processor').peakHeapUsedMiB)} / ${fmt(svc('slack-notifier').peakHeapUsedMiB)}) | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} / ${fmt(s.cpuSeconds.others, 1)} |`,
+      `| ${s.title} | **${fmt(s.acceptedAlertsPerSecond)}** | ${fmt(s.load.requestsPerSecond)} (${fmt(s.ratios.requestsToBareFastify, 2)}) | ${fmt(s.load.latencyMs.p50)} / ${fmt(s.load.latencyMs.p99)} / ${fmt(s.load.latencyMs.p99_9)} | ${statuses}${errors} | ${fmt(s.gatewayPublishesPerSecond)} (${fmt(s.ratios.publishesToRawAmqp, 2)}), ${fmt(s.requestsPerPublish, 1)} | ${s.gatewayConfirm ? `${fmt(s.gatewayConfirm.meanMs, 1)} (${fmt(s.gatewayConfirm.p99AtMostMs ?? Number.NaN)}), ${fmt(s.gatewayConfirm.meanInFlight, 1)}` : 'n/a'} | ${!s.services['alert-processor'] ? 'n/a (no processor)' : s.endToEndAlertsPerSecond === null ? `not drained (${fmt(s.storedAlerts)} of ${fmt(s.acceptedAlerts)})` : `**${fmt(s.endToEndAlertsPerSecond)}** (${fmt(s.ratios.storedToRawUnnest ?? Number.NaN, 2)})`} | ${s.receiptToStoreMs ? `${fmt(s.receiptToStoreMs.p50)} / ${fmt(s.receiptToStoreMs.p99)}` : s.fingerprints === 'new' ? 'n/a' : 'n/a (repeated fingerprints)'} | ${slackLatency(s.receiptToSlackMs)} | ${fmt(s.slackRequests)} | ${fmt(svc('webhook-gateway').peakRssMiB)} / ${fmt(svc('alert-processor').peakRssMiB)} / ${fmt(svc('slack-notifier').peakRssMiB)} (heap ${fmt(svc('webhook-gateway').peakHeapUsedMiB)} / ${fmt(svc('alert-processor').peakHeapUsedMiB)} / ${fmt(svc('slack-notifier').peakHeapUsedMiB)}; external ${fmt(svc('webhook-gateway').peakExternalMiB)} / ${fmt(svc('alert-processor').peakExternalMiB)} / ${fmt(svc('slack-notifier').peakExternalMiB)}) | ${fmt(svc('webhook-gateway').cpuSeconds, 1)} / ${fmt(svc('alert-processor').cpuSeconds, 1)} / ${fmt(svc('slack-notifier').cpuSeconds, 1)} / ${fmt(s.cpuSeconds.postgres, 1)} / ${fmt(s.cpuSeconds.rabbitmq, 1)} / ${fmt(s.cpuSeconds.benchClient, 1)} / ${fmt(s.cpuSeconds.others, 1)} |`,
     );
   }
   const replicaLines = report.scenarios.filter((s) => s.replicas || s.load.perGateway);
@@ -333,7 +336,7 @@ export function markdown(report: Report): string {
       '',
       '## Each replica',
       '',
-      '| scenario | process | peak RSS MiB (heap) | CPU s | requests/s, p50 / p99 ms (gateways) |',
+      '| scenario | process | peak RSS MiB (heap; external) | CPU s | requests/s, p50 / p99 ms (gateways) |',
       '|---|---|---|---|---|',
     );
     for (const s of replicaLines) {
@@ -341,7 +344,7 @@ export function markdown(report: Report): string {
       for (const [name, figure] of Object.entries(s.replicas ?? {})) {
         const load = s.load.perGateway?.[gatewayNames.indexOf(name)];
         lines.push(
-          `| ${s.name} | ${name} | ${fmt(figure.peakRssMiB)} (${fmt(figure.peakHeapUsedMiB)}) | ${fmt(figure.cpuSeconds, 1)} | ${load ? `${fmt(load.requestsPerSecond)}, ${fmt(load.latencyMs.p50)} / ${fmt(load.latencyMs.p99)}` : ''} |`,
+          `| ${s.name} | ${name} | ${fmt(figure.peakRssMiB)} (${fmt(figure.peakHeapUsedMiB)}; ${fmt(figure.peakExternalMiB)}) | ${fmt(figure.cpuSeconds, 1)} | ${load ? `${fmt(load.requestsPerSecond)}, ${fmt(load.latencyMs.p50)} / ${fmt(load.latencyMs.p99)}` : ''} |`,
         );
       }
     }

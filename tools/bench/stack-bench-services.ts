@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +23,15 @@ export interface Service {
 }
 
 /** Any process of the bench: its last 200 lines of output kept, stopped (SIGTERM, then SIGKILL) by the clean-up. */
+/** Where every spawned process's whole output goes (`<dir>/<name>.log`), or null: only the last 200 lines are kept. */
+let serviceLogDir: string | null = null;
+
+/** `--service-logs DIR`: e.g. with `--node-options=--trace-gc`, each service's collections in a file of its own. */
+export function keepServiceLogs(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  serviceLogDir = dir;
+}
+
 function spawnProcess(name: string, command: string, args: string[], env: Record<string, string>, port: number): Service {
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
@@ -33,6 +42,12 @@ function spawnProcess(name: string, command: string, args: string[], env: Record
   if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  if (serviceLogDir) {
+    const log = createWriteStream(join(serviceLogDir, `${name.replace(/[^\w.#-]+/g, '-')}.log`));
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.on('exit', () => log.end());
+  }
   const exited = once(child, 'exit');
   let stopping = false;
   // A service that dies under load is a finding, not something to time out on silently.

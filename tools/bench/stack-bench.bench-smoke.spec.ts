@@ -27,7 +27,7 @@ interface QuickReport {
     acceptedAlertsPerSecond: number;
     load: { requests: number; sent: number; latencyMs: { p50: number; p99: number; p99_9: number }; statuses: Record<string, number> };
     connections: number;
-    services: Record<string, { peakRssMiB: number; cpuSeconds: number }>;
+    services: Record<string, { peakRssMiB: number; peakHeapUsedMiB: number; peakExternalMiB: number; cpuSeconds: number }>;
     ratios: { requestsToBareFastify: number; publishesToRawAmqp: number; storedToRawUnnest: number | null };
     receiptToStoreMs: { alerts: number; p50: number } | null;
     receiptToSlackMs: { alerts: number; p50: number; p99: number; sent: number; expected: number } | null;
@@ -189,7 +189,14 @@ describe('npm run bench -- --quick', () => {
       }
       expect(scenario.ratios.storedToRawUnnest).not.toBeNull();
       expect(Object.keys(scenario.services).sort()).toEqual(['alert-processor', 'slack-notifier', 'webhook-gateway']);
-      for (const service of Object.values(scenario.services)) expect(service.peakRssMiB).toBeGreaterThan(0);
+      for (const service of Object.values(scenario.services)) {
+        expect(service.peakRssMiB).toBeGreaterThan(0);
+        // Where the RSS goes: V8's heap and the Buffers outside it, each a part of the whole (in MiB too).
+        for (const part of [service.peakHeapUsedMiB, service.peakExternalMiB]) {
+          expect(part).toBeGreaterThan(0);
+          expect(part).toBeLessThan(service.peakRssMiB);
+        }
+      }
     }
     // Receipt -> store and -> Slack for the storm's unique fingerprints: every firing notification sent.
     const storm = report.scenarios.find((scenario) => scenario.name === 'storm');

@@ -43,7 +43,7 @@ import { headline, markdown, type PeerLeg, type Report, type ResendResult, type 
 import { RESEND_PREFIX, resendPlan, resolveAll, runResendLeg, type CpuProbe } from './stack-bench-resend';
 import { bodies, scenarios, STARTS_AT } from './stack-bench-scenarios';
 import { profileWindow } from './window-profile';
-import { appOf, runningStackFromEnv, startAlertmanager, startApp, waitHttp, type Service } from './stack-bench-services';
+import { appOf, keepServiceLogs, runningStackFromEnv, startAlertmanager, startApp, waitHttp, type Service } from './stack-bench-services';
 import {
   cleanUp,
   cleanups,
@@ -86,8 +86,14 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const startedAt = new Date().toISOString();
   const running = runningStackFromEnv(process.env);
-  if (running && (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir || options.profileResendDir))
-    throw new Error(`--gateways, --processors, --node-options, --profile and --profile-resend start services: not with a running stack\n${USAGE}`);
+  if (
+    running &&
+    (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir || options.profileResendDir || options.serviceLogDir)
+  )
+    throw new Error(
+      `--gateways, --processors, --node-options, --profile, --profile-resend and --service-logs start services: not with a running stack\n${USAGE}`,
+    );
+  if (options.serviceLogDir) keepServiceLogs(options.serviceLogDir);
   if (running && options.ruleRepeat !== null) throw new Error(`--rule-repeat sets the bench's own Slack rule: a running stack gets none\n${USAGE}`);
   if (options.build && !running) {
     process.stdout.write(`building ${APPS.join(', ')}... `);
@@ -297,7 +303,8 @@ async function main(): Promise<void> {
   let watched = stackServices;
   const rssPeak = new Map<string, number>();
   const heapPeak = new Map<string, number>();
-  /** One point of the timeline, and the scenario's RSS and heap peaks. */
+  const externalPeak = new Map<string, number>();
+  /** One point of the timeline, and the scenario's RSS, heap and external-memory peaks. */
   async function sample(): Promise<void> {
     const now = performance.now();
     const current = await counters(gateways, processors);
@@ -307,14 +314,20 @@ async function main(): Promise<void> {
     const sampled = await Promise.all(
       watched.map(async (service) => {
         const samples = await scrape(service.url);
-        return { service, rss: await rssMiB(service, samples), heap: total(samples, 'nodejs_heap_size_used_bytes') / 2 ** 20 };
+        return {
+          service,
+          rss: await rssMiB(service, samples),
+          heap: total(samples, 'nodejs_heap_size_used_bytes') / 2 ** 20,
+          external: total(samples, 'nodejs_external_memory_bytes') / 2 ** 20,
+        };
       }),
     );
     const rss: Record<string, number> = {};
-    for (const { service, rss: mib, heap } of sampled) {
+    for (const { service, rss: mib, heap, external } of sampled) {
       rss[service.name] = mib;
       rssPeak.set(service.name, Math.max(rssPeak.get(service.name) ?? 0, mib));
       heapPeak.set(service.name, Math.max(heapPeak.get(service.name) ?? 0, heap));
+      externalPeak.set(service.name, Math.max(externalPeak.get(service.name) ?? 0, external));
     }
     timeline.push({
       t: (now - clockStart) / 1000,
@@ -386,6 +399,7 @@ async function main(): Promise<void> {
     for (const service of services) {
       rssPeak.set(service.name, await rssMiB(service));
       heapPeak.set(service.name, 0);
+      externalPeak.set(service.name, 0);
     }
     const before = await counters(gateways, processors);
     const cpuBefore = new Map(await Promise.all(services.map(async (service) => [service.name, await cpuSecondsOf(service)] as const)));
@@ -440,6 +454,7 @@ async function main(): Promise<void> {
       perProcess[service.name] = {
         peakRssMiB: rssPeak.get(service.name) ?? 0,
         peakHeapUsedMiB: heapPeak.get(service.name) ?? 0,
+        peakExternalMiB: externalPeak.get(service.name) ?? 0,
         cpuSeconds: (await cpuSecondsOf(service)) - (cpuBefore.get(service.name) ?? 0),
       };
     }
@@ -454,6 +469,7 @@ async function main(): Promise<void> {
         ? {
             peakRssMiB: Math.max(sofar.peakRssMiB, own.peakRssMiB),
             peakHeapUsedMiB: Math.max(sofar.peakHeapUsedMiB, own.peakHeapUsedMiB),
+            peakExternalMiB: Math.max(sofar.peakExternalMiB, own.peakExternalMiB),
             cpuSeconds: sofar.cpuSeconds + own.cpuSeconds,
           }
         : { ...own };
@@ -558,7 +574,7 @@ async function main(): Promise<void> {
       "receipt -> store = alert_instances.created_at (now() of the transaction that stored the alert, just before its commit) - alert_groups.last_occurrence (the gateway's receivedAt; for a coalesced message the earliest of its requests); only where every fingerprint is new. The paced scenario offers 2,000 alerts/s: loadtest sends a 10-alert POST /api/v2/alerts request every 5 ms whatever the responses (open loop); autocannon's overallRate would send each connection's quota at the start of every second, a burst rather than a pace.",
       `Slack requests = requests the Slack stand-in received during the scenario (one catch-all rule${options.ruleRepeat === null ? ', no repeat' : `, repeating every ${options.ruleRepeat} (--rule-repeat: each firing also schedules a repeat timer)`}; the notifier sends at most 1 message per channel per second and folds the rest into digests, so this is not a throughput figure).`,
       'anything else = CPU seconds the whole machine was busy (/proc/stat) minus those of the services, PostgreSQL, RabbitMQ and the bench: other work on a shared machine; where it is large, that scenario was held back by it.',
-      "peak RSS per scenario = the largest VmRSS sampled every 500 ms (heap: the largest nodejs_heap_size_used_bytes of the service's /metrics, sampled with it, garbage not yet collected included); CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.",
+      "peak RSS per scenario = the largest VmRSS sampled every 500 ms (heap: the largest nodejs_heap_size_used_bytes of the service's /metrics, sampled with it, garbage not yet collected included; external: the largest nodejs_external_memory_bytes, the Buffers outside the heap such as delivered and unconfirmed messages); CPU seconds = utime + stime of /proc/<pid>/stat over the scenario, load and drain included.",
       'limits: the bare fastify route runs in its own process and gets the same single-alert POST /api/v2/alerts bodies; raw amqplib publishes a message of the size of one single-alert AlertReceived, persistent, to a quorum queue, 500 unconfirmed at most; the raw upsert inserts rows of 3 columns plus jsonb labels, 1,000 per statement, into an empty table (new) and again (conflicting).',
       ...(replicated
         ? [
