@@ -37,6 +37,8 @@ export interface Options {
   profileDir: string | null;
   /** Directory for CPU profiles of every stack service over the resend scenario's measured cycles, or none. */
   profileResendDir: string | null;
+  /** Directory for CPU profiles and allocation samples of every stack service over each scenario's load and drain, or none. */
+  profileScenariosDir: string | null;
   /** Where the built apps are (`<dist>/apps/<app>/main.js`). */
   dist: string;
   /** alert-processor processes (competing consumers of one queue, one database) and webhook-gateway processes (the load split evenly across their ports). */
@@ -62,6 +64,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --only A,B         only these scenarios (resend, paced-2000, api-1, api-10, gateway-alone, single, webhook10, api-batch, storm, repeat-storm)
   --profile DIR      run the gateway under node --cpu-prof and write its profile to DIR
   --profile-resend DIR  profile every service over the resend scenario's measured cycles only (through its inspector) and write the profiles to DIR
+  --profile-scenarios DIR  profile every service over each scenario's load and drain (CPU, and allocations with the garbage), written to DIR/<service>-<scenario>.cpuprofile and .heapprofile
   --dist DIR         run the apps built in DIR/apps/<app>/main.js (default dist; with --skip-build)
   --processors N     N alert-processor processes, competing consumers of one queue (default 1)
   --gateways N       N webhook-gateway processes; one autocannon per gateway, connections and rate split evenly (default 1)
@@ -87,6 +90,7 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
       only: { type: 'string' },
       profile: { type: 'string' },
       'profile-resend': { type: 'string' },
+      'profile-scenarios': { type: 'string' },
       dist: { type: 'string' },
       processors: { type: 'string' },
       gateways: { type: 'string' },
@@ -128,6 +132,7 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): Options {
       .filter(Boolean),
     profileDir: values.profile ?? null,
     profileResendDir: values['profile-resend'] ?? null,
+    profileScenariosDir: values['profile-scenarios'] ?? null,
     dist: values.dist ?? 'dist',
     processors: int('--processors', values.processors, 1),
     gateways: int('--gateways', values.gateways, 1),

@@ -14,6 +14,7 @@ const out = mkdtempSync(join(tmpdir(), 'stack-bench-'));
 const profileRoot = mkdtempSync(join(tmpdir(), 'stack-bench-profiles-'));
 // A directory that does not exist yet: the bench makes it.
 const profiles = join(profileRoot, 'resend');
+const scenarioProfiles = join(profileRoot, 'scenarios');
 
 interface QuickReport {
   benchmark: string;
@@ -66,7 +67,19 @@ describe('npm run bench -- --quick', () => {
 
   it('runs the whole stack beside Alertmanager and writes JSON, Markdown and SVG with every figure, ratio and target', async () => {
     const built = ['webhook-gateway', 'alert-processor', 'slack-notifier'].every((app) => existsSync(join(ROOT, `dist/apps/${app}/main.js`)));
-    const args = ['--import', 'tsx', 'tools/bench/stack-bench.ts', '--quick', '--out', out, '--profile-resend', profiles, ...(built ? ['--skip-build'] : [])];
+    const args = [
+      '--import',
+      'tsx',
+      'tools/bench/stack-bench.ts',
+      '--quick',
+      '--out',
+      out,
+      '--profile-resend',
+      profiles,
+      '--profile-scenarios',
+      scenarioProfiles,
+      ...(built ? ['--skip-build'] : []),
+    ];
     await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 });
 
     const files = readdirSync(out);
@@ -156,6 +169,21 @@ describe('npm run bench -- --quick', () => {
       expect(profile.samples.length, file).toBeGreaterThan(0);
       if (file.startsWith('alert-processor')) expect(profile.nodes.some((node) => node.callFrame.url.endsWith('apps/alert-processor/main.js'))).toBe(true);
     }
+    // --profile-scenarios: per scenario, each service's CPU profile and its allocations, the
+    // collected ones included (the processor's own code allocates in the storm).
+    // Every scenario but the gateway alone (not the stack's services) has both files of each service.
+    const profiled = report.scenarios.map((scenario) => scenario.name).filter((name) => name !== 'gateway-alone');
+    expect(profiled).toContain('storm');
+    expect(readdirSync(scenarioProfiles).sort()).toEqual(
+      ['alert-processor', 'slack-notifier', 'webhook-gateway']
+        .flatMap((service) => profiled.flatMap((name) => [`${service}-${name}.cpuprofile`, `${service}-${name}.heapprofile`]))
+        .sort(),
+    );
+    type AllocationNode = { callFrame: { url: string }; selfSize: number; children: AllocationNode[] };
+    const allocations = JSON.parse(readFileSync(join(scenarioProfiles, 'alert-processor-storm.heapprofile'), 'utf8')) as { head: AllocationNode };
+    const nodes = (node: AllocationNode): AllocationNode[] => [node, ...node.children.flatMap(nodes)];
+    const own = nodes(allocations.head).filter((node) => node.callFrame.url.endsWith('apps/alert-processor/main.js'));
+    expect(own.reduce((bytes, node) => bytes + node.selfSize, 0)).toBeGreaterThan(0);
     const resendRow = report.headline.find((row) => row.target === '< 0.1 core');
     expect(resendRow?.row).toContain('re-sending 1,000 active alerts every 2 s');
     expect(Number.isFinite(resendRow?.ratio)).toBe(true);

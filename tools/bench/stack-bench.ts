@@ -88,10 +88,16 @@ async function main(): Promise<void> {
   const running = runningStackFromEnv(process.env);
   if (
     running &&
-    (options.gateways > 1 || options.processors > 1 || options.nodeOptions.length || options.profileDir || options.profileResendDir || options.serviceLogDir)
+    (options.gateways > 1 ||
+      options.processors > 1 ||
+      options.nodeOptions.length ||
+      options.profileDir ||
+      options.profileResendDir ||
+      options.profileScenariosDir ||
+      options.serviceLogDir)
   )
     throw new Error(
-      `--gateways, --processors, --node-options, --profile, --profile-resend and --service-logs start services: not with a running stack\n${USAGE}`,
+      `--gateways, --processors, --node-options, --profile, --profile-resend, --profile-scenarios and --service-logs start services: not with a running stack\n${USAGE}`,
     );
   if (options.serviceLogDir) keepServiceLogs(options.serviceLogDir);
   if (running && options.ruleRepeat !== null) throw new Error(`--rule-repeat sets the bench's own Slack rule: a running stack gets none\n${USAGE}`);
@@ -159,7 +165,8 @@ async function main(): Promise<void> {
     // The load is sent without a token: open intake, as a decision (the gateway refuses to start otherwise).
     const env = { RABBITMQ_URL: vhost.url, DATABASE_URL: database.url, WEBHOOK_ALLOW_ANONYMOUS: 'true' };
     //  With replicas, the first of each starts alone (the first processor declares the topology).
-    const extra = [...options.nodeOptions, ...(options.profileResendDir ? ['--inspect=127.0.0.1:0'] : [])];
+    const inspected = options.profileResendDir || options.profileScenariosDir;
+    const extra = [...options.nodeOptions, ...(inspected ? ['--inspect=127.0.0.1:0'] : [])];
     for (let n = 1; n <= options.processors; n++) processors.push(await startApp('alert-processor', env, options.dist, extra, n));
     for (let n = 1; n <= options.gateways; n++) {
       gateways.push(
@@ -408,6 +415,8 @@ async function main(): Promise<void> {
     const clientBefore = process.cpuUsage();
     const systemBefore = systemCpu();
     const slackBefore = slack?.requests.length ?? 0;
+    const profileDir = options.profileScenariosDir;
+    const stopProfiles = profileDir && !alone ? await profileWindow(stackServices, profileDir, scenario.name, { allocations: true }) : null;
     const started = performance.now();
     const load = await drive(alone ? [alone.url] : gatewayUrls, scenario.path, scenario.body, options, run);
     const afterLoad = await counters(gateways, processors);
@@ -432,6 +441,7 @@ async function main(): Promise<void> {
       await sleep(100);
     }
     if (caughtUp && stored >= accepted) drainedAt = caughtUp.at;
+    if (stopProfiles) console.log(`scenario ${scenario.name}: profiles ${(await stopProfiles()).join(', ')}`);
     // Receipt -> store, per alert, where every fingerprint was sent once (no body repeated).
     let receiptToStoreMs: ScenarioResult['receiptToStoreMs'] = null;
     let storedOnce: ScenarioResult['stored'];

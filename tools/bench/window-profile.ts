@@ -2,6 +2,9 @@
  * A CPU profile of a running service over a window of the bench (not its whole life, as
  * `node --cpu-prof` gives): the service runs with `--inspect=127.0.0.1:0`, and this connects to
  * its inspector over the DevTools protocol, starts V8's profiler and stops it at the window's end.
+ * With `allocations`, V8's sampling heap profiler runs beside it and keeps the samples of objects
+ * already collected too: where the bytes a service allocates come from, garbage included (what
+ * makes its heap grow between full collections), not only what is still alive at the end.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Service } from './stack-bench-services';
@@ -50,7 +53,12 @@ async function devtools(url: string) {
  * Starts profiling each service; the returned function stops them and writes
  * `<dir>/<service>-<label>.cpuprofile` (open it in Chrome's DevTools or speedscope).
  */
-export async function profileWindow(services: Service[], dir: string, label: string): Promise<() => Promise<string[]>> {
+export async function profileWindow(
+  services: Service[],
+  dir: string,
+  label: string,
+  options: { allocations?: boolean } = {},
+): Promise<() => Promise<string[]>> {
   mkdirSync(dir, { recursive: true });
   const started = await Promise.allSettled(
     services.map(async (service) => {
@@ -59,6 +67,14 @@ export async function profileWindow(services: Service[], dir: string, label: str
         await session.send('Profiler.enable');
         await session.send('Profiler.setSamplingInterval', { interval: 200 });
         await session.send('Profiler.start');
+        if (options.allocations) {
+          await session.send('HeapProfiler.enable');
+          await session.send('HeapProfiler.startSampling', {
+            samplingInterval: 32_768,
+            includeObjectsCollectedByMajorGC: true,
+            includeObjectsCollectedByMinorGC: true,
+          });
+        }
       } catch (error) {
         session.close();
         throw error;
@@ -77,10 +93,12 @@ export async function profileWindow(services: Service[], dir: string, label: str
     Promise.all(
       sessions.map(async ({ service, session }) => {
         const { profile } = (await session.send('Profiler.stop')) as { profile: unknown };
+        const allocations = options.allocations ? ((await session.send('HeapProfiler.stopSampling')) as { profile: unknown }).profile : null;
         session.close();
-        const file = `${dir}/${service.name.replace(/[^\w-]/g, '_')}-${label}.cpuprofile`;
-        writeFileSync(file, JSON.stringify(profile));
-        return file;
+        const base = `${dir}/${service.name.replace(/[^\w-]/g, '_')}-${label}`;
+        writeFileSync(`${base}.cpuprofile`, JSON.stringify(profile));
+        if (allocations) writeFileSync(`${base}.heapprofile`, JSON.stringify(allocations));
+        return allocations ? [`${base}.cpuprofile`, `${base}.heapprofile`] : [`${base}.cpuprofile`];
       }),
-    );
+    ).then((files) => files.flat());
 }

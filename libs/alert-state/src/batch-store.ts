@@ -1,5 +1,5 @@
 import { ROUTING_KEYS, type AlertChange, type AlertProcessed, type NormalizedAlert } from '@sentryhub/contracts';
-import { activeSilences, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
+import { activeSilences, jsonArray, type AlertGroup, type AlertInstance, type Database } from '@sentryhub/db';
 import { groupAttributes, silenceState, type ActiveSilence } from '@sentryhub/rules';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { OpenEpisodes } from './lease-renewal';
@@ -62,12 +62,12 @@ async function upsertGroups(trx: Trx, alerts: readonly BatchAlert[]): Promise<Ma
   const attributes = rows.map((row) => groupAttributes(row.alert.labels, row.source));
   const result = await sql<AlertGroup>`
     insert into alert_groups (fingerprint, name, labels, severity, instance, source, current_status, firing_count, first_occurrence, last_occurrence)
-    select fingerprint, name, labels::jsonb, severity, instance, source, 'resolved', 0, first_occurrence, last_occurrence
-    from unnest(
-      ${rows.map((r) => r.alert.fingerprint)}::text[], ${attributes.map((a) => a.name)}::text[],
-      ${rows.map((r) => JSON.stringify(r.alert.labels))}::text[], ${attributes.map((a) => a.severity)}::text[],
-      ${attributes.map((a) => a.instance)}::text[], ${attributes.map((a) => a.source)}::text[],
-      ${rows.map((r) => r.firstSeen.toISOString())}::timestamptz[], ${rows.map((r) => r.lastSeen.toISOString())}::timestamptz[]
+    select fingerprint, name, labels, severity, instance, source, 'resolved', 0, first_occurrence, last_occurrence
+    from rows from (
+      unnest(${rows.map((r) => r.alert.fingerprint)}::text[]), unnest(${attributes.map((a) => a.name)}::text[]),
+      jsonb_array_elements(${jsonArray(rows.map((r) => r.alert.labels))}::jsonb), unnest(${attributes.map((a) => a.severity)}::text[]),
+      unnest(${attributes.map((a) => a.instance)}::text[]), unnest(${attributes.map((a) => a.source)}::text[]),
+      unnest(${rows.map((r) => r.firstSeen.toISOString())}::timestamptz[]), unnest(${rows.map((r) => r.lastSeen.toISOString())}::timestamptz[])
     ) as t(fingerprint, name, labels, severity, instance, source, first_occurrence, last_occurrence)
     on conflict (fingerprint) do update set
       labels = excluded.labels, name = excluded.name, severity = excluded.severity, instance = excluded.instance,
@@ -149,13 +149,14 @@ async function insertInstances(trx: Trx, entries: { groupId: number; instance: I
   if (entries.length === 0) return;
   const result = await sql<{ id: number; group_id: number; starts_at: Date }>`
     insert into alert_instances (group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source, lease_ends_at)
-    select group_id, status, starts_at, ends_at, annotations::jsonb, generator_url, resolution_type, intake_source, lease_ends_at
-    from unnest(${entries.map((e) => e.groupId)}::bigint[], ${entries.map((e) => e.instance.status)}::text[],
-                ${entries.map((e) => e.instance.startsAt.toISOString())}::timestamptz[], ${entries.map((e) => iso(e.instance.endsAt))}::timestamptz[],
-                ${entries.map((e) => JSON.stringify(e.instance.annotations))}::text[], ${entries.map((e) => e.instance.generatorUrl)}::text[],
-                ${entries.map((e) => e.instance.resolutionType)}::text[], ${entries.map((e) => e.instance.intakeSource)}::text[],
-                ${entries.map((e) => iso(e.instance.leaseEndsAt ?? null))}::timestamptz[])
-      as t(group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source, lease_ends_at)
+    select group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source, lease_ends_at
+    from rows from (
+      unnest(${entries.map((e) => e.groupId)}::bigint[]), unnest(${entries.map((e) => e.instance.status)}::text[]),
+      unnest(${entries.map((e) => e.instance.startsAt.toISOString())}::timestamptz[]), unnest(${entries.map((e) => iso(e.instance.endsAt))}::timestamptz[]),
+      jsonb_array_elements(${jsonArray(entries.map((e) => e.instance.annotations))}::jsonb), unnest(${entries.map((e) => e.instance.generatorUrl)}::text[]),
+      unnest(${entries.map((e) => e.instance.resolutionType)}::text[]), unnest(${entries.map((e) => e.instance.intakeSource)}::text[]),
+      unnest(${entries.map((e) => iso(e.instance.leaseEndsAt ?? null))}::timestamptz[])
+    ) as t(group_id, status, starts_at, ends_at, annotations, generator_url, resolution_type, intake_source, lease_ends_at)
     on conflict (group_id, starts_at) do nothing
     returning id, group_id, starts_at`.execute(trx);
   if (result.rows.length !== entries.length) throw new Error('alert instances appeared under the batch; retrying it');

@@ -4,6 +4,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from './create-db';
 import { anyId, isStalePreparedStatement } from './prepared-statements';
+import { arrayLiteral } from './array-parameters';
+import fc from 'fast-check';
 import type { Database } from './schema';
 import { isDatabaseUnavailable } from './errors';
 
@@ -199,5 +201,53 @@ describe('createDb against a throwaway database', () => {
         await db.destroy();
       }
     });
+  });
+
+  it('sends array parameters as literals PostgreSQL reads back element for element, whatever the text', async () => {
+    const db = createDb(database.url, { maxConnections: 1 });
+    try {
+      // The literal itself as the parameter (a string goes as it is), so that this reads back what arrayLiteral wrote.
+      const texts = async (values: readonly (string | null)[]) =>
+        (await sql<{ a: (string | null)[] }>`select ${arrayLiteral(values)}::text[] as a`.execute(db)).rows[0]?.a;
+      // The words and characters an array literal treats specially, bare and quoted.
+      const special = ['NULL', 'null', 'Null', '', ' ', ' padded ', 'a,b', '{}', '{a}', '"', '\\', '\\"', 'NaN', 'é', '🔥', 'tab\tnew\nline', 'x-1.5:+_'];
+      expect(await texts([...special, null])).toEqual([...special, null]);
+      // Any text PostgreSQL can hold (no NUL), with nulls among them.
+      const text = fc.string({ unit: 'binary', maxLength: 20 }).filter((value) => !value.includes('\u0000'));
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.option(text, { nil: null }), { maxLength: 12 }), async (values) => {
+          expect(await texts(values)).toEqual(values);
+        }),
+        { numRuns: 200 },
+      );
+      // Numbers, booleans and ISO timestamps, as the statements of a batch send them.
+      const other = await sql<{ ids: number[]; flags: (boolean | null)[]; at: Date[] }>`
+        select ${[1, -2, Number.MAX_SAFE_INTEGER]}::bigint[] as ids, ${[true, false, null]}::boolean[] as flags,
+               ${['2026-12-07T12:00:00.123Z']}::timestamptz[] as at`.execute(db);
+      expect(other.rows[0]).toEqual({
+        ids: ['1', '-2', String(Number.MAX_SAFE_INTEGER)],
+        flags: [true, false, null],
+        at: [new Date('2026-12-07T12:00:00.123Z')],
+      });
+      // Every connection of the pool writes them so, prepared statements or not: node-postgres
+      // would quote every element (`{"a","b"}`), arrayLiteral leaves plain words bare.
+      const unprepared = createDb(database.url, { maxConnections: 1, preparedStatements: 0 });
+      try {
+        for (const each of [db, unprepared]) {
+          const sent = await sql<{ text: string }>`select ${['a', 'b c', null]}::text as text`.execute(each);
+          expect(sent.rows[0]?.text).toBe('{a,"b c",NULL}');
+        }
+      } finally {
+        await unprepared.destroy();
+      }
+      // What is not a flat array of plain values is left to node-postgres, and still works.
+      const dates = [new Date('2026-12-07T12:00:00.000Z')];
+      expect(arrayLiteral(dates)).toBeNull();
+      expect(arrayLiteral([[1]])).toBeNull();
+      const left = await sql<{ at: Date[] }>`select ${dates}::timestamptz[] as at`.execute(db);
+      expect(left.rows[0]?.at).toEqual(dates);
+    } finally {
+      await db.destroy();
+    }
   });
 });

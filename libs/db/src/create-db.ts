@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Database } from './schema';
 import { parseTimestamptz } from './timestamps';
 import { prepareStatements, StatementNames } from './prepared-statements';
+import { sendArraysAsLiterals } from './array-parameters';
 
 const INT8_OID = 20;
 const PARSED_TYPES = {
@@ -43,6 +44,7 @@ export function createPool(connectionString: string, options: DbOptions = {}): p
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
     if (names.max > 0) prepareStatements(client, names);
+    sendArraysAsLiterals(client);
   });
   return pool;
 }

@@ -5,6 +5,8 @@ export * from './migrate';
 export * from './database-health';
 export * from './errors';
 export * from './delete-in-batches';
+export * from './json-array';
+export * from './array-parameters';
 export * from './repositories/silences';
 export * from './repositories/rules';
 export * from './repositories/notifications';
