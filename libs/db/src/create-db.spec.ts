@@ -221,7 +221,7 @@ describe('createDb against a throwaway database', () => {
         { numRuns: 200 },
       );
       // Numbers, booleans and ISO timestamps, as the statements of a batch send them.
-      const other = await sql<{ ids: number[]; flags: (boolean | null)[]; at: Date[] }>`
+      const other = await sql<{ ids: string[]; flags: (boolean | null)[]; at: Date[] }>`
         select ${[1, -2, Number.MAX_SAFE_INTEGER]}::bigint[] as ids, ${[true, false, null]}::boolean[] as flags,
                ${['2026-12-07T12:00:00.123Z']}::timestamptz[] as at`.execute(db);
       expect(other.rows[0]).toEqual({
