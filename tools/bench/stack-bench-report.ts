@@ -123,6 +123,8 @@ export interface Report {
   limits: Limits;
   scenarios: ScenarioResult[];
   peakRssMiBOverall: Record<string, number | null>;
+  /** Each app's memory limit in its Deployment, MiB, as deploy/k8s renders it (base, production overlay). */
+  memoryLimitsMiB?: Record<string, { base: number | null; production: number | null }>;
   /** The peer: its binary and version, or null (--no-peer). */
   peer: { binary: string; version: string } | null;
   headline: HeadlineRow[];
@@ -234,6 +236,27 @@ export function headline(report: Report): HeadlineRow[] {
       target: '≤ 200 MB each',
       met: rss.every(([, mib]) => mib !== null && mb(mib) <= 200),
     });
+    const limits = report.memoryLimitsMiB;
+    if (limits) {
+      // A replica or the gateway alone counts against its app's limit.
+      const appOf = (name: string) => name.replace(/ \(alone\)$/, '').replace(/#\d+$/, '');
+      const checked = rss.map(([name, mib]) => {
+        const own = limits[appOf(name)];
+        const limit = own ? Math.min(...[own.base, own.production].filter((value): value is number => value !== null)) : Number.NaN;
+        return { name, mib, own, share: mib === null ? Number.NaN : mib / limit };
+      });
+      const shown = (value: number | null | undefined) => (value == null ? 'none' : fmt(value));
+      rows.push({
+        row: "max RSS through the whole run within the app's Kubernetes memory limit (its Deployment in deploy/k8s: base / production overlay)",
+        alertmanager: 'n/a',
+        sentryhub:
+          checked.map(({ name, mib, own }) => `${name} ${mib === null ? 'n/a' : fmt(mib)} of ${shown(own?.base)} / ${shown(own?.production)}`).join(', ') +
+          ' MiB',
+        ratio: null,
+        target: '≤ its limit',
+        met: checked.every(({ share }) => share <= 1),
+      });
+    }
   }
   return rows;
 }

@@ -38,6 +38,7 @@ interface QuickReport {
     cpuMicrosPerAlert?: Record<string, number> | null;
   }[];
   peakRssMiBOverall: Record<string, number | null>;
+  memoryLimitsMiB?: Record<string, { base: number | null; production: number | null }>;
   peer: { binary: string; version: string } | null;
   headline: { row: string; alertmanager: string; sentryhub: string; ratio: number | null; target: string; met: boolean }[];
   timeline: { t: number }[];
@@ -132,7 +133,15 @@ describe('npm run bench -- --quick', () => {
       '≤ 100 ms',
       '< 0.1 core',
       '≤ 200 MB each',
+      '≤ its limit',
     ]);
+    // Each app's peak is set against its Deployment's memory limit, base and production.
+    for (const app of ['webhook-gateway', 'alert-processor', 'slack-notifier']) {
+      expect(report.memoryLimitsMiB?.[app]?.base, `${app} base limit`).toBeGreaterThan(100);
+      expect(report.memoryLimitsMiB?.[app]?.production, `${app} production limit`).toBeGreaterThan(100);
+    }
+    for (const app of ['webhook-gateway', 'alert-processor', 'slack-notifier'])
+      expect(report.headline.at(-1)?.sentryhub).toMatch(new RegExp(`(^|, )${app} [\\d,.]+ of \\d+ / \\d+(,| MiB$)`));
     for (const row of report.headline.slice(0, 2)) expect(Number.isFinite(row.ratio)).toBe(true);
     // Re-sent alerts: the same 1,000 alerts posted every cycle in Prometheus's batches of 64, to
     // Alertmanager and to the stack; the CPU of every part over the cycles, as cores.

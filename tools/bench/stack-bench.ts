@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { createTestDatabase, createTestVhost, startSlackMock, type SlackMock, type TestDatabase, type TestVhost } from '@sentryhub/testing';
 import { sql } from 'kysely';
-import { deployedNodeOptions } from '../deploy/node-options';
+import { deployedMemoryLimits, deployedNodeOptions } from '../deploy/node-options';
 import { renderChart, type TimelineSample } from './stack-bench-chart';
 import { measureAmqp, measureBareFastify, measureUnnest, type Limits } from './stack-bench-limits';
 import { drive, windowLatencies } from './stack-bench-load';
@@ -597,6 +597,13 @@ async function main(): Promise<void> {
     limits,
     scenarios: results,
     peakRssMiBOverall,
+    memoryLimitsMiB: Object.fromEntries(
+      APPS.map((app) => {
+        const bytes = deployedMemoryLimits(app);
+        const mib = (value: number | null) => (value === null ? null : value / 2 ** 20);
+        return [app, { base: mib(bytes.base), production: mib(bytes.production) }];
+      }),
+    ),
     peer,
     headline: [],
     timeline,

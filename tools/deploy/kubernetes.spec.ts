@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { IIoK8sApiCoreV1Container as Container, IIoK8sApiCoreV1PodSpec as PodSpec } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,7 @@ import {
   renderKustomization,
   type K8sObject,
 } from './kustomize';
+import { deployedMemoryLimits, memoryQuantityBytes } from './node-options';
 import { ENTRYPOINT_PROVIDED, readSlackProxyConf } from './slack-proxy';
 
 /**
@@ -274,6 +275,37 @@ describe('deploy/k8s', () => {
     ).toEqual(workers.sort());
     const production = ofKind.hpas(rendered.get('production') ?? []);
     for (const worker of workers) expect(production.find((hpa) => hpa.metadata.name === worker)?.spec?.minReplicas, worker).toBeGreaterThanOrEqual(2);
+  });
+
+  it('reads memory quantities as Kubernetes does, and refuses what is not one', () => {
+    expect(memoryQuantityBytes('256Mi')).toBe(256 * 2 ** 20);
+    expect(memoryQuantityBytes('1.5Gi')).toBe(1.5 * 2 ** 30);
+    expect(memoryQuantityBytes('500M')).toBe(500e6);
+    expect(memoryQuantityBytes('64k')).toBe(64_000);
+    expect(memoryQuantityBytes('134217728')).toBe(134_217_728);
+    expect(memoryQuantityBytes(1024)).toBe(1024);
+    expect(() => memoryQuantityBytes('256MB')).toThrow(/not a memory quantity: "256MB"/);
+    expect(() => memoryQuantityBytes('')).toThrow(/not a memory quantity/);
+  });
+
+  it('gives each app the bench measures a memory limit above its peak RSS in the run docs/performance.md reports', () => {
+    // The current figures name their run; its peaks (VmHWM, MiB) must fit the limits as deployed,
+    // or Kubernetes would kill the pod under the load the bench sends.
+    const performance = readFileSync(join(ROOT, 'docs', 'performance.md'), 'utf8');
+    const current = performance.slice(performance.indexOf('## Current figures'));
+    const run = /bench\/results\/(stack-[\w-]+)/.exec(current)?.[1];
+    expect(run, 'docs/performance.md names the run of its current figures').toBeDefined();
+    const report = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', `${run}.json`), 'utf8')) as { peakRssMiBOverall: Record<string, number | null> };
+    const peaks = Object.entries(report.peakRssMiBOverall).filter(([name]) => name !== 'alertmanager');
+    expect(peaks.length).toBeGreaterThanOrEqual(3);
+    for (const [name, peakMiB] of peaks) {
+      const app = name.replace(/ \(alone\)$/, '').replace(/#\d+$/, '');
+      const limits = deployedMemoryLimits(app);
+      for (const [where, bytes] of Object.entries(limits)) {
+        expect(bytes, `${app}: a memory limit in the ${where} render`).not.toBeNull();
+        expect(peakMiB ?? Number.POSITIVE_INFINITY, `${name}: peak RSS in ${run} against the ${where} limit`).toBeLessThan((bytes as number) / 2 ** 20);
+      }
+    }
   });
 
   it('gives each pod the time to shut down gracefully', () => {

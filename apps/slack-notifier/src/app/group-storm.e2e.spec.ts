@@ -72,7 +72,7 @@ function memoryLimitBytes(): number {
 /**
  * The heap the notifier is given inside its limit: the Deployment's NODE_OPTIONS (V8 sizes its
  * heap from the memory it sees, in a container about the whole cgroup limit, which leaves nothing
- * for buffers and native memory; the Deployment gives old space half the limit and small
+ * for buffers and native memory; the Deployment gives old space 128 MB, well inside the limit, and small
  * young-generation semi-spaces). The storm runs the process with exactly those flags.
  */
 function deploymentNodeOptions(): string[] {
