@@ -39,30 +39,32 @@ export function createLogger(service: string, level: string, destination?: pino.
 
 const LEVELS: ReadonlySet<string> = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 const noop = () => undefined;
-/** What a lazy child was made of: the logger it will be a child of, and all its bindings. */
-const lazyChildren = new WeakMap<object, { root: Logger; bindings: pino.Bindings }>();
+/** A lazy child answers this key with what it is made of: the logger it will be a child of, and all its bindings. */
+const LAZY_SOURCE = Symbol('lazy child source');
+interface LazySource {
+  root: Logger;
+  bindings: pino.Bindings;
+}
 
 /**
  * `parent.child(bindings)`, made only when it first writes a line at an enabled level (or is
  * asked for anything else). A pino child serialises its bindings when it is made, which on a
  * path taken for every alert costs more than the lines it writes, most of them below the
  * level. A lazy child of a lazy child stays lazy: it is made once, from the first real logger,
- * with the bindings of both.
+ * with the bindings of both. What a lazy child is made of is read through the proxy itself (a
+ * symbol key), not kept in a side table: a WeakMap entry per child cost nine times the rest.
  */
 export function lazyChild(parent: Logger, bindings: pino.Bindings): Logger {
-  const known = lazyChildren.get(parent);
-  const root = known?.root ?? parent;
-  const all = known ? { ...known.bindings, ...bindings } : bindings;
+  const known = (parent as unknown as Record<symbol, LazySource | undefined>)[LAZY_SOURCE];
+  const source: LazySource = known ? { root: known.root, bindings: { ...known.bindings, ...bindings } } : { root: parent, bindings };
   let child: Logger | undefined;
-  const real = () => (child ??= root.child(all));
-  const proxy = new Proxy({} as Logger, {
+  return new Proxy({} as Logger, {
     get(_target, property) {
-      if (typeof property === 'string' && LEVELS.has(property) && !root.isLevelEnabled(property)) return noop;
-      const logger = real();
+      if (property === LAZY_SOURCE) return source;
+      if (typeof property === 'string' && LEVELS.has(property) && !source.root.isLevelEnabled(property)) return noop;
+      const logger = (child ??= source.root.child(source.bindings));
       const value: unknown = Reflect.get(logger, property, logger);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(logger) : value;
     },
   });
-  lazyChildren.set(proxy, { root, bindings: all });
-  return proxy;
 }
