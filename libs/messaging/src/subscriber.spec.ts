@@ -287,6 +287,52 @@ describe('batch subscriber: one failing message among good ones', () => {
   });
 });
 
+describe('batch subscriber at a steady pace', () => {
+  const BATCH_QUEUE = QUEUES.adminAuditEvents;
+  const MESSAGES = 60;
+  let vhost: TestVhost;
+  let messaging: Messaging;
+  const batches: number[][] = [];
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('messaging-pace');
+    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
+      logger,
+      registry: createMetricsRegistry('pace-test'),
+      retryDelaysMs: RETRY_DELAYS,
+    });
+    await subscribeBatch(messaging, {
+      queue: BATCH_QUEUE,
+      parse: (json) => Body.safeParse(json),
+      logger,
+      maxWeight: 1_000,
+      maxWaitMs: 100,
+      // A write takes a while, as a database transaction does.
+      handler: async (batch) => {
+        batches.push(batch.map((item) => item.data.n));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await messaging?.shutdown();
+    await vhost?.destroy();
+  });
+
+  it('waits out maxWaitMs after a write instead of cutting the next batch as soon as the write is done', async () => {
+    // One message every 5 ms for about 300 ms: cut after each 10 ms write, that would be some
+    // 30 batches of one or two; gathered for 100 ms each, a handful.
+    for (let n = 0; n < MESSAGES; n++) {
+      await messaging.publish(EXCHANGES.audit, 'audit.test.pace', { n, behaviour: 'ok' }, { messageId: `pace-${n}` });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitFor(() => (batches.flat().length === MESSAGES ? true : null), 15_000, 'every message written');
+    expect(batches.flat()).toEqual(Array.from({ length: MESSAGES }, (_, n) => n));
+    expect(batches.length, `batch sizes ${batches.map((batch) => batch.length).join(', ')}`).toBeLessThanOrEqual(10);
+  });
+});
+
 describe('batch subscriber while a dependency is down', () => {
   const BATCH_QUEUE = QUEUES.adminAuditEvents;
   let vhost: TestVhost;

@@ -78,9 +78,10 @@ export async function subscribe<T>(messaging: Messaging, options: SubscribeOptio
 
 /**
  * Valid messages are gathered into batches and handled one batch at a time: a batch closes
- * when it weighs `maxWeight`, or `maxWaitMs` after its first message, or — while another batch
- * is being written — as soon as that one is done, so batches grow with the load (never past
- * `maxWeight`). A batch is acked when its handler resolves. When it throws because a
+ * when it weighs `maxWeight` or `maxWaitMs` after its first message, whichever comes first; one
+ * that closes while another batch is being written goes as soon as that one is done. So at a
+ * steady pace a batch holds what arrives in `maxWaitMs`, and under a backlog batches are full
+ * (never past `maxWeight`). A batch is acked when its handler resolves. When it throws because a
  * dependency is down, the batch is held and written again with back-off (on shutdown, its
  * messages are recovered by the policy above instead); any other error
  * splits the batch in halves, handled again, until the messages that fail stand alone and
@@ -97,8 +98,10 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
   /** The weight of the opened messages of `pending`. */
   let pendingWeight = 0;
   let timer: NodeJS.Timeout | null = null;
-  /** A batch is being written: the next one keeps gathering until it is done (or full). */
+  /** A batch is being written: the next one keeps gathering until it is done. */
   let writing = false;
+  /** The gathering batch closed (full, its wait over, or left over from a cut) while another was written: it goes when that one is done. */
+  let due = false;
 
   const holdRetryMs = options.holdRetryMs ?? 1_000;
   let stopping = false;
@@ -147,7 +150,12 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
   const flush = () => {
     if (timer) clearTimeout(timer);
     timer = null;
-    if (pending.length === 0 || writing) return;
+    if (pending.length === 0) return;
+    if (writing) {
+      due = true;
+      return;
+    }
+    due = false;
     // At most maxWeight per batch (at least one message): the rest is the next batch.
     const batch: Ready[] = [];
     let take = 0;
@@ -170,12 +178,16 @@ export async function subscribeBatch<T>(messaging: Messaging, options: BatchSubs
       }
     }
     pending = pending.slice(take);
-    if (batch.length === 0) return;
+    // What did not fit was waiting already: it goes as soon as this batch is written.
+    if (pending.length > 0) due = true;
+    if (batch.length === 0) return flush();
     writing = true;
     running = write(batch).finally(() => {
       writing = false;
-      // What gathered meanwhile goes next, without waiting for another timer.
-      flush();
+      // The next batch goes now only if it closed meanwhile; otherwise it keeps gathering until
+      // its wait is over (at a steady pace, batches of maxWaitMs instead of one write's time).
+      if (due || pendingWeight >= options.maxWeight) flush();
+      else if (pending.length > 0) timer ??= setTimeout(flush, options.maxWaitMs);
     });
   };
 
