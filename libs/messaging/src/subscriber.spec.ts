@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { connectMessaging, type Messaging } from './broker';
 import { DependencyUnavailableError, PermanentError, PublishError } from './errors';
-import { subscribe, subscribeBatch } from './subscriber';
+import { subscribe, subscribeBatch, type BatchSubscribeOptions } from './subscriber';
 import { buildBrokerConfig } from './topology';
 
 const run = promisify(execFile);
@@ -20,6 +20,24 @@ const registry = createMetricsRegistry('messaging-test');
 const Body = z.object({ n: z.number(), behaviour: z.enum(['ok', 'fail-once', 'fail-always', 'permanent', 'db-down']) });
 /** Longer than every retry together: only an outage that uses up no retry survives it. */
 const DB_DOWN_ATTEMPTS = 5;
+
+type BatchOptions = Omit<BatchSubscribeOptions<z.infer<typeof Body>>, 'queue' | 'logger' | 'parse'> &
+  Partial<Pick<BatchSubscribeOptions<z.infer<typeof Body>>, 'parse'>>;
+
+/**
+ * What every batch scenario below starts from: a vhost of its own, a connection whose retry
+ * delays the subscriber follows without being told, and a batch subscriber on the audit queue.
+ */
+async function startBatchSubscriber(name: string, options: BatchOptions, registry = createMetricsRegistry(`${name}-test`)) {
+  const vhost = await createTestVhost(name);
+  const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.adminAuditEvents], retryDelaysMs: RETRY_DELAYS }), {
+    logger,
+    registry,
+    retryDelaysMs: RETRY_DELAYS,
+  });
+  await subscribeBatch(messaging, { queue: QUEUES.adminAuditEvents, parse: (json) => Body.safeParse(json), logger, ...options });
+  return { vhost, messaging };
+}
 
 describe('subscriber recovery policy against a real RabbitMQ', () => {
   let vhost: TestVhost;
@@ -234,18 +252,8 @@ describe('batch subscriber: one failing message among good ones', () => {
   const batchSizes: number[] = [];
 
   beforeAll(async () => {
-    vhost = await createTestVhost('messaging-batch');
-    // retryDelaysMs comes from the connection: the subscriber follows it without being told.
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
-      logger,
-      registry: createMetricsRegistry('batch-test'),
-      retryDelaysMs: RETRY_DELAYS,
-    });
     // Lets the whole burst arrive before the first batch closes.
-    await subscribeBatch(messaging, {
-      queue: BATCH_QUEUE,
-      parse: (json) => Body.safeParse(json),
-      logger,
+    ({ vhost, messaging } = await startBatchSubscriber('messaging-batch', {
       maxWeight: 100,
       maxWaitMs: 300,
       // All or nothing, like a database transaction: one poison fails the whole batch.
@@ -259,7 +267,7 @@ describe('batch subscriber: one failing message among good ones', () => {
         }
         for (const item of batch) written.set(item.data.n, (written.get(item.data.n) ?? 0) + 1);
       },
-    });
+    }));
     connection = await amqp.connect(vhost.url);
     channel = await connection.createChannel();
   });
@@ -288,23 +296,13 @@ describe('batch subscriber: one failing message among good ones', () => {
 });
 
 describe('batch subscriber at a steady pace', () => {
-  const BATCH_QUEUE = QUEUES.adminAuditEvents;
   const MESSAGES = 60;
   let vhost: TestVhost;
   let messaging: Messaging;
   const batches: number[][] = [];
 
   beforeAll(async () => {
-    vhost = await createTestVhost('messaging-pace');
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
-      logger,
-      registry: createMetricsRegistry('pace-test'),
-      retryDelaysMs: RETRY_DELAYS,
-    });
-    await subscribeBatch(messaging, {
-      queue: BATCH_QUEUE,
-      parse: (json) => Body.safeParse(json),
-      logger,
+    ({ vhost, messaging } = await startBatchSubscriber('messaging-pace', {
       maxWeight: 1_000,
       maxWaitMs: 100,
       // A write takes a while, as a database transaction does.
@@ -312,7 +310,7 @@ describe('batch subscriber at a steady pace', () => {
         batches.push(batch.map((item) => item.data.n));
         await new Promise((resolve) => setTimeout(resolve, 10));
       },
-    });
+    }));
   });
 
   afterAll(async () => {
@@ -334,7 +332,6 @@ describe('batch subscriber at a steady pace', () => {
 });
 
 describe('batch subscriber while a dependency is down', () => {
-  const BATCH_QUEUE = QUEUES.adminAuditEvents;
   let vhost: TestVhost;
   let messaging: Messaging;
   const registry = createMetricsRegistry('hold-test');
@@ -344,29 +341,24 @@ describe('batch subscriber while a dependency is down', () => {
   let writes = 0;
 
   beforeAll(async () => {
-    vhost = await createTestVhost('messaging-hold');
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
-      logger,
-      registry,
-      retryDelaysMs: RETRY_DELAYS,
-    });
-    await subscribeBatch(messaging, {
-      queue: BATCH_QUEUE,
-      parse: (json) => Body.safeParse(json),
-      logger,
-      maxWeight: 100,
-      maxWaitMs: 200,
-      holdRetryMs: 50,
-      handler: async (batch) => {
-        calls += 1;
-        if (outages > 0) {
-          outages -= 1;
-          throw new DependencyUnavailableError('PostgreSQL unavailable: connection refused');
-        }
-        written.push(...batch.map((item) => item.data.n));
-        writes += 1;
+    ({ vhost, messaging } = await startBatchSubscriber(
+      'messaging-hold',
+      {
+        maxWeight: 100,
+        maxWaitMs: 200,
+        holdRetryMs: 50,
+        handler: async (batch) => {
+          calls += 1;
+          if (outages > 0) {
+            outages -= 1;
+            throw new DependencyUnavailableError('PostgreSQL unavailable: connection refused');
+          }
+          written.push(...batch.map((item) => item.data.n));
+          writes += 1;
+        },
       },
-    });
+      registry,
+    ));
   });
 
   afterAll(async () => {
@@ -400,20 +392,12 @@ describe('batch subscriber with a long prefetch', () => {
   let batches = 0;
 
   beforeAll(async () => {
-    vhost = await createTestVhost('messaging-prefetch');
     // The queue's prefetch (50) takes every message below while the first batch is held.
-    messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [BATCH_QUEUE], retryDelaysMs: RETRY_DELAYS }), {
-      logger,
-      registry: createMetricsRegistry('prefetch-test'),
-      retryDelaysMs: RETRY_DELAYS,
-    });
-    await subscribeBatch(messaging, {
-      queue: BATCH_QUEUE,
+    ({ vhost, messaging } = await startBatchSubscriber('messaging-prefetch', {
       parse: (json) => {
         parsed += 1;
         return Body.safeParse(json);
       },
-      logger,
       maxWeight: MAX_WEIGHT,
       maxWaitMs: 20,
       handler: async (batch) => {
@@ -421,7 +405,7 @@ describe('batch subscriber with a long prefetch', () => {
         if (batches === 1) await firstBatchHeld;
         written.push(...batch.map((item) => item.data.n));
       },
-    });
+    }));
     connection = await amqp.connect(vhost.url);
     channel = await connection.createChannel();
   });
