@@ -238,10 +238,8 @@ export function headline(report: Report): HeadlineRow[] {
     });
     const limits = report.memoryLimitsMiB;
     if (limits) {
-      // A replica or the gateway alone counts against its app's limit.
-      const appOf = (name: string) => name.replace(/ \(alone\)$/, '').replace(/#\d+$/, '');
       const checked = rss.map(([name, mib]) => {
-        const own = limits[appOf(name)];
+        const own = limits[appOfProcess(name)];
         const limit = own ? Math.min(...[own.base, own.production].filter((value): value is number => value !== null)) : Number.NaN;
         return { name, mib, own, share: mib === null ? Number.NaN : mib / limit };
       });
@@ -259,6 +257,11 @@ export function headline(report: Report): HeadlineRow[] {
     }
   }
   return rows;
+}
+
+/** The app a measured process runs: a replica (`alert-processor#2`) or the gateway alone counts as its app. */
+export function appOfProcess(name: string): string {
+  return name.replace(/ \(alone\)$/, '').replace(/#\d+$/, '');
 }
 
 function headlineMarkdown(report: Report): string[] {

@@ -3,6 +3,7 @@ import { basename, join, relative } from 'node:path';
 import type { IIoK8sApiCoreV1Container as Container, IIoK8sApiCoreV1PodSpec as PodSpec } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseWebhookReceivers } from '@sentryhub/service-runtime';
+import { appOfProcess } from '../bench/stack-bench-report';
 import {
   appImage,
   appNames,
@@ -299,7 +300,7 @@ describe('deploy/k8s', () => {
     const peaks = Object.entries(report.peakRssMiBOverall).filter(([name]) => name !== 'alertmanager');
     expect(peaks.length).toBeGreaterThanOrEqual(3);
     for (const [name, peakMiB] of peaks) {
-      const app = name.replace(/ \(alone\)$/, '').replace(/#\d+$/, '');
+      const app = appOfProcess(name);
       const limits = deployedMemoryLimits(app);
       for (const [where, bytes] of Object.entries(limits)) {
         expect(bytes, `${app}: a memory limit in the ${where} render`).not.toBeNull();
