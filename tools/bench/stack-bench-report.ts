@@ -240,7 +240,9 @@ export function headline(report: Report): HeadlineRow[] {
     if (limits) {
       const checked = rss.map(([name, mib]) => {
         const own = limits[appOfProcess(name)];
-        const limit = own ? Math.min(...[own.base, own.production].filter((value): value is number => value !== null)) : Number.NaN;
+        // The smaller of its limits; an app with none has nothing to be within (missed, not met).
+        const set = own ? [own.base, own.production].filter((value): value is number => value !== null) : [];
+        const limit = set.length ? Math.min(...set) : Number.NaN;
         return { name, mib, own, share: mib === null ? Number.NaN : mib / limit };
       });
       const shown = (value: number | null | undefined) => (value == null ? 'none' : fmt(value));
