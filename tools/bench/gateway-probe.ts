@@ -1,8 +1,10 @@
 /**
- * `npm run bench:gateway [-- --duration 10 --connections 100 --alerts 1 --api --consume --profile DIR]`
+ * `npm run bench:gateway [-- --duration 10 --connections 100 --alerts 1 --api --consume --client wrk --profile DIR]`
  *
- * The webhook-gateway alone, as a built process, against a throwaway vhost, driven by autocannon:
- * requests/s, latency, CPU of the gateway, RabbitMQ and this process (autocannon), confirmed
+ * The webhook-gateway alone, as a built process, against a throwaway vhost, driven by autocannon
+ * in this process or, with `--client wrk`, by Debian's wrk (two threads; its Lua script
+ * wrk-alerts.lua makes the same new-fingerprint bodies as `--api`, at a fraction of autocannon's
+ * CPU): requests/s, latency, CPU of the gateway, RabbitMQ and the client, confirmed
  * publishes and requests per publish, and, from the gateway's own metrics, how long each
  * confirmed publish took and how many were unconfirmed when it started. `--profile DIR` runs the
  * gateway under `node --cpu-prof` and prints where its CPU time went. A measurement, not a test.
@@ -46,6 +48,9 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     'node-arg': { type: 'string', multiple: true },
     dist: { type: 'string', default: 'dist' },
+    client: { type: 'string', default: 'autocannon' },
+    /** Lines of the gateway's own output printed at the end (more to read `--node-arg=--trace-gc`). */
+    'output-lines': { type: 'string', default: '10' },
   },
   strict: true,
 });
@@ -236,33 +241,40 @@ async function main(): Promise<void> {
   const rabbitBefore = ticksWhere(isRabbitmqServer);
   const selfBefore = process.cpuUsage();
   const started = performance.now();
-  const result = await new Promise<autocannon.Result>((resolvePromise, reject) => {
-    autocannon(
-      {
-        url: `http://127.0.0.1:${port}`,
-        connections,
-        duration: durationS,
-        timeout: 30,
-        headers: { 'content-type': 'application/json' },
-        requests: [
-          {
-            method: 'POST',
-            path: values.api ? '/api/v2/alerts' : '/api/v1/webhooks/alertmanager',
-            setupRequest: (request) => ({ ...request, body: values.api ? apiBody(next++) : (bodies[next++ % bodies.length] ?? '') }),
-          },
-        ],
-      },
-      (error: unknown, done: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolvePromise(done)),
-    );
-  });
+  const childrenBefore = childrenTicks();
+  const result = values.client === 'wrk' ? await runWrk(port) : await runAutocannon();
+  async function runAutocannon() {
+    const done = await new Promise<autocannon.Result>((resolvePromise, reject) => {
+      autocannon(
+        {
+          url: `http://127.0.0.1:${port}`,
+          connections,
+          duration: durationS,
+          timeout: 30,
+          headers: { 'content-type': 'application/json' },
+          requests: [
+            {
+              method: 'POST',
+              path: values.api ? '/api/v2/alerts' : '/api/v1/webhooks/alertmanager',
+              setupRequest: (request) => ({ ...request, body: values.api ? apiBody(next++) : (bodies[next++ % bodies.length] ?? '') }),
+            },
+          ],
+        },
+        (error: unknown, done: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolvePromise(done)),
+      );
+    });
+    const statuses: Record<string, number> = {};
+    for (const [code, stat] of Object.entries(done.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
+    return { statuses, p50: done.latency.p50, p99: done.latency.p99, errors: done.errors };
+  }
   const seconds = (performance.now() - started) / 1000;
   const self = process.cpuUsage(selfBefore);
+  const clientSeconds = values.client === 'wrk' ? (childrenTicks() - childrenBefore) / CLOCK_TICKS : (self.user + self.system) / 1e6;
   const rabbitSeconds = cpuSecondsBetween(rabbitBefore, ticksWhere(isRabbitmqServer));
   const gatewaySeconds = ((processTicks(pid) ?? 0) - gatewayTicks) / CLOCK_TICKS;
   const after = await scrape(port);
 
-  const statuses: Record<string, number> = {};
-  for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
+  const statuses = result.statuses;
   const requests = Object.values(statuses).reduce((total, count) => total + count, 0);
   const publishes =
     sum(after, 'sentryhub_messages_published_total', 'outcome="confirmed"') - sum(before, 'sentryhub_messages_published_total', 'outcome="confirmed"');
@@ -274,14 +286,14 @@ async function main(): Promise<void> {
     `gateway alone, ${values.api ? 'POST /api/v2/alerts (new fingerprints)' : 'webhooks (5,000 bodies cycled)'}, ${connections} connections, ${alertsPerRequest} alert(s) per request, ${durationS} s${values.consume ? ', a consumer acking everything' : ', nobody consuming'}`,
   );
   console.log(
-    `requests/s ${(requests / seconds).toFixed(0)}, latency p50 ${result.latency.p50} / p99 ${result.latency.p99} ms, statuses ${JSON.stringify(statuses)}, errors ${result.errors}`,
+    `requests/s ${(requests / seconds).toFixed(0)}, latency p50 ${result.p50} / p99 ${result.p99} ms, statuses ${JSON.stringify(statuses)}, errors ${result.errors}`,
   );
   console.log(`confirmed publishes/s ${(publishes / seconds).toFixed(0)}, requests per publish ${(requests / Math.max(1, publishes)).toFixed(1)}`);
   console.log(`gateway CPU per request: ${((gatewaySeconds / Math.max(1, requests)) * 1e6).toFixed(0)} µs`);
   const peakKiB = statusKiB(pid, 'VmHWM');
   console.log(`gateway peak RSS (VmHWM): ${peakKiB === null ? 'n/a' : `${Math.round((peakKiB * 1024) / 1e6)} MB`}`);
   console.log(
-    `CPU s: gateway ${gatewaySeconds.toFixed(1)}, RabbitMQ ${rabbitSeconds.toFixed(1)}, this process (autocannon) ${((self.user + self.system) / 1e6).toFixed(1)}, over ${seconds.toFixed(1)} s`,
+    `CPU s: gateway ${gatewaySeconds.toFixed(1)}, RabbitMQ ${rabbitSeconds.toFixed(1)}, the client (${values.client}) ${clientSeconds.toFixed(1)}, over ${seconds.toFixed(1)} s`,
   );
   if (confirm.length)
     console.log(
@@ -296,7 +308,7 @@ async function main(): Promise<void> {
 
   await cleanUp();
   const said = output.join('').trim();
-  if (said) console.log(`the gateway's output:\n${said.split('\n').slice(-10).join('\n')}`);
+  if (said) console.log(`the gateway's output:\n${said.split('\n').slice(-Number(values['output-lines'])).join('\n')}`);
   if (profileDir) {
     const newest = readdirSync(profileDir)
       .filter((name) => name.endsWith('.cpuprofile'))
@@ -312,6 +324,48 @@ async function main(): Promise<void> {
         console.log(`  ${(row.share * 100).toFixed(1).padStart(5)} %  ${row.ms.toFixed(0).padStart(6)} ms  ${row.name}`);
     }
   }
+}
+
+/** CPU ticks of this process's children that have ended and been waited for (wrk). */
+function childrenTicks(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[13]) + Number(fields[14]);
+}
+
+/** wrk, two threads, its Lua script making new-fingerprint bodies of the same shape as the stack bench's (`--api` only). */
+async function runWrk(port: number) {
+  if (!values.api) throw new Error('--client wrk sends POST /api/v2/alerts bodies: add --api');
+  const wrk = spawn(
+    'wrk',
+    ['-t2', `-c${connections}`, `-d${durationS}s`, '--timeout', '30s', '-s', resolve(ROOT, 'tools/bench/wrk-alerts.lua'), `http://127.0.0.1:${port}`],
+    {
+      env: { ...process.env, PER: String(alertsPerRequest), STARTS_AT, PREFIX: 'Probe' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let err = '';
+  wrk.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  wrk.stdout?.resume();
+  const [code] = (await once(wrk, 'close').catch((error: NodeJS.ErrnoException) => {
+    throw error.code === 'ENOENT' ? new Error('wrk is not installed: sudo apt-get install -y wrk') : error;
+  })) as [number | null];
+  const line = err.split('\n').find((l) => l.startsWith('{'));
+  if (code !== 0 || !line) throw new Error(`wrk failed (${code}): ${err}`);
+  const summary = JSON.parse(line) as {
+    requests: number;
+    errors_status: number;
+    errors_connect: number;
+    errors_timeout: number;
+    p50_us: number;
+    p99_us: number;
+  };
+  return {
+    statuses: { '2xx': summary.requests - summary.errors_status, other: summary.errors_status },
+    p50: summary.p50_us / 1000,
+    p99: summary.p99_us / 1000,
+    errors: summary.errors_connect + summary.errors_timeout,
+  };
 }
 
 main().catch(async (error: unknown) => {

@@ -42,6 +42,13 @@ function addText(text: string): void {
   addByte(SEPARATOR);
 }
 
+/** The label names in ascending order; Prometheus sends them so, and then they are not sorted again. */
+function sortedNames(labels: LabelSet): string[] {
+  const names = Object.keys(labels);
+  for (let index = 1; index < names.length; index++) if ((names[index - 1] as string) > (names[index] as string)) return names.sort();
+  return names;
+}
+
 const hex4 = (limb: number) => limb.toString(16).padStart(4, '0');
 
 /**
@@ -51,7 +58,7 @@ const hex4 = (limb: number) => limb.toString(16).padStart(4, '0');
  */
 export function fingerprint(labels: LabelSet): string {
   [v0, v1, v2, v3] = OFFSET;
-  for (const name of Object.keys(labels).sort()) {
+  for (const name of sortedNames(labels)) {
     addText(name);
     addText(labels[name] ?? '');
   }

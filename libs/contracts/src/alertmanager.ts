@@ -41,65 +41,118 @@ function report(payload: z.core.ParsePayload, refusal: IntakeRefusal, message: s
   payload.issues.push({ code: 'custom', message, path, params: { refusal }, input: payload.value, continue: true });
 }
 
-const StoredText = z.string().check((payload) => {
-  const error = unstorableText(payload.value);
-  if (error) report(payload, 'unstorable_text', error);
-});
-
-/** A node still to check: its value, depth, and how to rebuild its path should it fail. */
-interface Pending {
-  value: unknown;
-  depth: number;
-  parent: Pending | null;
-  key: string | number;
+/** A problem found in a JSON value: where (keys and indexes from that value) and what. */
+export interface JsonValueProblem {
+  path: (string | number)[];
+  message: string;
 }
-
-const pathOf = (node: Pending | null): (string | number)[] => {
-  const path: (string | number)[] = [];
-  for (let at = node; at?.parent; at = at.parent) path.push(at.key);
-  return path.reverse();
-};
 
 /**
  * The first problem of a parsed JSON value as a whole (depth over MAX_JSON_DEPTH, or an
- * unstorable string in any key or value, unknown fields included), or null. Iterative: a
- * hostile depth cannot overflow the stack here. Paths are built only for the problem found.
+ * unstorable string in any key or value, unknown fields included), or null. Nothing is
+ * allocated unless a problem is found (intake runs this on every alert); the recursion stops one
+ * level past `maxDepth`, so a hostile depth cannot overflow the stack.
  */
-export function jsonValueProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): { path: (string | number)[]; message: string } | null {
-  const todo: Pending[] = [{ value, depth: 0, parent: null, key: '' }];
-  for (let item = todo.pop(); item !== undefined; item = todo.pop()) {
-    if (item.depth > maxDepth) return { path: pathOf(item).slice(0, maxDepth), message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
-    const current = item.value;
-    if (typeof current === 'string') {
-      const error = unstorableText(current);
-      if (error) return { path: pathOf(item), message: error };
-    } else if (Array.isArray(current)) {
-      for (let index = 0; index < current.length; index++) todo.push({ value: current[index] as unknown, depth: item.depth + 1, parent: item, key: index });
-    } else if (current !== null && typeof current === 'object') {
-      for (const key in current) {
-        if (!Object.hasOwn(current, key)) continue;
-        const error = unstorableText(key);
-        if (error) return { path: [...pathOf(item), key], message: `key ${error}` };
-        todo.push({ value: (current as Record<string, unknown>)[key], depth: item.depth + 1, parent: item, key });
-      }
+export function jsonValueProblem(value: unknown, maxDepth = MAX_JSON_DEPTH, checkedApart?: ReadonlySet<string>): JsonValueProblem | null {
+  const problem = problemWithin(value, 0, maxDepth, checkedApart);
+  if (problem) problem.path.reverse();
+  return problem;
+}
+
+/**
+ * jsonValueProblem below `depth`; the path comes back leaf first (each level appends its key on
+ * the way out). `checkedApart`: keys of the top level that are left out (their own schema checks them).
+ */
+function problemWithin(value: unknown, depth: number, maxDepth: number, checkedApart?: ReadonlySet<string>): JsonValueProblem | null {
+  if (depth > maxDepth) return { path: [], message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
+  if (typeof value === 'string') {
+    const error = unstorableText(value);
+    return error ? { path: [], message: error } : null;
+  }
+  if (value === null || typeof value !== 'object') return null;
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index++) {
+      const problem = problemWithin(value[index], depth + 1, maxDepth);
+      if (problem) return appendKey(problem, index, depth, maxDepth);
     }
+    return null;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key) || (depth === 0 && checkedApart?.has(key))) continue;
+    const error = unstorableText(key);
+    if (error) return { path: [key], message: `key ${error}` };
+    const problem = problemWithin((value as Record<string, unknown>)[key], depth + 1, maxDepth);
+    if (problem) return appendKey(problem, key, depth, maxDepth);
   }
   return null;
 }
 
-/** A check refusing what jsonValueProblem finds (deeper than `maxDepth` below this value). */
-function storableWithin(maxDepth: number) {
+/** The path of a problem too deep is cut at `maxDepth` keys (a hostile depth would make a hostile path). */
+function appendKey(problem: JsonValueProblem, key: string | number, depth: number, maxDepth: number): JsonValueProblem {
+  if (depth < maxDepth) problem.path.push(key);
+  return problem;
+}
+
+/** A check refusing what jsonValueProblem finds (deeper than `maxDepth` below this value), but in the fields `checkedApart`. */
+function storableWithin(maxDepth: number, checkedApart?: ReadonlySet<string>) {
   return (payload: z.core.ParsePayload): void => {
-    const problem = jsonValueProblem(payload.value, maxDepth);
+    const problem = jsonValueProblem(payload.value, maxDepth, checkedApart);
     if (!problem) return;
     report(payload, problem.message.startsWith('JSON nested') ? 'nested_too_deep' : 'unstorable_text', problem.message, problem.path);
   };
 }
 const storable = storableWithin(MAX_JSON_DEPTH);
+/** An alert's label sets check their own text (LabelSet), and hold only strings. */
+const LABEL_SETS = new Set(['labels', 'annotations']);
+/** The other fields of a postable alert. */
+const storablePostable = storableWithin(MAX_JSON_DEPTH, LABEL_SETS);
 /** An alert sits two levels down in a webhook (`alerts`, its index): the body's depth limit, counted from the alert. */
-const storableAlert = storableWithin(MAX_JSON_DEPTH - 2);
+const storableAlert = storableWithin(MAX_JSON_DEPTH - 2, LABEL_SETS);
 
-export const LabelSet = z.record(StoredText.min(1), StoredText);
+const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (value === null || typeof value !== 'object') return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+};
+
+/**
+ * A label set (labels or annotations): an object of non-empty names and string values, each one
+ * storable. One check over the object, with zod's own issues (`expected record`, `expected
+ * string` at the name, `too small` for an empty name): a `z.record` runs a key and a value
+ * schema for every entry and copies the object, which made label sets most of what intake and the
+ * processor allocated. The object is kept as it came, but for a `__proto__` key, which is
+ * dropped unread (as z.record drops it).
+ */
+export const LabelSet = z.custom<Record<string, string>>().check((payload) => {
+  const labels = payload.value;
+  if (!isPlainObject(labels)) {
+    payload.issues.push({ code: 'invalid_type', expected: 'record', input: labels });
+    return;
+  }
+  for (const name in labels) {
+    if (!Object.hasOwn(labels, name) || name === '__proto__') continue;
+    // A name refused is one issue: its value is not looked at.
+    if (name === '') {
+      payload.issues.push({ code: 'too_small', origin: 'string', minimum: 1, inclusive: true, input: name, path: [name] });
+      continue;
+    }
+    const nameError = unstorableText(name);
+    if (nameError) {
+      report(payload, 'unstorable_text', `name ${nameError}`, [name]);
+      continue;
+    }
+    const value = labels[name];
+    if (typeof value !== 'string') payload.issues.push({ code: 'invalid_type', expected: 'string', input: value, path: [name] });
+    else {
+      const error = unstorableText(value);
+      if (error) report(payload, 'unstorable_text', error, [name]);
+    }
+  }
+  if (Object.hasOwn(labels, '__proto__')) {
+    const { ['__proto__']: _dropped, ...rest } = labels;
+    payload.value = rest;
+  }
+});
 export type LabelSet = z.infer<typeof LabelSet>;
 
 /** Alertmanager's "not ended" value of endsAt. */
@@ -268,7 +321,7 @@ export const PostableAlert = z
     endsAt: Rfc3339.optional(),
     generatorURL: z.string().optional(),
   })
-  .check(endsNotBeforeStarts, storable);
+  .check(endsNotBeforeStarts, storablePostable);
 export type PostableAlert = z.infer<typeof PostableAlert>;
 
 export const PostableAlerts = alertList(PostableAlert);
