@@ -65,6 +65,14 @@ describe('normalisation', () => {
     expect(normalizePostableAlert(alert, now).extra).toEqual({ team: 'ops' });
   });
 
+  it('never lets an unknown __proto__ field set the prototype of extra', () => {
+    const alert = JSON.parse('{"labels":{"a":"b"},"__proto__":{"polluted":true},"team":"ops"}') as Parameters<typeof normalizePostableAlert>[0];
+    const extra = normalizePostableAlert(alert, now).extra;
+    expect(extra).toEqual({ team: 'ops' });
+    expect(Object.getPrototypeOf(extra)).toBe(Object.prototype);
+    expect((extra as { polluted?: boolean }).polluted).toBeUndefined();
+  });
+
   it('keeps the unknown fields of a webhook alert as extra, and only those', () => {
     const alert = {
       status: 'firing' as const,

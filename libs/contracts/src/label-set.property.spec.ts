@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { jsonValueProblem, LabelSet, PostableAlert, unstorableText } from './alertmanager';
+import { jsonValueProblem, LabelSet, parseIntakeAlerts, PostableAlert, unstorableText } from './alertmanager';
 
 /**
  * What LabelSet replaced: a zod record of non-empty storable names to storable values. LabelSet
@@ -53,6 +53,12 @@ describe('LabelSet agrees with the zod record it replaced (fast-check)', () => {
     expect(LabelSet.safeParse({ ['a\u0000']: 'x' }).error?.issues[0]).toMatchObject({ path: ['a\u0000'], message: 'name must not contain NUL (\\u0000)' });
   });
 
+  it('takes an object without a prototype, as the record did; refuses any other class', () => {
+    const bare = Object.assign(Object.create(null) as object, { alertname: 'A' });
+    expect(LabelSet.safeParse(bare).success).toBe(true);
+    expect(LabelSet.safeParse(new Map([['alertname', 'A']])).error?.issues[0]?.message).toBe('Invalid input: expected record, received Map');
+  });
+
   it('keeps the object it was given, but drops a __proto__ key', () => {
     const labels = { alertname: 'A', job: 'j' };
     expect(LabelSet.parse(labels)).toBe(labels);
@@ -68,6 +74,26 @@ describe('jsonValueProblem', () => {
     const alert = { labels: { a: 'x\u0000' }, extra: { labels: 'y\u0000' } };
     expect(jsonValueProblem(alert)).toEqual({ path: ['labels', 'a'], message: 'must not contain NUL (\\u0000)' });
     expect(jsonValueProblem(alert, 32, new Set(['labels']))).toEqual({ path: ['extra', 'labels'], message: 'must not contain NUL (\\u0000)' });
+  });
+
+  it('refuses an unstorable key at any depth, naming it as a key', () => {
+    expect(jsonValueProblem({ ['k\u0000']: 1 })).toEqual({ path: ['k\u0000'], message: 'key must not contain NUL (\\u0000)' });
+    expect(jsonValueProblem({ a: [{ ['\uD800']: 'v' }] })).toEqual({ path: ['a', 0, '\uD800'], message: 'key must not contain a lone UTF-16 surrogate' });
+  });
+
+  it('gives a too deep alert the refusal nested_too_deep, unstorable text unstorable_text', () => {
+    let deep: unknown = 'leaf';
+    for (let level = 0; level < 40; level++) deep = { k: deep };
+    const limits = { receivedAt: new Date(), maxFutureMs: 600_000 };
+    const judged = parseIntakeAlerts(
+      'alerts',
+      [
+        { labels: { a: 'b' }, extra: deep },
+        { labels: { a: 'b' }, extra: 'x\u0000' },
+      ],
+      limits,
+    );
+    expect(judged.rejected.map((refused) => refused.refusal)).toEqual(['nested_too_deep', 'unstorable_text']);
   });
 
   it('cuts the path of a value too deep at the depth limit', () => {
