@@ -61,7 +61,8 @@ export function jsonValueProblem(value: unknown, maxDepth = MAX_JSON_DEPTH, chec
 
 /**
  * jsonValueProblem below `depth`; the path comes back leaf first (each level appends its key on
- * the way out). `checkedApart`: keys of the top level that are left out (their own schema checks them).
+ * the way out). `checkedApart`: keys left out (their own schema checks them), given for the top
+ * level only: the levels below are called without it.
  */
 function problemWithin(value: unknown, depth: number, maxDepth: number, checkedApart?: ReadonlySet<string>): JsonValueProblem | null {
   if (depth > maxDepth) return { path: [], message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
@@ -78,7 +79,7 @@ function problemWithin(value: unknown, depth: number, maxDepth: number, checkedA
     return null;
   }
   for (const key in value) {
-    if (!Object.hasOwn(value, key) || (depth === 0 && checkedApart?.has(key))) continue;
+    if (!Object.hasOwn(value, key) || checkedApart?.has(key)) continue;
     const error = unstorableText(key);
     if (error) return { path: [key], message: `key ${error}` };
     const problem = problemWithin((value as Record<string, unknown>)[key], depth + 1, maxDepth);
