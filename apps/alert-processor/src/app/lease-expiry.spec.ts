@@ -88,6 +88,15 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
       `${count} ${kind} change(s) of ${labels['alertname']}`,
     );
 
+  /** A counter summed over both replicas. */
+  const counterOfReplicas = async (name: string) => {
+    let total = 0;
+    for (const replica of replicas) total += (await replica.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+    return total;
+  };
+  const expiredMetric = () => counterOfReplicas('sentryhub_processor_leases_expired_total');
+  const processedMetric = () => counterOfReplicas('sentryhub_processor_alerts_total');
+
   async function startReplica(): Promise<void> {
     const messaging = await connectMessaging(buildBrokerConfig({ url: vhost.url, consumes: [QUEUES.alertProcessorAlertsReceived], prefetch: 200 }), { logger });
     const registry = createMetricsRegistry('lease-test');
@@ -223,7 +232,11 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     const [created] = await changeOf(labels, 'created');
     await changeOf(labels, 'resolved');
     // A re-send whose endsAt has passed is a resolved for an episode already resolved: nothing.
+    // It is processed before the next one is sent: two replicas compete for the queue, and a
+    // message is not ordered against one another replica holds (Prometheus sends them 15 s apart).
+    const processedBefore = await processedMetric();
     await publish('api', intake('alerts', [{ labels, startsAt, endsAt: new Date(Date.now() - 100).toISOString() }], V2));
+    await waitFor(async () => ((await processedMetric()) > processedBefore ? true : null), 20_000, 'the resolved re-send to be processed');
     const renewedTo = new Date(Date.now() + 5 * 60_000);
     await publish('api', intake('alerts', [{ labels, startsAt, endsAt: renewedTo.toISOString() }], V2));
     const [refired] = await changeOf(labels, 'refired');
@@ -236,13 +249,6 @@ describe('leases and their expiry on a real PostgreSQL and RabbitMQ', () => {
     ]);
     expect(changesOf(labels).map((change) => change.change)).toEqual(['created', 'resolved', 'refired']);
   });
-
-  /** sentryhub_processor_leases_expired_total over both replicas. */
-  const expiredMetric = async () => {
-    let total = 0;
-    for (const replica of replicas) total += (await replica.registry.getSingleMetric('sentryhub_processor_leases_expired_total')?.get())?.values[0]?.value ?? 0;
-    return total;
-  };
 
   it('two replicas expire 300 due episodes, each once: one resolved change per episode', async () => {
     const metricBefore = await expiredMetric();
