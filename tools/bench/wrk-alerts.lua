@@ -1,4 +1,8 @@
--- New fingerprint per alert: alert n = request*per + a, thread offset
+-- wrk script of `npm run bench:gateway -- --api --client wrk` (tools/bench/gateway-probe.ts):
+-- POST /api/v2/alerts bodies of PER alerts, the same shape as the stack bench's (alertname
+-- <PREFIX><n / 100>, instance host-<n % 100>, job, severity, team, a summary), every alert a
+-- fingerprint never sent before: alert n = request * PER + a, each thread counting from its own
+-- offset (thread i from i * 10^8). Prints a JSON summary on stderr when done.
 local counter = 0
 local per = tonumber(os.getenv("PER") or "1")
 local startsAt = os.getenv("STARTS_AT")
