@@ -22,6 +22,7 @@ import autocannon from 'autocannon';
 import { deployedNodeOptions } from '../deploy/node-options';
 import { bodies as apiBodies } from './stack-bench-scenarios';
 import {
+  childrenTicks,
   cleanUp,
   cleanups,
   cpuSecondsBetween,
@@ -324,13 +325,6 @@ async function main(): Promise<void> {
         console.log(`  ${(row.share * 100).toFixed(1).padStart(5)} %  ${row.ms.toFixed(0).padStart(6)} ms  ${row.name}`);
     }
   }
-}
-
-/** CPU ticks of this process's children that have ended and been waited for (wrk). */
-function childrenTicks(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[13]) + Number(fields[14]);
 }
 
 /** wrk, two threads, its Lua script making new-fingerprint bodies of the same shape as the stack bench's (`--api` only). */

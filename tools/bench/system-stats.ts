@@ -61,16 +61,26 @@ export async function machineFacts(postgresUrl: string): Promise<MachineFacts> {
   };
 }
 
-/** utime + stime of a process, in clock ticks, or null once it is gone. */
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces): index 0 is field 3 (state). */
+function statFields(pid: number | 'self'): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** utime + stime of a process (fields 14 and 15), in clock ticks, or null once it is gone. */
 export function processTicks(pid: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(pid);
     return Number(fields[11]) + Number(fields[12]);
   } catch {
     return null;
   }
+}
+
+/** cutime + cstime of this process (fields 16 and 17): the CPU of its children that ended and were waited for, in clock ticks. */
+export function childrenTicks(): number {
+  const fields = statFields('self');
+  return Number(fields[13]) + Number(fields[14]);
 }
 
 /** A field of /proc/<pid>/status in KiB (VmHWM = peak RSS, VmRSS = current RSS), or null. */
